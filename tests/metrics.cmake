@@ -1,0 +1,9 @@
+# Unit tests of metrics/ (no dependency beyond the engine; run in every CI and
+# under ASan/UBSan).
+foreach(t test_metrics_properties test_metrics_hand test_percentile)
+  add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
+  target_link_libraries(${t} PRIVATE sa_metrics)
+  target_compile_options(${t} PRIVATE -ffp-contract=off)
+  add_test(NAME ${t} COMMAND ${t})
+  set_tests_properties(${t} PROPERTIES LABELS unit)
+endforeach()

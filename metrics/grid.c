@@ -1,0 +1,25 @@
+/* grid.c: validation of the volume geometry every metric depends on. */
+#include <math.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+size_t sa_grid_voxels(const sa_grid *g) { return g->nx * g->ny * g->nz; }
+
+int sa_grid_check(const sa_grid *g, sa_error *err) {
+    if (!g) return sa_error_set(err, "no grid given");
+    if (g->nx == 0 || g->ny == 0 || g->nz == 0)
+        return sa_error_set(err, "empty image: size %zux%zux%zu", g->nx, g->ny, g->nz);
+    /* Per-axis coordinates are handled as int32 in the distance transform. */
+    if (g->nx > INT32_MAX / 2 || g->ny > INT32_MAX / 2 || g->nz > INT32_MAX / 2)
+        return sa_error_set(err, "image too large: size %zux%zux%zu", g->nx, g->ny, g->nz);
+    if (g->nx > SIZE_MAX / g->ny || g->nx * g->ny > SIZE_MAX / 8 / g->nz)
+        return sa_error_set(err, "image too large: size %zux%zux%zu", g->nx, g->ny, g->nz);
+    for (int a = 0; a < 3; a++) {
+        double s = g->spacing[a];
+        if (!isfinite(s) || s <= 0)
+            return sa_error_set(err, "invalid spacing %g along axis %c (must be finite and > 0)",
+                                s, "xyz"[a]);
+    }
+    return 0;
+}

@@ -1,0 +1,205 @@
+/*
+ * score.c: every overlap and surface metric of one (reference, prediction) pair,
+ * with the spec's rules for empty masks and zero denominators.
+ *
+ * Pipeline: one pass over both masks (counts and bounding boxes), surfaces of
+ * both masks inside their common bounding box, the two directed distance sets
+ * (each an exact transform restricted to that box), then reductions.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+void sa_score_options_default(sa_score_options *opt) {
+    opt->tau_mm = 1.0;
+    opt->threads = 0;
+}
+
+static sa_value defined(double v) { return (sa_value){v, NULL}; }
+static sa_value undefined(const char *reason) { return (sa_value){0.0, reason}; }
+static sa_value ratio(uint64_t num, uint64_t den, const char *reason_if_zero) {
+    return den ? defined((double)num / (double)den) : undefined(reason_if_zero);
+}
+
+static void overlap_metrics(sa_pair_metrics *m, double voxel_ml) {
+    uint64_t tp = m->tp, fp = m->fp, fn = m->fn;
+    if (m->both_empty) {
+        m->dice = defined(1.0);
+        m->jaccard = defined(1.0);
+    } else {
+        m->dice = defined(2.0 * (double)tp / (2.0 * (double)tp + (double)fp + (double)fn));
+        m->jaccard = defined((double)tp / (double)(tp + fp + fn));
+    }
+    m->sensitivity = ratio(tp, tp + fn, SA_REASON_EMPTY_REFERENCE);
+    m->ppv = ratio(tp, tp + fp, SA_REASON_EMPTY_PREDICTION);
+    m->specificity = ratio(m->tn, m->tn + fp, SA_REASON_NO_BACKGROUND);
+
+    double vr = (double)m->ref_voxels * voxel_ml, vt = (double)m->pred_voxels * voxel_ml;
+    m->volume_ref_ml = defined(vr);
+    m->volume_pred_ml = defined(vt);
+    m->abs_volume_diff_ml = defined(fabs(vt - vr));
+    m->rve_percent = m->ref_voxels ? defined((vt - vr) / vr * 100.0) : undefined(SA_REASON_EMPTY_REFERENCE);
+    if (m->sensitivity.reason)
+        m->pet_accuracy = undefined(m->sensitivity.reason);
+    else if (m->ppv.reason)
+        m->pet_accuracy = undefined(m->ppv.reason);
+    else
+        m->pet_accuracy = defined((m->sensitivity.value + m->ppv.value) / 2.0);
+}
+
+static void set_all_distances(sa_pair_metrics *m, sa_value v) {
+    m->hd = m->hd95 = m->hd95_pooled = m->hd95_mean = m->assd = m->masd = v;
+    m->hd_pred_to_ref = m->hd_ref_to_pred = v;
+    m->p95_pred_to_ref = m->p95_ref_to_pred = v;
+    m->mean_pred_to_ref = m->mean_ref_to_pred = v;
+}
+
+typedef struct {
+    double max, sum;
+    uint64_t within_tau;
+} directed_summary;
+
+static directed_summary summarize(const double *d, size_t n, double tau) {
+    directed_summary s = {0.0, 0.0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] > s.max) s.max = d[i];
+        s.sum += d[i];
+        s.within_tau += d[i] <= tau;
+    }
+    return s;
+}
+
+/* Both directed distance sets, stored back to back: D_TR then D_RT. */
+static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
+                           const sa_mask_scan *scan, const sa_score_options *opt,
+                           sa_pair_metrics *m, sa_error *err) {
+    sa_box box = scan->ref_box;
+    for (int a = 0; a < 3; a++) {
+        if (scan->pred_box.lo[a] < box.lo[a]) box.lo[a] = scan->pred_box.lo[a];
+        if (scan->pred_box.hi[a] > box.hi[a]) box.hi[a] = scan->pred_box.hi[a];
+    }
+    sa_region r;
+    sa_region_from_box(&r, &box);
+    size_t n = sa_region_voxels(&r);
+    uint8_t *surf_ref = malloc(n), *surf_pred = malloc(n);
+    uint64_t *count_ref = malloc(r.nz * sizeof(uint64_t)), *count_pred = malloc(r.nz * sizeof(uint64_t));
+    double *dist = NULL;
+    int rc = -1;
+    if (!surf_ref || !surf_pred || !count_ref || !count_pred) {
+        sa_error_set(err, "out of memory for surfaces (%zu voxels)", n);
+        goto done;
+    }
+    sa_surfaces_in_region(ref, pred, g, &r, opt->threads, surf_ref, surf_pred, count_ref, count_pred, err);
+    uint64_t n_ref = 0, n_pred = 0;
+    for (size_t k = 0; k < r.nz; k++) n_ref += count_ref[k], n_pred += count_pred[k];
+    m->ref_surface_voxels = n_ref;
+    m->pred_surface_voxels = n_pred;
+
+    dist = malloc((size_t)(n_ref + n_pred) * sizeof *dist);
+    if (!dist) {
+        sa_error_set(err, "out of memory for surface distances");
+        goto done;
+    }
+    double *d_tr = dist, *d_rt = dist + n_pred;
+    if (sa_edt_query_distances(surf_ref, surf_pred, count_pred, &r, g->spacing, opt->threads, d_tr, err) ||
+        sa_edt_query_distances(surf_pred, surf_ref, count_ref, &r, g->spacing, opt->threads, d_rt, err))
+        goto done;
+
+    double tau = opt->tau_mm;
+    directed_summary tr = summarize(d_tr, (size_t)n_pred, tau), rt = summarize(d_rt, (size_t)n_ref, tau);
+    m->hd_pred_to_ref = defined(tr.max);
+    m->hd_ref_to_pred = defined(rt.max);
+    m->hd = defined(tr.max > rt.max ? tr.max : rt.max);
+    m->mean_pred_to_ref = defined(tr.sum / (double)n_pred);
+    m->mean_ref_to_pred = defined(rt.sum / (double)n_ref);
+    m->assd = defined((tr.sum + rt.sum) / (double)(n_pred + n_ref));
+    m->masd = defined((m->mean_pred_to_ref.value + m->mean_ref_to_pred.value) / 2.0);
+    m->nsd = defined((double)(tr.within_tau + rt.within_tau) / (double)(n_pred + n_ref));
+    /* Percentiles reorder their input: each half first, then the union. */
+    double p_tr = sa_percentile(d_tr, (size_t)n_pred, 95.0);
+    double p_rt = sa_percentile(d_rt, (size_t)n_ref, 95.0);
+    m->p95_pred_to_ref = defined(p_tr);
+    m->p95_ref_to_pred = defined(p_rt);
+    m->hd95 = defined(p_tr > p_rt ? p_tr : p_rt);
+    m->hd95_mean = defined((p_tr + p_rt) / 2.0);
+    m->hd95_pooled = defined(sa_percentile(dist, (size_t)(n_pred + n_ref), 95.0));
+    rc = 0;
+done:
+    free(surf_ref), free(surf_pred), free(count_ref), free(count_pred), free(dist);
+    return rc;
+}
+
+/* With one mask empty no distance exists, but the other's surface size is
+ * still reported. */
+static int surface_counts_only(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
+                               const sa_mask_scan *scan, int threads, sa_pair_metrics *m,
+                               sa_error *err) {
+    const uint8_t *mask = scan->ref_has ? ref : pred;
+    sa_region r;
+    sa_region_from_box(&r, scan->ref_has ? &scan->ref_box : &scan->pred_box);
+    uint8_t *surf = malloc(sa_region_voxels(&r));
+    uint64_t *counts = malloc(r.nz * sizeof *counts);
+    if (!surf || !counts) {
+        free(surf), free(counts);
+        return sa_error_set(err, "out of memory for surfaces");
+    }
+    sa_surfaces_in_region(mask, NULL, g, &r, threads, surf, NULL, counts, NULL, err);
+    uint64_t total = 0;
+    for (size_t k = 0; k < r.nz; k++) total += counts[k];
+    if (scan->ref_has)
+        m->ref_surface_voxels = total;
+    else
+        m->pred_surface_voxels = total;
+    free(surf), free(counts);
+    return 0;
+}
+
+int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
+                  const sa_score_options *opt_in, sa_pair_metrics *out, sa_error *err) {
+    sa_score_options opt;
+    if (opt_in)
+        opt = *opt_in;
+    else
+        sa_score_options_default(&opt);
+    if (!ref || !pred || !out) return sa_error_set(err, "no mask given");
+    if (sa_grid_check(grid, err)) return -1;
+    if (!isfinite(opt.tau_mm) || opt.tau_mm < 0)
+        return sa_error_set(err, "invalid NSD tolerance tau %g mm (must be finite and >= 0)", opt.tau_mm);
+    if (opt.threads <= 0) opt.threads = sa_cpu_count();
+
+    sa_pair_metrics m;
+    memset(&m, 0, sizeof m);
+    m.tau_mm = opt.tau_mm;
+    m.threads_used = opt.threads;
+
+    sa_mask_scan scan;
+    if (sa_mask_scan_pair(ref, pred, grid, opt.threads, &scan, err)) return -1;
+    uint64_t n = (uint64_t)sa_grid_voxels(grid);
+    m.ref_voxels = scan.ref_voxels;
+    m.pred_voxels = scan.pred_voxels;
+    m.tp = scan.both_voxels;
+    m.fp = scan.pred_voxels - scan.both_voxels;
+    m.fn = scan.ref_voxels - scan.both_voxels;
+    m.tn = n - m.tp - m.fp - m.fn;
+    m.both_empty = !scan.ref_has && !scan.pred_has;
+
+    double voxel_ml = grid->spacing[0] * grid->spacing[1] * grid->spacing[2] / 1000.0;
+    overlap_metrics(&m, voxel_ml);
+
+    if (m.both_empty) {
+        set_all_distances(&m, defined(0.0));
+        m.nsd = defined(1.0);
+    } else if (!scan.ref_has || !scan.pred_has) {
+        const char *why = !scan.ref_has ? SA_REASON_EMPTY_REFERENCE : SA_REASON_EMPTY_PREDICTION;
+        set_all_distances(&m, undefined(why));
+        m.nsd = defined(0.0);
+        /* the non-empty side's surface is still counted, for explanation */
+        if (surface_counts_only(ref, pred, grid, &scan, opt.threads, &m, err)) return -1;
+    } else if (surface_metrics(ref, pred, grid, &scan, &opt, &m, err)) {
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
