@@ -5,6 +5,11 @@
  * that compile both as plain C and as CUDA __host__ __device__ code, so that the
  * CPU tests exercise the very logic a GPU kernel runs.
  *
+ * Band limit: a pass may drop every partial value above a limit L (mm^2). The
+ * result at a voxel is then a minimum over a subset of the features, so it is
+ * never too small; and when it is <= L it is exact, because every partial sum on
+ * the path to the true nearest feature is <= the true distance <= L.
+ *
  * Squared distances are always built in the same order, so that every path (CPU,
  * GPU, the brute-force reference of the tests) rounds the same way:
  *     d2 = ((sx*dx)*(sx*dx) + (sy*dy)*(sy*dy)) + (sz*dz)*(sz*dz)
@@ -24,10 +29,12 @@
 #endif
 
 /* Squared 1D distance (w*d)^2 from each of n samples to the nearest feature on
- * the line (feat[i*fs] != 0), or INFINITY when the line has none. Returns whether
- * the line has a feature. */
+ * the line (feat[i*fs] != 0); INFINITY where there is none or where it exceeds
+ * `limit` (a band limit in mm^2; DBL_MAX for none, never INFINITY). Returns whether the line
+ * has a feature. */
 SA_HOST_DEVICE static inline int sa_line_feature_sqdist(const uint8_t *feat, ptrdiff_t fs, int n,
-                                                        double w, double *out, ptrdiff_t os) {
+                                                        double w, double limit, double *out,
+                                                        ptrdiff_t os) {
     int last = -1;
     for (int i = 0; i < n; i++) {
         if (feat[i * fs]) last = i;
@@ -40,7 +47,7 @@ SA_HOST_DEVICE static inline int sa_line_feature_sqdist(const uint8_t *feat, ptr
         double d = out[i * os];
         if (next >= 0 && (double)(next - i) < d) d = (double)(next - i);
         double t = w * d;
-        out[i * os] = t * t;
+        out[i * os] = t * t <= limit ? t * t : INFINITY;
     }
     return 1;
 }
@@ -51,16 +58,16 @@ SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, in
     return f + t * t;
 }
 
-/* Lower envelope of the parabolas y -> f[q] + (w*(y-q))^2 for the finite f[q],
+/* Lower envelope of the parabolas y -> f[q] + (w*(y-q))^2 for the f[q] <= limit,
  * q in [0, n). Fills v (roots, n entries) and zb (breakpoints, n+1 entries;
  * parabola k is lowest on [zb[k], zb[k+1]]). Returns the number of parabolas. */
 SA_HOST_DEVICE static inline int sa_envelope_build(const double *f, ptrdiff_t fs, int n, double w,
-                                                   int *v, double *zb) {
+                                                   double limit, int *v, double *zb) {
     const double w2 = w * w;
     int k = -1;
     for (int q = 0; q < n; q++) {
         double fq = f[q * fs];
-        if (!(fq < INFINITY)) continue;
+        if (!(fq <= limit)) continue;
         if (k < 0) {
             k = 0;
             v[0] = q;
@@ -116,11 +123,12 @@ SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, i
     return k;
 }
 
-/* One full line of a separable pass: out[i] = min_q f[q] + (w*(i-q))^2. */
+/* One full line of a separable pass: out[i] = min_q f[q] + (w*(i-q))^2 over the
+ * f[q] <= limit (out must not alias f). */
 SA_HOST_DEVICE static inline void sa_line_envelope_all(const double *f, ptrdiff_t fs, int n,
-                                                       double w, int *v, double *zb,
-                                                       double *out, ptrdiff_t os) {
-    int count = sa_envelope_build(f, fs, n, w, v, zb);
+                                                       double w, double limit, int *v,
+                                                       double *zb, double *out, ptrdiff_t os) {
+    int count = sa_envelope_build(f, fs, n, w, limit, v, zb);
     if (count == 0) {
         for (int i = 0; i < n; i++) out[i * os] = INFINITY;
         return;

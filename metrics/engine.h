@@ -37,9 +37,11 @@ int sa_surfaces_in_region(const uint8_t *mask_a, const uint8_t *mask_b, const sa
 /* For every query voxel (box-local 0/1 array) the exact distance in mm to the
  * nearest feature voxel (box-local 0/1 array, at least one set), written into
  * out[] in box index order (= full-grid index order). slice_query_count gives
- * the number of query voxels per z slice. Returns 0 or -1 (out of memory). */
+ * the number of query voxels per z slice; work is scratch space of
+ * sa_region_voxels(r) doubles. Returns 0 or -1 (out of memory). */
 int sa_edt_query_distances(const uint8_t *features, const uint8_t *queries,
                            const uint64_t *slice_query_count, const sa_region *r,
-                           const double spacing[3], int threads, double *out, sa_error *err);
+                           const double spacing[3], int threads, double *work, double *out,
+                           sa_error *err);
 
 #endif

@@ -85,7 +85,7 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     size_t n = sa_region_voxels(&r);
     uint8_t *surf_ref = malloc(n), *surf_pred = malloc(n);
     uint64_t *count_ref = malloc(r.nz * sizeof(uint64_t)), *count_pred = malloc(r.nz * sizeof(uint64_t));
-    double *dist = NULL;
+    double *dist = NULL, *work = NULL;
     int rc = -1;
     if (!surf_ref || !surf_pred || !count_ref || !count_pred) {
         sa_error_set(err, "out of memory for surfaces (%zu voxels)", n);
@@ -98,13 +98,14 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     m->pred_surface_voxels = n_pred;
 
     dist = malloc((size_t)(n_ref + n_pred) * sizeof *dist);
-    if (!dist) {
+    work = malloc(n * sizeof *work);
+    if (!dist || !work) {
         sa_error_set(err, "out of memory for surface distances");
         goto done;
     }
     double *d_tr = dist, *d_rt = dist + n_pred;
-    if (sa_edt_query_distances(surf_ref, surf_pred, count_pred, &r, g->spacing, opt->threads, d_tr, err) ||
-        sa_edt_query_distances(surf_pred, surf_ref, count_ref, &r, g->spacing, opt->threads, d_rt, err))
+    if (sa_edt_query_distances(surf_ref, surf_pred, count_pred, &r, g->spacing, opt->threads, work, d_tr, err) ||
+        sa_edt_query_distances(surf_pred, surf_ref, count_ref, &r, g->spacing, opt->threads, work, d_rt, err))
         goto done;
 
     double tau = opt->tau_mm;
@@ -127,7 +128,7 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     m->hd95_pooled = defined(sa_percentile(dist, (size_t)(n_pred + n_ref), 95.0));
     rc = 0;
 done:
-    free(surf_ref), free(surf_pred), free(count_ref), free(count_pred), free(dist);
+    free(surf_ref), free(surf_pred), free(count_ref), free(count_pred), free(dist), free(work);
     return rc;
 }
 

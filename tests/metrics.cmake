@@ -7,3 +7,8 @@ foreach(t test_metrics_properties test_metrics_hand test_percentile)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit)
 endforeach()
+
+# The percentile rule, bit for bit against numpy (Debian's python3-numpy).
+add_test(NAME percentile_vs_numpy
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/unit/percentile_vs_numpy.py $<TARGET_FILE:test_percentile>)
+set_tests_properties(percentile_vs_numpy PROPERTIES LABELS unit SKIP_RETURN_CODE 77)
