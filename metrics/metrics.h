@@ -102,6 +102,18 @@ typedef struct sa_pair_metrics {
 int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
                   const sa_score_options *opt, sa_pair_metrics *out, sa_error *err);
 
+/* The published metrics in the spec's order, with their JSON/CSV names. */
+typedef struct sa_metric_info {
+    const char *name;     /* JSON key and CSV column, e.g. "hd95" */
+    size_t offset;        /* offsetof(sa_pair_metrics, field), an sa_value */
+    const char *unit;     /* "", "mL", "%" or "mm" */
+    int higher_is_better; /* 1, 0 (lower is better) or -1 (not rankable) */
+} sa_metric_info;
+
+const sa_metric_info *sa_metric_table(size_t *count);
+const sa_metric_info *sa_metric_find(const char *name); /* NULL if unknown */
+sa_value sa_metric_get(const sa_pair_metrics *m, const sa_metric_info *info);
+
 /* Number of online CPU cores (>= 1). */
 int sa_cpu_count(void);
 

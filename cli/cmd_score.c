@@ -1,0 +1,408 @@
+/*
+ * cmd_score.c: `segarena score`, the metric engine on files: one pair, or two
+ * folders matched by case id and scored in parallel, with a per-case table and a
+ * summary. Option parsing, case matching and the worker threads live here; the
+ * reading and scoring of one case is score_case.c, the output score_output.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "case_files.h"
+#include "commands.h"
+#include "json_writer.h"
+#include "progress.h"
+#include "score_case.h"
+#include "score_output.h"
+
+static const char help_text[] =
+    "usage: segarena score REF PRED [options]\n"
+    "       segarena score --ref-dir DIR --pred-dir DIR [-o results.csv|results.json] [options]\n"
+    "\n"
+    "Scores a predicted mask (PRED) against a reference mask (REF): overlap, volume\n"
+    "and surface-distance metrics of SegArena's metric definitions, version 1.\n"
+    "Files: NIfTI (.nii, .nii.gz), MetaImage (.mha, .mhd), NRRD (.nrrd, .nhdr) or a\n"
+    "folder holding one DICOM series.\n"
+    "\n"
+    "options:\n"
+    "  --label L       score voxels == L (repeatable: one block per label)\n"
+    "  --label all     one block for every label found in either mask\n"
+    "                  (default: binary, a voxel is inside when its value > 0)\n"
+    "  --tau MM        NSD tolerance in mm (default 1)\n"
+    "  --threads N     threads (default: all cores)\n"
+    "  --json          JSON output (the spec's shape: metrics, conventions, inputs, engine)\n"
+    "  --csv           CSV output, one row per case and label\n"
+    "  -o FILE         folder mode: also write the per-case results to FILE\n"
+    "                  (.json: JSON, anything else: CSV)\n"
+    "  --reader R      auto (default), itk or native: how NIfTI files are read\n"
+    "\n"
+    "folder mode: files are matched by case id, the file name without its image\n"
+    "extension (case01.nii.gz and case01.mha are both case01); a sub-folder is a\n"
+    "DICOM series named by the folder. Cases run in parallel; a progress bar shows\n"
+    "on stderr when it is a terminal. The summary gives mean, median and sample\n"
+    "standard deviation (n - 1) over the cases where the metric is defined.\n"
+    "\n"
+    "conventions (docs/metrics.md has the full text):\n"
+    "  geometry   REF and PRED must share size, spacing (1e-4 relative), origin\n"
+    "             (1e-4 mm) and direction (1e-4); nothing is resampled.\n"
+    "  masks      values must be non-negative integers; other values are refused.\n"
+    "  overlap    dice 2TP/(2TP+FP+FN), jaccard TP/(TP+FP+FN), sensitivity\n"
+    "             TP/(TP+FN), specificity TN/(TN+FP), ppv TP/(TP+FP), volumes in mL,\n"
+    "             abs_volume_diff_ml |Vp - Vr|, rve_percent (Vp - Vr)/Vr x 100,\n"
+    "             pet_accuracy (sensitivity + ppv)/2.\n"
+    "  surface    voxels of the mask with at least one of their 6 face neighbours\n"
+    "             outside it; outside the image counts as outside the mask.\n"
+    "  distance   exact Euclidean distance in mm between voxel centres, using the\n"
+    "             per-axis spacing (exact separable distance transform).\n"
+    "  directed   D_pr: each prediction surface voxel to the reference surface;\n"
+    "             D_rp: each reference surface voxel to the prediction surface.\n"
+    "  hd         max(max D_pr, max D_rp)\n"
+    "  hd95       max(P95(D_pr), P95(D_rp)); hd95_pooled: P95 of both sets\n"
+    "             together; hd95_mean: mean of the two P95s.\n"
+    "  percentile linear interpolation between order statistics (numpy's default):\n"
+    "             position (n-1)q/100 in the sorted values.\n"
+    "  assd       (sum D_pr + sum D_rp)/(|D_pr| + |D_rp|); masd: mean of the two means\n"
+    "  nsd        share of both surfaces' voxels within tau mm of the other surface\n"
+    "             (distance <= tau counts).\n"
+    "  empty      both masks empty: dice, jaccard, nsd = 1, distances = 0, flagged\n"
+    "             both_empty. One empty: dice, jaccard, nsd = 0, distances undefined\n"
+    "             (empty_reference or empty_prediction). A ratio with a zero\n"
+    "             denominator is undefined with a reason. Undefined values print as\n"
+    "             n/a (reason); in JSON they are null with \"<name>_reason\".\n"
+    "\n"
+    "exit status: 0 all scored; 2 bad usage or bad input (one line per problem on\n"
+    "stderr naming the file); 1 internal error.\n";
+
+typedef struct score_cli {
+    score_settings settings;
+    const char *ref, *pred, *ref_dir, *pred_dir, *output;
+    enum { FORMAT_REPORT, FORMAT_JSON, FORMAT_CSV } format;
+} score_cli;
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("segarena score: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (segarena score --help)\n", stderr);
+    return EXIT_BAD_INPUT;
+}
+
+static int parse_long(const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, score_cli *c) {
+    memset(c, 0, sizeof *c);
+    c->settings.tau_mm = 1.0;
+    c->settings.threads = 0;
+    c->settings.reader = SA_READER_AUTO;
+    const char *positional[2];
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = !strcmp(a, "--label") || !strcmp(a, "--tau") || !strcmp(a, "--threads") ||
+                          !strcmp(a, "-o") || !strcmp(a, "--ref-dir") || !strcmp(a, "--pred-dir") ||
+                          !strcmp(a, "--reader");
+        if (takes_value && !value) return usage_error("%s needs a value", a);
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help_text, stdout);
+            exit(EXIT_OK);
+        } else if (!strcmp(a, "--label")) {
+            long l;
+            if (!strcmp(value, "all")) {
+                c->settings.all_labels = 1;
+            } else if (parse_long(value, &l) || l < 0) {
+                return usage_error("--label takes a non-negative integer or 'all', not '%s'", value);
+            } else if (c->settings.n_labels < SCORE_MAX_LABELS) {
+                c->settings.labels[c->settings.n_labels++] = l;
+            }
+        } else if (!strcmp(a, "--tau")) {
+            char *end;
+            double t = strtod(value, &end);
+            if (end == value || *end || !(t >= 0) || t > 1e6) return usage_error("--tau takes a distance in mm >= 0, not '%s'", value);
+            c->settings.tau_mm = t;
+        } else if (!strcmp(a, "--threads")) {
+            long t;
+            if (parse_long(value, &t) || t < 1 || t > 1024) return usage_error("--threads takes a number from 1 to 1024, not '%s'", value);
+            c->settings.threads = (int)t;
+        } else if (!strcmp(a, "--reader")) {
+            if (!strcmp(value, "auto")) c->settings.reader = SA_READER_AUTO;
+            else if (!strcmp(value, "itk")) c->settings.reader = SA_READER_ITK;
+            else if (!strcmp(value, "native")) c->settings.reader = SA_READER_NATIVE;
+            else return usage_error("--reader takes auto, itk or native, not '%s'", value);
+        } else if (!strcmp(a, "-o")) {
+            c->output = value;
+        } else if (!strcmp(a, "--ref-dir")) {
+            c->ref_dir = value;
+        } else if (!strcmp(a, "--pred-dir")) {
+            c->pred_dir = value;
+        } else if (!strcmp(a, "--json")) {
+            c->format = FORMAT_JSON;
+        } else if (!strcmp(a, "--csv")) {
+            c->format = FORMAT_CSV;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option '%s'", a);
+        } else if (n_pos < 2) {
+            positional[n_pos++] = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+        if (takes_value) i++;
+    }
+    if (c->settings.all_labels && c->settings.n_labels)
+        return usage_error("%s", "--label all cannot be combined with single labels");
+    if (c->ref_dir || c->pred_dir) {
+        if (!c->ref_dir || !c->pred_dir) return usage_error("%s", "folder mode needs both --ref-dir and --pred-dir");
+        if (n_pos) return usage_error("folder mode takes no REF PRED files ('%s')", positional[0]);
+    } else {
+        if (n_pos != 2) return usage_error("%s", "needs REF and PRED (or --ref-dir and --pred-dir)");
+        if (c->output) return usage_error("%s", "-o is for folder mode; redirect the output instead");
+        c->ref = positional[0];
+        c->pred = positional[1];
+    }
+    if (c->settings.threads == 0) c->settings.threads = sa_cpu_count();
+    return EXIT_OK;
+}
+
+static int score_one_pair(const score_cli *c) {
+    case_result *r = calloc(1, sizeof *r);
+    if (!r) {
+        fputs("segarena score: out of memory\n", stderr);
+        return EXIT_INTERNAL;
+    }
+    snprintf(r->ref_path, sizeof r->ref_path, "%s", c->ref);
+    snprintf(r->pred_path, sizeof r->pred_path, "%s", c->pred);
+    score_case(&c->settings, c->settings.threads, r);
+    int status = EXIT_OK;
+    if (r->failed) {
+        fprintf(stderr, "segarena score: %s\n", r->error);
+        status = EXIT_BAD_INPUT;
+    } else if (c->format == FORMAT_JSON) {
+        json_writer w;
+        json_begin(&w, stdout, 1);
+        write_case_json(&w, &c->settings, r);
+        json_end(&w);
+    } else if (c->format == FORMAT_CSV) {
+        write_csv_header(stdout);
+        write_csv_rows(stdout, r);
+    } else {
+        print_case_report(stdout, &c->settings, r);
+    }
+    free(r);
+    if (status == EXIT_OK && fflush(stdout) != 0) {
+        fprintf(stderr, "segarena score: cannot write the output: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    return status;
+}
+
+/* ---- folder mode ---- */
+
+typedef struct folder_run {
+    const score_cli *cli;
+    case_result *cases;
+    size_t n_cases;
+    int inner_threads;
+    atomic_size_t next, done;
+    pthread_mutex_t lock;
+    progress bar;
+} folder_run;
+
+static void *folder_worker(void *p) {
+    folder_run *run = p;
+    for (;;) {
+        size_t i = atomic_fetch_add(&run->next, 1);
+        if (i >= run->n_cases) break;
+        case_result *r = &run->cases[i];
+        if (!r->failed) score_case(&run->cli->settings, run->inner_threads, r);
+        size_t done = atomic_fetch_add(&run->done, 1) + 1;
+        pthread_mutex_lock(&run->lock);
+        progress_update(&run->bar, done, r->case_id);
+        pthread_mutex_unlock(&run->lock);
+    }
+    return NULL;
+}
+
+/* Pairs the two folders' files by case id; problems become failed cases. */
+static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_out) {
+    case_file *refs, *preds;
+    size_t nr, np;
+    char err[600];
+    if (list_case_files(c->ref_dir, &refs, &nr, err, sizeof err)) {
+        fprintf(stderr, "segarena score: %s\n", err);
+        return -1;
+    }
+    if (list_case_files(c->pred_dir, &preds, &np, err, sizeof err)) {
+        fprintf(stderr, "segarena score: %s\n", err);
+        free(refs);
+        return -1;
+    }
+    case_result *cases = calloc(nr + 1, sizeof *cases);
+    if (!cases) {
+        free(refs), free(preds);
+        fputs("segarena score: out of memory\n", stderr);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const case_file *rf = &refs[i];
+        if (rf->not_image) {
+            fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", rf->path);
+            continue;
+        }
+        if (i > 0 && rf->duplicate && !strcmp(rf->id, refs[i - 1].id)) continue;
+        case_result *r = &cases[n++];
+        snprintf(r->case_id, sizeof r->case_id, "%s", rf->id);
+        snprintf(r->ref_path, sizeof r->ref_path, "%s", rf->path);
+        const case_file *pf = NULL;
+        for (size_t j = 0; j < np; j++)
+            if (!preds[j].not_image && !strcmp(preds[j].id, rf->id)) {
+                pf = &preds[j];
+                break;
+            }
+        if (rf->duplicate) {
+            r->failed = 1;
+            snprintf(r->error, sizeof r->error, "%s: several reference files for case %s", c->ref_dir, rf->id);
+        } else if (!pf) {
+            r->failed = 1;
+            snprintf(r->error, sizeof r->error, "%s: no prediction for case %s", c->pred_dir, rf->id);
+        } else if (pf->duplicate) {
+            r->failed = 1;
+            snprintf(r->error, sizeof r->error, "%s: several prediction files for case %s", c->pred_dir, rf->id);
+        } else {
+            snprintf(r->pred_path, sizeof r->pred_path, "%s", pf->path);
+        }
+    }
+    for (size_t j = 0; j < np; j++) {
+        if (preds[j].not_image) {
+            fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", preds[j].path);
+            continue;
+        }
+        int has_ref = 0;
+        for (size_t i = 0; i < nr; i++) has_ref |= !refs[i].not_image && !strcmp(refs[i].id, preds[j].id);
+        if (!has_ref) fprintf(stderr, "segarena score: %s: ignored, no reference for case %s\n", preds[j].path, preds[j].id);
+    }
+    free(refs), free(preds);
+    *cases_out = cases;
+    *n_out = n;
+    return 0;
+}
+
+static int write_results_file(const score_cli *c, const case_result *cases, size_t n) {
+    size_t len = strlen(c->output);
+    int as_json = len >= 5 && !strcmp(c->output + len - 5, ".json");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->output);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "segarena score: %s: cannot write: %s\n", c->output, strerror(errno));
+        return -1;
+    }
+    if (as_json) {
+        json_writer w;
+        json_begin(&w, f, 1);
+        json_object_open(&w);
+        write_conventions_json(&w, &c->settings);
+        json_key(&w, "cases");
+        json_array_open(&w);
+        w.inline_from = 0; /* cases are objects: one per line block */
+        for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
+        json_array_close(&w);
+        write_summary_json(&w, cases, n);
+        json_object_close(&w);
+        json_end(&w);
+    } else {
+        write_csv_header(f);
+        for (size_t i = 0; i < n; i++) write_csv_rows(f, &cases[i]);
+    }
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, c->output) != 0) {
+        fprintf(stderr, "segarena score: %s: cannot write: %s\n", c->output, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int score_folders(const score_cli *c) {
+    case_result *cases;
+    size_t n;
+    if (match_cases(c, &cases, &n)) return EXIT_BAD_INPUT;
+    if (n == 0) {
+        fprintf(stderr, "segarena score: %s: no reference image found\n", c->ref_dir);
+        free(cases);
+        return EXIT_BAD_INPUT;
+    }
+    folder_run run;
+    run.cli = c;
+    run.cases = cases;
+    run.n_cases = n;
+    int threads = c->settings.threads;
+    int workers = threads < (int)n ? threads : (int)n;
+    run.inner_threads = threads / workers > 1 ? threads / workers : 1;
+    atomic_init(&run.next, 0);
+    atomic_init(&run.done, 0);
+    pthread_mutex_init(&run.lock, NULL);
+    progress_start(&run.bar, n);
+    pthread_t *tids = malloc(sizeof(pthread_t) * (size_t)workers);
+    int started = 0;
+    for (int w = 1; tids && w < workers; w++) {
+        if (pthread_create(&tids[w], NULL, folder_worker, &run) != 0) break;
+        started = w;
+    }
+    folder_worker(&run);
+    for (int w = 1; w <= started; w++) pthread_join(tids[w], NULL);
+    free(tids);
+    progress_finish(&run.bar);
+    pthread_mutex_destroy(&run.lock);
+
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].failed) {
+            failed++;
+            fprintf(stderr, "segarena score: %s\n", cases[i].error);
+        }
+    if (c->format == FORMAT_JSON) {
+        json_writer w;
+        json_begin(&w, stdout, 1);
+        json_object_open(&w);
+        write_conventions_json(&w, &c->settings);
+        json_key(&w, "cases");
+        json_array_open(&w);
+        w.inline_from = 0;
+        for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
+        json_array_close(&w);
+        write_summary_json(&w, cases, n);
+        json_object_close(&w);
+        json_end(&w);
+    } else if (c->format == FORMAT_CSV) {
+        write_csv_header(stdout);
+        for (size_t i = 0; i < n; i++) write_csv_rows(stdout, &cases[i]);
+    } else {
+        print_cases_table(stdout, cases, n);
+        print_summary_table(stdout, cases, n);
+        fprintf(stdout, "\n%zu cases, %zu scored, %zu failed\n", n, n - failed, failed);
+    }
+    int status = failed ? EXIT_BAD_INPUT : EXIT_OK;
+    if (c->output && write_results_file(c, cases, n)) status = EXIT_INTERNAL;
+    free(cases);
+    if (fflush(stdout) != 0) return EXIT_INTERNAL;
+    return status;
+}
+
+int cmd_score(int argc, char **argv) {
+    score_cli c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc != EXIT_OK) return rc;
+    return c.ref_dir ? score_folders(&c) : score_one_pair(&c);
+}
