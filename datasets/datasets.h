@@ -50,6 +50,11 @@ typedef struct sa_image {
     double direction[9]; /* row-major; column j = direction of axis j */
     sa_pixel_type type;
     void *data; /* size[0]*size[1]*size[2] pixels, x fastest; owned */
+    /* The allocation that holds data, when data points inside a larger block
+     * (the native NIfTI reader inflates header and voxels in one buffer and keeps
+     * it to avoid a copy). NULL when data itself was malloc'ed. Release with
+     * sa_image_free; to build an image by hand, malloc data and leave this NULL. */
+    void *block;
 } sa_image;
 
 typedef enum sa_reader {
@@ -61,15 +66,19 @@ typedef enum sa_reader {
 /* Reads a file or a DICOM series folder. Refuses (with "<path>: <problem>"):
  * missing/unreadable file, unknown format, truncated or corrupt data, images
  * with more than 3 dimensions (a 4th dimension of size 1 is accepted), vector
- * pixels, zero/negative/NaN spacing. Returns 0 or -1. */
+ * pixels, zero/negative/NaN/Inf spacing, non-finite or degenerate origin and
+ * direction. Returns 0 or -1; on -1 *out is zeroed. A path that is a folder is read
+ * as a DICOM series (refused, naming the series, if it holds more than one). */
 int sa_image_read(const char *path, sa_image *out, sa_error *err);
 int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err);
 
 /* Writes an image; the format follows the extension (.nii, .nii.gz, .mha, .mhd,
- * .nrrd, .nhdr). Written to a temporary name in the same folder and renamed into
- * place. Returns 0 or -1. */
+ * .nrrd, .nhdr). Compressed for .nii.gz, .mha and .nrrd. Written into a temporary
+ * folder ".tmp-XXXXXX" next to path and renamed into place (for .mhd/.nhdr the
+ * data file first, the header last). Returns 0 or -1. */
 int sa_image_write(const char *path, const sa_image *img, sa_error *err);
 
+/* Frees the voxels and zeroes *img (safe on a zeroed image and on NULL). */
 void sa_image_free(sa_image *img);
 
 /* The metrics engine's view of the image's geometry. */

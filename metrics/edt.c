@@ -6,20 +6,22 @@
  *   pass A, per z slice: 1D distances along x, then the envelope along y, kept
  *           only in columns (x, y) that hold a query voxel;
  *   pass B, per y row:   the envelope along z in those columns, evaluated only at
- *           the query voxels;
- *   gather, per z slice: the distances in voxel index order, so that every later
- *           sum runs in the same order whatever the thread count.
+ *           the query voxels, each written straight to its place in voxel index
+ *           order (a cursor per row), so that every later sum runs in the same
+ *           order whatever the thread count.
  * Everything runs on the bounding box of features and queries (a separable
  * transform on a box that holds every feature is exact for every voxel in it).
  *
  * Band rounds: most query voxels lie near a feature, so a first round drops every
- * partial value above a band limit L (see edt_line.h: results <= L are exact),
- * which makes most lines sparse. Query voxels left above L are solved again, with
+ * sample above a band limit L (see edt_line.h: results <= L are exact), which
+ * leaves most lines nearly empty. Query voxels left above L are solved again, with
  * a 16x larger L, by a round that touches only their columns, until L covers the
  * box's diagonal.
  *
- * The intermediate buffer is laid out [y][z][x], so that pass B reads each y row
- * as one contiguous z-by-x plane.
+ * Lines are handled as lists of the samples inside the band (edt_line.h), so
+ * the work grows with the band's volume rather than the box's. Pass A's results
+ * are kept as two integers a voxel (plane_entry), laid out [y][x][z] so that
+ * pass B reads each column contiguously.
  */
 #include <float.h>
 #include <math.h>
@@ -30,39 +32,51 @@
 #include "engine.h"
 #include "parallel.h"
 
-/* First band: this many voxels of the coarsest spacing; later bands x4. */
+/* First band: this many voxels of the coarsest spacing; each later band x4. */
 #define FIRST_BAND_VOXELS 10.0
 #define UNRESOLVED (-1.0)
 
+/* Pass A's result for one voxel: the nearest feature of its z slice lies in row
+ * ystar, dx voxels away along x (dx == SA_EDT_NONE: none within the band). The
+ * squared distance is recomputed from these two integers, exactly as pass A
+ * computed it, so the buffer needs 4 bytes a voxel instead of 8. */
 typedef struct {
-    double *slice_in;  /* nx*ny: x-pass results of one slice */
-    double *slice_out; /* nx*ny: y-pass results in query columns */
-    double *line;      /* one z line */
-    double *zb;        /* envelope breakpoints */
-    int *v;            /* envelope roots */
+    uint16_t dx, ystar;
+} plane_entry;
+
+typedef struct {
+    uint16_t *col_pos, *col_d; /* pass A: per column x, its band samples (row, x distance) */
+    int *col_count;            /* pass A: samples per column */
+    uint16_t *row_x, *row_d;   /* one row's band samples */
+    int *pos, *v;              /* compacted line: sample positions; envelope */
+    double *f, *zb;            /* compacted line: sample values; breakpoints */
+    uint16_t *sample_dx;       /* compacted line: each sample's x distance */
+    uint16_t *sample_ystar;    /* pass B: each sample's row */
+    uint16_t *query_k;         /* pass B: per column x, the z of its queries */
+    int *query_count;          /* pass B: queries per column */
+    size_t *cursor;            /* pass B: next output slot of each row (j, k) */
+    uint64_t unresolved;
 } worker_scratch;
 
 typedef struct {
-    const uint8_t *features, *queries; /* box-local; queries NULL: every voxel */
-    uint8_t *query_columns;            /* [y][x]: the column holds a query */
+    const uint8_t *features, *queries; /* box-local, 0/1; queries NULL: every voxel */
+    uint8_t *query_columns_xy;         /* [x][y]: column (x, y) holds a query */
     uint8_t *query_x;                  /* [x]: some column with this x does */
+    size_t *row_start;                 /* [z][y]: output slot of the row's first query */
     const sa_region *r;
     double sx, sy, sz, limit;
-    double *g; /* [y][z][x] */
+    unsigned cap_x, cap_y; /* samples farther than this many voxels are dropped */
+    plane_entry *g;        /* [y][x][z], SA_EDT_NONE where nothing is in the band */
     worker_scratch *scratch;
-    const size_t *slice_offset;
-    uint64_t *slice_unresolved;
-    double *out;
+    double *out; /* queries: distances in voxel index order; else squared, grid order */
 } edt_ctx;
 
 static void scratch_free(worker_scratch *s, int workers) {
     if (!s) return;
     for (int w = 0; w < workers; w++) {
-        free(s[w].slice_in);
-        free(s[w].slice_out);
-        free(s[w].line);
-        free(s[w].zb);
-        free(s[w].v);
+        free(s[w].col_pos), free(s[w].col_d), free(s[w].col_count), free(s[w].row_x), free(s[w].row_d);
+        free(s[w].pos), free(s[w].v), free(s[w].f), free(s[w].zb), free(s[w].sample_dx);
+        free(s[w].sample_ystar), free(s[w].query_k), free(s[w].query_count), free(s[w].cursor);
     }
     free(s);
 }
@@ -70,23 +84,35 @@ static void scratch_free(worker_scratch *s, int workers) {
 static worker_scratch *scratch_alloc(const sa_region *r, int workers) {
     worker_scratch *s = calloc((size_t)workers, sizeof *s);
     if (!s) return NULL;
-    size_t longest = r->ny > r->nz ? r->ny : r->nz, plane = r->nx * r->ny;
+    size_t longest = r->ny > r->nz ? r->ny : r->nz;
     for (int w = 0; w < workers; w++) {
-        s[w].slice_in = malloc(sizeof(double) * plane);
-        s[w].slice_out = malloc(sizeof(double) * plane);
-        s[w].line = malloc(sizeof(double) * r->nz);
-        s[w].zb = malloc(sizeof(double) * (longest + 1));
-        s[w].v = malloc(sizeof(int) * longest);
-        if (!s[w].slice_in || !s[w].slice_out || !s[w].line || !s[w].zb || !s[w].v) {
+        worker_scratch *t = &s[w];
+        t->col_pos = malloc(sizeof(uint16_t) * r->nx * r->ny);
+        t->col_d = malloc(sizeof(uint16_t) * r->nx * r->ny);
+        t->col_count = malloc(sizeof(int) * r->nx);
+        t->row_x = malloc(sizeof(uint16_t) * r->nx);
+        t->row_d = malloc(sizeof(uint16_t) * r->nx);
+        t->pos = malloc(sizeof(int) * longest);
+        t->v = malloc(sizeof(int) * longest);
+        t->f = malloc(sizeof(double) * longest);
+        t->zb = malloc(sizeof(double) * (longest + 1));
+        t->sample_dx = malloc(sizeof(uint16_t) * longest);
+        t->sample_ystar = malloc(sizeof(uint16_t) * longest);
+        t->query_k = malloc(sizeof(uint16_t) * r->nx * r->nz);
+        t->query_count = malloc(sizeof(int) * r->nx);
+        t->cursor = malloc(sizeof(size_t) * r->nz);
+        if (!t->col_pos || !t->col_d || !t->col_count || !t->row_x || !t->row_d || !t->pos || !t->v ||
+            !t->f || !t->zb || !t->sample_dx || !t->sample_ystar || !t->query_k || !t->query_count ||
+            !t->cursor) {
             scratch_free(s, workers);
             return NULL;
         }
-        for (size_t i = 0; i < plane; i++) s[w].slice_out[i] = INFINITY;
     }
     return s;
 }
 
-/* Pass A: squared distance to the nearest feature of the same z slice. */
+/* Pass A: for slice k, the nearest feature of the slice at every voxel of a
+ * query column that lies within the band. */
 static void pass_in_plane(void *vctx, size_t k, int worker) {
     edt_ctx *c = vctx;
     const sa_region *r = c->r;
@@ -94,187 +120,233 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
     worker_scratch *s = &c->scratch[worker];
     const uint8_t *feat = c->features + k * nx * ny;
 
+    /* 1D distances along x, kept as per-column sample lists (rows ascending) */
+    memset(s->col_count, 0, nx * sizeof(int));
     int any = 0;
-    for (size_t j = 0; j < ny; j++)
-        any |= sa_line_feature_sqdist(feat + j * nx, 1, (int)nx, c->sx, c->limit, s->slice_in + j * nx, 1);
-    if (!any) {
-        for (size_t j = 0; j < ny; j++) {
-            double *row = c->g + (j * nz + k) * nx;
-            for (size_t i = 0; i < nx; i++) row[i] = INFINITY;
+    for (size_t j = 0; j < ny; j++) {
+        int m = sa_line_band_samples(feat + j * nx, (int)nx, c->cap_x, s->row_x, s->row_d);
+        any |= m > 0;
+        for (int t = 0; t < m; t++) {
+            size_t x = s->row_x[t];
+            size_t at = x * ny + (size_t)s->col_count[x]++;
+            s->col_pos[at] = (uint16_t)j;
+            s->col_d[at] = s->row_d[t];
         }
-        return;
     }
+    if (!any) return;
+
+    /* the envelope along y, evaluated in the band of each sample */
+    const int cap_y = (int)c->cap_y;
     for (size_t i = 0; i < nx; i++) {
-        if (!c->query_x[i]) continue;
-        int count = sa_envelope_build(s->slice_in + i, (ptrdiff_t)nx, (int)ny, c->sy, c->limit, s->v, s->zb);
-        int kk = 0;
-        for (size_t j = 0; j < ny; j++) {
-            if (!c->query_columns[j * nx + i]) continue;
-            double d2 = INFINITY;
-            if (count > 0) {
-                kk = sa_envelope_seek(s->zb, count, kk, (int)j);
-                d2 = sa_envelope_value(s->slice_in + i, (ptrdiff_t)nx, c->sy, s->v, count, kk, (int)j);
+        int m = s->col_count[i];
+        if (!m || !c->query_x[i]) continue;
+        const uint16_t *cp = s->col_pos + i * ny, *cd = s->col_d + i * ny;
+        for (int t = 0; t < m; t++) {
+            s->pos[t] = cp[t];
+            s->f[t] = sa_axis_sq(c->sx, cd[t]);
+            s->sample_dx[t] = cd[t];
+        }
+        int count = sa_envelope_build(s->pos, s->f, m, c->sy, s->v, s->zb);
+        const uint8_t *wanted = c->query_columns_xy + i * ny;
+        int kk = 0, t = 0;
+        for (int j = 0; j < (int)ny;) {
+            while (t < m && s->pos[t] + cap_y < j) t++; /* samples whose band ends before j */
+            if (t == m) break;
+            if (s->pos[t] - cap_y > j) { /* nothing within the band: jump */
+                j = s->pos[t] - cap_y;
+                continue;
             }
-            s->slice_out[j * nx + i] = d2 <= c->limit ? d2 : INFINITY;
+            if (wanted[j]) {
+                double d2;
+                kk = sa_envelope_seek(s->zb, count, kk, j);
+                int b = sa_envelope_argmin(s->pos, s->f, c->sy, s->v, count, kk, j, &d2);
+                if (d2 <= c->limit)
+                    c->g[((size_t)j * nx + i) * nz + k] = (plane_entry){s->sample_dx[b], (uint16_t)s->pos[b]};
+            }
+            j++;
         }
     }
-    for (size_t j = 0; j < ny; j++) memcpy(c->g + (j * nz + k) * nx, s->slice_out + j * nx, nx * sizeof(double));
 }
 
-/* Pass B: along z, at the query voxels of row j (or at every voxel). */
+/* Pass B: for row j, the envelope along z of every query column, evaluated at
+ * its query voxels (or at every voxel). */
 static void pass_across_slices(void *vctx, size_t j, int worker) {
     edt_ctx *c = vctx;
     const sa_region *r = c->r;
     const size_t nx = r->nx, ny = r->ny, nz = r->nz;
     worker_scratch *s = &c->scratch[worker];
-    double *plane = c->g + j * nz * nx;
 
-    for (size_t i = 0; i < nx; i++) {
-        if (!c->query_columns[j * nx + i]) continue;
-        for (size_t k = 0; k < nz; k++) s->line[k] = plane[k * nx + i];
-        int count = sa_envelope_build(s->line, 1, (int)nz, c->sz, c->limit, s->v, s->zb);
-        int kk = 0;
+    /* the query voxels of this row, per column, z ascending */
+    if (c->queries) {
+        memset(s->query_count, 0, nx * sizeof(int));
         for (size_t k = 0; k < nz; k++) {
-            if (c->queries && !c->queries[(k * ny + j) * nx + i]) continue;
+            s->cursor[k] = c->row_start[k * ny + j];
+            const uint8_t *q = c->queries + (k * ny + j) * nx;
+            for (int x = sa_next_feature(q, 0, (int)nx); x < (int)nx; x = sa_next_feature(q, x + 1, (int)nx))
+                s->query_k[(size_t)x * nz + (size_t)s->query_count[x]++] = (uint16_t)k;
+        }
+    }
+    for (size_t i = 0; i < nx; i++) {
+        int nq = c->queries ? s->query_count[i] : (int)nz;
+        if (!nq) continue;
+        const plane_entry *col = c->g + (j * nx + i) * nz;
+        int m = 0;
+        for (size_t k = 0; k < nz; k++) {
+            plane_entry e = col[k];
+            if (e.dx == SA_EDT_NONE) continue;
+            s->pos[m] = (int)k;
+            s->f[m] = sa_axis_sq(c->sx, e.dx) + sa_axis_sq(c->sy, (int)j - (int)e.ystar);
+            m++;
+        }
+        int count = sa_envelope_build(s->pos, s->f, m, c->sz, s->v, s->zb);
+        int kk = 0;
+        for (int t = 0; t < nq; t++) {
+            int k = c->queries ? s->query_k[i * nz + (size_t)t] : t;
             double d2 = INFINITY;
             if (count > 0) {
-                kk = sa_envelope_seek(s->zb, count, kk, (int)k);
-                d2 = sa_envelope_value(s->line, 1, c->sz, s->v, count, kk, (int)k);
+                kk = sa_envelope_seek(s->zb, count, kk, k);
+                sa_envelope_argmin(s->pos, s->f, c->sz, s->v, count, kk, k, &d2);
             }
-            if (!c->queries)
-                plane[k * nx + i] = d2;
-            else
-                plane[k * nx + i] = d2 <= c->limit ? sqrt(d2) : UNRESOLVED;
+            if (!c->queries) {
+                c->out[((size_t)k * ny + j) * nx + i] = d2;
+            } else if (d2 <= c->limit) {
+                c->out[s->cursor[k]++] = sqrt(d2);
+            } else {
+                c->out[s->cursor[k]++] = UNRESOLVED;
+                s->unresolved++;
+            }
         }
     }
 }
 
+/* Which columns (x, y) of row j hold a query, and how many queries each row
+ * (j, k) holds. */
 static void mark_query_columns(void *vctx, size_t j, int worker) {
     (void)worker;
     edt_ctx *c = vctx;
     const sa_region *r = c->r;
-    uint8_t *cols = c->query_columns + j * r->nx;
-    memset(cols, 0, r->nx);
+    const size_t nx = r->nx, ny = r->ny;
+    for (size_t i = 0; i < nx; i++) c->query_columns_xy[i * ny + j] = 0;
     for (size_t k = 0; k < r->nz; k++) {
-        const uint8_t *q = c->queries + (k * r->ny + j) * r->nx;
-        for (size_t i = 0; i < r->nx; i++) cols[i] |= q[i];
-    }
-}
-
-static void gather_slice(void *vctx, size_t k, int worker) {
-    (void)worker;
-    edt_ctx *c = vctx;
-    const size_t nx = c->r->nx, ny = c->r->ny, nz = c->r->nz;
-    size_t pos = c->slice_offset[k];
-    uint64_t unresolved = 0;
-    for (size_t j = 0; j < ny; j++) {
         const uint8_t *q = c->queries + (k * ny + j) * nx;
-        const double *g = c->g + (j * nz + k) * nx;
-        for (size_t i = 0; i < nx; i++) {
-            if (!q[i]) continue;
-            unresolved += g[i] == UNRESOLVED;
-            c->out[pos++] = g[i];
+        size_t count = 0;
+        for (int x = sa_next_feature(q, 0, (int)nx); x < (int)nx; x = sa_next_feature(q, x + 1, (int)nx)) {
+            c->query_columns_xy[(size_t)x * ny + j] = 1;
+            count++;
         }
+        c->row_start[k * ny + j] = count;
     }
-    c->slice_unresolved[k] = unresolved;
 }
 
-/* Passes A and B over the columns that hold queries. */
-static int run_passes(edt_ctx *c, int threads, sa_error *err) {
+/* Passes A and B; returns the number of queries left unresolved, or -1. */
+static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
     const sa_region *r = c->r;
     int workers = sa_parallel_workers(threads, r->nz > r->ny ? r->nz : r->ny);
     c->scratch = scratch_alloc(r, workers);
     if (!c->scratch) return sa_error_set(err, "out of memory for the distance transform");
     if (c->queries) {
         sa_parallel_for(sa_parallel_workers(threads, r->ny), r->ny, mark_query_columns, c);
+        size_t total = 0; /* row counts -> first slot of each row, index order */
+        for (size_t row = 0, rows = r->ny * r->nz; row < rows; row++) {
+            size_t n = c->row_start[row];
+            c->row_start[row] = total;
+            total += n;
+        }
     } else {
-        memset(c->query_columns, 1, r->nx * r->ny);
+        memset(c->query_columns_xy, 1, r->nx * r->ny);
     }
-    memset(c->query_x, 0, r->nx);
-    for (size_t j = 0; j < r->ny; j++)
-        for (size_t i = 0; i < r->nx; i++) c->query_x[i] |= c->query_columns[j * r->nx + i];
+    for (size_t i = 0; i < r->nx; i++) {
+        uint8_t any = 0;
+        for (size_t j = 0; j < r->ny; j++) any |= c->query_columns_xy[i * r->ny + j];
+        c->query_x[i] = any;
+    }
+    memset(c->g, 0xFF, sa_region_voxels(r) * sizeof(plane_entry)); /* all SA_EDT_NONE */
     sa_parallel_for(sa_parallel_workers(workers, r->nz), r->nz, pass_in_plane, c);
     sa_parallel_for(sa_parallel_workers(workers, r->ny), r->ny, pass_across_slices, c);
+    long long unresolved = 0;
+    for (int w = 0; w < workers; w++) unresolved += (long long)c->scratch[w].unresolved;
     scratch_free(c->scratch, workers);
     c->scratch = NULL;
-    return 0;
+    return unresolved;
 }
 
 static double box_diagonal_sq(const sa_region *r, const double s[3]) {
-    double dx = s[0] * (double)(r->nx - 1), dy = s[1] * (double)(r->ny - 1), dz = s[2] * (double)(r->nz - 1);
-    return (dx * dx + dy * dy) + dz * dz;
+    return (sa_axis_sq(s[0], (int)r->nx - 1) + sa_axis_sq(s[1], (int)r->ny - 1)) + sa_axis_sq(s[2], (int)r->nz - 1);
 }
 
-/* One band round for `queries`; queries left unresolved go to the next round. */
-static int solve_round(const uint8_t *features, const uint8_t *queries, const uint64_t *slice_count,
-                       const sa_region *r, const double spacing[3], double limit, int threads,
-                       double *work, uint8_t *columns, uint8_t *xs, double *out, sa_error *err) {
+/* The band in voxels along an axis: any sample farther than this is above the
+ * limit (rounded up, so that nothing at or below the limit is dropped). */
+static unsigned band_voxels(double limit, double spacing) {
+    double cap = limit == DBL_MAX ? SA_EDT_NONE : floor(sqrt(limit) / spacing) + 1.0;
+    return cap >= SA_EDT_NONE - 1 ? SA_EDT_NONE - 1 : (unsigned)cap;
+}
+
+static void set_limit(edt_ctx *c, double limit) {
+    c->limit = limit;
+    c->cap_x = band_voxels(limit, c->sx);
+    c->cap_y = band_voxels(limit, c->sy);
+}
+
+typedef struct {
+    const sa_region *r;
+    const double *spacing;
+    int threads;
+    plane_entry *g;
+    uint8_t *columns, *xs;
+    size_t *row_start;
+} edt_workspace;
+
+/* One band round for `queries` (n_queries of them); queries left above the band
+ * go to a round with a 16x larger limit. */
+static int solve_round(const edt_workspace *ws, const uint8_t *features, const uint8_t *queries,
+                       size_t n_queries, double limit, double *out, sa_error *err) {
+    const sa_region *r = ws->r;
     /* A band as wide as the box is no band; DBL_MAX (not INFINITY) keeps the
      * "value <= limit" tests false for the INFINITY of "no feature". */
-    if (limit >= box_diagonal_sq(r, spacing)) limit = DBL_MAX;
-    size_t *offsets = malloc(r->nz * sizeof *offsets);
-    uint64_t *unresolved = malloc(r->nz * sizeof *unresolved);
-    uint8_t *pending = NULL;
-    double *sub = NULL;
-    int rc = -1;
-    if (!offsets || !unresolved) {
-        sa_error_set(err, "out of memory for the distance transform");
-        goto done;
-    }
-    size_t total = 0;
-    for (size_t k = 0; k < r->nz; k++) offsets[k] = total, total += (size_t)slice_count[k];
-    edt_ctx c = {features, queries, columns, xs, r, spacing[0], spacing[1], spacing[2], limit,
-                 work, NULL, offsets, unresolved, out};
-    if (run_passes(&c, threads, err)) goto done;
-    sa_parallel_for(sa_parallel_workers(threads, r->nz), r->nz, gather_slice, &c);
+    if (limit >= box_diagonal_sq(r, ws->spacing)) limit = DBL_MAX;
+    edt_ctx c = {.features = features, .queries = queries, .query_columns_xy = ws->columns, .query_x = ws->xs,
+                 .row_start = ws->row_start, .r = r, .sx = ws->spacing[0], .sy = ws->spacing[1],
+                 .sz = ws->spacing[2], .g = ws->g, .out = out};
+    set_limit(&c, limit);
+    long long left = run_passes(&c, ws->threads, err);
+    if (left <= 0) return (int)left;
+    if (limit == DBL_MAX) return sa_error_set(err, "distance transform: no feature voxel");
 
-    size_t left = 0;
-    for (size_t k = 0; k < r->nz; k++) left += (size_t)unresolved[k];
-    if (left == 0) {
-        rc = 0;
-        goto done;
-    }
-    if (limit == DBL_MAX) { /* cannot happen with at least one feature */
-        sa_error_set(err, "distance transform: no feature voxel");
-        goto done;
-    }
     /* The voxels still unresolved become the next round's queries. */
-    pending = calloc(sa_region_voxels(r), 1);
-    sub = malloc(left * sizeof *sub);
+    uint8_t *pending = sa_large_alloc(sa_region_voxels(r));
+    double *sub = malloc((size_t)left * sizeof *sub);
+    int rc = -1;
     if (!pending || !sub) {
         sa_error_set(err, "out of memory for the distance transform");
-        goto done;
+    } else {
+        size_t pos = 0;
+        for (size_t i = 0, n = sa_region_voxels(r); i < n; i++)
+            pending[i] = queries[i] ? out[pos++] == UNRESOLVED : 0;
+        rc = solve_round(ws, features, pending, (size_t)left, limit * 16.0, sub, err);
+        for (size_t i = 0, s = 0; rc == 0 && i < n_queries; i++)
+            if (out[i] == UNRESOLVED) out[i] = sub[s++];
     }
-    size_t pos = 0;
-    for (size_t i = 0, n = sa_region_voxels(r); i < n; i++)
-        if (queries[i]) pending[i] = out[pos++] == UNRESOLVED;
-    /* unresolved[] now holds the pending voxels' per-slice counts */
-    if (solve_round(features, pending, unresolved, r, spacing, limit * 16.0, threads, work, columns, xs,
-                    sub, err))
-        goto done;
-    for (size_t i = 0, s = 0; i < total; i++)
-        if (out[i] == UNRESOLVED) out[i] = sub[s++];
-    rc = 0;
-done:
-    free(offsets), free(unresolved), free(pending), free(sub);
+    free(pending), free(sub);
     return rc;
 }
 
 int sa_edt_query_distances(const uint8_t *features, const uint8_t *queries,
                            const uint64_t *slice_query_count, const sa_region *r,
-                           const double spacing[3], int threads, double *work, double *out,
+                           const double spacing[3], int threads, void *work, double *out,
                            sa_error *err) {
-    uint8_t *columns = malloc(r->nx * r->ny), *xs = malloc(r->nx);
+    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny), malloc(r->nx),
+                        malloc(r->ny * r->nz * sizeof(size_t))};
+    size_t n_queries = 0;
+    for (size_t k = 0; k < r->nz; k++) n_queries += (size_t)slice_query_count[k];
     int rc = -1;
-    if (!columns || !xs) {
+    if (!ws.columns || !ws.xs || !ws.row_start) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
         double smax = fmax(spacing[0], fmax(spacing[1], spacing[2]));
         double band = FIRST_BAND_VOXELS * smax;
-        rc = solve_round(features, queries, slice_query_count, r, spacing, band * band, threads, work,
-                         columns, xs, out, err);
+        rc = solve_round(&ws, features, queries, n_queries, band * band, out, err);
     }
-    free(columns), free(xs);
+    free(ws.columns), free(ws.xs), free(ws.row_start);
     return rc;
 }
 
@@ -286,28 +358,26 @@ int sa_edt_squared(const uint8_t *features, const sa_grid *g, int threads, doubl
     sa_region r;
     sa_region_from_box(&r, &all);
     size_t n = sa_grid_voxels(g);
-    double *work = malloc(n * sizeof *work);
-    uint8_t *columns = malloc(r.nx * r.ny), *xs = malloc(r.nx);
+    plane_entry *work = sa_large_alloc(n * sizeof *work);
+    uint8_t *columns = malloc(r.nx * r.ny), *xs = malloc(r.nx), *flags = malloc(n);
     int rc = -1;
-    if (!work || !columns || !xs) {
+    if (!work || !columns || !xs || !flags) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
-        edt_ctx c = {features, NULL, columns, xs, &r, g->spacing[0], g->spacing[1], g->spacing[2],
-                     DBL_MAX, work, NULL, NULL, NULL, NULL};
-        rc = run_passes(&c, threads, err);
-        /* [y][z][x] back to the grid's [z][y][x] */
-        for (size_t k = 0; rc == 0 && k < r.nz; k++)
-            for (size_t j = 0; j < r.ny; j++)
-                memcpy(out + (k * r.ny + j) * r.nx, work + (j * r.nz + k) * r.nx, r.nx * sizeof *out);
+        for (size_t i = 0; i < n; i++) flags[i] = features[i] != 0; /* the passes read 0/1 bytes */
+        edt_ctx c = {.features = flags, .query_columns_xy = columns, .query_x = xs, .r = &r,
+                     .sx = g->spacing[0], .sy = g->spacing[1], .sz = g->spacing[2], .g = work, .out = out};
+        set_limit(&c, DBL_MAX);
+        rc = run_passes(&c, threads, err) < 0 ? -1 : 0;
     }
-    free(work), free(columns), free(xs);
+    free(work), free(columns), free(xs), free(flags);
     return rc;
 }
 
 /* Box-local copy of a mask's voxels (as 0/1) and its per-slice counts. */
 static uint8_t *copy_region(const uint8_t *mask, const sa_grid *g, const sa_region *r,
                             uint64_t *slice_count) {
-    uint8_t *out = malloc(sa_region_voxels(r));
+    uint8_t *out = sa_large_alloc(sa_region_voxels(r));
     if (!out) return NULL;
     for (size_t k = 0; k < r->nz; k++) {
         uint64_t count = 0;
@@ -341,7 +411,7 @@ int sa_directed_distances(const uint8_t *from, const uint8_t *to, const sa_grid 
     uint8_t *q = counts ? copy_region(from, g, &r, counts) : NULL;
     uint8_t *f = q ? copy_region(to, g, &r, NULL) : NULL;
     double *dist = malloc(((size_t)scan.ref_voxels) * sizeof *dist);
-    double *work = malloc(sa_region_voxels(&r) * sizeof *work);
+    void *work = sa_large_alloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);
     int rc = -1;
     if (!counts || !q || !f || !dist || !work)
         sa_error_set(err, "out of memory");

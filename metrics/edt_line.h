@@ -5,15 +5,19 @@
  * that compile both as plain C and as CUDA __host__ __device__ code, so that the
  * CPU tests exercise the very logic a GPU kernel runs.
  *
- * Band limit: a pass may drop every partial value above a limit L (mm^2). The
- * result at a voxel is then a minimum over a subset of the features, so it is
- * never too small; and when it is <= L it is exact, because every partial sum on
- * the path to the true nearest feature is <= the true distance <= L.
- *
- * Squared distances are always built in the same order, so that every path (CPU,
- * GPU, the brute-force reference of the tests) rounds the same way:
+ * A line is first compacted into the samples that matter (position, value); the
+ * lower envelope of their parabolas is built over those, and evaluated where
+ * needed. Values are squared distances in mm^2, always built in the same order,
+ * so that every path (CPU, GPU, the brute-force reference of the tests) rounds
+ * the same way:
  *     d2 = ((sx*dx)*(sx*dx) + (sy*dy)*(sy*dy)) + (sz*dz)*(sz*dz)
  * (compile with floating-point contraction off: no fused multiply-add).
+ *
+ * Band limit: a pass may drop any sample whose value exceeds a limit L (mm^2).
+ * The result at a voxel is then a minimum over a subset of the features, so it is
+ * never too small; and when it is <= L it is exact, because every partial sum on
+ * the path to the true nearest feature is <= the true distance <= L. Dropping
+ * fewer samples than allowed is always safe.
  */
 #ifndef SEGARENA_EDT_LINE_H
 #define SEGARENA_EDT_LINE_H
@@ -21,6 +25,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __CUDACC__
 #define SA_HOST_DEVICE __host__ __device__
@@ -28,65 +33,87 @@
 #define SA_HOST_DEVICE
 #endif
 
-/* Squared 1D distance (w*d)^2 from each of n samples to the nearest feature on
- * the line (feat[i*fs] != 0); INFINITY where there is none or where it exceeds
- * `limit` (a band limit in mm^2; DBL_MAX for none, never INFINITY). Returns whether the line
- * has a feature. */
-SA_HOST_DEVICE static inline int sa_line_feature_sqdist(const uint8_t *feat, ptrdiff_t fs, int n,
-                                                        double w, double limit, double *out,
-                                                        ptrdiff_t os) {
-    int last = -1;
-    for (int i = 0; i < n; i++) {
-        if (feat[i * fs]) last = i;
-        out[i * os] = last >= 0 ? (double)(i - last) : INFINITY;
-    }
-    if (last < 0) return 0;
-    int next = -1;
-    for (int i = n - 1; i >= 0; i--) {
-        if (feat[i * fs]) next = i;
-        double d = out[i * os];
-        if (next >= 0 && (double)(next - i) < d) d = (double)(next - i);
-        double t = w * d;
-        out[i * os] = t * t <= limit ? t * t : INFINITY;
-    }
-    return 1;
+/* Distances along a line are voxel counts below this; it marks "no feature". */
+#define SA_EDT_NONE 0xFFFFu
+
+/* Position of the first feature (non-zero byte) of feat[from..n), or n. */
+SA_HOST_DEVICE static inline int sa_next_feature(const uint8_t *feat, int from, int n) {
+#ifndef __CUDACC__
+    if (from >= n) return n;
+    const void *hit = memchr(feat + from, 1, (size_t)(n - from)); /* features are 0/1 bytes */
+    return hit ? (int)((const uint8_t *)hit - feat) : n;
+#else
+    while (from < n && !feat[from]) from++;
+    return from;
+#endif
 }
 
-/* Value at `at` of the parabola rooted at `from` with height f: f + (w*(at-from))^2. */
-SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, int at) {
-    double t = w * (double)(at - from);
-    return f + t * t;
-}
-
-/* Lower envelope of the parabolas y -> f[q] + (w*(y-q))^2 for the f[q] <= limit,
- * q in [0, n). Fills v (roots, n entries) and zb (breakpoints, n+1 entries;
- * parabola k is lowest on [zb[k], zb[k+1]]). Returns the number of parabolas. */
-SA_HOST_DEVICE static inline int sa_envelope_build(const double *f, ptrdiff_t fs, int n, double w,
-                                                   double limit, int *v, double *zb) {
-    const double w2 = w * w;
-    int k = -1;
-    for (int q = 0; q < n; q++) {
-        double fq = f[q * fs];
-        if (!(fq <= limit)) continue;
-        if (k < 0) {
-            k = 0;
-            v[0] = q;
-            zb[0] = -INFINITY;
-            zb[1] = INFINITY;
-            continue;
+/* The samples of one line that lie within `cap` voxels of a feature of the line
+ * (feat[i] is 0 or 1): positions xs[] in increasing order and their distance in
+ * voxels to the nearest feature ds[]. Returns the count (0: no feature). A line
+ * has at most 65535 samples. */
+SA_HOST_DEVICE static inline int sa_line_band_samples(const uint8_t *feat, int n, unsigned cap,
+                                                      uint16_t *xs, uint16_t *ds) {
+    int count = 0;
+    int p = sa_next_feature(feat, 0, n);
+    if (p == n) return 0;
+    for (int x = p > (int)cap ? p - (int)cap : 0; x < p; x++) xs[count] = (uint16_t)x, ds[count++] = (uint16_t)(p - x);
+    for (;;) {
+        xs[count] = (uint16_t)p, ds[count++] = 0;
+        int q = sa_next_feature(feat, p + 1, n);
+        if (q == n) {
+            for (int x = p + 1; x < n && (unsigned)(x - p) <= cap; x++) xs[count] = (uint16_t)x, ds[count++] = (uint16_t)(x - p);
+            return count;
         }
+        /* the gap (p, q): nearest of the two, within the band */
+        for (int x = p + 1; x < q; x++) {
+            unsigned a = (unsigned)(x - p), b = (unsigned)(q - x), d = a < b ? a : b;
+            if (d <= cap) {
+                xs[count] = (uint16_t)x, ds[count++] = (uint16_t)d;
+            } else if (a > cap) { /* past the left band: jump to the right band */
+                x = q - (int)cap - 1;
+            }
+        }
+        p = q;
+    }
+}
+
+/* The square of one axis's contribution: (w*d)^2. */
+SA_HOST_DEVICE static inline double sa_axis_sq(double w, int d) {
+    double t = w * (double)d;
+    return t * t;
+}
+
+/* Value at `at` of the parabola rooted at `from` with height f. */
+SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, int at) {
+    return f + sa_axis_sq(w, at - from);
+}
+
+/* Lower envelope of the parabolas y -> f[i] + (w*(y - pos[i]))^2 of m samples
+ * (pos increasing). Fills v (sample indices, m entries) and zb (breakpoints,
+ * m+1 entries; parabola k is lowest on [zb[k], zb[k+1]]). Returns the number of
+ * parabolas (0 when m == 0). */
+SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double *f, int m, double w,
+                                                   int *v, double *zb) {
+    if (m <= 0) return 0;
+    const double w2 = w * w;
+    int k = 0;
+    v[0] = 0;
+    zb[0] = -INFINITY;
+    zb[1] = INFINITY;
+    for (int q = 1; q < m; q++) {
         double s;
         for (;;) {
             int p = v[k];
-            /* Abscissa where parabolas p and q meet. */
-            s = ((fq - f[p * fs]) / (w2 * (double)(q - p)) + (double)(q + p)) * 0.5;
+            /* abscissa where parabolas p and q meet */
+            s = ((f[q] - f[p]) / (w2 * (double)(pos[q] - pos[p])) + (double)(pos[q] + pos[p])) * 0.5;
             if (s <= zb[k] && k > 0) {
                 k--;
                 continue;
             }
             break;
         }
-        if (s <= zb[k]) { /* k == 0 and q dominates p everywhere */
+        if (s <= zb[k]) { /* k == 0 and q lies below p everywhere */
             v[0] = q;
             continue;
         }
@@ -98,24 +125,6 @@ SA_HOST_DEVICE static inline int sa_envelope_build(const double *f, ptrdiff_t fs
     return k + 1;
 }
 
-/* The envelope's value at `at`, where parabola k is the one the breakpoints
- * select. Its neighbours are evaluated too, so that a breakpoint that rounding
- * put on the wrong side of `at` cannot make the result larger than the true
- * minimum over these parabolas. */
-SA_HOST_DEVICE static inline double sa_envelope_value(const double *f, ptrdiff_t fs, double w,
-                                                      const int *v, int count, int k, int at) {
-    double best = sa_parabola(f[v[k] * fs], w, v[k], at);
-    if (k > 0) {
-        double c = sa_parabola(f[v[k - 1] * fs], w, v[k - 1], at);
-        if (c < best) best = c;
-    }
-    if (k + 1 < count) {
-        double c = sa_parabola(f[v[k + 1] * fs], w, v[k + 1], at);
-        if (c < best) best = c;
-    }
-    return best;
-}
-
 /* Advances k to the parabola whose interval holds `at` (positions visited in
  * increasing order). */
 SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, int k, int at) {
@@ -123,21 +132,27 @@ SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, i
     return k;
 }
 
-/* One full line of a separable pass: out[i] = min_q f[q] + (w*(i-q))^2 over the
- * f[q] <= limit (out must not alias f). */
-SA_HOST_DEVICE static inline void sa_line_envelope_all(const double *f, ptrdiff_t fs, int n,
-                                                       double w, double limit, int *v,
-                                                       double *zb, double *out, ptrdiff_t os) {
-    int count = sa_envelope_build(f, fs, n, w, limit, v, zb);
-    if (count == 0) {
-        for (int i = 0; i < n; i++) out[i * os] = INFINITY;
-        return;
+/* The sample whose parabola is lowest at `at`, among parabola k (the one the
+ * breakpoints select) and its two neighbours, so that a breakpoint put on the
+ * wrong side of `at` by rounding cannot give more than the true minimum.
+ * Writes the value to *value and returns the sample index. */
+SA_HOST_DEVICE static inline int sa_envelope_argmin(const int *pos, const double *f, double w,
+                                                    const int *v, int count, int k, int at,
+                                                    double *value) {
+    int best = v[k];
+    double best_value = sa_parabola(f[best], w, pos[best], at);
+    if (k > 0) {
+        int c = v[k - 1];
+        double cv = sa_parabola(f[c], w, pos[c], at);
+        if (cv < best_value) best = c, best_value = cv;
     }
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        k = sa_envelope_seek(zb, count, k, i);
-        out[i * os] = sa_envelope_value(f, fs, w, v, count, k, i);
+    if (k + 1 < count) {
+        int c = v[k + 1];
+        double cv = sa_parabola(f[c], w, pos[c], at);
+        if (cv < best_value) best = c, best_value = cv;
     }
+    *value = best_value;
+    return best;
 }
 
 #endif

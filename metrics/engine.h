@@ -7,6 +7,9 @@
 
 #include "metrics.h"
 
+/* A buffer for box-sized data (large_alloc.c); release with free(). */
+void *sa_large_alloc(size_t bytes);
+
 /* Result of the first pass over a pair of masks (overlap.c). */
 typedef struct sa_mask_scan {
     uint64_t ref_voxels, pred_voxels, both_voxels;
@@ -38,10 +41,11 @@ int sa_surfaces_in_region(const uint8_t *mask_a, const uint8_t *mask_b, const sa
  * nearest feature voxel (box-local 0/1 array, at least one set), written into
  * out[] in box index order (= full-grid index order). slice_query_count gives
  * the number of query voxels per z slice; work is scratch space of
- * sa_region_voxels(r) doubles. Returns 0 or -1 (out of memory). */
+ * sa_region_voxels(r) * SA_EDT_WORK_BYTES bytes. Returns 0 or -1 (out of memory). */
+#define SA_EDT_WORK_BYTES 4
 int sa_edt_query_distances(const uint8_t *features, const uint8_t *queries,
                            const uint64_t *slice_query_count, const sa_region *r,
-                           const double spacing[3], int threads, double *work, double *out,
+                           const double spacing[3], int threads, void *work, double *out,
                            sa_error *err);
 
 #endif

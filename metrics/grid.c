@@ -10,9 +10,10 @@ int sa_grid_check(const sa_grid *g, sa_error *err) {
     if (!g) return sa_error_set(err, "no grid given");
     if (g->nx == 0 || g->ny == 0 || g->nz == 0)
         return sa_error_set(err, "empty image: size %zux%zux%zu", g->nx, g->ny, g->nz);
-    /* Per-axis coordinates are handled as int32 in the distance transform. */
-    if (g->nx > INT32_MAX / 2 || g->ny > INT32_MAX / 2 || g->nz > INT32_MAX / 2)
-        return sa_error_set(err, "image too large: size %zux%zux%zu", g->nx, g->ny, g->nz);
+    /* The distance transform keeps per-axis positions in 16 bits. */
+    if (g->nx > 65535 || g->ny > 65535 || g->nz > 65535)
+        return sa_error_set(err, "image too large: size %zux%zux%zu (at most 65535 voxels along an axis)",
+                            g->nx, g->ny, g->nz);
     if (g->nx > SIZE_MAX / g->ny || g->nx * g->ny > SIZE_MAX / 8 / g->nz)
         return sa_error_set(err, "image too large: size %zux%zux%zu", g->nx, g->ny, g->nz);
     for (int a = 0; a < 3; a++) {

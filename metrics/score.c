@@ -83,9 +83,10 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     sa_region r;
     sa_region_from_box(&r, &box);
     size_t n = sa_region_voxels(&r);
-    uint8_t *surf_ref = malloc(n), *surf_pred = malloc(n);
+    uint8_t *surf_ref = sa_large_alloc(n), *surf_pred = sa_large_alloc(n);
     uint64_t *count_ref = malloc(r.nz * sizeof(uint64_t)), *count_pred = malloc(r.nz * sizeof(uint64_t));
-    double *dist = NULL, *work = NULL;
+    double *dist = NULL;
+    void *work = NULL;
     int rc = -1;
     if (!surf_ref || !surf_pred || !count_ref || !count_pred) {
         sa_error_set(err, "out of memory for surfaces (%zu voxels)", n);
@@ -98,7 +99,7 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     m->pred_surface_voxels = n_pred;
 
     dist = malloc((size_t)(n_ref + n_pred) * sizeof *dist);
-    work = malloc(n * sizeof *work);
+    work = sa_large_alloc(n * SA_EDT_WORK_BYTES);
     if (!dist || !work) {
         sa_error_set(err, "out of memory for surface distances");
         goto done;

@@ -19,24 +19,29 @@ void sa_region_from_box(sa_region *r, const sa_box *box) {
 
 size_t sa_region_voxels(const sa_region *r) { return r->nx * r->ny * r->nz; }
 
-/* Surface flags of one mask row: row points at full-grid voxel (x0, y, z). */
+static const uint8_t zero_row[65536]; /* stands for the rows outside the image */
+
+/* Surface flags of one mask row: row points at full-grid voxel (x0, y, z).
+ * The interior of the row runs branch-free so that the compiler vectorises it. */
 static uint64_t surface_row(const uint8_t *mask, const sa_grid *g, size_t x0, size_t nx,
                             size_t y, size_t z, uint8_t *out) {
     const size_t gx = g->nx, plane = g->nx * g->ny;
     const uint8_t *row = mask + (z * g->ny + y) * gx;
-    const uint8_t *below = y > 0 ? row - gx : NULL, *above = y + 1 < g->ny ? row + gx : NULL;
-    const uint8_t *front = z > 0 ? row - plane : NULL, *back = z + 1 < g->nz ? row + plane : NULL;
-    uint64_t count = 0;
-    for (size_t i = 0; i < nx; i++) {
-        size_t x = x0 + i;
-        uint8_t s = 0;
-        if (row[x]) {
-            s = x == 0 || !row[x - 1] || x + 1 == gx || !row[x + 1] || !below || !below[x] ||
-                !above || !above[x] || !front || !front[x] || !back || !back[x];
-        }
-        out[i] = s;
-        count += s;
+    const uint8_t *below = y > 0 ? row - gx : zero_row, *above = y + 1 < g->ny ? row + gx : zero_row;
+    const uint8_t *front = z > 0 ? row - plane : zero_row, *back = z + 1 < g->nz ? row + plane : zero_row;
+    /* voxels on the image's x ends have an outside neighbour: surface if inside */
+    size_t lo = x0 == 0 ? 1 : x0, hi = x0 + nx == gx ? gx - 1 : x0 + nx;
+    if (x0 == 0) out[0] = row[0] != 0;
+    if (x0 + nx == gx && gx - 1 >= lo) out[gx - 1 - x0] = row[gx - 1] != 0;
+    if (gx == 1) out[0] = row[0] != 0;
+    uint8_t *o = out - x0;
+    for (size_t x = lo; x < hi; x++) {
+        uint8_t inner = (row[x - 1] != 0) & (row[x + 1] != 0) & (below[x] != 0) & (above[x] != 0) &
+                        (front[x] != 0) & (back[x] != 0);
+        o[x] = (uint8_t)((row[x] != 0) & (inner ^ 1));
     }
+    uint64_t count = 0;
+    for (size_t i = 0; i < nx; i++) count += out[i];
     return count;
 }
 

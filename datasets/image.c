@@ -1,0 +1,334 @@
+/*
+ * image.c: the C side of SegArena's image I/O. It picks a reader (native NIfTI
+ * fast path or ITK), validates what came back (3D scalar, positive finite spacing,
+ * finite origin and direction), writes images atomically through a temporary
+ * folder, and holds the small geometry helpers (grid, same-geometry check).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image_internal.h"
+
+size_t sa_pixel_size(sa_pixel_type t) {
+    switch (t) {
+    case SA_PIXEL_U8:
+    case SA_PIXEL_I8: return 1;
+    case SA_PIXEL_U16:
+    case SA_PIXEL_I16: return 2;
+    case SA_PIXEL_U32:
+    case SA_PIXEL_I32:
+    case SA_PIXEL_F32: return 4;
+    case SA_PIXEL_U64:
+    case SA_PIXEL_I64:
+    case SA_PIXEL_F64: return 8;
+    }
+    return 0;
+}
+
+const char *sa_pixel_type_name(sa_pixel_type t) {
+    switch (t) {
+    case SA_PIXEL_U8: return "uint8";
+    case SA_PIXEL_I8: return "int8";
+    case SA_PIXEL_U16: return "uint16";
+    case SA_PIXEL_I16: return "int16";
+    case SA_PIXEL_U32: return "uint32";
+    case SA_PIXEL_I32: return "int32";
+    case SA_PIXEL_U64: return "uint64";
+    case SA_PIXEL_I64: return "int64";
+    case SA_PIXEL_F32: return "float32";
+    case SA_PIXEL_F64: return "float64";
+    }
+    return "unknown";
+}
+
+int sa_has_suffix(const char *name, const char *suffix) {
+    size_t n = strlen(name), m = strlen(suffix);
+    if (m > n) return 0;
+    const char *tail = name + (n - m);
+    for (size_t i = 0; i < m; i++) {
+        char a = tail[i], b = suffix[i];
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
+size_t sa_image_voxel_count(const sa_image *img) {
+    size_t n = 1;
+    for (int i = 0; i < 3; i++) {
+        size_t s = img->size[i];
+        if (s == 0 || n > SIZE_MAX / s) return 0;
+        n *= s;
+    }
+    return n;
+}
+
+void sa_image_free(sa_image *img) {
+    if (!img) return;
+    free(img->block ? img->block : img->data);
+    memset(img, 0, sizeof *img);
+}
+
+void sa_image_grid(const sa_image *img, sa_grid *grid) {
+    grid->nx = img->size[0];
+    grid->ny = img->size[1];
+    grid->nz = img->size[2];
+    for (int i = 0; i < 3; i++) grid->spacing[i] = img->spacing[i];
+}
+
+static int is_nifti_name(const char *path) {
+    return sa_has_suffix(path, ".nii") || sa_has_suffix(path, ".nii.gz");
+}
+
+/* Refuses images whose geometry SegArena cannot use. The size-overflow check is
+ * here too so every reader shares it. */
+static int check_read_image(const char *path, const sa_image *img, sa_error *err) {
+    if (sa_image_voxel_count(img) == 0)
+        return sa_error_set(err, "%s: image size %zux%zux%zu is empty or too large", path,
+                            img->size[0], img->size[1], img->size[2]);
+    for (int i = 0; i < 3; i++) {
+        if (!isfinite(img->spacing[i]) || !(img->spacing[i] > 0))
+            return sa_error_set(err, "%s: spacing %g %g %g is not positive and finite", path,
+                                img->spacing[0], img->spacing[1], img->spacing[2]);
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!isfinite(img->origin[i]))
+            return sa_error_set(err, "%s: origin %g %g %g is not finite", path, img->origin[0],
+                                img->origin[1], img->origin[2]);
+    }
+    for (int i = 0; i < 9; i++) {
+        if (!isfinite(img->direction[i]))
+            return sa_error_set(err, "%s: direction matrix has a non-finite entry", path);
+    }
+    const double *d = img->direction;
+    double det = d[0] * (d[4] * d[8] - d[5] * d[7]) - d[1] * (d[3] * d[8] - d[5] * d[6]) +
+                 d[2] * (d[3] * d[7] - d[4] * d[6]);
+    if (!(fabs(det) > 1e-6))
+        return sa_error_set(err, "%s: direction matrix is degenerate (determinant %g)", path, det);
+    return 0;
+}
+
+int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return sa_error_set(err, "%s: %s", path,
+                            errno == ENOENT ? "no such file or folder" : strerror(errno));
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        if (reader == SA_READER_NATIVE)
+            return sa_error_set(err, "%s: is a folder; the native reader reads NIfTI files only",
+                                path);
+        rc = sa_itk_read_dicom_folder(path, out, err);
+    } else if (!S_ISREG(st.st_mode)) {
+        return sa_error_set(err, "%s: not a regular file", path);
+    } else if (access(path, R_OK) != 0) {
+        return sa_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    } else {
+        rc = SA_NATIVE_NEEDS_ITK;
+        if (reader != SA_READER_ITK && is_nifti_name(path)) {
+            sa_error reason = {{0}};
+            rc = sa_nifti_native_read(path, out, &reason);
+            if (rc == SA_NATIVE_NEEDS_ITK && reader == SA_READER_NATIVE)
+                return sa_error_set(err, "%s: the native NIfTI reader does not handle this file "
+                                    "(%s); use the ITK reader", path, reason.msg);
+            if (rc == -1) {
+                if (err) *err = reason;
+                return -1;
+            }
+        } else if (reader == SA_READER_NATIVE) {
+            return sa_error_set(err, "%s: the native reader reads .nii and .nii.gz files only",
+                                path);
+        }
+        if (rc == SA_NATIVE_NEEDS_ITK) {
+            /* niftilib zero-fills short or damaged data and patches bad pixdim;
+             * judge those ourselves first. */
+            if (is_nifti_name(path)) {
+                if (sa_nifti_precheck(path, err) != 0) return -1;
+            } else if (sa_has_suffix(path, ".gz") && sa_gzip_check_file(path, NULL, err) != 0) {
+                return -1;
+            }
+            rc = sa_itk_read_file(path, out, err);
+        }
+    }
+    if (rc != 0) {
+        sa_image_free(out);
+        return -1;
+    }
+    if (check_read_image(path, out, err) != 0) {
+        sa_image_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int sa_image_read(const char *path, sa_image *out, sa_error *err) {
+    return sa_image_read_with(path, SA_READER_AUTO, out, err);
+}
+
+/* ---- writing ---- */
+
+static int output_format_compresses(const char *path, int *compress) {
+    if (sa_has_suffix(path, ".nii.gz") || sa_has_suffix(path, ".mha") ||
+        sa_has_suffix(path, ".nrrd")) {
+        *compress = 1;
+        return 0;
+    }
+    if (sa_has_suffix(path, ".nii") || sa_has_suffix(path, ".mhd") || sa_has_suffix(path, ".nhdr")) {
+        *compress = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Removes a temporary folder and whatever is left in it. */
+static void remove_temp_folder(const char *tmpdir) {
+    DIR *dir = opendir(tmpdir);
+    if (dir) {
+        struct dirent *ent;
+        while ((ent = readdir(dir)) != NULL) {
+            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+            size_t len = strlen(tmpdir) + strlen(ent->d_name) + 2;
+            char *p = malloc(len);
+            if (p) {
+                snprintf(p, len, "%s/%s", tmpdir, ent->d_name);
+                unlink(p);
+                free(p);
+            }
+        }
+        closedir(dir);
+    }
+    rmdir(tmpdir);
+}
+
+/* Moves every file of tmpdir except `last` into folder, then `last`: for
+ * two-file formats (.mhd + .raw, .nhdr + .raw) the header appears only once its
+ * data file is in place. Each rename(2) is atomic within the same file system. */
+static int move_out_of_temp_folder(const char *tmpdir, const char *folder, const char *last,
+                                   const char *path, sa_error *err) {
+    DIR *dir = opendir(tmpdir);
+    if (!dir) return sa_error_set(err, "%s: cannot list temporary folder: %s", path, strerror(errno));
+    int rc = 0;
+    struct dirent *ent;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        rewinddir(dir);
+        while (rc == 0 && (ent = readdir(dir)) != NULL) {
+            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+            int is_last = strcmp(ent->d_name, last) == 0;
+            if (is_last != (pass == 1)) continue;
+            size_t n1 = strlen(tmpdir) + strlen(ent->d_name) + 2;
+            size_t n2 = strlen(folder) + strlen(ent->d_name) + 2;
+            char *from = malloc(n1), *to = malloc(n2);
+            if (!from || !to) {
+                rc = sa_error_set(err, "%s: out of memory", path);
+            } else {
+                snprintf(from, n1, "%s/%s", tmpdir, ent->d_name);
+                snprintf(to, n2, "%s/%s", folder, ent->d_name);
+                if (rename(from, to) != 0)
+                    rc = sa_error_set(err, "%s: cannot rename %s into place: %s", path, from,
+                                      strerror(errno));
+            }
+            free(from);
+            free(to);
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
+int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
+    if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
+    int compress = 0;
+    if (output_format_compresses(path, &compress) != 0)
+        return sa_error_set(err, "%s: unsupported output format (use .nii, .nii.gz, .mha, .mhd, "
+                            ".nrrd or .nhdr)", path);
+    if (!img || !img->data || sa_pixel_size(img->type) == 0)
+        return sa_error_set(err, "%s: nothing to write (no voxel data)", path);
+    if (check_read_image(path, img, err) != 0) return -1;
+
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!*base) return sa_error_set(err, "%s: path names a folder, not a file", path);
+    size_t folder_len = slash ? (size_t)(slash - path) : 1;
+    char *folder = malloc(folder_len + 1);
+    char *tmpdir = malloc(folder_len + 16);
+    char *tmpfile = malloc(folder_len + 16 + strlen(base) + 2);
+    if (!folder || !tmpdir || !tmpfile) {
+        free(folder);
+        free(tmpdir);
+        free(tmpfile);
+        return sa_error_set(err, "%s: out of memory", path);
+    }
+    if (slash) {
+        memcpy(folder, path, folder_len);
+        folder[folder_len] = '\0';
+        if (folder_len == 0) strcpy(folder, "/");
+    } else {
+        strcpy(folder, ".");
+    }
+    snprintf(tmpdir, folder_len + 16, "%s/.tmp-XXXXXX", folder);
+    int rc = 0;
+    if (!mkdtemp(tmpdir)) {
+        rc = sa_error_set(err, "%s: cannot create a temporary folder in %s: %s", path, folder,
+                          strerror(errno));
+    } else {
+        snprintf(tmpfile, folder_len + 16 + strlen(base) + 2, "%s/%s", tmpdir, base);
+        rc = sa_itk_write_file(tmpfile, img, compress, err);
+        if (rc != 0) {
+            /* the shim names the temporary file; name the file the caller asked for */
+            sa_error inner = {{0}};
+            if (err) inner = *err;
+            const char *problem = strstr(inner.msg, ": ");
+            rc = sa_error_set(err, "%s: %s", path, problem ? problem + 2 : "cannot write");
+        } else {
+            rc = move_out_of_temp_folder(tmpdir, folder, base, path, err);
+        }
+        remove_temp_folder(tmpdir);
+    }
+    free(folder);
+    free(tmpdir);
+    free(tmpfile);
+    return rc;
+}
+
+/* ---- geometry comparison ---- */
+
+static void describe_geometry(const sa_image *img, char *buf, size_t cap) {
+    const double *d = img->direction;
+    snprintf(buf, cap,
+             "size %zux%zux%zu spacing %.9gx%.9gx%.9g origin (%.9g, %.9g, %.9g) "
+             "direction (%.6g %.6g %.6g; %.6g %.6g %.6g; %.6g %.6g %.6g)",
+             img->size[0], img->size[1], img->size[2], img->spacing[0], img->spacing[1],
+             img->spacing[2], img->origin[0], img->origin[1], img->origin[2], d[0], d[1], d[2],
+             d[3], d[4], d[5], d[6], d[7], d[8]);
+}
+
+int sa_image_same_geometry(const sa_image *a, const char *a_path, const sa_image *b,
+                           const char *b_path, sa_error *err) {
+    const char *what = NULL;
+    for (int i = 0; i < 3 && !what; i++)
+        if (a->size[i] != b->size[i]) what = "size";
+    for (int i = 0; i < 3 && !what; i++) {
+        double x = a->spacing[i], y = b->spacing[i];
+        if (!(fabs(x - y) <= 1e-4 * fmax(fabs(x), fabs(y)))) what = "spacing";
+    }
+    for (int i = 0; i < 3 && !what; i++)
+        if (!(fabs(a->origin[i] - b->origin[i]) <= 1e-4)) what = "origin";
+    for (int i = 0; i < 9 && !what; i++)
+        if (!(fabs(a->direction[i] - b->direction[i]) <= 1e-4)) what = "direction";
+    if (!what) return 0;
+    char ga[512], gb[512];
+    describe_geometry(a, ga, sizeof ga);
+    describe_geometry(b, gb, sizeof gb);
+    return sa_error_set(err, "geometry mismatch (%s differs): %s %s vs %s %s", what,
+                        a_path ? a_path : "(first image)", ga, b_path ? b_path : "(second image)",
+                        gb);
+}

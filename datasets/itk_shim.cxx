@@ -1,0 +1,298 @@
+/*
+ * itk_shim.cxx: the only C++ in datasets/. It wraps ITK 5.2 behind the plain C
+ * functions of image_internal.h: read any file ITK knows with the pixel type
+ * the file holds (no conversion), read a DICOM series folder, and write an image.
+ * Every ITK exception (and any other) is caught here and turned into
+ * "<path>: <problem>" so no C++ exception crosses into C.
+ */
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "itkGDCMImageIO.h"
+#include "itkGDCMSeriesFileNames.h"
+#include "itkImage.h"
+#include "itkImageFileWriter.h"
+#include "itkImageIOBase.h"
+#include "itkImageIOFactory.h"
+#include "itkImageSeriesReader.h"
+
+#include "image_internal.h"
+
+namespace {
+
+using IOComponent = itk::IOComponentEnum;
+
+/* Library code never prints: ITK warnings are switched off and MetaIO/GDCM's
+ * direct writes to std::cerr/std::cout are swallowed while an ITK call runs (the
+ * problem reaches the caller as an exception, turned into sa_error). Not
+ * thread-safe with other code writing to std::cerr at the same moment. */
+class QuietStreams {
+  public:
+    QuietStreams() : old_cerr_(std::cerr.rdbuf(sink_.rdbuf())), old_cout_(std::cout.rdbuf(sink_.rdbuf())) {
+        itk::Object::GlobalWarningDisplayOff();
+    }
+    ~QuietStreams() {
+        std::cerr.rdbuf(old_cerr_);
+        std::cout.rdbuf(old_cout_);
+    }
+    QuietStreams(const QuietStreams &) = delete;
+    QuietStreams &operator=(const QuietStreams &) = delete;
+
+  private:
+    std::ostringstream sink_;
+    std::streambuf *old_cerr_;
+    std::streambuf *old_cout_;
+};
+
+/* The first line of an ITK exception's description, without ITK's
+ * "ITK ERROR: ImageIO(0x...): " decoration. */
+std::string short_reason(const std::exception &e) {
+    std::string text;
+    if (auto *itk_error = dynamic_cast<const itk::ExceptionObject *>(&e))
+        text = itk_error->GetDescription();
+    else
+        text = e.what();
+    size_t newline = text.find('\n');
+    if (newline != std::string::npos) text.resize(newline);
+    size_t tag = text.find("ITK ERROR: ");
+    if (tag != std::string::npos) {
+        text.erase(0, tag + 11);
+        size_t colon = text.find("): ");
+        if (colon != std::string::npos && colon < 80) text.erase(0, colon + 3);
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.pop_back();
+    return text.empty() ? std::string("unknown ITK error") : text;
+}
+
+int set_error(sa_error *err, const char *path, const std::string &problem) {
+    return sa_error_set(err, "%s: %s", path, problem.c_str());
+}
+
+/* Maps ITK's component type to ours; false when there is no match. */
+bool pixel_type_from_itk(IOComponent c, sa_pixel_type *t) {
+    switch (c) {
+    case IOComponent::UCHAR: *t = SA_PIXEL_U8; return true;
+    case IOComponent::CHAR: *t = SA_PIXEL_I8; return true;
+    case IOComponent::USHORT: *t = SA_PIXEL_U16; return true;
+    case IOComponent::SHORT: *t = SA_PIXEL_I16; return true;
+    case IOComponent::UINT: *t = SA_PIXEL_U32; return true;
+    case IOComponent::INT: *t = SA_PIXEL_I32; return true;
+    case IOComponent::ULONG: *t = sizeof(unsigned long) == 8 ? SA_PIXEL_U64 : SA_PIXEL_U32; return true;
+    case IOComponent::LONG: *t = sizeof(long) == 8 ? SA_PIXEL_I64 : SA_PIXEL_I32; return true;
+    case IOComponent::ULONGLONG: *t = SA_PIXEL_U64; return true;
+    case IOComponent::LONGLONG: *t = SA_PIXEL_I64; return true;
+    case IOComponent::FLOAT: *t = SA_PIXEL_F32; return true;
+    case IOComponent::DOUBLE: *t = SA_PIXEL_F64; return true;
+    default: return false;
+    }
+}
+
+/* Checks what ReadImageInformation found: 2D or 3D scalar (extra dimensions of
+ * size 1 allowed), known component type. Fills size, spacing, origin, direction
+ * (missing dimensions get size 1, spacing 1, origin 0, identity direction). */
+int describe_from_io(const char *path, itk::ImageIOBase *io, sa_image *out, sa_error *err) {
+    const unsigned dims = io->GetNumberOfDimensions();
+    if (dims == 0) return set_error(err, path, "image has no dimensions");
+    for (unsigned d = 3; d < dims; d++) {
+        if (io->GetDimensions(d) != 1)
+            return sa_error_set(err, "%s: %uD image (dimension %u has size %zu); only 2D and 3D "
+                                "images are supported", path, dims, d + 1,
+                                (size_t)io->GetDimensions(d));
+    }
+    if (io->GetNumberOfComponents() != 1 || io->GetPixelType() != itk::IOPixelEnum::SCALAR)
+        return sa_error_set(err, "%s: vector or multi-component pixels (%s, %u components) are "
+                            "not supported; a label image has one value per voxel", path,
+                            itk::ImageIOBase::GetPixelTypeAsString(io->GetPixelType()).c_str(),
+                            io->GetNumberOfComponents());
+    if (!pixel_type_from_itk(io->GetComponentType(), &out->type))
+        return sa_error_set(err, "%s: unsupported pixel component type %s", path,
+                            itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType()).c_str());
+    for (unsigned i = 0; i < 3; i++) {
+        out->size[i] = i < dims ? (size_t)io->GetDimensions(i) : 1;
+        out->spacing[i] = i < dims ? io->GetSpacing(i) : 1.0;
+        out->origin[i] = i < dims ? io->GetOrigin(i) : 0.0;
+        for (unsigned j = 0; j < 3; j++) {
+            /* direction[i*3+j]: row i (world axis), column j (image axis) */
+            double v;
+            if (i < dims && j < dims) v = io->GetDirection(j)[i];
+            else v = i == j ? 1.0 : 0.0;
+            out->direction[i * 3 + j] = v;
+        }
+    }
+    return 0;
+}
+
+int read_file(const char *path, sa_image *out, sa_error *err) {
+    itk::ImageIOBase::Pointer io =
+        itk::ImageIOFactory::CreateImageIO(path, itk::ImageIOFactory::FileModeEnum::ReadMode);
+    if (!io) return set_error(err, path, "unknown or unreadable image format");
+    io->SetFileName(path);
+    io->ReadImageInformation();
+    if (describe_from_io(path, io, out, err) != 0) return -1;
+
+    size_t voxels = sa_image_voxel_count(out);
+    if (voxels == 0) return set_error(err, path, "image is empty or too large");
+    size_t bytes = voxels * sa_pixel_size(out->type);
+    if (bytes / sa_pixel_size(out->type) != voxels) return set_error(err, path, "image is too large");
+    out->data = std::malloc(bytes ? bytes : 1);
+    if (!out->data) return set_error(err, path, "out of memory");
+
+    /* Read the whole region straight into our buffer: no ImageFileReader, no copy. */
+    const unsigned dims = io->GetNumberOfDimensions();
+    itk::ImageIORegion region(dims);
+    for (unsigned d = 0; d < dims; d++) {
+        region.SetIndex(d, 0);
+        region.SetSize(d, io->GetDimensions(d));
+    }
+    io->SetIORegion(region);
+    io->Read(out->data);
+    return 0;
+}
+
+template <typename T>
+int read_series_as(const char *path, const std::vector<std::string> &files,
+                   itk::GDCMImageIO *io, sa_image *out, sa_error *err) {
+    using ImageType = itk::Image<T, 3>;
+    auto reader = itk::ImageSeriesReader<ImageType>::New();
+    reader->SetImageIO(io);
+    reader->SetFileNames(files);
+    reader->Update();
+    ImageType *image = reader->GetOutput();
+    auto size = image->GetLargestPossibleRegion().GetSize();
+    for (unsigned i = 0; i < 3; i++) {
+        out->size[i] = size[i];
+        out->spacing[i] = image->GetSpacing()[i];
+        out->origin[i] = image->GetOrigin()[i];
+        for (unsigned j = 0; j < 3; j++) out->direction[i * 3 + j] = image->GetDirection()[i][j];
+    }
+    size_t voxels = sa_image_voxel_count(out);
+    if (voxels == 0) return set_error(err, path, "DICOM series is empty");
+    out->data = std::malloc(voxels * sizeof(T));
+    if (!out->data) return set_error(err, path, "out of memory");
+    std::memcpy(out->data, image->GetBufferPointer(), voxels * sizeof(T));
+    return 0;
+}
+
+int read_dicom_folder(const char *path, sa_image *out, sa_error *err) {
+    auto names = itk::GDCMSeriesFileNames::New();
+    names->SetUseSeriesDetails(true);
+    names->SetDirectory(path);
+    const std::vector<std::string> &uids = names->GetSeriesUIDs();
+    if (uids.empty()) return set_error(err, path, "folder holds no DICOM series");
+    if (uids.size() > 1) {
+        std::string list;
+        for (size_t i = 0; i < uids.size() && list.size() < 300; i++) {
+            if (i) list += ", ";
+            list += uids[i];
+        }
+        return sa_error_set(err, "%s: folder holds %zu DICOM series (%s); give a folder with one "
+                            "series", path, uids.size(), list.c_str());
+    }
+    std::vector<std::string> files = names->GetFileNames(uids[0]);
+    if (files.empty()) return set_error(err, path, "DICOM series has no readable files");
+
+    auto io = itk::GDCMImageIO::New();
+    io->SetFileName(files[0]);
+    io->ReadImageInformation();
+    if (io->GetNumberOfComponents() != 1 || io->GetPixelType() != itk::IOPixelEnum::SCALAR)
+        return set_error(err, path, "DICOM series has vector or colour pixels; not supported");
+    if (!pixel_type_from_itk(io->GetComponentType(), &out->type))
+        return set_error(err, path, "DICOM series has an unsupported pixel type");
+    switch (out->type) {
+    case SA_PIXEL_U8: return read_series_as<uint8_t>(path, files, io, out, err);
+    case SA_PIXEL_I8: return read_series_as<int8_t>(path, files, io, out, err);
+    case SA_PIXEL_U16: return read_series_as<uint16_t>(path, files, io, out, err);
+    case SA_PIXEL_I16: return read_series_as<int16_t>(path, files, io, out, err);
+    case SA_PIXEL_U32: return read_series_as<uint32_t>(path, files, io, out, err);
+    case SA_PIXEL_I32: return read_series_as<int32_t>(path, files, io, out, err);
+    case SA_PIXEL_U64: return read_series_as<uint64_t>(path, files, io, out, err);
+    case SA_PIXEL_I64: return read_series_as<int64_t>(path, files, io, out, err);
+    case SA_PIXEL_F32: return read_series_as<float>(path, files, io, out, err);
+    case SA_PIXEL_F64: return read_series_as<double>(path, files, io, out, err);
+    }
+    return set_error(err, path, "DICOM series has an unsupported pixel type");
+}
+
+template <typename T>
+int write_as(const char *path, const sa_image *img, int compress) {
+    using ImageType = itk::Image<T, 3>;
+    auto image = ImageType::New();
+    typename ImageType::RegionType region;
+    typename ImageType::SpacingType spacing;
+    typename ImageType::PointType origin;
+    typename ImageType::DirectionType direction;
+    for (unsigned i = 0; i < 3; i++) {
+        region.SetIndex(i, 0);
+        region.SetSize(i, img->size[i]);
+        spacing[i] = img->spacing[i];
+        origin[i] = img->origin[i];
+        for (unsigned j = 0; j < 3; j++) direction[i][j] = img->direction[i * 3 + j];
+    }
+    image->SetRegions(region);
+    image->SetSpacing(spacing);
+    image->SetOrigin(origin);
+    image->SetDirection(direction);
+    /* Borrow the caller's buffer (ITK does not own it, nothing is copied). */
+    image->GetPixelContainer()->SetImportPointer(static_cast<T *>(img->data),
+                                                 sa_image_voxel_count(img), false);
+    auto writer = itk::ImageFileWriter<ImageType>::New();
+    writer->SetFileName(path);
+    writer->SetInput(image);
+    writer->SetUseCompression(compress != 0);
+    writer->Update();
+    return 0;
+}
+
+} // namespace
+
+extern "C" int sa_itk_read_file(const char *path, sa_image *out, sa_error *err) {
+    QuietStreams quiet;
+    try {
+        return read_file(path, out, err);
+    } catch (const std::exception &e) {
+        return set_error(err, path, short_reason(e));
+    } catch (...) {
+        return set_error(err, path, "unknown error while reading");
+    }
+}
+
+extern "C" int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err) {
+    QuietStreams quiet;
+    try {
+        return read_dicom_folder(path, out, err);
+    } catch (const std::exception &e) {
+        return set_error(err, path, short_reason(e));
+    } catch (...) {
+        return set_error(err, path, "unknown error while reading the DICOM series");
+    }
+}
+
+extern "C" int sa_itk_write_file(const char *path, const sa_image *img, int compress,
+                                 sa_error *err) {
+    QuietStreams quiet;
+    try {
+        switch (img->type) {
+        case SA_PIXEL_U8: return write_as<uint8_t>(path, img, compress);
+        case SA_PIXEL_I8: return write_as<int8_t>(path, img, compress);
+        case SA_PIXEL_U16: return write_as<uint16_t>(path, img, compress);
+        case SA_PIXEL_I16: return write_as<int16_t>(path, img, compress);
+        case SA_PIXEL_U32: return write_as<uint32_t>(path, img, compress);
+        case SA_PIXEL_I32: return write_as<int32_t>(path, img, compress);
+        case SA_PIXEL_U64: return write_as<uint64_t>(path, img, compress);
+        case SA_PIXEL_I64: return write_as<int64_t>(path, img, compress);
+        case SA_PIXEL_F32: return write_as<float>(path, img, compress);
+        case SA_PIXEL_F64: return write_as<double>(path, img, compress);
+        }
+        return set_error(err, path, "unknown pixel type");
+    } catch (const std::exception &e) {
+        return set_error(err, path, short_reason(e));
+    } catch (...) {
+        return set_error(err, path, "unknown error while writing");
+    }
+}
