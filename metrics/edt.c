@@ -2,26 +2,27 @@
  * edt.c: exact Euclidean distances with anisotropic spacing, by the separable
  * lower-envelope transform of edt_line.h, computed only where scoring needs it.
  *
- * Scoring needs distances at query voxels only (the other mask's surface), so:
- *   pass A, per z slice: 1D distances along x, then the envelope along y, kept
- *           only in columns (x, y) that hold a query voxel;
+ * Scoring needs the distance from each query voxel (one mask's surface) to the
+ * nearest feature voxel (the other mask's surface), both given as voxel lists
+ * (sa_points). So:
+ *   pass A, per z slice: 1D distances along x from each row's features, then the
+ *           envelope along y, kept only in columns (x, y) that hold a query;
  *   pass B, per y row:   the envelope along z in those columns, evaluated only at
- *           the query voxels, each written straight to its place in voxel index
- *           order (a cursor per row), so that every later sum runs in the same
+ *           the query voxels, each written straight to its place in the query
+ *           list (voxel index order), so that every later sum runs in the same
  *           order whatever the thread count.
  * Everything runs on the bounding box of features and queries (a separable
  * transform on a box that holds every feature is exact for every voxel in it).
  *
  * Band rounds: most query voxels lie near a feature, so a first round drops every
  * sample above a band limit L (see edt_line.h: results <= L are exact), which
- * leaves most lines nearly empty. Query voxels left above L are solved again, with
- * a 16x larger L, by a round that touches only their columns, until L covers the
- * box's diagonal.
+ * leaves most lines nearly empty; lines are handled as lists of their in-band
+ * samples, so the work follows the band's volume rather than the box's. Query
+ * voxels left above L are solved again, with a 16x larger L, by a round that
+ * touches only their columns, until L covers the box's diagonal.
  *
- * Lines are handled as lists of the samples inside the band (edt_line.h), so
- * the work grows with the band's volume rather than the box's. Pass A's results
- * are kept as two integers a voxel (plane_entry), laid out [y][x][z] so that
- * pass B reads each column contiguously.
+ * Pass A's results are kept as two integers a voxel (plane_entry), laid out
+ * [y][x][z] so that pass B reads each column contiguously.
  */
 #include <float.h>
 #include <math.h>
@@ -50,8 +51,7 @@ typedef struct {
     uint16_t *row_x, *row_d;   /* one row's band samples */
     int *pos, *v;              /* compacted line: sample positions; envelope */
     double *f, *zb;            /* compacted line: sample values; breakpoints */
-    uint16_t *sample_dx;       /* compacted line: each sample's x distance */
-    uint16_t *sample_ystar;    /* pass B: each sample's row */
+    uint16_t *sample_dx;       /* pass A: each sample's x distance */
     uint16_t *query_k;         /* pass B: per column x, the z of its queries */
     int *query_count;          /* pass B: queries per column */
     size_t *cursor;            /* pass B: next output slot of each row (j, k) */
@@ -59,16 +59,16 @@ typedef struct {
 } worker_scratch;
 
 typedef struct {
-    const uint8_t *features, *queries; /* box-local, 0/1; queries NULL: every voxel */
-    uint8_t *query_columns_xy;         /* [x][y]: column (x, y) holds a query */
-    uint8_t *query_x;                  /* [x]: some column with this x does */
-    size_t *row_start;                 /* [z][y]: output slot of the row's first query */
+    const sa_points *features;
+    const sa_points *queries;  /* NULL: every voxel (sa_edt_squared) */
+    uint8_t *query_columns_xy; /* [x][y]: column (x, y) holds a query */
+    uint8_t *query_x;          /* [x]: some column with this x does */
     const sa_region *r;
     double sx, sy, sz, limit;
     unsigned cap_x, cap_y; /* samples farther than this many voxels are dropped */
     plane_entry *g;        /* [y][x][z], SA_EDT_NONE where nothing is in the band */
     worker_scratch *scratch;
-    double *out; /* queries: distances in voxel index order; else squared, grid order */
+    double *out; /* queries: distances in query order; else squared, grid order */
 } edt_ctx;
 
 static void scratch_free(worker_scratch *s, int workers) {
@@ -76,7 +76,7 @@ static void scratch_free(worker_scratch *s, int workers) {
     for (int w = 0; w < workers; w++) {
         free(s[w].col_pos), free(s[w].col_d), free(s[w].col_count), free(s[w].row_x), free(s[w].row_d);
         free(s[w].pos), free(s[w].v), free(s[w].f), free(s[w].zb), free(s[w].sample_dx);
-        free(s[w].sample_ystar), free(s[w].query_k), free(s[w].query_count), free(s[w].cursor);
+        free(s[w].query_k), free(s[w].query_count), free(s[w].cursor);
     }
     free(s);
 }
@@ -97,13 +97,11 @@ static worker_scratch *scratch_alloc(const sa_region *r, int workers) {
         t->f = malloc(sizeof(double) * longest);
         t->zb = malloc(sizeof(double) * (longest + 1));
         t->sample_dx = malloc(sizeof(uint16_t) * longest);
-        t->sample_ystar = malloc(sizeof(uint16_t) * longest);
         t->query_k = malloc(sizeof(uint16_t) * r->nx * r->nz);
         t->query_count = malloc(sizeof(int) * r->nx);
         t->cursor = malloc(sizeof(size_t) * r->nz);
         if (!t->col_pos || !t->col_d || !t->col_count || !t->row_x || !t->row_d || !t->pos || !t->v ||
-            !t->f || !t->zb || !t->sample_dx || !t->sample_ystar || !t->query_k || !t->query_count ||
-            !t->cursor) {
+            !t->f || !t->zb || !t->sample_dx || !t->query_k || !t->query_count || !t->cursor) {
             scratch_free(s, workers);
             return NULL;
         }
@@ -117,29 +115,30 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
     edt_ctx *c = vctx;
     const sa_region *r = c->r;
     const size_t nx = r->nx, ny = r->ny, nz = r->nz;
+    const size_t *start = c->features->row_start;
     worker_scratch *s = &c->scratch[worker];
-    const uint8_t *feat = c->features + k * nx * ny;
+    if (start[k * ny] == start[(k + 1) * ny]) return; /* no feature in this slice */
 
     /* 1D distances along x, kept as per-column sample lists (rows ascending) */
     memset(s->col_count, 0, nx * sizeof(int));
-    int any = 0;
     for (size_t j = 0; j < ny; j++) {
-        int m = sa_line_band_samples(feat + j * nx, (int)nx, c->cap_x, s->row_x, s->row_d);
-        any |= m > 0;
+        size_t row = k * ny + j;
+        int m = sa_line_band_samples(c->features->x + start[row], (int)(start[row + 1] - start[row]), (int)nx,
+                                     c->cap_x, s->row_x, s->row_d);
         for (int t = 0; t < m; t++) {
             size_t x = s->row_x[t];
+            if (!c->query_x[x]) continue;
             size_t at = x * ny + (size_t)s->col_count[x]++;
             s->col_pos[at] = (uint16_t)j;
             s->col_d[at] = s->row_d[t];
         }
     }
-    if (!any) return;
 
     /* the envelope along y, evaluated in the band of each sample */
     const int cap_y = (int)c->cap_y;
     for (size_t i = 0; i < nx; i++) {
         int m = s->col_count[i];
-        if (!m || !c->query_x[i]) continue;
+        if (!m) continue;
         const uint16_t *cp = s->col_pos + i * ny, *cd = s->col_d + i * ny;
         for (int t = 0; t < m; t++) {
             s->pos[t] = cp[t];
@@ -175,19 +174,22 @@ static void pass_across_slices(void *vctx, size_t j, int worker) {
     const sa_region *r = c->r;
     const size_t nx = r->nx, ny = r->ny, nz = r->nz;
     worker_scratch *s = &c->scratch[worker];
+    const sa_points *q = c->queries;
 
     /* the query voxels of this row, per column, z ascending */
-    if (c->queries) {
+    if (q) {
         memset(s->query_count, 0, nx * sizeof(int));
         for (size_t k = 0; k < nz; k++) {
-            s->cursor[k] = c->row_start[k * ny + j];
-            const uint8_t *q = c->queries + (k * ny + j) * nx;
-            for (int x = sa_next_feature(q, 0, (int)nx); x < (int)nx; x = sa_next_feature(q, x + 1, (int)nx))
-                s->query_k[(size_t)x * nz + (size_t)s->query_count[x]++] = (uint16_t)k;
+            size_t row = k * ny + j;
+            s->cursor[k] = q->row_start[row];
+            for (size_t p = q->row_start[row]; p < q->row_start[row + 1]; p++) {
+                size_t x = q->x[p];
+                s->query_k[x * nz + (size_t)s->query_count[x]++] = (uint16_t)k;
+            }
         }
     }
     for (size_t i = 0; i < nx; i++) {
-        int nq = c->queries ? s->query_count[i] : (int)nz;
+        int nq = q ? s->query_count[i] : (int)nz;
         if (!nq) continue;
         const plane_entry *col = c->g + (j * nx + i) * nz;
         int m = 0;
@@ -201,13 +203,13 @@ static void pass_across_slices(void *vctx, size_t j, int worker) {
         int count = sa_envelope_build(s->pos, s->f, m, c->sz, s->v, s->zb);
         int kk = 0;
         for (int t = 0; t < nq; t++) {
-            int k = c->queries ? s->query_k[i * nz + (size_t)t] : t;
+            int k = q ? s->query_k[i * nz + (size_t)t] : t;
             double d2 = INFINITY;
             if (count > 0) {
                 kk = sa_envelope_seek(s->zb, count, kk, k);
                 sa_envelope_argmin(s->pos, s->f, c->sz, s->v, count, kk, k, &d2);
             }
-            if (!c->queries) {
+            if (!q) {
                 c->out[((size_t)k * ny + j) * nx + i] = d2;
             } else if (d2 <= c->limit) {
                 c->out[s->cursor[k]++] = sqrt(d2);
@@ -219,50 +221,31 @@ static void pass_across_slices(void *vctx, size_t j, int worker) {
     }
 }
 
-/* Which columns (x, y) of row j hold a query, and how many queries each row
- * (j, k) holds. */
-static void mark_query_columns(void *vctx, size_t j, int worker) {
-    (void)worker;
-    edt_ctx *c = vctx;
-    const sa_region *r = c->r;
-    const size_t nx = r->nx, ny = r->ny;
-    for (size_t i = 0; i < nx; i++) c->query_columns_xy[i * ny + j] = 0;
-    for (size_t k = 0; k < r->nz; k++) {
-        const uint8_t *q = c->queries + (k * ny + j) * nx;
-        size_t count = 0;
-        for (int x = sa_next_feature(q, 0, (int)nx); x < (int)nx; x = sa_next_feature(q, x + 1, (int)nx)) {
-            c->query_columns_xy[(size_t)x * ny + j] = 1;
-            count++;
-        }
-        c->row_start[k * ny + j] = count;
-    }
-}
-
 /* Passes A and B; returns the number of queries left unresolved, or -1. */
 static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
     const sa_region *r = c->r;
-    int workers = sa_parallel_workers(threads, r->nz > r->ny ? r->nz : r->ny);
+    const size_t nx = r->nx, ny = r->ny;
+    int workers = sa_parallel_workers(threads, r->nz > ny ? r->nz : ny);
     c->scratch = scratch_alloc(r, workers);
     if (!c->scratch) return sa_error_set(err, "out of memory for the distance transform");
     if (c->queries) {
-        sa_parallel_for(sa_parallel_workers(threads, r->ny), r->ny, mark_query_columns, c);
-        size_t total = 0; /* row counts -> first slot of each row, index order */
-        for (size_t row = 0, rows = r->ny * r->nz; row < rows; row++) {
-            size_t n = c->row_start[row];
-            c->row_start[row] = total;
-            total += n;
+        memset(c->query_columns_xy, 0, nx * ny);
+        for (size_t row = 0, rows = ny * r->nz; row < rows; row++) {
+            size_t j = row % ny;
+            for (size_t p = c->queries->row_start[row]; p < c->queries->row_start[row + 1]; p++)
+                c->query_columns_xy[(size_t)c->queries->x[p] * ny + j] = 1;
         }
     } else {
-        memset(c->query_columns_xy, 1, r->nx * r->ny);
+        memset(c->query_columns_xy, 1, nx * ny);
     }
-    for (size_t i = 0; i < r->nx; i++) {
+    for (size_t i = 0; i < nx; i++) {
         uint8_t any = 0;
-        for (size_t j = 0; j < r->ny; j++) any |= c->query_columns_xy[i * r->ny + j];
+        for (size_t j = 0; j < ny; j++) any |= c->query_columns_xy[i * ny + j];
         c->query_x[i] = any;
     }
     memset(c->g, 0xFF, sa_region_voxels(r) * sizeof(plane_entry)); /* all SA_EDT_NONE */
     sa_parallel_for(sa_parallel_workers(workers, r->nz), r->nz, pass_in_plane, c);
-    sa_parallel_for(sa_parallel_workers(workers, r->ny), r->ny, pass_across_slices, c);
+    sa_parallel_for(sa_parallel_workers(workers, ny), ny, pass_across_slices, c);
     long long unresolved = 0;
     for (int w = 0; w < workers; w++) unresolved += (long long)c->scratch[w].unresolved;
     scratch_free(c->scratch, workers);
@@ -293,60 +276,69 @@ typedef struct {
     int threads;
     plane_entry *g;
     uint8_t *columns, *xs;
-    size_t *row_start;
 } edt_workspace;
 
-/* One band round for `queries` (n_queries of them); queries left above the band
- * go to a round with a 16x larger limit. */
-static int solve_round(const edt_workspace *ws, const uint8_t *features, const uint8_t *queries,
-                       size_t n_queries, double limit, double *out, sa_error *err) {
+/* The queries whose distance is still UNRESOLVED in out[], as a point list. */
+static int unresolved_points(const sa_points *queries, const double *out, size_t rows, sa_points *pending) {
+    pending->row_start = malloc((rows + 1) * sizeof *pending->row_start);
+    pending->x = malloc(queries->count * sizeof *pending->x);
+    if (!pending->row_start || !pending->x) return -1;
+    size_t n = 0;
+    for (size_t row = 0; row < rows; row++) {
+        pending->row_start[row] = n;
+        for (size_t p = queries->row_start[row]; p < queries->row_start[row + 1]; p++)
+            if (out[p] == UNRESOLVED) pending->x[n++] = queries->x[p];
+    }
+    pending->row_start[rows] = n;
+    pending->count = n;
+    return 0;
+}
+
+/* One band round; queries left above the band go to a round with a 16x larger
+ * limit, and their results are put back in place. */
+static int solve_round(const edt_workspace *ws, const sa_points *features, const sa_points *queries,
+                       double limit, double *out, sa_error *err) {
     const sa_region *r = ws->r;
     /* A band as wide as the box is no band; DBL_MAX (not INFINITY) keeps the
      * "value <= limit" tests false for the INFINITY of "no feature". */
     if (limit >= box_diagonal_sq(r, ws->spacing)) limit = DBL_MAX;
     edt_ctx c = {.features = features, .queries = queries, .query_columns_xy = ws->columns, .query_x = ws->xs,
-                 .row_start = ws->row_start, .r = r, .sx = ws->spacing[0], .sy = ws->spacing[1],
-                 .sz = ws->spacing[2], .g = ws->g, .out = out};
+                 .r = r, .sx = ws->spacing[0], .sy = ws->spacing[1], .sz = ws->spacing[2], .g = ws->g, .out = out};
     set_limit(&c, limit);
     long long left = run_passes(&c, ws->threads, err);
     if (left <= 0) return (int)left;
     if (limit == DBL_MAX) return sa_error_set(err, "distance transform: no feature voxel");
 
-    /* The voxels still unresolved become the next round's queries. */
-    uint8_t *pending = sa_large_alloc(sa_region_voxels(r));
+    sa_points pending = {0};
     double *sub = malloc((size_t)left * sizeof *sub);
     int rc = -1;
-    if (!pending || !sub) {
+    if (!sub || unresolved_points(queries, out, r->ny * r->nz, &pending)) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
-        size_t pos = 0;
-        for (size_t i = 0, n = sa_region_voxels(r); i < n; i++)
-            pending[i] = queries[i] ? out[pos++] == UNRESOLVED : 0;
-        rc = solve_round(ws, features, pending, (size_t)left, limit * 16.0, sub, err);
-        for (size_t i = 0, s = 0; rc == 0 && i < n_queries; i++)
+        rc = solve_round(ws, features, &pending, limit * 16.0, sub, err);
+        for (size_t i = 0, s = 0; rc == 0 && i < queries->count; i++)
             if (out[i] == UNRESOLVED) out[i] = sub[s++];
     }
-    free(pending), free(sub);
+    sa_points_free(&pending);
+    free(sub);
     return rc;
 }
 
-int sa_edt_query_distances(const uint8_t *features, const uint8_t *queries,
-                           const uint64_t *slice_query_count, const sa_region *r,
+int sa_edt_query_distances(const sa_points *features, const sa_points *queries, const sa_region *r,
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err) {
-    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny), malloc(r->nx),
-                        malloc(r->ny * r->nz * sizeof(size_t))};
-    size_t n_queries = 0;
-    for (size_t k = 0; k < r->nz; k++) n_queries += (size_t)slice_query_count[k];
+    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny), malloc(r->nx)};
     int rc = -1;
-    if (!ws.columns || !ws.xs || !ws.row_start) {
+    if (!ws.columns || !ws.xs) {
         sa_error_set(err, "out of memory for the distance transform");
+    } else if (queries->count == 0) {
+        rc = 0;
     } else {
         double smax = fmax(spacing[0], fmax(spacing[1], spacing[2]));
         double band = FIRST_BAND_VOXELS * smax;
-        rc = solve_round(&ws, features, queries, n_queries, band * band, out, err);
+        rc = solve_round(&ws, features, queries, band * band, out, err);
     }
-    free(ws.columns), free(ws.xs), free(ws.row_start);
+    free(ws.columns), free(ws.xs);
     return rc;
 }
 
@@ -357,38 +349,22 @@ int sa_edt_squared(const uint8_t *features, const sa_grid *g, int threads, doubl
     sa_box all = {{0, 0, 0}, {g->nx - 1, g->ny - 1, g->nz - 1}};
     sa_region r;
     sa_region_from_box(&r, &all);
-    size_t n = sa_grid_voxels(g);
-    plane_entry *work = sa_large_alloc(n * sizeof *work);
-    uint8_t *columns = malloc(r.nx * r.ny), *xs = malloc(r.nx), *flags = malloc(n);
+    sa_points points;
+    if (sa_points_from_mask(features, g, &r, threads, &points, err)) return -1;
+    plane_entry *work = malloc(sa_grid_voxels(g) * sizeof *work);
+    uint8_t *columns = malloc(r.nx * r.ny), *xs = malloc(r.nx);
     int rc = -1;
-    if (!work || !columns || !xs || !flags) {
+    if (!work || !columns || !xs) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
-        for (size_t i = 0; i < n; i++) flags[i] = features[i] != 0; /* the passes read 0/1 bytes */
-        edt_ctx c = {.features = flags, .query_columns_xy = columns, .query_x = xs, .r = &r,
+        edt_ctx c = {.features = &points, .query_columns_xy = columns, .query_x = xs, .r = &r,
                      .sx = g->spacing[0], .sy = g->spacing[1], .sz = g->spacing[2], .g = work, .out = out};
         set_limit(&c, DBL_MAX);
         rc = run_passes(&c, threads, err) < 0 ? -1 : 0;
     }
-    free(work), free(columns), free(xs), free(flags);
+    free(work), free(columns), free(xs);
+    sa_points_free(&points);
     return rc;
-}
-
-/* Box-local copy of a mask's voxels (as 0/1) and its per-slice counts. */
-static uint8_t *copy_region(const uint8_t *mask, const sa_grid *g, const sa_region *r,
-                            uint64_t *slice_count) {
-    uint8_t *out = sa_large_alloc(sa_region_voxels(r));
-    if (!out) return NULL;
-    for (size_t k = 0; k < r->nz; k++) {
-        uint64_t count = 0;
-        for (size_t j = 0; j < r->ny; j++) {
-            const uint8_t *src = mask + ((r->box.lo[2] + k) * g->ny + r->box.lo[1] + j) * g->nx + r->box.lo[0];
-            uint8_t *dst = out + (k * r->ny + j) * r->nx;
-            for (size_t i = 0; i < r->nx; i++) count += dst[i] = src[i] != 0;
-        }
-        if (slice_count) slice_count[k] = count;
-    }
-    return out;
 }
 
 int sa_directed_distances(const uint8_t *from, const uint8_t *to, const sa_grid *g,
@@ -407,17 +383,17 @@ int sa_directed_distances(const uint8_t *from, const uint8_t *to, const sa_grid 
     }
     sa_region r;
     sa_region_from_box(&r, &box);
-    uint64_t *counts = malloc(r.nz * sizeof *counts);
-    uint8_t *q = counts ? copy_region(from, g, &r, counts) : NULL;
-    uint8_t *f = q ? copy_region(to, g, &r, NULL) : NULL;
+    sa_points queries = {0}, features = {0};
     double *dist = malloc(((size_t)scan.ref_voxels) * sizeof *dist);
-    void *work = sa_large_alloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);
+    void *work = malloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);
     int rc = -1;
-    if (!counts || !q || !f || !dist || !work)
+    if (!dist || !work)
         sa_error_set(err, "out of memory");
-    else
-        rc = sa_edt_query_distances(f, q, counts, &r, g->spacing, threads, work, dist, err);
-    free(counts), free(q), free(f), free(work);
+    else if (sa_points_from_mask(from, g, &r, threads, &queries, err) == 0 &&
+             sa_points_from_mask(to, g, &r, threads, &features, err) == 0)
+        rc = sa_edt_query_distances(&features, &queries, &r, g->spacing, threads, work, dist, err);
+    sa_points_free(&queries), sa_points_free(&features);
+    free(work);
     if (rc) {
         free(dist);
         return -1;

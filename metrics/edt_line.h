@@ -25,7 +25,6 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #ifdef __CUDACC__
 #define SA_HOST_DEVICE __host__ __device__
@@ -36,35 +35,22 @@
 /* Distances along a line are voxel counts below this; it marks "no feature". */
 #define SA_EDT_NONE 0xFFFFu
 
-/* Position of the first feature (non-zero byte) of feat[from..n), or n. */
-SA_HOST_DEVICE static inline int sa_next_feature(const uint8_t *feat, int from, int n) {
-#ifndef __CUDACC__
-    if (from >= n) return n;
-    const void *hit = memchr(feat + from, 1, (size_t)(n - from)); /* features are 0/1 bytes */
-    return hit ? (int)((const uint8_t *)hit - feat) : n;
-#else
-    while (from < n && !feat[from]) from++;
-    return from;
-#endif
-}
-
-/* The samples of one line that lie within `cap` voxels of a feature of the line
- * (feat[i] is 0 or 1): positions xs[] in increasing order and their distance in
- * voxels to the nearest feature ds[]. Returns the count (0: no feature). A line
- * has at most 65535 samples. */
-SA_HOST_DEVICE static inline int sa_line_band_samples(const uint8_t *feat, int n, unsigned cap,
-                                                      uint16_t *xs, uint16_t *ds) {
-    int count = 0;
-    int p = sa_next_feature(feat, 0, n);
-    if (p == n) return 0;
+/* The samples of one line that lie within `cap` voxels of a feature of the line,
+ * given the line's n_features feature positions fx[] (ascending, < n): positions
+ * xs[] in increasing order and their distance in voxels to the nearest feature
+ * ds[]. Returns the count (0 when the line has no feature). n <= 65535. */
+SA_HOST_DEVICE static inline int sa_line_band_samples(const uint16_t *fx, int n_features, int n,
+                                                      unsigned cap, uint16_t *xs, uint16_t *ds) {
+    if (n_features == 0) return 0;
+    int count = 0, t = 0, p = fx[0];
     for (int x = p > (int)cap ? p - (int)cap : 0; x < p; x++) xs[count] = (uint16_t)x, ds[count++] = (uint16_t)(p - x);
     for (;;) {
         xs[count] = (uint16_t)p, ds[count++] = 0;
-        int q = sa_next_feature(feat, p + 1, n);
-        if (q == n) {
+        if (++t == n_features) {
             for (int x = p + 1; x < n && (unsigned)(x - p) <= cap; x++) xs[count] = (uint16_t)x, ds[count++] = (uint16_t)(x - p);
             return count;
         }
+        int q = fx[t];
         /* the gap (p, q): nearest of the two, within the band */
         for (int x = p + 1; x < q; x++) {
             unsigned a = (unsigned)(x - p), b = (unsigned)(q - x), d = a < b ? a : b;

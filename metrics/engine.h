@@ -7,9 +7,6 @@
 
 #include "metrics.h"
 
-/* A buffer for box-sized data (large_alloc.c); release with free(). */
-void *sa_large_alloc(size_t bytes);
-
 /* Result of the first pass over a pair of masks (overlap.c). */
 typedef struct sa_mask_scan {
     uint64_t ref_voxels, pred_voxels, both_voxels;
@@ -21,30 +18,47 @@ typedef struct sa_mask_scan {
 int sa_mask_scan_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *g, int threads,
                       sa_mask_scan *out, sa_error *err);
 
-/* A box-local copy of something: dims and the box's place in the full grid. */
+/* The region the surface work runs on: a box of the full grid. */
 typedef struct sa_region {
-    sa_box box;          /* inclusive, full-grid coordinates */
-    size_t nx, ny, nz;   /* box extent */
+    sa_box box;        /* inclusive, full-grid coordinates */
+    size_t nx, ny, nz; /* box extent */
 } sa_region;
 
 void sa_region_from_box(sa_region *r, const sa_box *box);
 size_t sa_region_voxels(const sa_region *r);
 
-/* Surfaces of two masks inside region (surface.c). Writes box-local 0/1 arrays
- * (either may be NULL to skip that mask) and per-z-slice counts (arrays of
- * r->nz entries, may be NULL). Returns 0 or -1 (out of memory). */
-int sa_surfaces_in_region(const uint8_t *mask_a, const uint8_t *mask_b, const sa_grid *g,
-                          const sa_region *r, int threads, uint8_t *surf_a, uint8_t *surf_b,
-                          uint64_t *slice_count_a, uint64_t *slice_count_b, sa_error *err);
+/* A set of voxels of a region, row by row (points.c): the points of row (y=j,
+ * z=k) have box-local x coordinates x[row_start[k*ny + j] .. row_start[k*ny + j + 1]),
+ * ascending. Listing points in this order is listing them in voxel index order. */
+typedef struct sa_points {
+    size_t *row_start; /* ny*nz + 1 entries */
+    uint16_t *x;
+    size_t count;
+} sa_points;
 
-/* For every query voxel (box-local 0/1 array) the exact distance in mm to the
- * nearest feature voxel (box-local 0/1 array, at least one set), written into
- * out[] in box index order (= full-grid index order). slice_query_count gives
- * the number of query voxels per z slice; work is scratch space of
- * sa_region_voxels(r) * SA_EDT_WORK_BYTES bytes. Returns 0 or -1 (out of memory). */
+void sa_points_free(sa_points *p);
+
+/* Fills flags[0..r->nx) with 0/1 for the voxels of row (j, k) of the region. */
+typedef void (*sa_row_flags_fn)(void *ctx, size_t j, size_t k, uint8_t *flags);
+
+/* Collects the points flagged by fn, slices in parallel. Returns 0 or -1. */
+int sa_points_collect(const sa_region *r, int threads, sa_row_flags_fn fn, void *ctx,
+                      sa_points *out, sa_error *err);
+
+/* The non-zero voxels of a full-grid mask inside region r. */
+int sa_points_from_mask(const uint8_t *mask, const sa_grid *g, const sa_region *r, int threads,
+                        sa_points *out, sa_error *err);
+
+/* Surface voxels of a full-grid mask inside region r (surface.c). */
+int sa_surface_points(const uint8_t *mask, const sa_grid *g, const sa_region *r, int threads,
+                      sa_points *out, sa_error *err);
+
+/* For every query point, the exact distance in mm to the nearest feature point
+ * (at least one), written to out[] in the queries' order (voxel index order).
+ * work is scratch space of sa_region_voxels(r) * SA_EDT_WORK_BYTES bytes.
+ * Returns 0 or -1 (out of memory). */
 #define SA_EDT_WORK_BYTES 4
-int sa_edt_query_distances(const uint8_t *features, const uint8_t *queries,
-                           const uint64_t *slice_query_count, const sa_region *r,
+int sa_edt_query_distances(const sa_points *features, const sa_points *queries, const sa_region *r,
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err);
 

@@ -71,46 +71,45 @@ static directed_summary summarize(const double *d, size_t n, double tau) {
     return s;
 }
 
-/* Both directed distance sets, stored back to back: D_TR then D_RT. */
-static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
-                           const sa_mask_scan *scan, const sa_score_options *opt,
-                           sa_pair_metrics *m, sa_error *err) {
+static void union_region(const sa_mask_scan *scan, sa_region *r) {
     sa_box box = scan->ref_box;
     for (int a = 0; a < 3; a++) {
         if (scan->pred_box.lo[a] < box.lo[a]) box.lo[a] = scan->pred_box.lo[a];
         if (scan->pred_box.hi[a] > box.hi[a]) box.hi[a] = scan->pred_box.hi[a];
     }
+    sa_region_from_box(r, &box);
+}
+
+/* Both directed distance sets, stored back to back: D_TR then D_RT. */
+static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
+                           const sa_mask_scan *scan, const sa_score_options *opt,
+                           sa_pair_metrics *m, sa_error *err) {
     sa_region r;
-    sa_region_from_box(&r, &box);
-    size_t n = sa_region_voxels(&r);
-    uint8_t *surf_ref = sa_large_alloc(n), *surf_pred = sa_large_alloc(n);
-    uint64_t *count_ref = malloc(r.nz * sizeof(uint64_t)), *count_pred = malloc(r.nz * sizeof(uint64_t));
+    union_region(scan, &r);
+    sa_points surf_ref = {0}, surf_pred = {0};
     double *dist = NULL;
     void *work = NULL;
     int rc = -1;
-    if (!surf_ref || !surf_pred || !count_ref || !count_pred) {
-        sa_error_set(err, "out of memory for surfaces (%zu voxels)", n);
+    if (sa_surface_points(ref, g, &r, opt->threads, &surf_ref, err) ||
+        sa_surface_points(pred, g, &r, opt->threads, &surf_pred, err))
         goto done;
-    }
-    sa_surfaces_in_region(ref, pred, g, &r, opt->threads, surf_ref, surf_pred, count_ref, count_pred, err);
-    uint64_t n_ref = 0, n_pred = 0;
-    for (size_t k = 0; k < r.nz; k++) n_ref += count_ref[k], n_pred += count_pred[k];
+    size_t n_ref = surf_ref.count, n_pred = surf_pred.count;
     m->ref_surface_voxels = n_ref;
     m->pred_surface_voxels = n_pred;
 
-    dist = malloc((size_t)(n_ref + n_pred) * sizeof *dist);
-    work = sa_large_alloc(n * SA_EDT_WORK_BYTES);
+    dist = malloc((n_ref + n_pred) * sizeof *dist);
+    work = malloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);
     if (!dist || !work) {
-        sa_error_set(err, "out of memory for surface distances");
+        sa_error_set(err, "out of memory for surface distances (%zu voxels)", sa_region_voxels(&r));
         goto done;
     }
     double *d_tr = dist, *d_rt = dist + n_pred;
-    if (sa_edt_query_distances(surf_ref, surf_pred, count_pred, &r, g->spacing, opt->threads, work, d_tr, err) ||
-        sa_edt_query_distances(surf_pred, surf_ref, count_ref, &r, g->spacing, opt->threads, work, d_rt, err))
+    if (sa_edt_query_distances(&surf_ref, &surf_pred, &r, g->spacing, opt->threads, work, d_tr, err) ||
+        sa_edt_query_distances(&surf_pred, &surf_ref, &r, g->spacing, opt->threads, work, d_rt, err))
         goto done;
 
     double tau = opt->tau_mm;
-    directed_summary tr = summarize(d_tr, (size_t)n_pred, tau), rt = summarize(d_rt, (size_t)n_ref, tau);
+    directed_summary tr = summarize(d_tr, n_pred, tau), rt = summarize(d_rt, n_ref, tau);
     m->hd_pred_to_ref = defined(tr.max);
     m->hd_ref_to_pred = defined(rt.max);
     m->hd = defined(tr.max > rt.max ? tr.max : rt.max);
@@ -120,16 +119,17 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     m->masd = defined((m->mean_pred_to_ref.value + m->mean_ref_to_pred.value) / 2.0);
     m->nsd = defined((double)(tr.within_tau + rt.within_tau) / (double)(n_pred + n_ref));
     /* Percentiles reorder their input: each half first, then the union. */
-    double p_tr = sa_percentile(d_tr, (size_t)n_pred, 95.0);
-    double p_rt = sa_percentile(d_rt, (size_t)n_ref, 95.0);
+    double p_tr = sa_percentile(d_tr, n_pred, 95.0);
+    double p_rt = sa_percentile(d_rt, n_ref, 95.0);
     m->p95_pred_to_ref = defined(p_tr);
     m->p95_ref_to_pred = defined(p_rt);
     m->hd95 = defined(p_tr > p_rt ? p_tr : p_rt);
     m->hd95_mean = defined((p_tr + p_rt) / 2.0);
-    m->hd95_pooled = defined(sa_percentile(dist, (size_t)(n_pred + n_ref), 95.0));
+    m->hd95_pooled = defined(sa_percentile(dist, n_pred + n_ref, 95.0));
     rc = 0;
 done:
-    free(surf_ref), free(surf_pred), free(count_ref), free(count_pred), free(dist), free(work);
+    sa_points_free(&surf_ref), sa_points_free(&surf_pred);
+    free(dist), free(work);
     return rc;
 }
 
@@ -138,23 +138,15 @@ done:
 static int surface_counts_only(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
                                const sa_mask_scan *scan, int threads, sa_pair_metrics *m,
                                sa_error *err) {
-    const uint8_t *mask = scan->ref_has ? ref : pred;
     sa_region r;
-    sa_region_from_box(&r, scan->ref_has ? &scan->ref_box : &scan->pred_box);
-    uint8_t *surf = malloc(sa_region_voxels(&r));
-    uint64_t *counts = malloc(r.nz * sizeof *counts);
-    if (!surf || !counts) {
-        free(surf), free(counts);
-        return sa_error_set(err, "out of memory for surfaces");
-    }
-    sa_surfaces_in_region(mask, NULL, g, &r, threads, surf, NULL, counts, NULL, err);
-    uint64_t total = 0;
-    for (size_t k = 0; k < r.nz; k++) total += counts[k];
+    union_region(scan, &r);
+    sa_points surf;
+    if (sa_surface_points(scan->ref_has ? ref : pred, g, &r, threads, &surf, err)) return -1;
     if (scan->ref_has)
-        m->ref_surface_voxels = total;
+        m->ref_surface_voxels = surf.count;
     else
-        m->pred_surface_voxels = total;
-    free(surf), free(counts);
+        m->pred_surface_voxels = surf.count;
+    sa_points_free(&surf);
     return 0;
 }
 

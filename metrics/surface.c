@@ -2,22 +2,13 @@
  * surface.c: surface voxels as the spec defines them: voxels of the mask with at
  * least one of their 6 face neighbours outside the mask, a neighbour outside the
  * image counting as outside. Computed only inside the region that holds both
- * masks, into box-local arrays.
+ * masks, as voxel lists (points.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
-#include "parallel.h"
 
-void sa_region_from_box(sa_region *r, const sa_box *box) {
-    r->box = *box;
-    r->nx = box->hi[0] - box->lo[0] + 1;
-    r->ny = box->hi[1] - box->lo[1] + 1;
-    r->nz = box->hi[2] - box->lo[2] + 1;
-}
-
-size_t sa_region_voxels(const sa_region *r) { return r->nx * r->ny * r->nz; }
 
 static const uint8_t zero_row[65536]; /* stands for the rows outside the image */
 
@@ -46,51 +37,26 @@ static uint64_t surface_row(const uint8_t *mask, const sa_grid *g, size_t x0, si
 }
 
 typedef struct {
-    const uint8_t *a, *b;
+    const uint8_t *mask;
     const sa_grid *g;
     const sa_region *r;
-    uint8_t *surf_a, *surf_b;
-    uint64_t *count_a, *count_b;
-} surface_ctx;
+} surface_rows;
 
-static void surface_slice(void *vctx, size_t k, int worker) {
-    (void)worker;
-    surface_ctx *c = vctx;
-    const sa_region *r = c->r;
-    size_t z = r->box.lo[2] + k;
-    uint64_t ca = 0, cb = 0;
-    for (size_t j = 0; j < r->ny; j++) {
-        size_t y = r->box.lo[1] + j;
-        size_t off = (k * r->ny + j) * r->nx;
-        if (c->surf_a) ca += surface_row(c->a, c->g, r->box.lo[0], r->nx, y, z, c->surf_a + off);
-        if (c->surf_b) cb += surface_row(c->b, c->g, r->box.lo[0], r->nx, y, z, c->surf_b + off);
-    }
-    if (c->count_a) c->count_a[k] = ca;
-    if (c->count_b) c->count_b[k] = cb;
+static void surface_row_flags(void *vctx, size_t j, size_t k, uint8_t *flags) {
+    const surface_rows *s = vctx;
+    surface_row(s->mask, s->g, s->r->box.lo[0], s->r->nx, s->r->box.lo[1] + j, s->r->box.lo[2] + k, flags);
 }
 
-int sa_surfaces_in_region(const uint8_t *mask_a, const uint8_t *mask_b, const sa_grid *g,
-                          const sa_region *r, int threads, uint8_t *surf_a, uint8_t *surf_b,
-                          uint64_t *slice_count_a, uint64_t *slice_count_b, sa_error *err) {
-    (void)err;
-    surface_ctx ctx = {mask_a, mask_b, g, r, surf_a, surf_b, slice_count_a, slice_count_b};
-    sa_parallel_for(sa_parallel_workers(threads, r->nz), r->nz, surface_slice, &ctx);
-    return 0;
+int sa_surface_points(const uint8_t *mask, const sa_grid *g, const sa_region *r, int threads,
+                      sa_points *out, sa_error *err) {
+    surface_rows s = {mask, g, r};
+    return sa_points_collect(r, threads, surface_row_flags, &s, out, err);
 }
 
 uint64_t sa_surface_extract(const uint8_t *mask, const sa_grid *g, uint8_t *surface) {
-    sa_box all = {{0, 0, 0}, {g->nx - 1, g->ny - 1, g->nz - 1}};
-    sa_region r;
-    sa_region_from_box(&r, &all);
-    uint64_t *counts = calloc(g->nz, sizeof *counts);
     uint64_t total = 0;
-    if (!counts) { /* fall back to a single pass without per-slice counts */
-        sa_surfaces_in_region(mask, NULL, g, &r, 1, surface, NULL, NULL, NULL, NULL);
-        for (size_t i = 0, n = sa_grid_voxels(g); i < n; i++) total += surface[i];
-        return total;
-    }
-    sa_surfaces_in_region(mask, NULL, g, &r, 0, surface, NULL, counts, NULL, NULL);
-    for (size_t z = 0; z < g->nz; z++) total += counts[z];
-    free(counts);
+    for (size_t z = 0; z < g->nz; z++)
+        for (size_t y = 0; y < g->ny; y++)
+            total += surface_row(mask, g, 0, g->nx, y, z, surface + (z * g->ny + y) * g->nx);
     return total;
 }
