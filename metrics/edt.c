@@ -21,8 +21,9 @@
  * voxels left above L are solved again, with a 16x larger L, by a round that
  * touches only their columns, until L covers the box's diagonal.
  *
- * Pass A's results are kept as two integers a voxel (plane_entry), laid out
- * [y][x][z] so that pass B reads each column contiguously.
+ * Pass A's results are kept as two integers a voxel (plane_entry), one
+ * contiguous z line for each column that holds a query (and only for those), so
+ * that pass B reads each column in one sweep and later rounds touch little memory.
  */
 #include <float.h>
 #include <math.h>
@@ -61,12 +62,12 @@ typedef struct {
 typedef struct {
     const sa_points *features;
     const sa_points *queries;  /* NULL: every voxel (sa_edt_squared) */
-    uint8_t *query_columns_xy; /* [x][y]: column (x, y) holds a query */
-    uint8_t *query_x;          /* [x]: some column with this x does */
+    int32_t *slot;             /* [x][y]: column (x, y)'s place in g, -1 without queries */
+    uint8_t *query_x;          /* [x]: some column with this x holds a query */
     const sa_region *r;
     double sx, sy, sz, limit;
     unsigned cap_x, cap_y; /* samples farther than this many voxels are dropped */
-    plane_entry *g;        /* [y][x][z], SA_EDT_NONE where nothing is in the band */
+    plane_entry *g;        /* [slot][z], SA_EDT_NONE where nothing is in the band */
     worker_scratch *scratch;
     double *out; /* queries: distances in query order; else squared, grid order */
 } edt_ctx;
@@ -146,7 +147,7 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
             s->sample_dx[t] = cd[t];
         }
         int count = sa_envelope_build(s->pos, s->f, m, c->sy, s->v, s->zb);
-        const uint8_t *wanted = c->query_columns_xy + i * ny;
+        const int32_t *slot = c->slot + i * ny;
         int kk = 0, t = 0;
         for (int j = 0; j < (int)ny;) {
             while (t < m && s->pos[t] + cap_y < j) t++; /* samples whose band ends before j */
@@ -155,12 +156,12 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
                 j = s->pos[t] - cap_y;
                 continue;
             }
-            if (wanted[j]) {
+            if (slot[j] >= 0) {
                 double d2;
                 kk = sa_envelope_seek(s->zb, count, kk, j);
                 int b = sa_envelope_argmin(s->pos, s->f, c->sy, s->v, count, kk, j, &d2);
                 if (d2 <= c->limit)
-                    c->g[((size_t)j * nx + i) * nz + k] = (plane_entry){s->sample_dx[b], (uint16_t)s->pos[b]};
+                    c->g[(size_t)slot[j] * nz + k] = (plane_entry){s->sample_dx[b], (uint16_t)s->pos[b]};
             }
             j++;
         }
@@ -191,7 +192,7 @@ static void pass_across_slices(void *vctx, size_t j, int worker) {
     for (size_t i = 0; i < nx; i++) {
         int nq = q ? s->query_count[i] : (int)nz;
         if (!nq) continue;
-        const plane_entry *col = c->g + (j * nx + i) * nz;
+        const plane_entry *col = c->g + (size_t)c->slot[i * ny + j] * nz;
         int m = 0;
         for (size_t k = 0; k < nz; k++) {
             plane_entry e = col[k];
@@ -228,22 +229,30 @@ static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
     int workers = sa_parallel_workers(threads, r->nz > ny ? r->nz : ny);
     c->scratch = scratch_alloc(r, workers);
     if (!c->scratch) return sa_error_set(err, "out of memory for the distance transform");
+    /* Only columns that hold a query get a place in g: later rounds, with few
+     * queries, touch little memory, and the first round no more than it needs. */
     if (c->queries) {
-        memset(c->query_columns_xy, 0, nx * ny);
+        for (size_t i = 0; i < nx * ny; i++) c->slot[i] = -1;
         for (size_t row = 0, rows = ny * r->nz; row < rows; row++) {
             size_t j = row % ny;
             for (size_t p = c->queries->row_start[row]; p < c->queries->row_start[row + 1]; p++)
-                c->query_columns_xy[(size_t)c->queries->x[p] * ny + j] = 1;
+                c->slot[(size_t)c->queries->x[p] * ny + j] = 0;
         }
     } else {
-        memset(c->query_columns_xy, 1, nx * ny);
+        memset(c->slot, 0, nx * ny * sizeof *c->slot);
     }
+    int32_t slots = 0;
     for (size_t i = 0; i < nx; i++) {
         uint8_t any = 0;
-        for (size_t j = 0; j < ny; j++) any |= c->query_columns_xy[i * ny + j];
+        for (size_t j = 0; j < ny; j++) {
+            int32_t *sl = &c->slot[i * ny + j];
+            if (*sl < 0) continue;
+            *sl = slots++;
+            any = 1;
+        }
         c->query_x[i] = any;
     }
-    memset(c->g, 0xFF, sa_region_voxels(r) * sizeof(plane_entry)); /* all SA_EDT_NONE */
+    memset(c->g, 0xFF, (size_t)slots * r->nz * sizeof(plane_entry)); /* all SA_EDT_NONE */
     sa_parallel_for(sa_parallel_workers(workers, r->nz), r->nz, pass_in_plane, c);
     sa_parallel_for(sa_parallel_workers(workers, ny), ny, pass_across_slices, c);
     long long unresolved = 0;
@@ -275,7 +284,8 @@ typedef struct {
     const double *spacing;
     int threads;
     plane_entry *g;
-    uint8_t *columns, *xs;
+    int32_t *slot;
+    uint8_t *xs;
 } edt_workspace;
 
 /* The queries whose distance is still UNRESOLVED in out[], as a point list. */
@@ -302,7 +312,7 @@ static int solve_round(const edt_workspace *ws, const sa_points *features, const
     /* A band as wide as the box is no band; DBL_MAX (not INFINITY) keeps the
      * "value <= limit" tests false for the INFINITY of "no feature". */
     if (limit >= box_diagonal_sq(r, ws->spacing)) limit = DBL_MAX;
-    edt_ctx c = {.features = features, .queries = queries, .query_columns_xy = ws->columns, .query_x = ws->xs,
+    edt_ctx c = {.features = features, .queries = queries, .slot = ws->slot, .query_x = ws->xs,
                  .r = r, .sx = ws->spacing[0], .sy = ws->spacing[1], .sz = ws->spacing[2], .g = ws->g, .out = out};
     set_limit(&c, limit);
     long long left = run_passes(&c, ws->threads, err);
@@ -324,21 +334,54 @@ static int solve_round(const edt_workspace *ws, const sa_points *features, const
     return rc;
 }
 
+/* Splits queries into those that are features themselves (distance exactly 0,
+ * often a large share when two surfaces agree) and the rest, which go through
+ * the transform. is_feature[i] says which, for each query in order. */
+static int split_coincident(const sa_points *features, const sa_points *queries, size_t rows,
+                            uint8_t *is_feature, sa_points *rest) {
+    rest->row_start = malloc((rows + 1) * sizeof *rest->row_start);
+    rest->x = malloc((queries->count ? queries->count : 1) * sizeof *rest->x);
+    if (!rest->row_start || !rest->x) return -1;
+    size_t n = 0;
+    for (size_t row = 0; row < rows; row++) {
+        rest->row_start[row] = n;
+        size_t f = features->row_start[row], f_end = features->row_start[row + 1];
+        for (size_t p = queries->row_start[row]; p < queries->row_start[row + 1]; p++) {
+            uint16_t x = queries->x[p];
+            while (f < f_end && features->x[f] < x) f++; /* both lists ascend */
+            is_feature[p] = f < f_end && features->x[f] == x;
+            if (!is_feature[p]) rest->x[n++] = x;
+        }
+    }
+    rest->row_start[rows] = n;
+    rest->count = n;
+    return 0;
+}
+
 int sa_edt_query_distances(const sa_points *features, const sa_points *queries, const sa_region *r,
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err) {
-    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny), malloc(r->nx)};
+    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny * sizeof(int32_t)),
+                        malloc(r->nx)};
+    uint8_t *is_feature = malloc(queries->count ? queries->count : 1);
+    sa_points rest = {0};
+    double *rest_out = NULL;
     int rc = -1;
-    if (!ws.columns || !ws.xs) {
+    if (!ws.slot || !ws.xs || !is_feature ||
+        split_coincident(features, queries, r->ny * r->nz, is_feature, &rest) ||
+        !(rest_out = malloc((rest.count ? rest.count : 1) * sizeof *rest_out))) {
         sa_error_set(err, "out of memory for the distance transform");
-    } else if (queries->count == 0) {
-        rc = 0;
     } else {
-        double smax = fmax(spacing[0], fmax(spacing[1], spacing[2]));
-        double band = FIRST_BAND_VOXELS * smax;
-        rc = solve_round(&ws, features, queries, band * band, out, err);
+        rc = 0;
+        if (rest.count) {
+            double smax = fmax(spacing[0], fmax(spacing[1], spacing[2]));
+            double band = FIRST_BAND_VOXELS * smax;
+            rc = solve_round(&ws, features, &rest, band * band, rest_out, err);
+        }
+        for (size_t i = 0, s = 0; rc == 0 && i < queries->count; i++) out[i] = is_feature[i] ? 0.0 : rest_out[s++];
     }
-    free(ws.columns), free(ws.xs);
+    free(ws.slot), free(ws.xs), free(is_feature), free(rest_out);
+    sa_points_free(&rest);
     return rc;
 }
 
@@ -352,17 +395,18 @@ int sa_edt_squared(const uint8_t *features, const sa_grid *g, int threads, doubl
     sa_points points;
     if (sa_points_from_mask(features, g, &r, threads, &points, err)) return -1;
     plane_entry *work = malloc(sa_grid_voxels(g) * sizeof *work);
-    uint8_t *columns = malloc(r.nx * r.ny), *xs = malloc(r.nx);
+    int32_t *slot = malloc(r.nx * r.ny * sizeof *slot);
+    uint8_t *xs = malloc(r.nx);
     int rc = -1;
-    if (!work || !columns || !xs) {
+    if (!work || !slot || !xs) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
-        edt_ctx c = {.features = &points, .query_columns_xy = columns, .query_x = xs, .r = &r,
+        edt_ctx c = {.features = &points, .slot = slot, .query_x = xs, .r = &r,
                      .sx = g->spacing[0], .sy = g->spacing[1], .sz = g->spacing[2], .g = work, .out = out};
         set_limit(&c, DBL_MAX);
         rc = run_passes(&c, threads, err) < 0 ? -1 : 0;
     }
-    free(work), free(columns), free(xs);
+    free(work), free(slot), free(xs);
     sa_points_free(&points);
     return rc;
 }
