@@ -26,6 +26,7 @@
  * that pass B reads each column in one sweep and later rounds touch little memory.
  */
 #include <float.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,8 @@ typedef struct {
     uint8_t *query_x;          /* [x]: some column with this x holds a query */
     const sa_region *r;
     double sx, sy, sz, limit;
-    unsigned cap_x, cap_y; /* samples farther than this many voxels are dropped */
+    unsigned cap_x, cap_y, cap_z; /* samples farther than this many voxels are dropped */
+    size_t query_lo[3], query_hi[3]; /* bounding box of the queries (box-local) */
     plane_entry *g;        /* [slot][z], SA_EDT_NONE where nothing is in the band */
     worker_scratch *scratch;
     double *out; /* queries: distances in query order; else squared, grid order */
@@ -119,10 +121,14 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
     const size_t *start = c->features->row_start;
     worker_scratch *s = &c->scratch[worker];
     if (start[k * ny] == start[(k + 1) * ny]) return; /* no feature in this slice */
+    /* a slice (or row) farther than the band from every query adds nothing */
+    if (k + c->cap_z < c->query_lo[2] || k > c->query_hi[2] + c->cap_z) return;
+    size_t j_lo = c->query_lo[1] > c->cap_y ? c->query_lo[1] - c->cap_y : 0;
+    size_t j_hi = c->query_hi[1] + c->cap_y < ny - 1 ? c->query_hi[1] + c->cap_y : ny - 1;
 
     /* 1D distances along x, kept as per-column sample lists (rows ascending) */
     memset(s->col_count, 0, nx * sizeof(int));
-    for (size_t j = 0; j < ny; j++) {
+    for (size_t j = j_lo; j <= j_hi; j++) {
         size_t row = k * ny + j;
         int m = sa_line_band_samples(c->features->x + start[row], (int)(start[row + 1] - start[row]), (int)nx,
                                      c->cap_x, s->row_x, s->row_d);
@@ -233,13 +239,21 @@ static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
      * queries, touch little memory, and the first round no more than it needs. */
     if (c->queries) {
         for (size_t i = 0; i < nx * ny; i++) c->slot[i] = -1;
+        for (int a = 0; a < 3; a++) c->query_lo[a] = SIZE_MAX, c->query_hi[a] = 0;
         for (size_t row = 0, rows = ny * r->nz; row < rows; row++) {
-            size_t j = row % ny;
-            for (size_t p = c->queries->row_start[row]; p < c->queries->row_start[row + 1]; p++)
-                c->slot[(size_t)c->queries->x[p] * ny + j] = 0;
+            size_t j = row % ny, k = row / ny, first = c->queries->row_start[row], end = c->queries->row_start[row + 1];
+            if (first == end) continue;
+            for (size_t p = first; p < end; p++) c->slot[(size_t)c->queries->x[p] * ny + j] = 0;
+            size_t lo[3] = {c->queries->x[first], j, k}, hi[3] = {c->queries->x[end - 1], j, k};
+            for (int a = 0; a < 3; a++) {
+                if (lo[a] < c->query_lo[a]) c->query_lo[a] = lo[a];
+                if (hi[a] > c->query_hi[a]) c->query_hi[a] = hi[a];
+            }
         }
     } else {
         memset(c->slot, 0, nx * ny * sizeof *c->slot);
+        c->query_lo[0] = c->query_lo[1] = c->query_lo[2] = 0;
+        c->query_hi[0] = nx - 1, c->query_hi[1] = ny - 1, c->query_hi[2] = r->nz - 1;
     }
     int32_t slots = 0;
     for (size_t i = 0; i < nx; i++) {
@@ -277,6 +291,7 @@ static void set_limit(edt_ctx *c, double limit) {
     c->limit = limit;
     c->cap_x = band_voxels(limit, c->sx);
     c->cap_y = band_voxels(limit, c->sy);
+    c->cap_z = band_voxels(limit, c->sz);
 }
 
 typedef struct {

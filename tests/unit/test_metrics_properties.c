@@ -178,7 +178,37 @@ static void check_symmetry_and_threads(const uint8_t *r, const uint8_t *t, const
     CHECK(s.hd.value == 0.0 && s.hd95.value == 0.0 && s.assd.value == 0.0 && s.masd.value == 0.0);
 }
 
+/* Larger grids with objects far apart, so that the transform's band rounds
+ * (a first band of 10 voxels, then wider ones) all take part; each directed
+ * distance is checked against the brute force. */
+static void check_band_rounds(void) {
+    for (int iter = 0; iter < 24; iter++) {
+        sa_grid g = {24 + rng() % 40, 20 + rng() % 36, 16 + rng() % 40, {0, 0, 0}};
+        for (int a = 0; a < 3; a++) g.spacing[a] = 0.4 + uniform() * 2.6;
+        size_t n = sa_grid_voxels(&g);
+        uint8_t *r = calloc(n, 1), *t = calloc(n, 1);
+        for (int side = 0; side < 2; side++) {
+            uint8_t *m = side ? t : r;
+            int blobs = 1 + (int)(rng() % 4);
+            for (int b = 0; b < blobs; b++) {
+                double c[3] = {uniform() * (double)g.nx, uniform() * (double)g.ny, uniform() * (double)g.nz};
+                double rad = 1.0 + uniform() * 6.0;
+                for (size_t z = 0; z < g.nz; z++)
+                    for (size_t y = 0; y < g.ny; y++)
+                        for (size_t x = 0; x < g.nx; x++) {
+                            double dx = (double)x - c[0], dy = (double)y - c[1], dz = (double)z - c[2];
+                            if (dx * dx + dy * dy + dz * dz <= rad * rad) m[x + g.nx * (y + g.ny * z)] = 1;
+                        }
+            }
+            for (int s = 0; s < 5; s++) m[rng() % n] = 1; /* stray voxels, far from the rest */
+        }
+        check_pair(r, t, &g, 2.0);
+        free(r), free(t);
+    }
+}
+
 int main(void) {
+    check_band_rounds();
     for (int iter = 0; iter < 400; iter++) {
         sa_grid g;
         random_grid(&g);
