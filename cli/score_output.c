@@ -39,6 +39,7 @@ static void explain(FILE *out, const char *name, const sa_pair_metrics *m) {
     else if (!strcmp(name, "ppv")) fprintf(out, "TP/(TP+FP)");
     else if (!strcmp(name, "volume_ref_ml")) fprintf(out, "%llu voxels", (unsigned long long)m->ref_voxels);
     else if (!strcmp(name, "volume_pred_ml")) fprintf(out, "%llu voxels", (unsigned long long)m->pred_voxels);
+    else if (!strcmp(name, "abs_volume_diff_ml")) fprintf(out, "|V_pred - V_ref|");
     else if (!strcmp(name, "rve_percent")) fprintf(out, "(V_pred - V_ref)/V_ref x 100");
     else if (!strcmp(name, "pet_accuracy")) fprintf(out, "(sensitivity + ppv)/2");
     else if (!strcmp(name, "hd"))
@@ -231,8 +232,9 @@ void write_csv_rows(FILE *out, const case_result *r) {
     const sa_metric_info *table = sa_metric_table(&count);
     if (r->failed) {
         csv_text(out, r->case_id);
-        fputs(",", out);
-        for (size_t i = 0; i < count + 8; i++) fputc(',', out);
+        /* empty label, metrics, both_empty, 6 counts and undefined; then the error */
+        for (size_t i = 0; i < 1 + count + 7 + 1; i++) fputc(',', out);
+        fputc(',', out);
         csv_text(out, r->error);
         fputc('\n', out);
         return;

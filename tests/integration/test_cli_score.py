@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""End-to-end tests of `segarena score` on files written by nibabel.
+
+Checks the numbers against an independent numpy brute force (surfaces from the
+definition, distances as minima over all surface voxels, numpy.percentile), the
+JSON shape of the spec, the text/CSV outputs, folder mode, and that every kind of
+bad input gives exit status 2 and one line naming the file.
+
+Usage: test_cli_score.py PATH/TO/segarena WORKDIR
+"""
+import csv
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+try:
+    import nibabel as nib
+    import numpy as np
+except ImportError as e:  # the project's set-up installs both
+    print(f"SKIP: {e} (Debian packages python3-nibabel, python3-numpy)")
+    sys.exit(77)
+
+SEGARENA, WORK = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAILED:", what)
+
+
+def run(*args):
+    p = subprocess.run([SEGARENA, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def save(name, data, spacing=(1.0, 1.0, 1.0), affine=None):
+    if affine is None:
+        affine = np.diag([*spacing, 1.0])
+    path = os.path.join(WORK, name)
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return path
+
+
+def surface(m):
+    """Inner boundary, 6-connectivity, outside the image is background."""
+    p = np.pad(m, 1)
+    inner = np.ones_like(m, dtype=bool)
+    for axis in range(3):
+        for shift in (-1, 1):
+            inner &= np.roll(p, shift, axis=axis)[1:-1, 1:-1, 1:-1]
+    return m & ~inner
+
+
+def directed(a, b, spacing):
+    pa = np.argwhere(a) * spacing
+    pb = np.argwhere(b) * spacing
+    d = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1))
+    return d.min(axis=1)
+
+
+def close(a, b, tol=1e-9):
+    return a is not None and abs(a - b) <= tol * max(1.0, abs(b))
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+rng = np.random.default_rng(7)
+
+# --- numbers against numpy, anisotropic spacing, object on the border ---
+spacing = np.array([0.8, 1.25, 2.0])
+ref = np.zeros((14, 12, 9), bool)
+pred = np.zeros_like(ref)
+ref[2:9, 3:10, 1:7] = True
+ref[0:3, 0:2, 5:9] = True  # touches the image border
+pred[3:10, 2:9, 2:8] = True
+pred[11:13, 10:12, 0:2] = True  # a false positive far away
+pred |= rng.random(ref.shape) < 0.02
+a = save("ref.nii.gz", ref.astype(np.uint8), spacing)
+b = save("pred.nii.gz", pred.astype(np.int16), spacing)
+rc, out, err = run("score", a, b, "--json", "--tau", "1.5")
+check(rc == 0, f"json run: rc {rc} {err}")
+res = json.loads(out)
+check(set(res) == {"metrics", "details", "conventions", "inputs", "engine"}, f"json keys {sorted(res)}")
+m = res["metrics"]
+names = ("dice jaccard sensitivity specificity ppv volume_ref_ml volume_pred_ml abs_volume_diff_ml "
+         "rve_percent pet_accuracy hd hd95 hd95_pooled hd95_mean assd masd nsd").split()
+check(all(n in m for n in names), "every spec name present")
+sr, st = surface(ref), surface(pred)
+stored = np.float32(spacing).astype(np.float64)  # NIfTI keeps spacing as float32
+d_tr, d_rt = directed(st, sr, stored), directed(sr, st, stored)
+tp, fp, fn = (ref & pred).sum(), (~ref & pred).sum(), (ref & ~pred).sum()
+check(close(m["dice"], 2 * tp / (2 * tp + fp + fn)), "dice")
+check(close(m["jaccard"], tp / (tp + fp + fn)), "jaccard")
+check(close(m["hd"], max(d_tr.max(), d_rt.max())), "hd")
+check(close(m["hd95"], max(np.percentile(d_tr, 95), np.percentile(d_rt, 95))), "hd95")
+check(close(m["hd95_pooled"], np.percentile(np.concatenate([d_tr, d_rt]), 95)), "hd95_pooled")
+check(close(m["hd95_mean"], (np.percentile(d_tr, 95) + np.percentile(d_rt, 95)) / 2), "hd95_mean")
+check(close(m["assd"], (d_tr.sum() + d_rt.sum()) / (len(d_tr) + len(d_rt))), "assd")
+check(close(m["masd"], (d_tr.mean() + d_rt.mean()) / 2), "masd")
+check(close(m["nsd"], ((d_tr <= 1.5).sum() + (d_rt <= 1.5).sum()) / (len(d_tr) + len(d_rt))), "nsd")
+voxel_ml = float(np.prod(np.float32(spacing))) / 1000  # NIfTI stores spacing as float32
+check(close(m["volume_ref_ml"], ref.sum() * voxel_ml, 1e-6), "volume_ref_ml")
+check(res["details"]["ref_surface_voxels"] == sr.sum(), "surface count")
+check(res["conventions"]["definition_version"] == 1 and res["conventions"]["tau_mm"] == 1.5, "conventions")
+check(res["inputs"]["size"] == [14, 12, 9], "inputs size")
+check(res["engine"]["device"] == "cpu", "engine device")
+
+# the same pair as a report and as CSV
+rc, out, err = run("score", a, b)
+check(rc == 0 and "hd95" in out and "pred->ref" in out, "text report")
+rc, out, err = run("score", a, b, "--csv", "--threads", "1")
+rows = list(csv.DictReader(out.splitlines()))
+check(rc == 0 and len(rows) == 1 and close(float(rows[0]["dice"]), m["dice"]), "csv row")
+
+# --- empty masks: null with a reason, never NaN ---
+empty = save("empty.nii.gz", np.zeros((6, 6, 6), np.uint8))
+one = np.zeros((6, 6, 6), np.uint8)
+one[2, 2, 2] = 1
+onep = save("one.nii.gz", one)
+rc, out, err = run("score", onep, empty, "--json")
+m = json.loads(out)["metrics"]
+check(rc == 0 and m["hd"] is None and m["hd_reason"] == "empty_prediction", "empty prediction -> null hd")
+check(m["dice"] == 0 and m["ppv"] is None and m["ppv_reason"] == "empty_prediction", "empty prediction overlap")
+check("NaN" not in out, "no NaN in JSON")
+rc, out, err = run("score", empty, empty, "--json")
+m = json.loads(out)["metrics"]
+check(m["dice"] == 1 and m["hd"] == 0 and m["nsd"] == 1 and m["both_empty"] is True, "both empty")
+
+# --- labels ---
+lab_r = np.zeros((10, 10, 10), np.uint16)
+lab_p = np.zeros_like(lab_r)
+lab_r[1:5, 1:5, 1:5] = 1
+lab_r[6:9, 6:9, 6:9] = 3
+lab_p[1:5, 1:6, 1:5] = 1
+lab_p[6:9, 6:9, 5:9] = 3
+la, lb = save("lab_r.nii.gz", lab_r), save("lab_p.nii.gz", lab_p)
+rc, out, err = run("score", la, lb, "--json", "--label", "all")
+res = json.loads(out)
+check(rc == 0 and sorted(res["labels"]) == ["1", "3"], f"labels all: {err}")
+rc, out, err = run("score", la, lb, "--json", "--label", "3")
+m3 = json.loads(out)["labels"]["3"]["metrics"]
+check(close(m3["dice"], 2 * 27 / (27 + 36)), "label 3 dice")
+
+# --- folder mode ---
+rd, pd = os.path.join(WORK, "refs"), os.path.join(WORK, "preds")
+os.makedirs(rd), os.makedirs(pd)
+for i in range(4):
+    r = np.zeros((12, 12, 12), np.uint8)
+    r[2:8, 2:8, 2 + i:8] = 1
+    p = np.roll(r, i % 2, axis=0)
+    nib.save(nib.Nifti1Image(r, np.eye(4)), os.path.join(rd, f"case{i}.nii.gz"))
+    if i != 3:
+        nib.save(nib.Nifti1Image(p, np.eye(4)), os.path.join(pd, f"case{i}.nii.gz"))
+open(os.path.join(pd, "notes.txt"), "w").write("not an image")
+csv_out = os.path.join(WORK, "results.csv")
+rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", csv_out)
+check(rc == 2, f"folder mode with a missing prediction exits 2 (got {rc})")
+check("no prediction for case case3" in err and "notes.txt: ignored" in err, f"folder messages: {err}")
+check("summary" in out and "case0" in out and "3 scored, 1 failed" in out, "folder table and summary")
+rows = list(csv.DictReader(open(csv_out)))
+check(len(rows) == 4 and rows[0]["case"] == "case0" and rows[3]["error"], "results.csv")
+check(rows[0]["dice"] == "1", "identical case dice 1")
+json_out = os.path.join(WORK, "results.json")
+os.remove(os.path.join(rd, "case3.nii.gz"))
+rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", json_out, "--csv")
+res = json.load(open(json_out))
+check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] == 3, "results.json summary")
+check(out.startswith("case,label,dice"), "folder CSV on stdout")
+
+# --- bad input: exit 2 and one line naming the file ---
+def bad(path, other, needle, label=None):
+    args = ["score", other, path] + (["--label", label] if label else [])
+    rc, out, err = run(*args)
+    lines = [l for l in err.splitlines() if l.strip()]
+    ok = rc == 2 and len(lines) == 1 and path in lines[0] and needle in lines[0].lower() and out == ""
+    check(ok, f"bad input {os.path.basename(path)}: rc {rc}, stderr {err!r}")
+
+small = np.zeros((6, 6, 6), np.uint8)
+small[1:4, 1:4, 1:4] = 1
+good = save("good.nii.gz", small)
+bad(os.path.join(WORK, "missing.nii.gz"), good, "no such file")
+txt = os.path.join(WORK, "mask.txt")
+open(txt, "w").write("hello")
+bad(txt, good, "format")
+raw = gzip.compress(open(save("full.nii", small), "rb").read())
+trunc = os.path.join(WORK, "truncated.nii.gz")
+open(trunc, "wb").write(raw[: len(raw) // 2])
+bad(trunc, good, "truncated")
+bad(save("other_size.nii.gz", np.zeros((6, 6, 7), np.uint8)), good, "geometry")
+bad(save("other_spacing.nii.gz", small, (1.0, 1.0, 1.5)), good, "geometry")
+half = small.astype(np.float32)
+half[2, 2, 2] = 0.5
+bad(save("fractional.nii.gz", half), good, "non-integer")
+neg = small.astype(np.int16)
+neg[0, 0, 0] = -1
+bad(save("negative.nii.gz", neg), good, "negative")
+bad(save("four_d.nii.gz", np.zeros((6, 6, 6, 2), np.uint8)), good, "4")
+nan_img = nib.Nifti1Image(small, np.eye(4))
+nan_img.header["pixdim"][2] = np.nan
+nan_path = os.path.join(WORK, "nan_spacing.nii.gz")
+nib.save(nan_img, nan_path)
+bad(nan_path, good, "spacing")
+
+rc, out, err = run("score", good)
+check(rc == 2 and "needs REF and PRED" in err, "usage error")
+rc, out, err = run("score", "--help")
+check(rc == 0 and all(w in out for w in ("6 face", "numpy", "empty_reference", "tau")), "help states conventions")
+
+print(f"test_cli_score: {passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
