@@ -251,7 +251,7 @@ int write_as(const char *path, const sa_image *img, int compress) {
 
 } // namespace
 
-extern "C" int sa_itk_read_file(const char *path, sa_image *out, sa_error *err) {
+extern "C" int segarena_itk_read_file(const char *path, sa_image *out, sa_error *err) {
     QuietStreams quiet;
     try {
         return read_file(path, out, err);
@@ -262,7 +262,7 @@ extern "C" int sa_itk_read_file(const char *path, sa_image *out, sa_error *err) 
     }
 }
 
-extern "C" int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err) {
+extern "C" int segarena_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err) {
     QuietStreams quiet;
     try {
         return read_dicom_folder(path, out, err);
@@ -273,7 +273,7 @@ extern "C" int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_erro
     }
 }
 
-extern "C" int sa_itk_write_file(const char *path, const sa_image *img, int compress,
+extern "C" int segarena_itk_write_file(const char *path, const sa_image *img, int compress,
                                  sa_error *err) {
     QuietStreams quiet;
     try {

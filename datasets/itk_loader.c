@@ -1,0 +1,101 @@
+/*
+ * itk_loader.c: ITK is loaded only when a file needs it. ITK 5.2 comes as some
+ * 370 shared libraries, and loading them costs about 40 ms at every start of
+ * `segarena`, more than scoring a typical MS case; most masks are plain NIfTI,
+ * which the native reader handles. So the ITK shim is a module
+ * (libsegarena_itk.so) opened on first use, and its calls are serialised (the
+ * shim silences ITK's console output by swapping std::cerr, which is not safe to
+ * do from two threads at once).
+ *
+ * The module is looked for at $SEGARENA_ITK_MODULE, then next to the running
+ * executable, then at the path the build put it.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image_internal.h"
+
+#ifndef SEGARENA_ITK_MODULE_PATH
+#define SEGARENA_ITK_MODULE_PATH "libsegarena_itk.so"
+#endif
+#define MODULE_NAME "libsegarena_itk.so"
+
+typedef int (*read_fn)(const char *, sa_image *, sa_error *);
+typedef int (*write_fn)(const char *, const sa_image *, int, sa_error *);
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t itk_lock = PTHREAD_MUTEX_INITIALIZER;
+static read_fn read_file, read_dicom;
+static write_fn write_file;
+static char load_error[400];
+
+static void *open_module(void) {
+    const char *env = getenv("SEGARENA_ITK_MODULE");
+    if (env && *env) return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash && (size_t)(slash - exe) + sizeof MODULE_NAME + 1 < sizeof exe) {
+            strcpy(slash + 1, MODULE_NAME);
+            if (access(exe, R_OK) == 0) return dlopen(exe, RTLD_NOW | RTLD_LOCAL);
+        }
+    }
+    return dlopen(SEGARENA_ITK_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
+}
+
+static void load(void) {
+    void *module = open_module();
+    if (!module) {
+        const char *why = dlerror();
+        snprintf(load_error, sizeof load_error, "the ITK module %s cannot be loaded (%s)", MODULE_NAME,
+                 why ? why : "not found");
+        return;
+    }
+    /* object and function pointers share a representation on every POSIX system */
+    *(void **)&read_file = dlsym(module, "segarena_itk_read_file");
+    *(void **)&read_dicom = dlsym(module, "segarena_itk_read_dicom_folder");
+    *(void **)&write_file = dlsym(module, "segarena_itk_write_file");
+    if (!read_file || !read_dicom || !write_file) {
+        read_file = read_dicom = NULL;
+        write_file = NULL;
+        snprintf(load_error, sizeof load_error, "the ITK module %s lacks its entry points", MODULE_NAME);
+    }
+}
+
+static int ready(const char *path, sa_error *err) {
+    pthread_once(&load_once, load);
+    if (read_file) return 1;
+    sa_error_set(err, "%s: this file needs ITK, but %s", path, load_error);
+    return 0;
+}
+
+int sa_itk_read_file(const char *path, sa_image *out, sa_error *err) {
+    if (!ready(path, err)) return -1;
+    pthread_mutex_lock(&itk_lock);
+    int rc = read_file(path, out, err);
+    pthread_mutex_unlock(&itk_lock);
+    return rc;
+}
+
+int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err) {
+    if (!ready(path, err)) return -1;
+    pthread_mutex_lock(&itk_lock);
+    int rc = read_dicom(path, out, err);
+    pthread_mutex_unlock(&itk_lock);
+    return rc;
+}
+
+int sa_itk_write_file(const char *path, const sa_image *img, int compress, sa_error *err) {
+    if (!ready(path, err)) return -1;
+    pthread_mutex_lock(&itk_lock);
+    int rc = write_file(path, img, compress, err);
+    pthread_mutex_unlock(&itk_lock);
+    return rc;
+}
