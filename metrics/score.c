@@ -162,6 +162,8 @@ int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
     if (!isfinite(opt.tau_mm) || opt.tau_mm < 0)
         return sa_error_set(err, "invalid NSD tolerance tau %g mm (must be finite and >= 0)", opt.tau_mm);
     if (opt.threads <= 0) opt.threads = sa_cpu_count();
+    /* Below about a million voxels, starting threads costs more than they save. */
+    if (sa_grid_voxels(grid) < ((size_t)1 << 20)) opt.threads = 1;
 
     sa_pair_metrics m;
     memset(&m, 0, sizeof m);

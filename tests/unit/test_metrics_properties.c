@@ -207,7 +207,37 @@ static void check_band_rounds(void) {
     }
 }
 
+/* Above a million voxels the engine really runs several threads: results must
+ * not change by a single bit with their number. */
+static void check_threads_large(void) {
+    sa_grid g = {128, 112, 80, {0.7, 0.9, 1.6}};
+    size_t n = sa_grid_voxels(&g);
+    uint8_t *r = calloc(n, 1), *t = calloc(n, 1);
+    for (int side = 0; side < 2; side++)
+        for (int b = 0; b < 6; b++) {
+            double c[3] = {uniform() * 128, uniform() * 112, uniform() * 80}, rad = 3 + uniform() * 25;
+            for (size_t z = 0; z < g.nz; z++)
+                for (size_t y = 0; y < g.ny; y++)
+                    for (size_t x = 0; x < g.nx; x++) {
+                        double dx = (double)x - c[0], dy = (double)y - c[1], dz = (double)z - c[2];
+                        if (dx * dx + dy * dy + dz * dz <= rad * rad) (side ? t : r)[x + g.nx * (y + g.ny * z)] = 1;
+                    }
+        }
+    sa_pair_metrics m[3];
+    sa_error err;
+    for (int i = 0; i < 3; i++) {
+        sa_score_options opt = {1.0, i + 1};
+        CHECK(sa_score_pair(r, t, &g, &opt, &m[i], &err) == 0);
+        CHECK(m[i].threads_used == i + 1);
+        m[i].threads_used = 0;
+    }
+    CHECK(memcmp(&m[0], &m[1], sizeof m[0]) == 0 && memcmp(&m[0], &m[2], sizeof m[0]) == 0);
+    CHECK(m[0].ref_surface_voxels > 1000 && !m[0].hd.reason);
+    free(r), free(t);
+}
+
 int main(void) {
+    check_threads_large();
     check_band_rounds();
     for (int iter = 0; iter < 400; iter++) {
         sa_grid g;
