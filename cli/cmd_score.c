@@ -297,6 +297,22 @@ static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_ou
     return 0;
 }
 
+/* Folder results as JSON: conventions, one object per case, the summary. */
+static void write_folder_json(FILE *out, const score_cli *c, const case_result *cases, size_t n) {
+    json_writer w;
+    json_begin(&w, out, 1);
+    json_object_open(&w);
+    write_conventions_json(&w, &c->settings);
+    json_key(&w, "cases");
+    json_array_open(&w);
+    w.inline_from = 0; /* cases are objects: laid out over lines, not inline */
+    for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
+    json_array_close(&w);
+    write_summary_json(&w, cases, n);
+    json_object_close(&w);
+    json_end(&w);
+}
+
 static int write_results_file(const score_cli *c, const case_result *cases, size_t n) {
     size_t len = strlen(c->output);
     int as_json = len >= 5 && !strcmp(c->output + len - 5, ".json");
@@ -308,18 +324,7 @@ static int write_results_file(const score_cli *c, const case_result *cases, size
         return -1;
     }
     if (as_json) {
-        json_writer w;
-        json_begin(&w, f, 1);
-        json_object_open(&w);
-        write_conventions_json(&w, &c->settings);
-        json_key(&w, "cases");
-        json_array_open(&w);
-        w.inline_from = 0; /* cases are objects: one per line block */
-        for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
-        json_array_close(&w);
-        write_summary_json(&w, cases, n);
-        json_object_close(&w);
-        json_end(&w);
+        write_folder_json(f, c, cases, n);
     } else {
         write_csv_header(f);
         for (size_t i = 0; i < n; i++) write_csv_rows(f, &cases[i]);
@@ -373,18 +378,7 @@ static int score_folders(const score_cli *c) {
             fprintf(stderr, "segarena score: %s\n", cases[i].error);
         }
     if (c->format == FORMAT_JSON) {
-        json_writer w;
-        json_begin(&w, stdout, 1);
-        json_object_open(&w);
-        write_conventions_json(&w, &c->settings);
-        json_key(&w, "cases");
-        json_array_open(&w);
-        w.inline_from = 0;
-        for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
-        json_array_close(&w);
-        write_summary_json(&w, cases, n);
-        json_object_close(&w);
-        json_end(&w);
+        write_folder_json(stdout, c, cases, n);
     } else if (c->format == FORMAT_CSV) {
         write_csv_header(stdout);
         for (size_t i = 0; i < n; i++) write_csv_rows(stdout, &cases[i]);

@@ -435,13 +435,8 @@ int sa_directed_distances(const uint8_t *from, const uint8_t *to, const sa_grid 
     if (sa_mask_scan_pair(from, to, g, threads, &scan, err)) return -1;
     if (!scan.pred_has) return sa_error_set(err, "no target voxel to measure distances to");
     if (!scan.ref_has) return 0;
-    sa_box box = scan.ref_box;
-    for (int a = 0; a < 3; a++) {
-        if (scan.pred_box.lo[a] < box.lo[a]) box.lo[a] = scan.pred_box.lo[a];
-        if (scan.pred_box.hi[a] > box.hi[a]) box.hi[a] = scan.pred_box.hi[a];
-    }
     sa_region r;
-    sa_region_from_box(&r, &box);
+    sa_region_from_boxes(&r, &scan.ref_box, &scan.pred_box);
     sa_points queries = {0}, features = {0};
     double *dist = malloc(((size_t)scan.ref_voxels) * sizeof *dist);
     void *work = malloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);

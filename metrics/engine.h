@@ -25,6 +25,8 @@ typedef struct sa_region {
 } sa_region;
 
 void sa_region_from_box(sa_region *r, const sa_box *box);
+/* The region of the union of two boxes. */
+void sa_region_from_boxes(sa_region *r, const sa_box *a, const sa_box *b);
 size_t sa_region_voxels(const sa_region *r);
 
 /* A set of voxels of a region, row by row (points.c): the points of row (y=j,

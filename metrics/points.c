@@ -17,6 +17,15 @@ void sa_region_from_box(sa_region *r, const sa_box *box) {
     r->nz = box->hi[2] - box->lo[2] + 1;
 }
 
+void sa_region_from_boxes(sa_region *r, const sa_box *a, const sa_box *b) {
+    sa_box box = *a;
+    for (int k = 0; k < 3; k++) {
+        if (b->lo[k] < box.lo[k]) box.lo[k] = b->lo[k];
+        if (b->hi[k] > box.hi[k]) box.hi[k] = b->hi[k];
+    }
+    sa_region_from_box(r, &box);
+}
+
 size_t sa_region_voxels(const sa_region *r) { return r->nx * r->ny * r->nz; }
 
 void sa_points_free(sa_points *p) {

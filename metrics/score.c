@@ -71,21 +71,12 @@ static directed_summary summarize(const double *d, size_t n, double tau) {
     return s;
 }
 
-static void union_region(const sa_mask_scan *scan, sa_region *r) {
-    sa_box box = scan->ref_box;
-    for (int a = 0; a < 3; a++) {
-        if (scan->pred_box.lo[a] < box.lo[a]) box.lo[a] = scan->pred_box.lo[a];
-        if (scan->pred_box.hi[a] > box.hi[a]) box.hi[a] = scan->pred_box.hi[a];
-    }
-    sa_region_from_box(r, &box);
-}
-
 /* Both directed distance sets, stored back to back: D_TR then D_RT. */
 static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
                            const sa_mask_scan *scan, const sa_score_options *opt,
                            sa_pair_metrics *m, sa_error *err) {
     sa_region r;
-    union_region(scan, &r);
+    sa_region_from_boxes(&r, &scan->ref_box, &scan->pred_box);
     sa_points surf_ref = {0}, surf_pred = {0};
     double *dist = NULL;
     void *work = NULL;
@@ -139,7 +130,7 @@ static int surface_counts_only(const uint8_t *ref, const uint8_t *pred, const sa
                                const sa_mask_scan *scan, int threads, sa_pair_metrics *m,
                                sa_error *err) {
     sa_region r;
-    union_region(scan, &r);
+    sa_region_from_box(&r, scan->ref_has ? &scan->ref_box : &scan->pred_box);
     sa_points surf;
     if (sa_surface_points(scan->ref_has ? ref : pred, g, &r, threads, &surf, err)) return -1;
     if (scan->ref_has)
