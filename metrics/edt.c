@@ -18,8 +18,8 @@
  * sample above a band limit L (see edt_line.h: results <= L are exact), which
  * leaves most lines nearly empty; lines are handled as lists of their in-band
  * samples, so the work follows the band's volume rather than the box's. Query
- * voxels left above L are solved again, with a 16x larger L, by a round that
- * touches only their columns, until L covers the box's diagonal.
+ * voxels left above L are solved again, with a 4x larger L (twice the band), by a
+ * round that touches only their columns, until L covers the box's diagonal.
  *
  * Pass A's results are kept as two integers a voxel (plane_entry), one
  * contiguous z line for each column that holds a query (and only for those), so
@@ -35,8 +35,10 @@
 #include "engine.h"
 #include "parallel.h"
 
-/* First band: this many voxels of the coarsest spacing; each later band x4. */
-#define FIRST_BAND_VOXELS 10.0
+/* First band: this many voxels of the coarsest spacing; each later band x2
+ * (measured on the bench's phantoms: narrower first bands and faster growth do
+ * less work in all than one wide band). */
+#define FIRST_BAND_VOXELS 6.0
 #define UNRESOLVED (-1.0)
 
 /* Pass A's result for one voxel: the nearest feature of its z slice lies in row
@@ -319,7 +321,7 @@ static int unresolved_points(const sa_points *queries, const double *out, size_t
     return 0;
 }
 
-/* One band round; queries left above the band go to a round with a 16x larger
+/* One band round; queries left above the band go to a round with a 4x larger
  * limit, and their results are put back in place. */
 static int solve_round(const edt_workspace *ws, const sa_points *features, const sa_points *queries,
                        double limit, double *out, sa_error *err) {
@@ -340,7 +342,7 @@ static int solve_round(const edt_workspace *ws, const sa_points *features, const
     if (!sub || unresolved_points(queries, out, r->ny * r->nz, &pending)) {
         sa_error_set(err, "out of memory for the distance transform");
     } else {
-        rc = solve_round(ws, features, &pending, limit * 16.0, sub, err);
+        rc = solve_round(ws, features, &pending, limit * 4.0, sub, err);
         for (size_t i = 0, s = 0; rc == 0 && i < queries->count; i++)
             if (out[i] == UNRESOLVED) out[i] = sub[s++];
     }
