@@ -21,6 +21,7 @@
 
 static const char help_text[] =
     "usage: segarena score REF PRED [options]\n"
+    "       segarena score --ref R1 --ref R2 [--ref R3 ...] PRED [options]\n"
     "       segarena score --ref-dir DIR --pred-dir DIR [-o results.csv|results.json] [options]\n"
     "\n"
     "Scores a predicted mask (PRED) against a reference mask (REF): overlap, volume\n"
@@ -39,6 +40,19 @@ static const char help_text[] =
     "  -o FILE         folder mode: also write the per-case results to FILE\n"
     "                  (.json: JSON, anything else: CSV)\n"
     "  --reader R      auto (default), itk or native: how NIfTI files are read\n"
+    "  --lesions       also lesion-wise detection (MSSEG 2016 rule):\n"
+    "    --connectivity 6|18|26   lesions are connected components (default 6)\n"
+    "    --min-lesion-volume MM3  components of volume <= this are removed (default 3)\n"
+    "    --alpha A --beta B --gamma G   the detection rule's parameters (0.10, 0.70, 0.65)\n"
+    "\n"
+    "several raters (--ref given two or more times; rater masks must hold only 0 and 1\n"
+    "unless --label is given; raters are named by their file names):\n"
+    "  --consensus M   staple (default) or majority\n"
+    "  --staple-region R  dilated_union (default: the raters' union dilated by 2\n"
+    "                  voxels) or image (the whole image, as ITK's STAPLEImageFilter)\n"
+    "  --human-reference  also each rater against the consensus of the others\n"
+    "  Output: scores against the consensus (the ranked ones), against each rater,\n"
+    "  their mean, STAPLE's sensitivity and specificity per rater.\n"
     "\n"
     "folder mode: files are matched by case id, the file name without its image\n"
     "extension (case01.nii.gz and case01.mha are both case01); a sub-folder is a\n"
@@ -68,6 +82,15 @@ static const char help_text[] =
     "  assd       (sum D_pr + sum D_rp)/(|D_pr| + |D_rp|); masd: mean of the two means\n"
     "  nsd        share of both surfaces' voxels within tau mm of the other surface\n"
     "             (distance <= tau counts).\n"
+    "  lesions    reference lesion R_i detected when the test lesions overlap more\n"
+    "             than alpha of it and, taken by decreasing overlap until gamma of\n"
+    "             that overlap, each lies at most beta outside every reference lesion;\n"
+    "             lesion_sensitivity = detected/#R, lesion_ppv = the rule swapped/#T,\n"
+    "             lesion_f1 their harmonic mean (docs/lesions.md).\n"
+    "  consensus  majority: marked by more than half of the raters. staple: binary\n"
+    "             STAPLE, prior = mean initial vote over the region, stops when every\n"
+    "             sensitivity and specificity moves by <= 1e-7 (or 100 iterations),\n"
+    "             consensus = W > 0.5 (docs/consensus.md).\n"
     "  empty      both masks empty: dice, jaccard, nsd = 1, distances = 0, flagged\n"
     "             both_empty. One empty: dice, jaccard, nsd = 0, distances undefined\n"
     "             (empty_reference or empty_prediction). A ratio with a zero\n"
@@ -81,6 +104,8 @@ typedef struct score_cli {
     score_settings settings;
     const char *ref, *pred, *ref_dir, *pred_dir, *output;
     enum { FORMAT_REPORT, FORMAT_JSON, FORMAT_CSV } format;
+    const char *refs[SA_MAX_RATERS + 1];
+    size_t n_refs;
 } score_cli;
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -99,19 +124,48 @@ static int parse_long(const char *s, long *out) {
     return 0;
 }
 
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* A rater's id: its file name without folder and image extension; made unique. */
+static void name_raters(score_settings *s) {
+    for (size_t i = 0; i < s->n_raters; i++) {
+        const char *base = strrchr(s->rater_paths[i], '/');
+        base = base && base[1] ? base + 1 : s->rater_paths[i];
+        char id[256];
+        if (!case_id_of(base, id, sizeof id)) snprintf(id, sizeof id, "%s", base);
+        snprintf(s->rater_ids[i], sizeof s->rater_ids[i], "%.63s", id);
+    }
+    for (size_t i = 0; i < s->n_raters; i++)
+        for (size_t j = 0; j < s->n_raters; j++)
+            if (i != j && !strcmp(s->rater_ids[i], s->rater_ids[j])) {
+                for (size_t k = 0; k < s->n_raters; k++) snprintf(s->rater_ids[k], sizeof s->rater_ids[k], "%zu", k + 1);
+                return;
+            }
+}
+
 static int parse_args(int argc, char **argv, score_cli *c) {
     memset(c, 0, sizeof *c);
-    c->settings.tau_mm = 1.0;
-    c->settings.threads = 0;
+    sa_multi_options_default(&c->settings.options);
     c->settings.reader = SA_READER_AUTO;
+    sa_multi_options *o = &c->settings.options;
     const char *positional[2];
     int n_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes_value = !strcmp(a, "--label") || !strcmp(a, "--tau") || !strcmp(a, "--threads") ||
-                          !strcmp(a, "-o") || !strcmp(a, "--ref-dir") || !strcmp(a, "--pred-dir") ||
-                          !strcmp(a, "--reader");
+        static const char *const with_value[] = {"--label", "--tau", "--threads", "-o", "--ref-dir",
+                                                 "--pred-dir", "--reader", "--ref", "--consensus",
+                                                 "--staple-region", "--connectivity", "--min-lesion-volume",
+                                                 "--alpha", "--beta", "--gamma"};
+        int takes_value = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) takes_value |= !strcmp(a, with_value[k]);
         if (takes_value && !value) return usage_error("%s needs a value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help_text, stdout);
@@ -126,14 +180,35 @@ static int parse_args(int argc, char **argv, score_cli *c) {
                 c->settings.labels[c->settings.n_labels++] = l;
             }
         } else if (!strcmp(a, "--tau")) {
-            char *end;
-            double t = strtod(value, &end);
-            if (end == value || *end || !(t >= 0) || t > 1e6) return usage_error("--tau takes a distance in mm >= 0, not '%s'", value);
-            c->settings.tau_mm = t;
+            if (parse_double(value, 0, 1e6, &o->score.tau_mm)) return usage_error("--tau takes a distance in mm >= 0, not '%s'", value);
         } else if (!strcmp(a, "--threads")) {
             long t;
             if (parse_long(value, &t) || t < 1 || t > 1024) return usage_error("--threads takes a number from 1 to 1024, not '%s'", value);
-            c->settings.threads = (int)t;
+            o->score.threads = o->consensus.threads = (int)t;
+        } else if (!strcmp(a, "--ref")) {
+            if (c->n_refs == SA_MAX_RATERS) return usage_error("at most 32 raters (--ref), not more ('%s')", value);
+            c->refs[c->n_refs++] = value;
+        } else if (!strcmp(a, "--consensus")) {
+            if (!strcmp(value, "staple")) o->consensus.method = SA_CONSENSUS_STAPLE;
+            else if (!strcmp(value, "majority")) o->consensus.method = SA_CONSENSUS_MAJORITY;
+            else return usage_error("--consensus takes staple or majority, not '%s'", value);
+        } else if (!strcmp(a, "--staple-region")) {
+            if (!strcmp(value, "dilated_union")) o->consensus.region = SA_STAPLE_DILATED_UNION;
+            else if (!strcmp(value, "image")) o->consensus.region = SA_STAPLE_IMAGE;
+            else return usage_error("--staple-region takes dilated_union or image, not '%s'", value);
+        } else if (!strcmp(a, "--human-reference")) {
+            o->human_reference = 1;
+        } else if (!strcmp(a, "--lesions")) {
+            o->lesions = 1;
+        } else if (!strcmp(a, "--connectivity")) {
+            long v;
+            if (parse_long(value, &v) || (v != 6 && v != 18 && v != 26)) return usage_error("--connectivity takes 6, 18 or 26, not '%s'", value);
+            o->lesion.connectivity = (int)v;
+        } else if (!strcmp(a, "--min-lesion-volume")) {
+            if (parse_double(value, 0, 1e12, &o->lesion.min_volume_mm3)) return usage_error("--min-lesion-volume takes a volume in mm^3 >= 0, not '%s'", value);
+        } else if (!strcmp(a, "--alpha") || !strcmp(a, "--beta") || !strcmp(a, "--gamma")) {
+            double *target = a[2] == 'a' ? &o->lesion.alpha : a[2] == 'b' ? &o->lesion.beta : &o->lesion.gamma;
+            if (parse_double(value, 0, 1, target)) return usage_error("%s takes a fraction from 0 to 1", a);
         } else if (!strcmp(a, "--reader")) {
             if (!strcmp(value, "auto")) c->settings.reader = SA_READER_AUTO;
             else if (!strcmp(value, "itk")) c->settings.reader = SA_READER_ITK;
@@ -163,13 +238,26 @@ static int parse_args(int argc, char **argv, score_cli *c) {
     if (c->ref_dir || c->pred_dir) {
         if (!c->ref_dir || !c->pred_dir) return usage_error("%s", "folder mode needs both --ref-dir and --pred-dir");
         if (n_pos) return usage_error("folder mode takes no REF PRED files ('%s')", positional[0]);
+        if (c->n_refs) return usage_error("%s", "--ref cannot be combined with folder mode");
+    } else if (c->n_refs) {
+        if (n_pos != 1) return usage_error("%s", "with --ref, give the prediction PRED alone");
+        c->pred = positional[0];
+        if (c->n_refs == 1) {
+            c->ref = c->refs[0];
+        } else {
+            c->settings.n_raters = c->n_refs;
+            for (size_t i = 0; i < c->n_refs; i++) c->settings.rater_paths[i] = c->refs[i];
+            name_raters(&c->settings);
+        }
     } else {
         if (n_pos != 2) return usage_error("%s", "needs REF and PRED (or --ref-dir and --pred-dir)");
-        if (c->output) return usage_error("%s", "-o is for folder mode; redirect the output instead");
         c->ref = positional[0];
         c->pred = positional[1];
     }
-    if (c->settings.threads == 0) c->settings.threads = sa_cpu_count();
+    if (c->output && !c->ref_dir) return usage_error("%s", "-o is for folder mode; redirect the output instead");
+    if (o->human_reference && c->settings.n_raters < 2)
+        return usage_error("%s", "--human-reference needs two raters or more (--ref R1 --ref R2 ...)");
+    if (o->score.threads <= 0) o->score.threads = o->consensus.threads = sa_cpu_count();
     return EXIT_OK;
 }
 
@@ -179,9 +267,9 @@ static int score_one_pair(const score_cli *c) {
         fputs("segarena score: out of memory\n", stderr);
         return EXIT_INTERNAL;
     }
-    snprintf(r->ref_path, sizeof r->ref_path, "%s", c->ref);
+    if (c->ref) snprintf(r->ref_path, sizeof r->ref_path, "%s", c->ref);
     snprintf(r->pred_path, sizeof r->pred_path, "%s", c->pred);
-    score_case(&c->settings, c->settings.threads, r);
+    score_case(&c->settings, c->settings.options.score.threads, r);
     int status = EXIT_OK;
     if (r->failed) {
         fprintf(stderr, "segarena score: %s\n", r->error);
@@ -189,14 +277,15 @@ static int score_one_pair(const score_cli *c) {
     } else if (c->format == FORMAT_JSON) {
         json_writer w;
         json_begin(&w, stdout, 1);
-        write_case_json(&w, &c->settings, r);
+        write_case_json(&w, &c->settings, r, 1);
         json_end(&w);
     } else if (c->format == FORMAT_CSV) {
         write_csv_header(stdout);
-        write_csv_rows(stdout, r);
+        write_csv_rows(stdout, &c->settings, r);
     } else {
         print_case_report(stdout, &c->settings, r);
     }
+    case_result_clear(r);
     free(r);
     if (status == EXIT_OK && fflush(stdout) != 0) {
         fprintf(stderr, "segarena score: cannot write the output: %s\n", strerror(errno));
@@ -306,7 +395,7 @@ static void write_folder_json(FILE *out, const score_cli *c, const case_result *
     json_key(&w, "cases");
     json_array_open(&w);
     w.inline_from = 0; /* cases are objects: laid out over lines, not inline */
-    for (size_t i = 0; i < n; i++) write_case_json(&w, NULL, &cases[i]);
+    for (size_t i = 0; i < n; i++) write_case_json(&w, &c->settings, &cases[i], 0);
     json_array_close(&w);
     write_summary_json(&w, cases, n);
     json_object_close(&w);
@@ -327,7 +416,7 @@ static int write_results_file(const score_cli *c, const case_result *cases, size
         write_folder_json(f, c, cases, n);
     } else {
         write_csv_header(f);
-        for (size_t i = 0; i < n; i++) write_csv_rows(f, &cases[i]);
+        for (size_t i = 0; i < n; i++) write_csv_rows(f, &c->settings, &cases[i]);
     }
     int bad = ferror(f);
     bad |= fclose(f) != 0;
@@ -352,7 +441,7 @@ static int score_folders(const score_cli *c) {
     run.cli = c;
     run.cases = cases;
     run.n_cases = n;
-    int threads = c->settings.threads;
+    int threads = c->settings.options.score.threads;
     int workers = threads < (int)n ? threads : (int)n;
     run.inner_threads = threads / workers > 1 ? threads / workers : 1;
     atomic_init(&run.next, 0);
@@ -381,7 +470,7 @@ static int score_folders(const score_cli *c) {
         write_folder_json(stdout, c, cases, n);
     } else if (c->format == FORMAT_CSV) {
         write_csv_header(stdout);
-        for (size_t i = 0; i < n; i++) write_csv_rows(stdout, &cases[i]);
+        for (size_t i = 0; i < n; i++) write_csv_rows(stdout, &c->settings, &cases[i]);
     } else {
         print_cases_table(stdout, cases, n);
         print_summary_table(stdout, cases, n);

@@ -9,5 +9,6 @@ enum {
 };
 
 int cmd_score(int argc, char **argv);
+int cmd_consensus(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static void usage(FILE *out) {
           "commands:\n"
           "  score      metrics of predicted masks against reference masks\n"
           "             (segarena score --help for every option and convention)\n"
+          "  consensus  the consensus of several raters' masks (majority or STAPLE)\n"
           "\n"
           "  segarena --version | --help\n",
           out);
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
+    if (!strcmp(cmd, "consensus")) return cmd_consensus(argc - 1, argv + 1);
     fprintf(stderr, "segarena: unknown command '%s' (segarena --help lists them)\n", cmd);
     return EXIT_BAD_INPUT;
 }

@@ -1,30 +1,18 @@
 /*
- * score_case.c: one case of `segarena score`: both files read (concurrently
- * when threads allow), geometry and mask values checked, then every requested
- * label scored. Any problem becomes one "<file>: <problem>" line in the result;
- * nothing is scored on data that failed a check.
+ * score_case.c: one case of `segarena score`: the files read (concurrently when
+ * threads allow), geometry and mask values checked, then every requested label
+ * scored against one reference or against several raters. Any problem becomes
+ * one "<file>: <problem>" line in the result; nothing is scored on data that
+ * failed a check.
  */
 #include "score_case.h"
 
-#include <pthread.h>
+#include "read_images.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-typedef struct {
-    const char *path;
-    sa_reader reader;
-    sa_image image;
-    sa_error err;
-    int rc;
-} read_job;
-
-static void *read_main(void *p) {
-    read_job *j = p;
-    j->rc = sa_image_read_with(j->path, j->reader, &j->image, &j->err);
-    return NULL;
-}
 
 static double now_seconds(void) {
     struct timespec t;
@@ -42,54 +30,123 @@ static int cmp_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Labels present in either image, ascending. */
-static int union_labels(const sa_image *ref, const char *ref_path, const sa_image *pred,
-                        const char *pred_path, case_result *res) {
-    long *a = NULL, *b = NULL;
-    size_t na = 0, nb = 0;
-    sa_error err;
-    if (sa_image_labels(ref, ref_path, &a, &na, &err) || sa_image_labels(pred, pred_path, &b, &nb, &err)) {
-        free(a);
-        fail(res, err.msg);
-        return -1;
-    }
-    size_t n = 0;
-    long all[2 * SCORE_MAX_LABELS];
-    for (size_t i = 0; i < na + nb; i++) {
-        long v = i < na ? a[i] : b[i - na];
-        int seen = 0;
-        for (size_t k = 0; k < n; k++) seen |= all[k] == v;
-        if (seen) continue;
-        if (n == SCORE_MAX_LABELS) {
-            free(a), free(b);
-            fail(res, "too many labels (more than 256): choose some with --label");
+/* Labels present in any of the images, ascending. */
+static int union_labels(read_job *jobs, size_t n, case_result *res) {
+    long all[SCORE_MAX_LABELS];
+    size_t count = 0;
+    for (size_t f = 0; f < n; f++) {
+        long *labels = NULL;
+        size_t nl = 0;
+        sa_error err;
+        if (sa_image_labels(&jobs[f].image, jobs[f].path, &labels, &nl, &err)) {
+            fail(res, err.msg);
             return -1;
         }
-        all[n++] = v;
+        for (size_t i = 0; i < nl; i++) {
+            size_t k = 0;
+            while (k < count && all[k] != labels[i]) k++;
+            if (k < count) continue;
+            if (count == SCORE_MAX_LABELS) {
+                free(labels);
+                fail(res, "too many labels (more than 256): choose some with --label");
+                return -1;
+            }
+            all[count++] = labels[i];
+        }
+        free(labels);
     }
-    free(a), free(b);
-    qsort(all, n, sizeof *all, cmp_long);
-    res->n_blocks = n;
-    memcpy(res->block_label, all, n * sizeof *all);
+    qsort(all, count, sizeof *all, cmp_long);
+    res->n_blocks = count;
+    memcpy(res->block_label, all, count * sizeof *all);
     return 0;
 }
 
 /* The engine takes non-zero bytes as inside: a uint8 image in binary mode is
- * used as it is, anything else goes through the checked conversion. */
-static int mask_for(const sa_image *img, const char *path, long label, uint8_t **mask, int *owned,
-                    case_result *res) {
+ * used as it is, anything else goes through the checked conversion. A rater's
+ * mask in binary mode must hold only 0 and 1. */
+static int mask_for(const read_job *job, long label, int rater, uint8_t **mask, int *owned, case_result *res) {
     sa_error err;
-    if (label < 0 && img->type == SA_PIXEL_U8) {
-        *mask = img->data;
+    if (label < 0 && rater && sa_image_check_binary(&job->image, job->path, &err)) {
+        fail(res, err.msg);
+        return -1;
+    }
+    if (label < 0 && job->image.type == SA_PIXEL_U8) {
+        *mask = job->image.data;
         *owned = 0;
         return 0;
     }
-    if (sa_mask_from_image(img, path, label, mask, &err)) {
+    if (sa_mask_from_image(&job->image, job->path, label, mask, &err)) {
         fail(res, err.msg);
         return -1;
     }
     *owned = 1;
     return 0;
+}
+
+/* Scores one label. jobs[0] is the prediction, jobs[1..] the reference(s). */
+static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, size_t b, int threads,
+                       case_result *res) {
+    uint8_t *masks[SA_MAX_RATERS + 1] = {0};
+    int owned[SA_MAX_RATERS + 1] = {0};
+    long label = res->block_label[b];
+    int rc = -1;
+    sa_error err;
+    for (size_t f = 0; f <= n_refs; f++)
+        if (mask_for(&jobs[f], label, f > 0 && s->n_raters >= 2, &masks[f], &owned[f], res)) goto done;
+    sa_grid grid;
+    sa_image_grid(&jobs[0].image, &grid);
+    sa_multi_options opt = s->options;
+    opt.score.threads = threads;
+    if (s->n_raters >= 2) {
+        res->multi[b] = malloc(sizeof *res->multi[b]);
+        if (!res->multi[b]) {
+            fail(res, "out of memory");
+            goto done;
+        }
+        if (sa_score_multi(masks[0], (const uint8_t *const *)&masks[1], n_refs, &grid, &opt, res->multi[b], &err)) {
+            free(res->multi[b]);
+            res->multi[b] = NULL;
+            res->failed = 1;
+            snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+            goto done;
+        }
+    } else {
+        sa_scores *out = &res->scores[b];
+        memset(out, 0, sizeof *out);
+        if (sa_score_pair(masks[1], masks[0], &grid, &opt.score, &out->pair, &err)) {
+            res->failed = 1;
+            snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+            goto done;
+        }
+        if (opt.lesions) {
+            sa_lesions *rl = NULL, *pl = NULL;
+            int lrc = sa_lesions_find(masks[1], &grid, &opt.lesion, &rl, &err) ||
+                      sa_lesions_find(masks[0], &grid, &opt.lesion, &pl, &err) ||
+                      sa_lesions_match(rl, pl, &opt.lesion, &out->lesions, &err);
+            sa_lesions_free(rl);
+            sa_lesions_free(pl);
+            if (lrc) {
+                res->failed = 1;
+                snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+                goto done;
+            }
+            out->has_lesions = 1;
+        }
+    }
+    rc = 0;
+done:
+    for (size_t f = 0; f <= n_refs; f++)
+        if (owned[f]) free(masks[f]);
+    return rc;
+}
+
+void case_result_clear(case_result *res) {
+    for (size_t b = 0; b < SCORE_MAX_LABELS; b++) {
+        if (!res->multi[b]) continue;
+        sa_multi_result_free(res->multi[b]);
+        free(res->multi[b]);
+        res->multi[b] = NULL;
+    }
 }
 
 void score_case(const score_settings *s, int threads, case_result *res) {
@@ -99,32 +156,33 @@ void score_case(const score_settings *s, int threads, case_result *res) {
     res->n_blocks = 0;
     res->threads_used = threads;
 
-    read_job jobs[2];
+    /* jobs[0]: the prediction; then the reference or the raters */
+    size_t n_refs = s->n_raters >= 2 ? s->n_raters : 1;
+    read_job jobs[SA_MAX_RATERS + 1];
     memset(jobs, 0, sizeof jobs);
-    jobs[0].path = res->ref_path, jobs[0].reader = s->reader;
-    jobs[1].path = res->pred_path, jobs[1].reader = s->reader;
-    pthread_t reader;
-    int concurrent = threads > 1 && pthread_create(&reader, NULL, read_main, &jobs[1]) == 0;
-    read_main(&jobs[0]);
-    if (concurrent)
-        pthread_join(reader, NULL);
-    else
-        read_main(&jobs[1]);
-    sa_image *ref = &jobs[0].image, *pred = &jobs[1].image;
+    jobs[0].path = res->pred_path;
+    for (size_t i = 0; i < n_refs; i++) jobs[1 + i].path = s->n_raters >= 2 ? s->rater_paths[i] : res->ref_path;
+    for (size_t i = 0; i <= n_refs; i++) jobs[i].reader = s->reader;
+    read_images(jobs, n_refs + 1, threads);
     sa_error err;
 
-    if (jobs[0].rc) {
-        fail(res, jobs[0].err.msg);
-        goto done;
+    for (size_t i = 1; i <= n_refs + 1; i++) { /* the references' errors first, then the prediction's */
+        size_t f = i % (n_refs + 1);
+        if (jobs[f].rc) {
+            fail(res, jobs[f].err.msg);
+            goto done;
+        }
     }
-    if (jobs[1].rc) {
-        fail(res, jobs[1].err.msg);
-        goto done;
-    }
-    if (sa_image_same_geometry(ref, res->ref_path, pred, res->pred_path, &err)) {
+    for (size_t f = 2; f <= n_refs; f++)
+        if (sa_image_same_geometry(&jobs[1].image, jobs[1].path, &jobs[f].image, jobs[f].path, &err)) {
+            fail(res, err.msg);
+            goto done;
+        }
+    if (sa_image_same_geometry(&jobs[1].image, jobs[1].path, &jobs[0].image, jobs[0].path, &err)) {
         fail(res, err.msg);
         goto done;
     }
+    const sa_image *ref = &jobs[1].image;
     memcpy(res->geometry.size, ref->size, sizeof ref->size);
     memcpy(res->geometry.spacing, ref->spacing, sizeof ref->spacing);
     memcpy(res->geometry.origin, ref->origin, sizeof ref->origin);
@@ -132,7 +190,7 @@ void score_case(const score_settings *s, int threads, case_result *res) {
     res->geometry.pixel_type = sa_pixel_type_name(ref->type);
 
     if (s->all_labels) {
-        if (union_labels(ref, res->ref_path, pred, res->pred_path, res)) goto done;
+        if (union_labels(jobs, n_refs + 1, res)) goto done;
     } else if (s->n_labels) {
         res->n_blocks = s->n_labels;
         memcpy(res->block_label, s->labels, s->n_labels * sizeof *s->labels);
@@ -140,30 +198,13 @@ void score_case(const score_settings *s, int threads, case_result *res) {
         res->n_blocks = 1;
         res->block_label[0] = -1;
     }
-
-    sa_grid grid;
-    sa_image_grid(ref, &grid);
-    sa_score_options opt = {s->tau_mm, threads};
-    for (size_t b = 0; b < res->n_blocks; b++) {
-        uint8_t *rm = NULL, *pm = NULL;
-        int r_owned = 0, p_owned = 0;
-        if (mask_for(ref, res->ref_path, res->block_label[b], &rm, &r_owned, res) ||
-            mask_for(pred, res->pred_path, res->block_label[b], &pm, &p_owned, res)) {
-            if (r_owned) free(rm);
-            goto done;
-        }
-        int rc = sa_score_pair(rm, pm, &grid, &opt, &res->metrics[b], &err);
-        if (r_owned) free(rm);
-        if (p_owned) free(pm);
-        if (rc) {
-            res->failed = 1;
-            snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
-            goto done;
-        }
-    }
+    for (size_t b = 0; b < res->n_blocks; b++)
+        if (score_label(s, jobs, n_refs, b, threads, res)) goto done;
 done:
-    if (res->failed) res->n_blocks = 0;
-    if (jobs[0].rc == 0) sa_image_free(ref);
-    if (jobs[1].rc == 0) sa_image_free(pred);
+    if (res->failed) {
+        case_result_clear(res);
+        res->n_blocks = 0;
+    }
+    free_images(jobs, n_refs + 1);
     res->seconds = now_seconds() - start;
 }

@@ -1,5 +1,6 @@
-/* score_case.h: scoring one case of `segarena score` (read both files, check
- * them, score each requested label) and what comes out of it. */
+/* score_case.h: scoring one case of `segarena score` (read the files, check them,
+ * score each requested label against one reference or several raters) and what
+ * comes out of it. */
 #ifndef SEGARENA_SCORE_CASE_H
 #define SEGARENA_SCORE_CASE_H
 
@@ -14,9 +15,13 @@ typedef struct score_settings {
     long labels[SCORE_MAX_LABELS]; /* explicit labels (--label L) */
     size_t n_labels;               /* 0: binary mode, voxel > 0 */
     int all_labels;                /* --label all */
-    double tau_mm;
-    int threads;
     sa_reader reader;
+    /* several raters (--ref R1 --ref R2 ...): n_raters >= 2 */
+    size_t n_raters;
+    const char *rater_paths[SA_MAX_RATERS];
+    char rater_ids[SA_MAX_RATERS][64];
+    /* tau and threads (score), consensus, lesions, human reference */
+    sa_multi_options options;
 } score_settings;
 
 typedef struct case_geometry {
@@ -27,18 +32,21 @@ typedef struct case_geometry {
 
 typedef struct case_result {
     char case_id[256];
-    char ref_path[4096], pred_path[4096];
-    int failed;          /* 1: error holds "<file>: <problem>" */
+    char ref_path[4096], pred_path[4096]; /* ref_path: one-reference mode only */
+    int failed;                           /* 1: error holds "<file>: <problem>" */
     char error[600];
     case_geometry geometry;
     size_t n_blocks;                    /* one per label (1 in binary mode) */
     long block_label[SCORE_MAX_LABELS]; /* -1: binary mode (> 0) */
-    sa_pair_metrics metrics[SCORE_MAX_LABELS];
+    sa_scores scores[SCORE_MAX_LABELS]; /* one reference */
+    sa_multi_result *multi[SCORE_MAX_LABELS]; /* several raters (malloc'ed) */
     int threads_used;
     double seconds; /* read + score, wall clock */
 } case_result;
 
-/* Fills res (ref_path, pred_path and case_id must be set by the caller). */
+/* Fills res (pred_path, case_id and, with one reference, ref_path must be set
+ * by the caller). Release with case_result_clear. */
 void score_case(const score_settings *s, int threads, case_result *res);
+void case_result_clear(case_result *res);
 
 #endif

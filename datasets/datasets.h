@@ -96,6 +96,10 @@ int sa_image_same_geometry(const sa_image *a, const char *a_path, const sa_image
 int sa_mask_from_image(const sa_image *img, const char *path, long label,
                        uint8_t **mask_out, sa_error *err);
 
+/* 0 when every voxel holds 0 or 1; otherwise -1 naming the file and the first
+ * voxel with another value (rater masks must be binary unless a label is chosen). */
+int sa_image_check_binary(const sa_image *img, const char *path, sa_error *err);
+
 /* Distinct positive label values in the image, ascending (same checks as
  * sa_mask_from_image). *labels_out is malloc'ed (NULL when there are none). */
 int sa_image_labels(const sa_image *img, const char *path, long **labels_out,

@@ -259,3 +259,40 @@ int sa_image_labels(const sa_image *img, const char *path, long **labels_out, si
     *count_out = k;
     return 0;
 }
+
+/* The value of voxel i as a double (exact for every label a mask can hold). */
+static double voxel_value(const sa_image *img, size_t i) {
+    switch (img->type) {
+    case SA_PIXEL_U8: return ((const uint8_t *)img->data)[i];
+    case SA_PIXEL_I8: return ((const int8_t *)img->data)[i];
+    case SA_PIXEL_U16: return ((const uint16_t *)img->data)[i];
+    case SA_PIXEL_I16: return ((const int16_t *)img->data)[i];
+    case SA_PIXEL_U32: return ((const uint32_t *)img->data)[i];
+    case SA_PIXEL_I32: return ((const int32_t *)img->data)[i];
+    case SA_PIXEL_U64: return (double)((const uint64_t *)img->data)[i];
+    case SA_PIXEL_I64: return (double)((const int64_t *)img->data)[i];
+    case SA_PIXEL_F32: return ((const float *)img->data)[i];
+    case SA_PIXEL_F64: return ((const double *)img->data)[i];
+    }
+    return NAN;
+}
+
+int sa_image_check_binary(const sa_image *img, const char *path, sa_error *err) {
+    size_t n = sa_image_voxel_count(img);
+    if (img->type == SA_PIXEL_U8) { /* the common case, without conversions */
+        const uint8_t *p = img->data;
+        size_t i = 0;
+        while (i < n && p[i] <= 1) i++;
+        if (i == n) return 0;
+        n = i + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = voxel_value(img, i);
+        if (v == 0.0 || v == 1.0) continue;
+        size_t x, y, z;
+        voxel_xyz(img, i, &x, &y, &z);
+        return sa_error_set(err, "%s: voxel (%zu,%zu,%zu) holds %.17g; a binary mask holds only 0 and 1 "
+                            "(choose a label with --label)", path ? path : "(image)", x, y, z, v);
+    }
+    return 0;
+}

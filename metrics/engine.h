@@ -18,6 +18,15 @@ typedef struct sa_mask_scan {
 int sa_mask_scan_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *g, int threads,
                       sa_mask_scan *out, sa_error *err);
 
+/* The runs of a mask and their component numbers (components.c; lesions.c
+ * keeps them). On success *row_start_out has ny*nz + 1 entries (the runs of row
+ * y + ny*z are [row_start[row], row_start[row+1]), in ascending x), *runs_out
+ * holds 2 entries per run (first and last x, inclusive), *comp_out the component
+ * (1..count) of each run. All three are malloc'ed; the caller frees them. */
+int sa_component_runs(const uint8_t *mask, const sa_grid *g, int connectivity,
+                      uint32_t **row_start_out, uint16_t **runs_out, uint32_t **comp_out,
+                      size_t *run_count_out, uint32_t *comp_count_out, sa_error *err);
+
 /* The region the surface work runs on: a box of the full grid. */
 typedef struct sa_region {
     sa_box box;        /* inclusive, full-grid coordinates */

@@ -60,12 +60,15 @@ typedef struct sa_value {
 #define SA_REASON_EMPTY_REFERENCE "empty_reference"
 #define SA_REASON_EMPTY_PREDICTION "empty_prediction"
 #define SA_REASON_NO_BACKGROUND "reference_fills_image"
+#define SA_REASON_NO_REFERENCE_LESIONS "no_reference_lesions"
+#define SA_REASON_NO_PREDICTED_LESIONS "no_predicted_lesions"
 
 /* Which HD95 definition the "hd95" name means is fixed by the spec (max of the two
  * directed P95s); the variants are always computed too. */
 typedef struct sa_score_options {
     double tau_mm; /* NSD tolerance in mm, >= 0; default 1 */
-    int threads;   /* worker threads; <= 0 means all online cores */
+    int threads;   /* worker threads; <= 0: all online cores (images under 2^20
+                    * voxels always run on one) */
 } sa_score_options;
 
 void sa_score_options_default(sa_score_options *opt);
@@ -113,6 +116,152 @@ typedef struct sa_metric_info {
 const sa_metric_info *sa_metric_table(size_t *count);
 const sa_metric_info *sa_metric_find(const char *name); /* NULL if unknown */
 sa_value sa_metric_get(const sa_pair_metrics *m, const sa_metric_info *info);
+
+/* ---- Several raters: consensus (consensus.c) ----------------------------
+ * ../shared/spec/metrics.md, "Several raters per case". Rater masks are full-grid
+ * byte arrays, non-zero = inside (callers check that they are 0/1). */
+
+#define SA_MAX_RATERS 32
+
+typedef enum sa_consensus_method {
+    SA_CONSENSUS_MAJORITY, /* voxel set by more than half of the K raters */
+    SA_CONSENSUS_STAPLE    /* binary STAPLE (Warfield 2004) */
+} sa_consensus_method;
+
+typedef enum sa_staple_region {
+    SA_STAPLE_DILATED_UNION, /* union of the raters dilated by 2 voxels (6-conn.); default */
+    SA_STAPLE_IMAGE          /* the whole image, as ITK's STAPLEImageFilter */
+} sa_staple_region;
+
+typedef struct sa_consensus_options {
+    sa_consensus_method method;  /* default SA_CONSENSUS_STAPLE */
+    sa_staple_region region;     /* default SA_STAPLE_DILATED_UNION */
+    int dilation_voxels;         /* default 2 */
+    double tolerance;            /* convergence: every |dp|, |dq| <= this; default 1e-7 */
+    int max_iterations;          /* default 100 */
+    double threshold;            /* consensus = W > threshold; default 0.5 */
+    int threads;                 /* <= 0: all cores */
+} sa_consensus_options;
+
+void sa_consensus_options_default(sa_consensus_options *opt);
+
+typedef struct sa_consensus_result {
+    uint8_t *mask;       /* malloc'ed, one 0/1 byte per voxel */
+    float *probability;  /* malloc'ed, per voxel: STAPLE's W, or the vote fraction */
+    size_t raters;
+    /* STAPLE only (zero for majority): each rater's estimated sensitivity p and
+     * specificity q, the prior, and how the iterations ended */
+    double sensitivity[SA_MAX_RATERS], specificity[SA_MAX_RATERS];
+    double prior;
+    int iterations, converged;
+    uint64_t region_voxels; /* voxels STAPLE ran on */
+} sa_consensus_result;
+
+/* Consensus of k >= 2 raters (k <= SA_MAX_RATERS); with k == 1 the consensus is
+ * that rater's mask (used by the leave-one-out human reference with K = 2). */
+int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
+                 const sa_consensus_options *opt, sa_consensus_result *out, sa_error *err);
+void sa_consensus_free(sa_consensus_result *r);
+
+/* ---- Lesion-wise detection, MSSEG 2016 rule (components.c, lesions.c) ---- */
+
+typedef struct sa_lesion_options {
+    int connectivity;      /* 6 (default), 18 or 26 */
+    double min_volume_mm3; /* components of volume <= this are removed; default 3 */
+    double alpha;          /* default 0.10 */
+    double beta;           /* default 0.70 */
+    double gamma;          /* default 0.65 */
+} sa_lesion_options;
+
+void sa_lesion_options_default(sa_lesion_options *opt);
+
+/* Connected components of a mask: labels[i] = 0 for background, 1..count for the
+ * components, numbered in the order of their first voxel in index order.
+ * Union-find, linear time. labels covers the whole grid. */
+int sa_connected_components(const uint8_t *mask, const sa_grid *g, int connectivity,
+                            uint32_t *labels, uint32_t *count_out, sa_error *err);
+
+/* The lesions of one mask (components after the volume filter), kept in a form
+ * that matching against many other masks reuses (opaque). */
+typedef struct sa_lesions sa_lesions;
+int sa_lesions_find(const uint8_t *mask, const sa_grid *g, const sa_lesion_options *opt,
+                    sa_lesions **out, sa_error *err);
+size_t sa_lesions_count(const sa_lesions *l);
+uint64_t sa_lesions_removed(const sa_lesions *l); /* components removed as too small */
+void sa_lesions_free(sa_lesions *l);
+
+typedef struct sa_lesion_metrics {
+    sa_value lesion_sensitivity, lesion_ppv, lesion_f1;
+    uint64_t lesions_ref, lesions_pred;                    /* #R, #T */
+    uint64_t lesions_ref_detected, lesions_pred_detected;  /* TP_R, TP_T */
+    uint64_t lesions_fn, lesions_fp;                       /* #R - TP_R, #T - TP_T */
+} sa_lesion_metrics;
+
+/* Detection metrics of pred's lesions against ref's (both from sa_lesions_find
+ * on the same grid with the same options). */
+int sa_lesions_match(const sa_lesions *ref, const sa_lesions *pred, const sa_lesion_options *opt,
+                     sa_lesion_metrics *out, sa_error *err);
+
+/* The published lesion metrics with their JSON/CSV names, like sa_metric_table. */
+typedef struct sa_lesion_metric_info {
+    const char *name;
+    size_t offset;  /* offsetof(sa_lesion_metrics, field) */
+    int is_count;   /* 1: a uint64_t count, 0: an sa_value */
+} sa_lesion_metric_info;
+const sa_lesion_metric_info *sa_lesion_metric_table(size_t *count);
+
+/* ---- Scoring against several raters (multi_rater.c) ----------------------- */
+
+/* Every metric of one comparison: overlap and surface, and lesion detection
+ * when it was asked for. */
+typedef struct sa_scores {
+    sa_pair_metrics pair;
+    sa_lesion_metrics lesions;
+    int has_lesions;
+} sa_scores;
+
+/* Mean of each published metric over the raters (sa_metric_table and
+ * sa_lesion_metric_table order), over the raters where it is defined; a metric
+ * undefined for every rater is undefined with the first rater's reason. */
+typedef struct sa_scores_mean {
+    sa_value pair[24];
+    unsigned pair_defined[24];   /* raters with a defined value */
+    sa_value lesion[12];
+    unsigned lesion_defined[12];
+    unsigned raters;
+    int has_lesions;
+} sa_scores_mean;
+
+typedef struct sa_multi_options {
+    sa_score_options score;
+    sa_consensus_options consensus;
+    int lesions;              /* also lesion-wise detection */
+    sa_lesion_options lesion;
+    int human_reference;      /* also each rater against the others' consensus */
+} sa_multi_options;
+
+void sa_multi_options_default(sa_multi_options *opt);
+
+typedef struct sa_multi_result {
+    size_t raters;
+    sa_consensus_result consensus;     /* of all K raters */
+    sa_scores vs_consensus;            /* the ranked scores */
+    sa_scores vs_rater[SA_MAX_RATERS];
+    sa_scores_mean rater_mean;
+    int has_human_reference;
+    sa_scores human_reference[SA_MAX_RATERS]; /* rater k vs consensus of the others */
+} sa_multi_result;
+
+/* Scores pred against k >= 1 raters: against their consensus, each of them, the
+ * mean over them and, if asked, the leave-one-out human reference (k >= 2).
+ * The result is large: allocate it (malloc); free its consensus with
+ * sa_multi_result_free. */
+int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, const sa_grid *g,
+                   const sa_multi_options *opt, sa_multi_result *out, sa_error *err);
+void sa_multi_result_free(sa_multi_result *r);
+
+/* The mean over n comparisons (exposed for tests and aggregation). */
+void sa_scores_mean_of(const sa_scores *each, size_t n, sa_scores_mean *out);
 
 /* Number of online CPU cores (>= 1). */
 int sa_cpu_count(void);

@@ -173,7 +173,7 @@ os.remove(os.path.join(rd, "case3.nii.gz"))
 rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", json_out, "--csv")
 res = json.load(open(json_out))
 check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] == 3, "results.json summary")
-check(out.startswith("case,label,dice"), "folder CSV on stdout")
+check(out.startswith("case,label,compared_to,dice"), "folder CSV on stdout")
 
 # --- bad input: exit 2 and one line naming the file ---
 def bad(path, other, needle, label=None):

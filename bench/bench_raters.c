@@ -1,0 +1,222 @@
+/*
+ * bench_raters.c: the multi-rater benchmark. On the MS-sized phantom with 7
+ * simulated raters it times SegArena's whole evaluation of one case (STAPLE
+ * consensus, every metric against the consensus and each rater, lesion-wise
+ * detection; and again with the leave-one-out human reference) against ITK
+ * 5.2's STAPLEImageFilter + ConnectedComponentImageFilter doing only their part
+ * (the consensus, and the components of the 9 masks the lesion detection needs),
+ * checks that the component counts agree, and prints the ratios against the
+ * targets: >= 5x faster than those ITK filters, whole evaluation < 0.5 s.
+ *
+ * usage: bench_raters [--raters K] [--repeat N] [--quick]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "itk_raters_peer.h"
+#include "metrics.h"
+#include "phantoms.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 0x5151d2016ull;
+static double uniform(void) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* One step of 6-connected dilation (grow = 1) or erosion (grow = 0). */
+static void morph(const uint8_t *in, uint8_t *out, const sa_grid *g, int grow) {
+    size_t nx = g->nx, ny = g->ny, nz = g->nz;
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                size_t i = x + nx * (y + ny * z);
+                uint8_t n[6] = {x > 0 ? in[i - 1] : 0, x + 1 < nx ? in[i + 1] : 0, y > 0 ? in[i - nx] : 0,
+                                y + 1 < ny ? in[i + nx] : 0, z > 0 ? in[i - nx * ny] : 0,
+                                z + 1 < nz ? in[i + nx * ny] : 0};
+                uint8_t any = in[i], all = in[i];
+                for (int k = 0; k < 6; k++) any |= n[k], all &= n[k];
+                out[i] = grow ? any : all;
+            }
+}
+
+/* Rater k: the truth with its own boundary habit (wider, tighter or as is), small
+ * lesions missed now and then, and a false positive or two. Rater 6 is the
+ * conservative one: tighter and misses more. */
+static void make_rater(const uint8_t *truth, const uint32_t *labels, uint32_t n_lesions, const uint32_t *volume,
+                       const sa_grid *g, int k, uint8_t *out) {
+    static const int habit[7] = {0, 1, -1, 0, 1, 0, -1};
+    size_t n = sa_grid_voxels(g);
+    double miss = k == 6 ? 0.35 : 0.10;
+    uint8_t *keep = calloc(n_lesions + 1, 1);
+    for (uint32_t l = 1; l <= n_lesions; l++) keep[l] = !(volume[l] < 60 && uniform() < miss);
+    uint8_t *tmp = malloc(n);
+    for (size_t i = 0; i < n; i++) tmp[i] = truth[i] && keep[labels[i]];
+    int h = habit[k % 7];
+    if (h)
+        morph(tmp, out, g, h > 0);
+    else
+        memcpy(out, tmp, n);
+    int fps = 1 + (int)(uniform() * 2);
+    for (int f = 0; f < fps; f++) {
+        double c[3] = {0.2 + 0.6 * uniform(), 0.2 + 0.6 * uniform(), 0.2 + 0.6 * uniform()};
+        long cx = (long)(c[0] * (double)g->nx), cy = (long)(c[1] * (double)g->ny), cz = (long)(c[2] * (double)g->nz);
+        for (long dz = -2; dz <= 2; dz++)
+            for (long dy = -2; dy <= 2; dy++)
+                for (long dx = -2; dx <= 2; dx++)
+                    if (dx * dx + dy * dy + dz * dz <= 4) out[(size_t)(cx + dx) + g->nx * ((size_t)(cy + dy) + g->ny * (size_t)(cz + dz))] = 1;
+    }
+    free(tmp);
+    free(keep);
+}
+
+static double best_of(int repeat, double (*fn)(void *), void *ctx) {
+    double best = 1e30;
+    for (int r = 0; r < repeat; r++) {
+        double t = fn(ctx);
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+typedef struct {
+    const uint8_t *pred;
+    const uint8_t *const *raters;
+    size_t k;
+    const sa_grid *g;
+    sa_multi_options opt;
+    sa_multi_result *result;
+    int failed;
+} engine_run;
+
+static double run_engine(void *p) {
+    engine_run *e = p;
+    sa_error err;
+    double t0 = now();
+    if (sa_score_multi(e->pred, e->raters, e->k, e->g, &e->opt, e->result, &err)) {
+        fprintf(stderr, "bench_raters: %s\n", err.msg);
+        e->failed = 1;
+        return 0;
+    }
+    double t = now() - t0;
+    sa_multi_result_free(e->result);
+    return t;
+}
+
+int main(int argc, char **argv) {
+    int k = 7, repeat = 3, quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--raters") && i + 1 < argc) k = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else {
+            fprintf(stderr, "usage: bench_raters [--raters K] [--repeat N] [--quick]\n");
+            return 2;
+        }
+    }
+    if (k < 2 || k > 16 || repeat < 1) {
+        fprintf(stderr, "bench_raters: --raters takes 2..16, --repeat >= 1\n");
+        return 2;
+    }
+    bench_phantom_params pp;
+    bench_phantom_default_params(BENCH_PHANTOM_MS, quick, &pp);
+    bench_phantom ph;
+    if (bench_phantom_generate(&pp, &ph)) {
+        fprintf(stderr, "bench_raters: phantom generation failed\n");
+        return 1;
+    }
+    sa_grid g = {ph.size[0], ph.size[1], ph.size[2], {ph.spacing[0], ph.spacing[1], ph.spacing[2]}};
+    size_t n = sa_grid_voxels(&g);
+    sa_error err;
+
+    /* the raters, from the phantom's reference as the truth */
+    uint32_t *labels = malloc(n * sizeof *labels), n_lesions = 0;
+    if (sa_connected_components(ph.ref, &g, 6, labels, &n_lesions, &err)) {
+        fprintf(stderr, "bench_raters: %s\n", err.msg);
+        return 1;
+    }
+    uint32_t *volume = calloc(n_lesions + 1, sizeof *volume);
+    for (size_t i = 0; i < n; i++) volume[labels[i]]++;
+    uint8_t *raters[16];
+    for (int r = 0; r < k; r++) {
+        raters[r] = malloc(n);
+        make_rater(ph.ref, labels, n_lesions, volume, &g, r, raters[r]);
+    }
+    printf("SegArena multi-rater benchmark: %d raters on %zux%zux%zu voxels (%.1f M) at %gx%gx%g mm, %u lesions in the truth\n",
+           k, g.nx, g.ny, g.nz, (double)n / 1e6, g.spacing[0], g.spacing[1], g.spacing[2], n_lesions);
+
+    sa_multi_result *result = malloc(sizeof *result);
+    engine_run e = {.pred = ph.pred, .raters = (const uint8_t *const *)raters, .k = (size_t)k, .g = &g, .result = result};
+    sa_multi_options_default(&e.opt);
+    e.opt.lesions = 1;
+    double t_eval[2], t_human[2];
+    for (int threads = 1; threads <= 2; threads++) {
+        e.opt.score.threads = e.opt.consensus.threads = threads == 1 ? 1 : 0;
+        e.opt.human_reference = 0;
+        t_eval[threads - 1] = best_of(repeat, run_engine, &e);
+        e.opt.human_reference = 1;
+        t_human[threads - 1] = best_of(repeat, run_engine, &e);
+    }
+    if (e.failed) return 1;
+
+    /* components SegArena finds, for the agreement check: raters, consensus, prediction */
+    e.opt.score.threads = 1, e.opt.human_reference = 0;
+    if (sa_score_multi(ph.pred, e.raters, (size_t)k, &g, &e.opt, result, &err)) {
+        fprintf(stderr, "bench_raters: %s\n", err.msg);
+        return 1;
+    }
+    const uint8_t *masks[BENCH_ITK_MAX_MASKS];
+    size_t n_masks = 0;
+    for (int r = 0; r < k; r++) masks[n_masks++] = raters[r];
+    masks[n_masks++] = result->consensus.mask;
+    masks[n_masks++] = ph.pred;
+    uint32_t ours[BENCH_ITK_MAX_MASKS];
+    for (size_t m = 0; m < n_masks; m++) sa_connected_components(masks[m], &g, 6, labels, &ours[m], &err);
+
+    bench_itk_raters_result itk;
+    double spacing[3] = {g.spacing[0], g.spacing[1], g.spacing[2]};
+    if (bench_itk_staple_and_components((const uint8_t *const *)raters, (size_t)k, masks, n_masks, ph.size, spacing, 1, &itk)) {
+        fprintf(stderr, "bench_raters: ITK: %s\n", itk.error);
+        return 1;
+    }
+    int agree = 1;
+    for (size_t m = 0; m < n_masks; m++) agree &= ours[m] == itk.components[m];
+    double t_itk = itk.t_staple + itk.t_components;
+
+    printf("\nagreement: 6-connected component counts of the %zu masks %s (ITK ConnectedComponentImageFilter)\n",
+           n_masks, agree ? "identical" : "DIFFER");
+    printf("STAPLE estimates (SegArena on the dilated union, ITK on the whole image; not expected equal):\n");
+    for (int r = 0; r < k; r++)
+        printf("  rater %d  sensitivity %.6f / ITK %.6f   specificity %.6f / ITK %.6f\n", r + 1,
+               result->consensus.sensitivity[r], itk.sensitivity[r], result->consensus.specificity[r], itk.specificity[r]);
+    printf("\n%-64s %10s\n", "", "seconds");
+    printf("%-64s %10.4f\n", "ITK STAPLEImageFilter, 1 thread", itk.t_staple);
+    printf("%-64s %10.4f\n", "ITK ConnectedComponentImageFilter x 9 masks, 1 thread", itk.t_components);
+    printf("%-64s %10.4f\n", "SegArena whole evaluation, 1 thread", t_eval[0]);
+    printf("%-64s %10.4f\n", "SegArena whole evaluation, all cores", t_eval[1]);
+    printf("%-64s %10.4f\n", "SegArena with the human reference, 1 thread", t_human[0]);
+    printf("%-64s %10.4f\n", "SegArena with the human reference, all cores", t_human[1]);
+    printf("  (whole evaluation = STAPLE consensus + every metric against the consensus and each of the\n"
+           "   %d raters + lesion detection for those %d comparisons)\n", k, k + 1);
+    double ratio = t_itk / t_eval[0];
+    printf("\n=== targets%s\n", quick ? " (quick run: sizes too small to judge them; run without --quick)" : "");
+    printf("  %s  ITK filters (their part only) / SegArena whole evaluation, 1 thread = %.1fx (target >= 5x)\n",
+           ratio >= 5 ? "PASS" : "MISS", ratio);
+    printf("  %s  whole evaluation of one case, all cores = %.3f s (target < 0.5 s)\n", t_eval[1] < 0.5 ? "PASS" : "MISS",
+           t_eval[1]);
+    printf("  %s  with the human reference, all cores = %.3f s (same target, for information)\n",
+           t_human[1] < 0.5 ? "PASS" : "MISS", t_human[1]);
+    sa_multi_result_free(result);
+    free(result);
+    for (int r = 0; r < k; r++) free(raters[r]);
+    free(labels), free(volume);
+    bench_phantom_free(&ph);
+    return agree ? 0 : 1;
+}

@@ -1,0 +1,162 @@
+/*
+ * score_summary.c: folder mode's per-case table and its summary over cases:
+ * mean, median and sample standard deviation of each metric over the cases where
+ * it is defined, with the counts of defined and undefined cases.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "score_output.h"
+
+
+static const char *const table_metrics[] = {"dice", "jaccard", "sensitivity", "ppv", "hd", "hd95", "assd", "nsd"};
+#define N_TABLE_METRICS (sizeof table_metrics / sizeof table_metrics[0])
+
+void print_cases_table(FILE *out, const case_result *cases, size_t n) {
+    fprintf(out, "%-24s %-6s", "case", "label");
+    for (size_t i = 0; i < N_TABLE_METRICS; i++) fprintf(out, " %10s", table_metrics[i]);
+    fputc('\n', out);
+    for (size_t c = 0; c < n; c++) {
+        const case_result *r = &cases[c];
+        if (r->failed) {
+            fprintf(out, "%-24s %-6s FAILED: %s\n", r->case_id, "-", r->error);
+            continue;
+        }
+        for (size_t b = 0; b < r->n_blocks; b++) {
+            char lbuf[24];
+            if (r->block_label[b] < 0)
+                snprintf(lbuf, sizeof lbuf, ">0");
+            else
+                snprintf(lbuf, sizeof lbuf, "%ld", r->block_label[b]);
+            fprintf(out, "%-24s %-6s", r->case_id, lbuf);
+            for (size_t i = 0; i < N_TABLE_METRICS; i++) {
+                sa_value v = sa_metric_get(&r->scores[b].pair, sa_metric_find(table_metrics[i]));
+                if (v.reason)
+                    fprintf(out, " %10s", "n/a");
+                else
+                    fprintf(out, " %10.4f", v.value);
+            }
+            fputc('\n', out);
+        }
+    }
+}
+
+typedef struct {
+    double mean, median, std;
+    size_t n, undefined;
+} stats;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Statistics over the cases where the metric is defined; std is the sample
+ * standard deviation (n - 1), undefined (NaN) below two values. */
+static stats metric_stats(const case_result *cases, size_t n, long label, const sa_metric_info *info) {
+    stats s = {NAN, NAN, NAN, 0, 0};
+    double *v = malloc((n + 1) * sizeof *v);
+    if (!v) return s;
+    for (size_t c = 0; c < n; c++)
+        for (size_t b = 0; b < cases[c].n_blocks; b++) {
+            if (cases[c].block_label[b] != label) continue;
+            sa_value x = sa_metric_get(&cases[c].scores[b].pair, info);
+            if (x.reason)
+                s.undefined++;
+            else
+                v[s.n++] = x.value;
+        }
+    if (s.n > 0) {
+        double sum = 0;
+        for (size_t i = 0; i < s.n; i++) sum += v[i];
+        s.mean = sum / (double)s.n;
+        qsort(v, s.n, sizeof *v, cmp_double);
+        s.median = s.n % 2 ? v[s.n / 2] : (v[s.n / 2 - 1] + v[s.n / 2]) / 2;
+        if (s.n > 1) {
+            double ss = 0;
+            for (size_t i = 0; i < s.n; i++) ss += (v[i] - s.mean) * (v[i] - s.mean);
+            s.std = sqrt(ss / (double)(s.n - 1));
+        }
+    }
+    free(v);
+    return s;
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Labels that occur in the results, ascending (binary mode: just -1). */
+static size_t result_labels(const case_result *cases, size_t n, long *labels) {
+    size_t count = 0;
+    for (size_t c = 0; c < n; c++)
+        for (size_t b = 0; b < cases[c].n_blocks; b++) {
+            long l = cases[c].block_label[b];
+            size_t k = 0;
+            while (k < count && labels[k] != l) k++;
+            if (k == count && count < SCORE_MAX_LABELS) labels[count++] = l;
+        }
+    qsort(labels, count, sizeof *labels, cmp_long);
+    return count;
+}
+
+static void print_stat(FILE *out, double v) {
+    if (isnan(v))
+        fprintf(out, " %12s", "n/a");
+    else
+        fprintf(out, " %12.6g", v);
+}
+
+void print_summary_table(FILE *out, const case_result *cases, size_t n) {
+    long labels[SCORE_MAX_LABELS];
+    size_t nl = result_labels(cases, n, labels);
+    size_t count;
+    const sa_metric_info *table = sa_metric_table(&count);
+    for (size_t l = 0; l < nl; l++) {
+        char lbuf[32];
+        fprintf(out, "\nsummary, label %s (over cases where the metric is defined)\n",
+                label_text(labels[l], lbuf, sizeof lbuf));
+        fprintf(out, "%-20s %12s %12s %12s %6s %10s\n", "metric", "mean", "median", "std", "n", "undefined");
+        for (size_t i = 0; i < count; i++) {
+            stats s = metric_stats(cases, n, labels[l], &table[i]);
+            fprintf(out, "%-20s", table[i].name);
+            print_stat(out, s.mean);
+            print_stat(out, s.median);
+            print_stat(out, s.std);
+            fprintf(out, " %6zu %10zu\n", s.n, s.undefined);
+        }
+    }
+}
+
+void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
+    long labels[SCORE_MAX_LABELS];
+    size_t nl = result_labels(cases, n, labels);
+    size_t count;
+    const sa_metric_info *table = sa_metric_table(&count);
+    json_key(w, "summary");
+    json_object_open(w);
+    for (size_t l = 0; l < nl; l++) {
+        char key[32];
+        if (labels[l] < 0)
+            snprintf(key, sizeof key, ">0");
+        else
+            snprintf(key, sizeof key, "%ld", labels[l]);
+        json_key(w, key);
+        json_object_open(w);
+        for (size_t i = 0; i < count; i++) {
+            stats s = metric_stats(cases, n, labels[l], &table[i]);
+            json_key(w, table[i].name);
+            json_object_open(w);
+            json_key(w, "mean"), json_number(w, s.mean);
+            json_key(w, "median"), json_number(w, s.median);
+            json_key(w, "std"), json_number(w, s.std);
+            json_key(w, "n"), json_integer(w, (long long)s.n);
+            json_key(w, "undefined"), json_integer(w, (long long)s.undefined);
+            json_object_close(w);
+        }
+        json_object_close(w);
+    }
+    json_object_close(w);
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""End-to-end tests of several raters: `segarena score --ref R1 --ref R2 ... PRED`
+and `segarena consensus`, on masks written by nibabel, checked against numpy
+(majority votes, Dice) and for the JSON shape of the spec's Names section.
+
+Usage: test_cli_raters.py PATH/TO/segarena WORKDIR
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+try:
+    import nibabel as nib
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e} (Debian packages python3-nibabel, python3-numpy)")
+    sys.exit(77)
+
+SEGARENA, WORK = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAILED:", what)
+
+
+def run(*args):
+    p = subprocess.run([SEGARENA, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def save(name, data, spacing=(1.0, 1.0, 1.0)):
+    path = os.path.join(WORK, name)
+    nib.save(nib.Nifti1Image(data, np.diag([*spacing, 1.0])), path)
+    return path
+
+
+def dice(a, b):
+    s = a.sum() + b.sum()
+    return 1.0 if s == 0 else 2.0 * (a & b).sum() / s
+
+
+def close(a, b, tol=1e-9):
+    return a is not None and abs(a - b) <= tol * max(1.0, abs(b))
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+rng = np.random.default_rng(11)
+shape = (40, 36, 24)
+x, y, z = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+truth = np.zeros(shape, bool)
+for c in [(10, 10, 8), (25, 20, 12), (30, 8, 16), (12, 28, 18)]:  # four separate lesions, radius 4
+    truth |= (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 <= 16
+raters = []
+for k in range(3):
+    m = truth.copy()
+    grow = (x - 10) ** 2 + (y - 10) ** 2 + (z - 8) ** 2 <= (4.5 + 0.5 * k) ** 2  # rater k draws one lesion wider
+    m |= grow
+    m &= rng.random(shape) > 0.02 * k
+    raters.append(m)
+pred = truth.copy()
+pred[20:24, 30:33, 2:5] = True  # a false positive lesion
+paths = [save(f"r{k + 1}.nii.gz", m.astype(np.uint8)) for k, m in enumerate(raters)]
+pp = save("pred.nii.gz", pred.astype(np.uint8))
+votes = sum(m.astype(int) for m in raters)
+majority = votes >= 2
+
+# --- majority consensus, per-rater scores, mean, human reference, lesions ---
+args = sum((["--ref", p] for p in paths), []) + [pp]
+rc, out, err = run("score", *args, "--json", "--consensus", "majority", "--human-reference", "--lesions")
+check(rc == 0, f"multi-rater run: {rc} {err}")
+res = json.loads(out)
+for key in ("consensus", "raters", "rater_mean", "consensus_run", "human_reference", "conventions", "inputs", "engine"):
+    check(key in res, f"key {key}")
+check("metrics" not in res and "staple" not in res, "no single-rater metrics, no staple block with majority")
+check(sorted(res["raters"]) == ["r1", "r2", "r3"], f"rater ids {sorted(res['raters'])}")
+check(close(res["consensus"]["dice"], dice(majority, pred)), "dice against the majority consensus")
+for k in range(3):
+    check(close(res["raters"][f"r{k + 1}"]["dice"], dice(raters[k], pred)), f"dice against rater {k + 1}")
+mean_dice = np.mean([dice(m, pred) for m in raters])
+check(close(res["rater_mean"]["dice"], mean_dice), "rater_mean dice")
+for k in range(3):
+    others = [raters[i] for i in range(3) if i != k]
+    loo = others[0] & others[1]  # majority of two raters: both
+    check(close(res["human_reference"][f"r{k + 1}"]["dice"], dice(raters[k], loo)), f"human reference r{k + 1}")
+cons = res["consensus"]
+check(cons["lesions_ref"] == 4 and cons["lesions_pred"] == 5 and cons["lesions_fp"] == 1, f"lesion counts {cons}")
+check(close(cons["lesion_sensitivity"], 1.0) and close(cons["lesion_ppv"], 0.8), "lesion sensitivity and ppv")
+check(res["conventions"]["consensus"]["method"] == "majority" and res["conventions"]["lesions"]["connectivity"] == 6,
+      "conventions record consensus and lesion settings")
+check(sorted(res["inputs"]["raters"]) == ["r1", "r2", "r3"], "inputs list the raters")
+
+# --- STAPLE (default): estimates per rater; text and CSV outputs ---
+rc, out, err = run("score", *args, "--json")
+res = json.loads(out)
+check(rc == 0 and sorted(res["staple"]) == ["r1", "r2", "r3"], f"staple block: {err}")
+st = res["staple"]["r1"]
+check(0 < st["sensitivity"] <= 1 and 0 < st["specificity"] <= 1, "staple estimates in (0, 1]")
+check(res["consensus_run"]["method"] == "staple" and res["consensus_run"]["region"] == "dilated_union", "consensus_run")
+rc, out, err = run("score", *args)
+check(rc == 0 and "sensitivity" in out and "rater_mean" in out and "r3" in out, "text report of several raters")
+rc, out, err = run("score", *args, "--csv", "--human-reference")
+rows = list(csv.DictReader(out.splitlines()))
+kinds = [r["compared_to"] for r in rows]
+check(kinds == ["consensus", "rater:r1", "rater:r2", "rater:r3", "rater_mean", "human:r1", "human:r2", "human:r3"],
+      f"csv rows {kinds}")
+
+# --- segarena consensus ---
+out_path = os.path.join(WORK, "majority.nii.gz")
+prob_path = os.path.join(WORK, "votes.nii.gz")
+rc, out, err = run("consensus", *paths, "--method", "majority", "-o", out_path, "--probability", prob_path)
+check(rc == 0, f"consensus majority: {err}")
+got = np.asarray(nib.load(out_path).dataobj)
+check(got.dtype == np.uint8 and np.array_equal(got.astype(bool), majority), "majority consensus written")
+prob = np.asarray(nib.load(prob_path).dataobj)
+check(np.allclose(prob, votes / 3.0, atol=1e-6), "vote fraction written")
+check(np.allclose(nib.load(out_path).affine, nib.load(paths[0]).affine), "raters' geometry kept")
+rc, out, err = run("consensus", *paths, "-o", os.path.join(WORK, "staple.nii.gz"), "--json")
+res = json.loads(out) if rc == 0 else {}
+check(rc == 0 and sorted(res.get("raters", {})) == ["r1", "r2", "r3"], f"consensus staple json: {err}")
+identical = [save(f"same{k}.nii.gz", truth.astype(np.uint8)) for k in range(2)]
+rc, out, err = run("consensus", *identical, "-o", os.path.join(WORK, "same.nii.gz"), "--json")
+res = json.loads(out)
+check(all(abs(v["sensitivity"] - 1) < 1e-9 and abs(v["specificity"] - 1) < 1e-9 for v in res["raters"].values()),
+      "identical raters: sensitivity = specificity = 1")
+
+# --- bad input: one line naming the file, exit status 2 ---
+def bad(args, needle, name):
+    rc, out, err = run(*args)
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(rc == 2 and len(lines) == 1 and needle in lines[0], f"{name}: rc {rc}, stderr {err!r}")
+
+two = truth.astype(np.uint8)
+two[5, 5, 5] = 2
+p2 = save("two.nii.gz", two)
+bad(["score", "--ref", paths[0], "--ref", p2, pp], "two.nii.gz", "rater with value 2")
+bad(["consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz")], "two.nii.gz", "consensus rater with value 2")
+small = save("small.nii.gz", np.zeros((40, 36, 23), np.uint8))
+bad(["score", "--ref", paths[0], "--ref", small, pp], "small.nii.gz", "rater geometry")
+bad(["consensus", paths[0], "-o", os.path.join(WORK, "x.nii.gz")], "at least 2", "one rater")
+bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
+rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
+check(rc == 0, "with --label, multi-label raters are accepted")
+
+print(f"test_cli_raters: {passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
