@@ -1,6 +1,6 @@
 # Unit tests of metrics/ (no dependency beyond the engine; run in every CI and
 # under ASan/UBSan).
-foreach(t test_metrics_properties test_metrics_hand test_percentile)
+foreach(t test_metrics_properties test_metrics_hand test_percentile test_multi_rater)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_link_libraries(${t} PRIVATE sa_metrics)
   target_compile_options(${t} PRIVATE -ffp-contract=off)
