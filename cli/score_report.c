@@ -98,7 +98,7 @@ static void print_pair_block(FILE *out, const score_settings *s, const sa_scores
 /* One row of the multi-rater table: a metric against the consensus, each rater
  * and their mean. */
 static void print_multi_row(FILE *out, const char *name, const sa_value *v, size_t n, sa_value mean) {
-    fprintf(out, "  %-21s", name);
+    fprintf(out, "  %-23s", name);
     for (size_t i = 0; i < n; i++) print_value(out, v[i], "", 12);
     print_value(out, mean, "", 12);
     fputc('\n', out);
@@ -112,13 +112,13 @@ static void print_multi_block(FILE *out, const score_settings *s, const sa_multi
                 s->options.consensus.region == SA_STAPLE_IMAGE ? "the whole image" : "the raters' dilated union",
                 (unsigned long long)c->region_voxels, c->prior, c->iterations,
                 c->converged ? "converged" : "stopped at the iteration limit");
-        fprintf(out, "  %-21s%-12s%-12s\n", "rater", "sensitivity", "specificity");
+        fprintf(out, "  %-23s%-12s%-12s\n", "rater", "sensitivity", "specificity");
         for (size_t i = 0; i < k; i++)
-            fprintf(out, "  %-21s%-12.6g%-12.6g\n", rater_id(s, i), c->sensitivity[i], c->specificity[i]);
+            fprintf(out, "  %-23s%-12.6g%-12.6g\n", rater_id(s, i), c->sensitivity[i], c->specificity[i]);
     } else {
         fprintf(out, "  consensus majority: voxels marked by more than %zu of the %zu raters\n", k / 2, k);
     }
-    fprintf(out, "\n  %-21s%-12s", "metric", "consensus");
+    fprintf(out, "\n  %-23s%-12s", "metric", "consensus");
     for (size_t i = 0; i < k; i++) fprintf(out, "%-12.11s", rater_id(s, i));
     fprintf(out, "%-12s\n", "rater_mean");
     sa_value v[SA_MAX_RATERS + 1];
@@ -139,12 +139,12 @@ static void print_multi_block(FILE *out, const score_settings *s, const sa_multi
     }
     if (!mr->has_human_reference) return;
     static const char *const human_metrics[] = {"dice", "hd95", "assd", "nsd"};
-    fprintf(out, "\n  human reference: each rater against the consensus of the others\n  %-21s", "rater");
+    fprintf(out, "\n  human reference: each rater against the consensus of the others\n  %-23s", "rater");
     for (size_t m = 0; m < 4; m++) fprintf(out, "%-12s", human_metrics[m]);
     if (mr->human_reference[0].has_lesions) fprintf(out, "%-12s", "lesion_f1");
     fputc('\n', out);
     for (size_t i = 0; i < k; i++) {
-        fprintf(out, "  %-21s", rater_id(s, i));
+        fprintf(out, "  %-23s", rater_id(s, i));
         for (size_t m = 0; m < 4; m++)
             print_value(out, sa_metric_get(&mr->human_reference[i].pair, sa_metric_find(human_metrics[m])), "", 12);
         if (mr->human_reference[i].has_lesions) print_value(out, mr->human_reference[i].lesions.lesion_f1, "", 12);
