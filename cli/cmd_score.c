@@ -176,8 +176,12 @@ static int parse_args(int argc, char **argv, score_cli *c) {
                 c->settings.all_labels = 1;
             } else if (parse_long(value, &l) || l < 0) {
                 return usage_error("--label takes a non-negative integer or 'all', not '%s'", value);
-            } else if (c->settings.n_labels < SCORE_MAX_LABELS) {
-                c->settings.labels[c->settings.n_labels++] = l;
+            } else {
+                int seen = 0;
+                for (size_t k = 0; k < c->settings.n_labels; k++) seen |= c->settings.labels[k] == l;
+                if (!seen && c->settings.n_labels == SCORE_MAX_LABELS)
+                    return usage_error("at most 256 labels, not more ('%s')", value);
+                if (!seen) c->settings.labels[c->settings.n_labels++] = l;
             }
         } else if (!strcmp(a, "--tau")) {
             if (parse_double(value, 0, 1e6, &o->score.tau_mm)) return usage_error("--tau takes a distance in mm >= 0, not '%s'", value);
@@ -428,6 +432,50 @@ static int write_results_file(const score_cli *c, const case_result *cases, size
     return 0;
 }
 
+/* With --label all, every case reports every label found in any case: a label
+ * absent from both masks of a case is a both-empty block there (dice 1), not a
+ * silent gap in the summary. */
+static void complete_labels(const score_cli *c, case_result *cases, size_t n) {
+    long all[SCORE_MAX_LABELS];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < cases[i].n_blocks; b++) {
+            size_t k = 0;
+            while (k < count && all[k] != cases[i].block_label[b]) k++;
+            if (k == count && count < SCORE_MAX_LABELS) all[count++] = cases[i].block_label[b];
+        }
+    for (size_t i = 0; i < n; i++) {
+        case_result *r = &cases[i];
+        if (r->failed) continue;
+        sa_grid grid = {r->geometry.size[0], r->geometry.size[1], r->geometry.size[2],
+                        {r->geometry.spacing[0], r->geometry.spacing[1], r->geometry.spacing[2]}};
+        for (size_t k = 0; k < count; k++) {
+            size_t b = 0;
+            while (b < r->n_blocks && r->block_label[b] != all[k]) b++;
+            if (b < r->n_blocks || r->n_blocks == SCORE_MAX_LABELS) continue;
+            sa_scores *sc = &r->scores[r->n_blocks];
+            memset(sc, 0, sizeof *sc);
+            sa_error err;
+            if (sa_score_both_empty(&grid, &c->settings.options.score, &sc->pair, &err)) continue;
+            if (c->settings.options.lesions) { /* no lesions on either side */
+                sc->has_lesions = 1;
+                sc->lesions.lesion_f1 = (sa_value){1.0, NULL};
+                sc->lesions.lesion_sensitivity = (sa_value){0.0, SA_REASON_NO_REFERENCE_LESIONS};
+                sc->lesions.lesion_ppv = (sa_value){0.0, SA_REASON_NO_PREDICTED_LESIONS};
+            }
+            r->block_label[r->n_blocks++] = all[k];
+        }
+        /* keep the blocks in label order */
+        for (size_t a = 1; a < r->n_blocks; a++)
+            for (size_t b = a; b > 0 && r->block_label[b - 1] > r->block_label[b]; b--) {
+                long l = r->block_label[b];
+                r->block_label[b] = r->block_label[b - 1], r->block_label[b - 1] = l;
+                sa_scores t = r->scores[b];
+                r->scores[b] = r->scores[b - 1], r->scores[b - 1] = t;
+            }
+    }
+}
+
 static int score_folders(const score_cli *c) {
     case_result *cases;
     size_t n;
@@ -459,6 +507,7 @@ static int score_folders(const score_cli *c) {
     free(tids);
     progress_finish(&run.bar);
     pthread_mutex_destroy(&run.lock);
+    if (c->settings.all_labels) complete_labels(c, cases, n);
 
     size_t failed = 0;
     for (size_t i = 0; i < n; i++)

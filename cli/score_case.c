@@ -100,14 +100,16 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
     if (s->n_raters >= 2) {
         res->multi[b] = malloc(sizeof *res->multi[b]);
         if (!res->multi[b]) {
-            fail(res, "out of memory");
+            res->failed = 1;
+            snprintf(res->error, sizeof res->error, "%.300s: out of memory", res->pred_path);
             goto done;
         }
         if (sa_score_multi(masks[0], (const uint8_t *const *)&masks[1], n_refs, &grid, &opt, res->multi[b], &err)) {
             free(res->multi[b]);
             res->multi[b] = NULL;
             res->failed = 1;
-            snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+            snprintf(res->error, sizeof res->error, "%.250s: scoring against the %zu raters: %.290s", res->pred_path,
+                     n_refs, err.msg);
             goto done;
         }
     } else {
@@ -115,7 +117,8 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
         memset(out, 0, sizeof *out);
         if (sa_score_pair(masks[1], masks[0], &grid, &opt.score, &out->pair, &err)) {
             res->failed = 1;
-            snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+            snprintf(res->error, sizeof res->error, "%.200s: scoring against %.200s: %.190s", res->pred_path,
+                     res->ref_path, err.msg);
             goto done;
         }
         if (opt.lesions) {
@@ -127,7 +130,8 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
             sa_lesions_free(pl);
             if (lrc) {
                 res->failed = 1;
-                snprintf(res->error, sizeof res->error, "%.300s: %.290s", res->pred_path, err.msg);
+                snprintf(res->error, sizeof res->error, "%.200s: lesions against %.200s: %.190s", res->pred_path,
+                         res->ref_path, err.msg);
                 goto done;
             }
             out->has_lesions = 1;
@@ -191,6 +195,10 @@ void score_case(const score_settings *s, int threads, case_result *res) {
 
     if (s->all_labels) {
         if (union_labels(jobs, n_refs + 1, res)) goto done;
+        if (res->n_blocks == 0) { /* no label anywhere: one block, both empty */
+            res->n_blocks = 1;
+            res->block_label[0] = -1;
+        }
     } else if (s->n_labels) {
         res->n_blocks = s->n_labels;
         memcpy(res->block_label, s->labels, s->n_labels * sizeof *s->labels);
@@ -198,8 +206,12 @@ void score_case(const score_settings *s, int threads, case_result *res) {
         res->n_blocks = 1;
         res->block_label[0] = -1;
     }
-    for (size_t b = 0; b < res->n_blocks; b++)
+    res->threads_used = 1;
+    for (size_t b = 0; b < res->n_blocks; b++) {
         if (score_label(s, jobs, n_refs, b, threads, res)) goto done;
+        const sa_pair_metrics *m = res->multi[b] ? &res->multi[b]->vs_consensus.pair : &res->scores[b].pair;
+        if (m->threads_used > res->threads_used) res->threads_used = m->threads_used; /* what really ran */
+    }
 done:
     if (res->failed) {
         case_result_clear(res);

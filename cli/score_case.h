@@ -34,7 +34,7 @@ typedef struct case_result {
     char case_id[256];
     char ref_path[4096], pred_path[4096]; /* ref_path: one-reference mode only */
     int failed;                           /* 1: error holds "<file>: <problem>" */
-    char error[600];
+    char error[1024];
     case_geometry geometry;
     size_t n_blocks;                    /* one per label (1 in binary mode) */
     long block_label[SCORE_MAX_LABELS]; /* -1: binary mode (> 0) */

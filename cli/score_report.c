@@ -29,13 +29,16 @@ sa_value lesion_metric_get(const sa_lesion_metrics *m, const sa_lesion_metric_in
 
 const char *rater_id(const score_settings *s, size_t i) { return s->rater_ids[i]; }
 
+/* A value in a column of `width`, always followed by at least one space; an
+ * undefined value is "n/a (reason)" where there is room (reports of one
+ * comparison), else "n/a" (the wide multi-rater tables; their JSON has the reasons). */
 static void print_value(FILE *out, sa_value v, const char *unit, int width) {
     char buf[64];
     if (v.reason)
-        snprintf(buf, sizeof buf, "n/a (%s)", v.reason);
+        snprintf(buf, sizeof buf, width >= 24 ? "n/a (%s)" : "n/a", v.reason);
     else
         snprintf(buf, sizeof buf, "%.6g%s%s", v.value, *unit ? " " : "", unit);
-    fprintf(out, "%-*s", width, buf);
+    fprintf(out, "%-*s ", width - 1, buf);
 }
 
 static void explain(FILE *out, const char *name, const sa_pair_metrics *m) {
@@ -71,8 +74,8 @@ static void print_lesion_lines(FILE *out, const sa_lesion_metrics *l, const scor
     size_t count;
     const sa_lesion_metric_info *table = sa_lesion_metric_table(&count);
     for (size_t i = 0; i < count; i++) {
-        fprintf(out, "  %-19s", table[i].name);
-        print_value(out, lesion_metric_get(l, &table[i]), "", 14);
+        fprintf(out, "  %-22s", table[i].name);
+        print_value(out, lesion_metric_get(l, &table[i]), "", 24);
         fputc('\n', out);
     }
 }
@@ -87,7 +90,7 @@ static void print_pair_block(FILE *out, const score_settings *s, const sa_scores
     const sa_metric_info *table = sa_metric_table(&count);
     for (size_t i = 0; i < count; i++) {
         fprintf(out, "  %-19s", table[i].name);
-        print_value(out, sa_metric_get(m, &table[i]), table[i].unit, 14);
+        print_value(out, sa_metric_get(m, &table[i]), table[i].unit, 24);
         fputs("  ", out);
         explain(out, table[i].name, m);
         fputc('\n', out);

@@ -1,7 +1,9 @@
 /*
  * score_summary.c: folder mode's per-case table and its summary over cases:
- * mean, median and sample standard deviation of each metric over the cases where
- * it is defined, with the counts of defined and undefined cases.
+ * mean, median and sample standard deviation of each metric (and of the lesion
+ * metrics when they were asked for) over the cases where it is defined, with the
+ * counts of defined and undefined cases. A statistic that cannot be computed is
+ * "n/a" in the table and null with a "<stat>_reason" in JSON.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -9,13 +11,52 @@
 
 #include "score_output.h"
 
+/* One summarised column: a pair metric or a lesion metric. */
+typedef struct {
+    const char *name;
+    const sa_metric_info *pair;
+    const sa_lesion_metric_info *lesion;
+} column;
+
+static sa_value column_value(const column *c, const sa_scores *sc) {
+    if (c->pair) return sa_metric_get(&sc->pair, c->pair);
+    if (!sc->has_lesions) return (sa_value){0.0, "no_lesion_detection"};
+    return lesion_metric_get(&sc->lesions, c->lesion);
+}
+
+static int any_lesions(const case_result *cases, size_t n) {
+    for (size_t c = 0; c < n; c++)
+        for (size_t b = 0; b < cases[c].n_blocks; b++)
+            if (cases[c].scores[b].has_lesions) return 1;
+    return 0;
+}
+
+/* The columns summarised: every pair metric, then every lesion metric. */
+static size_t summary_columns(const case_result *cases, size_t n, column *out, size_t cap) {
+    size_t count, k = 0;
+    const sa_metric_info *table = sa_metric_table(&count);
+    for (size_t i = 0; i < count && k < cap; i++) out[k++] = (column){table[i].name, &table[i], NULL};
+    if (!any_lesions(cases, n)) return k;
+    const sa_lesion_metric_info *lt = sa_lesion_metric_table(&count);
+    for (size_t i = 0; i < count && k < cap; i++) out[k++] = (column){lt[i].name, NULL, &lt[i]};
+    return k;
+}
 
 static const char *const table_metrics[] = {"dice", "jaccard", "sensitivity", "ppv", "hd", "hd95", "assd", "nsd"};
 #define N_TABLE_METRICS (sizeof table_metrics / sizeof table_metrics[0])
 
+static void print_cell(FILE *out, sa_value v) {
+    if (v.reason)
+        fprintf(out, " %10s", "n/a");
+    else
+        fprintf(out, " %10.4f", v.value);
+}
+
 void print_cases_table(FILE *out, const case_result *cases, size_t n) {
+    int lesions = any_lesions(cases, n);
     fprintf(out, "%-24s %-6s", "case", "label");
     for (size_t i = 0; i < N_TABLE_METRICS; i++) fprintf(out, " %10s", table_metrics[i]);
+    if (lesions) fprintf(out, " %10s", "lesion_f1");
     fputc('\n', out);
     for (size_t c = 0; c < n; c++) {
         const case_result *r = &cases[c];
@@ -30,13 +71,9 @@ void print_cases_table(FILE *out, const case_result *cases, size_t n) {
             else
                 snprintf(lbuf, sizeof lbuf, "%ld", r->block_label[b]);
             fprintf(out, "%-24s %-6s", r->case_id, lbuf);
-            for (size_t i = 0; i < N_TABLE_METRICS; i++) {
-                sa_value v = sa_metric_get(&r->scores[b].pair, sa_metric_find(table_metrics[i]));
-                if (v.reason)
-                    fprintf(out, " %10s", "n/a");
-                else
-                    fprintf(out, " %10.4f", v.value);
-            }
+            for (size_t i = 0; i < N_TABLE_METRICS; i++)
+                print_cell(out, sa_metric_get(&r->scores[b].pair, sa_metric_find(table_metrics[i])));
+            if (lesions) print_cell(out, r->scores[b].lesions.lesion_f1);
             fputc('\n', out);
         }
     }
@@ -54,14 +91,14 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Statistics over the cases where the metric is defined; std is the sample
  * standard deviation (n - 1), undefined (NaN) below two values. */
-static stats metric_stats(const case_result *cases, size_t n, long label, const sa_metric_info *info) {
+static stats column_stats(const case_result *cases, size_t n, long label, const column *col) {
     stats s = {NAN, NAN, NAN, 0, 0};
     double *v = malloc((n + 1) * sizeof *v);
     if (!v) return s;
     for (size_t c = 0; c < n; c++)
         for (size_t b = 0; b < cases[c].n_blocks; b++) {
             if (cases[c].block_label[b] != label) continue;
-            sa_value x = sa_metric_get(&cases[c].scores[b].pair, info);
+            sa_value x = column_value(col, &cases[c].scores[b]);
             if (x.reason)
                 s.undefined++;
             else
@@ -109,19 +146,21 @@ static void print_stat(FILE *out, double v) {
         fprintf(out, " %12.6g", v);
 }
 
+#define MAX_COLUMNS 40
+
 void print_summary_table(FILE *out, const case_result *cases, size_t n) {
     long labels[SCORE_MAX_LABELS];
     size_t nl = result_labels(cases, n, labels);
-    size_t count;
-    const sa_metric_info *table = sa_metric_table(&count);
+    column cols[MAX_COLUMNS];
+    size_t nc = summary_columns(cases, n, cols, MAX_COLUMNS);
     for (size_t l = 0; l < nl; l++) {
         char lbuf[32];
         fprintf(out, "\nsummary, label %s (over cases where the metric is defined)\n",
                 label_text(labels[l], lbuf, sizeof lbuf));
-        fprintf(out, "%-20s %12s %12s %12s %6s %10s\n", "metric", "mean", "median", "std", "n", "undefined");
-        for (size_t i = 0; i < count; i++) {
-            stats s = metric_stats(cases, n, labels[l], &table[i]);
-            fprintf(out, "%-20s", table[i].name);
+        fprintf(out, "%-22s %12s %12s %12s %6s %10s\n", "metric", "mean", "median", "std", "n", "undefined");
+        for (size_t i = 0; i < nc; i++) {
+            stats s = column_stats(cases, n, labels[l], &cols[i]);
+            fprintf(out, "%-22s", cols[i].name);
             print_stat(out, s.mean);
             print_stat(out, s.median);
             print_stat(out, s.std);
@@ -130,11 +169,25 @@ void print_summary_table(FILE *out, const case_result *cases, size_t n) {
     }
 }
 
+/* A statistic, or null with the reason it is missing. */
+static void write_stat(json_writer *w, const char *name, double v, size_t n) {
+    json_key(w, name);
+    if (!isnan(v)) {
+        json_number(w, v);
+        return;
+    }
+    json_null(w);
+    char key[48];
+    snprintf(key, sizeof key, "%s_reason", name);
+    json_key(w, key);
+    json_string(w, n == 0 ? "no_defined_values" : "fewer_than_two_values");
+}
+
 void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
     long labels[SCORE_MAX_LABELS];
     size_t nl = result_labels(cases, n, labels);
-    size_t count;
-    const sa_metric_info *table = sa_metric_table(&count);
+    column cols[MAX_COLUMNS];
+    size_t nc = summary_columns(cases, n, cols, MAX_COLUMNS);
     json_key(w, "summary");
     json_object_open(w);
     for (size_t l = 0; l < nl; l++) {
@@ -145,13 +198,13 @@ void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
             snprintf(key, sizeof key, "%ld", labels[l]);
         json_key(w, key);
         json_object_open(w);
-        for (size_t i = 0; i < count; i++) {
-            stats s = metric_stats(cases, n, labels[l], &table[i]);
-            json_key(w, table[i].name);
+        for (size_t i = 0; i < nc; i++) {
+            stats s = column_stats(cases, n, labels[l], &cols[i]);
+            json_key(w, cols[i].name);
             json_object_open(w);
-            json_key(w, "mean"), json_number(w, s.mean);
-            json_key(w, "median"), json_number(w, s.median);
-            json_key(w, "std"), json_number(w, s.std);
+            write_stat(w, "mean", s.mean, s.n);
+            write_stat(w, "median", s.median, s.n);
+            write_stat(w, "std", s.std, s.n);
             json_key(w, "n"), json_integer(w, (long long)s.n);
             json_key(w, "undefined"), json_integer(w, (long long)s.undefined);
             json_object_close(w);

@@ -98,11 +98,13 @@ static int report_first_bad(const sa_image *img, const char *path, size_t n, sa_
     do {                                                                               \
         const T *in = (const T *)img->data;                                            \
         const T want = (T)label;                                                       \
+        /* a label the type cannot hold exactly matches no voxel */                   \
+        int representable = label >= 0 && (double)want == (double)label;              \
         int bad_any = 0;                                                               \
         for (size_t i = 0; i < n; i++) {                                               \
             T v = in[i];                                                               \
             bad_any |= !(v >= 0) | (v != FLOOR(v)) | (v > (T)LONG_MAX);                \
-            out[i] = (uint8_t)(label < 0 ? v > 0 : v == want);                         \
+            out[i] = (uint8_t)(label < 0 ? v > 0 : representable & (v == want));       \
         }                                                                              \
         bad = bad_any;                                                                 \
     } while (0)

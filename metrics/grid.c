@@ -18,8 +18,9 @@ int sa_grid_check(const sa_grid *g, sa_error *err) {
         return sa_error_set(err, "image too large: size %zux%zux%zu", g->nx, g->ny, g->nz);
     for (int a = 0; a < 3; a++) {
         double s = g->spacing[a];
-        if (!isfinite(s) || s <= 0)
-            return sa_error_set(err, "invalid spacing %g along axis %c (must be finite and > 0)",
+        /* beyond these bounds squared distances over- or underflow double */
+        if (!isfinite(s) || !(s >= 1e-6 && s <= 1e6))
+            return sa_error_set(err, "invalid spacing %g mm along axis %c (must lie between 1e-6 and 1e6 mm)",
                                 s, "xyz"[a]);
     }
     return 0;

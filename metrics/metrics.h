@@ -41,11 +41,11 @@ int sa_error_set(sa_error *err, const char *fmt, ...)
 /* Size and voxel spacing of a volume: all the geometry metrics need. */
 typedef struct sa_grid {
     size_t nx, ny, nz;
-    double spacing[3]; /* mm along x, y, z; finite and > 0 */
+    double spacing[3]; /* mm along x, y, z; between 1e-6 and 1e6 */
 } sa_grid;
 
 size_t sa_grid_voxels(const sa_grid *g);
-/* Returns 0 when the grid is usable (non-zero size, finite positive spacing,
+/* Returns 0 when the grid is usable (non-zero size, spacing in [1e-6, 1e6] mm,
  * coordinates fit the engine's index types), else -1 with a message. */
 int sa_grid_check(const sa_grid *g, sa_error *err);
 
@@ -262,6 +262,11 @@ void sa_multi_result_free(sa_multi_result *r);
 
 /* The mean over n comparisons (exposed for tests and aggregation). */
 void sa_scores_mean_of(const sa_scores *each, size_t n, sa_scores_mean *out);
+
+/* What sa_score_pair gives for two empty masks on this grid, without the masks
+ * (a label absent from both images of a case). */
+int sa_score_both_empty(const sa_grid *grid, const sa_score_options *opt, sa_pair_metrics *out,
+                        sa_error *err);
 
 /* Number of online CPU cores (>= 1). */
 int sa_cpu_count(void);

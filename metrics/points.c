@@ -4,6 +4,7 @@
  * distance transform reads them as lists, and never scans or allocates a
  * box-sized array to find them.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,7 @@ typedef struct {
     sa_points *out;
     uint8_t **flags;    /* per worker: one row of flags */
     uint16_t **slice_x; /* per slice: its points, until they are joined */
-    int failed;
+    atomic_int failed;
 } collect_ctx;
 
 static void collect_slice(void *vctx, size_t k, int worker) {
@@ -60,7 +61,7 @@ static void collect_slice(void *vctx, size_t k, int worker) {
                 cap = cap ? 2 * cap : 1024;
                 uint16_t *grown = realloc(xs, cap * sizeof *xs);
                 if (!grown) {
-                    c->failed = 1;
+                    atomic_store(&c->failed, 1);
                     free(xs);
                     c->slice_x[k] = NULL;
                     return;
@@ -81,14 +82,15 @@ int sa_points_collect(const sa_region *r, int threads, sa_row_flags_fn fn, void 
     memset(out, 0, sizeof *out);
     size_t rows = r->ny * r->nz;
     int workers = sa_parallel_workers(threads, r->nz);
-    collect_ctx c = {r, fn, ctx, out, calloc((size_t)workers, sizeof(uint8_t *)),
-                     calloc(r->nz, sizeof(uint16_t *)), 0};
+    collect_ctx c = {.r = r, .fn = fn, .ctx = ctx, .out = out, .flags = calloc((size_t)workers, sizeof(uint8_t *)),
+                     .slice_x = calloc(r->nz, sizeof(uint16_t *))};
+    atomic_init(&c.failed, 0);
     out->row_start = malloc((rows + 1) * sizeof *out->row_start);
     int ok = c.flags && c.slice_x && out->row_start;
     for (int w = 0; ok && w < workers; w++) ok = (c.flags[w] = malloc(r->nx)) != NULL;
     if (ok) {
         sa_parallel_for(workers, r->nz, collect_slice, &c);
-        ok = !c.failed;
+        ok = !atomic_load(&c.failed);
     }
     if (ok) {
         size_t total = 0; /* row counts -> offsets */

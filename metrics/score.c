@@ -141,36 +141,38 @@ static int surface_counts_only(const uint8_t *ref, const uint8_t *pred, const sa
     return 0;
 }
 
-int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
-                  const sa_score_options *opt_in, sa_pair_metrics *out, sa_error *err) {
-    sa_score_options opt;
+/* Options resolved for a grid; -1 with a message when they are unusable. */
+static int resolve_options(const sa_grid *grid, const sa_score_options *opt_in, sa_score_options *opt,
+                           sa_error *err) {
     if (opt_in)
-        opt = *opt_in;
+        *opt = *opt_in;
     else
-        sa_score_options_default(&opt);
-    if (!ref || !pred || !out) return sa_error_set(err, "no mask given");
+        sa_score_options_default(opt);
     if (sa_grid_check(grid, err)) return -1;
-    if (!isfinite(opt.tau_mm) || opt.tau_mm < 0)
-        return sa_error_set(err, "invalid NSD tolerance tau %g mm (must be finite and >= 0)", opt.tau_mm);
-    if (opt.threads <= 0) opt.threads = sa_cpu_count();
+    if (!isfinite(opt->tau_mm) || opt->tau_mm < 0)
+        return sa_error_set(err, "invalid NSD tolerance tau %g mm (must be finite and >= 0)", opt->tau_mm);
+    if (opt->threads <= 0) opt->threads = sa_cpu_count();
     /* Below about a million voxels, starting threads costs more than they save. */
-    if (sa_grid_voxels(grid) < ((size_t)1 << 20)) opt.threads = 1;
+    if (sa_grid_voxels(grid) < ((size_t)1 << 20)) opt->threads = 1;
+    return 0;
+}
 
+/* The metrics once the voxel counts are known and, when neither mask is empty,
+ * the surfaces are measured (ref and pred may be NULL when both are empty). */
+static int finish(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, const sa_mask_scan *scan,
+                  const sa_score_options *opt, sa_pair_metrics *out, sa_error *err) {
     sa_pair_metrics m;
     memset(&m, 0, sizeof m);
-    m.tau_mm = opt.tau_mm;
-    m.threads_used = opt.threads;
-
-    sa_mask_scan scan;
-    if (sa_mask_scan_pair(ref, pred, grid, opt.threads, &scan, err)) return -1;
+    m.tau_mm = opt->tau_mm;
+    m.threads_used = opt->threads;
     uint64_t n = (uint64_t)sa_grid_voxels(grid);
-    m.ref_voxels = scan.ref_voxels;
-    m.pred_voxels = scan.pred_voxels;
-    m.tp = scan.both_voxels;
-    m.fp = scan.pred_voxels - scan.both_voxels;
-    m.fn = scan.ref_voxels - scan.both_voxels;
+    m.ref_voxels = scan->ref_voxels;
+    m.pred_voxels = scan->pred_voxels;
+    m.tp = scan->both_voxels;
+    m.fp = scan->pred_voxels - scan->both_voxels;
+    m.fn = scan->ref_voxels - scan->both_voxels;
     m.tn = n - m.tp - m.fp - m.fn;
-    m.both_empty = !scan.ref_has && !scan.pred_has;
+    m.both_empty = !scan->ref_has && !scan->pred_has;
 
     double voxel_ml = grid->spacing[0] * grid->spacing[1] * grid->spacing[2] / 1000.0;
     overlap_metrics(&m, voxel_ml);
@@ -178,15 +180,35 @@ int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
     if (m.both_empty) {
         set_all_distances(&m, defined(0.0));
         m.nsd = defined(1.0);
-    } else if (!scan.ref_has || !scan.pred_has) {
-        const char *why = !scan.ref_has ? SA_REASON_EMPTY_REFERENCE : SA_REASON_EMPTY_PREDICTION;
+    } else if (!scan->ref_has || !scan->pred_has) {
+        const char *why = !scan->ref_has ? SA_REASON_EMPTY_REFERENCE : SA_REASON_EMPTY_PREDICTION;
         set_all_distances(&m, undefined(why));
         m.nsd = defined(0.0);
         /* the non-empty side's surface is still counted, for explanation */
-        if (surface_counts_only(ref, pred, grid, &scan, opt.threads, &m, err)) return -1;
-    } else if (surface_metrics(ref, pred, grid, &scan, &opt, &m, err)) {
+        if (surface_counts_only(ref, pred, grid, scan, opt->threads, &m, err)) return -1;
+    } else if (surface_metrics(ref, pred, grid, scan, opt, &m, err)) {
         return -1;
     }
     *out = m;
     return 0;
+}
+
+int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
+                  const sa_score_options *opt_in, sa_pair_metrics *out, sa_error *err) {
+    if (!ref || !pred || !out) return sa_error_set(err, "no mask given");
+    sa_score_options opt;
+    if (resolve_options(grid, opt_in, &opt, err)) return -1;
+    sa_mask_scan scan;
+    if (sa_mask_scan_pair(ref, pred, grid, opt.threads, &scan, err)) return -1;
+    return finish(ref, pred, grid, &scan, &opt, out, err);
+}
+
+int sa_score_both_empty(const sa_grid *grid, const sa_score_options *opt_in, sa_pair_metrics *out,
+                        sa_error *err) {
+    if (!out) return sa_error_set(err, "no result given");
+    sa_score_options opt;
+    if (resolve_options(grid, opt_in, &opt, err)) return -1;
+    sa_mask_scan scan;
+    memset(&scan, 0, sizeof scan);
+    return finish(NULL, NULL, grid, &scan, &opt, out, err);
 }

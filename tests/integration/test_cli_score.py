@@ -149,6 +149,21 @@ rc, out, err = run("score", la, lb, "--json", "--label", "3")
 m3 = json.loads(out)["labels"]["3"]["metrics"]
 check(close(m3["dice"], 2 * 27 / (27 + 36)), "label 3 dice")
 
+# --label all on two empty images: one both-empty block, not an empty result
+rc, out, err = run("score", empty, empty, "--json", "--label", "all")
+res = json.loads(out)
+check(rc == 0 and res["metrics"]["both_empty"] is True and res["metrics"]["dice"] == 1, "label all, both empty")
+# a repeated --label gives one block; engine.threads says what really ran (small images: 1)
+rc, out, err = run("score", la, lb, "--json", "--label", "3", "--label", "3", "--threads", "2")
+res = json.loads(out)
+check(rc == 0 and list(res["labels"]) == ["3"] and res["engine"]["threads"] == 1, "repeated label, threads used")
+# spacing beyond what squared distances can hold is refused, naming the files
+huge = nib.Nifti1Image(one, np.diag([1e7, 1.0, 1.0, 1.0]))  # fits NIfTI's float32, not the engine
+huge_path = os.path.join(WORK, "huge_spacing.nii")
+nib.save(huge, huge_path)
+rc, out, err = run("score", huge_path, huge_path)
+check(rc == 2 and "huge_spacing.nii" in err and "spacing" in err, f"huge spacing: {err!r}")
+
 # --- folder mode ---
 rd, pd = os.path.join(WORK, "refs"), os.path.join(WORK, "preds")
 os.makedirs(rd), os.makedirs(pd)
@@ -173,7 +188,31 @@ os.remove(os.path.join(rd, "case3.nii.gz"))
 rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", json_out, "--csv")
 res = json.load(open(json_out))
 check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] == 3, "results.json summary")
+check(res["summary"][">0"]["hd"]["std"] is not None, "summary std over three cases")
 check(out.startswith("case,label,compared_to,dice"), "folder CSV on stdout")
+
+# folder mode with --label all: a label missing from a case is a both-empty block there
+ld, lp = os.path.join(WORK, "lrefs"), os.path.join(WORK, "lpreds")
+os.makedirs(ld), os.makedirs(lp)
+for i in range(2):
+    r = np.zeros((8, 8, 8), np.uint8)
+    r[1:4, 1:4, 1:4] = 1
+    if i == 0:
+        r[5:7, 5:7, 5:7] = 2
+    nib.save(nib.Nifti1Image(r, np.eye(4)), os.path.join(ld, f"c{i}.nii.gz"))
+    nib.save(nib.Nifti1Image(r, np.eye(4)), os.path.join(lp, f"c{i}.nii.gz"))
+json_out = os.path.join(WORK, "labels.json")
+rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "--label", "all", "-o", json_out)
+res = json.load(open(json_out))
+c1 = res["cases"][1]["labels"]
+check(rc == 0 and sorted(c1) == ["1", "2"] and c1["2"]["metrics"]["both_empty"] is True, "absent label is both-empty")
+check(res["summary"]["2"]["dice"]["n"] == 2 and res["summary"]["2"]["dice"]["mean"] == 1, "no silent gap in the mean")
+one = os.path.join(WORK, "one_case.json")
+os.remove(os.path.join(ld, "c1.nii.gz"))
+rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "-o", one)
+res = json.load(open(one))
+check(res["summary"][">0"]["dice"]["std"] is None and res["summary"][">0"]["dice"]["std_reason"] == "fewer_than_two_values",
+      "std of one value is null with a reason")
 
 # --- bad input: exit 2 and one line naming the file ---
 def bad(path, other, needle, label=None):

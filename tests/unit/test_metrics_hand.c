@@ -153,6 +153,11 @@ static void empty_reference(void) {
 static void both_empty(void) {
     pair p = make(3, 4, 5, 1, 1, 1);
     sa_pair_metrics m = score(&p, 1.0);
+    /* the shortcut without masks gives the very same result */
+    sa_pair_metrics shortcut;
+    sa_score_options opt = {1.0, 2};
+    CHECK(sa_score_both_empty(&p.g, &opt, &shortcut, NULL) == 0);
+    CHECK(memcmp(&shortcut, &m, sizeof m) == 0);
     CHECK(m.both_empty);
     CHECK(m.dice.value == 1.0 && m.jaccard.value == 1.0 && m.nsd.value == 1.0);
     CHECK(m.hd.value == 0.0 && !m.hd.reason && m.hd95.value == 0.0 && m.assd.value == 0.0 && m.masd.value == 0.0);
