@@ -122,32 +122,32 @@ static void print_estimates(const consensus_cli *c, const sa_consensus_result *r
     char id[256];
     if (c->json) {
         json_writer w;
-        json_begin(&w, stdout, 1);
-        json_object_open(&w);
-        json_key(&w, "method"), json_string(&w, staple ? "staple" : "majority");
-        json_key(&w, "output"), json_string(&w, c->output);
-        json_key(&w, "consensus_voxels"), json_integer(&w, (long long)voxels);
+        jw_begin(&w, stdout, 1);
+        jw_object_open(&w);
+        jw_key(&w, "method"), jw_string(&w, staple ? "staple" : "majority");
+        jw_key(&w, "output"), jw_string(&w, c->output);
+        jw_key(&w, "consensus_voxels"), jw_integer(&w, (long long)voxels);
         if (staple) {
-            json_key(&w, "region"), json_string(&w, c->options.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
-            json_key(&w, "region_voxels"), json_integer(&w, (long long)r->region_voxels);
-            json_key(&w, "prior"), json_number(&w, r->prior);
-            json_key(&w, "iterations"), json_integer(&w, r->iterations);
-            json_key(&w, "converged"), json_bool(&w, r->converged);
-            json_key(&w, "raters");
-            json_object_open(&w);
+            jw_key(&w, "region"), jw_string(&w, c->options.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
+            jw_key(&w, "region_voxels"), jw_integer(&w, (long long)r->region_voxels);
+            jw_key(&w, "prior"), jw_number(&w, r->prior);
+            jw_key(&w, "iterations"), jw_integer(&w, r->iterations);
+            jw_key(&w, "converged"), jw_bool(&w, r->converged);
+            jw_key(&w, "raters");
+            jw_object_open(&w);
             for (size_t i = 0; i < c->n; i++) {
                 rater_name(c->raters[i], id, sizeof id);
-                json_key(&w, id);
-                json_object_open(&w);
-                json_key(&w, "path"), json_string(&w, c->raters[i]);
-                json_key(&w, "sensitivity"), json_number(&w, r->sensitivity[i]);
-                json_key(&w, "specificity"), json_number(&w, r->specificity[i]);
-                json_object_close(&w);
+                jw_key(&w, id);
+                jw_object_open(&w);
+                jw_key(&w, "path"), jw_string(&w, c->raters[i]);
+                jw_key(&w, "sensitivity"), jw_number(&w, r->sensitivity[i]);
+                jw_key(&w, "specificity"), jw_number(&w, r->specificity[i]);
+                jw_object_close(&w);
             }
-            json_object_close(&w);
+            jw_object_close(&w);
         }
-        json_object_close(&w);
-        json_end(&w);
+        jw_object_close(&w);
+        jw_end(&w);
         return;
     }
     printf("consensus   %s: %llu voxels\n", c->output, (unsigned long long)voxels);

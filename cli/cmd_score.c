@@ -280,9 +280,9 @@ static int score_one_pair(const score_cli *c) {
         status = EXIT_BAD_INPUT;
     } else if (c->format == FORMAT_JSON) {
         json_writer w;
-        json_begin(&w, stdout, 1);
+        jw_begin(&w, stdout, 1);
         write_case_json(&w, &c->settings, r, 1);
-        json_end(&w);
+        jw_end(&w);
     } else if (c->format == FORMAT_CSV) {
         write_csv_header(stdout);
         write_csv_rows(stdout, &c->settings, r);
@@ -393,17 +393,17 @@ static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_ou
 /* Folder results as JSON: conventions, one object per case, the summary. */
 static void write_folder_json(FILE *out, const score_cli *c, const case_result *cases, size_t n) {
     json_writer w;
-    json_begin(&w, out, 1);
-    json_object_open(&w);
+    jw_begin(&w, out, 1);
+    jw_object_open(&w);
     write_conventions_json(&w, &c->settings);
-    json_key(&w, "cases");
-    json_array_open(&w);
+    jw_key(&w, "cases");
+    jw_array_open(&w);
     w.inline_from = 0; /* cases are objects: laid out over lines, not inline */
     for (size_t i = 0; i < n; i++) write_case_json(&w, &c->settings, &cases[i], 0);
-    json_array_close(&w);
+    jw_array_close(&w);
     write_summary_json(&w, cases, n);
-    json_object_close(&w);
-    json_end(&w);
+    jw_object_close(&w);
+    jw_end(&w);
 }
 
 static int write_results_file(const score_cli *c, const case_result *cases, size_t n) {

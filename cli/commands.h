@@ -10,5 +10,9 @@ enum {
 
 int cmd_score(int argc, char **argv);
 int cmd_consensus(int argc, char **argv);
+/* `segarena dataset import|verify|show` (cmd_dataset.c) and its `make-demo`
+ * subcommand (cmd_make_demo.c); argv[0] is "dataset" / "make-demo". */
+int cmd_dataset(int argc, char **argv);
+int cmd_dataset_make_demo(int argc, char **argv);
 
 #endif

@@ -31,7 +31,7 @@ static void separate(json_writer *w) {
     w->need_comma[w->depth] = 1;
 }
 
-void json_begin(json_writer *w, FILE *out, int pretty) {
+void jw_begin(json_writer *w, FILE *out, int pretty) {
     w->out = out;
     w->depth = 0;
     w->pretty = pretty;
@@ -39,7 +39,7 @@ void json_begin(json_writer *w, FILE *out, int pretty) {
     for (int i = 0; i < 64; i++) w->need_comma[i] = 0;
 }
 
-void json_end(json_writer *w) { fputc('\n', w->out); }
+void jw_end(json_writer *w) { fputc('\n', w->out); }
 
 static void write_escaped(FILE *out, const char *s) {
     fputc('"', out);
@@ -60,7 +60,7 @@ static void write_escaped(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-void json_key(json_writer *w, const char *key) {
+void jw_key(json_writer *w, const char *key) {
     separate(w);
     write_escaped(w->out, key);
     fputs(w->pretty ? ": " : ":", w->out);
@@ -82,24 +82,24 @@ static void close_container(json_writer *w, char c) {
     fputc(c, w->out);
 }
 
-void json_object_open(json_writer *w) { open_container(w, '{'); }
-void json_object_close(json_writer *w) { close_container(w, '}'); }
-void json_array_open(json_writer *w) {
+void jw_object_open(json_writer *w) { open_container(w, '{'); }
+void jw_object_close(json_writer *w) { close_container(w, '}'); }
+void jw_array_open(json_writer *w) {
     open_container(w, '[');
     if (!w->inline_from) w->inline_from = w->depth;
 }
 
-void json_array_close(json_writer *w) {
+void jw_array_close(json_writer *w) {
     close_container(w, ']');
     if (w->inline_from > w->depth) w->inline_from = 0;
 }
 
-void json_string(json_writer *w, const char *s) {
+void jw_string(json_writer *w, const char *s) {
     separate(w);
     write_escaped(w->out, s ? s : "");
 }
 
-void json_number(json_writer *w, double v) {
+void jw_number(json_writer *w, double v) {
     separate(w);
     if (!isfinite(v)) {
         fputs("null", w->out);
@@ -110,17 +110,17 @@ void json_number(json_writer *w, double v) {
     fputs(buf, w->out);
 }
 
-void json_integer(json_writer *w, long long v) {
+void jw_integer(json_writer *w, long long v) {
     separate(w);
     fprintf(w->out, "%lld", v);
 }
 
-void json_bool(json_writer *w, int v) {
+void jw_bool(json_writer *w, int v) {
     separate(w);
     fputs(v ? "true" : "false", w->out);
 }
 
-void json_null(json_writer *w) {
+void jw_null(json_writer *w) {
     separate(w);
     fputs("null", w->out);
 }

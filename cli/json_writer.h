@@ -14,18 +14,18 @@ typedef struct json_writer {
     int inline_from; /* arrays are written on one line: depth where that began */
 } json_writer;
 
-void json_begin(json_writer *w, FILE *out, int pretty);
-void json_end(json_writer *w); /* final newline */
-void json_key(json_writer *w, const char *key);
-void json_object_open(json_writer *w);
-void json_object_close(json_writer *w);
-void json_array_open(json_writer *w);
-void json_array_close(json_writer *w);
-void json_string(json_writer *w, const char *s);
-void json_number(json_writer *w, double v);
-void json_integer(json_writer *w, long long v);
-void json_bool(json_writer *w, int v);
-void json_null(json_writer *w);
+void jw_begin(json_writer *w, FILE *out, int pretty);
+void jw_end(json_writer *w); /* final newline */
+void jw_key(json_writer *w, const char *key);
+void jw_object_open(json_writer *w);
+void jw_object_close(json_writer *w);
+void jw_array_open(json_writer *w);
+void jw_array_close(json_writer *w);
+void jw_string(json_writer *w, const char *s);
+void jw_number(json_writer *w, double v);
+void jw_integer(json_writer *w, long long v);
+void jw_bool(json_writer *w, int v);
+void jw_null(json_writer *w);
 
 /* Shortest "%.*g" text that reads back to exactly v (v finite). */
 void format_double(char *buf, size_t size, double v);

@@ -10,15 +10,15 @@
 #include "score_output.h"
 
 static void write_value(json_writer *w, const char *name, sa_value v) {
-    json_key(w, name);
+    jw_key(w, name);
     if (v.reason) {
-        json_null(w);
+        jw_null(w);
         char key[64];
         snprintf(key, sizeof key, "%s_reason", name);
-        json_key(w, key);
-        json_string(w, v.reason);
+        jw_key(w, key);
+        jw_string(w, v.reason);
     } else {
-        json_number(w, v.value);
+        jw_number(w, v.value);
     }
 }
 
@@ -32,47 +32,47 @@ static void write_metric_members(json_writer *w, const sa_scores *sc) {
         for (size_t i = 0; i < count; i++) {
             sa_value v = lesion_metric_get(&sc->lesions, &lt[i]);
             if (lt[i].is_count)
-                json_key(w, lt[i].name), json_integer(w, (long long)v.value);
+                jw_key(w, lt[i].name), jw_integer(w, (long long)v.value);
             else
                 write_value(w, lt[i].name, v);
         }
     }
-    json_key(w, "both_empty");
-    json_bool(w, sc->pair.both_empty);
+    jw_key(w, "both_empty");
+    jw_bool(w, sc->pair.both_empty);
 }
 
 static void write_details(json_writer *w, const sa_pair_metrics *m) {
-    json_key(w, "details");
-    json_object_open(w);
-    json_key(w, "tp"), json_integer(w, (long long)m->tp);
-    json_key(w, "fp"), json_integer(w, (long long)m->fp);
-    json_key(w, "fn"), json_integer(w, (long long)m->fn);
-    json_key(w, "tn"), json_integer(w, (long long)m->tn);
-    json_key(w, "ref_voxels"), json_integer(w, (long long)m->ref_voxels);
-    json_key(w, "pred_voxels"), json_integer(w, (long long)m->pred_voxels);
-    json_key(w, "ref_surface_voxels"), json_integer(w, (long long)m->ref_surface_voxels);
-    json_key(w, "pred_surface_voxels"), json_integer(w, (long long)m->pred_surface_voxels);
+    jw_key(w, "details");
+    jw_object_open(w);
+    jw_key(w, "tp"), jw_integer(w, (long long)m->tp);
+    jw_key(w, "fp"), jw_integer(w, (long long)m->fp);
+    jw_key(w, "fn"), jw_integer(w, (long long)m->fn);
+    jw_key(w, "tn"), jw_integer(w, (long long)m->tn);
+    jw_key(w, "ref_voxels"), jw_integer(w, (long long)m->ref_voxels);
+    jw_key(w, "pred_voxels"), jw_integer(w, (long long)m->pred_voxels);
+    jw_key(w, "ref_surface_voxels"), jw_integer(w, (long long)m->ref_surface_voxels);
+    jw_key(w, "pred_surface_voxels"), jw_integer(w, (long long)m->pred_surface_voxels);
     write_value(w, "hd_pred_to_ref", m->hd_pred_to_ref);
     write_value(w, "hd_ref_to_pred", m->hd_ref_to_pred);
     write_value(w, "p95_pred_to_ref", m->p95_pred_to_ref);
     write_value(w, "p95_ref_to_pred", m->p95_ref_to_pred);
     write_value(w, "mean_pred_to_ref", m->mean_pred_to_ref);
     write_value(w, "mean_ref_to_pred", m->mean_ref_to_pred);
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 /* One comparison of a multi-rater block: its metrics, then "details". */
 static void write_comparison(json_writer *w, const char *key, const sa_scores *sc) {
-    json_key(w, key);
-    json_object_open(w);
+    jw_key(w, key);
+    jw_object_open(w);
     write_metric_members(w, sc);
     write_details(w, &sc->pair);
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 static void write_mean(json_writer *w, const sa_scores_mean *mean) {
-    json_key(w, "rater_mean");
-    json_object_open(w);
+    jw_key(w, "rater_mean");
+    jw_object_open(w);
     size_t count;
     const sa_metric_info *table = sa_metric_table(&count);
     char key[64];
@@ -80,7 +80,7 @@ static void write_mean(json_writer *w, const sa_scores_mean *mean) {
         write_value(w, table[i].name, mean->pair[i]);
         if (mean->pair_defined[i] < mean->raters) { /* say how many raters the mean is over */
             snprintf(key, sizeof key, "%s_raters", table[i].name);
-            json_key(w, key), json_integer(w, mean->pair_defined[i]);
+            jw_key(w, key), jw_integer(w, mean->pair_defined[i]);
         }
     }
     if (mean->has_lesions) {
@@ -89,52 +89,52 @@ static void write_mean(json_writer *w, const sa_scores_mean *mean) {
             write_value(w, lt[i].name, mean->lesion[i]);
             if (mean->lesion_defined[i] < mean->raters) {
                 snprintf(key, sizeof key, "%s_raters", lt[i].name);
-                json_key(w, key), json_integer(w, mean->lesion_defined[i]);
+                jw_key(w, key), jw_integer(w, mean->lesion_defined[i]);
             }
         }
     }
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 static void write_multi_block(json_writer *w, const score_settings *s, const sa_multi_result *mr) {
     size_t k = mr->raters;
     write_comparison(w, "consensus", &mr->vs_consensus);
-    json_key(w, "raters");
-    json_object_open(w);
+    jw_key(w, "raters");
+    jw_object_open(w);
     for (size_t i = 0; i < k; i++) write_comparison(w, rater_id(s, i), &mr->vs_rater[i]);
-    json_object_close(w);
+    jw_object_close(w);
     write_mean(w, &mr->rater_mean);
     const sa_consensus_result *c = &mr->consensus;
     if (s->options.consensus.method == SA_CONSENSUS_STAPLE) {
-        json_key(w, "staple");
-        json_object_open(w);
+        jw_key(w, "staple");
+        jw_object_open(w);
         for (size_t i = 0; i < k; i++) {
-            json_key(w, rater_id(s, i));
-            json_object_open(w);
-            json_key(w, "sensitivity"), json_number(w, c->sensitivity[i]);
-            json_key(w, "specificity"), json_number(w, c->specificity[i]);
-            json_object_close(w);
+            jw_key(w, rater_id(s, i));
+            jw_object_open(w);
+            jw_key(w, "sensitivity"), jw_number(w, c->sensitivity[i]);
+            jw_key(w, "specificity"), jw_number(w, c->specificity[i]);
+            jw_object_close(w);
         }
-        json_object_close(w);
+        jw_object_close(w);
     }
-    json_key(w, "consensus_run");
-    json_object_open(w);
-    json_key(w, "method"), json_string(w, s->options.consensus.method == SA_CONSENSUS_STAPLE ? "staple" : "majority");
-    json_key(w, "raters"), json_integer(w, (long long)k);
+    jw_key(w, "consensus_run");
+    jw_object_open(w);
+    jw_key(w, "method"), jw_string(w, s->options.consensus.method == SA_CONSENSUS_STAPLE ? "staple" : "majority");
+    jw_key(w, "raters"), jw_integer(w, (long long)k);
     if (s->options.consensus.method == SA_CONSENSUS_STAPLE) {
-        json_key(w, "region"),
-            json_string(w, s->options.consensus.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
-        json_key(w, "region_voxels"), json_integer(w, (long long)c->region_voxels);
-        json_key(w, "prior"), json_number(w, c->prior);
-        json_key(w, "iterations"), json_integer(w, c->iterations);
-        json_key(w, "converged"), json_bool(w, c->converged);
+        jw_key(w, "region"),
+            jw_string(w, s->options.consensus.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
+        jw_key(w, "region_voxels"), jw_integer(w, (long long)c->region_voxels);
+        jw_key(w, "prior"), jw_number(w, c->prior);
+        jw_key(w, "iterations"), jw_integer(w, c->iterations);
+        jw_key(w, "converged"), jw_bool(w, c->converged);
     }
-    json_object_close(w);
+    jw_object_close(w);
     if (mr->has_human_reference) {
-        json_key(w, "human_reference");
-        json_object_open(w);
+        jw_key(w, "human_reference");
+        jw_object_open(w);
         for (size_t i = 0; i < k; i++) write_comparison(w, rater_id(s, i), &mr->human_reference[i]);
-        json_object_close(w);
+        jw_object_close(w);
     }
 }
 
@@ -143,121 +143,121 @@ static void write_block(json_writer *w, const score_settings *s, const case_resu
         write_multi_block(w, s, r->multi[b]);
         return;
     }
-    json_key(w, "metrics");
-    json_object_open(w);
+    jw_key(w, "metrics");
+    jw_object_open(w);
     write_metric_members(w, &r->scores[b]);
-    json_object_close(w);
+    jw_object_close(w);
     write_details(w, &r->scores[b].pair);
 }
 
 static void write_results(json_writer *w, const score_settings *s, const case_result *r) {
     if (r->failed) {
-        json_key(w, "error"), json_string(w, r->error);
+        jw_key(w, "error"), jw_string(w, r->error);
         return;
     }
     if (r->n_blocks == 1 && r->block_label[0] < 0) {
         write_block(w, s, r, 0);
         return;
     }
-    json_key(w, "labels");
-    json_object_open(w);
+    jw_key(w, "labels");
+    jw_object_open(w);
     for (size_t b = 0; b < r->n_blocks; b++) {
         char key[32];
         snprintf(key, sizeof key, "%ld", r->block_label[b]);
-        json_key(w, key);
-        json_object_open(w);
+        jw_key(w, key);
+        jw_object_open(w);
         write_block(w, s, r, b);
-        json_object_close(w);
+        jw_object_close(w);
     }
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 void write_conventions_json(json_writer *w, const score_settings *s) {
     const sa_multi_options *o = &s->options;
-    json_key(w, "conventions");
-    json_object_open(w);
-    json_key(w, "definition_version"), json_integer(w, SA_METRIC_DEFINITION_VERSION);
-    json_key(w, "surface"), json_string(w, "inner boundary, 6-connectivity; outside the image counts as background");
-    json_key(w, "distance"), json_string(w, "exact Euclidean distance between voxel centres, mm, per-axis spacing");
-    json_key(w, "percentile"), json_string(w, "linear interpolation between order statistics (numpy default)");
-    json_key(w, "hd95"), json_string(w, "max of the two directed P95s");
-    json_key(w, "tau_mm"), json_number(w, o->score.tau_mm);
-    json_key(w, "mask"), json_string(w, s->all_labels || s->n_labels ? "voxel value == label" : "voxel value > 0");
-    json_key(w, "units"), json_string(w, "distances mm, volumes mL, rve_percent %");
-    json_key(w, "empty_masks"),
-        json_string(w, "both empty: dice, jaccard, nsd 1 and distances 0 (both_empty); one empty: dice, jaccard, nsd 0 and distances null");
+    jw_key(w, "conventions");
+    jw_object_open(w);
+    jw_key(w, "definition_version"), jw_integer(w, SA_METRIC_DEFINITION_VERSION);
+    jw_key(w, "surface"), jw_string(w, "inner boundary, 6-connectivity; outside the image counts as background");
+    jw_key(w, "distance"), jw_string(w, "exact Euclidean distance between voxel centres, mm, per-axis spacing");
+    jw_key(w, "percentile"), jw_string(w, "linear interpolation between order statistics (numpy default)");
+    jw_key(w, "hd95"), jw_string(w, "max of the two directed P95s");
+    jw_key(w, "tau_mm"), jw_number(w, o->score.tau_mm);
+    jw_key(w, "mask"), jw_string(w, s->all_labels || s->n_labels ? "voxel value == label" : "voxel value > 0");
+    jw_key(w, "units"), jw_string(w, "distances mm, volumes mL, rve_percent %");
+    jw_key(w, "empty_masks"),
+        jw_string(w, "both empty: dice, jaccard, nsd 1 and distances 0 (both_empty); one empty: dice, jaccard, nsd 0 and distances null");
     if (o->lesions) {
-        json_key(w, "lesions");
-        json_object_open(w);
-        json_key(w, "rule"), json_string(w, "MSSEG 2016");
-        json_key(w, "connectivity"), json_integer(w, o->lesion.connectivity);
-        json_key(w, "min_volume_mm3"), json_number(w, o->lesion.min_volume_mm3);
-        json_key(w, "alpha"), json_number(w, o->lesion.alpha);
-        json_key(w, "beta"), json_number(w, o->lesion.beta);
-        json_key(w, "gamma"), json_number(w, o->lesion.gamma);
-        json_object_close(w);
+        jw_key(w, "lesions");
+        jw_object_open(w);
+        jw_key(w, "rule"), jw_string(w, "MSSEG 2016");
+        jw_key(w, "connectivity"), jw_integer(w, o->lesion.connectivity);
+        jw_key(w, "min_volume_mm3"), jw_number(w, o->lesion.min_volume_mm3);
+        jw_key(w, "alpha"), jw_number(w, o->lesion.alpha);
+        jw_key(w, "beta"), jw_number(w, o->lesion.beta);
+        jw_key(w, "gamma"), jw_number(w, o->lesion.gamma);
+        jw_object_close(w);
     }
     if (s->n_raters >= 2) {
-        json_key(w, "consensus");
-        json_object_open(w);
-        json_key(w, "method"), json_string(w, o->consensus.method == SA_CONSENSUS_STAPLE ? "staple" : "majority");
+        jw_key(w, "consensus");
+        jw_object_open(w);
+        jw_key(w, "method"), jw_string(w, o->consensus.method == SA_CONSENSUS_STAPLE ? "staple" : "majority");
         if (o->consensus.method == SA_CONSENSUS_STAPLE) {
-            json_key(w, "staple_region"),
-                json_string(w, o->consensus.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
-            json_key(w, "tolerance"), json_number(w, o->consensus.tolerance);
-            json_key(w, "max_iterations"), json_integer(w, o->consensus.max_iterations);
-            json_key(w, "threshold"), json_number(w, o->consensus.threshold);
+            jw_key(w, "staple_region"),
+                jw_string(w, o->consensus.region == SA_STAPLE_IMAGE ? "image" : "dilated_union");
+            jw_key(w, "tolerance"), jw_number(w, o->consensus.tolerance);
+            jw_key(w, "max_iterations"), jw_integer(w, o->consensus.max_iterations);
+            jw_key(w, "threshold"), jw_number(w, o->consensus.threshold);
         }
-        json_key(w, "human_reference"), json_string(w, "each rater against the consensus of the other raters");
-        json_object_close(w);
+        jw_key(w, "human_reference"), jw_string(w, "each rater against the consensus of the other raters");
+        jw_object_close(w);
     }
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 static void write_array(json_writer *w, const char *key, const double *v, int n) {
-    json_key(w, key);
-    json_array_open(w);
-    for (int i = 0; i < n; i++) json_number(w, v[i]);
-    json_array_close(w);
+    jw_key(w, key);
+    jw_array_open(w);
+    for (int i = 0; i < n; i++) jw_number(w, v[i]);
+    jw_array_close(w);
 }
 
 static void write_inputs(json_writer *w, const score_settings *s, const case_result *r) {
     const case_geometry *g = &r->geometry;
-    json_key(w, "inputs");
-    json_object_open(w);
+    jw_key(w, "inputs");
+    jw_object_open(w);
     if (s->n_raters >= 2) {
-        json_key(w, "raters");
-        json_object_open(w);
-        for (size_t i = 0; i < s->n_raters; i++) json_key(w, rater_id(s, i)), json_string(w, s->rater_paths[i]);
-        json_object_close(w);
+        jw_key(w, "raters");
+        jw_object_open(w);
+        for (size_t i = 0; i < s->n_raters; i++) jw_key(w, rater_id(s, i)), jw_string(w, s->rater_paths[i]);
+        jw_object_close(w);
     } else {
-        json_key(w, "reference"), json_string(w, r->ref_path);
+        jw_key(w, "reference"), jw_string(w, r->ref_path);
     }
-    json_key(w, "prediction"), json_string(w, r->pred_path);
+    jw_key(w, "prediction"), jw_string(w, r->pred_path);
     if (!r->failed) {
-        json_key(w, "size");
-        json_array_open(w);
-        for (int a = 0; a < 3; a++) json_integer(w, (long long)g->size[a]);
-        json_array_close(w);
+        jw_key(w, "size");
+        jw_array_open(w);
+        for (int a = 0; a < 3; a++) jw_integer(w, (long long)g->size[a]);
+        jw_array_close(w);
         write_array(w, "spacing_mm", g->spacing, 3);
         write_array(w, "origin_lps_mm", g->origin, 3);
         write_array(w, "direction", g->direction, 9);
-        json_key(w, "pixel_type"), json_string(w, g->pixel_type);
+        jw_key(w, "pixel_type"), jw_string(w, g->pixel_type);
     }
-    json_object_close(w);
+    jw_object_close(w);
 }
 
 void write_case_json(json_writer *w, const score_settings *s, const case_result *r, int with_conventions) {
-    json_object_open(w);
-    if (r->case_id[0]) json_key(w, "case"), json_string(w, r->case_id);
+    jw_object_open(w);
+    if (r->case_id[0]) jw_key(w, "case"), jw_string(w, r->case_id);
     write_results(w, s, r);
     if (with_conventions) write_conventions_json(w, s);
     write_inputs(w, s, r);
-    json_key(w, "engine");
-    json_object_open(w);
-    json_key(w, "device"), json_string(w, "cpu");
-    json_key(w, "threads"), json_integer(w, r->threads_used);
-    json_key(w, "seconds"), json_number(w, r->seconds);
-    json_object_close(w);
-    json_object_close(w);
+    jw_key(w, "engine");
+    jw_object_open(w);
+    jw_key(w, "device"), jw_string(w, "cpu");
+    jw_key(w, "threads"), jw_integer(w, r->threads_used);
+    jw_key(w, "seconds"), jw_number(w, r->seconds);
+    jw_object_close(w);
+    jw_object_close(w);
 }

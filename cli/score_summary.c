@@ -171,16 +171,16 @@ void print_summary_table(FILE *out, const case_result *cases, size_t n) {
 
 /* A statistic, or null with the reason it is missing. */
 static void write_stat(json_writer *w, const char *name, double v, size_t n) {
-    json_key(w, name);
+    jw_key(w, name);
     if (!isnan(v)) {
-        json_number(w, v);
+        jw_number(w, v);
         return;
     }
-    json_null(w);
+    jw_null(w);
     char key[48];
     snprintf(key, sizeof key, "%s_reason", name);
-    json_key(w, key);
-    json_string(w, n == 0 ? "no_defined_values" : "fewer_than_two_values");
+    jw_key(w, key);
+    jw_string(w, n == 0 ? "no_defined_values" : "fewer_than_two_values");
 }
 
 void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
@@ -188,28 +188,28 @@ void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
     size_t nl = result_labels(cases, n, labels);
     column cols[MAX_COLUMNS];
     size_t nc = summary_columns(cases, n, cols, MAX_COLUMNS);
-    json_key(w, "summary");
-    json_object_open(w);
+    jw_key(w, "summary");
+    jw_object_open(w);
     for (size_t l = 0; l < nl; l++) {
         char key[32];
         if (labels[l] < 0)
             snprintf(key, sizeof key, ">0");
         else
             snprintf(key, sizeof key, "%ld", labels[l]);
-        json_key(w, key);
-        json_object_open(w);
+        jw_key(w, key);
+        jw_object_open(w);
         for (size_t i = 0; i < nc; i++) {
             stats s = column_stats(cases, n, labels[l], &cols[i]);
-            json_key(w, cols[i].name);
-            json_object_open(w);
+            jw_key(w, cols[i].name);
+            jw_object_open(w);
             write_stat(w, "mean", s.mean, s.n);
             write_stat(w, "median", s.median, s.n);
             write_stat(w, "std", s.std, s.n);
-            json_key(w, "n"), json_integer(w, (long long)s.n);
-            json_key(w, "undefined"), json_integer(w, (long long)s.undefined);
-            json_object_close(w);
+            jw_key(w, "n"), jw_integer(w, (long long)s.n);
+            jw_key(w, "undefined"), jw_integer(w, (long long)s.undefined);
+            jw_object_close(w);
         }
-        json_object_close(w);
+        jw_object_close(w);
     }
-    json_object_close(w);
+    jw_object_close(w);
 }

@@ -105,6 +105,198 @@ int sa_image_check_binary(const sa_image *img, const char *path, sa_error *err);
 int sa_image_labels(const sa_image *img, const char *path, long **labels_out,
                     size_t *count_out, sa_error *err);
 
+/* ---- Datasets: manifests, import, verification (manifest.c, bids_scan.c,
+ *      dataset_import.c, dataset_verify.c) ---- */
+
+/* A list of problems (each one line, "<file>: <problem>"), so that import and
+ * verify can report every problem at once rather than the first. */
+typedef struct sa_problems {
+    char **msg;
+    size_t count, cap;
+} sa_problems;
+
+void sa_problems_init(sa_problems *p);
+/* Appends a message (printf-style); returns -1 only when out of memory. */
+int sa_problems_add(sa_problems *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void sa_problems_free(sa_problems *p);
+
+#define SA_DATASET_SCHEMA "segarena-dataset/1"
+
+/* One stored file of a dataset, as the manifest records it. */
+typedef struct sa_dataset_file {
+    char *path;             /* relative to the dataset folder; NULL: absent */
+    char sha256[65];        /* lowercase hex */
+    uint64_t bytes;
+    char *dicom_series_uid; /* inputs converted from DICOM; else NULL */
+} sa_dataset_file;
+
+typedef struct sa_dataset_case {
+    char *id;
+    char *split;
+    size_t size[3];
+    double spacing[3], origin[3], direction[9];
+    sa_dataset_file *inputs; /* one per dataset role, in roles' order */
+    sa_dataset_file *raters; /* one per dataset rater, in raters' order */
+} sa_dataset_case;
+
+/* A dataset manifest (dataset.json) in memory. */
+typedef struct sa_dataset {
+    char *name, *kind, *description, *created;
+    char *source_layout, *source_path; /* "bids" | "plain" | "manifest" */
+    char **roles;
+    size_t n_roles;
+    char **raters;
+    size_t n_raters;
+    sa_dataset_case *cases;
+    size_t n_cases;
+} sa_dataset;
+
+void sa_dataset_free(sa_dataset *ds);
+
+/* 1 when s is a valid dataset name, case id, role or rater id:
+ * [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+int sa_dataset_id_valid(const char *s);
+
+/* Reads and validates a manifest against the rules of docs/dataset.schema.json
+ * (plus what JSON Schema cannot say: unique case ids, every case has every role
+ * and rater). Returns 0, or -1 with every violation in problems (err: the first
+ * one, or why the file could not be read). */
+int sa_manifest_read(const char *path, sa_dataset *out, sa_problems *problems, sa_error *err);
+/* The same rules on JSON text already in memory (label names it in messages). */
+int sa_manifest_parse(const char *text, const char *label, sa_dataset *out, sa_problems *problems,
+                      sa_error *err);
+/* Writes ds as pretty JSON with a stable key order, atomically (temporary name
+ * in the same folder, then rename). Returns 0 or -1. */
+int sa_manifest_write(const char *path, const sa_dataset *ds, sa_error *err);
+
+/* sha256 (lowercase hex) and size of a file. Returns 0 or -1. */
+int sa_file_sha256(const char *path, char hex[65], uint64_t *bytes, sa_error *err);
+
+typedef struct sa_role_map {
+    const char *suffix; /* BIDS suffix (e.g. "T2starw") or "ce-<label>_<suffix>" */
+    const char *role;
+} sa_role_map;
+
+typedef struct sa_import_options {
+    const char *data_dir;    /* default "./segarena-data" */
+    const char *source;      /* BIDS, plain or manifest folder */
+    const char *name;        /* dataset name; NULL: the manifest's name (manifest layout) */
+    const char *kind;        /* "ms", "pet" or free; NULL: guessed from the roles */
+    const char *description; /* NULL: "" (or the manifest's) */
+    const char *split;       /* default split when none is given per case; NULL: "test" */
+    const char *mask_desc;   /* BIDS desc of rater masks; NULL: "lesion" */
+    const sa_role_map *role_map;
+    size_t n_role_map;
+    int copy;                /* 1: always copy (never hard-link) */
+} sa_import_options;
+
+void sa_import_options_default(sa_import_options *opt);
+
+/* What an import did besides storing files: notes about ignored files and
+ * derivatives folders that are not raters, and the stored dataset's summary. */
+typedef struct sa_import_report {
+    sa_problems notes;
+    char layout[16];
+    char path[4096]; /* the stored dataset's folder */
+    size_t n_cases, n_roles, n_raters;
+    size_t linked, copied, converted;
+} sa_import_report;
+
+void sa_import_report_free(sa_import_report *r);
+
+/* Imports a BIDS, plain or manifest folder (docs/datasets.md) into
+ * DATA_DIR/datasets/<name>/: checks everything, copies or hard-links the files,
+ * converts DICOM series to NIfTI, writes dataset.json and makes the folder
+ * read-only. Atomic: on any problem nothing is left in the data directory and -1
+ * is returned with every problem found in problems (err: the first one). */
+int sa_dataset_import(const sa_import_options *opt, sa_import_report *report,
+                      sa_problems *problems, sa_error *err);
+
+/* Folder of a stored dataset: DATA_DIR/datasets/NAME (no check that it exists). */
+int sa_dataset_dir(const char *data_dir, const char *name, char *buf, size_t size, sa_error *err);
+
+/* Reads and validates DATA_DIR/datasets/NAME/dataset.json. */
+int sa_dataset_open(const char *data_dir, const char *name, sa_dataset *out,
+                    sa_problems *problems, sa_error *err);
+
+/* Re-checks a stored dataset: manifest valid, every file's size and sha256, no
+ * stray files, files and folders read-only. Returns 0 (all good) or -1 with every
+ * mismatch in problems. */
+int sa_dataset_verify(const char *data_dir, const char *name, sa_problems *problems, sa_error *err);
+
+/* The names of the stored datasets, sorted (malloc'ed; free with
+ * sa_dataset_names_free). */
+int sa_dataset_list(const char *data_dir, char ***names, size_t *count, sa_error *err);
+void sa_dataset_names_free(char **names, size_t count);
+
+/* Per-case summary of the raters: lesion count of each rater (sa_lesions_find
+ * with default options; lesions[r] for the dataset's rater r) and the mean
+ * pairwise Dice between raters (both empty: 1; fewer than 2 raters: *dice_defined
+ * = 0). dir is the dataset's folder. */
+int sa_dataset_case_summary(const char *dir, const sa_dataset *ds, size_t case_index,
+                            size_t *lesions, double *mean_dice, int *dice_defined, sa_error *err);
+
+/* ---- Synthetic test sets: MS and PET phantoms with simulated raters
+ *      (phantom_*.c, nifti_write.c, bids_write.c) ---- */
+
+/* Native NIfTI-1 writer (nifti_write.c): writes img to exactly `path` (no
+ * temporary name; sa_image_write wraps it with its atomic rename). compress: gzip
+ * (libdeflate, level 6). Header: qform and sform codes 1 (scanner), the sform is
+ * the RAS affine (LPS geometry with the first two rows negated), the qform its
+ * quaternion with qfac, xyzt_units mm, every sa_pixel_type. Returns 0 or -1. */
+int sa_nifti_write(const char *path, const sa_image *img, int compress, sa_error *err);
+
+typedef enum sa_phantom_kind {
+    SA_PHANTOM_MS,  /* brain MR, 5 contrasts, 7 raters (docs/phantoms.md) */
+    SA_PHANTOM_PET  /* body PET (SUV), 1-3 tumours, 3 raters, optional CT */
+} sa_phantom_kind;
+
+typedef struct sa_phantom_options {
+    sa_phantom_kind kind;
+    int cases;          /* default 8 */
+    uint64_t seed;      /* default 1; case i uses a stream derived from (seed, kind, i) */
+    size_t size[3];     /* MS grid (1 mm voxels); default 181x217x181 */
+    double tbr_lo, tbr_hi; /* PET tumour-to-background ratio range; default 3..10 */
+    int anisotropic;    /* PET: 4x4x2 mm voxels instead of 4x4x4 */
+    int ct;             /* PET: also a CT (int16 HU) per case */
+    int threads;        /* cases generated in parallel; <= 0: all cores. The
+                         * output does not depend on it. */
+} sa_phantom_options;
+
+void sa_phantom_options_default(sa_phantom_options *opt, sa_phantom_kind kind);
+
+#define SA_PHANTOM_MAX_IMAGES 5
+#define SA_PHANTOM_MAX_TUMOURS 3
+
+/* One generated case in memory. Every image shares images[0]'s geometry. */
+typedef struct sa_phantom_case {
+    char id[16];                                /* "ms01", "pet03" */
+    size_t n_images;
+    sa_image images[SA_PHANTOM_MAX_IMAGES];     /* MS: int16 flair,t1,t2,dp,t1gd; PET: float32 SUV [, int16 CT] */
+    const char *roles[SA_PHANTOM_MAX_IMAGES];   /* "flair", "t1", "t2", "dp", "t1gd", "pet", "ct" */
+    size_t n_raters;                            /* 7 (MS) or 3 (PET) */
+    uint8_t *raters[7];                         /* 0/1 masks on the case grid */
+    uint8_t *truth;                             /* the true mask, 0/1 */
+    size_t lesions_placed;                      /* MS lesions / PET tumours generated */
+    double tbr[SA_PHANTOM_MAX_TUMOURS];         /* PET: each tumour's nominal ratio */
+} sa_phantom_case;
+
+/* Generates case `index` (0-based) of the set opt describes. Deterministic: the
+ * same (options, index) give the same bytes on every machine. Returns 0 or -1. */
+int sa_phantom_generate(const sa_phantom_options *opt, int index, sa_phantom_case *out,
+                        sa_error *err);
+void sa_phantom_case_free(sa_phantom_case *c);
+
+/* Writes the whole set in the BIDS layout of docs/phantoms.md into `dir`, which
+ * must not exist or be an empty folder: everything goes into a temporary sibling
+ * folder first and is renamed into place at the end (removed on failure).
+ * Returns 0 or -1 with "<dir>: <problem>". */
+int sa_phantom_write_dataset(const char *dir, const sa_phantom_options *opt, sa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

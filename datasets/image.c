@@ -226,9 +226,13 @@ int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
                           strerror(errno));
     } else {
         snprintf(tmpfile, folder_len + 16 + strlen(base) + 2, "%s/%s", tmpdir, base);
-        rc = sa_itk_write_file(tmpfile, img, compress, err);
+        /* NIfTI goes through the native writer (nifti_write.c), the rest through ITK */
+        if (sa_has_suffix(base, ".nii") || sa_has_suffix(base, ".nii.gz"))
+            rc = sa_nifti_write(tmpfile, img, compress, err);
+        else
+            rc = sa_itk_write_file(tmpfile, img, compress, err);
         if (rc != 0) {
-            /* the shim names the temporary file; name the file the caller asked for */
+            /* the writers name the temporary file; name the file the caller asked for */
             sa_error inner = {{0}};
             if (err) inner = *err;
             const char *problem = strstr(inner.msg, ": ");

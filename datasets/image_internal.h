@@ -41,6 +41,10 @@ int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err);
  * atomic rename). compress turns on the format's compression. */
 int sa_itk_write_file(const char *path, const sa_image *img, int compress, sa_error *err);
 
+/* The Series Instance UID (0020,000e) of the single DICOM series in folder,
+ * NUL-terminated in uid. Returns 0 or -1. */
+int sa_itk_dicom_series_uid(const char *folder, char *uid, size_t size, sa_error *err);
+
 /* Number of voxels, or 0 when a size is 0 or the product overflows size_t. */
 size_t sa_image_voxel_count(const sa_image *img);
 

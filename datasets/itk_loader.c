@@ -32,6 +32,8 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t itk_lock = PTHREAD_MUTEX_INITIALIZER;
 static read_fn read_file, read_dicom;
 static write_fn write_file;
+typedef int (*uid_fn)(const char *, char *, size_t, sa_error *);
+static uid_fn series_uid; /* optional entry point */
 static char load_error[400];
 
 static void *open_module(void) {
@@ -62,6 +64,7 @@ static void load(void) {
     *(void **)&read_file = dlsym(module, "segarena_itk_read_file");
     *(void **)&read_dicom = dlsym(module, "segarena_itk_read_dicom_folder");
     *(void **)&write_file = dlsym(module, "segarena_itk_write_file");
+    *(void **)&series_uid = dlsym(module, "segarena_itk_dicom_series_uid");
     if (!read_file || !read_dicom || !write_file) {
         read_file = read_dicom = NULL;
         write_file = NULL;
@@ -96,6 +99,15 @@ int sa_itk_write_file(const char *path, const sa_image *img, int compress, sa_er
     if (!ready(path, err)) return -1;
     pthread_mutex_lock(&itk_lock);
     int rc = write_file(path, img, compress, err);
+    pthread_mutex_unlock(&itk_lock);
+    return rc;
+}
+
+int sa_itk_dicom_series_uid(const char *folder, char *uid, size_t size, sa_error *err) {
+    if (!ready(folder, err)) return -1;
+    if (!series_uid) return sa_error_set(err, "%s: the ITK module cannot read DICOM series UIDs", folder);
+    pthread_mutex_lock(&itk_lock);
+    int rc = series_uid(folder, uid, size, err);
     pthread_mutex_unlock(&itk_lock);
     return rc;
 }

@@ -21,6 +21,7 @@
 #include "itkImageIOBase.h"
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
+#include "itkMetaDataObject.h"
 
 #include "image_internal.h"
 
@@ -294,5 +295,35 @@ extern "C" int segarena_itk_write_file(const char *path, const sa_image *img, in
         return set_error(err, path, short_reason(e));
     } catch (...) {
         return set_error(err, path, "unknown error while writing");
+    }
+}
+
+/* The Series Instance UID (0020|000e) of the one DICOM series in a folder. */
+extern "C" int segarena_itk_dicom_series_uid(const char *folder, char *uid, size_t size, sa_error *err) {
+    QuietStreams quiet;
+    try {
+        auto names = itk::GDCMSeriesFileNames::New();
+        names->SetUseSeriesDetails(true);
+        names->SetDirectory(folder);
+        const std::vector<std::string> &uids = names->GetSeriesUIDs();
+        if (uids.size() != 1)
+            return sa_error_set(err, "%s: folder holds %zu DICOM series, not one", folder, uids.size());
+        std::vector<std::string> files = names->GetFileNames(uids[0]);
+        if (files.empty()) return set_error(err, folder, "DICOM series has no readable files");
+        auto io = itk::GDCMImageIO::New();
+        io->SetFileName(files[0]);
+        io->ReadImageInformation();
+        std::string value;
+        if (!itk::ExposeMetaData<std::string>(io->GetMetaDataDictionary(), "0020|000e", value))
+            return set_error(err, folder, "DICOM series has no Series Instance UID (0020,000e)");
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\0')) value.pop_back();
+        if (value.empty() || value.size() >= size)
+            return set_error(err, folder, "DICOM Series Instance UID is empty or too long");
+        std::memcpy(uid, value.c_str(), value.size() + 1);
+        return 0;
+    } catch (const std::exception &e) {
+        return set_error(err, folder, short_reason(e));
+    } catch (...) {
+        return set_error(err, folder, "unknown error while reading the DICOM series");
     }
 }

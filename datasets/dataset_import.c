@@ -1,0 +1,480 @@
+/*
+ * dataset_import.c: `segarena dataset import`: checks a scanned source folder
+ * (bids_scan.c) completely, stores its files in DATA_DIR/datasets/.tmp-NAME-XXXXXX
+ * (hard links where possible, copies otherwise, DICOM series converted to NIfTI),
+ * writes dataset.json, renames the folder into place and makes it read-only.
+ * Every problem is collected; on any, the temporary folder is removed and nothing
+ * is left behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dataset_internal.h"
+#include "image_internal.h"
+
+void sa_import_options_default(sa_import_options *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->data_dir = "./segarena-data";
+    opt->split = "test";
+    opt->mask_desc = "lesion";
+}
+
+void sa_import_report_free(sa_import_report *r) {
+    if (r) sa_problems_free(&r->notes);
+}
+
+int sa_file_sha256(const char *path, char hex[65], uint64_t *bytes, sa_error *err) {
+    static int sodium_ready;
+    if (!sodium_ready) {
+        if (sodium_init() < 0) return sa_error_set(err, "libsodium cannot be initialised");
+        sodium_ready = 1;
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return sa_error_set(err, "%s: cannot open (%s)", path, strerror(errno));
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[1 << 16];
+    uint64_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            close(fd);
+            return sa_error_set(err, "%s: read error (%s)", path, strerror(errno));
+        }
+        if (n == 0) break;
+        crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+        total += (uint64_t)n;
+    }
+    close(fd);
+    unsigned char out[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, out);
+    sodium_bin2hex(hex, 65, out, sizeof out);
+    if (bytes) *bytes = total;
+    return 0;
+}
+
+static int copy_file(const char *src, const char *dst, sa_error *err) {
+    int in = open(src, O_RDONLY);
+    if (in < 0) return sa_error_set(err, "%s: cannot open (%s)", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (out < 0) {
+        close(in);
+        return sa_error_set(err, "%s: cannot create (%s)", dst, strerror(errno));
+    }
+    char buf[1 << 16];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = sa_error_set(err, "%s: read error (%s)", src, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                rc = sa_error_set(err, "%s: write error (%s)", dst, strerror(errno));
+                break;
+            }
+            off += w;
+        }
+        if (rc) break;
+    }
+    close(in);
+    if (close(out) && !rc) rc = sa_error_set(err, "%s: write error (%s)", dst, strerror(errno));
+    return rc;
+}
+
+/* Removes a folder tree without following symlinks (made writable first). */
+static void remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st)) return;
+    if (S_ISDIR(st.st_mode)) {
+        chmod(path, 0755);
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+                char *p = sa_path_join(path, e->d_name);
+                if (p) remove_tree(p);
+                free(p);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* chmod a-w on a tree (folders after their contents). */
+static int make_read_only(const char *path, sa_error *err) {
+    struct stat st;
+    if (lstat(path, &st)) return sa_error_set(err, "%s: %s", path, strerror(errno));
+    int rc = 0;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (!d) return sa_error_set(err, "%s: %s", path, strerror(errno));
+        struct dirent *e;
+        while ((e = readdir(d)) && !rc) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = sa_path_join(path, e->d_name);
+            rc = p ? make_read_only(p, err) : sa_error_set(err, "out of memory");
+            free(p);
+        }
+        closedir(d);
+    }
+    if (!rc && !S_ISLNK(st.st_mode) && chmod(path, st.st_mode & ~(mode_t)(S_IWUSR | S_IWGRP | S_IWOTH) & 07777))
+        rc = sa_error_set(err, "%s: cannot make read-only (%s)", path, strerror(errno));
+    return rc;
+}
+
+static int mkdir_p(const char *path, sa_error *err) {
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return sa_error_set(err, "%s: path too long", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return sa_error_set(err, "%s: cannot create (%s)", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST) return sa_error_set(err, "%s: cannot create (%s)", buf, strerror(errno));
+    return 0;
+}
+
+int sa_dataset_dir(const char *data_dir, const char *name, char *buf, size_t size, sa_error *err) {
+    if (!sa_dataset_id_valid(name))
+        return sa_error_set(err, "\"%s\" is not a valid dataset name ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
+    if (snprintf(buf, size, "%s/datasets/%s", data_dir ? data_dir : "./segarena-data", name) >= (int)size)
+        return sa_error_set(err, "%s: data directory path too long", data_dir);
+    return 0;
+}
+
+/* index of s in list, or -1 */
+static long find_id(char **list, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], s)) return (long)i;
+    return -1;
+}
+
+static int add_unique(char ***list, size_t *n, const char *s) {
+    if (find_id(*list, *n, s) >= 0) return 0;
+    char **v = realloc(*list, (*n + 1) * sizeof *v);
+    if (!v) return -1;
+    *list = v;
+    if (!(v[*n] = sa_strdup(s))) return -1;
+    (*n)++;
+    return 0;
+}
+
+static const char *image_ext(const char *src, int dicom) {
+    if (dicom) return ".nii.gz";
+    size_t n = strlen(src);
+    return n >= 4 && !strcmp(src + n - 4, ".nii") ? ".nii" : ".nii.gz";
+}
+
+typedef struct importer {
+    const sa_import_options *opt;
+    sa_import_report *report;
+    sa_problems *problems;
+    char *tmp; /* temporary dataset folder, NULL when not created */
+    int oom;
+} importer;
+
+static void problem(importer *im, const char *msg) {
+    if (sa_problems_add(im->problems, "%s", msg)) im->oom = 1;
+}
+
+#define problemf(im, ...)                                                  \
+    do {                                                                   \
+        if (sa_problems_add((im)->problems, __VA_ARGS__)) (im)->oom = 1;   \
+    } while (0)
+
+/* Checks (and, while no problem has been found, stores) one file. */
+static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k, const sa_scan_item *it,
+                       int rater, sa_dataset_file *f, int *have_geometry, sa_image *ref, char **ref_path) {
+    sa_error err;
+    sa_image img;
+    if (!it->dicom && it->sha256[0]) { /* manifest source: the file must match its record */
+        char hex[65];
+        if (sa_file_sha256(it->src, hex, NULL, &err)) return problem(im, err.msg);
+        if (strcmp(hex, it->sha256)) {
+            problemf(im, "%s: sha256 differs from the manifest's", it->src);
+            return;
+        }
+    }
+    if (sa_image_read(it->src, &img, &err)) return problem(im, err.msg);
+    int ok = 1;
+    if (rater && sa_image_check_binary(&img, it->src, &err)) {
+        problemf(im, "%s (rater masks must hold only 0 and 1)", err.msg);
+        ok = 0;
+    }
+    if (!*have_geometry) {
+        *ref = img;
+        *ref_path = it->src;
+        *have_geometry = 1;
+        for (int i = 0; i < 3; i++) {
+            dc->size[i] = img.size[i];
+            dc->spacing[i] = img.spacing[i];
+            dc->origin[i] = img.origin[i];
+        }
+        memcpy(dc->direction, img.direction, sizeof dc->direction);
+        memset(&img, 0, sizeof img);
+    } else {
+        if (sa_image_same_geometry(ref, *ref_path, &img, it->src, &err)) {
+            problem(im, err.msg);
+            ok = 0;
+        }
+    }
+    if (!ok || im->problems->count || im->oom) {
+        sa_image_free(&img);
+        return;
+    }
+    /* store */
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "cases/%s/%s%s%s", dc->id, rater ? "raters/" : "", it->key,
+             image_ext(it->src, it->dicom));
+    char *dst = sa_path_join(im->tmp, rel);
+    char *dir = dst ? sa_strdup(dst) : NULL;
+    if (!dst || !dir) {
+        im->oom = 1;
+        free(dst);
+        free(dir);
+        sa_image_free(&img);
+        return;
+    }
+    *strrchr(dir, '/') = 0;
+    int rc = mkdir_p(dir, &err);
+    if (!rc && it->dicom) {
+        const sa_image *src_img = img.data ? &img : ref; /* ref holds it when it was the first */
+        char uid[256];
+        rc = sa_itk_dicom_series_uid(it->src, uid, sizeof uid, &err);
+        if (!rc) rc = sa_image_write(dst, src_img, &err);
+        if (!rc && !(f->dicom_series_uid = sa_strdup(uid))) im->oom = 1;
+        if (!rc) im->report->converted++;
+    } else if (!rc) {
+        if (!im->opt->copy && link(it->src, dst) == 0) {
+            im->report->linked++;
+        } else {
+            rc = copy_file(it->src, dst, &err);
+            if (!rc) im->report->copied++;
+        }
+    }
+    if (!rc) rc = sa_file_sha256(dst, f->sha256, &f->bytes, &err);
+    if (!rc && !(f->path = sa_strdup(rel))) im->oom = 1;
+    if (rc) problem(im, err.msg);
+    (void)k;
+    free(dst);
+    free(dir);
+    sa_image_free(&img);
+}
+
+static void iso_now(char *buf, size_t size) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *guess_kind(const sa_dataset *ds) {
+    if (find_id(ds->roles, ds->n_roles, "pet") >= 0) return "pet";
+    if (find_id(ds->roles, ds->n_roles, "flair") >= 0) return "ms";
+    return "other";
+}
+
+int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report, sa_problems *problems,
+                      sa_error *err) {
+    sa_import_options opt = *opt_in;
+    if (!opt.data_dir) opt.data_dir = "./segarena-data";
+    if (!opt.split) opt.split = "test";
+    if (!opt.mask_desc) opt.mask_desc = "lesion";
+    memset(report, 0, sizeof *report);
+    sa_problems_init(&report->notes);
+    size_t before = problems->count;
+    importer im = {&opt, report, problems, NULL, 0};
+    sa_scan scan;
+    sa_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    char final_dir[PATH_MAX], datasets_dir[PATH_MAX];
+    int rc = -1;
+
+    if (opt.split && !sa_dataset_id_valid(opt.split)) {
+        sa_error_set(err, "split \"%s\" is not a valid id", opt.split);
+        problem(&im, err->msg);
+        return -1;
+    }
+    if (sa_scan_source(&opt, &scan, problems, &report->notes, err)) {
+        problem(&im, err->msg);
+        return -1;
+    }
+    snprintf(report->layout, sizeof report->layout, "%s", scan.layout);
+    const char *name = opt.name ? opt.name : scan.name;
+    if (!name) {
+        problem(&im, "no dataset name given (--name NAME)");
+        goto out;
+    }
+    if (sa_dataset_dir(opt.data_dir, name, final_dir, sizeof final_dir, err)) {
+        problem(&im, err->msg);
+        goto out;
+    }
+    snprintf(datasets_dir, sizeof datasets_dir, "%s/datasets", opt.data_dir);
+    snprintf(report->path, sizeof report->path, "%s", final_dir);
+    struct stat st;
+    if (lstat(final_dir, &st) == 0) {
+        problemf(&im, "%s: a dataset named %s already exists", final_dir, name);
+    }
+    if (opt.kind && !*opt.kind) problem(&im, "--kind must not be empty");
+
+    /* the dataset as it will be stored: roles and raters = union over cases */
+    if (!(ds.name = sa_strdup(name))) im.oom = 1;
+    ds.source_layout = sa_strdup(scan.layout);
+    ds.source_path = sa_strdup(scan.root);
+    ds.description = sa_strdup(opt.description ? opt.description : scan.description ? scan.description : "");
+    char created[40];
+    iso_now(created, sizeof created);
+    ds.created = sa_strdup(created);
+    for (size_t c = 0; c < scan.n_cases && !im.oom; c++) {
+        for (size_t i = 0; i < scan.cases[c].n_inputs; i++)
+            if (add_unique(&ds.roles, &ds.n_roles, scan.cases[c].inputs[i].key)) im.oom = 1;
+        for (size_t i = 0; i < scan.cases[c].n_raters; i++)
+            if (add_unique(&ds.raters, &ds.n_raters, scan.cases[c].raters[i].key)) im.oom = 1;
+    }
+    if (ds.n_roles) qsort(ds.roles, ds.n_roles, sizeof *ds.roles, sa_cmp_strp);
+    if (ds.n_raters) qsort(ds.raters, ds.n_raters, sizeof *ds.raters, sa_cmp_strp);
+    ds.kind = sa_strdup(opt.kind && *opt.kind ? opt.kind : scan.kind ? scan.kind : guess_kind(&ds));
+    if (scan.n_cases == 0) {
+        problemf(&im, "%s: no cases found (%s layout)", scan.root, scan.layout);
+    } else {
+        if (ds.n_roles == 0) problem(&im, "no input images found in any case");
+        if (ds.n_raters == 0) problem(&im, "no rater masks found in any case");
+    }
+    for (size_t c = 0; c < scan.n_cases; c++)
+        for (size_t j = 0; j < c; j++)
+            if (!strcmp(scan.cases[c].id, scan.cases[j].id)) {
+                problemf(&im, "%s: duplicate case id %s (also %s)", scan.cases[c].where, scan.cases[c].id,
+                         scan.cases[j].where);
+                break;
+            }
+    if (im.oom) goto out;
+
+    /* the temporary folder, only when nothing is wrong so far */
+    if (problems->count == before) {
+        if (mkdir_p(datasets_dir, err)) {
+            problem(&im, err->msg);
+            goto out;
+        }
+        char tmpl[PATH_MAX + 100];
+        if (snprintf(tmpl, sizeof tmpl, "%s/.tmp-%s-XXXXXX", datasets_dir, name) >= (int)sizeof tmpl) {
+            problem(&im, "data directory path too long");
+            goto out;
+        }
+        if (!mkdtemp(tmpl)) {
+            problemf(&im, "%s: cannot create (%s)", tmpl, strerror(errno));
+            goto out;
+        }
+        chmod(tmpl, 0755);
+        im.tmp = sa_strdup(tmpl);
+        if (!im.tmp) {
+            remove_tree(tmpl);
+            im.oom = 1;
+            goto out;
+        }
+    }
+
+    ds.n_cases = scan.n_cases;
+    ds.cases = calloc(scan.n_cases ? scan.n_cases : 1, sizeof *ds.cases);
+    if (!ds.cases) {
+        ds.n_cases = 0;
+        im.oom = 1;
+        goto out;
+    }
+    for (size_t c = 0; c < ds.n_cases && !im.oom; c++) {
+        sa_scan_case *k = &scan.cases[c];
+        sa_dataset_case *dc = &ds.cases[c];
+        dc->id = sa_strdup(k->id);
+        dc->split = sa_strdup(k->split ? k->split : opt.split);
+        dc->inputs = calloc(ds.n_roles ? ds.n_roles : 1, sizeof *dc->inputs);
+        dc->raters = calloc(ds.n_raters ? ds.n_raters : 1, sizeof *dc->raters);
+        if (!dc->id || !dc->split || !dc->inputs || !dc->raters) {
+            im.oom = 1;
+            break;
+        }
+        sa_image ref;
+        memset(&ref, 0, sizeof ref);
+        char *ref_path = NULL;
+        int have = 0;
+        for (int r = 0; r < 2 && !im.oom; r++) {
+            size_t n = r ? ds.n_raters : ds.n_roles;
+            for (size_t i = 0; i < n && !im.oom; i++) {
+                const char *key = r ? ds.raters[i] : ds.roles[i];
+                const sa_scan_item *it = NULL;
+                size_t ni = r ? k->n_raters : k->n_inputs;
+                for (size_t j = 0; j < ni && !it; j++) {
+                    const sa_scan_item *cand = r ? &k->raters[j] : &k->inputs[j];
+                    if (!strcmp(cand->key, key)) it = cand;
+                }
+                if (!it) {
+                    problemf(&im, "%s: case %s has no %s %s", k->where, k->id, r ? "mask of rater" : "image for role",
+                             key);
+                    continue;
+                }
+                store_file(&im, dc, k, it, r, r ? &dc->raters[i] : &dc->inputs[i], &have, &ref, &ref_path);
+            }
+        }
+        sa_image_free(&ref);
+    }
+    if (im.oom || problems->count > before) goto out;
+
+    /* manifest, then into place, then read-only */
+    {
+        char *mpath = sa_path_join(im.tmp, "dataset.json");
+        if (!mpath) {
+            im.oom = 1;
+            goto out;
+        }
+        int w = sa_manifest_write(mpath, &ds, err);
+        free(mpath);
+        if (w) {
+            problem(&im, err->msg);
+            goto out;
+        }
+    }
+    if (rename(im.tmp, final_dir)) {
+        problemf(&im, "%s: cannot rename into place (%s)", final_dir, strerror(errno));
+        goto out;
+    }
+    free(im.tmp);
+    im.tmp = NULL;
+    if (make_read_only(final_dir, err)) {
+        problem(&im, err->msg);
+        goto out;
+    }
+    report->n_cases = ds.n_cases;
+    report->n_roles = ds.n_roles;
+    report->n_raters = ds.n_raters;
+    rc = 0;
+out:
+    if (im.oom) {
+        sa_problems_add(problems, "out of memory");
+        rc = -1;
+    }
+    if (im.tmp) remove_tree(im.tmp);
+    free(im.tmp);
+    if (rc && problems->count > before) sa_error_set(err, "%s", problems->msg[before]);
+    sa_dataset_free(&ds);
+    sa_scan_free(&scan);
+    return rc;
+}

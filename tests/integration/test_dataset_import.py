@@ -1,0 +1,458 @@
+#!/usr/bin/python3
+"""test_dataset_import.py: end-to-end tests of `segarena dataset import|verify|show|list`
+on small NIfTI fixtures written with nibabel (and a DICOM series written with dcmtk's
+dump2dcm when it is installed).
+
+Usage: /usr/bin/python3 test_dataset_import.py SEGARENA WORKDIR
+Exits 77 (ctest: skipped) when nibabel/numpy are missing.
+"""
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+try:
+    import nibabel as nib
+    import numpy as np
+except ImportError:
+    print("SKIP: nibabel/numpy not available")
+    sys.exit(77)
+
+SEGARENA = os.path.abspath(sys.argv[1])
+WORK = os.path.abspath(sys.argv[2])
+failures = []
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args, data_dir=None):
+    cmd = [SEGARENA, "dataset"] + list(args)
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def make_writable(path):
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for f in files:
+            fp = os.path.join(root, f)
+            if not os.path.islink(fp):
+                os.chmod(fp, 0o644)
+
+
+def rmtree(path):
+    if os.path.exists(path):
+        make_writable(path)
+        shutil.rmtree(path)
+
+
+AFFINE = np.diag([1.0, 1.0, 1.5, 1.0])
+N = 16
+
+
+def save(path, data, affine=AFFINE, dtype=np.uint8):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
+    img.header.set_data_dtype(dtype)
+    nib.save(img, path)
+
+
+def cubes(centres, size=2, shape=(N, N, N)):
+    m = np.zeros(shape, np.uint8)
+    for (x, y, z) in centres:
+        m[x:x + size, y:y + size, z:z + size] = 1
+    return m
+
+
+# rater masks per case: lists of cube corners (2x2x2 voxels = 12 mm^3 > 3 mm^3)
+RATERS = {
+    "alice": [[(1, 1, 1), (6, 6, 6), (11, 11, 11)], [(2, 2, 2)], [(3, 3, 3), (9, 9, 9)]],
+    "bob": [[(1, 1, 1), (6, 6, 7)], [(2, 2, 2), (10, 10, 10)], [(3, 3, 3), (9, 9, 9)]],
+}
+CASES = ["c01", "c02", "c03"]
+
+
+def image(seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 1000, size=(N, N, N)).astype(np.int16)
+
+
+def expected_summary():
+    """lesion counts (every cube is one lesion) and mean pairwise Dice per case"""
+    out = []
+    for c in range(len(CASES)):
+        a = cubes(RATERS["alice"][c]).astype(bool)
+        b = cubes(RATERS["bob"][c]).astype(bool)
+        tp = int((a & b).sum())
+        dice = 2.0 * tp / (int(a.sum()) + int(b.sum()))
+        out.append(({"alice": len(RATERS["alice"][c]), "bob": len(RATERS["bob"][c])}, dice))
+    return out
+
+
+def make_plain(root):
+    rmtree(root)
+    for i, case in enumerate(CASES):
+        save(os.path.join(root, case, "flair.nii.gz"), image(i), dtype=np.int16)
+        save(os.path.join(root, case, "t1.nii.gz"), image(i + 10), dtype=np.int16)
+        for r, lists in RATERS.items():
+            save(os.path.join(root, case, "raters", r + ".nii.gz"), cubes(lists[i]))
+    with open(os.path.join(root, "splits.tsv"), "w") as f:
+        f.write("case\tsplit\nc01\tvalidation\n")
+
+
+def make_bids(root, sessions):
+    rmtree(root)
+    os.makedirs(root)
+    with open(os.path.join(root, "dataset_description.json"), "w") as f:
+        json.dump({"Name": "test", "BIDSVersion": "1.8.0"}, f)
+    with open(os.path.join(root, "participants.tsv"), "w") as f:
+        f.write("participant_id\tage\tsplit\nsub-01\t30\tvalidation\nsub-02\t40\ttest\n")
+    subs = ["01", "02"]
+    k = 0
+    for s in subs:
+        for ses in (["a", "b"] if sessions else [None]):
+            prefix = f"sub-{s}" + (f"_ses-{ses}" if ses else "")
+            rel = os.path.join(f"sub-{s}", f"ses-{ses}" if ses else "", "anat")
+            save(os.path.join(root, rel, prefix + "_FLAIR.nii.gz"), image(k), dtype=np.int16)
+            save(os.path.join(root, rel, prefix + "_ce-gadolinium_T1w.nii.gz"), image(k + 20), dtype=np.int16)
+            with open(os.path.join(root, rel, prefix + "_FLAIR.json"), "w") as f:
+                f.write("{}\n")
+            save(os.path.join(root, rel, prefix + "_T2starw.nii.gz"), image(k + 40), dtype=np.int16)
+            for r, lists in RATERS.items():
+                save(os.path.join(root, "derivatives", r, rel, prefix + "_desc-lesion_mask.nii.gz"),
+                     cubes(lists[k % 3]))
+            save(os.path.join(root, "derivatives", "truth", rel, prefix + "_desc-truth_mask.nii.gz"),
+                 cubes(RATERS["alice"][k % 3]))
+            k += 1
+
+
+def same_bytes(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def datasets_entries(data):
+    d = os.path.join(data, "datasets")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def all_read_only(path):
+    for root, dirs, files in os.walk(path):
+        if os.stat(root).st_mode & 0o222:
+            return False
+        for f in files:
+            if os.stat(os.path.join(root, f)).st_mode & 0o222:
+                return False
+    return True
+
+
+rmtree(WORK)
+os.makedirs(WORK)
+DATA = os.path.join(WORK, "data")
+
+# ---- plain layout round trip ------------------------------------------------
+plain = os.path.join(WORK, "plain")
+make_plain(plain)
+rc, out, err = run("import", plain, "--name", "plain1", "--copy", data_dir=DATA)
+check(rc == 0, f"plain import: rc {rc}, {err}")
+stored = os.path.join(DATA, "datasets", "plain1")
+m = json.load(open(os.path.join(stored, "dataset.json")))
+check(m["schema"] == "segarena-dataset/1" and m["name"] == "plain1", "plain manifest header")
+check(m["kind"] == "ms", f"plain kind guessed ms: {m['kind']}")
+check(m["roles"] == ["flair", "t1"] and m["raters"] == ["alice", "bob"], "plain roles and raters")
+check(m["source"]["layout"] == "plain", "plain layout recorded")
+check([c["id"] for c in m["cases"]] == CASES, "plain case ids")
+check([c["split"] for c in m["cases"]] == ["validation", "test", "test"], "plain splits from splits.tsv")
+c0 = m["cases"][0]
+check(c0["geometry"]["size"] == [16, 16, 16] and c0["geometry"]["spacing"] == [1, 1, 1.5],
+      f"plain geometry {c0['geometry']}")
+ok = True
+for c in m["cases"]:
+    for role, f in c["inputs"].items():
+        p = os.path.join(stored, f["path"])
+        ok &= f["path"] == f"cases/{c['id']}/{role}.nii.gz"
+        ok &= same_bytes(p, os.path.join(plain, c["id"], role + ".nii.gz"))
+        ok &= f["sha256"] == sha(p) and f["bytes"] == os.path.getsize(p)
+    for r, f in c["raters"].items():
+        p = os.path.join(stored, f["path"])
+        ok &= f["path"] == f"cases/{c['id']}/raters/{r}.nii.gz"
+        ok &= same_bytes(p, os.path.join(plain, c["id"], "raters", r + ".nii.gz"))
+        ok &= f["sha256"] == sha(p)
+check(ok, "plain: stored files equal the sources, paths and sha256 recorded")
+check(all_read_only(stored), "plain: stored dataset read-only")
+rc, out, err = run("verify", "plain1", data_dir=DATA)
+check(rc == 0, f"verify after import: rc {rc} {err}")
+rc, out, err = run("list", data_dir=DATA)
+check(rc == 0 and "plain1" in out, f"list: {out}")
+
+# ---- show: numbers on a known dataset ---------------------------------------------
+rc, out, err = run("show", "plain1", "--json", data_dir=DATA)
+check(rc == 0, f"show rc {rc} {err}")
+s = json.loads(out) if rc == 0 else {}
+exp = expected_summary()
+check(s.get("cases") == 3 and s.get("splits") == {"validation": 1, "test": 2}, f"show splits {s.get('splits')}")
+check(s.get("voxel_sizes") == [{"spacing": [1, 1, 1.5], "cases": 3}], f"show voxel sizes {s.get('voxel_sizes')}")
+for i, pc in enumerate(s.get("per_case", [])):
+    check(pc["lesions"] == exp[i][0], f"show lesions case {i}: {pc['lesions']} vs {exp[i][0]}")
+    check(abs(pc["inter_rater_dice"] - exp[i][1]) < 1e-9, f"show dice case {i}: {pc['inter_rater_dice']} vs {exp[i][1]}")
+mean = sum(e[1] for e in exp) / 3
+check(abs(s.get("mean_inter_rater_dice", -1) - mean) < 1e-9, "show mean dice")
+rc, out, err = run("show", "plain1", data_dir=DATA)
+check(rc == 0 and "alice" in out and "1 x 1 x 1.5 mm (3 cases)" in out, f"show text: {out}")
+
+# ---- import from a manifest folder (the stored dataset) ---------------------------
+rc, out, err = run("import", stored, "--name", "frommanifest", data_dir=DATA)
+check(rc == 0, f"manifest import: rc {rc} {err}")
+if rc == 0:
+    m2 = json.load(open(os.path.join(DATA, "datasets", "frommanifest", "dataset.json")))
+    check(m2["source"]["layout"] == "manifest", "manifest layout recorded")
+    check([c["inputs"]["flair"]["sha256"] for c in m2["cases"]] == [c["inputs"]["flair"]["sha256"] for c in m["cases"]],
+          "manifest import keeps the files")
+    check([c["split"] for c in m2["cases"]] == [c["split"] for c in m["cases"]], "manifest import keeps splits")
+
+# ---- BIDS with sessions ---------------------------------------------------------------
+bids = os.path.join(WORK, "bids")
+make_bids(bids, sessions=True)
+rc, out, err = run("import", bids, "--name", "bids1", data_dir=DATA)
+check(rc == 0, f"bids import: rc {rc} {err}")
+if rc == 0:
+    stored_b = os.path.join(DATA, "datasets", "bids1")
+    mb = json.load(open(os.path.join(stored_b, "dataset.json")))
+    check([c["id"] for c in mb["cases"]] == ["01-a", "01-b", "02-a", "02-b"], f"bids case ids {[c['id'] for c in mb['cases']]}")
+    check(mb["roles"] == ["flair", "t1gd"], f"bids roles {mb['roles']}")
+    check(mb["raters"] == ["alice", "bob"], f"bids raters {mb['raters']}")
+    check([c["split"] for c in mb["cases"]] == ["validation", "validation", "test", "test"], "bids splits")
+    src = os.path.join(bids, "sub-01", "ses-b", "anat", "sub-01_ses-b_ce-gadolinium_T1w.nii.gz")
+    check(same_bytes(os.path.join(stored_b, "cases", "01-b", "t1gd.nii.gz"), src), "bids: t1gd stored byte for byte")
+    srcm = os.path.join(bids, "derivatives", "bob", "sub-02", "ses-a", "anat", "sub-02_ses-a_desc-lesion_mask.nii.gz")
+    check(same_bytes(os.path.join(stored_b, "cases", "02-a", "raters", "bob.nii.gz"), srcm), "bids: mask byte for byte")
+    check("truth" in err and "not a rater" in err, f"bids: derivatives/truth reported: {err}")
+    check("T2starw" in err, "bids: unmapped suffix reported")
+    check(all_read_only(stored_b), "bids: read-only")
+# --role maps the ignored suffix
+rc, out, err = run("import", bids, "--name", "bids-role", "--role", "T2starw=t2s", "--split", "val2", data_dir=DATA)
+check(rc == 0, f"bids --role: {err}")
+if rc == 0:
+    mr = json.load(open(os.path.join(DATA, "datasets", "bids-role", "dataset.json")))
+    check(mr["roles"] == ["flair", "t1gd", "t2s"], f"--role mapped: {mr['roles']}")
+
+# ---- BIDS without sessions, no split column ----------------------------------------------
+bids2 = os.path.join(WORK, "bids2")
+make_bids(bids2, sessions=False)
+with open(os.path.join(bids2, "participants.tsv"), "w") as f:
+    f.write("participant_id\tage\nsub-01\t30\n")
+rc, out, err = run("import", bids2, "--name", "bids2", "--split", "phase1", "--kind", "custom", data_dir=DATA)
+check(rc == 0, f"bids2 import: {err}")
+if rc == 0:
+    m3 = json.load(open(os.path.join(DATA, "datasets", "bids2", "dataset.json")))
+    check([c["id"] for c in m3["cases"]] == ["01", "02"], "bids2 ids")
+    check({c["split"] for c in m3["cases"]} == {"phase1"} and m3["kind"] == "custom", "bids2 split and kind")
+
+# ---- DICOM series as an input image --------------------------------------------------------
+DUMP2DCM = shutil.which("dump2dcm")
+if DUMP2DCM:
+    pet = os.path.join(WORK, "petbids")
+    rmtree(pet)
+    cols, rows, slices = 8, 6, 4
+    sx, sy, sz = 0.8, 0.6, 2.5
+    org = [-40.0, 12.5, 101.25]
+    uid = "1.2.826.0.1.3680043.2.1125.88.7"
+    folder = os.path.join(pet, "sub-01", "pet", "sub-01_pet")
+    os.makedirs(folder)
+    for k in range(slices):
+        words = ["%04x" % ((x + 10 * y + 100 * k) & 0xFFFF) for y in range(rows) for x in range(cols)]
+        pixels = "\\".join(words)
+        dump = f"""(0002,0002) UI =PositronEmissionTomographyImageStorage
+(0002,0003) UI [{uid}.{k + 1}]
+(0002,0010) UI =LittleEndianExplicit
+(0008,0016) UI =PositronEmissionTomographyImageStorage
+(0008,0018) UI [{uid}.{k + 1}]
+(0008,0060) CS [PT]
+(0010,0010) PN [Phantom^SegArena]
+(0010,0020) LO [SA0002]
+(0020,000d) UI [1.2.826.0.1.3680043.2.1125.88.1]
+(0020,000e) UI [{uid}]
+(0020,0011) IS [1]
+(0020,0013) IS [{k + 1}]
+(0020,0032) DS [{org[0]}\\{org[1]}\\{org[2] + k * sz}]
+(0020,0037) DS [1\\0\\0\\0\\1\\0]
+(0018,0050) DS [{sz}]
+(0028,0002) US 1
+(0028,0004) CS [MONOCHROME2]
+(0028,0010) US {rows}
+(0028,0011) US {cols}
+(0028,0030) DS [{sy}\\{sx}]
+(0028,0100) US 16
+(0028,0101) US 16
+(0028,0102) US 15
+(0028,0103) US 0
+(7fe0,0010) OW {pixels}
+"""
+        dp = os.path.join(WORK, f"slice{k}.txt")
+        with open(dp, "w") as f:
+            f.write(dump)
+        subprocess.run([DUMP2DCM, "--write-xfer-little", dp, os.path.join(folder, f"IM{k}.dcm")], check=True)
+    # masks in the series' geometry (NIfTI is RAS: LPS x and y flip)
+    aff = np.array([[-sx, 0, 0, -org[0]], [0, -sy, 0, -org[1]], [0, 0, sz, org[2]], [0, 0, 0, 1]])
+    for r in ("alice", "bob"):
+        mk = np.zeros((cols, rows, slices), np.uint8)
+        mk[2:5, 2:4, 1:3] = 1
+        save(os.path.join(pet, "derivatives", r, "sub-01", "pet", "sub-01_desc-lesion_mask.nii.gz"), mk, affine=aff)
+    rc, out, err = run("import", pet, "--name", "pet1", data_dir=DATA)
+    check(rc == 0, f"dicom import: {err}")
+    if rc == 0:
+        mp = json.load(open(os.path.join(DATA, "datasets", "pet1", "dataset.json")))
+        check(mp["kind"] == "pet" and mp["roles"] == ["pet"], "pet kind and role")
+        inp = mp["cases"][0]["inputs"]["pet"]
+        check(inp.get("dicom_series_uid") == uid, f"series uid recorded: {inp}")
+        check(inp["path"] == "cases/01/pet.nii.gz", "converted path")
+        img = nib.load(os.path.join(DATA, "datasets", "pet1", inp["path"]))
+        check(img.shape == (cols, rows, slices), f"converted shape {img.shape}")
+        check(np.allclose(img.affine, aff, atol=1e-4), f"converted affine {img.affine}")
+        data = np.asarray(img.dataobj)
+        check(int(data[3, 2, 1]) == 3 + 20 + 100, "converted voxel values")
+        g = mp["cases"][0]["geometry"]
+        check(np.allclose(g["spacing"], [sx, sy, sz]) and np.allclose(g["origin"], org), f"geometry kept {g}")
+        rc, out, err = run("verify", "pet1", data_dir=DATA)
+        check(rc == 0, "verify pet1")
+else:
+    print("note: dump2dcm missing, DICOM import not tested")
+
+# ---- refusals: every problem listed, nothing left behind ---------------------------------------
+def refuse(label, source, expect, name="bad", min_lines=1, extra=()):
+    before = datasets_entries(DATA)
+    rc, out, err = run("import", source, "--name", name, *extra, data_dir=DATA)
+    lines = [l for l in err.splitlines() if not l.startswith("note:") and not l.startswith("segarena dataset import:")]
+    check(rc == 2, f"{label}: exit {rc}, expected 2")
+    for e in expect:
+        check(any(e in l for l in lines), f"{label}: no line with '{e}' in {lines}")
+    check(len(lines) >= min_lines, f"{label}: {len(lines)} problem lines, expected >= {min_lines}")
+    check(f"{len(lines)} problem" in err, f"{label}: count line in {err}")
+    check(datasets_entries(DATA) == before, f"{label}: something left behind: {datasets_entries(DATA)}")
+    return lines
+
+
+src = os.path.join(WORK, "src")
+make_plain(src)
+os.remove(os.path.join(src, "c02", "t1.nii.gz"))
+refuse("missing role", src, ["c02", "no image for role t1"])
+
+make_plain(src)
+os.remove(os.path.join(src, "c03", "raters", "bob.nii.gz"))
+refuse("missing rater", src, ["c03", "no mask of rater bob"])
+
+make_plain(src)
+save(os.path.join(src, "c01", "raters", "alice.nii.gz"), np.zeros((N, N, N - 1), np.uint8))
+refuse("geometry", src, ["alice.nii.gz"])
+
+make_plain(src)
+mk = cubes(RATERS["bob"][1])
+mk[0, 0, 0] = 2
+save(os.path.join(src, "c02", "raters", "bob.nii.gz"), mk)
+refuse("non-binary", src, ["bob.nii.gz", "0 and 1"])
+
+make_plain(src)
+outside = os.path.join(WORK, "outside.nii.gz")
+shutil.copy(os.path.join(src, "c01", "t1.nii.gz"), outside)
+os.remove(os.path.join(src, "c01", "t1.nii.gz"))
+os.symlink(outside, os.path.join(src, "c01", "t1.nii.gz"))
+refuse("symlink outside", src, ["t1.nii.gz", "outside the dataset folder"])
+# a symlink inside the source is fine
+os.remove(os.path.join(src, "c01", "t1.nii.gz"))
+os.symlink(os.path.join(src, "c02", "t1.nii.gz"), os.path.join(src, "c01", "t1.nii.gz"))
+rc, out, err = run("import", src, "--name", "inner-link", "--copy", data_dir=DATA)
+check(rc == 0, f"symlink inside accepted: {err}")
+
+# two problems in one import: two lines
+make_plain(src)
+os.remove(os.path.join(src, "c02", "t1.nii.gz"))
+os.remove(os.path.join(src, "c03", "raters", "alice.nii.gz"))
+lines = refuse("two problems", src, ["no image for role t1", "no mask of rater alice"])
+check(len(lines) == 2, f"two problems give two lines: {lines}")
+
+# duplicate case ids (sub-01/ses-a and sub-01-a)
+dup = os.path.join(WORK, "dup")
+make_bids(dup, sessions=True)
+shutil.copytree(os.path.join(dup, "sub-01", "ses-a", "anat"), os.path.join(dup, "sub-01-a", "anat"))
+for f in os.listdir(os.path.join(dup, "sub-01-a", "anat")):
+    os.rename(os.path.join(dup, "sub-01-a", "anat", f),
+              os.path.join(dup, "sub-01-a", "anat", f.replace("sub-01_ses-a", "sub-01-a")))
+refuse("duplicate ids", dup, ["duplicate case id 01-a"])
+
+# a manifest that fails the schema: several violations at once
+bad = os.path.join(WORK, "badmanifest")
+rmtree(bad)
+shutil.copytree(stored, bad)
+make_writable(bad)
+bm = json.load(open(os.path.join(bad, "dataset.json")))
+bm["schema"] = "segarena-dataset/9"
+del bm["kind"]
+bm["cases"][0]["inputs"]["flair"]["sha256"] = "xyz"
+bm["cases"][1]["raters"]["bob"]["path"] = "../escape.nii.gz"
+bm["cases"][2]["id"] = "c01"
+bm["extra"] = 1
+json.dump(bm, open(os.path.join(bad, "dataset.json"), "w"), indent=2)
+lines = refuse("bad manifest", bad, ["\"schema\" must be", "missing \"kind\"", "\"sha256\" must be",
+                                     "\"path\" must be relative", "duplicate case id", "unknown key \"extra\""],
+               min_lines=6)
+
+# a name that exists
+refuse("existing name", plain, ["already exists"], name="plain1")
+# empty source
+empty = os.path.join(WORK, "empty")
+os.makedirs(empty, exist_ok=True)
+refuse("empty", empty, ["no cases found"])
+
+# ---- verify catches a changed byte and a removed file ------------------------------------------
+rc, out, err = run("import", plain, "--name", "tamper", "--copy", data_dir=DATA)
+check(rc == 0, "import for tamper test")
+td = os.path.join(DATA, "datasets", "tamper")
+victim = os.path.join(td, "cases", "c02", "flair.nii.gz")
+os.chmod(victim, 0o644)
+with open(victim, "r+b") as f:
+    f.seek(40)
+    b = f.read(1)
+    f.seek(40)
+    f.write(bytes([b[0] ^ 0xFF]))
+rc, out, err = run("verify", "tamper", data_dir=DATA)
+check(rc == 2 and "c02/flair.nii.gz: sha256 is" in err, f"verify catches a changed byte: {rc} {err}")
+check("writable" in err, "verify reports the writable file")
+os.chmod(victim, 0o444)
+os.chmod(os.path.join(td, "cases", "c03"), 0o755)
+os.remove(os.path.join(td, "cases", "c03", "t1.nii.gz"))
+os.chmod(os.path.join(td, "cases", "c03"), 0o555)
+rc, out, err = run("verify", "tamper", data_dir=DATA)
+check(rc == 2 and "c03/t1.nii.gz: missing" in err, f"verify catches a removed file: {err}")
+check("c02/flair.nii.gz: sha256 is" in err, "verify lists every mismatch")
+rc, out, err = run("verify", "nosuch", data_dir=DATA)
+check(rc == 2, "verify of an unknown dataset")
+
+# usage errors
+rc, out, err = run("import", plain, data_dir=DATA)
+check(rc == 2 and "name" in err, "import without --name")
+rc, out, err = run("frobnicate", data_dir=DATA)
+check(rc == 2, "unknown subcommand")
+rc, out, err = run("--help")
+check(rc == 0 and "import" in out, "help")
+
+rmtree(WORK)
+print(f"test_dataset_import: {passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
