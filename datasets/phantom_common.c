@@ -225,3 +225,16 @@ int sa_phantom_generate(const sa_phantom_options *opt, int index, sa_phantom_cas
     }
     return sa_error_set(err, "phantom: unknown kind %d", (int)opt->kind);
 }
+
+double ph_ellipsoid_distance(const ph_ellipsoid *e, double x, double y, double z) {
+    double p[3] = {x - e->c[0], y - e->c[1], z - e->c[2]};
+    double q2 = 0, g2 = 0;
+    for (int i = 0; i < 3; i++) {
+        double t = (e->axis[i][0] * p[0] + e->axis[i][1] * p[1] + e->axis[i][2] * p[2]) / e->a[i];
+        q2 += t * t;
+        g2 += (t / e->a[i]) * (t / e->a[i]);
+    }
+    if (g2 < 1e-12) return fmin(e->a[0], fmin(e->a[1], e->a[2])); /* at the centre */
+    double q = sqrt(q2);
+    return (1.0 - q) * q / sqrt(g2);
+}

@@ -61,6 +61,18 @@ static inline double ph_clamp(double x, double lo, double hi) {
 int ph_ms_generate(const sa_phantom_options *opt, int index, sa_phantom_case *out, sa_error *err);
 int ph_pet_generate(const sa_phantom_options *opt, int index, sa_phantom_case *out, sa_error *err);
 
+/* An ellipsoid: centre, unit axis directions (rows) and semi-axes, in one unit
+ * (voxels for MS, mm for PET). */
+typedef struct ph_ellipsoid {
+    double c[3];
+    double axis[3][3];
+    double a[3];
+} ph_ellipsoid;
+
+/* First-order signed distance to its surface (> 0 inside), in its unit: smooth
+ * boundaries for partial-volume blending (phantom_common.c). */
+double ph_ellipsoid_distance(const ph_ellipsoid *e, double x, double y, double z);
+
 /* Raters (phantom_raters.c). */
 typedef struct ph_lesion_info {
     double voxels;    /* true volume in voxels */

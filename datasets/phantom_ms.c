@@ -31,11 +31,7 @@ static const double noise_sigma = 20.0;
 static const double flair_artefact = 620.0; /* CSF not nulled on FLAIR */
 static const double t1gd_enhancing = 880.0;
 
-typedef struct ellipsoid {
-    double c[3];
-    double axis[3][3]; /* rows: unit axis directions */
-    double a[3];       /* semi-axes, voxels */
-} ellipsoid;
+typedef ph_ellipsoid ellipsoid;
 
 #define MAX_VENT 8
 #define MAX_DEEP 4
@@ -71,23 +67,8 @@ typedef struct ms_ctx {
     int n_les;
 } ms_ctx;
 
-/* Signed distance (voxels, > 0 inside) of an ellipsoid, first order. */
 static double ellipsoid_d(const ellipsoid *e, double x, double y, double z) {
-    double p[3] = {x - e->c[0], y - e->c[1], z - e->c[2]};
-    double q2 = 0, g2 = 0;
-    for (int i = 0; i < 3; i++) {
-        double t = (e->axis[i][0] * p[0] + e->axis[i][1] * p[1] + e->axis[i][2] * p[2]) / e->a[i];
-        q2 += t * t;
-        g2 += (t / e->a[i]) * (t / e->a[i]);
-    }
-    double q = sqrt(q2);
-    if (g2 < 1e-12) {
-        double m = e->a[0];
-        if (e->a[1] < m) m = e->a[1];
-        if (e->a[2] < m) m = e->a[2];
-        return m;
-    }
-    return (1.0 - q) * q / sqrt(g2);
+    return ph_ellipsoid_distance(e, x, y, z);
 }
 
 static double ellipsoid_reach(const ellipsoid *e) {

@@ -16,10 +16,7 @@
 
 #include "phantom_internal.h"
 
-typedef struct pet_ell {
-    double c[3], a[3]; /* mm */
-    double axis[3][3];
-} pet_ell;
+typedef ph_ellipsoid pet_ell; /* mm */
 
 enum { O_LUNG_R, O_LUNG_L, O_LIVER, O_HEART, O_BLOOD, O_SPINE, O_KIDNEY_R, O_KIDNEY_L, N_ORGAN };
 static const double organ_suv[N_ORGAN] = {0.35, 0.35, 2.1, 3.0, 1.7, 1.4, 3.2, 3.2};
@@ -33,18 +30,7 @@ typedef struct pet_tumour {
     double radius;
 } pet_tumour;
 
-static double ell_d(const pet_ell *e, double x, double y, double z) {
-    double p[3] = {x - e->c[0], y - e->c[1], z - e->c[2]};
-    double q2 = 0, g2 = 0;
-    for (int i = 0; i < 3; i++) {
-        double t = (e->axis[i][0] * p[0] + e->axis[i][1] * p[1] + e->axis[i][2] * p[2]) / e->a[i];
-        q2 += t * t;
-        g2 += (t / e->a[i]) * (t / e->a[i]);
-    }
-    if (g2 < 1e-12) return fmin(e->a[0], fmin(e->a[1], e->a[2]));
-    double q = sqrt(q2);
-    return (1.0 - q) * q / sqrt(g2);
-}
+static double ell_d(const pet_ell *e, double x, double y, double z) { return ph_ellipsoid_distance(e, x, y, z); }
 
 static void ell_set(pet_ell *e, double cx, double cy, double cz, double ax, double ay, double az) {
     e->c[0] = cx, e->c[1] = cy, e->c[2] = cz;
