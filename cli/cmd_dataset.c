@@ -35,8 +35,8 @@ static const char help_text[] =
     "                        give (default test)\n"
     "  --mask-desc DESC      BIDS desc of rater masks (default lesion: *_desc-lesion_mask)\n"
     "  --role SUFFIX=ROLE    map a BIDS suffix (or ce-<label>_<suffix>) to a role; repeatable\n"
-    "  --copy                always copy files (default: hard-link when on the same\n"
-    "                        filesystem; hard-linked sources become read-only too)\n"
+    "  --link                hard-link files where the filesystem allows (default: copy);\n"
+    "                        the sources then share the store's read-only mode\n"
     "\n"
     "Layouts (docs/datasets.md): BIDS sub-<id>/[ses-<s>/]anat|pet/ with raters under\n"
     "derivatives/<rater>/; plain <case>/<role>.nii.gz and <case>/raters/<rater>.nii.gz;\n"
@@ -79,6 +79,7 @@ static int do_import(int argc, char **argv, const char *data_dir) {
         else if (!strcmp(a, "--description")) opt.description = value;
         else if (!strcmp(a, "--split")) opt.split = value;
         else if (!strcmp(a, "--mask-desc")) opt.mask_desc = value;
+        else if (!strcmp(a, "--link")) opt.copy = 0;
         else if (!strcmp(a, "--copy")) opt.copy = 1;
         else if (!strcmp(a, "--role")) {
             if (n_maps == MAX_ROLE_MAPS) return usage_error("%s", "at most 32 --role options");

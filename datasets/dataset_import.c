@@ -26,6 +26,7 @@ void sa_import_options_default(sa_import_options *opt) {
     opt->data_dir = "./segarena-data";
     opt->split = "test";
     opt->mask_desc = "lesion";
+    opt->copy = 1; /* hard links would make the organiser's own files read-only */
 }
 
 void sa_import_report_free(sa_import_report *r) {

@@ -191,7 +191,7 @@ typedef struct sa_import_options {
     const char *mask_desc;   /* BIDS desc of rater masks; NULL: "lesion" */
     const sa_role_map *role_map;
     size_t n_role_map;
-    int copy;                /* 1: always copy (never hard-link) */
+    int copy;                /* 1 (default): copy; 0: hard-link where possible */
 } sa_import_options;
 
 void sa_import_options_default(sa_import_options *opt);
