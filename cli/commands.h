@@ -14,5 +14,6 @@ int cmd_consensus(int argc, char **argv);
  * subcommand (cmd_make_demo.c); argv[0] is "dataset" / "make-demo". */
 int cmd_dataset(int argc, char **argv);
 int cmd_dataset_make_demo(int argc, char **argv);
+int cmd_try(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static void usage(FILE *out) {
           "             (segarena score --help for every option and convention)\n"
           "  consensus  the consensus of several raters' masks (majority or STAPLE)\n"
           "  dataset    held-out datasets: import, verify, show, list, make-demo\n"
+          "  try        check a contestant image archive and run it on one case, sandboxed\n"
           "\n"
           "  segarena --version | --help\n",
           out);
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "consensus")) return cmd_consensus(argc - 1, argv + 1);
     if (!strcmp(cmd, "dataset")) return cmd_dataset(argc - 1, argv + 1);
+    if (!strcmp(cmd, "try")) return cmd_try(argc - 1, argv + 1);
     fprintf(stderr, "segarena: unknown command '%s' (segarena --help lists them)\n", cmd);
     return EXIT_BAD_INPUT;
 }

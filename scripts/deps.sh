@@ -3,8 +3,8 @@
 # set-up scripts; `install_missing_packages` installs what is missing when run as
 # root and otherwise prints the exact apt-get line and fails.
 
-SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev"
-SEGARENA_TEST_PACKAGES="python3 python3-nibabel python3-numpy dcmtk"
+SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev liblzma-dev"
+SEGARENA_TEST_PACKAGES="python3 python3-nibabel python3-numpy dcmtk podman runc skopeo"
 SEGARENA_BENCH_PACKAGES="plastimatch"
 
 missing_packages() {
@@ -28,4 +28,29 @@ install_missing_packages() {
     apt-get update -qq >/dev/null || return 1
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
+}
+
+# The container engine's settings for this host (issue 5): a drop-in that every
+# podman call SegArena makes relies on. runc with cgroupfs, a file events
+# logger, no proxy variables passed in, and default ulimits no higher than this
+# host lets a process set (without CAP_SYS_RESOURCE, raising them fails).
+install_podman_config() {
+    command -v podman >/dev/null 2>&1 || return 0
+    [ "$(id -u)" -eq 0 ] || return 0
+    nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+    [ "$nofile" -gt 1024 ] && nofile=1024
+    nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] && nproc=4096
+    [ "$nproc" -gt 4096 ] && nproc=4096
+    mkdir -p /etc/containers/containers.conf.d
+    cat > /etc/containers/containers.conf.d/50-segarena.conf <<CONF
+# Written by SegArena's set-up (scripts/deps.sh): see docs/containers.md.
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+http_proxy = false
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
 }

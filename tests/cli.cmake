@@ -8,3 +8,11 @@ add_test(NAME cli.raters
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_raters.py
           $<TARGET_FILE:segarena> ${CMAKE_CURRENT_BINARY_DIR}/cli_raters_work)
 set_tests_properties(cli.raters PROPERTIES LABELS integration SKIP_RETURN_CODE 77)
+
+# `segarena try` with real podman; serial with the sandbox test (whose sweep
+# removes every SegArena container on the host).
+add_test(NAME cli.try
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_try.py
+          $<TARGET_FILE:segarena> ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sandbox_prog.c
+          ${CMAKE_C_COMPILER} ${CMAKE_CURRENT_BINARY_DIR}/cli_try_work)
+set_tests_properties(cli.try PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 180)

@@ -1,0 +1,260 @@
+/*
+ * cmd_try.c: `segarena try IMAGE.tar --inputs DIR`: what the platform would do
+ * with an upload, on the challenger's own machine: the same intake checks, the
+ * image loaded under a SegArena name, one case run with the platform's sandbox
+ * flags and limits, the outcome classified and printed as the platform would
+ * record it. The loaded image is removed afterwards.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <dirent.h>
+#include <ftw.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "case_files.h"
+#include "commands.h"
+#include "submissions.h"
+
+static const char help_text[] =
+    "usage: segarena try IMAGE.tar --inputs DIR [options]\n"
+    "\n"
+    "Checks an image archive as SegArena's intake does (docker save or OCI archive,\n"
+    ".tar, .tar.gz or .tar.xz; one linux/amd64 image, a non-root USER, an entrypoint),\n"
+    "loads it under a SegArena name, runs it on the case in DIR with exactly the\n"
+    "platform's sandbox (no network, read-only root and /input, size-capped /output,\n"
+    "tmpfs /tmp, all capabilities dropped, memory, CPU, process and time limits) and\n"
+    "prints the outcome the platform would record. DIR holds the case's images named\n"
+    "by role (flair.nii.gz, t1.nii.gz, ... or pet.nii.gz); the image must write\n"
+    "/output/segmentation.nii.gz on their grid (docs/containers.md).\n"
+    "\n"
+    "options:\n"
+    "  --phase-spec FILE   limits from a phase spec (JSON: {\"limits\": {\"wall_seconds\",\n"
+    "                      \"memory_mb\", \"cpus\", \"pids\", \"output_mb\"}}; any subset)\n"
+    "  --wall-seconds S --memory-mb M --cpus C --pids P --output-mb O   the same, directly\n"
+    "  --engine E          podman (default) or docker\n"
+    "  --keep-image        leave the loaded image in the engine\n"
+    "  --keep-output DIR   copy the accepted mask there\n"
+    "\n"
+    "exit status: 0 the case succeeded; 1 it failed (the class says how); 2 bad usage,\n"
+    "or the archive was refused at intake (one line says why).\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("segarena try: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (segarena try --help)\n", stderr);
+    return EXIT_BAD_INPUT;
+}
+
+static int number(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads the limits a phase spec sets (the keys this command knows). */
+static int read_phase_spec(const char *path, sa_run_limits *lim) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        fprintf(stderr, "segarena try: %s: not valid JSON (line %d: %s)\n", path, jerr.line, jerr.text);
+        return -1;
+    }
+    json_t *l = json_object_get(root, "limits");
+    int rc = 0;
+    if (l && !json_is_object(l)) {
+        fprintf(stderr, "segarena try: %s: \"limits\" must be an object\n", path);
+        rc = -1;
+    }
+    static const char *const keys[] = {"wall_seconds", "memory_mb", "cpus", "pids", "output_mb"};
+    for (size_t i = 0; l && rc == 0 && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(l, keys[i]);
+        if (!v) continue;
+        if (!json_is_number(v) || json_number_value(v) <= 0) {
+            fprintf(stderr, "segarena try: %s: limits.%s must be a positive number\n", path, keys[i]);
+            rc = -1;
+            break;
+        }
+        double x = json_number_value(v);
+        if (i == 0) lim->wall_seconds = x;
+        if (i == 1) lim->memory_bytes = (uint64_t)(x * 1048576.0);
+        if (i == 2) lim->cpus = x;
+        if (i == 3) lim->pids = (long)x;
+        if (i == 4) lim->output_bytes = (uint64_t)(x * 1048576.0);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* The case's images, by role (file name without its image extension). */
+static size_t list_inputs(const char *dir, sa_run_input *inputs, char (*roles)[64], char (*paths)[4096],
+                          size_t cap) {
+    case_file *files;
+    size_t n, k = 0;
+    char err[600];
+    if (list_case_files(dir, &files, &n, err, sizeof err)) {
+        fprintf(stderr, "segarena try: %s\n", err);
+        return 0;
+    }
+    for (size_t i = 0; i < n && k < cap; i++) {
+        if (files[i].not_image) continue;
+        snprintf(roles[k], 64, "%.63s", files[i].id);
+        snprintf(paths[k], 4096, "%s", files[i].path);
+        inputs[k].role = roles[k];
+        inputs[k].path = paths[k];
+        k++;
+    }
+    free(files);
+    return k;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st, (void)type, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Removes the scratch folder (depth first, never following symlinks). */
+static void remove_tree(const char *dir) { nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t got;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, got, out) != got) rc = -1;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) rc = -1;
+    return rc;
+}
+
+int cmd_try(int argc, char **argv) {
+    const char *archive = NULL, *inputs_dir = NULL, *spec = NULL, *keep_output = NULL;
+    int keep_image = 0;
+    sa_engine_kind engine = SA_ENGINE_PODMAN;
+    sa_run_limits lim;
+    sa_run_limits_default(&lim);
+    sa_error err;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        static const char *const with_value[] = {"--inputs", "--phase-spec", "--engine", "--wall-seconds",
+                                                 "--memory-mb", "--cpus", "--pids", "--output-mb", "--keep-output"};
+        int takes_value = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) takes_value |= !strcmp(a, with_value[k]);
+        if (takes_value && !value) return usage_error("%s needs a value", a);
+        double x;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help_text, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(a, "--inputs")) {
+            inputs_dir = value;
+        } else if (!strcmp(a, "--phase-spec")) {
+            spec = value;
+        } else if (!strcmp(a, "--keep-output")) {
+            keep_output = value;
+        } else if (!strcmp(a, "--keep-image")) {
+            keep_image = 1;
+        } else if (!strcmp(a, "--engine")) {
+            if (sa_engine_parse(value, &engine, &err)) return usage_error("%s", err.msg);
+        } else if (!strcmp(a, "--wall-seconds")) {
+            if (number(value, 1, 86400, &x)) return usage_error("--wall-seconds takes 1 to 86400, not '%s'", value);
+            lim.wall_seconds = x;
+        } else if (!strcmp(a, "--memory-mb")) {
+            if (number(value, 16, 1 << 24, &x)) return usage_error("--memory-mb takes 16 or more, not '%s'", value);
+            lim.memory_bytes = (uint64_t)(x * 1048576.0);
+        } else if (!strcmp(a, "--cpus")) {
+            if (number(value, 0.01, 1024, &x)) return usage_error("--cpus takes a positive number, not '%s'", value);
+            lim.cpus = x;
+        } else if (!strcmp(a, "--pids")) {
+            if (number(value, 8, 1 << 22, &x)) return usage_error("--pids takes 8 or more, not '%s'", value);
+            lim.pids = (long)x;
+        } else if (!strcmp(a, "--output-mb")) {
+            if (number(value, 1, 1 << 24, &x)) return usage_error("--output-mb takes 1 or more, not '%s'", value);
+            lim.output_bytes = (uint64_t)(x * 1048576.0);
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option '%s'", a);
+        } else if (!archive) {
+            archive = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+        if (takes_value) i++;
+    }
+    if (!archive || !inputs_dir) return usage_error("%s", "needs IMAGE.tar and --inputs DIR");
+    if (spec && read_phase_spec(spec, &lim)) return EXIT_BAD_INPUT;
+
+    sa_run_input inputs[32];
+    char roles[32][64], paths[32][4096];
+    size_t n_inputs = list_inputs(inputs_dir, inputs, roles, paths, 32);
+    if (n_inputs == 0) {
+        fprintf(stderr, "segarena try: %s: no input image (name them by role: flair.nii.gz, pet.nii.gz, ...)\n",
+                inputs_dir);
+        return EXIT_BAD_INPUT;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char scratch[4096];
+    snprintf(scratch, sizeof scratch, "%s/segarena-try.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(scratch)) {
+        fprintf(stderr, "segarena try: %s: cannot create a scratch folder: %s\n", scratch, strerror(errno));
+        return EXIT_INTERNAL;
+    }
+
+    int status = EXIT_BAD_INPUT;
+    sa_image_info info;
+    char tar[4096], name[256], id[64];
+    sa_run_result result;
+    memset(&result, 0, sizeof result);
+    sa_intake_limits ilim;
+    sa_intake_limits_default(&ilim);
+    if (sa_intake_inspect(archive, &ilim, scratch, &info, tar, sizeof tar, &err)) {
+        fprintf(stderr, "segarena try: refused (%s): %s\n", sa_intake_refusal_name(info.refusal), err.msg);
+        goto done;
+    }
+    printf("intake      ready: %s, %s/%s, user %s (uid %ld), %s\n", info.format, info.os, info.arch, info.user,
+           info.uid, info.config_digest);
+    snprintf(id, sizeof id, "try-%ld-%ld", (long)getpid(), (long)time(NULL));
+    if (sa_intake_image_name(id, name, sizeof name, &err) || sa_intake_load(tar, &info, name, &err)) {
+        fprintf(stderr, "segarena try: refused (engine): %s\n", err.msg);
+        goto done;
+    }
+    sa_run_request req = {.engine = engine, .image = name, .run_id = "try", .case_id = "case",
+                          .inputs = inputs, .n_inputs = n_inputs, .scratch_dir = scratch};
+    if (sa_run_case(&req, &lim, &result, &err)) {
+        fprintf(stderr, "segarena try: %s\n", err.msg);
+        status = EXIT_INTERNAL;
+    } else {
+        printf("case        %s (%zu inputs from %s)\n", result.succeeded ? "succeeded" : "failed", n_inputs, inputs_dir);
+        printf("class       %s\n", result.class_text);
+        if (result.detail[0]) printf("detail      %s\n", result.detail);
+        printf("wall time   %.2f s (limit %.0f s)\n", result.wall_seconds, lim.wall_seconds);
+        if (result.peak_memory_bytes >= 0)
+            printf("peak memory %.1f MiB (limit %.0f MiB)\n", (double)result.peak_memory_bytes / 1048576.0,
+                   (double)lim.memory_bytes / 1048576.0);
+        printf("log         %zu bytes%s\n", result.log_len, result.log_truncated ? " (earlier output dropped)" : "");
+        if (result.log_len) fwrite(result.log, 1, result.log_len, stdout), fputc('\n', stdout);
+        if (result.output_path && keep_output) {
+            char dst[4200];
+            snprintf(dst, sizeof dst, "%s/segmentation%s", keep_output,
+                     strstr(result.output_path, ".nii.gz") ? ".nii.gz" : strrchr(result.output_path, '.'));
+            if (copy_file(result.output_path, dst))
+                fprintf(stderr, "segarena try: %s: cannot write: %s\n", dst, strerror(errno));
+            else
+                printf("mask        %s\n", dst);
+        }
+        status = result.succeeded ? EXIT_OK : EXIT_INTERNAL;
+    }
+    if (!keep_image && sa_engine_remove_image(engine, name, &err))
+        fprintf(stderr, "segarena try: %s\n", err.msg);
+done:
+    sa_run_result_free(&result);
+    remove_tree(scratch);
+    return status;
+}

@@ -1,0 +1,1116 @@
+/*
+ * intake.c: the checks of an uploaded image archive (../shared/spec/container-contract.md,
+ * "The upload"), all done by SegArena itself before any engine reads the file, and
+ * the load into containers-storage under a name SegArena chooses.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "intake_internal.h"
+
+#define GIB (1024ull * 1024 * 1024)
+#define JSON_MAX (4u * 1024 * 1024)    /* manifest, index, config */
+#define PASSWD_MAX (1024u * 1024)       /* /etc/passwd read from a layer */
+#define MAX_MEMBERS 100000u             /* outer tar */
+#define MAX_LAYERS 256u
+#define MAX_SYMLINKS 2000000u
+#define STDERR_KEEP 360
+
+void sa_intake_limits_default(sa_intake_limits *lim) {
+    lim->max_upload_bytes = 10 * GIB;
+    lim->max_unpacked_bytes = 10 * GIB;
+    lim->max_image_bytes = 10 * GIB;
+}
+
+const char *sa_intake_refusal_name(int r) {
+    static const char *names[] = {"none",        "not_a_tar",      "truncated",    "empty",
+                                  "several_images", "wrong_architecture", "root_user",
+                                  "no_entrypoint", "too_large",   "unsafe_archive",
+                                  "invalid_image", "engine_refused", "internal_error"};
+    if (r < 0 || r >= (int)(sizeof names / sizeof names[0])) return "unknown";
+    return names[r];
+}
+
+/* ---- Context ---- */
+
+enum { M_FILE, M_DIR, M_LINK };
+
+typedef struct member {
+    char *name; /* normalised */
+    uint64_t off, size;
+    int kind; /* M_FILE, M_DIR, M_LINK (only podman's legacy layer links) */
+    char *target; /* M_LINK: the member it names ("<hex>.tar") */
+} member;
+
+typedef struct symset {
+    char **keys;
+    unsigned char *is_link;
+    size_t cap, used;
+} symset;
+
+typedef struct ctx {
+    const char *label;
+    int fd;
+    member *m;
+    size_t n, cap;
+    const sa_intake_limits *lim;
+    sa_image_info *info;
+    sa_error *err;
+    symset links;
+    char *passwd; /* content of etc/passwd in the image so far */
+    size_t passwd_len;
+    int passwd_state; /* 0 absent, 1 regular file, 2 present but not readable here */
+    char passwd_why[64];
+} ctx;
+
+/* Every refusal: "<archive>: <reason>", one line, class recorded. Returns -1. */
+static int refuse(ctx *c, int refusal, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int refuse(ctx *c, int refusal, const char *fmt, ...) {
+    char reason[440];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    for (char *p = reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    c->info->refusal = refusal;
+    const char *label = c->label;
+    size_t ll = strlen(label);
+    if (ll > 200) label += ll - 200;
+    return sa_error_set(c->err, "%s%s: %s", ll > 200 ? "..." : "", label, reason);
+}
+
+/* A refusal from a stream or tar error: keep its message and class. */
+static int refuse_from(ctx *c, int refusal, const char *where) {
+    char msg[sizeof c->err->msg];
+    snprintf(msg, sizeof msg, "%s", c->err->msg);
+    if (refusal == SA_REFUSED_NONE) refusal = SA_REFUSED_INTERNAL;
+    return refuse(c, refusal, "%s%s%s", where, where[0] ? ": " : "", msg);
+}
+
+/* Member names for messages: shortened. */
+static const char *shown(const char *name, char *buf, size_t size) {
+    size_t n = strlen(name);
+    if (n < size) return name;
+    snprintf(buf, size, "...%s", name + n - (size - 4));
+    return buf;
+}
+
+/* ---- Symlink set (open addressing on path strings) ---- */
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static long symset_find(const symset *s, const char *key, size_t keylen) {
+    if (!s->cap) return -1;
+    char tmp[SA_TAR_NAME_MAX];
+    memcpy(tmp, key, keylen);
+    tmp[keylen] = '\0';
+    size_t i = (size_t)hash_str(tmp) & (s->cap - 1);
+    while (s->keys[i]) {
+        if (strcmp(s->keys[i], tmp) == 0) return (long)i;
+        i = (i + 1) & (s->cap - 1);
+    }
+    return -1;
+}
+
+static int symset_set(symset *s, const char *key, int is_link) {
+    long at = symset_find(s, key, strlen(key));
+    if (at >= 0) {
+        s->is_link[at] = (unsigned char)is_link;
+        return 0;
+    }
+    if (!is_link) return 0;
+    if (s->used >= MAX_SYMLINKS) return -2;
+    if ((s->used + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024;
+        char **nk = calloc(ncap, sizeof *nk);
+        unsigned char *nl = calloc(ncap, 1);
+        if (!nk || !nl) {
+            free(nk);
+            free(nl);
+            return -1;
+        }
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->keys[i]) continue;
+            size_t j = (size_t)hash_str(s->keys[i]) & (ncap - 1);
+            while (nk[j]) j = (j + 1) & (ncap - 1);
+            nk[j] = s->keys[i];
+            nl[j] = s->is_link[i];
+        }
+        free(s->keys);
+        free(s->is_link);
+        s->keys = nk;
+        s->is_link = nl;
+        s->cap = ncap;
+    }
+    char *k = strdup(key);
+    if (!k) return -1;
+    size_t j = (size_t)hash_str(k) & (s->cap - 1);
+    while (s->keys[j]) j = (j + 1) & (s->cap - 1);
+    s->keys[j] = k;
+    s->is_link[j] = 1;
+    s->used++;
+    return 0;
+}
+
+/* The longest proper prefix of path that is a symlink, or NULL. */
+static int through_symlink(const symset *s, const char *path, size_t *prefix_len) {
+    for (const char *p = path; *p; p++) {
+        if (*p != '/') continue;
+        long at = symset_find(s, path, (size_t)(p - path));
+        if (at >= 0 && s->is_link[at]) {
+            *prefix_len = (size_t)(p - path);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void symset_free(symset *s) {
+    for (size_t i = 0; i < s->cap; i++) free(s->keys[i]);
+    free(s->keys);
+    free(s->is_link);
+}
+
+/* ---- The outer tar ---- */
+
+static int member_cmp(const void *a, const void *b) {
+    return strcmp(((const member *)a)->name, ((const member *)b)->name);
+}
+
+static const member *find_member(const ctx *c, const char *name) {
+    char norm[SA_TAR_NAME_MAX];
+    if (strlen(name) >= sizeof norm) return NULL;
+    strcpy(norm, name);
+    if (sa_tar_normalize(norm, NULL) < 0) return NULL;
+    member key = {norm, 0, 0, 0, NULL};
+    const member *m = bsearch(&key, c->m, c->n, sizeof *c->m, member_cmp);
+    return m && m->kind == M_FILE ? m : NULL;
+}
+
+static int is_hex64(const char *s, size_t n) {
+    if (n != 64) return 0;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* The one symlink accepted in the outer tar: podman's docker-archive writes each layer
+ * as "<diffid>.tar" plus a legacy "<id>/layer.tar -> ../<diffid>.tar". */
+static int legacy_layer_link(const char *name, const char *target) {
+    size_t nl = strlen(name), tl = strlen(target);
+    return nl == 64 + 10 && is_hex64(name, 64) && strcmp(name + 64, "/layer.tar") == 0 && tl == 3 + 64 + 4 &&
+           strncmp(target, "../", 3) == 0 && is_hex64(target + 3, 64) && strcmp(target + 67, ".tar") == 0;
+}
+
+static int scan_outer(ctx *c, uint64_t tar_size) {
+    sa_stream *s = sa_stream_range(c->fd, 0, tar_size);
+    sa_tar *t = s ? sa_tar_open(s) : NULL;
+    if (!t) {
+        sa_stream_close(s);
+        return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    }
+    int rc = -1;
+    uint64_t total = 0;
+    sa_tar_entry *e = malloc(sizeof *e);
+    if (!e) {
+        refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        int r = sa_tar_next(t, e, c->err);
+        if (r < 0) {
+            refuse_from(c, sa_tar_refusal(t), "");
+            goto out;
+        }
+        if (r == 0) break;
+        char buf[120];
+        const char *why = NULL;
+        char raw[SA_TAR_NAME_MAX];
+        strcpy(raw, e->name);
+        if (sa_tar_normalize(e->name, &why) < 0) {
+            /* The root folder itself ("./") is harmless. */
+            if (e->type == SA_TAR_DIR && strspn(raw, "./") == strlen(raw) && !strstr(raw, "..")) continue;
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: member '%s' %s", shown(raw, buf, 100), why);
+            goto out;
+        }
+        int kind = e->type == SA_TAR_DIR ? M_DIR : M_FILE;
+        if (e->type == SA_TAR_SYMLINK && legacy_layer_link(e->name, e->linkname)) {
+            /* Resolved below to the regular file it names, which must exist. */
+            kind = M_LINK;
+        } else if (e->type == SA_TAR_SYMLINK || e->type == SA_TAR_HARDLINK) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: member '%s' is a %s link (only files and folders are accepted)",
+                   shown(e->name, buf, 100), e->type == SA_TAR_SYMLINK ? "symbolic" : "hard");
+            goto out;
+        }
+        if (kind != M_LINK && e->type != SA_TAR_FILE && e->type != SA_TAR_DIR) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE,
+                   "unsafe archive: member '%s' has tar type '%c' (only files and folders are accepted)",
+                   shown(e->name, buf, 100), e->typeflag >= 0x20 ? e->typeflag : '?');
+            goto out;
+        }
+        if (sa_tar_entries(t) > MAX_MEMBERS) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: more than %u members", MAX_MEMBERS);
+            goto out;
+        }
+        total += e->size;
+        if (total > c->lim->max_unpacked_bytes) {
+            refuse(c, SA_REFUSED_TOO_LARGE, "too large: the files in the archive exceed %llu bytes",
+                   (unsigned long long)c->lim->max_unpacked_bytes);
+            goto out;
+        }
+        if (c->n == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 64;
+            member *nm = realloc(c->m, ncap * sizeof *nm);
+            if (!nm) {
+                refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+                goto out;
+            }
+            c->m = nm;
+            c->cap = ncap;
+        }
+        char *name = strdup(e->name);
+        if (!name) {
+            refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            goto out;
+        }
+        char *target = kind == M_LINK ? strdup(e->linkname + 3) : NULL;
+        if (kind == M_LINK && !target) {
+            free(name);
+            refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            goto out;
+        }
+        c->m[c->n++] = (member){name, e->data_offset, e->size, kind, target};
+    }
+    size_t files = 0;
+    for (size_t i = 0; i < c->n; i++) files += c->m[i].kind != M_DIR;
+    if (files == 0) {
+        refuse(c, SA_REFUSED_EMPTY, "empty: the tar archive holds no files");
+        goto out;
+    }
+    qsort(c->m, c->n, sizeof *c->m, member_cmp);
+    for (size_t i = 1; i < c->n; i++) {
+        if (strcmp(c->m[i - 1].name, c->m[i].name) == 0) {
+            char buf[120];
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: member '%s' appears twice",
+                   shown(c->m[i].name, buf, 100));
+            goto out;
+        }
+    }
+    /* Legacy layer links: the target must be a regular file of the archive, and no
+     * member may lie under the link. The link then reads as its target. */
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->m[i].kind != M_LINK) continue;
+        char buf[120];
+        member key = {c->m[i].target, 0, 0, 0, NULL};
+        const member *t = bsearch(&key, c->m, c->n, sizeof *c->m, member_cmp);
+        if (!t || t->kind != M_FILE) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: symbolic link '%s' does not name a file of the archive",
+                   shown(c->m[i].name, buf, 100));
+            goto out;
+        }
+        size_t ln = strlen(c->m[i].name);
+        for (size_t j = 0; j < c->n; j++) {
+            if (strncmp(c->m[j].name, c->m[i].name, ln) == 0 && c->m[j].name[ln] == '/') {
+                refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: member '%s' goes through a symbolic link",
+                       shown(c->m[j].name, buf, 100));
+                goto out;
+            }
+        }
+        c->m[i].off = t->off;
+        c->m[i].size = t->size;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->m[i].kind == M_LINK) c->m[i].kind = M_FILE;
+    rc = 0;
+    rc = 0;
+out:
+    free(e);
+    sa_tar_close(t);
+    sa_stream_close(s);
+    return rc;
+}
+
+/* Reads a whole (small) member; hex gets its sha256 when non-NULL. */
+static char *read_member(ctx *c, const char *name, size_t max, size_t *len, char hex[65]) {
+    const member *m = find_member(c, name);
+    char buf[120];
+    if (!m) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: '%s' is missing from the archive", shown(name, buf, 100));
+        return NULL;
+    }
+    if (m->size > max) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: '%s' is larger than %zu bytes", shown(name, buf, 100), max);
+        return NULL;
+    }
+    char *data = malloc((size_t)m->size + 1);
+    if (!data) {
+        refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        return NULL;
+    }
+    sa_stream *s = sa_stream_range(c->fd, m->off, m->size);
+    if (!s) {
+        free(data);
+        refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        return NULL;
+    }
+    sa_stream_hash(s);
+    if (sa_stream_read_full(s, data, (size_t)m->size, c->err) < 0) {
+        refuse_from(c, sa_stream_refusal(s), name);
+        sa_stream_close(s);
+        free(data);
+        return NULL;
+    }
+    char h[65];
+    sa_stream_hash_hex(s, h);
+    if (hex) memcpy(hex, h, 65);
+    sa_stream_close(s);
+    data[m->size] = '\0';
+    *len = (size_t)m->size;
+    return data;
+}
+
+static json_t *read_json(ctx *c, const char *name, char hex[65]) {
+    size_t len;
+    char *data = read_member(c, name, JSON_MAX, &len, hex);
+    if (!data) return NULL;
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(data);
+    if (!j) refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is not valid JSON (%s)", name, jerr.text);
+    return j;
+}
+
+static int hex64(const char *s) {
+    if (strlen(s) != 64) return 0;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* "sha256:<hex>" -> blob member name. */
+static int blob_name(ctx *c, const char *digest, char *out, size_t size, const char *what) {
+    if (!digest || strncmp(digest, "sha256:", 7) != 0 || !hex64(digest + 7))
+        return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the %s digest is not sha256:<64 hex>", what);
+    snprintf(out, size, "blobs/sha256/%s", digest + 7);
+    return 0;
+}
+
+/* ---- The image config ---- */
+
+static int check_config(ctx *c, json_t *cfg, size_t nlayers) {
+    sa_image_info *info = c->info;
+    const char *arch = json_string_value(json_object_get(cfg, "architecture"));
+    const char *os = json_string_value(json_object_get(cfg, "os"));
+    snprintf(info->arch, sizeof info->arch, "%s", arch ? arch : "");
+    snprintf(info->os, sizeof info->os, "%s", os ? os : "");
+    if (!arch || !os || strcmp(arch, "amd64") != 0 || strcmp(os, "linux") != 0)
+        return refuse(c, SA_REFUSED_WRONG_ARCHITECTURE,
+                      "wrong architecture: the image is for %s/%s, linux/amd64 is required (build with --platform linux/amd64)",
+                      os ? os : "?", arch ? arch : "?");
+    json_t *conf = json_object_get(cfg, "config");
+    json_t *ep = json_object_get(conf, "Entrypoint"), *cmd = json_object_get(conf, "Cmd");
+    int has_ep = json_is_array(ep) && json_array_size(ep) > 0;
+    int has_cmd = json_is_array(cmd) && json_array_size(cmd) > 0;
+    if (!has_ep && !has_cmd)
+        return refuse(c, SA_REFUSED_NO_ENTRYPOINT,
+                      "no entrypoint: the image declares neither ENTRYPOINT nor CMD; add one to the Dockerfile");
+    json_t *both = json_array();
+    if (has_ep) json_array_extend(both, ep);
+    if (has_cmd) json_array_extend(both, cmd);
+    char *dump = json_dumps(both, JSON_COMPACT);
+    json_decref(both);
+    if (dump) {
+        snprintf(info->entrypoint, sizeof info->entrypoint, "%s", dump);
+        free(dump);
+    }
+    const char *user = json_string_value(json_object_get(conf, "User"));
+    if (!user) user = "";
+    snprintf(info->user, sizeof info->user, "%s", user);
+    char name[64];
+    long uid;
+    if (sa_parse_user(user, &uid, name, sizeof name) < 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: the image declares no USER and would run as root; add 'USER 1000' (any non-zero uid) to the Dockerfile");
+    if (strlen(user) >= sizeof info->user || strlen(name) >= sizeof name - 1)
+        return refuse(c, SA_REFUSED_ROOT_USER, "root user: USER is longer than %zu characters", sizeof info->user - 1);
+    if (uid == 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' is uid 0; use a non-root user, e.g. 'USER 1000' in the Dockerfile", user);
+    info->uid = uid;
+    json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+    if (!json_is_array(diff) || json_array_size(diff) != nlayers)
+        return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                      "not a valid image: the config lists %zu layer diff_ids, the manifest %zu layers",
+                      json_is_array(diff) ? json_array_size(diff) : 0, nlayers);
+    return 0;
+}
+
+/* ---- Layers ---- */
+
+static void passwd_set(ctx *c, int state, const char *why) {
+    free(c->passwd);
+    c->passwd = NULL;
+    c->passwd_len = 0;
+    c->passwd_state = state;
+    snprintf(c->passwd_why, sizeof c->passwd_why, "%s", why ? why : "");
+}
+
+/* Whiteouts: ".wh.NAME" removes NAME; ".wh..wh..opq" empties its folder (lower layers). */
+static void apply_whiteout(ctx *c, const char *path) {
+    const char *base = strrchr(path, '/');
+    size_t dirlen = base ? (size_t)(base - path) : 0;
+    base = base ? base + 1 : path;
+    if (strncmp(base, ".wh.", 4) != 0) return;
+    char removed[SA_TAR_NAME_MAX];
+    if (strcmp(base, ".wh..wh..opq") == 0)
+        snprintf(removed, sizeof removed, "%.*s", (int)dirlen, path);
+    else
+        snprintf(removed, sizeof removed, "%.*s%s%s", (int)dirlen, path, dirlen ? "/" : "", base + 4);
+    size_t rl = strlen(removed);
+    if (strcmp(removed, "etc/passwd") == 0 || strcmp(removed, "etc") == 0 || rl == 0) passwd_set(c, 0, NULL);
+    if (rl) symset_set(&c->links, removed, 0);
+}
+
+static int scan_layer(ctx *c, size_t index, const char *member_name, const char *want_diff,
+                      const char *want_blob) {
+    char buf[120], buf2[120];
+    const member *m = find_member(c, member_name);
+    if (!m)
+        return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: layer %zu ('%s') is missing from the archive",
+                      index + 1, shown(member_name, buf, 100));
+    unsigned char magic[6] = {0};
+    ssize_t got = m->size >= 6 ? pread(c->fd, magic, 6, (off_t)m->off) : 0;
+    int comp = sa_sniff_compression(magic, got > 0 ? (size_t)got : 0);
+    if (comp == SA_COMP_ZSTD || comp == SA_COMP_BZIP2)
+        return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                      "not a valid image: layer %zu is compressed with %s; only plain, gzip and xz layers are accepted",
+                      index + 1, comp == SA_COMP_ZSTD ? "zstd" : "bzip2");
+    uint64_t room = c->lim->max_image_bytes - c->info->image_bytes;
+    sa_stream *raw = sa_stream_range(c->fd, m->off, m->size);
+    if (!raw) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    sa_stream_hash(raw);
+    sa_stream *s = raw;
+    if (comp != SA_COMP_NONE) {
+        s = sa_stream_decompress(raw, comp, room);
+        if (!s) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        sa_stream_hash(s);
+    } else if (m->size > room) {
+        sa_stream_close(raw);
+        return refuse(c, SA_REFUSED_TOO_LARGE, "too large: the image's layers exceed %llu bytes",
+                      (unsigned long long)c->lim->max_image_bytes);
+    }
+    sa_tar *t = sa_tar_open(s);
+    sa_tar_entry *e = malloc(sizeof *e);
+    char *where = malloc(64);
+    int rc = -1;
+    if (!t || !e || !where) {
+        refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        goto out;
+    }
+    snprintf(where, 64, "layer %zu", index + 1);
+    for (;;) {
+        int r = sa_tar_next(t, e, c->err);
+        if (r < 0) {
+            int why = sa_tar_refusal(t);
+            if (why == SA_REFUSED_NOT_A_TAR || why == SA_REFUSED_EMPTY) why = SA_REFUSED_INVALID_IMAGE;
+            if (why == SA_REFUSED_TOO_LARGE)
+                refuse(c, why, "too large: the image's layers exceed %llu bytes", (unsigned long long)c->lim->max_image_bytes);
+            else
+                refuse_from(c, why, where);
+            goto out;
+        }
+        if (r == 0) break;
+        const char *why = NULL;
+        char raw_name[SA_TAR_NAME_MAX];
+        strcpy(raw_name, e->name);
+        if (sa_tar_normalize(e->name, &why) < 0) {
+            /* The root folder itself ("./" or "/") is harmless. */
+            if (e->type == SA_TAR_DIR && strspn(raw_name, "./") == strlen(raw_name) && !strstr(raw_name, "..")) continue;
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: layer %zu: member '%s' %s", index + 1,
+                   shown(raw_name, buf, 100), why);
+            goto out;
+        }
+        if (e->type == SA_TAR_DEVICE || e->type == SA_TAR_OTHER) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: layer %zu: member '%s' has tar type '%c' (devices are not accepted)",
+                   index + 1, shown(e->name, buf, 100), e->typeflag >= 0x20 ? e->typeflag : '?');
+            goto out;
+        }
+        size_t plen;
+        if (through_symlink(&c->links, e->name, &plen)) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: layer %zu: member '%s' goes through the symbolic link '%.*s'",
+                   index + 1, shown(e->name, buf, 100), (int)(plen < 100 ? plen : 100), e->name);
+            goto out;
+        }
+        if (e->type == SA_TAR_SYMLINK) {
+            if (e->linkname[0] == '\0' || sa_symlink_escapes(e->name, e->linkname)) {
+                refuse(c, SA_REFUSED_UNSAFE_ARCHIVE,
+                       "unsafe archive: layer %zu: symbolic link '%s' -> '%s' points outside the image", index + 1,
+                       shown(e->name, buf, 100), shown(e->linkname, buf2, 100));
+                goto out;
+            }
+        }
+        if (e->type == SA_TAR_HARDLINK) {
+            char target[SA_TAR_NAME_MAX];
+            strcpy(target, e->linkname);
+            if (sa_tar_normalize(target, &why) < 0 || through_symlink(&c->links, target, &plen) ||
+                symset_find(&c->links, target, strlen(target)) >= 0) {
+                long at = symset_find(&c->links, target, strlen(target));
+                if (why || at < 0 || c->links.is_link[at] || through_symlink(&c->links, target, &plen)) {
+                    refuse(c, SA_REFUSED_UNSAFE_ARCHIVE,
+                           "unsafe archive: layer %zu: hard link '%s' -> '%s' points outside the image", index + 1,
+                           shown(e->name, buf, 100), shown(e->linkname, buf2, 100));
+                    goto out;
+                }
+            }
+        }
+        int sr = symset_set(&c->links, e->name, e->type == SA_TAR_SYMLINK);
+        if (sr == -2) {
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: more than %u symbolic links", MAX_SYMLINKS);
+            goto out;
+        }
+        if (sr < 0) {
+            refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            goto out;
+        }
+        apply_whiteout(c, e->name);
+        if (strcmp(e->name, "etc/passwd") == 0) {
+            if (e->type != SA_TAR_FILE) {
+                passwd_set(c, 2, e->type == SA_TAR_DIR ? "is a folder" : "is a link");
+            } else if (e->size > PASSWD_MAX) {
+                passwd_set(c, 2, "is too large");
+            } else {
+                passwd_set(c, 1, NULL);
+                c->passwd = malloc((size_t)e->size + 1);
+                if (!c->passwd) {
+                    refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+                    goto out;
+                }
+                size_t have = 0;
+                while (have < e->size) {
+                    int64_t k = sa_tar_read(t, c->passwd + have, (size_t)e->size - have, c->err);
+                    if (k <= 0) {
+                        refuse_from(c, sa_tar_refusal(t), where);
+                        goto out;
+                    }
+                    have += (size_t)k;
+                }
+                c->passwd[have] = '\0';
+                c->passwd_len = have;
+            }
+        } else if (strcmp(e->name, "etc") == 0 && e->type != SA_TAR_DIR) {
+            passwd_set(c, 0, NULL);
+        }
+    }
+    if (sa_tar_drain(t, c->err) < 0) {
+        int why = sa_tar_refusal(t);
+        if (why == SA_REFUSED_TOO_LARGE)
+            refuse(c, why, "too large: the image's layers exceed %llu bytes", (unsigned long long)c->lim->max_image_bytes);
+        else
+            refuse_from(c, why == SA_REFUSED_NOT_A_TAR ? SA_REFUSED_INVALID_IMAGE : why, where);
+        goto out;
+    }
+    char diff_hex[65], blob_hex[65];
+    if (s != raw) sa_stream_hash_hex(s, diff_hex);
+    sa_stream_hash_hex(raw, blob_hex);
+    if (s == raw) memcpy(diff_hex, blob_hex, 65);
+    c->info->image_bytes += sa_stream_produced(s);
+    if (!want_diff || strncmp(want_diff, "sha256:", 7) != 0 || strcmp(want_diff + 7, diff_hex) != 0) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: layer %zu does not match its diff_id in the config", index + 1);
+        goto out;
+    }
+    if (want_blob && strcmp(want_blob + 7, blob_hex) != 0) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: layer %zu does not match its digest in the manifest", index + 1);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(where);
+    free(e);
+    sa_tar_close(t);
+    sa_stream_close(s);
+    return rc;
+}
+
+static int resolve_user(ctx *c) {
+    sa_image_info *info = c->info;
+    char name[64];
+    long uid;
+    sa_parse_user(info->user, &uid, name, sizeof name);
+    if (uid >= 0) return 0;
+    if (c->passwd_state == 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' is a name but the image has no /etc/passwd; use a numeric uid, e.g. 'USER 1000'",
+                      info->user);
+    if (c->passwd_state == 2)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' cannot be resolved (/etc/passwd %s); use a numeric uid, e.g. 'USER 1000'",
+                      info->user, c->passwd_why);
+    uid = sa_passwd_uid(c->passwd, c->passwd_len, name);
+    if (uid < 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' is not in the image's /etc/passwd; add the user or use a numeric uid, e.g. 'USER 1000'",
+                      info->user);
+    if (uid == 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' is uid 0 in the image's /etc/passwd; use a non-root user, e.g. 'USER 1000' in the Dockerfile",
+                      info->user);
+    info->uid = uid;
+    return 0;
+}
+
+/* ---- Formats ---- */
+
+static int inspect_docker(ctx *c) {
+    snprintf(c->info->format, sizeof c->info->format, "docker-archive");
+    json_t *man = read_json(c, "manifest.json", NULL), *cfg = NULL;
+    if (!man) return -1;
+    int rc = -1;
+    if (!json_is_array(man)) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: manifest.json is not a list");
+        goto out;
+    }
+    if (json_array_size(man) == 0) {
+        refuse(c, SA_REFUSED_EMPTY, "empty: manifest.json lists no image");
+        goto out;
+    }
+    if (json_array_size(man) > 1) {
+        refuse(c, SA_REFUSED_SEVERAL_IMAGES, "several images: the archive holds %zu images, exactly one is accepted",
+               json_array_size(man));
+        goto out;
+    }
+    json_t *img = json_array_get(man, 0);
+    const char *config = json_string_value(json_object_get(img, "Config"));
+    json_t *layers = json_object_get(img, "Layers");
+    if (!config || !json_is_array(layers)) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: manifest.json lacks Config or Layers");
+        goto out;
+    }
+    if (json_array_size(layers) > MAX_LAYERS) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: more than %u layers", MAX_LAYERS);
+        goto out;
+    }
+    char hex[65];
+    cfg = read_json(c, config, hex);
+    if (!cfg) goto out;
+    snprintf(c->info->config_digest, sizeof c->info->config_digest, "sha256:%s", hex);
+    if (check_config(c, cfg, json_array_size(layers)) < 0) goto out;
+    json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const char *l = json_string_value(json_array_get(layers, i));
+        if (!l) {
+            refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: layer %zu is not a path", i + 1);
+            goto out;
+        }
+        if (scan_layer(c, i, l, json_string_value(json_array_get(diff, i)), NULL) < 0) goto out;
+    }
+    rc = resolve_user(c);
+out:
+    json_decref(cfg);
+    json_decref(man);
+    return rc;
+}
+
+static int inspect_oci(ctx *c) {
+    snprintf(c->info->format, sizeof c->info->format, "oci-archive");
+    json_t *index = read_json(c, "index.json", NULL), *man = NULL, *cfg = NULL;
+    if (!index) return -1;
+    int rc = -1;
+    json_t *list = json_object_get(index, "manifests");
+    if (!json_is_array(list)) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: index.json has no manifests list");
+        goto out;
+    }
+    if (json_array_size(list) == 0) {
+        refuse(c, SA_REFUSED_EMPTY, "empty: index.json lists no image");
+        goto out;
+    }
+    if (json_array_size(list) > 1) {
+        refuse(c, SA_REFUSED_SEVERAL_IMAGES, "several images: the archive holds %zu images, exactly one is accepted",
+               json_array_size(list));
+        goto out;
+    }
+    json_t *desc = json_array_get(list, 0);
+    const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+    if (mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list"))) {
+        refuse(c, SA_REFUSED_SEVERAL_IMAGES,
+               "several images: the archive holds a multi-platform index; upload a single linux/amd64 image");
+        goto out;
+    }
+    char name[96], mhex[65], chex[65];
+    const char *mdigest = json_string_value(json_object_get(desc, "digest"));
+    if (blob_name(c, mdigest, name, sizeof name, "manifest") < 0) goto out;
+    man = read_json(c, name, mhex);
+    if (!man) goto out;
+    if (strcmp(mhex, mdigest + 7) != 0) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the manifest does not match its digest");
+        goto out;
+    }
+    if (json_object_get(man, "manifests")) {
+        refuse(c, SA_REFUSED_SEVERAL_IMAGES,
+               "several images: the archive holds a multi-platform index; upload a single linux/amd64 image");
+        goto out;
+    }
+    const char *cdigest = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+    json_t *layers = json_object_get(man, "layers");
+    if (!json_is_array(layers)) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the manifest has no layers list");
+        goto out;
+    }
+    if (json_array_size(layers) > MAX_LAYERS) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: more than %u layers", MAX_LAYERS);
+        goto out;
+    }
+    if (blob_name(c, cdigest, name, sizeof name, "config") < 0) goto out;
+    cfg = read_json(c, name, chex);
+    if (!cfg) goto out;
+    if (strcmp(chex, cdigest + 7) != 0) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the config does not match its digest");
+        goto out;
+    }
+    snprintf(c->info->config_digest, sizeof c->info->config_digest, "sha256:%s", chex);
+    if (check_config(c, cfg, json_array_size(layers)) < 0) goto out;
+    json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const char *ld = json_string_value(json_object_get(json_array_get(layers, i), "digest"));
+        if (blob_name(c, ld, name, sizeof name, "layer") < 0) goto out;
+        if (scan_layer(c, i, name, json_string_value(json_array_get(diff, i)), ld) < 0) goto out;
+    }
+    rc = resolve_user(c);
+out:
+    json_decref(cfg);
+    json_decref(man);
+    json_decref(index);
+    return rc;
+}
+
+/* ---- Decompression of the upload into the scratch folder ---- */
+
+static int decompress_upload(ctx *c, int in_fd, uint64_t size, int comp, const char *scratch, char *path,
+                             size_t path_size, int *out_fd) {
+    if (snprintf(path, path_size, "%s/upload-XXXXXX.tar", scratch) >= (int)path_size)
+        return refuse(c, SA_REFUSED_INTERNAL, "scratch path too long");
+    int fd = mkstemps(path, 4);
+    if (fd < 0) return refuse(c, SA_REFUSED_INTERNAL, "cannot create a file in the scratch folder: %s", strerror(errno));
+    sa_stream *s = sa_stream_decompress(sa_stream_range(in_fd, 0, size), comp, c->lim->max_unpacked_bytes);
+    unsigned char *buf = malloc(65536);
+    int rc = -1;
+    if (!s || !buf) {
+        refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        int64_t r = sa_stream_read(s, buf, 65536, c->err);
+        if (r < 0) {
+            int why = sa_stream_refusal(s);
+            if (why == SA_REFUSED_TOO_LARGE)
+                refuse(c, why, "too large: the upload decompresses to more than %llu bytes",
+                       (unsigned long long)c->lim->max_unpacked_bytes);
+            else
+                refuse_from(c, why, "");
+            goto out;
+        }
+        if (r == 0) break;
+        for (int64_t done = 0; done < r;) {
+            ssize_t w = write(fd, buf + done, (size_t)(r - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                refuse(c, SA_REFUSED_INTERNAL, "cannot write to the scratch folder: %s", strerror(errno));
+                goto out;
+            }
+            done += w;
+        }
+    }
+    if (sa_stream_produced(s) == 0) {
+        refuse(c, SA_REFUSED_EMPTY, "empty: the compressed upload holds no data");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    sa_stream_close(s);
+    if (rc < 0) {
+        close(fd);
+        unlink(path);
+        path[0] = '\0';
+    } else {
+        *out_fd = fd;
+    }
+    return rc;
+}
+
+int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim, const char *scratch_dir,
+                      sa_image_info *info, char *tar_path_out, size_t tar_path_size, sa_error *err) {
+    sa_intake_limits defaults;
+    if (!lim) {
+        sa_intake_limits_default(&defaults);
+        lim = &defaults;
+    }
+    memset(info, 0, sizeof *info);
+    info->uid = -1;
+    if (tar_path_out && tar_path_size) tar_path_out[0] = '\0';
+    ctx c = {.label = archive_path, .fd = -1, .lim = lim, .info = info, .err = err};
+    int in_fd = -1, rc = -1;
+    char tmp_path[4096] = "";
+    if (sodium_init() < 0) return refuse(&c, SA_REFUSED_INTERNAL, "libsodium failed to start");
+    if (!scratch_dir || strchr(scratch_dir, ':'))
+        return refuse(&c, SA_REFUSED_INTERNAL, "the scratch folder is missing or holds ':'");
+    in_fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (in_fd < 0) return refuse(&c, SA_REFUSED_INTERNAL, "cannot open: %s", strerror(errno));
+    if (fstat(in_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        refuse(&c, SA_REFUSED_NOT_A_TAR, "not a tar archive: not a regular file");
+        goto out;
+    }
+    info->upload_bytes = (uint64_t)st.st_size;
+    if (st.st_size == 0) {
+        refuse(&c, SA_REFUSED_EMPTY, "empty file");
+        goto out;
+    }
+    if ((uint64_t)st.st_size > lim->max_upload_bytes) {
+        refuse(&c, SA_REFUSED_TOO_LARGE, "too large: the upload is %llu bytes, the limit is %llu",
+               (unsigned long long)st.st_size, (unsigned long long)lim->max_upload_bytes);
+        goto out;
+    }
+    unsigned char magic[6] = {0};
+    ssize_t got = pread(in_fd, magic, sizeof magic, 0);
+    int comp = sa_sniff_compression(magic, got > 0 ? (size_t)got : 0);
+    if (comp == SA_COMP_ZSTD || comp == SA_COMP_BZIP2) {
+        refuse(&c, SA_REFUSED_NOT_A_TAR, "not a tar archive: compressed with %s; upload .tar, .tar.gz or .tar.xz",
+               comp == SA_COMP_ZSTD ? "zstd" : "bzip2");
+        goto out;
+    }
+    uint64_t tar_size = (uint64_t)st.st_size;
+    if (comp != SA_COMP_NONE) {
+        if (decompress_upload(&c, in_fd, tar_size, comp, scratch_dir, tmp_path, sizeof tmp_path, &c.fd) < 0) goto out;
+        struct stat ts;
+        if (fstat(c.fd, &ts) < 0) {
+            refuse(&c, SA_REFUSED_INTERNAL, "cannot stat the decompressed upload");
+            goto out;
+        }
+        tar_size = (uint64_t)ts.st_size;
+    } else {
+        if (tar_size > lim->max_unpacked_bytes) {
+            refuse(&c, SA_REFUSED_TOO_LARGE, "too large: the upload is %llu bytes, the limit is %llu",
+                   (unsigned long long)tar_size, (unsigned long long)lim->max_unpacked_bytes);
+            goto out;
+        }
+        c.fd = in_fd;
+    }
+    info->unpacked_bytes = tar_size;
+    if (scan_outer(&c, tar_size) < 0) goto out;
+    if (find_member(&c, "manifest.json"))
+        rc = inspect_docker(&c);
+    else if (find_member(&c, "index.json"))
+        rc = inspect_oci(&c);
+    else
+        refuse(&c, SA_REFUSED_INVALID_IMAGE,
+               "not an image archive: neither manifest.json (docker save) nor index.json (OCI) at its top");
+    if (rc == 0) {
+        const char *p = tmp_path[0] ? tmp_path : archive_path;
+        if (!tar_path_out || snprintf(tar_path_out, tar_path_size, "%s", p) >= (int)tar_path_size) {
+            rc = refuse(&c, SA_REFUSED_INTERNAL, "the output path buffer is too small");
+        } else {
+            info->refusal = SA_REFUSED_NONE;
+        }
+    }
+out:
+    if (c.fd >= 0 && c.fd != in_fd) close(c.fd);
+    if (in_fd >= 0) close(in_fd);
+    if (rc < 0 && tmp_path[0]) unlink(tmp_path);
+    for (size_t i = 0; i < c.n; i++) {
+        free(c.m[i].name);
+        free(c.m[i].target);
+    }
+    free(c.m);
+    symset_free(&c.links);
+    free(c.passwd);
+    return rc;
+}
+
+/* ---- Loading ---- */
+
+int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err) {
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 64 || id[0] == '.' || id[0] == '-')
+        return sa_error_set(err, "submission id '%.64s' is not usable in an image name", id ? id : "");
+    for (size_t i = 0; i < n; i++) {
+        char ch = id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
+            return sa_error_set(err, "submission id '%.64s' is not usable in an image name ([a-z0-9_.-] only)", id);
+    }
+    if (snprintf(buf, size, "localhost/segarena/sub-%s", id) >= (int)size)
+        return sa_error_set(err, "image name buffer too small");
+    return 0;
+}
+
+/* Runs argv (no shell) in cwd; keeps the first out_size-1 bytes of stdout and the last
+ * err_size-1 bytes of stderr. Returns the exit status, or -1 (why in err). */
+static int pipe_cloexec(int p[2]) {
+    if (pipe(p) < 0) return -1;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+static int run_tool(char *const argv[], const char *cwd, char *out, size_t out_size, char *errbuf,
+                    size_t err_size, sa_error *err) {
+    int po[2], pe[2];
+    if (pipe_cloexec(po) < 0) return sa_error_set(err, "pipe: %s", strerror(errno));
+    if (pipe_cloexec(pe) < 0) {
+        close(po[0]);
+        close(po[1]);
+        return sa_error_set(err, "pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        return sa_error_set(err, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0 || chdir(cwd) < 0) _exit(126);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t olen = 0, elen = 0;
+    char ering[2048];
+    size_t epos = 0, etotal = 0;
+    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[4096];
+            ssize_t r = read(fds[i].fd, buf, sizeof buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            if (i == 0) {
+                for (ssize_t k = 0; k < r && olen + 1 < out_size; k++) out[olen++] = buf[k];
+            } else {
+                for (ssize_t k = 0; k < r; k++) {
+                    ering[epos] = buf[k];
+                    epos = (epos + 1) % sizeof ering;
+                    etotal++;
+                }
+            }
+        }
+    }
+    if (out_size) out[olen] = '\0';
+    /* The tail of stderr, made one line. */
+    size_t keep = etotal < sizeof ering ? etotal : sizeof ering;
+    if (keep > err_size - 1) keep = err_size - 1;
+    size_t start = (epos + sizeof ering - keep) % sizeof ering;
+    int space = 0;
+    for (size_t k = 0; k < keep; k++) {
+        char ch = ering[(start + k) % sizeof ering];
+        if ((unsigned char)ch < 0x20 || ch == 0x7f) {
+            if (!space && elen) errbuf[elen++] = ' ';
+            space = 1;
+            continue;
+        }
+        errbuf[elen++] = ch;
+        space = 0;
+    }
+    while (elen && errbuf[elen - 1] == ' ') elen--;
+    errbuf[elen] = '\0';
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return sa_error_set(err, "waitpid: %s", strerror(errno));
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D) rmdir(path);
+    else unlink(path);
+    return 0;
+}
+
+int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name, sa_error *err) {
+    if (!info || info->refusal != SA_REFUSED_NONE || strncmp(info->config_digest, "sha256:", 7) != 0)
+        return sa_error_set(err, "%s: not inspected: run sa_intake_inspect first", tar_path);
+    if (!name || strncmp(name, "localhost/segarena/", 19) != 0 || strlen(name) > 200)
+        return sa_error_set(err, "%s: image name must start with localhost/segarena/", tar_path);
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("/._-:", *p)))
+            return sa_error_set(err, "%s: image name '%s' holds a character outside [a-z0-9/._-:]", tar_path, name);
+    const char *transport = strcmp(info->format, "oci-archive") == 0 ? "oci-archive" : "docker-archive";
+    char abs[4096];
+    if (!realpath(tar_path, abs)) return sa_error_set(err, "%s: %s", tar_path, strerror(errno));
+    if (strchr(abs, ':')) return sa_error_set(err, "%s: the path holds ':', which skopeo cannot take", tar_path);
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/segarena-load-XXXXXX", tmp && tmp[0] == '/' && !strchr(tmp, ':') ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return sa_error_set(err, "%s: cannot create a scratch folder: %s", tar_path, strerror(errno));
+    char src[4200], dst[300], out[256], errtxt[STDERR_KEEP];
+    snprintf(src, sizeof src, "%s:%s", transport, abs);
+    snprintf(dst, sizeof dst, "containers-storage:%s", name);
+    char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", src, dst, NULL};
+    int rc = -1;
+    int st = run_tool(copy, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    if (st != 0) {
+        sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
+                     errtxt[0] ? errtxt : "no message");
+        goto done;
+    }
+    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)name, NULL};
+    st = run_tool(inspect, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    out[strcspn(out, "\r\n")] = '\0';
+    if (st != 0 || strcmp(out, info->config_digest + 7) != 0) {
+        if (st != 0)
+            sa_error_set(err, "%s: engine refused the image (podman image inspect exit %d): %s", tar_path, st, errtxt);
+        else
+            sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
+                         info->config_digest);
+        char *rmi[] = {"podman", "image", "rm", "--force", (char *)name, NULL};
+        sa_error keep = *err, ignored;
+        run_tool(rmi, dir, out, sizeof out, errtxt, sizeof errtxt, &ignored);
+        *err = keep;
+        goto done;
+    }
+    rc = 0;
+done:
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/*
+ * sandbox_internal.h: what engine.c and sandbox.c share (and the unit tests
+ * see): argv arrays for the engine's client and the one helper that runs it.
+ * engine.c is the only file that knows podman from docker.
+ */
+#ifndef SEGARENA_SANDBOX_INTERNAL_H
+#define SEGARENA_SANDBOX_INTERNAL_H
+
+#include <stddef.h>
+
+#include "submissions.h"
+
+/* A NULL-terminated argv under construction (v[n] == NULL). */
+typedef struct sa_argv {
+    char **v;
+    size_t n, cap;
+} sa_argv;
+
+int sa_argv_push(sa_argv *a, const char *s);
+int sa_argv_pushf(sa_argv *a, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void sa_argv_free(sa_argv *a);
+
+/* "segarena-<run>-<case>"; both ids must pass sa_dataset_id_valid. */
+int sa_container_name(const char *run_id, const char *case_id, char *buf, size_t size,
+                      sa_error *err);
+
+/* What `<engine> run` needs besides the limits. */
+typedef struct sa_engine_run_spec {
+    const char *name;       /* container name */
+    const char *image;
+    const char *run_id, *case_id;
+    const char *input_dir;  /* host folder, bound read-only at /input */
+    const char *output_dir; /* host folder, bound read-write at /output */
+    const char *cidfile;    /* NULL: none */
+    const char *user;       /* NULL: the image's USER */
+} sa_engine_run_spec;
+
+/* The full argv of `<engine> run ...` with the contract's hardening. Host paths
+ * must not hold ',' (they go into --mount). Returns 0 or -1. */
+int sa_engine_run_argv(sa_engine_kind kind, const sa_engine_run_spec *spec,
+                       const sa_run_limits *lim, sa_argv *out, sa_error *err);
+/* `<engine> kill <name>`, `<engine> rm -f <name>`. */
+int sa_engine_kill_argv(sa_engine_kind kind, const char *name, sa_argv *out);
+int sa_engine_rm_argv(sa_engine_kind kind, const char *name, sa_argv *out);
+/* `<engine> rmi <image>` (image must not start with '-'). */
+int sa_engine_rmi_argv(sa_engine_kind kind, const char *image, sa_argv *out);
+/* `<engine> ps -a -q --no-trunc --filter label=segarena=1`. */
+int sa_engine_ps_argv(sa_engine_kind kind, sa_argv *out);
+/* `<engine> inspect --format '{{.State.ExitCode}} {{.State.OOMKilled}}' <name>`. */
+int sa_engine_inspect_argv(sa_engine_kind kind, const char *name, sa_argv *out);
+/* The GPU flags: podman `--device nvidia.com/gpu=N`, docker `--gpus device=N`. */
+int sa_engine_gpu_argv(sa_engine_kind kind, int gpu, sa_argv *out);
+
+/* Candidate cgroup files holding the container's peak memory (cgroup v1
+ * memory.max_usage_in_bytes, v2 memory.peak), for the engine's cgroupfs layout.
+ * Writes up to max paths into paths[i] (each size bytes); returns how many. */
+size_t sa_engine_peak_memory_paths(sa_engine_kind kind, const char *container_id,
+                                   char paths[][512], size_t max);
+
+/* Runs argv (never through a shell) in cwd with stdin from /dev/null, stdout
+ * collected (up to 64 KiB, into *out when out is given, malloc'ed), stderr
+ * dropped; gives up after timeout_s (kills the client). *status: the exit
+ * status, or -1 when killed or it could not be started. Returns 0 or -1 (could
+ * not fork). */
+int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char **out,
+                   int *status, sa_error *err);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * submissions.h: the public face of SegArena's contestant containers
+ * (../shared/spec/container-contract.md): intake of an uploaded image archive
+ * (validated by SegArena itself before any engine reads it, then loaded under a
+ * name SegArena chooses), and sandboxed runs of one case with podman (or the
+ * docker CLI), each outcome classified.
+ *
+ * Library code never prints; every error is one line naming the file.
+ */
+#ifndef SEGARENA_SUBMISSIONS_H
+#define SEGARENA_SUBMISSIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datasets.h"
+#include "metrics.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Intake (archive.c, intake.c) ---- */
+
+/* Size limits of one upload (../shared/spec/container-contract.md, "The upload"). */
+typedef struct sa_intake_limits {
+    uint64_t max_upload_bytes;   /* the file as uploaded (compressed or not) */
+    uint64_t max_unpacked_bytes; /* the upload once decompressed (the outer tar) */
+    uint64_t max_image_bytes;    /* the image: sum of its uncompressed layers */
+} sa_intake_limits;
+
+/* The contract's defaults: 10 GiB each. */
+void sa_intake_limits_default(sa_intake_limits *lim);
+
+/* Why an upload was refused: the contract's "invalid" reasons. */
+enum sa_intake_refusal {
+    SA_REFUSED_NONE = 0,
+    SA_REFUSED_NOT_A_TAR,
+    SA_REFUSED_TRUNCATED,
+    SA_REFUSED_EMPTY,
+    SA_REFUSED_SEVERAL_IMAGES,
+    SA_REFUSED_WRONG_ARCHITECTURE,
+    SA_REFUSED_ROOT_USER,
+    SA_REFUSED_NO_ENTRYPOINT,
+    SA_REFUSED_TOO_LARGE,
+    SA_REFUSED_UNSAFE_ARCHIVE, /* links, absolute or ".." paths, devices, bad headers */
+    SA_REFUSED_INVALID_IMAGE,  /* missing or malformed manifest, config or layer */
+    SA_REFUSED_ENGINE,         /* skopeo/podman refused to load it */
+    SA_REFUSED_INTERNAL        /* our fault: I/O on the scratch folder, memory */
+};
+
+/* "not_a_tar", "truncated", ... ("none" for 0). */
+const char *sa_intake_refusal_name(int refusal);
+
+typedef struct sa_image_info {
+    char format[16];        /* "docker-archive" or "oci-archive" */
+    char config_digest[80]; /* "sha256:<64 hex>": the image's identity */
+    char arch[16], os[16];
+    char user[64];          /* config.User as declared */
+    long uid;               /* numeric, or resolved through the image's /etc/passwd */
+    char entrypoint[1024];  /* Entrypoint then Cmd, JSON, possibly shortened */
+    uint64_t upload_bytes;   /* the file as uploaded */
+    uint64_t unpacked_bytes; /* the outer tar once decompressed */
+    uint64_t image_bytes;    /* sum of the uncompressed layer tars */
+    int refusal;             /* enum sa_intake_refusal; set on every return */
+} sa_image_info;
+
+/* Validates an upload completely before any engine sees it: the outer tar (regular
+ * files and folders only, no absolute or ".." names, no links, no duplicates, sizes),
+ * the format (docker-archive: manifest.json; OCI: index.json), exactly one image,
+ * linux/amd64, a non-root USER, an entrypoint or cmd, the layers (no absolute or ".."
+ * names, no symlink escaping the root, no hard link out of the layer, no device) and
+ * the limits. A gzip or xz upload is decompressed (capped) into scratch_dir. On
+ * success returns 0 and writes to tar_path_out the plain tar to hand to
+ * sa_intake_load (archive_path itself when the upload was not compressed; it must not
+ * change in between). On refusal returns -1, info->refusal says why and err reads
+ * "<archive>: <one-line reason>". scratch_dir must exist and hold no ':'. */
+int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim,
+                      const char *scratch_dir, sa_image_info *info, char *tar_path_out,
+                      size_t tar_path_size, sa_error *err);
+
+/* The name SegArena loads a submission under: "localhost/segarena/sub-<id>", id made
+ * of [a-z0-9_.-]. Returns 0, or -1 when id is unusable or buf too small. */
+int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err);
+
+/* Loads a tar validated by sa_intake_inspect into containers-storage under name
+ * (see sa_intake_image_name) with `skopeo copy --quiet`, run by argv from a scratch
+ * working folder, then checks with `podman image inspect` that the loaded image's id
+ * is info->config_digest (removing it when not). 0, or -1 with a one-line error that
+ * quotes the engine's stderr. */
+int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
+                   sa_error *err);
+
+/* ---- Engine and sandboxed runs (engine.c, sandbox.c) ---- */
+
+/* The container engine's command-line client. Podman (rootful, runc) is the
+ * default; the docker CLI takes the same argv where the flags agree. Every
+ * difference between the two lives in engine.c. */
+typedef enum sa_engine_kind {
+    SA_ENGINE_PODMAN,
+    SA_ENGINE_DOCKER
+} sa_engine_kind;
+
+/* "podman" / "docker" (also the client program's name). */
+const char *sa_engine_name(sa_engine_kind kind);
+/* Parses "podman" or "docker"; returns 0 or -1. */
+int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
+
+/* Removes every container labelled segarena=1 (left over from a crash), running
+ * or not. Run at start-up, before any case. Returns 0 or -1 (engine failed). */
+int sa_engine_sweep(sa_engine_kind kind, sa_error *err);
+
+/* Removes an image SegArena loaded (`<engine> rmi <image>`): 0, or -1 with the
+ * engine's status. An image still used by a container is not removed. */
+int sa_engine_remove_image(sa_engine_kind kind, const char *image, sa_error *err);
+
+/* GPUs this host can pass to a container: NVIDIA device nodes (/dev/nvidiaN)
+ * and, for podman, a CDI spec for nvidia.com/gpu in /etc/cdi or /var/run/cdi.
+ * Returns how many (0: none, with the reason in why when given). */
+int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size);
+/* Hands out GPU indices 0..n_gpus-1 to concurrent jobs of this process without
+ * overlap: returns a free index (now taken) or -1 when all are taken. */
+int sa_gpu_claim(int n_gpus);
+void sa_gpu_release(int gpu);
+
+/* Limits of one case (container-contract.md). */
+typedef struct sa_run_limits {
+    double wall_seconds;   /* default 600 (kill by name when it runs past) */
+    uint64_t memory_bytes; /* default 8 GiB; swap = memory (no swap) */
+    double cpus;           /* default 2 */
+    long pids;             /* default 256 */
+    uint64_t output_bytes; /* size cap of /output; default 1 GiB */
+    uint64_t tmp_bytes;    /* size of the /tmp tmpfs; default 2 GiB */
+    size_t log_bytes;      /* stdout+stderr kept (the last ones); default 1 MiB */
+    int gpu;               /* GPU index to pass in, -1 (default): none */
+} sa_run_limits;
+
+void sa_run_limits_default(sa_run_limits *lim);
+
+/* One input image of the case, staged as /input/<role><ext of path>. */
+typedef struct sa_run_input {
+    const char *role; /* "flair", "pet", ... (sa_dataset_id_valid) */
+    const char *path; /* host file (.nii.gz, .nii, .mha, .nrrd, ...) */
+} sa_run_input;
+
+typedef struct sa_run_request {
+    sa_engine_kind engine;
+    const char *image;   /* a name or id the engine already holds (never pulled) */
+    const char *run_id;  /* sa_dataset_id_valid; container segarena-<run>-<case> */
+    const char *case_id; /* sa_dataset_id_valid */
+    const sa_run_input *inputs;
+    size_t n_inputs;
+    const char *reference;   /* geometry the mask must match; NULL: inputs[0].path */
+    const char *scratch_dir; /* existing folder of SegArena's; the case works in a
+                              * fresh subfolder <scratch>/<run>-<case>, removed at the
+                              * end except the accepted mask */
+    const char *user;        /* NULL: the image's own (non-root) USER; else --user */
+} sa_run_request;
+
+typedef enum sa_run_class {
+    SA_RUN_SUCCEEDED,
+    SA_RUN_TIMEOUT,
+    SA_RUN_OUT_OF_MEMORY,
+    SA_RUN_EXIT_CODE,
+    SA_RUN_NO_OUTPUT,
+    SA_RUN_INVALID_OUTPUT,
+    SA_RUN_ENGINE_ERROR
+} sa_run_class;
+
+/* "succeeded", "timeout", "out_of_memory", "exit_code", "no_output",
+ * "invalid_output", "engine_error". */
+const char *sa_run_class_name(sa_run_class c);
+
+typedef struct sa_run_result {
+    int succeeded;          /* status: 1 succeeded, 0 failed */
+    sa_run_class cls;
+    /* The recorded error class: "succeeded", "timeout", "out_of_memory",
+     * "exit_code 3", "no_output", "invalid_output: wrong geometry" (reasons: not an
+     * image, wrong geometry, not integer, empty file, too big, not a regular file),
+     * "engine_error: <reason>". Never holds text that came from the container. */
+    char class_text[160];
+    int exit_code;            /* the container's exit status; -1 when none */
+    double wall_seconds;      /* engine client start to exit */
+    int64_t peak_memory_bytes; /* from the container's cgroup; -1 unknown */
+    /* Organisers only (may quote the image's output or the hidden data): */
+    char *log;                /* last log_bytes of stdout+stderr, NUL-terminated */
+    size_t log_len;
+    int log_truncated;        /* 1 when earlier output was dropped */
+    char detail[512];         /* why it was classified so (reader message, ...) */
+    char *output_path;        /* accepted mask, copied to the case's scratch
+                               * folder; NULL unless succeeded */
+} sa_run_result;
+
+void sa_run_result_free(sa_run_result *r);
+
+/* Runs one case of a submission (container-contract.md, "One run per test case")
+ * and classifies the outcome into *out. Returns 0 whenever a classification
+ * was made (engine_error included), -1 only for SegArena's own failures (bad
+ * request, scratch folder unusable, out of memory) with err set. Thread-safe:
+ * distinct cases may run concurrently. */
+int sa_run_case(const sa_run_request *req, const sa_run_limits *lim, sa_run_result *out,
+                sa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

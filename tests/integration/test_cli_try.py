@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""End-to-end test of `segarena try` with real podman: a well-behaved image
+succeeds and its mask is kept; a failing one is classified; a root image is
+refused at intake with exit status 2; nothing is left in the engine.
+
+Usage: test_cli_try.py PATH/TO/segarena PATH/TO/test_sandbox_prog.c CC WORKDIR
+Exit 77 (skipped) without podman, skopeo or a static C toolchain.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+SEGARENA, PROG, CC, WORK = sys.argv[1:5]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAILED:", what)
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), capture_output=True, text=True, **kw)
+
+
+if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
+    print("SKIP: needs rootful podman and skopeo (the project's set-up installs them)")
+    sys.exit(77)
+try:
+    import nibabel as nib
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: {e}")
+    sys.exit(77)
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+prog = os.path.join(WORK, "prog")
+if sh(CC, "-static", "-O2", PROG, "-o", prog).returncode != 0:
+    print("SKIP: no static C toolchain")
+    sys.exit(77)
+tag = f"localhost/segarena-try-test-{os.getpid()}"
+
+
+def image(name, entry, user="1000"):
+    d = os.path.join(WORK, name)
+    os.makedirs(d)
+    shutil.copy(prog, d)
+    with open(os.path.join(d, "Containerfile"), "w") as f:
+        f.write(f'FROM scratch\nCOPY prog /prog\nUSER {user}\nENTRYPOINT ["/prog", "{entry}"]\n')
+    ref = f"{tag}-{name}:1"
+    r = sh("podman", "build", "-q", "-t", ref, d, cwd=d)
+    archive = os.path.join(WORK, f"{name}.tar")
+    s = sh("podman", "save", "--format", "docker-archive", "-o", archive, ref, cwd=d)
+    sh("podman", "rmi", ref)
+    if r.returncode or s.returncode:
+        print(r.stderr, s.stderr)
+    return archive
+
+
+inputs = os.path.join(WORK, "case")
+os.makedirs(inputs)
+nib.save(nib.Nifti1Image(np.random.default_rng(1).random((16, 12, 8)).astype(np.float32), np.eye(4)),
+         os.path.join(inputs, "flair.nii"))
+kept = os.path.join(WORK, "kept")
+os.makedirs(kept)
+
+good = image("good", "good")
+r = sh(SEGARENA, "try", good, "--inputs", inputs, "--wall-seconds", "30", "--memory-mb", "128", "--keep-output", kept)
+check(r.returncode == 0 and "class       succeeded" in r.stdout, f"good image: {r.returncode} {r.stdout} {r.stderr}")
+mask = os.path.join(kept, "segmentation.nii")
+check(os.path.exists(mask) and nib.load(mask).shape == (16, 12, 8), "the accepted mask is kept, on the input grid")
+
+bad = image("bad", "exit3")
+r = sh(SEGARENA, "try", bad, "--inputs", inputs, "--wall-seconds", "30", "--memory-mb", "128")
+check(r.returncode == 1 and "class       exit_code 3" in r.stdout, f"failing image: {r.returncode} {r.stdout} {r.stderr}")
+
+root = image("root", "good", user="0")
+r = sh(SEGARENA, "try", root, "--inputs", inputs)
+lines = [l for l in r.stderr.splitlines() if l.strip()]
+check(r.returncode == 2 and len(lines) == 1 and "root" in lines[0] and "root.tar" in lines[0], f"root image: {r.stderr}")
+
+r = sh(SEGARENA, "try", os.path.join(WORK, "missing.tar"), "--inputs", inputs)
+check(r.returncode == 2 and "missing.tar" in r.stderr, "missing archive")
+
+left = sh("podman", "images", "--format", "{{.Repository}}").stdout
+check("segarena/sub-try" not in left and tag not in left, f"nothing left in the engine: {left}")
+check(sh("podman", "ps", "-a", "--filter", "label=segarena", "-q").stdout.strip() == "", "no container left")
+
+print(f"test_cli_try: {passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)

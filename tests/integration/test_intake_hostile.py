@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""Hostile uploads against SegArena's intake (submissions/intake.c).
+
+Usage: test_intake_hostile.py TEST_ARCHIVE WORKDIR
+
+Crafts image archives with tarfile/gzip/lzma (no engine needed: every check happens
+before podman or skopeo would read the file) and runs `test_archive intake` on each,
+checking the refusal class and that the message is one line naming the archive.
+"""
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+DRIVER = sys.argv[1]
+WORK_ROOT = sys.argv[2]
+os.makedirs(WORK_ROOT, exist_ok=True)
+WORK = tempfile.mkdtemp(prefix="hostile-", dir=WORK_ROOT)
+FAILED = []
+
+
+def tar_bytes(entries, fmt=tarfile.GNU_FORMAT):
+    """entries: (name, kind, data_or_target); kind in file, dir, sym, hard."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=fmt) as tf:
+        for name, kind, payload in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 0
+            if kind == "file":
+                ti.size = len(payload)
+                tf.addfile(ti, io.BytesIO(payload))
+            elif kind == "dir":
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                tf.addfile(ti)
+            elif kind == "sym":
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = payload
+                tf.addfile(ti)
+            elif kind == "hard":
+                ti.type = tarfile.LNKTYPE
+                ti.linkname = payload
+                tf.addfile(ti)
+            elif kind == "chr":
+                ti.type = tarfile.CHRTYPE
+                tf.addfile(ti)
+    return bio.getvalue()
+
+
+PROG = [("prog", "file", b"\x7fELF not really\n")]
+
+
+def config(user="1000", arch="amd64", os_="linux", entrypoint=("/prog",), cmd=None, diff_ids=()):
+    c = {"architecture": arch, "os": os_, "config": {},
+         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)}}
+    if user is not None:
+        c["config"]["User"] = user
+    if entrypoint:
+        c["config"]["Entrypoint"] = list(entrypoint)
+    if cmd:
+        c["config"]["Cmd"] = list(cmd)
+    return json.dumps(c).encode()
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
+    layer_tars = [tar_bytes(l) for l in layers]
+    diff_ids = ["sha256:" + sha(t) for t in layer_tars]
+    cfgb = config(diff_ids=diff_ids, **cfg)
+    entries, manifest = [], []
+    for i, t in enumerate(layer_tars):
+        entries.append((f"{sha(t)}/layer.tar", "file", t))
+    entries.append((f"{sha(cfgb)}.json", "file", cfgb))
+    for i in range(images):
+        manifest.append({"Config": f"{sha(cfgb)}.json", "RepoTags": [f"evil/name{i}:latest"],
+                         "Layers": [f"{sha(t)}/layer.tar" for t in layer_tars]})
+    entries.append(("manifest.json", "file", json.dumps(manifest).encode()))
+    entries.extend(outer_extra)
+    return tar_bytes(entries), "sha256:" + sha(cfgb)
+
+
+def oci_archive(layers=(PROG,), manifests=1, **cfg):
+    layer_tars = [tar_bytes(l) for l in layers]
+    diff_ids = ["sha256:" + sha(t) for t in layer_tars]
+    cfgb = config(diff_ids=diff_ids, **cfg)
+    man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": "sha256:" + sha(cfgb), "size": len(cfgb)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                  "digest": "sha256:" + sha(t), "size": len(t)} for t in layer_tars]}).encode()
+    index = {"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + sha(man),
+         "size": len(man)}] * manifests}
+    entries = [("oci-layout", "file", b'{"imageLayoutVersion": "1.0.0"}'),
+               ("index.json", "file", json.dumps(index).encode()),
+               ("blobs/", "dir", None), ("blobs/sha256/", "dir", None),
+               ("blobs/sha256/" + sha(man), "file", man), ("blobs/sha256/" + sha(cfgb), "file", cfgb)]
+    for t in layer_tars:
+        entries.append(("blobs/sha256/" + sha(t), "file", t))
+    return tar_bytes(entries, fmt=tarfile.PAX_FORMAT), "sha256:" + sha(cfgb)
+
+
+def run(name, data, refusal, contains=None, limits=(0, 0, 0), digest=None, fmt=None):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    scratch = tempfile.mkdtemp(prefix="scratch-", dir=WORK)
+    out = subprocess.run([DRIVER, "intake", path, scratch] + [str(x) for x in limits],
+                         capture_output=True, text=True, timeout=60)
+    try:
+        r = json.loads(out.stdout)
+    except ValueError:
+        FAILED.append(f"{name}: driver output {out.stdout!r} {out.stderr!r}")
+        return None
+    problems = []
+    if r["refusal"] != refusal:
+        problems.append(f"refusal {r['refusal']} (expected {refusal}): {r['error']}")
+    if refusal != "none":
+        if r["rc"] != -1 or "\n" in r["error"] or not r["error"].startswith(path + ": "):
+            problems.append(f"bad error line {r['error']!r}")
+        if contains and contains not in r["error"]:
+            problems.append(f"error {r['error']!r} lacks {contains!r}")
+        if os.listdir(scratch):
+            problems.append(f"scratch not left empty: {os.listdir(scratch)}")
+    else:
+        if digest and r["digest"] != digest:
+            problems.append(f"digest {r['digest']} != {digest}")
+        if fmt and r["format"] != fmt:
+            problems.append(f"format {r['format']} != {fmt}")
+    if problems:
+        FAILED.append(f"{name}: " + "; ".join(problems))
+    else:
+        print(f"ok {name}: {r['refusal']} {r['error']}")
+    return r
+
+
+def main():
+    good, good_digest = docker_archive()
+    # Good ones (inspect only; loading is test_intake_load.py).
+    r = run("good.tar", good, "none", digest=good_digest, fmt="docker-archive")
+    if r and (r["uid"] != 1000 or r["tar"] != os.path.join(WORK, "good.tar")):
+        FAILED.append(f"good.tar: uid {r['uid']} tar {r['tar']}")
+    r = run("good.tar.gz", gzip.compress(good), "none", digest=good_digest)
+    if r and not (r["tar"].startswith(WORK) and r["tar"].endswith(".tar") and os.path.isfile(r["tar"])):
+        FAILED.append(f"good.tar.gz: decompressed tar {r['tar']} missing")
+    run("good.tar.xz", lzma.compress(good), "none", digest=good_digest)
+    oci, oci_digest = oci_archive()
+    run("good-oci.tar", oci, "none", digest=oci_digest, fmt="oci-archive")
+    named, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
+                              b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n")]], user="app:app")
+    run("named-user.tar", named, "none")
+    usual_links, _ = docker_archive(layers=[PROG + [("usr/", "dir", None), ("usr/bin/", "dir", None),
+                                    ("bin", "sym", "usr/bin"), ("etc/", "dir", None),
+                                    ("etc/localtime", "sym", "/usr/share/zoneinfo/UTC"),
+                                    ("usr/lib/", "dir", None), ("usr/lib/libx", "sym", "../../lib/liby"),
+                                    ("usr/bin/hard", "hard", "prog"), ("./", "dir", None)]])
+    run("usual-links.tar", usual_links, "none")
+    run("cmd-only.tar", docker_archive(entrypoint=(), cmd=("/prog", "--x"))[0], "none")
+
+    # The issue's hostile list.
+    run("not-a-tar.tar", os.urandom(4096), "not_a_tar", "not a tar")
+    run("text.tar", b"hello\n", "not_a_tar", "not a tar")
+    run("truncated.tar", good[: len(good) // 2 + 100], "truncated", "truncated")
+    run("truncated.tar.gz", gzip.compress(good)[:-40], "truncated", "truncated")
+    run("empty.tar", b"", "empty", "empty")
+    run("empty-members.tar", tar_bytes([]), "empty", "empty")
+    run("no-manifest.tar", tar_bytes([("hello.txt", "file", b"hi")]), "invalid_image", "manifest.json")
+    run("two-images.tar", docker_archive(images=2)[0], "several_images", "2 images")
+    run("two-images-oci.tar", oci_archive(manifests=2)[0], "several_images", "2 images")
+    run("arm64.tar", docker_archive(arch="arm64")[0], "wrong_architecture", "linux/arm64")
+    run("windows.tar", docker_archive(os_="windows")[0], "wrong_architecture", "windows/amd64")
+    run("root-no-user.tar", docker_archive(user=None)[0], "root_user", "USER 1000")
+    run("root-uid0.tar", docker_archive(user="0")[0], "root_user", "uid 0")
+    run("root-uid0-group.tar", docker_archive(user="0:1000")[0], "root_user", "uid 0")
+    root_name, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
+                                  b"root:x:0:0:root:/root:/bin/sh\nadmin:x:0:0::/:/bin/sh\n")]], user="admin")
+    run("root-by-name.tar", root_name, "root_user", "uid 0 in the image's /etc/passwd")
+    # passwd added then replaced in a later layer: the last one counts.
+    layered, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")],
+                                        [("etc/passwd", "file", b"app:x:0:0::/:/x\n")]], user="app")
+    run("root-by-name-later-layer.tar", layered, "root_user", "uid 0")
+    whiteout, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")],
+                                         [("etc/.wh.passwd", "file", b"")]], user="app")
+    run("name-passwd-whited-out.tar", whiteout, "root_user", "no /etc/passwd")
+    run("name-no-passwd.tar", docker_archive(user="app")[0], "root_user", "no /etc/passwd")
+    run("no-entrypoint.tar", docker_archive(entrypoint=())[0], "no_entrypoint", "ENTRYPOINT")
+    run("too-large-upload.tar", good, "too_large", "too large", limits=(1000, 0, 0))
+    run("too-large-unpacked.tar.gz", gzip.compress(good), "too_large", "too large", limits=(0, 4096, 0))
+    big_layer, _ = docker_archive(layers=[PROG + [("big", "file", b"\0" * 200000)]])
+    run("too-large-image.tar", big_layer, "too_large", "too large", limits=(0, 0, 100000))
+    # Gzip bomb: 64 MiB of zeros in ~64 KiB, against a 1 MiB cap.
+    bomb = gzip.compress(good + b"\0" * (64 << 20), compresslevel=9)
+    run("bomb.tar.gz", bomb, "too_large", "decompresses to more than", limits=(0, 1 << 20, 0))
+    run("bomb.tar.xz", lzma.compress(good + b"\0" * (64 << 20)), "too_large", "decompresses to more than",
+        limits=(0, 1 << 20, 0))
+    # Outer archive: traversal, absolute names, links, devices, duplicates.
+    run("outer-dotdot.tar", docker_archive(outer_extra=[("../../tmp/evil", "file", b"x")])[0], "unsafe_archive", "'..'")
+    run("outer-absolute.tar", docker_archive(outer_extra=[("/tmp/evil", "file", b"x")])[0], "unsafe_archive", "absolute")
+    run("outer-symlink.tar", docker_archive(outer_extra=[("link", "sym", "/etc")])[0], "unsafe_archive", "symbolic link")
+    run("outer-symlink-oci.tar", tar_bytes([("blobs", "sym", "/etc"), ("index.json", "file", b"{}")]),
+        "unsafe_archive", "symbolic link")
+    run("outer-hardlink.tar", docker_archive(outer_extra=[("hl", "hard", "manifest.json")])[0], "unsafe_archive", "hard link")
+    h1, h2 = "a" * 64, "b" * 64
+    run("outer-legacy-link-dangling.tar", docker_archive(outer_extra=[(h1 + "/layer.tar", "sym", "../" + h2 + ".tar")])[0],
+        "unsafe_archive", "does not name a file")
+    run("outer-legacy-link-through.tar", docker_archive(outer_extra=[(h2 + ".tar", "file", b"x"),
+        (h1 + "/layer.tar", "sym", "../" + h2 + ".tar"), (h1 + "/layer.tar/x", "file", b"x")])[0],
+        "unsafe_archive", "goes through a symbolic link")
+    run("outer-legacy-link-ok.tar", docker_archive(outer_extra=[(h2 + ".tar", "file", b"x"),
+        (h1 + "/layer.tar", "sym", "../" + h2 + ".tar")])[0], "none")
+    run("outer-device.tar", docker_archive(outer_extra=[("dev", "chr", None)])[0], "unsafe_archive", "tar type")
+    run("outer-duplicate.tar", docker_archive(outer_extra=[("./manifest.json", "file", b"[]")])[0],
+        "unsafe_archive", "twice")
+    # Layers: traversal, absolute names, escaping links, writes through links.
+    run("layer-dotdot.tar", docker_archive(layers=[PROG + [("../x", "file", b"x")]])[0], "unsafe_archive", "'..'")
+    run("layer-absolute.tar", docker_archive(layers=[PROG + [("/etc/cron.d/x", "file", b"x")]])[0],
+        "unsafe_archive", "absolute")
+    run("layer-symlink-escape.tar", docker_archive(layers=[PROG + [("x", "sym", "../../../etc")]])[0],
+        "unsafe_archive", "points outside")
+    run("layer-symlink-escape-deep.tar", docker_archive(layers=[PROG + [("a/", "dir", None), ("a/x", "sym", "b/../../..")]])[0],
+        "unsafe_archive", "points outside")
+    run("layer-through-symlink.tar", docker_archive(layers=[PROG + [("l", "sym", "/etc"), ("l/passwd", "file", b"x")]])[0],
+        "unsafe_archive", "goes through the symbolic link 'l'")
+    run("layer-through-symlink-next-layer.tar",
+        docker_archive(layers=[PROG + [("l", "sym", "/tmp")], [("l/x", "file", b"x")]])[0],
+        "unsafe_archive", "goes through")
+    run("layer-hardlink-escape.tar", docker_archive(layers=[PROG + [("h", "hard", "../../etc/shadow")]])[0],
+        "unsafe_archive", "hard link")
+    run("layer-hardlink-absolute.tar", docker_archive(layers=[PROG + [("h", "hard", "/etc/shadow")]])[0],
+        "unsafe_archive", "hard link")
+    run("layer-device.tar", docker_archive(layers=[PROG + [("null", "chr", None)]])[0], "unsafe_archive", "devices")
+    # A layer changed after the config was written.
+    d, _ = docker_archive()
+    run("layer-mismatch.tar", d.replace(b"not really", b"NOT REALLY"), "invalid_image", "diff_id")
+
+    if FAILED:
+        for f in FAILED:
+            print("FAIL", f)
+        return 1
+    shutil.rmtree(WORK, ignore_errors=True)
+    print("test_intake_hostile: all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""Good uploads built with podman, validated and loaded by SegArena's intake.
+
+Usage: test_intake_load.py TEST_ARCHIVE WORKDIR
+
+Builds a FROM-scratch image around a static binary (gcc -static), saves it as a
+docker-archive (.tar, .tar.gz, .tar.xz) and an oci-archive, removes the built image,
+then runs `test_archive intake ... NAME` on each and checks with `podman image
+inspect` that NAME exists with the config digest as its id and that the name inside
+the archive was not created. Every image it made is removed at the end. Exit 77
+(skip) where podman, skopeo or a static gcc is missing.
+"""
+import gzip
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+DRIVER = sys.argv[1]
+WORK_ROOT = sys.argv[2]
+
+
+def sh(argv, cwd, check=True):
+    r = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{argv}: exit {r.returncode}: {r.stderr.strip()[-400:]}")
+    return r
+
+
+def main():
+    for tool in ("podman", "skopeo", "gcc"):
+        if not shutil.which(tool):
+            print(f"skip: {tool} not found")
+            return 77
+    os.makedirs(WORK_ROOT, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="load-", dir=WORK_ROOT)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    built = f"localhost/segarena-intake-test-{tag}:1"
+    loaded = []
+    failed = []
+    try:
+        with open(os.path.join(work, "prog.c"), "w") as f:
+            f.write('#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n')
+        r = sh(["gcc", "-static", "-O1", "-o", "prog", "prog.c"], work, check=False)
+        if r.returncode != 0:
+            print("skip: no static libc:", r.stderr.strip()[-200:])
+            return 77
+        with open(os.path.join(work, "Containerfile"), "w") as f:
+            f.write('FROM scratch\nCOPY prog /prog\nUSER 1000\nENTRYPOINT ["/prog"]\n')
+        sh(["podman", "build", "-q", "--pull=never", "-t", built, "-f", "Containerfile", "."], work)
+        want_id = sh(["podman", "image", "inspect", "--format", "{{.Id}}", built], work).stdout.strip()
+        sh(["podman", "save", "--format", "docker-archive", "-o", "img.tar", built], work)
+        sh(["podman", "save", "--format", "oci-archive", "-o", "img-oci.tar", built], work)
+        # Remove the built image so that the loads below really load.
+        sh(["podman", "image", "rm", "--force", built], work, check=False)
+        with open(os.path.join(work, "img.tar"), "rb") as f:
+            raw = f.read()
+        with open(os.path.join(work, "img.tar.gz"), "wb") as f:
+            f.write(gzip.compress(raw, compresslevel=1))
+        with open(os.path.join(work, "img.tar.xz"), "wb") as f:
+            f.write(lzma.compress(raw, preset=0))
+
+        for i, (name, fmt) in enumerate([("img.tar", "docker-archive"), ("img.tar.gz", "docker-archive"),
+                                         ("img.tar.xz", "docker-archive"), ("img-oci.tar", "oci-archive")]):
+            target = f"localhost/segarena/sub-test-{tag}-{i}"
+            loaded.append(target)
+            scratch = tempfile.mkdtemp(prefix="scratch-", dir=work)
+            out = sh([DRIVER, "intake", os.path.join(work, name), scratch, "0", "0", "0", target], work)
+            res = json.loads(out.stdout)
+            problems = []
+            if res["rc"] != 0 or res["load_rc"] != 0:
+                problems.append(f"refused: {res['error']} {res['load_error']}")
+            if res["format"] != fmt:
+                problems.append(f"format {res['format']}")
+            if res["digest"] != "sha256:" + want_id:
+                problems.append(f"digest {res['digest']} != sha256:{want_id}")
+            if res["uid"] != 1000 or res["arch"] != "amd64":
+                problems.append(f"uid {res['uid']} arch {res['arch']}")
+            got = sh(["podman", "image", "inspect", "--format", "{{.Id}}", target], work, check=False)
+            if got.returncode != 0 or got.stdout.strip() != want_id:
+                problems.append(f"podman image inspect {target}: {got.stdout.strip()} {got.stderr.strip()[-200:]}")
+            if os.path.exists("/var/tmp/oom") or os.path.exists(os.path.join(work, "oom")):
+                problems.append("an oom file appeared")
+            if problems:
+                failed.append(f"{name}: " + "; ".join(problems))
+            else:
+                print(f"ok {name}: loaded as {target} ({res['digest'][:19]}...)")
+        # The name inside the archive must not have been created.
+        if sh(["podman", "image", "exists", built], work, check=False).returncode == 0:
+            failed.append(f"the archive's own name {built} was created")
+        # A name outside localhost/segarena/ is refused before skopeo runs.
+        scratch = tempfile.mkdtemp(prefix="scratch-", dir=work)
+        out = sh([DRIVER, "intake", os.path.join(work, "img.tar"), scratch, "0", "0", "0",
+                  "docker.io/library/evil"], work)
+        res = json.loads(out.stdout)
+        if res["load_rc"] == 0 or "localhost/segarena/" not in res["load_error"]:
+            failed.append(f"foreign name accepted: {res}")
+    finally:
+        for name in loaded + [built]:
+            sh(["podman", "image", "rm", "--force", name], work, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    for f in failed:
+        print("FAIL", f)
+    if not failed:
+        print("test_intake_load: all passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+# tests/submissions_sandbox.cmake: engine argv (unit) and sandboxed runs with the
+# real engine (integration: rootful podman; skipped with 77 where unavailable).
+if(NOT DEFINED SEGARENA_TESTS_DIR)
+  set(SEGARENA_TESTS_DIR ${CMAKE_CURRENT_SOURCE_DIR})
+endif()
+
+add_executable(test_engine_argv ${SEGARENA_TESTS_DIR}/unit/test_engine_argv.c)
+target_include_directories(test_engine_argv PRIVATE ${SEGARENA_TESTS_DIR}
+                           ${PROJECT_SOURCE_DIR}/submissions)
+target_link_libraries(test_engine_argv PRIVATE sa_submissions)
+add_test(NAME submissions.engine_argv COMMAND test_engine_argv)
+set_tests_properties(submissions.engine_argv PROPERTIES LABELS unit TIMEOUT 60)
+
+add_executable(test_sandbox ${SEGARENA_TESTS_DIR}/integration/test_sandbox.c)
+target_include_directories(test_sandbox PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_sandbox PRIVATE sa_submissions Threads::Threads)
+add_test(NAME submissions.sandbox
+  COMMAND test_sandbox ${CMAKE_C_COMPILER}
+          ${SEGARENA_TESTS_DIR}/integration/test_sandbox_prog.c
+          ${CMAKE_CURRENT_BINARY_DIR}/sandbox_work)
+set_tests_properties(submissions.sandbox PROPERTIES
+  LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 240
+  # its start-up sweep removes every segarena-labelled container on the host
+  RUN_SERIAL TRUE)

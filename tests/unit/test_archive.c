@@ -1,0 +1,302 @@
+/*
+ * test_archive.c: unit tests of submissions/archive.c (streams, capped gzip/xz, the
+ * tar reader, name rules) and, when run as
+ *   test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME]
+ * a driver for tests/integration/test_intake*.py: inspects ARCHIVE (then loads it
+ * under NAME when given) and prints one JSON line with the outcome.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "intake_internal.h"
+#include "submissions.h"
+#include "test.h"
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch < 0x20) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+static int driver(int argc, char **argv) {
+    if (argc < 7) {
+        fprintf(stderr, "usage: test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME]\n");
+        return 2;
+    }
+    sa_intake_limits lim;
+    sa_intake_limits_default(&lim);
+    if (strtoull(argv[4], NULL, 10)) lim.max_upload_bytes = strtoull(argv[4], NULL, 10);
+    if (strtoull(argv[5], NULL, 10)) lim.max_unpacked_bytes = strtoull(argv[5], NULL, 10);
+    if (strtoull(argv[6], NULL, 10)) lim.max_image_bytes = strtoull(argv[6], NULL, 10);
+    sa_image_info info;
+    sa_error err = {{0}};
+    char tar[4096];
+    int rc = sa_intake_inspect(argv[2], &lim, argv[3], &info, tar, sizeof tar, &err);
+    int load_rc = 0;
+    sa_error load_err = {{0}};
+    if (rc == 0 && argc > 7) load_rc = sa_intake_load(tar, &info, argv[7], &load_err);
+    printf("{\"rc\": %d, \"refusal\": ", rc);
+    json_str(sa_intake_refusal_name(info.refusal));
+    printf(", \"error\": ");
+    json_str(rc ? err.msg : "");
+    printf(", \"format\": ");
+    json_str(info.format);
+    printf(", \"digest\": ");
+    json_str(info.config_digest);
+    printf(", \"arch\": ");
+    json_str(info.arch);
+    printf(", \"user\": ");
+    json_str(info.user);
+    printf(", \"uid\": %ld, \"entrypoint\": ", info.uid);
+    json_str(info.entrypoint);
+    printf(", \"tar\": ");
+    json_str(rc ? "" : tar);
+    printf(", \"image_bytes\": %llu, \"load_rc\": %d, \"load_error\": ", (unsigned long long)info.image_bytes,
+           load_rc);
+    json_str(load_rc ? load_err.msg : "");
+    printf("}\n");
+    return 0;
+}
+
+/* ---- Helpers: tars and gzip built in memory ---- */
+
+typedef struct buf {
+    unsigned char *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 4096;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void tar_add(buf *b, const char *name, char type, const char *link, const void *data, size_t size) {
+    unsigned char h[512] = {0};
+    snprintf((char *)h, 100, "%s", name);
+    snprintf((char *)h + 100, 8, "%07o", 0644);
+    snprintf((char *)h + 108, 8, "%07o", 0);
+    snprintf((char *)h + 116, 8, "%07o", 0);
+    snprintf((char *)h + 124, 12, "%011o", (unsigned)size);
+    snprintf((char *)h + 136, 12, "%011o", 0);
+    h[156] = (unsigned char)type;
+    if (link) snprintf((char *)h + 157, 100, "%s", link);
+    memcpy(h + 257, "ustar\0" "00", 8);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    put(b, h, 512);
+    if (size) {
+        put(b, data, size);
+        static const unsigned char zeros[512];
+        if (size % 512) put(b, zeros, 512 - size % 512);
+    }
+}
+
+static void tar_end(buf *b) {
+    static const unsigned char zeros[1024];
+    put(b, zeros, 1024);
+}
+
+static int write_temp(const buf *b, char *path) {
+    strcpy(path, "/tmp/test_archive_XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    if (write(fd, b->p, b->n) != (ssize_t)b->n) return -1;
+    return fd;
+}
+
+static void gzip_buf(const buf *in, buf *out) {
+    uLong bound = compressBound(in->n) + 64;
+    out->p = malloc(bound);
+    out->cap = bound;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+    z.next_in = in->p;
+    z.avail_in = (uInt)in->n;
+    z.next_out = out->p;
+    z.avail_out = (uInt)bound;
+    deflate(&z, Z_FINISH);
+    out->n = bound - z.avail_out;
+    deflateEnd(&z);
+}
+
+/* Counts the entries of the tar in fd; returns the last refusal (0 when clean). */
+static int count_entries(int fd, uint64_t len, int comp, uint64_t cap, int *entries, sa_error *err) {
+    sa_stream *s = sa_stream_range(fd, 0, len);
+    if (comp) s = sa_stream_decompress(s, comp, cap);
+    sa_tar *t = sa_tar_open(s);
+    sa_tar_entry *e = malloc(sizeof *e);
+    int r, refusal = 0;
+    *entries = 0;
+    while ((r = sa_tar_next(t, e, err)) == 1) (*entries)++;
+    if (r == 0) r = sa_tar_drain(t, err);
+    if (r < 0) refusal = sa_tar_refusal(t);
+    free(e);
+    sa_tar_close(t);
+    sa_stream_close(s);
+    return refusal;
+}
+
+static void test_tar_basic(void) {
+    buf b = {0};
+    tar_add(&b, "a.txt", '0', NULL, "hello", 5);
+    tar_add(&b, "dir/", '5', NULL, NULL, 0);
+    tar_add(&b, "dir/link", '2', "../a.txt", NULL, 0);
+    tar_end(&b);
+    char path[64];
+    int fd = write_temp(&b, path);
+    CHECK(fd >= 0);
+    sa_stream *s = sa_stream_range(fd, 0, b.n);
+    sa_tar *t = sa_tar_open(s);
+    sa_tar_entry *e = malloc(sizeof *e);
+    sa_error err = {{0}};
+    CHECK(sa_tar_next(t, e, &err) == 1);
+    CHECK(strcmp(e->name, "a.txt") == 0 && e->type == SA_TAR_FILE && e->size == 5);
+    char data[16] = {0};
+    CHECK(sa_tar_read(t, data, sizeof data, &err) == 5);
+    CHECK(memcmp(data, "hello", 5) == 0);
+    CHECK(e->data_offset == 512);
+    CHECK(sa_tar_next(t, e, &err) == 1);
+    CHECK(e->type == SA_TAR_DIR);
+    CHECK(sa_tar_next(t, e, &err) == 1);
+    CHECK(e->type == SA_TAR_SYMLINK && strcmp(e->linkname, "../a.txt") == 0);
+    CHECK(sa_tar_next(t, e, &err) == 0);
+    free(e);
+    sa_tar_close(t);
+    sa_stream_close(s);
+
+    /* Truncated inside the data. */
+    int n;
+    CHECK(count_entries(fd, 512 + 3, 0, 0, &n, &err) == SA_REFUSED_TRUNCATED);
+    /* Truncated before the end marker. */
+    CHECK(count_entries(fd, 512 * 4, 0, 0, &n, &err) == SA_REFUSED_TRUNCATED);
+    /* Not a tar. */
+    buf junk = {0};
+    for (int i = 0; i < 2048; i++) put(&junk, "x", 1);
+    char jpath[64];
+    int jfd = write_temp(&junk, jpath);
+    CHECK(count_entries(jfd, junk.n, 0, 0, &n, &err) == SA_REFUSED_NOT_A_TAR);
+    CHECK(count_entries(jfd, 0, 0, 0, &n, &err) == SA_REFUSED_EMPTY);
+    close(jfd);
+    unlink(jpath);
+    free(junk.p);
+
+    /* Gzip: reads back; a cap below the size refuses it as too large. */
+    buf gz = {0};
+    gzip_buf(&b, &gz);
+    char gpath[64];
+    int gfd = write_temp(&gz, gpath);
+    unsigned char magic[2] = {gz.p[0], gz.p[1]};
+    CHECK(sa_sniff_compression(magic, 2) == SA_COMP_GZIP);
+    CHECK(count_entries(gfd, gz.n, SA_COMP_GZIP, 1 << 20, &n, &err) == 0);
+    CHECK(n == 3);
+    CHECK(count_entries(gfd, gz.n, SA_COMP_GZIP, 1000, &n, &err) == SA_REFUSED_TOO_LARGE);
+    CHECK_STR_CONTAINS(err.msg, "too large");
+    CHECK(count_entries(gfd, gz.n - 10, SA_COMP_GZIP, 1 << 20, &n, &err) == SA_REFUSED_TRUNCATED);
+    close(gfd);
+    unlink(gpath);
+    free(gz.p);
+    close(fd);
+    unlink(path);
+    free(b.p);
+}
+
+static void test_bomb(void) {
+    /* 64 MiB of zeros gzip to ~64 KiB; a 1 MiB cap stops after ~1 MiB of output. */
+    buf z = {0};
+    z.p = calloc(1, 64u << 20);
+    z.n = z.cap = 64u << 20;
+    buf gz = {0};
+    gzip_buf(&z, &gz);
+    free(z.p);
+    char path[64];
+    int fd = write_temp(&gz, path);
+    sa_stream *s = sa_stream_decompress(sa_stream_range(fd, 0, gz.n), SA_COMP_GZIP, 1u << 20);
+    unsigned char tmp[65536];
+    sa_error err = {{0}};
+    int64_t r;
+    while ((r = sa_stream_read(s, tmp, sizeof tmp, &err)) > 0) {
+    }
+    CHECK(r < 0);
+    CHECK(sa_stream_refusal(s) == SA_REFUSED_TOO_LARGE);
+    CHECK(sa_stream_produced(s) <= (1u << 20) + 1);
+    sa_stream_close(s);
+    close(fd);
+    unlink(path);
+    free(gz.p);
+}
+
+static void test_names(void) {
+    char n[64];
+    const char *why;
+    strcpy(n, "./a//b/./c/");
+    CHECK(sa_tar_normalize(n, &why) == 0 && strcmp(n, "a/b/c") == 0);
+    strcpy(n, "/etc/passwd");
+    CHECK(sa_tar_normalize(n, &why) < 0);
+    CHECK_STR_CONTAINS(why, "absolute");
+    strcpy(n, "a/../../x");
+    CHECK(sa_tar_normalize(n, &why) < 0);
+    CHECK_STR_CONTAINS(why, "..");
+    strcpy(n, "./");
+    CHECK(sa_tar_normalize(n, &why) < 0);
+    strcpy(n, "a\nb");
+    CHECK(sa_tar_normalize(n, &why) < 0);
+    strcpy(n, "a..b/c..");
+    CHECK(sa_tar_normalize(n, &why) == 0);
+
+    CHECK(sa_symlink_escapes("bin", "usr/bin") == 0);
+    CHECK(sa_symlink_escapes("etc/localtime", "/usr/share/zoneinfo/UTC") == 0);
+    CHECK(sa_symlink_escapes("usr/lib/x", "../../lib/y") == 0);
+    CHECK(sa_symlink_escapes("usr/lib/x", "../../../etc") == 1);
+    CHECK(sa_symlink_escapes("x", "..") == 1);
+    CHECK(sa_symlink_escapes("x", "/..") == 1);
+    CHECK(sa_symlink_escapes("a/x", "b/../../y") == 0);
+    CHECK(sa_symlink_escapes("a/x", "b/../../../y") == 1);
+
+    long uid;
+    char name[32];
+    CHECK(sa_parse_user("1000", &uid, name, sizeof name) == 0 && uid == 1000);
+    CHECK(sa_parse_user("0:1000", &uid, name, sizeof name) == 0 && uid == 0);
+    CHECK(sa_parse_user("000", &uid, name, sizeof name) == 0 && uid == 0);
+    CHECK(sa_parse_user("app:app", &uid, name, sizeof name) == 0 && uid == -1 && strcmp(name, "app") == 0);
+    CHECK(sa_parse_user("", &uid, name, sizeof name) < 0);
+    CHECK(sa_parse_user(":1000", &uid, name, sizeof name) < 0);
+    const char *pw = "root:x:0:0:root:/root:/bin/sh\nadmin:x:0:0::/:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+    CHECK(sa_passwd_uid(pw, strlen(pw), "app") == 1000);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "admin") == 0);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "ap") == -1);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "nobody") == -1);
+
+    char img[80];
+    sa_error err;
+    CHECK(sa_intake_image_name("42", img, sizeof img, &err) == 0 && strcmp(img, "localhost/segarena/sub-42") == 0);
+    CHECK(sa_intake_image_name("-x", img, sizeof img, &err) < 0);
+    CHECK(sa_intake_image_name("A/b", img, sizeof img, &err) < 0);
+    CHECK(strcmp(sa_intake_refusal_name(SA_REFUSED_ROOT_USER), "root_user") == 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "intake") == 0) return driver(argc, argv);
+    test_tar_basic();
+    test_bomb();
+    test_names();
+    return test_report("test_archive");
+}
