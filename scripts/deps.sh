@@ -37,9 +37,11 @@ install_missing_packages() {
 install_podman_config() {
     command -v podman >/dev/null 2>&1 || return 0
     [ "$(id -u)" -eq 0 ] || return 0
-    nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+    nofile=$(ulimit -Hn)
+    case "$nofile" in ''|unlimited|*[!0-9]*) nofile=1048576 ;; esac
     [ "$nofile" -gt 1024 ] && nofile=1024
-    nproc=$(ulimit -Hu); [ "$nproc" = unlimited ] && nproc=4096
+    nproc=$(awk '/^Max processes/ {print $4}' /proc/self/limits 2>/dev/null)  # dash has no ulimit -u
+    case "$nproc" in ''|unlimited|*[!0-9]*) nproc=4096 ;; esac
     [ "$nproc" -gt 4096 ] && nproc=4096
     mkdir -p /etc/containers/containers.conf.d
     cat > /etc/containers/containers.conf.d/50-segarena.conf <<CONF
