@@ -16,3 +16,12 @@ add_test(NAME cli.try
           $<TARGET_FILE:segarena> ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sandbox_prog.c
           ${CMAKE_C_COMPILER} ${CMAKE_CURRENT_BINARY_DIR}/cli_try_work)
 set_tests_properties(cli.try PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 180)
+
+# The contestant baselines (examples/contestants) built into images, run with
+# `segarena try` on demo data and scored: honest baselines (Dice against the
+# consensus above 0.2, below the raters' own leave-one-out mean).
+add_test(NAME cli.baselines
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_baselines.py
+          $<TARGET_FILE:segarena> ${PROJECT_SOURCE_DIR}/examples/contestants
+          ${CMAKE_CURRENT_BINARY_DIR}/cli_baselines_work)
+set_tests_properties(cli.baselines PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 240)
