@@ -267,7 +267,9 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
         if (!rc && !(f->dicom_series_uid = sa_strdup(uid))) im->oom = 1;
         if (!rc) im->report->converted++;
     } else if (!rc) {
-        if (!im->opt->copy && link(it->src, dst) == 0) {
+        /* linkat with AT_SYMLINK_FOLLOW: a source symlink (checked to stay inside
+         * the source folder) is linked by its target, never stored as a link */
+        if (!im->opt->copy && linkat(AT_FDCWD, it->src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0) {
             im->report->linked++;
         } else {
             rc = copy_file(it->src, dst, &err);

@@ -72,7 +72,8 @@ sa_stream *sa_stream_decompress(sa_stream *inner, int comp, uint64_t cap) {
     } else {
         lzma_stream init = LZMA_STREAM_INIT;
         s->x = init;
-        if (lzma_stream_decoder(&s->x, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK) goto fail;
+        /* cap the decoder memory: a crafted header may ask for a 1.5 GiB dictionary */
+        if (lzma_stream_decoder(&s->x, (uint64_t)256 << 20, LZMA_CONCATENATED) != LZMA_OK) goto fail;
     }
     s->coder_ready = 1;
     return s;
@@ -172,6 +173,8 @@ static int64_t xz_read(sa_stream *s, void *buf, size_t n, sa_error *err) {
         if (rc == LZMA_BUF_ERROR && action == LZMA_FINISH)
             return fail_with(s, SA_REFUSED_TRUNCATED, err, "truncated xz data");
         if (rc != LZMA_OK) {
+            if (rc == LZMA_MEMLIMIT_ERROR)
+                return fail_with(s, SA_REFUSED_TOO_LARGE, err, "xz data needs more than 256 MiB of decoder memory");
             if (rc == LZMA_MEM_ERROR) {
                 s->refusal = SA_REFUSED_INTERNAL;
                 return sa_error_set(err, "out of memory decompressing xz");
@@ -191,8 +194,10 @@ int64_t sa_stream_read(sa_stream *s, void *buf, size_t n, sa_error *err) {
         r = range_read(s, buf, n, err);
     } else {
         /* Ask for at most one byte past the cap so that a bomb stops right there. */
-        uint64_t room = s->cap - s->produced + 1;
+        uint64_t room = s->cap - s->produced;
+        if (room < UINT64_MAX) room++; /* no wrap-around for an unlimited cap */
         if (n > room) n = (size_t)room;
+        if (n == 0) return 0;
         r = s->comp == SA_COMP_GZIP ? gzip_read(s, buf, n, err) : xz_read(s, buf, n, err);
     }
     if (r > 0) {
@@ -358,6 +363,14 @@ static char *read_meta(sa_tar *t, uint64_t n, sa_error *err) {
 }
 
 /* Pax records "LEN key=value\n": applies path, linkpath and size. */
+/* Whether text[0..len) holds needle (memmem is a GNU extension). */
+static int contains(const char *text, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(text + i, needle, n) == 0) return 1;
+    return 0;
+}
+
 static int apply_pax(sa_tar *t, const char *rec, size_t len, char *path, int *have_path,
                      char *link, int *have_link, uint64_t *size, int *have_size, sa_error *err) {
     size_t i = 0;
@@ -402,6 +415,7 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
     char *long_path = NULL, *long_link = NULL;
     char pax_path[SA_TAR_NAME_MAX], pax_link[SA_TAR_NAME_MAX];
     int have_pax_path = 0, have_pax_link = 0, have_pax_size = 0;
+    int pax_headers = 0; /* readers differ on how several combine: refused */
     uint64_t pax_size = 0;
     int rc = -1;
     unsigned char h[512];
@@ -456,8 +470,19 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
         }
         char flag = (char)h[156];
         if (flag == 'x') {
+            if (++pax_headers > 1) {
+                tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sseveral pax headers for one member", "");
+                goto out;
+            }
             char *rec = read_meta(t, size, err);
             if (!rec) goto out;
+            /* Go's archive/tar (skopeo's reader) renames and reshapes sparse
+             * members from these keys; SegArena would see another file. */
+            if (contains(rec, (size_t)size, "GNU.sparse.")) {
+                free(rec);
+                tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sa GNU sparse pax record", "");
+                goto out;
+            }
             int r = apply_pax(t, rec, (size_t)size, pax_path, &have_pax_path, pax_link, &have_pax_link,
                               &pax_size, &have_pax_size, err);
             free(rec);
@@ -490,6 +515,17 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
         case '6': e->type = SA_TAR_FIFO; break;
         case '3': case '4': e->type = SA_TAR_DEVICE; break;
         default: e->type = SA_TAR_OTHER; break;
+        }
+        /* A pax path and a GNU long name for the same member: Go lets the GNU
+         * record win, the pax standard the other; refuse rather than guess. */
+        if ((have_pax_path && long_path) || (have_pax_link && long_link)) {
+            tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sboth a pax and a GNU long name for one member", "");
+            goto out;
+        }
+        /* star archives ("tar" at offset 508) use a shorter name prefix */
+        if (memcmp(h + 257, "ustar", 5) == 0 && memcmp(h + 508, "tar\0", 4) == 0) {
+            tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sa star-format header", "");
+            goto out;
         }
         if (have_pax_size) size = pax_size;
         /* As Go's archive/tar (which skopeo uses): these types carry no data. */
@@ -626,6 +662,9 @@ int sa_symlink_escapes(const char *path, const char *target) {
 
 /* ---- Users ---- */
 
+/* The user part of USER must be a plain uid (digits, at most 2^31 - 1, the range
+ * runc accepts) or a portable user name: anything else ("+0", "-0", spaces,
+ * huge numbers that wrap to 0 in a uint32) is refused rather than interpreted. */
 int sa_parse_user(const char *user, long *uid, char *name, size_t name_size) {
     size_t len = strcspn(user, ":");
     *uid = -1;
@@ -637,43 +676,58 @@ int sa_parse_user(const char *user, long *uid, char *name, size_t name_size) {
     if (numeric) {
         long v = 0;
         for (size_t i = 0; i < len; i++) {
-            if (v > 0x7fffffffL) break;
             v = v * 10 + (user[i] - '0');
+            if (v > 0x7fffffffL) return -1;
         }
-        if (v > 0x7fffffffL) v = 0x7fffffffL; /* absurd, but not root */
         *uid = v;
         return 0;
     }
-    if (len >= name_size) len = name_size - 1;
+    if (!((user[0] >= 'a' && user[0] <= 'z') || (user[0] >= 'A' && user[0] <= 'Z') || user[0] == '_')) return -1;
+    for (size_t i = 1; i < len; i++) {
+        char ch = user[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                 ch == '.' || ch == '-';
+        if (!ok) return -1;
+    }
+    if (len >= name_size) return -1;
     memcpy(name, user, len);
     name[len] = '\0';
     return 0;
 }
 
+/* The uid of `name` in an /etc/passwd, read the way runc reads it: each line
+ * trimmed of surrounding white space, empty lines and comments skipped. A name on
+ * several lines, a malformed entry or a uid above 2^31 - 1 gives -1 (refused). */
 long sa_passwd_uid(const char *passwd, size_t len, const char *name) {
     size_t nlen = strlen(name);
+    long found = -1;
+    int matches = 0;
     size_t i = 0;
     while (i < len) {
         size_t e = i;
         while (e < len && passwd[e] != '\n') e++;
-        /* name:password:uid:... */
-        if (e - i > nlen + 1 && memcmp(passwd + i, name, nlen) == 0 && passwd[i + nlen] == ':') {
-            size_t k = i + nlen + 1;
-            while (k < e && passwd[k] != ':') k++;
-            if (k < e) {
-                k++;
-                long v = 0;
-                int digits = 0;
-                while (k < e && passwd[k] >= '0' && passwd[k] <= '9' && v <= 0x7fffffffL) {
-                    v = v * 10 + (passwd[k++] - '0');
-                    digits++;
-                }
-                if (digits && k < e && passwd[k] == ':') return v;
-            }
-            /* A malformed entry for the name: treat as unresolvable. */
-            return -1;
-        }
+        size_t a = i, b = e; /* trim */
+        while (a < b && (passwd[a] == ' ' || passwd[a] == '\t' || passwd[a] == '\r')) a++;
+        while (b > a && (passwd[b - 1] == ' ' || passwd[b - 1] == '\t' || passwd[b - 1] == '\r')) b--;
         i = e + 1;
+        if (a == b || passwd[a] == '#') continue;
+        /* name:password:uid:... */
+        if (b - a <= nlen || memcmp(passwd + a, name, nlen) != 0 || passwd[a + nlen] != ':') continue;
+        matches++;
+        size_t k = a + nlen + 1;
+        while (k < b && passwd[k] != ':') k++;
+        long v = -1;
+        if (k < b) {
+            k++;
+            long acc = 0;
+            int digits = 0;
+            while (k < b && passwd[k] >= '0' && passwd[k] <= '9' && acc <= 0x7fffffffL) {
+                acc = acc * 10 + (passwd[k++] - '0');
+                digits++;
+            }
+            if (digits && acc <= 0x7fffffffL && k < b && passwd[k] == ':') v = acc;
+        }
+        found = v;
     }
-    return -1;
+    return matches == 1 ? found : -1;
 }

@@ -879,7 +879,7 @@ int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim, con
     if (sodium_init() < 0) return refuse(&c, SA_REFUSED_INTERNAL, "libsodium failed to start");
     if (!scratch_dir || strchr(scratch_dir, ':'))
         return refuse(&c, SA_REFUSED_INTERNAL, "the scratch folder is missing or holds ':'");
-    in_fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    in_fd = open(archive_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not block */
     struct stat st;
     if (in_fd < 0) return refuse(&c, SA_REFUSED_INTERNAL, "cannot open: %s", strerror(errno));
     if (fstat(in_fd, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -284,6 +284,18 @@ static void test_names(void) {
     CHECK(sa_passwd_uid(pw, strlen(pw), "admin") == 0);
     CHECK(sa_passwd_uid(pw, strlen(pw), "ap") == -1);
     CHECK(sa_passwd_uid(pw, strlen(pw), "nobody") == -1);
+    /* what runc would read as root must never pass as a user */
+    CHECK(sa_parse_user("+0", &uid, name, sizeof name) < 0);
+    CHECK(sa_parse_user("-0", &uid, name, sizeof name) < 0);
+    CHECK(sa_parse_user("4294967296", &uid, name, sizeof name) < 0); /* wraps to 0 as uint32 */
+    CHECK(sa_parse_user("2147483647", &uid, name, sizeof name) == 0 && uid == 2147483647);
+    CHECK(sa_parse_user(" app", &uid, name, sizeof name) < 0);
+    const char *wrap = "admin:x:4294967296:1000::/:/bin/sh\n";
+    CHECK(sa_passwd_uid(wrap, strlen(wrap), "admin") == -1);
+    const char *twice = " admin:x:0:0::/:/bin/sh\nadmin:x:1000:1000::/:/bin/sh\n"; /* runc trims: first wins */
+    CHECK(sa_passwd_uid(twice, strlen(twice), "admin") == -1);
+    const char *commented = "# admin:x:0:0\n\n  app:x:1000:1000::/:/bin/sh  \n";
+    CHECK(sa_passwd_uid(commented, strlen(commented), "app") == 1000);
 
     char img[80];
     sa_error err;
