@@ -6,6 +6,7 @@
  * Every problem is collected; on any, the temporary folder is removed and nothing
  * is left behind.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +66,7 @@ int sa_file_sha256(const char *path, char hex[65], uint64_t *bytes, sa_error *er
 }
 
 static int copy_file(const char *src, const char *dst, sa_error *err) {
-    int in = open(src, O_RDONLY);
+    int in = open(src, O_RDONLY | O_NOFOLLOW);
     if (in < 0) return sa_error_set(err, "%s: cannot open (%s)", src, strerror(errno));
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (out < 0) {
@@ -193,7 +194,19 @@ typedef struct importer {
     sa_problems *problems;
     char *tmp; /* temporary dataset folder, NULL when not created */
     int oom;
+    char source_root[PATH_MAX]; /* real path of the source folder */
 } importer;
+
+/* The real path of a source file at the moment it is stored, checked again to
+ * lie inside the source folder: a symlink swapped since the scan must not bring
+ * a file from elsewhere in. The caller then opens it with O_NOFOLLOW. */
+static int resolve_source(const importer *im, const char *src, char *real, sa_error *err) {
+    if (!realpath(src, real)) return sa_error_set(err, "%s: %s", src, strerror(errno));
+    size_t n = strlen(im->source_root);
+    if (strncmp(real, im->source_root, n) != 0 || (real[n] != '/' && real[n] != '\0'))
+        return sa_error_set(err, "%s: now points outside the source folder (to %s)", src, real);
+    return 0;
+}
 
 static void problem(importer *im, const char *msg) {
     if (sa_problems_add(im->problems, "%s", msg)) im->oom = 1;
@@ -267,12 +280,14 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
         if (!rc && !(f->dicom_series_uid = sa_strdup(uid))) im->oom = 1;
         if (!rc) im->report->converted++;
     } else if (!rc) {
-        /* linkat with AT_SYMLINK_FOLLOW: a source symlink (checked to stay inside
-         * the source folder) is linked by its target, never stored as a link */
-        if (!im->opt->copy && linkat(AT_FDCWD, it->src, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0) {
+        /* the real path, checked again and never a symlink: a source symlink is
+         * stored as the file it points to */
+        char real[PATH_MAX];
+        rc = resolve_source(im, it->src, real, &err);
+        if (!rc && !im->opt->copy && linkat(AT_FDCWD, real, AT_FDCWD, dst, 0) == 0) {
             im->report->linked++;
-        } else {
-            rc = copy_file(it->src, dst, &err);
+        } else if (!rc) {
+            rc = copy_file(real, dst, &err);
             if (!rc) im->report->copied++;
         }
     }
@@ -307,7 +322,8 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     memset(report, 0, sizeof *report);
     sa_problems_init(&report->notes);
     size_t before = problems->count;
-    importer im = {&opt, report, problems, NULL, 0};
+    importer im = {&opt, report, problems, NULL, 0, ""};
+    if (opt.source && !realpath(opt.source, im.source_root)) im.source_root[0] = '\0';
     sa_scan scan;
     sa_dataset ds;
     memset(&ds, 0, sizeof ds);
