@@ -14,26 +14,15 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
 SEGARENA, EXAMPLES, WORK = sys.argv[1:4]
 SEGARENA = os.path.abspath(SEGARENA)
 EXAMPLES = os.path.abspath(EXAMPLES)
 WORK = os.path.abspath(WORK)
 CONTESTANTS = os.path.join(EXAMPLES, "contestants") \
     if os.path.isdir(os.path.join(EXAMPLES, "contestants")) else EXAMPLES
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAILED:", what)
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), capture_output=True, text=True, **kw)
 
 
 if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
@@ -159,5 +148,4 @@ check(r.returncode != 0 and "exit_code 1" in r.stdout and "no uptake" in r.stdou
 
 left = sh("podman", "images", "--format", "{{.Repository}}").stdout
 check("segarena-example-" not in left and "sub-try-" not in left, f"no image left in the engine: {left}")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("test_baselines")

@@ -12,6 +12,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
 try:
     import nibabel as nib
     import numpy as np
@@ -20,16 +23,6 @@ except ImportError as e:
     sys.exit(77)
 
 SEGARENA, WORK = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAILED:", what)
 
 
 def run(*args):
@@ -151,5 +144,4 @@ bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human 
 rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
 check(rc == 0, "with --label, multi-label raters are accepted")
 
-print(f"test_cli_raters: {passed} passed, {failed} failed")
-sys.exit(1 if failed or not passed else 0)
+finish("test_cli_raters")

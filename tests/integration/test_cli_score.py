@@ -16,6 +16,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
 try:
     import nibabel as nib
     import numpy as np
@@ -24,16 +27,6 @@ except ImportError as e:  # the project's set-up installs both
     sys.exit(77)
 
 SEGARENA, WORK = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAILED:", what)
 
 
 def run(*args):
@@ -253,5 +246,4 @@ check(rc == 2 and "needs REF and PRED" in err, "usage error")
 rc, out, err = run("score", "--help")
 check(rc == 0 and all(w in out for w in ("6 face", "numpy", "empty_reference", "tau")), "help states conventions")
 
-print(f"test_cli_score: {passed} passed, {failed} failed")
-sys.exit(1 if failed or not passed else 0)
+finish("test_cli_score")

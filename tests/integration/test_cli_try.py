@@ -11,21 +11,10 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
 SEGARENA, PROG, CC, WORK = sys.argv[1:5]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAILED:", what)
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), capture_output=True, text=True, **kw)
 
 
 if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
@@ -92,5 +81,4 @@ left = sh("podman", "images", "--format", "{{.Repository}}").stdout
 check("segarena/sub-try" not in left and tag not in left, f"nothing left in the engine: {left}")
 check(sh("podman", "ps", "-a", "--filter", "label=segarena", "-q").stdout.strip() == "", "no container left")
 
-print(f"test_cli_try: {passed} passed, {failed} failed")
-sys.exit(1 if failed or not passed else 0)
+finish("test_cli_try")

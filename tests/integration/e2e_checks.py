@@ -1,0 +1,27 @@
+"""e2e_checks.py: what the Python end-to-end tests share: counted checks, a
+closing "N passed, N failed" line (ctest reads the exit status), and running a
+command with its output captured."""
+import subprocess
+import sys
+
+_counts = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    """Counts a check; prints what failed."""
+    if cond:
+        _counts["passed"] += 1
+    else:
+        _counts["failed"] += 1
+        print("FAILED:", what)
+
+
+def sh(*args, **kw):
+    """Runs a command (argv, never a shell) and captures its output."""
+    return subprocess.run(list(args), capture_output=True, text=True, **kw)
+
+
+def finish(name):
+    """Prints the closing line and exits: 0 only when something passed and nothing failed."""
+    print(f"{name}: {_counts['passed']} passed, {_counts['failed']} failed")
+    sys.exit(1 if _counts["failed"] or not _counts["passed"] else 0)
