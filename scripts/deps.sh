@@ -3,7 +3,7 @@
 # set-up scripts; `install_missing_packages` installs what is missing when run as
 # root and otherwise prints the exact apt-get line and fails.
 
-SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev liblzma-dev"
+SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev liblzma-dev libsqlite3-dev"
 SEGARENA_TEST_PACKAGES="python3 python3-nibabel python3-numpy dcmtk podman runc skopeo uidmap slirp4netns fuse-overlayfs"
 SEGARENA_BENCH_PACKAGES="plastimatch"
 
