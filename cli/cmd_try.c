@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "case_files.h"
 #include "commands.h"
+#include "evaluator.h"
 #include "submissions.h"
 
 static const char help_text[] =
@@ -34,8 +34,9 @@ static const char help_text[] =
     "/output/segmentation.nii.gz on their grid (docs/containers.md).\n"
     "\n"
     "options:\n"
-    "  --phase-spec FILE   limits from a phase spec (JSON: {\"limits\": {\"wall_seconds\",\n"
-    "                      \"memory_mb\", \"cpus\", \"pids\", \"output_mb\"}}; any subset)\n"
+    "  --phase-spec FILE   the limits of a phase spec (docs/phase.md: \"limits\": wall_seconds,\n"
+    "                      memory_mb, cpus, pids, output_mb, tmp_mb), the platform's defaults\n"
+    "                      for what it leaves out; options below override it\n"
     "  --wall-seconds S --memory-mb M --cpus C --pids P --output-mb O   the same, directly\n"
     "  --engine E          podman (default) or docker\n"
     "  --keep-image        leave the loaded image in the engine\n"
@@ -60,37 +61,22 @@ static int number(const char *s, double lo, double hi, double *out) {
     return 0;
 }
 
-/* Reads the limits a phase spec sets (the keys this command knows). */
+/* The limits of a phase spec (docs/phase.md), read with the platform's own
+ * parser so that a spec that runs here runs the same on the platform. */
 static int read_phase_spec(const char *path, sa_run_limits *lim) {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root) {
-        fprintf(stderr, "segarena try: %s: not valid JSON (line %d: %s)\n", path, jerr.line, jerr.text);
-        return -1;
+    sa_phase_spec spec;
+    sa_problems problems;
+    sa_error err;
+    sa_problems_init(&problems);
+    int rc = sa_phase_spec_read(path, &spec, &problems, &err);
+    if (rc) {
+        for (size_t i = 0; i < problems.count; i++) fprintf(stderr, "%s\n", problems.msg[i]);
+        if (problems.count == 0) fprintf(stderr, "segarena try: %s\n", err.msg);
+    } else {
+        *lim = spec.limits;
+        lim->gpu = -1;
     }
-    json_t *l = json_object_get(root, "limits");
-    int rc = 0;
-    if (l && !json_is_object(l)) {
-        fprintf(stderr, "segarena try: %s: \"limits\" must be an object\n", path);
-        rc = -1;
-    }
-    static const char *const keys[] = {"wall_seconds", "memory_mb", "cpus", "pids", "output_mb"};
-    for (size_t i = 0; l && rc == 0 && i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *v = json_object_get(l, keys[i]);
-        if (!v) continue;
-        if (!json_is_number(v) || json_number_value(v) <= 0) {
-            fprintf(stderr, "segarena try: %s: limits.%s must be a positive number\n", path, keys[i]);
-            rc = -1;
-            break;
-        }
-        double x = json_number_value(v);
-        if (i == 0) lim->wall_seconds = x;
-        if (i == 1) lim->memory_bytes = (uint64_t)(x * 1048576.0);
-        if (i == 2) lim->cpus = x;
-        if (i == 3) lim->pids = (long)x;
-        if (i == 4) lim->output_bytes = (uint64_t)(x * 1048576.0);
-    }
-    json_decref(root);
+    sa_problems_free(&problems);
     return rc;
 }
 
@@ -143,6 +129,13 @@ int cmd_try(int argc, char **argv) {
     sa_run_limits lim;
     sa_run_limits_default(&lim);
     sa_error err;
+    /* the phase spec's limits first, wherever it is given: options override them */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--phase-spec")) continue;
+        if (spec) return usage_error("%s given twice", argv[i]);
+        spec = argv[++i];
+        if (read_phase_spec(spec, &lim)) return EXIT_BAD_INPUT;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         static const char *const with_value[] = {"--inputs", "--phase-spec", "--engine", "--wall-seconds",
@@ -157,7 +150,7 @@ int cmd_try(int argc, char **argv) {
         } else if (!strcmp(a, "--inputs")) {
             inputs_dir = value;
         } else if (!strcmp(a, "--phase-spec")) {
-            spec = value;
+            /* read before this loop */
         } else if (!strcmp(a, "--keep-output")) {
             keep_output = value;
         } else if (!strcmp(a, "--keep-image")) {
@@ -189,7 +182,6 @@ int cmd_try(int argc, char **argv) {
         if (takes_value) i++;
     }
     if (!archive || !inputs_dir) return usage_error("%s", "needs IMAGE.tar and --inputs DIR");
-    if (spec && read_phase_spec(spec, &lim)) return EXIT_BAD_INPUT;
 
     sa_run_input inputs[32];
     char roles[32][64], paths[32][4096];

@@ -15,5 +15,14 @@ int cmd_consensus(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_dataset_make_demo(int argc, char **argv);
 int cmd_try(int argc, char **argv);
+/* The organiser's commands (cmd_challenge.c, cmd_submit.c, cmd_run.c). */
+int cmd_challenge(int argc, char **argv);
+int cmd_team(int argc, char **argv);
+int cmd_phase(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_submission(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_results(int argc, char **argv);
 
 #endif

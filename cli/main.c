@@ -18,6 +18,16 @@ static void usage(FILE *out) {
           "  dataset    held-out datasets: import, verify, show, list, make-demo\n"
           "  try        check a contestant image archive and run it on one case, sandboxed\n"
           "\n"
+          "running a challenge (docs/evaluator.md):\n"
+          "  challenge  create or list challenges\n"
+          "  team       add or list teams\n"
+          "  phase      create, update, show, list, publish, unpublish phases (JSON spec)\n"
+          "  submit     a team's container image for a phase (dates, quota, intake)\n"
+          "  submission list a phase's submissions, or select a team's entry\n"
+          "  run        start, status, cancel, rescore, rerun, wait: evaluation runs\n"
+          "  worker     carry out queued jobs (containers, scoring), crash-safe\n"
+          "  results    a phase's leaderboard: ranked table, human reference, per-case values\n"
+          "\n"
           "  segarena --version | --help\n",
           out);
 }
@@ -40,6 +50,14 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "consensus")) return cmd_consensus(argc - 1, argv + 1);
     if (!strcmp(cmd, "dataset")) return cmd_dataset(argc - 1, argv + 1);
     if (!strcmp(cmd, "try")) return cmd_try(argc - 1, argv + 1);
+    if (!strcmp(cmd, "challenge")) return cmd_challenge(argc - 1, argv + 1);
+    if (!strcmp(cmd, "team")) return cmd_team(argc - 1, argv + 1);
+    if (!strcmp(cmd, "phase")) return cmd_phase(argc - 1, argv + 1);
+    if (!strcmp(cmd, "submit")) return cmd_submit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "submission")) return cmd_submission(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "worker")) return cmd_worker(argc - 1, argv + 1);
+    if (!strcmp(cmd, "results")) return cmd_results(argc - 1, argv + 1);
     fprintf(stderr, "segarena: unknown command '%s' (segarena --help lists them)\n", cmd);
     return EXIT_BAD_INPUT;
 }

@@ -344,7 +344,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
 int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, const char *kind,
                  int64_t parent_run, int64_t *run_id, sa_error *err);
 
-/* The aggregate JSON of a run whose jobs are all done (docs/evaluator.md): per
+/* The aggregate JSON of a run whose jobs are all done (docs/results.md): per
  * metric of its spec: mean, median, std, 95 % CI and n; failed cases per class. */
 int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *err);
 
@@ -422,7 +422,7 @@ typedef struct sa_board {
      * policy; NaN where a not-rankable metric is left out):
      * values[(row * spec.n_metrics + m) * n_cases + c] */
     double *values;
-    char **case_class;      /* per row and case: "succeeded", "timeout", ... */
+    char **case_class;      /* per row and case: "succeeded", "timeout", ..., "missing" */
     sa_bootstrap_summary bootstrap;
 } sa_board;
 
@@ -433,7 +433,7 @@ typedef struct sa_board {
 int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *out,
                    sa_error *err);
 void sa_board_free(sa_board *b);
-/* The table as JSON (docs/evaluator.md): with_cases adds per-case values. */
+/* The table as JSON (docs/results.md): with_cases adds per-case values. */
 int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *err);
 
 #ifdef __cplusplus

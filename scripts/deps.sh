@@ -6,6 +6,8 @@
 SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev liblzma-dev libsqlite3-dev"
 SEGARENA_TEST_PACKAGES="python3 python3-nibabel python3-numpy dcmtk podman runc skopeo uidmap slirp4netns fuse-overlayfs"
 SEGARENA_BENCH_PACKAGES="plastimatch"
+# What running contestant containers needs (the main job's challenge step, the tests).
+SEGARENA_RUN_PACKAGES="podman runc skopeo uidmap slirp4netns fuse-overlayfs"
 
 missing_packages() {
     for p in "$@"; do

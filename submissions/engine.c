@@ -426,3 +426,72 @@ void sa_gpu_release(int gpu) {
     gpu_busy &= ~(1ULL << gpu);
     pthread_mutex_unlock(&gpu_lock);
 }
+
+/* ---- containers by name (crash recovery) ---- */
+
+int sa_engine_remove_container(sa_engine_kind kind, const char *name, sa_error *err) {
+    if (!name || !name[0] || name[0] == '-')
+        return sa_error_set(err, "engine: invalid container name '%s'", name ? name : "");
+    sa_argv a = {0};
+    int st;
+    if (sa_engine_rm_argv(kind, name, &a)) {
+        sa_argv_free(&a);
+        return sa_error_set(err, "engine: out of memory");
+    }
+    int r = sa_engine_exec(&a, "/", 120, NULL, &st, err);
+    sa_argv_free(&a);
+    if (r) return -1;
+    /* podman and docker exit 0 for `rm -f` of an absent container (podman: 0 with
+     * --ignore semantics under -f since 4.x; docker: 0); anything else is a failure */
+    if (st != 0)
+        return sa_error_set(err, "engine: '%s rm -f %s' failed (status %d)", sa_engine_name(kind),
+                            name, st);
+    return 0;
+}
+
+int sa_engine_remove_case_container(sa_engine_kind kind, const char *run_id, const char *case_id,
+                                    sa_error *err) {
+    char name[256];
+    if (sa_container_name(run_id, case_id, name, sizeof name, err)) return -1;
+    return sa_engine_remove_container(kind, name, err);
+}
+
+int sa_engine_list_containers(sa_engine_kind kind, char ***names, size_t *n, sa_error *err) {
+    *names = NULL;
+    *n = 0;
+    sa_argv a = {0};
+    char *out = NULL;
+    int st;
+    if (push_all(&a, sa_engine_name(kind), "ps", "-a", "--filter", "label=segarena=1", "--format",
+                 "{{.Names}}", (const char *)NULL)) {
+        sa_argv_free(&a);
+        return sa_error_set(err, "engine: out of memory");
+    }
+    int r = sa_engine_exec(&a, "/", 60, &out, &st, err);
+    sa_argv_free(&a);
+    if (r) return -1;
+    if (st != 0) {
+        free(out);
+        return sa_error_set(err, "engine: '%s ps' failed (status %d)", sa_engine_name(kind), st);
+    }
+    char *save = NULL;
+    for (char *t = strtok_r(out ? out : (char *)"", " \n\t", &save); t;
+         t = strtok_r(NULL, " \n\t", &save)) {
+        char **grown = realloc(*names, (*n + 1) * sizeof **names);
+        char *copy = strdup(t);
+        if (!grown || !copy) {
+            free(copy);
+            if (grown) *names = grown;
+            for (size_t i = 0; i < *n; i++) free((*names)[i]);
+            free(*names);
+            *names = NULL;
+            *n = 0;
+            free(out);
+            return sa_error_set(err, "engine: out of memory");
+        }
+        *names = grown;
+        (*names)[(*n)++] = copy;
+    }
+    free(out);
+    return 0;
+}

@@ -110,6 +110,19 @@ int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
  * or not. Run at start-up, before any case. Returns 0 or -1 (engine failed). */
 int sa_engine_sweep(sa_engine_kind kind, sa_error *err);
 
+/* Removes the container of one case (segarena-<run_id>-<case_id>) if there is
+ * one, running or not: before a case whose earlier attempt may still run is
+ * started again. 0 (also when there was none) or -1. */
+int sa_engine_remove_case_container(sa_engine_kind kind, const char *run_id, const char *case_id,
+                                    sa_error *err);
+
+/* Names of every container labelled segarena=1 (running or not), malloc'ed
+ * strings in a malloc'ed array (free each, then the array). 0 or -1. */
+int sa_engine_list_containers(sa_engine_kind kind, char ***names, size_t *n, sa_error *err);
+
+/* Removes one container by name (`rm -f`); 0 or -1. */
+int sa_engine_remove_container(sa_engine_kind kind, const char *name, sa_error *err);
+
 /* Removes an image SegArena loaded (`<engine> rmi <image>`): 0, or -1 with the
  * engine's status. An image still used by a container is not removed. */
 int sa_engine_remove_image(sa_engine_kind kind, const char *image, sa_error *err);

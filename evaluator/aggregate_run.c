@@ -1,0 +1,214 @@
+/*
+ * aggregate_run.c: the numbers of one run's cases. sa_run_aggregate_json is what
+ * a run stores when its last case is done (per metric of its frozen spec: mean,
+ * median, std, bootstrap CI and n; failed cases per class), and the helpers of
+ * board_internal.h are the same steps that each row of the leaderboard goes
+ * through, so that a run and its row always agree.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "board_internal.h"
+
+int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_error *err) {
+    if (!res || strcmp(res->status, "succeeded") != 0) {
+        sa_case_values_failed(out, 0);
+        return 0;
+    }
+    if (!res->result_json)
+        return sa_error_set(err, "run %lld, case %s: succeeded but has no scores", (long long)res->run_id,
+                            res->case_id);
+    if (sa_case_values_from_json(res->result_json, out, err)) return -1;
+    return 0;
+}
+
+void sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases) {
+    double largest = 0;
+    for (size_t i = 0; i < n_entries * n_cases; i++)
+        if (!cv[i].failed && cv[i].fov_diagonal_mm > largest) largest = cv[i].fov_diagonal_mm;
+    for (size_t c = 0; c < n_cases; c++) {
+        double fov = 0;
+        for (size_t e = 0; e < n_entries && fov <= 0; e++)
+            if (!cv[e * n_cases + c].failed) fov = cv[e * n_cases + c].fov_diagonal_mm;
+        if (fov <= 0) fov = largest;
+        for (size_t e = 0; e < n_entries; e++)
+            if (cv[e * n_cases + c].failed && cv[e * n_cases + c].fov_diagonal_mm <= 0)
+                cv[e * n_cases + c].fov_diagonal_mm = fov;
+    }
+}
+
+int sa_board_metric_values(const sa_phase_spec *spec, const sa_case_values *cv, size_t n_cases,
+                           double *values, sa_error *err) {
+    for (size_t m = 0; m < spec->n_metrics; m++) {
+        for (size_t c = 0; c < n_cases; c++) {
+            double v;
+            int rc = sa_aggregate_value(&cv[c], spec->metrics[m], spec->distance_cap_mm, &v);
+            if (rc < 0) return sa_error_set(err, "phase %s: unknown metric '%s'", spec->name, spec->metrics[m]);
+            values[m * n_cases + c] = rc == 1 ? v : NAN;
+        }
+    }
+    return 0;
+}
+
+int sa_board_metric_stats(const sa_phase_spec *spec, const double *values, size_t n_cases,
+                          sa_metric_stats *stats, sa_error *err) {
+    double *used = malloc((n_cases + 1) * sizeof *used);
+    if (!used) return sa_error_set(err, "out of memory");
+    int rc = 0;
+    for (size_t m = 0; m < spec->n_metrics && rc == 0; m++) {
+        size_t n = 0;
+        for (size_t c = 0; c < n_cases; c++)
+            if (!isnan(values[m * n_cases + c])) used[n++] = values[m * n_cases + c];
+        rc = sa_metric_stats_compute(used, n, (size_t)spec->bootstrap_resamples, spec->bootstrap_seed, &stats[m],
+                                     err);
+    }
+    free(used);
+    return rc;
+}
+
+json_t *sa_board_json_number(double v) {
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *sa_board_metrics_json(const sa_phase_spec *spec, const sa_metric_stats *stats) {
+    json_t *all = json_object();
+    for (size_t m = 0; all && m < spec->n_metrics; m++) {
+        const sa_metric_stats *s = &stats[m];
+        double none = NAN; /* written as null: no value to summarise */
+        json_t *one = json_object();
+        if (!one || json_object_set_new(all, spec->metrics[m], one) != 0) {
+            json_decref(all);
+            return NULL;
+        }
+        json_object_set_new(one, "mean", sa_board_json_number(s->n ? s->mean : none));
+        json_object_set_new(one, "median", sa_board_json_number(s->n ? s->median : none));
+        json_object_set_new(one, "std", sa_board_json_number(s->n ? s->std : none));
+        json_object_set_new(one, "ci_lo", sa_board_json_number(s->n ? s->ci_lo : none));
+        json_object_set_new(one, "ci_hi", sa_board_json_number(s->n ? s->ci_hi : none));
+        json_object_set_new(one, "n", json_integer((json_int_t)s->n));
+    }
+    return all;
+}
+
+int sa_board_json_dump(json_t *root, int pretty, char **json, sa_error *err) {
+    *json = json_dumps(root, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    return *json ? 0 : sa_error_set(err, "out of memory");
+}
+
+int sa_board_spec_parse(const char *json_text, const char *label, sa_phase_spec *spec, sa_error *err) {
+    sa_problems problems;
+    sa_problems_init(&problems);
+    int rc = sa_phase_spec_parse(json_text ? json_text : "", label, spec, &problems, err);
+    if (rc != 0 && problems.count > 0)
+        sa_error_set(err, "%s: stored spec is not valid: %s", label, problems.msg[0]);
+    sa_problems_free(&problems);
+    return rc ? -1 : 0;
+}
+
+/* The field-of-view diagonal of a case as another run of the phase scored it (the
+ * case's image is the same whoever scored it); 0 when no run did. */
+static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run_row *others, size_t n_others,
+                               const char *case_id, double *fov, sa_error *err) {
+    *fov = 0;
+    for (size_t i = 0; i < n_others && *fov <= 0; i++) {
+        if (others[i].id == run->id) continue;
+        sa_case_result_row res;
+        int found = sa_store_case_result_get(st, others[i].id, case_id, &res, err);
+        if (found < 0) return -1;
+        if (found == 0) continue;
+        sa_case_values cv;
+        int rc = sa_board_case_load(&res, &cv, err);
+        sa_case_result_row_free(&res);
+        if (rc) return -1;
+        if (!cv.failed) *fov = cv.fov_diagonal_mm;
+    }
+    return 0;
+}
+
+/* Gives each failed case of the run the field of view another run found for it,
+ * else the largest one of this run. */
+static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_case_result_row *results,
+                                  sa_case_values *cv, size_t n, sa_error *err) {
+    sa_run_row *others = NULL;
+    size_t n_others = 0;
+    int rc = 0;
+    for (size_t c = 0; rc == 0 && c < n; c++) {
+        if (!cv[c].failed) continue;
+        if (!others && sa_store_run_list(st, run->phase_id, 0, &others, &n_others, err)) return -1;
+        rc = fov_from_other_runs(st, run, others, n_others, results[c].case_id, &cv[c].fov_diagonal_mm, err);
+    }
+    sa_run_rows_free(others, n_others);
+    sa_board_fill_failed_fov(cv, 1, n);
+    return rc;
+}
+
+/* {"<class>": count} of the run's failed cases. */
+static json_t *failure_classes_json(sa_store *st, int64_t run_id, sa_error *err) {
+    char **classes;
+    int64_t *counts;
+    size_t n;
+    if (sa_store_run_failure_classes(st, run_id, &classes, &counts, &n, err)) return NULL;
+    json_t *obj = json_object();
+    for (size_t i = 0; obj && i < n; i++) json_object_set_new(obj, classes[i], json_integer((json_int_t)counts[i]));
+    sa_class_counts_free(classes, counts, n);
+    if (!obj) sa_error_set(err, "out of memory");
+    return obj;
+}
+
+int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *err) {
+    *json = NULL;
+    sa_run_row run;
+    int found = sa_store_run_get(st, run_id, &run, err);
+    if (found <= 0) return found == 0 ? sa_error_set(err, "no run %lld", (long long)run_id) : -1;
+    char label[64];
+    snprintf(label, sizeof label, "run %lld", (long long)run_id);
+    sa_phase_spec spec;
+    sa_case_result_row *results = NULL;
+    size_t n = 0, succeeded = 0;
+    sa_case_values *cv = NULL;
+    double *values = NULL;
+    sa_metric_stats stats[SA_PHASE_MAX_METRICS];
+    json_t *root = NULL;
+    int rc = -1;
+    if (sa_board_spec_parse(run.config_json, label, &spec, err)) goto done;
+    if (sa_store_case_results(st, run_id, &results, &n, err)) goto done;
+    cv = malloc((n + 1) * sizeof *cv);
+    values = malloc((spec.n_metrics * n + 1) * sizeof *values);
+    if (!cv || !values) {
+        sa_error_set(err, "out of memory");
+        goto done;
+    }
+    for (size_t c = 0; c < n; c++) {
+        if (sa_board_case_load(&results[c], &cv[c], err)) goto done;
+        if (!cv[c].failed) succeeded++;
+    }
+    if (spec.distance_cap_mm <= 0 && fill_failed_fov_of_run(st, &run, results, cv, n, err)) goto done;
+    if (sa_board_metric_values(&spec, cv, n, values, err) ||
+        sa_board_metric_stats(&spec, values, n, stats, err))
+        goto done;
+
+    json_t *failed = failure_classes_json(st, run_id, err);
+    if (!failed) goto done;
+    root = json_object();
+    json_t *metrics = sa_board_metrics_json(&spec, stats);
+    if (!root || !metrics) {
+        json_decref(failed);
+        json_decref(metrics);
+        sa_error_set(err, "out of memory");
+        goto done;
+    }
+    json_object_set_new(root, "cases", json_integer((json_int_t)n));
+    json_object_set_new(root, "succeeded", json_integer((json_int_t)succeeded));
+    json_object_set_new(root, "failed", failed);
+    json_object_set_new(root, "metrics", metrics);
+    json_object_set_new(root, "metric_version", json_integer(SA_METRIC_DEFINITION_VERSION));
+    rc = sa_board_json_dump(root, 0, json, err);
+done:
+    json_decref(root);
+    free(values);
+    free(cv);
+    sa_case_result_rows_free(results, n);
+    sa_run_row_free(&run);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * board_internal.h: helpers that the run aggregate (aggregate_run.c) and the
+ * leaderboard (leaderboard.c) share, so that a run's numbers and its row on the
+ * board come from the same code: a stored case result read back as values, the
+ * distance cap of cases that have no field of view of their own, the values of
+ * the spec's metrics after the missing-case policy, their statistics and their
+ * JSON. Private to evaluator/.
+ */
+#ifndef SEGARENA_BOARD_INTERNAL_H
+#define SEGARENA_BOARD_INTERNAL_H
+
+#include <jansson.h>
+
+#include "evaluator.h"
+#include "store.h"
+
+/* The values of one case of a run: res NULL (the run has no result for the case,
+ * "missing") or a failed result gives a failed case whose field of view is set
+ * later by sa_board_fill_failed_fov; a succeeded one is read from its JSON. */
+int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_error *err);
+
+/* cv[e * n_cases + c]: entry e's case c. A failed case whose field of view is
+ * not set yet (0) gets the field-of-view diagonal of that case from any entry
+ * that scored it, else the largest one seen among all scored cases (0 when none
+ * was scored), so that with a phase distance cap of 0 a failed case's distance
+ * still has a cap. */
+void sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases);
+
+/* values[m * n_cases + c]: metric spec->metrics[m] of case c, through
+ * sa_aggregate_value (NaN where a not-rankable metric is left out). */
+int sa_board_metric_values(const sa_phase_spec *spec, const sa_case_values *cv, size_t n_cases,
+                           double *values, sa_error *err);
+
+/* stats[m]: statistics of values[m * n_cases ..] over the non-NaN values, with
+ * the spec's bootstrap resamples and seed. */
+int sa_board_metric_stats(const sa_phase_spec *spec, const double *values, size_t n_cases,
+                          sa_metric_stats *stats, sa_error *err);
+
+/* A number, or null when it is not finite. */
+json_t *sa_board_json_number(double v);
+/* {name: {mean, median, std, ci_lo, ci_hi, n}} over spec->metrics (nulls when
+ * n is 0). NULL when out of memory. */
+json_t *sa_board_metrics_json(const sa_phase_spec *spec, const sa_metric_stats *stats);
+/* json_dumps with 17 significant digits (values read back bit-identical):
+ * indented for people (pretty) or compact for storage. */
+int sa_board_json_dump(json_t *root, int pretty, char **json, sa_error *err);
+
+/* The spec stored with a phase or frozen in a run, parsed (label names it). */
+int sa_board_spec_parse(const char *json_text, const char *label, sa_phase_spec *spec,
+                        sa_error *err);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * case_masks.c: reading a dataset case's rater masks, and a mask to score on
+ * their grid, the same way for the workers' scoring (job.c) and the phase's
+ * human reference (human_reference.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_internal.h"
+
+static int mask_of(const sa_image *img, const char *path, long label, const sa_image *like,
+                   const char *like_path, uint8_t **mask, sa_error *err) {
+    if (like && sa_image_same_geometry(like, like_path, img, path, err)) return -1;
+    return sa_mask_from_image(img, path, label, mask, err);
+}
+
+int sa_case_masks_read(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
+                       long label, sa_case_masks *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    const sa_dataset_case *dc = &ds->cases[case_index];
+    if (ds->n_raters == 0 || ds->n_raters > SA_MAX_RATERS)
+        return sa_error_set(err, "case %s: %zu raters (1 to %d can be scored against)", dc->id,
+                            ds->n_raters, SA_MAX_RATERS);
+    snprintf(out->first_path, sizeof out->first_path, "%s/%s", dataset_dir, dc->raters[0].path);
+    if (sa_image_read(out->first_path, &out->first, err)) return -1;
+    sa_image_grid(&out->first, &out->grid);
+    out->k = ds->n_raters;
+    if (mask_of(&out->first, out->first_path, label, NULL, NULL, &out->raters[0], err)) {
+        sa_case_masks_free(out);
+        return -1;
+    }
+    for (size_t r = 1; r < out->k; r++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dataset_dir, dc->raters[r].path);
+        if (sa_case_mask_read(path, label, out, &out->raters[r], err)) {
+            sa_case_masks_free(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void sa_case_masks_free(sa_case_masks *m) {
+    for (size_t r = 0; r < SA_MAX_RATERS; r++) free(m->raters[r]);
+    sa_image_free(&m->first);
+    memset(m, 0, sizeof *m);
+}
+
+int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, uint8_t **mask,
+                      sa_error *err) {
+    sa_image img;
+    if (sa_image_read(path, &img, err)) return -1;
+    int rc = mask_of(&img, path, label, &like->first, like->first_path, mask, err);
+    sa_image_free(&img);
+    return rc;
+}

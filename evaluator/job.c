@@ -1,0 +1,511 @@
+/*
+ * job.c: one case of one run, from the claimed job to the stored result: run the
+ * contestant's container on the case (or, for a rescore, take the output its
+ * parent run stored), keep the log and the mask under runs/<run>/<case>/, score
+ * the mask against the consensus and every rater, and store the result with the
+ * job's lease as a fence, so that a case is stored once even when a worker that
+ * lost its lease finishes late. The lease is renewed by a heartbeat thread while
+ * the container runs.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker_internal.h"
+
+static double monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- files under runs/<run>/<case>/, written atomically ---- */
+
+static int mkdir_p(const char *path, mode_t mode, sa_error *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return sa_error_set(err, "%s: path too long", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return sa_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return sa_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        sa_error *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return sa_error_set(err, "%s: cannot write: %s", tmp, strerror(errno));
+    const char *p = data;
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sa_error_set(err, "%s: cannot store: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* Moves the accepted mask from the scratch folder to dst (rename, or copy then
+ * rename across file systems). */
+static int keep_mask(const char *src, const char *dst, sa_error *err) {
+    if (rename(src, dst) == 0) return 0;
+    if (errno != EXDEV) return sa_error_set(err, "%s: cannot store: %s", dst, strerror(errno));
+    FILE *in = fopen(src, "rb");
+    if (!in) return sa_error_set(err, "%s: %s", src, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : (1 << 20);
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(in);
+                return sa_error_set(err, "out of memory");
+            }
+            buf = grown;
+        }
+        size_t k = fread(buf + len, 1, cap - len, in);
+        len += k;
+        if (k == 0) break;
+    }
+    fclose(in);
+    int rc = write_atomic(dst, buf, len, 0644, err);
+    free(buf);
+    if (rc == 0) unlink(src);
+    return rc;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* ---- the lease heartbeat ---- */
+
+typedef struct heartbeat {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop, lost, started;
+    const char *data_dir;
+    sa_job_row job;
+    double lease_seconds;
+} heartbeat;
+
+static void *heartbeat_main(void *arg) {
+    heartbeat *hb = arg;
+    sa_store *st = NULL;
+    sa_error err;
+    if (sa_store_open(hb->data_dir, 0, &st, &err)) st = NULL;
+    pthread_mutex_lock(&hb->lock);
+    while (!hb->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double step = hb->lease_seconds / 3.0;
+        until.tv_sec += (time_t)step;
+        until.tv_nsec += (long)((step - floor(step)) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&hb->wake, &hb->lock, &until);
+        if (hb->stop) break;
+        pthread_mutex_unlock(&hb->lock);
+        int renewed = st ? sa_store_job_renew(st, &hb->job, hb->lease_seconds, &err) : -1;
+        pthread_mutex_lock(&hb->lock);
+        if (renewed == 0) hb->lost = 1; /* errors: keep trying; the lease may still hold */
+    }
+    pthread_mutex_unlock(&hb->lock);
+    if (st) sa_store_close(st);
+    return NULL;
+}
+
+static void heartbeat_start(heartbeat *hb, const char *data_dir, const sa_job_row *job,
+                            double lease_seconds) {
+    memset(hb, 0, sizeof *hb);
+    pthread_mutex_init(&hb->lock, NULL);
+    pthread_cond_init(&hb->wake, NULL);
+    hb->data_dir = data_dir;
+    hb->job = *job;
+    hb->lease_seconds = lease_seconds;
+    hb->started = pthread_create(&hb->thread, NULL, heartbeat_main, hb) == 0;
+}
+
+static void heartbeat_stop(heartbeat *hb) {
+    pthread_mutex_lock(&hb->lock);
+    hb->stop = 1;
+    pthread_cond_signal(&hb->wake);
+    pthread_mutex_unlock(&hb->lock);
+    if (hb->started) pthread_join(hb->thread, NULL);
+    pthread_cond_destroy(&hb->wake);
+    pthread_mutex_destroy(&hb->lock);
+}
+
+/* ---- what one job needs to know ---- */
+
+typedef struct job_context {
+    sa_worker_shared *w;
+    sa_store *st;
+    const sa_job_row *job;
+    sa_run_row run;
+    sa_submission_row sub;
+    sa_phase_spec spec;
+    sa_dataset ds;
+    size_t case_index;
+    char dataset_dir[4096];
+    char dataset_checksum[65];
+    char case_dir[4096]; /* DATA_DIR/runs/<run>/<case> */
+    char run_token[96];
+} job_context;
+
+static int load_context(job_context *c, sa_error *err) {
+    const char *data_dir = c->w->opt->data_dir;
+    int found = sa_store_run_get(c->st, c->job->run_id, &c->run, err);
+    if (found <= 0) return found < 0 ? -1 : sa_error_set(err, "job of unknown run %lld",
+                                                          (long long)c->job->run_id);
+    found = sa_store_submission_get(c->st, c->run.submission_id, &c->sub, err);
+    if (found <= 0) return found < 0 ? -1 : sa_error_set(err, "run %lld: unknown submission",
+                                                          (long long)c->run.id);
+    sa_problems problems;
+    sa_problems_init(&problems);
+    char label[64];
+    snprintf(label, sizeof label, "run %lld (stored spec)", (long long)c->run.id);
+    int rc = sa_phase_spec_parse(c->run.config_json, label, &c->spec, &problems, err);
+    if (rc == 0) rc = sa_dataset_open(data_dir, c->spec.dataset, &c->ds, &problems, err);
+    sa_problems_free(&problems);
+    if (rc) return -1;
+    c->case_index = c->ds.n_cases;
+    for (size_t i = 0; i < c->ds.n_cases; i++)
+        if (!strcmp(c->ds.cases[i].id, c->job->case_id)) c->case_index = i;
+    if (c->case_index == c->ds.n_cases)
+        return sa_error_set(err, "run %lld: dataset '%s' has no case '%s'", (long long)c->run.id,
+                            c->spec.dataset, c->job->case_id);
+    if (sa_dataset_dir(data_dir, c->spec.dataset, c->dataset_dir, sizeof c->dataset_dir, err) ||
+        sa_dataset_checksum(data_dir, c->spec.dataset, c->dataset_checksum, err))
+        return -1;
+    if (snprintf(c->case_dir, sizeof c->case_dir, "%s/runs/%lld/%s", data_dir,
+                 (long long)c->run.id, c->job->case_id) >= (int)sizeof c->case_dir)
+        return sa_error_set(err, "%s: path too long", data_dir);
+    sa_worker_run_token(c->w, c->run.id, c->run_token, sizeof c->run_token);
+    return mkdir_p(c->case_dir, 0700, err);
+}
+
+static void free_context(job_context *c) {
+    sa_run_row_free(&c->run);
+    sa_submission_row_free(&c->sub);
+    sa_dataset_free(&c->ds);
+}
+
+/* "runs/<run>/<case>/<name>" relative to the data directory (what the store keeps). */
+static char *relative_path(const job_context *c, const char *name) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "runs/%lld/%s/%s", (long long)c->run.id, c->job->case_id, name);
+    return strdup(buf);
+}
+
+/* ---- scoring a kept mask ---- */
+
+/* Scores the mask at pred_path against the case's raters into the result JSON;
+ * the human reference is stored too if the phase set-up did not (an older phase).
+ * A problem with the mask itself comes back as *mask_problem (the case fails),
+ * anything else as -1. */
+static int score_case(job_context *c, const char *pred_path, char **result_json,
+                      char *mask_problem, size_t problem_size, sa_error *err) {
+    sa_case_masks masks;
+    mask_problem[0] = '\0';
+    if (sa_case_masks_read(c->dataset_dir, &c->ds, c->case_index, c->spec.label, &masks, err))
+        return -1;
+    uint8_t *pred = NULL;
+    sa_error perr;
+    int rc = 0;
+    if (sa_case_mask_read(pred_path, c->spec.label, &masks, &pred, &perr)) {
+        snprintf(mask_problem, problem_size, "%s", perr.msg);
+        sa_case_masks_free(&masks);
+        return 0;
+    }
+    sa_multi_options opt;
+    sa_phase_multi_options(&c->spec, &opt);
+    char hash[65];
+    sa_phase_scoring_hash(&c->spec, c->dataset_checksum, hash);
+    if (c->spec.human_reference && masks.k >= 2) {
+        char *stored = NULL;
+        int have = sa_store_human_ref_get(c->st, hash, c->job->case_id, &stored, err);
+        free(stored);
+        if (have < 0) rc = -1;
+        opt.human_reference = have == 0;
+    }
+    sa_multi_result *res = rc ? NULL : calloc(1, sizeof *res);
+    if (rc == 0 && !res) rc = sa_error_set(err, "out of memory");
+    if (rc == 0) rc = sa_score_multi(pred, (const uint8_t *const *)masks.raters, masks.k,
+                                     &masks.grid, &opt, res, err);
+    if (rc == 0) {
+        sa_case_stamp stamp = {SA_METRIC_DEFINITION_VERSION, c->dataset_checksum,
+                               c->sub.image_digest, hash};
+        rc = sa_case_result_json(res, (const char *const *)c->ds.raters, &masks.grid, &c->spec,
+                                 &stamp, result_json, err);
+        if (rc == 0 && opt.human_reference)
+            rc = sa_human_reference_store(c->st, res, (const char *const *)c->ds.raters,
+                                          &masks.grid, &stamp, c->job->case_id, err);
+        sa_multi_result_free(res);
+    }
+    free(res);
+    free(pred);
+    sa_case_masks_free(&masks);
+    return rc;
+}
+
+/* ---- running the container ---- */
+
+/* Runs the case's container: 1 with *res classified, 0 when the job was given
+ * back (an engine error to retry, or no GPU free), -1 on platform errors. */
+static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
+    const sa_worker_options *opt = c->w->opt;
+    const sa_dataset_case *dc = &c->ds.cases[c->case_index];
+    sa_run_input inputs[SA_PHASE_MAX_ROLES];
+    char paths[SA_PHASE_MAX_ROLES][4200];
+    for (size_t r = 0; r < c->spec.n_input_roles; r++) {
+        size_t role = c->ds.n_roles;
+        for (size_t i = 0; i < c->ds.n_roles; i++)
+            if (!strcmp(c->ds.roles[i], c->spec.input_roles[r])) role = i;
+        if (role == c->ds.n_roles || !dc->inputs[role].path)
+            return sa_error_set(err, "case %s has no '%s' input", dc->id, c->spec.input_roles[r]);
+        snprintf(paths[r], sizeof paths[r], "%s/%s", c->dataset_dir, dc->inputs[role].path);
+        inputs[r].role = c->spec.input_roles[r];
+        inputs[r].path = paths[r];
+    }
+    char scratch[4200];
+    snprintf(scratch, sizeof scratch, "%s/scratch", opt->data_dir);
+    if (mkdir_p(scratch, 0711, err)) return -1;
+
+    /* an earlier attempt's container may still be there (its worker died) */
+    if (c->job->attempts > 1 &&
+        sa_engine_remove_case_container(opt->engine, c->run_token, c->job->case_id, err))
+        return -1;
+
+    sa_run_limits lim = c->spec.limits;
+    lim.gpu = -1;
+    if (c->spec.gpu && c->w->n_gpus > 0) {
+        lim.gpu = sa_gpu_claim(c->w->n_gpus);
+        if (lim.gpu < 0) return 0; /* every GPU busy: back to the queue */
+    }
+    sa_run_request req = {
+        .engine = opt->engine,
+        .image = c->sub.image_name,
+        .run_id = c->run_token,
+        .case_id = c->job->case_id,
+        .inputs = inputs,
+        .n_inputs = c->spec.n_input_roles,
+        .reference = NULL,
+        .scratch_dir = scratch,
+        .user = NULL,
+    };
+    heartbeat hb;
+    heartbeat_start(&hb, opt->data_dir, c->job, opt->lease_seconds);
+    int rc = sa_run_case(&req, &lim, res, err);
+    heartbeat_stop(&hb);
+    if (lim.gpu >= 0) sa_gpu_release(lim.gpu);
+    if (rc) return -1;
+    return 1;
+}
+
+static void remove_work_folder(job_context *c) {
+    char work[4300];
+    snprintf(work, sizeof work, "%s/scratch/%s-%s", c->w->opt->data_dir, c->run_token,
+             c->job->case_id);
+    nftw(work, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static const char *file_ext(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strchr(base, '.');
+    return dot ? dot : "";
+}
+
+static int complete_and_report(job_context *c, sa_case_result_row *row, double started,
+                               sa_error *err) {
+    row->platform_seconds = monotonic_seconds() - started - row->container_seconds;
+    if (row->platform_seconds < 0) row->platform_seconds = 0;
+    row->run_id = c->run.id;
+    snprintf(row->case_id, sizeof row->case_id, "%s", c->job->case_id);
+    row->metric_version = SA_METRIC_DEFINITION_VERSION;
+    snprintf(row->dataset_checksum, sizeof row->dataset_checksum, "%s", c->dataset_checksum);
+    snprintf(row->image_digest, sizeof row->image_digest, "%s", c->sub.image_digest);
+    row->attempts = c->job->attempts;
+    row->finished = sa_store_now();
+    int stored = sa_store_job_complete(c->st, c->job, row, err);
+    if (stored <= 0) return stored;
+    sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE,
+                          .run_id = c->run.id,
+                          .case_id = c->job->case_id,
+                          .error_class = row->error_class,
+                          .container_seconds = row->container_seconds,
+                          .platform_seconds = row->platform_seconds};
+    sa_worker_emit(c->w, &ev);
+    sa_run_progress p;
+    if (sa_store_run_progress(c->st, c->run.id, &p, err)) return -1;
+    if (p.queued == 0 && p.running == 0 && sa_worker_finish_run(c->w, c->st, c->run.id, err))
+        return -1;
+    return 1;
+}
+
+/* The case result of a rescore whose parent case failed: the same failure. */
+static int carry_parent_failure(const sa_case_result_row *parent, sa_case_result_row *row) {
+    snprintf(row->status, sizeof row->status, "%s", parent->status);
+    snprintf(row->error_class, sizeof row->error_class, "%s", parent->error_class);
+    row->container_seconds = 0; /* no container ran for this run */
+    row->peak_memory_bytes = parent->peak_memory_bytes;
+    row->exit_code = parent->exit_code;
+    row->detail = parent->detail ? strdup(parent->detail) : NULL;
+    row->log_path = parent->log_path ? strdup(parent->log_path) : NULL;
+    return 0;
+}
+
+int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_error *err) {
+    double started = monotonic_seconds();
+    job_context c;
+    memset(&c, 0, sizeof c);
+    c.w = w;
+    c.st = st;
+    c.job = job;
+    sa_case_result_row row;
+    memset(&row, 0, sizeof row);
+    row.peak_memory_bytes = -1;
+    row.exit_code = -1;
+    sa_run_result res;
+    memset(&res, 0, sizeof res);
+    char *result_json = NULL;
+    char pred_path[4300] = "";
+    int rc = load_context(&c, err);
+    if (rc) goto done;
+
+    if (!strcmp(c.run.kind, "rescore")) {
+        sa_case_result_row parent;
+        int found = sa_store_case_result_get(st, c.run.parent_run_id, job->case_id, &parent, err);
+        if (found <= 0) {
+            rc = found < 0 ? -1 : sa_error_set(err, "run %lld: its parent run has no case '%s'",
+                                               (long long)c.run.id, job->case_id);
+            goto done;
+        }
+        if (strcmp(parent.status, "succeeded") || !parent.output_path) {
+            carry_parent_failure(&parent, &row);
+        } else {
+            snprintf(row.status, sizeof row.status, "succeeded");
+            snprintf(row.error_class, sizeof row.error_class, "succeeded");
+            row.container_seconds = 0;
+            row.peak_memory_bytes = parent.peak_memory_bytes;
+            row.exit_code = parent.exit_code;
+            row.output_path = strdup(parent.output_path);
+            row.log_path = parent.log_path ? strdup(parent.log_path) : NULL;
+            snprintf(pred_path, sizeof pred_path, "%s/%s", w->opt->data_dir, parent.output_path);
+        }
+        sa_case_result_row_free(&parent);
+    } else {
+        int ran = run_container(&c, &res, err);
+        if (ran <= 0) {
+            rc = ran;
+            if (ran == 0) sa_store_job_release(st, job, err);
+            goto done;
+        }
+        if (res.cls == SA_RUN_ENGINE_ERROR && job->attempts < SA_ENGINE_ERROR_ATTEMPTS) {
+            remove_work_folder(&c);
+            sa_worker_event ev = {.kind = SA_WORKER_CASE_RETRY, .run_id = c.run.id,
+                                  .case_id = job->case_id, .error_class = res.class_text,
+                                  .message = res.detail};
+            sa_worker_emit(w, &ev);
+            rc = sa_store_job_release(st, job, err) < 0 ? -1 : 0;
+            goto done;
+        }
+        snprintf(row.status, sizeof row.status, "%s", res.succeeded ? "succeeded" : "failed");
+        snprintf(row.error_class, sizeof row.error_class, "%s", res.class_text);
+        row.container_seconds = res.wall_seconds;
+        row.peak_memory_bytes = res.peak_memory_bytes;
+        row.exit_code = res.exit_code;
+        row.detail = res.detail[0] ? strdup(res.detail) : NULL;
+        if (res.log && res.log_len) {
+            char log_path[4300];
+            snprintf(log_path, sizeof log_path, "%s/log.txt", c.case_dir);
+            if ((rc = write_atomic(log_path, res.log, res.log_len, 0600, err))) goto done;
+            row.log_path = relative_path(&c, "log.txt");
+        }
+        if (res.succeeded && res.output_path) {
+            char out_dir[4300];
+            snprintf(out_dir, sizeof out_dir, "%s/output", c.case_dir);
+            if ((rc = mkdir_p(out_dir, 0700, err))) goto done;
+            char name[64];
+            snprintf(name, sizeof name, "output/segmentation%s", file_ext(res.output_path));
+            snprintf(pred_path, sizeof pred_path, "%s/%s", c.case_dir, name);
+            if ((rc = keep_mask(res.output_path, pred_path, err))) goto done;
+            row.output_path = relative_path(&c, name);
+        }
+        remove_work_folder(&c);
+    }
+
+    if (pred_path[0]) {
+        char problem[512];
+        if ((rc = score_case(&c, pred_path, &result_json, problem, sizeof problem, err))) goto done;
+        if (problem[0]) {
+            /* the stored mask is unusable (a rescore after the files changed) */
+            snprintf(row.status, sizeof row.status, "failed");
+            snprintf(row.error_class, sizeof row.error_class, "%s",
+                     !strcmp(c.run.kind, "rescore") ? "engine_error: stored output unusable"
+                                                    : "invalid_output: not an image");
+            free(row.detail);
+            row.detail = strdup(problem);
+        } else {
+            char result_path[4300];
+            snprintf(result_path, sizeof result_path, "%s/result.json", c.case_dir);
+            if ((rc = write_atomic(result_path, result_json, strlen(result_json), 0600, err)))
+                goto done;
+            row.result_json = result_json;
+        }
+    }
+    rc = complete_and_report(&c, &row, started, err);
+    if (rc > 0) rc = 1;
+
+done:
+    row.result_json = NULL;
+    free(result_json);
+    free(row.detail);
+    free(row.output_path);
+    free(row.log_path);
+    sa_run_result_free(&res);
+    free_context(&c);
+    return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * submit.c: taking a submission for a phase, in the order that wastes the least
+ * and leaks the least: the phase's dates and the team's quota first (nothing is
+ * read), then the upload is stored under uploads/<sha256>.tar (streamed, capped,
+ * hashed, renamed into place), validated and loaded by submissions/, checked for
+ * a duplicate image in the phase, recorded (quota checked again in the same
+ * transaction), and queued for evaluation when the phase says so.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "evaluator.h"
+#include "store.h"
+
+const char *sa_submit_refusal_name(sa_submit_refusal r) {
+    switch (r) {
+    case SA_SUBMIT_ACCEPTED: return "accepted";
+    case SA_SUBMIT_NOT_OPEN: return "not_open";
+    case SA_SUBMIT_CLOSED: return "closed";
+    case SA_SUBMIT_QUOTA: return "quota";
+    case SA_SUBMIT_TOO_LARGE: return "too_large";
+    case SA_SUBMIT_INVALID: return "invalid";
+    case SA_SUBMIT_DUPLICATE: return "duplicate";
+    }
+    return "unknown";
+}
+
+static int refuse(sa_submit_outcome *out, sa_submit_refusal why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(sa_submit_outcome *out, sa_submit_refusal why, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof out->reason, fmt, ap);
+    va_end(ap);
+    out->refusal = why;
+    return 0;
+}
+
+static int mkdir_if_missing(const char *path, mode_t mode, sa_error *err) {
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+    return sa_error_set(err, "%s: cannot create: %s", path, strerror(errno));
+}
+
+/* Copies the upload into DATA_DIR/uploads/<sha256>.tar through a temporary name,
+ * hashing as it goes and stopping past max_bytes (*too_large = 1). */
+static int store_upload(const char *data_dir, const char *src, uint64_t max_bytes, char *dst,
+                        size_t dst_size, char sha_hex[65], uint64_t *bytes, int *too_large,
+                        sa_error *err) {
+    *too_large = 0;
+    *bytes = 0;
+    char uploads[4096], tmp[4200];
+    snprintf(uploads, sizeof uploads, "%s/uploads", data_dir);
+    if (mkdir_if_missing(uploads, 0700, err)) return -1;
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return sa_error_set(err, "%s: %s", src, strerror(errno));
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        return sa_error_set(err, "%s: not a regular file", src);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(in);
+        *too_large = 1;
+        *bytes = (uint64_t)st.st_size;
+        return 0;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.upload-XXXXXX", uploads);
+    int out = mkstemp(tmp);
+    if (out < 0) {
+        close(in);
+        return sa_error_set(err, "%s: cannot create a file: %s", uploads, strerror(errno));
+    }
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    static unsigned char buf[1 << 16];
+    int rc = 0;
+    for (;;) {
+        ssize_t k = read(in, buf, sizeof buf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rc = sa_error_set(err, "%s: read: %s", src, strerror(errno));
+            break;
+        }
+        if (k == 0) break;
+        *bytes += (uint64_t)k;
+        if (*bytes > max_bytes) {
+            *too_large = 1;
+            break;
+        }
+        crypto_hash_sha256_update(&h, buf, (unsigned long long)k);
+        for (ssize_t done = 0; done < k;) {
+            ssize_t w = write(out, buf + done, (size_t)(k - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                rc = sa_error_set(err, "%s: write: %s", uploads, strerror(errno));
+                break;
+            }
+            done += w;
+        }
+        if (rc) break;
+    }
+    close(in);
+    if (rc == 0 && !*too_large && fsync(out) != 0)
+        rc = sa_error_set(err, "%s: fsync: %s", uploads, strerror(errno));
+    if (close(out) != 0 && rc == 0) rc = sa_error_set(err, "%s: close: %s", uploads, strerror(errno));
+    if (rc || *too_large) {
+        unlink(tmp);
+        return rc;
+    }
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&h, digest);
+    sodium_bin2hex(sha_hex, 65, digest, sizeof digest);
+    if (snprintf(dst, dst_size, "%s/%s.tar", uploads, sha_hex) >= (int)dst_size) {
+        unlink(tmp);
+        return sa_error_set(err, "%s: path too long", uploads);
+    }
+    chmod(tmp, 0400);
+    if (rename(tmp, dst) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sa_error_set(err, "%s: cannot store the upload: %s", dst, strerror(e));
+    }
+    return 0;
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The phase's dates and the team's quota at time now: 0 with out->refusal set
+ * (or left accepted), -1 on store errors. */
+static int check_dates_and_quota(sa_store *st, const sa_phase_spec *spec, int64_t phase_id,
+                                 int64_t team_id, double now, sa_submit_outcome *out,
+                                 sa_error *err) {
+    char when[32];
+    if (spec->opens > 0 && now < spec->opens) {
+        sa_iso8601_format(spec->opens, when);
+        return refuse(out, SA_SUBMIT_NOT_OPEN, "phase '%s' opens at %s", spec->name, when);
+    }
+    if (spec->closes > 0 && now >= spec->closes) {
+        sa_iso8601_format(spec->closes, when);
+        return refuse(out, SA_SUBMIT_CLOSED, "phase '%s' closed at %s", spec->name, when);
+    }
+    if (spec->quota_submissions <= 0) return 0;
+    double window = spec->quota_days * 86400.0;
+    int64_t used = 0;
+    double oldest = 0;
+    if (sa_store_quota_used(st, phase_id, team_id, now - window, &used, &oldest, err)) return -1;
+    if (used >= spec->quota_submissions) {
+        out->next_slot = oldest + window;
+        sa_iso8601_format(out->next_slot, when);
+        return refuse(out, SA_SUBMIT_QUOTA,
+                      "quota used: %lld of %d submissions in %g day(s); the next one is "
+                      "possible from %s",
+                      (long long)used, spec->quota_submissions, spec->quota_days, when);
+    }
+    return 0;
+}
+
+static int record_invalid(sa_store *st, const sa_submit_request *req, const char *sha,
+                          uint64_t bytes, sa_submit_outcome *out, sa_error *err) {
+    sa_submission_row row;
+    memset(&row, 0, sizeof row);
+    row.phase_id = req->phase_id;
+    row.team_id = req->team_id;
+    row.user_id = req->user_id;
+    snprintf(row.status, sizeof row.status, "invalid");
+    row.intake_reason = out->reason;
+    snprintf(row.upload_sha256, sizeof row.upload_sha256, "%s", sha ? sha : "");
+    row.upload_bytes = (int64_t)bytes;
+    row.created = sa_store_now();
+    return sa_store_submission_add(st, &row, &out->submission_id, err) < 0 ? -1 : 0;
+}
+
+static int find_duplicate(sa_store *st, int64_t phase_id, const char *digest, int64_t *dup,
+                          sa_error *err) {
+    sa_submission_row *rows = NULL;
+    size_t n = 0;
+    *dup = 0;
+    if (sa_store_submission_list(st, phase_id, 0, &rows, &n, err)) return -1;
+    for (size_t i = 0; i < n && !*dup; i++)
+        if (!strcmp(rows[i].status, "ready") && !strcmp(rows[i].image_digest, digest))
+            *dup = rows[i].id;
+    sa_submission_rows_free(rows, n);
+    return 0;
+}
+
+int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    if (sodium_init() < 0) return sa_error_set(err, "libsodium could not start");
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)req->phase_id);
+    sa_phase_spec spec;
+    int64_t phase_id;
+    int found = sa_phase_find(st, ref, &phase_id, &spec, err);
+    if (found <= 0) return -1;
+
+    if (check_dates_and_quota(st, &spec, phase_id, req->team_id, sa_store_now(), out, err))
+        return -1;
+    if (out->refusal) return 0;
+
+    char upload[4300], sha[65] = "";
+    uint64_t bytes = 0;
+    int too_large = 0;
+    if (store_upload(req->data_dir, req->archive_path, spec.max_upload_bytes, upload, sizeof upload,
+                     sha, &bytes, &too_large, err))
+        return -1;
+    if (too_large) {
+        refuse(out, SA_SUBMIT_TOO_LARGE, "%s: too large: more than the phase's %llu MiB",
+               req->archive_path, (unsigned long long)(spec.max_upload_bytes >> 20));
+        return record_invalid(st, req, NULL, bytes, out, err);
+    }
+
+    /* intake: validated by SegArena, then loaded under a name derived from the
+     * image's identity */
+    char scratch[4200];
+    snprintf(scratch, sizeof scratch, "%s/scratch", req->data_dir);
+    if (mkdir_if_missing(scratch, 0711, err)) return -1;
+    snprintf(scratch, sizeof scratch, "%s/scratch/intake-XXXXXX", req->data_dir);
+    if (!mkdtemp(scratch)) return sa_error_set(err, "%s: %s", scratch, strerror(errno));
+    sa_intake_limits lim;
+    sa_intake_limits_default(&lim);
+    lim.max_upload_bytes = spec.max_upload_bytes;
+    lim.max_unpacked_bytes = spec.max_upload_bytes * 4 > spec.max_upload_bytes
+                                 ? spec.max_upload_bytes * 4 : spec.max_upload_bytes;
+    char tar[4300];
+    sa_error ierr;
+    int rc = 0;
+    if (sa_intake_inspect(upload, &lim, scratch, &out->image, tar, sizeof tar, &ierr) != 0) {
+        /* the reason names our stored copy; say it about the file the user gave */
+        const char *msg = strncmp(ierr.msg, upload, strlen(upload)) ? ierr.msg
+                                                                   : ierr.msg + strlen(upload);
+        refuse(out, SA_SUBMIT_INVALID, "%s%s%s (%s)", req->archive_path,
+               msg == ierr.msg ? ": " : "", msg, sa_intake_refusal_name(out->image.refusal));
+        rc = record_invalid(st, req, sha, bytes, out, err);
+        goto cleanup;
+    }
+    int64_t dup = 0;
+    if ((rc = find_duplicate(st, phase_id, out->image.config_digest, &dup, err))) goto cleanup;
+    if (dup) {
+        refuse(out, SA_SUBMIT_DUPLICATE, "%s: the same image (%s) is already submission %lld of "
+                                         "this phase",
+               req->archive_path, out->image.config_digest, (long long)dup);
+        goto cleanup;
+    }
+    char image_id[40], image_name[160];
+    const char *hex = strchr(out->image.config_digest, ':');
+    snprintf(image_id, sizeof image_id, "%.32s", hex ? hex + 1 : out->image.config_digest);
+    if (sa_intake_image_name(image_id, image_name, sizeof image_name, err)) {
+        rc = -1;
+        goto cleanup;
+    }
+    if (sa_intake_load(tar, &out->image, image_name, &ierr) != 0) {
+        out->image.refusal = SA_REFUSED_ENGINE;
+        refuse(out, SA_SUBMIT_INVALID, "%s: the engine refused it: %s (engine)", req->archive_path,
+               ierr.msg);
+        rc = record_invalid(st, req, sha, bytes, out, err);
+        goto cleanup;
+    }
+
+    /* record it, the quota checked again with the insert */
+    sa_submission_row row;
+    memset(&row, 0, sizeof row);
+    row.phase_id = phase_id;
+    row.team_id = req->team_id;
+    row.user_id = req->user_id;
+    snprintf(row.status, sizeof row.status, "ready");
+    snprintf(row.image_digest, sizeof row.image_digest, "%s", out->image.config_digest);
+    snprintf(row.image_name, sizeof row.image_name, "%s", image_name);
+    snprintf(row.upload_sha256, sizeof row.upload_sha256, "%s", sha);
+    row.upload_bytes = (int64_t)bytes;
+    if ((rc = sa_store_begin(st, err))) goto cleanup;
+    row.created = sa_store_now();
+    if (check_dates_and_quota(st, &spec, phase_id, req->team_id, row.created, out, err)) {
+        sa_store_rollback(st);
+        rc = -1;
+        goto cleanup;
+    }
+    if (out->refusal) {
+        sa_store_rollback(st);
+        goto cleanup;
+    }
+    int added = sa_store_submission_add(st, &row, &out->submission_id, err);
+    if (added == SA_STORE_CONFLICT) {
+        sa_store_rollback(st);
+        refuse(out, SA_SUBMIT_DUPLICATE, "%s: the same image (%s) is already a submission of "
+                                         "this phase",
+               req->archive_path, out->image.config_digest);
+        goto cleanup;
+    }
+    if (added != 0 || sa_store_commit(st, err) != 0) {
+        sa_store_rollback(st);
+        rc = -1;
+        goto cleanup;
+    }
+    if (spec.auto_evaluate)
+        rc = sa_run_queue(st, req->data_dir, out->submission_id, "evaluate", 0, &out->run_id, err);
+
+cleanup:
+    nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * worker_internal.h: what worker.c (threads, claiming, idling) and job.c (one
+ * case, from container to stored result) share. Not part of the public API.
+ */
+#ifndef SEGARENA_WORKER_INTERNAL_H
+#define SEGARENA_WORKER_INTERNAL_H
+
+#include <pthread.h>
+
+#include "evaluator.h"
+#include "store.h"
+
+/* Engine errors of one case are retried this many times in all before the case
+ * is stored as failed with its engine_error class. */
+#define SA_ENGINE_ERROR_ATTEMPTS 3
+
+typedef struct sa_worker_shared {
+    const sa_worker_options *opt;
+    pthread_mutex_t event_lock;
+    char instance[16]; /* the store's instance tag (container names) */
+    int n_gpus;        /* GPUs this host can pass in */
+} sa_worker_shared;
+
+/* Serialised call of opt->on_event. */
+void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev);
+
+/* The run token of container names and scratch folders: "<instance>.<run id>". */
+void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, size_t size);
+
+/* Runs one claimed job to its end: stored (1), given back for a retry or lost
+ * (0), or -1 with err when the platform could not handle it (the caller gives
+ * the job back). */
+int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_error *err);
+
+/* Aggregates and marks done a run with no job left; emits RUN_DONE when this
+ * call finished it. 0 or -1. */
+int sa_worker_finish_run(sa_worker_shared *w, sa_store *st, int64_t run_id, sa_error *err);
+
+/* The raters' masks of one dataset case (case_masks.c), read once per case. */
+typedef struct sa_case_masks {
+    size_t k;
+    uint8_t *raters[SA_MAX_RATERS];
+    sa_grid grid;
+    sa_image first;          /* rater 0's image: the geometry masks must match */
+    char first_path[4200];
+} sa_case_masks;
+
+/* Reads every rater mask of ds->cases[case_index] (label < 0: > 0 is inside). */
+int sa_case_masks_read(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
+                       long label, sa_case_masks *out, sa_error *err);
+void sa_case_masks_free(sa_case_masks *m);
+/* Reads a mask on the raters' grid (geometry checked against rater 0). */
+int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, uint8_t **mask,
+                      sa_error *err);
+
+/* Serialises and stores a case's human reference (first one stored wins). */
+int sa_human_reference_store(sa_store *st, const sa_multi_result *r, const char *const *rater_ids,
+                             const sa_grid *grid, const sa_case_stamp *stamp, const char *case_id,
+                             sa_error *err);
+
+#endif

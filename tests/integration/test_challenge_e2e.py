@@ -1,0 +1,292 @@
+#!/usr/bin/python3
+"""End-to-end test of a whole challenge from the command line, with real podman:
+demo MS and PET datasets, the example baseline images plus hostile ones, phases
+with quotas and dates, concurrent workers, ranking with ties and failed cases,
+the human reference, a rescore after a change of tau, and crash recovery
+(kill -9 of a worker mid-run, then restart: the run finishes, every case stored
+once, no container left, results equal to an uninterrupted run).
+
+Usage: test_challenge_e2e.py SEGARENA EXAMPLES_DIR SANDBOX_PROG_C CC WORKDIR
+Exit 77 (skipped) without rootful podman, skopeo or a static C toolchain with zlib.
+"""
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
+SEGARENA, EXAMPLES, PROG, CC, WORK = [os.path.abspath(a) if i != 3 else a
+                                      for i, a in enumerate(sys.argv[1:6])]
+
+if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
+    print("SKIP: needs rootful podman and skopeo (the project's set-up installs them)")
+    sys.exit(77)
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+probe = os.path.join(WORK, "probe.c")
+with open(probe, "w") as f:
+    f.write("#include <zlib.h>\nint main(void){return zlibVersion()[0]=='\\0';}\n")
+if sh(CC, "-static", "-O2", probe, "-o", os.path.join(WORK, "probe"), "-lz").returncode != 0:
+    print("SKIP: no static C toolchain with zlib (libz.a)")
+    sys.exit(77)
+
+DATA = os.path.join(WORK, "data")
+TAG = f"localhost/segarena-e2e-{os.getpid()}"
+
+
+def seg(*args, ok=True):
+    r = sh(SEGARENA, *args, "--data-dir", DATA)
+    if ok and r.returncode != 0:
+        print(f"segarena {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def must(r, what):
+    check(r.returncode == 0, f"{what}: exit {r.returncode}: {r.stderr.strip()}")
+    if r.returncode != 0:
+        finish("challenge_e2e")
+    return r
+
+
+def podman_image(name, containerfile, files=()):
+    d = os.path.join(WORK, "ctx-" + name)
+    os.makedirs(d)
+    for src in files:
+        shutil.copy(src, d)
+    with open(os.path.join(d, "Containerfile"), "w") as f:
+        f.write(containerfile)
+    ref = f"{TAG}-{name}:1"
+    r = sh("podman", "build", "-q", "-t", ref, d, cwd=d)
+    archive = os.path.join(WORK, f"{name}.tar")
+    s = sh("podman", "save", "--format", "docker-archive", "-o", archive, ref, cwd=d)
+    sh("podman", "rmi", "-f", ref)
+    if r.returncode or s.returncode:
+        print("FAILED: image", name, r.stderr, s.stderr)
+        sys.exit(1)
+    return archive
+
+
+# ---- images: the two baselines, a copy of the MS one with another digest (a tie),
+# and hostile ones (exit 3, hang past the wall time) ----
+images = os.path.join(WORK, "images")
+r = sh("sh", os.path.join(EXAMPLES, "contestants", "build.sh"), images)
+if r.returncode != 0:
+    print("FAILED: build.sh:", r.stdout, r.stderr)
+    sys.exit(1)
+ms_tar = os.path.join(images, "ms_flair_threshold.tar")
+pet_tar = os.path.join(images, "pet_suvmax40.tar")
+loaded = sh("podman", "load", "-q", "-i", ms_tar).stdout.strip().split()[-1]
+ms_twin_tar = podman_image("ms-twin", f"FROM {loaded}\nLABEL org.segarena.test=twin\n")
+sh("podman", "rmi", "-f", loaded)
+prog = os.path.join(WORK, "prog")
+if sh(CC, "-static", "-O2", PROG, "-o", prog).returncode != 0:
+    print("SKIP: no static C toolchain")
+    sys.exit(77)
+exit3_tar = podman_image("exit3", 'FROM scratch\nCOPY prog /prog\nUSER 1000\nENTRYPOINT ["/prog", "exit3"]\n', [prog])
+hang_tar = podman_image("hang", 'FROM scratch\nCOPY prog /prog\nUSER 1000\nENTRYPOINT ["/prog", "hang"]\n', [prog])
+not_a_tar = os.path.join(WORK, "not-a-tar.tar")
+with open(not_a_tar, "w") as f:
+    f.write("this is not an image archive\n")
+
+# ---- datasets ----
+for kind, n, extra in (("ms", "4", ["--size", "64x64x40"]), ("pet", "2", [])):
+    out = os.path.join(WORK, f"{kind}-bids")
+    must(sh(SEGARENA, "dataset", "make-demo", "--kind", kind, "--cases", n, "--seed", "7", *extra,
+            "--out", out), f"make-demo {kind}")
+    must(seg("dataset", "import", out, "--name", f"{kind}-demo"), f"import {kind}")
+
+must(seg("challenge", "create", "demo", "--title", "Demo challenge"), "challenge create")
+for t in ("alpha", "beta", "gamma", "delta"):
+    must(seg("team", "add", t), f"team add {t}")
+r = seg("team", "add", "alpha", ok=False)
+check(r.returncode == 2 and "alpha" in r.stderr, f"a team name is unique: {r.stderr}")
+
+
+def phase_spec(name, **over):
+    spec = {
+        "schema": "segarena-phase/1", "name": name, "dataset": "ms-demo",
+        "input_roles": ["flair", "t1", "t2", "dp", "t1gd"],
+        "metrics": ["dice", "hd95", "nsd", "lesion_f1"],
+        "ranking": {"rule": "mean_rank", "metrics": [{"name": "dice", "direction": "higher"},
+                                                     {"name": "hd95", "direction": "lower"}]},
+        "limits": {"wall_seconds": 10, "memory_mb": 512, "cpus": 1},
+        "show_case_details": True, "show_logs": True,
+        "bootstrap": {"resamples": 200, "seed": 7},
+    }
+    spec.update(over)
+    path = os.path.join(WORK, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+must(seg("phase", "create", "--challenge", "demo", "--spec",
+         phase_spec("ms-val", quota={"submissions": 2, "days": 1})), "phase create ms-val")
+r = seg("phase", "create", "--challenge", "demo", "--spec",
+        phase_spec("bad", metrics=["dice", "nonsense"], input_roles=["flair", "pet"]), ok=False)
+check(r.returncode == 2 and "nonsense" in r.stderr, f"a bad spec is refused with its problems: {r.stderr}")
+r = seg("phase", "show", "demo/ms-val")
+check(r.returncode == 0 and "unpublished" in r.stdout and "mean_rank" in r.stdout, f"phase show: {r.stdout}")
+
+
+def submit(team, archive, phase="demo/ms-val"):
+    return seg("submit", "--phase", phase, "--team", team, archive, ok=False)
+
+
+# ---- submissions, quota (failed runs count, intake refusals do not), duplicates ----
+r = submit("alpha", ms_tar)
+check(r.returncode == 0 and "accepted" in r.stdout and "queued" in r.stdout, f"alpha submits: {r.stdout}{r.stderr}")
+r = submit("beta", ms_tar)
+check(r.returncode == 2 and "duplicate" in r.stderr, f"the same image twice in a phase is refused: {r.stderr}")
+r = submit("beta", ms_twin_tar)
+check(r.returncode == 0, f"beta submits a twin of alpha's image: {r.stderr}")
+r = submit("gamma", exit3_tar)
+check(r.returncode == 0, f"gamma submits a failing image: {r.stderr}")
+r = submit("gamma", hang_tar)
+check(r.returncode == 0, f"gamma submits a hanging image: {r.stderr}")
+r = submit("gamma", pet_tar)
+check(r.returncode == 2 and "quota" in r.stderr and "possible from" in r.stderr,
+      f"gamma's third submission is over the quota (failed runs count): {r.stderr}")
+for i in range(2):
+    r = submit("delta", not_a_tar)
+    check(r.returncode == 2 and "not-a-tar.tar" in r.stderr and "not_a_tar" in r.stderr,
+          f"delta's upload is refused at intake: {r.stderr}")
+r = submit("delta", pet_tar)
+check(r.returncode == 0, f"intake refusals do not count against the quota: {r.stderr}")
+
+# ---- two worker processes at once ----
+workers = [subprocess.Popen([SEGARENA, "worker", "--until-idle", "--threads", "1", "--data-dir", DATA],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+logs = [w.communicate(timeout=600) for w in workers]
+check(all(w.returncode == 0 for w in workers), f"workers ran: {[l[1][-500:] for l in logs]}")
+db = sqlite3.connect(os.path.join(DATA, "segarena.db"))
+jobs = db.execute("SELECT COUNT(*), SUM(attempts = 1), SUM(status = 'done') FROM jobs").fetchone()
+results = db.execute("SELECT COUNT(*), COUNT(DISTINCT run_id || '/' || case_id) FROM case_results").fetchone()
+check(jobs[0] == 20 and jobs[1] == 20 and jobs[2] == 20, f"20 jobs, each claimed once and done: {jobs}")
+check(results == (20, 20), f"20 case results, none twice: {results}")
+classes = dict(db.execute("SELECT error_class, COUNT(*) FROM case_results GROUP BY error_class").fetchall())
+check(classes.get("timeout") == 4 and classes.get("exit_code 3") == 4, f"hostile images classified: {classes}")
+print("case classes:", classes)
+
+r = seg("results", "--phase", "demo/ms-val", "--json")
+check(r.returncode == 0, f"results --json: {r.stderr}")
+board = json.loads(r.stdout) if r.returncode == 0 else {"rows": [], "human_reference": []}
+ranks = {row["team"]: row["rank"] for row in board["rows"]}
+print("ranks:", ranks)
+check(ranks.get("alpha") == 1 and ranks.get("beta") == 1, f"alpha and beta tie at rank 1: {ranks}")
+check(ranks.get("gamma") == 3 and ranks.get("delta") == 3, f"the all-failed entries tie at 3: {ranks}")
+check(len(board["rows"]) == 4, "one row per team")
+gamma = next((row for row in board["rows"] if row["team"] == "gamma"), None)
+if gamma:
+    check(gamma["metrics"]["dice"]["mean"] == 0 and gamma["n_failed"] == 4,
+          f"gamma's latest entry (the hanging image) failed every case: Dice 0: {gamma}")
+check(len(board.get("human_reference", [])) == 7, "seven human-reference rows")
+alpha = next((row for row in board["rows"] if row["team"] == "alpha"), None)
+r = seg("results", "--phase", "demo/ms-val")
+check(r.returncode == 0 and "alpha" in r.stdout and "rater" in r.stdout and "mean_rank" in r.stdout,
+      f"results table: {r.stdout}")
+r = seg("results", "--phase", "demo/ms-val", "--cases", "--csv")
+check(r.returncode == 0 and len(r.stdout.splitlines()) >= 1 + 4 * 4, f"per-case CSV: {r.stdout[:300]}")
+
+# ---- rescore after a change of tau: the old run is kept, NSD grows, Dice stays ----
+must(seg("phase", "update", "demo/ms-val", "--spec",
+         phase_spec("ms-val", quota={"submissions": 2, "days": 1}, tau_mm=3.0)), "phase update (tau 3)")
+runs_before = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+must(seg("run", "rescore", "--phase", "demo/ms-val"), "run rescore --phase")
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for the rescore")
+runs_after = db.execute("SELECT COUNT(*), SUM(kind = 'rescore'), SUM(status = 'done') FROM runs").fetchone()
+check(runs_after[0] == runs_before + 5 and runs_after[1] == 5 and runs_after[2] == runs_after[0],
+      f"one rescore run per submission, all done, the old runs kept: {runs_after}")
+containers_started = db.execute("SELECT SUM(container_seconds) FROM case_results c JOIN runs r "
+                                "ON r.id = c.run_id WHERE r.kind = 'rescore'").fetchone()[0]
+check(containers_started == 0, f"a rescore runs no container: {containers_started} s")
+r = seg("results", "--phase", "demo/ms-val", "--json")
+board2 = json.loads(r.stdout) if r.returncode == 0 else {"rows": []}
+alpha2 = next((row for row in board2["rows"] if row["team"] == "alpha"), None)
+if alpha and alpha2:
+    check(alpha2["metrics"]["dice"]["mean"] == alpha["metrics"]["dice"]["mean"], "Dice unchanged by tau")
+    check(alpha2["metrics"]["nsd"]["mean"] >= alpha["metrics"]["nsd"]["mean"] and
+          alpha2["run_id"] != alpha["run_id"],
+          f"NSD at tau 3 >= NSD at tau 1 ({alpha2['metrics']['nsd']['mean']} vs {alpha['metrics']['nsd']['mean']})")
+old = db.execute("SELECT COUNT(*) FROM case_results WHERE run_id = ?", (alpha["run_id"],)).fetchone()[0] if alpha else 0
+check(old == 4, "the previous run's results are kept for comparison")
+
+# ---- dates ----
+must(seg("phase", "create", "--challenge", "demo", "--spec",
+         phase_spec("ms-closed", closes="2020-01-01T00:00:00Z")), "phase create (closed)")
+must(seg("phase", "create", "--challenge", "demo", "--spec",
+         phase_spec("ms-future", opens="2999-01-01T00:00:00Z")), "phase create (future)")
+r = submit("alpha", ms_tar, "demo/ms-closed")
+check(r.returncode == 2 and "closed" in r.stderr, f"a closed phase refuses: {r.stderr}")
+r = submit("alpha", ms_tar, "demo/ms-future")
+check(r.returncode == 2 and "opens" in r.stderr, f"a phase not yet open refuses: {r.stderr}")
+
+# ---- crash recovery: kill -9 a worker mid-run, restart ----
+must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec("ms-crash")), "phase create ms-crash")
+r = must(submit("alpha", ms_tar, "demo/ms-crash"), "submit for the crash test")
+crash_run = int(r.stdout.split("run ")[1].split()[0])
+w = subprocess.Popen([SEGARENA, "worker", "--threads", "1", "--data-dir", DATA],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 120
+while time.time() < deadline:
+    done = db.execute("SELECT COUNT(*) FROM case_results WHERE run_id = ?", (crash_run,)).fetchone()[0]
+    if done >= 1:
+        break
+    time.sleep(0.05)
+time.sleep(0.3)  # into the next case: its container is starting or running
+os.kill(w.pid, signal.SIGKILL)
+w.wait()
+state = db.execute("SELECT status, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY status", (crash_run,)).fetchall()
+print("after kill -9:", state)
+check(dict(state).get("done", 0) < 4, f"the worker was killed mid-run: {state}")
+must(seg("worker", "--until-idle", "--threads", "2"), "restarted worker")
+rows = db.execute("SELECT case_id, result_json FROM case_results WHERE run_id = ? ORDER BY case_id",
+                  (crash_run,)).fetchall()
+check(len(rows) == 4, f"every case stored once after the restart: {len(rows)}")
+status = db.execute("SELECT status FROM runs WHERE id = ?", (crash_run,)).fetchone()[0]
+check(status == "done", f"the crashed run finished: {status}")
+left = sh("podman", "ps", "-a", "--filter", "label=segarena=1", "--format", "{{.Names}}").stdout.split()
+check(not any(f".{crash_run}-" in n for n in left), f"no container left behind: {left}")
+r = must(seg("run", "rerun", str(crash_run)), "rerun of the crashed run")
+rerun = int(r.stdout.split("run ")[1].split()[0])
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for the rerun")
+again = db.execute("SELECT case_id, result_json FROM case_results WHERE run_id = ? ORDER BY case_id",
+                   (rerun,)).fetchall()
+same = len(again) == 4 and all(json.loads(a[1])["consensus"] == json.loads(b[1])["consensus"]
+                               for a, b in zip(rows, again))
+check(same, "the crashed-and-resumed run's scores equal an uninterrupted run's")
+
+# ---- PET: score rule on pet_accuracy ----
+must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec(
+    "pet-test", dataset="pet-demo", input_roles=["pet"], metrics=["pet_accuracy", "dice", "hd95"],
+    ranking={"rule": "score", "metrics": [{"name": "pet_accuracy"}]},
+    show_case_details=False, show_logs=False)), "phase create pet-test")
+must(submit("alpha", pet_tar, "demo/pet-test"), "PET submission")
+must(submit("gamma", exit3_tar, "demo/pet-test"), "PET failing submission")
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for PET")
+r = seg("results", "--phase", "demo/pet-test", "--json")
+pet = json.loads(r.stdout) if r.returncode == 0 else {"rows": []}
+pranks = {row["team"]: (row["rank"], row["metrics"]["pet_accuracy"]["mean"]) for row in pet["rows"]}
+print("PET:", pranks)
+check(pranks.get("alpha", (0, 0))[0] == 1 and pranks.get("gamma", (0, 1))[1] == 0,
+      f"PET ranking by accuracy: {pranks}")
+
+# ---- publishing ----
+must(seg("phase", "publish", "demo/ms-val"), "publish")
+r = seg("phase", "list")
+check("demo/ms-val\n" in r.stdout and "demo/ms-crash  [unpublished]" in r.stdout, f"phase list: {r.stdout}")
+r = seg("run", "status", str(crash_run))
+check(r.returncode == 0 and "4/4 cases done" in r.stdout, f"run status: {r.stdout}")
+
+loaded_images = [n for (n,) in db.execute("SELECT DISTINCT image_name FROM submissions WHERE status = 'ready'")]
+db.close()
+if loaded_images:
+    sh("podman", "rmi", "-f", *loaded_images)
+finish("challenge_e2e")

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""`segarena results` on the store that test_board fills (phases demo/val,
+demo/test and demo/empty; numbers worked out in tests/unit/test_board.c):
+the table, --cases, --csv, --json, --all-entries and the exit statuses.
+
+usage: test_cli_results.py SEGARENA TEST_BOARD WORK_DIR
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print(f"FAILED: {what}", file=sys.stderr)
+
+
+def run(*args):
+    p = subprocess.run([SEGARENA, "results", "--data-dir", DATA, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+SEGARENA, TEST_BOARD, WORK = sys.argv[1:4]
+DATA = WORK + "/data"
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+p = subprocess.run([TEST_BOARD, DATA], capture_output=True, text=True)
+check(p.returncode == 0, f"test_board filled the store ({p.stdout}{p.stderr})")
+
+# demo/val ends with: rule score on dice, one row per team (latest):
+# gamma .8, beta 1.6/3 (c3 missing), alpha 1.1/3 (c2 timeout).
+rc, out, err = run("--phase", "demo/val", "--json", "--cases")
+check(rc == 0, f"--json exit 0 ({err})")
+board = json.loads(out)
+check(board["rule"] == "score" and board["published"] is False, "rule and published")
+check([r["team"] for r in board["rows"]] == ["gamma", "beta", "alpha"], "row order")
+check([r["rank"] for r in board["rows"]] == [1, 2, 3], "ranks")
+check(abs(board["rows"][1]["key"] - 1.6 / 3) < 1e-12, "beta's score is its dice mean")
+check(board["case_ids"] == ["c1", "c2", "c3"], "case ids")
+check(board["rows"][1]["cases"]["c3"]["class"] == "missing", "beta's c3 is missing")
+check(board["rows"][1]["cases"]["c3"]["hd95"] == 300, "a missing case's hd95 is the cap")
+check(board["rows"][2]["cases"]["c2"]["volume_pred_ml"] is None, "a failed case's volume is left out")
+check("NaN" not in out, "no NaN in the JSON")
+
+rc, out, err = run("--phase", "demo/val")
+check(rc == 0, "table exit 0")
+lines = out.splitlines()
+check(lines[0] == "demo/val: Test phase val (unpublished)", f"header: {lines[0]!r}")
+check(any(l.startswith("   1  gamma") for l in lines), "gamma ranked first in the table")
+check(any(l.startswith("missing cases: A failed or missing case counts as 0") for l in lines), "policy line")
+check(any(l.startswith("ranking: score on dice (higher is better)") for l in lines), "rule line")
+
+rc, out, err = run("--phase", "demo/val", "--cases")
+check(rc == 0 and "rank 2  beta (submission 4, run 5)" in out, "--cases block of beta")
+check(any(l.split()[:2] == ["c3", "missing"] for l in out.splitlines()), "--cases shows the missing case")
+
+rc, out, err = run("--phase", "demo/test", "--csv")
+check(rc == 0, "--csv exit 0")
+rows = list(csv.DictReader(io.StringIO(out)))
+check(len(rows) == 3, "one team row and two rater rows")
+check(rows[0]["team"] == "delta" and rows[0]["rank"] == "1", "team row")
+check(abs(float(rows[0]["hd95_mean"]) - 64 / 3) < 1e-12, "hd95 with the 50 mm cap")
+check([r["team"] for r in rows[1:]] == ["rater r1", "rater r2"] and rows[1]["rank"] == "", "rater rows")
+check(rows[2]["dice_n"] == "2" and abs(float(rows[2]["dice_mean"]) - 0.65) < 1e-12, "rater r2 over 2 cases")
+
+rc, out, err = run("--phase", "demo/test")
+check(rc == 0 and "(unpublished)" not in out.splitlines()[0], "published phase header")
+check("human reference" in out and "rater r1" in out, "human reference block")
+
+rc, out, err = run("--phase", "demo/val", "--csv", "--cases", "--all-entries")
+rows = list(csv.DictReader(io.StringIO(out)))
+check(rc == 0 and len(rows) == 15, "--all-entries --cases: 5 entries x 3 cases")
+check(sum(r["class"] == "timeout" for r in rows) == 1, "one timeout")
+
+rc, out, err = run("--phase", "demo/empty")
+check(rc == 0 and "(no evaluated submission yet)" in out, "empty phase")
+
+for args, why in [((), "no --phase"), (("--phase", "demo/nope"), "unknown phase"),
+                  (("--phase", "demo"), "malformed reference"), (("--phase", "999"), "unknown id"),
+                  (("--phase", "demo/val", "--csv", "--json"), "--csv with --json"),
+                  (("--phase", "demo/val", "--bogus"), "unknown option")]:
+    rc, out, err = run(*args)
+    check(rc == 2 and err.count("\n") == 1 and out == "", f"{why}: exit 2 with one line ({rc}, {err!r})")
+p = subprocess.run([SEGARENA, "results", "--data-dir", WORK + "/none", "--phase", "demo/val"],
+                   capture_output=True, text=True)
+check(p.returncode == 2, "no data directory: exit 2")
+p = subprocess.run([SEGARENA, "results", "--help"], capture_output=True, text=True)
+check(p.returncode == 0 and "--all-entries" in p.stdout and "exit status" in p.stdout, "--help")
+
+print(f"test_cli_results: {failures} failed")
+sys.exit(1 if failures else 0)
