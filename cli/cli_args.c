@@ -27,7 +27,7 @@ int cli_parse(const char *command, int argc, char **argv, int first, cli_opt *op
             }
             opts[k].present = 1;
             if (opts[k].takes_value) {
-                if (i + 1 >= argc) {
+                if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) {
                     fprintf(stderr, "segarena %s: %s needs a value\n", command, a);
                     return -1;
                 }

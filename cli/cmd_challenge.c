@@ -42,10 +42,21 @@ static const char phase_help[] =
     "`segarena run rescore` applies a new one to stored outputs. Results are private until\n"
     "`publish`.\n";
 
-static int store_failed(const char *command, sa_store *st, const sa_error *err) {
+static int usage(const char *command, const char *help) {
+    fprintf(stderr, "segarena %s: which command? (segarena %s --help)\n%s", command, command, help);
+    return EXIT_BAD_INPUT;
+}
+
+/* A store call failed: a conflict or an unknown name is the user's input (2),
+ * anything else the platform's (1). */
+static int store_failed_as(const char *command, sa_store *st, const sa_error *err, int status) {
     fprintf(stderr, "segarena %s: %s\n", command, err->msg);
     if (st) sa_store_close(st);
-    return EXIT_BAD_INPUT;
+    return status;
+}
+
+static int store_failed(const char *command, sa_store *st, const sa_error *err) {
+    return store_failed_as(command, st, err, EXIT_INTERNAL);
 }
 
 static int is_help(int argc, char **argv) {
@@ -66,6 +77,7 @@ int cmd_challenge(int argc, char **argv) {
     const char *pos[2];
     size_t n_pos;
     if (cli_parse("challenge", argc, argv, 1, opts, n_opts, pos, 2, &n_pos)) return EXIT_BAD_INPUT;
+    if (n_pos == 0) return usage("challenge", challenge_help);
     const char *data_dir = cli_value(opts, n_opts, "--data-dir");
     sa_store *st = NULL;
     sa_error err;
@@ -85,7 +97,8 @@ int cmd_challenge(int argc, char **argv) {
         int64_t id;
         int rc = sa_store_challenge_add(st, pos[1], title ? title : pos[1],
                                         description ? description : "", &id, &err);
-        if (rc) return store_failed("challenge create", st, &err);
+        if (rc) return store_failed_as("challenge create", st, &err,
+                                       rc == SA_STORE_CONFLICT ? EXIT_BAD_INPUT : EXIT_INTERNAL);
         printf("challenge %s created (id %lld)\n", pos[1], (long long)id);
         sa_store_close(st);
         return EXIT_OK;
@@ -117,6 +130,7 @@ int cmd_team(int argc, char **argv) {
     const char *pos[2];
     size_t n_pos;
     if (cli_parse("team", argc, argv, 1, opts, 1, pos, 2, &n_pos)) return EXIT_BAD_INPUT;
+    if (n_pos == 0) return usage("team", team_help);
     sa_store *st = NULL;
     sa_error err;
     if (!strcmp(pos[0], "add")) {
@@ -127,7 +141,9 @@ int cmd_team(int argc, char **argv) {
         }
         if (cli_open_store("team", opts[0].value, 1, &st)) return EXIT_BAD_INPUT;
         int64_t id;
-        if (sa_store_team_add(st, pos[1], &id, &err)) return store_failed("team add", st, &err);
+        int rc = sa_store_team_add(st, pos[1], &id, &err);
+        if (rc) return store_failed_as("team add", st, &err,
+                                       rc == SA_STORE_CONFLICT ? EXIT_BAD_INPUT : EXIT_INTERNAL);
         printf("team %s added (id %lld)\n", pos[1], (long long)id);
         sa_store_close(st);
         return EXIT_OK;
@@ -187,6 +203,7 @@ int cmd_phase(int argc, char **argv) {
     const char *pos[2];
     size_t n_pos;
     if (cli_parse("phase", argc, argv, 1, opts, n_opts, pos, 2, &n_pos)) return EXIT_BAD_INPUT;
+    if (n_pos == 0) return usage("phase", phase_help);
     const char *data_dir = cli_data_dir(cli_value(opts, n_opts, "--data-dir"));
     const char *sub = pos[0];
     sa_store *st = NULL;
@@ -219,7 +236,7 @@ int cmd_phase(int argc, char **argv) {
             int found = sa_store_challenge_get(st, challenge, &ch, &err);
             if (found <= 0) {
                 if (found == 0) sa_error_set(&err, "no challenge '%s'", challenge);
-                rc = store_failed("phase list", st, &err);
+                rc = store_failed_as("phase list", st, &err, found == 0 ? EXIT_BAD_INPUT : EXIT_INTERNAL);
                 st = NULL;
                 goto done;
             }
@@ -255,7 +272,7 @@ int cmd_phase(int argc, char **argv) {
     sa_phase_spec spec;
     int found = sa_phase_find(st, pos[1], &phase_id, &spec, &err);
     if (found <= 0) {
-        rc = store_failed("phase", st, &err);
+        rc = store_failed_as("phase", st, &err, found == 0 ? EXIT_BAD_INPUT : EXIT_INTERNAL);
         st = NULL;
         goto done;
     }

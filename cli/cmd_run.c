@@ -45,7 +45,7 @@ static const char run_help[] =
 
 static const char worker_help[] =
     "usage: segarena worker [--threads N] [--until-idle] [--lease SECONDS]\n"
-    "                       [--engine podman|docker] [--data-dir DIR] [--quiet]\n"
+    "                       [--data-dir DIR] [--quiet]\n"
     "\n"
     "Carries out the queued jobs of the data directory: N jobs at once (default 1), each\n"
     "claimed with a lease of SECONDS (default 60, renewed while the container runs). Any\n"
@@ -215,9 +215,11 @@ int cmd_run(int argc, char **argv) {
     sa_store *st = NULL;
     if (cli_open_store("run", data_dir, 0, &st)) return EXIT_BAD_INPUT;
     sa_error err;
-    int rc = 0;
-    if (by_phase && sa_phase_find(st, phase, &phase_id, NULL, &err) <= 0) {
+    int rc = 0, bad_input = 0; /* an unknown id or a refused request (2), else 1 */
+    int found_phase = by_phase ? sa_phase_find(st, phase, &phase_id, NULL, &err) : 1;
+    if (found_phase <= 0) {
         rc = -1;
+        bad_input = found_phase == 0;
     } else if (!strcmp(cmd, "start")) {
         if (by_phase) {
             rc = for_each_submission(st, data_dir, phase_id, "evaluate", &err);
@@ -226,19 +228,21 @@ int cmd_run(int argc, char **argv) {
             size_t n_runs = 0;
             rc = sa_store_run_list(st, 0, id, &runs, &n_runs, &err);
             sa_run_rows_free(runs, n_runs);
-            if (rc == 0 && n_runs > 0)
+            if (rc == 0 && n_runs > 0 && (bad_input = 1))
                 rc = sa_error_set(&err, "submission %lld already has %zu run(s): use `segarena "
                                         "run rerun RUN` or `segarena run rescore RUN`",
                                   (long long)id, n_runs);
             int64_t run_id;
-            if (rc == 0) rc = sa_run_queue(st, data_dir, id, "evaluate", 0, &run_id, &err);
+            if (rc == 0 && (rc = sa_run_queue(st, data_dir, id, "evaluate", 0, &run_id, &err)))
+                bad_input = 1; /* unknown or refused submission */
             if (rc == 0) printf("run %lld queued\n", (long long)run_id);
         }
     } else if (!strcmp(cmd, "status") || !strcmp(cmd, "list")) {
         rc = by_phase ? list_runs(st, phase_id, &err) : show_status(st, id, &err);
+        bad_input = rc != 0 && !by_phase && strncmp(err.msg, "no run", 6) == 0;
     } else if (!strcmp(cmd, "cancel")) {
         int cancelled = sa_store_run_cancel(st, id, &err);
-        if (cancelled < 0) rc = -1;
+        if (cancelled < 0) rc = -1, bad_input = strstr(err.msg, "not found") != NULL;
         else printf(cancelled ? "run %lld cancelled (cases already running finish)\n"
                               : "run %lld was already over; nothing changed\n", (long long)id);
     } else if (!strcmp(cmd, "rescore") && by_phase) {
@@ -247,21 +251,30 @@ int cmd_run(int argc, char **argv) {
         sa_run_row run;
         int found = sa_store_run_get(st, id, &run, &err);
         if (found == 0) sa_error_set(&err, "no run %lld", (long long)id);
+        bad_input = found == 0;
         rc = found <= 0 ? -1 : 0;
         int64_t run_id;
         if (rc == 0) {
             rc = sa_run_queue(st, data_dir, run.submission_id, cmd, id, &run_id, &err);
+            bad_input = rc != 0; /* e.g. a rescore of an unfinished run */
             sa_run_row_free(&run);
         }
         if (rc == 0) printf("run %lld queued: %s of run %lld\n", (long long)run_id, cmd, (long long)id);
     } else if (!strcmp(cmd, "wait")) {
         const char *t = cli_value(opts, n_opts, "--timeout");
-        rc = wait_for_run(st, id, t ? atof(t) : 0, &err);
+        char *end = NULL;
+        double timeout = t ? strtod(t, &end) : 0;
+        if (t && (*end || !(timeout > 0))) {
+            bad_input = 1;
+            rc = sa_error_set(&err, "--timeout takes a number of seconds, not '%s'", t);
+        } else {
+            rc = wait_for_run(st, id, timeout, &err);
+        }
     }
     sa_store_close(st);
     if (rc) {
         fprintf(stderr, "segarena run %s: %s\n", cmd, err.msg);
-        return EXIT_BAD_INPUT;
+        return bad_input ? EXIT_BAD_INPUT : EXIT_INTERNAL;
     }
     return EXIT_OK;
 }
@@ -276,7 +289,7 @@ static void on_signal(int sig) {
 }
 
 static void print_event(const sa_worker_event *ev, void *ctx) {
-    if (*(int *)ctx) return; /* --quiet */
+    if (*(int *)ctx && ev->kind != SA_WORKER_PROBLEM) return; /* --quiet */
     switch (ev->kind) {
     case SA_WORKER_CASE_DONE:
         fprintf(stderr, "run %lld case %s: %s (container %.2f s, platform %.2f s)\n",
@@ -290,9 +303,15 @@ static void print_event(const sa_worker_event *ev, void *ctx) {
     case SA_WORKER_RUN_DONE:
         fprintf(stderr, "run %lld done\n", (long long)ev->run_id);
         break;
-    case SA_WORKER_PROBLEM:
-        fprintf(stderr, "worker: %s%s%s\n", ev->case_id ? "case " : "", ev->case_id ? ev->case_id : "",
-                ev->message ? ev->message : "");
+    case SA_WORKER_PROBLEM: /* shown even with --quiet */
+        if (ev->case_id)
+            fprintf(stderr, "worker: run %lld case %s: %s\n", (long long)ev->run_id, ev->case_id,
+                    ev->message ? ev->message : "");
+        else if (ev->run_id)
+            fprintf(stderr, "worker: run %lld: %s\n", (long long)ev->run_id,
+                    ev->message ? ev->message : "");
+        else
+            fprintf(stderr, "worker: %s\n", ev->message ? ev->message : "");
         break;
     }
 }
@@ -304,7 +323,7 @@ int cmd_worker(int argc, char **argv) {
             return EXIT_OK;
         }
     cli_opt opts[] = {{"--threads", 1, 0, 0}, {"--until-idle", 0, 0, 0}, {"--lease", 1, 0, 0},
-                      {"--engine", 1, 0, 0}, {"--data-dir", 1, 0, 0}, {"--quiet", 0, 0, 0}};
+                      {"--data-dir", 1, 0, 0}, {"--quiet", 0, 0, 0}};
     const size_t n_opts = sizeof opts / sizeof *opts;
     const char *pos[1];
     size_t n_pos;
@@ -317,7 +336,11 @@ int cmd_worker(int argc, char **argv) {
     const char *v;
     if ((v = cli_value(opts, n_opts, "--threads"))) {
         int64_t n;
-        if (cli_parse_id("worker", "--threads", v, &n) || n > 256) return EXIT_BAD_INPUT;
+        if (cli_parse_id("worker", "--threads", v, &n)) return EXIT_BAD_INPUT;
+        if (n > 256) {
+            fputs("segarena worker: --threads takes 1 to 256\n", stderr);
+            return EXIT_BAD_INPUT;
+        }
         opt.threads = (int)n;
     }
     if ((v = cli_value(opts, n_opts, "--lease"))) {
@@ -327,10 +350,6 @@ int cmd_worker(int argc, char **argv) {
             fprintf(stderr, "segarena worker: --lease must be between 1 and 86400 seconds\n");
             return EXIT_BAD_INPUT;
         }
-    }
-    if ((v = cli_value(opts, n_opts, "--engine")) && sa_engine_parse(v, &opt.engine, &err)) {
-        fprintf(stderr, "segarena worker: %s\n", err.msg);
-        return EXIT_BAD_INPUT;
     }
     int quiet = cli_flag(opts, n_opts, "--quiet");
     opt.on_event = print_event;
@@ -343,7 +362,7 @@ int cmd_worker(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     if (sa_worker_run(&opt, &err)) {
         fprintf(stderr, "segarena worker: %s\n", err.msg);
-        return EXIT_BAD_INPUT;
+        return EXIT_INTERNAL;
     }
     return EXIT_OK;
 }

@@ -13,8 +13,7 @@
 #include "store.h"
 
 static const char submit_help[] =
-    "usage: segarena submit --phase CHALLENGE/PHASE --team TEAM IMAGE.tar\n"
-    "                       [--engine podman|docker] [--data-dir DIR]\n"
+    "usage: segarena submit --phase CHALLENGE/PHASE --team TEAM IMAGE.tar [--data-dir DIR]\n"
     "\n"
     "Takes a team's container image (docker save or OCI archive, optionally .gz/.xz) for\n"
     "a phase, in this order: the phase's opening and closing dates; the team's quota\n"
@@ -53,8 +52,7 @@ int cmd_submit(int argc, char **argv) {
             fputs(submit_help, stdout);
             return EXIT_OK;
         }
-    cli_opt opts[] = {{"--phase", 1, 0, 0}, {"--team", 1, 0, 0}, {"--engine", 1, 0, 0},
-                      {"--data-dir", 1, 0, 0}};
+    cli_opt opts[] = {{"--phase", 1, 0, 0}, {"--team", 1, 0, 0}, {"--data-dir", 1, 0, 0}};
     const size_t n_opts = sizeof opts / sizeof *opts;
     const char *pos[1];
     size_t n_pos;
@@ -69,18 +67,14 @@ int cmd_submit(int argc, char **argv) {
     sa_submit_request req = {0};
     req.data_dir = cli_data_dir(cli_value(opts, n_opts, "--data-dir"));
     req.archive_path = pos[0];
-    req.engine = SA_ENGINE_PODMAN;
-    const char *engine = cli_value(opts, n_opts, "--engine");
-    if (engine && sa_engine_parse(engine, &req.engine, &err)) {
-        fprintf(stderr, "segarena submit: %s\n", err.msg);
-        return EXIT_BAD_INPUT;
-    }
+    req.engine = SA_ENGINE_PODMAN; /* intake loads into podman's storage */
     sa_store *st = NULL;
     if (cli_open_store("submit", req.data_dir, 0, &st)) return EXIT_BAD_INPUT;
     int rc = EXIT_BAD_INPUT;
     int found = sa_phase_find(st, phase, &req.phase_id, NULL, &err);
     if (found <= 0) {
         fprintf(stderr, "segarena submit: %s\n", err.msg);
+        if (found < 0) rc = EXIT_INTERNAL;
         goto done;
     }
     if (find_team("submit", st, team, &req.team_id)) goto done;

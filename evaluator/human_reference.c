@@ -60,9 +60,9 @@ int sa_phase_human_reference(sa_store *st, const char *data_dir, const sa_phase_
     char dir[4096], checksum[65], hash[65];
     rc = sa_dataset_dir(data_dir, spec->dataset, dir, sizeof dir, err);
     if (rc == 0) rc = sa_dataset_checksum(data_dir, spec->dataset, checksum, err);
-    if (rc == 0 && ds.n_raters < 2) {
+    if (rc || ds.n_raters < 2) {
         sa_dataset_free(&ds);
-        return 0; /* one rater: nobody to compare it with */
+        return rc; /* one rater: nobody to compare it with */
     }
     sa_phase_scoring_hash(spec, checksum, hash);
     sa_case_stamp stamp = {SA_METRIC_DEFINITION_VERSION, checksum, "", hash};

@@ -49,9 +49,15 @@ static int mkdir_p(const char *path, mode_t mode, sa_error *err) {
 static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                         sa_error *err) {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp); /* unique even for two threads of one process */
     if (fd < 0) return sa_error_set(err, "%s: cannot write: %s", tmp, strerror(errno));
+    if (fchmod(fd, mode) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
+    }
     const char *p = data;
     for (size_t done = 0; done < len;) {
         ssize_t w = write(fd, p + done, len - done);
@@ -101,7 +107,12 @@ static int keep_mask(const char *src, const char *dst, sa_error *err) {
         len += k;
         if (k == 0) break;
     }
+    int bad = ferror(in);
     fclose(in);
+    if (bad) {
+        free(buf);
+        return sa_error_set(err, "%s: read error", src);
+    }
     int rc = write_atomic(dst, buf, len, 0644, err);
     free(buf);
     if (rc == 0) unlink(src);
@@ -132,7 +143,6 @@ static void *heartbeat_main(void *arg) {
     heartbeat *hb = arg;
     sa_store *st = NULL;
     sa_error err;
-    if (sa_store_open(hb->data_dir, 0, &st, &err)) st = NULL;
     pthread_mutex_lock(&hb->lock);
     while (!hb->stop) {
         struct timespec until;
@@ -147,6 +157,7 @@ static void *heartbeat_main(void *arg) {
         pthread_cond_timedwait(&hb->wake, &hb->lock, &until);
         if (hb->stop) break;
         pthread_mutex_unlock(&hb->lock);
+        if (!st && sa_store_open(hb->data_dir, 0, &st, &err)) st = NULL; /* retried next round */
         int renewed = st ? sa_store_job_renew(st, &hb->job, hb->lease_seconds, &err) : -1;
         pthread_mutex_lock(&hb->lock);
         if (renewed == 0) hb->lost = 1; /* errors: keep trying; the lease may still hold */
@@ -165,6 +176,13 @@ static void heartbeat_start(heartbeat *hb, const char *data_dir, const sa_job_ro
     hb->job = *job;
     hb->lease_seconds = lease_seconds;
     hb->started = pthread_create(&hb->thread, NULL, heartbeat_main, hb) == 0;
+}
+
+static int lease_lost(heartbeat *hb) {
+    pthread_mutex_lock(&hb->lock);
+    int lost = hb->lost;
+    pthread_mutex_unlock(&hb->lock);
+    return lost;
 }
 
 static void heartbeat_stop(heartbeat *hb) {
@@ -223,6 +241,8 @@ static int load_context(job_context *c, sa_error *err) {
                  (long long)c->run.id, c->job->case_id) >= (int)sizeof c->case_dir)
         return sa_error_set(err, "%s: path too long", data_dir);
     sa_worker_run_token(c->w, c->run.id, c->run_token, sizeof c->run_token);
+    /* what an earlier attempt of this job left (it died, or lost its lease) */
+    nftw(c->case_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     return mkdir_p(c->case_dir, 0700, err);
 }
 
@@ -335,10 +355,7 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         .scratch_dir = scratch,
         .user = NULL,
     };
-    heartbeat hb;
-    heartbeat_start(&hb, opt->data_dir, c->job, opt->lease_seconds);
     int rc = sa_run_case(&req, &lim, res, err);
-    heartbeat_stop(&hb);
     if (lim.gpu >= 0) sa_gpu_release(lim.gpu);
     if (rc) return -1;
     return 1;
@@ -412,7 +429,10 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
     memset(&res, 0, sizeof res);
     char *result_json = NULL;
     char pred_path[4300] = "";
-    int rc = load_context(&c, err);
+    /* the lease is renewed for the whole job, container, scoring and storing */
+    heartbeat hb;
+    heartbeat_start(&hb, w->opt->data_dir, job, w->opt->lease_seconds);
+    int rc = hb.started ? load_context(&c, err) : sa_error_set(err, "cannot start a thread");
     if (rc) goto done;
 
     if (!strcmp(c.run.kind, "rescore")) {
@@ -439,7 +459,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
     } else {
         int ran = run_container(&c, &res, err);
         if (ran <= 0) {
-            rc = ran;
+            rc = ran < 0 ? -1 : SA_JOB_GIVEN_BACK;
             if (ran == 0) sa_store_job_release(st, job, err);
             goto done;
         }
@@ -449,7 +469,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
                                   .case_id = job->case_id, .error_class = res.class_text,
                                   .message = res.detail};
             sa_worker_emit(w, &ev);
-            rc = sa_store_job_release(st, job, err) < 0 ? -1 : 0;
+            rc = sa_store_job_release(st, job, err) < 0 ? -1 : SA_JOB_GIVEN_BACK;
             goto done;
         }
         snprintf(row.status, sizeof row.status, "%s", res.succeeded ? "succeeded" : "failed");
@@ -477,6 +497,10 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         remove_work_folder(&c);
     }
 
+    if (lease_lost(&hb)) { /* taken over: scoring would be wasted */
+        rc = 0;
+        goto done;
+    }
     if (pred_path[0]) {
         char problem[512];
         if ((rc = score_case(&c, pred_path, &result_json, problem, sizeof problem, err))) goto done;
@@ -500,6 +524,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
     if (rc > 0) rc = 1;
 
 done:
+    heartbeat_stop(&hb);
     row.result_json = NULL;
     free(result_json);
     free(row.detail);
@@ -508,4 +533,39 @@ done:
     sa_run_result_free(&res);
     free_context(&c);
     return rc;
+}
+
+int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_job_row *job,
+                                  const char *message, sa_error *err) {
+    sa_case_result_row row;
+    memset(&row, 0, sizeof row);
+    row.run_id = job->run_id;
+    snprintf(row.case_id, sizeof row.case_id, "%s", job->case_id);
+    snprintf(row.status, sizeof row.status, "failed");
+    snprintf(row.error_class, sizeof row.error_class, "engine_error: platform error");
+    row.peak_memory_bytes = -1;
+    row.exit_code = -1;
+    row.detail = (char *)message;
+    row.metric_version = SA_METRIC_DEFINITION_VERSION;
+    row.attempts = job->attempts;
+    row.finished = sa_store_now();
+    sa_run_row run;
+    if (sa_store_run_get(st, job->run_id, &run, err) == 1) {
+        sa_submission_row sub;
+        if (sa_store_submission_get(st, run.submission_id, &sub, err) == 1) {
+            snprintf(row.image_digest, sizeof row.image_digest, "%s", sub.image_digest);
+            sa_submission_row_free(&sub);
+        }
+        sa_run_row_free(&run);
+    }
+    int stored = sa_store_job_complete(st, job, &row, err);
+    if (stored <= 0) return stored;
+    sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE, .run_id = job->run_id,
+                          .case_id = job->case_id, .error_class = row.error_class};
+    sa_worker_emit(w, &ev);
+    sa_run_progress p;
+    if (sa_store_run_progress(st, job->run_id, &p, err)) return -1;
+    if (p.queued == 0 && p.running == 0 && sa_worker_finish_run(w, st, job->run_id, err))
+        return -1;
+    return 1;
 }

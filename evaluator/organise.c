@@ -61,8 +61,11 @@ static int check_against_dataset(sa_store *st, const char *data_dir, const sa_ph
                                  const char *label, int64_t *dataset_id, sa_problems *problems,
                                  sa_error *err) {
     sa_dataset ds;
-    if (sa_dataset_open(data_dir, spec->dataset, &ds, problems, err))
-        return sa_error_set(err, "%s: dataset '%s': %s", label, spec->dataset, err->msg);
+    if (sa_dataset_open(data_dir, spec->dataset, &ds, problems, err)) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return sa_error_set(err, "%s: dataset '%s': %s", label, spec->dataset, why);
+    }
     size_t in_split = 0;
     for (size_t i = 0; i < ds.n_cases; i++) in_split += split_matches(spec, &ds.cases[i]);
     if (in_split == 0)

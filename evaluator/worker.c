@@ -8,6 +8,7 @@
  * instead of waiting for the lease to expire. At start-up, containers of this
  * data directory left behind by a crash for runs that are over are removed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,7 +41,8 @@ void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, s
 
 /* ---- lease owner names ---- */
 
-/* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks. */
+/* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks; a
+ * zombie (killed, not yet reaped) counts as gone: -1. */
 static int process_start_time(long pid, unsigned long long *start) {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -50,7 +52,7 @@ static int process_start_time(long pid, unsigned long long *start) {
     fclose(f);
     buf[n] = '\0';
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p) return -1;
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') return -1;
     p++;
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
@@ -87,28 +89,37 @@ int sa_worker_owner_dead(const char *owner, void *ctx) {
 
 /* ---- finishing runs ---- */
 
-int sa_worker_finish_run(sa_worker_shared *w, sa_store *st, int64_t run_id, sa_error *err) {
-    char *json = NULL;
-    if (sa_run_aggregate_json(st, run_id, &json, err)) return -1;
-    int finished = sa_store_run_finish(st, run_id, json, err);
-    free(json);
-    if (finished < 0) return -1;
-    if (finished == 0) return 0;
-    /* a first evaluation that the platform could not carry out (engine errors
-     * after every retry) does not count against the team's quota */
+/* A first evaluation that the platform could not carry out does not count
+ * against the team's quota: some case ended with an engine_error (after every
+ * retry) and no case was scored. A run with scored cases counts whatever else
+ * happened, so that a container cannot buy a free, partly scored submission by
+ * provoking engine errors on some cases. Set before the run is marked done (it
+ * is idempotent), so that a crash in between cannot lose it. */
+static int exempt_platform_failure(sa_store *st, int64_t run_id, sa_error *err) {
     sa_run_row run;
-    if (sa_store_run_get(st, run_id, &run, err) <= 0) return -1;
+    int found = sa_store_run_get(st, run_id, &run, err);
+    if (found <= 0) return found < 0 ? -1 : sa_error_set(err, "no run %lld", (long long)run_id);
     int rc = 0;
     if (!strcmp(run.kind, "evaluate")) {
         sa_run_progress p;
         rc = sa_store_run_progress(st, run_id, &p, err);
-        if (rc == 0 && p.engine_errors > 0)
+        if (rc == 0 && p.engine_errors > 0 && p.succeeded == 0)
             rc = sa_store_submission_set_quota_exempt(st, run.submission_id, 1, err);
     }
     sa_run_row_free(&run);
+    return rc;
+}
+
+int sa_worker_finish_run(sa_worker_shared *w, sa_store *st, int64_t run_id, sa_error *err) {
+    if (exempt_platform_failure(st, run_id, err)) return -1;
+    char *json = NULL;
+    if (sa_run_aggregate_json(st, run_id, &json, err)) return -1;
+    int finished = sa_store_run_finish(st, run_id, json, err);
+    free(json);
+    if (finished <= 0) return finished;
     sa_worker_event ev = {.kind = SA_WORKER_RUN_DONE, .run_id = run_id};
     sa_worker_emit(w, &ev);
-    return rc;
+    return 0;
 }
 
 static int finish_pending_runs(sa_worker_shared *w, sa_store *st, sa_error *err) {
@@ -133,39 +144,105 @@ static int store_idle(sa_store *st, sa_error *err) {
     return idle;
 }
 
-/* ---- containers left behind ---- */
+/* ---- what a crash leaves behind ---- */
 
-/* Removes containers of this data directory ("segarena-<instance>.<run>-<case>")
- * whose run is over or whose case is stored: left behind by a crash. Containers
- * of jobs still in progress are removed when their job is taken over. */
-static void sweep_leftover_containers(sa_worker_shared *w, sa_store *st) {
+/* 1 when the job of (run, case) is running under a live lease (another worker
+ * of this data directory is on it): its container and work folder stay. */
+static int job_in_progress(sa_store *st, int64_t run_id, const char *case_id) {
+    sa_job_row *jobs = NULL;
+    size_t n = 0;
+    sa_error err;
+    if (sa_store_job_list(st, run_id, &jobs, &n, &err)) return 1; /* unsure: keep it */
+    int live = 0;
+    double now = sa_store_now();
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(jobs[i].case_id, case_id) && !strcmp(jobs[i].status, "running") &&
+            jobs[i].lease_expires >= now && !sa_worker_owner_dead(jobs[i].lease_owner, NULL))
+            live = 1;
+    free(jobs);
+    return live;
+}
+
+/* "<instance>.<run>-<case>" -> run id and case id; 0 when not of this instance. */
+static int parse_token(const char *s, const char *instance, int64_t *run_id, const char **case_id) {
+    size_t il = strlen(instance);
+    if (strncmp(s, instance, il) || s[il] != '.') return 0;
+    char *end;
+    long long id = strtoll(s + il + 1, &end, 10);
+    if (end == s + il + 1 || *end != '-' || id <= 0) return 0;
+    *run_id = id;
+    *case_id = end + 1;
+    return 1;
+}
+
+/* Removes, for this data directory only, the containers ("segarena-<instance>.
+ * <run>-<case>") and scratch work folders ("<instance>.<run>-<case>", whose output
+ * tmpfs may still be mounted) of jobs that no live worker is running: left behind
+ * by a kill -9. Those of jobs in progress are removed when the job is taken over. */
+static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     char **names = NULL;
     size_t n = 0;
     sa_error err;
-    if (sa_engine_list_containers(w->opt->engine, &names, &n, &err)) return;
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "segarena-%s.", w->instance);
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(names[i], prefix, strlen(prefix))) continue;
-        char *end;
-        long long run_id = strtoll(names[i] + strlen(prefix), &end, 10);
-        if (*end != '-') continue;
-        const char *case_id = end + 1;
-        sa_run_row run;
-        int found = sa_store_run_get(st, run_id, &run, &err);
-        if (found < 0) continue;
-        int over = found == 0 || !strcmp(run.status, "done") || !strcmp(run.status, "cancelled");
-        if (found) sa_run_row_free(&run);
-        if (!over) {
-            sa_case_result_row r;
-            int stored = sa_store_case_result_get(st, run_id, case_id, &r, &err);
-            if (stored == 1) sa_case_result_row_free(&r);
-            over = stored == 1;
+    int64_t run_id;
+    const char *case_id;
+    if (sa_engine_list_containers(w->opt->engine, &names, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (!strncmp(names[i], "segarena-", 9) &&
+                parse_token(names[i] + 9, w->instance, &run_id, &case_id) &&
+                !job_in_progress(st, run_id, case_id))
+                sa_engine_remove_container(w->opt->engine, names[i], &err);
+            free(names[i]);
         }
-        if (over) sa_engine_remove_container(w->opt->engine, names[i], &err);
+        free(names);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
+    char scratch[4200];
+    snprintf(scratch, sizeof scratch, "%s/scratch", w->opt->data_dir);
+    DIR *d = opendir(scratch);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!parse_token(e->d_name, w->instance, &run_id, &case_id)) continue;
+        if (job_in_progress(st, run_id, case_id)) continue;
+        char token[96];
+        snprintf(token, sizeof token, "%s.%lld", w->instance, (long long)run_id);
+        sa_run_case_cleanup(scratch, token, case_id);
+    }
+    closedir(d);
+}
+
+/* Submissions of auto-evaluated phases that have no run: the process died between
+ * recording a submission and queuing its run. Queued now. */
+static void queue_forgotten_runs(sa_worker_shared *w, sa_store *st) {
+    sa_phase_row *phases = NULL;
+    size_t n_phases = 0;
+    sa_error err;
+    if (sa_store_phase_list(st, 0, &phases, &n_phases, &err)) return;
+    for (size_t p = 0; p < n_phases; p++) {
+        sa_phase_spec spec;
+        sa_problems problems;
+        sa_problems_init(&problems);
+        int ok = sa_phase_spec_parse(phases[p].spec_json, "stored spec", &spec, &problems, &err) == 0;
+        sa_problems_free(&problems);
+        if (!ok || !spec.auto_evaluate) continue;
+        sa_submission_row *subs = NULL;
+        size_t n_subs = 0;
+        if (sa_store_submission_list(st, phases[p].id, 0, &subs, &n_subs, &err)) continue;
+        for (size_t i = 0; i < n_subs; i++) {
+            if (strcmp(subs[i].status, "ready")) continue;
+            sa_run_row *runs = NULL;
+            size_t n_runs = 0;
+            if (sa_store_run_list(st, 0, subs[i].id, &runs, &n_runs, &err)) continue;
+            sa_run_rows_free(runs, n_runs);
+            int64_t run_id;
+            if (n_runs == 0 && sa_run_queue(st, w->opt->data_dir, subs[i].id, "evaluate", 0, &run_id, &err) == 0) {
+                sa_worker_event ev = {.kind = SA_WORKER_PROBLEM, .run_id = run_id,
+                                      .message = "queued: a submission left without its run"};
+                sa_worker_emit(w, &ev);
+            }
+        }
+        sa_submission_rows_free(subs, n_subs);
+    }
+    sa_phase_rows_free(phases, n_phases);
 }
 
 /* ---- the threads ---- */
@@ -206,9 +283,20 @@ static void *worker_main(void *arg) {
     char owner[256];
     sa_worker_owner_name(t->index, owner, sizeof owner);
     double idle_wait = 0.05;
+    int finish_failures = 0;
     while (!stopped(w)) {
         sa_error err;
-        if (finish_pending_runs(w, st, &err)) report_problem(w, 0, NULL, err.msg);
+        if (finish_pending_runs(w, st, &err)) {
+            report_problem(w, 0, NULL, err.msg);
+            if (w->opt->until_idle && ++finish_failures >= 3) { /* it would never be idle */
+                t->err = err;
+                t->failed = 1;
+                break;
+            }
+            nap(1.0);
+        } else {
+            finish_failures = 0;
+        }
         sa_job_row job;
         int claimed = sa_store_job_claim(st, owner, w->opt->lease_seconds, sa_worker_owner_dead,
                                          NULL, &job, &err);
@@ -227,11 +315,18 @@ static void *worker_main(void *arg) {
             continue;
         }
         idle_wait = 0.05;
-        if (sa_job_execute(w, st, &job, &err) < 0) {
+        int done = sa_job_execute(w, st, &job, &err);
+        if (done == SA_JOB_GIVEN_BACK) nap(1.0); /* to be retried: not at once */
+        if (done < 0) {
+            /* a platform problem (disk full, dataset file gone): given back a few
+             * times, then the case is stored as failed */
             report_problem(w, job.run_id, job.case_id, err.msg);
-            sa_error ignored;
-            sa_store_job_release(st, &job, &ignored);
-            nap(1.0); /* a platform problem (disk full, dataset gone): do not spin */
+            sa_error again;
+            if (job.attempts >= SA_PLATFORM_ERROR_ATTEMPTS &&
+                sa_job_store_platform_failure(w, st, &job, err.msg, &again) >= 0)
+                continue;
+            sa_store_job_release(st, &job, &again);
+            nap(1.0);
         }
     }
     sa_store_close(st);
@@ -253,7 +348,8 @@ int sa_worker_run(const sa_worker_options *opt, sa_error *err) {
         return -1;
     }
     snprintf(w.instance, sizeof w.instance, "%s", sa_store_instance(st));
-    sweep_leftover_containers(&w, st);
+    sweep_leftovers(&w, st);
+    queue_forgotten_runs(&w, st);
     sa_store_close(st);
     w.n_gpus = sa_gpu_available(opt->engine, NULL, 0);
 

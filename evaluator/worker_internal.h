@@ -27,10 +27,24 @@ void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev);
 /* The run token of container names and scratch folders: "<instance>.<run id>". */
 void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, size_t size);
 
-/* Runs one claimed job to its end: stored (1), given back for a retry or lost
- * (0), or -1 with err when the platform could not handle it (the caller gives
- * the job back). */
+/* A failing platform (disk full, unreadable dataset file) gives a job back this
+ * many times in all; then the case is stored as failed with an engine_error. */
+#define SA_PLATFORM_ERROR_ATTEMPTS 5
+
+/* sa_job_execute's result when the job went back to the queue to be retried later
+ * (an engine error, no GPU free): the worker waits a moment before claiming. */
+#define SA_JOB_GIVEN_BACK 2
+
+/* Runs one claimed job to its end, renewing its lease all along: stored (1),
+ * lost to another worker (0), given back (SA_JOB_GIVEN_BACK), or -1 with err when
+ * the platform could not handle it (the caller gives the job back or, after
+ * SA_PLATFORM_ERROR_ATTEMPTS, stores the failure with sa_job_store_platform_failure). */
 int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_error *err);
+
+/* Stores the case as failed with class "engine_error: platform error" (the
+ * message goes to the organisers' detail only). 1 stored, 0 lease lost, -1. */
+int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_job_row *job,
+                                  const char *message, sa_error *err);
 
 /* Aggregates and marks done a run with no job left; emits RUN_DONE when this
  * call finished it. 0 or -1. */

@@ -116,9 +116,11 @@ static int cancel_abandoned_jobs(sa_store *st, double now, sa_error *err) {
 /* Inside the claim's transaction: the job to take, 1 found, 0 none, -1 error. */
 static int choose_job(sa_store *st, double now, sa_owner_dead_fn owner_dead, void *ctx,
                       int64_t *job_id, sa_error *err) {
-    int rc = oldest_queued_job(st, job_id, err);
-    if (rc == 0) rc = oldest_expired_job(st, now, job_id, err);
+    /* jobs of dead workers first: their runs were started earliest, and their
+     * leftover containers still hold memory and GPUs until taken over */
+    int rc = oldest_expired_job(st, now, job_id, err);
     if (rc == 0 && owner_dead) rc = job_of_dead_owner(st, owner_dead, ctx, job_id, err);
+    if (rc == 0) rc = oldest_queued_job(st, job_id, err);
     return rc;
 }
 

@@ -267,10 +267,10 @@ typedef struct sa_job_row {
  * this host whose process is gone). Return 1 dead, 0 alive or unknown. */
 typedef int (*sa_owner_dead_fn)(const char *owner, void *ctx);
 
-/* Claims one job in one IMMEDIATE transaction: the oldest queued job of a queued
- * or running run (runs in id order), else a running job whose lease expired (or
- * whose owner owner_dead says is dead; owner_dead may be NULL), never a job of a
- * cancelled or done run. Sets status running, lease_owner = owner, lease_expires
+/* Claims one job in one IMMEDIATE transaction: a running job whose lease expired
+ * (or whose owner owner_dead says is dead; owner_dead may be NULL) first, else the
+ * oldest queued job of a queued or running run (runs in id order), never a job of
+ * a cancelled or done run. Sets status running, lease_owner = owner, lease_expires
  * = now + lease_seconds, attempts + 1, and the run running (started = now) if it
  * was queued. Returns 1 with *out filled, 0 when nothing is claimable, -1 error. */
 int sa_store_job_claim(sa_store *st, const char *owner, double lease_seconds,
@@ -279,6 +279,9 @@ int sa_store_job_claim(sa_store *st, const char *owner, double lease_seconds,
 /* Extends the lease if the job is still running under this owner and attempt:
  * 1 renewed, 0 lost (reclaimed or cancelled), -1 error. */
 int sa_store_job_renew(sa_store *st, const sa_job_row *job, double lease_seconds, sa_error *err);
+/* Every job of a run, ordered by id (rows own no memory: free(rows)). */
+int sa_store_job_list(sa_store *st, int64_t run_id, sa_job_row **rows, size_t *n,
+                      sa_error *err);
 /* Gives the job back (queued again, lease cleared) if still held by this owner and
  * attempt; for a platform failure worth retrying. 1 released, 0 lost, -1 error. */
 int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err);

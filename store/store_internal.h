@@ -109,10 +109,6 @@ int sa_store_migrate(sa_store *st, int target, sa_error *err);
 int sa_store_open_at_version(const char *data_dir, int create, int target, sa_store **out,
                              sa_error *err);
 
-/* Every job of a run, ordered by id (rows own no memory: free(rows)). */
-int sa_store_job_list(sa_store *st, int64_t run_id, sa_job_row **rows, size_t *n,
-                      sa_error *err);
-
 /* The raw connection, for tests that need to look underneath the API. */
 sqlite3 *sa_store_db(sa_store *st);
 

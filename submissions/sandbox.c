@@ -775,3 +775,18 @@ done:
     }
     return rc;
 }
+
+void sa_run_case_cleanup(const char *scratch_dir, const char *run_id, const char *case_id) {
+    if (!scratch_dir || !run_id || !case_id || !sa_dataset_id_valid(run_id) ||
+        !sa_dataset_id_valid(case_id))
+        return;
+    char work[PATH_MAX], outdir[PATH_MAX + 8];
+    if (snprintf(work, sizeof work, "%s/%s-%s", scratch_dir, run_id, case_id) >= (int)sizeof work)
+        return;
+    snprintf(outdir, sizeof outdir, "%s/output", work);
+    unmount_output(outdir);
+    char indir[PATH_MAX + 8];
+    snprintf(indir, sizeof indir, "%s/input", work);
+    chmod(indir, 0755);
+    remove_tree(work);
+}

@@ -214,6 +214,12 @@ void sa_run_result_free(sa_run_result *r);
 int sa_run_case(const sa_run_request *req, const sa_run_limits *lim, sa_run_result *out,
                 sa_error *err);
 
+/* Unmounts and removes the work folder <scratch_dir>/<run_id>-<case_id> that a
+ * case whose process was killed left behind (sa_run_case does the same for its
+ * own case before it starts). Ids as for sa_run_request; never crosses into
+ * another file system except to unmount the case's own /output tmpfs. */
+void sa_run_case_cleanup(const char *scratch_dir, const char *run_id, const char *case_id);
+
 #ifdef __cplusplus
 }
 #endif
