@@ -232,17 +232,21 @@ check(r.returncode == 2 and "opens" in r.stderr, f"a phase not yet open refuses:
 must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec("ms-crash")), "phase create ms-crash")
 r = must(submit("alpha", ms_tar, "demo/ms-crash"), "submit for the crash test")
 crash_run = int(r.stdout.split("run ")[1].split()[0])
-w = subprocess.Popen([SEGARENA, "worker", "--threads", "1", "--data-dir", DATA],
+# the whole worker process (two threads) is killed while a container of the run runs
+w = subprocess.Popen([SEGARENA, "worker", "--threads", "2", "--data-dir", DATA],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 deadline = time.time() + 120
+running_container = False
 while time.time() < deadline:
     done = db.execute("SELECT COUNT(*) FROM case_results WHERE run_id = ?", (crash_run,)).fetchone()[0]
-    if done >= 1:
+    names = sh("podman", "ps", "--filter", "label=segarena=1", "--format", "{{.Names}}").stdout.split()
+    if done >= 1 and any(f".{crash_run}-" in n for n in names):
+        running_container = True
         break
     time.sleep(0.05)
-time.sleep(0.3)  # into the next case: its container is starting or running
 os.kill(w.pid, signal.SIGKILL)
 w.wait()
+check(running_container, "the worker was killed while a container of the run was running")
 state = db.execute("SELECT status, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY status", (crash_run,)).fetchall()
 print("after kill -9:", state)
 check(dict(state).get("done", 0) < 4, f"the worker was killed mid-run: {state}")
@@ -254,6 +258,25 @@ status = db.execute("SELECT status FROM runs WHERE id = ?", (crash_run,)).fetcho
 check(status == "done", f"the crashed run finished: {status}")
 left = sh("podman", "ps", "-a", "--filter", "label=segarena=1", "--format", "{{.Names}}").stdout.split()
 check(not any(f".{crash_run}-" in n for n in left), f"no container left behind: {left}")
+with open("/proc/mounts") as f:
+    mounts = [line.split()[1] for line in f if os.path.join(DATA, "scratch") in line]
+check(not mounts, f"no output tmpfs left mounted: {mounts}")
+check(not [d for d in os.listdir(os.path.join(DATA, "scratch")) if f".{crash_run}-" in d],
+      "no work folder of the run left in scratch/")
+
+# ---- a submission recorded but never queued (the process died in between) is
+# queued when a worker starts ----
+must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec("ms-lost")), "phase create ms-lost")
+r = must(submit("beta", ms_twin_tar, "demo/ms-lost"), "submit for the lost-run test")
+lost_run = int(r.stdout.split("run ")[1].split()[0])
+db.execute("DELETE FROM jobs WHERE run_id = ?", (lost_run,))
+db.execute("DELETE FROM runs WHERE id = ?", (lost_run,))
+db.commit()
+must(seg("worker", "--until-idle", "--threads", "2"), "worker after a lost run")
+requeued = db.execute("SELECT r.status, COUNT(c.case_id) FROM runs r JOIN submissions s ON s.id = r.submission_id "
+                      "JOIN phases p ON p.id = s.phase_id LEFT JOIN case_results c ON c.run_id = r.id "
+                      "WHERE p.name = 'ms-lost' GROUP BY r.id").fetchall()
+check(requeued == [("done", 4)], f"the forgotten run was queued and done: {requeued}")
 r = must(seg("run", "rerun", str(crash_run)), "rerun of the crashed run")
 rerun = int(r.stdout.split("run ")[1].split()[0])
 must(seg("worker", "--until-idle", "--threads", "2"), "worker for the rerun")
