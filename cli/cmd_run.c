@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli_args.h"
 #include "commands.h"
 #include "evaluator.h"
@@ -71,6 +73,44 @@ static void print_progress(FILE *out, int64_t run_id, const sa_run_progress *p,
     fputc('\n', out);
 }
 
+/* The stored aggregate of a finished run (docs/results.md), one line per metric:
+ * what a rescore is compared with. */
+static void print_aggregate(const char *aggregate_json) {
+    json_error_t jerr;
+    json_t *root = aggregate_json ? json_loads(aggregate_json, 0, &jerr) : NULL;
+    json_t *metrics = root ? json_object_get(root, "metrics") : NULL;
+    const char *name;
+    json_t *m;
+    json_object_foreach(metrics, name, m) {
+        json_t *mean = json_object_get(m, "mean"), *lo = json_object_get(m, "ci_lo"),
+               *hi = json_object_get(m, "ci_hi");
+        if (json_is_number(mean))
+            printf("  %-20s mean %.6g  (95 %% CI %.6g to %.6g, n %lld)\n", name,
+                   json_number_value(mean), json_number_value(lo), json_number_value(hi),
+                   (long long)json_integer_value(json_object_get(m, "n")));
+        else
+            printf("  %-20s no value\n", name);
+    }
+    json_decref(root);
+}
+
+/* Mean container and platform seconds per stored case. */
+static int print_timing(sa_store *st, int64_t run_id, sa_error *err) {
+    sa_case_result_row *rows = NULL;
+    size_t n = 0;
+    if (sa_store_case_results(st, run_id, &rows, &n, err)) return -1;
+    double container = 0, platform = 0;
+    for (size_t i = 0; i < n; i++) {
+        container += rows[i].container_seconds;
+        platform += rows[i].platform_seconds;
+    }
+    if (n)
+        printf("  time per case: container %.3f s, platform %.3f s (staging, checking, scoring, "
+               "storing), mean of %zu\n", container / (double)n, platform / (double)n, n);
+    sa_case_result_rows_free(rows, n);
+    return 0;
+}
+
 static int show_status(sa_store *st, int64_t run_id, sa_error *err) {
     sa_run_row run;
     int found = sa_store_run_get(st, run_id, &run, err);
@@ -85,14 +125,15 @@ static int show_status(sa_store *st, int64_t run_id, sa_error *err) {
     int rc = sa_store_run_progress(st, run_id, &p, err);
     if (rc == 0) rc = sa_store_run_failure_classes(st, run_id, &classes, &counts, &n, err);
     if (rc == 0) {
-        printf("run %lld: %s of submission %lld%s\n", (long long)run.id, run.kind,
-               (long long)run.submission_id,
-               run.parent_run_id ? "" : "");
+        printf("run %lld: %s of submission %lld\n", (long long)run.id, run.kind,
+               (long long)run.submission_id);
         if (run.parent_run_id) printf("  repeats run %lld\n", (long long)run.parent_run_id);
         print_progress(stdout, run.id, &p, run.status);
         for (size_t i = 0; i < n; i++)
             printf("  failed: %lld x %s\n", (long long)counts[i], classes[i]);
         sa_class_counts_free(classes, counts, n);
+        rc = print_timing(st, run_id, err);
+        if (rc == 0 && run.aggregate_json) print_aggregate(run.aggregate_json);
     }
     sa_run_row_free(&run);
     return rc;
@@ -292,9 +333,20 @@ static void print_event(const sa_worker_event *ev, void *ctx) {
     if (*(int *)ctx && ev->kind != SA_WORKER_PROBLEM) return; /* --quiet */
     switch (ev->kind) {
     case SA_WORKER_CASE_DONE:
-        fprintf(stderr, "run %lld case %s: %s (container %.2f s, platform %.2f s)\n",
+        fprintf(stderr, "run %lld case %s: %s (container %.2f s, platform %.2f s)",
                 (long long)ev->run_id, ev->case_id, ev->error_class, ev->container_seconds,
                 ev->platform_seconds);
+        if (ev->progress) {
+            const sa_run_progress *p = ev->progress;
+            int64_t left = p->queued + p->running;
+            fprintf(stderr, "; %lld/%lld done, %lld failed, %lld left", (long long)p->done,
+                    (long long)p->total, (long long)p->failed, (long long)left);
+            if (left > 0 && p->mean_case_seconds > 0) {
+                double eta = p->mean_case_seconds * (double)left;
+                fprintf(stderr, ", ETA %d:%02d (one worker)", (int)(eta / 60), (int)eta % 60);
+            }
+        }
+        fputc('\n', stderr);
         break;
     case SA_WORKER_CASE_RETRY:
         fprintf(stderr, "run %lld case %s: %s; the case goes back to the queue\n",

@@ -363,6 +363,7 @@ typedef struct sa_worker_event {
     const char *case_id;
     const char *error_class;  /* CASE_DONE */
     double container_seconds, platform_seconds;
+    const struct sa_run_progress *progress; /* CASE_DONE: the run's, after this case */
     const char *message;      /* PROBLEM */
 } sa_worker_event;
 

@@ -388,15 +388,16 @@ static int complete_and_report(job_context *c, sa_case_result_row *row, double s
     row->finished = sa_store_now();
     int stored = sa_store_job_complete(c->st, c->job, row, err);
     if (stored <= 0) return stored;
+    sa_run_progress p;
+    if (sa_store_run_progress(c->st, c->run.id, &p, err)) return -1;
     sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE,
                           .run_id = c->run.id,
                           .case_id = c->job->case_id,
                           .error_class = row->error_class,
                           .container_seconds = row->container_seconds,
-                          .platform_seconds = row->platform_seconds};
+                          .platform_seconds = row->platform_seconds,
+                          .progress = &p};
     sa_worker_emit(c->w, &ev);
-    sa_run_progress p;
-    if (sa_store_run_progress(c->st, c->run.id, &p, err)) return -1;
     if (p.queued == 0 && p.running == 0 && sa_worker_finish_run(c->w, c->st, c->run.id, err))
         return -1;
     return 1;
