@@ -237,13 +237,16 @@ w = subprocess.Popen([SEGARENA, "worker", "--threads", "2", "--data-dir", DATA],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 deadline = time.time() + 120
 running_container = False
-while time.time() < deadline:
+while time.time() < deadline:  # a case's /output tmpfs is mounted while its container runs
     done = db.execute("SELECT COUNT(*) FROM case_results WHERE run_id = ?", (crash_run,)).fetchone()[0]
-    names = sh("podman", "ps", "--filter", "label=segarena=1", "--format", "{{.Names}}").stdout.split()
-    if done >= 1 and any(f".{crash_run}-" in n for n in names):
+    with open("/proc/mounts") as f:
+        in_container = any(f".{crash_run}-" in line for line in f)
+    if done >= 1 and in_container:
         running_container = True
         break
-    time.sleep(0.05)
+    if done == 4:
+        break
+    time.sleep(0.005)
 os.kill(w.pid, signal.SIGKILL)
 w.wait()
 check(running_container, "the worker was killed while a container of the run was running")
@@ -300,6 +303,25 @@ pranks = {row["team"]: (row["rank"], row["metrics"]["pet_accuracy"]["mean"]) for
 print("PET:", pranks)
 check(pranks.get("alpha", (0, 0))[0] == 1 and pranks.get("gamma", (0, 1))[1] == 0,
       f"PET ranking by accuracy: {pranks}")
+
+# ---- quota: a run ended by engine errors (the platform's fault) does not count ----
+must(seg("phase", "create", "--challenge", "demo", "--spec",
+         phase_spec("ms-quota", quota={"submissions": 1, "days": 1})), "phase create ms-quota")
+r = must(submit("delta", exit3_tar, "demo/ms-quota"), "delta's first submission")
+# the engine loses the image: every case ends with engine_error after its retries
+lost = db.execute("SELECT image_name FROM submissions s JOIN phases p ON p.id = s.phase_id "
+                  "WHERE p.name = 'ms-quota' AND s.status = 'ready'").fetchone()[0]
+sh("podman", "rmi", "-f", lost)
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for the engine-error run")
+row = db.execute("SELECT s.quota_exempt, (SELECT COUNT(*) FROM case_results c JOIN runs r ON r.id = c.run_id "
+                 "WHERE r.submission_id = s.id AND c.error_class LIKE 'engine_error%') FROM submissions s "
+                 "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-quota'").fetchone()
+check(row == (1, 4), f"every case an engine_error, the submission exempt from the quota: {row}")
+r = submit("delta", pet_tar, "demo/ms-quota")
+check(r.returncode == 0, f"the quota slot is still free after a platform failure: {r.stderr}")
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for the failing run")
+r = submit("delta", hang_tar, "demo/ms-quota")
+check(r.returncode == 2 and "quota" in r.stderr, f"a run whose container failed counts: {r.stderr}")
 
 # ---- publishing ----
 must(seg("phase", "publish", "demo/ms-val"), "publish")
