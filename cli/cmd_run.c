@@ -111,13 +111,16 @@ static int print_timing(sa_store *st, int64_t run_id, sa_error *err) {
     return 0;
 }
 
+/* The run, or -1 with "no run N" when there is none. */
+static int load_run(sa_store *st, int64_t run_id, sa_run_row *run, sa_error *err) {
+    int found = sa_store_run_get(st, run_id, run, err);
+    if (found == 0) sa_error_set(err, "no run %lld", (long long)run_id);
+    return found == 1 ? 0 : -1;
+}
+
 static int show_status(sa_store *st, int64_t run_id, sa_error *err) {
     sa_run_row run;
-    int found = sa_store_run_get(st, run_id, &run, err);
-    if (found <= 0) {
-        if (found == 0) sa_error_set(err, "no run %lld", (long long)run_id);
-        return -1;
-    }
+    if (load_run(st, run_id, &run, err)) return -1;
     sa_run_progress p;
     char **classes = NULL;
     int64_t *counts = NULL;
@@ -194,11 +197,7 @@ static int wait_for_run(sa_store *st, int64_t run_id, double timeout, sa_error *
     int64_t last_done = -1;
     for (;;) {
         sa_run_row run;
-        int found = sa_store_run_get(st, run_id, &run, err);
-        if (found <= 0) {
-            if (found == 0) sa_error_set(err, "no run %lld", (long long)run_id);
-            return -1;
-        }
+        if (load_run(st, run_id, &run, err)) return -1;
         sa_run_progress p;
         int rc = sa_store_run_progress(st, run_id, &p, err);
         int over = !strcmp(run.status, "done") || !strcmp(run.status, "cancelled");

@@ -7,10 +7,8 @@
  * lost its lease finishes late. The lease is renewed by a heartbeat thread while
  * the container runs.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "worker_internal.h"
 
 static double monotonic_seconds(void) {
@@ -29,59 +28,6 @@ static double monotonic_seconds(void) {
 }
 
 /* ---- files under runs/<run>/<case>/, written atomically ---- */
-
-static int mkdir_p(const char *path, mode_t mode, sa_error *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return sa_error_set(err, "%s: path too long", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-            return sa_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-        return sa_error_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-    return 0;
-}
-
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                        sa_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp); /* unique even for two threads of one process */
-    if (fd < 0) return sa_error_set(err, "%s: cannot write: %s", tmp, strerror(errno));
-    if (fchmod(fd, mode) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
-    }
-    const char *p = data;
-    for (size_t done = 0; done < len;) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return sa_error_set(err, "%s: cannot write: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return sa_error_set(err, "%s: cannot store: %s", path, strerror(e));
-    }
-    return 0;
-}
 
 /* Moves the accepted mask from the scratch folder to dst (rename, or copy then
  * rename across file systems). */
@@ -113,19 +59,12 @@ static int keep_mask(const char *src, const char *dst, sa_error *err) {
         free(buf);
         return sa_error_set(err, "%s: read error", src);
     }
-    int rc = write_atomic(dst, buf, len, 0644, err);
+    int rc = sa_write_atomic(dst, buf, len, 0644, err);
     free(buf);
     if (rc == 0) unlink(src);
     return rc;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* ---- the lease heartbeat ---- */
 
@@ -242,8 +181,8 @@ static int load_context(job_context *c, sa_error *err) {
         return sa_error_set(err, "%s: path too long", data_dir);
     sa_worker_run_token(c->w, c->run.id, c->run_token, sizeof c->run_token);
     /* what an earlier attempt of this job left (it died, or lost its lease) */
-    nftw(c->case_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    return mkdir_p(c->case_dir, 0700, err);
+    sa_remove_tree(c->case_dir);
+    return sa_mkdir_p(c->case_dir, 0700, err);
 }
 
 static void free_context(job_context *c) {
@@ -331,7 +270,7 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
     }
     char scratch[4200];
     snprintf(scratch, sizeof scratch, "%s/scratch", opt->data_dir);
-    if (mkdir_p(scratch, 0711, err)) return -1;
+    if (sa_mkdir_p(scratch, 0711, err)) return -1;
 
     /* an earlier attempt's container may still be there (its worker died) */
     if (c->job->attempts > 1 &&
@@ -365,7 +304,7 @@ static void remove_work_folder(job_context *c) {
     char work[4300];
     snprintf(work, sizeof work, "%s/scratch/%s-%s", c->w->opt->data_dir, c->run_token,
              c->job->case_id);
-    nftw(work, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    sa_remove_tree(work);
 }
 
 static const char *file_ext(const char *path) {
@@ -482,13 +421,13 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         if (res.log && res.log_len) {
             char log_path[4300];
             snprintf(log_path, sizeof log_path, "%s/log.txt", c.case_dir);
-            if ((rc = write_atomic(log_path, res.log, res.log_len, 0600, err))) goto done;
+            if ((rc = sa_write_atomic(log_path, res.log, res.log_len, 0600, err))) goto done;
             row.log_path = relative_path(&c, "log.txt");
         }
         if (res.succeeded && res.output_path) {
             char out_dir[4300];
             snprintf(out_dir, sizeof out_dir, "%s/output", c.case_dir);
-            if ((rc = mkdir_p(out_dir, 0700, err))) goto done;
+            if ((rc = sa_mkdir_p(out_dir, 0700, err))) goto done;
             char name[64];
             snprintf(name, sizeof name, "output/segmentation%s", file_ext(res.output_path));
             snprintf(pred_path, sizeof pred_path, "%s/%s", c.case_dir, name);
@@ -516,7 +455,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         } else {
             char result_path[4300];
             snprintf(result_path, sizeof result_path, "%s/result.json", c.case_dir);
-            if ((rc = write_atomic(result_path, result_json, strlen(result_json), 0600, err)))
+            if ((rc = sa_write_atomic(result_path, result_json, strlen(result_json), 0600, err)))
                 goto done;
             row.result_json = result_json;
         }

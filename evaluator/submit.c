@@ -6,11 +6,9 @@
  * a duplicate image in the phase, recorded (quota checked again in the same
  * transaction), and queued for evaluation when the phase says so.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,7 @@
 #include <sodium.h>
 
 #include "evaluator.h"
+#include "files.h"
 #include "store.h"
 
 const char *sa_submit_refusal_name(sa_submit_refusal r) {
@@ -46,11 +45,6 @@ static int refuse(sa_submit_outcome *out, sa_submit_refusal why, const char *fmt
     return 0;
 }
 
-static int mkdir_if_missing(const char *path, mode_t mode, sa_error *err) {
-    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
-    return sa_error_set(err, "%s: cannot create: %s", path, strerror(errno));
-}
-
 /* Copies the upload into DATA_DIR/uploads/<sha256>.tar through a temporary name,
  * hashing as it goes and stopping past max_bytes (*too_large = 1). */
 static int store_upload(const char *data_dir, const char *src, uint64_t max_bytes, char *dst,
@@ -60,7 +54,7 @@ static int store_upload(const char *data_dir, const char *src, uint64_t max_byte
     *bytes = 0;
     char uploads[4096], tmp[4200];
     snprintf(uploads, sizeof uploads, "%s/uploads", data_dir);
-    if (mkdir_if_missing(uploads, 0700, err)) return -1;
+    if (sa_mkdir_p(uploads, 0700, err)) return -1;
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return sa_error_set(err, "%s: %s", src, strerror(errno));
     struct stat st;
@@ -133,13 +127,6 @@ static int store_upload(const char *data_dir, const char *src, uint64_t max_byte
     return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 /* The phase's dates and the team's quota at time now: 0 with out->refusal set
  * (or left accepted), -1 on store errors. */
@@ -169,6 +156,17 @@ static int check_dates_and_quota(sa_store *st, const sa_phase_spec *spec, int64_
                       (long long)used, spec->quota_submissions, spec->quota_days, when);
     }
     return 0;
+}
+
+int sa_quota_check(sa_store *st, int64_t phase_id, int64_t team_id, double now,
+                   sa_submit_outcome *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)phase_id);
+    sa_phase_spec spec;
+    int found = sa_phase_find(st, ref, &phase_id, &spec, err);
+    if (found <= 0) return -1;
+    return check_dates_and_quota(st, &spec, phase_id, team_id, now, out, err);
 }
 
 static int record_invalid(sa_store *st, const sa_submit_request *req, const char *sha,
@@ -229,7 +227,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
      * image's identity */
     char scratch[4200];
     snprintf(scratch, sizeof scratch, "%s/scratch", req->data_dir);
-    if (mkdir_if_missing(scratch, 0711, err)) return -1;
+    if (sa_mkdir_p(scratch, 0711, err)) return -1;
     snprintf(scratch, sizeof scratch, "%s/scratch/intake-XXXXXX", req->data_dir);
     if (!mkdtemp(scratch)) return sa_error_set(err, "%s: %s", scratch, strerror(errno));
     sa_intake_limits lim;
@@ -311,6 +309,6 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = sa_run_queue(st, req->data_dir, out->submission_id, "evaluate", 0, &out->run_id, err);
 
 cleanup:
-    nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    sa_remove_tree(scratch);
     return rc;
 }

@@ -1,0 +1,22 @@
+/*
+ * files.h: the evaluator's file-system helpers (files.c), shared by submissions
+ * (submit.c) and jobs (job.c): folders made on demand, files written atomically,
+ * trees removed without crossing into another file system. Private to evaluator/.
+ */
+#ifndef SEGARENA_EVALUATOR_FILES_H
+#define SEGARENA_EVALUATOR_FILES_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "metrics.h" /* sa_error */
+
+/* mkdir -p; 0 or -1 naming the folder that could not be made. */
+int sa_mkdir_p(const char *path, mode_t mode, sa_error *err);
+/* Writes data to path through a unique temporary name in the same folder, fsync,
+ * rename: readers see the old file or the whole new one. 0 or -1. */
+int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode, sa_error *err);
+/* rm -rf that stays on path's file system (a still-mounted tmpfs is left). */
+void sa_remove_tree(const char *path);
+
+#endif
