@@ -198,23 +198,10 @@ static void print_cases(const sa_board *b) {
     }
 }
 
-/* The missing-case policy as the leaderboard JSON states it (one text for both). */
-static int policy_text(const sa_board *b, char *buf, size_t size) {
-    char *text;
-    sa_error err;
-    if (sa_board_to_json(b, 0, &text, &err)) return -1;
-    json_t *root = json_loads(text, 0, NULL);
-    free(text);
-    const char *policy = json_string_value(json_object_get(root, "missing_case_policy"));
-    snprintf(buf, size, "%s", policy ? policy : "");
-    json_decref(root);
-    return policy ? 0 : -1;
-}
-
 static int print_text(const sa_board *b, int all_entries, int with_cases) {
     const sa_phase_spec *spec = &b->spec;
     char policy[1024];
-    if (policy_text(b, policy, sizeof policy)) return -1;
+    sa_missing_case_policy(spec, policy, sizeof policy);
     printf("%s/%s: %s%s\n", b->challenge, b->phase, spec->title, b->published ? "" : " (unpublished)");
     printf("%zu case%s, %zu row%s\n\n", b->n_cases, b->n_cases == 1 ? "" : "s", b->n_rows, b->n_rows == 1 ? "" : "s");
     layout l;

@@ -24,5 +24,9 @@ int cmd_submission(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_results(int argc, char **argv);
+/* `segarena user`: web accounts, passwords, API tokens (cmd_user.c). */
+int cmd_user(int argc, char **argv);
+/* `segarena serve`: the web server and its workers (cmd_serve.c). */
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -27,6 +27,8 @@ static void usage(FILE *out) {
           "  run        start, status, cancel, rescore, rerun, wait: evaluation runs\n"
           "  worker     carry out queued jobs (containers, scoring), crash-safe\n"
           "  results    a phase's leaderboard: ranked table, human reference, per-case values\n"
+          "  user       web accounts: add users (role, teams), passwords, API tokens\n"
+          "  serve      the web leaderboard and JSON API, with evaluation workers\n"
           "\n"
           "  segarena --version | --help\n",
           out);
@@ -58,6 +60,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "worker")) return cmd_worker(argc - 1, argv + 1);
     if (!strcmp(cmd, "results")) return cmd_results(argc - 1, argv + 1);
+    if (!strcmp(cmd, "user")) return cmd_user(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "segarena: unknown command '%s' (segarena --help lists them)\n", cmd);
     return EXIT_BAD_INPUT;
 }

@@ -260,6 +260,12 @@ typedef struct sa_bootstrap_summary {
 int sa_rank_bootstrap(const sa_rank_table *t, sa_rank_rule rule, size_t resamples,
                       uint64_t seed, sa_rank_stability *per_entry, sa_bootstrap_summary *summary,
                       sa_error *err);
+/* How often each entry got each rank over the same resamples as
+ * sa_rank_bootstrap (same seed, same draws): counts[e * n_entries + (rank - 1)],
+ * n_entries * n_entries elements, each entry's counts summing to `resamples`.
+ * What a rank-stability blob plot draws. */
+int sa_rank_bootstrap_counts(const sa_rank_table *t, sa_rank_rule rule, size_t resamples,
+                             uint64_t seed, unsigned *counts, sa_error *err);
 
 
 /* ============ Organising: phases, submissions, runs (organise.c, submit.c, runs.c) ============
@@ -336,6 +342,13 @@ typedef struct sa_submit_outcome {
  * queued. A refusal is not an error: returns 0 with out->refusal set; -1 only for
  * platform failures (err). */
 int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out, sa_error *err);
+
+/* The first check of sa_submit alone, for a caller that must refuse before it
+ * reads an upload (the web server): the phase's dates and the team's quota at
+ * time now. 0 with out->refusal SA_SUBMIT_ACCEPTED, or NOT_OPEN, CLOSED or QUOTA
+ * (reason, next_slot); -1 on store errors or an unknown phase. */
+int sa_quota_check(sa_store *st, int64_t phase_id, int64_t team_id, double now,
+                   sa_submit_outcome *out, sa_error *err);
 
 /* Queues a run of a submission on its phase with the phase's current spec:
  * kind "evaluate" (a first evaluation), "rerun" (containers again; parent_run the
@@ -434,6 +447,10 @@ typedef struct sa_board {
 int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *out,
                    sa_error *err);
 void sa_board_free(sa_board *b);
+/* The missing-case policy of a phase in one sentence (leaderboard JSON, pages,
+ * the CLI table): how failed and missing cases and undefined values count, with
+ * the distance cap in force. */
+void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size);
 /* The table as JSON (docs/results.md): with_cases adds per-case values. */
 int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *err);
 

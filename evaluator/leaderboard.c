@@ -386,11 +386,10 @@ void sa_board_free(sa_board *b) {
 
 /* ---- JSON ---- */
 
-/* One sentence on how failed and missing cases and undefined values count. */
-static void missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {
+void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {
     char cap[96];
-    if (spec->distance_cap_mm > 0) snprintf(cap, sizeof cap, "%g mm", spec->distance_cap_mm);
-    else snprintf(cap, sizeof cap, "the case's field-of-view diagonal");
+    if (spec->distance_cap_mm > 0) snprintf(cap, sizeof cap, "%.4g mm", spec->distance_cap_mm);
+    else snprintf(cap, sizeof cap, "each case's field-of-view diagonal");
     snprintf(buf, size,
              "A failed or missing case counts as 0 on overlap and detection metrics and as the distance cap (%s) "
              "on distance metrics, and is left out of volumes and counts; a value undefined in a scored case "
@@ -452,7 +451,7 @@ static json_t *human_json(const sa_board *b, size_t r) {
 static json_t *header_json(const sa_board *b) {
     const sa_phase_spec *spec = &b->spec;
     char policy[640];
-    missing_case_policy(spec, policy, sizeof policy);
+    sa_missing_case_policy(spec, policy, sizeof policy);
     json_t *o = json_object(), *ranked = json_array(), *metrics = json_array(), *boot = json_object();
     if (!o || !ranked || !metrics || !boot) {
         json_decref(o), json_decref(ranked), json_decref(metrics), json_decref(boot);

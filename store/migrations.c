@@ -148,8 +148,39 @@ static const char schema_v2[] =
 
     "PRAGMA user_version = 2;";
 
+/* Version 3: accounts for the web layer. API tokens and browser sessions are
+ * stored as the sha256 of the secret the client holds (never the secret);
+ * failed logins are kept for rate limiting (and pruned as they age). */
+static const char schema_v3[] =
+    "CREATE TABLE api_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users (id),"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  label TEXT NOT NULL DEFAULT '',"
+    "  created REAL NOT NULL,"
+    "  last_used REAL NOT NULL DEFAULT 0,"
+    "  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)));"
+    "CREATE INDEX api_tokens_user ON api_tokens (user_id);"
+
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users (id),"
+    "  session_hash TEXT NOT NULL UNIQUE,"
+    "  csrf TEXT NOT NULL,"
+    "  created REAL NOT NULL,"
+    "  expires REAL NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions (user_id);"
+    "CREATE INDEX sessions_expires ON sessions (expires);"
+
+    "CREATE TABLE login_attempts ("
+    "  key TEXT NOT NULL,"
+    "  at REAL NOT NULL);"
+    "CREATE INDEX login_attempts_key_at ON login_attempts (key, at);"
+
+    "PRAGMA user_version = 3;";
+
 /* steps[v - 1] takes a database from version v - 1 to v */
-static const char *const steps[] = {schema_v1, schema_v2};
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3};
 
 _Static_assert(sizeof steps / sizeof steps[0] == SA_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

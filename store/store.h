@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define SA_STORE_SCHEMA_VERSION 2
+#define SA_STORE_SCHEMA_VERSION 3
 
 /* Returned (instead of -1) by functions that insert a row whose unique key
  * already exists, e.g. the same image submitted twice to one phase. */
@@ -96,6 +96,69 @@ int sa_store_team_get(sa_store *st, const char *name, sa_team_row *out, sa_error
 int sa_store_team_get_by_id(sa_store *st, int64_t id, sa_team_row *out, sa_error *err);
 int sa_store_team_list(sa_store *st, sa_team_row **rows, size_t *n, sa_error *err);
 int sa_store_team_add_member(sa_store *st, int64_t team_id, int64_t user_id, sa_error *err);
+
+/* ---- accounts: API tokens, sessions, login attempts ----
+ * Secrets never reach the database: tokens and session values are stored as the
+ * sha256 (lower-case hex, 64 digits) of what the client holds, which
+ * leaderboard/auth.c computes. */
+
+/* Every user, ordered by name (free with sa_user_rows_free). */
+int sa_store_user_list(sa_store *st, sa_user_row **rows, size_t *n, sa_error *err);
+void sa_user_rows_free(sa_user_row *rows, size_t n);
+/* The ids of the user's teams, ordered by id: at most max of them in team_ids,
+ * *n how many were written (memberships beyond max are left out). */
+int sa_store_user_teams(sa_store *st, int64_t user_id, int64_t *team_ids, size_t max, size_t *n,
+                        sa_error *err);
+/* Sets (NULL: clears) the user's password hash and ends the user's sessions, in
+ * one transaction. -1 with "user N not found" when there is no such user. */
+int sa_store_user_set_password(sa_store *st, int64_t user_id, const char *password_hash,
+                               sa_error *err);
+
+typedef struct sa_token_row {
+    int64_t id, user_id;
+    char user[64];       /* the user's name */
+    char label[64];
+    double created;
+    double last_used;    /* 0: never */
+    int revoked;
+} sa_token_row;
+
+/* A new API token of the user; token_hash is unique (SA_STORE_CONFLICT). */
+int sa_store_token_add(sa_store *st, int64_t user_id, const char *token_hash, const char *label,
+                       int64_t *id_out, sa_error *err);
+/* Revokes a token by id, or by hash: 1 revoked, 0 no such token or already
+ * revoked, -1 error. */
+int sa_store_token_revoke(sa_store *st, int64_t token_id, sa_error *err);
+int sa_store_token_revoke_hash(sa_store *st, const char *token_hash, sa_error *err);
+/* The user a live (not revoked) token belongs to: 1 found, 0 not (unknown or
+ * revoked), -1 error. Records the use (last_used, at most once a minute). */
+int sa_store_token_user(sa_store *st, const char *token_hash, sa_user_row *user, sa_error *err);
+/* The user's tokens (user_id 0: everyone's), revoked ones included, ordered by
+ * id; rows own no memory: free(rows). */
+int sa_store_token_list(sa_store *st, int64_t user_id, sa_token_row **rows, size_t *n,
+                        sa_error *err);
+
+/* A browser session of the user until `expires` (Unix seconds); csrf is the
+ * session's anti-CSRF token (not a secret of the database's: it is only good
+ * together with the session). Sessions expired by now are removed on the way. */
+int sa_store_session_add(sa_store *st, int64_t user_id, const char *session_hash,
+                         const char *csrf, double expires, sa_error *err);
+/* The session's user and CSRF token: 1 found and not expired at `now`, 0 not
+ * (unknown or expired), -1 error. */
+int sa_store_session_user(sa_store *st, const char *session_hash, double now, sa_user_row *user,
+                          char csrf[80], sa_error *err);
+/* 1 deleted, 0 no such session, -1 error. */
+int sa_store_session_delete(sa_store *st, const char *session_hash, sa_error *err);
+
+/* Failed logins, keyed by what is limited ("user:NAME", "ip:1.2.3.4"). Adding
+ * one also removes attempts older than a day. */
+int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_error *err);
+/* Attempts of the key at or after `since`, and the time of the oldest of them
+ * (0 when none; oldest may be NULL). */
+int sa_store_login_attempts(sa_store *st, const char *key, double since, int64_t *count,
+                            double *oldest, sa_error *err);
+/* Forgets the key's attempts (a successful login clears its user's). */
+int sa_store_login_attempts_clear(sa_store *st, const char *key, sa_error *err);
 
 /* ---- challenges ---- */
 
@@ -320,6 +383,22 @@ int sa_store_case_result_get(sa_store *st, int64_t run_id, const char *case_id,
                              sa_case_result_row *out, sa_error *err);
 void sa_case_result_row_free(sa_case_result_row *row);
 void sa_case_result_rows_free(sa_case_result_row *rows, size_t n);
+
+/* ---- what the web layer polls (version.c) ---- */
+
+/* A number that changes whenever anything a phase's leaderboard is computed
+ * from changes (a case result, a finished run, a submission or selection, the
+ * phase's spec or published flag, a human-reference row): a cache key. */
+int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err);
+
+typedef struct sa_status_counts {
+    int64_t jobs_queued, jobs_running, jobs_done, jobs_cancelled;
+    int64_t runs_queued, runs_running, runs_done, runs_cancelled;
+    int64_t submissions, submissions_ready;
+} sa_status_counts;
+
+/* Jobs and runs by status, submissions in all and ready ones. */
+int sa_store_status_counts(sa_store *st, sa_status_counts *out, sa_error *err);
 
 /* ---- human reference (each rater against the consensus of the others) ----
  * Keyed by a hash of the dataset checksum and the phase's scoring configuration,

@@ -106,7 +106,7 @@ static void test_open_create_and_reopen(void) {
     CHECK(pragma_int(st, "PRAGMA foreign_keys") == 1);
     CHECK(pragma_int(st, "PRAGMA synchronous") == 2); /* FULL */
     CHECK(pragma_int(st, "PRAGMA busy_timeout") == 10000);
-    CHECK(pragma_int(st, "PRAGMA user_version") == 2);
+    CHECK(pragma_int(st, "PRAGMA user_version") == SA_STORE_SCHEMA_VERSION);
     CHECK(sa_store_now() > 1.7e9);
     sa_store_close(st);
 
@@ -302,7 +302,7 @@ static void test_disk_full(void) {
     sa_error err;
     CHECK(sa_store_open(s.data, 1, &st, &err) == 0);
     if (!st) return;
-    CHECK(sa_store_schema_version(st) == 2);
+    CHECK(sa_store_schema_version(st) == SA_STORE_SCHEMA_VERSION);
     CHECK(sa_store_team_add(st, "before", NULL, &err) == 0);
     sa_store_close(st);
 
@@ -347,7 +347,7 @@ static void test_migration_1_to_2(void) {
     st = NULL;
     CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
     if (!st) return;
-    CHECK(sa_store_schema_version(st) == 2);
+    CHECK(sa_store_schema_version(st) == SA_STORE_SCHEMA_VERSION);
     CHECK(strcmp(sa_store_instance(st), tag) == 0);
     sa_team_row t;
     CHECK(sa_store_team_get(st, "old-team", &t, &err) == 1 && t.id == team);
@@ -374,6 +374,63 @@ static void test_migration_1_to_2(void) {
     CHECK(sa_store_human_ref_get(st, "h", "c1", &json, &err) == 1);
     CHECK(json && strcmp(json, "{\"dice\":1}") == 0);
     free(json);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
+/* Version 3 adds the accounts tables; what version 2 held stays. */
+static void test_migration_2_to_3(void) {
+    scratch s;
+    scratch_make(&s);
+    sa_store *st = NULL;
+    sa_error err = {{0}};
+    CHECK(sa_store_open_at_version(s.data, 1, 2, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 2);
+    char tag[9];
+    snprintf(tag, sizeof tag, "%s", sa_store_instance(st));
+    int64_t user, team;
+    CHECK(sa_store_user_add(st, "old-user", "challenger", "$argon2id$old", &user, &err) == 0);
+    CHECK(sa_store_team_add(st, "old-team", &team, &err) == 0);
+    CHECK(sa_store_team_add_member(st, team, user, &err) == 0);
+    CHECK(sa_store_human_ref_put(st, "h", "c1", "{}", &err) == 0);
+    const char *hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    CHECK(sa_store_token_add(st, user, hash, "x", NULL, &err) == -1); /* no such table yet */
+    sa_store_close(st);
+
+    st = NULL;
+    CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 3);
+    CHECK(strcmp(sa_store_instance(st), tag) == 0);
+    sa_user_row u;
+    CHECK(sa_store_user_get(st, "old-user", &u, &err) == 1);
+    CHECK(u.id == user && u.password_hash && strcmp(u.password_hash, "$argon2id$old") == 0);
+    sa_user_row_free(&u);
+    int64_t teams[2];
+    size_t n = 0;
+    CHECK(sa_store_user_teams(st, user, teams, 2, &n, &err) == 0 && n == 1 && teams[0] == team);
+    char *json = NULL;
+    CHECK(sa_store_human_ref_get(st, "h", "c1", &json, &err) == 1);
+    free(json);
+    /* the new tables work */
+    int64_t token_id = 0;
+    CHECK(sa_store_token_add(st, user, hash, "ci", &token_id, &err) == 0);
+    CHECK(sa_store_token_add(st, user, hash, "again", NULL, &err) == SA_STORE_CONFLICT);
+    CHECK(sa_store_token_user(st, hash, &u, &err) == 1 && u.id == user);
+    sa_user_row_free(&u);
+    CHECK(sa_store_token_revoke(st, token_id, &err) == 1);
+    CHECK(sa_store_token_user(st, hash, &u, &err) == 0);
+    CHECK(sa_store_session_add(st, user, hash, "csrf", sa_store_now() + 60, &err) == 0);
+    char csrf[80];
+    CHECK(sa_store_session_user(st, hash, sa_store_now(), &u, csrf, &err) == 1);
+    CHECK(strcmp(csrf, "csrf") == 0 && u.id == user);
+    sa_user_row_free(&u);
+    CHECK(sa_store_session_delete(st, hash, &err) == 1);
+    CHECK(sa_store_session_delete(st, hash, &err) == 0);
+    int64_t count = -1;
+    CHECK(sa_store_login_attempt_add(st, "ip:1.2.3.4", sa_store_now(), &err) == 0);
+    CHECK(sa_store_login_attempts(st, "ip:1.2.3.4", 0, &count, NULL, &err) == 0 && count == 1);
     sa_store_close(st);
     scratch_remove(&s);
 }
@@ -1212,6 +1269,7 @@ int main(void) {
     test_open_read_only_dir();
     test_disk_full();
     test_migration_1_to_2();
+    test_migration_2_to_3();
     test_migration_failure_rolls_back();
     test_users_and_teams();
     test_challenges_and_datasets();

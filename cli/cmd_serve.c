@@ -1,0 +1,134 @@
+/*
+ * cmd_serve.c: `segarena serve`: the web leaderboard, the JSON API and, in the
+ * same process, evaluation workers; prints the address once listening, logs the
+ * server's problems on stderr, and stops cleanly on SIGINT or SIGTERM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_args.h"
+#include "commands.h"
+#include "leaderboard.h"
+
+static const char serve_help[] =
+    "usage: segarena serve [--data-dir DIR] [--bind ADDRESS] [--port N] [--workers N]\n"
+    "                      [--http-threads N] [--port-file FILE]\n"
+    "\n"
+    "Serves the public leaderboard pages and the JSON API under /api/v1\n"
+    "(docs/api.md) from the data directory, and runs N evaluation workers in the same\n"
+    "process (default 2; 0: none, run `segarena worker` beside it). The server itself\n"
+    "never runs containers.\n"
+    "\n"
+    "  --bind ADDRESS      IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+    "  --port N            TCP port (default 8080; 0: any free port)\n"
+    "  --http-threads N    HTTP threads (default 4)\n"
+    "  --port-file FILE    write the port there once listening (for scripts)\n"
+    "\n"
+    "Prints \"SegArena on http://ADDRESS:PORT/\" once listening; SIGINT or SIGTERM stop\n"
+    "it (workers finish their current cases). Accounts: `segarena user`.\n"
+    "exit status: 0 stopped; 2 bad usage; 1 cannot listen or open the data directory.\n";
+
+static volatile int stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct serve_ctx {
+    const char *bind;
+    const char *port_file;
+    int port_file_failed;
+} serve_ctx;
+
+static void on_listening(int port, void *ctx) {
+    serve_ctx *s = ctx;
+    int v6 = strchr(s->bind, ':') != NULL;
+    printf("SegArena on http://%s%s%s:%d/\n", v6 ? "[" : "", s->bind, v6 ? "]" : "", port);
+    fflush(stdout);
+    if (!s->port_file) return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->port_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, s->port_file) != 0) {
+        fprintf(stderr, "segarena serve: cannot write %s\n", s->port_file);
+        s->port_file_failed = 1;
+        stop_requested = 1;
+    }
+}
+
+static void on_log(const char *line, void *ctx) {
+    (void)ctx;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s segarena serve: %s\n", when, line);
+}
+
+/* A count option in [lo, hi]: 0 or -1 (printed). */
+static int parse_count(const char *opt, const char *v, int lo, int hi, int *out) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        fprintf(stderr, "segarena serve: %s takes %d to %d, not '%s'\n", opt, lo, hi, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(serve_help, stdout);
+            return EXIT_OK;
+        }
+    cli_opt opts[] = {{"--data-dir", 1, 0, 0}, {"--bind", 1, 0, 0}, {"--port", 1, 0, 0},
+                      {"--workers", 1, 0, 0}, {"--http-threads", 1, 0, 0},
+                      {"--port-file", 1, 0, 0}};
+    const size_t n_opts = sizeof opts / sizeof *opts;
+    const char *pos[1];
+    size_t n_pos;
+    if (cli_parse("serve", argc, argv, 1, opts, n_opts, pos, 0, &n_pos)) return EXIT_BAD_INPUT;
+    sa_server_options opt;
+    sa_server_options_default(&opt);
+    opt.data_dir = cli_data_dir(cli_value(opts, n_opts, "--data-dir"));
+    opt.worker_threads = 2;
+    const char *v;
+    if ((v = cli_value(opts, n_opts, "--bind"))) opt.bind_address = v;
+    if ((v = cli_value(opts, n_opts, "--port")) && parse_count("--port", v, 0, 65535, &opt.port))
+        return EXIT_BAD_INPUT;
+    if ((v = cli_value(opts, n_opts, "--workers")) &&
+        parse_count("--workers", v, 0, 256, &opt.worker_threads))
+        return EXIT_BAD_INPUT;
+    if ((v = cli_value(opts, n_opts, "--http-threads")) &&
+        parse_count("--http-threads", v, 1, 256, &opt.http_threads))
+        return EXIT_BAD_INPUT;
+    serve_ctx s = {opt.bind_address, cli_value(opts, n_opts, "--port-file"), 0};
+    opt.stop = &stop_requested;
+    opt.on_listening = on_listening;
+    opt.on_log = on_log;
+    opt.ctx = &s;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sa_error err;
+    if (sa_server_run(&opt, &err) != 0) {
+        fprintf(stderr, "segarena serve: %s\n", err.msg);
+        return EXIT_INTERNAL;
+    }
+    if (s.port_file_failed) return EXIT_INTERNAL;
+    fprintf(stderr, "segarena serve: stopped\n");
+    return EXIT_OK;
+}

@@ -1,0 +1,578 @@
+/*
+ * server.c: the libmicrohttpd daemon of `segarena serve` and the evaluator's
+ * worker threads beside it. It turns MHD's callbacks into complete requests for
+ * sa_web_handle: small bodies are kept (1 MiB at most, 413 beyond); the upload
+ * route is checked (identity, permission, quota, declared size) before its body
+ * is read, then streamed to a temporary file under DATA_DIR/uploads/ with the
+ * phase's size limit enforced as it arrives, and that file is removed whatever
+ * happens (answered, refused, or the client gone). Each HTTP thread keeps its own
+ * store handle. Nothing here prints: problems go to the on_log callback.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "server_internal.h"
+
+#define CONNECTION_TIMEOUT_S 30
+#define CONNECTION_LIMIT 256
+#define PER_IP_CONNECTION_LIMIT 64
+#define MAX_QUERY 2048
+/* an upload past the phase's limit is read and dropped up to this much more
+ * (so that the client gets its 413), then the connection is closed */
+#define MAX_DISCARD ((uint64_t)64 << 20)
+
+void sa_server_options_default(sa_server_options *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->data_dir = "segarena-data";
+    opt->bind_address = "127.0.0.1";
+    opt->port = 8080;
+    opt->http_threads = 4;
+    opt->worker_threads = 0;
+}
+
+/* ---- one store handle per HTTP thread ---- */
+
+typedef struct thread_store {
+    sa_store *st;
+    const sa_server_ctx *owner;
+} thread_store;
+
+static pthread_key_t store_key;
+static pthread_once_t store_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_store_free(void *p) {
+    thread_store *ts = p;
+    if (ts) sa_store_close(ts->st);
+    free(ts);
+}
+
+static void make_store_key(void) {
+    pthread_key_create(&store_key, thread_store_free);
+}
+
+/* This thread's handle on the data directory (opened on first use). */
+static sa_store *thread_store_get(const sa_server_ctx *ctx, sa_error *err) {
+    pthread_once(&store_key_once, make_store_key);
+    thread_store *ts = pthread_getspecific(store_key);
+    if (ts && ts->owner == ctx) return ts->st;
+    if (ts) {
+        sa_store_close(ts->st);
+        ts->st = NULL;
+    } else if (!(ts = calloc(1, sizeof *ts))) {
+        sa_error_set(err, "out of memory");
+        return NULL;
+    } else if (pthread_setspecific(store_key, ts) != 0) {
+        free(ts);
+        sa_error_set(err, "cannot keep a store handle for this thread");
+        return NULL;
+    }
+    ts->owner = ctx;
+    if (sa_store_open(ctx->data_dir, 0, &ts->st, err)) {
+        ts->st = NULL;
+        ts->owner = NULL;
+        return NULL;
+    }
+    return ts->st;
+}
+
+/* ---- one connection's request ---- */
+
+typedef struct request_state {
+    int responded;          /* an answer was queued before the body */
+    int is_upload;
+    /* small body */
+    char *body;
+    size_t len, cap;
+    int body_too_large;
+    /* streamed upload */
+    int fd;
+    char path[4200];        /* "" when no file exists */
+    uint64_t bytes, max_bytes, discarded;
+    int upload_too_large, write_failed;
+} request_state;
+
+typedef struct server {
+    sa_server_ctx ctx;
+    sa_web_stats stats;
+    struct MHD_Daemon *daemon;
+    const sa_server_options *opt;
+} server;
+
+static void remove_upload(request_state *rs) {
+    if (rs->fd >= 0) close(rs->fd);
+    rs->fd = -1;
+    if (rs->path[0]) unlink(rs->path);
+    rs->path[0] = '\0';
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)c;
+    server *srv = cls;
+    request_state *rs = *con_cls;
+    if (!rs) return;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && rs->is_upload && rs->path[0])
+        sa_web_log(&srv->ctx, "upload interrupted after %llu bytes; nothing kept",
+                   (unsigned long long)rs->bytes);
+    remove_upload(rs);
+    free(rs->body);
+    free(rs);
+    *con_cls = NULL;
+}
+
+/* ---- the request as sa_web_handle sees it ---- */
+
+typedef struct query_builder {
+    char buf[MAX_QUERY];
+    size_t len;
+    int overflow;
+} query_builder;
+
+static void query_append_escaped(query_builder *q, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                    ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        if (q->len + 4 >= sizeof q->buf) {
+            q->overflow = 1;
+            return;
+        }
+        if (plain) {
+            q->buf[q->len++] = (char)ch;
+        } else {
+            q->buf[q->len++] = '%';
+            q->buf[q->len++] = hex[ch >> 4];
+            q->buf[q->len++] = hex[ch & 15];
+        }
+    }
+    q->buf[q->len] = '\0';
+}
+
+/* MHD hands the query parsed and decoded; it is written back in one string. */
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    (void)kind;
+    query_builder *q = cls;
+    if (q->len && q->len + 1 < sizeof q->buf) q->buf[q->len++] = '&';
+    query_append_escaped(q, key);
+    if (value) {
+        if (q->len + 1 < sizeof q->buf) q->buf[q->len++] = '=';
+        query_append_escaped(q, value);
+    }
+    return q->overflow ? MHD_NO : MHD_YES;
+}
+
+typedef struct request_view {
+    sa_http_request req;
+    query_builder query;
+    char client_ip[INET6_ADDRSTRLEN];
+} request_view;
+
+static void view_request(struct MHD_Connection *c, const char *url, const char *method,
+                         request_view *v) {
+    memset(v, 0, sizeof *v);
+    v->req.method = method;
+    v->req.path = url;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &v->query);
+    v->req.query = v->query.len ? v->query.buf : NULL;
+    v->req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    v->req.cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+    v->req.csrf_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+    v->req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, v->client_ip,
+                  sizeof v->client_ip);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, v->client_ip,
+                  sizeof v->client_ip);
+    v->req.client_ip = v->client_ip;
+}
+
+/* The declared Content-Length: 1 with *out, 0 none (chunked), -1 unreadable. */
+static int declared_length(struct MHD_Connection *c, uint64_t *out) {
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || *end) return -1;
+    *out = n;
+    return 1;
+}
+
+/* ---- answers ---- */
+
+static void count_status(server *srv, int status) {
+    if (status < 100 || status >= 600) status = 500;
+    __atomic_add_fetch(&srv->stats.by_status[status], 1, __ATOMIC_RELAXED);
+}
+
+static enum MHD_Result send_response(server *srv, struct MHD_Connection *c, sa_http_response *res) {
+    int status = res->status ? res->status : 500;
+    count_status(srv, status);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        res->body_len, res->body ? res->body : (void *)"", res->body ? MHD_RESPMEM_MUST_FREE
+                                                                     : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(res->body);
+        res->body = NULL;
+        return MHD_NO;
+    }
+    res->body = NULL; /* MHD frees it */
+    const char *type = res->content_type ? res->content_type : "application/json";
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+    if (!strncmp(type, "text/html", 9)) {
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                "form-action 'self'; frame-ancestors 'none'");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    } else {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
+    if (res->set_cookie[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, res->set_cookie);
+    if (res->retry_after[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, res->retry_after);
+    if (res->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result send_error(server *srv, struct MHD_Connection *c, int status,
+                                  const char *message) {
+    sa_http_response res;
+    memset(&res, 0, sizeof res);
+    sa_web_json_error(&res, status, "%s", message);
+    return send_response(srv, c, &res);
+}
+
+/* ---- the first call: decide how the body is read ---- */
+
+static enum MHD_Result start_request(server *srv, struct MHD_Connection *c, const char *url,
+                                     const char *method, request_state *rs) {
+    uint64_t declared = 0;
+    int has_length = declared_length(c, &declared);
+    if (has_length < 0) {
+        rs->responded = 1;
+        return send_error(srv, c, 400, "unreadable Content-Length");
+    }
+    if (!sa_web_is_upload(method, url)) {
+        if (has_length && declared > SA_WEB_MAX_BODY) {
+            rs->responded = 1;
+            return send_error(srv, c, 413, "request body too large (1 MiB at most)");
+        }
+        return MHD_YES;
+    }
+    rs->is_upload = 1;
+    sa_error err;
+    sa_store *st = thread_store_get(&srv->ctx, &err);
+    if (!st) {
+        sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
+        rs->responded = 1;
+        return send_error(srv, c, 503, "the store cannot be opened");
+    }
+    request_view v;
+    view_request(c, url, method, &v);
+    sa_http_response res;
+    memset(&res, 0, sizeof res);
+    if (!sa_web_upload_preflight(&srv->ctx, st, &v.req, has_length ? declared : 0, &rs->max_bytes,
+                                 &res)) {
+        rs->responded = 1;
+        return send_response(srv, c, &res);
+    }
+    char dir[4100];
+    snprintf(dir, sizeof dir, "%s/uploads", srv->ctx.data_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        sa_web_log(&srv->ctx, "%s: cannot create: %s", dir, strerror(errno));
+        rs->responded = 1;
+        return send_error(srv, c, 500, "internal error");
+    }
+    snprintf(rs->path, sizeof rs->path, "%s/.incoming-XXXXXX", dir);
+    rs->fd = mkstemp(rs->path);
+    if (rs->fd < 0) {
+        sa_web_log(&srv->ctx, "%s: cannot create a file: %s", dir, strerror(errno));
+        rs->path[0] = '\0';
+        rs->responded = 1;
+        return send_error(srv, c, 500, "internal error");
+    }
+    return MHD_YES;
+}
+
+/* ---- body data ---- */
+
+static enum MHD_Result take_data(server *srv, request_state *rs, const char *data, size_t size) {
+    if (rs->responded) return MHD_YES; /* dropped */
+    if (!rs->is_upload) {
+        if (rs->body_too_large || rs->len + size > SA_WEB_MAX_BODY) {
+            rs->body_too_large = 1;
+            rs->discarded += size;
+            return rs->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+        }
+        if (rs->len + size + 1 > rs->cap) {
+            size_t cap = rs->cap ? rs->cap : 4096;
+            while (cap < rs->len + size + 1) cap *= 2;
+            char *b = realloc(rs->body, cap);
+            if (!b) return MHD_NO;
+            rs->body = b;
+            rs->cap = cap;
+        }
+        memcpy(rs->body + rs->len, data, size);
+        rs->len += size;
+        rs->body[rs->len] = '\0';
+        return MHD_YES;
+    }
+    if (rs->upload_too_large || rs->write_failed) {
+        rs->discarded += size;
+        return rs->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+    }
+    rs->bytes += size;
+    if (rs->bytes > rs->max_bytes) {
+        rs->upload_too_large = 1;
+        remove_upload(rs); /* nothing half-stored */
+        return MHD_YES;
+    }
+    for (size_t done = 0; done < size;) {
+        ssize_t w = write(rs->fd, data + done, size - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            sa_web_log(&srv->ctx, "%s: write: %s", rs->path, strerror(errno));
+            rs->write_failed = 1;
+            remove_upload(rs);
+            return MHD_YES;
+        }
+        done += (size_t)w;
+    }
+    return MHD_YES;
+}
+
+/* ---- the request complete ---- */
+
+static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, const char *url,
+                                      const char *method, request_state *rs) {
+    if (rs->body_too_large) return send_error(srv, c, 413, "request body too large (1 MiB at most)");
+    if (rs->upload_too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "upload too large: more than the phase's %llu MiB",
+                 (unsigned long long)(rs->max_bytes >> 20));
+        return send_error(srv, c, 413, msg);
+    }
+    if (rs->write_failed) return send_error(srv, c, 500, "internal error: the upload could not be stored");
+    sa_error err;
+    sa_store *st = thread_store_get(&srv->ctx, &err);
+    if (!st) {
+        sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
+        remove_upload(rs);
+        return send_error(srv, c, 503, "the store cannot be opened");
+    }
+    request_view v;
+    view_request(c, url, method, &v);
+    if (v.query.overflow) {
+        remove_upload(rs);
+        return send_error(srv, c, 414, "query string too long");
+    }
+    v.req.body = rs->body ? rs->body : "";
+    v.req.body_len = rs->len;
+    if (rs->is_upload) {
+        if (rs->fd >= 0 && close(rs->fd) != 0) {
+            rs->fd = -1;
+            remove_upload(rs);
+            return send_error(srv, c, 500, "internal error: the upload could not be stored");
+        }
+        rs->fd = -1;
+        v.req.upload_path = rs->path;
+        v.req.upload_bytes = rs->bytes;
+    }
+    sa_http_response res;
+    memset(&res, 0, sizeof res);
+    sa_web_handle(&srv->ctx, st, &v.req, &res);
+    remove_upload(rs); /* sa_submit keeps its own copy */
+    return send_response(srv, c, &res);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    server *srv = cls;
+    request_state *rs = *con_cls;
+    if (!rs) {
+        if (!(rs = calloc(1, sizeof *rs))) return MHD_NO;
+        rs->fd = -1;
+        *con_cls = rs;
+        if (strlen(url) >= SA_WEB_MAX_PATH) {
+            rs->responded = 1;
+            return send_error(srv, c, 414, "path too long");
+        }
+        return start_request(srv, c, url, method, rs);
+    }
+    if (*upload_data_size) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        return take_data(srv, rs, upload_data, size);
+    }
+    if (rs->responded) return MHD_YES;
+    rs->responded = 1;
+    return finish_request(srv, c, url, method, rs);
+}
+
+/* ---- logging ---- */
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+    server *srv = cls;
+    if (!srv->opt->on_log) return;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    srv->opt->on_log(line, srv->opt->ctx);
+}
+
+/* ---- worker threads ---- */
+
+typedef struct worker_thread {
+    server *srv;
+    sa_worker_options opt;
+    volatile int stop;
+    pthread_t thread;
+    int started;
+} worker_thread;
+
+static void on_worker_event(const sa_worker_event *ev, void *ctx) {
+    worker_thread *w = ctx;
+    if (ev->kind == SA_WORKER_RUN_DONE)
+        sa_web_log(&w->srv->ctx, "run %lld done", (long long)ev->run_id);
+    else if (ev->kind == SA_WORKER_PROBLEM)
+        sa_web_log(&w->srv->ctx, "worker: run %lld%s%s: %s", (long long)ev->run_id,
+                   ev->case_id ? " case " : "", ev->case_id ? ev->case_id : "",
+                   ev->message ? ev->message : "");
+}
+
+static void *worker_main(void *arg) {
+    worker_thread *w = arg;
+    sa_error err;
+    if (sa_worker_run(&w->opt, &err) != 0) sa_web_log(&w->srv->ctx, "workers stopped: %s", err.msg);
+    return NULL;
+}
+
+/* ---- the server ---- */
+
+static void forward_log(const char *line, void *ctx) {
+    const sa_server_options *opt = ctx;
+    if (opt->on_log) opt->on_log(line, opt->ctx);
+}
+
+/* Fills the listening address: IPv4 or IPv6 literal. */
+static int listen_address(const char *text, int port, struct sockaddr_storage *addr,
+                          int *ipv6, sa_error *err) {
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+    *ipv6 = 0;
+    if (inet_pton(AF_INET, text, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *ipv6 = 1;
+        return 0;
+    }
+    return sa_error_set(err, "bind address '%s' is not an IPv4 or IPv6 address", text);
+}
+
+int sa_server_run(const sa_server_options *opt, sa_error *err) {
+    if (opt->port < 0 || opt->port > 65535) return sa_error_set(err, "port %d out of range", opt->port);
+    if (opt->http_threads < 1 || opt->http_threads > 256)
+        return sa_error_set(err, "http threads: 1 to 256, not %d", opt->http_threads);
+    if (!opt->stop) return sa_error_set(err, "no stop flag given");
+    struct sockaddr_storage addr;
+    int ipv6;
+    if (listen_address(opt->bind_address, opt->port, &addr, &ipv6, err)) return -1;
+
+    /* the database is opened (and migrated) once before any thread uses it */
+    sa_store *st;
+    if (sa_store_open(opt->data_dir, 1, &st, err)) return -1;
+    sa_store_close(st);
+
+    server *srv = calloc(1, sizeof *srv);
+    if (!srv) return sa_error_set(err, "out of memory");
+    srv->opt = opt;
+    srv->stats.started = sa_store_now();
+    srv->ctx.data_dir = opt->data_dir;
+    srv->ctx.stats = &srv->stats;
+    srv->ctx.on_log = forward_log;
+    srv->ctx.log_ctx = (void *)opt;
+    srv->ctx.cache = sa_page_cache_new();
+    if (!srv->ctx.cache) {
+        free(srv);
+        return sa_error_set(err, "out of memory");
+    }
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     (ipv6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        sa_page_cache_free(srv->ctx.cache);
+        free(srv);
+        return sa_error_set(err, "cannot listen on %s port %d (in use, or not allowed)",
+                            opt->bind_address, opt->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    int port = info ? (int)info->port : opt->port;
+
+    worker_thread workers;
+    memset(&workers, 0, sizeof workers);
+    workers.srv = srv;
+    if (opt->worker_threads > 0) {
+        sa_worker_options_default(&workers.opt);
+        workers.opt.data_dir = opt->data_dir;
+        workers.opt.threads = opt->worker_threads;
+        workers.opt.stop = &workers.stop;
+        workers.opt.on_event = on_worker_event;
+        workers.opt.ctx = &workers;
+        workers.started = pthread_create(&workers.thread, NULL, worker_main, &workers) == 0;
+        if (!workers.started) sa_web_log(&srv->ctx, "cannot start the worker threads");
+    }
+
+    if (opt->on_listening) opt->on_listening(port, opt->ctx);
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!*opt->stop) nanosleep(&tick, NULL);
+
+    if (workers.started) {
+        workers.stop = 1;
+        pthread_join(workers.thread, NULL);
+    }
+    MHD_stop_daemon(srv->daemon);
+    sa_page_cache_free(srv->ctx.cache);
+    free(srv);
+    return 0;
+}

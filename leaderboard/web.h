@@ -1,0 +1,203 @@
+/*
+ * web.h: what the files of leaderboard/ share (not part of the public API):
+ * the request and response the handlers see, who is asking (identity), the one
+ * place permissions are decided, authentication, and the pure HTML/SVG rendering
+ * of the evaluator's boards.
+ *
+ *   server.c      libmicrohttpd daemon: reads requests (bodies capped; uploads
+ *                 streamed to disk by upload.c), calls sa_web_handle, sends
+ *   router.c      sa_web_handle: method + path -> handler, JSON errors
+ *   api_*.c       /api/v1 handlers (jansson)
+ *   pages.c       HTML pages (through render_*.c), page cache
+ *   render_html.c, render_svg.c, escape.c   pure rendering, escaping
+ *   auth.c        passwords (Argon2id), API tokens, sessions, CSRF, rate limits
+ *   permissions.c sa_web_allowed: role x action, the only place that decides
+ */
+#ifndef SEGARENA_WEB_H
+#define SEGARENA_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evaluator.h"
+#include "leaderboard.h"
+#include "store.h"
+
+/* ---- requests and responses ---- */
+
+typedef struct sa_http_request {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* "/api/v1/challenges" (no query) */
+    const char *query;         /* raw query string or NULL */
+    const char *authorization; /* header value or NULL */
+    const char *cookie;        /* header value or NULL */
+    const char *csrf_token;    /* X-CSRF-Token header, or the form's csrf field */
+    const char *content_type;
+    const char *body;          /* small bodies (JSON, forms), NUL-terminated */
+    size_t body_len;
+    const char *upload_path;   /* a streamed upload already on disk, or NULL */
+    uint64_t upload_bytes;
+    const char *client_ip;
+} sa_http_request;
+
+typedef struct sa_http_response {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* malloc'ed */
+    size_t body_len;
+    char set_cookie[512];     /* "" or a Set-Cookie value */
+    char retry_after[32];     /* "" or seconds (429) */
+    char location[256];       /* "" or a redirect target */
+} sa_http_response;
+
+/* Sets a JSON error {"error": {"status": N, "message": "..."}}. Returns 0. */
+int sa_web_json_error(sa_http_response *res, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes ownership of a malloc'ed body. */
+void sa_web_set_body(sa_http_response *res, int status, const char *content_type, char *body,
+                     size_t len);
+
+/* ---- who is asking ---- */
+
+typedef enum sa_role {
+    SA_ROLE_PUBLIC,      /* no account */
+    SA_ROLE_CHALLENGER,
+    SA_ROLE_ORGANISER
+} sa_role;
+
+#define SA_WEB_MAX_TEAMS 16
+
+typedef struct sa_identity {
+    sa_role role;
+    int64_t user_id;      /* 0 for the public */
+    char name[64];
+    int64_t teams[SA_WEB_MAX_TEAMS];
+    size_t n_teams;
+    int via_session;      /* 1: browser session cookie (CSRF applies to writes) */
+    char csrf[80];        /* the session's CSRF token */
+} sa_identity;
+
+/* ---- permissions: the only place that decides (permissions.c) ---- */
+
+typedef enum sa_action {
+    SA_ACT_READ_PUBLISHED_BOARD,  /* aggregates and ranks of a published phase */
+    SA_ACT_READ_UNPUBLISHED_BOARD,
+    SA_ACT_LIST_CHALLENGES,
+    SA_ACT_SUBMIT,                /* upload to a phase (team member) */
+    SA_ACT_READ_OWN_SUBMISSION,   /* status, counts per class, aggregates */
+    SA_ACT_READ_CASE_DETAILS,     /* per-case class, timings, scores */
+    SA_ACT_READ_LOGS,
+    SA_ACT_MANAGE_RUNS,           /* launch, cancel, rescore, rerun */
+    SA_ACT_PUBLISH,
+    SA_ACT_LIST_DATASETS,
+    SA_ACT_MANAGE_USERS,
+    SA_ACT_EXPORT_BOARD           /* full leaderboard export */
+} sa_action;
+
+/* What the action is about, where it matters. */
+typedef struct sa_subject {
+    int64_t team_id;          /* the submission's team; 0: none */
+    int phase_published;
+    int show_case_details;    /* the phase's spec */
+    int show_logs;
+} sa_subject;
+
+/* 1 allowed, 0 not. Follows ../shared/spec/container-contract.md "Who sees
+ * what": organisers everything; a challenger its own team's submissions, per-case
+ * details only where the phase shows them, logs only with show_logs too; the
+ * public published boards only. */
+int sa_web_allowed(const sa_identity *who, sa_action action, const sa_subject *about);
+
+/* ---- authentication (auth.c) ---- */
+
+/* Argon2id (libsodium crypto_pwhash_str, interactive limits). 0 or -1. */
+int sa_auth_hash_password(const char *password, char out[128], sa_error *err);
+int sa_auth_check_password(const char *hash, const char *password);
+/* Who the request is: a Bearer token, else a session cookie, else the public.
+ * An invalid token or session is an error (401), not the public. */
+int sa_auth_identify(sa_store *st, const sa_http_request *req, sa_identity *who, sa_error *err);
+/* sa_auth_check_password returns 1 when the password matches, 0 otherwise (a NULL
+ * hash, a token-only user, never matches). sa_auth_hash_password refuses
+ * passwords shorter than SA_AUTH_MIN_PASSWORD or longer than SA_AUTH_MAX_PASSWORD
+ * bytes. sa_auth_identify fills the role from the user's role and the teams
+ * from their memberships (at most SA_WEB_MAX_TEAMS); its -1 is also returned,
+ * with the store's message, when the database fails. */
+#define SA_AUTH_MIN_PASSWORD 8
+#define SA_AUTH_MAX_PASSWORD 1024
+#define SA_AUTH_SESSION_COOKIE "segarena_session"
+#define SA_AUTH_SESSION_SECONDS 43200      /* 12 h, fixed (not extended by use) */
+#define SA_AUTH_LOGIN_WINDOW_SECONDS 900   /* failed logins count for 15 min */
+#define SA_AUTH_MAX_FAILED_PER_USER 5
+#define SA_AUTH_MAX_FAILED_PER_IP 20
+
+/* sha256 of a secret (token or session value) in lower-case hex: what the
+ * store keeps instead of the secret. 0 or -1 (libsodium failed to start). */
+int sa_auth_secret_hash(const char *secret, char hex[65]);
+/* A new API token of the user: "sa_" + 43 base64url characters (32 random
+ * bytes). Only its hash is stored, so token_out is the one chance to see it. */
+int sa_auth_new_token(sa_store *st, int64_t user_id, const char *label, char token_out[80],
+                      sa_error *err);
+/* A password login. Rate limited first: after SA_AUTH_MAX_FAILED_PER_USER failed
+ * attempts for the name, or SA_AUTH_MAX_FAILED_PER_IP from the address, within
+ * the window, returns 1 with *retry_after (seconds, >= 1) and checks nothing,
+ * not even a right password. Then the password (an unknown user or one without
+ * a password costs the same verification against a dummy hash): wrong returns 2
+ * and records the failure for the name and the address; right creates a
+ * session (expires in SA_AUTH_SESSION_SECONDS), clears the name's failures,
+ * writes the cookie value (43 base64url characters; only its hash is stored)
+ * and the session's CSRF token, and returns 0. -1 on errors. client_ip may be
+ * NULL; retry_after may be NULL. */
+int sa_auth_login(sa_store *st, const char *name, const char *password, const char *client_ip,
+                  char cookie_value_out[128], char csrf_out[80], double *retry_after,
+                  sa_error *err);
+/* Ends the session named by the Cookie header, if any (no session: nothing to
+ * do). 0 or -1. */
+int sa_auth_logout(sa_store *st, const char *cookie_header, sa_error *err);
+/* The Set-Cookie value for a session: "segarena_session=V; HttpOnly;
+ * SameSite=Strict; Path=/; Max-Age=43200", plus "; Secure" when the environment
+ * has SEGARENA_SECURE_COOKIES=1. A NULL or empty value gives the cookie that
+ * clears it (Max-Age=0), for logout. 0, or -1 when it does not fit. */
+int sa_auth_session_cookie(const char *value, char *out, size_t size);
+/* 1 when a write by this identity may go ahead: always for token (and public)
+ * identities; for a session, only with its CSRF token (constant-time compare). */
+int sa_auth_csrf_ok(const sa_identity *who, const char *token);
+
+/* ---- rendering (render_html.c, render_svg.c, escape.c): pure functions ---- */
+
+/* Appends text to a growing buffer, HTML-escaped (& < > " '). */
+typedef struct sa_strbuf {
+    char *data;
+    size_t len, cap;
+    int failed; /* out of memory: everything after is dropped */
+} sa_strbuf;
+void sa_strbuf_append(sa_strbuf *b, const char *s);
+void sa_strbuf_appendf(sa_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sa_strbuf_append_html(sa_strbuf *b, const char *s);
+char *sa_strbuf_take(sa_strbuf *b, size_t *len); /* NULL when failed */
+
+/* One challenge with its phases, as the challenge list page shows it. */
+typedef struct sa_page_phase {
+    const char *name, *title;
+    int published;
+    size_t n_rows;
+} sa_page_phase;
+typedef struct sa_page_challenge {
+    const char *slug, *title, *description;
+    const sa_page_phase *phases;
+    size_t n_phases;
+} sa_page_challenge;
+
+/* The whole HTML document of the challenge list. */
+char *sa_render_challenges(const sa_page_challenge *c, size_t n, size_t *len);
+/* The whole HTML document of a phase's leaderboard: table (rank, team, date,
+ * ranked metrics mean ± std with CI, other metrics, failed cases), the human
+ * reference rows in a distinct style, the ranking rule and missing-case policy
+ * under the table, an SVG box/dot plot per ranked metric across cases and the
+ * rank-stability blob plot. */
+char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size_t *len);
+/* SVG elements (inline <svg>...</svg>): dot plot with box of metric m (index
+ * into b->spec.metrics) per row across cases; bootstrap rank-stability blobs. */
+char *sa_render_metric_plot(const sa_board *b, size_t m);
+char *sa_render_stability_plot(const sa_board *b);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * version.c: what the web layer asks the store to know whether something
+ * changed and how busy the platform is, without reading the results
+ * themselves: a phase's "results version" (so that a cached leaderboard is
+ * reused until a result, a run, a selection or the phase itself changes) and
+ * the counts of jobs, runs and submissions by status (health and metrics).
+ */
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Everything a phase's leaderboard is computed from, reduced to numbers that
+ * only grow or change when it changes: case results (rowid), finished runs
+ * (count, latest finish), submissions (count, selected ones), the phase's spec
+ * time and published flag, and the human reference rows. */
+static const char results_version_sql[] =
+    "SELECT"
+    " (SELECT coalesce(max(cr.rowid), 0) FROM case_results cr"
+    "    JOIN runs r ON r.id = cr.run_id WHERE r.phase_id = ?1),"
+    " (SELECT count(*) FROM runs WHERE phase_id = ?1 AND status = 'done'),"
+    " (SELECT coalesce(max(finished), 0) FROM runs WHERE phase_id = ?1),"
+    " (SELECT count(*) FROM submissions WHERE phase_id = ?1),"
+    " (SELECT coalesce(sum(id), 0) FROM submissions WHERE phase_id = ?1 AND selected = 1),"
+    " (SELECT coalesce(max(rowid), 0) FROM human_reference),"
+    " updated, published"
+    " FROM phases WHERE id = ?1";
+
+int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err) {
+    sqlite3_stmt *stmt = sa_db_prepare(st, err, results_version_sql, "i", phase_id);
+    if (!stmt) return -1;
+    int rc = sa_db_step(st, stmt, err);
+    if (rc == 1) {
+        /* FNV-1a over the columns' 64-bit values */
+        uint64_t h = 1469598103934665603ull;
+        for (int col = 0; col < 8; col++) {
+            int64_t v = col == 2 || col == 6 ? (int64_t)(sqlite3_column_double(stmt, col) * 1e6)
+                                             : sqlite3_column_int64(stmt, col);
+            for (int b = 0; b < 8; b++) {
+                h ^= (uint64_t)((v >> (8 * b)) & 0xff);
+                h *= 1099511628211ull;
+            }
+        }
+        *version = (int64_t)(h >> 1);
+    }
+    sqlite3_finalize(stmt);
+    if (rc == 0) return sa_db_not_found(err, "phase", phase_id);
+    return rc == 1 ? 0 : -1;
+}
+
+/* Adds "status -> count" rows of one query into the counts. */
+static int count_by_status(sa_store *st, const char *sql, int64_t *queued, int64_t *running,
+                           int64_t *done, int64_t *cancelled, sa_error *err) {
+    sqlite3_stmt *stmt = sa_db_prepare(st, err, sql, NULL);
+    if (!stmt) return -1;
+    int rc;
+    while ((rc = sa_db_step(st, stmt, err)) == 1) {
+        const char *status = (const char *)sqlite3_column_text(stmt, 0);
+        int64_t n = sqlite3_column_int64(stmt, 1);
+        if (!status) continue;
+        if (!strcmp(status, "queued")) *queued = n;
+        else if (!strcmp(status, "running")) *running = n;
+        else if (!strcmp(status, "done")) *done = n;
+        else if (!strcmp(status, "cancelled")) *cancelled = n;
+    }
+    sqlite3_finalize(stmt);
+    return rc == 0 ? 0 : -1;
+}
+
+int sa_store_status_counts(sa_store *st, sa_status_counts *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    if (count_by_status(st, "SELECT status, count(*) FROM jobs GROUP BY status", &out->jobs_queued,
+                        &out->jobs_running, &out->jobs_done, &out->jobs_cancelled, err))
+        return -1;
+    if (count_by_status(st, "SELECT status, count(*) FROM runs GROUP BY status", &out->runs_queued,
+                        &out->runs_running, &out->runs_done, &out->runs_cancelled, err))
+        return -1;
+    sqlite3_stmt *stmt = sa_db_prepare(
+        st, err,
+        "SELECT count(*), coalesce(sum(status = 'ready'), 0) FROM submissions", NULL);
+    if (!stmt) return -1;
+    int rc = sa_db_step(st, stmt, err);
+    if (rc == 1) {
+        out->submissions = sqlite3_column_int64(stmt, 0);
+        out->submissions_ready = sqlite3_column_int64(stmt, 1);
+    }
+    sqlite3_finalize(stmt);
+    return rc == 1 ? 0 : -1;
+}

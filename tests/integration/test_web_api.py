@@ -1,0 +1,513 @@
+#!/usr/bin/python3
+"""Integration test of `segarena serve` (the HTTP server and JSON API): a data
+directory made with the command line (demo MS set, challenge, two phases, teams,
+users and API tokens), a server on a free port with no workers, then:
+
+ - the permission matrix: public / challenger of team alpha / challenger of team
+   beta / organiser x every endpoint -> the expected status codes (a table below);
+ - published vs unpublished leaderboards (404 that reveals nothing), publishing
+   through the API (a browser session: CSRF token required);
+ - logins: wrong password x6 -> 429 with Retry-After; a good one -> a session
+   cookie HttpOnly + SameSite; a session write without its CSRF token -> 403;
+ - uploads: too large (declared, and chunked without a length) -> 413; a
+   client that disconnects mid-upload; quota used -> 429 with Retry-After; a file
+   that is not an image archive -> 201 with intake "invalid"; nothing ever left
+   half-stored in uploads/;
+ - injection strings in a team name and in titles stored as they are and
+   rendered escaped; malformed JSON, huge headers, bodies and paths -> 4xx, and
+   the server still answers;
+ - /metrics in the Prometheus text format; SIGTERM stops the server cleanly.
+
+Evaluated results do not need containers here: a finished run of team alpha
+(cases failed with a timeout) is written into the database as a worker would
+leave it, so that boards have rows and the quota is used. Then, with rootful
+podman, skopeo and a static C toolchain (else that part is skipped), the MS
+baseline image (examples/contestants/build.sh) is uploaded to a server started
+with one worker, and the run is watched until done through the API.
+
+Usage: test_web_api.py SEGARENA EXAMPLES_DIR WORKDIR
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_checks import check, finish, sh  # noqa: E402
+
+SEGARENA, EXAMPLES, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
+DATA = os.path.join(WORK, "data")
+UPLOADS = os.path.join(DATA, "uploads")
+EVIL = "<script>alert(1)</script>' OR 1=1 --"
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+
+
+def seg(*args, stdin=None):
+    r = subprocess.run([SEGARENA, *args, "--data-dir", DATA], input=stdin, capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        print(f"FAILED: segarena {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+        finish("web_api")
+    return r.stdout
+
+
+# ---- the data directory ----
+bids = os.path.join(WORK, "ms-bids")
+r = sh(SEGARENA, "dataset", "make-demo", "--kind", "ms", "--cases", "2", "--size", "48x48x32",
+       "--seed", "3", "--out", bids)
+check(r.returncode == 0, f"make-demo: {r.stderr}")
+seg("dataset", "import", bids, "--name", "ms-demo")
+seg("challenge", "create", "demo", "--title", "Demo " + EVIL, "--description", "d " + EVIL)
+
+
+def spec(name, **over):
+    s = {"schema": "segarena-phase/1", "name": name, "title": f"{name} " + EVIL,
+         "dataset": "ms-demo", "input_roles": ["flair", "t1", "t2", "dp", "t1gd"],
+         "metrics": ["dice", "hd95"],
+         "ranking": {"rule": "mean_rank", "metrics": [{"name": "dice", "direction": "higher"},
+                                                      {"name": "hd95", "direction": "lower"}]},
+         "bootstrap": {"resamples": 50, "seed": 1}}
+    s.update(over)
+    path = os.path.join(WORK, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(s, f)
+    return path
+
+
+# val: per-case feedback, uploads of 1 MiB at most, one submission a day
+seg("phase", "create", "--challenge", "demo", "--spec",
+    spec("val", show_case_details=True, show_logs=True, max_upload_mb=1,
+         quota={"submissions": 1, "days": 1}))
+# test: hidden (no per-case anything for challengers), never published here
+seg("phase", "create", "--challenge", "demo", "--spec", spec("test"))
+seg("team", "add", "alpha")
+seg("team", "add", "beta")
+seg("user", "add", "org", "--role", "organiser", "--password-stdin", stdin="organiser-pass\n")
+seg("user", "add", "alice", "--role", "challenger", "--team", "alpha")
+seg("user", "add", "bob", "--role", "challenger", "--team", "beta")
+seg("user", "add", "carol", "--role", "challenger", "--team", "beta", "--password-stdin",
+    stdin="carol-password\n")
+TOKENS = {who: seg("user", "token", who).strip() for who in ("org", "alice", "bob")}
+check(all(t.startswith("sa_") for t in TOKENS.values()), f"tokens: {TOKENS}")
+
+# ---- finished runs, as a worker leaves them (no containers needed) ----
+db = sqlite3.connect(os.path.join(DATA, "segarena.db"))
+now = time.time()
+db.execute("INSERT INTO teams (name, created) VALUES (?, ?)", (EVIL, now))
+teams = dict(db.execute("SELECT name, id FROM teams"))
+phases = {n: (i, s) for i, n, s in db.execute("SELECT id, name, spec_json FROM phases")}
+
+
+def fixture_run(team, phase, digest):
+    pid, spec_json = phases[phase]
+    cur = db.execute(
+        "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, "
+        "upload_sha256, upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
+        (pid, teams[team], digest, now))
+    sub = cur.lastrowid
+    cur = db.execute(
+        "INSERT INTO runs (submission_id, phase_id, kind, status, config_json, created, started, "
+        "finished) VALUES (?, ?, 'evaluate', 'done', ?, ?, ?, ?)", (sub, pid, spec_json, now, now, now))
+    run = cur.lastrowid
+    for case in ("c1", "c2"):
+        db.execute("INSERT INTO jobs (run_id, case_id, status, attempts, finished) "
+                   "VALUES (?, ?, 'done', 1, ?)", (run, case, now))
+        db.execute(
+            "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
+            "platform_seconds, peak_memory_bytes, exit_code, detail, metric_version, "
+            "dataset_checksum, image_digest, attempts, finished) VALUES (?, ?, 'failed', "
+            "'timeout', 10, 0.5, -1, -1, 'killed at the wall time', 1, '', ?, 1, ?)",
+            (run, case, digest, now))
+    return sub, run
+
+
+SUB_VAL, RUN_VAL = fixture_run("alpha", "val", "sha256:" + "a" * 64)
+SUB_TEST, RUN_TEST = fixture_run("alpha", "test", "sha256:" + "b" * 64)
+fixture_run(EVIL, "val", "sha256:" + "c" * 64)
+db.commit()
+db.close()
+
+# ---- the server ----
+port_file = os.path.join(WORK, "port")
+log = open(os.path.join(WORK, "serve.log"), "w")
+server = subprocess.Popen([SEGARENA, "serve", "--data-dir", DATA, "--port", "0", "--port-file",
+                           port_file, "--workers", "0", "--http-threads", "2"],
+                          stdout=subprocess.PIPE, stderr=log, text=True)
+for _ in range(200):
+    if os.path.exists(port_file) or server.poll() is not None:
+        break
+    time.sleep(0.05)
+if not os.path.exists(port_file):
+    print("FAILED: the server did not start")
+    server.kill()
+    finish("web_api")
+PORT = int(open(port_file).read())
+banner = server.stdout.readline().strip()
+check(banner == f"SegArena on http://127.0.0.1:{PORT}/", f"banner: {banner!r}")
+
+
+def request(method, path, body=None, token=None, cookie=None, csrf=None, headers=None):
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = "Bearer " + token
+    if cookie:
+        h["Cookie"] = cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    try:
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    except (ConnectionError, http.client.HTTPException) as e:
+        return 0, {}, str(e).encode()
+    finally:
+        c.close()
+
+
+def status(method, path, who=None, **kw):
+    kw.setdefault("token", TOKENS.get(who))
+    return request(method, path, **kw)[0]
+
+
+def get_json(path, who=None):
+    s, _, body = request("GET", path, token=TOKENS.get(who))
+    try:
+        return s, json.loads(body)
+    except ValueError:
+        return s, None
+
+
+def upload_files():
+    return sorted(os.listdir(UPLOADS)) if os.path.isdir(UPLOADS) else []
+
+
+# ---- the permission matrix: (method, path) -> public, alice, bob, organiser ----
+V = "/api/v1/phases/demo/val"
+T = "/api/v1/phases/demo/test"
+MATRIX = [
+    ("GET", "/api/v1/health", 200, 200, 200, 200),
+    ("GET", "/api/v1/challenges", 200, 200, 200, 200),
+    ("GET", "/api/v1/challenges/demo", 200, 200, 200, 200),
+    ("GET", "/api/v1/challenges/demo/phases", 200, 200, 200, 200),
+    ("GET", "/api/v1/challenges/nope", 404, 404, 404, 404),
+    ("GET", V + "/leaderboard", 404, 404, 404, 200),          # unpublished: not revealed
+    ("GET", T + "/leaderboard", 404, 404, 404, 200),
+    ("GET", V + "/leaderboard?cases=1", 404, 404, 404, 200),
+    ("POST", T + "/publish", 401, 404, 404, None),           # organiser: tried below
+    ("GET", f"/api/v1/submissions/{SUB_VAL}", 401, 200, 403, 200),
+    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases", 401, 200, 403, 200),
+    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases?format=csv", 401, 200, 403, 200),
+    ("GET", f"/api/v1/submissions/{SUB_TEST}", 401, 200, 403, 200),
+    ("GET", f"/api/v1/submissions/{SUB_TEST}/cases", 401, 403, 403, 200),  # hidden phase
+    ("GET", "/api/v1/submissions/999", 401, 404, 404, 404),
+    ("GET", f"/api/v1/runs/{RUN_VAL}", 401, 200, 403, 200),
+    ("GET", f"/api/v1/runs/{RUN_TEST}", 401, 200, 403, 200),
+    ("POST", f"/api/v1/runs/{RUN_VAL}/cancel", 401, 403, 403, 409),   # already done
+    ("POST", f"/api/v1/submissions/{SUB_VAL}/runs", 401, 403, 403, 409),  # has a run
+    ("GET", "/api/v1/datasets", 401, 403, 403, 200),
+    ("GET", "/api/v1/users", 401, 403, 403, 200),
+    ("GET", "/api/v1/teams", 401, 403, 403, 200),
+    ("POST", V + "/submissions?team=alpha", 401, 429, 403, 429),  # alpha's quota is used
+    ("POST", V + "/submissions?team=beta", 401, 403, None, None),  # bob: below
+    ("GET", "/", 200, 200, 200, 200),
+    ("GET", "/challenges/demo/phases/test", 404, 404, 404, 200),
+    ("GET", "/api/v1/nope", 404, 404, 404, 404),
+    ("GET", "/nope", 404, 404, 404, 404),
+    ("DELETE", "/api/v1/challenges", 405, 405, 405, 405),
+    ("GET", "/api/v1/submissions/abc", 404, 404, 404, 404),
+    ("GET", "/api/v1/submissions/0", 404, 404, 404, 404),
+    ("GET", "/api/v1/challenges/..%2f..", 404, 404, 404, 404),
+]
+for method, path, *expected in MATRIX:
+    for who, want in zip((None, "alice", "bob", "org"), expected):
+        if want is None:
+            continue
+        body = b"x" if method == "POST" else None
+        got = status(method, path, who, body=body)
+        check(got == want, f"{method} {path} as {who or 'public'}: {got}, expected {want}")
+
+check(status("GET", "/api/v1/challenges", token="sa_not-a-token") == 401, "a bad token: 401")
+check(request("GET", "/api/v1/challenges", cookie="segarena_session=forged")[0] == 401,
+      "a forged session: 401")
+
+# ---- what each one sees ----
+s, alpha_val = get_json(f"/api/v1/submissions/{SUB_VAL}", "alice")
+run = alpha_val["runs"][-1] if s == 200 else {}
+check(run.get("progress", {}).get("failed") == 2 and run.get("failed_by_class") == {"timeout": 2},
+      f"own submission: progress and classes: {run}")
+check(len(run.get("cases", [])) == 2 and all("log" in c for c in run["cases"]),
+      f"val shows case details and logs to the owner: {run}")
+check(all("detail" not in c for c in run.get("cases", [])), "the classifier's detail is the organisers'")
+s, alpha_test = get_json(f"/api/v1/submissions/{SUB_TEST}", "alice")
+run = alpha_test["runs"][-1] if s == 200 else {}
+check(run.get("failed_by_class") == {"timeout": 2} and "cases" not in run and "aggregate" not in run,
+      f"hidden phase: counts per class only for the owner: {run}")
+s, org_test = get_json(f"/api/v1/submissions/{SUB_TEST}", "org")
+check(s == 200 and len(org_test["runs"][-1].get("cases", [])) == 2, "the organiser sees every case")
+check("detail" in org_test["runs"][-1]["cases"][0], "the organiser sees the classifier's detail")
+s, h, csv = request("GET", f"/api/v1/submissions/{SUB_VAL}/cases?format=csv",
+                    token=TOKENS["alice"])
+check(s == 200 and h.get("Content-Type", "").startswith("text/csv") and
+      csv.decode().splitlines()[0].startswith("case_id,status,class") and
+      len(csv.decode().splitlines()) == 3, f"cases as CSV: {csv[:200]!r}")
+s, phases_public = get_json("/api/v1/challenges/demo/phases")
+check(s == 200 and phases_public["phases"] == [], f"unpublished phases are not listed: {phases_public}")
+s, phases_org = get_json("/api/v1/challenges/demo/phases", "org")
+check(s == 200 and len(phases_org["phases"]) == 2 and "dataset" in phases_org["phases"][0],
+      "the organiser sees every phase, with its dataset")
+s, users = get_json("/api/v1/users", "org")
+check(s == 200 and {u["name"] for u in users["users"]} == {"org", "alice", "bob", "carol"} and
+      all("password_hash" not in u for u in users["users"]), f"users: {users}")
+s, ds = get_json("/api/v1/datasets", "org")
+check(s == 200 and ds == {"datasets": [{"name": "ms-demo"}]}, f"datasets: {ds}")
+s, health = get_json("/api/v1/health")
+check(s == 200 and health.get("status") == "ok" and health.get("schema_version", 0) >= 3,
+      f"health: {health}")
+
+# ---- logins, sessions, CSRF; publishing through a session ----
+for i in range(5):
+    s, _, _ = request("POST", "/api/v1/login", body=json.dumps({"name": "carol", "password": "nope"}))
+    check(s == 401, f"wrong password {i + 1}: {s}")
+s, h, body = request("POST", "/api/v1/login", body=json.dumps({"name": "carol", "password": "nope"}))
+check(s == 429 and h.get("Retry-After", "0").isdigit() and int(h["Retry-After"]) >= 1,
+      f"6th wrong password: {s} {h.get('Retry-After')}")
+s, _, _ = request("POST", "/api/v1/login", body=json.dumps({"name": "carol", "password": "carol-password"}))
+check(s == 429, f"rate limited: even the right password waits: {s}")
+
+s, h, body = request("POST", "/api/v1/login", body=json.dumps({"name": "org", "password": "organiser-pass"}))
+cookie_header = h.get("Set-Cookie", "")
+check(s == 200 and "HttpOnly" in cookie_header and "SameSite=" in cookie_header,
+      f"login: {s} {cookie_header}")
+COOKIE = cookie_header.split(";")[0]
+CSRF = json.loads(body).get("csrf_token") if s == 200 else None
+check(request("GET", V + "/leaderboard", cookie=COOKIE)[0] == 200, "a session reads like a token")
+check(request("POST", V + "/publish", cookie=COOKIE)[0] == 403, "session write without CSRF: 403")
+check(request("POST", V + "/publish", cookie=COOKIE, csrf="wrong")[0] == 403, "wrong CSRF: 403")
+check(request("POST", V + "/publish", cookie=COOKIE, csrf=CSRF)[0] == 200, "publish with CSRF")
+
+# published now: the public sees the board (aggregates, no per-case values)
+s, board = get_json(V + "/leaderboard")
+check(s == 200 and board.get("published") is True and len(board.get("rows", [])) == 2,
+      f"published board: {s} {str(board)[:300]}")
+check("case_ids" not in board and all("cases" not in r for r in board.get("rows", [])),
+      "the public board has no per-case values")
+check(status("GET", V + "/leaderboard?cases=1") == 401, "export: the public 401")
+check(status("GET", V + "/leaderboard?cases=1", "alice") == 403, "export: a challenger 403")
+s, full = get_json(V + "/leaderboard?cases=1", "org")
+check(s == 200 and "case_ids" in full, "export: the organiser gets per-case values")
+s, listed = get_json("/api/v1/challenges/demo/phases")
+check(s == 200 and [p["name"] for p in listed["phases"]] == ["val"] and
+      "dataset" not in listed["phases"][0], f"published phase listed for the public: {listed}")
+check(status("POST", V + "/publish", "alice", body=b"") == 403, "a challenger cannot publish")
+
+# pages: escaped
+s, h, page = request("GET", "/challenges/demo/phases/val")
+text = page.decode("utf-8", "replace")
+check(s == 200 and h.get("Content-Type", "").startswith("text/html"), f"leaderboard page: {s}")
+check("<script>" not in text and "&lt;script&gt;" in text, "team name and titles escaped in the page")
+check("OR 1=1" in text, "the injection string is shown, as text")
+s, h, page = request("GET", "/")
+text = page.decode("utf-8", "replace")
+check(s == 200 and "<script>" not in text and "&lt;script&gt;" in text, "index page escaped")
+check("Content-Security-Policy" in h, "pages carry a Content-Security-Policy")
+
+# unpublish through a token (no CSRF for tokens), then the public loses it again
+check(status("POST", V + "/unpublish", "org", body=b"") == 200, "unpublish with a token")
+check(status("GET", V + "/leaderboard") == 404, "unpublished again: 404")
+check(request("GET", "/challenges/demo/phases/val")[0] == 404, "unpublished page: 404")
+check(status("POST", V + "/publish", "org", body=b"") == 200, "published again")
+# logout ends the session
+check(request("POST", "/api/v1/logout", cookie=COOKIE, csrf=CSRF)[0] == 200, "logout")
+check(request("GET", "/api/v1/health", cookie=COOKIE)[0] == 401, "the session is gone after logout")
+
+# ---- uploads ----
+before = upload_files()
+big = b"\0" * (1024 * 1024 + 1)
+
+
+def raw(request_bytes, then=None, read=True, timeout=30):
+    """Sends raw bytes; returns the status line ('' when the server closed or
+    said nothing within timeout seconds)."""
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
+    try:
+        sock.sendall(request_bytes)
+        if then:
+            then(sock)
+        if not read:
+            return ""
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n")[0].decode("latin-1")
+    except OSError:
+        return ""
+    finally:
+        sock.close()
+
+
+def head(method, path, extra=""):
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['bob']}\r\n"
+            f"{extra}").encode()
+
+
+def chunked(sock):
+    piece = b"\1" * 65536
+    for _ in range(20):  # 1.25 MiB, more than the phase's 1 MiB
+        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
+
+
+# a declared length over the limit is refused before the body is read (the
+# client that asks "Expect: 100-continue" sends nothing)
+line = raw(head("POST", V + "/submissions?team=beta",
+                "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (1024 * 1024 + 1)))
+check(" 413 " in line, f"declared too large: {line!r}")
+check(upload_files() == before, f"nothing kept after 413: {upload_files()}")
+line = raw(head("POST", V + "/submissions?team=beta", "Transfer-Encoding: chunked\r\n\r\n"), chunked)
+check(" 413 " in line, f"chunked, too large while streaming: {line!r}")
+check(upload_files() == before, f"nothing kept after a streamed 413: {upload_files()}")
+
+raw(head("POST", V + "/submissions?team=beta", "Content-Length: 500000\r\n\r\n") + b"\1" * 1000,
+    lambda sock: time.sleep(0.3), read=False)
+# the server notices at once (at the latest after its 30 s connection timeout)
+for _ in range(400):
+    if upload_files() == before:
+        break
+    time.sleep(0.1)
+check(upload_files() == before, f"an interrupted upload leaves nothing: {upload_files()}")
+
+s, _, body = request("POST", V + "/submissions?team=beta", body=b"this is not an image archive\n",
+                     token=TOKENS["bob"])
+answer = json.loads(body) if s == 201 else {}
+check(s == 201 and answer.get("intake", {}).get("status") == "invalid" and
+      answer.get("run_id") is None, f"not a tar: 201 with intake invalid: {s} {body[:300]!r}")
+check(".incoming" not in body.decode() and DATA not in body.decode(),
+      f"the reason does not show server paths: {body[:300]!r}")
+check(not [f for f in upload_files() if f.startswith(".")], f"no temporary file left: {upload_files()}")
+s, sub = get_json(f"/api/v1/submissions/{answer.get('submission_id', 0)}", "bob")
+check(s == 200 and sub.get("status") == "invalid" and sub.get("team") == "beta",
+      f"the refused submission is bob's to read: {sub}")
+
+s, h, body = request("POST", V + "/submissions?team=alpha", body=b"x", token=TOKENS["alice"])
+check(s == 429 and h.get("Retry-After", "").isdigit() and int(h["Retry-After"]) > 3600 and
+      b"possible from" in body, f"quota: {s} {h.get('Retry-After')} {body[:200]!r}")
+check(status("POST", V + "/submissions?team=" + "%27%20OR%201%3D1%20--", "org", body=b"x") == 404,
+      "an injection string as a team name is just an unknown team")
+s, _, body = request("POST", V + "/submissions", body=b"x", token=TOKENS["bob"])
+check(s == 201 and b'"invalid"' in body, f"no ?team=: the caller's only team: {s} {body[:200]!r}")
+
+# ---- hostile requests ----
+check(status("POST", "/api/v1/login", body=b"{not json") == 400, "malformed JSON: 400")
+check(status("POST", "/api/v1/login", body=b"[1,2]") == 400, "JSON of the wrong shape: 400")
+check(status("POST", "/api/v1/login", body=json.dumps({"name": "x" * 5000, "password": "y"})) == 400,
+      "a huge name: 400")
+line = raw(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (2 << 20),
+           lambda sock: sock.sendall(b"{" * 65536))
+check(" 413 " in line, f"a declared 2 MiB body: {line!r}")
+
+
+def chunked_body(sock):
+    for _ in range(40):  # 2.5 MiB without a declared length
+        sock.sendall(b"10000\r\n" + b"{" * 65536 + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
+
+
+line = raw(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+           chunked_body)
+check(" 413 " in line, f"a streamed 2.5 MiB body: {line!r}")
+line = raw(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+check(line.startswith("HTTP/1.1 4") or line == "", f"huge header: {line!r}")
+s = status("GET", "/api/v1/" + "a" * 5000)
+check(400 <= s < 500, f"a huge path: {s}")
+line = raw(b"\x00\xff garbage \r\n\r\n", timeout=2)  # MHD waits for more, then times out
+check(line == "" or " 400 " in line, f"garbage request line: {line!r}")
+s = status("GET", "/api/v1/submissions/99999999999999999999999")
+check(s == 404, f"an id too large: {s}")
+check(status("GET", "/api/v1/health") == 200, "the server still answers after all that")
+
+# ---- metrics ----
+s, h, body = request("GET", "/metrics")
+text = body.decode()
+check(s == 200 and h.get("Content-Type", "").startswith("text/plain"), f"metrics: {s} {h}")
+for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs gauge',
+               'segarena_jobs{status="done"} 6', 'segarena_runs{status="done"} 3',
+               "segarena_submissions_total ", "segarena_uptime_seconds "):
+    check(needle in text, f"metrics has {needle!r}")
+check('segarena_http_requests_total{code="413"}' in text, "413s are counted")
+
+# ---- stop ----
+server.send_signal(signal.SIGTERM)
+try:
+    rc = server.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    server.kill()
+    rc = -9
+check(rc == 0, f"SIGTERM: exit {rc}")
+log.close()
+serve_log = open(os.path.join(WORK, "serve.log")).read()
+check("interrupted" in serve_log, f"the interrupted upload was logged: {serve_log[-500:]}")
+
+
+# ---- a real image, evaluated by the server's own worker (podman needed) ----
+def real_image():
+    if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
+        return "needs rootful podman and skopeo"
+    images = os.path.join(WORK, "images")
+    r = sh("sh", os.path.join(EXAMPLES, "contestants", "build.sh"), images)
+    if r.returncode != 0:
+        return "build.sh failed (no static C toolchain with zlib?): " + r.stderr[-300:]
+    global server, PORT
+    os.unlink(port_file)
+    log2 = open(os.path.join(WORK, "serve-workers.log"), "w")
+    server = subprocess.Popen([SEGARENA, "serve", "--data-dir", DATA, "--port", "0", "--port-file",
+                               port_file, "--workers", "1"], stdout=subprocess.DEVNULL, stderr=log2)
+    for _ in range(200):
+        if os.path.exists(port_file):
+            break
+        time.sleep(0.05)
+    PORT = int(open(port_file).read())
+    with open(os.path.join(images, "ms_flair_threshold.tar"), "rb") as f:
+        archive = f.read()
+    s, _, body = request("POST", T + "/submissions?team=beta", body=archive, token=TOKENS["bob"])
+    answer = json.loads(body) if s == 201 else {}
+    check(s == 201 and answer.get("intake", {}).get("status") == "ready" and answer.get("run_id"),
+          f"a real image: {s} {body[:300]!r}")
+    run_id = answer.get("run_id")
+    run = {}
+    for _ in range(360):
+        s, run = get_json(f"/api/v1/runs/{run_id}", "bob")
+        if s != 200 or run.get("status") in ("done", "cancelled"):
+            break
+        time.sleep(0.5)
+    check(run.get("status") == "done" and run["progress"]["done"] == 2 and run["progress"]["left"] == 0,
+          f"the server's worker ran it: {run}")
+    check("cases" not in run and "aggregate" not in run,
+          f"hidden phase: bob sees no per-case value and no aggregate before publication: {run}")
+    s, org_run = get_json(f"/api/v1/runs/{run_id}", "org")
+    check(s == 200 and "aggregate" in org_run and len(org_run.get("cases", [])) == 2,
+          f"the organiser sees the aggregate and the cases: {org_run}")
+    s, board = get_json(T + "/leaderboard", "org")
+    check(s == 200 and "beta" in [r["team"] for r in board.get("rows", [])],
+          f"beta's row on the board: {board}")
+    server.send_signal(signal.SIGTERM)
+    check(server.wait(timeout=120) == 0, "the server with a worker stops cleanly")
+    log2.close()
+    return None
+
+
+skipped = real_image()
+if skipped:
+    print("skipped the real image:", skipped)
+finish("web_api")

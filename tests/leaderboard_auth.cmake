@@ -1,0 +1,12 @@
+# tests/leaderboard_auth.cmake: accounts and authentication (leaderboard/auth.c,
+# store/accounts.c) and the `segarena user` command.
+add_executable(test_auth ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth.c)
+target_include_directories(test_auth PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_auth PRIVATE sa_leaderboard sa_store)
+add_test(NAME auth.unit COMMAND test_auth)
+set_tests_properties(auth.unit PROPERTIES LABELS unit TIMEOUT 120)
+
+add_test(NAME auth.cli_user
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_user.py
+          $<TARGET_FILE:segarena> ${CMAKE_CURRENT_BINARY_DIR}/cli_user_work)
+set_tests_properties(auth.cli_user PROPERTIES LABELS integration TIMEOUT 120)
