@@ -17,10 +17,15 @@
  *   bench_web_data [--submissions N] [--cases C] [--out DIR]
  *   bench_web_data --touch DIR     re-publish the phase: the results version
  *                                  changes (a cached board is stale), nothing else
+ *   bench_web_data --live DIR [--interval S]
+ *                                  one more team's run evaluated "live": a case
+ *                                  result stored every S seconds (default 1), as a
+ *                                  worker would while the server is being read
  *
  * Prints "data_dir: DIR" and "phase: bench/test" on stdout.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,9 +228,26 @@ static int score_case(builder *b, size_t s, size_t c, const char *digest, int hu
     return rc;
 }
 
+/* Live mode stops on SIGTERM or SIGINT: the case in hand is given back and the
+ * unfinished run cancelled, so that a later live run finds no job of it. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void sleep_seconds(double seconds) {
+    if (seconds <= 0) return;
+    struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+    while (!stop_requested && nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 /* Submission s: its team, the submission, a run with one job per case, every job
- * claimed and completed with its result, the run's aggregate. */
-static int add_submission(builder *b, size_t s, double created) {
+ * claimed and completed with its result (one every `interval` seconds: a worker
+ * at work), the run's aggregate. */
+static int add_submission(builder *b, size_t s, double created, double interval) {
     sa_error err;
     char team[64];
     snprintf(team, sizeof team, "team-%03zu", s + 1);
@@ -253,6 +275,12 @@ static int add_submission(builder *b, size_t s, double created) {
     sa_job_row job;
     int claimed;
     while ((claimed = sa_store_job_claim(b->st, "bench_web_data", 600, NULL, NULL, &job, &err)) == 1) {
+        sleep_seconds(interval);
+        if (stop_requested) {
+            if (sa_store_job_release(b->st, &job, &err) < 0 || sa_store_run_cancel(b->st, run_id, &err) < 0)
+                return fail("stopping", &err);
+            return 0;
+        }
         size_t c = 0;
         while (c < b->n_cases && strcmp(b->case_ids[c], job.case_id) != 0) c++;
         if (job.run_id != run_id || c == b->n_cases) {
@@ -332,7 +360,7 @@ static int build(builder *b, const char *data_dir) {
 
     double start = sa_store_now() - (double)b->n_submissions * 3600.0;
     for (size_t s = 0; s < b->n_submissions; s++)
-        if (add_submission(b, s, start + (double)s * 3600.0)) return -1;
+        if (add_submission(b, s, start + (double)s * 3600.0, 0)) return -1;
     if (sa_store_phase_set_published(b->st, b->phase_id, 1, &err)) return fail("publish", &err);
     return 0;
 }
@@ -349,6 +377,41 @@ static int touch(const char *data_dir) {
     return rc;
 }
 
+/* Live mode: one more team submits and its run is evaluated in front of the
+ * server, one case result every `interval` seconds, each of which changes the
+ * phase's results version. */
+static int live(builder *b, const char *data_dir, double interval) {
+    sa_error err;
+    if (sa_store_open(data_dir, 0, &b->st, &err)) return fail(data_dir, &err);
+    sa_phase_row phase;
+    sa_dataset_row ds;
+    sa_team_row *teams;
+    size_t n_teams;
+    int found = sa_phase_find(b->st, CHALLENGE "/" PHASE, &b->phase_id, &b->spec, &err);
+    if (found != 1) return fail("live", &err);
+    if (sa_store_phase_get_by_id(b->st, b->phase_id, &phase, &err) != 1) return fail("live", &err);
+    b->spec_json = phase.spec_json;
+    phase.spec_json = NULL;
+    int rc = sa_store_dataset_get_by_id(b->st, phase.dataset_id, &ds, &err);
+    sa_phase_row_free(&phase);
+    if (rc == 0) rc = sa_store_team_list(b->st, &teams, &n_teams, &err);
+    if (rc) return fail("live", &err);
+    free(teams);
+    snprintf(b->checksum, sizeof b->checksum, "%s", ds.checksum);
+    sa_phase_scoring_hash(&b->spec, b->checksum, b->scoring_hash);
+    if ((size_t)ds.n_cases != b->n_cases) {
+        fprintf(stderr, "bench_web_data: the phase has %lld cases; give --cases %lld\n",
+                (long long)ds.n_cases, (long long)ds.n_cases);
+        return -1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    return add_submission(b, n_teams, sa_store_now(), interval);
+}
+
 static int parse_count(const char *opt, const char *v, long lo, long hi, size_t *out) {
     char *end;
     long n = v ? strtol(v, &end, 10) : 0;
@@ -362,14 +425,16 @@ static int parse_count(const char *opt, const char *v, long lo, long hi, size_t 
 
 static const char usage[] =
     "usage: bench_web_data [--submissions N (100)] [--cases C (38)] [--out DIR]\n"
-    "       bench_web_data --touch DIR\n";
+    "       bench_web_data --touch DIR\n"
+    "       bench_web_data --live DIR [--cases C] [--interval SECONDS (1)]\n";
 
 int main(int argc, char **argv) {
     builder b;
     memset(&b, 0, sizeof b);
     b.n_submissions = 100;
     b.n_cases = 38;
-    const char *out = NULL, *touch_dir = NULL;
+    const char *out = NULL, *touch_dir = NULL, *live_dir = NULL;
+    double interval = 1.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--submissions")) {
@@ -382,6 +447,16 @@ int main(int argc, char **argv) {
             out = v, i++;
         } else if (!strcmp(a, "--touch") && v) {
             touch_dir = v, i++;
+        } else if (!strcmp(a, "--live") && v) {
+            live_dir = v, i++;
+        } else if (!strcmp(a, "--interval") && v) {
+            char *end;
+            interval = strtod(v, &end);
+            if (*end || !(interval >= 0 && interval <= 3600)) {
+                fprintf(stderr, "bench_web_data: --interval takes 0 to 3600 seconds\n");
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
@@ -393,7 +468,7 @@ int main(int argc, char **argv) {
     if (touch_dir) return touch(touch_dir) ? 1 : 0;
 
     char made[4096];
-    if (!out) {
+    if (!out && !live_dir) {
         const char *tmp = getenv("TMPDIR");
         snprintf(made, sizeof made, "%s/segarena-webbench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(made)) {
@@ -417,10 +492,15 @@ int main(int argc, char **argv) {
         if (!(b.case_ids[c] = strdup(id))) rc = -1;
     }
     if (rc) fprintf(stderr, "bench_web_data: out of memory\n");
-    else rc = build(&b, out);
+    else rc = live_dir ? live(&b, live_dir, interval) : build(&b, out);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (b.st) sa_store_close(b.st);
-    if (rc == 0) {
+    if (rc == 0 && live_dir) {
+        fprintf(stderr, "bench_web_data: one more run of %zu cases: %zu stored in %.1f s%s\n",
+                b.n_cases, b.scored + b.failed,
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                stop_requested ? ", stopped (run cancelled)" : "");
+    } else if (rc == 0) {
         fprintf(stderr,
                 "bench_web_data: %zu submissions x %zu cases (%zu scored, %zu failed) in %.1f s\n",
                 b.n_submissions, b.n_cases, b.scored, b.failed,

@@ -324,6 +324,9 @@ typedef struct sa_submit_request {
     int64_t user_id;          /* 0: from the command line */
     const char *archive_path; /* the uploaded file (copied to uploads/<sha256>.tar) */
     sa_engine_kind engine;
+    /* How refusal reasons (answered and stored) name the upload; NULL: its
+     * archive_path. The web server's temporary path is nobody's business. */
+    const char *display_name;
 } sa_submit_request;
 
 typedef struct sa_submit_outcome {

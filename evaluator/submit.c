@@ -211,6 +211,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         return -1;
     if (out->refusal) return 0;
 
+    const char *shown = req->display_name ? req->display_name : req->archive_path;
     char upload[4300], sha[65] = "";
     uint64_t bytes = 0;
     int too_large = 0;
@@ -219,7 +220,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         return -1;
     if (too_large) {
         refuse(out, SA_SUBMIT_TOO_LARGE, "%s: too large: more than the phase's %llu MiB",
-               req->archive_path, (unsigned long long)(spec.max_upload_bytes >> 20));
+               shown, (unsigned long long)(spec.max_upload_bytes >> 20));
         return record_invalid(st, req, NULL, bytes, out, err);
     }
 
@@ -242,7 +243,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         /* the reason names our stored copy; say it about the file the user gave */
         const char *msg = strncmp(ierr.msg, upload, strlen(upload)) ? ierr.msg
                                                                    : ierr.msg + strlen(upload);
-        refuse(out, SA_SUBMIT_INVALID, "%s%s%s (%s)", req->archive_path,
+        refuse(out, SA_SUBMIT_INVALID, "%s%s%s (%s)", shown,
                msg == ierr.msg ? ": " : "", msg, sa_intake_refusal_name(out->image.refusal));
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
@@ -252,7 +253,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     if (dup) {
         refuse(out, SA_SUBMIT_DUPLICATE, "%s: the same image (%s) is already submission %lld of "
                                          "this phase",
-               req->archive_path, out->image.config_digest, (long long)dup);
+               shown, out->image.config_digest, (long long)dup);
         goto cleanup;
     }
     char image_id[40], image_name[160];
@@ -264,7 +265,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     }
     if (sa_intake_load(tar, &out->image, image_name, &ierr) != 0) {
         out->image.refusal = SA_REFUSED_ENGINE;
-        refuse(out, SA_SUBMIT_INVALID, "%s: the engine refused it: %s (engine)", req->archive_path,
+        refuse(out, SA_SUBMIT_INVALID, "%s: the engine refused it: %s (engine)", shown,
                ierr.msg);
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
@@ -297,7 +298,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         sa_store_rollback(st);
         refuse(out, SA_SUBMIT_DUPLICATE, "%s: the same image (%s) is already a submission of "
                                          "this phase",
-               req->archive_path, out->image.config_digest);
+               shown, out->image.config_digest);
         goto cleanup;
     }
     if (added != 0 || sa_store_commit(st, err) != 0) {

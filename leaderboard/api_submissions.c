@@ -17,11 +17,12 @@
 
 /* ---- the upload ---- */
 
-/* The team the upload is for: ?team=NAME, or the caller's only team. 1 found,
- * 0 answered. */
+/* The team the upload is for: ?team=NAME (or the upload form's team field), or
+ * the caller's only team. 1 found, 0 answered. */
 static int upload_team(sa_web_call *call, sa_team_row *team) {
     char name[80];
     int given = sa_web_query(call->req->query, "team", name, sizeof name);
+    if (given == 0) given = sa_web_form_value(call->req, "team", name, sizeof name);
     sa_error err;
     if (given < 0) return sa_web_json_error(call->res, 400, "?team= is not a team name"), 0;
     if (!given) {
@@ -57,7 +58,7 @@ static int upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spe
 
 /* Answers a refusal of the evaluator with its status code (429 with Retry-After
  * for the quota). */
-static int answer_refusal(sa_web_call *call, const sa_submit_outcome *out) {
+int sa_api_answer_refusal(sa_web_call *call, const sa_submit_outcome *out) {
     switch (out->refusal) {
     case SA_SUBMIT_QUOTA: {
         double wait = ceil(out->next_slot - sa_store_now());
@@ -72,8 +73,7 @@ static int answer_refusal(sa_web_call *call, const sa_submit_outcome *out) {
     }
 }
 
-/* Everything checked before an upload is read; *phase_id, *team_id set when 1. */
-static int upload_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes,
+int sa_api_submit_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes,
                          int64_t *phase_id, int64_t *team_id) {
     if (!sa_web_require_login(call)) return 0;
     sa_phase_row phase;
@@ -91,7 +91,7 @@ static int upload_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *m
     sa_error err;
     if (sa_quota_check(call->st, *phase_id, team.id, sa_store_now(), &out, &err))
         return sa_web_internal_error(call, &err), 0;
-    if (out.refusal) return answer_refusal(call, &out), 0;
+    if (out.refusal) return sa_api_answer_refusal(call, &out), 0;
     *max_bytes = spec.max_upload_bytes;
     if (declared_bytes > spec.max_upload_bytes)
         return sa_web_json_error(call->res, 413, "upload too large: more than the phase's %llu MiB",
@@ -101,7 +101,7 @@ static int upload_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *m
 
 int sa_api_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes) {
     int64_t phase_id, team_id;
-    return upload_checks(call, declared_bytes, max_bytes, &phase_id, &team_id);
+    return sa_api_submit_checks(call, declared_bytes, max_bytes, &phase_id, &team_id);
 }
 
 /* Replaces every occurrence of the server's temporary path in a message with
@@ -118,12 +118,8 @@ static void hide_path(char *msg, size_t cap, const char *path) {
     }
 }
 
-int sa_api_submit(sa_web_call *call) {
-    uint64_t max_bytes;
-    int64_t phase_id, team_id;
-    if (!upload_checks(call, call->req->upload_bytes, &max_bytes, &phase_id, &team_id)) return 0;
-    if (!call->req->upload_path)
-        return sa_web_json_error(call->res, 400, "no upload received");
+int sa_web_submit_upload(sa_web_call *call, int64_t phase_id, int64_t team_id,
+                         sa_submit_outcome *out) {
     sa_submit_request req;
     memset(&req, 0, sizeof req);
     req.data_dir = call->ctx->data_dir;
@@ -132,14 +128,25 @@ int sa_api_submit(sa_web_call *call) {
     req.user_id = call->who.user_id;
     req.archive_path = call->req->upload_path;
     req.engine = SA_ENGINE_PODMAN; /* intake loads into podman's storage */
+    req.display_name = "the upload";   /* reasons never name the server's paths */
+    sa_error err;
+    if (sa_submit(call->st, &req, out, &err)) return sa_web_internal_error(call, &err), -1;
+    hide_path(out->reason, sizeof out->reason, call->req->upload_path);
+    return 0;
+}
+
+int sa_api_submit(sa_web_call *call) {
+    uint64_t max_bytes;
+    int64_t phase_id, team_id;
+    if (!sa_api_submit_checks(call, call->req->upload_bytes, &max_bytes, &phase_id, &team_id)) return 0;
+    if (!call->req->upload_path)
+        return sa_web_json_error(call->res, 400, "no upload received");
     sa_submit_outcome *out = malloc(sizeof *out);
     if (!out) return sa_web_json_error(call->res, 500, "out of memory");
-    sa_error err;
-    if (sa_submit(call->st, &req, out, &err)) {
+    if (sa_web_submit_upload(call, phase_id, team_id, out)) {
         free(out);
-        return sa_web_internal_error(call, &err);
+        return 0;
     }
-    hide_path(out->reason, sizeof out->reason, call->req->upload_path);
     int rc;
     if (out->refusal == SA_SUBMIT_INVALID && out->submission_id) {
         /* recorded, refused at intake: the answer says why */
@@ -148,7 +155,7 @@ int sa_api_submit(sa_web_call *call) {
                                         (json_int_t)out->submission_id, "run_id", "intake",
                                         "status", "invalid", "reason", out->reason));
     } else if (out->refusal) {
-        rc = answer_refusal(call, out);
+        rc = sa_api_answer_refusal(call, out);
     } else {
         json_t *o = json_pack("{s:I,s:o,s:{s:s,s:n},s:s}", "submission_id",
                               (json_int_t)out->submission_id, "run_id",

@@ -4,8 +4,12 @@
  * as JSON and as its rendered page. An entry is kept under the phase's results
  * version (store/version.c), so a new result, run, selection, spec change or
  * publication makes the next request build it again. What is cached is the same
- * for every viewer (no per-case values, nothing that depends on who asks); who
- * may see it is decided before the cache is asked.
+ * for every viewer (no per-case values, nothing that depends on who asks): the
+ * public's view. For a logged-in viewer the header bar and the upload form are
+ * put into a copy per request, at the marks render_page.c leaves, and never
+ * cached; the public gets the cached page as it is. Who may see it is decided
+ * before the cache is asked. Also the helpers every page shares: error pages,
+ * redirects, the viewer of the header bar.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,25 +161,133 @@ int sa_page_board_json(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id,
     return cache_get(ctx, st, phase_id, &w, err);
 }
 
-/* ---- pages ---- */
+/* ---- helpers every page shares ---- */
 
 static int send_html(sa_http_response *res, int status, char *html, size_t len) {
     sa_web_set_body(res, status, "text/html; charset=utf-8", html, len);
     return 0;
 }
 
+int sa_page_send(sa_http_response *res, int status, char *html, size_t len) {
+    if (!html) return sa_page_error(res, 500, "internal error: out of memory");
+    return send_html(res, status, html, len);
+}
+
+static const char *status_words(int status) {
+    switch (status) {
+    case 400: return "Bad request";
+    case 401: return "Log in first";
+    case 403: return "Not allowed";
+    case 404: return "Not found";
+    case 405: return "Method not allowed";
+    case 409: return "Conflict";
+    case 413: return "Too large";
+    case 414: return "Too long";
+    case 429: return "Too many requests";
+    default: return status >= 500 ? "Server error" : "Error";
+    }
+}
+
 int sa_page_error(sa_http_response *res, int status, const char *message) {
     sa_strbuf b = {0};
-    sa_strbuf_appendf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                          "<title>%d</title></head><body><h1>%d</h1><p>",
-                      status, status);
+    char title[64];
+    snprintf(title, sizeof title, "%d %s", status, status_words(status));
+    sa_page_viewer nobody = {NULL, NULL, NULL, NULL};
+    sa_render_page_open(&b, title, &nobody, 0);
+    sa_strbuf_append(&b, "<h1>");
+    sa_strbuf_append_html(&b, title);
+    sa_strbuf_append(&b, "</h1>\n<p class=\"message\">");
     sa_strbuf_append_html(&b, message);
-    sa_strbuf_append(&b, "</p><p><a href=\"/\">SegArena</a></p></body></html>\n");
+    sa_strbuf_append(&b, "</p>\n");
+    if (status == 401) sa_strbuf_append(&b, "<p><a href=\"/login\">Log in</a></p>\n");
+    sa_strbuf_append(&b, "<p><a href=\"/\">All challenges</a></p>\n");
     size_t len;
-    char *html = sa_strbuf_take(&b, &len);
+    char *html = sa_render_page_close(&b, &len);
     if (!html) return sa_web_json_error(res, 500, "out of memory");
     return send_html(res, status, html, len);
 }
+
+void sa_page_from_json_error(sa_http_response *res) {
+    if (res->status < 400 || !res->content_type || strcmp(res->content_type, "application/json") ||
+        !res->body)
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(res->body, res->body_len, 0, &jerr);
+    const char *message = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+    char text[600];
+    snprintf(text, sizeof text, "%s", message ? message : "error");
+    json_decref(root);
+    sa_page_error(res, res->status, text);
+}
+
+int sa_page_redirect(sa_http_response *res, const char *location) {
+    snprintf(res->location, sizeof res->location, "%s", location);
+    sa_strbuf b = {0};
+    sa_strbuf_append(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
+                         "<title>See other</title></head><body><p><a href=\"");
+    sa_strbuf_append_html(&b, res->location);
+    sa_strbuf_append(&b, "\">Go on</a></p></body></html>\n");
+    size_t len;
+    char *html = sa_strbuf_take(&b, &len);
+    return sa_page_send(res, 303, html, len);
+}
+
+int sa_page_login_redirect(sa_web_call *call) {
+    sa_strbuf b = {0};
+    sa_strbuf_append(&b, "/login?next=");
+    /* the path is a routed one: names and ids, '/' between them */
+    sa_strbuf_append(&b, call->req->path);
+    char *location = sa_strbuf_take(&b, NULL);
+    int rc = sa_page_redirect(call->res, location && strlen(location) < sizeof call->res->location
+                                             ? location : "/login");
+    free(location);
+    return rc;
+}
+
+static const char *role_name(sa_role role) {
+    switch (role) {
+    case SA_ROLE_ORGANISER: return "organiser";
+    case SA_ROLE_CHALLENGER: return "challenger";
+    default: return "public";
+    }
+}
+
+void sa_page_viewer_of(const sa_web_call *call, const char *here, sa_page_viewer *out) {
+    memset(out, 0, sizeof *out);
+    out->here = here;
+    if (call->who.role == SA_ROLE_PUBLIC) return;
+    out->name = call->who.name;
+    out->role = role_name(call->who.role);
+    out->csrf = call->who.via_session ? call->who.csrf : NULL;
+}
+
+/* A page cached for the public, for this viewer: the header bar replaced and
+ * the actions put at their mark. Takes html; NULL when out of memory. */
+static char *personalise(const sa_web_call *call, char *html, size_t *len, const char *here,
+                         const char *actions) {
+    if (call->who.role == SA_ROLE_PUBLIC && !actions) return html;
+    const char *bar = strstr(html, SA_PAGE_BAR_OPEN);
+    const char *bar_end = bar ? strstr(bar, SA_PAGE_BAR_CLOSE) : NULL;
+    const char *mark = bar_end ? strstr(bar_end, SA_PAGE_ACTIONS_MARK) : NULL;
+    if (!bar_end) return html; /* not a framed page: as it is */
+    sa_page_viewer viewer;
+    sa_page_viewer_of(call, here, &viewer);
+    sa_strbuf b = {0};
+    sa_strbuf_appendf(&b, "%.*s", (int)(bar - html), html);
+    sa_render_header_bar(&b, &viewer);
+    const char *rest = bar_end + strlen(SA_PAGE_BAR_CLOSE);
+    if (*rest == '\n') rest++;
+    if (mark && actions) {
+        sa_strbuf_appendf(&b, "%.*s", (int)(mark - rest), rest);
+        sa_strbuf_append(&b, actions);
+        rest = mark;
+    }
+    sa_strbuf_append(&b, rest);
+    free(html);
+    return sa_strbuf_take(&b, len);
+}
+
+/* ---- pages ---- */
 
 static void free_page_challenges(sa_page_challenge *pc, size_t n) {
     for (size_t i = 0; pc && i < n; i++) free((void *)pc[i].phases);
@@ -239,7 +351,8 @@ int sa_html_index(sa_web_call *call) {
         sa_web_log(call->ctx, "GET /: %s", err.msg);
         return sa_page_error(call->res, 500, "internal error");
     }
-    return send_html(call->res, 200, html, len);
+    html = personalise(call, html, &len, "/", NULL);
+    return sa_page_send(call->res, 200, html, len);
 }
 
 int sa_html_phase(sa_web_call *call) {
@@ -253,10 +366,24 @@ int sa_html_phase(sa_web_call *call) {
     size_t len = 0;
     cache_want w = {NULL, &html, NULL, &len, NULL};
     int rc = cache_get(call->ctx, call->st, row.id, &w, &err);
-    sa_phase_row_free(&row);
     if (rc) {
+        sa_phase_row_free(&row);
         sa_web_log(call->ctx, "GET %s: %s", call->req->path, err.msg);
         return sa_page_error(call->res, 500, "internal error");
     }
-    return send_html(call->res, 200, html, len);
+    if (call->who.role != SA_ROLE_PUBLIC) {
+        /* per request, never cached: the viewer's bar and upload form */
+        sa_strbuf form = {0};
+        rc = sa_page_upload_form(call, &row, &spec, &form);
+        char *actions = sa_strbuf_take(&form, NULL);
+        if (rc == 0 && actions) html = personalise(call, html, &len, call->req->path, actions);
+        free(actions);
+        if (rc) {
+            sa_phase_row_free(&row);
+            free(html);
+            return 0; /* answered */
+        }
+    }
+    sa_phase_row_free(&row);
+    return sa_page_send(call->res, 200, html, len);
 }

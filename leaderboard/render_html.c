@@ -2,9 +2,11 @@
  * render_html.c: the public pages as complete HTML5 documents, rendered on the
  * server from the evaluator's numbers (it shows sa_board, it never ranks): the
  * challenge list and a phase's leaderboard (table, ranking rule, missing-case
- * policy, bootstrap summary, the SVG plots of render_svg.c). The pages need no
- * JavaScript, fit a phone (viewport, the table scrolls inside its own box) and
- * follow the browser's light or dark theme. Every text that comes from data goes
+ * policy, bootstrap summary, the SVG plots of render_svg.c), as the public sees
+ * them (pages.c adds a viewer's header bar and upload form per request, at the
+ * marks of render_page.c, whose frame and style every page shares). The pages
+ * need no JavaScript, fit a phone (viewport, the table scrolls inside its own
+ * box) and follow the browser's light or dark theme. Every text that comes from data goes
  * through sa_strbuf_append_html; the markup is also well-formed XML (void
  * elements closed with "/>"), which lets tests check it with an XML parser.
  */
@@ -21,56 +23,17 @@
 #define PHASE_PAGE_PREFIX "/challenges/"
 #define PHASE_PAGE_INFIX "/phases/"
 
-static const char *const page_style =
-    ":root{color-scheme:light dark}"
-    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:72rem;"
-    "padding:1rem;line-height:1.45}"
-    "h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}"
-    ".wrap{overflow-x:auto;-webkit-overflow-scrolling:touch}"
-    "table{border-collapse:collapse;font-variant-numeric:tabular-nums}"
-    "th,td{padding:.35rem .6rem;border-bottom:1px solid #8886;text-align:right;white-space:nowrap;"
-    "vertical-align:top}"
-    "th{font-weight:600}.team{text-align:left}"
-    "td small{display:block;font-size:.75em;opacity:.75}"
-    "tr.human td{font-style:italic;color:#7d8590}"
-    "tr.human-heading td{text-align:left;font-size:.85em;color:#7d8590;border-bottom:none;"
-    "padding-top:1rem}"
-    ".marker{color:#cf222e;font-weight:normal;font-size:.8em}"
-    ".notes p{max-width:60rem}figure{margin:1rem 0}";
-
-/* ---- page frame ---- */
-
-static void page_open(sa_strbuf *b, const char *title) {
-    sa_strbuf_append(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
-                        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
-                        "<title>");
-    sa_strbuf_append_html(b, title);
-    sa_strbuf_append(b, "</title><style>");
-    sa_strbuf_append(b, page_style);
-    sa_strbuf_append(b, "</style></head>\n<body><main>\n");
-}
-
-static char *page_close(sa_strbuf *b, size_t *len) {
-    sa_strbuf_append(b, "</main></body></html>\n");
-    return sa_strbuf_take(b, len);
-}
-
-/* A URL path segment: unreserved characters as they are, the rest %XX. */
-static void append_path_segment(sa_strbuf *b, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~')
-            sa_strbuf_appendf(b, "%c", *p);
-        else
-            sa_strbuf_appendf(b, "%%%02X", *p);
-    }
+/* The public view of a page: the header bar's "log in" link comes back to here. */
+static void page_open(sa_strbuf *b, const char *title, const char *here) {
+    sa_page_viewer public_view = {NULL, NULL, NULL, here};
+    sa_render_page_open(b, title, &public_view, 0);
 }
 
 /* ---- the challenge list ---- */
 
 char *sa_render_challenges(const sa_page_challenge *c, size_t n, size_t *len) {
     sa_strbuf b = {0};
-    page_open(&b, "SegArena challenges");
+    page_open(&b, "SegArena challenges", "/");
     sa_strbuf_append(&b, "<h1>Challenges</h1>\n");
     if (n == 0 || !c) sa_strbuf_append(&b, "<p>No challenge yet.</p>\n");
     for (size_t i = 0; c && i < n; i++) {
@@ -87,9 +50,9 @@ char *sa_render_challenges(const sa_page_challenge *c, size_t n, size_t *len) {
         for (size_t k = 0; k < c[i].n_phases; k++) {
             const sa_page_phase *ph = &c[i].phases[k];
             sa_strbuf_append(&b, "<li><a href=\"" PHASE_PAGE_PREFIX);
-            append_path_segment(&b, c[i].slug);
+            sa_render_path_segment(&b, c[i].slug);
             sa_strbuf_append(&b, PHASE_PAGE_INFIX);
-            append_path_segment(&b, ph->name);
+            sa_render_path_segment(&b, ph->name);
             sa_strbuf_append(&b, "\">");
             sa_strbuf_append_html(&b, ph->title && *ph->title ? ph->title : ph->name);
             sa_strbuf_appendf(&b, "</a> " EN_DASH " %zu %s", ph->n_rows,
@@ -100,7 +63,7 @@ char *sa_render_challenges(const sa_page_challenge *c, size_t n, size_t *len) {
         if (c[i].n_phases > 0) sa_strbuf_append(&b, "</ul>");
         sa_strbuf_append(&b, "</section>\n");
     }
-    return page_close(&b, len);
+    return sa_render_page_close(&b, len);
 }
 
 /* ---- the leaderboard table ---- */
@@ -324,8 +287,15 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     sa_strbuf_append(&title, phase);
     char *page_title = sa_strbuf_take(&title, NULL);
     if (!page_title) return NULL;
-    page_open(&out, page_title);
+    sa_strbuf here = {0};
+    sa_strbuf_append(&here, PHASE_PAGE_PREFIX);
+    sa_render_path_segment(&here, b->challenge);
+    sa_strbuf_append(&here, PHASE_PAGE_INFIX);
+    sa_render_path_segment(&here, b->phase);
+    char *here_path = sa_strbuf_take(&here, NULL);
+    page_open(&out, page_title, here_path);
     free(page_title);
+    free(here_path);
 
     sa_strbuf_append(&out, "<p><a href=\"/\">All challenges</a></p>\n<h1>");
     sa_strbuf_append_html(&out, challenge);
@@ -334,6 +304,7 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     if (!b->published) sa_strbuf_append(&out, " <span class=\"marker\">(unpublished)</span>");
     sa_strbuf_appendf(&out, "</h1>\n<p>%zu %s, %zu %s.</p>\n", b->n_cases, b->n_cases == 1 ? "case" : "cases",
                       b->n_rows, b->n_rows == 1 ? "team" : "teams");
+    sa_strbuf_append(&out, SA_PAGE_ACTIONS_MARK "\n");
     board_table(&out, b);
 
     sa_strbuf_append(&out, "<section class=\"notes\"><p><strong>Ranking.</strong> ");
@@ -349,5 +320,5 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     }
     sa_strbuf_append(&out, "<h2>Rank stability</h2>\n");
     figure(&out, sa_render_stability_plot(b));
-    return page_close(&out, len);
+    return sa_render_page_close(&out, len);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server_internal.h"
 
@@ -146,10 +147,27 @@ int sa_web_require(sa_web_call *call, sa_action action, const sa_subject *about)
     return 0;
 }
 
+/* 1 when the request's body is an urlencoded form. */
+static int urlencoded_body(const sa_http_request *req) {
+    static const char type[] = "application/x-www-form-urlencoded";
+    return req->content_type && !strncasecmp(req->content_type, type, sizeof type - 1) &&
+           req->body;
+}
+
+int sa_web_form_value(const sa_http_request *req, const char *name, char *buf, size_t cap) {
+    if (req->form) return sa_web_query(req->form, name, buf, cap);
+    if (urlencoded_body(req)) return sa_web_query(req->body, name, buf, cap);
+    return 0;
+}
+
 int sa_web_csrf_ok(sa_web_call *call) {
-    if (!call->who.via_session || sa_auth_csrf_ok(&call->who, call->req->csrf_token)) return 1;
+    if (!call->who.via_session) return 1;
+    const char *token = call->req->csrf_token;
+    char field[96];
+    if (!token && sa_web_form_value(call->req, "csrf", field, sizeof field) == 1) token = field;
+    if (sa_auth_csrf_ok(&call->who, token)) return 1;
     sa_web_json_error(call->res, 403, "a write from a browser session needs its CSRF token "
-                                      "(X-CSRF-Token header)");
+                                      "(X-CSRF-Token header, or the form's csrf field)");
     return 0;
 }
 
@@ -252,6 +270,13 @@ static const route routes[] = {
     {"POST", "/api/v1/logout", sa_api_logout},
     {"GET", "/", sa_html_index},
     {"GET", "/challenges/{name}/phases/{name}", sa_html_phase},
+    {"POST", "/challenges/{name}/phases/{name}/submissions", sa_page_submit},
+    {"GET", "/login", sa_page_login_form},
+    {"POST", "/login", sa_page_login},
+    {"POST", "/logout", sa_page_logout},
+    {"GET", "/submissions/{id}", sa_page_submission},
+    {"GET", "/submissions/{id}/cases/{name}/log", sa_page_case_log},
+    {"GET", "/runs/{id}", sa_page_run},
 };
 
 #define MAX_SEGMENTS 8
@@ -335,13 +360,15 @@ static const route *find_route(const char *method, const char *path, char *buf, 
     return NULL;
 }
 
-int sa_web_is_upload(const char *method, const char *path) {
+int sa_web_upload_kind(const char *method, const char *path) {
     char buf[SA_WEB_MAX_PATH];
     const char *args[SA_WEB_MAX_ARGS];
     size_t n_args;
     int wrong, bad;
     const route *r = find_route(method, path, buf, sizeof buf, args, &n_args, &wrong, &bad);
-    return r && r->handler == sa_api_submit;
+    if (r && r->handler == sa_api_submit) return SA_UPLOAD_RAW;
+    if (r && r->handler == sa_page_submit) return SA_UPLOAD_FORM;
+    return SA_UPLOAD_NONE;
 }
 
 /* Routes and identifies a request: the route, or NULL with res answered. */
@@ -380,12 +407,39 @@ static const route *prepare_call(const sa_server_ctx *ctx, sa_store *st,
     return r;
 }
 
+/* An answer outside /api is a page: a JSON error of a shared helper becomes the
+ * HTML error page of the same status. */
+static void answer_as_page(const sa_http_request *req, sa_http_response *res) {
+    if (!is_api(req->path) && strcmp(req->path, "/metrics")) sa_page_from_json_error(res);
+}
+
 int sa_web_upload_preflight(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
                             uint64_t declared_bytes, uint64_t *max_bytes, sa_http_response *res) {
     sa_web_call call;
     char buf[SA_WEB_MAX_PATH];
-    if (!prepare_call(ctx, st, req, res, &call, buf, sizeof buf)) return 0;
-    return sa_api_submit_preflight(&call, declared_bytes, max_bytes);
+    const route *r = prepare_call(ctx, st, req, res, &call, buf, sizeof buf);
+    int go_on = 0;
+    if (r && r->handler == sa_api_submit)
+        go_on = sa_api_submit_preflight(&call, declared_bytes, max_bytes);
+    else if (r && r->handler == sa_page_submit)
+        go_on = sa_page_submit_preflight(&call, declared_bytes, max_bytes);
+    else if (r)
+        sa_web_json_error(res, 500, "internal error: not an upload");
+    if (!go_on) answer_as_page(req, res);
+    return go_on;
+}
+
+int sa_web_upload_form_check(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
+                             uint64_t *max_bytes, sa_http_response *res) {
+    sa_web_call call;
+    char buf[SA_WEB_MAX_PATH];
+    const route *r = prepare_call(ctx, st, req, res, &call, buf, sizeof buf);
+    int64_t phase_id, team_id;
+    int go_on = r && r->handler == sa_page_submit &&
+                sa_api_submit_checks(&call, 0, max_bytes, &phase_id, &team_id);
+    if (r && r->handler != sa_page_submit) sa_web_json_error(res, 500, "internal error: not a form");
+    if (!go_on) answer_as_page(req, res);
+    return go_on;
 }
 
 void sa_web_handle(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
@@ -395,4 +449,5 @@ void sa_web_handle(const sa_server_ctx *ctx, sa_store *st, const sa_http_request
     const route *r = prepare_call(ctx, st, req, res, &call, buf, sizeof buf);
     if (r) r->handler(&call);
     if (!res->status) sa_web_json_error(res, 500, "internal error: no answer");
+    answer_as_page(req, res);
 }

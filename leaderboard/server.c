@@ -1,11 +1,15 @@
 /*
  * server.c: the libmicrohttpd daemon of `segarena serve` and the evaluator's
  * worker threads beside it. It turns MHD's callbacks into complete requests for
- * sa_web_handle: small bodies are kept (1 MiB at most, 413 beyond); the upload
- * route is checked (identity, permission, quota, declared size) before its body
- * is read, then streamed to a temporary file under DATA_DIR/uploads/ with the
- * phase's size limit enforced as it arrives, and that file is removed whatever
- * happens (answered, refused, or the client gone). Each HTTP thread keeps its own
+ * sa_web_handle: small bodies are kept (1 MiB at most, 413 beyond); the API
+ * upload route is checked (identity, permission, quota, declared size) before
+ * its body is read, then streamed to a temporary file under DATA_DIR/uploads/
+ * with the phase's size limit enforced as it arrives; the browser's upload form
+ * is read as multipart/form-data (upload_form.c): identity, phase and declared
+ * size before the body, every other check (team, CSRF, quota) from its small
+ * fields before the first byte of its file is kept, and the file streamed to
+ * the same kind of temporary file. That file is removed whatever happens
+ * (answered, refused, or the client gone). Each HTTP thread keeps its own
  * store handle. Nothing here prints: problems go to the on_log callback.
  */
 #include <arpa/inet.h>
@@ -90,9 +94,19 @@ static sa_store *thread_store_get(const sa_server_ctx *ctx, sa_error *err) {
 
 /* ---- one connection's request ---- */
 
+typedef struct server server;
+
 typedef struct request_state {
     int responded;          /* an answer was queued before the body */
-    int is_upload;
+    int is_upload;          /* SA_UPLOAD_RAW or SA_UPLOAD_FORM; 0 none */
+    /* the upload form: its reader, and what the file sink needs */
+    sa_form_reader *form;
+    server *srv;
+    struct MHD_Connection *conn;
+    const char *url, *method;
+    int file_checked;       /* the form's checks ran (first byte of the file) */
+    int refused, form_failed;
+    sa_http_response refusal; /* the answer of refused checks */
     /* small body */
     char *body;
     size_t len, cap;
@@ -104,12 +118,12 @@ typedef struct request_state {
     int upload_too_large, write_failed;
 } request_state;
 
-typedef struct server {
+struct server {
     sa_server_ctx ctx;
     sa_web_stats stats;
     struct MHD_Daemon *daemon;
     const sa_server_options *opt;
-} server;
+};
 
 static void remove_upload(request_state *rs) {
     if (rs->fd >= 0) close(rs->fd);
@@ -128,6 +142,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         sa_web_log(&srv->ctx, "upload interrupted after %llu bytes; nothing kept",
                    (unsigned long long)rs->bytes);
     remove_upload(rs);
+    sa_form_reader_free(rs->form);
+    free(rs->refusal.body);
     free(rs->body);
     free(rs);
     *con_cls = NULL;
@@ -256,12 +272,67 @@ static enum MHD_Result send_response(server *srv, struct MHD_Connection *c, sa_h
     return ok;
 }
 
-static enum MHD_Result send_error(server *srv, struct MHD_Connection *c, int status,
-                                  const char *message) {
+/* An error of the server itself: JSON under /api, an HTML page elsewhere. */
+static enum MHD_Result send_error(server *srv, struct MHD_Connection *c, const char *url,
+                                  int status, const char *message) {
     sa_http_response res;
     memset(&res, 0, sizeof res);
-    sa_web_json_error(&res, status, "%s", message);
+    if (url && strncmp(url, "/api/", 5) && strcmp(url, "/metrics")) sa_page_error(&res, status, message);
+    else sa_web_json_error(&res, status, "%s", message);
     return send_response(srv, c, &res);
+}
+
+/* ---- uploads on disk ---- */
+
+/* Appends file bytes to the upload's temporary file, the phase's limit enforced:
+ * past it, or when the disk fails, the file is deleted at once. 0 kept, -1 not. */
+static int write_upload(server *srv, request_state *rs, const char *data, size_t size) {
+    rs->bytes += size;
+    if (rs->bytes > rs->max_bytes) {
+        rs->upload_too_large = 1;
+        remove_upload(rs); /* nothing half-stored */
+        return -1;
+    }
+    for (size_t done = 0; done < size;) {
+        ssize_t w = write(rs->fd, data + done, size - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            sa_web_log(&srv->ctx, "%s: write: %s", rs->path, strerror(errno));
+            rs->write_failed = 1;
+            remove_upload(rs);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* The upload form's file part (upload_form.c's sink): before its first byte is
+ * kept, every check with the form's fields read so far (team, CSRF, quota). */
+static int form_file_data(void *ctx, const char *fields, const char *data, size_t size) {
+    request_state *rs = ctx;
+    server *srv = rs->srv;
+    if (!rs->file_checked) {
+        rs->file_checked = 1;
+        sa_error err;
+        sa_store *st = thread_store_get(&srv->ctx, &err);
+        if (!st) {
+            sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
+            sa_page_error(&rs->refusal, 503, "the store cannot be opened");
+            rs->refused = 1;
+        } else {
+            request_view v;
+            view_request(rs->conn, rs->url, rs->method, &v);
+            v.req.form = fields;
+            if (!sa_web_upload_form_check(&srv->ctx, st, &v.req, &rs->max_bytes, &rs->refusal))
+                rs->refused = 1;
+        }
+        if (rs->refused) {
+            remove_upload(rs);
+            return -1;
+        }
+    }
+    return write_upload(srv, rs, data, size);
 }
 
 /* ---- the first call: decide how the body is read ---- */
@@ -272,38 +343,51 @@ static enum MHD_Result start_request(server *srv, struct MHD_Connection *c, cons
     int has_length = declared_length(c, &declared);
     if (has_length < 0) {
         rs->responded = 1;
-        return send_error(srv, c, 400, "unreadable Content-Length");
+        return send_error(srv, c, url, 400, "unreadable Content-Length");
     }
-    if (!sa_web_is_upload(method, url)) {
+    rs->is_upload = sa_web_upload_kind(method, url);
+    if (!rs->is_upload) {
         if (has_length && declared > SA_WEB_MAX_BODY) {
             rs->responded = 1;
-            return send_error(srv, c, 413, "request body too large (1 MiB at most)");
+            return send_error(srv, c, url, 413, "request body too large (1 MiB at most)");
         }
         return MHD_YES;
     }
-    rs->is_upload = 1;
     sa_error err;
     sa_store *st = thread_store_get(&srv->ctx, &err);
     if (!st) {
         sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
         rs->responded = 1;
-        return send_error(srv, c, 503, "the store cannot be opened");
+        return send_error(srv, c, url, 503, "the store cannot be opened");
     }
     request_view v;
     view_request(c, url, method, &v);
     sa_http_response res;
     memset(&res, 0, sizeof res);
-    if (!sa_web_upload_preflight(&srv->ctx, st, &v.req, has_length ? declared : 0, &rs->max_bytes,
-                                 &res)) {
+    int form = rs->is_upload == SA_UPLOAD_FORM;
+    /* a form's declared length is judged here, below */
+    if (!sa_web_upload_preflight(&srv->ctx, st, &v.req, has_length && !form ? declared : 0,
+                                 &rs->max_bytes, &res)) {
         rs->responded = 1;
         return send_response(srv, c, &res);
+    }
+    if (form && has_length && declared > rs->max_bytes + SA_WEB_FORM_OVERHEAD) {
+        /* a browser does not wait for an early answer: within what is read and
+         * dropped anyway, the body is dropped and the 413 page sent at its end;
+         * beyond, answered now (and the connection closed) */
+        if (declared - rs->max_bytes > MAX_DISCARD) {
+            rs->responded = 1;
+            return send_error(srv, c, url, 413, "upload too large");
+        }
+        rs->upload_too_large = 1;
+        return MHD_YES;
     }
     char dir[4100];
     snprintf(dir, sizeof dir, "%s/uploads", srv->ctx.data_dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         sa_web_log(&srv->ctx, "%s: cannot create: %s", dir, strerror(errno));
         rs->responded = 1;
-        return send_error(srv, c, 500, "internal error");
+        return send_error(srv, c, url, 500, "internal error");
     }
     snprintf(rs->path, sizeof rs->path, "%s/.incoming-XXXXXX", dir);
     rs->fd = mkstemp(rs->path);
@@ -311,7 +395,19 @@ static enum MHD_Result start_request(server *srv, struct MHD_Connection *c, cons
         sa_web_log(&srv->ctx, "%s: cannot create a file: %s", dir, strerror(errno));
         rs->path[0] = '\0';
         rs->responded = 1;
-        return send_error(srv, c, 500, "internal error");
+        return send_error(srv, c, url, 500, "internal error");
+    }
+    if (rs->is_upload == SA_UPLOAD_FORM) {
+        rs->srv = srv;
+        rs->conn = c;
+        rs->url = url;
+        rs->method = method;
+        rs->form = sa_form_reader_new(c, "archive", form_file_data, rs);
+        if (!rs->form) {
+            remove_upload(rs);
+            rs->responded = 1;
+            return send_error(srv, c, url, 400, "send the upload form as multipart/form-data");
+        }
     }
     return MHD_YES;
 }
@@ -339,27 +435,19 @@ static enum MHD_Result take_data(server *srv, request_state *rs, const char *dat
         rs->body[rs->len] = '\0';
         return MHD_YES;
     }
-    if (rs->upload_too_large || rs->write_failed) {
+    if (rs->upload_too_large || rs->write_failed || rs->refused || rs->form_failed) {
         rs->discarded += size;
         return rs->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
     }
-    rs->bytes += size;
-    if (rs->bytes > rs->max_bytes) {
-        rs->upload_too_large = 1;
-        remove_upload(rs); /* nothing half-stored */
+    if (rs->is_upload == SA_UPLOAD_FORM) {
+        if (sa_form_reader_feed(rs->form, data, size) != 0 && !rs->upload_too_large &&
+            !rs->write_failed && !rs->refused) {
+            rs->form_failed = 1; /* malformed, or its fields too large */
+            remove_upload(rs);
+        }
         return MHD_YES;
     }
-    for (size_t done = 0; done < size;) {
-        ssize_t w = write(rs->fd, data + done, size - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            sa_web_log(&srv->ctx, "%s: write: %s", rs->path, strerror(errno));
-            rs->write_failed = 1;
-            remove_upload(rs);
-            return MHD_YES;
-        }
-        done += (size_t)w;
-    }
+    write_upload(srv, rs, data, size);
     return MHD_YES;
 }
 
@@ -367,26 +455,47 @@ static enum MHD_Result take_data(server *srv, request_state *rs, const char *dat
 
 static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, const char *url,
                                       const char *method, request_state *rs) {
-    if (rs->body_too_large) return send_error(srv, c, 413, "request body too large (1 MiB at most)");
+    if (rs->form) {
+        /* the last bytes of the file may be held back until the end */
+        int failed = !rs->form_failed && !rs->refused && !rs->upload_too_large &&
+                     !rs->write_failed && sa_form_reader_finish(rs->form) != 0;
+        if (failed && !rs->refused && !rs->upload_too_large && !rs->write_failed) {
+            rs->form_failed = 1;
+            remove_upload(rs);
+        }
+    }
+    if (rs->refused) {
+        remove_upload(rs);
+        sa_http_response res = rs->refusal;
+        memset(&rs->refusal, 0, sizeof rs->refusal);
+        return send_response(srv, c, &res);
+    }
+    if (rs->form_failed) {
+        remove_upload(rs);
+        return sa_form_reader_too_large(rs->form)
+                   ? send_error(srv, c, url, 413, "the form's fields are too large")
+                   : send_error(srv, c, url, 400, "the upload form could not be read");
+    }
+    if (rs->body_too_large) return send_error(srv, c, url, 413, "request body too large (1 MiB at most)");
     if (rs->upload_too_large) {
         char msg[128];
         snprintf(msg, sizeof msg, "upload too large: more than the phase's %llu MiB",
                  (unsigned long long)(rs->max_bytes >> 20));
-        return send_error(srv, c, 413, msg);
+        return send_error(srv, c, url, 413, msg);
     }
-    if (rs->write_failed) return send_error(srv, c, 500, "internal error: the upload could not be stored");
+    if (rs->write_failed) return send_error(srv, c, url, 500, "internal error: the upload could not be stored");
     sa_error err;
     sa_store *st = thread_store_get(&srv->ctx, &err);
     if (!st) {
         sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
         remove_upload(rs);
-        return send_error(srv, c, 503, "the store cannot be opened");
+        return send_error(srv, c, url, 503, "the store cannot be opened");
     }
     request_view v;
     view_request(c, url, method, &v);
     if (v.query.overflow) {
         remove_upload(rs);
-        return send_error(srv, c, 414, "query string too long");
+        return send_error(srv, c, url, 414, "query string too long");
     }
     v.req.body = rs->body ? rs->body : "";
     v.req.body_len = rs->len;
@@ -394,11 +503,12 @@ static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, con
         if (rs->fd >= 0 && close(rs->fd) != 0) {
             rs->fd = -1;
             remove_upload(rs);
-            return send_error(srv, c, 500, "internal error: the upload could not be stored");
+            return send_error(srv, c, url, 500, "internal error: the upload could not be stored");
         }
         rs->fd = -1;
         v.req.upload_path = rs->path;
         v.req.upload_bytes = rs->bytes;
+        if (rs->form) v.req.form = sa_form_reader_fields(rs->form);
     }
     sa_http_response res;
     memset(&res, 0, sizeof res);
@@ -420,7 +530,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rs;
         if (strlen(url) >= SA_WEB_MAX_PATH) {
             rs->responded = 1;
-            return send_error(srv, c, 414, "path too long");
+            return send_error(srv, c, url, 414, "path too long");
         }
         return start_request(srv, c, url, method, rs);
     }

@@ -1,9 +1,10 @@
 /*
  * server_internal.h: what the server's own files share (server.c, router.c,
- * pages.c, api_*.c), beside web.h: the server context handed to every request,
- * one routed call with its identity and path arguments, the helpers every
- * handler uses (JSON answers, ids, query parameters, CSRF, phase and submission
- * look-ups with their permission checks), the page and leaderboard cache, and the
+ * pages*.c, api_*.c, upload_form.c), beside web.h: the server context handed to
+ * every request, one routed call with its identity and path arguments, the
+ * helpers every handler uses (JSON answers, ids, query and form parameters,
+ * CSRF, phase and submission look-ups with their permission checks), the upload
+ * form's reader, the page and leaderboard cache, the helpers of pages, and the
  * handlers themselves.
  */
 #ifndef SEGARENA_SERVER_INTERNAL_H
@@ -20,6 +21,9 @@
 #define SA_WEB_MAX_BODY (1u << 20)   /* small bodies (JSON, forms): 1 MiB, else 413 */
 #define SA_WEB_MAX_PATH 1024         /* longer paths: 414 */
 #define SA_WEB_MAX_ARG 128           /* one path segment */
+/* The upload form's body beyond its file: the other fields and the multipart
+ * framing (a declared length over max_upload_mb plus this is too large). */
+#define SA_WEB_FORM_OVERHEAD ((uint64_t)64 << 10)
 
 /* Requests counted per status code, and the server's start, for /metrics. */
 typedef struct sa_web_stats {
@@ -43,16 +47,51 @@ typedef struct sa_server_ctx {
 void sa_web_handle(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
                    sa_http_response *res);
 
-/* 1 when method + path is the upload route (the server streams its body to disk
- * instead of keeping it). */
-int sa_web_is_upload(const char *method, const char *path);
+/* How the server reads the body of a route: kept whole (small), streamed to
+ * disk as it is (the API upload), or read as the upload form's multipart body
+ * whose file part is streamed to disk (upload_form.c). */
+enum { SA_UPLOAD_NONE, SA_UPLOAD_RAW, SA_UPLOAD_FORM };
+int sa_web_upload_kind(const char *method, const char *path);
 
-/* The upload's checks before its body is read: identity, team, permission, CSRF,
- * the phase's dates and quota, the declared length (declared_bytes, 0: unknown)
- * against the phase's max_upload_mb. 1: go on, *max_bytes the phase's limit;
- * 0: refused, res holds the answer. */
+/* The upload's checks before its body is read. The API upload (raw): identity,
+ * team, permission, CSRF, the phase's dates and quota, the declared length
+ * (declared_bytes, 0: unknown) against the phase's max_upload_mb. The upload
+ * form: identity, the phase, the declared length against max_upload_mb plus
+ * room for the form's other fields (the team and CSRF token are in the body).
+ * 1: go on, *max_bytes the phase's limit on the file; 0: refused, res holds the
+ * answer. */
 int sa_web_upload_preflight(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
                             uint64_t declared_bytes, uint64_t *max_bytes, sa_http_response *res);
+/* The upload form's checks once its small fields are read (req->form), before
+ * any byte of its file is kept: every check of the API upload, with the team
+ * and the CSRF token taken from the form. 1 go on (*max_bytes set), 0 refused
+ * (res holds the answer, an HTML page). */
+int sa_web_upload_form_check(const sa_server_ctx *ctx, sa_store *st, const sa_http_request *req,
+                             uint64_t *max_bytes, sa_http_response *res);
+
+/* ---- the upload form's multipart body (upload_form.c) ---- */
+
+struct MHD_Connection;
+typedef struct sa_form_reader sa_form_reader;
+/* Gets the file part's bytes as they arrive (the first call once every field
+ * before the file is in fields): 0 go on, -1 stop reading the form. */
+typedef int (*sa_form_file_sink)(void *ctx, const char *fields, const char *data, size_t size);
+/* A reader of the connection's multipart/form-data (or urlencoded) body whose
+ * field file_field goes to the sink; the other fields are kept, URL-encoded,
+ * up to SA_FORM_MAX_FIELDS bytes. NULL when the content type is not a form. */
+#define SA_FORM_MAX_FIELDS 8192
+sa_form_reader *sa_form_reader_new(struct MHD_Connection *c, const char *file_field,
+                                   sa_form_file_sink sink, void *ctx);
+/* Feeds body bytes: 0, or -1 when the body is malformed, its fields too large,
+ * or the sink stopped. */
+int sa_form_reader_feed(sa_form_reader *r, const char *data, size_t size);
+/* The body is complete: flushes what is held back; 0, or -1 malformed. */
+int sa_form_reader_finish(sa_form_reader *r);
+/* The fields so far ("a=1&b=2"), never NULL. */
+const char *sa_form_reader_fields(const sa_form_reader *r);
+/* 1 when the fields went over SA_FORM_MAX_FIELDS. */
+int sa_form_reader_too_large(const sa_form_reader *r);
+void sa_form_reader_free(sa_form_reader *r);
 
 /* Logs one line through ctx->on_log. */
 void sa_web_log(const sa_server_ctx *ctx, const char *fmt, ...)
@@ -87,7 +126,11 @@ int sa_web_parse_id(const char *text, int64_t *out);
 int sa_web_query(const char *query, const char *name, char *buf, size_t cap);
 /* 1 when the query parameter is "1" or "true". */
 int sa_web_query_flag(const char *query, const char *name);
-/* A write from a browser session needs its CSRF token: 1 fine, 0 answered 403. */
+/* A field of the request's form (req->form, or an urlencoded body), URL-decoded
+ * into buf: 1 found, 0 absent, -1 too long or badly encoded. */
+int sa_web_form_value(const sa_http_request *req, const char *name, char *buf, size_t cap);
+/* A write from a browser session needs its CSRF token (the X-CSRF-Token header,
+ * or the form's csrf field): 1 fine, 0 answered 403. */
 int sa_web_csrf_ok(sa_web_call *call);
 /* Needs an identity: 1 fine, 0 answered 401 (the public). */
 int sa_web_require_login(sa_web_call *call);
@@ -147,6 +190,18 @@ int sa_api_unpublish(sa_web_call *call);
 int sa_api_submit(sa_web_call *call);
 /* The upload's checks (sa_web_upload_preflight, once the call is routed). */
 int sa_api_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes);
+/* Everything checked before an upload is kept (identity, phase, team from
+ * ?team= or the form, permission, CSRF, dates, quota, declared size): 1 go on
+ * (*phase_id, *team_id, *max_bytes set), 0 answered. */
+int sa_api_submit_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes,
+                         int64_t *phase_id, int64_t *team_id);
+/* The upload on disk handed to sa_submit (its reason never names a server
+ * path): 0 with *out, or -1 answered (500). */
+int sa_web_submit_upload(sa_web_call *call, int64_t phase_id, int64_t team_id,
+                         sa_submit_outcome *out);
+/* Answers a refusal of the evaluator with its status code (429 with
+ * Retry-After for the quota). */
+int sa_api_answer_refusal(sa_web_call *call, const sa_submit_outcome *out);
 int sa_api_submission(sa_web_call *call);
 int sa_api_submission_cases(sa_web_call *call);
 /* api_runs.c */
@@ -167,5 +222,33 @@ int sa_html_index(sa_web_call *call);
 int sa_html_phase(sa_web_call *call);
 /* An HTML error page. */
 int sa_page_error(sa_http_response *res, int status, const char *message);
+/* A JSON error answer turned into the HTML error page of the same status and
+ * message (headers kept); anything else is left as it is. */
+void sa_page_from_json_error(sa_http_response *res);
+/* Sends a page (takes the malloc'ed html; NULL: 500). */
+int sa_page_send(sa_http_response *res, int status, char *html, size_t len);
+/* 303 See Other to a local path. */
+int sa_page_redirect(sa_http_response *res, const char *location);
+/* The public asking for a page that needs a login: 303 to /login?next=PATH. */
+int sa_page_login_redirect(sa_web_call *call);
+/* The header bar's viewer for the caller (here: this page's path). */
+void sa_page_viewer_of(const sa_web_call *call, const char *here, sa_page_viewer *out);
+/* pages_login.c: GET /login, POST /login, POST /logout (forms) */
+int sa_page_login_form(sa_web_call *call);
+int sa_page_login(sa_web_call *call);
+int sa_page_logout(sa_web_call *call);
+/* pages_upload.c: the upload form on a phase page, and its POST */
+int sa_page_upload_form(sa_web_call *call, const sa_phase_row *row, const sa_phase_spec *spec,
+                        sa_strbuf *out);
+int sa_page_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes);
+int sa_page_submit(sa_web_call *call);
+/* pages_submission.c: GET /submissions/{id}, its case logs */
+int sa_page_submission(sa_web_call *call);
+int sa_page_case_log(sa_web_call *call);
+/* pages_run.c: GET /runs/{id}; a run's status, progress and failures as a
+ * block of HTML (the submission page shows each run with it). 0, or -1 err. */
+int sa_page_run(sa_web_call *call);
+int sa_page_run_block(sa_web_call *call, sa_strbuf *b, const sa_run_row *run,
+                      const sa_phase_spec *spec, const sa_subject *about, sa_error *err);
 
 #endif

@@ -5,10 +5,14 @@
  * of the evaluator's boards.
  *
  *   server.c      libmicrohttpd daemon: reads requests (bodies capped; uploads
- *                 streamed to disk by upload.c), calls sa_web_handle, sends
- *   router.c      sa_web_handle: method + path -> handler, JSON errors
+ *                 streamed to disk), calls sa_web_handle, sends
+ *   router.c      sa_web_handle: method + path -> handler, JSON errors (HTML
+ *                 error pages outside /api)
  *   api_*.c       /api/v1 handlers (jansson)
  *   pages.c       HTML pages (through render_*.c), page cache
+ *   pages_*.c     the browser's pages: log-in, upload form, submission, run
+ *   upload_form.c the upload form's multipart body, streamed (MHD post processor)
+ *   render_page.c the frame every page shares (head, style, header bar)
  *   render_html.c, render_svg.c, escape.c   pure rendering, escaping
  *   auth.c        passwords (Argon2id), API tokens, sessions, CSRF, rate limits
  *   permissions.c sa_web_allowed: role x action, the only place that decides
@@ -35,6 +39,9 @@ typedef struct sa_http_request {
     const char *content_type;
     const char *body;          /* small bodies (JSON, forms), NUL-terminated */
     size_t body_len;
+    /* the small fields of a multipart upload form ("csrf=...&team=...", URL-
+     * encoded like a query), or NULL; an urlencoded body is read from body */
+    const char *form;
     const char *upload_path;   /* a streamed upload already on disk, or NULL */
     uint64_t upload_bytes;
     const char *client_ip;
@@ -174,6 +181,35 @@ void sa_strbuf_append(sa_strbuf *b, const char *s);
 void sa_strbuf_appendf(sa_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sa_strbuf_append_html(sa_strbuf *b, const char *s);
 char *sa_strbuf_take(sa_strbuf *b, size_t *len); /* NULL when failed */
+
+/* ---- the page frame (render_page.c): one head, style and header bar ---- */
+
+/* Who a page is for, as its header bar shows it. */
+typedef struct sa_page_viewer {
+    const char *name; /* NULL or "": the public ("log in") */
+    const char *role; /* "challenger", "organiser" */
+    const char *csrf; /* the session's CSRF token (log-out form); NULL: no session */
+    const char *here; /* this page's path (the log-in link comes back to it); may be NULL */
+} sa_page_viewer;
+
+/* The header bar sits between these two comments, so that a cached page
+ * rendered for the public can have it replaced per request; the per-request
+ * actions of a page (the upload form) go at SA_PAGE_ACTIONS_MARK. */
+#define SA_PAGE_BAR_OPEN "<!--bar-->"
+#define SA_PAGE_BAR_CLOSE "<!--/bar-->"
+#define SA_PAGE_ACTIONS_MARK "<!--actions-->"
+
+/* The document's start (doctype, head with the shared style, the header bar
+ * between its marks) up to the opening <main>. refresh_seconds > 0 adds a
+ * <meta http-equiv="refresh">. viewer NULL: the public, no log-in link. */
+void sa_render_page_open(sa_strbuf *b, const char *title, const sa_page_viewer *viewer,
+                         int refresh_seconds);
+/* The header bar alone (with its marks). */
+void sa_render_header_bar(sa_strbuf *b, const sa_page_viewer *viewer);
+/* Closes <main> and the document; the text (NULL when out of memory). */
+char *sa_render_page_close(sa_strbuf *b, size_t *len);
+/* A URL path segment: unreserved characters as they are, the rest %XX. */
+void sa_render_path_segment(sa_strbuf *b, const char *s);
 
 /* One challenge with its phases, as the challenge list page shows it. */
 typedef struct sa_page_phase {

@@ -4,8 +4,8 @@
 # root and otherwise prints the exact apt-get line and fails.
 
 SEGARENA_BUILD_PACKAGES="cmake make gcc g++ pkg-config libinsighttoolkit5-dev libdeflate-dev zlib1g-dev libjansson-dev libsodium-dev liblzma-dev libsqlite3-dev libmicrohttpd-dev"
-SEGARENA_TEST_PACKAGES="curl python3 python3-nibabel python3-numpy dcmtk podman runc skopeo uidmap slirp4netns fuse-overlayfs"
-SEGARENA_BENCH_PACKAGES="plastimatch"
+SEGARENA_TEST_PACKAGES="curl python3 python3-nibabel python3-numpy dcmtk podman runc skopeo uidmap slirp4netns fuse-overlayfs chromium"
+SEGARENA_BENCH_PACKAGES="plastimatch wrk"
 # What running contestant containers needs (the main job's challenge step, the tests).
 SEGARENA_RUN_PACKAGES="podman runc skopeo uidmap slirp4netns fuse-overlayfs"
 

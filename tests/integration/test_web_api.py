@@ -399,6 +399,8 @@ check(not [f for f in upload_files() if f.startswith(".")], f"no temporary file 
 s, sub = get_json(f"/api/v1/submissions/{answer.get('submission_id', 0)}", "bob")
 check(s == 200 and sub.get("status") == "invalid" and sub.get("team") == "beta",
       f"the refused submission is bob's to read: {sub}")
+check(".incoming" not in (sub.get("intake_reason") or "") and DATA not in (sub.get("intake_reason") or ""),
+      f"the stored reason shows no server path either: {sub.get('intake_reason')}")
 
 s, h, body = request("POST", V + "/submissions?team=alpha", body=b"x", token=TOKENS["alice"])
 check(s == 429 and h.get("Retry-After", "").isdigit() and int(h["Retry-After"]) > 3600 and

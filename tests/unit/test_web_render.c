@@ -10,6 +10,8 @@
  *    escaped forms are there and the raw ones never; rank order, the rater row's
  *    style, the rule, missing-case and bootstrap notes; every SVG and the page
  *    itself well-formed (a small XML checker below), one box per team.
+ *  - the frame every page shares (render_page.c): the header bar escaped, for a
+ *    viewer and for the public, its marks, the self-refresh.
  * With a folder argument the page and plots are written there for
  * check_render_xml.py, which reads them with Python's XML parser.
  */
@@ -627,6 +629,35 @@ static void check_challenges_page(void) {
     free(page);
 }
 
+/* The frame every page shares (render_page.c): the header bar for a viewer with
+ * a hostile name and for the public, the marks pages.c splices at, a refresh. */
+static void check_page_frame(void) {
+    sa_strbuf b = {0};
+    sa_page_viewer who = {"<b>eve</b>\"'&", "challenger", "tok\"en", "/x"};
+    sa_render_page_open(&b, "T <i>", &who, 3);
+    sa_strbuf_append(&b, SA_PAGE_ACTIONS_MARK);
+    char *page = sa_render_page_close(&b, NULL);
+    CHECK(page != NULL);
+    if (!page) return;
+    CHECK(well_formed(page, "a framed page"));
+    CHECK(strstr(page, "logged in as <strong>&lt;b&gt;eve&lt;/b&gt;&quot;&#39;&amp;</strong> "
+                       "(challenger)") != NULL);
+    CHECK(strstr(page, "name=\"csrf\" value=\"tok&quot;en\"") != NULL);
+    CHECK(strstr(page, "<meta http-equiv=\"refresh\" content=\"3\"/>") != NULL);
+    CHECK(strstr(page, "<title>T &lt;i&gt;</title>") != NULL);
+    CHECK_ABSENT(page, "<b>eve");
+    CHECK(count(page, SA_PAGE_BAR_OPEN) == 1 && count(page, SA_PAGE_BAR_CLOSE) == 1);
+    save("frame.html", page);
+    free(page);
+
+    sa_page_viewer public_view = {NULL, NULL, NULL, "/challenges/a b/phases/p\"q"};
+    sa_render_header_bar(&b, &public_view);
+    page = sa_strbuf_take(&b, NULL);
+    CHECK(page && strstr(page, "href=\"/login?next=/challenges/a%20b/phases/p%22q\">log in</a>"));
+    CHECK(page && !strstr(page, "logged in"));
+    free(page);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         out_dir = argv[1];
@@ -646,5 +677,6 @@ int main(int argc, char **argv) {
     check_empty_leaderboard();
     free(f);
     check_challenges_page();
+    check_page_frame();
     return test_report("test_web_render");
 }
