@@ -355,12 +355,59 @@ int sa_html_index(sa_web_call *call) {
     return sa_page_send(call->res, 200, html, len);
 }
 
+/* An unpublished phase (a hidden test phase) for a challenger whose team may
+ * submit to it: the upload form and the phase's title, no results. 1 answered,
+ * 0 not such a viewer or phase (the caller answers 404). */
+static int hidden_phase_page(sa_web_call *call) {
+    if (call->who.role != SA_ROLE_CHALLENGER || call->who.n_teams == 0) return 0;
+    sa_phase_row row;
+    sa_phase_spec spec;
+    sa_problems problems;
+    sa_error err;
+    int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
+    if (found <= 0) return 0;
+    sa_problems_init(&problems);
+    int ok = sa_phase_spec_parse(row.spec_json, "stored spec", &spec, &problems, &err) == 0;
+    sa_problems_free(&problems);
+    int may_submit = 0;
+    for (size_t i = 0; ok && i < call->who.n_teams && i < SA_WEB_MAX_TEAMS; i++) {
+        sa_subject about;
+        sa_web_subject(&row, &spec, call->who.teams[i], &about);
+        may_submit |= sa_web_allowed(&call->who, SA_ACT_SUBMIT, &about);
+    }
+    if (!may_submit) {
+        sa_phase_row_free(&row);
+        return 0;
+    }
+    sa_page_viewer viewer;
+    sa_page_viewer_of(call, call->req->path, &viewer);
+    sa_strbuf b = {0};
+    sa_render_page_open(&b, spec.title, &viewer, 0);
+    sa_strbuf_append(&b, "<p><a href=\"/\">All challenges</a></p>\n<h1>");
+    sa_strbuf_append_html(&b, spec.title);
+    sa_strbuf_append(&b, "</h1>\n<p>The results of this phase are not published yet. Your team's "
+                         "runs are on your submission pages.</p>\n");
+    int rc = sa_page_upload_form(call, &row, &spec, &b);
+    sa_phase_row_free(&row);
+    size_t len = 0;
+    char *html = sa_render_page_close(&b, &len);
+    if (rc) {
+        free(html);
+        return 1; /* answered */
+    }
+    if (!html) return sa_page_error(call->res, 500, "internal error"), 1;
+    sa_page_send(call->res, 200, html, len);
+    return 1;
+}
+
 int sa_html_phase(sa_web_call *call) {
     sa_phase_row row;
     sa_phase_spec spec;
-    if (!sa_web_phase_visible(call, call->arg[0], call->arg[1], &row, &spec))
+    if (!sa_web_phase_visible(call, call->arg[0], call->arg[1], &row, &spec)) {
+        if (call->res->status == 404 && hidden_phase_page(call)) return 0;
         return sa_page_error(call->res, call->res->status,
                              call->res->status == 404 ? "no such phase" : "internal error");
+    }
     sa_error err;
     char *html = NULL;
     size_t len = 0;

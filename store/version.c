@@ -10,13 +10,14 @@
 #include "store_internal.h"
 
 /* Everything a phase's leaderboard is computed from, reduced to numbers that
- * only grow or change when it changes: case results (rowid), finished runs
- * (count, latest finish), submissions (count, selected ones), the phase's spec
- * time and published flag, and the human reference rows. */
+ * only grow or change when it changes: finished runs (the newest, their count,
+ * the latest finish: a board reads only the case results of done runs, which
+ * never change once the run is done, so results stored while a run is in
+ * progress leave the cached board valid), submissions (count, selected ones),
+ * the phase's spec time and published flag, and the human reference rows. */
 static const char results_version_sql[] =
     "SELECT"
-    " (SELECT coalesce(max(cr.rowid), 0) FROM case_results cr"
-    "    JOIN runs r ON r.id = cr.run_id WHERE r.phase_id = ?1),"
+    " (SELECT coalesce(max(id), 0) FROM runs WHERE phase_id = ?1 AND status = 'done'),"
     " (SELECT count(*) FROM runs WHERE phase_id = ?1 AND status = 'done'),"
     " (SELECT coalesce(max(finished), 0) FROM runs WHERE phase_id = ?1),"
     " (SELECT count(*) FROM submissions WHERE phase_id = ?1),"

@@ -219,7 +219,7 @@ MATRIX = [
     ("POST", V + "/submissions?team=alpha", 401, 429, 403, 429),  # alpha's quota is used
     ("POST", V + "/submissions?team=beta", 401, 403, None, None),  # bob: below
     ("GET", "/", 200, 200, 200, 200),
-    ("GET", "/challenges/demo/phases/test", 404, 404, 404, 200),
+    ("GET", "/challenges/demo/phases/test", 404, 200, 200, 200),  # challengers: upload only
     ("GET", "/api/v1/nope", 404, 404, 404, 404),
     ("GET", "/nope", 404, 404, 404, 404),
     ("DELETE", "/api/v1/challenges", 405, 405, 405, 405),
@@ -235,6 +235,11 @@ for method, path, *expected in MATRIX:
         got = status(method, path, who, body=body)
         check(got == want, f"{method} {path} as {who or 'public'}: {got}, expected {want}")
 
+s, _, page = request("GET", "/challenges/demo/phases/test", token=TOKENS["alice"])
+page = page.decode()
+check(s == 200 and "not published yet" in page and 'class="board"' not in page and
+      "rank stability" not in page,
+      "an unpublished phase shows a challenger its upload form and no results")
 check(status("GET", "/api/v1/challenges", token="sa_not-a-token") == 401, "a bad token: 401")
 check(request("GET", "/api/v1/challenges", cookie="segarena_session=forged")[0] == 401,
       "a forged session: 401")

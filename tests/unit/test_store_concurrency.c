@@ -22,6 +22,9 @@
 #define N_JOBS 200
 #define N_THREADS 4
 #define N_PROCESSES 3
+/* Each worker stops after this many jobs, so that every thread and process takes
+ * part however the machine schedules them (7 x 29 >= 200). */
+#define MAX_PER_WORKER ((N_JOBS + N_THREADS + N_PROCESSES - 1) / (N_THREADS + N_PROCESSES))
 
 /* In memory shared by the parent, its threads and its children. */
 typedef struct tally {
@@ -59,7 +62,8 @@ static void *work(void *arg) {
         return NULL;
     }
     sa_case_result_row res = result_of("succeeded", "succeeded", 0.1, 0.01);
-    for (int n_claims = 1;; n_claims++) {
+    int completed = 0;
+    for (int n_claims = 1; completed < MAX_PER_WORKER; n_claims++) {
         sa_job_row job;
         int rc = sa_store_job_claim(st, w->owner, 60, NULL, NULL, &job, &err);
         if (rc == 0) break;
@@ -90,6 +94,7 @@ static void *work(void *arg) {
         }
         atomic_fetch_add(&t->completed[i], 1);
         atomic_fetch_add(w->is_process ? &t->by_processes : &t->by_threads, 1);
+        completed++;
     }
     sa_store_close(st);
     return NULL;
