@@ -54,6 +54,12 @@ const char *sa_render_direction(const sa_phase_spec *spec, const char *metric) {
 
 /* ---- SVG pieces ---- */
 
+/* Plot sizes beyond which detail is dropped to keep the page light (a phase of
+ * 100 teams x 38 cases would otherwise put megabytes of SVG in every answer). */
+#define SA_PLOT_MAX_DOTS 1500            /* values per metric plot drawn as dots */
+#define SA_PLOT_MAX_TOOLTIPS 300         /* values per metric plot with a tooltip each */
+#define SA_PLOT_MAX_BLOB_TOOLTIP_TEAMS 30 /* teams up to which each blob has a tooltip */
+
 /* The opening tag, an accessible title and the background. */
 static void svg_open(sa_strbuf *b, double width, double height, const char *title) {
     sa_strbuf_appendf(b,
@@ -206,6 +212,9 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     snprintf(axis_label, sizeof axis_label, "%s%s%s%s", name, *unit ? " (" : "", unit, *unit ? ")" : "");
     svg_text(&out, left + plot_width / 2, axis_y + 36, "middle", NULL, axis_label);
 
+    /* a large board would be megabytes of dots: boxes only beyond a size, and a
+     * tooltip per dot only on small boards (the page is served to everyone) */
+    int with_dots = R * C <= SA_PLOT_MAX_DOTS, with_tooltips = R * C <= SA_PLOT_MAX_TOOLTIPS;
     for (size_t r = 0; r < R; r++) {
         double y = top + ((double)r + 0.5) * row_height;
         svg_text(&out, left - 8, y + 4, "end", NULL, b->rows[r].team);
@@ -219,19 +228,32 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
             continue;
         }
         draw_box(&out, finite, k, y, &a, left, plot_width);
+        if (!with_dots) continue;
+        /* one group carries the dots' style; each dot a bare circle */
+        sa_strbuf_append(&out, "<g class=\"dots\" fill=\"" C_DOT "\" fill-opacity=\"0.45\">");
         for (size_t c = 0; c < C; c++) {
             double v = board_value(b, r, m, c);
             if (!isfinite(v)) continue;
             double x = left + (v - a.lo) / (a.hi - a.lo) * plot_width;
-            sa_strbuf_appendf(&out,
-                              "<circle class=\"dot\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"" C_DOT
-                              "\" fill-opacity=\"0.45\"><title>",
-                              x, y + jitter(c) * 16);
+            sa_strbuf_appendf(&out, "<circle class=\"dot\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\"", x,
+                              y + jitter(c) * 16);
+            if (!with_tooltips) {
+                sa_strbuf_append(&out, "/>");
+                continue;
+            }
+            sa_strbuf_append(&out, "><title>");
             sa_strbuf_append_html(&out, b->case_ids ? b->case_ids[c] : "");
             sa_strbuf_append(&out, ": ");
             sa_strbuf_append_number(&out, v);
             sa_strbuf_append(&out, "</title></circle>");
         }
+        sa_strbuf_append(&out, "</g>");
+    }
+    if (!with_dots) {
+        char note[160];
+        snprintf(note, sizeof note, "%zu values: boxes only (quartiles, whiskers to min and max)",
+                 R * C);
+        svg_text(&out, left + plot_width, 22, "end", "fill=\"" C_AXIS "\"", note);
     }
     sa_strbuf_append(&out, "</svg>");
     free(finite);
@@ -275,8 +297,13 @@ static void draw_blobs(sa_strbuf *b, const sa_board_row *row, const unsigned *co
         double share = (double)counts[r] / (double)resamples;
         sa_strbuf_appendf(b,
                           "<circle class=\"blob\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.2f\" fill=\"" C_BLOB
-                          "\" fill-opacity=\"0.55\"><title>",
+                          "\" fill-opacity=\"0.55\"",
                           x, top + ((double)r + 0.5) * cell, max_radius * sqrt(share));
+        if (n > SA_PLOT_MAX_BLOB_TOOLTIP_TEAMS) {
+            sa_strbuf_append(b, "/>");
+            continue;
+        }
+        sa_strbuf_append(b, "><title>");
         sa_strbuf_append_html(b, row->team);
         sa_strbuf_appendf(b, ": rank %zu in %u of %zu resamples (%.1f %%)</title></circle>", r + 1,
                           counts[r], resamples, 100.0 * share);

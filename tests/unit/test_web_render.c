@@ -556,6 +556,45 @@ static void check_metric_plots(fixture *f) {
     free(svg);
 }
 
+/* A large board (100 teams x 38 cases): dots without tooltips are too heavy to
+ * serve, so the metric plot keeps boxes only and says so; every row still has
+ * its box, and the plot stays well-formed and small. */
+static void check_large_metric_plot(void) {
+    enum { TEAMS = 100, CASES = 38 };
+    sa_board big;
+    memset(&big, 0, sizeof big);
+    sa_phase_spec_default(&big.spec);
+    big.spec.n_metrics = 1;
+    snprintf(big.spec.metrics[0], sizeof big.spec.metrics[0], "dice");
+    big.n_rows = TEAMS;
+    big.n_cases = CASES;
+    big.rows = calloc(TEAMS, sizeof *big.rows);
+    big.values = malloc(sizeof(double) * TEAMS * CASES);
+    CHECK(big.rows && big.values);
+    if (!big.rows || !big.values) {
+        free(big.rows);
+        free(big.values);
+        return;
+    }
+    for (size_t r = 0; r < TEAMS; r++) {
+        snprintf(big.rows[r].team, sizeof big.rows[r].team, "team%zu", r);
+        big.rows[r].rank = (int)r + 1;
+        for (size_t c = 0; c < CASES; c++) big.values[r * CASES + c] = (double)((r * 7 + c * 3) % 100) / 100.0;
+    }
+    char *svg = sa_render_metric_plot(&big, 0);
+    CHECK(svg != NULL);
+    if (svg) {
+        CHECK(well_formed(svg, "large dice plot"));
+        CHECK(count(svg, "class=\"box\"") == TEAMS);
+        CHECK(count(svg, "class=\"dot\"") == 0);
+        CHECK_STR_CONTAINS(svg, "3800 values: boxes only");
+        CHECK(strlen(svg) < 200000);
+    }
+    free(svg);
+    free(big.rows);
+    free(big.values);
+}
+
 static void check_stability_plot(fixture *f) {
     char *svg = sa_render_stability_plot(&f->board);
     CHECK(svg != NULL);
@@ -672,6 +711,7 @@ int main(int argc, char **argv) {
         make_board(f);
         check_leaderboard_page(f);
         check_metric_plots(f);
+        check_large_metric_plot();
         check_stability_plot(f);
     }
     check_empty_leaderboard();
