@@ -173,6 +173,16 @@ int sa_page_send(sa_http_response *res, int status, char *html, size_t len) {
     return send_html(res, status, html, len);
 }
 
+int sa_page_finish(sa_web_call *call, sa_strbuf *b, int rc, const sa_error *err) {
+    if (rc) {
+        free(sa_strbuf_take(b, NULL));
+        return sa_web_internal_error(call, err);
+    }
+    size_t len;
+    char *html = sa_render_page_close(b, &len);
+    return sa_page_send(call->res, 200, html, len);
+}
+
 static const char *status_words(int status) {
     switch (status) {
     case 400: return "Bad request";

@@ -181,11 +181,5 @@ int sa_page_run(sa_web_call *call) {
     sa_run_row_free(&run);
     sa_submission_row_free(&sub);
     sa_phase_row_free(&phase);
-    if (rc) {
-        free(sa_strbuf_take(&b, NULL));
-        return sa_web_internal_error(call, &err);
-    }
-    size_t len;
-    char *html = sa_render_page_close(&b, &len);
-    return sa_page_send(call->res, 200, html, len);
+    return sa_page_finish(call, &b, rc, &err);
 }

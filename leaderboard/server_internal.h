@@ -227,6 +227,9 @@ int sa_page_error(sa_http_response *res, int status, const char *message);
 void sa_page_from_json_error(sa_http_response *res);
 /* Sends a page (takes the malloc'ed html; NULL: 500). */
 int sa_page_send(sa_http_response *res, int status, char *html, size_t len);
+/* Ends a page built in b (sa_render_page_open ... ): sends it with 200, or, when
+ * rc says building it failed, drops it and answers 500 with err logged. */
+int sa_page_finish(sa_web_call *call, sa_strbuf *b, int rc, const sa_error *err);
 /* 303 See Other to a local path. */
 int sa_page_redirect(sa_http_response *res, const char *location);
 /* The public asking for a page that needs a login: 303 to /login?next=PATH. */

@@ -31,57 +31,21 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
-import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_checks import check, finish, sh  # noqa: E402
+from web_fixture import EVIL, WebFixture  # noqa: E402
 
 SEGARENA, EXAMPLES, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
-DATA = os.path.join(WORK, "data")
-UPLOADS = os.path.join(DATA, "uploads")
-EVIL = "<script>alert(1)</script>' OR 1=1 --"
-
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-
-
-def seg(*args, stdin=None):
-    r = subprocess.run([SEGARENA, *args, "--data-dir", DATA], input=stdin, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        print(f"FAILED: segarena {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-        finish("web_api")
-    return r.stdout
-
+web = WebFixture(SEGARENA, WORK, "web_api")
+DATA, UPLOADS = web.data, web.uploads
+seg, spec, upload_files = web.seg, web.spec, web.upload_files
 
 # ---- the data directory ----
-bids = os.path.join(WORK, "ms-bids")
-r = sh(SEGARENA, "dataset", "make-demo", "--kind", "ms", "--cases", "2", "--size", "48x48x32",
-       "--seed", "3", "--out", bids)
-check(r.returncode == 0, f"make-demo: {r.stderr}")
-seg("dataset", "import", bids, "--name", "ms-demo")
-seg("challenge", "create", "demo", "--title", "Demo " + EVIL, "--description", "d " + EVIL)
-
-
-def spec(name, **over):
-    s = {"schema": "segarena-phase/1", "name": name, "title": f"{name} " + EVIL,
-         "dataset": "ms-demo", "input_roles": ["flair", "t1", "t2", "dp", "t1gd"],
-         "metrics": ["dice", "hd95"],
-         "ranking": {"rule": "mean_rank", "metrics": [{"name": "dice", "direction": "higher"},
-                                                      {"name": "hd95", "direction": "lower"}]},
-         "bootstrap": {"resamples": 50, "seed": 1}}
-    s.update(over)
-    path = os.path.join(WORK, f"{name}.json")
-    with open(path, "w") as f:
-        json.dump(s, f)
-    return path
-
-
+web.demo_challenge()
 # val: per-case feedback, uploads of 1 MiB at most, one submission a day
 seg("phase", "create", "--challenge", "demo", "--spec",
     spec("val", show_case_details=True, show_logs=True, max_upload_mb=1,
@@ -99,34 +63,14 @@ TOKENS = {who: seg("user", "token", who).strip() for who in ("org", "alice", "bo
 check(all(t.startswith("sa_") for t in TOKENS.values()), f"tokens: {TOKENS}")
 
 # ---- finished runs, as a worker leaves them (no containers needed) ----
-db = sqlite3.connect(os.path.join(DATA, "segarena.db"))
-now = time.time()
-db.execute("INSERT INTO teams (name, created) VALUES (?, ?)", (EVIL, now))
+db = web.db()
+db.execute("INSERT INTO teams (name, created) VALUES (?, ?)", (EVIL, time.time()))
 teams = dict(db.execute("SELECT name, id FROM teams"))
 phases = {n: (i, s) for i, n, s in db.execute("SELECT id, name, spec_json FROM phases")}
 
 
 def fixture_run(team, phase, digest):
-    pid, spec_json = phases[phase]
-    cur = db.execute(
-        "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, "
-        "upload_sha256, upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
-        (pid, teams[team], digest, now))
-    sub = cur.lastrowid
-    cur = db.execute(
-        "INSERT INTO runs (submission_id, phase_id, kind, status, config_json, created, started, "
-        "finished) VALUES (?, ?, 'evaluate', 'done', ?, ?, ?, ?)", (sub, pid, spec_json, now, now, now))
-    run = cur.lastrowid
-    for case in ("c1", "c2"):
-        db.execute("INSERT INTO jobs (run_id, case_id, status, attempts, finished) "
-                   "VALUES (?, ?, 'done', 1, ?)", (run, case, now))
-        db.execute(
-            "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
-            "platform_seconds, peak_memory_bytes, exit_code, detail, metric_version, "
-            "dataset_checksum, image_digest, attempts, finished) VALUES (?, ?, 'failed', "
-            "'timeout', 10, 0.5, -1, -1, 'killed at the wall time', 1, '', ?, 1, ?)",
-            (run, case, digest, now))
-    return sub, run
+    return web.fixture_run(db, teams[team], *phases[phase], digest)
 
 
 SUB_VAL, RUN_VAL = fixture_run("alpha", "val", "sha256:" + "a" * 64)
@@ -136,20 +80,8 @@ db.commit()
 db.close()
 
 # ---- the server ----
-port_file = os.path.join(WORK, "port")
-log = open(os.path.join(WORK, "serve.log"), "w")
-server = subprocess.Popen([SEGARENA, "serve", "--data-dir", DATA, "--port", "0", "--port-file",
-                           port_file, "--workers", "0", "--http-threads", "2"],
-                          stdout=subprocess.PIPE, stderr=log, text=True)
-for _ in range(200):
-    if os.path.exists(port_file) or server.poll() is not None:
-        break
-    time.sleep(0.05)
-if not os.path.exists(port_file):
-    print("FAILED: the server did not start")
-    server.kill()
-    finish("web_api")
-PORT = int(open(port_file).read())
+server, log = web.start_server(0, "serve.log")
+PORT = web.port
 banner = server.stdout.readline().strip()
 check(banner == f"SegArena on http://127.0.0.1:{PORT}/", f"banner: {banner!r}")
 
@@ -184,10 +116,6 @@ def get_json(path, who=None):
         return s, json.loads(body)
     except ValueError:
         return s, None
-
-
-def upload_files():
-    return sorted(os.listdir(UPLOADS)) if os.path.isdir(UPLOADS) else []
 
 
 # ---- the permission matrix: (method, path) -> public, alice, bob, organiser ----
@@ -455,14 +383,8 @@ for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs
 check('segarena_http_requests_total{code="413"}' in text, "413s are counted")
 
 # ---- stop ----
-server.send_signal(signal.SIGTERM)
-try:
-    rc = server.wait(timeout=20)
-except subprocess.TimeoutExpired:
-    server.kill()
-    rc = -9
+rc = web.stop_server(server, log)
 check(rc == 0, f"SIGTERM: exit {rc}")
-log.close()
 serve_log = open(os.path.join(WORK, "serve.log")).read()
 check("interrupted" in serve_log, f"the interrupted upload was logged: {serve_log[-500:]}")
 
@@ -475,16 +397,9 @@ def real_image():
     r = sh("sh", os.path.join(EXAMPLES, "contestants", "build.sh"), images)
     if r.returncode != 0:
         return "build.sh failed (no static C toolchain with zlib?): " + r.stderr[-300:]
-    global server, PORT
-    os.unlink(port_file)
-    log2 = open(os.path.join(WORK, "serve-workers.log"), "w")
-    server = subprocess.Popen([SEGARENA, "serve", "--data-dir", DATA, "--port", "0", "--port-file",
-                               port_file, "--workers", "1"], stdout=subprocess.DEVNULL, stderr=log2)
-    for _ in range(200):
-        if os.path.exists(port_file):
-            break
-        time.sleep(0.05)
-    PORT = int(open(port_file).read())
+    global PORT
+    server, log2 = web.start_server(1, "serve-workers.log", http_threads=4)
+    PORT = web.port
     with open(os.path.join(images, "ms_flair_threshold.tar"), "rb") as f:
         archive = f.read()
     s, _, body = request("POST", T + "/submissions?team=beta", body=archive, token=TOKENS["bob"])
@@ -508,9 +423,7 @@ def real_image():
     s, board = get_json(T + "/leaderboard", "org")
     check(s == 200 and "beta" in [r["team"] for r in board.get("rows", [])],
           f"beta's row on the board: {board}")
-    server.send_signal(signal.SIGTERM)
-    check(server.wait(timeout=120) == 0, "the server with a worker stops cleanly")
-    log2.close()
+    check(web.stop_server(server, log2) == 0, "the server with a worker stops cleanly")
     return None
 
 

@@ -33,62 +33,26 @@ leaderboard page.
 Usage: test_web_pages.py SEGARENA EXAMPLES_DIR WORKDIR
 """
 import http.client
-import json
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_checks import check, finish, sh  # noqa: E402
+from web_fixture import EVIL, WebFixture  # noqa: E402
 
 SEGARENA, EXAMPLES, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
-DATA = os.path.join(WORK, "data")
-UPLOADS = os.path.join(DATA, "uploads")
-EVIL = "<script>alert(1)</script>' OR 1=1 --"
-
-shutil.rmtree(WORK, ignore_errors=True)
-os.makedirs(WORK)
-
-
-def seg(*args, stdin=None):
-    r = subprocess.run([SEGARENA, *args, "--data-dir", DATA], input=stdin, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
-        print(f"FAILED: segarena {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-        finish("web_pages")
-    return r.stdout
-
+web = WebFixture(SEGARENA, WORK, "web_pages")
+DATA, UPLOADS = web.data, web.uploads
+seg, spec, upload_files = web.seg, web.spec, web.upload_files
 
 # ---- the data directory ----
-bids = os.path.join(WORK, "ms-bids")
-r = sh(SEGARENA, "dataset", "make-demo", "--kind", "ms", "--cases", "2", "--size", "48x48x32",
-       "--seed", "3", "--out", bids)
-check(r.returncode == 0, f"make-demo: {r.stderr}")
-seg("dataset", "import", bids, "--name", "ms-demo")
-seg("challenge", "create", "demo", "--title", "Demo " + EVIL, "--description", "d " + EVIL)
-
-
-def spec(name, **over):
-    s = {"schema": "segarena-phase/1", "name": name, "title": f"{name} " + EVIL,
-         "dataset": "ms-demo", "input_roles": ["flair", "t1", "t2", "dp", "t1gd"],
-         "metrics": ["dice", "hd95"],
-         "ranking": {"rule": "mean_rank", "metrics": [{"name": "dice", "direction": "higher"},
-                                                      {"name": "hd95", "direction": "lower"}]},
-         "bootstrap": {"resamples": 50, "seed": 1}}
-    s.update(over)
-    path = os.path.join(WORK, f"{name}.json")
-    with open(path, "w") as f:
-        json.dump(s, f)
-    return path
-
-
+web.demo_challenge()
 # val: per-case feedback and logs, uploads of 1 MiB at most; published
 seg("phase", "create", "--challenge", "demo", "--spec",
     spec("val", show_case_details=True, show_logs=True, max_upload_mb=1))
@@ -112,9 +76,8 @@ seg("user", "add", "carol", "--role", "challenger", "--team", "beta", "--passwor
 seg("user", "add", "eve", "--role", "challenger", "--password-stdin", stdin=PASSWORDS["eve"] + "\n")
 
 # ---- finished and queued runs, as a worker leaves them (no containers needed) ----
-db = sqlite3.connect(os.path.join(DATA, "segarena.db"))
-now = time.time()
-db.execute("INSERT INTO teams (name, created) VALUES (?, ?)", (EVIL, now))
+db = web.db()
+db.execute("INSERT INTO teams (name, created) VALUES (?, ?)", (EVIL, time.time()))
 teams = dict(db.execute("SELECT name, id FROM teams"))
 users = dict(db.execute("SELECT name, id FROM users"))
 db.execute("INSERT INTO team_members (team_id, user_id) VALUES (?, ?)", (teams[EVIL], users["eve"]))
@@ -125,31 +88,8 @@ with open(os.path.join(DATA, "logs-fixture", "c1.log"), "w") as f:
 
 
 def fixture_run(team, phase, digest, status="done"):
-    pid, spec_json = phases[phase]
-    cur = db.execute(
-        "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, "
-        "upload_sha256, upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
-        (pid, teams[team], digest, now))
-    sub = cur.lastrowid
-    done = status == "done"
-    cur = db.execute(
-        "INSERT INTO runs (submission_id, phase_id, kind, status, config_json, created, started, "
-        "finished) VALUES (?, ?, 'evaluate', ?, ?, ?, ?, ?)",
-        (sub, pid, status, spec_json, now, now if done else 0, now if done else 0))
-    run = cur.lastrowid
-    for case in ("c1", "c2"):
-        db.execute("INSERT INTO jobs (run_id, case_id, status, attempts, finished) "
-                   "VALUES (?, ?, ?, ?, ?)", (run, case, "done" if done else "queued",
-                                             1 if done else 0, now if done else 0))
-        if not done:
-            continue
-        db.execute(
-            "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
-            "platform_seconds, peak_memory_bytes, exit_code, detail, log_path, metric_version, "
-            "dataset_checksum, image_digest, attempts, finished) VALUES (?, ?, 'failed', "
-            "'timeout', 10, 0.5, -1, -1, 'killed at the wall time', ?, 1, '', ?, 1, ?)",
-            (run, case, "logs-fixture/c1.log" if case == "c1" else None, digest, now))
-    return sub, run
+    return web.fixture_run(db, teams[team], *phases[phase], digest, status=status,
+                           c1_log="logs-fixture/c1.log")
 
 
 SUB_VAL, RUN_VAL = fixture_run("alpha", "val", "sha256:" + "a" * 64)
@@ -160,41 +100,17 @@ db.commit()
 db.close()
 
 # ---- the server ----
-port_file = os.path.join(WORK, "port")
 PORT = 0
 
 
 def start_server(workers, log_name):
     global PORT
-    if os.path.exists(port_file):
-        os.unlink(port_file)
-    log = open(os.path.join(WORK, log_name), "w")
-    proc = subprocess.Popen([SEGARENA, "serve", "--data-dir", DATA, "--port", "0", "--port-file",
-                             port_file, "--workers", str(workers), "--http-threads", "2"],
-                            stdout=subprocess.DEVNULL, stderr=log)
-    for _ in range(200):
-        if os.path.exists(port_file) or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    if not os.path.exists(port_file):
-        print("FAILED: the server did not start")
-        proc.kill()
-        finish("web_pages")
-    PORT = int(open(port_file).read())
+    proc, log = web.start_server(workers, log_name)
+    PORT = web.port
     return proc, log
 
 
-def stop_server(proc, log):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = -9
-    log.close()
-    return rc
-
-
+stop_server = web.stop_server
 server, server_log = start_server(0, "serve.log")
 
 
@@ -244,10 +160,6 @@ def login(name, next_path="/"):
 def csrf_of(page):
     m = re.search(r'name="csrf" value="([^"]+)"', page)
     return m.group(1) if m else None
-
-
-def upload_files():
-    return sorted(os.listdir(UPLOADS)) if os.path.isdir(UPLOADS) else []
 
 
 def escaped(page, what):
