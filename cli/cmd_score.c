@@ -35,6 +35,11 @@ static const char help_text[] =
     "                  (default: binary, a voxel is inside when its value > 0)\n"
     "  --tau MM        NSD tolerance in mm (default 1)\n"
     "  --threads N     threads (default: all cores)\n"
+    "  --device D      auto (default), cpu or gpu: where the metrics are computed.\n"
+    "                  auto uses a GPU when this build has CUDA, one is present and\n"
+    "                  the image has at least 4194304 voxels; gpu without a usable\n"
+    "                  GPU is an error. Both give the same numbers, bit for bit; the\n"
+    "                  output says which ran (docs/gpu.md).\n"
     "  --json          JSON output (the spec's shape: metrics, conventions, inputs, engine)\n"
     "  --csv           CSV output, one row per case and label\n"
     "  -o FILE         folder mode: also write the per-case results to FILE\n"
@@ -160,7 +165,7 @@ static int parse_args(int argc, char **argv, score_cli *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-        static const char *const with_value[] = {"--label", "--tau", "--threads", "-o", "--ref-dir",
+        static const char *const with_value[] = {"--label", "--tau", "--threads", "--device", "-o", "--ref-dir",
                                                  "--pred-dir", "--reader", "--ref", "--consensus",
                                                  "--staple-region", "--connectivity", "--min-lesion-volume",
                                                  "--alpha", "--beta", "--gamma"};
@@ -189,6 +194,9 @@ static int parse_args(int argc, char **argv, score_cli *c) {
             long t;
             if (parse_long(value, &t) || t < 1 || t > 1024) return usage_error("--threads takes a number from 1 to 1024, not '%s'", value);
             o->score.threads = o->consensus.threads = (int)t;
+        } else if (!strcmp(a, "--device")) {
+            if (sa_device_parse(value, &o->score.device))
+                return usage_error("--device takes auto, cpu or gpu, not '%s'", value);
         } else if (!strcmp(a, "--ref")) {
             if (c->n_refs == SA_MAX_RATERS) return usage_error("at most 32 raters (--ref), not more ('%s')", value);
             c->refs[c->n_refs++] = value;
@@ -262,6 +270,9 @@ static int parse_args(int argc, char **argv, score_cli *c) {
     if (o->human_reference && c->settings.n_raters < 2)
         return usage_error("%s", "--human-reference needs two raters or more (--ref R1 --ref R2 ...)");
     if (o->score.threads <= 0) o->score.threads = o->consensus.threads = sa_cpu_count();
+    sa_error why;
+    if (o->score.device == SA_DEVICE_GPU && !sa_gpu_usable(&why))
+        return usage_error("--device gpu: no usable GPU: %s", why.msg);
     return EXIT_OK;
 }
 

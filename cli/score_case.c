@@ -159,6 +159,8 @@ void score_case(const score_settings *s, int threads, case_result *res) {
     res->error[0] = 0;
     res->n_blocks = 0;
     res->threads_used = threads;
+    res->gpu_used = 0;
+    res->device_note = NULL;
 
     /* jobs[0]: the prediction; then the reference or the raters */
     size_t n_refs = s->n_raters >= 2 ? s->n_raters : 1;
@@ -211,6 +213,8 @@ void score_case(const score_settings *s, int threads, case_result *res) {
         if (score_label(s, jobs, n_refs, b, threads, res)) goto done;
         const sa_pair_metrics *m = res->multi[b] ? &res->multi[b]->vs_consensus.pair : &res->scores[b].pair;
         if (m->threads_used > res->threads_used) res->threads_used = m->threads_used; /* what really ran */
+        if (m->gpu_used) res->gpu_used = 1;
+        if (m->device_note) res->device_note = m->device_note;
     }
 done:
     if (res->failed) {

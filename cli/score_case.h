@@ -41,6 +41,8 @@ typedef struct case_result {
     sa_scores scores[SCORE_MAX_LABELS]; /* one reference */
     sa_multi_result *multi[SCORE_MAX_LABELS]; /* several raters (malloc'ed) */
     int threads_used;
+    int gpu_used;            /* 1: the metrics were computed on the GPU */
+    const char *device_note; /* why auto kept to the CPU, or NULL */
     double seconds; /* read + score, wall clock */
 } case_result;
 

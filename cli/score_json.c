@@ -255,7 +255,9 @@ void write_case_json(json_writer *w, const score_settings *s, const case_result 
     write_inputs(w, s, r);
     jw_key(w, "engine");
     jw_object_open(w);
-    jw_key(w, "device"), jw_string(w, "cpu");
+    jw_key(w, "device"), jw_string(w, r->gpu_used ? "gpu" : "cpu");
+    jw_key(w, "device_requested"), jw_string(w, sa_device_name(s->options.score.device));
+    if (r->device_note) jw_key(w, "device_note"), jw_string(w, r->device_note);
     jw_key(w, "threads"), jw_integer(w, r->threads_used);
     jw_key(w, "seconds"), jw_number(w, r->seconds);
     jw_object_close(w);

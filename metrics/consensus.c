@@ -19,7 +19,8 @@
  * counts the patterns, one writes W and the mask from the per-pattern table.
  *
  * Iteration order, initial values and convergence follow ITK 5.2's
- * STAPLEImageFilter::GenerateData (see staple_em below).
+ * STAPLEImageFilter::GenerateData (see sa_staple_em in staple_em.h, shared with
+ * the GPU path, metrics/cuda/consensus_gpu.cu).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #include "metrics.h"
 #include "parallel.h"
+#include "staple_em.h"
 
 void sa_consensus_options_default(sa_consensus_options *opt) {
     opt->method = SA_CONSENSUS_STAPLE;
@@ -104,7 +106,7 @@ DEFINE_DIST_INIT_ROW(uint32_t, 32)
                                float *wo, uint8_t *mo) {                               \
         if (d) {                                                                       \
             for (size_t x = 0; x < n; x++) {                                           \
-                uint32_t t = d[x] > dil ? outside : (uint32_t)pat[x];                  \
+                uint32_t t = sa_staple_entry(pat[x], d[x], dil, outside);              \
                 wo[x] = wt[t];                                                         \
                 mo[x] = mt[t];                                                         \
             }                                                                          \
@@ -240,8 +242,6 @@ static void pass_patterns(void *vctx, size_t z, int worker) {
     }
 }
 
-static inline uint16_t min_u16(uint16_t a, unsigned b) { return b < a ? (uint16_t)b : a; }
-
 /* Pass 2a, per box slice: distance initialisation, then the 1-D city-block
  * transforms along x (each row) and along y (row after row). */
 static void pass_dist_xy(void *vctx, size_t kz, int worker) {
@@ -259,14 +259,14 @@ static void pass_dist_xy(void *vctx, size_t kz, int worker) {
         default: any = dist_init_row_32((const uint32_t *)w->pat + off, bx, cap, d); break;
         }
         if (!any) continue; /* all cap: the x transform leaves it so */
-        for (size_t i = 1; i < bx; i++) d[i] = min_u16(d[i], d[i - 1] + 1u);
-        for (size_t i = bx - 1; i-- > 0;) d[i] = min_u16(d[i], d[i + 1] + 1u);
+        sa_cityblock_line(d, bx, 1);
     }
+    /* along y: sa_cityblock_line on every column, row after row (vectorises) */
     uint16_t *s = w->dist + kz * by * bx;
     for (size_t j = 1; j < by; j++)
-        for (size_t i = 0; i < bx; i++) s[j * bx + i] = min_u16(s[j * bx + i], s[(j - 1) * bx + i] + 1u);
+        for (size_t i = 0; i < bx; i++) s[j * bx + i] = sa_cityblock_step(s[j * bx + i], s[(j - 1) * bx + i]);
     for (size_t j = by - 1; j-- > 0;)
-        for (size_t i = 0; i < bx; i++) s[j * bx + i] = min_u16(s[j * bx + i], s[(j + 1) * bx + i] + 1u);
+        for (size_t i = 0; i < bx; i++) s[j * bx + i] = sa_cityblock_step(s[j * bx + i], s[(j + 1) * bx + i]);
 }
 
 /* Pass 2b, per box row index j: the 1-D transform along z. Separable because the
@@ -277,12 +277,13 @@ static void pass_dist_z(void *vctx, size_t j, int worker) {
     staple_work *w = vctx;
     size_t bx = w->bx, plane = w->bx * w->by;
     uint16_t *d = w->dist + j * bx;
+    /* sa_cityblock_line on every z line of the row, plane after plane (vectorises) */
     for (size_t kz = 1; kz < w->bz; kz++)
         for (size_t i = 0; i < bx; i++)
-            d[kz * plane + i] = min_u16(d[kz * plane + i], d[(kz - 1) * plane + i] + 1u);
+            d[kz * plane + i] = sa_cityblock_step(d[kz * plane + i], d[(kz - 1) * plane + i]);
     for (size_t kz = w->bz - 1; kz-- > 0;)
         for (size_t i = 0; i < bx; i++)
-            d[kz * plane + i] = min_u16(d[kz * plane + i], d[(kz + 1) * plane + i] + 1u);
+            d[kz * plane + i] = sa_cityblock_step(d[kz * plane + i], d[(kz + 1) * plane + i]);
 }
 
 /* Pass 3 (K <= 16), per box slice: counts of the non-zero patterns (all inside the
@@ -386,92 +387,9 @@ static void pass_output(void *vctx, size_t z, int worker) {
     }
 }
 
-/* ---- EM over the vote patterns ---------------------------------------------------
- * pat[j], cnt[j]: the n distinct patterns of the region and their voxel counts.
- * Order as ITK 5.2's STAPLEImageFilter::GenerateData: W = mean vote; prior
- * g = mean W over the region (ConfidenceWeight 1, held fixed); then per iteration an
- * M-step (p, q from W), an E-step (W from p, q, g) and the convergence test, which
- * is never passed on the first iteration (ITK's previous p and q start at -10:
- * "Δ" is undefined there and counts as not converged), later when every
- * |p - p_prev| and |q - q_prev| is <= tol. The W kept is that of the last E-step.
- * Guards ITK lacks (it would produce NaN): a zero M-step denominator gives a ratio
- * of 1, a zero E-step denominator gives W = 0. */
-typedef struct em_out {
-    double p[SA_MAX_RATERS], q[SA_MAX_RATERS], prior;
-    int iterations, converged;
-} em_out;
-
-static void staple_em(const uint32_t *pat, const double *cnt, size_t n, size_t k,
-                      const sa_consensus_options *opt, double *W, em_out *o) {
-    double total = 0, wsum = 0;
-    for (size_t j = 0; j < n; j++) {
-        unsigned votes = 0;
-        for (size_t r = 0; r < k; r++) votes += (pat[j] >> r) & 1u;
-        W[j] = (double)votes / (double)k;
-        total += cnt[j];
-        wsum += cnt[j] * W[j];
-    }
-    double g = total > 0 ? wsum / total : 0;
-    double last_p[SA_MAX_RATERS], last_q[SA_MAX_RATERS];
-    o->prior = g;
-    o->converged = 0;
-    o->iterations = 0;
-    for (int iter = 0; iter < opt->max_iterations; iter++) {
-        /* M-step */
-        double sw = 0, s1w = 0;
-        double pn[SA_MAX_RATERS] = {0}, qn[SA_MAX_RATERS] = {0};
-        for (size_t j = 0; j < n; j++) {
-            double a = cnt[j] * W[j], b = cnt[j] * (1.0 - W[j]);
-            sw += a;
-            s1w += b;
-            for (size_t r = 0; r < k; r++) {
-                if ((pat[j] >> r) & 1u)
-                    pn[r] += a;
-                else
-                    qn[r] += b;
-            }
-        }
-        for (size_t r = 0; r < k; r++) {
-            o->p[r] = sw > 0 ? pn[r] / sw : 1.0;
-            o->q[r] = s1w > 0 ? qn[r] / s1w : 1.0;
-        }
-        /* E-step: products in rater order, as ITK */
-        for (size_t j = 0; j < n; j++) {
-            double alpha = 1.0, beta = 1.0;
-            for (size_t r = 0; r < k; r++) {
-                if ((pat[j] >> r) & 1u) {
-                    alpha *= o->p[r];
-                    beta *= 1.0 - o->q[r];
-                } else {
-                    alpha *= 1.0 - o->p[r];
-                    beta *= o->q[r];
-                }
-            }
-            double num = g * alpha, den = g * alpha + (1.0 - g) * beta;
-            W[j] = den > 0 ? num / den : 0.0;
-        }
-        o->iterations = iter + 1;
-        int done = iter != 0;
-        for (size_t r = 0; r < k && done; r++)
-            if (!(fabs(o->p[r] - last_p[r]) <= opt->tolerance) ||
-                !(fabs(o->q[r] - last_q[r]) <= opt->tolerance))
-                done = 0;
-        memcpy(last_p, o->p, sizeof last_p);
-        memcpy(last_q, o->q, sizeof last_q);
-        if (done) {
-            o->converged = 1;
-            break;
-        }
-    }
-}
+/* ---- EM over the vote patterns: sa_staple_em (staple_em.h) ---------------------- */
 
 /* ---- STAPLE over the grid ------------------------------------------------------- */
-
-/* [lo, hi] grown by d on both sides, clipped to [0, n). */
-static void grow(size_t *lo, size_t *hi, size_t d, size_t n) {
-    *lo = *lo > d ? *lo - d : 0;
-    *hi = n - 1 - *hi > d ? *hi + d : n - 1;
-}
 
 /* out->mask and out->probability are allocated; out_zeroed: they are all zero. */
 static int staple(const uint8_t *const *raters, size_t k, const sa_grid *g,
@@ -528,9 +446,9 @@ static int staple(const uint8_t *const *raters, size_t k, const sa_grid *g,
     if (w.dilated) { /* the region lies within the union's box grown by d, clipped */
         size_t d = (size_t)opt->dilation_voxels;
         w.dil = (unsigned)d;
-        grow(&w.x0, &w.x1, d, nx);
-        grow(&w.y0, &w.y1, d, ny);
-        grow(&w.z0, &w.z1, d, nz);
+        sa_staple_grow(&w.x0, &w.x1, d, nx);
+        sa_staple_grow(&w.y0, &w.y1, d, ny);
+        sa_staple_grow(&w.z0, &w.z1, d, nz);
     }
     w.bx = w.x1 - w.x0 + 1, w.by = w.y1 - w.y0 + 1, w.bz = w.z1 - w.z0 + 1;
     box_vox = w.bx * w.by * w.bz;
@@ -557,16 +475,14 @@ static int staple(const uint8_t *const *raters, size_t k, const sa_grid *g,
         uint64_t nonzero = 0;
         for (size_t t = 1; t < table; t++) nonzero += w.hist[0][t];
         w.hist[0][0] = region - nonzero;
-        for (size_t t = 0; t < table; t++) n_pat += w.hist[0][t] != 0;
+        n_pat = sa_staple_pattern_list(w.hist[0], table, NULL, NULL);
         pat_list = malloc(n_pat * sizeof *pat_list);
         cnt = malloc(n_pat * sizeof *cnt);
         W = malloc(n_pat * sizeof *W);
         w_table = calloc(table + 1, sizeof *w_table); /* + the outside entry */
         m_table = calloc(table + 1, sizeof *m_table);
         if (!pat_list || !cnt || !W || !w_table || !m_table) goto oom;
-        n_pat = 0;
-        for (size_t t = 0; t < table; t++)
-            if (w.hist[0][t]) pat_list[n_pat] = (uint32_t)t, cnt[n_pat++] = (double)w.hist[0][t];
+        sa_staple_pattern_list(w.hist[0], table, pat_list, cnt);
     } else {
         /* K > 16: a hash from pattern to its index, on one thread. */
         size_t cap_list = 64;
@@ -667,8 +583,8 @@ static int staple(const uint8_t *const *raters, size_t k, const sa_grid *g,
         w.hash = &hash;
     }
 
-    em_out em;
-    staple_em(pat_list, cnt, n_pat, k, opt, W, &em);
+    sa_em_out em;
+    sa_staple_em(pat_list, cnt, n_pat, k, opt, W, &em);
     for (size_t r = 0; r < k; r++) out->sensitivity[r] = em.p[r], out->specificity[r] = em.q[r];
     out->prior = em.prior;
     out->iterations = em.iterations;
@@ -676,21 +592,8 @@ static int staple(const uint8_t *const *raters, size_t k, const sa_grid *g,
     out->region_voxels = region;
 
     /* Tables for the output: W as float, the mask from the double W. */
-    uint8_t m_zero = 0;
-    float w_zero = 0.0f;
-    for (size_t t = 0; t < n_pat; t++) {
-        size_t at = w.hash ? t : pat_list[t];
-        w_table[at] = (float)W[t];
-        m_table[at] = W[t] > opt->threshold;
-        if (pat_list[t] == 0) w_zero = (float)W[t], m_zero = W[t] > opt->threshold;
-    }
-    if (w.dilated) {
-        w.w_outside = 0.0f;
-        w.m_outside = 0.0 > opt->threshold;
-    } else {
-        w.w_outside = w_zero;
-        w.m_outside = m_zero;
-    }
+    sa_staple_tables(pat_list, W, n_pat, opt->threshold, !w.hash, w.dilated, w_table, m_table,
+                     &w.w_outside, &w.m_outside);
     if (!w.hash) {
         w.outside_index = (uint32_t)1 << k;
         w_table[w.outside_index] = w.w_outside;
@@ -751,8 +654,8 @@ static void pass_majority(void *vctx, size_t z, int worker) {
     float *wo = w->w_out + off;
     unsigned k = (unsigned)w->k;
     for (size_t i = 0; i < n; i++) {
-        mo[i] = 2u * v[i] > k;
-        wo[i] = (float)((double)v[i] / (double)k);
+        mo[i] = sa_majority_mask(v[i], k);
+        wo[i] = sa_majority_probability(v[i], k);
     }
 }
 

@@ -75,70 +75,182 @@ SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, in
     return f + sa_axis_sq(w, at - from);
 }
 
+/* The envelope's arrays may be strided (element t at [t * st]): the GPU keeps the
+ * scratch of many lines interleaved, so that neighbouring threads touch
+ * neighbouring addresses. The CPU passes st = 1. */
+
 /* Lower envelope of the parabolas y -> f[i] + (w*(y - pos[i]))^2 of m samples
  * (pos increasing). Fills v (sample indices, m entries) and zb (breakpoints,
  * m+1 entries; parabola k is lowest on [zb[k], zb[k+1]]). Returns the number of
  * parabolas (0 when m == 0). */
-SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double *f, int m, double w,
-                                                   int *v, double *zb) {
+SA_HOST_DEVICE static inline int sa_envelope_build_st(const int *pos, const double *f, int m, double w,
+                                                      int *v, double *zb, size_t st) {
     if (m <= 0) return 0;
     const double w2 = w * w;
     int k = 0;
     v[0] = 0;
     zb[0] = -INFINITY;
-    zb[1] = INFINITY;
+    zb[st] = INFINITY;
     for (int q = 1; q < m; q++) {
         double s;
+        const double fq = f[(size_t)q * st];
+        const int pq = pos[(size_t)q * st];
         for (;;) {
-            int p = v[k];
+            int p = v[(size_t)k * st];
             /* abscissa where parabolas p and q meet */
-            s = ((f[q] - f[p]) / (w2 * (double)(pos[q] - pos[p])) + (double)(pos[q] + pos[p])) * 0.5;
-            if (s <= zb[k] && k > 0) {
+            s = ((fq - f[(size_t)p * st]) / (w2 * (double)(pq - pos[(size_t)p * st])) +
+                 (double)(pq + pos[(size_t)p * st])) * 0.5;
+            if (s <= zb[(size_t)k * st] && k > 0) {
                 k--;
                 continue;
             }
             break;
         }
-        if (s <= zb[k]) { /* k == 0 and q lies below p everywhere */
+        if (s <= zb[(size_t)k * st]) { /* k == 0 and q lies below p everywhere */
             v[0] = q;
             continue;
         }
         k++;
-        v[k] = q;
-        zb[k] = s;
-        zb[k + 1] = INFINITY;
+        v[(size_t)k * st] = q;
+        zb[(size_t)k * st] = s;
+        zb[(size_t)(k + 1) * st] = INFINITY;
     }
     return k + 1;
 }
 
+SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double *f, int m, double w,
+                                                   int *v, double *zb) {
+    return sa_envelope_build_st(pos, f, m, w, v, zb, 1);
+}
+
 /* Advances k to the parabola whose interval holds `at` (positions visited in
  * increasing order). */
-SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, int k, int at) {
-    while (k + 1 < count && zb[k + 1] < (double)at) k++;
+SA_HOST_DEVICE static inline int sa_envelope_seek_st(const double *zb, int count, int k, int at, size_t st) {
+    while (k + 1 < count && zb[(size_t)(k + 1) * st] < (double)at) k++;
     return k;
+}
+
+SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, int k, int at) {
+    return sa_envelope_seek_st(zb, count, k, at, 1);
 }
 
 /* The sample whose parabola is lowest at `at`, among parabola k (the one the
  * breakpoints select) and its two neighbours, so that a breakpoint put on the
  * wrong side of `at` by rounding cannot give more than the true minimum.
  * Writes the value to *value and returns the sample index. */
-SA_HOST_DEVICE static inline int sa_envelope_argmin(const int *pos, const double *f, double w,
-                                                    const int *v, int count, int k, int at,
-                                                    double *value) {
-    int best = v[k];
-    double best_value = sa_parabola(f[best], w, pos[best], at);
+SA_HOST_DEVICE static inline int sa_envelope_argmin_st(const int *pos, const double *f, double w,
+                                                       const int *v, int count, int k, int at,
+                                                       double *value, size_t st) {
+    int best = v[(size_t)k * st];
+    double best_value = sa_parabola(f[(size_t)best * st], w, pos[(size_t)best * st], at);
     if (k > 0) {
-        int c = v[k - 1];
-        double cv = sa_parabola(f[c], w, pos[c], at);
+        int c = v[(size_t)(k - 1) * st];
+        double cv = sa_parabola(f[(size_t)c * st], w, pos[(size_t)c * st], at);
         if (cv < best_value) best = c, best_value = cv;
     }
     if (k + 1 < count) {
-        int c = v[k + 1];
-        double cv = sa_parabola(f[c], w, pos[c], at);
+        int c = v[(size_t)(k + 1) * st];
+        double cv = sa_parabola(f[(size_t)c * st], w, pos[(size_t)c * st], at);
         if (cv < best_value) best = c, best_value = cv;
     }
     *value = best_value;
     return best;
+}
+
+SA_HOST_DEVICE static inline int sa_envelope_argmin(const int *pos, const double *f, double w,
+                                                    const int *v, int count, int k, int at,
+                                                    double *value) {
+    return sa_envelope_argmin_st(pos, f, w, v, count, k, at, value, 1);
+}
+
+/* ---- The dense transform's per-line steps (the GPU's kernels run these, one
+ * line per thread; tests/unit/test_edt_line.c runs them on the CPU) ----------- */
+
+/* Pass X, in pieces: a row may be swept one segment at a time (the GPU loads it
+ * tile by tile), carrying *last, the distance to the nearest feature seen so
+ * far (SA_EDT_NONE before any; start each sweep with that). The forward sweep
+ * (segments left to right) writes d; the backward sweep (segments right to
+ * left) lowers it. */
+SA_HOST_DEVICE static inline void sa_line_nearest_forward(const uint8_t *flags, uint8_t bit, int n, unsigned *last,
+                                                          uint16_t *d) {
+    unsigned l = *last;
+    for (int x = 0; x < n; x++) {
+        if (flags[x] & bit) l = 0;
+        else if (l != SA_EDT_NONE) l++;
+        d[x] = (uint16_t)l;
+    }
+    *last = l;
+}
+
+SA_HOST_DEVICE static inline void sa_line_nearest_backward(const uint8_t *flags, uint8_t bit, int n, unsigned *last,
+                                                           uint16_t *d) {
+    unsigned l = *last;
+    for (int x = n - 1; x >= 0; x--) {
+        if (flags[x] & bit) l = 0;
+        else if (l != SA_EDT_NONE) l++;
+        if (l < d[x]) d[x] = (uint16_t)l;
+    }
+    *last = l;
+}
+
+/* Pass X: along one row of n flags (feature where flags[x] & bit), each voxel's
+ * distance in voxels to the nearest feature of the row, or SA_EDT_NONE. */
+SA_HOST_DEVICE static inline void sa_line_nearest(const uint8_t *flags, uint8_t bit, int n, uint16_t *d) {
+    unsigned last = SA_EDT_NONE;
+    sa_line_nearest_forward(flags, bit, n, &last, d);
+    last = SA_EDT_NONE;
+    sa_line_nearest_backward(flags, bit, n, &last, d);
+}
+
+/* Pass X's result for a voxel and pass Y's: the nearest feature of its z slice
+ * lies dx voxels away along x in row ystar, packed as (dx << 16) | ystar;
+ * SA_EDT_ENTRY_NONE when the slice has no feature. */
+#define SA_EDT_ENTRY_NONE 0xFFFFFFFFu
+
+/* Pass Y: one column (x, z) of n voxels along y. dx[j * dst] is pass X's
+ * distance at row j; writes entry[j * est] for every j. Scratch: pos, f, v, zb
+ * of n (zb: n + 1) strided elements (stride sst). */
+SA_HOST_DEVICE static inline void sa_edt_column_y(const uint16_t *dx, size_t dst, int n, double sx, double sy,
+                                                  int *pos, double *f, int *v, double *zb, size_t sst,
+                                                  uint32_t *entry, size_t est) {
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        unsigned d = dx[(size_t)j * dst];
+        if (d == SA_EDT_NONE) continue;
+        pos[(size_t)m * sst] = j;
+        f[(size_t)m * sst] = sa_axis_sq(sx, (int)d);
+        m++;
+    }
+    if (m == 0) {
+        for (int j = 0; j < n; j++) entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
+        return;
+    }
+    int count = sa_envelope_build_st(pos, f, m, sy, v, zb, sst), k = 0;
+    for (int j = 0; j < n; j++) {
+        double d2;
+        k = sa_envelope_seek_st(zb, count, k, j, sst);
+        int b = sa_envelope_argmin_st(pos, f, sy, v, count, k, j, &d2, sst);
+        int row = pos[(size_t)b * sst];
+        entry[(size_t)j * est] = ((uint32_t)dx[(size_t)row * dst] << 16) | (uint32_t)row;
+    }
+}
+
+/* Pass Z, first half: the envelope along one column (x, y) of n voxels from pass
+ * Y's entries (entry[k * est]); j is the column's y. Returns the parabola count
+ * (0: no feature anywhere); evaluate with sa_envelope_seek_st and
+ * sa_envelope_argmin_st (weight sz) at the voxels that need it. */
+SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, size_t est, int n, int j, double sx,
+                                                       double sy, double sz, int *pos, double *f, int *v,
+                                                       double *zb, size_t sst) {
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        uint32_t e = entry[(size_t)k * est];
+        if (e == SA_EDT_ENTRY_NONE) continue;
+        pos[(size_t)m * sst] = k;
+        f[(size_t)m * sst] = sa_axis_sq(sx, (int)(e >> 16)) + sa_axis_sq(sy, j - (int)(e & 0xFFFFu));
+        m++;
+    }
+    return sa_envelope_build_st(pos, f, m, sz, v, zb, sst);
 }
 
 #endif

@@ -7,6 +7,10 @@
 
 #include "metrics.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Result of the first pass over a pair of masks (overlap.c). */
 typedef struct sa_mask_scan {
     uint64_t ref_voxels, pred_voxels, both_voxels;
@@ -73,4 +77,43 @@ int sa_edt_query_distances(const sa_points *features, const sa_points *queries, 
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err);
 
+/* ---- Surface summaries: what the metrics are computed from -------------------
+ * Both the CPU path (score.c) and the GPU path (gpu.h) reduce the two directed
+ * distance sets to these numbers; score.c turns them into the metrics. Every
+ * field is order-independent (a maximum, counts, an exact sum, order
+ * statistics), so both paths give the same bits. */
+typedef struct sa_directed_summary {
+    uint64_t count;      /* query (surface) voxels measured */
+    double max;          /* largest distance, mm */
+    double sum;          /* exact sum of the distances, rounded once (exact_sum.h) */
+    uint64_t within_tau; /* distances <= tau */
+    double p95;          /* 95th percentile (percentile_rule.h) */
+} sa_directed_summary;
+
+typedef struct sa_surface_summary {
+    uint64_t ref_surface_voxels, pred_surface_voxels;
+    int has_distances;                     /* both masks non-empty */
+    sa_directed_summary pred_to_ref;       /* D_TR: pred's surface to ref's */
+    sa_directed_summary ref_to_pred;       /* D_RT */
+    double p95_pooled;                     /* P95 of D_TR and D_RT together */
+} sa_surface_summary;
+
+/* The CPU's summary of one directed set (d is reordered by the percentile). */
+void sa_directed_summarize(double *d, size_t n, double tau, sa_directed_summary *out);
+
+/* score.c: options checked and resolved for a grid (threads, small images on
+ * one thread); the metrics from the counts and the surface summary (surf may be
+ * NULL when a mask is empty), for both paths. */
+int sa_score_options_resolve(const sa_grid *grid, const sa_score_options *opt_in, sa_score_options *opt,
+                             sa_error *err);
+void sa_pair_metrics_finish(const sa_grid *grid, const sa_mask_scan *scan, const sa_surface_summary *surf,
+                            const sa_score_options *opt, sa_pair_metrics *out);
+
+/* Which engine runs a job of `voxels` voxels (device.c): 1 GPU, 0 CPU, -1 with err
+ * (gpu asked for and none usable). *note: NULL, or why auto chose the CPU. */
+int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -63,12 +63,34 @@ typedef struct sa_value {
 #define SA_REASON_NO_REFERENCE_LESIONS "no_reference_lesions"
 #define SA_REASON_NO_PREDICTED_LESIONS "no_predicted_lesions"
 
+/* Where the engine runs (docs/gpu.md). SA_DEVICE_AUTO (0, the default) uses a
+ * GPU when this build has CUDA, a GPU is present and the job is large enough
+ * for the GPU to win (SA_GPU_AUTO_MIN_VOXELS), else the CPU; SA_DEVICE_GPU
+ * without a usable GPU is an error. Both give the same results, bit for bit. */
+typedef enum sa_device {
+    SA_DEVICE_AUTO = 0,
+    SA_DEVICE_CPU,
+    SA_DEVICE_GPU
+} sa_device;
+
+/* Below this many voxels (of the grid) auto keeps to the CPU. */
+#define SA_GPU_AUTO_MIN_VOXELS ((size_t)1 << 22)
+
+/* "auto", "cpu" or "gpu"; parse returns 0, or -1 for another word. */
+const char *sa_device_name(sa_device d);
+int sa_device_parse(const char *word, sa_device *out);
+
+/* Whether this process can use a GPU: 1, or 0 with err saying why not (built
+ * without CUDA, no driver, no device). */
+int sa_gpu_usable(sa_error *err);
+
 /* Which HD95 definition the "hd95" name means is fixed by the spec (max of the two
  * directed P95s); the variants are always computed too. */
 typedef struct sa_score_options {
     double tau_mm; /* NSD tolerance in mm, >= 0; default 1 */
     int threads;   /* worker threads; <= 0: all online cores (images under 2^20
                     * voxels always run on one) */
+    sa_device device; /* default SA_DEVICE_AUTO */
 } sa_score_options;
 
 void sa_score_options_default(sa_score_options *opt);
@@ -97,6 +119,8 @@ typedef struct sa_pair_metrics {
     sa_value mean_pred_to_ref, mean_ref_to_pred; /* mean D_TR, mean D_RT */
 
     int threads_used;
+    int gpu_used;            /* 1: computed on the GPU */
+    const char *device_note; /* static text, or NULL: why auto stayed on the CPU or fell back */
 } sa_pair_metrics;
 
 /* Scores one pair of masks on the same grid. ref and pred hold one byte per
@@ -238,6 +262,9 @@ typedef struct sa_multi_options {
     int lesions;              /* also lesion-wise detection */
     sa_lesion_options lesion;
     int human_reference;      /* also each rater against the others' consensus */
+    int consensus_maps;       /* return the consensus mask and W in the result
+                               * (default 1; 0 saves copying them back from the
+                               * GPU, where they are then NULL) */
 } sa_multi_options;
 
 void sa_multi_options_default(sa_multi_options *opt);
@@ -250,6 +277,8 @@ typedef struct sa_multi_result {
     sa_scores_mean rater_mean;
     int has_human_reference;
     sa_scores human_reference[SA_MAX_RATERS]; /* rater k vs consensus of the others */
+    int gpu_used;            /* 1: consensus and distances computed on the GPU */
+    const char *device_note; /* static text, or NULL: why auto stayed on the CPU */
 } sa_multi_result;
 
 /* Scores pred against k >= 1 raters: against their consensus, each of them, the

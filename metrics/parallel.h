@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* fn(ctx, item, worker) is called once for every item in [0, n_items); worker is
  * in [0, workers). Returns the number of workers used (>= 1), or -1 when a thread
  * could not be started (then nothing has been run on other threads, and the
@@ -14,4 +18,7 @@ typedef void (*sa_parallel_fn)(void *ctx, size_t item, int worker);
 int sa_parallel_workers(int threads, size_t n_items);
 void sa_parallel_for(int workers, size_t n_items, sa_parallel_fn fn, void *ctx);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

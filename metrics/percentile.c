@@ -1,7 +1,8 @@
 /*
  * percentile.c: percentiles by selection (linear time, no full sort), with the
  * interpolation rule of numpy.percentile's default method ("linear"), reproduced
- * operation by operation so that results are bit-identical to numpy 1.22+:
+ * operation by operation (percentile_rule.h, shared with the GPU) so that results
+ * are bit-identical to numpy 1.22+:
  *     h = (n - 1) * (q / 100);  i = floor(h);  t = h - i
  *     a = x(i), b = x(i+1) (order statistics; b = a when i = n - 1)
  *     result = t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t
@@ -10,6 +11,7 @@
 #include <stddef.h>
 
 #include "metrics.h"
+#include "percentile_rule.h"
 
 static void swap(double *a, double *b) {
     double t = *a;
@@ -52,11 +54,8 @@ static void select_kth(double *values, size_t n, size_t k) {
 }
 
 double sa_percentile(double *values, size_t n, double q) {
-    double h = (double)(n - 1) * (q / 100.0);
-    double fl = floor(h);
-    size_t i = (size_t)fl;
-    if (i > n - 1) i = n - 1;
-    double t = h - fl;
+    double t;
+    size_t i = sa_percentile_rank(n, q, &t);
     select_kth(values, n, i);
     double a = values[i], b = a;
     if (i + 1 < n) { /* x(i+1) is the smallest value after position i */
@@ -64,6 +63,5 @@ double sa_percentile(double *values, size_t n, double q) {
         for (size_t j = i + 2; j < n; j++)
             if (values[j] < b) b = values[j];
     }
-    double diff = b - a;
-    return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
+    return sa_percentile_combine(a, b, t);
 }

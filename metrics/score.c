@@ -4,13 +4,17 @@
  *
  * Pipeline: one pass over both masks (counts and bounding boxes), surfaces of
  * both masks inside their common bounding box, the two directed distance sets
- * (each an exact transform restricted to that box), then reductions.
+ * (each an exact transform restricted to that box), then reductions to a
+ * surface summary (engine.h) from which the metrics follow. The GPU path
+ * (gpu.h) produces the same counts and summary, bit for bit; device.c picks.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
+#include "exact_sum.h"
+#include "gpu.h"
 
 void sa_score_options_default(sa_score_options *opt) {
     opt->tau_mm = 1.0;
@@ -56,25 +60,44 @@ static void set_all_distances(sa_pair_metrics *m, sa_value v) {
     m->mean_pred_to_ref = m->mean_ref_to_pred = v;
 }
 
-typedef struct {
-    double max, sum;
-    uint64_t within_tau;
-} directed_summary;
-
-static directed_summary summarize(const double *d, size_t n, double tau) {
-    directed_summary s = {0.0, 0.0, 0};
+void sa_directed_summarize(double *d, size_t n, double tau, sa_directed_summary *out) {
+    sa_exact_sum sum;
+    sa_exact_clear(&sum);
+    out->count = n;
+    out->max = 0.0;
+    out->within_tau = 0;
     for (size_t i = 0; i < n; i++) {
-        if (d[i] > s.max) s.max = d[i];
-        s.sum += d[i];
-        s.within_tau += d[i] <= tau;
+        if (d[i] > out->max) out->max = d[i];
+        sa_exact_add(&sum, d[i]);
+        out->within_tau += d[i] <= tau;
     }
-    return s;
+    out->sum = sa_exact_round(&sum);
+    out->p95 = n ? sa_percentile(d, n, 95.0) : 0.0; /* reorders d */
 }
 
-/* Both directed distance sets, stored back to back: D_TR then D_RT. */
-static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
-                           const sa_mask_scan *scan, const sa_score_options *opt,
-                           sa_pair_metrics *m, sa_error *err) {
+/* The distance metrics from the two directed summaries (both paths). */
+static void distance_metrics(const sa_surface_summary *s, sa_pair_metrics *m) {
+    const sa_directed_summary *tr = &s->pred_to_ref, *rt = &s->ref_to_pred;
+    m->hd_pred_to_ref = defined(tr->max);
+    m->hd_ref_to_pred = defined(rt->max);
+    m->hd = defined(tr->max > rt->max ? tr->max : rt->max);
+    m->mean_pred_to_ref = defined(tr->sum / (double)tr->count);
+    m->mean_ref_to_pred = defined(rt->sum / (double)rt->count);
+    m->assd = defined((tr->sum + rt->sum) / (double)(tr->count + rt->count));
+    m->masd = defined((m->mean_pred_to_ref.value + m->mean_ref_to_pred.value) / 2.0);
+    m->nsd = defined((double)(tr->within_tau + rt->within_tau) / (double)(tr->count + rt->count));
+    m->p95_pred_to_ref = defined(tr->p95);
+    m->p95_ref_to_pred = defined(rt->p95);
+    m->hd95 = defined(tr->p95 > rt->p95 ? tr->p95 : rt->p95);
+    m->hd95_mean = defined((tr->p95 + rt->p95) / 2.0);
+    m->hd95_pooled = defined(s->p95_pooled);
+}
+
+/* The CPU's surface summary: both directed distance sets, stored back to back
+ * (D_TR then D_RT), each an exact transform restricted to the pair's box. */
+static int surface_summary_cpu(const uint8_t *ref, const uint8_t *pred, const sa_grid *g,
+                               const sa_mask_scan *scan, const sa_score_options *opt,
+                               sa_surface_summary *out, sa_error *err) {
     sa_region r;
     sa_region_from_boxes(&r, &scan->ref_box, &scan->pred_box);
     sa_points surf_ref = {0}, surf_pred = {0};
@@ -85,8 +108,9 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
         sa_surface_points(pred, g, &r, opt->threads, &surf_pred, err))
         goto done;
     size_t n_ref = surf_ref.count, n_pred = surf_pred.count;
-    m->ref_surface_voxels = n_ref;
-    m->pred_surface_voxels = n_pred;
+    out->ref_surface_voxels = n_ref;
+    out->pred_surface_voxels = n_pred;
+    out->has_distances = 1;
 
     dist = malloc((n_ref + n_pred) * sizeof *dist);
     work = malloc(sa_region_voxels(&r) * SA_EDT_WORK_BYTES);
@@ -98,25 +122,10 @@ static int surface_metrics(const uint8_t *ref, const uint8_t *pred, const sa_gri
     if (sa_edt_query_distances(&surf_ref, &surf_pred, &r, g->spacing, opt->threads, work, d_tr, err) ||
         sa_edt_query_distances(&surf_pred, &surf_ref, &r, g->spacing, opt->threads, work, d_rt, err))
         goto done;
-
-    double tau = opt->tau_mm;
-    directed_summary tr = summarize(d_tr, n_pred, tau), rt = summarize(d_rt, n_ref, tau);
-    m->hd_pred_to_ref = defined(tr.max);
-    m->hd_ref_to_pred = defined(rt.max);
-    m->hd = defined(tr.max > rt.max ? tr.max : rt.max);
-    m->mean_pred_to_ref = defined(tr.sum / (double)n_pred);
-    m->mean_ref_to_pred = defined(rt.sum / (double)n_ref);
-    m->assd = defined((tr.sum + rt.sum) / (double)(n_pred + n_ref));
-    m->masd = defined((m->mean_pred_to_ref.value + m->mean_ref_to_pred.value) / 2.0);
-    m->nsd = defined((double)(tr.within_tau + rt.within_tau) / (double)(n_pred + n_ref));
     /* Percentiles reorder their input: each half first, then the union. */
-    double p_tr = sa_percentile(d_tr, n_pred, 95.0);
-    double p_rt = sa_percentile(d_rt, n_ref, 95.0);
-    m->p95_pred_to_ref = defined(p_tr);
-    m->p95_ref_to_pred = defined(p_rt);
-    m->hd95 = defined(p_tr > p_rt ? p_tr : p_rt);
-    m->hd95_mean = defined((p_tr + p_rt) / 2.0);
-    m->hd95_pooled = defined(sa_percentile(dist, n_pred + n_ref, 95.0));
+    sa_directed_summarize(d_tr, n_pred, opt->tau_mm, &out->pred_to_ref);
+    sa_directed_summarize(d_rt, n_ref, opt->tau_mm, &out->ref_to_pred);
+    out->p95_pooled = sa_percentile(dist, n_pred + n_ref, 95.0);
     rc = 0;
 done:
     sa_points_free(&surf_ref), sa_points_free(&surf_pred);
@@ -142,8 +151,8 @@ static int surface_counts_only(const uint8_t *ref, const uint8_t *pred, const sa
 }
 
 /* Options resolved for a grid; -1 with a message when they are unusable. */
-static int resolve_options(const sa_grid *grid, const sa_score_options *opt_in, sa_score_options *opt,
-                           sa_error *err) {
+int sa_score_options_resolve(const sa_grid *grid, const sa_score_options *opt_in, sa_score_options *opt,
+                             sa_error *err) {
     if (opt_in)
         *opt = *opt_in;
     else
@@ -157,10 +166,10 @@ static int resolve_options(const sa_grid *grid, const sa_score_options *opt_in, 
     return 0;
 }
 
-/* The metrics once the voxel counts are known and, when neither mask is empty,
- * the surfaces are measured (ref and pred may be NULL when both are empty). */
-static int finish(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, const sa_mask_scan *scan,
-                  const sa_score_options *opt, sa_pair_metrics *out, sa_error *err) {
+/* The metrics from the voxel counts and, when neither mask is empty, the
+ * surface summary (surf may be NULL otherwise). */
+void sa_pair_metrics_finish(const sa_grid *grid, const sa_mask_scan *scan, const sa_surface_summary *surf,
+                            const sa_score_options *opt, sa_pair_metrics *out) {
     sa_pair_metrics m;
     memset(&m, 0, sizeof m);
     m.tau_mm = opt->tau_mm;
@@ -173,6 +182,10 @@ static int finish(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, 
     m.fn = scan->ref_voxels - scan->both_voxels;
     m.tn = n - m.tp - m.fp - m.fn;
     m.both_empty = !scan->ref_has && !scan->pred_has;
+    if (surf) {
+        m.ref_surface_voxels = surf->ref_surface_voxels;
+        m.pred_surface_voxels = surf->pred_surface_voxels;
+    }
 
     double voxel_ml = grid->spacing[0] * grid->spacing[1] * grid->spacing[2] / 1000.0;
     overlap_metrics(&m, voxel_ml);
@@ -184,12 +197,49 @@ static int finish(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, 
         const char *why = !scan->ref_has ? SA_REASON_EMPTY_REFERENCE : SA_REASON_EMPTY_PREDICTION;
         set_all_distances(&m, undefined(why));
         m.nsd = defined(0.0);
-        /* the non-empty side's surface is still counted, for explanation */
-        if (surface_counts_only(ref, pred, grid, scan, opt->threads, &m, err)) return -1;
-    } else if (surface_metrics(ref, pred, grid, scan, opt, &m, err)) {
-        return -1;
+    } else {
+        distance_metrics(surf, &m);
     }
     *out = m;
+}
+
+/* The CPU path: counts, then surfaces and distances, or the non-empty side's
+ * surface size alone (for explanation) when one mask is empty. */
+static int score_cpu(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, const sa_score_options *opt,
+                     sa_pair_metrics *out, sa_error *err) {
+    sa_mask_scan scan;
+    if (sa_mask_scan_pair(ref, pred, grid, opt->threads, &scan, err)) return -1;
+    sa_surface_summary surf;
+    memset(&surf, 0, sizeof surf);
+    if (scan.ref_has && scan.pred_has) {
+        if (surface_summary_cpu(ref, pred, grid, &scan, opt, &surf, err)) return -1;
+    } else if (scan.ref_has || scan.pred_has) {
+        sa_pair_metrics counts;
+        memset(&counts, 0, sizeof counts);
+        if (surface_counts_only(ref, pred, grid, &scan, opt->threads, &counts, err)) return -1;
+        surf.ref_surface_voxels = counts.ref_surface_voxels;
+        surf.pred_surface_voxels = counts.pred_surface_voxels;
+    }
+    sa_pair_metrics_finish(grid, &scan, &surf, opt, out);
+    return 0;
+}
+
+/* The GPU path: both masks uploaded once, everything computed there. Returns
+ * SA_GPU_NO_MEMORY when the GPU cannot hold the job. */
+static int score_gpu(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid, const sa_score_options *opt,
+                     sa_pair_metrics *out, sa_error *err) {
+    const uint8_t *masks[2] = {ref, pred};
+    sa_gpu_masks *gm = NULL;
+    int rc = sa_gpu_masks_upload(masks, 2, grid, opt->threads, &gm, err);
+    if (rc) return rc;
+    sa_mask_scan scan;
+    sa_surface_summary surf;
+    memset(&surf, 0, sizeof surf);
+    rc = sa_gpu_score_slots(gm, 0, 1, opt->tau_mm, &scan, &surf, err);
+    sa_gpu_masks_free(gm);
+    if (rc) return rc;
+    sa_pair_metrics_finish(grid, &scan, &surf, opt, out);
+    out->gpu_used = 1;
     return 0;
 }
 
@@ -197,18 +247,28 @@ int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
                   const sa_score_options *opt_in, sa_pair_metrics *out, sa_error *err) {
     if (!ref || !pred || !out) return sa_error_set(err, "no mask given");
     sa_score_options opt;
-    if (resolve_options(grid, opt_in, &opt, err)) return -1;
-    sa_mask_scan scan;
-    if (sa_mask_scan_pair(ref, pred, grid, opt.threads, &scan, err)) return -1;
-    return finish(ref, pred, grid, &scan, &opt, out, err);
+    if (sa_score_options_resolve(grid, opt_in, &opt, err)) return -1;
+    const char *note = NULL;
+    int on_gpu = sa_device_choose(opt.device, sa_grid_voxels(grid), &note, err);
+    if (on_gpu < 0) return -1;
+    if (on_gpu) {
+        int rc = score_gpu(ref, pred, grid, &opt, out, err);
+        if (rc != SA_GPU_NO_MEMORY) return rc;
+        if (opt.device == SA_DEVICE_GPU) return -1; /* err says what did not fit */
+        note = "the GPU has too little free memory for this volume: computed on the CPU";
+    }
+    if (score_cpu(ref, pred, grid, &opt, out, err)) return -1;
+    out->device_note = note;
+    return 0;
 }
 
 int sa_score_both_empty(const sa_grid *grid, const sa_score_options *opt_in, sa_pair_metrics *out,
                         sa_error *err) {
     if (!out) return sa_error_set(err, "no result given");
     sa_score_options opt;
-    if (resolve_options(grid, opt_in, &opt, err)) return -1;
+    if (sa_score_options_resolve(grid, opt_in, &opt, err)) return -1;
     sa_mask_scan scan;
     memset(&scan, 0, sizeof scan);
-    return finish(NULL, NULL, grid, &scan, &opt, out, err);
+    sa_pair_metrics_finish(grid, &scan, NULL, &opt, out);
+    return 0;
 }

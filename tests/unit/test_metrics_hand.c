@@ -25,7 +25,7 @@ static void set(pair *p, uint8_t *m, size_t x, size_t y, size_t z) { m[x + p->g.
 static void release(pair *p) { free(p->r), free(p->t); }
 
 static sa_pair_metrics score(pair *p, double tau) {
-    sa_score_options opt = {tau, 2};
+    sa_score_options opt = {tau, 2, SA_DEVICE_CPU};
     sa_pair_metrics m;
     sa_error err;
     memset(&m, 0xff, sizeof m);
@@ -155,7 +155,7 @@ static void both_empty(void) {
     sa_pair_metrics m = score(&p, 1.0);
     /* the shortcut without masks gives the very same result */
     sa_pair_metrics shortcut;
-    sa_score_options opt = {1.0, 2};
+    sa_score_options opt = {1.0, 2, SA_DEVICE_CPU};
     CHECK(sa_score_both_empty(&p.g, &opt, &shortcut, NULL) == 0);
     CHECK(memcmp(&shortcut, &m, sizeof m) == 0);
     CHECK(m.both_empty);
@@ -225,7 +225,7 @@ static void bad_arguments(void) {
     g.nz = 0;
     CHECK(sa_score_pair(a, b, &g, NULL, &m, &err) == -1);
     g.nz = 2;
-    sa_score_options opt = {-1, 1};
+    sa_score_options opt = {-1, 1, SA_DEVICE_CPU};
     CHECK(sa_score_pair(a, b, &g, &opt, &m, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "tau");
     CHECK(sa_score_pair(a, b, &g, NULL, &m, &err) == 0);

@@ -92,7 +92,7 @@ static void check_edt(const uint8_t *m, const sa_grid *g) {
 /* Every surface metric against the brute-force reference. */
 static void check_pair(const uint8_t *r, const uint8_t *t, const sa_grid *g, double tau) {
     size_t n = sa_grid_voxels(g);
-    sa_score_options opt = {tau, 1 + (int)(rng() % 3)};
+    sa_score_options opt = {tau, 1 + (int)(rng() % 3), SA_DEVICE_CPU};
     sa_pair_metrics m;
     sa_error err;
     CHECK(sa_score_pair(r, t, g, &opt, &m, &err) == 0);
@@ -154,7 +154,7 @@ static int same_when_swapped(sa_value a, sa_value b) {
 }
 
 static void check_symmetry_and_threads(const uint8_t *r, const uint8_t *t, const sa_grid *g) {
-    sa_score_options o1 = {1.0, 1}, o3 = {1.0, 3};
+    sa_score_options o1 = {1.0, 1, SA_DEVICE_CPU}, o3 = {1.0, 3, SA_DEVICE_CPU};
     sa_pair_metrics a, b, c;
     sa_error err;
     CHECK(sa_score_pair(r, t, g, &o1, &a, &err) == 0);
@@ -226,7 +226,7 @@ static void check_threads_large(void) {
     sa_pair_metrics m[3];
     sa_error err;
     for (int i = 0; i < 3; i++) {
-        sa_score_options opt = {1.0, i + 1};
+        sa_score_options opt = {1.0, i + 1, SA_DEVICE_CPU};
         CHECK(sa_score_pair(r, t, &g, &opt, &m[i], &err) == 0);
         CHECK(m[i].threads_used == i + 1);
         m[i].threads_used = 0;

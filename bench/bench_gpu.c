@@ -1,0 +1,324 @@
+/*
+ * bench_gpu.c: the GPU engine against the CPU engine on all cores of the same
+ * machine, on CT-sized volumes (512x512x300 at 0.7x0.7x1 mm, and 512^3 at 1 mm)
+ * with 7 simulated raters, and the dense transform alone (whose time
+ * bench_gpu.py sets against CuPy's distance_transform_edt).
+ *
+ * For each volume it times, best of --repeat runs, masks already in memory:
+ *   - "vs consensus": the STAPLE consensus of the 7 raters and every overlap and
+ *     surface metric of the prediction against it (the ranked scores);
+ *   - "multi": that plus every metric against each of the 7 raters;
+ * on the CPU (every online core) and on the GPU (end to end from host masks:
+ * packing, upload, kernels, results back), with the GPU time split into its
+ * steps; checks that both give the same numbers, bit for bit; and times the
+ * dense transform of the whole grid on the GPU (kernels only) and the CPU
+ * engine's sa_edt_squared on all cores.
+ * Lesion-wise detection (connected components) is not included: it runs on the
+ * CPU on both paths.
+ *
+ * A third, smaller volume (160^3 = 4.1 M voxels, the size where --device auto
+ * starts to use the GPU) shows where the GPU starts to win.
+ *
+ * usage: bench_gpu [--quick] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
+ *                  [--dump-dir DIR]   (writes the EDT input mask for bench_gpu.py)
+ * Exit status: 0 measured, 1 a failure or a GPU/CPU mismatch, 2 usage, 77 no GPU.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu.h"
+#include "metrics.h"
+#include "phantoms.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 0x60d2016ull;
+static double uniform(void) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* One step of 6-connected dilation (grow) or erosion. */
+static void morph(const uint8_t *in, uint8_t *out, const sa_grid *g, int grow) {
+    size_t nx = g->nx, ny = g->ny, nz = g->nz, plane = nx * ny;
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                size_t i = x + nx * (y + ny * z);
+                uint8_t v = in[i];
+                uint8_t n[6] = {x > 0 ? in[i - 1] : 0, x + 1 < nx ? in[i + 1] : 0, y > 0 ? in[i - nx] : 0,
+                                y + 1 < ny ? in[i + nx] : 0, z > 0 ? in[i - plane] : 0, z + 1 < nz ? in[i + plane] : 0};
+                uint8_t any = v, all = v;
+                for (int k = 0; k < 6; k++) any |= n[k], all &= n[k];
+                out[i] = grow ? any : all;
+            }
+}
+
+/* Rater k: the truth with its own boundary habit and a few false positives. */
+static void make_rater(const uint8_t *truth, const sa_grid *g, int k, uint8_t *out) {
+    static const int habit[7] = {0, 1, -1, 0, 1, 0, -1};
+    size_t n = sa_grid_voxels(g);
+    int h = habit[k % 7];
+    if (h)
+        morph(truth, out, g, h > 0);
+    else
+        memcpy(out, truth, n);
+    for (int f = 0; f < 3; f++) {
+        long cx = (long)((0.2 + 0.6 * uniform()) * (double)g->nx), cy = (long)((0.2 + 0.6 * uniform()) * (double)g->ny),
+             cz = (long)((0.2 + 0.6 * uniform()) * (double)g->nz);
+        for (long dz = -2; dz <= 2; dz++)
+            for (long dy = -2; dy <= 2; dy++)
+                for (long dx = -2; dx <= 2; dx++)
+                    if (dx * dx + dy * dy + dz * dz <= 4)
+                        out[(size_t)(cx + dx) + g->nx * ((size_t)(cy + dy) + g->ny * (size_t)(cz + dz))] = 1;
+    }
+}
+
+static int same_pair(sa_pair_metrics a, sa_pair_metrics b) {
+    a.gpu_used = b.gpu_used = 0;
+    a.device_note = b.device_note = NULL;
+    a.threads_used = b.threads_used = 0;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+typedef struct timing {
+    double best, upload, consensus, score;
+} timing;
+
+/* The consensus and the metrics against it, on the CPU (gpu == 0) or the GPU. */
+static int vs_consensus(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa_grid *g, int gpu,
+                        sa_pair_metrics *out, timing *t, sa_error *err) {
+    sa_multi_options opt;
+    sa_multi_options_default(&opt);
+    double t0 = now();
+    sa_consensus_result c;
+    if (!gpu) {
+        opt.score.device = SA_DEVICE_CPU;
+        if (sa_consensus((const uint8_t *const *)raters, k, g, &opt.consensus, &c, err)) return -1;
+        double t1 = now();
+        int rc = sa_score_pair(c.mask, pred, g, &opt.score, out, err);
+        sa_consensus_free(&c);
+        t->consensus = t1 - t0, t->score = now() - t1, t->upload = 0;
+        return rc;
+    }
+    const uint8_t *masks[SA_GPU_MAX_UPLOAD];
+    int which[SA_GPU_MAX_UPLOAD];
+    for (size_t i = 0; i < k; i++) masks[i] = raters[i], which[i] = (int)i;
+    masks[k] = pred;
+    sa_gpu_masks *gm;
+    if (sa_gpu_masks_upload(masks, k + 1, g, 0, &gm, err)) return -1;
+    double t1 = now();
+    /* the maps (mask, W) stay on the GPU: the metrics do not need them on the host */
+    int slot, rc = sa_gpu_consensus(gm, which, k, &opt.consensus, 0, &c, &slot, err);
+    double t2 = now();
+    if (rc == 0) {
+        sa_mask_scan scan;
+        sa_surface_summary surf;
+        sa_score_options so;
+        rc = sa_score_options_resolve(g, &opt.score, &so, err);
+        if (!rc) rc = sa_gpu_score_slots(gm, slot, (int)k, so.tau_mm, &scan, &surf, err);
+        if (!rc) sa_pair_metrics_finish(g, &scan, &surf, &so, out);
+        sa_consensus_free(&c);
+    }
+    sa_gpu_masks_free(gm);
+    t->upload = t1 - t0, t->consensus = t2 - t1, t->score = now() - t2;
+    return rc ? -1 : 0;
+}
+
+static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa_grid *g, int gpu,
+                 sa_multi_result *out, sa_error *err) {
+    sa_multi_options opt;
+    sa_multi_options_default(&opt);
+    opt.score.device = gpu ? SA_DEVICE_GPU : SA_DEVICE_CPU;
+    opt.consensus_maps = 0; /* the scores only */
+    return sa_score_multi(pred, (const uint8_t *const *)raters, k, g, &opt, out, err);
+}
+
+static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int repeat, int cpu_repeat,
+                    const char *dump_dir, const char *label) {
+    const size_t k = 7;
+    bench_phantom_params pp;
+    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
+    pp.size[0] = nx, pp.size[1] = ny, pp.size[2] = nz;
+    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
+    double tg = now();
+    bench_phantom ph;
+    if (bench_phantom_generate(&pp, &ph)) {
+        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
+        return 1;
+    }
+    sa_grid g = {nx, ny, nz, {sp[0], sp[1], sp[2]}};
+    size_t n = sa_grid_voxels(&g);
+    uint8_t *raters[7];
+    for (size_t i = 0; i < k; i++) {
+        raters[i] = malloc(n);
+        if (!raters[i]) {
+            fprintf(stderr, "bench_gpu: out of memory\n");
+            return 1;
+        }
+        make_rater(ph.ref, &g, (int)i, raters[i]);
+    }
+    printf("\n== %s: %zux%zux%zu at %gx%gx%g mm, %zu raters, CT phantom (data made in %.1f s)\n", label, nx, ny, nz,
+           sp[0], sp[1], sp[2], k, now() - tg);
+    sa_error err;
+    int failed = 0;
+
+    /* vs consensus */
+    sa_pair_metrics m_cpu, m_gpu;
+    timing cpu = {1e30, 0, 0, 0}, gpu = {1e30, 0, 0, 0}, t;
+    for (int r = 0; r < cpu_repeat; r++) {
+        double t0 = now();
+        if (vs_consensus(ph.pred, raters, k, &g, 0, &m_cpu, &t, &err)) {
+            fprintf(stderr, "bench_gpu: CPU: %s\n", err.msg);
+            return 1;
+        }
+        t.best = now() - t0;
+        if (t.best < cpu.best) cpu = t;
+    }
+    if (vs_consensus(ph.pred, raters, k, &g, 1, &m_gpu, &t, &err)) { /* warm-up */
+        fprintf(stderr, "bench_gpu: GPU: %s\n", err.msg);
+        return 1;
+    }
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (vs_consensus(ph.pred, raters, k, &g, 1, &m_gpu, &t, &err)) {
+            fprintf(stderr, "bench_gpu: GPU: %s\n", err.msg);
+            return 1;
+        }
+        t.best = now() - t0;
+        if (t.best < gpu.best) gpu = t;
+    }
+    int same = same_pair(m_cpu, m_gpu);
+    failed |= !same;
+    printf("surfaces: consensus %llu, prediction %llu voxels; hd95 %.6g mm, assd %.6g mm, dice %.6g\n",
+           (unsigned long long)m_cpu.ref_surface_voxels, (unsigned long long)m_cpu.pred_surface_voxels,
+           m_cpu.hd95.value, m_cpu.assd.value, m_cpu.dice.value);
+    printf("vs consensus  CPU (%d threads): %8.1f ms (consensus %.1f, metrics %.1f)\n", sa_cpu_count(),
+           cpu.best * 1e3, cpu.consensus * 1e3, cpu.score * 1e3);
+    printf("vs consensus  GPU:             %8.1f ms (pack+upload %.1f, consensus %.1f, metrics %.1f)\n",
+           gpu.best * 1e3, gpu.upload * 1e3, gpu.consensus * 1e3, gpu.score * 1e3);
+    printf("vs consensus  GPU/CPU speed-up: %.1fx (target >= 20x); GPU full metric set %.1f ms (target < 25 ms); "
+           "identical results: %s\n",
+           cpu.best / gpu.best, gpu.best * 1e3, same ? "yes" : "NO");
+
+    /* multi: the consensus and each rater */
+    sa_multi_result *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    double best_cpu = 1e30, best_gpu = 1e30;
+    for (int r = 0; r < cpu_repeat; r++) {
+        double t0 = now();
+        if (multi(ph.pred, raters, k, &g, 0, a, &err)) {
+            fprintf(stderr, "bench_gpu: CPU multi: %s\n", err.msg);
+            return 1;
+        }
+        double dt = now() - t0;
+        if (dt < best_cpu) best_cpu = dt;
+        if (r + 1 < cpu_repeat) sa_multi_result_free(a);
+    }
+    for (int r = 0; r < repeat; r++) {
+        double t0 = now();
+        if (multi(ph.pred, raters, k, &g, 1, b, &err)) {
+            fprintf(stderr, "bench_gpu: GPU multi: %s\n", err.msg);
+            return 1;
+        }
+        double dt = now() - t0;
+        if (dt < best_gpu) best_gpu = dt;
+        if (r + 1 < repeat) sa_multi_result_free(b);
+    }
+    int same_multi = same_pair(a->vs_consensus.pair, b->vs_consensus.pair) &&
+                     a->consensus.iterations == b->consensus.iterations && a->consensus.prior == b->consensus.prior;
+    for (size_t i = 0; i < k; i++) same_multi &= same_pair(a->vs_rater[i].pair, b->vs_rater[i].pair);
+    failed |= !same_multi;
+    printf("multi (consensus + 7 raters)  CPU %8.1f ms, GPU %8.1f ms: %.1fx; identical results: %s\n",
+           best_cpu * 1e3, best_gpu * 1e3, best_cpu / best_gpu, same_multi ? "yes" : "NO");
+    sa_multi_result_free(a), sa_multi_result_free(b);
+    free(a), free(b);
+
+    /* the dense transform alone, of the reference mask (distance to its voxels) */
+    const uint8_t *one[1] = {ph.ref};
+    sa_gpu_masks *gm;
+    if (sa_gpu_masks_upload(one, 1, &g, 0, &gm, &err)) {
+        fprintf(stderr, "bench_gpu: %s\n", err.msg);
+        return 1;
+    }
+    float ms[5], best[5] = {1e30f, 0, 0, 0, 0}, best_ms;
+    for (int r = 0; r < repeat + 1; r++) {
+        if (sa_gpu_edt_full(gm, 0, NULL, ms, &err)) {
+            fprintf(stderr, "bench_gpu: EDT: %s\n", err.msg);
+            return 1;
+        }
+        if (r > 0 && ms[0] < best[0]) memcpy(best, ms, sizeof best); /* the first run warms up */
+    }
+    best_ms = best[0];
+    sa_gpu_masks_free(gm);
+    double *d2 = malloc(n * sizeof *d2);
+    double cpu_edt = 1e30;
+    for (int r = 0; d2 && r < cpu_repeat; r++) {
+        double t0 = now();
+        if (sa_edt_squared(ph.ref, &g, 0, d2, &err)) {
+            fprintf(stderr, "bench_gpu: CPU EDT: %s\n", err.msg);
+            return 1;
+        }
+        double dt = now() - t0;
+        if (dt < cpu_edt) cpu_edt = dt;
+    }
+    free(d2);
+    printf("EDT alone (whole grid)  GPU kernels %.2f ms (flags %.2f, pass x %.2f, y %.2f, z %.2f), CPU engine %.1f ms: "
+           "%.1fx\n", best_ms, best[1], best[2], best[3], best[4], cpu_edt * 1e3, cpu_edt * 1e3 / best_ms);
+    printf("RESULT %s edt_gpu_ms=%.4f nx=%zu ny=%zu nz=%zu sx=%g sy=%g sz=%g\n", label, best_ms, nx, ny, nz, sp[0],
+           sp[1], sp[2]);
+    if (dump_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.mask", dump_dir, label);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(ph.ref, 1, n, f) != n) {
+            fprintf(stderr, "bench_gpu: cannot write %s\n", path);
+            failed = 1;
+        }
+        if (f) fclose(f);
+    }
+    for (size_t i = 0; i < k; i++) free(raters[i]);
+    bench_phantom_free(&ph);
+    return failed;
+}
+
+int main(int argc, char **argv) {
+    int quick = 0, repeat = 5, cpu_repeat = 2;
+    const char *dump_dir = NULL, *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--cpu-repeat") && i + 1 < argc) cpu_repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc) dump_dir = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_gpu [--quick] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
+            return 2;
+        }
+    }
+    if (repeat < 1 || cpu_repeat < 1) {
+        fprintf(stderr, "bench_gpu: --repeat and --cpu-repeat take >= 1\n");
+        return 2;
+    }
+    sa_error why;
+    if (!sa_gpu_usable(&why)) {
+        printf("SKIP: bench_gpu needs a GPU: %s\n", why.msg);
+        return 77;
+    }
+    printf("bench_gpu: CPU engine on %d cores vs the GPU engine\n", sa_cpu_count());
+    int failed = 0;
+    if (quick) {
+        const double s[3] = {0.7, 0.7, 1.0};
+        return run_case(96, 96, 64, s, 1, 1, dump_dir, "quick");
+    }
+    const double ct[3] = {0.7, 0.7, 1.0}, iso[3] = {1.0, 1.0, 1.0};
+    if (!only || !strcmp(only, "300")) failed |= run_case(512, 512, 300, ct, repeat, cpu_repeat, dump_dir, "ct512x512x300");
+    if (!only || !strcmp(only, "512")) failed |= run_case(512, 512, 512, iso, repeat, cpu_repeat, dump_dir, "ct512cube");
+    if (!only || !strcmp(only, "160")) failed |= run_case(160, 160, 160, iso, repeat, cpu_repeat, NULL, "ct160cube");
+    return failed;
+}

@@ -1,0 +1,505 @@
+/*
+ * consensus_gpu.cu: the consensus of several raters (sa_consensus, consensus.c)
+ * on the GPU, from masks already resident there (sa_gpu_masks), bit for bit as the
+ * CPU computes it.
+ *
+ * The voxel passes run on the GPU; what decides a result is shared with the CPU
+ * through staple_em.h (the majority rule, the city-block step and line, EM, the
+ * output tables). Everything the kernels compute is integer (patterns, box,
+ * distances, counts: exact in any order), and the floats they write are looked up
+ * in tables that the host fills with the CPU's own functions.
+ *
+ *  - k == 1 and majority: one per-voxel pass (k_majority): the voter pattern, its
+ *    popcount, and a table of k + 1 (probability, mask) pairs.
+ *  - STAPLE: k_patterns (each voxel's pattern of the k raters, renumbered 0..k-1
+ *    in rater order, and the union's box), for dilated_union k_dist_init and
+ *    three k_dist_lines passes (city-block distance to the union on the box grown
+ *    by d, saturated at d + 1), k_count (the pattern histogram of the region and
+ *    the region's voxel count), then on the host the pattern list and EM
+ *    (sa_staple_em: O(patterns x K) per iteration, microseconds, so it stays on
+ *    the host), then k_output (W and the mask from the tables, whole grid).
+ *
+ * Compile with --fmad=false (nvcc) and, for the host side, without contraction.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_internal.cuh"
+#include "staple_em.h"
+
+/* As consensus.c: distances are kept in 16 bits, saturated at d + 1. */
+#define MAX_DILATION 65534
+/* Up to 2^12 patterns the histogram is kept per block in shared memory. */
+#define SHARED_HIST_MAX_RATERS 12
+#define THREADS 256
+
+/* ---- Launch shapes ---------------------------------------------------------------- */
+
+/* A pass over `rows` rows of nx voxels: threads along x (coalesced), blocks of
+ * 256 threads covering ceil(nx / 32) warps per row and 256 / that rows, the rows
+ * strided over at most max_blocks blocks. */
+struct row_launch {
+    dim3 grid, block;
+};
+
+static row_launch rows_launch(size_t nx, size_t rows, size_t max_blocks) {
+    unsigned bx = nx >= THREADS ? THREADS : (unsigned)((nx + 31) / 32 * 32);
+    unsigned by = THREADS / bx;
+    size_t gx = (nx + bx - 1) / bx; /* nx <= 65535: <= 256 */
+    size_t gy = (rows + by - 1) / by;
+    size_t cap = max_blocks / gx;
+    if (cap < 1) cap = 1;
+    if (cap > 65535) cap = 65535;
+    if (gy > cap) gy = cap;
+    if (gy < 1) gy = 1;
+    row_launch l;
+    l.grid = dim3((unsigned)gx, (unsigned)gy, 1);
+    l.block = dim3(bx, by, 1);
+    return l;
+}
+
+#define ROW_LOOP(rows) \
+    for (size_t row = (size_t)blockIdx.y * blockDim.y + threadIdx.y; row < (rows); row += (size_t)gridDim.y * blockDim.y)
+
+/* ---- The raters' pattern ------------------------------------------------------------ */
+
+/* The k raters as views of the resident masks, in rater order. */
+struct rater_views {
+    gpu_mask_view v[SA_GPU_MAX_UPLOAD];
+    int k;
+};
+
+/* Bit r set when rater r marks voxel i; raters sharing an element (the uploaded
+ * pattern) read it once. */
+__device__ __forceinline__ uint32_t rater_pattern(const rater_views &rv, size_t i) {
+    uint32_t p = 0, e = 0;
+    const void *base = nullptr;
+    int width = 0;
+    for (int r = 0; r < rv.k; r++) {
+        const gpu_mask_view &v = rv.v[r];
+        if (v.base != base || v.width != width) {
+            base = v.base;
+            width = v.width;
+            e = width == 1 ? (uint32_t)((const uint8_t *)base)[i] : (uint32_t)((const uint16_t *)base)[i];
+        }
+        if (e & v.bit) p |= 1u << r;
+    }
+    return p;
+}
+
+/* ---- Kernels -------------------------------------------------------------------------- */
+
+/* Per voxel: (probability, mask) of the vote count (k == 1 and majority). */
+struct vote_table {
+    float w[SA_GPU_MAX_UPLOAD + 1];
+    uint8_t m[SA_GPU_MAX_UPLOAD + 1];
+};
+
+__global__ void k_majority(rater_views rv, size_t n, vote_table t, float *prob, uint8_t *mask) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        int v = __popc(rater_pattern(rv, i));
+        prob[i] = t.w[v];
+        mask[i] = t.m[v];
+    }
+}
+
+/* Per voxel of the grid: the raters' pattern, and the union's box
+ * box[0..2] = min x, y, z (UINT_MAX when empty), box[3..5] = max. */
+__global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t rows, uint16_t *pat, unsigned *box) {
+    __shared__ unsigned s[6];
+    if (threadIdx.x == 0 && threadIdx.y == 0) s[0] = s[1] = s[2] = UINT_MAX, s[3] = s[4] = s[5] = 0;
+    __syncthreads();
+    unsigned lo[3] = {UINT_MAX, UINT_MAX, UINT_MAX}, hi[3] = {0, 0, 0};
+    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    ROW_LOOP(rows) {
+        if (x >= nx) continue;
+        size_t i = row * nx + x;
+        uint32_t p = rater_pattern(rv, i);
+        pat[i] = (uint16_t)p;
+        if (p) {
+            unsigned c[3] = {(unsigned)x, (unsigned)(row % ny), (unsigned)(row / ny)};
+            for (int a = 0; a < 3; a++) {
+                lo[a] = c[a] < lo[a] ? c[a] : lo[a];
+                hi[a] = c[a] > hi[a] ? c[a] : hi[a];
+            }
+        }
+    }
+    if (lo[0] != UINT_MAX)
+        for (int a = 0; a < 3; a++) atomicMin(&s[a], lo[a]), atomicMax(&s[3 + a], hi[a]);
+    __syncthreads();
+    if (threadIdx.x == 0 && threadIdx.y == 0 && s[0] != UINT_MAX)
+        for (int a = 0; a < 3; a++) atomicMin(&box[a], s[a]), atomicMax(&box[3 + a], s[3 + a]);
+}
+
+/* The region's box: origin (x0, y0, z0) in the grid, size bx x by x bz. */
+struct box3 {
+    size_t x0, y0, z0, x1, y1, z1, bx, by, bz;
+};
+
+/* Per voxel of the box: 0 on the union, cap (d + 1) elsewhere. */
+__global__ void k_dist_init(const uint16_t *pat, size_t nx, size_t ny, box3 b, uint16_t cap, uint16_t *dist) {
+    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    ROW_LOOP(b.by * b.bz) {
+        if (x >= b.bx) continue;
+        size_t j = row % b.by, kz = row / b.by;
+        size_t i = ((b.z0 + kz) * ny + (b.y0 + j)) * nx + b.x0 + x;
+        dist[row * b.bx + x] = pat[i] ? 0 : cap;
+    }
+}
+
+/* One thread per line of the box: sa_cityblock_line on n values at stride, the
+ * line L starting at (L % inner) + (L / inner) * outer. */
+__global__ void k_dist_lines(uint16_t *dist, size_t lines, size_t inner, size_t outer, size_t n, size_t stride) {
+    for (size_t L = (size_t)blockIdx.x * blockDim.x + threadIdx.x; L < lines; L += (size_t)gridDim.x * blockDim.x)
+        sa_cityblock_line(dist + (L % inner) + (L / inner) * outer, n, stride);
+}
+
+/* Per voxel of the box: counts of the non-zero patterns of the region (hist, 2^k
+ * entries; entry 0 is left to the host) and of the region's voxels (*region).
+ * dist NULL: the whole box is region. SHARED: per-block counts in shared memory. */
+template <bool SHARED>
+__global__ void k_count(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, box3 b,
+                        size_t table, unsigned long long *hist, unsigned long long *region) {
+    extern __shared__ unsigned long long sh[];
+    __shared__ unsigned long long s_region;
+    size_t tid = (size_t)threadIdx.y * blockDim.x + threadIdx.x, nthreads = (size_t)blockDim.x * blockDim.y;
+    if (SHARED)
+        for (size_t t = tid; t < table; t += nthreads) sh[t] = 0;
+    if (tid == 0) s_region = 0;
+    __syncthreads();
+    unsigned long long in_region = 0;
+    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    ROW_LOOP(b.by * b.bz) {
+        if (x >= b.bx) continue;
+        if (dist && dist[row * b.bx + x] > dil) continue;
+        in_region++;
+        size_t j = row % b.by, kz = row / b.by;
+        uint32_t p = pat[((b.z0 + kz) * ny + (b.y0 + j)) * nx + b.x0 + x];
+        if (p) atomicAdd(SHARED ? &sh[p] : &hist[p], 1ull);
+    }
+    if (in_region) atomicAdd(&s_region, in_region);
+    __syncthreads();
+    if (SHARED)
+        for (size_t t = tid; t < table; t += nthreads)
+            if (sh[t]) atomicAdd(&hist[t], sh[t]);
+    if (tid == 0 && s_region) atomicAdd(region, s_region);
+}
+
+/* Per voxel of the grid: W and the mask from the tables (entry `outside` for
+ * voxels outside the box or, with dist, outside the region). */
+__global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, size_t rows,
+                         box3 b, const float *wt, const uint8_t *mt, uint32_t outside, float *prob, uint8_t *mask) {
+    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    ROW_LOOP(rows) {
+        if (x >= nx) continue;
+        size_t i = row * nx + x, y = row % ny, z = row / ny;
+        uint32_t t = outside;
+        if (x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1 && z >= b.z0 && z <= b.z1) {
+            uint32_t p = pat[i];
+            if (dist)
+                t = sa_staple_entry(p, dist[((z - b.z0) * b.by + (y - b.y0)) * b.bx + (x - b.x0)], dil, outside);
+            else
+                t = p;
+        }
+        prob[i] = wt[t];
+        mask[i] = mt[t];
+    }
+}
+
+/* ---- Host side ---------------------------------------------------------------------- */
+
+/* Everything one consensus holds, freed by job_free. */
+struct job {
+    sa_gpu_masks *m;
+    size_t k, nvox;
+    sa_consensus_options opt;
+    rater_views rv;
+    sa_error *err;
+
+    uint8_t *d_mask;
+    float *d_prob;
+    uint16_t *d_pat, *d_dist;
+    void *d_small; /* region, hist, box, W and mask tables */
+    uint64_t *h_hist;
+    uint32_t *pat_list;
+    double *cnt, *W;
+    float *w_table;
+    uint8_t *m_table;
+};
+
+static void job_free(job *j) {
+    /* cudaFree waits for the work in flight; its errors are those already reported */
+    if (j->d_mask) (void)cudaFree(j->d_mask);
+    if (j->d_prob) (void)cudaFree(j->d_prob);
+    if (j->d_pat) (void)cudaFree(j->d_pat);
+    if (j->d_dist) (void)cudaFree(j->d_dist);
+    if (j->d_small) (void)cudaFree(j->d_small);
+    j->d_mask = NULL, j->d_prob = NULL, j->d_pat = NULL, j->d_dist = NULL, j->d_small = NULL;
+    free(j->h_hist);
+    free(j->pat_list);
+    free(j->cnt);
+    free(j->W);
+    free(j->w_table);
+    free(j->m_table);
+    j->h_hist = NULL, j->pat_list = NULL, j->cnt = NULL, j->W = NULL, j->w_table = NULL, j->m_table = NULL;
+}
+
+#define TRY(x)                   \
+    do {                         \
+        int try_rc_ = (x);       \
+        if (try_rc_) return try_rc_; \
+    } while (0)
+
+static int host_oom(job *j) {
+    return sa_error_set(j->err, "out of memory computing the STAPLE consensus of %zu raters", j->k);
+}
+
+/* k == 1 and majority: the vote table from the CPU's rule. */
+static int run_majority(job *j) {
+    vote_table t;
+    memset(&t, 0, sizeof t);
+    for (unsigned v = 0; v <= (unsigned)j->k; v++) {
+        t.w[v] = sa_majority_probability(v, (unsigned)j->k);
+        t.m[v] = sa_majority_mask(v, (unsigned)j->k);
+    }
+    size_t blocks = gpu_blocks(j->nvox, THREADS);
+    if (blocks > ((size_t)1 << 20)) blocks = (size_t)1 << 20;
+    k_majority<<<(unsigned)blocks, THREADS, 0, j->m->stream>>>(j->rv, j->nvox, t, j->d_prob, j->d_mask);
+    return gpu_check(cudaGetLastError(), "consensus: majority kernel", j->err);
+}
+
+static int run_staple(job *j, sa_consensus_result *out) {
+    sa_gpu_masks *m = j->m;
+    cudaStream_t st = m->stream;
+    sa_error *err = j->err;
+    size_t nx = m->grid.nx, ny = m->grid.ny, nz = m->grid.nz, rows = ny * nz, nvox = j->nvox, k = j->k;
+    size_t table = (size_t)1 << k;
+    int dilated = j->opt.region == SA_STAPLE_DILATED_UNION;
+
+    /* the small buffer: region (1) and hist (table) as u64, box (6 u32), then the
+     * W table (table + 1 floats) and the mask table (table + 1 bytes) */
+    size_t off_box = (1 + table) * sizeof(uint64_t);
+    size_t off_w = off_box + 8 * sizeof(unsigned);
+    size_t off_m = off_w + (table + 1) * sizeof(float);
+    size_t small_bytes = off_m + (table + 1);
+    TRY(gpu_alloc((void **)&j->d_pat, nvox * sizeof(uint16_t), "consensus: patterns", err));
+    TRY(gpu_alloc(&j->d_small, small_bytes, "consensus: tables", err));
+    char *small = (char *)j->d_small;
+    unsigned long long *d_region = (unsigned long long *)small;
+    unsigned long long *d_hist = d_region + 1;
+    unsigned *d_box = (unsigned *)(small + off_box);
+    float *d_wt = (float *)(small + off_w);
+    uint8_t *d_mt = (uint8_t *)(small + off_m);
+    TRY(gpu_check(cudaMemsetAsync(small, 0, off_box, st), "consensus: clearing the counts", err));
+    TRY(gpu_check(cudaMemsetAsync(d_box, 0xFF, 3 * sizeof(unsigned), st), "consensus: clearing the box", err));
+    TRY(gpu_check(cudaMemsetAsync(d_box + 3, 0, 3 * sizeof(unsigned), st), "consensus: clearing the box", err));
+
+    /* patterns and the union's box */
+    row_launch l = rows_launch(nx, rows, (size_t)1 << 20);
+    k_patterns<<<l.grid, l.block, 0, st>>>(j->rv, nx, ny, rows, j->d_pat, d_box);
+    TRY(gpu_check(cudaGetLastError(), "consensus: pattern kernel", err));
+    unsigned hbox[6];
+    TRY(gpu_check(cudaMemcpyAsync(hbox, d_box, sizeof hbox, cudaMemcpyDeviceToHost, st), "consensus: reading the box", err));
+    TRY(gpu_check(cudaStreamSynchronize(st), "consensus: pattern pass", err));
+
+    if (hbox[0] == UINT_MAX) {
+        /* Nobody marks anything: empty consensus, no evidence against any rater
+         * (as consensus.c). */
+        for (size_t r = 0; r < k; r++) out->sensitivity[r] = out->specificity[r] = 1.0;
+        out->prior = 0;
+        out->iterations = 0;
+        out->converged = 1;
+        out->region_voxels = dilated ? 0 : (uint64_t)nvox;
+        TRY(gpu_check(cudaMemsetAsync(j->d_mask, 0, nvox, st), "consensus: clearing the mask", err));
+        TRY(gpu_check(cudaMemsetAsync(j->d_prob, 0, nvox * sizeof(float), st), "consensus: clearing W", err));
+        return 0;
+    }
+
+    box3 b;
+    b.x0 = hbox[0], b.y0 = hbox[1], b.z0 = hbox[2], b.x1 = hbox[3], b.y1 = hbox[4], b.z1 = hbox[5];
+    unsigned dil = 0;
+    if (dilated) { /* the region lies within the union's box grown by d, clipped */
+        size_t d = (size_t)j->opt.dilation_voxels;
+        dil = (unsigned)d;
+        sa_staple_grow(&b.x0, &b.x1, d, nx);
+        sa_staple_grow(&b.y0, &b.y1, d, ny);
+        sa_staple_grow(&b.z0, &b.z1, d, nz);
+    }
+    b.bx = b.x1 - b.x0 + 1, b.by = b.y1 - b.y0 + 1, b.bz = b.z1 - b.z0 + 1;
+    size_t box_vox = b.bx * b.by * b.bz;
+
+    if (dilated) {
+        TRY(gpu_alloc((void **)&j->d_dist, box_vox * sizeof(uint16_t), "consensus: distances", err));
+        row_launch li = rows_launch(b.bx, b.by * b.bz, (size_t)1 << 20);
+        k_dist_init<<<li.grid, li.block, 0, st>>>(j->d_pat, nx, ny, b, (uint16_t)(dil + 1), j->d_dist);
+        TRY(gpu_check(cudaGetLastError(), "consensus: distance kernel", err));
+        /* along x (lines = rows of the box), y (lines = (x, z)), z (lines = (x, y)) */
+        size_t lines[3] = {b.by * b.bz, b.bx * b.bz, b.bx * b.by};
+        size_t inner[3] = {1, b.bx, b.bx * b.by};
+        size_t outer[3] = {b.bx, b.bx * b.by, 0};
+        size_t len[3] = {b.bx, b.by, b.bz};
+        size_t stride[3] = {1, b.bx, b.bx * b.by};
+        for (int a = 0; a < 3; a++) {
+            if (len[a] < 2) continue; /* nothing to propagate */
+            size_t blocks = gpu_blocks(lines[a], THREADS);
+            if (blocks > ((size_t)1 << 20)) blocks = (size_t)1 << 20;
+            k_dist_lines<<<(unsigned)blocks, THREADS, 0, st>>>(j->d_dist, lines[a], inner[a], outer[a], len[a],
+                                                              stride[a]);
+            TRY(gpu_check(cudaGetLastError(), "consensus: distance line kernel", err));
+        }
+    }
+
+    /* the region's pattern counts */
+    row_launch lc = rows_launch(b.bx, b.by * b.bz, 2048);
+    if (k <= SHARED_HIST_MAX_RATERS)
+        k_count<true><<<lc.grid, lc.block, table * sizeof(unsigned long long), st>>>(j->d_pat, j->d_dist, dil, nx, ny,
+                                                                                   b, table, d_hist, d_region);
+    else
+        k_count<false><<<lc.grid, lc.block, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, b, table, d_hist, d_region);
+    TRY(gpu_check(cudaGetLastError(), "consensus: count kernel", err));
+    j->h_hist = (uint64_t *)malloc((1 + table) * sizeof(uint64_t));
+    if (!j->h_hist) return host_oom(j);
+    TRY(gpu_check(cudaMemcpyAsync(j->h_hist, d_region, (1 + table) * sizeof(uint64_t), cudaMemcpyDeviceToHost, st),
+                  "consensus: reading the counts", err));
+    TRY(gpu_check(cudaStreamSynchronize(st), "consensus: count pass", err));
+
+    /* as consensus.c: pattern 0 gets the region's voxels that no rater marks */
+    uint64_t region = j->h_hist[0], *hist = j->h_hist + 1;
+    if (!dilated) region += (uint64_t)(nvox - box_vox); /* outside the union's box */
+    uint64_t nonzero = 0;
+    for (size_t t = 1; t < table; t++) nonzero += hist[t];
+    hist[0] = region - nonzero;
+    size_t n_pat = sa_staple_pattern_list(hist, table, NULL, NULL);
+    j->pat_list = (uint32_t *)malloc((n_pat ? n_pat : 1) * sizeof(uint32_t));
+    j->cnt = (double *)malloc((n_pat ? n_pat : 1) * sizeof(double));
+    j->W = (double *)malloc((n_pat ? n_pat : 1) * sizeof(double));
+    j->w_table = (float *)calloc(table + 1, sizeof(float));
+    j->m_table = (uint8_t *)calloc(table + 1, 1);
+    if (!j->pat_list || !j->cnt || !j->W || !j->w_table || !j->m_table) return host_oom(j);
+    sa_staple_pattern_list(hist, table, j->pat_list, j->cnt);
+
+    /* EM over the patterns, on the host: O(patterns x K) per iteration, microseconds
+     * (at most 2^k patterns), and the very function consensus.c runs. */
+    sa_em_out em;
+    sa_staple_em(j->pat_list, j->cnt, n_pat, k, &j->opt, j->W, &em);
+    for (size_t r = 0; r < k; r++) out->sensitivity[r] = em.p[r], out->specificity[r] = em.q[r];
+    out->prior = em.prior;
+    out->iterations = em.iterations;
+    out->converged = em.converged;
+    out->region_voxels = region;
+
+    /* the output tables, the outside entry last */
+    float w_outside;
+    uint8_t m_outside;
+    sa_staple_tables(j->pat_list, j->W, n_pat, j->opt.threshold, 1, dilated, j->w_table, j->m_table, &w_outside,
+                     &m_outside);
+    j->w_table[table] = w_outside;
+    j->m_table[table] = m_outside;
+    TRY(gpu_check(cudaMemcpyAsync(d_wt, j->w_table, (table + 1) * sizeof(float), cudaMemcpyHostToDevice, st),
+                  "consensus: W table", err));
+    TRY(gpu_check(cudaMemcpyAsync(d_mt, j->m_table, table + 1, cudaMemcpyHostToDevice, st), "consensus: mask table",
+                  err));
+    row_launch lo = rows_launch(nx, rows, (size_t)1 << 20);
+    k_output<<<lo.grid, lo.block, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, rows, b, d_wt, d_mt, (uint32_t)table,
+                                           j->d_prob, j->d_mask);
+    return gpu_check(cudaGetLastError(), "consensus: output kernel", err);
+}
+
+/* The checks of sa_consensus, with its messages. */
+static int check_args(sa_gpu_masks *m, const int *raters, size_t k, const sa_consensus_options *opt,
+                      sa_error *err) {
+    if (!m) return sa_error_set(err, "consensus: no GPU masks given");
+    if (k == 0) return sa_error_set(err, "consensus: no rater masks given (k = 0)");
+    if (k > SA_MAX_RATERS)
+        return sa_error_set(err, "consensus: %zu raters, at most %d are supported", k, SA_MAX_RATERS);
+    if (k > SA_GPU_MAX_UPLOAD)
+        return sa_error_set(err, "consensus: %zu raters, at most %d on the GPU", k, SA_GPU_MAX_UPLOAD);
+    if (!raters) return sa_error_set(err, "consensus: no rater masks given");
+    for (size_t r = 0; r < k; r++) {
+        int s = raters[r];
+        if (s < 0 || s >= SA_GPU_MAX_SLOTS || !gpu_masks_view(m, s).base)
+            return sa_error_set(err, "consensus: rater %zu has no mask (GPU slot %d)", r + 1, s);
+    }
+    if (opt->method != SA_CONSENSUS_MAJORITY && opt->method != SA_CONSENSUS_STAPLE)
+        return sa_error_set(err, "consensus: unknown method %d", (int)opt->method);
+    if (opt->method == SA_CONSENSUS_STAPLE) {
+        if (opt->region != SA_STAPLE_DILATED_UNION && opt->region != SA_STAPLE_IMAGE)
+            return sa_error_set(err, "consensus: unknown STAPLE region %d", (int)opt->region);
+        if (opt->dilation_voxels < 0 || opt->dilation_voxels > MAX_DILATION)
+            return sa_error_set(err, "consensus: dilation_voxels %d is outside [0, %d]", opt->dilation_voxels,
+                                MAX_DILATION);
+        if (!(opt->tolerance >= 0) || !isfinite(opt->tolerance))
+            return sa_error_set(err, "consensus: tolerance %g must be finite and >= 0", opt->tolerance);
+        if (opt->max_iterations < 1)
+            return sa_error_set(err, "consensus: max_iterations %d must be >= 1", opt->max_iterations);
+        if (!isfinite(opt->threshold))
+            return sa_error_set(err, "consensus: threshold %g must be finite", opt->threshold);
+    }
+    return 0;
+}
+
+static int run(job *j, unsigned maps, sa_consensus_result *out, int *slot_out) {
+    sa_gpu_masks *m = j->m;
+    cudaStream_t st = m->stream;
+    size_t nvox = j->nvox;
+    if (maps & SA_GPU_MAP_MASK) out->mask = (uint8_t *)malloc(nvox);
+    if (maps & SA_GPU_MAP_PROBABILITY) out->probability = (float *)malloc(nvox * sizeof(float));
+    if (((maps & SA_GPU_MAP_MASK) && !out->mask) || ((maps & SA_GPU_MAP_PROBABILITY) && !out->probability))
+        return sa_error_set(j->err, "out of memory for a consensus of %zu voxels", nvox);
+    out->raters = j->k;
+    TRY(gpu_alloc((void **)&j->d_mask, nvox, "consensus: mask", j->err));
+    TRY(gpu_alloc((void **)&j->d_prob, nvox * sizeof(float), "consensus: probabilities", j->err));
+
+    if (j->k == 1 || j->opt.method == SA_CONSENSUS_MAJORITY)
+        TRY(run_majority(j)); /* with k == 1: the rater's mask, probability 0 or 1, as the CPU */
+    else
+        TRY(run_staple(j, out));
+
+    if (out->mask)
+        TRY(gpu_check(cudaMemcpyAsync(out->mask, j->d_mask, nvox, cudaMemcpyDeviceToHost, st),
+                      "consensus: reading the mask", j->err));
+    if (out->probability)
+        TRY(gpu_check(cudaMemcpyAsync(out->probability, j->d_prob, nvox * sizeof(float), cudaMemcpyDeviceToHost, st),
+                      "consensus: reading W", j->err));
+    TRY(gpu_check(cudaStreamSynchronize(st), "consensus", j->err));
+
+    if (slot_out) {
+        int slot = gpu_masks_add(m, j->d_mask, j->err);
+        if (slot < 0) return -1;
+        j->d_mask = NULL; /* the set owns it now */
+        *slot_out = slot;
+    }
+    return 0;
+}
+
+extern "C" int sa_gpu_consensus(sa_gpu_masks *m, const int *raters, size_t k, const sa_consensus_options *opt_in,
+                                unsigned maps, sa_consensus_result *out, int *slot_out, sa_error *err) {
+    if (!out) return sa_error_set(err, "consensus: no result given");
+    memset(out, 0, sizeof *out);
+    if (slot_out) *slot_out = -1;
+    job j;
+    memset(&j, 0, sizeof j);
+    if (opt_in)
+        j.opt = *opt_in;
+    else
+        sa_consensus_options_default(&j.opt);
+    if (check_args(m, raters, k, &j.opt, err)) return -1;
+    j.m = m;
+    j.k = k;
+    j.nvox = m->nvox;
+    j.err = err;
+    j.rv.k = (int)k;
+    for (size_t r = 0; r < k; r++) j.rv.v[r] = gpu_masks_view(m, raters[r]);
+
+    int rc = run(&j, maps, out, slot_out);
+    job_free(&j);
+    if (rc) {
+        sa_consensus_free(out);
+        if (slot_out) *slot_out = -1;
+    }
+    return rc;
+}
+
+/* sa_gpu_masks_release (freeing a computed slot) lives in masks.cu. */

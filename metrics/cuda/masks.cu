@@ -1,0 +1,255 @@
+/*
+ * masks.cu: the GPU's side of the engine's bookkeeping: finding a device, and
+ * the masks resident on it (sa_gpu_masks). K raters and a prediction are packed
+ * on the host into one pattern per voxel (bit b = mask b) and cross the bus once,
+ * in chunks through two pinned staging buffers so that packing and copying
+ * overlap.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_internal.cuh"
+#include "parallel.h"
+
+extern "C" int sa_gpu_built(void) { return 1; }
+
+int gpu_check(cudaError_t e, const char *what, sa_error *err) {
+    if (e == cudaSuccess) return 0;
+    int no_memory = e == cudaErrorMemoryAllocation;
+    sa_error_set(err, "GPU: %s: %s", what, cudaGetErrorString(e));
+    cudaGetLastError(); /* clear a sticky-free error so that later calls can run */
+    return no_memory ? SA_GPU_NO_MEMORY : -1;
+}
+
+int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
+    *p = NULL;
+    return gpu_check(cudaMalloc(p, bytes ? bytes : 1), what, err);
+}
+
+extern "C" int sa_gpu_device_count(sa_error *err) {
+    static int cached = -1;
+    static char why[256];
+    if (cached < 0) {
+        int n = 0;
+        cudaError_t e = cudaGetDeviceCount(&n);
+        if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice) {
+            snprintf(why, sizeof why, "no NVIDIA GPU with a suitable driver found (CUDA: %s)", cudaGetErrorString(e));
+            cudaGetLastError();
+            n = 0;
+        } else if (e != cudaSuccess) {
+            snprintf(why, sizeof why, "no usable CUDA device: %s", cudaGetErrorString(e));
+            cudaGetLastError();
+            n = 0;
+        } else if (n == 0) {
+            snprintf(why, sizeof why, "no CUDA device present");
+        }
+        cached = n;
+    }
+    if (cached == 0) sa_error_set(err, "%s", why);
+    return cached;
+}
+
+gpu_mask_view gpu_masks_view(const sa_gpu_masks *m, int slot) {
+    gpu_mask_view v = {NULL, 1, 1u};
+    if (slot < 0 || slot >= SA_GPU_MAX_SLOTS) return v;
+    if (slot < m->uploaded) {
+        v.base = m->d_pattern;
+        v.width = m->width;
+        v.bit = 1u << slot;
+    } else if (m->d_slot[slot]) {
+        v.base = m->d_slot[slot];
+        v.width = 1;
+        v.bit = 1u;
+    }
+    return v;
+}
+
+int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err) {
+    for (int s = m->uploaded; s < SA_GPU_MAX_SLOTS; s++)
+        if (!m->d_slot[s]) {
+            m->d_slot[s] = d_mask;
+            return s;
+        }
+    return sa_error_set(err, "GPU: all %d mask slots are taken", SA_GPU_MAX_SLOTS);
+}
+
+extern "C" void sa_gpu_masks_release(sa_gpu_masks *m, int slot) {
+    if (!m || slot < m->uploaded || slot >= SA_GPU_MAX_SLOTS || !m->d_slot[slot]) return;
+    cudaFree(m->d_slot[slot]);
+    m->d_slot[slot] = NULL;
+}
+
+extern "C" void sa_gpu_masks_free(sa_gpu_masks *m) {
+    if (!m) return;
+    for (int s = 0; s < SA_GPU_MAX_SLOTS; s++)
+        if (m->d_slot[s]) cudaFree(m->d_slot[s]);
+    cudaFree(m->d_pattern);
+    cudaFree(m->work);
+    if (m->stream) cudaStreamDestroy(m->stream);
+    free(m);
+}
+
+int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
+    if (m->work_bytes < bytes) {
+        cudaFree(m->work);
+        m->work = NULL;
+        m->work_bytes = 0;
+        size_t free_bytes = 0, total = 0;
+        if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess && bytes > free_bytes) {
+            sa_error_set(err, "GPU: the job needs %zu MB of GPU memory, %zu MB are free", bytes >> 20, free_bytes >> 20);
+            return SA_GPU_NO_MEMORY;
+        }
+        int rc = gpu_alloc(&m->work, bytes, "scratch memory", err);
+        if (rc) return rc;
+        m->work_bytes = bytes;
+    }
+    *out = m->work;
+    return 0;
+}
+
+/* ---- Packing on the host ------------------------------------------------------ */
+
+typedef struct pack_job {
+    const uint8_t *const *masks;
+    size_t count, first, n; /* voxels [first, first + n) of the grid */
+    int width;
+    void *out;              /* n patterns */
+} pack_job;
+
+#define PACK_PIECE ((size_t)1 << 16)
+
+static void pack_piece(void *vctx, size_t item, int worker) {
+    (void)worker;
+    const pack_job *j = (const pack_job *)vctx;
+    size_t lo = item * PACK_PIECE, hi = lo + PACK_PIECE < j->n ? lo + PACK_PIECE : j->n;
+    if (j->width == 1) {
+        uint8_t *o = (uint8_t *)j->out;
+        const uint8_t *m0 = j->masks[0] + j->first;
+        for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
+        for (size_t b = 1; b < j->count; b++) {
+            const uint8_t *mb = j->masks[b] + j->first;
+            const uint8_t bit = (uint8_t)(1u << b);
+            for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
+        }
+    } else {
+        uint16_t *o = (uint16_t *)j->out;
+        const uint8_t *m0 = j->masks[0] + j->first;
+        for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
+        for (size_t b = 1; b < j->count; b++) {
+            const uint8_t *mb = j->masks[b] + j->first;
+            const uint16_t bit = (uint16_t)(1u << b);
+            for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
+        }
+    }
+}
+
+/* Voxels per chunk of the upload: two pinned buffers of this many patterns. */
+#define UPLOAD_CHUNK ((size_t)1 << 23)
+
+/* Pinned memory is slow to allocate (milliseconds): the staging buffers are kept
+ * for the process and lent to one upload at a time; a concurrent upload
+ * allocates its own. */
+static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *stage_kept[2];
+static size_t stage_kept_bytes;
+
+/* Frees the kept buffers when the process exits (registered at their first
+ * allocation, so it runs before the CUDA runtime's own clean-up). */
+static void stage_release(void) {
+    for (int b = 0; b < 2; b++)
+        if (stage_kept[b]) cudaFreeHost(stage_kept[b]), stage_kept[b] = NULL;
+    stage_kept_bytes = 0;
+}
+
+/* Two staging buffers of `bytes`; *kept says whether they are the kept ones. */
+static int stage_take(void *stage[2], size_t bytes, int *kept, sa_error *err) {
+    *kept = 0;
+    if (pthread_mutex_trylock(&stage_lock) == 0) {
+        if (stage_kept_bytes < bytes) {
+            for (int b = 0; b < 2; b++) {
+                if (stage_kept[b]) cudaFreeHost(stage_kept[b]);
+                stage_kept[b] = NULL;
+            }
+            stage_kept_bytes = 0;
+            for (int b = 0; b < 2; b++) {
+                int rc = gpu_check(cudaMallocHost(&stage_kept[b], bytes), "pinned staging memory", err);
+                if (rc) {
+                    pthread_mutex_unlock(&stage_lock);
+                    return rc;
+                }
+            }
+            if (!stage_kept_bytes) atexit(stage_release);
+            stage_kept_bytes = bytes;
+        }
+        stage[0] = stage_kept[0], stage[1] = stage_kept[1];
+        *kept = 1;
+        return 0;
+    }
+    stage[0] = stage[1] = NULL;
+    for (int b = 0; b < 2; b++) {
+        int rc = gpu_check(cudaMallocHost(&stage[b], bytes), "pinned staging memory", err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void stage_give_back(void *stage[2], int kept) {
+    if (kept) {
+        pthread_mutex_unlock(&stage_lock);
+        return;
+    }
+    for (int b = 0; b < 2; b++)
+        if (stage[b]) cudaFreeHost(stage[b]);
+}
+
+extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
+                                   sa_gpu_masks **out, sa_error *err) {
+    *out = NULL;
+    if (count < 1 || count > SA_GPU_MAX_UPLOAD) return sa_error_set(err, "GPU: %zu masks in one upload (1..%d)", count, SA_GPU_MAX_UPLOAD);
+    if (sa_gpu_device_count(err) <= 0) return -1;
+    sa_gpu_masks *m = (sa_gpu_masks *)calloc(1, sizeof *m);
+    if (!m) return sa_error_set(err, "out of memory");
+    m->grid = *g;
+    m->nvox = sa_grid_voxels(g);
+    m->width = count <= 8 ? 1 : 2;
+    m->uploaded = (int)count;
+    int rc = gpu_check(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), "creating a stream", err);
+    if (!rc) rc = gpu_alloc(&m->d_pattern, m->nvox * (size_t)m->width, "memory for the masks", err);
+    void *stage[2] = {NULL, NULL};
+    int kept = 0, staged = 0;
+    cudaEvent_t done[2] = {NULL, NULL};
+    size_t chunk = UPLOAD_CHUNK < m->nvox ? UPLOAD_CHUNK : m->nvox;
+    if (!rc) {
+        rc = stage_take(stage, UPLOAD_CHUNK * 2 /* the widest pattern */, &kept, err);
+        staged = 1;
+    }
+    for (int b = 0; b < 2 && !rc; b++)
+        rc = gpu_check(cudaEventCreateWithFlags(&done[b], cudaEventDisableTiming), "an event", err);
+    if (threads <= 0) threads = sa_cpu_count();
+    for (size_t first = 0, c = 0; !rc && first < m->nvox; first += chunk, c++) {
+        int b = (int)(c & 1);
+        size_t n = m->nvox - first < chunk ? m->nvox - first : chunk;
+        /* wait until the copy that last used this buffer is done, then refill it */
+        rc = gpu_check(cudaEventSynchronize(done[b]), "uploading the masks", err);
+        if (rc) break;
+        pack_job job = {masks, count, first, n, m->width, stage[b]};
+        size_t pieces = (n + PACK_PIECE - 1) / PACK_PIECE;
+        sa_parallel_for(sa_parallel_workers(threads, pieces), pieces, pack_piece, &job);
+        rc = gpu_check(cudaMemcpyAsync((char *)m->d_pattern + first * (size_t)m->width, stage[b],
+                                       n * (size_t)m->width, cudaMemcpyHostToDevice, m->stream),
+                       "uploading the masks", err);
+        if (!rc) rc = gpu_check(cudaEventRecord(done[b], m->stream), "uploading the masks", err);
+    }
+    if (!rc) rc = gpu_check(cudaStreamSynchronize(m->stream), "uploading the masks", err);
+    for (int b = 0; b < 2; b++)
+        if (done[b]) cudaEventDestroy(done[b]);
+    if (staged) stage_give_back(stage, kept);
+    if (rc) {
+        sa_gpu_masks_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}

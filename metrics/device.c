@@ -1,0 +1,46 @@
+/*
+ * device.c: where a job runs, CPU or GPU: the one place that applies the rule of
+ * --device auto|cpu|gpu (docs/gpu.md), so that scoring and consensus agree.
+ */
+#include <string.h>
+
+#include "engine.h"
+#include "gpu.h"
+
+const char *sa_device_name(sa_device d) {
+    switch (d) {
+    case SA_DEVICE_CPU: return "cpu";
+    case SA_DEVICE_GPU: return "gpu";
+    default: return "auto";
+    }
+}
+
+int sa_device_parse(const char *word, sa_device *out) {
+    if (!word) return -1;
+    if (!strcmp(word, "auto")) *out = SA_DEVICE_AUTO;
+    else if (!strcmp(word, "cpu")) *out = SA_DEVICE_CPU;
+    else if (!strcmp(word, "gpu")) *out = SA_DEVICE_GPU;
+    else return -1;
+    return 0;
+}
+
+int sa_gpu_usable(sa_error *err) { return sa_gpu_device_count(err) > 0; }
+
+int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err) {
+    *note = NULL;
+    if (want == SA_DEVICE_CPU) return 0;
+    if (want == SA_DEVICE_GPU) {
+        sa_error why;
+        if (sa_gpu_device_count(&why) > 0) return 1;
+        return sa_error_set(err, "--device gpu: no usable GPU (%s)", why.msg);
+    }
+    if (voxels < SA_GPU_AUTO_MIN_VOXELS) {
+        *note = "volume below the GPU threshold: computed on the CPU";
+        return 0;
+    }
+    if (sa_gpu_device_count(NULL) <= 0) {
+        *note = "no usable GPU: computed on the CPU";
+        return 0;
+    }
+    return 1;
+}

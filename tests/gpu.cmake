@@ -1,0 +1,26 @@
+# tests/gpu.cmake: tests of the GPU engine (metrics/cuda/), labelled gpu. Built only
+# with CUDA; on a machine without a GPU they exit 77 and ctest reports them skipped.
+
+if(SEGARENA_HAVE_CUDA)
+  # The GPU consensus (metrics/cuda/consensus_gpu.cu) against sa_consensus, bit for
+  # bit. Calls the private GPU interface, metrics/gpu.h.
+  add_executable(test_consensus_gpu ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_consensus_gpu.c)
+  target_include_directories(test_consensus_gpu PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}
+                                                        ${PROJECT_SOURCE_DIR}/metrics)
+  target_link_libraries(test_consensus_gpu PRIVATE sa_metrics)
+  target_compile_options(test_consensus_gpu PRIVATE -ffp-contract=off)
+  add_test(NAME test_consensus_gpu COMMAND test_consensus_gpu)
+  set_tests_properties(test_consensus_gpu PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
+
+if(SEGARENA_HAVE_CUDA)
+  # The GPU engine against the CPU engine, bit for bit: pairs (random, phantom,
+  # empty, border, thin grids) and multi-rater scoring with the human reference.
+  add_executable(test_score_gpu ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_score_gpu.c)
+  target_link_libraries(test_score_gpu PRIVATE sa_metrics)
+  target_include_directories(test_score_gpu PRIVATE ${PROJECT_SOURCE_DIR}/metrics)
+  target_compile_options(test_score_gpu PRIVATE -ffp-contract=off)
+  target_compile_definitions(test_score_gpu PRIVATE _POSIX_C_SOURCE=200809L)
+  add_test(NAME test_score_gpu COMMAND test_score_gpu)
+  set_tests_properties(test_score_gpu PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()

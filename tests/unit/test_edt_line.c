@@ -1,0 +1,234 @@
+/*
+ * test_edt_line.c: the logic the GPU kernels run, run on the CPU in every CI.
+ *
+ * The CUDA engine (metrics/cuda/) is made of launches around shared
+ * SA_HOST_DEVICE functions: the per-line steps of the dense transform
+ * (edt_line.h), the exact sum (exact_sum.h) and the percentile rule
+ * (percentile_rule.h). This test drives those same functions the way the kernels
+ * do (one line at a time, the envelope scratch of all lines interleaved with a
+ * stride, queries gathered per column) and checks the results bit for bit
+ * against a brute-force minimum and against the CPU engine; and it checks the
+ * exact sum against integer arithmetic and its independence of order.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "edt_line.h"
+#include "exact_sum.h"
+#include "metrics.h"
+#include "percentile_rule.h"
+
+static uint64_t state = 0x243F6A8885A308D3ull;
+static uint64_t rng(void) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+}
+static double uniform(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
+
+/* The dense transform as the GPU runs it: pass X per row, pass Y per (x, z)
+ * column, pass Z per (x, y) column evaluated at every voxel; d2 out. */
+static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double s[3], double *d2) {
+    size_t n = (size_t)nx * ny * nz, cols_y = (size_t)nx * nz, cols_z = (size_t)nx * ny;
+    uint16_t *dx = malloc(n * sizeof *dx);
+    uint32_t *entry = malloc(n * sizeof *entry);
+    size_t line = (size_t)(ny > nz ? ny : nz) + 1, cols = cols_y > cols_z ? cols_y : cols_z;
+    int *pos = malloc(line * cols * sizeof *pos), *v = malloc(line * cols * sizeof *v);
+    double *f = malloc(line * cols * sizeof *f), *zb = malloc(line * cols * sizeof *zb);
+    for (size_t row = 0; row < (size_t)ny * nz; row++) sa_line_nearest(flags + row * nx, 1, nx, dx + row * nx);
+    for (size_t col = 0; col < cols_y; col++) {
+        size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
+        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y,
+                        entry + base, (size_t)nx);
+    }
+    for (size_t col = 0; col < cols_z; col++) {
+        int j = (int)(col / nx);
+        int count = sa_edt_column_z_build(entry + col, cols_z, nz, j, s[0], s[1], s[2], pos + col, f + col, v + col,
+                                          zb + col, cols_z);
+        int kk = 0;
+        for (int k = 0; k < nz; k++) {
+            double value = INFINITY;
+            if (count > 0) {
+                kk = sa_envelope_seek_st(zb + col, count, kk, k, cols_z);
+                sa_envelope_argmin_st(pos + col, f + col, s[2], v + col, count, kk, k, &value, cols_z);
+            }
+            d2[(size_t)k * cols_z + col] = value;
+        }
+    }
+    free(dx), free(entry), free(pos), free(v), free(f), free(zb);
+}
+
+/* The minimum over every feature of the documented expression. */
+static double brute_d2(const uint8_t *flags, int nx, int ny, int nz, const double s[3], int x, int y, int z) {
+    double best = INFINITY;
+    for (int c = 0; c < nz; c++)
+        for (int b = 0; b < ny; b++)
+            for (int a = 0; a < nx; a++) {
+                if (!flags[((size_t)c * ny + b) * nx + a]) continue;
+                double tx = s[0] * (double)(x - a), ty = s[1] * (double)(y - b), tz = s[2] * (double)(z - c);
+                double d = (tx * tx + ty * ty) + tz * tz;
+                if (d < best) best = d;
+            }
+    return best;
+}
+
+static void check_dense_transform(void) {
+    int bit_exact = 0, values = 0, engine_same = 0;
+    for (int iter = 0; iter < 150; iter++) {
+        int nx = 1 + (int)(rng() % 23), ny = 1 + (int)(rng() % 19), nz = 1 + (int)(rng() % 17);
+        double s[3];
+        for (int a = 0; a < 3; a++) s[a] = iter % 5 == 0 ? 1.0 : 0.3 + uniform() * 3.0;
+        size_t n = (size_t)nx * ny * nz;
+        uint8_t *flags = calloc(n, 1);
+        double density = iter % 4 == 0 ? 0.002 : uniform() * 0.2;
+        for (size_t i = 0; i < n; i++) flags[i] = uniform() < density;
+        if (iter % 9 == 0) flags[rng() % n] = 1; /* a single feature */
+        int any = 0;
+        for (size_t i = 0; i < n; i++) any |= flags[i];
+        double *d2 = malloc(n * sizeof *d2), *engine = malloc(n * sizeof *engine);
+        dense_edt(flags, nx, ny, nz, s, d2);
+        for (int z = 0; z < nz; z++)
+            for (int y = 0; y < ny; y++)
+                for (int x = 0; x < nx; x++) {
+                    double want = brute_d2(flags, nx, ny, nz, s, x, y, z);
+                    double got = d2[((size_t)z * ny + y) * nx + x];
+                    values++;
+                    if (memcmp(&want, &got, sizeof got) == 0) bit_exact++;
+                    else fprintf(stderr, "dense EDT %dx%dx%d (%g %g %g) at %d,%d,%d: %.17g, brute force %.17g\n",
+                                 nx, ny, nz, s[0], s[1], s[2], x, y, z, got, want);
+                }
+        /* the CPU engine's transform gives the same bits */
+        sa_grid g = {(size_t)nx, (size_t)ny, (size_t)nz, {s[0], s[1], s[2]}};
+        sa_error err;
+        CHECK(sa_edt_squared(flags, &g, 1, engine, &err) == 0);
+        if (!any || memcmp(engine, d2, n * sizeof *d2) == 0) engine_same++;
+        free(flags), free(d2), free(engine);
+    }
+    CHECK(bit_exact == values);
+    CHECK(engine_same == 150);
+    printf("dense transform: %d of %d values bit-identical to the brute force; %d of 150 grids equal to sa_edt_squared\n",
+           bit_exact, values, engine_same);
+}
+
+/* sa_line_nearest against its definition, on lines with 0, 1 and many features. */
+static void check_line_nearest(void) {
+    for (int iter = 0; iter < 500; iter++) {
+        int n = 1 + (int)(rng() % 70);
+        uint8_t flags[80];
+        uint16_t d[80];
+        for (int x = 0; x < n; x++) flags[x] = (uint8_t)((uniform() < (iter % 3 == 0 ? 0.0 : 0.1)) ? 2 : 0);
+        sa_line_nearest(flags, 2, n, d);
+        /* the same in segments, as the GPU sweeps tiles: forward left to right,
+         * backward right to left, the state carried across */
+        uint16_t seg[80];
+        int cut[82], pieces = 0;
+        cut[pieces++] = 0;
+        while (cut[pieces - 1] < n) {
+            int next = cut[pieces - 1] + 1 + (int)(rng() % 9);
+            cut[pieces++] = next < n ? next : n;
+        }
+        unsigned last = SA_EDT_NONE;
+        for (int p = 0; p + 1 < pieces; p++)
+            sa_line_nearest_forward(flags + cut[p], 2, cut[p + 1] - cut[p], &last, seg + cut[p]);
+        last = SA_EDT_NONE;
+        for (int p = pieces - 2; p >= 0; p--)
+            sa_line_nearest_backward(flags + cut[p], 2, cut[p + 1] - cut[p], &last, seg + cut[p]);
+        CHECK(memcmp(seg, d, (size_t)n * sizeof *d) == 0);
+        int ok = 1;
+        for (int x = 0; x < n; x++) {
+            unsigned best = SA_EDT_NONE;
+            for (int a = 0; a < n; a++)
+                if (flags[a] & 2) {
+                    unsigned dist = (unsigned)abs(a - x);
+                    if (dist < best) best = dist;
+                }
+            ok &= d[x] == best;
+        }
+        CHECK(ok);
+    }
+}
+
+/* The exact sum: equal to integer arithmetic on multiples of 2^-80, the same
+ * bits whatever the order and grouping, and correctly rounded. */
+static void check_exact_sum(void) {
+    /* rounding: 1 + 2^-53 is a tie (to even: 1); with 2^-80 more it rounds up */
+    sa_exact_sum a;
+    sa_exact_clear(&a);
+    sa_exact_add(&a, 1.0);
+    sa_exact_add(&a, ldexp(1.0, -53));
+    CHECK(sa_exact_round(&a) == 1.0);
+    sa_exact_add(&a, ldexp(1.0, -80));
+    CHECK(sa_exact_round(&a) == 1.0 + ldexp(1.0, -52));
+    sa_exact_clear(&a);
+    CHECK(sa_exact_round(&a) == 0.0);
+    sa_exact_add(&a, 0.0);
+    CHECK(sa_exact_round(&a) == 0.0);
+    sa_exact_add(&a, 3.0);
+    sa_exact_add(&a, ldexp(1.0, -70));
+    CHECK(sa_exact_round(&a) == 3.0); /* far below half an ulp */
+    /* large totals: 2^40 values of 2^50 would be 2^90; here a few big ones */
+    sa_exact_clear(&a);
+    for (int i = 0; i < 1000; i++) sa_exact_add(&a, ldexp(1.0, 59));
+    CHECK(sa_exact_round(&a) == 1000.0 * ldexp(1.0, 59));
+
+    /* many random distances: any order, any grouping, the same bits; and the
+     * value agrees with a long double sum to its precision */
+    enum { N = 20000 };
+    static double d[N];
+    for (int i = 0; i < N; i++) d[i] = sqrt(uniform() * 4000.0) * (uniform() < 0.1 ? 0.0 : 1.0);
+    sa_exact_sum fwd, bwd, grouped;
+    sa_exact_clear(&fwd), sa_exact_clear(&bwd), sa_exact_clear(&grouped);
+    long double ref = 0;
+    for (int i = 0; i < N; i++) sa_exact_add(&fwd, d[i]), ref += d[i];
+    for (int i = N - 1; i >= 0; i--) sa_exact_add(&bwd, d[i]);
+    for (int g0 = 0; g0 < N; g0 += 97) {
+        sa_exact_sum part;
+        sa_exact_clear(&part);
+        for (int i = g0; i < g0 + 97 && i < N; i++) sa_exact_add(&part, d[i]);
+        sa_exact_merge(&grouped, &part);
+    }
+    double f = sa_exact_round(&fwd), b = sa_exact_round(&bwd), gr = sa_exact_round(&grouped);
+    CHECK(memcmp(&f, &b, sizeof f) == 0 && memcmp(&f, &gr, sizeof f) == 0);
+    CHECK(fabsl((long double)f - ref) <= fabsl(ref) * 1e-15L);
+
+    /* exact against integers: values k * 2^-10 sum to an integer multiple */
+    sa_exact_clear(&a);
+    uint64_t units = 0;
+    for (int i = 0; i < 5000; i++) {
+        uint64_t k = rng() % (1u << 20);
+        units += k;
+        sa_exact_add(&a, ldexp((double)k, -10));
+    }
+    CHECK(sa_exact_round(&a) == ldexp((double)units, -10));
+}
+
+/* The split percentile rule gives sa_percentile's results. */
+static void check_percentile_rule(void) {
+    for (int iter = 0; iter < 200; iter++) {
+        size_t n = 1 + rng() % 300;
+        double *v = malloc(n * sizeof *v), *sorted = malloc(n * sizeof *sorted);
+        for (size_t i = 0; i < n; i++) v[i] = floor(uniform() * 50.0) * 0.37;
+        memcpy(sorted, v, n * sizeof *v);
+        for (size_t i = 1; i < n; i++) /* insertion sort: the reference order */
+            for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                double t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        double q = iter % 3 ? 95.0 : uniform() * 100.0, t;
+        size_t i = sa_percentile_rank(n, q, &t);
+        double from_sorted = sa_percentile_combine(sorted[i], i + 1 < n ? sorted[i + 1] : sorted[i], t);
+        double engine = sa_percentile(v, n, q);
+        CHECK(memcmp(&from_sorted, &engine, sizeof engine) == 0);
+        free(v), free(sorted);
+    }
+}
+
+int main(void) {
+    check_line_nearest();
+    check_dense_transform();
+    check_exact_sum();
+    check_percentile_rule();
+    return test_report("test_edt_line");
+}
