@@ -63,6 +63,8 @@ def main():
             return proc.returncode
         for label, ms, nx, ny, nz, sx, sy, sz in results:
             path = os.path.join(tmp, label + ".mask")
+            if not os.path.exists(path):  # cases bench_gpu does not dump (the small one)
+                continue
             cupy_ms, far = cupy_edt_ms(path, int(nx), int(ny), int(nz), (float(sx), float(sy), float(sz)), args.repeat)
             ours = float(ms)
             print(f"EDT alone {label}: SegArena GPU {ours:.2f} ms, CuPy {cupy_ms:.2f} ms (largest distance {far:.1f} mm): "

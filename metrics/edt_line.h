@@ -208,11 +208,13 @@ SA_HOST_DEVICE static inline void sa_line_nearest(const uint8_t *flags, uint8_t 
 #define SA_EDT_ENTRY_NONE 0xFFFFFFFFu
 
 /* Pass Y: one column (x, z) of n voxels along y. dx[j * dst] is pass X's
- * distance at row j; writes entry[j * est] for every j. Scratch: pos, f, v, zb
- * of n (zb: n + 1) strided elements (stride sst). */
+ * distance at row j; writes entry[j * est] for every j where need is NULL or
+ * need[j * nst] != 0 (pass Z reads only the (x, y) columns that hold a query).
+ * Scratch: pos, f, v, zb of n (zb: n + 1) strided elements (stride sst). */
 SA_HOST_DEVICE static inline void sa_edt_column_y(const uint16_t *dx, size_t dst, int n, double sx, double sy,
                                                   int *pos, double *f, int *v, double *zb, size_t sst,
-                                                  uint32_t *entry, size_t est) {
+                                                  const unsigned long long *need, size_t nst, uint32_t *entry,
+                                                  size_t est) {
     int m = 0;
     for (int j = 0; j < n; j++) {
         unsigned d = dx[(size_t)j * dst];
@@ -222,11 +224,13 @@ SA_HOST_DEVICE static inline void sa_edt_column_y(const uint16_t *dx, size_t dst
         m++;
     }
     if (m == 0) {
-        for (int j = 0; j < n; j++) entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
+        for (int j = 0; j < n; j++)
+            if (!need || need[(size_t)j * nst]) entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
         return;
     }
     int count = sa_envelope_build_st(pos, f, m, sy, v, zb, sst), k = 0;
     for (int j = 0; j < n; j++) {
+        if (need && !need[(size_t)j * nst]) continue;
         double d2;
         k = sa_envelope_seek_st(zb, count, k, j, sst);
         int b = sa_envelope_argmin_st(pos, f, sy, v, count, k, j, &d2, sst);

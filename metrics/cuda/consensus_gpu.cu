@@ -100,7 +100,7 @@ struct vote_table {
 __global__ void k_majority(rater_views rv, size_t n, vote_table t, float *prob, uint8_t *mask) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         int v = __popc(rater_pattern(rv, i));
-        prob[i] = t.w[v];
+        if (prob) prob[i] = t.w[v];
         mask[i] = t.m[v];
     }
 }
@@ -203,7 +203,7 @@ __global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil
             else
                 t = p;
         }
-        prob[i] = wt[t];
+        if (prob) prob[i] = wt[t]; /* NULL: W is not wanted */
         mask[i] = mt[t];
     }
 }
@@ -313,7 +313,8 @@ static int run_staple(job *j, sa_consensus_result *out) {
         out->converged = 1;
         out->region_voxels = dilated ? 0 : (uint64_t)nvox;
         TRY(gpu_check(cudaMemsetAsync(j->d_mask, 0, nvox, st), "consensus: clearing the mask", err));
-        TRY(gpu_check(cudaMemsetAsync(j->d_prob, 0, nvox * sizeof(float), st), "consensus: clearing W", err));
+        if (j->d_prob)
+            TRY(gpu_check(cudaMemsetAsync(j->d_prob, 0, nvox * sizeof(float), st), "consensus: clearing W", err));
         return 0;
     }
 
@@ -450,7 +451,8 @@ static int run(job *j, unsigned maps, sa_consensus_result *out, int *slot_out) {
         return sa_error_set(j->err, "out of memory for a consensus of %zu voxels", nvox);
     out->raters = j->k;
     TRY(gpu_alloc((void **)&j->d_mask, nvox, "consensus: mask", j->err));
-    TRY(gpu_alloc((void **)&j->d_prob, nvox * sizeof(float), "consensus: probabilities", j->err));
+    if (maps & SA_GPU_MAP_PROBABILITY) /* W is written only when it is wanted */
+        TRY(gpu_alloc((void **)&j->d_prob, nvox * sizeof(float), "consensus: probabilities", j->err));
 
     if (j->k == 1 || j->opt.method == SA_CONSENSUS_MAJORITY)
         TRY(run_majority(j)); /* with k == 1: the rater's mask, probability 0 or 1, as the CPU */

@@ -199,15 +199,16 @@ __global__ void pass_x_kernel(const uint8_t *flags, region_geometry g, uint8_t f
     }
 }
 
-/* Pass Y: one thread per column (i, k), neighbouring threads along i. */
+/* Pass Y: one thread per column (i, k), neighbouring threads along i. With
+ * query_count (per (i, j) column), it evaluates only where pass Z will read. */
 __global__ void pass_y_kernel(const uint16_t *dx, region_geometry g, double sx, double sy, envelope_scratch s,
-                              uint32_t *entry) {
+                              const unsigned long long *query_count, uint32_t *entry) {
     size_t col = (size_t)blockIdx.x * blockDim.x + threadIdx.x, cols = (size_t)g.rnx * g.rnz;
     if (col >= cols) return;
     size_t i = col % (size_t)g.rnx, k = col / (size_t)g.rnx;
     size_t base = k * (size_t)g.rny * g.rnx + i;
     sa_edt_column_y(dx + base, (size_t)g.rnx, g.rny, sx, sy, s.pos + col, s.f + col, s.v + col, s.zb + col, cols,
-                    entry + base, (size_t)g.rnx);
+                    query_count ? query_count + i : NULL, (size_t)g.rnx, entry + base, (size_t)g.rnx);
 }
 
 /* Per-block partial results of pass Z. */
@@ -342,9 +343,10 @@ static int directed(sa_gpu_masks *m, pair_buffers *b, const region_geometry &g, 
     const double *sp = m->grid.spacing;
     size_t rows = (size_t)g.rny * g.rnz, cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
-    int q = query_bit == FLAG_REF ? 0 : 1;
     pass_x_kernel<<<gpu_blocks(rows, PASS_X_ROWS), PASS_X_ROWS, 0, st>>>(b->flags, g, (uint8_t)feature_bit, b->dx);
-    pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(b->dx, g, sp[0], sp[1], b->env, b->entry);
+    int q = query_bit == FLAG_REF ? 0 : 1;
+    pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(b->dx, g, sp[0], sp[1], b->env, b->count[q],
+                                                                             b->entry);
     int rc = gpu_check(cudaMemsetAsync(b->reduce, 0, 2 * sizeof(unsigned long long), st), "clearing", err);
     if (rc) return rc;
     pass_z_kernel<<<blocks_z, LINE_THREADS, 0, st>>>(b->entry, b->flags, (uint8_t)query_bit, g, sp[0], sp[1], sp[2],
@@ -576,7 +578,7 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
         cudaEventRecord(e[1], st);
         pass_x_kernel<<<gpu_blocks(rows, PASS_X_ROWS), PASS_X_ROWS, 0, st>>>(flags, g, 1, dx);
         cudaEventRecord(e[2], st);
-        pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(dx, g, sp[0], sp[1], s, entry);
+        pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(dx, g, sp[0], sp[1], s, NULL, entry);
         cudaEventRecord(e[3], st);
         pass_z_full_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(entry, g, sp[0], sp[1], sp[2],
                                                                                       s, out);

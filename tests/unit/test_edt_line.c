@@ -39,9 +39,29 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     for (size_t row = 0; row < (size_t)ny * nz; row++) sa_line_nearest(flags + row * nx, 1, nx, dx + row * nx);
     for (size_t col = 0; col < cols_y; col++) {
         size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
-        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y,
-                        entry + base, (size_t)nx);
+        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y, NULL,
+                        0, entry + base, (size_t)nx);
     }
+    /* pass Y again, evaluated only where a random "needed" mask of (x, y)
+     * columns says (as the GPU does for the columns that hold a query): the
+     * entries it writes are the same */
+    unsigned long long *need = malloc(cols_z * sizeof *need);
+    uint32_t *partial = malloc(n * sizeof *partial);
+    for (size_t c = 0; c < cols_z; c++) need[c] = rng() % 3 == 0;
+    memset(partial, 0xAB, n * sizeof *partial);
+    for (size_t col = 0; col < cols_y; col++) {
+        size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
+        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y,
+                        need + i, (size_t)nx, partial + base, (size_t)nx);
+    }
+    int partial_ok = 1;
+    for (size_t at = 0; at < n; at++) {
+        size_t c = at % cols_z; /* the (x, y) column of voxel at */
+        if (need[c]) partial_ok &= partial[at] == entry[at];
+        else partial_ok &= partial[at] == 0xABABABABu;
+    }
+    CHECK(partial_ok);
+    free(need), free(partial);
     for (size_t col = 0; col < cols_z; col++) {
         int j = (int)(col / nx);
         int count = sa_edt_column_z_build(entry + col, cols_z, nz, j, s[0], s[1], s[2], pos + col, f + col, v + col,
