@@ -23,6 +23,7 @@ Exit status: 0 measured (whatever the targets), 1 a step failed, 2 bad usage,
 See docs/benchmarks.md.
 """
 import argparse
+import gzip
 import json
 import os
 import re
@@ -147,13 +148,27 @@ def cpu_seconds(pid):
         return None
 
 
-def get(url):
+def get(url, headers=None):
     """One GET on a new connection: (status, body)."""
     try:
-        with urllib.request.urlopen(url, timeout=60) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                    timeout=60) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def gzip_size(url, plain):
+    """The size of the answer for a client that takes gzip (a browser), checked
+    against the plain one; None when the server sent it plain."""
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        body, encoding = r.read(), r.headers.get("Content-Encoding")
+    if encoding != "gzip":
+        return None
+    if gzip.decompress(body) != plain:
+        raise BenchError(f"GET {url} with gzip: not the plain answer gzip'd")
+    return len(body)
 
 
 def timed_get(url):
@@ -283,6 +298,7 @@ def main():
                 times.append(t)
             warm[kind] = statistics.median(times)
         check_bodies(bodies["page"], bodies["json"], args.submissions)
+        gz = {kind: gzip_size(urls[kind], bodies[kind]) for kind in ("page", "json")}
 
         results = {}
         runs = [(kind, kind) for kind in ("page", "json")]
@@ -337,9 +353,15 @@ def main():
               f"{r['p50']:>8.2f} {r['p99']:>8.2f} {verdict(p99_ok):>15} {extra}")
     print()
     print(f"first request after start (page, nothing cached): {first * 1e3:.1f} ms")
+    print("gzip'd for a client that takes it (Accept-Encoding: gzip; wrk sends none): " +
+          ", ".join(f"{kind} {gz[kind]} bytes" if gz[kind] else f"{kind} sent plain"
+                    for kind in ("page", "json")))
     if not args.no_live:
         print(f"live: wrk while one more run is evaluated, a case result every "
-              f"{args.live_interval:g} s (bench_web_data --live); not judged by --strict")
+              f"{args.live_interval:g} s (bench_web_data --live); not judged by --strict; its "
+              f"new submission makes one rebuild, during which the connections of the "
+              f"rebuilding HTTP thread wait (wrk counts a stalled connection's missed "
+              f"requests into its latencies)")
     for kind in results:
         r = results[kind]
         note = f"{kind}: {r['requests']} requests, load average {r['load']:.2f} before wrk"

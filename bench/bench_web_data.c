@@ -378,8 +378,9 @@ static int touch(const char *data_dir) {
 }
 
 /* Live mode: one more team submits and its run is evaluated in front of the
- * server, one case result every `interval` seconds, each of which changes the
- * phase's results version. */
+ * server, one case result every `interval` seconds. The new submission changes
+ * the phase's results version (one rebuild of the cached board), the stored
+ * results do not (a running run is not on the board), the run's end does. */
 static int live(builder *b, const char *data_dir, double interval) {
     sa_error err;
     if (sa_store_open(data_dir, 0, &b->st, &err)) return fail(data_dir, &err);

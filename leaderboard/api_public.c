@@ -154,10 +154,7 @@ static int visible_phases(sa_web_call *call, int64_t challenge_id, json_t **out,
         if (!rows[i].published && !sa_web_allowed(&call->who, SA_ACT_READ_UNPUBLISHED_BOARD, &about))
             continue;
         sa_phase_spec spec;
-        sa_problems problems;
-        sa_problems_init(&problems);
-        rc = sa_phase_spec_parse(rows[i].spec_json, rows[i].name, &spec, &problems, err);
-        sa_problems_free(&problems);
+        rc = sa_page_cache_spec(call->ctx, &rows[i], &spec, err);
         if (rc == 0) json_array_append_new(list, phase_json(call, &rows[i], &spec));
     }
     sa_phase_rows_free(rows, n);
@@ -220,8 +217,12 @@ int sa_api_leaderboard(sa_web_call *call) {
         if (!sa_web_require(call, about.phase_published ? SA_ACT_READ_PUBLISHED_BOARD
                                                 : SA_ACT_READ_UNPUBLISHED_BOARD, s))
             return 0;
-        if (sa_page_board_json(call->ctx, call->st, phase_id, &json, &len, &err))
+        sa_cached_board board;
+        if (sa_page_cache_board(call->ctx, call->st, phase_id, SA_CACHED_JSON | SA_CACHED_GZIP,
+                                &board, &err))
             return sa_web_internal_error(call, &err);
+        sa_page_send_cached(call->req, call->res, "application/json", board.json, board.json_gz);
+        return 0;
     }
     sa_web_set_body(call->res, 200, "application/json", json, len);
     return 0;

@@ -1,165 +1,18 @@
 /*
- * pages.c: the HTML pages (the challenge list, a phase's leaderboard) and the
- * cache of what is costly to compute: a phase's board (ranking and bootstrap)
- * as JSON and as its rendered page. An entry is kept under the phase's results
- * version (store/version.c), so a new result, run, selection, spec change or
- * publication makes the next request build it again. What is cached is the same
- * for every viewer (no per-case values, nothing that depends on who asks): the
- * public's view. For a logged-in viewer the header bar and the upload form are
- * put into a copy per request, at the marks render_page.c leaves, and never
- * cached; the public gets the cached page as it is. Who may see it is decided
- * before the cache is asked. Also the helpers every page shares: error pages,
- * redirects, the viewer of the header bar.
+ * pages.c: the HTML pages (the challenge list, a phase's leaderboard), the
+ * leaderboard page served from the page cache (page_cache.c), and the helpers
+ * every page shares: error pages, redirects, the viewer of the header bar. The
+ * cached page is the public's view: the public gets it as it is (shared, not
+ * copied, gzip'd when the client takes it); for a logged-in viewer the header
+ * bar and the upload form are put into a copy per request, at the marks
+ * render_page.c leaves, and never cached. Who may see it is decided before the
+ * cache is asked.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server_internal.h"
-
-#define CACHE_ENTRIES 64
-
-typedef struct cache_entry {
-    int64_t phase_id; /* 0: free */
-    int64_t version;
-    uint64_t last_used;
-    char *json, *html;
-    size_t json_len, html_len, n_rows;
-} cache_entry;
-
-struct sa_page_cache {
-    pthread_mutex_t lock;
-    uint64_t clock;
-    cache_entry entries[CACHE_ENTRIES];
-};
-
-sa_page_cache *sa_page_cache_new(void) {
-    sa_page_cache *c = calloc(1, sizeof *c);
-    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-static void entry_clear(cache_entry *e) {
-    free(e->json);
-    free(e->html);
-    memset(e, 0, sizeof *e);
-}
-
-void sa_page_cache_free(sa_page_cache *c) {
-    if (!c) return;
-    for (size_t i = 0; i < CACHE_ENTRIES; i++) entry_clear(&c->entries[i]);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
-static char *dup_bytes(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* What one lookup wants back (each may be NULL). */
-typedef struct cache_want {
-    char **json, **html;
-    size_t *json_len, *html_len, *n_rows;
-} cache_want;
-
-/* Copies out of a current entry under the lock: 1 hit, 0 miss, -1 memory. */
-static int cache_copy(sa_page_cache *c, int64_t phase_id, int64_t version, const cache_want *w) {
-    int hit = 0;
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < CACHE_ENTRIES && !hit; i++) {
-        cache_entry *e = &c->entries[i];
-        if (e->phase_id != phase_id || e->version != version) continue;
-        hit = 1;
-        e->last_used = ++c->clock;
-        if (w->json && !(*w->json = dup_bytes(e->json, e->json_len))) hit = -1;
-        if (w->json_len) *w->json_len = e->json_len;
-        if (w->html && !(*w->html = dup_bytes(e->html, e->html_len))) hit = -1;
-        if (w->html_len) *w->html_len = e->html_len;
-        if (w->n_rows) *w->n_rows = e->n_rows;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return hit;
-}
-
-/* Stores a freshly built entry (taking json and html), replacing the phase's old
- * one or the least recently used. */
-static void cache_put(sa_page_cache *c, int64_t phase_id, int64_t version, char *json,
-                      size_t json_len, char *html, size_t html_len, size_t n_rows) {
-    pthread_mutex_lock(&c->lock);
-    cache_entry *slot = NULL;
-    for (size_t i = 0; i < CACHE_ENTRIES && !slot; i++)
-        if (c->entries[i].phase_id == phase_id) slot = &c->entries[i];
-    for (size_t i = 0; i < CACHE_ENTRIES && !slot; i++)
-        if (!c->entries[i].phase_id) slot = &c->entries[i];
-    if (!slot) {
-        slot = &c->entries[0];
-        for (size_t i = 1; i < CACHE_ENTRIES; i++)
-            if (c->entries[i].last_used < slot->last_used) slot = &c->entries[i];
-    }
-    entry_clear(slot);
-    slot->phase_id = phase_id;
-    slot->version = version;
-    slot->last_used = ++c->clock;
-    slot->json = json;
-    slot->json_len = json_len;
-    slot->html = html;
-    slot->html_len = html_len;
-    slot->n_rows = n_rows;
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* Builds the phase's board, its JSON and page, and caches them. */
-static int cache_build(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, int64_t version,
-                       sa_error *err) {
-    sa_board b;
-    if (sa_board_build(st, phase_id, 0, &b, err)) return -1;
-    char *json = NULL, *html = NULL;
-    size_t html_len = 0;
-    int rc = sa_board_to_json(&b, 0, &json, err);
-    if (rc == 0) {
-        sa_challenge_row ch;
-        int found = sa_store_challenge_get(st, b.challenge, &ch, err);
-        if (found < 0) rc = -1;
-        if (found > 0) {
-            html = sa_render_leaderboard(&b, ch.title, &html_len);
-            sa_challenge_row_free(&ch);
-        }
-        if (rc == 0 && !html) rc = sa_error_set(err, "phase %lld: cannot render its page",
-                                                (long long)phase_id);
-    }
-    if (rc == 0) cache_put(ctx->cache, phase_id, version, json, strlen(json), html, html_len, b.n_rows);
-    else free(json), free(html);
-    sa_board_free(&b);
-    return rc;
-}
-
-static int cache_get(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id,
-                     const cache_want *w, sa_error *err) {
-    int64_t version;
-    if (sa_store_results_version(st, phase_id, &version, err)) return -1;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int hit = cache_copy(ctx->cache, phase_id, version, w);
-        if (hit < 0) return sa_error_set(err, "out of memory");
-        if (hit) return 0;
-        if (cache_build(ctx, st, phase_id, version, err)) return -1;
-    }
-    return sa_error_set(err, "phase %lld: the cache lost its entry", (long long)phase_id);
-}
-
-int sa_page_board_json(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, char **json,
-                       size_t *len, sa_error *err) {
-    cache_want w = {json, NULL, len, NULL, NULL};
-    *json = NULL;
-    return cache_get(ctx, st, phase_id, &w, err);
-}
 
 /* ---- helpers every page shares ---- */
 
@@ -271,18 +124,21 @@ void sa_page_viewer_of(const sa_web_call *call, const char *here, sa_page_viewer
     out->csrf = call->who.via_session ? call->who.csrf : NULL;
 }
 
-/* A page cached for the public, for this viewer: the header bar replaced and
- * the actions put at their mark. Takes html; NULL when out of memory. */
-static char *personalise(const sa_web_call *call, char *html, size_t *len, const char *here,
-                         const char *actions) {
-    if (call->who.role == SA_ROLE_PUBLIC && !actions) return html;
+/* A page rendered for the public (html, len bytes), for this viewer: the
+ * header bar replaced and the actions put at their mark. A new malloc'ed
+ * text, NULL when out of memory. */
+static char *personalise(const sa_web_call *call, const char *html, size_t len, size_t *out_len,
+                         const char *here, const char *actions) {
     const char *bar = strstr(html, SA_PAGE_BAR_OPEN);
     const char *bar_end = bar ? strstr(bar, SA_PAGE_BAR_CLOSE) : NULL;
     const char *mark = bar_end ? strstr(bar_end, SA_PAGE_ACTIONS_MARK) : NULL;
-    if (!bar_end) return html; /* not a framed page: as it is */
+    sa_strbuf b = {0};
+    if (!bar_end) { /* not a framed page: as it is */
+        sa_strbuf_appendf(&b, "%.*s", (int)len, html);
+        return sa_strbuf_take(&b, out_len);
+    }
     sa_page_viewer viewer;
     sa_page_viewer_of(call, here, &viewer);
-    sa_strbuf b = {0};
     sa_strbuf_appendf(&b, "%.*s", (int)(bar - html), html);
     sa_render_header_bar(&b, &viewer);
     const char *rest = bar_end + strlen(SA_PAGE_BAR_CLOSE);
@@ -293,8 +149,7 @@ static char *personalise(const sa_web_call *call, char *html, size_t *len, const
         rest = mark;
     }
     sa_strbuf_append(&b, rest);
-    free(html);
-    return sa_strbuf_take(&b, len);
+    return sa_strbuf_take(&b, out_len);
 }
 
 /* ---- pages ---- */
@@ -330,17 +185,14 @@ int sa_html_index(sa_web_call *call) {
                 !sa_web_allowed(&call->who, SA_ACT_READ_UNPUBLISHED_BOARD, &about))
                 continue;
             sa_phase_spec spec;
-            sa_problems problems;
-            sa_problems_init(&problems);
-            int bad = sa_phase_spec_parse(phases[k].spec_json, phases[k].name, &spec, &problems,
-                                          &err);
-            sa_problems_free(&problems);
-            size_t n_rows = 0;
-            cache_want w = {NULL, NULL, NULL, NULL, &n_rows};
-            if (bad || cache_get(call->ctx, call->st, phases[k].id, &w, &err)) {
+            sa_cached_board board;
+            if (sa_page_cache_spec(call->ctx, &phases[k], &spec, &err) ||
+                sa_page_cache_board(call->ctx, call->st, phases[k].id, 0, &board, &err)) {
                 rc = -1;
                 break;
             }
+            size_t n_rows = board.n_rows;
+            sa_cached_board_release(&board);
             sa_page_phase *p = &pp[pc[i].n_phases++];
             p->name = phases[k].name;
             p->title = spec.title[0] ? strdup(spec.title) : NULL;
@@ -361,7 +213,13 @@ int sa_html_index(sa_web_call *call) {
         sa_web_log(call->ctx, "GET /: %s", err.msg);
         return sa_page_error(call->res, 500, "internal error");
     }
-    html = personalise(call, html, &len, "/", NULL);
+    if (html && call->who.role != SA_ROLE_PUBLIC) {
+        size_t plen = 0;
+        char *mine = personalise(call, html, len, &plen, "/", NULL);
+        free(html);
+        html = mine;
+        len = plen;
+    }
     return sa_page_send(call->res, 200, html, len);
 }
 
@@ -372,13 +230,10 @@ static int hidden_phase_page(sa_web_call *call) {
     if (call->who.role != SA_ROLE_CHALLENGER || call->who.n_teams == 0) return 0;
     sa_phase_row row;
     sa_phase_spec spec;
-    sa_problems problems;
     sa_error err;
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
     if (found <= 0) return 0;
-    sa_problems_init(&problems);
-    int ok = sa_phase_spec_parse(row.spec_json, "stored spec", &spec, &problems, &err) == 0;
-    sa_problems_free(&problems);
+    int ok = sa_page_cache_spec(call->ctx, &row, &spec, &err) == 0;
     int may_submit = 0;
     for (size_t i = 0; ok && i < call->who.n_teams && i < SA_WEB_MAX_TEAMS; i++) {
         sa_subject about;
@@ -419,28 +274,32 @@ int sa_html_phase(sa_web_call *call) {
                              call->res->status == 404 ? "no such phase" : "internal error");
     }
     sa_error err;
-    char *html = NULL;
-    size_t len = 0;
-    cache_want w = {NULL, &html, NULL, &len, NULL};
-    int rc = cache_get(call->ctx, call->st, row.id, &w, &err);
-    if (rc) {
+    sa_cached_board board;
+    unsigned want = SA_CACHED_HTML | (call->who.role == SA_ROLE_PUBLIC ? SA_CACHED_GZIP : 0);
+    if (sa_page_cache_board(call->ctx, call->st, row.id, want, &board, &err)) {
         sa_phase_row_free(&row);
         sa_web_log(call->ctx, "GET %s: %s", call->req->path, err.msg);
         return sa_page_error(call->res, 500, "internal error");
     }
-    if (call->who.role != SA_ROLE_PUBLIC) {
-        /* per request, never cached: the viewer's bar and upload form */
-        sa_strbuf form = {0};
-        rc = sa_page_upload_form(call, &row, &spec, &form);
-        char *actions = sa_strbuf_take(&form, NULL);
-        if (rc == 0 && actions) html = personalise(call, html, &len, call->req->path, actions);
-        free(actions);
-        if (rc) {
-            sa_phase_row_free(&row);
-            free(html);
-            return 0; /* answered */
-        }
+    if (call->who.role == SA_ROLE_PUBLIC) {
+        /* the cached page as it is */
+        sa_phase_row_free(&row);
+        sa_page_send_cached(call->req, call->res, "text/html; charset=utf-8", board.html,
+                            board.html_gz);
+        return 0;
     }
+    /* per request, never cached: the viewer's bar and upload form */
+    sa_strbuf form = {0};
+    int rc = sa_page_upload_form(call, &row, &spec, &form);
     sa_phase_row_free(&row);
+    char *actions = sa_strbuf_take(&form, NULL);
+    char *html = NULL;
+    size_t len = 0;
+    if (rc == 0 && actions)
+        html = personalise(call, sa_shared_body_data(board.html),
+                           sa_shared_body_len(board.html), &len, call->req->path, actions);
+    free(actions);
+    sa_cached_board_release(&board);
+    if (rc) return 0; /* answered */
     return sa_page_send(call->res, 200, html, len);
 }

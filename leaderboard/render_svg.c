@@ -292,13 +292,17 @@ static int board_rank_table(const sa_board *b, sa_rank_table *t, double **values
 static void draw_blobs(sa_strbuf *b, const sa_board_row *row, const unsigned *counts, size_t n,
                        size_t resamples, double x, double top, double cell) {
     double max_radius = cell * 0.45;
+    /* the column's group carries the blobs' style and x (a large board has
+     * thousands of blobs: each is only its y and radius) */
+    sa_strbuf_appendf(b,
+                      "<g class=\"blobs\" transform=\"translate(%.1f 0)\" fill=\"" C_BLOB
+                      "\" fill-opacity=\"0.55\">",
+                      x);
     for (size_t r = 0; r < n; r++) {
         if (counts[r] == 0) continue;
         double share = (double)counts[r] / (double)resamples;
-        sa_strbuf_appendf(b,
-                          "<circle class=\"blob\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.2f\" fill=\"" C_BLOB
-                          "\" fill-opacity=\"0.55\"",
-                          x, top + ((double)r + 0.5) * cell, max_radius * sqrt(share));
+        sa_strbuf_appendf(b, "<circle class=\"blob\" cy=\"%.1f\" r=\"%.2f\"",
+                          top + ((double)r + 0.5) * cell, max_radius * sqrt(share));
         if (n > SA_PLOT_MAX_BLOB_TOOLTIP_TEAMS) {
             sa_strbuf_append(b, "/>");
             continue;
@@ -308,6 +312,7 @@ static void draw_blobs(sa_strbuf *b, const sa_board_row *row, const unsigned *co
         sa_strbuf_appendf(b, ": rank %zu in %u of %zu resamples (%.1f %%)</title></circle>", r + 1,
                           counts[r], resamples, 100.0 * share);
     }
+    sa_strbuf_append(b, "</g>");
     const sa_rank_stability *s = &row->stability;
     double y_lo = top + (s->rank_lo - 0.5) * cell, y_hi = top + (s->rank_hi - 0.5) * cell;
     double y_median = top + (s->median_rank - 0.5) * cell, half = cell * 0.3;

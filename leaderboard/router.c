@@ -17,13 +17,37 @@
 
 /* ---- responses ---- */
 
+void sa_web_response_clear(sa_http_response *res) {
+    free(res->body);
+    res->body = NULL;
+    res->body_len = 0;
+    sa_shared_body_unref(res->shared);
+    res->shared = NULL;
+    res->content_encoding = NULL;
+    res->vary_encoding = 0;
+}
+
 void sa_web_set_body(sa_http_response *res, int status, const char *content_type, char *body,
                      size_t len) {
-    free(res->body);
+    sa_web_response_clear(res);
     res->status = status;
     res->content_type = content_type;
     res->body = body;
     res->body_len = body ? len : 0;
+}
+
+void sa_web_set_shared_body(sa_http_response *res, int status, const char *content_type,
+                            sa_shared_body *body, const char *encoding, int vary_encoding) {
+    if (!body) {
+        sa_web_json_error(res, 500, "internal error: out of memory");
+        return;
+    }
+    sa_web_response_clear(res);
+    res->status = status;
+    res->content_type = content_type;
+    res->shared = body;
+    res->content_encoding = encoding;
+    res->vary_encoding = vary_encoding;
 }
 
 int sa_web_json_error(sa_http_response *res, int status, const char *fmt, ...) {
@@ -173,13 +197,11 @@ int sa_web_csrf_ok(sa_web_call *call) {
 
 /* ---- look-ups with visibility ---- */
 
-/* The spec stored with a phase (canonical JSON, so problems are not expected). */
-static int stored_spec(const sa_phase_row *row, sa_phase_spec *spec, sa_error *err) {
-    sa_problems problems;
-    sa_problems_init(&problems);
-    int rc = sa_phase_spec_parse(row->spec_json, row->name, spec, &problems, err);
-    sa_problems_free(&problems);
-    return rc;
+/* The spec stored with a phase (canonical JSON, so problems are not expected),
+ * parsed once per stored text (page_cache.c). */
+static int stored_spec(const sa_web_call *call, const sa_phase_row *row, sa_phase_spec *spec,
+                       sa_error *err) {
+    return sa_page_cache_spec(call->ctx, row, spec, err);
 }
 
 void sa_web_subject(const sa_phase_row *phase, const sa_phase_spec *spec, int64_t team_id,
@@ -205,7 +227,7 @@ int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *p
         sa_web_json_error(call->res, 404, "no phase '%s/%s'", challenge, phase);
         return 0;
     }
-    if (stored_spec(row, spec, &err)) {
+    if (stored_spec(call, row, spec, &err)) {
         sa_phase_row_free(row);
         sa_web_internal_error(call, &err);
         return 0;
@@ -226,7 +248,7 @@ int sa_web_submission_readable(sa_web_call *call, int64_t id, sa_submission_row 
         if (found == 0) sa_error_set(&err, "submission %lld: its phase is gone", (long long)id);
         return sa_web_internal_error(call, &err), 0;
     }
-    int rc = stored_spec(phase, spec, &err);
+    int rc = stored_spec(call, phase, spec, &err);
     sa_subject about;
     sa_web_subject(phase, spec, sub->team_id, &about);
     if (rc == 0 && sa_web_require(call, SA_ACT_READ_OWN_SUBMISSION, &about)) return 1;

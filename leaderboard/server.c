@@ -10,7 +10,9 @@
  * fields before the first byte of its file is kept, and the file streamed to
  * the same kind of temporary file. That file is removed whatever happens
  * (answered, refused, or the client gone). Each HTTP thread keeps its own
- * store handle. Nothing here prints: problems go to the on_log callback.
+ * store handle. A cached body (shared_body.c) is sent as it is, never copied,
+ * and its reference given back once MHD is done with it. Nothing here prints:
+ * problems go to the on_log callback.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -143,7 +146,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                    (unsigned long long)rs->bytes);
     remove_upload(rs);
     sa_form_reader_free(rs->form);
-    free(rs->refusal.body);
+    sa_web_response_clear(&rs->refusal);
     free(rs->body);
     free(rs);
     *con_cls = NULL;
@@ -192,6 +195,32 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
     return q->overflow ? MHD_NO : MHD_YES;
 }
 
+/* 1 when an Accept-Encoding value lists gzip (or x-gzip) without q=0. */
+static int accepts_gzip(const char *value) {
+    for (const char *p = value; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t name = strcspn(p, " \t,;");
+        size_t item = strcspn(p, ",");
+        int gzip = (name == 4 && !strncasecmp(p, "gzip", 4)) ||
+                   (name == 6 && !strncasecmp(p, "x-gzip", 6));
+        if (gzip) {
+            double q = 1.0;
+            for (const char *x = p + name; x < p + item; x++) {
+                x += strspn(x, " \t;");
+                if (x + 1 < p + item && (*x == 'q' || *x == 'Q') && x[1] == '=') {
+                    q = strtod(x + 2, NULL);
+                    break;
+                }
+                x += strcspn(x, ";,");
+                if (*x != ';') break;
+            }
+            if (q > 0) return 1;
+        }
+        p += item;
+    }
+    return 0;
+}
+
 typedef struct request_view {
     sa_http_request req;
     query_builder query;
@@ -209,6 +238,8 @@ static void view_request(struct MHD_Connection *c, const char *url, const char *
     v->req.cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
     v->req.csrf_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
     v->req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    v->req.accept_gzip =
+        accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = info ? info->client_addr : NULL;
@@ -240,18 +271,38 @@ static void count_status(server *srv, int status) {
     __atomic_add_fetch(&srv->stats.by_status[status], 1, __ATOMIC_RELAXED);
 }
 
+/* MHD is done with a shared body: its reference given back. */
+static void release_shared(void *cls) {
+    sa_shared_body_unref(cls);
+}
+
+/* The MHD response of a body (taken from res: MHD frees it, or gives the
+ * shared body's reference back once sent). NULL when out of memory. */
+static struct MHD_Response *response_body(sa_http_response *res) {
+    struct MHD_Response *r;
+    if (res->shared) {
+        sa_shared_body *b = res->shared;
+        res->shared = NULL;
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            sa_shared_body_len(b), (void *)sa_shared_body_data(b), release_shared, b);
+        if (!r) sa_shared_body_unref(b);
+        return r;
+    }
+    r = MHD_create_response_from_buffer(res->body_len, res->body ? res->body : (void *)"",
+                                        res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) free(res->body);
+    res->body = NULL;
+    return r;
+}
+
 static enum MHD_Result send_response(server *srv, struct MHD_Connection *c, sa_http_response *res) {
     int status = res->status ? res->status : 500;
     count_status(srv, status);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        res->body_len, res->body ? res->body : (void *)"", res->body ? MHD_RESPMEM_MUST_FREE
-                                                                     : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        free(res->body);
-        res->body = NULL;
-        return MHD_NO;
-    }
-    res->body = NULL; /* MHD frees it */
+    struct MHD_Response *r = response_body(res);
+    if (!r) return MHD_NO;
+    if (res->content_encoding)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, res->content_encoding);
+    if (res->vary_encoding) MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     const char *type = res->content_type ? res->content_type : "application/json";
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");

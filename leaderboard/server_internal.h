@@ -165,15 +165,49 @@ json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase
 json_t *sa_web_cases_json(sa_web_call *call, int64_t run_id, const sa_phase_spec *spec,
                           int with_logs, int with_detail, sa_error *err);
 
-/* ---- page and leaderboard cache (pages.c) ---- */
+/* ---- page and leaderboard cache (page_cache.c) ---- */
 
 sa_page_cache *sa_page_cache_new(void);
 void sa_page_cache_free(sa_page_cache *cache);
 
-/* The leaderboard JSON of a phase without per-case values, from the cache when
- * its results version is unchanged. 0 (*json malloc'ed), -1 error. */
-int sa_page_board_json(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, char **json,
-                       size_t *len, sa_error *err);
+/* What one look-up of a phase's board wants back. */
+enum {
+    SA_CACHED_JSON = 1, /* the board JSON without per-case values */
+    SA_CACHED_HTML = 2, /* the page as the public sees it */
+    SA_CACHED_GZIP = 4  /* their gzip'd copies too */
+};
+
+/* A phase's board from the cache: shared bodies (one reference each, held
+ * until sa_cached_board_release; NULL where not asked, and the gzip'd ones
+ * NULL when not asked or not made) and its row count. */
+typedef struct sa_cached_board {
+    sa_shared_body *json, *html, *json_gz, *html_gz;
+    size_t n_rows;
+} sa_cached_board;
+
+/* The board of a phase as of its results version (store/version.c): from the
+ * cache when built for that version; else one thread builds it (the board,
+ * its JSON, its page, their gzip'd copies) while the other requests for the
+ * phase get the entry built before, if there is one, or wait for that one
+ * build. 0, or -1 with err. */
+int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, unsigned want,
+                        sa_cached_board *out, sa_error *err);
+void sa_cached_board_release(sa_cached_board *b);
+
+/* The parsed spec of a phase row: kept with the phase's cache entry and
+ * parsed again only when the row's stored text differs. 0, or -1 with err. */
+int sa_page_cache_spec(const sa_server_ctx *ctx, const sa_phase_row *row, sa_phase_spec *spec,
+                       sa_error *err);
+
+/* The gzip'd copy of data (gzip_body.c): 0 with *out malloc'ed, -1 when out
+ * of memory or too large for zlib. */
+int sa_web_gzip(const char *data, size_t len, char **out, size_t *out_len);
+
+/* Sends a cached body: its gzip'd copy when there is one and the client takes
+ * gzip, else the plain one (NULL: 500); takes the references of both (the one
+ * not sent is released). */
+void sa_page_send_cached(const sa_http_request *req, sa_http_response *res,
+                         const char *content_type, sa_shared_body *plain, sa_shared_body *gz);
 
 /* ---- handlers ---- */
 

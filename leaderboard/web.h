@@ -9,7 +9,10 @@
  *   router.c      sa_web_handle: method + path -> handler, JSON errors (HTML
  *                 error pages outside /api)
  *   api_*.c       /api/v1 handlers (jansson)
- *   pages.c       HTML pages (through render_*.c), page cache
+ *   pages.c       HTML pages (through render_*.c)
+ *   page_cache.c  the cache of built boards (JSON and page, gzip'd too) and
+ *                 parsed phase specs; one rebuild at a time per phase
+ *   shared_body.c reference-counted bodies the cache and responses share
  *   pages_*.c     the browser's pages: log-in, upload form, submission, run
  *   upload_form.c the upload form's multipart body, streamed (MHD post processor)
  *   render_page.c the frame every page shares (head, style, header bar)
@@ -45,13 +48,30 @@ typedef struct sa_http_request {
     const char *upload_path;   /* a streamed upload already on disk, or NULL */
     uint64_t upload_bytes;
     const char *client_ip;
+    int accept_gzip;           /* Accept-Encoding names gzip (not with q=0) */
 } sa_http_request;
+
+/* An immutable body shared by the page cache and the responses sending it
+ * (shared_body.c): counted by references, freed with the last one. */
+typedef struct sa_shared_body sa_shared_body;
+/* Takes a malloc'ed buffer (NULL: returns NULL); NULL when out of memory (the
+ * buffer freed). One reference, the caller's. */
+sa_shared_body *sa_shared_body_new(char *data, size_t len);
+sa_shared_body *sa_shared_body_ref(sa_shared_body *b); /* returns b; NULL: nothing */
+void sa_shared_body_unref(sa_shared_body *b);          /* NULL: nothing */
+const char *sa_shared_body_data(const sa_shared_body *b);
+size_t sa_shared_body_len(const sa_shared_body *b);
 
 typedef struct sa_http_response {
     int status;
     const char *content_type; /* static string */
     char *body;               /* malloc'ed */
     size_t body_len;
+    /* instead of body: a shared body sent as it is (the response holds one
+     * reference, which the server gives back once the body is sent) */
+    sa_shared_body *shared;
+    const char *content_encoding; /* static string ("gzip") or NULL */
+    int vary_encoding;        /* 1: the body depends on Accept-Encoding */
     char set_cookie[512];     /* "" or a Set-Cookie value */
     char retry_after[32];     /* "" or seconds (429) */
     char location[256];       /* "" or a redirect target */
@@ -60,9 +80,16 @@ typedef struct sa_http_response {
 /* Sets a JSON error {"error": {"status": N, "message": "..."}}. Returns 0. */
 int sa_web_json_error(sa_http_response *res, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Takes ownership of a malloc'ed body. */
+/* Takes ownership of a malloc'ed body (any body held before is dropped). */
 void sa_web_set_body(sa_http_response *res, int status, const char *content_type, char *body,
                      size_t len);
+/* Takes one reference of a shared body (NULL: 500), sent as it is with the
+ * encoding (NULL or "gzip"); vary_encoding 1 when another client would get
+ * another encoding. */
+void sa_web_set_shared_body(sa_http_response *res, int status, const char *content_type,
+                            sa_shared_body *body, const char *encoding, int vary_encoding);
+/* Drops what the response holds (body or shared body). */
+void sa_web_response_clear(sa_http_response *res);
 
 /* ---- who is asking ---- */
 

@@ -60,14 +60,14 @@ void sa_user_rows_free(sa_user_row *rows, size_t n) {
 int sa_store_user_teams(sa_store *st, int64_t user_id, int64_t *team_ids, size_t max, size_t *n,
                         sa_error *err) {
     *n = 0;
-    sqlite3_stmt *stmt = sa_db_prepare(
+    sqlite3_stmt *stmt = sa_db_prepare_cached(
         st, err, "SELECT team_id FROM team_members WHERE user_id = ? ORDER BY team_id", "i",
         user_id);
     if (!stmt) return -1;
     int rc = 0;
     while (*n < max && (rc = sa_db_step(st, stmt, err)) == 1)
         team_ids[(*n)++] = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    sa_db_finish(st, stmt);
     return *n < max && rc < 0 ? -1 : 0;
 }
 
@@ -166,7 +166,7 @@ int sa_store_token_user(sa_store *st, const char *token_hash, sa_user_row *user,
     memset(user, 0, sizeof *user);
     if (check_hash("token hash", token_hash, err)) return -1;
     token_user found;
-    sqlite3_stmt *stmt = sa_db_prepare(st, err,
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err,
                                        "SELECT " USER_COLUMNS ", t.id, t.last_used "
                                        "FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id "
                                        "WHERE t.token_hash = ? AND t.revoked = 0",
@@ -246,7 +246,7 @@ int sa_store_session_user(sa_store *st, const char *session_hash, double now, sa
     csrf[0] = '\0';
     if (check_hash("session hash", session_hash, err)) return -1;
     session_user found;
-    sqlite3_stmt *stmt = sa_db_prepare(st, err,
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err,
                                        "SELECT " USER_COLUMNS ", s.csrf "
                                        "FROM sessions AS s JOIN users AS u ON u.id = s.user_id "
                                        "WHERE s.session_hash = ? AND s.expires > ?",

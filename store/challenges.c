@@ -48,18 +48,18 @@ int sa_store_challenge_add(sa_store *st, const char *slug, const char *title,
 
 int sa_store_challenge_get(sa_store *st, const char *slug, sa_challenge_row *out,
                            sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, CHALLENGE_COLUMNS "WHERE slug = ?", "t", slug);
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, CHALLENGE_COLUMNS "WHERE slug = ?", "t", slug);
     return sa_db_fetch_one(st, stmt, &challenge_type, out, err);
 }
 
 int sa_store_challenge_get_by_id(sa_store *st, int64_t id, sa_challenge_row *out,
                                  sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, CHALLENGE_COLUMNS "WHERE id = ?", "i", id);
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, CHALLENGE_COLUMNS "WHERE id = ?", "i", id);
     return sa_db_fetch_one(st, stmt, &challenge_type, out, err);
 }
 
 int sa_store_challenge_list(sa_store *st, sa_challenge_row **rows, size_t *n, sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, CHALLENGE_COLUMNS "ORDER BY id", NULL);
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, CHALLENGE_COLUMNS "ORDER BY id", NULL);
     return sa_db_collect(st, stmt, &challenge_type, (void **)rows, n, err);
 }
 

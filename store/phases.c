@@ -72,19 +72,19 @@ int sa_store_phase_set_published(sa_store *st, int64_t phase_id, int published, 
 
 int sa_store_phase_get(sa_store *st, const char *challenge_slug, const char *name,
                        sa_phase_row *out, sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, PHASE_COLUMNS "WHERE c.slug = ? AND p.name = ?",
-                                       "tt", challenge_slug, name);
+    sqlite3_stmt *stmt = sa_db_prepare_cached(
+        st, err, PHASE_COLUMNS "WHERE c.slug = ? AND p.name = ?", "tt", challenge_slug, name);
     return sa_db_fetch_one(st, stmt, &phase_type, out, err);
 }
 
 int sa_store_phase_get_by_id(sa_store *st, int64_t id, sa_phase_row *out, sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, PHASE_COLUMNS "WHERE p.id = ?", "i", id);
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, PHASE_COLUMNS "WHERE p.id = ?", "i", id);
     return sa_db_fetch_one(st, stmt, &phase_type, out, err);
 }
 
 int sa_store_phase_list(sa_store *st, int64_t challenge_id, sa_phase_row **rows, size_t *n,
                         sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(
+    sqlite3_stmt *stmt = sa_db_prepare_cached(
         st, err, PHASE_COLUMNS "WHERE ?1 = 0 OR p.challenge_id = ?1 "
                                "ORDER BY p.challenge_id, p.created, p.id",
         "i", challenge_id);

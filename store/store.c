@@ -4,6 +4,7 @@
  * prepare/bind/step and row-copy helpers every other file of store/ is built on.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +64,28 @@ static int bind_params(sqlite3_stmt *stmt, const char *types, va_list ap) {
     return rc;
 }
 
+/* The message of a failed prepare or bind (rc), and the extended code kept. */
+static int prepare_failed(sa_store *st, sa_error *err, int rc, const char *types) {
+    st->last_code = sqlite3_extended_errcode(st->db);
+    if (rc == SQLITE_MISUSE)
+        return sa_error_set(err, "%s: bad parameter type in '%s'", st->db_path,
+                            types ? types : "");
+    return fail_with_sqlite_message(st, err);
+}
+
+int sa_db_bind_va(sa_store *st, sqlite3_stmt *stmt, sa_error *err, const char *types,
+                  va_list ap) {
+    int rc = bind_params(stmt, types, ap);
+    return rc == SQLITE_OK ? 0 : prepare_failed(st, err, rc, types);
+}
+
 static sqlite3_stmt *prepare_v(sa_store *st, sa_error *err, const char *sql, const char *types,
                                va_list ap) {
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
     if (rc == SQLITE_OK) rc = bind_params(stmt, types, ap);
     if (rc != SQLITE_OK) {
-        st->last_code = sqlite3_extended_errcode(st->db);
-        if (rc == SQLITE_MISUSE)
-            sa_error_set(err, "%s: bad parameter type in '%s'", st->db_path, types ? types : "");
-        else
-            fail_with_sqlite_message(st, err);
+        prepare_failed(st, err, rc, types);
         sqlite3_finalize(stmt);
         return NULL;
     }
@@ -109,7 +121,7 @@ int sa_db_exec(sa_store *st, sa_error *err, const char *sql, const char *types, 
     int rc;
     while ((rc = sa_db_step(st, stmt, err)) == 1) {
     }
-    sqlite3_finalize(stmt);
+    sa_db_finish(st, stmt);
     return rc == 0 ? sqlite3_changes(st->db) : rc;
 }
 
@@ -125,7 +137,7 @@ int sa_db_fetch_one(sa_store *st, sqlite3_stmt *stmt, const sa_db_row_type *type
         memset(row, 0, type->size);
         rc = sa_error_set(err, "%s: out of memory reading a row", st->db_path);
     }
-    sqlite3_finalize(stmt);
+    sa_db_finish(st, stmt);
     return rc < 0 ? -1 : rc;
 }
 
@@ -156,7 +168,7 @@ int sa_db_collect(sa_store *st, sqlite3_stmt *stmt, const sa_db_row_type *type, 
             break;
         }
     }
-    sqlite3_finalize(stmt);
+    sa_db_finish(st, stmt);
     if (rc != 0) {
         sa_db_rows_free(type, array, count);
         return -1;
@@ -326,6 +338,14 @@ static int read_instance(sa_store *st, sa_error *err) {
     return rc == 1 ? 0 : -1;
 }
 
+/* SQLite's memory statistics take one process-wide mutex on every allocation,
+ * which the HTTP threads (each with its own connection) would queue on; nothing
+ * here reads them. Only possible before SQLite starts; later, it stays on. */
+static pthread_once_t sqlite_setup_once = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void) {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Refuses a missing database (create 0) before SQLite would make an empty one. */
 static int check_db_file(const char *db_path, int create, sa_error *err) {
     struct stat sb;
@@ -343,6 +363,7 @@ static int check_db_file(const char *db_path, int create, sa_error *err) {
 /* A file without a schema is refused (create 0) before anything is written to
  * it; sa_store_migrate refuses a newer schema before any step. */
 static int open_and_migrate(sa_store *st, int create, int target, sa_error *err) {
+    pthread_once(&sqlite_setup_once, sqlite_setup);
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(st->db_path, &st->db, flags, NULL) != SQLITE_OK) {
         if (!st->db) return sa_error_set(err, "%s: out of memory", st->db_path);
@@ -390,6 +411,7 @@ int sa_store_open(const char *data_dir, int create, sa_store **out, sa_error *er
 
 void sa_store_close(sa_store *st) {
     if (!st) return;
+    sa_db_stmt_cache_clear(st);
     sqlite3_close_v2(st->db);
     free(st->db_path);
     free(st);

@@ -387,8 +387,12 @@ void sa_case_result_rows_free(sa_case_result_row *rows, size_t n);
 /* ---- what the web layer polls (version.c) ---- */
 
 /* A number that changes whenever anything a phase's leaderboard is computed
- * from changes (a case result, a finished run, a submission or selection, the
- * phase's spec or published flag, a human-reference row): a cache key. */
+ * from changes (a finished run, a submission or selection, the phase's spec or
+ * published flag, a human-reference row; not the results of a run in
+ * progress): a cache key. Cheap to ask again: the handle remembers the versions
+ * it read while PRAGMA data_version and its own changes say nothing was
+ * committed since (by any connection or process); inside a transaction it is
+ * always read from the tables. */
 int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err);
 
 typedef struct sa_status_counts {

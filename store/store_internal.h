@@ -7,9 +7,28 @@
 #ifndef SEGARENA_STORE_INTERNAL_H
 #define SEGARENA_STORE_INTERNAL_H
 
+#include <stdarg.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
+
+/* Statements kept compiled per handle (stmt_cache.c): enough for the ones every
+ * web request runs and the workers' loop; more are compiled per call. */
+#define SA_DB_STMT_CACHE 32
+/* Results versions remembered per handle (version.c). */
+#define SA_DB_VERSION_MEMO 16
+
+typedef struct sa_db_cached_stmt {
+    const char *sql;     /* the key: the address of a static string */
+    sqlite3_stmt *stmt;
+    int in_use;          /* handed out and not yet finished */
+} sa_db_cached_stmt;
+
+typedef struct sa_db_version_memo {
+    int64_t phase_id;    /* 0: free */
+    int64_t version;
+} sa_db_version_memo;
 
 struct sa_store {
     sqlite3 *db;
@@ -17,6 +36,14 @@ struct sa_store {
     char instance[9];    /* 8 hex digits from the meta table */
     int schema_version;  /* user_version after migration */
     int last_code;       /* extended result code of the last failed step */
+    sa_db_cached_stmt cached[SA_DB_STMT_CACHE];
+    size_t n_cached;
+    /* results versions known to be current while the change stamp (what
+     * sa_db_change_stamp returned when they were read) stays the same */
+    sa_db_version_memo versions[SA_DB_VERSION_MEMO];
+    size_t next_memo;
+    uint64_t memo_stamp;
+    int memo_valid;
 };
 
 /* ---- statements ----
@@ -28,6 +55,32 @@ struct sa_store {
 
 /* Prepares sql and binds the parameters; NULL with err set on failure. */
 sqlite3_stmt *sa_db_prepare(sa_store *st, sa_error *err, const char *sql, const char *types, ...);
+
+/* Like sa_db_prepare, but the compiled statement is kept in the handle for the
+ * next call (stmt_cache.c): for the statements every web request or worker
+ * round runs. The key is the address of sql, so sql must be a string literal or
+ * a static array (the same text always at the same address). While the kept
+ * statement is in use (a nested call), a fresh one is compiled; when the cache
+ * is full, too. End it with sa_db_finish (sa_db_fetch_one, sa_db_collect and
+ * sa_db_exec do), never with sqlite3_finalize. */
+sqlite3_stmt *sa_db_prepare_cached(sa_store *st, sa_error *err, const char *sql,
+                                   const char *types, ...);
+/* Ends a statement of either kind: a kept one is reset (its read transaction
+ * ended) and its bindings cleared for the next call; any other is finalized.
+ * NULL: nothing. */
+void sa_db_finish(sa_store *st, sqlite3_stmt *stmt);
+/* Finalizes every kept statement (before the connection is closed). */
+void sa_db_stmt_cache_clear(sa_store *st);
+/* Binds parameters from a type string (below) to a prepared statement: 0, or
+ * -1 with err set. */
+int sa_db_bind_va(sa_store *st, sqlite3_stmt *stmt, sa_error *err, const char *types,
+                  va_list ap);
+
+/* A number that changes whenever the database may have changed since the last
+ * call on this handle: a commit of any other connection, of this process or
+ * another (PRAGMA data_version), or a row changed through this handle
+ * (sqlite3_total_changes64). Cheap (no table is read). 0 or -1. */
+int sa_db_change_stamp(sa_store *st, uint64_t *stamp, sa_error *err);
 
 /* Steps once: 1 a row, 0 done, SA_STORE_CONFLICT on a unique-key violation, -1 on
  * any other error (err set to "<db path>: <sqlite's message>" in both cases and
@@ -47,13 +100,14 @@ typedef struct sa_db_row_type {
     void (*free)(void *row); /* NULL when the row owns no memory */
 } sa_db_row_type;
 
-/* Steps stmt once and reads its row: 1 found, 0 no row, -1 error. Finalizes
- * stmt (a NULL stmt, from a failed prepare, returns -1). */
+/* Steps stmt once and reads its row: 1 found, 0 no row, -1 error. Finishes
+ * stmt with sa_db_finish (a NULL stmt, from a failed prepare, returns -1). */
 int sa_db_fetch_one(sa_store *st, sqlite3_stmt *stmt, const sa_db_row_type *type, void *row,
                     sa_error *err);
 
 /* Steps stmt to the end, reading every row into a malloc'ed array (*rows NULL
- * and *n 0 when none). 0 or -1 (nothing returned). Finalizes stmt. */
+ * and *n 0 when none). 0 or -1 (nothing returned). Finishes stmt with
+ * sa_db_finish. */
 int sa_db_collect(sa_store *st, sqlite3_stmt *stmt, const sa_db_row_type *type, void **rows,
                   size_t *n, sa_error *err);
 

@@ -26,8 +26,23 @@ static const char results_version_sql[] =
     " updated, published"
     " FROM phases WHERE id = ?1";
 
-int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(st, err, results_version_sql, "i", phase_id);
+int sa_db_change_stamp(sa_store *st, uint64_t *stamp, sa_error *err) {
+    static const char sql[] = "PRAGMA data_version";
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, sql, NULL);
+    if (!stmt) return -1;
+    int rc = sa_db_step(st, stmt, err);
+    uint64_t data_version = rc == 1 ? (uint64_t)sqlite3_column_int64(stmt, 0) : 0;
+    sa_db_finish(st, stmt);
+    if (rc != 1) return rc == 0 ? sa_error_set(err, "%s: no data_version", st->db_path) : -1;
+    /* data_version is small (a counter of this connection); own changes in the
+     * high half */
+    *stamp = data_version ^ ((uint64_t)sqlite3_total_changes64(st->db) << 32);
+    return 0;
+}
+
+/* Reads the version from the tables: 1 found, 0 no such phase, -1 error. */
+static int read_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err) {
+    sqlite3_stmt *stmt = sa_db_prepare_cached(st, err, results_version_sql, "i", phase_id);
     if (!stmt) return -1;
     int rc = sa_db_step(st, stmt, err);
     if (rc == 1) {
@@ -43,9 +58,39 @@ int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, s
         }
         *version = (int64_t)(h >> 1);
     }
-    sqlite3_finalize(stmt);
+    sa_db_finish(st, stmt);
+    return rc;
+}
+
+/* The versions read on this handle stay true while nothing may have changed:
+ * the change stamp is taken before the tables are read (a commit in between
+ * changes the next stamp, so a version is never remembered as newer than it
+ * is), and nothing is remembered inside a transaction (it may be rolled back). */
+int sa_store_results_version(sa_store *st, int64_t phase_id, int64_t *version, sa_error *err) {
+    int in_transaction = !sqlite3_get_autocommit(st->db);
+    uint64_t stamp = 0;
+    if (!in_transaction) {
+        if (sa_db_change_stamp(st, &stamp, err)) return -1;
+        if (!st->memo_valid || stamp != st->memo_stamp) {
+            memset(st->versions, 0, sizeof st->versions);
+            st->memo_stamp = stamp;
+            st->memo_valid = 1;
+        }
+        for (size_t i = 0; i < SA_DB_VERSION_MEMO; i++)
+            if (st->versions[i].phase_id == phase_id) {
+                *version = st->versions[i].version;
+                return 0;
+            }
+    }
+    int rc = read_results_version(st, phase_id, version, err);
     if (rc == 0) return sa_db_not_found(err, "phase", phase_id);
-    return rc == 1 ? 0 : -1;
+    if (rc < 0) return -1;
+    if (!in_transaction) {
+        sa_db_version_memo *m = &st->versions[st->next_memo++ % SA_DB_VERSION_MEMO];
+        m->phase_id = phase_id;
+        m->version = *version;
+    }
+    return 0;
 }
 
 /* Adds "status -> count" rows of one query into the counts. */

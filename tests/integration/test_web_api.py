@@ -16,6 +16,9 @@ users and API tokens), a server on a free port with no workers, then:
  - injection strings in a team name and in titles stored as they are and
    rendered escaped; malformed JSON, huge headers, bodies and paths -> 4xx, and
    the server still answers;
+ - the cached board: gzip'd for clients that take it (Vary), the same for a
+   token, current on the very next request after another process finished a
+   run, whole and the same for a burst of requests on a stale board;
  - /metrics in the Prometheus text format; SIGTERM stops the server cleanly.
 
 Evaluated results do not need containers here: a finished run of team alpha
@@ -27,12 +30,14 @@ with one worker, and the run is watched until done through the API.
 
 Usage: test_web_api.py SEGARENA EXAMPLES_DIR WORKDIR
 """
+import gzip
 import http.client
 import json
 import os
 import shutil
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -258,6 +263,58 @@ check(status("POST", V + "/unpublish", "org", body=b"") == 200, "unpublish with 
 check(status("GET", V + "/leaderboard") == 404, "unpublished again: 404")
 check(request("GET", "/challenges/demo/phases/val")[0] == 404, "unpublished page: 404")
 check(status("POST", V + "/publish", "org", body=b"") == 200, "published again")
+
+# ---- the cached board: shared, gzip'd for clients that take it, current ----
+s, h, plain_page = request("GET", "/challenges/demo/phases/val")
+s2, h2, gz_page = request("GET", "/challenges/demo/phases/val", headers={"Accept-Encoding": "gzip"})
+check(s == 200 and "Content-Encoding" not in h and h.get("Vary") == "Accept-Encoding",
+      f"page without Accept-Encoding: plain, Vary set: {s} {h}")
+check(s2 == 200 and h2.get("Content-Encoding") == "gzip" and gzip.decompress(gz_page) == plain_page,
+      f"page with Accept-Encoding gzip: the same page gzip'd ({s2}, {h2.get('Content-Encoding')})")
+s, h, plain_board = request("GET", V + "/leaderboard")
+s2, h2, gz_board = request("GET", V + "/leaderboard", headers={"Accept-Encoding": "br, gzip;q=0.5"})
+check(s2 == 200 and h2.get("Content-Encoding") == "gzip" and gzip.decompress(gz_board) == plain_board,
+      "board JSON gzip'd for a client that takes gzip among others")
+s2, h2, body = request("GET", V + "/leaderboard", headers={"Accept-Encoding": "gzip;q=0, deflate"})
+check(s2 == 200 and "Content-Encoding" not in h2 and body == plain_board, "gzip;q=0: plain")
+s2, h2, body = request("GET", V + "/leaderboard", token=TOKENS["org"],
+                       headers={"Accept-Encoding": "gzip"})
+check(s2 == 200 and json.loads(gzip.decompress(body) if h2.get("Content-Encoding") == "gzip"
+                                else body) == json.loads(plain_board),
+      "the organiser reads the same cached board")
+s2, h2, body = request("HEAD", "/challenges/demo/phases/val")
+check(s2 == 200 and body == b"", f"HEAD of the page: {s2}, {len(body)} bytes")
+# a run finished by another process (a separate `segarena worker`): the very
+# next request shows it, although nothing in the server changed
+db = web.db()
+gamma = db.execute("INSERT INTO teams (name, created) VALUES ('gamma', ?)", (time.time(),)).lastrowid
+web.fixture_run(db, gamma, *phases["val"], "sha256:" + "d" * 64)
+db.commit()
+db.close()
+s, board = get_json(V + "/leaderboard")
+check(s == 200 and len(board.get("rows", [])) == 3,
+      f"a run done by another process is on the next board: {len(board.get('rows', []))} rows")
+# a burst of requests on a stale board: every answer whole and the same
+check(status("POST", V + "/unpublish", "org", body=b"") == 200 and
+      status("POST", V + "/publish", "org", body=b"") == 200, "re-published (board stale)")
+burst = []
+
+
+def burst_get(path):
+    burst.append(request("GET", path))
+
+
+threads = [threading.Thread(target=burst_get, args=(p,))
+           for p in ["/challenges/demo/phases/val", V + "/leaderboard"] * 6]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+pages = {b for st_, _, b in burst if st_ == 200 and b.startswith(b"<!DOCTYPE")}
+boards = {b for st_, _, b in burst if st_ == 200 and b.startswith(b"{")}
+check(len(burst) == 12 and all(st_ == 200 for st_, _, _ in burst) and len(pages) == 1 and
+      len(boards) == 1, f"a burst on a stale board: {[st_ for st_, _, _ in burst]}, "
+      f"{len(pages)} page(s), {len(boards)} board(s)")
 # logout ends the session
 check(request("POST", "/api/v1/logout", cookie=COOKIE, csrf=CSRF)[0] == 200, "logout")
 check(request("GET", "/api/v1/health", cookie=COOKIE)[0] == 401, "the session is gone after logout")
@@ -377,7 +434,7 @@ s, h, body = request("GET", "/metrics")
 text = body.decode()
 check(s == 200 and h.get("Content-Type", "").startswith("text/plain"), f"metrics: {s} {h}")
 for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs gauge',
-               'segarena_jobs{status="done"} 6', 'segarena_runs{status="done"} 3',
+               'segarena_jobs{status="done"} 8', 'segarena_runs{status="done"} 4',
                "segarena_submissions_total ", "segarena_uptime_seconds "):
     check(needle in text, f"metrics has {needle!r}")
 check('segarena_http_requests_total{code="413"}' in text, "413s are counted")

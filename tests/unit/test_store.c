@@ -1,7 +1,9 @@
 /* test_store.c: store/ on one handle: opening (and every way it can fail),
  * migrations, CRUD of every entity, unique-key conflicts, the job queue with
- * leases, cancellation, finishing, progress, quotas and human references. The
- * concurrent claimers are in test_store_concurrency.c. */
+ * leases, cancellation, finishing, progress, quotas and human references; the
+ * statements kept per handle and the results version remembered per handle
+ * (changes by other handles and processes seen, rolled-back ones not kept).
+ * The concurrent claimers are in test_store_concurrency.c. */
 #define _GNU_SOURCE /* mkdtemp, usleep, nftw */
 #include <errno.h>
 #include <fcntl.h>
@@ -1260,6 +1262,134 @@ static void test_transactions(void) {
     scratch_remove(&s);
 }
 
+/* ---- kept statements and the results version ---- */
+
+static const char kept_sql[] = "SELECT name FROM teams WHERE id = ?";
+
+static void test_statement_cache(void) {
+    scratch s;
+    scratch_make(&s);
+    world w;
+    sa_store *st = world_open(&s, &w);
+    sa_error err = {{0}};
+    sqlite3_stmt *a = sa_db_prepare_cached(st, &err, kept_sql, "i", w.team);
+    CHECK(a != NULL);
+    /* in use: a nested call gets its own copy, finalized when finished */
+    sqlite3_stmt *b = sa_db_prepare_cached(st, &err, kept_sql, "i", w.team);
+    CHECK(b != NULL && b != a);
+    CHECK(sa_db_step(st, a, &err) == 1 && sa_db_step(st, b, &err) == 1);
+    sa_db_finish(st, b);
+    CHECK(sqlite3_stmt_busy(a)); /* still stepping */
+    sa_db_finish(st, a);
+    CHECK(!sqlite3_stmt_busy(a)); /* reset: no read transaction left open */
+    sqlite3_stmt *c = sa_db_prepare_cached(st, &err, kept_sql, "i", (int64_t)999);
+    CHECK(c == a);                                  /* kept, and bound afresh */
+    CHECK(sa_db_step(st, c, &err) == 0);
+    sa_db_finish(st, c);
+    /* a bad parameter type gives the statement back */
+    CHECK(sa_db_prepare_cached(st, &err, kept_sql, "x", 1) == NULL);
+    CHECK_STR_CONTAINS(err.msg, "bad parameter type");
+    CHECK(sa_db_prepare_cached(st, &err, kept_sql, "i", w.team) == a);
+    sa_db_finish(st, a);
+    /* bad SQL: an error, nothing kept */
+    static const char bad_sql[] = "SELECT x FROM nowhere";
+    CHECK(sa_db_prepare_cached(st, &err, bad_sql, NULL) == NULL);
+    CHECK_STR_CONTAINS(err.msg, "nowhere");
+
+    /* kept look-ups see what another handle wrote since */
+    sa_store *other = NULL;
+    CHECK(sa_store_open(s.data, 0, &other, &err) == 0);
+    sa_phase_row p;
+    CHECK(sa_store_phase_get(st, "ms2024", "final", &p, &err) == 1 && p.published == 0);
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_set_published(other, w.phase, 1, &err) == 0);
+    CHECK(sa_store_phase_get(st, "ms2024", "final", &p, &err) == 1 && p.published == 1);
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.published == 1);
+    sa_phase_row_free(&p);
+    /* and a handle with kept statements does not keep the other from checkpointing */
+    CHECK(sqlite3_wal_checkpoint_v2(sa_store_db(other), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                                    NULL) == SQLITE_OK);
+    sa_store_close(other);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
+static int64_t version_of(sa_store *st, int64_t phase) {
+    int64_t v = -1;
+    sa_error err = {{0}};
+    if (sa_store_results_version(st, phase, &v, &err)) {
+        fprintf(stderr, "results version: %s\n", err.msg);
+        return -1;
+    }
+    return v;
+}
+
+/* A child process publishes the phase of the world (its id is 1). */
+static void publish_in_child(const scratch *s) {
+    sa_store *st = NULL;
+    sa_error err = {{0}};
+    CHECK(sa_store_open(s->data, 0, &st, &err) == 0);
+    if (st) CHECK(sa_store_phase_set_published(st, 1, 0, &err) == 0);
+    if (err.msg[0]) fprintf(stderr, "publish_in_child: %s\n", err.msg);
+    sa_store_close(st);
+}
+
+static void test_results_version(void) {
+    scratch s;
+    scratch_make(&s);
+    world w;
+    sa_store *st = world_open(&s, &w);
+    sa_error err = {{0}};
+    sa_store *other = NULL;
+    CHECK(sa_store_open(s.data, 0, &other, &err) == 0);
+    int64_t v0 = version_of(st, w.phase);
+    CHECK(v0 >= 0 && version_of(st, w.phase) == v0); /* remembered */
+    CHECK(version_of(other, w.phase) == v0);
+    int64_t missing;
+    CHECK(sa_store_results_version(st, 999, &missing, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "not found");
+
+    /* another handle's commit */
+    CHECK(sa_store_phase_set_published(other, w.phase, 1, &err) == 0);
+    int64_t v1 = version_of(st, w.phase);
+    CHECK(v1 != v0 && version_of(st, w.phase) == v1);
+    /* this handle's own change */
+    CHECK(sa_store_phase_set_published(st, w.phase, 0, &err) == 0);
+    int64_t v2 = version_of(st, w.phase);
+    CHECK(v2 != v1 && version_of(other, w.phase) == v2);
+    /* another process */
+    CHECK(sa_store_phase_set_published(st, w.phase, 1, &err) == 0);
+    int64_t v3 = version_of(st, w.phase);
+    CHECK(in_child(publish_in_child, &s) == 0);
+    int64_t v4 = version_of(st, w.phase);
+    CHECK(v4 != v3);
+
+    /* inside a transaction: the uncommitted version, forgotten on rollback */
+    CHECK(sa_store_begin(st, &err) == 0);
+    CHECK(sa_store_phase_set_published(st, w.phase, 1, &err) == 0);
+    int64_t inside = version_of(st, w.phase);
+    CHECK(inside != v4);
+    sa_store_rollback(st);
+    CHECK(version_of(st, w.phase) == v4);
+
+    /* results stored while a run is in progress leave it; the run done changes it */
+    int64_t run = make_run(st, &w, three_cases, 3);
+    int64_t v5 = version_of(st, w.phase);
+    sa_job_row job;
+    sa_case_result_row res = result_of("succeeded", "succeeded", 1, 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK(sa_store_job_claim(other, "w1", 60, NULL, NULL, &job, &err) == 1);
+        CHECK(sa_store_job_complete(other, &job, &res, &err) == 1);
+    }
+    CHECK(version_of(st, w.phase) == v5);
+    CHECK(sa_store_run_finish(other, run, "{}", &err) == 1);
+    CHECK(version_of(st, w.phase) != v5);
+    sa_store_close(other);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
 int main(void) {
     umask(022);
     test_open_create_and_reopen();
@@ -1285,5 +1415,7 @@ int main(void) {
     test_progress_and_failure_classes();
     test_human_reference();
     test_transactions();
+    test_statement_cache();
+    test_results_version();
     return test_report("test_store");
 }
