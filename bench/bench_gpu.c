@@ -44,29 +44,13 @@ static double uniform(void) {
     return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
-/* One step of 6-connected dilation (grow) or erosion. */
-static void morph(const uint8_t *in, uint8_t *out, const sa_grid *g, int grow) {
-    size_t nx = g->nx, ny = g->ny, nz = g->nz, plane = nx * ny;
-    for (size_t z = 0; z < nz; z++)
-        for (size_t y = 0; y < ny; y++)
-            for (size_t x = 0; x < nx; x++) {
-                size_t i = x + nx * (y + ny * z);
-                uint8_t v = in[i];
-                uint8_t n[6] = {x > 0 ? in[i - 1] : 0, x + 1 < nx ? in[i + 1] : 0, y > 0 ? in[i - nx] : 0,
-                                y + 1 < ny ? in[i + nx] : 0, z > 0 ? in[i - plane] : 0, z + 1 < nz ? in[i + plane] : 0};
-                uint8_t any = v, all = v;
-                for (int k = 0; k < 6; k++) any |= n[k], all &= n[k];
-                out[i] = grow ? any : all;
-            }
-}
-
 /* Rater k: the truth with its own boundary habit and a few false positives. */
 static void make_rater(const uint8_t *truth, const sa_grid *g, int k, uint8_t *out) {
     static const int habit[7] = {0, 1, -1, 0, 1, 0, -1};
     size_t n = sa_grid_voxels(g);
     int h = habit[k % 7];
     if (h)
-        morph(truth, out, g, h > 0);
+        bench_morph_step(truth, out, g->nx, g->ny, g->nz, h > 0);
     else
         memcpy(out, truth, n);
     for (int f = 0; f < 3; f++) {

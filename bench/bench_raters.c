@@ -31,22 +31,6 @@ static double uniform(void) {
     return (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
-/* One step of 6-connected dilation (grow = 1) or erosion (grow = 0). */
-static void morph(const uint8_t *in, uint8_t *out, const sa_grid *g, int grow) {
-    size_t nx = g->nx, ny = g->ny, nz = g->nz;
-    for (size_t z = 0; z < nz; z++)
-        for (size_t y = 0; y < ny; y++)
-            for (size_t x = 0; x < nx; x++) {
-                size_t i = x + nx * (y + ny * z);
-                uint8_t n[6] = {x > 0 ? in[i - 1] : 0, x + 1 < nx ? in[i + 1] : 0, y > 0 ? in[i - nx] : 0,
-                                y + 1 < ny ? in[i + nx] : 0, z > 0 ? in[i - nx * ny] : 0,
-                                z + 1 < nz ? in[i + nx * ny] : 0};
-                uint8_t any = in[i], all = in[i];
-                for (int k = 0; k < 6; k++) any |= n[k], all &= n[k];
-                out[i] = grow ? any : all;
-            }
-}
-
 /* Rater k: the truth with its own boundary habit (wider, tighter or as is), small
  * lesions missed now and then, and a false positive or two. Rater 6 is the
  * conservative one: tighter and misses more. */
@@ -61,7 +45,7 @@ static void make_rater(const uint8_t *truth, const uint32_t *labels, uint32_t n_
     for (size_t i = 0; i < n; i++) tmp[i] = truth[i] && keep[labels[i]];
     int h = habit[k % 7];
     if (h)
-        morph(tmp, out, g, h > 0);
+        bench_morph_step(tmp, out, g->nx, g->ny, g->nz, h > 0);
     else
         memcpy(out, tmp, n);
     int fps = 1 + (int)(uniform() * 2);

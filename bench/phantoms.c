@@ -605,3 +605,17 @@ void bench_phantom_free(bench_phantom *ph)
     free(ph->pred);
     memset(ph, 0, sizeof *ph);
 }
+
+void bench_morph_step(const uint8_t *in, uint8_t *out, size_t nx, size_t ny, size_t nz, int grow) {
+    size_t plane = nx * ny;
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                size_t i = x + nx * (y + ny * z);
+                uint8_t n[6] = {x > 0 ? in[i - 1] : 0, x + 1 < nx ? in[i + 1] : 0, y > 0 ? in[i - nx] : 0,
+                                y + 1 < ny ? in[i + nx] : 0, z > 0 ? in[i - plane] : 0, z + 1 < nz ? in[i + plane] : 0};
+                uint8_t any = in[i], all = in[i];
+                for (int k = 0; k < 6; k++) any |= n[k], all &= n[k];
+                out[i] = grow ? any : all;
+            }
+}

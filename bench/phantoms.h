@@ -51,4 +51,9 @@ void bench_phantom_free(bench_phantom *ph);
 
 const char *bench_phantom_kind_name(bench_phantom_kind kind);
 
+/* One step of 6-connected dilation (grow != 0) or erosion of a 0/1 mask of
+ * nx*ny*nz voxels (outside the image counts as outside): how the benchmarks'
+ * simulated raters draw a boundary wider or tighter. */
+void bench_morph_step(const uint8_t *in, uint8_t *out, size_t nx, size_t ny, size_t nz, int grow);
+
 #endif

@@ -26,11 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define SA_HOST_DEVICE __host__ __device__
-#else
-#define SA_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 /* Distances along a line are voxel counts below this; it marks "no feature". */
 #define SA_EDT_NONE 0xFFFFu

@@ -19,13 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifndef SA_HOST_DEVICE
-#ifdef __CUDACC__
-#define SA_HOST_DEVICE __host__ __device__
-#else
-#define SA_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 #define SA_EXACT_FRACTION_BITS 80
 

@@ -13,13 +13,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#ifndef SA_HOST_DEVICE
-#ifdef __CUDACC__
-#define SA_HOST_DEVICE __host__ __device__
-#else
-#define SA_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 /* The order statistic i (0-based) and the weight t of percentile q of n >= 1 values. */
 SA_HOST_DEVICE static inline size_t sa_percentile_rank(size_t n, double q, double *t) {

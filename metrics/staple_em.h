@@ -20,13 +20,7 @@
 
 #include "metrics.h"
 
-#ifndef SA_HOST_DEVICE
-#ifdef __CUDACC__
-#define SA_HOST_DEVICE __host__ __device__
-#else
-#define SA_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 /* ---- Majority vote ---------------------------------------------------------- */
 
