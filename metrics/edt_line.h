@@ -253,4 +253,108 @@ SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, si
     return sa_envelope_build_st(pos, f, m, sz, v, zb, sst);
 }
 
+/* ---- The compact envelope (what the GPU's kernels keep per line) -------------
+ * The same envelope as sa_envelope_build_st, built one sample at a time and
+ * storing, per parabola, its root position vp, its height vf and a 16-bit payload
+ * vd (pass X's distance, for pass Y) instead of sample indices into separate
+ * position and value arrays: 20 bytes per parabola instead of 24 bytes per sample
+ * plus 12 per parabola, so the GPU moves less memory. The arithmetic is operation
+ * for operation that of sa_envelope_build_st and sa_envelope_argmin_st, so the
+ * results are the same bits (tests/unit/test_edt_line.c checks it). */
+
+/* Adds the sample at position q (greater than every earlier one) with height fq
+ * to an envelope of `count` parabolas; returns the new count. */
+SA_HOST_DEVICE static inline int sa_envelope_push(int count, int q, double fq, uint16_t payload, double w2,
+                                                  uint16_t *vp, uint16_t *vd, double *vf, double *zb, size_t st) {
+    if (count == 0) {
+        vp[0] = (uint16_t)q, vf[0] = fq;
+        if (vd) vd[0] = payload;
+        zb[0] = -INFINITY;
+        zb[st] = INFINITY;
+        return 1;
+    }
+    int k = count - 1;
+    double s;
+    for (;;) {
+        int p = vp[(size_t)k * st];
+        s = ((fq - vf[(size_t)k * st]) / (w2 * (double)(q - p)) + (double)(q + p)) * 0.5;
+        if (s <= zb[(size_t)k * st] && k > 0) {
+            k--;
+            continue;
+        }
+        break;
+    }
+    if (s <= zb[(size_t)k * st]) { /* k == 0 and q lies below p everywhere */
+        vp[0] = (uint16_t)q, vf[0] = fq;
+        if (vd) vd[0] = payload;
+        return 1;
+    }
+    k++;
+    vp[(size_t)k * st] = (uint16_t)q, vf[(size_t)k * st] = fq;
+    if (vd) vd[(size_t)k * st] = payload;
+    zb[(size_t)k * st] = s;
+    zb[(size_t)(k + 1) * st] = INFINITY;
+    return k + 1;
+}
+
+/* The parabola lowest at `at` among k (after sa_envelope_seek_st) and its two
+ * neighbours, as sa_envelope_argmin_st: returns its index, value in *value. */
+SA_HOST_DEVICE static inline int sa_envelope_lowest(const uint16_t *vp, const double *vf, double w, int count, int k,
+                                                    int at, double *value, size_t st) {
+    int best = k;
+    double best_value = sa_parabola(vf[(size_t)k * st], w, vp[(size_t)k * st], at);
+    if (k > 0) {
+        double cv = sa_parabola(vf[(size_t)(k - 1) * st], w, vp[(size_t)(k - 1) * st], at);
+        if (cv < best_value) best = k - 1, best_value = cv;
+    }
+    if (k + 1 < count) {
+        double cv = sa_parabola(vf[(size_t)(k + 1) * st], w, vp[(size_t)(k + 1) * st], at);
+        if (cv < best_value) best = k + 1, best_value = cv;
+    }
+    *value = best_value;
+    return best;
+}
+
+/* Pass Y with the compact envelope: as sa_edt_column_y (same entries, same
+ * need rule); scratch vp, vd, vf, zb of n (zb: n + 1) elements at stride sst. */
+SA_HOST_DEVICE static inline void sa_edt_column_y_compact(const uint16_t *dx, size_t dst, int n, double sx, double sy,
+                                                          uint16_t *vp, uint16_t *vd, double *vf, double *zb,
+                                                          size_t sst, const unsigned long long *need, size_t nst,
+                                                          uint32_t *entry, size_t est) {
+    const double w2 = sy * sy;
+    int count = 0;
+    for (int j = 0; j < n; j++) {
+        unsigned d = dx[(size_t)j * dst];
+        if (d != SA_EDT_NONE) count = sa_envelope_push(count, j, sa_axis_sq(sx, (int)d), (uint16_t)d, w2, vp, vd, vf, zb, sst);
+    }
+    int k = 0;
+    for (int j = 0; j < n; j++) {
+        if (need && !need[(size_t)j * nst]) continue;
+        if (count == 0) {
+            entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
+            continue;
+        }
+        double d2;
+        k = sa_envelope_seek_st(zb, count, k, j, sst);
+        int b = sa_envelope_lowest(vp, vf, sy, count, k, j, &d2, sst);
+        entry[(size_t)j * est] = ((uint32_t)vd[(size_t)b * sst] << 16) | (uint32_t)vp[(size_t)b * sst];
+    }
+}
+
+/* Pass Z's envelope with the compact layout, as sa_edt_column_z_build; evaluate
+ * with sa_envelope_seek_st and sa_envelope_lowest (weight sz). */
+SA_HOST_DEVICE static inline int sa_edt_column_z_compact(const uint32_t *entry, size_t est, int n, int j, double sx,
+                                                         double sy, double sz, uint16_t *vp, double *vf, double *zb,
+                                                         size_t sst) {
+    const double w2 = sz * sz;
+    int count = 0;
+    for (int k = 0; k < n; k++) {
+        uint32_t e = entry[(size_t)k * est];
+        if (e == SA_EDT_ENTRY_NONE) continue;
+        double f = sa_axis_sq(sx, (int)(e >> 16)) + sa_axis_sq(sy, j - (int)(e & 0xFFFFu));
+        count = sa_envelope_push(count, k, f, 0, w2, vp, NULL, vf, zb, sst);
+    }
+    return count;
+}
+
 #endif

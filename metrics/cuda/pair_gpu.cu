@@ -136,9 +136,11 @@ __global__ void column_count_kernel(const uint8_t *flags, region_geometry g, uns
 
 /* ---- The transform ---------------------------------------------------------- */
 
+/* The compact envelopes of all lines (edt_line.h), interleaved: element t of
+ * line c at [t * lines + c]. 20 bytes a voxel of the longest line. */
 struct envelope_scratch {
-    int *pos, *v;
-    double *f, *zb;
+    uint16_t *vp, *vd;
+    double *vf, *zb;
 };
 
 /* Pass X: one thread per row, but rows are read and written tile by tile
@@ -207,8 +209,8 @@ __global__ void pass_y_kernel(const uint16_t *dx, region_geometry g, double sx, 
     if (col >= cols) return;
     size_t i = col % (size_t)g.rnx, k = col / (size_t)g.rnx;
     size_t base = k * (size_t)g.rny * g.rnx + i;
-    sa_edt_column_y(dx + base, (size_t)g.rnx, g.rny, sx, sy, s.pos + col, s.f + col, s.v + col, s.zb + col, cols,
-                    query_count ? query_count + i : NULL, (size_t)g.rnx, entry + base, (size_t)g.rnx);
+    sa_edt_column_y_compact(dx + base, (size_t)g.rnx, g.rny, sx, sy, s.vp + col, s.vd + col, s.vf + col, s.zb + col,
+                            cols, query_count ? query_count + i : NULL, (size_t)g.rnx, entry + base, (size_t)g.rnx);
 }
 
 /* Per-block partial results of pass Z. */
@@ -234,8 +236,8 @@ __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8
     unsigned long long in_tau = 0;
     if (col < cols && query_count[col] > 0) {
         int j = (int)(col / (size_t)g.rnx);
-        int count = sa_edt_column_z_build(entry + col, cols, g.rnz, j, sx, sy, sz, s.pos + col, s.f + col,
-                                          s.v + col, s.zb + col, cols);
+        int count = sa_edt_column_z_compact(entry + col, cols, g.rnz, j, sx, sy, sz, s.vp + col, s.vf + col,
+                                            s.zb + col, cols);
         unsigned long long at = query_offset[col];
         int kk = 0;
         for (int k = 0; k < g.rnz; k++) {
@@ -243,7 +245,7 @@ __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8
             double d2 = INFINITY;
             if (count > 0) {
                 kk = sa_envelope_seek_st(s.zb + col, count, kk, k, cols);
-                sa_envelope_argmin_st(s.pos + col, s.f + col, sz, s.v + col, count, kk, k, &d2, cols);
+                sa_envelope_lowest(s.vp + col, s.vf + col, sz, count, kk, k, &d2, cols);
             }
             double d = sqrt(d2);
             out[at++] = d;
@@ -303,9 +305,9 @@ static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t cols_y, si
     TAKE(flags, uint8_t, rvox);
     TAKE(dx, uint16_t, rvox);
     TAKE(entry, uint32_t, rvox);
-    TAKE(env.pos, int, env);
-    TAKE(env.v, int, env);
-    TAKE(env.f, double, env);
+    TAKE(env.vp, uint16_t, env);
+    TAKE(env.vd, uint16_t, env);
+    TAKE(env.vf, double, env);
     TAKE(env.zb, double, env);
     TAKE(count[0], unsigned long long, cols_z);
     TAKE(count[1], unsigned long long, cols_z);
@@ -530,14 +532,14 @@ __global__ void pass_z_full_kernel(const uint32_t *entry, region_geometry g, dou
     size_t col = (size_t)blockIdx.x * blockDim.x + threadIdx.x, cols = (size_t)g.rnx * g.rny;
     if (col >= cols) return;
     int j = (int)(col / (size_t)g.rnx);
-    int count = sa_edt_column_z_build(entry + col, cols, g.rnz, j, sx, sy, sz, s.pos + col, s.f + col, s.v + col,
-                                      s.zb + col, cols);
+    int count = sa_edt_column_z_compact(entry + col, cols, g.rnz, j, sx, sy, sz, s.vp + col, s.vf + col, s.zb + col,
+                                        cols);
     int kk = 0;
     for (int k = 0; k < g.rnz; k++) {
         double d2 = INFINITY;
         if (count > 0) {
             kk = sa_envelope_seek_st(s.zb + col, count, kk, k, cols);
-            sa_envelope_argmin_st(s.pos + col, s.f + col, sz, s.v + col, count, kk, k, &d2, cols);
+            sa_envelope_lowest(s.vp + col, s.vf + col, sz, count, kk, k, &d2, cols);
         }
         out[(size_t)k * cols + col] = sqrt(d2);
     }
@@ -552,7 +554,7 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     size_t n = m->nvox, cols_y = grid->nx * grid->nz, cols_z = grid->nx * grid->ny;
     size_t line = (grid->ny > grid->nz ? grid->ny : grid->nz) + 1;
     size_t env = (cols_y > cols_z ? cols_y : cols_z) * line;
-    size_t need = align_up(n) + align_up(n * 2) + align_up(n * 4) + 2 * align_up(env * 4) + 2 * align_up(env * 8) +
+    size_t need = align_up(n) + align_up(n * 2) + align_up(n * 4) + 2 * align_up(env * 2) + 2 * align_up(env * 8) +
                   align_up(n * 8);
     void *work;
     int rc = gpu_masks_work(m, need, &work, err);
@@ -562,9 +564,9 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     uint16_t *dx = (uint16_t *)at; at += align_up(n * 2);
     uint32_t *entry = (uint32_t *)at; at += align_up(n * 4);
     envelope_scratch s;
-    s.pos = (int *)at; at += align_up(env * 4);
-    s.v = (int *)at; at += align_up(env * 4);
-    s.f = (double *)at; at += align_up(env * 8);
+    s.vp = (uint16_t *)at; at += align_up(env * 2);
+    s.vd = (uint16_t *)at; at += align_up(env * 2);
+    s.vf = (double *)at; at += align_up(env * 8);
     s.zb = (double *)at; at += align_up(env * 8);
     double *out = (double *)at;
     cudaStream_t st = m->stream;

@@ -29,6 +29,8 @@ static double uniform(void) { return (double)(rng() >> 11) / 9007199254740992.0;
 
 /* The dense transform as the GPU runs it: pass X per row, pass Y per (x, z)
  * column, pass Z per (x, y) column evaluated at every voxel; d2 out. */
+static uint32_t *last_entries; /* dense_edt's pass Y result, kept for the compact check */
+
 static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double s[3], double *d2) {
     size_t n = (size_t)nx * ny * nz, cols_y = (size_t)nx * nz, cols_z = (size_t)nx * ny;
     uint16_t *dx = malloc(n * sizeof *dx);
@@ -62,6 +64,9 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     }
     CHECK(partial_ok);
     free(need), free(partial);
+    free(last_entries);
+    last_entries = malloc(n * sizeof *last_entries);
+    memcpy(last_entries, entry, n * sizeof *entry);
     for (size_t col = 0; col < cols_z; col++) {
         int j = (int)(col / nx);
         int count = sa_edt_column_z_build(entry + col, cols_z, nz, j, s[0], s[1], s[2], pos + col, f + col, v + col,
@@ -77,6 +82,38 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
         }
     }
     free(dx), free(entry), free(pos), free(v), free(f), free(zb);
+}
+
+/* The same transform with the compact envelope the GPU keeps (vp, vd, vf, zb):
+ * entries and d2 must be the same bits as dense_edt's. */
+static void dense_edt_compact(const uint8_t *flags, int nx, int ny, int nz, const double s[3], uint32_t *entry,
+                              double *d2) {
+    size_t n = (size_t)nx * ny * nz, cols_y = (size_t)nx * nz, cols_z = (size_t)nx * ny;
+    uint16_t *dx = malloc(n * sizeof *dx);
+    size_t line = (size_t)(ny > nz ? ny : nz) + 1, cols = cols_y > cols_z ? cols_y : cols_z;
+    uint16_t *vp = malloc(line * cols * sizeof *vp), *vd = malloc(line * cols * sizeof *vd);
+    double *vf = malloc(line * cols * sizeof *vf), *zb = malloc(line * cols * sizeof *zb);
+    for (size_t row = 0; row < (size_t)ny * nz; row++) sa_line_nearest(flags + row * nx, 1, nx, dx + row * nx);
+    for (size_t col = 0; col < cols_y; col++) {
+        size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
+        sa_edt_column_y_compact(dx + base, (size_t)nx, ny, s[0], s[1], vp + col, vd + col, vf + col, zb + col, cols_y,
+                                NULL, 0, entry + base, (size_t)nx);
+    }
+    for (size_t col = 0; col < cols_z; col++) {
+        int j = (int)(col / nx);
+        int count = sa_edt_column_z_compact(entry + col, cols_z, nz, j, s[0], s[1], s[2], vp + col, vf + col, zb + col,
+                                            cols_z);
+        int kk = 0;
+        for (int k = 0; k < nz; k++) {
+            double value = INFINITY;
+            if (count > 0) {
+                kk = sa_envelope_seek_st(zb + col, count, kk, k, cols_z);
+                sa_envelope_lowest(vp + col, vf + col, s[2], count, kk, k, &value, cols_z);
+            }
+            d2[(size_t)k * cols_z + col] = value;
+        }
+    }
+    free(dx), free(vp), free(vd), free(vf), free(zb);
 }
 
 /* The minimum over every feature of the documented expression. */
@@ -118,6 +155,13 @@ static void check_dense_transform(void) {
                     else fprintf(stderr, "dense EDT %dx%dx%d (%g %g %g) at %d,%d,%d: %.17g, brute force %.17g\n",
                                  nx, ny, nz, s[0], s[1], s[2], x, y, z, got, want);
                 }
+        /* the compact envelope (the GPU's) gives the same entries and values */
+        uint32_t *centry = malloc(n * sizeof *centry);
+        double *cd2 = malloc(n * sizeof *cd2);
+        dense_edt_compact(flags, nx, ny, nz, s, centry, cd2);
+        CHECK(memcmp(centry, last_entries, n * sizeof *centry) == 0);
+        CHECK(memcmp(cd2, d2, n * sizeof *cd2) == 0);
+        free(centry), free(cd2);
         /* the CPU engine's transform gives the same bits */
         sa_grid g = {(size_t)nx, (size_t)ny, (size_t)nz, {s[0], s[1], s[2]}};
         sa_error err;
@@ -250,5 +294,6 @@ int main(void) {
     check_dense_transform();
     check_exact_sum();
     check_percentile_rule();
+    free(last_entries);
     return test_report("test_edt_line");
 }
