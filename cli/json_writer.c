@@ -5,8 +5,10 @@
 #include <stdlib.h>
 
 void format_double(char *buf, size_t size, double v) {
+    if (!buf || size == 0) return;
     for (int precision = 15; precision <= 17; precision++) {
-        snprintf(buf, size, "%.*g", precision, v);
+        int n = snprintf(buf, size, "%.*g", precision, v);
+        if (n < 0 || (size_t)n >= size) return; /* cut short: the caller's buffer is too small */
         if (strtod(buf, NULL) == v) return;
     }
 }
