@@ -97,6 +97,7 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
     sa_image_grid(&jobs[0].image, &grid);
     sa_multi_options opt = s->options;
     opt.score.threads = threads;
+    opt.consensus_maps = 0; /* the output holds scores only (segarena consensus writes the maps) */
     if (s->n_raters >= 2) {
         res->multi[b] = malloc(sizeof *res->multi[b]);
         if (!res->multi[b]) {

@@ -1031,4 +1031,5 @@ void sa_phase_multi_options(const sa_phase_spec *spec, sa_multi_options *opt) {
     opt->lesions = spec->lesions;
     opt->lesion = spec->lesion;
     opt->human_reference = 0;
+    opt->consensus_maps = 0; /* workers store scores, never the consensus maps: on a GPU they stay there */
 }
