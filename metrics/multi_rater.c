@@ -214,10 +214,14 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
             rc = score_multi_on(pred, raters, k, g, &opt, &gpu, out, err);
         }
         sa_gpu_masks_free(gpu.masks);
-        if (rc == 0) out->gpu_used = 1;
-        if (rc != SA_GPU_NO_MEMORY) return rc ? -1 : 0;
-        if (opt.score.device == SA_DEVICE_GPU) return -1; /* err says what did not fit */
-        note = "the GPU has too little free memory for this volume: computed on the CPU";
+        if (rc == 0) {
+            out->gpu_used = 1;
+            return 0;
+        }
+        if (opt.score.device == SA_DEVICE_GPU) return -1; /* err says what went wrong */
+        /* auto: the CPU gives the same numbers (out was freed on the way out) */
+        note = rc == SA_GPU_NO_MEMORY ? "the GPU has too little free memory for this volume: computed on the CPU"
+                                      : "the GPU failed on this job: computed on the CPU";
         memset(out, 0, sizeof *out);
     }
     /* the CPU path: the pairs must not go back to the GPU one by one */

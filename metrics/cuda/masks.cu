@@ -15,11 +15,22 @@
 
 extern "C" int sa_gpu_built(void) { return 1; }
 
+/* Set once a CUDA error has left this process's GPU context unusable (a
+ * "sticky" error: every later call fails too); the GPU then counts as absent. */
+static volatile int context_broken;
+static char broken_why[256];
+
 int gpu_check(cudaError_t e, const char *what, sa_error *err) {
     if (e == cudaSuccess) return 0;
     int no_memory = e == cudaErrorMemoryAllocation;
     sa_error_set(err, "GPU: %s: %s", what, cudaGetErrorString(e));
-    cudaGetLastError(); /* clear a sticky-free error so that later calls can run */
+    cudaGetLastError(); /* clears an error that is not sticky */
+    if (!no_memory && cudaDeviceSynchronize() != cudaSuccess && !context_broken) {
+        snprintf(broken_why, sizeof broken_why, "the GPU failed earlier in this process (%s: %s)", what,
+                 cudaGetErrorString(e));
+        __sync_synchronize();
+        context_broken = 1;
+    }
     return no_memory ? SA_GPU_NO_MEMORY : -1;
 }
 
@@ -28,27 +39,41 @@ int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
     return gpu_check(cudaMalloc(p, bytes ? bytes : 1), what, err);
 }
 
-extern "C" int sa_gpu_device_count(sa_error *err) {
-    static int cached = -1;
-    static char why[256];
-    if (cached < 0) {
+static int device_count;
+static char device_why[256];
+
+/* Asks the driver once per process (pthread_once: worker threads ask together). */
+static void count_devices(void) {
+    char *why = device_why;
+    {
         int n = 0;
         cudaError_t e = cudaGetDeviceCount(&n);
         if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice) {
-            snprintf(why, sizeof why, "no NVIDIA GPU with a suitable driver found (CUDA: %s)", cudaGetErrorString(e));
+            snprintf(why, sizeof device_why, "no NVIDIA GPU with a suitable driver found (CUDA: %s)",
+                     cudaGetErrorString(e));
             cudaGetLastError();
             n = 0;
         } else if (e != cudaSuccess) {
-            snprintf(why, sizeof why, "no usable CUDA device: %s", cudaGetErrorString(e));
+            snprintf(why, sizeof device_why, "no usable CUDA device: %s", cudaGetErrorString(e));
             cudaGetLastError();
             n = 0;
         } else if (n == 0) {
-            snprintf(why, sizeof why, "no CUDA device present");
+            snprintf(why, sizeof device_why, "no CUDA device present");
         }
-        cached = n;
+        device_count = n;
     }
-    if (cached == 0) sa_error_set(err, "%s", why);
-    return cached;
+}
+
+extern "C" int sa_gpu_device_count(sa_error *err) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, count_devices);
+    if (context_broken) {
+        __sync_synchronize();
+        sa_error_set(err, "%s", broken_why);
+        return 0;
+    }
+    if (device_count == 0) sa_error_set(err, "%s", device_why);
+    return device_count;
 }
 
 gpu_mask_view gpu_masks_view(const sa_gpu_masks *m, int slot) {
@@ -158,10 +183,13 @@ static size_t stage_kept_bytes;
 /* Frees the kept buffers when the process exits (registered at their first
  * allocation, so it runs before the CUDA runtime's own clean-up). */
 static void stage_release(void) {
+    if (pthread_mutex_trylock(&stage_lock) != 0) return; /* an upload still uses them: the exit frees them */
     for (int b = 0; b < 2; b++)
         if (stage_kept[b]) cudaFreeHost(stage_kept[b]), stage_kept[b] = NULL;
     stage_kept_bytes = 0;
+    pthread_mutex_unlock(&stage_lock);
 }
+static int stage_release_registered;
 
 /* Two staging buffers of `bytes`; *kept says whether they are the kept ones. */
 static int stage_take(void *stage[2], size_t bytes, int *kept, sa_error *err) {
@@ -180,7 +208,7 @@ static int stage_take(void *stage[2], size_t bytes, int *kept, sa_error *err) {
                     return rc;
                 }
             }
-            if (!stage_kept_bytes) atexit(stage_release);
+            if (!stage_release_registered) stage_release_registered = 1, atexit(stage_release);
             stage_kept_bytes = bytes;
         }
         stage[0] = stage_kept[0], stage[1] = stage_kept[1];

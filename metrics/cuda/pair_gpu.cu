@@ -440,17 +440,14 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     size_t line_y = r.ny + 1, line_z = r.nz + 1;
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
 
-    /* CUB's temporary storage for the scans and sorts of this size (a bound on
-     * the surface total: every region voxel, in both surfaces) */
+    /* CUB's temporary storage for the scans; the sorts' is sized once the
+     * surfaces are counted (step 4) */
     size_t scan_bytes = 0, sort_bytes = 0;
     rc = gpu_check(cub::DeviceScan::ExclusiveSum(NULL, scan_bytes, (unsigned long long *)NULL, (unsigned long long *)NULL,
                                                  (int64_t)cols_z + 1, st),
                    "sizing a scan", err);
-    if (!rc) rc = gpu_check(cub::DeviceRadixSort::SortKeys(NULL, sort_bytes, (const unsigned long long *)NULL,
-                                                           (unsigned long long *)NULL, (int64_t)(2 * rvox), 0, 64, st),
-                            "sizing a sort", err);
     if (rc) return rc;
-    size_t cub_bytes = scan_bytes > sort_bytes ? scan_bytes : sort_bytes;
+    size_t cub_bytes = scan_bytes;
     /* The surfaces are at most the region: size the distance arrays for that
      * only when needed, after counting (a second layout). */
     pair_buffers b;
@@ -490,6 +487,11 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
 
     /* 4. the distances: D_TR (pred's surface to ref's) then D_RT, back to back */
     size_t n_pred = (size_t)totals[1], n_ref = (size_t)totals[0], total = n_pred + n_ref;
+    rc = gpu_check(cub::DeviceRadixSort::SortKeys(NULL, sort_bytes, (const unsigned long long *)NULL,
+                                                  (unsigned long long *)NULL, (int64_t)total, 0, 64, st),
+                   "sizing a sort", err);
+    if (rc) return rc;
+    if (sort_bytes > cub_bytes) cub_bytes = sort_bytes; /* the CUB space is last: nothing before it moves */
     size_t full = layout(&b, NULL, rvox, cols_y, line_y, cols_z, line_z, total, cub_bytes, blocks_z);
     /* (a new allocation may come back at the same address, but not with the
      * same contents: what matters is whether the scratch was allocated again) */
@@ -501,6 +503,7 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
         surface_kernel<<<sgrid, VOXEL_THREADS, 0, st>>>(ref, pred, g, b.flags);
         column_count_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(b.flags, g, b.count[0],
                                                                                       b.count[1]);
+        rc = gpu_check(cudaGetLastError(), "finding the surfaces", err);
         for (int s = 0; s < 2 && !rc; s++) {
             size_t bytes = b.cub_bytes;
             rc = gpu_check(cub::DeviceScan::ExclusiveSum(b.cub_temp, bytes, b.count[s], b.offset[s], (int64_t)cols_z, st),
@@ -575,7 +578,7 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     if (!rc) {
         const double *sp = grid->spacing;
         size_t rows = grid->ny * grid->nz;
-        cudaEventRecord(e[0], st);
+        rc = gpu_check(cudaEventRecord(e[0], st), "timing", err);
         mask_flags_kernel<<<gpu_blocks(n, VOXEL_THREADS), VOXEL_THREADS, 0, st>>>(mv, n, flags);
         cudaEventRecord(e[1], st);
         pass_x_kernel<<<gpu_blocks(rows, PASS_X_ROWS), PASS_X_ROWS, 0, st>>>(flags, g, 1, dx);
