@@ -19,7 +19,7 @@ int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_er
     if (!res->result_json)
         return sa_error_set(err, "run %lld, case %s: succeeded but has no scores", (long long)res->run_id,
                             res->case_id);
-    if (sa_case_values_from_json(res->result_json, out, err)) return -1;
+    if (sa_case_values_from_json_cached(res->result_json, out, err)) return -1;
     return 0;
 }
 
@@ -60,8 +60,8 @@ int sa_board_metric_stats(const sa_phase_spec *spec, const double *values, size_
         size_t n = 0;
         for (size_t c = 0; c < n_cases; c++)
             if (!isnan(values[m * n_cases + c])) used[n++] = values[m * n_cases + c];
-        rc = sa_metric_stats_compute(used, n, (size_t)spec->bootstrap_resamples, spec->bootstrap_seed, &stats[m],
-                                     err);
+        rc = sa_metric_stats_compute_cached(used, n, (size_t)spec->bootstrap_resamples, spec->bootstrap_seed,
+                                            &stats[m], err);
     }
     free(used);
     return rc;

@@ -160,6 +160,9 @@ typedef struct sa_case_values {
 void sa_case_values_failed(sa_case_values *out, double fov_diagonal_mm);
 /* Reads the "consensus" scores of a stored case result. */
 int sa_case_values_from_json(const char *json, sa_case_values *out, sa_error *err);
+/* The same, remembered per process by the text of the JSON (memo.c): what the
+ * leaderboard uses, so that a rebuild parses only new results. */
+int sa_case_values_from_json_cached(const char *json, sa_case_values *out, sa_error *err);
 /* Reads rater `rater_id`'s scores of a stored human reference. 1 found, 0 no such
  * rater, -1 error. */
 int sa_case_values_from_human_json(const char *json, const char *rater_id,
@@ -209,6 +212,9 @@ typedef struct sa_metric_stats {
 /* Statistics of n >= 0 values (n == 0: everything 0 and n = 0). */
 int sa_metric_stats_compute(const double *values, size_t n, size_t resamples, uint64_t seed,
                             sa_metric_stats *out, sa_error *err);
+/* The same, remembered per process by its inputs (memo.c), for board rebuilds. */
+int sa_metric_stats_compute_cached(const double *values, size_t n, size_t resamples, uint64_t seed,
+                                   sa_metric_stats *out, sa_error *err);
 
 /* Competition ranks ("1, 2, 2, 4"): rank of i = 1 + number of keys strictly
  * better than key i (higher_is_better: greater is better). Exact comparison. */

@@ -187,9 +187,31 @@ static void test_round_trip(void) {
 
     /* every value back, bit for bit */
     sa_case_values cv;
+    memset(&cv, 0, sizeof cv);
     CHECK(sa_case_values_from_json(text, &cv, &err) == 0);
     CHECK(same_scores(&r->vs_consensus, &cv));
     CHECK(memcmp(&cv.fov_diagonal_mm, &(double){expected_fov()}, sizeof(double)) == 0);
+    /* the memo (memo.c) gives the same, the first time and from memory, and a
+     * text differing in one character is not taken for this one */
+    sa_case_values first, again, other; /* zeroed: memcmp also reads the padding */
+    memset(&first, 0, sizeof first), memset(&again, 0, sizeof again), memset(&other, 0, sizeof other);
+    CHECK(sa_case_values_from_json_cached(text, &first, &err) == 0);
+    CHECK(sa_case_values_from_json_cached(text, &again, &err) == 0);
+    CHECK(memcmp(&first, &cv, sizeof cv) == 0 && memcmp(&again, &cv, sizeof cv) == 0);
+    char *dice = strstr(text, "\"dice\":");
+    CHECK(dice != NULL);
+    if (dice) {
+        char *digit = dice + 7;
+        while (*digit && (*digit < '1' || *digit > '8')) digit++;
+        if (*digit) {
+            (*digit)++; /* another value, same length */
+            sa_case_values direct;
+            memset(&direct, 0, sizeof direct);
+            CHECK(sa_case_values_from_json_cached(text, &other, &err) == 0);
+            CHECK(sa_case_values_from_json(text, &direct, &err) == 0);
+            CHECK(memcmp(&other, &direct, sizeof direct) == 0 && memcmp(&other, &cv, sizeof cv) != 0);
+        }
+    }
     free(text);
 
     /* the human reference */

@@ -447,6 +447,17 @@ static void test_stats_hand(void) {
     CHECK(sa_metric_stats_compute(v3, 3, 100, 5, &st, &err) == 0);
     CHECK(st.mean == 2 && st.median == 2 && st.std == 1.0);
     CHECK(st.ci_lo >= 1.0 && st.ci_lo <= st.mean && st.ci_hi >= st.mean && st.ci_hi <= 3.0);
+    /* the memo (memo.c): the same statistics, computed or remembered, and other
+     * inputs (values, resamples, seed) are not taken for these */
+    sa_metric_stats a, b, c;
+    CHECK(sa_metric_stats_compute_cached(v3, 3, 100, 5, &a, &err) == 0);
+    CHECK(sa_metric_stats_compute_cached(v3, 3, 100, 5, &b, &err) == 0);
+    CHECK(memcmp(&a, &st, sizeof st) == 0 && memcmp(&b, &st, sizeof st) == 0);
+    CHECK(sa_metric_stats_compute_cached(v3, 3, 100, 6, &c, &err) == 0);
+    CHECK(sa_metric_stats_compute(v3, 3, 100, 6, &b, &err) == 0 && memcmp(&b, &c, sizeof c) == 0);
+    double v3b[] = {3, 1, 2.5};
+    CHECK(sa_metric_stats_compute_cached(v3b, 3, 100, 5, &c, &err) == 0);
+    CHECK(sa_metric_stats_compute(v3b, 3, 100, 5, &b, &err) == 0 && memcmp(&b, &c, sizeof c) == 0 && c.mean != a.mean);
     /* one value: std 0, CI = the value */
     double v1[] = {0.625};
     CHECK(sa_metric_stats_compute(v1, 1, 1000, 5, &st, &err) == 0);
