@@ -8,9 +8,10 @@
  * Both are pure functions of their inputs, and each table is keyed by the inputs
  * themselves (two independent 64-bit hashes and the length of the JSON text, or
  * of the values with the resampling settings): different inputs are a different
- * key, so nothing needs invalidating. Fixed tables of slots, a new entry
- * replacing whatever its slot held; one mutex, held for lookups and stores only,
- * never while computing.
+ * key, so nothing needs invalidating. Fixed tables, 4-way set-associative (a
+ * direct-mapped table lost 11 % of 3800 entries to collisions at every rebuild):
+ * a new entry takes a free way of its set, else replaces one chosen by its second
+ * hash. One mutex, held for lookups and stores only, never while computing.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 
 #define VALUE_SLOTS 32768 /* about 21 MB when full: 8 phases of 100 x 38 cases */
 #define STATS_SLOTS 8192  /* 0.5 MB */
+#define WAYS 4            /* slots per set */
 
 typedef struct value_slot {
     uint64_t h1, h2;
@@ -76,11 +78,11 @@ int sa_case_values_from_json_cached(const char *json, sa_case_values *out, sa_er
     size_t n = strlen(json);
     uint64_t h1, h2;
     text_hashes(json, n, 0, &h1, &h2);
-    size_t at = (size_t)(h1 % VALUE_SLOTS);
+    size_t set = (size_t)(h1 % (VALUE_SLOTS / WAYS)) * WAYS;
     pthread_mutex_lock(&memo_lock);
     memo_init();
-    if (value_slots) {
-        const value_slot *s = &value_slots[at];
+    for (size_t w = 0; value_slots && w < WAYS; w++) {
+        const value_slot *s = &value_slots[set + w];
         if (s->used && s->h1 == h1 && s->h2 == h2 && s->length == n) {
             *out = s->values;
             pthread_mutex_unlock(&memo_lock);
@@ -90,7 +92,15 @@ int sa_case_values_from_json_cached(const char *json, sa_case_values *out, sa_er
     pthread_mutex_unlock(&memo_lock);
     if (sa_case_values_from_json(json, out, err)) return -1;
     pthread_mutex_lock(&memo_lock);
-    if (value_slots) value_slots[at] = (value_slot){h1, h2, n, 1, *out};
+    if (value_slots) {
+        size_t way = (size_t)(h2 % WAYS);
+        for (size_t w = 0; w < WAYS; w++)
+            if (!value_slots[set + w].used) {
+                way = w;
+                break;
+            }
+        value_slots[set + way] = (value_slot){h1, h2, n, 1, *out};
+    }
     pthread_mutex_unlock(&memo_lock);
     return 0;
 }
@@ -101,11 +111,11 @@ int sa_metric_stats_compute_cached(const double *values, size_t n, size_t resamp
     uint64_t h1, h2;
     text_hashes((const char *)values, n * sizeof *values, (uint64_t)resamples * 0x9E3779B97F4A7C15ull ^ seed, &h1,
                 &h2);
-    size_t at = (size_t)(h1 % STATS_SLOTS);
+    size_t set = (size_t)(h1 % (STATS_SLOTS / WAYS)) * WAYS;
     pthread_mutex_lock(&memo_lock);
     memo_init();
-    if (stats_slots) {
-        const stats_slot *s = &stats_slots[at];
+    for (size_t w = 0; stats_slots && w < WAYS; w++) {
+        const stats_slot *s = &stats_slots[set + w];
         if (s->used && s->h1 == h1 && s->h2 == h2 && s->n == n) {
             *out = s->stats;
             pthread_mutex_unlock(&memo_lock);
@@ -115,7 +125,15 @@ int sa_metric_stats_compute_cached(const double *values, size_t n, size_t resamp
     pthread_mutex_unlock(&memo_lock);
     if (sa_metric_stats_compute(values, n, resamples, seed, out, err)) return -1;
     pthread_mutex_lock(&memo_lock);
-    if (stats_slots) stats_slots[at] = (stats_slot){h1, h2, n, 1, *out};
+    if (stats_slots) {
+        size_t way = (size_t)(h2 % WAYS);
+        for (size_t w = 0; w < WAYS; w++)
+            if (!stats_slots[set + w].used) {
+                way = w;
+                break;
+            }
+        stats_slots[set + way] = (stats_slot){h1, h2, n, 1, *out};
+    }
     pthread_mutex_unlock(&memo_lock);
     return 0;
 }
