@@ -29,6 +29,9 @@ typedef struct cache_entry {
     sa_shared_body *json, *html, *json_gz, *html_gz;
     size_t n_rows;
     int building;     /* one thread builds it now */
+    uint64_t builds;  /* builds ended, well or not */
+    int last_failed;  /* the last one failed, with this message: */
+    char last_error[512];
     /* the phase's spec as last parsed: the stored text and what it gave */
     char *spec_json;
     sa_phase_spec spec;
@@ -104,9 +107,13 @@ static cache_entry *claim_entry(sa_page_cache *c, int64_t phase_id) {
     if (e) return e;
     for (size_t i = 0; i < CACHE_ENTRIES && !e; i++)
         if (!c->entries[i].phase_id) e = &c->entries[i];
-    for (size_t i = 0; i < CACHE_ENTRIES && !e; i++) {
-        cache_entry *x = &c->entries[i];
-        if (!x->building && (!e || x->last_used < e->last_used)) e = x;
+    if (!e) { /* the least recently used entry not being built */
+        cache_entry *oldest = NULL;
+        for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+            cache_entry *x = &c->entries[i];
+            if (!x->building && (!oldest || x->last_used < oldest->last_used)) oldest = x;
+        }
+        e = oldest;
     }
     if (!e) return NULL;
     entry_clear(e);
@@ -186,6 +193,8 @@ int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id
     sa_page_cache *c = ctx->cache;
     pthread_mutex_lock(&c->lock);
     cache_entry *e;
+    uint64_t waited_for = 0;
+    int waited = 0;
     for (;;) {
         e = claim_entry(c, phase_id);
         if (e && e->json && (e->version == version || e->building)) {
@@ -195,7 +204,15 @@ int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id
             pthread_mutex_unlock(&c->lock);
             return 0;
         }
+        if (waited && e && e->builds != waited_for && e->last_failed) {
+            /* the build this request waited for failed: its error, not one more try
+             * (each waiter would otherwise fail the same build again in turn) */
+            sa_error_set(err, "%s", e->last_error);
+            pthread_mutex_unlock(&c->lock);
+            return -1;
+        }
         if (!e || !e->building) break;
+        waited_for = e->builds, waited = 1;
         pthread_cond_wait(&c->built, &c->lock); /* nothing built yet: wait for the one build */
     }
     if (e) {
@@ -210,6 +227,9 @@ int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id
     pthread_mutex_lock(&c->lock);
     if (e) {
         e->building = 0;
+        e->builds++;
+        e->last_failed = rc != 0;
+        if (rc) snprintf(e->last_error, sizeof e->last_error, "%s", err ? err->msg : "the board could not be built");
         if (rc == 0) {
             drop_board(e);
             e->version = version;

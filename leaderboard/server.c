@@ -302,19 +302,23 @@ static enum MHD_Result send_response(server *srv, struct MHD_Connection *c, sa_h
     if (!r) return MHD_NO;
     if (res->content_encoding)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, res->content_encoding);
-    if (res->vary_encoding) MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     const char *type = res->content_type ? res->content_type : "application/json";
+    int html = !strncmp(type, "text/html", 9);
+    /* pages differ by who is logged in (the cookie), and cached bodies by encoding */
+    if (html) MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, res->vary_encoding ? "Accept-Encoding, Cookie" : "Cookie");
+    else if (res->vary_encoding) MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "same-origin");
-    if (!strncmp(type, "text/html", 9)) {
+    if (html) {
         MHD_add_response_header(r, "Content-Security-Policy",
                                 "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                 "form-action 'self'; frame-ancestors 'none'");
         MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    } else {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     }
+    /* nothing is kept by browsers or proxies: pages of a logged-in viewer carry its
+     * CSRF token, and every answer may change with the next finished run */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (res->set_cookie[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, res->set_cookie);
     if (res->retry_after[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, res->retry_after);
     if (res->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);

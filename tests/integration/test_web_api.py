@@ -267,8 +267,9 @@ check(status("POST", V + "/publish", "org", body=b"") == 200, "published again")
 # ---- the cached board: shared, gzip'd for clients that take it, current ----
 s, h, plain_page = request("GET", "/challenges/demo/phases/val")
 s2, h2, gz_page = request("GET", "/challenges/demo/phases/val", headers={"Accept-Encoding": "gzip"})
-check(s == 200 and "Content-Encoding" not in h and h.get("Vary") == "Accept-Encoding",
-      f"page without Accept-Encoding: plain, Vary set: {s} {h}")
+check(s == 200 and "Content-Encoding" not in h and h.get("Vary") == "Accept-Encoding, Cookie",
+      f"page without Accept-Encoding: plain, Vary set (encoding and cookie): {s} {h}")
+check(h.get("Cache-Control") == "no-store", "pages are not kept by browsers or proxies (no-store)")
 check(s2 == 200 and h2.get("Content-Encoding") == "gzip" and gzip.decompress(gz_page) == plain_page,
       f"page with Accept-Encoding gzip: the same page gzip'd ({s2}, {h2.get('Content-Encoding')})")
 s, h, plain_board = request("GET", V + "/leaderboard")
