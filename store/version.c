@@ -13,7 +13,8 @@
  * only grow or change when it changes: finished runs (the newest, their count,
  * the latest finish: a board reads only the case results of done runs, which
  * never change once the run is done, so results stored while a run is in
- * progress leave the cached board valid), submissions (count, selected ones),
+ * progress leave the cached board valid), submissions (count, the selected ones'
+ * ids, listed: a sum could stay the same when two teams change their choice),
  * the phase's spec time and published flag, and the human reference rows. */
 static const char results_version_sql[] =
     "SELECT"
@@ -21,7 +22,8 @@ static const char results_version_sql[] =
     " (SELECT count(*) FROM runs WHERE phase_id = ?1 AND status = 'done'),"
     " (SELECT coalesce(max(finished), 0) FROM runs WHERE phase_id = ?1),"
     " (SELECT count(*) FROM submissions WHERE phase_id = ?1),"
-    " (SELECT coalesce(sum(id), 0) FROM submissions WHERE phase_id = ?1 AND selected = 1),"
+    " (SELECT coalesce(group_concat(id), '') FROM"
+    "   (SELECT id FROM submissions WHERE phase_id = ?1 AND selected = 1 ORDER BY id)),"
     " (SELECT coalesce(max(rowid), 0) FROM human_reference),"
     " updated, published"
     " FROM phases WHERE id = ?1";
@@ -46,9 +48,20 @@ static int read_results_version(sa_store *st, int64_t phase_id, int64_t *version
     if (!stmt) return -1;
     int rc = sa_db_step(st, stmt, err);
     if (rc == 1) {
-        /* FNV-1a over the columns' 64-bit values */
+        /* FNV-1a over the columns' 64-bit values (column 4: the text of the
+         * selected ids, its bytes and a terminator) */
         uint64_t h = 1469598103934665603ull;
         for (int col = 0; col < 8; col++) {
+            if (col == 4) {
+                const unsigned char *text = sqlite3_column_text(stmt, col);
+                for (const unsigned char *p = text ? text : (const unsigned char *)""; *p; p++) {
+                    h ^= *p;
+                    h *= 1099511628211ull;
+                }
+                h ^= 0xff;
+                h *= 1099511628211ull;
+                continue;
+            }
             int64_t v = col == 2 || col == 6 ? (int64_t)(sqlite3_column_double(stmt, col) * 1e6)
                                              : sqlite3_column_int64(stmt, col);
             for (int b = 0; b < 8; b++) {

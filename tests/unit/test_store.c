@@ -1384,7 +1384,28 @@ static void test_results_version(void) {
     }
     CHECK(version_of(st, w.phase) == v5);
     CHECK(sa_store_run_finish(other, run, "{}", &err) == 1);
-    CHECK(version_of(st, w.phase) != v5);
+    int64_t v6 = version_of(st, w.phase);
+    CHECK(v6 != v5);
+
+    /* selections: two teams changing their choice by opposite id steps between two
+     * reads (their ids' sum unchanged) still change it */
+    int64_t t2 = 0, ids[4] = {0};
+    CHECK(sa_store_team_add(st, "second-team", &t2, &err) == 0);
+    for (int i = 0; i < 4; i++) {
+        char digest[80];
+        snprintf(digest, sizeof digest, "sha256:%064d", 100 + i);
+        sa_submission_row sub = submission_of(&w, "ready", digest, 2000.0 + i);
+        sub.team_id = i < 2 ? w.team : t2; /* ids[0], ids[1]: the world's team; ids[2], ids[3]: the second */
+        CHECK(sa_store_submission_add(st, &sub, &ids[i], &err) == 0);
+    }
+    CHECK(sa_store_submission_select(st, ids[0], &err) == 0 && sa_store_submission_select(st, ids[3], &err) == 0);
+    int64_t before = version_of(st, w.phase);
+    /* ids ascend by one: ids[0] -> ids[1] is +1, ids[3] -> ids[2] is -1 */
+    CHECK(ids[1] == ids[0] + 1 && ids[3] == ids[2] + 1);
+    CHECK(sa_store_begin(st, &err) == 0);
+    CHECK(sa_store_submission_select(st, ids[1], &err) == 0 && sa_store_submission_select(st, ids[2], &err) == 0);
+    CHECK(sa_store_commit(st, &err) == 0);
+    CHECK(version_of(st, w.phase) != before);
     sa_store_close(other);
     sa_store_close(st);
     scratch_remove(&s);
