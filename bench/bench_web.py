@@ -359,9 +359,9 @@ def main():
     if not args.no_live:
         print(f"live: wrk while one more run is evaluated, a case result every "
               f"{args.live_interval:g} s (bench_web_data --live); not judged by --strict; its "
-              f"new submission makes one rebuild, during which the connections of the "
-              f"rebuilding HTTP thread wait (wrk counts a stalled connection's missed "
-              f"requests into its latencies)")
+              f"new submission makes one rebuild, by the page cache's builder thread while "
+              f"the request that noticed waits suspended (wrk counts a stalled connection's "
+              f"missed requests into its latencies)")
     for kind in results:
         r = results[kind]
         note = f"{kind}: {r['requests']} requests, load average {r['load']:.2f} before wrk"

@@ -218,9 +218,13 @@ int sa_api_leaderboard(sa_web_call *call) {
                                                 : SA_ACT_READ_UNPUBLISHED_BOARD, s))
             return 0;
         sa_cached_board board;
-        if (sa_page_cache_board(call->ctx, call->st, phase_id, SA_CACHED_JSON | SA_CACHED_GZIP,
-                                &board, &err))
-            return sa_web_internal_error(call, &err);
+        int got = sa_page_cache_board(call->ctx, call->st, phase_id, SA_CACHED_JSON | SA_CACHED_GZIP,
+                                      call->req->suspend, &board, &err);
+        if (got == 1) { /* resumed when the board is built: then handled again */
+            call->res->suspended = 1;
+            return 0;
+        }
+        if (got) return sa_web_internal_error(call, &err);
         sa_page_send_cached(call->req, call->res, "application/json", board.json, board.json_gz);
         return 0;
     }

@@ -13,6 +13,15 @@
  * phase meanwhile get the entry of the version before when there is one (the
  * board as it was a moment ago), or wait for that one build; so a change under
  * load costs one build, not one per HTTP thread.
+ *
+ * The request that finds the board out of date does not build it on its HTTP
+ * thread when it can be suspended (its server gives a handle): the cache's
+ * builder thread, with its own store connection, builds it, and the request is
+ * resumed when the build is done, answered with the new board (so a change is
+ * on the very next answer), while its HTTP thread goes on serving its other
+ * connections. Without a handle, a builder thread or room in its queue, the
+ * request builds the board itself, as before; so does a request for a version
+ * whose background build failed, so that the failure reaches it (500).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +29,8 @@
 #include "server_internal.h"
 
 #define CACHE_ENTRIES 64
+#define BUILD_QUEUE CACHE_ENTRIES /* phases queued for the builder thread: one each at most */
+#define SUSPENDED_MAX 16          /* requests suspended on one phase's build */
 
 typedef struct cache_entry {
     int64_t phase_id; /* 0: free */
@@ -32,6 +43,8 @@ typedef struct cache_entry {
     uint64_t builds;  /* builds ended, well or not */
     int last_failed;  /* the last one failed, with this message: */
     char last_error[512];
+    void *suspended[SUSPENDED_MAX]; /* requests to resume when the builder thread is done */
+    size_t n_suspended;
     /* the phase's spec as last parsed: the stored text and what it gave */
     char *spec_json;
     sa_phase_spec spec;
@@ -42,21 +55,61 @@ struct sa_page_cache {
     pthread_cond_t built; /* a build ended (well or not) */
     uint64_t clock;
     cache_entry entries[CACHE_ENTRIES];
+    /* the builder thread */
+    char *data_dir;
+    void (*suspend)(void *handle); /* suspends a request (on its own HTTP thread) */
+    void (*resume)(void *handle);  /* resumes it (from the builder thread) */
+    pthread_t builder;
+    int builder_running, stop;
+    pthread_cond_t work; /* a phase was queued, or stop */
+    int64_t queue[BUILD_QUEUE];
+    size_t queued;
 };
 
-sa_page_cache *sa_page_cache_new(void) {
+static void *builder_main(void *arg);
+
+sa_page_cache *sa_page_cache_new(const char *data_dir, void (*suspend)(void *handle), void (*resume)(void *handle)) {
     sa_page_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
         free(c);
         return NULL;
     }
-    if (pthread_cond_init(&c->built, NULL) != 0) {
+    if (pthread_cond_init(&c->built, NULL) != 0 || pthread_cond_init(&c->work, NULL) != 0) {
         pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
     }
+    /* without a builder thread every build runs on the request that needs it */
+    c->suspend = suspend, c->resume = resume;
+    c->data_dir = data_dir && suspend && resume ? strdup(data_dir) : NULL;
+    if (c->data_dir) c->builder_running = pthread_create(&c->builder, NULL, builder_main, c) == 0;
     return c;
+}
+
+/* Resumes the requests suspended on an entry (under the lock). */
+static void resume_all(sa_page_cache *c, cache_entry *e) {
+    for (size_t i = 0; i < e->n_suspended; i++) c->resume(e->suspended[i]);
+    e->n_suspended = 0;
+}
+
+void sa_page_cache_stop_builder(sa_page_cache *c) {
+    if (!c || !c->builder_running) return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = 1;
+    pthread_cond_broadcast(&c->work);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->builder, NULL);
+    c->builder_running = 0;
+    /* what was still queued: its requests resumed (they then build, or are closed) */
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        if (c->entries[i].n_suspended) {
+            c->entries[i].building = 0;
+            resume_all(c, &c->entries[i]);
+        }
+    c->queued = 0;
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void drop_board(cache_entry *e) {
@@ -77,7 +130,10 @@ static void entry_clear(cache_entry *e) {
 
 void sa_page_cache_free(sa_page_cache *c) {
     if (!c) return;
+    sa_page_cache_stop_builder(c);
+    free(c->data_dir);
     for (size_t i = 0; i < CACHE_ENTRIES; i++) entry_clear(&c->entries[i]);
+    pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->built);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -183,10 +239,68 @@ static int build_board(sa_store *st, int64_t phase_id, sa_cached_board *out, sa_
     return 0;
 }
 
+/* Puts a finished build into its entry and wakes the threads and requests
+ * waiting for it (under the lock). version: what it was built from; rc: 0 built
+ * (built holds it; the entry takes its own references), else err says why. */
+static void finish_build(sa_page_cache *c, cache_entry *e, int64_t version, int rc, const sa_cached_board *built,
+                         const sa_error *err) {
+    e->building = 0;
+    e->builds++;
+    e->last_failed = rc != 0;
+    if (rc) {
+        snprintf(e->last_error, sizeof e->last_error, "%s", err ? err->msg : "the board could not be built");
+    } else {
+        drop_board(e);
+        e->version = version;
+        e->json = sa_shared_body_ref(built->json);
+        e->html = sa_shared_body_ref(built->html);
+        e->json_gz = sa_shared_body_ref(built->json_gz);
+        e->html_gz = sa_shared_body_ref(built->html_gz);
+        e->n_rows = built->n_rows;
+    }
+    pthread_cond_broadcast(&c->built);
+    resume_all(c, e);
+}
+
+/* The builder thread: builds the queued phases one at a time with its own
+ * store connection (opened at its first build), from the version it reads. */
+static void *builder_main(void *arg) {
+    sa_page_cache *c = arg;
+    sa_store *st = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->stop && c->queued == 0) pthread_cond_wait(&c->work, &c->lock);
+        if (c->stop) break;
+        int64_t phase_id = c->queue[0];
+        memmove(c->queue, c->queue + 1, (c->queued - 1) * sizeof *c->queue);
+        c->queued--;
+        cache_entry *e = find_entry(c, phase_id);
+        int64_t version = e ? e->version : 0; /* replaced by what the builder reads */
+        pthread_mutex_unlock(&c->lock);
+
+        sa_error err = {{0}};
+        sa_cached_board built;
+        memset(&built, 0, sizeof built);
+        int rc = !st && sa_store_open(c->data_dir, 0, &st, &err) ? -1 : 0;
+        if (rc == 0) rc = sa_store_results_version(st, phase_id, &version, &err);
+        if (rc == 0) rc = build_board(st, phase_id, &built, &err);
+
+        pthread_mutex_lock(&c->lock);
+        e = find_entry(c, phase_id); /* an entry being built is never evicted */
+        /* after a failure (last_failed) the resumed requests build the board
+         * themselves, so that its error reaches them */
+        if (e && e->building) finish_build(c, e, version, rc, &built, &err);
+        if (rc == 0) sa_cached_board_release(&built);
+    }
+    pthread_mutex_unlock(&c->lock);
+    sa_store_close(st);
+    return NULL;
+}
+
 /* ---- look-ups ---- */
 
 int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, unsigned want,
-                        sa_cached_board *out, sa_error *err) {
+                        void *suspend, sa_cached_board *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     int64_t version;
     if (sa_store_results_version(st, phase_id, &version, err)) return -1;
@@ -203,6 +317,27 @@ int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id
             take_board(e, want, out);
             pthread_mutex_unlock(&c->lock);
             return 0;
+        }
+        if (e && suspend && !e->building && !e->last_failed && c->builder_running && !c->stop &&
+            c->queued < BUILD_QUEUE) {
+            /* out of date (or never built): the builder thread builds it; this
+             * request is resumed then, and asks again */
+            e->building = 1;
+            e->last_used = ++c->clock;
+            /* suspended before the builder can resume it: both under the lock */
+            c->suspend(suspend);
+            e->suspended[e->n_suspended++] = suspend;
+            c->queue[c->queued++] = phase_id;
+            pthread_cond_signal(&c->work);
+            pthread_mutex_unlock(&c->lock);
+            return 1;
+        }
+        if (e && suspend && e->building && e->n_suspended > 0 && e->n_suspended < SUSPENDED_MAX) {
+            /* the builder thread builds it already, and there is no board to give meanwhile */
+            c->suspend(suspend);
+            e->suspended[e->n_suspended++] = suspend;
+            pthread_mutex_unlock(&c->lock);
+            return 1;
         }
         if (waited && e && e->builds != waited_for && e->last_failed) {
             /* the build this request waited for failed: its error, not one more try
@@ -225,22 +360,7 @@ int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id
     int rc = build_board(st, phase_id, &built, err);
 
     pthread_mutex_lock(&c->lock);
-    if (e) {
-        e->building = 0;
-        e->builds++;
-        e->last_failed = rc != 0;
-        if (rc) snprintf(e->last_error, sizeof e->last_error, "%s", err ? err->msg : "the board could not be built");
-        if (rc == 0) {
-            drop_board(e);
-            e->version = version;
-            e->json = sa_shared_body_ref(built.json);
-            e->html = sa_shared_body_ref(built.html);
-            e->json_gz = sa_shared_body_ref(built.json_gz);
-            e->html_gz = sa_shared_body_ref(built.html_gz);
-            e->n_rows = built.n_rows;
-        }
-        pthread_cond_broadcast(&c->built);
-    }
+    if (e) finish_build(c, e, version, rc, &built, err);
     pthread_mutex_unlock(&c->lock);
     if (rc) return -1;
     /* what was asked of what was built */

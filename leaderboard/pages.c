@@ -187,7 +187,7 @@ int sa_html_index(sa_web_call *call) {
             sa_phase_spec spec;
             sa_cached_board board;
             if (sa_page_cache_spec(call->ctx, &phases[k], &spec, &err) ||
-                sa_page_cache_board(call->ctx, call->st, phases[k].id, 0, &board, &err)) {
+                sa_page_cache_board(call->ctx, call->st, phases[k].id, 0, NULL, &board, &err)) {
                 rc = -1;
                 break;
             }
@@ -276,7 +276,13 @@ int sa_html_phase(sa_web_call *call) {
     sa_error err;
     sa_cached_board board;
     unsigned want = SA_CACHED_HTML | (call->who.role == SA_ROLE_PUBLIC ? SA_CACHED_GZIP : 0);
-    if (sa_page_cache_board(call->ctx, call->st, row.id, want, &board, &err)) {
+    int got = sa_page_cache_board(call->ctx, call->st, row.id, want, call->req->suspend, &board, &err);
+    if (got == 1) { /* resumed when the board is built: then handled again */
+        sa_phase_row_free(&row);
+        call->res->suspended = 1;
+        return 0;
+    }
+    if (got) {
         sa_phase_row_free(&row);
         sa_web_log(call->ctx, "GET %s: %s", call->req->path, err.msg);
         return sa_page_error(call->res, 500, "internal error");

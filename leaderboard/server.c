@@ -565,12 +565,23 @@ static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, con
         v.req.upload_bytes = rs->bytes;
         if (rs->form) v.req.form = sa_form_reader_fields(rs->form);
     }
+    /* a leaderboard read may wait, suspended, for its board to be built */
+    if (!rs->is_upload && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) v.req.suspend = c;
     sa_http_response res;
     memset(&res, 0, sizeof res);
     sa_web_handle(&srv->ctx, st, &v.req, &res);
+    if (res.suspended) { /* resumed by the page cache's builder: then handled again */
+        sa_web_response_clear(&res);
+        rs->responded = 0;
+        return MHD_YES;
+    }
     remove_upload(rs); /* sa_submit keeps its own copy */
     return send_response(srv, c, &res);
 }
+
+/* The page cache suspends a request on a build and resumes it (page_cache.c). */
+static void suspend_request(void *handle) { MHD_suspend_connection((struct MHD_Connection *)handle); }
+static void resume_request(void *handle) { MHD_resume_connection((struct MHD_Connection *)handle); }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
@@ -688,12 +699,12 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
     srv->ctx.stats = &srv->stats;
     srv->ctx.on_log = forward_log;
     srv->ctx.log_ctx = (void *)opt;
-    srv->ctx.cache = sa_page_cache_new();
+    srv->ctx.cache = sa_page_cache_new(opt->data_dir, suspend_request, resume_request);
     if (!srv->ctx.cache) {
         free(srv);
         return sa_error_set(err, "out of memory");
     }
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
                      (ipv6 ? MHD_USE_IPv6 : 0);
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
@@ -736,6 +747,7 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
         workers.stop = 1;
         pthread_join(workers.thread, NULL);
     }
+    sa_page_cache_stop_builder(srv->ctx.cache); /* resumes what still waits on it */
     MHD_stop_daemon(srv->daemon);
     sa_page_cache_free(srv->ctx.cache);
     free(srv);

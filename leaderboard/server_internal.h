@@ -167,7 +167,16 @@ json_t *sa_web_cases_json(sa_web_call *call, int64_t run_id, const sa_phase_spec
 
 /* ---- page and leaderboard cache (page_cache.c) ---- */
 
-sa_page_cache *sa_page_cache_new(void);
+/* data_dir: where the cache's builder thread opens its own store connection;
+ * suspend and resume: how a request is suspended on a build (called on its HTTP
+ * thread, from its handler) and resumed (from the builder thread), given the
+ * handle the request carries. NULL: no builder thread, every build runs on its
+ * request. */
+sa_page_cache *sa_page_cache_new(const char *data_dir, void (*suspend)(void *handle),
+                                 void (*resume)(void *handle));
+/* Stops the builder thread and resumes the requests still waiting on it (before
+ * the HTTP daemon stops: it cannot stop with suspended connections). */
+void sa_page_cache_stop_builder(sa_page_cache *cache);
 void sa_page_cache_free(sa_page_cache *cache);
 
 /* What one look-up of a phase's board wants back. */
@@ -190,8 +199,12 @@ typedef struct sa_cached_board {
  * its JSON, its page, their gzip'd copies) while the other requests for the
  * phase get the entry built before, if there is one, or wait for that one
  * build. 0, or -1 with err. */
+/* suspend: the request's handle (sa_http_request.suspend), or NULL. Returns 0
+ * with *out, -1 with err, or 1: the request has been suspended until the board
+ * is built (the caller sets res->suspended and returns); when resumed, its
+ * handler runs again. */
 int sa_page_cache_board(const sa_server_ctx *ctx, sa_store *st, int64_t phase_id, unsigned want,
-                        sa_cached_board *out, sa_error *err);
+                        void *suspend, sa_cached_board *out, sa_error *err);
 void sa_cached_board_release(sa_cached_board *b);
 
 /* The parsed spec of a phase row: kept with the phase's cache entry and

@@ -49,6 +49,8 @@ typedef struct sa_http_request {
     uint64_t upload_bytes;
     const char *client_ip;
     int accept_gzip;           /* Accept-Encoding names gzip (not with q=0) */
+    void *suspend;             /* the server's handle to suspend this request on a
+                                * leaderboard build, or NULL (page_cache.c) */
 } sa_http_request;
 
 /* An immutable body shared by the page cache and the responses sending it
@@ -75,6 +77,8 @@ typedef struct sa_http_response {
     char set_cookie[512];     /* "" or a Set-Cookie value */
     char retry_after[32];     /* "" or seconds (429) */
     char location[256];       /* "" or a redirect target */
+    int suspended;            /* 1: no answer yet: the request waits for a build and
+                               * is handled again when resumed */
 } sa_http_response;
 
 /* Sets a JSON error {"error": {"status": N, "message": "..."}}. Returns 0. */
