@@ -222,6 +222,7 @@ struct job {
     float *d_prob;
     uint16_t *d_pat, *d_dist;
     void *d_small; /* region, hist, box, W and mask tables */
+    size_t small_bytes, dist_bytes;
     uint64_t *h_hist;
     uint32_t *pat_list;
     double *cnt, *W;
@@ -230,12 +231,13 @@ struct job {
 };
 
 static void job_free(job *j) {
-    /* cudaFree waits for the work in flight; its errors are those already reported */
-    if (j->d_mask) (void)cudaFree(j->d_mask);
-    if (j->d_prob) (void)cudaFree(j->d_prob);
-    if (j->d_pat) (void)cudaFree(j->d_pat);
-    if (j->d_dist) (void)cudaFree(j->d_dist);
-    if (j->d_small) (void)cudaFree(j->d_small);
+    /* gpu_free waits for the work in flight; its errors are those already reported */
+    cudaStream_t st = j->m->stream;
+    gpu_free(j->d_mask, j->nvox, st);
+    gpu_free(j->d_prob, j->nvox * sizeof(float), st);
+    gpu_free(j->d_pat, j->nvox * sizeof(uint16_t), st);
+    gpu_free(j->d_dist, j->dist_bytes, st);
+    gpu_free(j->d_small, j->small_bytes, st);
     j->d_mask = NULL, j->d_prob = NULL, j->d_pat = NULL, j->d_dist = NULL, j->d_small = NULL;
     free(j->h_hist);
     free(j->pat_list);
@@ -286,6 +288,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
     size_t small_bytes = off_m + (table + 1);
     TRY(gpu_alloc((void **)&j->d_pat, nvox * sizeof(uint16_t), "consensus: patterns", err));
     TRY(gpu_alloc(&j->d_small, small_bytes, "consensus: tables", err));
+    j->small_bytes = small_bytes;
     char *small = (char *)j->d_small;
     unsigned long long *d_region = (unsigned long long *)small;
     unsigned long long *d_hist = d_region + 1;
@@ -333,6 +336,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
 
     if (dilated) {
         TRY(gpu_alloc((void **)&j->d_dist, box_vox * sizeof(uint16_t), "consensus: distances", err));
+        j->dist_bytes = box_vox * sizeof(uint16_t);
         row_launch li = rows_launch(b.bx, b.by * b.bz, (size_t)1 << 20);
         k_dist_init<<<li.grid, li.block, 0, st>>>(j->d_pat, nx, ny, b, (uint16_t)(dil + 1), j->d_dist);
         TRY(gpu_check(cudaGetLastError(), "consensus: distance kernel", err));

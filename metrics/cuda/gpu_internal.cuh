@@ -52,8 +52,15 @@ int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err);
  * failure) with err set to "<what>: <CUDA's message>". */
 int gpu_check(cudaError_t e, const char *what, sa_error *err);
 
-/* cudaMalloc that reports a failure through gpu_check (SA_GPU_NO_MEMORY). */
+/* Device memory: a block kept from an earlier job when one fits, else
+ * cudaMalloc; a failure is reported through gpu_check (SA_GPU_NO_MEMORY).
+ * gpu_alloc_sized also says how many bytes the block holds (*got >= bytes). */
 int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err);
+int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err);
+
+/* Gives back a block of gpu_alloc (NULL: nothing) of at least `bytes`, once the
+ * work queued on st is done: it is kept for a later job, or freed. */
+void gpu_free(void *p, size_t bytes, cudaStream_t st);
 
 /* Blocks of `threads` threads covering n items (at least 1). */
 static inline unsigned gpu_blocks(size_t n, unsigned threads) {

@@ -34,9 +34,92 @@ int gpu_check(cudaError_t e, const char *what, sa_error *err) {
     return no_memory ? SA_GPU_NO_MEMORY : -1;
 }
 
-int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
+/* ---- Device memory kept between jobs -----------------------------------------
+ * cudaMalloc and cudaFree of hundreds of megabytes cost about a millisecond each
+ * (cudaFree also waits for the whole device), and every case of an evaluation
+ * asks for the same sizes again. So freed blocks are kept for the process (at
+ * most KEPT_BLOCKS, a quarter of the device's memory in all) and handed to the
+ * next request they fit without wasting more than its own size. A request the
+ * device cannot meet first gives every kept block back. */
+#define KEPT_BLOCKS 16
+
+typedef struct kept_block {
+    void *p;
+    size_t bytes;
+} kept_block;
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static kept_block kept[KEPT_BLOCKS];
+static size_t kept_bytes, kept_limit;
+static int kept_release_registered;
+
+static void kept_release(void) {
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < KEPT_BLOCKS; i++)
+        if (kept[i].p) (void)cudaFree(kept[i].p), kept[i].p = NULL;
+    kept_bytes = 0;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err) {
     *p = NULL;
-    return gpu_check(cudaMalloc(p, bytes ? bytes : 1), what, err);
+    if (bytes == 0) bytes = 1;
+    pthread_mutex_lock(&kept_lock);
+    int best = -1;
+    for (int i = 0; i < KEPT_BLOCKS; i++)
+        if (kept[i].p && kept[i].bytes >= bytes && kept[i].bytes - bytes <= bytes + ((size_t)1 << 20) &&
+            (best < 0 || kept[i].bytes < kept[best].bytes))
+            best = i;
+    if (best >= 0) {
+        *p = kept[best].p;
+        if (got) *got = kept[best].bytes;
+        kept_bytes -= kept[best].bytes;
+        kept[best].p = NULL;
+        pthread_mutex_unlock(&kept_lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&kept_lock);
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e == cudaErrorMemoryAllocation) { /* the kept blocks may be what is missing */
+        cudaGetLastError();
+        kept_release();
+        e = cudaMalloc(p, bytes);
+    }
+    if (e == cudaSuccess && got) *got = bytes;
+    return gpu_check(e, what, err);
+}
+
+int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
+    return gpu_alloc_sized(p, bytes, NULL, what, err);
+}
+
+void gpu_free(void *p, size_t bytes, cudaStream_t st) {
+    if (!p) return;
+    /* work queued on st may still use the block: it must be done before another
+     * stream can be given the block */
+    if (context_broken || cudaStreamSynchronize(st) != cudaSuccess) {
+        cudaGetLastError();
+        (void)cudaFree(p);
+        return;
+    }
+    pthread_mutex_lock(&kept_lock);
+    if (!kept_limit) {
+        size_t free_bytes = 0, total = 0;
+        kept_limit = cudaMemGetInfo(&free_bytes, &total) == cudaSuccess ? total / 4 : 1;
+    }
+    int slot = -1;
+    for (int i = 0; i < KEPT_BLOCKS && slot < 0; i++)
+        if (!kept[i].p) slot = i;
+    if (slot >= 0 && kept_bytes + bytes <= kept_limit) {
+        kept[slot].p = p, kept[slot].bytes = bytes;
+        kept_bytes += bytes;
+        /* registered after the CUDA runtime started, so it runs before the
+         * runtime's own clean-up */
+        if (!kept_release_registered) kept_release_registered = 1, atexit(kept_release);
+        p = NULL;
+    }
+    pthread_mutex_unlock(&kept_lock);
+    if (p) (void)cudaFree(p);
 }
 
 static int device_count;
@@ -102,33 +185,36 @@ int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err) {
 
 extern "C" void sa_gpu_masks_release(sa_gpu_masks *m, int slot) {
     if (!m || slot < m->uploaded || slot >= SA_GPU_MAX_SLOTS || !m->d_slot[slot]) return;
-    cudaFree(m->d_slot[slot]);
+    gpu_free(m->d_slot[slot], m->nvox, m->stream);
     m->d_slot[slot] = NULL;
 }
 
 extern "C" void sa_gpu_masks_free(sa_gpu_masks *m) {
     if (!m) return;
-    for (int s = 0; s < SA_GPU_MAX_SLOTS; s++)
-        if (m->d_slot[s]) cudaFree(m->d_slot[s]);
-    cudaFree(m->d_pattern);
-    cudaFree(m->work);
-    if (m->stream) cudaStreamDestroy(m->stream);
+    if (m->stream) {
+        for (int s = 0; s < SA_GPU_MAX_SLOTS; s++) gpu_free(m->d_slot[s], m->nvox, m->stream);
+        gpu_free(m->d_pattern, m->nvox * (size_t)m->width, m->stream);
+        gpu_free(m->work, m->work_bytes, m->stream);
+        cudaStreamDestroy(m->stream);
+    }
     free(m);
 }
 
 int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
     if (m->work_bytes < bytes) {
-        cudaFree(m->work);
+        gpu_free(m->work, m->work_bytes, m->stream);
         m->work = NULL;
         m->work_bytes = 0;
-        size_t free_bytes = 0, total = 0;
-        if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess && bytes > free_bytes) {
-            sa_error_set(err, "GPU: the job needs %zu MB of GPU memory, %zu MB are free", bytes >> 20, free_bytes >> 20);
-            return SA_GPU_NO_MEMORY;
+        size_t got = 0;
+        int rc = gpu_alloc_sized(&m->work, bytes, &got, "scratch memory", err);
+        if (rc == SA_GPU_NO_MEMORY) {
+            size_t free_bytes = 0, total = 0;
+            if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess)
+                sa_error_set(err, "GPU: the job needs %zu MB of GPU memory, %zu MB are free", bytes >> 20,
+                             free_bytes >> 20);
         }
-        int rc = gpu_alloc(&m->work, bytes, "scratch memory", err);
         if (rc) return rc;
-        m->work_bytes = bytes;
+        m->work_bytes = got;
     }
     *out = m->work;
     return 0;
