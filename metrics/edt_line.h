@@ -28,6 +28,18 @@
 
 #include "host_device.h"
 
+/* Loops the GPU should unroll (their small arrays then live in registers);
+ * only in nvcc's device pass, which the host compiler never sees. */
+#ifdef __CUDA_ARCH__
+#define SA_UNROLL _Pragma("unroll")
+#else
+#define SA_UNROLL
+#endif
+
+/* The lean builders read a line this many samples at a time, so that a GPU
+ * thread has that many loads in flight instead of one. */
+#define SA_EDT_READ_AHEAD 8
+
 /* Distances along a line are voxel counts below this; it marks "no feature". */
 #define SA_EDT_NONE 0xFFFFu
 
@@ -159,43 +171,27 @@ SA_HOST_DEVICE static inline int sa_envelope_argmin(const int *pos, const double
     return sa_envelope_argmin_st(pos, f, w, v, count, k, at, value, 1);
 }
 
-/* ---- The dense transform's per-line steps (the GPU's kernels run these, one
- * line per thread; tests/unit/test_edt_line.c runs them on the CPU) ----------- */
+/* ---- The dense transform's per-line steps, with the envelope above: the
+ * reference that tests/unit/test_edt_line.c holds the GPU's lean steps (below)
+ * to, and checks against the brute force and the CPU engine ---------------- */
 
-/* Pass X, in pieces: a row may be swept one segment at a time (the GPU loads it
- * tile by tile), carrying *last, the distance to the nearest feature seen so
- * far (SA_EDT_NONE before any; start each sweep with that). The forward sweep
- * (segments left to right) writes d; the backward sweep (segments right to
- * left) lowers it. */
-SA_HOST_DEVICE static inline void sa_line_nearest_forward(const uint8_t *flags, uint8_t bit, int n, unsigned *last,
-                                                          uint16_t *d) {
-    unsigned l = *last;
+/* Pass X: along one row of n flags (feature where flags[x] & bit), each voxel's
+ * distance in voxels to the nearest feature of the row, or SA_EDT_NONE: a
+ * forward sweep, then a backward one. (The GPU computes the same from the row's
+ * bits: sa_row_bits_nearest.) */
+SA_HOST_DEVICE static inline void sa_line_nearest(const uint8_t *flags, uint8_t bit, int n, uint16_t *d) {
+    unsigned l = SA_EDT_NONE;
     for (int x = 0; x < n; x++) {
         if (flags[x] & bit) l = 0;
         else if (l != SA_EDT_NONE) l++;
         d[x] = (uint16_t)l;
     }
-    *last = l;
-}
-
-SA_HOST_DEVICE static inline void sa_line_nearest_backward(const uint8_t *flags, uint8_t bit, int n, unsigned *last,
-                                                           uint16_t *d) {
-    unsigned l = *last;
+    l = SA_EDT_NONE;
     for (int x = n - 1; x >= 0; x--) {
         if (flags[x] & bit) l = 0;
         else if (l != SA_EDT_NONE) l++;
         if (l < d[x]) d[x] = (uint16_t)l;
     }
-    *last = l;
-}
-
-/* Pass X: along one row of n flags (feature where flags[x] & bit), each voxel's
- * distance in voxels to the nearest feature of the row, or SA_EDT_NONE. */
-SA_HOST_DEVICE static inline void sa_line_nearest(const uint8_t *flags, uint8_t bit, int n, uint16_t *d) {
-    unsigned last = SA_EDT_NONE;
-    sa_line_nearest_forward(flags, bit, n, &last, d);
-    last = SA_EDT_NONE;
-    sa_line_nearest_backward(flags, bit, n, &last, d);
 }
 
 /* Pass X's result for a voxel and pass Y's: the nearest feature of its z slice
@@ -253,108 +249,324 @@ SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, si
     return sa_envelope_build_st(pos, f, m, sz, v, zb, sst);
 }
 
-/* ---- The compact envelope (what the GPU's kernels keep per line) -------------
- * The same envelope as sa_envelope_build_st, built one sample at a time and
- * storing, per parabola, its root position vp, its height vf and a 16-bit payload
- * vd (pass X's distance, for pass Y) instead of sample indices into separate
- * position and value arrays: 20 bytes per parabola instead of 24 bytes per sample
- * plus 12 per parabola, so the GPU moves less memory. The arithmetic is operation
- * for operation that of sa_envelope_build_st and sa_envelope_argmin_st, so the
- * results are the same bits (tests/unit/test_edt_line.c checks it). */
+/* ---- The lean envelope (what the GPU's kernels keep per line) ---------------
+ * The same envelope again, storing per parabola one 32-bit node: its root
+ * position in the high bits and a payload in the low bits, from which its
+ * height is computed again when needed (sa_height). Pass Y's payload is pass
+ * X's distance; pass Z's is pass Y's entry (dx, row), packed in as few bits as
+ * the region needs. Where root and payload do not fit 32 bits together (pass Z
+ * on very large regions) the roots go to a second, 16-bit array. So 4 bytes a
+ * parabola (6 in that case) instead of 20.
+ *
+ * The breakpoints are not stored either: the breakpoint of parabola k is
+ * recomputed from parabolas k-1 and k by the very expression that made it
+ * (sa_breakpoint), on the very operands (a parabola below the top never
+ * changes), so it is the same bits. The top parabola's root, height and
+ * breakpoint stay in the builder's registers (sa_lean_envelope), the
+ * parabolas around the evaluation point in the cursor's (sa_lean_cursor).
+ * Decisions and results are those of sa_envelope_build_st and
+ * sa_envelope_argmin_st, bit for bit (test_edt_line checks), in 4 bytes a
+ * parabola instead of the 24 a sample and 12 a parabola those keep. */
 
-/* Adds the sample at position q (greater than every earlier one) with height fq
- * to an envelope of `count` parabolas; returns the new count. */
-SA_HOST_DEVICE static inline int sa_envelope_push(int count, int q, double fq, uint16_t payload, double w2,
-                                                  uint16_t *vp, uint16_t *vd, double *vf, double *zb, size_t st) {
-    if (count == 0) {
-        vp[0] = (uint16_t)q, vf[0] = fq;
-        if (vd) vd[0] = payload;
-        zb[0] = -INFINITY;
-        zb[st] = INFINITY;
-        return 1;
+/* Where a line's parabolas are kept: parabola t's node at node[t * st]; with
+ * root NULL its root is node >> shift and its payload the bits below; else its
+ * root is root[t * st] and its payload the whole node. */
+typedef struct sa_lean_store {
+    uint32_t *node;
+    uint16_t *root;
+    size_t st;
+    int shift;
+} sa_lean_store;
+
+SA_HOST_DEVICE static inline void sa_lean_load(const sa_lean_store *s, int t, int *root, uint32_t *pay) {
+    uint32_t node = s->node[(size_t)t * s->st];
+    if (s->root) {
+        *root = s->root[(size_t)t * s->st], *pay = node;
+    } else {
+        *root = (int)(node >> s->shift), *pay = node & ((1u << s->shift) - 1u);
     }
-    int k = count - 1;
-    double s;
-    for (;;) {
-        int p = vp[(size_t)k * st];
-        s = ((fq - vf[(size_t)k * st]) / (w2 * (double)(q - p)) + (double)(q + p)) * 0.5;
-        if (s <= zb[(size_t)k * st] && k > 0) {
-            k--;
-            continue;
+}
+
+SA_HOST_DEVICE static inline void sa_lean_keep(const sa_lean_store *s, int t, int root, uint32_t pay) {
+    if (s->root) {
+        s->root[(size_t)t * s->st] = (uint16_t)root, s->node[(size_t)t * s->st] = pay;
+    } else {
+        s->node[(size_t)t * s->st] = ((uint32_t)root << s->shift) | pay;
+    }
+}
+
+/* Bits to write any value below `n` (0 for n <= 1). */
+SA_HOST_DEVICE static inline int sa_bits_below(unsigned n) {
+    int b = 0;
+    while (b < 32 && (n - 1u) >> b && n > 1) b++;
+    return b;
+}
+
+/* How a parabola's height follows from its payload: pass Y (two_axes 0):
+ * (sx*d)^2 for pass X's distance d; pass Z (two_axes 1): the 2-D squared
+ * distance of the entry (dx << row_bits) | row from row j:
+ * (sx*dx)^2 + (sy*(j-row))^2 (sa_edt_column_z_build's expression). */
+typedef struct sa_height_rule {
+    double sx, sy;
+    int j, two_axes, row_bits;
+} sa_height_rule;
+
+SA_HOST_DEVICE static inline double sa_height(const sa_height_rule *h, uint32_t payload) {
+    if (!h->two_axes) return sa_axis_sq(h->sx, (int)payload);
+    return sa_axis_sq(h->sx, (int)(payload >> h->row_bits)) +
+           sa_axis_sq(h->sy, h->j - (int)(payload & ((1u << h->row_bits) - 1u)));
+}
+
+/* Abscissa where the parabolas rooted at p (height fp) and q > p (height fq)
+ * meet: sa_envelope_build_st's expression. */
+SA_HOST_DEVICE static inline double sa_breakpoint(int p, double fp, int q, double fq, double w2) {
+    return ((fq - fp) / (w2 * (double)(q - p)) + (double)(q + p)) * 0.5;
+}
+
+typedef struct sa_lean_envelope {
+    int count;           /* parabolas */
+    int top_p;           /* the last parabola: root, */
+    double top_f, top_z; /* height and left breakpoint (-INFINITY for the first) */
+} sa_lean_envelope;
+
+SA_HOST_DEVICE static inline void sa_lean_clear(sa_lean_envelope *e) {
+    e->count = 0, e->top_p = 0, e->top_f = 0.0, e->top_z = -INFINITY;
+}
+
+/* Adds the sample at position q (greater than every earlier one) with payload
+ * pay (height sa_height(h, pay)); w2 is the squared spacing along the line. */
+SA_HOST_DEVICE static inline void sa_lean_push(sa_lean_envelope *e, int q, uint32_t pay, const sa_height_rule *h,
+                                               double w2, const sa_lean_store *s) {
+    const double fq = sa_height(h, pay);
+    int k = e->count - 1;
+    if (k >= 0) {
+        int p = e->top_p;
+        double fp = e->top_f, zk = e->top_z, sq;
+        for (;;) {
+            sq = sa_breakpoint(p, fp, q, fq, w2);
+            if (sq <= zk && k > 0) { /* parabola k is hidden: the one below becomes the top */
+                int below;
+                uint32_t pk, pb;
+                k--;
+                sa_lean_load(s, k, &p, &pk);
+                fp = sa_height(h, pk);
+                if (k > 0) {
+                    sa_lean_load(s, k - 1, &below, &pb);
+                    zk = sa_breakpoint(below, sa_height(h, pb), p, fp, w2);
+                } else {
+                    zk = -INFINITY;
+                }
+                continue;
+            }
+            break;
         }
-        break;
-    }
-    if (s <= zb[(size_t)k * st]) { /* k == 0 and q lies below p everywhere */
-        vp[0] = (uint16_t)q, vf[0] = fq;
-        if (vd) vd[0] = payload;
-        return 1;
+        if (sq <= zk) k = -1; /* k == 0 and q lies below p everywhere */
+        e->top_z = k < 0 ? -INFINITY : sq;
+    } else {
+        e->top_z = -INFINITY;
     }
     k++;
-    vp[(size_t)k * st] = (uint16_t)q, vf[(size_t)k * st] = fq;
-    if (vd) vd[(size_t)k * st] = payload;
-    zb[(size_t)k * st] = s;
-    zb[(size_t)(k + 1) * st] = INFINITY;
-    return k + 1;
+    sa_lean_keep(s, k, q, pay);
+    e->count = k + 1, e->top_p = q, e->top_f = fq;
 }
 
-/* The parabola lowest at `at` among k (after sa_envelope_seek_st) and its two
- * neighbours, as sa_envelope_argmin_st: returns its index, value in *value. */
-SA_HOST_DEVICE static inline int sa_envelope_lowest(const uint16_t *vp, const double *vf, double w, int count, int k,
-                                                    int at, double *value, size_t st) {
-    int best = k;
-    double best_value = sa_parabola(vf[(size_t)k * st], w, vp[(size_t)k * st], at);
-    if (k > 0) {
-        double cv = sa_parabola(vf[(size_t)(k - 1) * st], w, vp[(size_t)(k - 1) * st], at);
-        if (cv < best_value) best = k - 1, best_value = cv;
+/* Walks an envelope's parabolas for positions visited in increasing order,
+ * holding parabolas k-1, k, k+1 (prev, cur, next), the breakpoint between k and
+ * k+1, and parabola k+2 as stored (ahead: read one step early). */
+typedef struct sa_lean_cursor {
+    int k, count;
+    int prev_p, cur_p, next_p, ahead_p;
+    double prev_f, cur_f, next_f, next_z;
+    uint32_t prev_pl, cur_pl, next_pl, ahead_pl;
+} sa_lean_cursor;
+
+SA_HOST_DEVICE static inline void sa_lean_cursor_load_next(sa_lean_cursor *c, const sa_height_rule *h, double w2,
+                                                           const sa_lean_store *s) {
+    if (c->k + 1 < c->count) {
+        c->next_p = c->ahead_p, c->next_pl = c->ahead_pl;
+        c->next_f = sa_height(h, c->next_pl);
+        c->next_z = sa_breakpoint(c->cur_p, c->cur_f, c->next_p, c->next_f, w2);
+        if (c->k + 2 < c->count) sa_lean_load(s, c->k + 2, &c->ahead_p, &c->ahead_pl);
+    } else {
+        c->next_z = INFINITY;
     }
-    if (k + 1 < count) {
-        double cv = sa_parabola(vf[(size_t)(k + 1) * st], w, vp[(size_t)(k + 1) * st], at);
-        if (cv < best_value) best = k + 1, best_value = cv;
-    }
-    *value = best_value;
-    return best;
 }
 
-/* Pass Y with the compact envelope: as sa_edt_column_y (same entries, same
- * need rule); scratch vp, vd, vf, zb of n (zb: n + 1) elements at stride sst. */
-SA_HOST_DEVICE static inline void sa_edt_column_y_compact(const uint16_t *dx, size_t dst, int n, double sx, double sy,
-                                                          uint16_t *vp, uint16_t *vd, double *vf, double *zb,
-                                                          size_t sst, const unsigned long long *need, size_t nst,
-                                                          uint32_t *entry, size_t est) {
+/* A cursor at the first parabola of an envelope of `count` parabolas (with
+ * none, a cursor that must not be evaluated). */
+SA_HOST_DEVICE static inline void sa_lean_cursor_start(sa_lean_cursor *c, int count, const sa_height_rule *h,
+                                                       double w2, const sa_lean_store *s) {
+    c->k = 0, c->count = count;
+    c->prev_p = c->cur_p = c->next_p = c->ahead_p = 0;
+    c->prev_f = c->cur_f = c->next_f = 0.0, c->next_z = INFINITY;
+    c->prev_pl = c->cur_pl = c->next_pl = c->ahead_pl = 0;
+    if (count <= 0) return;
+    sa_lean_load(s, 0, &c->cur_p, &c->cur_pl);
+    c->cur_f = sa_height(h, c->cur_pl);
+    if (count > 1) sa_lean_load(s, 1, &c->ahead_p, &c->ahead_pl);
+    sa_lean_cursor_load_next(c, h, w2, s);
+}
+
+/* sa_envelope_seek_st then sa_envelope_argmin_st at `at` (weight w): the value
+ * in *value, the lowest parabola's root in *root and payload in *pay. */
+SA_HOST_DEVICE static inline void sa_lean_lowest(sa_lean_cursor *c, int at, double w, const sa_height_rule *h,
+                                                 const sa_lean_store *s, double *value, int *root, uint32_t *pay) {
+    const double w2 = w * w;
+    while (c->k + 1 < c->count && c->next_z < (double)at) {
+        c->prev_p = c->cur_p, c->prev_f = c->cur_f, c->prev_pl = c->cur_pl;
+        c->cur_p = c->next_p, c->cur_f = c->next_f, c->cur_pl = c->next_pl;
+        c->k++;
+        sa_lean_cursor_load_next(c, h, w2, s);
+    }
+    int best_p = c->cur_p;
+    uint32_t best_pl = c->cur_pl;
+    double best = sa_parabola(c->cur_f, w, c->cur_p, at);
+    if (c->k > 0) {
+        double v = sa_parabola(c->prev_f, w, c->prev_p, at);
+        if (v < best) best = v, best_p = c->prev_p, best_pl = c->prev_pl;
+    }
+    if (c->k + 1 < c->count) {
+        double v = sa_parabola(c->next_f, w, c->next_p, at);
+        if (v < best) best = v, best_p = c->next_p, best_pl = c->next_pl;
+    }
+    *value = best, *root = best_p, *pay = best_pl;
+}
+
+/* Pass Y with the lean envelope: as sa_edt_column_y (same entries, same need
+ * rule); its nodes (root << 16 | pass X's distance) at node[t * sst], n of them. */
+SA_HOST_DEVICE static inline void sa_edt_column_y_lean(const uint16_t *dx, size_t dst, int n, double sx, double sy,
+                                                       uint32_t *node, size_t sst, const unsigned long long *need,
+                                                       size_t nst, uint32_t *entry, size_t est) {
+    const sa_height_rule h = {sx, 0.0, 0, 0, 0};
+    const sa_lean_store s = {node, NULL, sst, 16};
     const double w2 = sy * sy;
-    int count = 0;
-    for (int j = 0; j < n; j++) {
-        unsigned d = dx[(size_t)j * dst];
-        if (d != SA_EDT_NONE) count = sa_envelope_push(count, j, sa_axis_sq(sx, (int)d), (uint16_t)d, w2, vp, vd, vf, zb, sst);
+    sa_lean_envelope e;
+    sa_lean_clear(&e);
+    for (int j0 = 0; j0 < n; j0 += SA_EDT_READ_AHEAD) {
+        unsigned d[SA_EDT_READ_AHEAD];
+        SA_UNROLL
+        for (int u = 0; u < SA_EDT_READ_AHEAD; u++) d[u] = j0 + u < n ? dx[(size_t)(j0 + u) * dst] : SA_EDT_NONE;
+        SA_UNROLL
+        for (int u = 0; u < SA_EDT_READ_AHEAD; u++)
+            if (d[u] != SA_EDT_NONE) sa_lean_push(&e, j0 + u, d[u], &h, w2, &s);
     }
-    int k = 0;
+    sa_lean_cursor c;
+    sa_lean_cursor_start(&c, e.count, &h, w2, &s);
     for (int j = 0; j < n; j++) {
         if (need && !need[(size_t)j * nst]) continue;
-        if (count == 0) {
+        if (e.count == 0) {
             entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
             continue;
         }
-        double d2;
-        k = sa_envelope_seek_st(zb, count, k, j, sst);
-        int b = sa_envelope_lowest(vp, vf, sy, count, k, j, &d2, sst);
-        entry[(size_t)j * est] = ((uint32_t)vd[(size_t)b * sst] << 16) | (uint32_t)vp[(size_t)b * sst];
+        double d2 = 0.0;
+        int row = 0;
+        uint32_t d = 0;
+        sa_lean_lowest(&c, j, sy, &h, &s, &d2, &row, &d);
+        entry[(size_t)j * est] = (d << 16) | (uint32_t)row;
     }
 }
 
-/* Pass Z's envelope with the compact layout, as sa_edt_column_z_build; evaluate
- * with sa_envelope_seek_st and sa_envelope_lowest (weight sz). */
-SA_HOST_DEVICE static inline int sa_edt_column_z_compact(const uint32_t *entry, size_t est, int n, int j, double sx,
-                                                         double sy, double sz, uint16_t *vp, double *vf, double *zb,
-                                                         size_t sst) {
+/* Pass Z's store and height rule for a region of rnx x rny columns and lines of
+ * n voxels at row j: nodes packed (root, dx, row) when they fit 32 bits (and
+ * allow_packed), else the payload is the entry and the roots go to `root`. */
+SA_HOST_DEVICE static inline void sa_edt_z_layout(int rnx, int rny, int n, int j, double sx, double sy,
+                                                  int allow_packed, uint32_t *node, uint16_t *root, size_t st,
+                                                  sa_lean_store *s, sa_height_rule *h) {
+    int row_bits = sa_bits_below((unsigned)rny), dx_bits = sa_bits_below((unsigned)rnx);
+    int root_bits = sa_bits_below((unsigned)n) > 0 ? sa_bits_below((unsigned)n) : 1;
+    int packed = allow_packed && row_bits + dx_bits + root_bits <= 32;
+    h->sx = sx, h->sy = sy, h->j = j, h->two_axes = 1, h->row_bits = packed ? row_bits : 16;
+    s->node = node, s->root = packed ? NULL : root, s->st = st, s->shift = packed ? row_bits + dx_bits : 32;
+}
+
+/* Pass Z's envelope, lean: the column (x, y) of n entries (entry[k * est]) in
+ * the store and height rule of sa_edt_z_layout; returns the parabola count.
+ * Evaluate with sa_lean_cursor_start and sa_lean_lowest (weight sz). */
+SA_HOST_DEVICE static inline int sa_edt_column_z_lean(const uint32_t *entry, size_t est, int n, double sz,
+                                                      const sa_lean_store *s, const sa_height_rule *h) {
     const double w2 = sz * sz;
-    int count = 0;
-    for (int k = 0; k < n; k++) {
-        uint32_t e = entry[(size_t)k * est];
-        if (e == SA_EDT_ENTRY_NONE) continue;
-        double f = sa_axis_sq(sx, (int)(e >> 16)) + sa_axis_sq(sy, j - (int)(e & 0xFFFFu));
-        count = sa_envelope_push(count, k, f, 0, w2, vp, NULL, vf, zb, sst);
+    const int rb = h->row_bits;
+    sa_lean_envelope e;
+    sa_lean_clear(&e);
+    for (int k0 = 0; k0 < n; k0 += SA_EDT_READ_AHEAD) {
+        uint32_t en[SA_EDT_READ_AHEAD];
+        SA_UNROLL
+        for (int u = 0; u < SA_EDT_READ_AHEAD; u++) en[u] = k0 + u < n ? entry[(size_t)(k0 + u) * est] : SA_EDT_ENTRY_NONE;
+        SA_UNROLL
+        for (int u = 0; u < SA_EDT_READ_AHEAD; u++)
+            if (en[u] != SA_EDT_ENTRY_NONE)
+                sa_lean_push(&e, k0 + u, ((en[u] >> 16) << rb) | (en[u] & 0xFFFFu), h, w2, s);
     }
-    return count;
+    return e.count;
+}
+
+/* ---- Pass X from bits (the GPU's pass X) --------------------------------------
+ * A row held as 32-bit words of feature bits (bit b of word w: voxel 32w + b),
+ * with, per word, the nearest word at or before it that holds a feature
+ * (left_word, -1 for none) and at or after it (right_word, `words` for none).
+ * sa_row_bits_nearest gives sa_line_nearest's distance at one voxel. */
+SA_HOST_DEVICE static inline int sa_high_bit(uint32_t v) { /* v != 0 */
+#ifdef __CUDA_ARCH__
+    return 31 - __clz((int)v);
+#else
+    return 31 - __builtin_clz(v);
+#endif
+}
+
+SA_HOST_DEVICE static inline int sa_low_bit(uint32_t v) { /* v != 0 */
+#ifdef __CUDA_ARCH__
+    return __ffs((int)v) - 1;
+#else
+    return __builtin_ctz(v);
+#endif
+}
+
+/* Bit b of a 4-byte word's bytes, as 4 bits (bit i: byte i, the lowest address
+ * first): the GPU reads rows 16 bytes at a time and packs them with this. The
+ * product sets bit 24 + i from byte i and nothing else touches bits 24..27. */
+SA_HOST_DEVICE static inline uint32_t sa_byte_bits4(uint32_t word, int b) {
+    uint32_t u = (word >> b) & 0x01010101u;
+    return ((u * 0x01020408u) >> 24) & 0xFu;
+}
+
+SA_HOST_DEVICE static inline unsigned sa_row_bits_nearest(const uint32_t *bits, const int *left_word,
+                                                          const int *right_word, int words, int x) {
+    int w = x >> 5, b = x & 31;
+    uint32_t here = bits[w];
+    unsigned best = SA_EDT_NONE;
+    uint32_t left = here & (0xFFFFFFFFu >> (31 - b)); /* bits 0..b */
+    int at = -1;
+    if (left) at = (w << 5) + sa_high_bit(left);
+    else if (w > 0 && left_word[w - 1] >= 0) at = (left_word[w - 1] << 5) + sa_high_bit(bits[left_word[w - 1]]);
+    if (at >= 0) best = (unsigned)(x - at);
+    uint32_t right = here & (0xFFFFFFFFu << b); /* bits b..31 */
+    at = -1;
+    if (right) at = (w << 5) + sa_low_bit(right);
+    else if (w + 1 < words && right_word[w + 1] < words) at = (right_word[w + 1] << 5) + sa_low_bit(bits[right_word[w + 1]]);
+    if (at >= 0 && (unsigned)(at - x) < best) best = (unsigned)(at - x);
+    return best;
+}
+
+/* sa_row_bits_nearest for `count` consecutive voxels from x0, all in one word
+ * (x0 % 32 + count <= 32), into out[0..count): the word and its neighbours are
+ * read once for the run. */
+SA_HOST_DEVICE static inline void sa_row_bits_nearest_run(const uint32_t *bits, const int *left_word,
+                                                          const int *right_word, int words, int x0, int count,
+                                                          unsigned *out) {
+    int w = x0 >> 5;
+    uint32_t here = bits[w];
+    int before = -1, after = -1; /* the nearest features outside the word */
+    if (w > 0 && left_word[w - 1] >= 0) before = (left_word[w - 1] << 5) + sa_high_bit(bits[left_word[w - 1]]);
+    if (w + 1 < words && right_word[w + 1] < words) after = (right_word[w + 1] << 5) + sa_low_bit(bits[right_word[w + 1]]);
+    for (int i = 0; i < count; i++) {
+        int x = x0 + i, b = x & 31;
+        uint32_t left = here & (0xFFFFFFFFu >> (31 - b)), right = here & (0xFFFFFFFFu << b);
+        int l = left ? (w << 5) + sa_high_bit(left) : before;
+        int r = right ? (w << 5) + sa_low_bit(right) : after;
+        unsigned best = l >= 0 ? (unsigned)(x - l) : SA_EDT_NONE;
+        if (r >= 0 && (unsigned)(r - x) < best) best = (unsigned)(r - x);
+        out[i] = best;
+    }
 }
 
 #endif

@@ -75,10 +75,14 @@ int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, double tau_
 
 /* For benchmarks and tests: the exact distance (mm) from every voxel of the grid
  * to the nearest voxel of mask `slot` (INFINITY when it is empty), the dense
- * transform alone. host_out (nvox doubles) may be NULL; kernel_ms (NULL or 5
- * floats) gets the GPU time of the kernels (CUDA events): all, then the flags,
- * pass X, pass Y and pass Z. */
+ * transform alone. host_out (nvox doubles) may be NULL; kernel_ms (NULL or 4
+ * floats) gets the GPU time of the kernels (CUDA events): all, then pass X,
+ * pass Y and pass Z. */
 int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_ms, sa_error *err);
+
+/* For tests: pass Z keeps its parabolas' roots apart (the layout of regions too
+ * large to pack them, 2^33 voxels and more) even where they would pack. */
+void sa_gpu_force_wide_nodes(int on);
 
 #ifdef __cplusplus
 }

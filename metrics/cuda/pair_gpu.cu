@@ -5,10 +5,11 @@
  *
  *  - counts and boxes are integers;
  *  - distances come from the dense separable transform whose per-line steps are
- *    edt_line.h's shared functions (one line per thread; the envelope scratch of
- *    all lines interleaved, so that neighbouring threads read neighbouring
- *    addresses); every distance is the minimum over all feature voxels of the
- *    same expression the CPU evaluates, ((sx*dx)^2 + (sy*dy)^2) + (sz*dz)^2,
+ *    edt_line.h's shared functions: pass X from each row's bits (a warp a row,
+ *    sa_row_bits_nearest), passes Y and Z one line per thread with the lean
+ *    envelope (4 bytes a parabola, in the thread's own cached local memory),
+ *    deciding exactly as the CPU's envelope; every distance is the same
+ *    expression the CPU evaluates, ((sx*dx)^2 + (sy*dy)^2) + (sz*dz)^2,
  *    compiled without fused multiply-add, then an IEEE sqrt;
  *  - sums are exact (exact_sum.h), so the order the threads add in is irrelevant;
  *  - percentiles read the order statistics from a radix sort (CUB) and combine
@@ -136,81 +137,187 @@ __global__ void column_count_kernel(const uint8_t *flags, region_geometry g, uns
 
 /* ---- The transform ---------------------------------------------------------- */
 
-/* The compact envelopes of all lines (edt_line.h), interleaved: element t of
- * line c at [t * lines + c]. 20 bytes a voxel of the longest line. */
-struct envelope_scratch {
-    uint16_t *vp, *vd;
-    double *vf, *zb;
+/* Pass X from bits: one warp per row. The row's feature bits are gathered into
+ * shared memory as 32-bit words (by ballot; VEC: 16 bytes a lane, packed with
+ * sa_byte_bits4, where rows allow it), with, per word, the nearest word at
+ * or before it and at or after it that holds a feature (warp scans); then each
+ * voxel's distance is sa_row_bits_nearest, written coalesced. Rows are the
+ * region's (row = k * rny + j, voxel row * rnx + i of `in`). Shared memory:
+ * 3 * words 32-bit values per warp. */
+template <int VEC>
+__global__ void pass_x_kernel(gpu_mask_view in, region_geometry g, uint16_t *dx) {
+    extern __shared__ uint32_t s_rows[];
+    const unsigned full = 0xFFFFFFFFu;
+    int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int nx = g.rnx, words = (nx + 31) >> 5;
+    uint32_t *bits = s_rows + (size_t)warp * 3 * words;
+    int *left = (int *)(bits + words), *right = left + words;
+    size_t rows = (size_t)g.rny * g.rnz;
+    for (size_t row = (size_t)blockIdx.x * warps + warp; row < rows; row += (size_t)gridDim.x * warps) {
+        size_t base = row * (size_t)nx;
+        if (VEC) { /* 16 bytes a lane (nx % 16 == 0, width 1, aligned): 512 voxels a load */
+            const uint4 *v = (const uint4 *)((const uint8_t *)in.base + base);
+            int b = __ffs((int)in.bit) - 1;
+            for (int c0 = 0; c0 < nx; c0 += 512) {
+                int x = c0 + 16 * lane;
+                uint32_t half = 0;
+                if (x < nx) {
+                    uint4 q = v[x >> 4];
+                    half = sa_byte_bits4(q.x, b) | sa_byte_bits4(q.y, b) << 4 | sa_byte_bits4(q.z, b) << 8 |
+                           sa_byte_bits4(q.w, b) << 12;
+                }
+                uint32_t upper = __shfl_down_sync(full, half, 1);
+                if (!(lane & 1) && x < nx) bits[x >> 5] = half | upper << 16;
+            }
+        } else {
+            for (int w0 = 0; w0 < words; w0 += 4) { /* four loads in flight, then their ballots */
+                int inside[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    int x = ((w0 + u) << 5) + lane;
+                    inside[u] = x < nx && gpu_mask_at(in, base + (size_t)x);
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                    if (w0 + u < words) { /* the same for the whole warp */
+                        uint32_t b = __ballot_sync(full, inside[u]);
+                        if (lane == 0) bits[w0 + u] = b;
+                    }
+            }
+        }
+        __syncwarp();
+        int carry = -1;
+        for (int w0 = 0; w0 < words; w0 += 32) {
+            int w = w0 + lane;
+            int v = w < words && bits[w] ? w : -1;
+            for (int o = 1; o < 32; o <<= 1) {
+                int t = __shfl_up_sync(full, v, o);
+                if (lane >= o && t > v) v = t;
+            }
+            if (carry > v) v = carry;
+            if (w < words) left[w] = v;
+            carry = __shfl_sync(full, v, 31);
+        }
+        carry = words;
+        for (int w0 = ((words - 1) >> 5) << 5; w0 >= 0; w0 -= 32) {
+            int w = w0 + lane;
+            int v = w < words && bits[w] ? w : words;
+            for (int o = 1; o < 32; o <<= 1) {
+                int t = __shfl_down_sync(full, v, o);
+                if (lane + o < 32 && t < v) v = t;
+            }
+            if (carry < v) v = carry;
+            if (w < words) right[w] = v;
+            carry = __shfl_sync(full, v, 0);
+        }
+        __syncwarp();
+        uint16_t *d = dx + base;
+        if (VEC) { /* 8 voxels a lane, one 16-byte store */
+            for (int x0 = 8 * lane; x0 < nx; x0 += 256) {
+                unsigned r[8];
+                sa_row_bits_nearest_run(bits, left, right, words, x0, 8, r); /* one word: x0 % 8 == 0 */
+                *(uint4 *)(d + x0) = make_uint4(r[0] | r[1] << 16, r[2] | r[3] << 16, r[4] | r[5] << 16,
+                                                r[6] | r[7] << 16); /* x0 + 8 <= nx: nx % 16 == 0 */
+            }
+        } else {
+            for (int x = lane; x < nx; x += 32) d[x] = (uint16_t)sa_row_bits_nearest(bits, left, right, words, x);
+        }
+        __syncwarp(); /* the next row reuses the shared arrays */
+    }
+}
+
+static void launch_pass_x(gpu_mask_view in, const region_geometry &g, uint16_t *dx, cudaStream_t st) {
+    size_t rows = (size_t)g.rny * g.rnz;
+    size_t per_warp = (size_t)3 * ((g.rnx + 31) / 32) * sizeof(uint32_t); /* at most 24 KB (rnx <= 65535) */
+    int warps = 8;
+    while (warps > 1 && (size_t)warps * per_warp > 48 * 1024) warps /= 2;
+    size_t blocks = (rows + warps - 1) / warps;
+    if (blocks > ((size_t)1 << 20)) blocks = (size_t)1 << 20; /* the warps then take several rows each */
+    int vec = in.width == 1 && g.rnx % 16 == 0 && (uintptr_t)in.base % 16 == 0 && (uintptr_t)dx % 16 == 0;
+    if (vec)
+        pass_x_kernel<1><<<(unsigned)blocks, warps * 32, (size_t)warps * per_warp, st>>>(in, g, dx);
+    else
+        pass_x_kernel<0><<<(unsigned)blocks, warps * 32, (size_t)warps * per_warp, st>>>(in, g, dx);
+}
+
+/* Passes Y and Z keep each line's lean envelope (edt_line.h: a 32-bit node a
+ * parabola, and pass Z on regions too large to pack its nodes a 16-bit root
+ * too) in the thread's own arrays, which the GPU keeps in its cached local
+ * memory: a kernel is compiled for lines of up to LOCAL = 256, 512 and 1024
+ * voxels. Longer lines use LOCAL = 0: the envelopes in global scratch, element t
+ * of line c at [t * lines + c]. */
+struct lean_scratch {
+    uint32_t *node;
+    uint16_t *root;
 };
 
-/* Pass X: one thread per row, but rows are read and written tile by tile
- * through shared memory, so that global accesses are coalesced (a thread
- * walking its own row would touch a new cache line every step). A block of
- * PASS_X_ROWS threads sweeps PASS_X_ROWS rows: forward over tiles left to right,
- * backward right to left, each thread carrying its row's state
- * (sa_line_nearest_forward / _backward). Rows are padded in shared memory so
- * that the threads of a warp hit different banks. */
-#define PASS_X_ROWS 128
-#define PASS_X_TILE 64
+static int lean_class(int n) { return n <= 256 ? 256 : n <= 512 ? 512 : n <= 1024 ? 1024 : 0; }
 
-__device__ static void pass_x_load(const uint8_t *flags, const uint16_t *dx, size_t row0, size_t rows, int nx, int x0,
-                                   int w, uint8_t (*s_flags)[PASS_X_TILE + 4], uint16_t (*s_d)[PASS_X_TILE + 2]) {
-    for (int i = threadIdx.x; i < PASS_X_ROWS * PASS_X_TILE; i += blockDim.x) {
-        int r = i / PASS_X_TILE, c = i % PASS_X_TILE;
-        size_t row = row0 + (size_t)r;
-        int inside = row < rows && c < w;
-        s_flags[r][c] = inside ? flags[row * (size_t)nx + (size_t)(x0 + c)] : 0;
-        if (dx) s_d[r][c] = inside ? dx[row * (size_t)nx + (size_t)(x0 + c)] : 0;
-    }
+/* Launches kernel<LOCAL> for the size class of a line of n. */
+#define LAUNCH_LEAN(kernel, n, blocks, threads, stream, ...)                         \
+    do {                                                                             \
+        switch (lean_class(n)) {                                                     \
+        case 256: kernel<256><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
+        case 512: kernel<512><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
+        case 1024: kernel<1024><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break; \
+        default: kernel<0><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;      \
+        }                                                                            \
+    } while (0)
+
+/* The envelope arrays of line `col` of `lines`: the thread's own or the scratch's. */
+#define LEAN_NODES(s, col, lines)                                 \
+    uint32_t own_node[LOCAL > 0 ? LOCAL : 1];                     \
+    uint32_t *node = LOCAL > 0 ? own_node : (s).node + (col);     \
+    const size_t st = LOCAL > 0 ? 1 : (lines)
+
+/* Pass Z's store (sa_edt_z_layout): PACKED says at compile time that the nodes
+ * hold their roots (the host checked that they fit), which spares the kernel
+ * the other layout's registers; unpacked regions use the global scratch. */
+#define LEAN_Z_STORE(s, col, ls, h)                                                                       \
+    sa_lean_store ls;                                                                                     \
+    sa_height_rule h;                                                                                     \
+    sa_edt_z_layout(g.rnx, g.rny, g.rnz, (int)((col) / (size_t)g.rnx), sx, sy, PACKED, node,              \
+                    PACKED ? NULL : (s).root + (col), st, &ls, &h);                                       \
+    if (PACKED) ls.root = NULL
+
+static volatile int force_wide_nodes; /* tests: sa_gpu_force_wide_nodes */
+
+extern "C" void sa_gpu_force_wide_nodes(int on) { force_wide_nodes = on; }
+
+/* Whether pass Z's nodes pack for a region. */
+static int z_nodes_packed(const region_geometry &g) {
+    if (force_wide_nodes) return 0;
+    sa_lean_store ls;
+    sa_height_rule h;
+    uint16_t root;
+    sa_edt_z_layout(g.rnx, g.rny, g.rnz, 0, 1.0, 1.0, 1, NULL, &root, 1, &ls, &h);
+    return ls.root == NULL;
 }
 
-__device__ static void pass_x_store(uint16_t *dx, size_t row0, size_t rows, int nx, int x0, int w,
-                                    uint16_t (*s_d)[PASS_X_TILE + 2]) {
-    for (int i = threadIdx.x; i < PASS_X_ROWS * PASS_X_TILE; i += blockDim.x) {
-        int r = i / PASS_X_TILE, c = i % PASS_X_TILE;
-        size_t row = row0 + (size_t)r;
-        if (row < rows && c < w) dx[row * (size_t)nx + (size_t)(x0 + c)] = s_d[r][c];
-    }
-}
-
-__global__ void pass_x_kernel(const uint8_t *flags, region_geometry g, uint8_t feature_bit, uint16_t *dx) {
-    __shared__ uint8_t s_flags[PASS_X_ROWS][PASS_X_TILE + 4];
-    __shared__ uint16_t s_d[PASS_X_ROWS][PASS_X_TILE + 2];
-    size_t rows = (size_t)g.rny * g.rnz, row0 = (size_t)blockIdx.x * PASS_X_ROWS;
-    int nx = g.rnx, tiles = (nx + PASS_X_TILE - 1) / PASS_X_TILE, r = threadIdx.x;
-    int owns = r < PASS_X_ROWS && row0 + (size_t)r < rows;
-    unsigned last = SA_EDT_NONE;
-    for (int t = 0; t < tiles; t++) {
-        int x0 = t * PASS_X_TILE, w = nx - x0 < PASS_X_TILE ? nx - x0 : PASS_X_TILE;
-        pass_x_load(flags, NULL, row0, rows, nx, x0, w, s_flags, s_d);
-        __syncthreads();
-        if (owns) sa_line_nearest_forward(s_flags[r], feature_bit, w, &last, s_d[r]);
-        __syncthreads();
-        pass_x_store(dx, row0, rows, nx, x0, w, s_d);
-        __syncthreads();
-    }
-    last = SA_EDT_NONE;
-    for (int t = tiles - 1; t >= 0; t--) {
-        int x0 = t * PASS_X_TILE, w = nx - x0 < PASS_X_TILE ? nx - x0 : PASS_X_TILE;
-        pass_x_load(flags, dx, row0, rows, nx, x0, w, s_flags, s_d);
-        __syncthreads();
-        if (owns) sa_line_nearest_backward(s_flags[r], feature_bit, w, &last, s_d[r]);
-        __syncthreads();
-        pass_x_store(dx, row0, rows, nx, x0, w, s_d);
-        __syncthreads();
-    }
-}
+/* Launches pass Z's kernel<LOCAL, PACKED> for a region. */
+#define LAUNCH_LEAN_Z(kernel, g, blocks, threads, stream, ...)                          \
+    do {                                                                                \
+        switch (z_nodes_packed(g) ? lean_class((g).rnz) : -1) {                          \
+        case 256: kernel<256, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
+        case 512: kernel<512, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
+        case 1024: kernel<1024, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break; \
+        case 0: kernel<0, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;       \
+        default: kernel<0, 0><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;      \
+        }                                                                               \
+    } while (0)
 
 /* Pass Y: one thread per column (i, k), neighbouring threads along i. With
  * query_count (per (i, j) column), it evaluates only where pass Z will read. */
-__global__ void pass_y_kernel(const uint16_t *dx, region_geometry g, double sx, double sy, envelope_scratch s,
+template <int LOCAL>
+__global__ void pass_y_kernel(const uint16_t *dx, region_geometry g, double sx, double sy, lean_scratch s,
                               const unsigned long long *query_count, uint32_t *entry) {
     size_t col = (size_t)blockIdx.x * blockDim.x + threadIdx.x, cols = (size_t)g.rnx * g.rnz;
     if (col >= cols) return;
     size_t i = col % (size_t)g.rnx, k = col / (size_t)g.rnx;
     size_t base = k * (size_t)g.rny * g.rnx + i;
-    sa_edt_column_y_compact(dx + base, (size_t)g.rnx, g.rny, sx, sy, s.vp + col, s.vd + col, s.vf + col, s.zb + col,
-                            cols, query_count ? query_count + i : NULL, (size_t)g.rnx, entry + base, (size_t)g.rnx);
+    LEAN_NODES(s, col, cols);
+    sa_edt_column_y_lean(dx + base, (size_t)g.rnx, g.rny, sx, sy, node, st, query_count ? query_count + i : NULL,
+                         (size_t)g.rnx, entry + base, (size_t)g.rnx);
 }
 
 /* Per-block partial results of pass Z. */
@@ -222,10 +329,12 @@ struct directed_partial {
  * at each query voxel, writes the distance at the column's place in `out` (the
  * columns' exclusive prefix sum of query counts) and reduces max, exact sum and
  * the count within tau. */
+template <int LOCAL, int PACKED>
 __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8_t query_bit, region_geometry g,
-                              double sx, double sy, double sz, double tau, envelope_scratch s,
-                              const unsigned long long *query_count, const unsigned long long *query_offset, double *out,
-                              unsigned long long *max_bits, unsigned long long *within, directed_partial *partials) {
+                              double sx, double sy, double sz, double tau, lean_scratch s,
+                              const unsigned long long *query_count, const unsigned long long *query_offset,
+                              double *out, unsigned long long *max_bits, unsigned long long *within,
+                              directed_partial *partials) {
     __shared__ sa_exact_sum s_sum[LINE_THREADS];
     __shared__ unsigned long long s_max, s_within;
     if (threadIdx.x == 0) s_max = 0, s_within = 0;
@@ -235,23 +344,29 @@ __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8
     double mx = 0.0;
     unsigned long long in_tau = 0;
     if (col < cols && query_count[col] > 0) {
-        int j = (int)(col / (size_t)g.rnx);
-        int count = sa_edt_column_z_compact(entry + col, cols, g.rnz, j, sx, sy, sz, s.vp + col, s.vf + col,
-                                            s.zb + col, cols);
+        LEAN_NODES(s, col, cols);
+        LEAN_Z_STORE(s, col, ls, h);
+        int count = sa_edt_column_z_lean(entry + col, cols, g.rnz, sz, &ls, &h);
+        sa_lean_cursor c;
+        sa_lean_cursor_start(&c, count, &h, sz * sz, &ls);
         unsigned long long at = query_offset[col];
-        int kk = 0;
-        for (int k = 0; k < g.rnz; k++) {
-            if (!(flags[(size_t)k * cols + col] & query_bit)) continue;
-            double d2 = INFINITY;
-            if (count > 0) {
-                kk = sa_envelope_seek_st(s.zb + col, count, kk, k, cols);
-                sa_envelope_lowest(s.vp + col, s.vf + col, sz, count, kk, k, &d2, cols);
+        for (int k0 = 0; k0 < g.rnz; k0 += SA_EDT_READ_AHEAD) {
+            unsigned queries = 0; /* bit u: voxel k0 + u is a query (read together: loads in flight) */
+#pragma unroll
+            for (int u = 0; u < SA_EDT_READ_AHEAD; u++)
+                if (k0 + u < g.rnz && (flags[(size_t)(k0 + u) * cols + col] & query_bit)) queries |= 1u << u;
+            for (; queries; queries &= queries - 1) {
+                int u = __ffs((int)queries) - 1;
+                double d2 = INFINITY;
+                int at_root;
+                uint32_t pay;
+                if (count > 0) sa_lean_lowest(&c, k0 + u, sz, &h, &ls, &d2, &at_root, &pay);
+                double d = sqrt(d2);
+                out[at++] = d;
+                if (d > mx) mx = d;
+                sa_exact_add(&sum, d);
+                in_tau += d <= tau;
             }
-            double d = sqrt(d2);
-            out[at++] = d;
-            if (d > mx) mx = d;
-            sa_exact_add(&sum, d);
-            in_tau += d <= tau;
         }
     }
     s_sum[threadIdx.x] = sum;
@@ -276,7 +391,7 @@ struct pair_buffers {
     uint8_t *flags;
     uint16_t *dx;
     uint32_t *entry;
-    envelope_scratch env;
+    lean_scratch lean;
     unsigned long long *count[2];      /* per (i, j) column: ref, pred surface voxels */
     unsigned long long *offset[2];     /* exclusive prefix sums of count */
     double *dist;                      /* D_TR then D_RT */
@@ -290,25 +405,31 @@ struct pair_buffers {
 
 static size_t align_up(size_t n) { return (n + 255) & ~(size_t)255; }
 
+/* Global envelope scratch (elements) for a region: lines too long for a
+ * thread's own arrays only. */
+static size_t lean_scratch_elements(const region_geometry &g) {
+    size_t env = 0, cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
+    if (!lean_class(g.rny) && cols_y * (size_t)g.rny > env) env = cols_y * (size_t)g.rny;
+    if ((!lean_class(g.rnz) || !z_nodes_packed(g)) && cols_z * (size_t)g.rnz > env) env = cols_z * (size_t)g.rnz;
+    return env;
+}
+
 /* Lays out the buffers in one block of scratch; with base NULL only measures. */
-static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t cols_y, size_t line_y, size_t cols_z,
-                     size_t line_z, size_t surface_total, size_t cub_bytes, size_t blocks_z) {
+static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t env, size_t cols_z, size_t surface_total,
+                     size_t cub_bytes, size_t blocks_z) {
     size_t at = 0;
 #define TAKE(field, type, n)                                   \
     do {                                                       \
         if (base) b->field = (type *)(base + at);              \
         at += align_up((size_t)(n) * sizeof(type));            \
     } while (0)
-    size_t env = cols_y * line_y > cols_z * line_z ? cols_y * line_y : cols_z * line_z;
     TAKE(scan, scan_result, 1);
     TAKE(reduce, unsigned long long, 2);
     TAKE(flags, uint8_t, rvox);
     TAKE(dx, uint16_t, rvox);
     TAKE(entry, uint32_t, rvox);
-    TAKE(env.vp, uint16_t, env);
-    TAKE(env.vd, uint16_t, env);
-    TAKE(env.vf, double, env);
-    TAKE(env.zb, double, env);
+    TAKE(lean.node, uint32_t, env);
+    TAKE(lean.root, uint16_t, env);
     TAKE(count[0], unsigned long long, cols_z);
     TAKE(count[1], unsigned long long, cols_z);
     TAKE(offset[0], unsigned long long, cols_z + 1);
@@ -343,17 +464,17 @@ static int directed(sa_gpu_masks *m, pair_buffers *b, const region_geometry &g, 
                     double tau, double *out, size_t n, sa_directed_summary *sum, sa_error *err) {
     cudaStream_t st = m->stream;
     const double *sp = m->grid.spacing;
-    size_t rows = (size_t)g.rny * g.rnz, cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
+    size_t cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
-    pass_x_kernel<<<gpu_blocks(rows, PASS_X_ROWS), PASS_X_ROWS, 0, st>>>(b->flags, g, (uint8_t)feature_bit, b->dx);
+    gpu_mask_view features = {b->flags, 1, (uint32_t)feature_bit};
+    launch_pass_x(features, g, b->dx, st);
     int q = query_bit == FLAG_REF ? 0 : 1;
-    pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(b->dx, g, sp[0], sp[1], b->env, b->count[q],
-                                                                             b->entry);
+    LAUNCH_LEAN(pass_y_kernel, g.rny, gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, st, b->dx, g, sp[0], sp[1],
+                b->lean, b->count[q], b->entry);
     int rc = gpu_check(cudaMemsetAsync(b->reduce, 0, 2 * sizeof(unsigned long long), st), "clearing", err);
     if (rc) return rc;
-    pass_z_kernel<<<blocks_z, LINE_THREADS, 0, st>>>(b->entry, b->flags, (uint8_t)query_bit, g, sp[0], sp[1], sp[2],
-                                                     tau, b->env, b->count[q], b->offset[q], out, b->reduce,
-                                                     b->reduce + 1, b->partials);
+    LAUNCH_LEAN_Z(pass_z_kernel, g, blocks_z, LINE_THREADS, st, b->entry, b->flags, (uint8_t)query_bit, g, sp[0],
+                sp[1], sp[2], tau, b->lean, b->count[q], b->offset[q], out, b->reduce, b->reduce + 1, b->partials);
     rc = gpu_check(cudaGetLastError(), "the distance transform", err);
     /* the summary: exact sum from the block partials, max and count */
     directed_partial *host = (directed_partial *)malloc(blocks_z * sizeof *host);
@@ -436,8 +557,8 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
         sa_region_from_box(&r, scan->ref_has ? &scan->ref_box : &scan->pred_box);
     region_geometry g = {(int)r.box.lo[0], (int)r.box.lo[1], (int)r.box.lo[2], (int)r.nx, (int)r.ny, (int)r.nz,
                          nx, ny, nz};
-    size_t rvox = sa_region_voxels(&r), cols_y = r.nx * r.nz, cols_z = r.nx * r.ny;
-    size_t line_y = r.ny + 1, line_z = r.nz + 1;
+    size_t rvox = sa_region_voxels(&r), cols_z = r.nx * r.ny;
+    size_t env = lean_scratch_elements(g);
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
 
     /* CUB's temporary storage for the scans; the sorts' is sized once the
@@ -452,10 +573,10 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
      * only when needed, after counting (a second layout). */
     pair_buffers b;
     memset(&b, 0, sizeof b);
-    size_t need = layout(&b, NULL, rvox, cols_y, line_y, cols_z, line_z, 0, cub_bytes, blocks_z);
+    size_t need = layout(&b, NULL, rvox, env, cols_z, 0, cub_bytes, blocks_z);
     rc = gpu_masks_work(m, need, &work, err);
     if (rc) return rc;
-    layout(&b, (char *)work, rvox, cols_y, line_y, cols_z, line_z, 0, cub_bytes, blocks_z);
+    layout(&b, (char *)work, rvox, env, cols_z, 0, cub_bytes, blocks_z);
 
     /* 3. surfaces and their counts per column */
     dim3 sgrid(gpu_blocks(r.nx, VOXEL_THREADS), (unsigned)r.ny, (unsigned)r.nz);
@@ -492,13 +613,13 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
                    "sizing a sort", err);
     if (rc) return rc;
     if (sort_bytes > cub_bytes) cub_bytes = sort_bytes; /* the CUB space is last: nothing before it moves */
-    size_t full = layout(&b, NULL, rvox, cols_y, line_y, cols_z, line_z, total, cub_bytes, blocks_z);
+    size_t full = layout(&b, NULL, rvox, env, cols_z, total, cub_bytes, blocks_z);
     /* (a new allocation may come back at the same address, but not with the
      * same contents: what matters is whether the scratch was allocated again) */
     size_t bytes_before = m->work_bytes;
     rc = gpu_masks_work(m, full, &work, err);
     if (rc) return rc;
-    layout(&b, (char *)work, rvox, cols_y, line_y, cols_z, line_z, total, cub_bytes, blocks_z);
+    layout(&b, (char *)work, rvox, env, cols_z, total, cub_bytes, blocks_z);
     if (m->work_bytes != bytes_before) { /* the scratch was replaced: redo the surfaces (cheap) */
         surface_kernel<<<sgrid, VOXEL_THREADS, 0, st>>>(ref, pred, g, b.flags);
         column_count_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(b.flags, g, b.count[0],
@@ -524,29 +645,26 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
 
 /* ---- The whole-grid transform (benchmarks: the EDT alone) -------------------- */
 
-__global__ void mask_flags_kernel(gpu_mask_view m, size_t n, uint8_t *flags) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) flags[i] = (uint8_t)gpu_mask_at(m, i);
-}
-
 /* Pass Z evaluated at every voxel: the distance in mm (INFINITY: no feature). */
+template <int LOCAL, int PACKED>
 __global__ void pass_z_full_kernel(const uint32_t *entry, region_geometry g, double sx, double sy, double sz,
-                                   envelope_scratch s, double *out) {
+                                   lean_scratch s, double *out) {
     size_t col = (size_t)blockIdx.x * blockDim.x + threadIdx.x, cols = (size_t)g.rnx * g.rny;
     if (col >= cols) return;
-    int j = (int)(col / (size_t)g.rnx);
-    int count = sa_edt_column_z_compact(entry + col, cols, g.rnz, j, sx, sy, sz, s.vp + col, s.vf + col, s.zb + col,
-                                        cols);
-    int kk = 0;
+    LEAN_NODES(s, col, cols);
+    LEAN_Z_STORE(s, col, ls, h);
+    int count = sa_edt_column_z_lean(entry + col, cols, g.rnz, sz, &ls, &h);
+    sa_lean_cursor c;
+    sa_lean_cursor_start(&c, count, &h, sz * sz, &ls);
     for (int k = 0; k < g.rnz; k++) {
         double d2 = INFINITY;
-        if (count > 0) {
-            kk = sa_envelope_seek_st(s.zb + col, count, kk, k, cols);
-            sa_envelope_lowest(s.vp + col, s.vf + col, sz, count, kk, k, &d2, cols);
-        }
+        int at_root;
+        uint32_t pay;
+        if (count > 0) sa_lean_lowest(&c, k, sz, &h, &ls, &d2, &at_root, &pay);
         out[(size_t)k * cols + col] = sqrt(d2);
     }
 }
+
 
 extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_ms, sa_error *err) {
     gpu_mask_view mv = gpu_masks_view(m, slot);
@@ -555,49 +673,43 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     region_geometry g = {0, 0, 0, (int)grid->nx, (int)grid->ny, (int)grid->nz,
                          (int)grid->nx, (int)grid->ny, (int)grid->nz};
     size_t n = m->nvox, cols_y = grid->nx * grid->nz, cols_z = grid->nx * grid->ny;
-    size_t line = (grid->ny > grid->nz ? grid->ny : grid->nz) + 1;
-    size_t env = (cols_y > cols_z ? cols_y : cols_z) * line;
-    size_t need = align_up(n) + align_up(n * 2) + align_up(n * 4) + 2 * align_up(env * 2) + 2 * align_up(env * 8) +
-                  align_up(n * 8);
+    /* global envelope scratch only for lines too long for a thread's own arrays */
+    size_t env = lean_scratch_elements(g);
+    size_t need = align_up(n * 2) + align_up(n * 4) + align_up(env * 2) + align_up(env * 4) + align_up(n * 8);
     void *work;
     int rc = gpu_masks_work(m, need, &work, err);
     if (rc) return rc;
     char *at = (char *)work;
-    uint8_t *flags = (uint8_t *)at; at += align_up(n);
     uint16_t *dx = (uint16_t *)at; at += align_up(n * 2);
     uint32_t *entry = (uint32_t *)at; at += align_up(n * 4);
-    envelope_scratch s;
-    s.vp = (uint16_t *)at; at += align_up(env * 2);
-    s.vd = (uint16_t *)at; at += align_up(env * 2);
-    s.vf = (double *)at; at += align_up(env * 8);
-    s.zb = (double *)at; at += align_up(env * 8);
+    lean_scratch ls;
+    ls.node = (uint32_t *)at; at += align_up(env * 4);
+    ls.root = (uint16_t *)at; at += align_up(env * 2);
     double *out = (double *)at;
     cudaStream_t st = m->stream;
-    cudaEvent_t e[5] = {NULL, NULL, NULL, NULL, NULL};
-    for (int i = 0; i < 5 && !rc; i++) rc = gpu_check(cudaEventCreate(&e[i]), "an event", err);
+    cudaEvent_t e[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4 && !rc; i++) rc = gpu_check(cudaEventCreate(&e[i]), "an event", err);
     if (!rc) {
         const double *sp = grid->spacing;
-        size_t rows = grid->ny * grid->nz;
         rc = gpu_check(cudaEventRecord(e[0], st), "timing", err);
-        mask_flags_kernel<<<gpu_blocks(n, VOXEL_THREADS), VOXEL_THREADS, 0, st>>>(mv, n, flags);
+        launch_pass_x(mv, g, dx, st);
         cudaEventRecord(e[1], st);
-        pass_x_kernel<<<gpu_blocks(rows, PASS_X_ROWS), PASS_X_ROWS, 0, st>>>(flags, g, 1, dx);
+        LAUNCH_LEAN(pass_y_kernel, g.rny, gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, st, dx, g, sp[0], sp[1], ls,
+                    (const unsigned long long *)NULL, entry);
         cudaEventRecord(e[2], st);
-        pass_y_kernel<<<gpu_blocks(cols_y, LINE_THREADS), LINE_THREADS, 0, st>>>(dx, g, sp[0], sp[1], s, NULL, entry);
+        LAUNCH_LEAN_Z(pass_z_full_kernel, g, gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, st, entry, g, sp[0],
+                      sp[1], sp[2], ls, out);
         cudaEventRecord(e[3], st);
-        pass_z_full_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(entry, g, sp[0], sp[1], sp[2],
-                                                                                      s, out);
-        cudaEventRecord(e[4], st);
         rc = gpu_check(cudaGetLastError(), "the distance transform", err);
     }
-    if (!rc) rc = gpu_check(cudaEventSynchronize(e[4]), "the distance transform", err);
+    if (!rc) rc = gpu_check(cudaEventSynchronize(e[3]), "the distance transform", err);
     if (!rc && kernel_ms) {
-        rc = gpu_check(cudaEventElapsedTime(&kernel_ms[0], e[0], e[4]), "timing", err);
-        for (int i = 0; i < 4 && !rc; i++) rc = gpu_check(cudaEventElapsedTime(&kernel_ms[1 + i], e[i], e[i + 1]), "timing", err);
+        rc = gpu_check(cudaEventElapsedTime(&kernel_ms[0], e[0], e[3]), "timing", err);
+        for (int i = 0; i < 3 && !rc; i++) rc = gpu_check(cudaEventElapsedTime(&kernel_ms[1 + i], e[i], e[i + 1]), "timing", err);
     }
     if (!rc && host_out)
         rc = gpu_check(cudaMemcpy(host_out, out, n * sizeof(double), cudaMemcpyDeviceToHost), "reading the distances", err);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 4; i++)
         if (e[i]) cudaEventDestroy(e[i]);
     return rc;
 }

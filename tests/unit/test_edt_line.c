@@ -30,7 +30,7 @@ static double uniform(void) { return (double)(rng() >> 11) / 9007199254740992.0;
 
 /* The dense transform as the GPU runs it: pass X per row, pass Y per (x, z)
  * column, pass Z per (x, y) column evaluated at every voxel; d2 out. */
-static uint32_t *last_entries; /* dense_edt's pass Y result, kept for the compact check */
+static uint32_t *last_entries; /* dense_edt's pass Y result, kept for the lean check */
 
 static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double s[3], double *d2) {
     size_t n = (size_t)nx * ny * nz, cols_y = (size_t)nx * nz, cols_z = (size_t)nx * ny;
@@ -85,36 +85,38 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     free(dx), free(entry), free(pos), free(v), free(f), free(zb);
 }
 
-/* The same transform with the compact envelope the GPU keeps (vp, vd, vf, zb):
- * entries and d2 must be the same bits as dense_edt's. */
-static void dense_edt_compact(const uint8_t *flags, int nx, int ny, int nz, const double s[3], uint32_t *entry,
-                              double *d2) {
+/* The same transform with the lean envelope the GPU keeps (one node a parabola;
+ * heights and breakpoints recomputed), pass Z's nodes packed or not: entries and
+ * d2 must be the same bits again. */
+static void dense_edt_lean(const uint8_t *flags, int nx, int ny, int nz, const double s[3], int packed,
+                           uint32_t *entry, double *d2) {
     size_t n = (size_t)nx * ny * nz, cols_y = (size_t)nx * nz, cols_z = (size_t)nx * ny;
     uint16_t *dx = malloc(n * sizeof *dx);
     size_t line = (size_t)(ny > nz ? ny : nz) + 1, cols = cols_y > cols_z ? cols_y : cols_z;
-    uint16_t *vp = malloc(line * cols * sizeof *vp), *vd = malloc(line * cols * sizeof *vd);
-    double *vf = malloc(line * cols * sizeof *vf), *zb = malloc(line * cols * sizeof *zb);
+    uint32_t *node = malloc(line * cols * sizeof *node);
+    uint16_t *root = malloc(line * cols * sizeof *root);
     for (size_t row = 0; row < (size_t)ny * nz; row++) sa_line_nearest(flags + row * nx, 1, nx, dx + row * nx);
     for (size_t col = 0; col < cols_y; col++) {
         size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
-        sa_edt_column_y_compact(dx + base, (size_t)nx, ny, s[0], s[1], vp + col, vd + col, vf + col, zb + col, cols_y,
-                                NULL, 0, entry + base, (size_t)nx);
+        sa_edt_column_y_lean(dx + base, (size_t)nx, ny, s[0], s[1], node + col, cols_y, NULL, 0, entry + base,
+                             (size_t)nx);
     }
     for (size_t col = 0; col < cols_z; col++) {
-        int j = (int)(col / nx);
-        int count = sa_edt_column_z_compact(entry + col, cols_z, nz, j, s[0], s[1], s[2], vp + col, vf + col, zb + col,
-                                            cols_z);
-        int kk = 0;
+        sa_lean_store st;
+        sa_height_rule h;
+        sa_edt_z_layout(nx, ny, nz, (int)(col / nx), s[0], s[1], packed, node + col, root + col, cols_z, &st, &h);
+        int count = sa_edt_column_z_lean(entry + col, cols_z, nz, s[2], &st, &h);
+        sa_lean_cursor c;
+        sa_lean_cursor_start(&c, count, &h, s[2] * s[2], &st);
         for (int k = 0; k < nz; k++) {
             double value = INFINITY;
-            if (count > 0) {
-                kk = sa_envelope_seek_st(zb + col, count, kk, k, cols_z);
-                sa_envelope_lowest(vp + col, vf + col, s[2], count, kk, k, &value, cols_z);
-            }
+            int r = 0;
+            uint32_t pay = 0;
+            if (count > 0) sa_lean_lowest(&c, k, s[2], &h, &st, &value, &r, &pay);
             d2[(size_t)k * cols_z + col] = value;
         }
     }
-    free(dx), free(vp), free(vd), free(vf), free(zb);
+    free(dx), free(node), free(root);
 }
 
 /* The minimum over every feature of the documented expression. */
@@ -171,12 +173,15 @@ static void check_dense_transform(void) {
                     else fprintf(stderr, "dense EDT %dx%dx%d (%g %g %g) at %d,%d,%d: %.17g, brute force %.17g\n",
                                  nx, ny, nz, s[0], s[1], s[2], x, y, z, got, want);
                 }
-        /* the compact envelope (the GPU's) gives the same entries and values */
+        /* the lean envelope (the GPU's) gives the same entries and values, its
+         * pass Z nodes packed or not */
         uint32_t *centry = malloc(n * sizeof *centry);
         double *cd2 = malloc(n * sizeof *cd2);
-        dense_edt_compact(flags, nx, ny, nz, s, centry, cd2);
-        CHECK(memcmp(centry, last_entries, n * sizeof *centry) == 0);
-        CHECK(memcmp(cd2, d2, n * sizeof *cd2) == 0);
+        for (int packed = 0; packed < 2; packed++) {
+            dense_edt_lean(flags, nx, ny, nz, s, packed, centry, cd2);
+            CHECK(memcmp(centry, last_entries, n * sizeof *centry) == 0);
+            CHECK(memcmp(cd2, d2, n * sizeof *cd2) == 0);
+        }
         free(centry), free(cd2);
         /* the CPU engine's transform gives the same bits */
         sa_grid g = {(size_t)nx, (size_t)ny, (size_t)nz, {s[0], s[1], s[2]}};
@@ -195,7 +200,7 @@ static void check_dense_transform(void) {
 
 /* The argument for bit-identity between the engines, checked directly: the CPU's
  * band-limited transform at query voxels (sa_edt_query_distances) against the
- * GPU's dense pipeline driven as the kernels drive it (dense_edt_compact), on
+ * GPU's dense pipeline driven as the kernels drive it (dense_edt_lean), on
  * isotropic spacings such as 0.7 and 1.1 mm, where different integer offsets
  * with the same squared length round differently (exact ties) and a separable
  * transform is not always the brute-force minimum of the rounded expression;
@@ -244,7 +249,7 @@ static void check_pair_path(void) {
         CHECK(sa_edt_query_distances(&feat, &query, &r, s, 1, work, cpu, &err) == 0);
         for (size_t row = 0; row < r.ny * r.nz; row++)
             for (size_t p = feat.row_start[row]; p < feat.row_start[row + 1]; p++) flags[row * r.nx + feat.x[p]] = 1;
-        dense_edt_compact(flags, (int)r.nx, (int)r.ny, (int)r.nz, s, entry, d2);
+        dense_edt_lean(flags, (int)r.nx, (int)r.ny, (int)r.nz, s, 1, entry, d2);
         for (size_t row = 0; row < r.ny * r.nz; row++)
             for (size_t p = query.row_start[row]; p < query.row_start[row + 1]; p++) {
                 double gpu = sqrt(d2[row * r.nx + query.x[p]]);
@@ -265,27 +270,31 @@ static void check_pair_path(void) {
 /* sa_line_nearest against its definition, on lines with 0, 1 and many features. */
 static void check_line_nearest(void) {
     for (int iter = 0; iter < 500; iter++) {
-        int n = 1 + (int)(rng() % 70);
-        uint8_t flags[80];
-        uint16_t d[80];
+        int n = 1 + (int)(rng() % 90);
+        uint8_t flags[96];
+        uint16_t d[96];
         for (int x = 0; x < n; x++) flags[x] = (uint8_t)((uniform() < (iter % 3 == 0 ? 0.0 : 0.1)) ? 2 : 0);
         sa_line_nearest(flags, 2, n, d);
-        /* the same in segments, as the GPU sweeps tiles: forward left to right,
-         * backward right to left, the state carried across */
-        uint16_t seg[80];
-        int cut[82], pieces = 0;
-        cut[pieces++] = 0;
-        while (cut[pieces - 1] < n) {
-            int next = cut[pieces - 1] + 1 + (int)(rng() % 9);
-            cut[pieces++] = next < n ? next : n;
+        /* the same from the row's bits (the GPU's pass X) */
+        uint32_t bits[3] = {0, 0, 0};
+        int words = (n + 31) / 32, left_word[3], right_word[3];
+        for (int x = 0; x < n; x++)
+            if (flags[x] & 2) bits[x >> 5] |= 1u << (x & 31);
+        for (int w = 0, last_nz = -1; w < words; w++) left_word[w] = last_nz = bits[w] ? w : last_nz;
+        for (int w = words - 1, next_nz = words; w >= 0; w--) right_word[w] = next_nz = bits[w] ? w : next_nz;
+        int from_bits = 1;
+        for (int x = 0; x < n; x++) from_bits &= sa_row_bits_nearest(bits, left_word, right_word, words, x) == d[x];
+        /* and in runs of up to 8 within a word, as the GPU's 16-byte stores do */
+        for (int x0 = 0; x0 < n;) {
+            int count = 1 + (int)(rng() % 8);
+            if (x0 % 32 + count > 32) count = 32 - x0 % 32;
+            if (x0 + count > n) count = n - x0;
+            unsigned run[8];
+            sa_row_bits_nearest_run(bits, left_word, right_word, words, x0, count, run);
+            for (int i = 0; i < count; i++) from_bits &= run[i] == d[x0 + i];
+            x0 += count;
         }
-        unsigned last = SA_EDT_NONE;
-        for (int p = 0; p + 1 < pieces; p++)
-            sa_line_nearest_forward(flags + cut[p], 2, cut[p + 1] - cut[p], &last, seg + cut[p]);
-        last = SA_EDT_NONE;
-        for (int p = pieces - 2; p >= 0; p--)
-            sa_line_nearest_backward(flags + cut[p], 2, cut[p + 1] - cut[p], &last, seg + cut[p]);
-        CHECK(memcmp(seg, d, (size_t)n * sizeof *d) == 0);
+        CHECK(from_bits);
         int ok = 1;
         for (int x = 0; x < n; x++) {
             unsigned best = SA_EDT_NONE;
@@ -298,6 +307,89 @@ static void check_line_nearest(void) {
         }
         CHECK(ok);
     }
+}
+
+/* Long lines with many samples, where parabolas are hidden and popped often:
+ * the lean envelope (pass Y, and pass Z with nodes packed and not) decides
+ * exactly as the reference envelope (sa_envelope_build_st and its seek and
+ * argmin), entry for entry and value for value, sparse and dense, with ties. */
+static void check_lean_lines(void) {
+    enum { N = 700 };
+    static uint16_t dx[N], root[N + 1];
+    static int pos[N + 1], v[N + 1];
+    static double f[N + 1], zb[N + 1];
+    static uint32_t node[N + 1], ce[N], le[N], en[N];
+    long compared = 0;
+    for (int iter = 0; iter < 400; iter++) {
+        int n = 1 + (int)(rng() % N);
+        double sx = iter % 3 ? 0.3 + uniform() * 2.5 : 0.7, sy = iter % 3 ? 0.3 + uniform() * 2.5 : 0.7;
+        double p_feature = iter % 4 == 0 ? 0.01 : uniform();
+        unsigned span = 1 + (unsigned)(rng() % (iter % 2 ? 8 : 400));
+        for (int j = 0; j < n; j++) dx[j] = uniform() < p_feature ? (uint16_t)(rng() % span) : SA_EDT_NONE;
+        sa_edt_column_y(dx, 1, n, sx, sy, pos, f, v, zb, 1, NULL, 0, ce, 1);
+        sa_edt_column_y_lean(dx, 1, n, sx, sy, node, 1, NULL, 0, le, 1);
+        CHECK(memcmp(ce, le, (size_t)n * sizeof *ce) == 0);
+        /* pass Z over random entries of row j of a region of span x 512 columns */
+        int j = (int)(rng() % 512);
+        for (int k = 0; k < n; k++)
+            en[k] = uniform() < p_feature ? ((uint32_t)(rng() % span) << 16) | (uint32_t)(rng() % 512) : SA_EDT_ENTRY_NONE;
+        double sz = iter % 3 ? 0.3 + uniform() * 2.5 : 0.7;
+        int cc = sa_edt_column_z_build(en, 1, n, j, sx, sy, sz, pos, f, v, zb, 1);
+        for (int packed = 0; packed < 2; packed++) {
+            sa_lean_store st;
+            sa_height_rule h;
+            sa_edt_z_layout((int)span, 512, n, j, sx, sy, packed, node, root, 1, &st, &h);
+            CHECK((st.root == NULL) == packed);
+            int lc = sa_edt_column_z_lean(en, 1, n, sz, &st, &h);
+            CHECK(cc == lc);
+            if (cc != lc || cc == 0) continue;
+            sa_lean_cursor c;
+            sa_lean_cursor_start(&c, lc, &h, sz * sz, &st);
+            int kk = 0, same = 1;
+            for (int k = 0; k < n; k++) {
+                if (rng() % 4 == 0) continue; /* queries skip voxels */
+                double a, b = 0.0;
+                int r = 0;
+                uint32_t pay = 0;
+                kk = sa_envelope_seek_st(zb, cc, kk, k, 1);
+                int best = sa_envelope_argmin_st(pos, f, sz, v, cc, kk, k, &a, 1);
+                sa_lean_lowest(&c, k, sz, &h, &st, &b, &r, &pay);
+                same &= memcmp(&a, &b, sizeof a) == 0 && r == pos[best];
+                compared++;
+            }
+            CHECK(same);
+        }
+    }
+    /* the packing's limits: a region too wide for 32-bit nodes keeps its roots apart */
+    sa_lean_store st;
+    sa_height_rule h;
+    sa_edt_z_layout(4096, 4096, 1024, 0, 1, 1, 1, node, root, 1, &st, &h);
+    CHECK(st.root == root && h.row_bits == 16);
+    sa_edt_z_layout(2048, 2048, 1024, 0, 1, 1, 1, node, root, 1, &st, &h);
+    CHECK(st.root == NULL && h.row_bits == 11 && st.shift == 22);
+    CHECK(sa_bits_below(0) == 0 && sa_bits_below(1) == 0 && sa_bits_below(2) == 1 && sa_bits_below(512) == 9 &&
+          sa_bits_below(513) == 10 && sa_bits_below(65535) == 16);
+    printf("lean envelope: %ld pass-Z evaluations and 400 pass-Y lines identical to the reference envelope's\n", compared);
+}
+
+/* sa_byte_bits4 against its definition, every bit of every byte pattern that
+ * matters (each byte 0, the bit alone, other bits, all bits). */
+static void check_byte_bits(void) {
+    static const uint8_t kinds[4] = {0x00, 0x01, 0xFE, 0xFF};
+    int ok = 1;
+    for (int b = 0; b < 8; b++)
+        for (int pattern = 0; pattern < 256; pattern++) {
+            uint8_t bytes[4];
+            for (int i = 0; i < 4; i++) {
+                uint8_t k = kinds[(pattern >> (2 * i)) & 3];
+                bytes[i] = k == 0x01 ? (uint8_t)(1u << b) : k == 0xFE ? (uint8_t)~(1u << b) : k;
+            }
+            uint32_t word = (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[2] << 16 |
+                            (uint32_t)bytes[3] << 24, want = 0;
+            for (int i = 0; i < 4; i++) want |= (uint32_t)((bytes[i] >> b) & 1u) << i;
+            ok &= sa_byte_bits4(word, b) == want;
+        }
+    CHECK(ok);
 }
 
 /* The exact sum: equal to integer arithmetic on multiples of 2^-80, the same
@@ -378,7 +470,9 @@ static void check_percentile_rule(void) {
 
 int main(void) {
     check_line_nearest();
+    check_byte_bits();
     check_dense_transform();
+    check_lean_lines();
     check_pair_path();
     check_exact_sum();
     check_percentile_rule();

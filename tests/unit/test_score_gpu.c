@@ -112,7 +112,8 @@ static void check_pairs(void) {
     }
     /* thin and long grids, and a larger one with distances far above a band */
     sa_grid shapes[] = {{1, 1, 200, {1, 1, 0.5}}, {300, 1, 1, {0.7, 1, 1}}, {1, 90, 70, {2, 0.3, 1.1}},
-                        {64, 64, 64, {1, 1, 1}}, {96, 80, 40, {0.7, 0.7, 3.0}}, {160, 150, 120, {0.9, 0.9, 1.2}}};
+                        {64, 64, 64, {1, 1, 1}}, {96, 80, 40, {0.7, 0.7, 3.0}}, {160, 150, 120, {0.9, 0.9, 1.2}},
+                        {7, 1200, 30, {1, 0.4, 1}}, {8, 9, 1100, {1, 1, 0.3}}, {20, 600, 300, {0.8, 0.8, 0.8}}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         sa_grid *g = &shapes[s];
         size_t n = sa_grid_voxels(g);
@@ -188,10 +189,16 @@ static void check_multi(void) {
 }
 
 /* The dense transform alone (what bench_gpu times against CuPy): the distance
- * at every voxel, bit for bit the square root of the CPU engine's sa_edt_squared. */
-static void check_edt_full(void) {
+ * at every voxel, bit for bit the square root of the CPU engine's sa_edt_squared;
+ * `wide` when pass Z is forced to keep its roots apart. */
+static void check_edt_full(int wide) {
+    /* lines of up to 256, 512 and 1024 voxels (kept in the thread's own arrays)
+     * and longer ones (kept in global scratch), along y and along z; rows of a
+     * multiple of 16 voxels (pass X reads them 16 bytes at a time), over one
+     * or several 512-voxel steps */
     sa_grid shapes[] = {{40, 30, 20, {0.7, 0.7, 1.0}}, {1, 50, 33, {1, 2, 0.5}}, {64, 64, 64, {1, 1, 1}},
-                        {130, 97, 45, {0.8, 1.1, 2.5}}};
+                        {130, 97, 45, {0.8, 1.1, 2.5}}, {9, 400, 700, {1, 0.6, 0.5}}, {5, 1300, 7, {1, 0.5, 1}},
+                        {6, 4, 1500, {1, 1, 0.4}}, {48, 20, 10, {0.7, 0.7, 1}}, {1040, 6, 5, {0.5, 1, 1}}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const sa_grid *g = &shapes[s];
         size_t n = sa_grid_voxels(g);
@@ -203,14 +210,16 @@ static void check_edt_full(void) {
         for (size_t i = 0; i < n; i++) cpu[i] = sqrt(cpu[i]);
         const uint8_t *one[1] = {mask};
         sa_gpu_masks *m = NULL;
-        float ms[5];
+        float ms[4];
         int rc = sa_gpu_masks_upload(one, 1, g, 1, &m, &err);
         if (!rc) rc = sa_gpu_edt_full(m, 0, gpu, ms, &err);
         if (rc) fprintf(stderr, "GPU EDT failed: %s\n", err.msg);
         CHECK(rc == 0);
         size_t differ = 0;
         for (size_t i = 0; rc == 0 && i < n; i++) differ += memcmp(&cpu[i], &gpu[i], sizeof *cpu) != 0;
-        if (differ) fprintf(stderr, "GPU EDT: %zu of %zu values differ on %zux%zux%zu\n", differ, n, g->nx, g->ny, g->nz);
+        if (differ)
+            fprintf(stderr, "GPU EDT%s: %zu of %zu values differ on %zux%zux%zu\n", wide ? " (wide nodes)" : "", differ,
+                    n, g->nx, g->ny, g->nz);
         CHECK(differ == 0);
         sa_gpu_masks_free(m);
         free(mask), free(cpu), free(gpu);
@@ -241,7 +250,11 @@ int main(void) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     check_auto();
-    check_edt_full();
+    check_edt_full(0);
+    /* pass Z's other layout (regions too large to pack its nodes), forced */
+    sa_gpu_force_wide_nodes(1);
+    check_edt_full(1);
+    sa_gpu_force_wide_nodes(0);
     check_pairs();
     check_multi();
     clock_gettime(CLOCK_MONOTONIC, &t1);
