@@ -222,7 +222,6 @@ struct job {
     float *d_prob;
     uint16_t *d_pat, *d_dist;
     void *d_small; /* region, hist, box, W and mask tables */
-    size_t small_bytes, dist_bytes;
     uint64_t *h_hist;
     uint32_t *pat_list;
     double *cnt, *W;
@@ -233,11 +232,11 @@ struct job {
 static void job_free(job *j) {
     /* gpu_free waits for the work in flight; its errors are those already reported */
     cudaStream_t st = j->m->stream;
-    gpu_free(j->d_mask, j->nvox, st);
-    gpu_free(j->d_prob, j->nvox * sizeof(float), st);
-    gpu_free(j->d_pat, j->nvox * sizeof(uint16_t), st);
-    gpu_free(j->d_dist, j->dist_bytes, st);
-    gpu_free(j->d_small, j->small_bytes, st);
+    gpu_free(j->d_mask, st);
+    gpu_free(j->d_prob, st);
+    gpu_free(j->d_pat, st);
+    gpu_free(j->d_dist, st);
+    gpu_free(j->d_small, st);
     j->d_mask = NULL, j->d_prob = NULL, j->d_pat = NULL, j->d_dist = NULL, j->d_small = NULL;
     free(j->h_hist);
     free(j->pat_list);
@@ -288,7 +287,6 @@ static int run_staple(job *j, sa_consensus_result *out) {
     size_t small_bytes = off_m + (table + 1);
     TRY(gpu_alloc((void **)&j->d_pat, nvox * sizeof(uint16_t), "consensus: patterns", err));
     TRY(gpu_alloc(&j->d_small, small_bytes, "consensus: tables", err));
-    j->small_bytes = small_bytes;
     char *small = (char *)j->d_small;
     unsigned long long *d_region = (unsigned long long *)small;
     unsigned long long *d_hist = d_region + 1;
@@ -336,7 +334,6 @@ static int run_staple(job *j, sa_consensus_result *out) {
 
     if (dilated) {
         TRY(gpu_alloc((void **)&j->d_dist, box_vox * sizeof(uint16_t), "consensus: distances", err));
-        j->dist_bytes = box_vox * sizeof(uint16_t);
         row_launch li = rows_launch(b.bx, b.by * b.bz, (size_t)1 << 20);
         k_dist_init<<<li.grid, li.block, 0, st>>>(j->d_pat, nx, ny, b, (uint16_t)(dil + 1), j->d_dist);
         TRY(gpu_check(cudaGetLastError(), "consensus: distance kernel", err));

@@ -58,9 +58,17 @@ int gpu_check(cudaError_t e, const char *what, sa_error *err);
 int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err);
 int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err);
 
-/* Gives back a block of gpu_alloc (NULL: nothing) of at least `bytes`, once the
- * work queued on st is done: it is kept for a later job, or freed. */
-void gpu_free(void *p, size_t bytes, cudaStream_t st);
+/* Gives back a block of gpu_alloc (NULL: nothing) once the work queued on st is
+ * done: it is kept for a later job, or freed. */
+void gpu_free(void *p, cudaStream_t st);
+
+/* Frees every kept block (when memory runs short, and at exit). */
+void gpu_kept_release(void);
+
+/* Reserves `bytes_per_thread` of local memory (cudaLimitStackSize) for every
+ * thread the GPU can hold, giving the kept blocks back if that is what is
+ * missing. Returns 0, SA_GPU_NO_MEMORY or -1. */
+int gpu_reserve_local(size_t bytes_per_thread, sa_error *err);
 
 /* Blocks of `threads` threads covering n items (at least 1). */
 static inline unsigned gpu_blocks(size_t n, unsigned threads) {

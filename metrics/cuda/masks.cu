@@ -40,20 +40,23 @@ int gpu_check(cudaError_t e, const char *what, sa_error *err) {
  * asks for the same sizes again. So freed blocks are kept for the process (at
  * most KEPT_BLOCKS, a quarter of the device's memory in all) and handed to the
  * next request they fit without wasting more than its own size. A request the
- * device cannot meet first gives every kept block back. */
+ * device cannot meet first gives every kept block back. The size of every block
+ * handed out is remembered (LIVE_BLOCKS of them; one not remembered is freed,
+ * not kept), so a block is always kept with its real size. */
 #define KEPT_BLOCKS 16
+#define LIVE_BLOCKS 256
 
-typedef struct kept_block {
+typedef struct gpu_block {
     void *p;
     size_t bytes;
-} kept_block;
+} gpu_block;
 
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
-static kept_block kept[KEPT_BLOCKS];
+static gpu_block kept[KEPT_BLOCKS], live[LIVE_BLOCKS];
 static size_t kept_bytes, kept_limit;
 static int kept_release_registered;
 
-static void kept_release(void) {
+void gpu_kept_release(void) {
     pthread_mutex_lock(&kept_lock);
     for (int i = 0; i < KEPT_BLOCKS; i++)
         if (kept[i].p) (void)cudaFree(kept[i].p), kept[i].p = NULL;
@@ -61,9 +64,22 @@ static void kept_release(void) {
     pthread_mutex_unlock(&kept_lock);
 }
 
+static void live_add(void *p, size_t bytes) { /* under kept_lock */
+    for (int i = 0; i < LIVE_BLOCKS; i++)
+        if (!live[i].p) {
+            live[i].p = p, live[i].bytes = bytes;
+            return;
+        }
+}
+
 int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err) {
     *p = NULL;
     if (bytes == 0) bytes = 1;
+    if (context_broken) {
+        __sync_synchronize();
+        gpu_kept_release();
+        return sa_error_set(err, "GPU: %s: %s", what, broken_why);
+    }
     pthread_mutex_lock(&kept_lock);
     int best = -1;
     for (int i = 0; i < KEPT_BLOCKS; i++)
@@ -74,6 +90,7 @@ int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_er
         *p = kept[best].p;
         if (got) *got = kept[best].bytes;
         kept_bytes -= kept[best].bytes;
+        live_add(kept[best].p, kept[best].bytes);
         kept[best].p = NULL;
         pthread_mutex_unlock(&kept_lock);
         return 0;
@@ -82,10 +99,15 @@ int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_er
     cudaError_t e = cudaMalloc(p, bytes);
     if (e == cudaErrorMemoryAllocation) { /* the kept blocks may be what is missing */
         cudaGetLastError();
-        kept_release();
+        gpu_kept_release();
         e = cudaMalloc(p, bytes);
     }
-    if (e == cudaSuccess && got) *got = bytes;
+    if (e == cudaSuccess) {
+        if (got) *got = bytes;
+        pthread_mutex_lock(&kept_lock);
+        live_add(*p, bytes);
+        pthread_mutex_unlock(&kept_lock);
+    }
     return gpu_check(e, what, err);
 }
 
@@ -93,33 +115,63 @@ int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
     return gpu_alloc_sized(p, bytes, NULL, what, err);
 }
 
-void gpu_free(void *p, size_t bytes, cudaStream_t st) {
+void gpu_free(void *p, cudaStream_t st) {
     if (!p) return;
+    size_t bytes = 0;
+    pthread_mutex_lock(&kept_lock);
+    for (int i = 0; i < LIVE_BLOCKS && !bytes; i++)
+        if (live[i].p == p) bytes = live[i].bytes, live[i].p = NULL;
+    pthread_mutex_unlock(&kept_lock);
     /* work queued on st may still use the block: it must be done before another
      * stream can be given the block */
-    if (context_broken || cudaStreamSynchronize(st) != cudaSuccess) {
+    if (!bytes || context_broken || cudaStreamSynchronize(st) != cudaSuccess) {
         cudaGetLastError();
         (void)cudaFree(p);
         return;
     }
     pthread_mutex_lock(&kept_lock);
-    if (!kept_limit) {
+    if (!kept_limit) { /* asked again next time if the driver cannot say */
         size_t free_bytes = 0, total = 0;
-        kept_limit = cudaMemGetInfo(&free_bytes, &total) == cudaSuccess ? total / 4 : 1;
+        if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) kept_limit = total / 4;
+        else cudaGetLastError();
     }
     int slot = -1;
     for (int i = 0; i < KEPT_BLOCKS && slot < 0; i++)
         if (!kept[i].p) slot = i;
-    if (slot >= 0 && kept_bytes + bytes <= kept_limit) {
+    if (slot >= 0 && kept_limit && kept_bytes + bytes <= kept_limit) {
         kept[slot].p = p, kept[slot].bytes = bytes;
         kept_bytes += bytes;
         /* registered after the CUDA runtime started, so it runs before the
          * runtime's own clean-up */
-        if (!kept_release_registered) kept_release_registered = 1, atexit(kept_release);
+        if (!kept_release_registered) kept_release_registered = 1, atexit(gpu_kept_release);
         p = NULL;
     }
     pthread_mutex_unlock(&kept_lock);
     if (p) (void)cudaFree(p);
+}
+
+/* The line kernels keep their envelopes in local memory, which the driver
+ * reserves for every thread the GPU can hold when a kernel first needs it (about
+ * 1 GB at 4 KB a thread on an H100). It is reserved here, at the start of a job,
+ * where a shortage can still be met by giving the kept blocks back, or be
+ * reported as too little memory (the caller may then use the CPU). */
+int gpu_reserve_local(size_t bytes_per_thread, sa_error *err) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static size_t reserved;
+    pthread_mutex_lock(&lock);
+    int rc = 0;
+    if (reserved < bytes_per_thread) {
+        cudaError_t e = cudaDeviceSetLimit(cudaLimitStackSize, bytes_per_thread);
+        if (e == cudaErrorMemoryAllocation) {
+            cudaGetLastError();
+            gpu_kept_release();
+            e = cudaDeviceSetLimit(cudaLimitStackSize, bytes_per_thread);
+        }
+        rc = gpu_check(e, "reserving local memory for the line kernels", err);
+        if (!rc) reserved = bytes_per_thread;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
 }
 
 static int device_count;
@@ -185,16 +237,16 @@ int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err) {
 
 extern "C" void sa_gpu_masks_release(sa_gpu_masks *m, int slot) {
     if (!m || slot < m->uploaded || slot >= SA_GPU_MAX_SLOTS || !m->d_slot[slot]) return;
-    gpu_free(m->d_slot[slot], m->nvox, m->stream);
+    gpu_free(m->d_slot[slot], m->stream);
     m->d_slot[slot] = NULL;
 }
 
 extern "C" void sa_gpu_masks_free(sa_gpu_masks *m) {
     if (!m) return;
     if (m->stream) {
-        for (int s = 0; s < SA_GPU_MAX_SLOTS; s++) gpu_free(m->d_slot[s], m->nvox, m->stream);
-        gpu_free(m->d_pattern, m->nvox * (size_t)m->width, m->stream);
-        gpu_free(m->work, m->work_bytes, m->stream);
+        for (int s = 0; s < SA_GPU_MAX_SLOTS; s++) gpu_free(m->d_slot[s], m->stream);
+        gpu_free(m->d_pattern, m->stream);
+        gpu_free(m->work, m->stream);
         cudaStreamDestroy(m->stream);
     }
     free(m);
@@ -202,7 +254,7 @@ extern "C" void sa_gpu_masks_free(sa_gpu_masks *m) {
 
 int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
     if (m->work_bytes < bytes) {
-        gpu_free(m->work, m->work_bytes, m->stream);
+        gpu_free(m->work, m->stream);
         m->work = NULL;
         m->work_bytes = 0;
         size_t got = 0;

@@ -97,6 +97,7 @@ struct region_geometry {
     int x0, y0, z0;    /* box origin in the grid */
     int rnx, rny, rnz; /* box size */
     int nx, ny, nz;    /* grid size */
+    int z_packed;      /* pass Z's nodes pack into 32 bits (z_nodes_packed, decided once a job) */
 };
 
 /* Inside and all 6 face neighbours inside (outside the image = outside). */
@@ -297,7 +298,7 @@ static int z_nodes_packed(const region_geometry &g) {
 /* Launches pass Z's kernel<LOCAL, PACKED> for a region. */
 #define LAUNCH_LEAN_Z(kernel, g, blocks, threads, stream, ...)                          \
     do {                                                                                \
-        switch (z_nodes_packed(g) ? lean_class((g).rnz) : -1) {                          \
+        switch ((g).z_packed ? lean_class((g).rnz) : -1) {                               \
         case 256: kernel<256, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
         case 512: kernel<512, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break;   \
         case 1024: kernel<1024, 1><<<blocks, threads, 0, stream>>>(__VA_ARGS__); break; \
@@ -384,6 +385,28 @@ __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8
     }
 }
 
+template <int LOCAL, int PACKED>
+__global__ void pass_z_full_kernel(const uint32_t *entry, region_geometry g, double sx, double sy, double sz,
+                                   lean_scratch s, double *out);
+
+/* The local memory (bytes a thread) the line kernels of the largest class need;
+ * reserved at the start of a job (gpu_reserve_local). */
+static int reserve_line_kernels(sa_error *err) {
+    static size_t need;
+    if (!need) {
+        cudaFuncAttributes a[3];
+        if (cudaFuncGetAttributes(&a[0], pass_y_kernel<1024>) != cudaSuccess ||
+            cudaFuncGetAttributes(&a[1], pass_z_kernel<1024, 1>) != cudaSuccess ||
+            cudaFuncGetAttributes(&a[2], pass_z_full_kernel<1024, 1>) != cudaSuccess)
+            return gpu_check(cudaGetLastError(), "reading the line kernels' attributes", err);
+        size_t most = 0;
+        for (int i = 0; i < 3; i++)
+            if (a[i].localSizeBytes > most) most = a[i].localSizeBytes;
+        need = (most + 255) & ~(size_t)255;
+    }
+    return gpu_reserve_local(need, err);
+}
+
 /* ---- Host side -------------------------------------------------------------- */
 
 /* Everything one comparison allocates, carved out of the masks' scratch. */
@@ -410,7 +433,7 @@ static size_t align_up(size_t n) { return (n + 255) & ~(size_t)255; }
 static size_t lean_scratch_elements(const region_geometry &g) {
     size_t env = 0, cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
     if (!lean_class(g.rny) && cols_y * (size_t)g.rny > env) env = cols_y * (size_t)g.rny;
-    if ((!lean_class(g.rnz) || !z_nodes_packed(g)) && cols_z * (size_t)g.rnz > env) env = cols_z * (size_t)g.rnz;
+    if ((!lean_class(g.rnz) || !g.z_packed) && cols_z * (size_t)g.rnz > env) env = cols_z * (size_t)g.rnz;
     return env;
 }
 
@@ -556,7 +579,8 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     else
         sa_region_from_box(&r, scan->ref_has ? &scan->ref_box : &scan->pred_box);
     region_geometry g = {(int)r.box.lo[0], (int)r.box.lo[1], (int)r.box.lo[2], (int)r.nx, (int)r.ny, (int)r.nz,
-                         nx, ny, nz};
+                         nx, ny, nz, 0};
+    g.z_packed = z_nodes_packed(g);
     size_t rvox = sa_region_voxels(&r), cols_z = r.nx * r.ny;
     size_t env = lean_scratch_elements(g);
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
@@ -607,6 +631,8 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     if (!scan->ref_has || !scan->pred_has) return 0;
 
     /* 4. the distances: D_TR (pred's surface to ref's) then D_RT, back to back */
+    rc = reserve_line_kernels(err);
+    if (rc) return rc;
     size_t n_pred = (size_t)totals[1], n_ref = (size_t)totals[0], total = n_pred + n_ref;
     rc = gpu_check(cub::DeviceRadixSort::SortKeys(NULL, sort_bytes, (const unsigned long long *)NULL,
                                                   (unsigned long long *)NULL, (int64_t)total, 0, 64, st),
@@ -671,13 +697,16 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     if (!mv.base) return sa_error_set(err, "GPU: mask slot %d is empty", slot);
     const sa_grid *grid = &m->grid;
     region_geometry g = {0, 0, 0, (int)grid->nx, (int)grid->ny, (int)grid->nz,
-                         (int)grid->nx, (int)grid->ny, (int)grid->nz};
+                         (int)grid->nx, (int)grid->ny, (int)grid->nz, 0};
     size_t n = m->nvox, cols_y = grid->nx * grid->nz, cols_z = grid->nx * grid->ny;
     /* global envelope scratch only for lines too long for a thread's own arrays */
+    g.z_packed = z_nodes_packed(g);
+    int rc = reserve_line_kernels(err);
+    if (rc) return rc;
     size_t env = lean_scratch_elements(g);
     size_t need = align_up(n * 2) + align_up(n * 4) + align_up(env * 2) + align_up(env * 4) + align_up(n * 8);
     void *work;
-    int rc = gpu_masks_work(m, need, &work, err);
+    rc = gpu_masks_work(m, need, &work, err);
     if (rc) return rc;
     char *at = (char *)work;
     uint16_t *dx = (uint16_t *)at; at += align_up(n * 2);
