@@ -529,25 +529,7 @@ SA_HOST_DEVICE static inline uint32_t sa_byte_bits4(uint32_t word, int b) {
     return ((u * 0x01020408u) >> 24) & 0xFu;
 }
 
-SA_HOST_DEVICE static inline unsigned sa_row_bits_nearest(const uint32_t *bits, const int *left_word,
-                                                          const int *right_word, int words, int x) {
-    int w = x >> 5, b = x & 31;
-    uint32_t here = bits[w];
-    unsigned best = SA_EDT_NONE;
-    uint32_t left = here & (0xFFFFFFFFu >> (31 - b)); /* bits 0..b */
-    int at = -1;
-    if (left) at = (w << 5) + sa_high_bit(left);
-    else if (w > 0 && left_word[w - 1] >= 0) at = (left_word[w - 1] << 5) + sa_high_bit(bits[left_word[w - 1]]);
-    if (at >= 0) best = (unsigned)(x - at);
-    uint32_t right = here & (0xFFFFFFFFu << b); /* bits b..31 */
-    at = -1;
-    if (right) at = (w << 5) + sa_low_bit(right);
-    else if (w + 1 < words && right_word[w + 1] < words) at = (right_word[w + 1] << 5) + sa_low_bit(bits[right_word[w + 1]]);
-    if (at >= 0 && (unsigned)(at - x) < best) best = (unsigned)(at - x);
-    return best;
-}
-
-/* sa_row_bits_nearest for `count` consecutive voxels from x0, all in one word
+/* The distances of `count` consecutive voxels from x0, all in one word
  * (x0 % 32 + count <= 32), into out[0..count): the word and its neighbours are
  * read once for the run. */
 SA_HOST_DEVICE static inline void sa_row_bits_nearest_run(const uint32_t *bits, const int *left_word,
@@ -568,5 +550,14 @@ SA_HOST_DEVICE static inline void sa_row_bits_nearest_run(const uint32_t *bits, 
         out[i] = best;
     }
 }
+
+/* sa_line_nearest's distance at one voxel x. */
+SA_HOST_DEVICE static inline unsigned sa_row_bits_nearest(const uint32_t *bits, const int *left_word,
+                                                          const int *right_word, int words, int x) {
+    unsigned d;
+    sa_row_bits_nearest_run(bits, left_word, right_word, words, x, 1, &d);
+    return d;
+}
+
 
 #endif
