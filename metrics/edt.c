@@ -54,7 +54,7 @@ typedef struct {
     int *col_count;            /* pass A: samples per column */
     uint16_t *row_x, *row_d;   /* one row's band samples */
     int *pos, *v;              /* compacted line: sample positions; envelope */
-    double *f, *zb;            /* compacted line: sample values; breakpoints */
+    double *f;                 /* compacted line: sample values */
     uint16_t *sample_dx;       /* pass A: each sample's x distance */
     uint16_t *query_k;         /* pass B: per column x, the z of its queries */
     int *query_count;          /* pass B: queries per column */
@@ -80,7 +80,7 @@ static void scratch_free(worker_scratch *s, int workers) {
     if (!s) return;
     for (int w = 0; w < workers; w++) {
         free(s[w].col_pos), free(s[w].col_d), free(s[w].col_count), free(s[w].row_x), free(s[w].row_d);
-        free(s[w].pos), free(s[w].v), free(s[w].f), free(s[w].zb), free(s[w].sample_dx);
+        free(s[w].pos), free(s[w].v), free(s[w].f), free(s[w].sample_dx);
         free(s[w].query_k), free(s[w].query_count), free(s[w].cursor);
     }
     free(s);
@@ -100,13 +100,12 @@ static worker_scratch *scratch_alloc(const sa_region *r, int workers) {
         t->pos = malloc(sizeof(int) * longest);
         t->v = malloc(sizeof(int) * longest);
         t->f = malloc(sizeof(double) * longest);
-        t->zb = malloc(sizeof(double) * (longest + 1));
         t->sample_dx = malloc(sizeof(uint16_t) * longest);
         t->query_k = malloc(sizeof(uint16_t) * r->nx * r->nz);
         t->query_count = malloc(sizeof(int) * r->nx);
         t->cursor = malloc(sizeof(size_t) * r->nz);
         if (!t->col_pos || !t->col_d || !t->col_count || !t->row_x || !t->row_d || !t->pos || !t->v ||
-            !t->f || !t->zb || !t->sample_dx || !t->query_k || !t->query_count || !t->cursor) {
+            !t->f || !t->sample_dx || !t->query_k || !t->query_count || !t->cursor) {
             scratch_free(s, workers);
             return NULL;
         }
@@ -154,7 +153,7 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
             s->f[t] = sa_axis_sq(c->sx, cd[t]);
             s->sample_dx[t] = cd[t];
         }
-        int count = sa_envelope_build(s->pos, s->f, m, c->sy, s->v, s->zb);
+        int count = sa_envelope_build(s->pos, s->f, m, c->sy, s->v);
         const int32_t *slot = c->slot + i * ny;
         int kk = 0, t = 0;
         for (int j = 0; j < (int)ny;) {
@@ -166,8 +165,8 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
             }
             if (slot[j] >= 0) {
                 double d2;
-                kk = sa_envelope_seek(s->zb, count, kk, j);
-                int b = sa_envelope_argmin(s->pos, s->f, c->sy, s->v, count, kk, j, &d2);
+                kk = sa_envelope_lowest(s->pos, s->f, c->sy, s->v, count, kk, j, &d2);
+                int b = s->v[kk];
                 if (d2 <= c->limit)
                     c->g[(size_t)slot[j] * nz + k] = (plane_entry){s->sample_dx[b], (uint16_t)s->pos[b]};
             }
@@ -209,14 +208,13 @@ static void pass_across_slices(void *vctx, size_t j, int worker) {
             s->f[m] = sa_axis_sq(c->sx, e.dx) + sa_axis_sq(c->sy, (int)j - (int)e.ystar);
             m++;
         }
-        int count = sa_envelope_build(s->pos, s->f, m, c->sz, s->v, s->zb);
+        int count = sa_envelope_build(s->pos, s->f, m, c->sz, s->v);
         int kk = 0;
         for (int t = 0; t < nq; t++) {
             int k = q ? s->query_k[i * nz + (size_t)t] : t;
             double d2 = INFINITY;
             if (count > 0) {
-                kk = sa_envelope_seek(s->zb, count, kk, k);
-                sa_envelope_argmin(s->pos, s->f, c->sz, s->v, count, kk, k, &d2);
+                kk = sa_envelope_lowest(s->pos, s->f, c->sz, s->v, count, kk, k, &d2);
             }
             if (!q) {
                 c->out[((size_t)k * ny + j) * nx + i] = d2;

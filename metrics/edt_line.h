@@ -83,92 +83,81 @@ SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, in
     return f + sa_axis_sq(w, at - from);
 }
 
-/* The envelope's arrays may be strided (element t at [t * st]): the GPU keeps the
+/* The envelope arrays may be strided (element t at [t * st]): the GPU keeps the
  * scratch of many lines interleaved, so that neighbouring threads touch
- * neighbouring addresses. The CPU passes st = 1. */
+ * neighbouring addresses. The CPU passes st = 1.
+ *
+ * No division anywhere: where Felzenszwalb & Huttenlocher compare breakpoints
+ * (the abscissae where two parabolas meet, a quotient), the envelope asks the
+ * same questions of the parabolas' values by products of small integers
+ * (sa_parabola_hidden), and a walk compares two parabolas' values at the point
+ * itself (sa_envelope_lowest_st). An IEEE double division costs a GPU about
+ * twenty instructions; this saves two or three of them per voxel, and lets a
+ * breakpoint never be stored or recomputed. */
+
+/* Whether parabola p, between b and q (b < p < q, heights fb, fp, fq), is lowest
+ * nowhere once q is added: q overtakes p no later than p overtakes b. That is
+ * breakpoint(p, q) <= breakpoint(b, p), where breakpoint(a, c) =
+ * ((fc - fa) / (w2 * (c - a)) + (c + a)) / 2, multiplied out by the positive
+ * w2 * (q - p) * (p - b): the integer products are exact in a double (lines are
+ * shorter than 2^16). */
+SA_HOST_DEVICE static inline int sa_parabola_hidden(int b, double fb, int p, double fp, int q, double fq,
+                                                    double w2) {
+    const double a = (double)(q - p), c = (double)(p - b);
+    return (fq - fp) * c + w2 * (a * c * (a + c)) <= (fp - fb) * a;
+}
 
 /* Lower envelope of the parabolas y -> f[i] + (w*(y - pos[i]))^2 of m samples
- * (pos increasing). Fills v (sample indices, m entries) and zb (breakpoints,
- * m+1 entries; parabola k is lowest on [zb[k], zb[k+1]]). Returns the number of
- * parabolas (0 when m == 0). */
-SA_HOST_DEVICE static inline int sa_envelope_build_st(const int *pos, const double *f, int m, double w,
-                                                      int *v, double *zb, size_t st) {
+ * (pos increasing): fills v with the indices of the samples whose parabolas are
+ * lowest somewhere, in order, and returns their count (0 when m == 0). */
+SA_HOST_DEVICE static inline int sa_envelope_build_st(const int *pos, const double *f, int m, double w, int *v,
+                                                      size_t st) {
     if (m <= 0) return 0;
     const double w2 = w * w;
     int k = 0;
     v[0] = 0;
-    zb[0] = -INFINITY;
-    zb[st] = INFINITY;
     for (int q = 1; q < m; q++) {
-        double s;
         const double fq = f[(size_t)q * st];
         const int pq = pos[(size_t)q * st];
-        for (;;) {
-            int p = v[(size_t)k * st];
-            /* abscissa where parabolas p and q meet */
-            s = ((fq - f[(size_t)p * st]) / (w2 * (double)(pq - pos[(size_t)p * st])) +
-                 (double)(pq + pos[(size_t)p * st])) * 0.5;
-            if (s <= zb[(size_t)k * st] && k > 0) {
-                k--;
-                continue;
-            }
-            break;
+        while (k > 0) {
+            const int b = v[(size_t)(k - 1) * st], p = v[(size_t)k * st];
+            if (!sa_parabola_hidden(pos[(size_t)b * st], f[(size_t)b * st], pos[(size_t)p * st],
+                                    f[(size_t)p * st], pq, fq, w2))
+                break;
+            k--;
         }
-        if (s <= zb[(size_t)k * st]) { /* k == 0 and q lies below p everywhere */
-            v[0] = q;
-            continue;
-        }
-        k++;
-        v[(size_t)k * st] = q;
-        zb[(size_t)k * st] = s;
-        zb[(size_t)(k + 1) * st] = INFINITY;
+        v[(size_t)(++k) * st] = q;
     }
     return k + 1;
 }
 
-SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double *f, int m, double w,
-                                                   int *v, double *zb) {
-    return sa_envelope_build_st(pos, f, m, w, v, zb, 1);
+SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double *f, int m, double w, int *v) {
+    return sa_envelope_build_st(pos, f, m, w, v, 1);
 }
 
-/* Advances k to the parabola whose interval holds `at` (positions visited in
- * increasing order). */
-SA_HOST_DEVICE static inline int sa_envelope_seek_st(const double *zb, int count, int k, int at, size_t st) {
-    while (k + 1 < count && zb[(size_t)(k + 1) * st] < (double)at) k++;
+/* The envelope's lowest parabola at `at`, for positions visited in increasing
+ * order: from parabola k, steps to the next while the next one's value at `at`
+ * is strictly below (along the envelope, the values at a point fall to the
+ * lowest and rise after it). Writes that value to *value and returns the new k
+ * (its sample: v[k]). The value is the rounded expression of one sample, the
+ * one every engine picks. count > 0. */
+SA_HOST_DEVICE static inline int sa_envelope_lowest_st(const int *pos, const double *f, double w, const int *v,
+                                                       int count, int k, int at, double *value, size_t st) {
+    int s = v[(size_t)k * st];
+    double here = sa_parabola(f[(size_t)s * st], w, pos[(size_t)s * st], at);
+    while (k + 1 < count) {
+        const int n = v[(size_t)(k + 1) * st];
+        const double there = sa_parabola(f[(size_t)n * st], w, pos[(size_t)n * st], at);
+        if (!(there < here)) break;
+        k++, here = there;
+    }
+    *value = here;
     return k;
 }
 
-SA_HOST_DEVICE static inline int sa_envelope_seek(const double *zb, int count, int k, int at) {
-    return sa_envelope_seek_st(zb, count, k, at, 1);
-}
-
-/* The sample whose parabola is lowest at `at`, among parabola k (the one the
- * breakpoints select) and its two neighbours, so that a breakpoint put on the
- * wrong side of `at` by rounding cannot give more than the true minimum.
- * Writes the value to *value and returns the sample index. */
-SA_HOST_DEVICE static inline int sa_envelope_argmin_st(const int *pos, const double *f, double w,
-                                                       const int *v, int count, int k, int at,
-                                                       double *value, size_t st) {
-    int best = v[(size_t)k * st];
-    double best_value = sa_parabola(f[(size_t)best * st], w, pos[(size_t)best * st], at);
-    if (k > 0) {
-        int c = v[(size_t)(k - 1) * st];
-        double cv = sa_parabola(f[(size_t)c * st], w, pos[(size_t)c * st], at);
-        if (cv < best_value) best = c, best_value = cv;
-    }
-    if (k + 1 < count) {
-        int c = v[(size_t)(k + 1) * st];
-        double cv = sa_parabola(f[(size_t)c * st], w, pos[(size_t)c * st], at);
-        if (cv < best_value) best = c, best_value = cv;
-    }
-    *value = best_value;
-    return best;
-}
-
-SA_HOST_DEVICE static inline int sa_envelope_argmin(const int *pos, const double *f, double w,
-                                                    const int *v, int count, int k, int at,
-                                                    double *value) {
-    return sa_envelope_argmin_st(pos, f, w, v, count, k, at, value, 1);
+SA_HOST_DEVICE static inline int sa_envelope_lowest(const int *pos, const double *f, double w, const int *v,
+                                                    int count, int k, int at, double *value) {
+    return sa_envelope_lowest_st(pos, f, w, v, count, k, at, value, 1);
 }
 
 /* ---- The dense transform's per-line steps, with the envelope above: the
@@ -202,9 +191,9 @@ SA_HOST_DEVICE static inline void sa_line_nearest(const uint8_t *flags, uint8_t 
 /* Pass Y: one column (x, z) of n voxels along y. dx[j * dst] is pass X's
  * distance at row j; writes entry[j * est] for every j where need is NULL or
  * need[j * nst] != 0 (pass Z reads only the (x, y) columns that hold a query).
- * Scratch: pos, f, v, zb of n (zb: n + 1) strided elements (stride sst). */
+ * Scratch: pos, f, v of n strided elements (stride sst). */
 SA_HOST_DEVICE static inline void sa_edt_column_y(const uint16_t *dx, size_t dst, int n, double sx, double sy,
-                                                  int *pos, double *f, int *v, double *zb, size_t sst,
+                                                  int *pos, double *f, int *v, size_t sst,
                                                   const unsigned long long *need, size_t nst, uint32_t *entry,
                                                   size_t est) {
     int m = 0;
@@ -220,24 +209,23 @@ SA_HOST_DEVICE static inline void sa_edt_column_y(const uint16_t *dx, size_t dst
             if (!need || need[(size_t)j * nst]) entry[(size_t)j * est] = SA_EDT_ENTRY_NONE;
         return;
     }
-    int count = sa_envelope_build_st(pos, f, m, sy, v, zb, sst), k = 0;
+    int count = sa_envelope_build_st(pos, f, m, sy, v, sst), k = 0;
     for (int j = 0; j < n; j++) {
         if (need && !need[(size_t)j * nst]) continue;
         double d2;
-        k = sa_envelope_seek_st(zb, count, k, j, sst);
-        int b = sa_envelope_argmin_st(pos, f, sy, v, count, k, j, &d2, sst);
-        int row = pos[(size_t)b * sst];
+        k = sa_envelope_lowest_st(pos, f, sy, v, count, k, j, &d2, sst);
+        int row = pos[(size_t)v[(size_t)k * sst] * sst];
         entry[(size_t)j * est] = ((uint32_t)dx[(size_t)row * dst] << 16) | (uint32_t)row;
     }
 }
 
 /* Pass Z, first half: the envelope along one column (x, y) of n voxels from pass
  * Y's entries (entry[k * est]); j is the column's y. Returns the parabola count
- * (0: no feature anywhere); evaluate with sa_envelope_seek_st and
- * sa_envelope_argmin_st (weight sz) at the voxels that need it. */
+ * (0: no feature anywhere); evaluate with sa_envelope_lowest_st (weight sz) at
+ * the voxels that need it. */
 SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, size_t est, int n, int j, double sx,
                                                        double sy, double sz, int *pos, double *f, int *v,
-                                                       double *zb, size_t sst) {
+                                                       size_t sst) {
     int m = 0;
     for (int k = 0; k < n; k++) {
         uint32_t e = entry[(size_t)k * est];
@@ -246,7 +234,7 @@ SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, si
         f[(size_t)m * sst] = sa_axis_sq(sx, (int)(e >> 16)) + sa_axis_sq(sy, j - (int)(e & 0xFFFFu));
         m++;
     }
-    return sa_envelope_build_st(pos, f, m, sz, v, zb, sst);
+    return sa_envelope_build_st(pos, f, m, sz, v, sst);
 }
 
 /* ---- The lean envelope (what the GPU's kernels keep per line) ---------------
@@ -258,15 +246,14 @@ SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, si
  * on very large regions) the roots go to a second, 16-bit array. So 4 bytes a
  * parabola (6 in that case) instead of 20.
  *
- * The breakpoints are not stored either: the breakpoint of parabola k is
- * recomputed from parabolas k-1 and k by the very expression that made it
- * (sa_breakpoint), on the very operands (a parabola below the top never
- * changes), so it is the same bits. The top parabola's root, height and
- * breakpoint stay in the builder's registers (sa_lean_envelope), the
- * parabolas around the evaluation point in the cursor's (sa_lean_cursor).
- * Decisions and results are those of sa_envelope_build_st and
- * sa_envelope_argmin_st, bit for bit (test_edt_line checks), in 4 bytes a
- * parabola instead of the 24 a sample and 12 a parabola those keep. */
+ * A parabola's height is the same expression of the same payload as the
+ * reference's f[] (sa_height), and the lean builder and walk ask the same
+ * questions in the same order (sa_parabola_hidden, values compared at the
+ * point), so decisions and results are those of sa_envelope_build_st and
+ * sa_envelope_lowest_st, bit for bit (test_edt_line checks). The top two
+ * parabolas stay in the builder's registers (sa_lean_envelope), the two around
+ * the evaluation point in the cursor's (sa_lean_cursor): 4 bytes a parabola in
+ * memory instead of the 16 a sample and 4 a parabola the reference keeps. */
 
 /* Where a line's parabolas are kept: parabola t's node at node[t * st]; with
  * root NULL its root is node >> shift and its payload the bits below; else its
@@ -317,119 +304,85 @@ SA_HOST_DEVICE static inline double sa_height(const sa_height_rule *h, uint32_t 
            sa_axis_sq(h->sy, h->j - (int)(payload & ((1u << h->row_bits) - 1u)));
 }
 
-/* Abscissa where the parabolas rooted at p (height fp) and q > p (height fq)
- * meet: sa_envelope_build_st's expression. */
-SA_HOST_DEVICE static inline double sa_breakpoint(int p, double fp, int q, double fq, double w2) {
-    return ((fq - fp) / (w2 * (double)(q - p)) + (double)(q + p)) * 0.5;
-}
-
 typedef struct sa_lean_envelope {
-    int count;           /* parabolas */
-    int top_p;           /* the last parabola: root, */
-    double top_f, top_z; /* height and left breakpoint (-INFINITY for the first) */
+    int count;             /* parabolas */
+    int top_p, below_p;    /* the last two parabolas' roots (below: with count >= 2) */
+    double top_f, below_f; /* and heights */
 } sa_lean_envelope;
 
 SA_HOST_DEVICE static inline void sa_lean_clear(sa_lean_envelope *e) {
-    e->count = 0, e->top_p = 0, e->top_f = 0.0, e->top_z = -INFINITY;
+    e->count = 0, e->top_p = e->below_p = 0, e->top_f = e->below_f = 0.0;
 }
 
 /* Adds the sample at position q (greater than every earlier one) with payload
- * pay (height sa_height(h, pay)); w2 is the squared spacing along the line. */
+ * pay (height sa_height(h, pay)); w2 is the squared spacing along the line.
+ * sa_envelope_build_st's steps: the top is dropped while the one below it and q
+ * hide it. */
 SA_HOST_DEVICE static inline void sa_lean_push(sa_lean_envelope *e, int q, uint32_t pay, const sa_height_rule *h,
                                                double w2, const sa_lean_store *s) {
     const double fq = sa_height(h, pay);
-    int k = e->count - 1;
-    if (k >= 0) {
-        int p = e->top_p;
-        double fp = e->top_f, zk = e->top_z, sq;
-        for (;;) {
-            sq = sa_breakpoint(p, fp, q, fq, w2);
-            if (sq <= zk && k > 0) { /* parabola k is hidden: the one below becomes the top */
-                int below;
-                uint32_t pk, pb;
-                k--;
-                sa_lean_load(s, k, &p, &pk);
-                fp = sa_height(h, pk);
-                if (k > 0) {
-                    sa_lean_load(s, k - 1, &below, &pb);
-                    zk = sa_breakpoint(below, sa_height(h, pb), p, fp, w2);
-                } else {
-                    zk = -INFINITY;
-                }
-                continue;
-            }
-            break;
+    while (e->count >= 2 && sa_parabola_hidden(e->below_p, e->below_f, e->top_p, e->top_f, q, fq, w2)) {
+        e->count--;
+        e->top_p = e->below_p, e->top_f = e->below_f;
+        if (e->count >= 2) {
+            uint32_t pb;
+            sa_lean_load(s, e->count - 2, &e->below_p, &pb);
+            e->below_f = sa_height(h, pb);
         }
-        if (sq <= zk) k = -1; /* k == 0 and q lies below p everywhere */
-        e->top_z = k < 0 ? -INFINITY : sq;
-    } else {
-        e->top_z = -INFINITY;
     }
-    k++;
-    sa_lean_keep(s, k, q, pay);
-    e->count = k + 1, e->top_p = q, e->top_f = fq;
+    sa_lean_keep(s, e->count, q, pay);
+    e->below_p = e->top_p, e->below_f = e->top_f;
+    e->top_p = q, e->top_f = fq;
+    e->count++;
 }
 
 /* Walks an envelope's parabolas for positions visited in increasing order,
- * holding parabolas k-1, k, k+1 (prev, cur, next), the breakpoint between k and
- * k+1, and parabola k+2 as stored (ahead: read one step early). */
+ * holding parabola k (cur) and k+1 (next) with their heights, and parabola k+2
+ * as stored (ahead: read one step early). */
 typedef struct sa_lean_cursor {
     int k, count;
-    int prev_p, cur_p, next_p, ahead_p;
-    double prev_f, cur_f, next_f, next_z;
-    uint32_t prev_pl, cur_pl, next_pl, ahead_pl;
+    int cur_p, next_p, ahead_p;
+    double cur_f, next_f;
+    uint32_t cur_pl, next_pl, ahead_pl;
 } sa_lean_cursor;
 
-SA_HOST_DEVICE static inline void sa_lean_cursor_load_next(sa_lean_cursor *c, const sa_height_rule *h, double w2,
+SA_HOST_DEVICE static inline void sa_lean_cursor_load_next(sa_lean_cursor *c, const sa_height_rule *h,
                                                            const sa_lean_store *s) {
     if (c->k + 1 < c->count) {
         c->next_p = c->ahead_p, c->next_pl = c->ahead_pl;
         c->next_f = sa_height(h, c->next_pl);
-        c->next_z = sa_breakpoint(c->cur_p, c->cur_f, c->next_p, c->next_f, w2);
         if (c->k + 2 < c->count) sa_lean_load(s, c->k + 2, &c->ahead_p, &c->ahead_pl);
-    } else {
-        c->next_z = INFINITY;
     }
 }
 
 /* A cursor at the first parabola of an envelope of `count` parabolas (with
  * none, a cursor that must not be evaluated). */
 SA_HOST_DEVICE static inline void sa_lean_cursor_start(sa_lean_cursor *c, int count, const sa_height_rule *h,
-                                                       double w2, const sa_lean_store *s) {
+                                                       const sa_lean_store *s) {
     c->k = 0, c->count = count;
-    c->prev_p = c->cur_p = c->next_p = c->ahead_p = 0;
-    c->prev_f = c->cur_f = c->next_f = 0.0, c->next_z = INFINITY;
-    c->prev_pl = c->cur_pl = c->next_pl = c->ahead_pl = 0;
+    c->cur_p = c->next_p = c->ahead_p = 0;
+    c->cur_f = c->next_f = 0.0;
+    c->cur_pl = c->next_pl = c->ahead_pl = 0;
     if (count <= 0) return;
     sa_lean_load(s, 0, &c->cur_p, &c->cur_pl);
     c->cur_f = sa_height(h, c->cur_pl);
     if (count > 1) sa_lean_load(s, 1, &c->ahead_p, &c->ahead_pl);
-    sa_lean_cursor_load_next(c, h, w2, s);
+    sa_lean_cursor_load_next(c, h, s);
 }
 
-/* sa_envelope_seek_st then sa_envelope_argmin_st at `at` (weight w): the value
- * in *value, the lowest parabola's root in *root and payload in *pay. */
+/* sa_envelope_lowest_st at `at` (weight w): the value in *value, the lowest
+ * parabola's root in *root and payload in *pay. */
 SA_HOST_DEVICE static inline void sa_lean_lowest(sa_lean_cursor *c, int at, double w, const sa_height_rule *h,
                                                  const sa_lean_store *s, double *value, int *root, uint32_t *pay) {
-    const double w2 = w * w;
-    while (c->k + 1 < c->count && c->next_z < (double)at) {
-        c->prev_p = c->cur_p, c->prev_f = c->cur_f, c->prev_pl = c->cur_pl;
+    double here = sa_parabola(c->cur_f, w, c->cur_p, at);
+    while (c->k + 1 < c->count) {
+        const double there = sa_parabola(c->next_f, w, c->next_p, at);
+        if (!(there < here)) break;
         c->cur_p = c->next_p, c->cur_f = c->next_f, c->cur_pl = c->next_pl;
-        c->k++;
-        sa_lean_cursor_load_next(c, h, w2, s);
+        c->k++, here = there;
+        sa_lean_cursor_load_next(c, h, s);
     }
-    int best_p = c->cur_p;
-    uint32_t best_pl = c->cur_pl;
-    double best = sa_parabola(c->cur_f, w, c->cur_p, at);
-    if (c->k > 0) {
-        double v = sa_parabola(c->prev_f, w, c->prev_p, at);
-        if (v < best) best = v, best_p = c->prev_p, best_pl = c->prev_pl;
-    }
-    if (c->k + 1 < c->count) {
-        double v = sa_parabola(c->next_f, w, c->next_p, at);
-        if (v < best) best = v, best_p = c->next_p, best_pl = c->next_pl;
-    }
-    *value = best, *root = best_p, *pay = best_pl;
+    *value = here, *root = c->cur_p, *pay = c->cur_pl;
 }
 
 /* Pass Y with the lean envelope: as sa_edt_column_y (same entries, same need
@@ -451,7 +404,7 @@ SA_HOST_DEVICE static inline void sa_edt_column_y_lean(const uint16_t *dx, size_
             if (d[u] != SA_EDT_NONE) sa_lean_push(&e, j0 + u, d[u], &h, w2, &s);
     }
     sa_lean_cursor c;
-    sa_lean_cursor_start(&c, e.count, &h, w2, &s);
+    sa_lean_cursor_start(&c, e.count, &h, &s);
     for (int j = 0; j < n; j++) {
         if (need && !need[(size_t)j * nst]) continue;
         if (e.count == 0) {

@@ -349,7 +349,7 @@ __global__ void pass_z_kernel(const uint32_t *entry, const uint8_t *flags, uint8
         LEAN_Z_STORE(s, col, ls, h);
         int count = sa_edt_column_z_lean(entry + col, cols, g.rnz, sz, &ls, &h);
         sa_lean_cursor c;
-        sa_lean_cursor_start(&c, count, &h, sz * sz, &ls);
+        sa_lean_cursor_start(&c, count, &h, &ls);
         unsigned long long at = query_offset[col];
         for (int k0 = 0; k0 < g.rnz; k0 += SA_EDT_READ_AHEAD) {
             unsigned queries = 0; /* bit u: voxel k0 + u is a query (read together: loads in flight) */
@@ -681,7 +681,7 @@ __global__ void pass_z_full_kernel(const uint32_t *entry, region_geometry g, dou
     LEAN_Z_STORE(s, col, ls, h);
     int count = sa_edt_column_z_lean(entry + col, cols, g.rnz, sz, &ls, &h);
     sa_lean_cursor c;
-    sa_lean_cursor_start(&c, count, &h, sz * sz, &ls);
+    sa_lean_cursor_start(&c, count, &h, &ls);
     for (int k = 0; k < g.rnz; k++) {
         double d2 = INFINITY;
         int at_root;

@@ -38,12 +38,12 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     uint32_t *entry = malloc(n * sizeof *entry);
     size_t line = (size_t)(ny > nz ? ny : nz) + 1, cols = cols_y > cols_z ? cols_y : cols_z;
     int *pos = malloc(line * cols * sizeof *pos), *v = malloc(line * cols * sizeof *v);
-    double *f = malloc(line * cols * sizeof *f), *zb = malloc(line * cols * sizeof *zb);
+    double *f = malloc(line * cols * sizeof *f);
     for (size_t row = 0; row < (size_t)ny * nz; row++) sa_line_nearest(flags + row * nx, 1, nx, dx + row * nx);
     for (size_t col = 0; col < cols_y; col++) {
         size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
-        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y, NULL,
-                        0, entry + base, (size_t)nx);
+        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, cols_y, NULL, 0,
+                        entry + base, (size_t)nx);
     }
     /* pass Y again, evaluated only where a random "needed" mask of (x, y)
      * columns says (as the GPU does for the columns that hold a query): the
@@ -54,8 +54,8 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     memset(partial, 0xAB, n * sizeof *partial);
     for (size_t col = 0; col < cols_y; col++) {
         size_t i = col % nx, k = col / nx, base = k * (size_t)ny * nx + i;
-        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, zb + col, cols_y,
-                        need + i, (size_t)nx, partial + base, (size_t)nx);
+        sa_edt_column_y(dx + base, (size_t)nx, ny, s[0], s[1], pos + col, f + col, v + col, cols_y, need + i,
+                        (size_t)nx, partial + base, (size_t)nx);
     }
     int partial_ok = 1;
     for (size_t at = 0; at < n; at++) {
@@ -71,22 +71,19 @@ static void dense_edt(const uint8_t *flags, int nx, int ny, int nz, const double
     for (size_t col = 0; col < cols_z; col++) {
         int j = (int)(col / nx);
         int count = sa_edt_column_z_build(entry + col, cols_z, nz, j, s[0], s[1], s[2], pos + col, f + col, v + col,
-                                          zb + col, cols_z);
+                                          cols_z);
         int kk = 0;
         for (int k = 0; k < nz; k++) {
             double value = INFINITY;
-            if (count > 0) {
-                kk = sa_envelope_seek_st(zb + col, count, kk, k, cols_z);
-                sa_envelope_argmin_st(pos + col, f + col, s[2], v + col, count, kk, k, &value, cols_z);
-            }
+            if (count > 0) kk = sa_envelope_lowest_st(pos + col, f + col, s[2], v + col, count, kk, k, &value, cols_z);
             d2[(size_t)k * cols_z + col] = value;
         }
     }
-    free(dx), free(entry), free(pos), free(v), free(f), free(zb);
+    free(dx), free(entry), free(pos), free(v), free(f);
 }
 
 /* The same transform with the lean envelope the GPU keeps (one node a parabola;
- * heights and breakpoints recomputed), pass Z's nodes packed or not: entries and
+ * heights recomputed), pass Z's nodes packed or not: entries and
  * d2 must be the same bits again. */
 static void dense_edt_lean(const uint8_t *flags, int nx, int ny, int nz, const double s[3], int packed,
                            uint32_t *entry, double *d2) {
@@ -107,7 +104,7 @@ static void dense_edt_lean(const uint8_t *flags, int nx, int ny, int nz, const d
         sa_edt_z_layout(nx, ny, nz, (int)(col / nx), s[0], s[1], packed, node + col, root + col, cols_z, &st, &h);
         int count = sa_edt_column_z_lean(entry + col, cols_z, nz, s[2], &st, &h);
         sa_lean_cursor c;
-        sa_lean_cursor_start(&c, count, &h, s[2] * s[2], &st);
+        sa_lean_cursor_start(&c, count, &h, &st);
         for (int k = 0; k < nz; k++) {
             double value = INFINITY;
             int r = 0;
@@ -311,13 +308,13 @@ static void check_line_nearest(void) {
 
 /* Long lines with many samples, where parabolas are hidden and popped often:
  * the lean envelope (pass Y, and pass Z with nodes packed and not) decides
- * exactly as the reference envelope (sa_envelope_build_st and its seek and
- * argmin), entry for entry and value for value, sparse and dense, with ties. */
+ * exactly as the reference envelope (sa_envelope_build_st and
+ * sa_envelope_lowest_st), entry for entry and value for value, sparse and dense, with ties. */
 static void check_lean_lines(void) {
     enum { N = 700 };
     static uint16_t dx[N], root[N + 1];
     static int pos[N + 1], v[N + 1];
-    static double f[N + 1], zb[N + 1];
+    static double f[N + 1];
     static uint32_t node[N + 1], ce[N], le[N], en[N];
     long compared = 0;
     for (int iter = 0; iter < 400; iter++) {
@@ -326,7 +323,7 @@ static void check_lean_lines(void) {
         double p_feature = iter % 4 == 0 ? 0.01 : uniform();
         unsigned span = 1 + (unsigned)(rng() % (iter % 2 ? 8 : 400));
         for (int j = 0; j < n; j++) dx[j] = uniform() < p_feature ? (uint16_t)(rng() % span) : SA_EDT_NONE;
-        sa_edt_column_y(dx, 1, n, sx, sy, pos, f, v, zb, 1, NULL, 0, ce, 1);
+        sa_edt_column_y(dx, 1, n, sx, sy, pos, f, v, 1, NULL, 0, ce, 1);
         sa_edt_column_y_lean(dx, 1, n, sx, sy, node, 1, NULL, 0, le, 1);
         CHECK(memcmp(ce, le, (size_t)n * sizeof *ce) == 0);
         /* pass Z over random entries of row j of a region of span x 512 columns */
@@ -334,7 +331,7 @@ static void check_lean_lines(void) {
         for (int k = 0; k < n; k++)
             en[k] = uniform() < p_feature ? ((uint32_t)(rng() % span) << 16) | (uint32_t)(rng() % 512) : SA_EDT_ENTRY_NONE;
         double sz = iter % 3 ? 0.3 + uniform() * 2.5 : 0.7;
-        int cc = sa_edt_column_z_build(en, 1, n, j, sx, sy, sz, pos, f, v, zb, 1);
+        int cc = sa_edt_column_z_build(en, 1, n, j, sx, sy, sz, pos, f, v, 1);
         for (int packed = 0; packed < 2; packed++) {
             sa_lean_store st;
             sa_height_rule h;
@@ -344,17 +341,16 @@ static void check_lean_lines(void) {
             CHECK(cc == lc);
             if (cc != lc || cc == 0) continue;
             sa_lean_cursor c;
-            sa_lean_cursor_start(&c, lc, &h, sz * sz, &st);
+            sa_lean_cursor_start(&c, lc, &h, &st);
             int kk = 0, same = 1;
             for (int k = 0; k < n; k++) {
                 if (rng() % 4 == 0) continue; /* queries skip voxels */
                 double a, b = 0.0;
                 int r = 0;
                 uint32_t pay = 0;
-                kk = sa_envelope_seek_st(zb, cc, kk, k, 1);
-                int best = sa_envelope_argmin_st(pos, f, sz, v, cc, kk, k, &a, 1);
+                kk = sa_envelope_lowest_st(pos, f, sz, v, cc, kk, k, &a, 1);
                 sa_lean_lowest(&c, k, sz, &h, &st, &b, &r, &pay);
-                same &= memcmp(&a, &b, sizeof a) == 0 && r == pos[best];
+                same &= memcmp(&a, &b, sizeof a) == 0 && r == pos[v[kk]];
                 compared++;
             }
             CHECK(same);
@@ -468,9 +464,67 @@ static void check_percentile_rule(void) {
     }
 }
 
+/* The envelope's one comparison, sa_parabola_hidden, against the breakpoint
+ * rule it multiplies out, decided exactly in integers (integer heights and
+ * squared spacing: every quantity is exact); and the envelope along one line
+ * against the minimum over all its samples, at every point and at points
+ * skipped at random, bit for bit (random heights: no two values tie). */
+static void check_envelope_line(void) {
+    long decisions = 0, hidden = 0;
+    int ok = 1;
+    for (int it = 0; it < 200000; it++) {
+        int b = (int)(rng() % 300), p = b + 1 + (int)(rng() % 300), q = p + 1 + (int)(rng() % 300);
+        long long w2 = 1 + (long long)(rng() % 9), span = it % 2 ? 50 : 2000000;
+        long long fb = (long long)(rng() % span), fp = (long long)(rng() % span), fq = (long long)(rng() % span);
+        if (it % 7 == 0) { /* put q exactly on the tie */
+            /* breakpoint(p, q) == breakpoint(b, p) <=> (fq - fp) c + w2 a c (a + c) == (fp - fb) a */
+            long long a = q - p, c = p - b, rhs = (fp - fb) * a - w2 * a * c * (a + c);
+            if (rhs % c == 0 && fp + rhs / c >= 0) fq = fp + rhs / c;
+        }
+        /* breakpoint(x, y) = n / d with n = (fy - fx) + w2 (y^2 - x^2), d = 2 w2 (y - x) */
+        long long n1 = (fq - fp) + w2 * ((long long)q * q - (long long)p * p), d1 = 2 * w2 * (q - p);
+        long long n2 = (fp - fb) + w2 * ((long long)p * p - (long long)b * b), d2 = 2 * w2 * (p - b);
+        int want = n1 * d2 <= n2 * d1; /* below 2^40: exact */
+        int got = sa_parabola_hidden(b, (double)fb, p, (double)fp, q, (double)fq, (double)w2);
+        ok &= want == got;
+        decisions++, hidden += got;
+    }
+    CHECK(ok);
+    CHECK(hidden > 1000 && hidden < decisions - 1000);
+
+    enum { L = 400 };
+    static int pos[L], v[L];
+    static double f[L];
+    long values = 0, exact = 0;
+    for (int it = 0; it < 3000; it++) {
+        int n = 1 + (int)(rng() % L), m = 0;
+        double w = 0.2 + uniform() * 3.0, density = it % 3 ? uniform() : 0.02, scale = uniform() * 500.0;
+        for (int y = 0; y < n; y++)
+            if (uniform() < density || (m == 0 && y == n - 1)) pos[m] = y, f[m] = uniform() * scale, m++;
+        int count = sa_envelope_build(pos, f, m, w, v);
+        CHECK(count >= 1 && count <= m);
+        int k = 0, skip = it % 2;
+        for (int y = 0; y < n; y++) {
+            if (skip && rng() % 3 == 0) continue;
+            double got, want = INFINITY;
+            k = sa_envelope_lowest(pos, f, w, v, count, k, y, &got);
+            for (int t = 0; t < m; t++) {
+                double value = sa_parabola(f[t], w, pos[t], y);
+                if (value < want) want = value;
+            }
+            values++;
+            exact += memcmp(&got, &want, sizeof got) == 0;
+        }
+    }
+    CHECK(exact == values);
+    printf("envelope: %ld hide decisions equal to the exact breakpoint rule (%ld hidden); %ld of %ld line values "
+           "equal to the minimum over all samples\n", decisions, hidden, exact, values);
+}
+
 int main(void) {
     check_line_nearest();
     check_byte_bits();
+    check_envelope_line();
     check_dense_transform();
     check_lean_lines();
     check_pair_path();
