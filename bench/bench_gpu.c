@@ -30,6 +30,7 @@
 
 #include "gpu.h"
 #include "metrics.h"
+#include "parallel.h"
 #include "phantoms.h"
 
 static double now(void) {
@@ -115,6 +116,45 @@ static int vs_consensus(const uint8_t *pred, uint8_t *const *raters, size_t k, c
     return rc ? -1 : 0;
 }
 
+/* The floor under "pack+upload": every core reading the k+1 masks once and
+ * doing nothing with them (an OR of all bytes, so the reads are not dropped). */
+typedef struct {
+    const uint8_t *const *masks;
+    size_t count, n;
+    unsigned long long seen[1024];
+} read_job;
+
+#define READ_PIECE ((size_t)1 << 16)
+
+static void read_piece(void *vctx, size_t item, int worker) {
+    read_job *j = vctx;
+    size_t lo = item * READ_PIECE, hi = lo + READ_PIECE < j->n ? lo + READ_PIECE : j->n;
+    unsigned long long acc = 0;
+    for (size_t b = 0; b < j->count; b++) {
+        const uint8_t *m = j->masks[b];
+        for (size_t i = lo; i + 8 <= hi; i += 8) {
+            unsigned long long w;
+            memcpy(&w, m + i, 8);
+            acc |= w;
+        }
+    }
+    j->seen[worker % 1024] |= acc;
+}
+
+static double host_read_floor(const uint8_t *const *masks, size_t count, size_t n, int repeat) {
+    static read_job j;
+    j.masks = masks, j.count = count, j.n = n;
+    double best = 1e30;
+    size_t pieces = (n + READ_PIECE - 1) / READ_PIECE;
+    for (int r = 0; r < repeat + 1; r++) {
+        double t0 = now();
+        sa_parallel_for(sa_parallel_workers(0, pieces), pieces, read_piece, &j);
+        double t = now() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    return best;
+}
+
 static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa_grid *g, int gpu,
                  sa_multi_result *out, sa_error *err) {
     sa_multi_options opt;
@@ -187,6 +227,15 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
            cpu.best * 1e3, cpu.consensus * 1e3, cpu.score * 1e3);
     printf("vs consensus  GPU:             %8.1f ms (pack+upload %.1f, consensus %.1f, metrics %.1f)\n",
            gpu.best * 1e3, gpu.upload * 1e3, gpu.consensus * 1e3, gpu.score * 1e3);
+    {
+        const uint8_t *all[SA_GPU_MAX_UPLOAD];
+        for (size_t i = 0; i < k; i++) all[i] = raters[i];
+        all[k] = ph.pred;
+        double floor_s = host_read_floor(all, k + 1, sa_grid_voxels(&g), repeat);
+        printf("host memory: reading the %zu masks once on %d threads takes %.1f ms (%.1f GB/s): the floor under "
+               "pack+upload\n", k + 1, sa_cpu_count(), floor_s * 1e3,
+               (double)(k + 1) * (double)sa_grid_voxels(&g) / floor_s / 1e9);
+    }
     printf("vs consensus  GPU/CPU speed-up: %.1fx (target >= 20x); GPU full metric set %.1f ms (target < 25 ms); "
            "identical results: %s\n",
            cpu.best / gpu.best, gpu.best * 1e3, same ? "yes" : "NO");

@@ -84,6 +84,11 @@ int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_m
  * large to pack them, 2^33 voxels and more) even where they would pack. */
 void sa_gpu_force_wide_nodes(int on);
 
+/* For tests: the pinned staging buffer an upload packs into holds at most this
+ * many bytes (0: the default, 256 MiB), so that small volumes take several
+ * rounds through it, as volumes of more than 256 M voxels do. */
+void sa_gpu_set_staging_limit(size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,3 +42,5 @@ int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_m
 }
 
 void sa_gpu_force_wide_nodes(int on) { (void)on; }
+
+void sa_gpu_set_staging_limit(size_t bytes) { (void)bytes; }

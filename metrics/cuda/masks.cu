@@ -1,9 +1,8 @@
 /*
  * masks.cu: the GPU's side of the engine's bookkeeping: finding a device, and
  * the masks resident on it (sa_gpu_masks). K raters and a prediction are packed
- * on the host into one pattern per voxel (bit b = mask b) and cross the bus once,
- * in chunks through two pinned staging buffers so that packing and copying
- * overlap.
+ * on the host into one pattern per voxel (bit b = mask b) by every core and
+ * cross the bus once, each run of patterns as soon as it is packed.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -272,23 +271,42 @@ int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
     return 0;
 }
 
-/* ---- Packing on the host ------------------------------------------------------ */
+/* ---- Packing on the host ------------------------------------------------------
+ * Reading the masks is the host's whole cost (8 bytes a voxel in, 1 out), so
+ * every core packs, once per upload: one parallel loop over pieces of
+ * PACK_PIECE voxels, taken in order, into one pinned staging buffer. Between
+ * its pieces the calling thread queues the copy of each run of COPY_PIECES
+ * pieces that is packed, so the bus carries the first runs while the cores pack
+ * the rest. Volumes whose patterns exceed STAGE_MAX go through the buffer in
+ * several such rounds. */
+
+#define PACK_PIECE ((size_t)1 << 16)  /* voxels a worker packs at a time */
+#define COPY_PIECES ((size_t)64)      /* pieces a copy carries: 4 M voxels */
+#define STAGE_MAX ((size_t)256 << 20) /* bytes of pinned staging at most */
+
+static volatile size_t stage_limit_for_tests; /* sa_gpu_set_staging_limit; 0: STAGE_MAX */
+
+extern "C" void sa_gpu_set_staging_limit(size_t bytes) { stage_limit_for_tests = bytes; }
 
 typedef struct pack_job {
     const uint8_t *const *masks;
     size_t count, first, n; /* voxels [first, first + n) of the grid */
     int width;
-    void *out;              /* n patterns */
+    uint8_t *stage;         /* their n patterns */
+    char *d_out;            /* where voxel first's pattern goes */
+    cudaStream_t stream;
+    unsigned *packed;       /* per copy: its pieces packed so far */
+    size_t copies, queued;  /* copies in all; queued so far (by the calling thread only) */
+    cudaError_t why;        /* the first copy that could not be queued */
 } pack_job;
 
-#define PACK_PIECE ((size_t)1 << 16)
-
-static void pack_piece(void *vctx, size_t item, int worker) {
-    (void)worker;
-    const pack_job *j = (const pack_job *)vctx;
-    size_t lo = item * PACK_PIECE, hi = lo + PACK_PIECE < j->n ? lo + PACK_PIECE : j->n;
+/* Patterns of voxels [lo, hi) of the job: bit b set where mask b is non-zero,
+ * one pass a mask over the piece (the piece's patterns stay in cache between
+ * passes). Loops this simple vectorise: on the H200's host they packed 3.5
+ * times faster than blocks of 64 voxels built from all masks at once. */
+static void pack_range(const pack_job *j, size_t lo, size_t hi) {
     if (j->width == 1) {
-        uint8_t *o = (uint8_t *)j->out;
+        uint8_t *o = j->stage;
         const uint8_t *m0 = j->masks[0] + j->first;
         for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
         for (size_t b = 1; b < j->count; b++) {
@@ -297,7 +315,7 @@ static void pack_piece(void *vctx, size_t item, int worker) {
             for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
         }
     } else {
-        uint16_t *o = (uint16_t *)j->out;
+        uint16_t *o = (uint16_t *)(void *)j->stage;
         const uint8_t *m0 = j->masks[0] + j->first;
         for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
         for (size_t b = 1; b < j->count; b++) {
@@ -308,66 +326,82 @@ static void pack_piece(void *vctx, size_t item, int worker) {
     }
 }
 
-/* Voxels per chunk of the upload: two pinned buffers of this many patterns. */
-#define UPLOAD_CHUNK ((size_t)1 << 23)
+/* Voxels [from, to) of the job that copy c carries. */
+static void copy_span(const pack_job *j, size_t c, size_t *from, size_t *to) {
+    *from = c * COPY_PIECES * PACK_PIECE;
+    *to = (c + 1) * COPY_PIECES * PACK_PIECE < j->n ? (c + 1) * COPY_PIECES * PACK_PIECE : j->n;
+}
 
-/* Pinned memory is slow to allocate (milliseconds): the staging buffers are kept
- * for the process and lent to one upload at a time; a concurrent upload
- * allocates its own. */
+/* Queues, in order, every copy whose pieces are all packed (or, with all set,
+ * every copy left). Only the calling thread queues copies, so that no worker
+ * thread needs the CUDA runtime. */
+static void queue_copies(pack_job *j, int all) {
+    while (j->queued < j->copies && j->why == cudaSuccess) {
+        size_t from, to, c = j->queued;
+        copy_span(j, c, &from, &to);
+        unsigned pieces = (unsigned)((to - from + PACK_PIECE - 1) / PACK_PIECE);
+        /* the acquire pairs with each packer's release: their writes are visible */
+        if (!all && __atomic_load_n(&j->packed[c], __ATOMIC_ACQUIRE) != pieces) return;
+        size_t w = (size_t)j->width;
+        j->why = cudaMemcpyAsync(j->d_out + from * w, j->stage + from * w, (to - from) * w, cudaMemcpyHostToDevice,
+                                 j->stream);
+        j->queued++;
+    }
+}
+
+static void pack_piece(void *vctx, size_t item, int worker) {
+    pack_job *j = (pack_job *)vctx;
+    size_t lo = item * PACK_PIECE, hi = lo + PACK_PIECE < j->n ? lo + PACK_PIECE : j->n;
+    pack_range(j, lo, hi);
+    __atomic_add_fetch(&j->packed[item / COPY_PIECES], 1u, __ATOMIC_RELEASE);
+    if (worker == 0) queue_copies(j, 0);
+}
+
+/* Pinned memory is slow to allocate (milliseconds a hundred megabytes): the
+ * staging buffer is kept for the process and lent to one upload at a time; a
+ * concurrent upload allocates its own. */
 static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *stage_kept[2];
+static void *stage_kept;
 static size_t stage_kept_bytes;
 
-/* Frees the kept buffers when the process exits (registered at their first
+/* Frees the kept buffer when the process exits (registered at its first
  * allocation, so it runs before the CUDA runtime's own clean-up). */
 static void stage_release(void) {
-    if (pthread_mutex_trylock(&stage_lock) != 0) return; /* an upload still uses them: the exit frees them */
-    for (int b = 0; b < 2; b++)
-        if (stage_kept[b]) cudaFreeHost(stage_kept[b]), stage_kept[b] = NULL;
+    if (pthread_mutex_trylock(&stage_lock) != 0) return; /* an upload still uses it: the exit frees it */
+    if (stage_kept) cudaFreeHost(stage_kept), stage_kept = NULL;
     stage_kept_bytes = 0;
     pthread_mutex_unlock(&stage_lock);
 }
 static int stage_release_registered;
 
-/* Two staging buffers of `bytes`; *kept says whether they are the kept ones. */
-static int stage_take(void *stage[2], size_t bytes, int *kept, sa_error *err) {
+/* A staging buffer of `bytes`; *kept says whether it is the kept one. */
+static int stage_take(void **stage, size_t bytes, int *kept, sa_error *err) {
     *kept = 0;
     if (pthread_mutex_trylock(&stage_lock) == 0) {
         if (stage_kept_bytes < bytes) {
-            for (int b = 0; b < 2; b++) {
-                if (stage_kept[b]) cudaFreeHost(stage_kept[b]);
-                stage_kept[b] = NULL;
-            }
-            stage_kept_bytes = 0;
-            for (int b = 0; b < 2; b++) {
-                int rc = gpu_check(cudaMallocHost(&stage_kept[b], bytes), "pinned staging memory", err);
-                if (rc) {
-                    pthread_mutex_unlock(&stage_lock);
-                    return rc;
-                }
+            if (stage_kept) cudaFreeHost(stage_kept);
+            stage_kept = NULL, stage_kept_bytes = 0;
+            int rc = gpu_check(cudaMallocHost(&stage_kept, bytes), "pinned staging memory", err);
+            if (rc) {
+                stage_kept = NULL;
+                pthread_mutex_unlock(&stage_lock);
+                return rc;
             }
             if (!stage_release_registered) stage_release_registered = 1, atexit(stage_release);
             stage_kept_bytes = bytes;
         }
-        stage[0] = stage_kept[0], stage[1] = stage_kept[1];
-        *kept = 1;
+        *stage = stage_kept, *kept = 1;
         return 0;
     }
-    stage[0] = stage[1] = NULL;
-    for (int b = 0; b < 2; b++) {
-        int rc = gpu_check(cudaMallocHost(&stage[b], bytes), "pinned staging memory", err);
-        if (rc) return rc;
-    }
-    return 0;
+    *stage = NULL;
+    int rc = gpu_check(cudaMallocHost(stage, bytes), "pinned staging memory", err);
+    if (rc) *stage = NULL;
+    return rc;
 }
 
-static void stage_give_back(void *stage[2], int kept) {
-    if (kept) {
-        pthread_mutex_unlock(&stage_lock);
-        return;
-    }
-    for (int b = 0; b < 2; b++)
-        if (stage[b]) cudaFreeHost(stage[b]);
+static void stage_give_back(void *stage, int kept) {
+    if (kept) pthread_mutex_unlock(&stage_lock);
+    else if (stage) cudaFreeHost(stage);
 }
 
 extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
@@ -383,35 +417,35 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
     m->uploaded = (int)count;
     int rc = gpu_check(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), "creating a stream", err);
     if (!rc) rc = gpu_alloc(&m->d_pattern, m->nvox * (size_t)m->width, "memory for the masks", err);
-    void *stage[2] = {NULL, NULL};
+    /* voxels a round through the staging buffer: all of them, or STAGE_MAX bytes' worth */
+    size_t limit = stage_limit_for_tests ? stage_limit_for_tests : STAGE_MAX;
+    size_t per_round = limit / (size_t)m->width < m->nvox ? limit / (size_t)m->width : m->nvox;
+    if (per_round < 1) per_round = 1;
+    size_t copies = (per_round + PACK_PIECE * COPY_PIECES - 1) / (PACK_PIECE * COPY_PIECES);
+    unsigned *packed = rc ? NULL : (unsigned *)malloc(copies * sizeof *packed);
+    if (!rc && !packed) rc = sa_error_set(err, "out of memory");
+    void *stage = NULL;
     int kept = 0, staged = 0;
-    cudaEvent_t done[2] = {NULL, NULL};
-    size_t chunk = UPLOAD_CHUNK < m->nvox ? UPLOAD_CHUNK : m->nvox;
-    if (!rc) {
-        rc = stage_take(stage, UPLOAD_CHUNK * 2 /* the widest pattern */, &kept, err);
-        staged = 1;
-    }
-    for (int b = 0; b < 2 && !rc; b++)
-        rc = gpu_check(cudaEventCreateWithFlags(&done[b], cudaEventDisableTiming), "an event", err);
+    if (!rc) rc = stage_take(&stage, per_round * (size_t)m->width, &kept, err), staged = !rc;
     if (threads <= 0) threads = sa_cpu_count();
-    for (size_t first = 0, c = 0; !rc && first < m->nvox; first += chunk, c++) {
-        int b = (int)(c & 1);
-        size_t n = m->nvox - first < chunk ? m->nvox - first : chunk;
-        /* wait until the copy that last used this buffer is done, then refill it */
-        rc = gpu_check(cudaEventSynchronize(done[b]), "uploading the masks", err);
+    for (size_t first = 0; !rc && first < m->nvox; first += per_round) {
+        size_t n = m->nvox - first < per_round ? m->nvox - first : per_round;
+        /* the buffer's previous round must have crossed the bus before it is refilled */
+        if (first > 0) rc = gpu_check(cudaStreamSynchronize(m->stream), "uploading the masks", err);
         if (rc) break;
-        pack_job job = {masks, count, first, n, m->width, stage[b]};
+        memset(packed, 0, copies * sizeof *packed);
+        pack_job job = {masks, count, first, n, m->width, (uint8_t *)stage,
+                        (char *)m->d_pattern + first * (size_t)m->width, m->stream, packed,
+                        (n + PACK_PIECE * COPY_PIECES - 1) / (PACK_PIECE * COPY_PIECES), 0, cudaSuccess};
         size_t pieces = (n + PACK_PIECE - 1) / PACK_PIECE;
         sa_parallel_for(sa_parallel_workers(threads, pieces), pieces, pack_piece, &job);
-        rc = gpu_check(cudaMemcpyAsync((char *)m->d_pattern + first * (size_t)m->width, stage[b],
-                                       n * (size_t)m->width, cudaMemcpyHostToDevice, m->stream),
-                       "uploading the masks", err);
-        if (!rc) rc = gpu_check(cudaEventRecord(done[b], m->stream), "uploading the masks", err);
+        queue_copies(&job, 1); /* every piece is packed now */
+        if (job.why != cudaSuccess) rc = gpu_check(job.why, "uploading the masks", err);
     }
     if (!rc) rc = gpu_check(cudaStreamSynchronize(m->stream), "uploading the masks", err);
-    for (int b = 0; b < 2; b++)
-        if (done[b]) cudaEventDestroy(done[b]);
+    else if (m->stream) cudaStreamSynchronize(m->stream); /* no copy may still read the buffer */
     if (staged) stage_give_back(stage, kept);
+    free(packed);
     if (rc) {
         sa_gpu_masks_free(m);
         return rc;

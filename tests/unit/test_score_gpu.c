@@ -257,6 +257,12 @@ int main(void) {
     sa_gpu_force_wide_nodes(0);
     check_pairs();
     check_multi();
+    /* uploads in several rounds through a small staging buffer (as volumes of
+     * more than 256 M voxels go), of 8-bit and 16-bit patterns */
+    sa_gpu_set_staging_limit(20001);
+    check_edt_full(0);
+    check_multi();
+    sa_gpu_set_staging_limit(0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("%d pairs compared (%d with distances) in %.1f s\n", pairs_checked, pairs_with_distances,
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
