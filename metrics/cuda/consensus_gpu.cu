@@ -12,12 +12,16 @@
  *  - k == 1 and majority: one per-voxel pass (k_majority): the voter pattern, its
  *    popcount, and a table of k + 1 (probability, mask) pairs.
  *  - STAPLE: k_patterns (each voxel's pattern of the k raters, renumbered 0..k-1
- *    in rater order, and the union's box), for dilated_union k_dist_init and
- *    three k_dist_lines passes (city-block distance to the union on the box grown
- *    by d, saturated at d + 1), k_count (the pattern histogram of the region and
- *    the region's voxel count), then on the host the pattern list and EM
- *    (sa_staple_em: O(patterns x K) per iteration, microseconds, so it stays on
- *    the host), then k_output (W and the mask from the tables, whole grid).
+ *    in rater order, and the union's box), for dilated_union the city-block
+ *    distance to the union on the box grown by d, saturated at d + 1 (for
+ *    d <= 8 three window passes, k_dist_x_window and k_dist_axis_window, each
+ *    voxel on its own; beyond, k_dist_init and three k_dist_lines sweeps),
+ *    k_count (the pattern histogram of the region and the region's voxel
+ *    count), then on the host the pattern list and EM (sa_staple_em:
+ *    O(patterns x K) per iteration, microseconds, so it stays on the host), then
+ *    k_output (W and the mask from the tables, whole grid).
+ *  - The voxel passes take runs of 16 voxels a thread, all loads first
+ *    (RUN_LOOP, below): they are bound by memory latency.
  *
  * Compile with --fmad=false (nvcc) and, for the host side, without contraction.
  */
@@ -28,40 +32,13 @@
 
 #include "gpu_internal.cuh"
 #include "staple_em.h"
+#include "voxel_runs.cuh"
 
 /* As consensus.c: distances are kept in 16 bits, saturated at d + 1. */
 #define MAX_DILATION 65534
 /* Up to 2^12 patterns the histogram is kept per block in shared memory. */
 #define SHARED_HIST_MAX_RATERS 12
 #define THREADS 256
-
-/* ---- Launch shapes ---------------------------------------------------------------- */
-
-/* A pass over `rows` rows of nx voxels: threads along x (coalesced), blocks of
- * 256 threads covering ceil(nx / 32) warps per row and 256 / that rows, the rows
- * strided over at most max_blocks blocks. */
-struct row_launch {
-    dim3 grid, block;
-};
-
-static row_launch rows_launch(size_t nx, size_t rows, size_t max_blocks) {
-    unsigned bx = nx >= THREADS ? THREADS : (unsigned)((nx + 31) / 32 * 32);
-    unsigned by = THREADS / bx;
-    size_t gx = (nx + bx - 1) / bx; /* nx <= 65535: <= 256 */
-    size_t gy = (rows + by - 1) / by;
-    size_t cap = max_blocks / gx;
-    if (cap < 1) cap = 1;
-    if (cap > 65535) cap = 65535;
-    if (gy > cap) gy = cap;
-    if (gy < 1) gy = 1;
-    row_launch l;
-    l.grid = dim3((unsigned)gx, (unsigned)gy, 1);
-    l.block = dim3(bx, by, 1);
-    return l;
-}
-
-#define ROW_LOOP(rows) \
-    for (size_t row = (size_t)blockIdx.y * blockDim.y + threadIdx.y; row < (rows); row += (size_t)gridDim.y * blockDim.y)
 
 /* ---- The raters' pattern ------------------------------------------------------------ */
 
@@ -71,22 +48,25 @@ struct rater_views {
     int k;
 };
 
-/* Bit r set when rater r marks voxel i; raters sharing an element (the uploaded
- * pattern) read it once. */
-__device__ __forceinline__ uint32_t rater_pattern(const rater_views &rv, size_t i) {
-    uint32_t p = 0, e = 0;
+/* The raters' patterns of voxels [i0, i0 + n): bit r set when rater r marks the
+ * voxel; raters sharing an element (the uploaded pattern) read it once. */
+__device__ __forceinline__ void rater_patterns(const rater_views &rv, size_t i0, unsigned n, uint32_t (&p)[RUN]) {
+    uint32_t e[RUN];
     const void *base = nullptr;
     int width = 0;
+#pragma unroll
+    for (int u = 0; u < RUN; u++) p[u] = 0, e[u] = 0;
     for (int r = 0; r < rv.k; r++) {
         const gpu_mask_view &v = rv.v[r];
         if (v.base != base || v.width != width) {
             base = v.base;
             width = v.width;
-            e = width == 1 ? (uint32_t)((const uint8_t *)base)[i] : (uint32_t)((const uint16_t *)base)[i];
+            load_view_run(v, i0, n, e);
         }
-        if (e & v.bit) p |= 1u << r;
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if (e[u] & v.bit) p[u] |= 1u << r;
     }
-    return p;
 }
 
 /* ---- Kernels -------------------------------------------------------------------------- */
@@ -98,28 +78,40 @@ struct vote_table {
 };
 
 __global__ void k_majority(rater_views rv, size_t n, vote_table t, float *prob, uint8_t *mask) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        int v = __popc(rater_pattern(rv, i));
-        if (prob) prob[i] = t.w[v];
-        mask[i] = t.m[v];
+    RUN_LOOP(w, (n + RUN - 1) / RUN) {
+        size_t i0 = w * RUN;
+        unsigned cnt = n - i0 < RUN ? (unsigned)(n - i0) : RUN;
+        uint32_t p[RUN], m[RUN];
+        float f[RUN];
+        rater_patterns(rv, i0, cnt, p);
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            int v = __popc(p[u]);
+            f[u] = t.w[v], m[u] = t.m[v];
+        }
+        if (prob) store_run(prob + i0, cnt, f);
+        store_run(mask + i0, cnt, m);
     }
 }
 
 /* Per voxel of the grid: the raters' pattern, and the union's box
  * box[0..2] = min x, y, z (UINT_MAX when empty), box[3..5] = max. */
-__global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t rows, uint16_t *pat, unsigned *box) {
+__global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t nvox, uint16_t *pat, unsigned *box) {
     __shared__ unsigned s[6];
-    if (threadIdx.x == 0 && threadIdx.y == 0) s[0] = s[1] = s[2] = UINT_MAX, s[3] = s[4] = s[5] = 0;
+    if (threadIdx.x == 0) s[0] = s[1] = s[2] = UINT_MAX, s[3] = s[4] = s[5] = 0;
     __syncthreads();
     unsigned lo[3] = {UINT_MAX, UINT_MAX, UINT_MAX}, hi[3] = {0, 0, 0};
-    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    ROW_LOOP(rows) {
-        if (x >= nx) continue;
-        size_t i = row * nx + x;
-        uint32_t p = rater_pattern(rv, i);
-        pat[i] = (uint16_t)p;
-        if (p) {
-            unsigned c[3] = {(unsigned)x, (unsigned)(row % ny), (unsigned)(row / ny)};
+    RUN_LOOP(w, (nvox + RUN - 1) / RUN) {
+        size_t i0 = w * RUN;
+        unsigned cnt = nvox - i0 < RUN ? (unsigned)(nvox - i0) : RUN;
+        uint32_t p[RUN];
+        rater_patterns(rv, i0, cnt, p);
+        store_run(pat + i0, cnt, p);
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            if (!p[u]) continue; /* the union is a small part of the grid: its voxels find their place */
+            size_t i = i0 + u, row = i / nx;
+            unsigned c[3] = {(unsigned)(i - row * nx), (unsigned)(row % ny), (unsigned)(row / ny)};
             for (int a = 0; a < 3; a++) {
                 lo[a] = c[a] < lo[a] ? c[a] : lo[a];
                 hi[a] = c[a] > hi[a] ? c[a] : hi[a];
@@ -129,7 +121,7 @@ __global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t rows, ui
     if (lo[0] != UINT_MAX)
         for (int a = 0; a < 3; a++) atomicMin(&s[a], lo[a]), atomicMax(&s[3 + a], hi[a]);
     __syncthreads();
-    if (threadIdx.x == 0 && threadIdx.y == 0 && s[0] != UINT_MAX)
+    if (threadIdx.x == 0 && s[0] != UINT_MAX)
         for (int a = 0; a < 3; a++) atomicMin(&box[a], s[a]), atomicMax(&box[3 + a], s[3 + a]);
 }
 
@@ -138,14 +130,113 @@ struct box3 {
     size_t x0, y0, z0, x1, y1, z1, bx, by, bz;
 };
 
-/* Per voxel of the box: 0 on the union, cap (d + 1) elsewhere. */
+/* A run along x of one row of the box: box row `row` (y = row % by, z = row /
+ * by within the box), voxels x0 .. x0 + n - 1 of it. */
+struct box_run {
+    size_t row, x0;
+    unsigned n;
+};
+
+__device__ __forceinline__ box_run box_run_at(const box3 &b, size_t w) {
+    size_t per_row = (b.bx + RUN - 1) / RUN;
+    box_run r;
+    r.row = w / per_row;
+    r.x0 = (w - r.row * per_row) * RUN;
+    r.n = b.bx - r.x0 < RUN ? (unsigned)(b.bx - r.x0) : RUN;
+    return r;
+}
+
+__host__ __device__ static inline size_t box_runs(const box3 &b) { return (b.bx + RUN - 1) / RUN * b.by * b.bz; }
+
+/* The grid index of box voxel (x, row). */
+__device__ __forceinline__ size_t box_to_grid(const box3 &b, size_t nx, size_t ny, size_t row, size_t x) {
+    return ((b.z0 + row / b.by) * ny + (b.y0 + row % b.by)) * nx + b.x0 + x;
+}
+
+/* Dilations up to this many voxels use the window passes below; larger ones
+ * the line sweeps (sa_cityblock_line). */
+#define WINDOW_MAX_DILATION 8
+
+/* The city-block passes for d <= WINDOW_MAX_DILATION, each voxel on its own:
+ * after the sweeps along an axis, a voxel holds min over the line of
+ * (in[x'] + |x - x'|), and as every value is at most the cap d + 1, only x'
+ * within d of x can lower it. Pass x starts from the union itself: 0 on it, the
+ * cap elsewhere (what k_dist_init writes), so it needs only the union's bits
+ * within d along the row. */
+__global__ void k_dist_x_window(const uint16_t *pat, size_t nx, size_t ny, box3 b, unsigned d, uint16_t *out) {
+    const unsigned cap = d + 1;
+    RUN_LOOP(w, box_runs(b)) {
+        box_run r = box_run_at(b, w);
+        size_t g0 = box_to_grid(b, nx, ny, r.row, 0);
+        /* bit k: the union at box x = x0 - WINDOW_MAX_DILATION + k */
+        uint64_t near = 0;
+#pragma unroll
+        for (int k = 0; k < RUN + 2 * WINDOW_MAX_DILATION; k++) {
+            long long x = (long long)r.x0 - WINDOW_MAX_DILATION + k;
+            if (x >= 0 && x < (long long)b.bx && pat[g0 + (size_t)x]) near |= 1ull << k;
+        }
+        uint32_t v[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            v[u] = cap;
+            for (unsigned t = 0; t <= d; t++)
+                if ((near >> (u + WINDOW_MAX_DILATION - t) & 1u) || (near >> (u + WINDOW_MAX_DILATION + t) & 1u)) {
+                    v[u] = t;
+                    break;
+                }
+        }
+        uint16_t *o = out + r.row * b.bx + r.x0;
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < r.n) o[u] = (uint16_t)v[u];
+    }
+}
+
+/* Along y (axis 1) or z (axis 2) of the box: out = min over |t| <= d of
+ * in[at t along the axis] + |t|. */
+__global__ void k_dist_axis_window(const uint16_t *in, box3 b, int axis, unsigned d, uint16_t *out) {
+    const size_t stride = axis == 1 ? b.bx : b.bx * b.by, len = axis == 1 ? b.by : b.bz;
+    RUN_LOOP(w, box_runs(b)) {
+        box_run r = box_run_at(b, w);
+        size_t c = axis == 1 ? r.row % b.by : r.row / b.by, base = r.row * b.bx + r.x0;
+        uint32_t v[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) v[u] = (unsigned)u < r.n ? in[base + u] : 0u;
+        for (unsigned t = 1; t <= d; t++) {
+            bool below = c >= t, above = c + t < len;
+            size_t off = (size_t)t * stride;
+#pragma unroll
+            for (int u = 0; u < RUN; u++) {
+                if ((unsigned)u >= r.n) continue;
+                if (below) {
+                    uint32_t a = in[base + u - off] + t;
+                    v[u] = a < v[u] ? a : v[u];
+                }
+                if (above) {
+                    uint32_t a = in[base + u + off] + t;
+                    v[u] = a < v[u] ? a : v[u];
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < r.n) out[base + u] = (uint16_t)v[u];
+    }
+}
+
+/* Larger dilations: per voxel of the box, 0 on the union, cap (d + 1)
+ * elsewhere; then k_dist_lines along each axis. */
 __global__ void k_dist_init(const uint16_t *pat, size_t nx, size_t ny, box3 b, uint16_t cap, uint16_t *dist) {
-    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    ROW_LOOP(b.by * b.bz) {
-        if (x >= b.bx) continue;
-        size_t j = row % b.by, kz = row / b.by;
-        size_t i = ((b.z0 + kz) * ny + (b.y0 + j)) * nx + b.x0 + x;
-        dist[row * b.bx + x] = pat[i] ? 0 : cap;
+    RUN_LOOP(w, box_runs(b)) {
+        box_run r = box_run_at(b, w);
+        const uint16_t *src = pat + box_to_grid(b, nx, ny, r.row, r.x0);
+        uint16_t *o = dist + r.row * b.bx + r.x0;
+        uint32_t p[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) p[u] = (unsigned)u < r.n ? src[u] : 0u;
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < r.n) o[u] = p[u] ? 0 : cap;
     }
 }
 
@@ -164,47 +255,68 @@ __global__ void k_count(const uint16_t *pat, const uint16_t *dist, unsigned dil,
                         size_t table, unsigned long long *hist, unsigned long long *region) {
     extern __shared__ unsigned long long sh[];
     __shared__ unsigned long long s_region;
-    size_t tid = (size_t)threadIdx.y * blockDim.x + threadIdx.x, nthreads = (size_t)blockDim.x * blockDim.y;
     if (SHARED)
-        for (size_t t = tid; t < table; t += nthreads) sh[t] = 0;
-    if (tid == 0) s_region = 0;
+        for (size_t t = threadIdx.x; t < table; t += blockDim.x) sh[t] = 0;
+    if (threadIdx.x == 0) s_region = 0;
     __syncthreads();
     unsigned long long in_region = 0;
-    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    ROW_LOOP(b.by * b.bz) {
-        if (x >= b.bx) continue;
-        if (dist && dist[row * b.bx + x] > dil) continue;
-        in_region++;
-        size_t j = row % b.by, kz = row / b.by;
-        uint32_t p = pat[((b.z0 + kz) * ny + (b.y0 + j)) * nx + b.x0 + x];
-        if (p) atomicAdd(SHARED ? &sh[p] : &hist[p], 1ull);
+    RUN_LOOP(w, box_runs(b)) {
+        box_run r = box_run_at(b, w);
+        const uint16_t *src = pat + box_to_grid(b, nx, ny, r.row, r.x0);
+        uint32_t p[RUN], dv[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            p[u] = (unsigned)u < r.n ? src[u] : 0u;
+            dv[u] = dist && (unsigned)u < r.n ? dist[r.row * b.bx + r.x0 + u] : 0u;
+        }
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            if ((unsigned)u >= r.n || dv[u] > dil) continue;
+            in_region++;
+            if (p[u]) atomicAdd(SHARED ? &sh[p[u]] : &hist[p[u]], 1ull);
+        }
     }
     if (in_region) atomicAdd(&s_region, in_region);
     __syncthreads();
     if (SHARED)
-        for (size_t t = tid; t < table; t += nthreads)
+        for (size_t t = threadIdx.x; t < table; t += blockDim.x)
             if (sh[t]) atomicAdd(&hist[t], sh[t]);
-    if (tid == 0 && s_region) atomicAdd(region, s_region);
+    if (threadIdx.x == 0 && s_region) atomicAdd(region, s_region);
 }
 
 /* Per voxel of the grid: W and the mask from the tables (entry `outside` for
  * voxels outside the box or, with dist, outside the region). */
-__global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, size_t rows,
+__global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, size_t nvox,
                          box3 b, const float *wt, const uint8_t *mt, uint32_t outside, float *prob, uint8_t *mask) {
-    size_t x = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    ROW_LOOP(rows) {
-        if (x >= nx) continue;
-        size_t i = row * nx + x, y = row % ny, z = row / ny;
-        uint32_t t = outside;
-        if (x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1 && z >= b.z0 && z <= b.z1) {
-            uint32_t p = pat[i];
-            if (dist)
-                t = sa_staple_entry(p, dist[((z - b.z0) * b.by + (y - b.y0)) * b.bx + (x - b.x0)], dil, outside);
-            else
-                t = p;
+    RUN_LOOP(w, (nvox + RUN - 1) / RUN) {
+        size_t i0 = w * RUN;
+        unsigned cnt = nvox - i0 < RUN ? (unsigned)(nvox - i0) : RUN;
+        uint32_t p[RUN], dv[RUN], in = 0; /* in: bit u when voxel i0 + u lies in the box */
+        load_run(pat + i0, cnt, p);
+        size_t row = i0 / nx, x = i0 - row * nx, y = row % ny, z = row / ny;
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            dv[u] = 0;
+            if ((unsigned)u < cnt && x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1 && z >= b.z0 && z <= b.z1) {
+                in |= 1u << u;
+                if (dist) dv[u] = dist[((z - b.z0) * b.by + (y - b.y0)) * b.bx + (x - b.x0)];
+            }
+            if (++x == nx) {
+                x = 0;
+                if (++y == ny) y = 0, z++;
+            }
         }
-        if (prob) prob[i] = wt[t]; /* NULL: W is not wanted */
-        mask[i] = mt[t];
+        uint32_t m[RUN];
+        float f[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            uint32_t t = outside;
+            if (in >> u & 1u) t = dist ? sa_staple_entry(p[u], (uint16_t)dv[u], dil, outside) : p[u];
+            m[u] = mt[t];
+            if (prob) f[u] = wt[t]; /* NULL: W is not wanted */
+        }
+        if (prob) store_run(prob + i0, cnt, f);
+        store_run(mask + i0, cnt, m);
     }
 }
 
@@ -220,7 +332,7 @@ struct job {
 
     uint8_t *d_mask;
     float *d_prob;
-    uint16_t *d_pat, *d_dist;
+    uint16_t *d_pat, *d_dist, *d_dist2;
     void *d_small; /* region, hist, box, W and mask tables */
     uint64_t *h_hist;
     uint32_t *pat_list;
@@ -236,8 +348,9 @@ static void job_free(job *j) {
     gpu_free(j->d_prob, st);
     gpu_free(j->d_pat, st);
     gpu_free(j->d_dist, st);
+    gpu_free(j->d_dist2, st);
     gpu_free(j->d_small, st);
-    j->d_mask = NULL, j->d_prob = NULL, j->d_pat = NULL, j->d_dist = NULL, j->d_small = NULL;
+    j->d_mask = NULL, j->d_prob = NULL, j->d_pat = NULL, j->d_dist = NULL, j->d_dist2 = NULL, j->d_small = NULL;
     free(j->h_hist);
     free(j->pat_list);
     free(j->cnt);
@@ -265,9 +378,7 @@ static int run_majority(job *j) {
         t.w[v] = sa_majority_probability(v, (unsigned)j->k);
         t.m[v] = sa_majority_mask(v, (unsigned)j->k);
     }
-    size_t blocks = gpu_blocks(j->nvox, THREADS);
-    if (blocks > ((size_t)1 << 20)) blocks = (size_t)1 << 20;
-    k_majority<<<(unsigned)blocks, THREADS, 0, j->m->stream>>>(j->rv, j->nvox, t, j->d_prob, j->d_mask);
+    k_majority<<<run_blocks(THREADS, (j->nvox + RUN - 1) / RUN), THREADS, 0, j->m->stream>>>(j->rv, j->nvox, t, j->d_prob, j->d_mask);
     return gpu_check(cudaGetLastError(), "consensus: majority kernel", j->err);
 }
 
@@ -275,7 +386,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
     sa_gpu_masks *m = j->m;
     cudaStream_t st = m->stream;
     sa_error *err = j->err;
-    size_t nx = m->grid.nx, ny = m->grid.ny, nz = m->grid.nz, rows = ny * nz, nvox = j->nvox, k = j->k;
+    size_t nx = m->grid.nx, ny = m->grid.ny, nz = m->grid.nz, nvox = j->nvox, k = j->k;
     size_t table = (size_t)1 << k;
     int dilated = j->opt.region == SA_STAPLE_DILATED_UNION;
 
@@ -298,8 +409,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
     TRY(gpu_check(cudaMemsetAsync(d_box + 3, 0, 3 * sizeof(unsigned), st), "consensus: clearing the box", err));
 
     /* patterns and the union's box */
-    row_launch l = rows_launch(nx, rows, (size_t)1 << 20);
-    k_patterns<<<l.grid, l.block, 0, st>>>(j->rv, nx, ny, rows, j->d_pat, d_box);
+    k_patterns<<<run_blocks(THREADS, (nvox + RUN - 1) / RUN), THREADS, 0, st>>>(j->rv, nx, ny, nvox, j->d_pat, d_box);
     TRY(gpu_check(cudaGetLastError(), "consensus: pattern kernel", err));
     unsigned hbox[6];
     TRY(gpu_check(cudaMemcpyAsync(hbox, d_box, sizeof hbox, cudaMemcpyDeviceToHost, st), "consensus: reading the box", err));
@@ -334,32 +444,40 @@ static int run_staple(job *j, sa_consensus_result *out) {
 
     if (dilated) {
         TRY(gpu_alloc((void **)&j->d_dist, box_vox * sizeof(uint16_t), "consensus: distances", err));
-        row_launch li = rows_launch(b.bx, b.by * b.bz, (size_t)1 << 20);
-        k_dist_init<<<li.grid, li.block, 0, st>>>(j->d_pat, nx, ny, b, (uint16_t)(dil + 1), j->d_dist);
-        TRY(gpu_check(cudaGetLastError(), "consensus: distance kernel", err));
-        /* along x (lines = rows of the box), y (lines = (x, z)), z (lines = (x, y)) */
-        size_t lines[3] = {b.by * b.bz, b.bx * b.bz, b.bx * b.by};
-        size_t inner[3] = {1, b.bx, b.bx * b.by};
-        size_t outer[3] = {b.bx, b.bx * b.by, 0};
-        size_t len[3] = {b.bx, b.by, b.bz};
-        size_t stride[3] = {1, b.bx, b.bx * b.by};
-        for (int a = 0; a < 3; a++) {
-            if (len[a] < 2) continue; /* nothing to propagate */
-            size_t blocks = gpu_blocks(lines[a], THREADS);
-            if (blocks > ((size_t)1 << 20)) blocks = (size_t)1 << 20;
-            k_dist_lines<<<(unsigned)blocks, THREADS, 0, st>>>(j->d_dist, lines[a], inner[a], outer[a], len[a],
-                                                              stride[a]);
-            TRY(gpu_check(cudaGetLastError(), "consensus: distance line kernel", err));
+        unsigned blocks = run_blocks(THREADS, box_runs(b));
+        if (dil <= WINDOW_MAX_DILATION) { /* x: union -> d_dist, y: -> d_dist2, z: -> d_dist */
+            TRY(gpu_alloc((void **)&j->d_dist2, box_vox * sizeof(uint16_t), "consensus: distances", err));
+            k_dist_x_window<<<blocks, THREADS, 0, st>>>(j->d_pat, nx, ny, b, dil, j->d_dist);
+            k_dist_axis_window<<<blocks, THREADS, 0, st>>>(j->d_dist, b, 1, dil, j->d_dist2);
+            k_dist_axis_window<<<blocks, THREADS, 0, st>>>(j->d_dist2, b, 2, dil, j->d_dist);
+            TRY(gpu_check(cudaGetLastError(), "consensus: distance kernels", err));
+        } else {
+            k_dist_init<<<blocks, THREADS, 0, st>>>(j->d_pat, nx, ny, b, (uint16_t)(dil + 1), j->d_dist);
+            TRY(gpu_check(cudaGetLastError(), "consensus: distance kernel", err));
+            /* along x (lines = rows of the box), y (lines = (x, z)), z (lines = (x, y)) */
+            size_t lines[3] = {b.by * b.bz, b.bx * b.bz, b.bx * b.by};
+            size_t inner[3] = {1, b.bx, b.bx * b.by};
+            size_t outer[3] = {b.bx, b.bx * b.by, 0};
+            size_t len[3] = {b.bx, b.by, b.bz};
+            size_t stride[3] = {1, b.bx, b.bx * b.by};
+            for (int a = 0; a < 3; a++) {
+                if (len[a] < 2) continue; /* nothing to propagate */
+                size_t line_blocks = gpu_blocks(lines[a], THREADS);
+                if (line_blocks > ((size_t)1 << 20)) line_blocks = (size_t)1 << 20;
+                k_dist_lines<<<(unsigned)line_blocks, THREADS, 0, st>>>(j->d_dist, lines[a], inner[a], outer[a],
+                                                                       len[a], stride[a]);
+                TRY(gpu_check(cudaGetLastError(), "consensus: distance line kernel", err));
+            }
         }
     }
 
     /* the region's pattern counts */
-    row_launch lc = rows_launch(b.bx, b.by * b.bz, 2048);
+    unsigned count_blocks = run_blocks(THREADS, box_runs(b));
     if (k <= SHARED_HIST_MAX_RATERS)
-        k_count<true><<<lc.grid, lc.block, table * sizeof(unsigned long long), st>>>(j->d_pat, j->d_dist, dil, nx, ny,
-                                                                                   b, table, d_hist, d_region);
+        k_count<true><<<count_blocks, THREADS, table * sizeof(unsigned long long), st>>>(j->d_pat, j->d_dist, dil, nx,
+                                                                                        ny, b, table, d_hist, d_region);
     else
-        k_count<false><<<lc.grid, lc.block, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, b, table, d_hist, d_region);
+        k_count<false><<<count_blocks, THREADS, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, b, table, d_hist, d_region);
     TRY(gpu_check(cudaGetLastError(), "consensus: count kernel", err));
     j->h_hist = (uint64_t *)malloc((1 + table) * sizeof(uint64_t));
     if (!j->h_hist) return host_oom(j);
@@ -403,9 +521,8 @@ static int run_staple(job *j, sa_consensus_result *out) {
                   "consensus: W table", err));
     TRY(gpu_check(cudaMemcpyAsync(d_mt, j->m_table, table + 1, cudaMemcpyHostToDevice, st), "consensus: mask table",
                   err));
-    row_launch lo = rows_launch(nx, rows, (size_t)1 << 20);
-    k_output<<<lo.grid, lo.block, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, rows, b, d_wt, d_mt, (uint32_t)table,
-                                           j->d_prob, j->d_mask);
+    k_output<<<run_blocks(THREADS, (nvox + RUN - 1) / RUN), THREADS, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, nvox, b, d_wt,
+                                                                      d_mt, (uint32_t)table, j->d_prob, j->d_mask);
     return gpu_check(cudaGetLastError(), "consensus: output kernel", err);
 }
 

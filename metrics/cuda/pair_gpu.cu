@@ -28,6 +28,7 @@
 #include "exact_sum.h"
 #include "gpu_internal.cuh"
 #include "percentile_rule.h"
+#include "voxel_runs.cuh"
 
 #define LINE_THREADS 128
 #define VOXEL_THREADS 256
@@ -41,7 +42,8 @@ struct scan_result {
     unsigned int lo[2][3], hi[2][3]; /* [0] ref, [1] pred; lo = UINT_MAX when empty */
 };
 
-/* One block per group of rows; threads along x. */
+/* Counts and boxes of both masks: a thread a run of RUN voxels along x of a
+ * row (voxel_runs.cuh), per-block partials in shared memory. */
 __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int ny, size_t rows, scan_result *out) {
     __shared__ unsigned long long s_count[3];
     __shared__ unsigned int s_lo[2][3], s_hi[2][3];
@@ -54,19 +56,32 @@ __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int n
     unsigned long long c_ref = 0, c_pred = 0, c_both = 0;
     unsigned int lo[2][3] = {{0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}};
     unsigned int hi[2][3] = {{0, 0, 0}, {0, 0, 0}};
-    for (size_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const size_t per_row = ((size_t)nx + RUN - 1) / RUN;
+    const bool shared_element = ref.base == pred.base && ref.width == pred.width;
+    RUN_LOOP(w, rows * per_row) {
+        size_t row = w / per_row;
+        unsigned x0 = (unsigned)(w - row * per_row) * RUN, n = (unsigned)nx - x0 < RUN ? (unsigned)nx - x0 : RUN;
+        size_t i0 = row * (size_t)nx + x0;
+        uint32_t ea[RUN], eb[RUN];
+        load_view_run(ref, i0, n, ea);
+        if (!shared_element) load_view_run(pred, i0, n, eb);
+        unsigned bits[2] = {0, 0}; /* bit u: voxel x0 + u is in ref, in pred */
+#pragma unroll
+        for (int u = 0; u < RUN; u++) {
+            bits[0] |= (unsigned)((ea[u] & ref.bit) != 0) << u;
+            bits[1] |= (unsigned)(((shared_element ? ea[u] : eb[u]) & pred.bit) != 0) << u;
+        }
+        c_ref += (unsigned)__popc(bits[0]), c_pred += (unsigned)__popc(bits[1]);
+        c_both += (unsigned)__popc(bits[0] & bits[1]);
+        if (!(bits[0] | bits[1])) continue;
         unsigned int y = (unsigned int)(row % (size_t)ny), z = (unsigned int)(row / (size_t)ny);
-        size_t base = row * (size_t)nx;
-        for (int x = threadIdx.x; x < nx; x += blockDim.x) {
-            int a = gpu_mask_at(ref, base + x), b = gpu_mask_at(pred, base + x);
-            c_ref += a, c_pred += b, c_both += a & b;
-            unsigned int p[3] = {(unsigned int)x, y, z};
-            for (int s = 0; s < 2; s++) {
-                if (!(s ? b : a)) continue;
-                for (int d = 0; d < 3; d++) {
-                    lo[s][d] = min(lo[s][d], p[d]);
-                    hi[s][d] = max(hi[s][d], p[d]);
-                }
+        for (int s = 0; s < 2; s++) {
+            if (!bits[s]) continue;
+            unsigned int first[3] = {x0 + (unsigned)__ffs((int)bits[s]) - 1u, y, z};
+            unsigned int last[3] = {x0 + 31u - (unsigned)__clz((int)bits[s]), y, z};
+            for (int d = 0; d < 3; d++) {
+                lo[s][d] = min(lo[s][d], first[d]);
+                hi[s][d] = max(hi[s][d], last[d]);
             }
         }
     }
@@ -100,25 +115,70 @@ struct region_geometry {
     int z_packed;      /* pass Z's nodes pack into 32 bits (z_nodes_packed, decided once a job) */
 };
 
-/* Inside and all 6 face neighbours inside (outside the image = outside). */
-__device__ __forceinline__ int gpu_is_surface(const gpu_mask_view &m, const region_geometry &g, int x, int y, int z) {
-    size_t nx = (size_t)g.nx, plane = nx * (size_t)g.ny, i = (size_t)z * plane + (size_t)y * nx + (size_t)x;
-    if (!gpu_mask_at(m, i)) return 0;
-    int inner = x > 0 && x + 1 < g.nx && y > 0 && y + 1 < g.ny && z > 0 && z + 1 < g.nz && gpu_mask_at(m, i - 1) &&
-                gpu_mask_at(m, i + 1) && gpu_mask_at(m, i - nx) && gpu_mask_at(m, i + nx) &&
-                gpu_mask_at(m, i - plane) && gpu_mask_at(m, i + plane);
-    return !inner;
+/* A run of a mask view's elements around a run of n (<= RUN) voxels from
+ * (x0, y, z): along the row one more on each side (c[t]: x0 - 1 + t), and the
+ * four face neighbours' rows; 0 outside the image (outside counts as outside). */
+struct surface_elements {
+    uint32_t c[RUN + 2], ym[RUN], yp[RUN], zm[RUN], zp[RUN];
+};
+
+__device__ __forceinline__ uint32_t view_element(const gpu_mask_view &v, size_t i) {
+    return v.width == 1 ? (uint32_t)((const uint8_t *)v.base)[i] : (uint32_t)((const uint16_t *)v.base)[i];
 }
 
-/* flags of the region: FLAG_REF where ref's surface, FLAG_PRED where pred's. */
+__device__ __forceinline__ void load_surface_elements(const gpu_mask_view &v, const region_geometry &g, int x0, int y,
+                                                      int z, unsigned n, surface_elements &e) {
+    size_t nx = (size_t)g.nx, plane = nx * (size_t)g.ny, i0 = (size_t)z * plane + (size_t)y * nx + (size_t)x0;
+#pragma unroll
+    for (int t = 0; t < RUN + 2; t++) {
+        int x = x0 - 1 + t;
+        e.c[t] = (unsigned)t <= n + 1 && x >= 0 && x < g.nx ? view_element(v, i0 + t - 1) : 0u;
+    }
+#pragma unroll
+    for (int u = 0; u < RUN; u++) {
+        bool in = (unsigned)u < n;
+        e.ym[u] = in && y > 0 ? view_element(v, i0 + u - nx) : 0u;
+        e.yp[u] = in && y + 1 < g.ny ? view_element(v, i0 + u + nx) : 0u;
+        e.zm[u] = in && z > 0 ? view_element(v, i0 + u - plane) : 0u;
+        e.zp[u] = in && z + 1 < g.nz ? view_element(v, i0 + u + plane) : 0u;
+    }
+}
+
+/* Adds `flag` to f[u] where voxel u is on the surface of the mask of `bit`:
+ * inside, and not all 6 face neighbours inside. */
+__device__ __forceinline__ void surface_flags(const surface_elements &e, uint32_t bit, uint32_t flag,
+                                              uint32_t (&f)[RUN]) {
+#pragma unroll
+    for (int u = 0; u < RUN; u++) {
+        bool inner = (e.c[u] & bit) && (e.c[u + 2] & bit) && (e.ym[u] & bit) && (e.yp[u] & bit) &&
+                     (e.zm[u] & bit) && (e.zp[u] & bit);
+        if ((e.c[u + 1] & bit) && !inner) f[u] |= flag;
+    }
+}
+
+/* flags of the region: FLAG_REF where ref's surface, FLAG_PRED where pred's; a
+ * thread a run along x of a row of the region (voxel_runs.cuh). */
 __global__ void surface_kernel(gpu_mask_view ref, gpu_mask_view pred, region_geometry g, uint8_t *flags) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x, j = blockIdx.y, k = blockIdx.z;
-    if (i >= g.rnx) return;
-    int x = g.x0 + i, y = g.y0 + j, z = g.z0 + k;
-    uint8_t f = 0;
-    if (ref.base && gpu_is_surface(ref, g, x, y, z)) f |= FLAG_REF;
-    if (pred.base && gpu_is_surface(pred, g, x, y, z)) f |= FLAG_PRED;
-    flags[((size_t)k * g.rny + j) * g.rnx + i] = f;
+    const size_t per_row = ((size_t)g.rnx + RUN - 1) / RUN, rows = (size_t)g.rny * g.rnz;
+    const bool shared_element = ref.base && ref.base == pred.base && ref.width == pred.width;
+    RUN_LOOP(w, rows * per_row) {
+        size_t row = w / per_row;
+        int i0 = (int)(w - row * per_row) * RUN, j = (int)(row % (size_t)g.rny), k = (int)(row / (size_t)g.rny);
+        unsigned n = g.rnx - i0 < RUN ? (unsigned)(g.rnx - i0) : RUN;
+        uint32_t f[RUN];
+#pragma unroll
+        for (int u = 0; u < RUN; u++) f[u] = 0;
+        surface_elements e;
+        if (ref.base) {
+            load_surface_elements(ref, g, g.x0 + i0, g.y0 + j, g.z0 + k, n, e);
+            surface_flags(e, ref.bit, FLAG_REF, f);
+        }
+        if (pred.base) {
+            if (!shared_element) load_surface_elements(pred, g, g.x0 + i0, g.y0 + j, g.z0 + k, n, e);
+            surface_flags(e, pred.bit, FLAG_PRED, f);
+        }
+        store_run(flags + row * (size_t)g.rnx + i0, n, f);
+    }
 }
 
 /* Per column (i, j): how many voxels along z carry each flag. */
@@ -551,7 +611,7 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     memset(init.lo, 0xFF, sizeof init.lo);
     scan_result *d_scan = (scan_result *)work;
     size_t rows = (size_t)ny * nz;
-    unsigned scan_blocks = rows < 4096 ? (unsigned)rows : 4096;
+    unsigned scan_blocks = run_blocks(VOXEL_THREADS, rows * (((size_t)nx + RUN - 1) / RUN));
     rc = gpu_check(cudaMemcpyAsync(d_scan, &init, sizeof init, cudaMemcpyHostToDevice, st), "counting", err);
     if (rc) return rc;
     scan_kernel<<<scan_blocks, VOXEL_THREADS, 0, st>>>(ref, pred, nx, ny, rows, d_scan);
@@ -603,7 +663,7 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     layout(&b, (char *)work, rvox, env, cols_z, 0, cub_bytes, blocks_z);
 
     /* 3. surfaces and their counts per column */
-    dim3 sgrid(gpu_blocks(r.nx, VOXEL_THREADS), (unsigned)r.ny, (unsigned)r.nz);
+    unsigned sgrid = run_blocks(VOXEL_THREADS, (size_t)r.ny * r.nz * ((r.nx + RUN - 1) / RUN));
     surface_kernel<<<sgrid, VOXEL_THREADS, 0, st>>>(scan->ref_has ? ref : gpu_mask_view{NULL, 1, 1u},
                                                    scan->pred_has ? pred : gpu_mask_view{NULL, 1, 1u}, g, b.flags);
     column_count_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(b.flags, g, b.count[0], b.count[1]);

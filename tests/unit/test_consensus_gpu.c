@@ -200,8 +200,9 @@ static void one_case(const sa_grid *g, size_t k, int gen) {
 
         opt.method = SA_CONSENSUS_STAPLE;
         opt.region = SA_STAPLE_DILATED_UNION;
-        const int dil[4] = {0, 1, 2, 5};
-        for (int d = 0; d < 4; d++) {
+        /* up to 8 the window passes, beyond the line sweeps */
+        const int dil[6] = {0, 1, 2, 5, 8, 13};
+        for (int d = 0; d < 6; d++) {
             opt.dilation_voxels = dil[d];
             snprintf(what, sizeof what, "staple dilated_union d=%d thr=%g it=%d (gen %d)", dil[d], opt.threshold,
                      opt.max_iterations, gen);

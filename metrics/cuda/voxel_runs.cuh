@@ -1,0 +1,107 @@
+/*
+ * voxel_runs.cuh: private to metrics/cuda/. Voxel passes in runs.
+ *
+ * The engine's voxel passes (patterns, counts, surfaces, the consensus's maps)
+ * read a byte or two a voxel and do little with it, so they are bound by how
+ * many loads are in flight, not by arithmetic. A thread therefore takes a run
+ * of RUN consecutive voxels and issues all of the run's loads (16 bytes at a
+ * time where the run is whole and aligned) before it computes or stores
+ * anything: RUN loads in flight instead of one. A pass strides over its runs
+ * with at most RUN_MAX_BLOCKS blocks (RUN_LOOP).
+ */
+#ifndef SEGARENA_VOXEL_RUNS_CUH
+#define SEGARENA_VOXEL_RUNS_CUH
+
+#include <stdint.h>
+
+#include "gpu_internal.cuh"
+
+#define RUN 16
+#define RUN_MAX_BLOCKS ((size_t)2048)
+
+/* Blocks of `threads` for a pass over `runs` runs. */
+static inline unsigned run_blocks(unsigned threads, size_t runs) {
+    size_t b = gpu_blocks(runs, threads);
+    return (unsigned)(b < RUN_MAX_BLOCKS ? b : RUN_MAX_BLOCKS);
+}
+
+#define RUN_LOOP(w, runs) \
+    for (size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x; w < (runs); w += (size_t)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ bool run_aligned(const void *p, unsigned n) {
+    return n == RUN && ((uintptr_t)p & 15u) == 0;
+}
+
+/* n (<= RUN) elements from src, the rest 0. */
+__device__ __forceinline__ void load_run(const uint8_t *src, unsigned n, uint32_t (&v)[RUN]) {
+    if (run_aligned(src, n)) {
+        uint4 q = *(const uint4 *)src;
+        uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+        for (int u = 0; u < RUN; u++) v[u] = (w[u / 4] >> (8 * (u % 4))) & 0xFFu;
+    } else {
+#pragma unroll
+        for (int u = 0; u < RUN; u++) v[u] = (unsigned)u < n ? src[u] : 0u;
+    }
+}
+
+__device__ __forceinline__ void load_run(const uint16_t *src, unsigned n, uint32_t (&v)[RUN]) {
+    if (run_aligned(src, n)) {
+        uint4 q0 = ((const uint4 *)src)[0], q1 = ((const uint4 *)src)[1];
+        uint32_t w[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+#pragma unroll
+        for (int u = 0; u < RUN; u++) v[u] = (w[u / 2] >> (16 * (u % 2))) & 0xFFFFu;
+    } else {
+#pragma unroll
+        for (int u = 0; u < RUN; u++) v[u] = (unsigned)u < n ? src[u] : 0u;
+    }
+}
+
+__device__ __forceinline__ void store_run(uint8_t *dst, unsigned n, const uint32_t (&v)[RUN]) {
+    if (run_aligned(dst, n)) {
+        uint32_t w[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int u = 0; u < RUN; u++) w[u / 4] |= (v[u] & 0xFFu) << (8 * (u % 4));
+        *(uint4 *)dst = make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < n) dst[u] = (uint8_t)v[u];
+    }
+}
+
+__device__ __forceinline__ void store_run(uint16_t *dst, unsigned n, const uint32_t (&v)[RUN]) {
+    if (run_aligned(dst, n)) {
+        uint32_t w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll
+        for (int u = 0; u < RUN; u++) w[u / 2] |= (v[u] & 0xFFFFu) << (16 * (u % 2));
+        ((uint4 *)dst)[0] = make_uint4(w[0], w[1], w[2], w[3]);
+        ((uint4 *)dst)[1] = make_uint4(w[4], w[5], w[6], w[7]);
+    } else {
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < n) dst[u] = (uint16_t)v[u];
+    }
+}
+
+__device__ __forceinline__ void store_run(float *dst, unsigned n, const float (&v)[RUN]) {
+    if (run_aligned(dst, n)) {
+#pragma unroll
+        for (int q = 0; q < RUN / 4; q++)
+            ((float4 *)dst)[q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+    } else {
+#pragma unroll
+        for (int u = 0; u < RUN; u++)
+            if ((unsigned)u < n) dst[u] = v[u];
+    }
+}
+
+/* n (<= RUN) elements of a mask view from index i0 (its elements, not yet its bit). */
+__device__ __forceinline__ void load_view_run(const gpu_mask_view &v, size_t i0, unsigned n, uint32_t (&e)[RUN]) {
+    if (v.width == 1)
+        load_run((const uint8_t *)v.base + i0, n, e);
+    else
+        load_run((const uint16_t *)v.base + i0, n, e);
+}
+
+#endif
