@@ -107,14 +107,22 @@ __global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t nvox, ui
         uint32_t p[RUN];
         rater_patterns(rv, i0, cnt, p);
         store_run(pat + i0, cnt, p);
+        uint32_t any = 0;
+#pragma unroll
+        for (int u = 0; u < RUN; u++) any |= p[u];
+        if (!any) continue;
+        size_t row = i0 / nx;
+        unsigned c[3] = {(unsigned)(i0 - row * nx), (unsigned)(row % ny), (unsigned)(row / ny)};
 #pragma unroll
         for (int u = 0; u < RUN; u++) {
-            if (!p[u]) continue; /* the union is a small part of the grid: its voxels find their place */
-            size_t i = i0 + u, row = i / nx;
-            unsigned c[3] = {(unsigned)(i - row * nx), (unsigned)(row % ny), (unsigned)(row / ny)};
-            for (int a = 0; a < 3; a++) {
-                lo[a] = c[a] < lo[a] ? c[a] : lo[a];
-                hi[a] = c[a] > hi[a] ? c[a] : hi[a];
+            if (p[u])
+                for (int a = 0; a < 3; a++) {
+                    lo[a] = c[a] < lo[a] ? c[a] : lo[a];
+                    hi[a] = c[a] > hi[a] ? c[a] : hi[a];
+                }
+            if (++c[0] == nx) { /* the run goes on in the next row */
+                c[0] = 0;
+                if (++c[1] == ny) c[1] = 0, c[2]++;
             }
         }
     }
@@ -130,23 +138,22 @@ struct box3 {
     size_t x0, y0, z0, x1, y1, z1, bx, by, bz;
 };
 
-/* A run along x of one row of the box: box row `row` (y = row % by, z = row /
- * by within the box), voxels x0 .. x0 + n - 1 of it. */
-struct box_run {
-    size_t row, x0;
-    unsigned n;
+/* Box passes go by segments (voxel_runs.cuh): segment w is along x of box row
+ * w / per_row (y = row % by, z = row / by within the box); lane voxel u is at
+ * box x = x_of(...). */
+__host__ __device__ static inline size_t box_segments(const box3 &b) { return segments_per_row(b.bx) * b.by * b.bz; }
+
+struct box_segment {
+    size_t row, x0; /* the lane's first voxel: x0, then x0 + 32, ... */
 };
 
-__device__ __forceinline__ box_run box_run_at(const box3 &b, size_t w) {
-    size_t per_row = (b.bx + RUN - 1) / RUN;
-    box_run r;
-    r.row = w / per_row;
-    r.x0 = (w - r.row * per_row) * RUN;
-    r.n = b.bx - r.x0 < RUN ? (unsigned)(b.bx - r.x0) : RUN;
-    return r;
+__device__ __forceinline__ box_segment box_segment_at(const box3 &b, size_t w) {
+    size_t per_row = segments_per_row(b.bx);
+    box_segment s;
+    s.row = w / per_row;
+    s.x0 = (w - s.row * per_row) * SEGMENT + (threadIdx.x & 31u);
+    return s;
 }
-
-__host__ __device__ static inline size_t box_runs(const box3 &b) { return (b.bx + RUN - 1) / RUN * b.by * b.bz; }
 
 /* The grid index of box voxel (x, row). */
 __device__ __forceinline__ size_t box_to_grid(const box3 &b, size_t nx, size_t ny, size_t row, size_t x) {
@@ -165,30 +172,22 @@ __device__ __forceinline__ size_t box_to_grid(const box3 &b, size_t nx, size_t n
  * within d along the row. */
 __global__ void k_dist_x_window(const uint16_t *pat, size_t nx, size_t ny, box3 b, unsigned d, uint16_t *out) {
     const unsigned cap = d + 1;
-    RUN_LOOP(w, box_runs(b)) {
-        box_run r = box_run_at(b, w);
-        size_t g0 = box_to_grid(b, nx, ny, r.row, 0);
-        /* bit k: the union at box x = x0 - WINDOW_MAX_DILATION + k */
-        uint64_t near = 0;
+    SEGMENT_LOOP(w, box_segments(b)) {
+        box_segment sg = box_segment_at(b, w);
+        const uint16_t *row = pat + box_to_grid(b, nx, ny, sg.row, 0);
+        uint32_t v[LANE_RUN];
 #pragma unroll
-        for (int k = 0; k < RUN + 2 * WINDOW_MAX_DILATION; k++) {
-            long long x = (long long)r.x0 - WINDOW_MAX_DILATION + k;
-            if (x >= 0 && x < (long long)b.bx && pat[g0 + (size_t)x]) near |= 1ull << k;
-        }
-        uint32_t v[RUN];
-#pragma unroll
-        for (int u = 0; u < RUN; u++) {
+        for (int u = 0; u < LANE_RUN; u++) {
+            size_t x = sg.x0 + 32 * u;
             v[u] = cap;
-            for (unsigned t = 0; t <= d; t++)
-                if ((near >> (u + WINDOW_MAX_DILATION - t) & 1u) || (near >> (u + WINDOW_MAX_DILATION + t) & 1u)) {
-                    v[u] = t;
-                    break;
-                }
+            if (x >= b.bx) continue;
+            for (unsigned t = d + 1; t-- > 0;) /* nearest last: every load independent */
+                if ((x >= t && row[x - t]) || (x + t < b.bx && row[x + t])) v[u] = t;
         }
-        uint16_t *o = out + r.row * b.bx + r.x0;
+        uint16_t *o = out + sg.row * b.bx;
 #pragma unroll
-        for (int u = 0; u < RUN; u++)
-            if ((unsigned)u < r.n) o[u] = (uint16_t)v[u];
+        for (int u = 0; u < LANE_RUN; u++)
+            if (sg.x0 + 32 * u < b.bx) o[sg.x0 + 32 * u] = (uint16_t)v[u];
     }
 }
 
@@ -196,47 +195,47 @@ __global__ void k_dist_x_window(const uint16_t *pat, size_t nx, size_t ny, box3 
  * in[at t along the axis] + |t|. */
 __global__ void k_dist_axis_window(const uint16_t *in, box3 b, int axis, unsigned d, uint16_t *out) {
     const size_t stride = axis == 1 ? b.bx : b.bx * b.by, len = axis == 1 ? b.by : b.bz;
-    RUN_LOOP(w, box_runs(b)) {
-        box_run r = box_run_at(b, w);
-        size_t c = axis == 1 ? r.row % b.by : r.row / b.by, base = r.row * b.bx + r.x0;
-        uint32_t v[RUN];
+    SEGMENT_LOOP(w, box_segments(b)) {
+        box_segment sg = box_segment_at(b, w);
+        size_t c = axis == 1 ? sg.row % b.by : sg.row / b.by, base = sg.row * b.bx + sg.x0;
+        uint32_t v[LANE_RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) v[u] = (unsigned)u < r.n ? in[base + u] : 0u;
+        for (int u = 0; u < LANE_RUN; u++) v[u] = sg.x0 + 32 * u < b.bx ? in[base + 32 * u] : 0u;
         for (unsigned t = 1; t <= d; t++) {
             bool below = c >= t, above = c + t < len;
             size_t off = (size_t)t * stride;
 #pragma unroll
-            for (int u = 0; u < RUN; u++) {
-                if ((unsigned)u >= r.n) continue;
+            for (int u = 0; u < LANE_RUN; u++) {
+                if (sg.x0 + 32 * u >= b.bx) continue;
                 if (below) {
-                    uint32_t a = in[base + u - off] + t;
+                    uint32_t a = in[base + 32 * u - off] + t;
                     v[u] = a < v[u] ? a : v[u];
                 }
                 if (above) {
-                    uint32_t a = in[base + u + off] + t;
+                    uint32_t a = in[base + 32 * u + off] + t;
                     v[u] = a < v[u] ? a : v[u];
                 }
             }
         }
 #pragma unroll
-        for (int u = 0; u < RUN; u++)
-            if ((unsigned)u < r.n) out[base + u] = (uint16_t)v[u];
+        for (int u = 0; u < LANE_RUN; u++)
+            if (sg.x0 + 32 * u < b.bx) out[base + 32 * u] = (uint16_t)v[u];
     }
 }
 
 /* Larger dilations: per voxel of the box, 0 on the union, cap (d + 1)
  * elsewhere; then k_dist_lines along each axis. */
 __global__ void k_dist_init(const uint16_t *pat, size_t nx, size_t ny, box3 b, uint16_t cap, uint16_t *dist) {
-    RUN_LOOP(w, box_runs(b)) {
-        box_run r = box_run_at(b, w);
-        const uint16_t *src = pat + box_to_grid(b, nx, ny, r.row, r.x0);
-        uint16_t *o = dist + r.row * b.bx + r.x0;
-        uint32_t p[RUN];
+    SEGMENT_LOOP(w, box_segments(b)) {
+        box_segment sg = box_segment_at(b, w);
+        const uint16_t *src = pat + box_to_grid(b, nx, ny, sg.row, 0);
+        uint16_t *o = dist + sg.row * b.bx;
+        uint32_t p[LANE_RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) p[u] = (unsigned)u < r.n ? src[u] : 0u;
+        for (int u = 0; u < LANE_RUN; u++) p[u] = sg.x0 + 32 * u < b.bx ? src[sg.x0 + 32 * u] : 0u;
 #pragma unroll
-        for (int u = 0; u < RUN; u++)
-            if ((unsigned)u < r.n) o[u] = p[u] ? 0 : cap;
+        for (int u = 0; u < LANE_RUN; u++)
+            if (sg.x0 + 32 * u < b.bx) o[sg.x0 + 32 * u] = p[u] ? 0 : cap;
     }
 }
 
@@ -260,20 +259,27 @@ __global__ void k_count(const uint16_t *pat, const uint16_t *dist, unsigned dil,
     if (threadIdx.x == 0) s_region = 0;
     __syncthreads();
     unsigned long long in_region = 0;
-    RUN_LOOP(w, box_runs(b)) {
-        box_run r = box_run_at(b, w);
-        const uint16_t *src = pat + box_to_grid(b, nx, ny, r.row, r.x0);
-        uint32_t p[RUN], dv[RUN];
+    SEGMENT_LOOP(w, box_segments(b)) {
+        box_segment sg = box_segment_at(b, w);
+        const uint16_t *src = pat + box_to_grid(b, nx, ny, sg.row, 0);
+        uint32_t p[LANE_RUN], dv[LANE_RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) {
-            p[u] = (unsigned)u < r.n ? src[u] : 0u;
-            dv[u] = dist && (unsigned)u < r.n ? dist[r.row * b.bx + r.x0 + u] : 0u;
+        for (int u = 0; u < LANE_RUN; u++) {
+            size_t x = sg.x0 + 32 * u;
+            p[u] = x < b.bx ? src[x] : 0u;
+            dv[u] = dist && x < b.bx ? dist[sg.row * b.bx + x] : 0u;
         }
+        /* a region holds few patterns, most of it one or two: the lanes of a
+         * warp with the same pattern add once, their count (every lane takes
+         * part in the match) */
 #pragma unroll
-        for (int u = 0; u < RUN; u++) {
-            if ((unsigned)u >= r.n || dv[u] > dil) continue;
-            in_region++;
-            if (p[u]) atomicAdd(SHARED ? &sh[p[u]] : &hist[p[u]], 1ull);
+        for (int u = 0; u < LANE_RUN; u++) {
+            bool counted = sg.x0 + 32 * u < b.bx && dv[u] <= dil;
+            in_region += counted;
+            uint32_t key = counted ? p[u] : 0u;
+            unsigned peers = __match_any_sync(0xFFFFFFFFu, key);
+            if (key && (threadIdx.x & 31u) == (unsigned)__ffs((int)peers) - 1u)
+                atomicAdd(SHARED ? &sh[key] : &hist[key], (unsigned long long)__popc(peers));
         }
     }
     if (in_region) atomicAdd(&s_region, in_region);
@@ -286,37 +292,31 @@ __global__ void k_count(const uint16_t *pat, const uint16_t *dist, unsigned dil,
 
 /* Per voxel of the grid: W and the mask from the tables (entry `outside` for
  * voxels outside the box or, with dist, outside the region). */
-__global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, size_t nvox,
+__global__ void k_output(const uint16_t *pat, const uint16_t *dist, unsigned dil, size_t nx, size_t ny, size_t rows,
                          box3 b, const float *wt, const uint8_t *mt, uint32_t outside, float *prob, uint8_t *mask) {
-    RUN_LOOP(w, (nvox + RUN - 1) / RUN) {
-        size_t i0 = w * RUN;
-        unsigned cnt = nvox - i0 < RUN ? (unsigned)(nvox - i0) : RUN;
-        uint32_t p[RUN], dv[RUN], in = 0; /* in: bit u when voxel i0 + u lies in the box */
-        load_run(pat + i0, cnt, p);
-        size_t row = i0 / nx, x = i0 - row * nx, y = row % ny, z = row / ny;
+    const size_t per_row = segments_per_row(nx);
+    SEGMENT_LOOP(w, rows * per_row) {
+        size_t row = w / per_row, x0 = (w - row * per_row) * SEGMENT + (threadIdx.x & 31u);
+        size_t y = row % ny, z = row / ny, i0 = row * nx;
+        bool row_in = y >= b.y0 && y <= b.y1 && z >= b.z0 && z <= b.z1;
+        size_t d0 = row_in ? ((z - b.z0) * b.by + (y - b.y0)) * b.bx : 0;
+        uint32_t p[LANE_RUN], dv[LANE_RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) {
-            dv[u] = 0;
-            if ((unsigned)u < cnt && x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1 && z >= b.z0 && z <= b.z1) {
-                in |= 1u << u;
-                if (dist) dv[u] = dist[((z - b.z0) * b.by + (y - b.y0)) * b.bx + (x - b.x0)];
-            }
-            if (++x == nx) {
-                x = 0;
-                if (++y == ny) y = 0, z++;
-            }
+        for (int u = 0; u < LANE_RUN; u++) {
+            size_t x = x0 + 32 * u;
+            bool in = row_in && x < nx && x >= b.x0 && x <= b.x1;
+            p[u] = in ? pat[i0 + x] : 0u;
+            dv[u] = in && dist ? dist[d0 + x - b.x0] : 0u;
         }
-        uint32_t m[RUN];
-        float f[RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) {
+        for (int u = 0; u < LANE_RUN; u++) {
+            size_t x = x0 + 32 * u;
+            if (x >= nx) continue;
             uint32_t t = outside;
-            if (in >> u & 1u) t = dist ? sa_staple_entry(p[u], (uint16_t)dv[u], dil, outside) : p[u];
-            m[u] = mt[t];
-            if (prob) f[u] = wt[t]; /* NULL: W is not wanted */
+            if (row_in && x >= b.x0 && x <= b.x1) t = dist ? sa_staple_entry(p[u], (uint16_t)dv[u], dil, outside) : p[u];
+            if (prob) prob[i0 + x] = wt[t]; /* NULL: W is not wanted */
+            mask[i0 + x] = mt[t];
         }
-        if (prob) store_run(prob + i0, cnt, f);
-        store_run(mask + i0, cnt, m);
     }
 }
 
@@ -444,7 +444,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
 
     if (dilated) {
         TRY(gpu_alloc((void **)&j->d_dist, box_vox * sizeof(uint16_t), "consensus: distances", err));
-        unsigned blocks = run_blocks(THREADS, box_runs(b));
+        unsigned blocks = segment_blocks(THREADS, box_segments(b));
         if (dil <= WINDOW_MAX_DILATION) { /* x: union -> d_dist, y: -> d_dist2, z: -> d_dist */
             TRY(gpu_alloc((void **)&j->d_dist2, box_vox * sizeof(uint16_t), "consensus: distances", err));
             k_dist_x_window<<<blocks, THREADS, 0, st>>>(j->d_pat, nx, ny, b, dil, j->d_dist);
@@ -472,7 +472,7 @@ static int run_staple(job *j, sa_consensus_result *out) {
     }
 
     /* the region's pattern counts */
-    unsigned count_blocks = run_blocks(THREADS, box_runs(b));
+    unsigned count_blocks = segment_blocks(THREADS, box_segments(b));
     if (k <= SHARED_HIST_MAX_RATERS)
         k_count<true><<<count_blocks, THREADS, table * sizeof(unsigned long long), st>>>(j->d_pat, j->d_dist, dil, nx,
                                                                                         ny, b, table, d_hist, d_region);
@@ -521,8 +521,9 @@ static int run_staple(job *j, sa_consensus_result *out) {
                   "consensus: W table", err));
     TRY(gpu_check(cudaMemcpyAsync(d_mt, j->m_table, table + 1, cudaMemcpyHostToDevice, st), "consensus: mask table",
                   err));
-    k_output<<<run_blocks(THREADS, (nvox + RUN - 1) / RUN), THREADS, 0, st>>>(j->d_pat, j->d_dist, dil, nx, ny, nvox, b, d_wt,
-                                                                      d_mt, (uint32_t)table, j->d_prob, j->d_mask);
+    size_t rows = ny * nz;
+    k_output<<<segment_blocks(THREADS, rows * segments_per_row(nx)), THREADS, 0, st>>>(
+        j->d_pat, j->d_dist, dil, nx, ny, rows, b, d_wt, d_mt, (uint32_t)table, j->d_prob, j->d_mask);
     return gpu_check(cudaGetLastError(), "consensus: output kernel", err);
 }
 

@@ -42,8 +42,8 @@ struct scan_result {
     unsigned int lo[2][3], hi[2][3]; /* [0] ref, [1] pred; lo = UINT_MAX when empty */
 };
 
-/* Counts and boxes of both masks: a thread a run of RUN voxels along x of a
- * row (voxel_runs.cuh), per-block partials in shared memory. */
+/* Counts and boxes of both masks: a thread a run of RUN voxels of the flat
+ * grid (voxel_runs.cuh), per-block partials in shared memory. */
 __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int ny, size_t rows, scan_result *out) {
     __shared__ unsigned long long s_count[3];
     __shared__ unsigned int s_lo[2][3], s_hi[2][3];
@@ -56,16 +56,15 @@ __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int n
     unsigned long long c_ref = 0, c_pred = 0, c_both = 0;
     unsigned int lo[2][3] = {{0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}};
     unsigned int hi[2][3] = {{0, 0, 0}, {0, 0, 0}};
-    const size_t per_row = ((size_t)nx + RUN - 1) / RUN;
+    const size_t nvox = rows * (size_t)nx;
     const bool shared_element = ref.base == pred.base && ref.width == pred.width;
-    RUN_LOOP(w, rows * per_row) {
-        size_t row = w / per_row;
-        unsigned x0 = (unsigned)(w - row * per_row) * RUN, n = (unsigned)nx - x0 < RUN ? (unsigned)nx - x0 : RUN;
-        size_t i0 = row * (size_t)nx + x0;
+    RUN_LOOP(w, (nvox + RUN - 1) / RUN) {
+        size_t i0 = w * RUN;
+        unsigned n = nvox - i0 < RUN ? (unsigned)(nvox - i0) : RUN;
         uint32_t ea[RUN], eb[RUN];
         load_view_run(ref, i0, n, ea);
         if (!shared_element) load_view_run(pred, i0, n, eb);
-        unsigned bits[2] = {0, 0}; /* bit u: voxel x0 + u is in ref, in pred */
+        unsigned bits[2] = {0, 0}; /* bit u: voxel i0 + u is in ref, in pred */
 #pragma unroll
         for (int u = 0; u < RUN; u++) {
             bits[0] |= (unsigned)((ea[u] & ref.bit) != 0) << u;
@@ -74,14 +73,28 @@ __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int n
         c_ref += (unsigned)__popc(bits[0]), c_pred += (unsigned)__popc(bits[1]);
         c_both += (unsigned)__popc(bits[0] & bits[1]);
         if (!(bits[0] | bits[1])) continue;
-        unsigned int y = (unsigned int)(row % (size_t)ny), z = (unsigned int)(row / (size_t)ny);
+        size_t row = i0 / (size_t)nx;
+        unsigned int x0 = (unsigned int)(i0 - row * (size_t)nx), y = (unsigned int)(row % (size_t)ny),
+                     z = (unsigned int)(row / (size_t)ny);
         for (int s = 0; s < 2; s++) {
             if (!bits[s]) continue;
-            unsigned int first[3] = {x0 + (unsigned)__ffs((int)bits[s]) - 1u, y, z};
-            unsigned int last[3] = {x0 + 31u - (unsigned)__clz((int)bits[s]), y, z};
-            for (int d = 0; d < 3; d++) {
-                lo[s][d] = min(lo[s][d], first[d]);
-                hi[s][d] = max(hi[s][d], last[d]);
+            if (x0 + n <= (unsigned)nx) { /* the run lies in one row: its first and last voxels bound it */
+                unsigned int first[3] = {x0 + (unsigned)__ffs((int)bits[s]) - 1u, y, z};
+                unsigned int last[3] = {x0 + 31u - (unsigned)__clz((int)bits[s]), y, z};
+                for (int d = 0; d < 3; d++) {
+                    lo[s][d] = min(lo[s][d], first[d]);
+                    hi[s][d] = max(hi[s][d], last[d]);
+                }
+                continue;
+            }
+            unsigned int c[3] = {x0, y, z}; /* the run goes on in the next rows: voxel by voxel */
+            for (unsigned u = 0; u < n; u++) {
+                if (bits[s] >> u & 1u)
+                    for (int d = 0; d < 3; d++) lo[s][d] = min(lo[s][d], c[d]), hi[s][d] = max(hi[s][d], c[d]);
+                if (++c[0] == (unsigned)nx) {
+                    c[0] = 0;
+                    if (++c[1] == (unsigned)ny) c[1] = 0, c[2]++;
+                }
             }
         }
     }
@@ -115,69 +128,72 @@ struct region_geometry {
     int z_packed;      /* pass Z's nodes pack into 32 bits (z_nodes_packed, decided once a job) */
 };
 
-/* A run of a mask view's elements around a run of n (<= RUN) voxels from
- * (x0, y, z): along the row one more on each side (c[t]: x0 - 1 + t), and the
- * four face neighbours' rows; 0 outside the image (outside counts as outside). */
-struct surface_elements {
-    uint32_t c[RUN + 2], ym[RUN], yp[RUN], zm[RUN], zp[RUN];
-};
-
-__device__ __forceinline__ uint32_t view_element(const gpu_mask_view &v, size_t i) {
-    return v.width == 1 ? (uint32_t)((const uint8_t *)v.base)[i] : (uint32_t)((const uint16_t *)v.base)[i];
-}
-
-__device__ __forceinline__ void load_surface_elements(const gpu_mask_view &v, const region_geometry &g, int x0, int y,
-                                                      int z, unsigned n, surface_elements &e) {
-    size_t nx = (size_t)g.nx, plane = nx * (size_t)g.ny, i0 = (size_t)z * plane + (size_t)y * nx + (size_t)x0;
+/* A segment's voxels (lane voxel u at region x i0 + 32u of row (y, z)) and
+ * their 6 face neighbours, as elements of a mask view: e[u][0] the voxel, then
+ * -x, +x, -y, +y, -z, +z; 0 outside the image (outside counts as outside).
+ * Every load is issued before any is used. */
+template <typename T>
+__device__ __forceinline__ void load_neighbourhoods(const T *base, const region_geometry &g, int i0, int y, int z,
+                                                    uint32_t (&e)[LANE_RUN][7]) {
+    size_t nx = (size_t)g.nx, plane = nx * (size_t)g.ny, row = (size_t)z * plane + (size_t)y * nx;
 #pragma unroll
-    for (int t = 0; t < RUN + 2; t++) {
-        int x = x0 - 1 + t;
-        e.c[t] = (unsigned)t <= n + 1 && x >= 0 && x < g.nx ? view_element(v, i0 + t - 1) : 0u;
-    }
-#pragma unroll
-    for (int u = 0; u < RUN; u++) {
-        bool in = (unsigned)u < n;
-        e.ym[u] = in && y > 0 ? view_element(v, i0 + u - nx) : 0u;
-        e.yp[u] = in && y + 1 < g.ny ? view_element(v, i0 + u + nx) : 0u;
-        e.zm[u] = in && z > 0 ? view_element(v, i0 + u - plane) : 0u;
-        e.zp[u] = in && z + 1 < g.nz ? view_element(v, i0 + u + plane) : 0u;
+    for (int u = 0; u < LANE_RUN; u++) {
+        int i = i0 + 32 * u, x = g.x0 + i;
+        bool in = i < g.rnx;
+        size_t at = row + (size_t)x;
+        e[u][0] = in ? base[at] : 0u;
+        e[u][1] = in && x > 0 ? base[at - 1] : 0u;
+        e[u][2] = in && x + 1 < g.nx ? base[at + 1] : 0u;
+        e[u][3] = in && y > 0 ? base[at - nx] : 0u;
+        e[u][4] = in && y + 1 < g.ny ? base[at + nx] : 0u;
+        e[u][5] = in && z > 0 ? base[at - plane] : 0u;
+        e[u][6] = in && z + 1 < g.nz ? base[at + plane] : 0u;
     }
 }
 
-/* Adds `flag` to f[u] where voxel u is on the surface of the mask of `bit`:
+__device__ __forceinline__ void load_neighbourhoods(const gpu_mask_view &v, const region_geometry &g, int i0, int y,
+                                                    int z, uint32_t (&e)[LANE_RUN][7]) {
+    if (v.width == 1)
+        load_neighbourhoods((const uint8_t *)v.base, g, i0, y, z, e);
+    else
+        load_neighbourhoods((const uint16_t *)v.base, g, i0, y, z, e);
+}
+
+/* Adds flag to f[u] where lane voxel u is on the surface of the mask of `bit`:
  * inside, and not all 6 face neighbours inside. */
-__device__ __forceinline__ void surface_flags(const surface_elements &e, uint32_t bit, uint32_t flag,
-                                              uint32_t (&f)[RUN]) {
+__device__ __forceinline__ void surface_flags(const uint32_t (&e)[LANE_RUN][7], uint32_t bit, uint32_t flag,
+                                              uint32_t (&f)[LANE_RUN]) {
 #pragma unroll
-    for (int u = 0; u < RUN; u++) {
-        bool inner = (e.c[u] & bit) && (e.c[u + 2] & bit) && (e.ym[u] & bit) && (e.yp[u] & bit) &&
-                     (e.zm[u] & bit) && (e.zp[u] & bit);
-        if ((e.c[u + 1] & bit) && !inner) f[u] |= flag;
+    for (int u = 0; u < LANE_RUN; u++) {
+        bool inner = (e[u][1] & bit) && (e[u][2] & bit) && (e[u][3] & bit) && (e[u][4] & bit) && (e[u][5] & bit) &&
+                     (e[u][6] & bit);
+        if ((e[u][0] & bit) && !inner) f[u] |= flag;
     }
 }
 
 /* flags of the region: FLAG_REF where ref's surface, FLAG_PRED where pred's; a
- * thread a run along x of a row of the region (voxel_runs.cuh). */
+ * warp a segment of a row of the region (voxel_runs.cuh). */
 __global__ void surface_kernel(gpu_mask_view ref, gpu_mask_view pred, region_geometry g, uint8_t *flags) {
-    const size_t per_row = ((size_t)g.rnx + RUN - 1) / RUN, rows = (size_t)g.rny * g.rnz;
+    const size_t per_row = segments_per_row((size_t)g.rnx), rows = (size_t)g.rny * g.rnz;
     const bool shared_element = ref.base && ref.base == pred.base && ref.width == pred.width;
-    RUN_LOOP(w, rows * per_row) {
+    SEGMENT_LOOP(w, rows * per_row) {
         size_t row = w / per_row;
-        int i0 = (int)(w - row * per_row) * RUN, j = (int)(row % (size_t)g.rny), k = (int)(row / (size_t)g.rny);
-        unsigned n = g.rnx - i0 < RUN ? (unsigned)(g.rnx - i0) : RUN;
-        uint32_t f[RUN];
+        int i0 = (int)((w - row * per_row) * SEGMENT) + (int)(threadIdx.x & 31u);
+        int y = g.y0 + (int)(row % (size_t)g.rny), z = g.z0 + (int)(row / (size_t)g.rny);
+        uint32_t e[LANE_RUN][7], f[LANE_RUN];
 #pragma unroll
-        for (int u = 0; u < RUN; u++) f[u] = 0;
-        surface_elements e;
+        for (int u = 0; u < LANE_RUN; u++) f[u] = 0;
         if (ref.base) {
-            load_surface_elements(ref, g, g.x0 + i0, g.y0 + j, g.z0 + k, n, e);
+            load_neighbourhoods(ref, g, i0, y, z, e);
             surface_flags(e, ref.bit, FLAG_REF, f);
         }
         if (pred.base) {
-            if (!shared_element) load_surface_elements(pred, g, g.x0 + i0, g.y0 + j, g.z0 + k, n, e);
+            if (!shared_element) load_neighbourhoods(pred, g, i0, y, z, e); /* pred's elements are elsewhere */
             surface_flags(e, pred.bit, FLAG_PRED, f);
         }
-        store_run(flags + row * (size_t)g.rnx + i0, n, f);
+#pragma unroll
+        for (int u = 0; u < LANE_RUN; u++)
+            if (i0 + 32 * u < g.rnx) flags[row * (size_t)g.rnx + i0 + 32 * u] = (uint8_t)f[u];
     }
 }
 
@@ -611,7 +627,7 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     memset(init.lo, 0xFF, sizeof init.lo);
     scan_result *d_scan = (scan_result *)work;
     size_t rows = (size_t)ny * nz;
-    unsigned scan_blocks = run_blocks(VOXEL_THREADS, rows * (((size_t)nx + RUN - 1) / RUN));
+    unsigned scan_blocks = run_blocks(VOXEL_THREADS, (rows * (size_t)nx + RUN - 1) / RUN);
     rc = gpu_check(cudaMemcpyAsync(d_scan, &init, sizeof init, cudaMemcpyHostToDevice, st), "counting", err);
     if (rc) return rc;
     scan_kernel<<<scan_blocks, VOXEL_THREADS, 0, st>>>(ref, pred, nx, ny, rows, d_scan);
@@ -663,7 +679,7 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
     layout(&b, (char *)work, rvox, env, cols_z, 0, cub_bytes, blocks_z);
 
     /* 3. surfaces and their counts per column */
-    unsigned sgrid = run_blocks(VOXEL_THREADS, (size_t)r.ny * r.nz * ((r.nx + RUN - 1) / RUN));
+    unsigned sgrid = segment_blocks(VOXEL_THREADS, (size_t)r.ny * r.nz * segments_per_row(r.nx));
     surface_kernel<<<sgrid, VOXEL_THREADS, 0, st>>>(scan->ref_has ? ref : gpu_mask_view{NULL, 1, 1u},
                                                    scan->pred_has ? pred : gpu_mask_view{NULL, 1, 1u}, g, b.flags);
     column_count_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(b.flags, g, b.count[0], b.count[1]);

@@ -8,6 +8,15 @@
  * time where the run is whole and aligned) before it computes or stores
  * anything: RUN loads in flight instead of one. A pass strides over its runs
  * with at most RUN_MAX_BLOCKS blocks (RUN_LOOP).
+ *
+ * Loading a run 16 bytes at a time needs the run whole and aligned, which
+ * passes over the whole grid have. Passes over a box, or that read neighbours,
+ * load element by element, and then a thread's run must not be contiguous:
+ * the 32 lanes of a warp would read 32 different places at each load. For
+ * them a warp takes a segment of SEGMENT voxels of one row and lane l its
+ * voxels l, l + 32, l + 64, ... (LANE_RUN of them, SEGMENT_LOOP): each load of
+ * the warp reads 32 neighbouring elements, and each lane still has LANE_RUN
+ * loads (times the neighbours it reads) in flight.
  */
 #ifndef SEGARENA_VOXEL_RUNS_CUH
 #define SEGARENA_VOXEL_RUNS_CUH
@@ -24,6 +33,22 @@ static inline unsigned run_blocks(unsigned threads, size_t runs) {
     size_t b = gpu_blocks(runs, threads);
     return (unsigned)(b < RUN_MAX_BLOCKS ? b : RUN_MAX_BLOCKS);
 }
+
+#define LANE_RUN 4
+#define SEGMENT (32 * LANE_RUN)
+
+/* Segments of SEGMENT voxels covering rows of n voxels. */
+__host__ __device__ static inline size_t segments_per_row(size_t n) { return (n + SEGMENT - 1) / SEGMENT; }
+
+/* Blocks of `threads` (a multiple of 32) for a pass over `segments` segments. */
+static inline unsigned segment_blocks(unsigned threads, size_t segments) {
+    return run_blocks(threads, segments * 32);
+}
+
+/* w: the segment of this thread's warp; lane: threadIdx.x % 32. */
+#define SEGMENT_LOOP(w, segments)                                                           \
+    for (size_t w = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; w < (segments); \
+         w += (size_t)gridDim.x * blockDim.x / 32)
 
 #define RUN_LOOP(w, runs) \
     for (size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x; w < (runs); w += (size_t)gridDim.x * blockDim.x)
