@@ -89,11 +89,11 @@ SA_HOST_DEVICE static inline double sa_parabola(double f, double w, int from, in
  *
  * No division anywhere: where Felzenszwalb & Huttenlocher compare breakpoints
  * (the abscissae where two parabolas meet, a quotient), the envelope asks the
- * same questions of the parabolas' values by products of small integers
- * (sa_parabola_hidden), and a walk compares two parabolas' values at the point
- * itself (sa_envelope_lowest_st). An IEEE double division costs a GPU about
- * twenty instructions; this saves two or three of them per voxel, and lets a
- * breakpoint never be stored or recomputed. */
+ * same questions of the parabolas' heights by products of small integers:
+ * whether a parabola is hidden (sa_parabola_hidden) and whether the next one
+ * lies below at a point (sa_parabola_below, sa_envelope_lowest_st). An IEEE
+ * double division costs a GPU about twenty instructions; this saves two or
+ * three of them per voxel, and no breakpoint is stored or recomputed. */
 
 /* Whether parabola p, between b and q (b < p < q, heights fb, fp, fq), is lowest
  * nowhere once q is added: q overtakes p no later than p overtakes b. That is
@@ -135,23 +135,36 @@ SA_HOST_DEVICE static inline int sa_envelope_build(const int *pos, const double 
     return sa_envelope_build_st(pos, f, m, w, v, 1);
 }
 
+/* Whether the parabola rooted at q (height fq) lies strictly below the one
+ * rooted at p < q (height fp) at `at`: fq + w2*(at - q)^2 < fp + w2*(at - p)^2,
+ * asked as fq - fp < w2 * ((q - p) * (2*at - p - q)). The integer product is
+ * exact in a double and rounding never reverses an order, so the right side
+ * never decreases as `at` grows: once q is below p, it stays below at every
+ * later point, as in exact arithmetic. */
+SA_HOST_DEVICE static inline int sa_parabola_below(int p, double fp, int q, double fq, double w2, int at) {
+    return fq - fp < w2 * ((double)(q - p) * (double)(2 * at - p - q));
+}
+
 /* The envelope's lowest parabola at `at`, for positions visited in increasing
- * order: from parabola k, steps to the next while the next one's value at `at`
- * is strictly below (along the envelope, the values at a point fall to the
- * lowest and rise after it). Writes that value to *value and returns the new k
- * (its sample: v[k]). The value is the rounded expression of one sample, the
- * one every engine picks. count > 0. */
+ * order: from parabola k, steps to the next while the next one lies strictly
+ * below it there (sa_parabola_below; along the envelope, the parabolas at a
+ * point fall to the lowest and rise after it). Writes the lowest one's value to
+ * *value and returns the new k (its sample: v[k]); count > 0. As each step,
+ * once taken, would be taken at every later point, the parabola chosen does
+ * not depend on which earlier points were visited: the CPU, which evaluates
+ * only some, and the GPU, which evaluates all, choose the same one. */
 SA_HOST_DEVICE static inline int sa_envelope_lowest_st(const int *pos, const double *f, double w, const int *v,
                                                        int count, int k, int at, double *value, size_t st) {
-    int s = v[(size_t)k * st];
-    double here = sa_parabola(f[(size_t)s * st], w, pos[(size_t)s * st], at);
+    const double w2 = w * w;
     while (k + 1 < count) {
-        const int n = v[(size_t)(k + 1) * st];
-        const double there = sa_parabola(f[(size_t)n * st], w, pos[(size_t)n * st], at);
-        if (!(there < here)) break;
-        k++, here = there;
+        const int c = v[(size_t)k * st], n = v[(size_t)(k + 1) * st];
+        if (!sa_parabola_below(pos[(size_t)c * st], f[(size_t)c * st], pos[(size_t)n * st], f[(size_t)n * st], w2,
+                               at))
+            break;
+        k++;
     }
-    *value = here;
+    const int s = v[(size_t)k * st];
+    *value = sa_parabola(f[(size_t)s * st], w, pos[(size_t)s * st], at);
     return k;
 }
 
@@ -248,8 +261,8 @@ SA_HOST_DEVICE static inline int sa_edt_column_z_build(const uint32_t *entry, si
  *
  * A parabola's height is the same expression of the same payload as the
  * reference's f[] (sa_height), and the lean builder and walk ask the same
- * questions in the same order (sa_parabola_hidden, values compared at the
- * point), so decisions and results are those of sa_envelope_build_st and
+ * questions in the same order (sa_parabola_hidden, sa_parabola_below), so
+ * decisions and results are those of sa_envelope_build_st and
  * sa_envelope_lowest_st, bit for bit (test_edt_line checks). The top two
  * parabolas stay in the builder's registers (sa_lean_envelope), the two around
  * the evaluation point in the cursor's (sa_lean_cursor): 4 bytes a parabola in
@@ -374,15 +387,13 @@ SA_HOST_DEVICE static inline void sa_lean_cursor_start(sa_lean_cursor *c, int co
  * parabola's root in *root and payload in *pay. */
 SA_HOST_DEVICE static inline void sa_lean_lowest(sa_lean_cursor *c, int at, double w, const sa_height_rule *h,
                                                  const sa_lean_store *s, double *value, int *root, uint32_t *pay) {
-    double here = sa_parabola(c->cur_f, w, c->cur_p, at);
-    while (c->k + 1 < c->count) {
-        const double there = sa_parabola(c->next_f, w, c->next_p, at);
-        if (!(there < here)) break;
+    const double w2 = w * w;
+    while (c->k + 1 < c->count && sa_parabola_below(c->cur_p, c->cur_f, c->next_p, c->next_f, w2, at)) {
         c->cur_p = c->next_p, c->cur_f = c->next_f, c->cur_pl = c->next_pl;
-        c->k++, here = there;
+        c->k++;
         sa_lean_cursor_load_next(c, h, s);
     }
-    *value = here, *root = c->cur_p, *pay = c->cur_pl;
+    *value = sa_parabola(c->cur_f, w, c->cur_p, at), *root = c->cur_p, *pay = c->cur_pl;
 }
 
 /* Pass Y with the lean envelope: as sa_edt_column_y (same entries, same need

@@ -84,10 +84,13 @@ int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_m
  * large to pack them, 2^33 voxels and more) even where they would pack. */
 void sa_gpu_force_wide_nodes(int on);
 
-/* For tests: the pinned staging buffer an upload packs into holds at most this
- * many bytes (0: the default, 256 MiB), so that small volumes take several
- * rounds through it, as volumes of more than 256 M voxels do. */
-void sa_gpu_set_staging_limit(size_t bytes);
+/* For tests: an upload's packing in pieces of piece_voxels (default 65,536),
+ * copies of copy_pieces pieces (default 64), through a pinned staging buffer
+ * of at most staging_bytes (default 256 MiB); 0 keeps a default. Small values
+ * make small volumes take the paths of large ones: several copies queued
+ * while later pieces are packed, partial last pieces and copies, several
+ * rounds through the buffer. */
+void sa_gpu_set_upload_geometry(size_t piece_voxels, size_t copy_pieces, size_t staging_bytes);
 
 #ifdef __cplusplus
 }

@@ -43,4 +43,6 @@ int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, float *kernel_m
 
 void sa_gpu_force_wide_nodes(int on) { (void)on; }
 
-void sa_gpu_set_staging_limit(size_t bytes) { (void)bytes; }
+void sa_gpu_set_upload_geometry(size_t piece_voxels, size_t copy_pieces, size_t staging_bytes) {
+    (void)piece_voxels, (void)copy_pieces, (void)staging_bytes;
+}

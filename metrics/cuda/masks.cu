@@ -284,13 +284,17 @@ int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
 #define COPY_PIECES ((size_t)64)      /* pieces a copy carries: 4 M voxels */
 #define STAGE_MAX ((size_t)256 << 20) /* bytes of pinned staging at most */
 
-static volatile size_t stage_limit_for_tests; /* sa_gpu_set_staging_limit; 0: STAGE_MAX */
+/* sa_gpu_set_upload_geometry (tests); 0: the default. Read once an upload. */
+static volatile size_t test_piece, test_copy_pieces, test_stage;
 
-extern "C" void sa_gpu_set_staging_limit(size_t bytes) { stage_limit_for_tests = bytes; }
+extern "C" void sa_gpu_set_upload_geometry(size_t piece_voxels, size_t copy_pieces, size_t staging_bytes) {
+    test_piece = piece_voxels, test_copy_pieces = copy_pieces, test_stage = staging_bytes;
+}
 
 typedef struct pack_job {
     const uint8_t *const *masks;
     size_t count, first, n; /* voxels [first, first + n) of the grid */
+    size_t piece, copy_pieces; /* PACK_PIECE and COPY_PIECES, unless a test says otherwise */
     int width;
     uint8_t *stage;         /* their n patterns */
     char *d_out;            /* where voxel first's pattern goes */
@@ -328,8 +332,9 @@ static void pack_range(const pack_job *j, size_t lo, size_t hi) {
 
 /* Voxels [from, to) of the job that copy c carries. */
 static void copy_span(const pack_job *j, size_t c, size_t *from, size_t *to) {
-    *from = c * COPY_PIECES * PACK_PIECE;
-    *to = (c + 1) * COPY_PIECES * PACK_PIECE < j->n ? (c + 1) * COPY_PIECES * PACK_PIECE : j->n;
+    size_t run = j->copy_pieces * j->piece;
+    *from = c * run;
+    *to = (c + 1) * run < j->n ? (c + 1) * run : j->n;
 }
 
 /* Queues, in order, every copy whose pieces are all packed (or, with all set,
@@ -339,7 +344,7 @@ static void queue_copies(pack_job *j, int all) {
     while (j->queued < j->copies && j->why == cudaSuccess) {
         size_t from, to, c = j->queued;
         copy_span(j, c, &from, &to);
-        unsigned pieces = (unsigned)((to - from + PACK_PIECE - 1) / PACK_PIECE);
+        unsigned pieces = (unsigned)((to - from + j->piece - 1) / j->piece);
         /* the acquire pairs with each packer's release: their writes are visible */
         if (!all && __atomic_load_n(&j->packed[c], __ATOMIC_ACQUIRE) != pieces) return;
         size_t w = (size_t)j->width;
@@ -351,57 +356,85 @@ static void queue_copies(pack_job *j, int all) {
 
 static void pack_piece(void *vctx, size_t item, int worker) {
     pack_job *j = (pack_job *)vctx;
-    size_t lo = item * PACK_PIECE, hi = lo + PACK_PIECE < j->n ? lo + PACK_PIECE : j->n;
+    size_t lo = item * j->piece, hi = lo + j->piece < j->n ? lo + j->piece : j->n;
     pack_range(j, lo, hi);
-    __atomic_add_fetch(&j->packed[item / COPY_PIECES], 1u, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&j->packed[item / j->copy_pieces], 1u, __ATOMIC_RELEASE);
     if (worker == 0) queue_copies(j, 0);
 }
 
-/* Pinned memory is slow to allocate (milliseconds a hundred megabytes): the
- * staging buffer is kept for the process and lent to one upload at a time; a
- * concurrent upload allocates its own. */
-static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *stage_kept;
-static size_t stage_kept_bytes;
+/* Pinned memory is slow to allocate (milliseconds a hundred megabytes), so
+ * staging buffers are kept for the process: up to STAGE_KEPT of them, each lent
+ * to one upload at a time (workers scoring side by side each get one); an
+ * upload that finds them all lent allocates its own and frees it after. A kept
+ * buffer is as large as the largest upload that used it, at most STAGE_MAX. */
+#define STAGE_KEPT 4
 
-/* Frees the kept buffer when the process exits (registered at its first
- * allocation, so it runs before the CUDA runtime's own clean-up). */
-static void stage_release(void) {
-    if (pthread_mutex_trylock(&stage_lock) != 0) return; /* an upload still uses it: the exit frees it */
-    if (stage_kept) cudaFreeHost(stage_kept), stage_kept = NULL;
-    stage_kept_bytes = 0;
-    pthread_mutex_unlock(&stage_lock);
-}
+typedef struct stage_slot {
+    void *p;
+    size_t bytes;
+    int lent;
+} stage_slot;
+
+static pthread_mutex_t stage_lock = PTHREAD_MUTEX_INITIALIZER;
+static stage_slot stage_kept[STAGE_KEPT];
 static int stage_release_registered;
 
-/* A staging buffer of `bytes`; *kept says whether it is the kept one. */
-static int stage_take(void **stage, size_t bytes, int *kept, sa_error *err) {
-    *kept = 0;
-    if (pthread_mutex_trylock(&stage_lock) == 0) {
-        if (stage_kept_bytes < bytes) {
-            if (stage_kept) cudaFreeHost(stage_kept);
-            stage_kept = NULL, stage_kept_bytes = 0;
-            int rc = gpu_check(cudaMallocHost(&stage_kept, bytes), "pinned staging memory", err);
-            if (rc) {
-                stage_kept = NULL;
-                pthread_mutex_unlock(&stage_lock);
-                return rc;
-            }
-            if (!stage_release_registered) stage_release_registered = 1, atexit(stage_release);
-            stage_kept_bytes = bytes;
-        }
-        *stage = stage_kept, *kept = 1;
-        return 0;
-    }
-    *stage = NULL;
-    int rc = gpu_check(cudaMallocHost(stage, bytes), "pinned staging memory", err);
-    if (rc) *stage = NULL;
-    return rc;
+/* Frees the kept buffers not lent when the process exits (registered at the
+ * first allocation, so it runs before the CUDA runtime's own clean-up; a lent
+ * one goes with the process). */
+static void stage_release(void) {
+    pthread_mutex_lock(&stage_lock);
+    for (int i = 0; i < STAGE_KEPT; i++)
+        if (!stage_kept[i].lent && stage_kept[i].p) cudaFreeHost(stage_kept[i].p), stage_kept[i].p = NULL;
+    pthread_mutex_unlock(&stage_lock);
 }
 
-static void stage_give_back(void *stage, int kept) {
-    if (kept) pthread_mutex_unlock(&stage_lock);
-    else if (stage) cudaFreeHost(stage);
+/* A staging buffer of at least `bytes` in *stage; *slot is the kept buffer's
+ * index, or -1 for one of its own. */
+static int stage_take(void **stage, size_t bytes, int *slot, sa_error *err) {
+    *stage = NULL, *slot = -1;
+    pthread_mutex_lock(&stage_lock);
+    int pick = -1;
+    for (int i = 0; i < STAGE_KEPT; i++) { /* the smallest free one that fits, else any free one */
+        const stage_slot *k = &stage_kept[i];
+        if (k->lent) continue;
+        int fits = k->p && k->bytes >= bytes, pick_fits = pick >= 0 && stage_kept[pick].p && stage_kept[pick].bytes >= bytes;
+        if (pick < 0 || (fits && (!pick_fits || k->bytes < stage_kept[pick].bytes))) pick = i;
+    }
+    if (pick >= 0) stage_kept[pick].lent = 1;
+    if (!stage_release_registered) stage_release_registered = 1, atexit(stage_release);
+    pthread_mutex_unlock(&stage_lock);
+    if (pick < 0) {
+        int rc = gpu_check(cudaMallocHost(stage, bytes), "pinned staging memory", err);
+        if (rc) *stage = NULL;
+        return rc;
+    }
+    stage_slot *k = &stage_kept[pick]; /* lent to this upload: no one else touches it */
+    if (!k->p || k->bytes < bytes) {
+        if (k->p) cudaFreeHost(k->p);
+        k->p = NULL, k->bytes = 0;
+        int rc = gpu_check(cudaMallocHost(&k->p, bytes), "pinned staging memory", err);
+        if (rc) {
+            k->p = NULL;
+            pthread_mutex_lock(&stage_lock);
+            k->lent = 0;
+            pthread_mutex_unlock(&stage_lock);
+            return rc;
+        }
+        k->bytes = bytes;
+    }
+    *stage = k->p, *slot = pick;
+    return 0;
+}
+
+static void stage_give_back(void *stage, int slot) {
+    if (slot < 0) {
+        if (stage) cudaFreeHost(stage);
+        return;
+    }
+    pthread_mutex_lock(&stage_lock);
+    stage_kept[slot].lent = 0;
+    pthread_mutex_unlock(&stage_lock);
 }
 
 extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
@@ -417,16 +450,23 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
     m->uploaded = (int)count;
     int rc = gpu_check(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), "creating a stream", err);
     if (!rc) rc = gpu_alloc(&m->d_pattern, m->nvox * (size_t)m->width, "memory for the masks", err);
-    /* voxels a round through the staging buffer: all of them, or STAGE_MAX bytes' worth */
-    size_t limit = stage_limit_for_tests ? stage_limit_for_tests : STAGE_MAX;
+    /* voxels a round through the staging buffer: all of them, or STAGE_MAX bytes'
+     * worth; with too little pinned memory, rounds of half as many, down to 1 MiB */
+    size_t piece = test_piece ? test_piece : PACK_PIECE, copy_pieces = test_copy_pieces ? test_copy_pieces : COPY_PIECES;
+    size_t limit = test_stage ? test_stage : STAGE_MAX;
     size_t per_round = limit / (size_t)m->width < m->nvox ? limit / (size_t)m->width : m->nvox;
     if (per_round < 1) per_round = 1;
-    size_t copies = (per_round + PACK_PIECE * COPY_PIECES - 1) / (PACK_PIECE * COPY_PIECES);
+    void *stage = NULL;
+    int slot = -1, staged = 0;
+    while (!rc) {
+        rc = stage_take(&stage, per_round * (size_t)m->width, &slot, err);
+        if (rc != SA_GPU_NO_MEMORY || per_round * (size_t)m->width <= ((size_t)1 << 20)) break;
+        rc = 0, per_round /= 2;
+    }
+    staged = !rc;
+    size_t copies = (per_round + piece * copy_pieces - 1) / (piece * copy_pieces);
     unsigned *packed = rc ? NULL : (unsigned *)malloc(copies * sizeof *packed);
     if (!rc && !packed) rc = sa_error_set(err, "out of memory");
-    void *stage = NULL;
-    int kept = 0, staged = 0;
-    if (!rc) rc = stage_take(&stage, per_round * (size_t)m->width, &kept, err), staged = !rc;
     if (threads <= 0) threads = sa_cpu_count();
     for (size_t first = 0; !rc && first < m->nvox; first += per_round) {
         size_t n = m->nvox - first < per_round ? m->nvox - first : per_round;
@@ -434,17 +474,17 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
         if (first > 0) rc = gpu_check(cudaStreamSynchronize(m->stream), "uploading the masks", err);
         if (rc) break;
         memset(packed, 0, copies * sizeof *packed);
-        pack_job job = {masks, count, first, n, m->width, (uint8_t *)stage,
+        pack_job job = {masks, count, first, n, piece, copy_pieces, m->width, (uint8_t *)stage,
                         (char *)m->d_pattern + first * (size_t)m->width, m->stream, packed,
-                        (n + PACK_PIECE * COPY_PIECES - 1) / (PACK_PIECE * COPY_PIECES), 0, cudaSuccess};
-        size_t pieces = (n + PACK_PIECE - 1) / PACK_PIECE;
+                        (n + piece * copy_pieces - 1) / (piece * copy_pieces), 0, cudaSuccess};
+        size_t pieces = (n + piece - 1) / piece;
         sa_parallel_for(sa_parallel_workers(threads, pieces), pieces, pack_piece, &job);
         queue_copies(&job, 1); /* every piece is packed now */
         if (job.why != cudaSuccess) rc = gpu_check(job.why, "uploading the masks", err);
     }
     if (!rc) rc = gpu_check(cudaStreamSynchronize(m->stream), "uploading the masks", err);
     else if (m->stream) cudaStreamSynchronize(m->stream); /* no copy may still read the buffer */
-    if (staged) stage_give_back(stage, kept);
+    if (staged) stage_give_back(stage, slot);
     free(packed);
     if (rc) {
         sa_gpu_masks_free(m);

@@ -470,7 +470,7 @@ static void check_percentile_rule(void) {
  * against the minimum over all its samples, at every point and at points
  * skipped at random, bit for bit (random heights: no two values tie). */
 static void check_envelope_line(void) {
-    long decisions = 0, hidden = 0;
+    long decisions = 0, hidden = 0, ties = 0;
     int ok = 1;
     for (int it = 0; it < 200000; it++) {
         int b = (int)(rng() % 300), p = b + 1 + (int)(rng() % 300), q = p + 1 + (int)(rng() % 300);
@@ -479,7 +479,7 @@ static void check_envelope_line(void) {
         if (it % 7 == 0) { /* put q exactly on the tie */
             /* breakpoint(p, q) == breakpoint(b, p) <=> (fq - fp) c + w2 a c (a + c) == (fp - fb) a */
             long long a = q - p, c = p - b, rhs = (fp - fb) * a - w2 * a * c * (a + c);
-            if (rhs % c == 0 && fp + rhs / c >= 0) fq = fp + rhs / c;
+            if (rhs % c == 0 && fp + rhs / c >= 0) fq = fp + rhs / c, ties++;
         }
         /* breakpoint(x, y) = n / d with n = (fy - fx) + w2 (y^2 - x^2), d = 2 w2 (y - x) */
         long long n1 = (fq - fp) + w2 * ((long long)q * q - (long long)p * p), d1 = 2 * w2 * (q - p);
@@ -491,6 +491,7 @@ static void check_envelope_line(void) {
     }
     CHECK(ok);
     CHECK(hidden > 1000 && hidden < decisions - 1000);
+    CHECK(ties > 100);
 
     enum { L = 400 };
     static int pos[L], v[L];
@@ -517,8 +518,49 @@ static void check_envelope_line(void) {
         }
     }
     CHECK(exact == values);
-    printf("envelope: %ld hide decisions equal to the exact breakpoint rule (%ld hidden); %ld of %ld line values "
-           "equal to the minimum over all samples\n", decisions, hidden, exact, values);
+
+    /* The walk chooses the same parabola whichever earlier points it visited
+     * (the CPU evaluates some, the GPU all): a walk over every point, one
+     * over random points, and one started afresh at each point, on heights
+     * made as the transform makes them (squares of 0.7 mm steps, so values
+     * tie or nearly tie) and on spacings so small along the line that the
+     * parabolas' values round together (1e-6 and 1e-3 mm across 0.7 mm). */
+    long walks = 0, same_walk = 0;
+    static const double along[] = {1e-6, 1e-3, 0.7, 1.3};
+    for (int it = 0; it < 400; it++) {
+        int n = 2 + (int)(rng() % (L - 1)), m = 0;
+        double w = along[it % 4];
+        int base = it % 2 ? 270 : 3000;
+        for (int y = 0; y < n; y++)
+            if (rng() % 3 == 0) pos[m] = y, f[m] = sa_axis_sq(0.7, base + (int)(rng() % 4)), m++;
+        if (!m) continue;
+        int count = sa_envelope_build(pos, f, m, w, v), every = 0, some = 0;
+        for (int y = 0; y < n; y++) {
+            double a, b, c;
+            every = sa_envelope_lowest(pos, f, w, v, count, every, y, &a);
+            int fresh = sa_envelope_lowest(pos, f, w, v, count, 0, y, &c);
+            if (rng() % 3) { /* the skipping walk visits this point */
+                some = sa_envelope_lowest(pos, f, w, v, count, some, y, &b);
+                walks++, same_walk += some == every && memcmp(&a, &b, sizeof a) == 0;
+            }
+            walks++, same_walk += fresh == every && memcmp(&a, &c, sizeof a) == 0;
+        }
+    }
+    /* the smallest such case (found in review): samples at 0, 1, 3 of heights
+     * (0.7*270)^2, (0.7*270)^2, (0.7*271)^2, 1e-6 mm along the line, at 3 */
+    {
+        int p3[3] = {0, 1, 3}, v3[3];
+        double f3[3] = {sa_axis_sq(0.7, 270), sa_axis_sq(0.7, 270), sa_axis_sq(0.7, 271)}, a, b;
+        int c3 = sa_envelope_build(p3, f3, 3, 1e-6, v3), k = 0;
+        for (int y = 0; y <= 2; y++) k = sa_envelope_lowest(p3, f3, 1e-6, v3, c3, k, y, &a);
+        int after = sa_envelope_lowest(p3, f3, 1e-6, v3, c3, k, 3, &a);
+        int fresh = sa_envelope_lowest(p3, f3, 1e-6, v3, c3, 0, 3, &b);
+        CHECK(after == fresh && memcmp(&a, &b, sizeof a) == 0);
+    }
+    CHECK(walks > 10000 && same_walk == walks);
+    printf("envelope: %ld hide decisions equal to the exact breakpoint rule (%ld hidden, %ld exact ties); %ld of %ld "
+           "line values equal to the minimum over all samples; %ld of %ld walks chose as a walk over every point\n",
+           decisions, hidden, ties, exact, values, same_walk, walks);
 }
 
 int main(void) {

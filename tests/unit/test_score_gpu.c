@@ -257,12 +257,15 @@ int main(void) {
     sa_gpu_force_wide_nodes(0);
     check_pairs();
     check_multi();
-    /* uploads in several rounds through a small staging buffer (as volumes of
-     * more than 256 M voxels go), of 8-bit and 16-bit patterns */
-    sa_gpu_set_staging_limit(20001);
+    /* uploads of 8-bit and 16-bit patterns in pieces of 1000 voxels, copies of
+     * 3 pieces, rounds of 20,001 bytes through the staging buffer: several
+     * copies queued a round while later pieces are packed (by several workers
+     * in check_multi), partial last pieces and copies, many rounds (as volumes
+     * of more than 256 M voxels go) */
+    sa_gpu_set_upload_geometry(1000, 3, 20001);
     check_edt_full(0);
     check_multi();
-    sa_gpu_set_staging_limit(0);
+    sa_gpu_set_upload_geometry(0, 0, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("%d pairs compared (%d with distances) in %.1f s\n", pairs_checked, pairs_with_distances,
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
