@@ -31,6 +31,12 @@ static const char help_text[] =
     "                      the fraction of raters marking the voxel (majority)\n"
     "  --label L           raters' voxels == L are inside\n"
     "  --threads N         threads (default: all cores)\n"
+    "  --device D          auto (default), cpu or gpu: where it is computed. auto\n"
+    "                      uses a GPU when this build has CUDA, one is present, the\n"
+    "                      image has at least 4194304 voxels and the raters are at\n"
+    "                      most 16; gpu without a usable GPU is an error. Both give\n"
+    "                      the same result, bit for bit; the output says which ran\n"
+    "                      (docs/gpu.md).\n"
     "  --json              print the estimates as JSON\n"
     "\n"
     "majority: a voxel is in the consensus when more than half of the K raters mark it.\n"
@@ -57,6 +63,7 @@ typedef struct {
     long label;
     int json;
     sa_consensus_options options;
+    sa_device device;
 } consensus_cli;
 
 static int parse(int argc, char **argv, consensus_cli *c) {
@@ -66,7 +73,8 @@ static int parse(int argc, char **argv, consensus_cli *c) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = !strcmp(a, "-o") || !strcmp(a, "--method") || !strcmp(a, "--staple-region") ||
-                          !strcmp(a, "--probability") || !strcmp(a, "--label") || !strcmp(a, "--threads");
+                          !strcmp(a, "--probability") || !strcmp(a, "--label") || !strcmp(a, "--threads") ||
+                          !strcmp(a, "--device");
         if (takes_value && !value) return usage_error("%s needs a value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help_text, stdout);
@@ -94,6 +102,9 @@ static int parse(int argc, char **argv, consensus_cli *c) {
             long t = strtol(value, &end, 10);
             if (end == value || *end || t < 1 || t > 1024) return usage_error("--threads takes a number from 1 to 1024, not '%s'", value);
             c->options.threads = (int)t;
+        } else if (!strcmp(a, "--device")) {
+            if (sa_device_parse(value, &c->device))
+                return usage_error("--device takes auto, cpu or gpu, not '%s'", value);
         } else if (!strcmp(a, "--json")) {
             c->json = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -108,6 +119,9 @@ static int parse(int argc, char **argv, consensus_cli *c) {
     if (c->n < 2) return usage_error("%s", "needs at least 2 rater masks");
     if (!c->output) return usage_error("%s", "needs -o CONSENSUS (the file to write)");
     if (c->options.threads <= 0) c->options.threads = sa_cpu_count();
+    sa_error why;
+    if (c->device == SA_DEVICE_GPU && !sa_gpu_usable(&why))
+        return usage_error("--device gpu: no usable GPU: %s", why.msg);
     return EXIT_OK;
 }
 
@@ -146,11 +160,20 @@ static void print_estimates(const consensus_cli *c, const sa_consensus_result *r
             }
             jw_object_close(&w);
         }
+        jw_key(&w, "engine");
+        jw_object_open(&w);
+        jw_key(&w, "device"), jw_string(&w, r->gpu_used ? "gpu" : "cpu");
+        jw_key(&w, "device_requested"), jw_string(&w, sa_device_name(c->device));
+        if (r->device_note) jw_key(&w, "device_note"), jw_string(&w, r->device_note);
+        jw_key(&w, "threads"), jw_integer(&w, c->options.threads);
+        jw_object_close(&w);
         jw_object_close(&w);
         jw_end(&w);
         return;
     }
     printf("consensus   %s: %llu voxels\n", c->output, (unsigned long long)voxels);
+    printf("engine      %s%s%s\n", r->gpu_used ? "gpu" : "cpu", r->device_note && sa_gpu_usable(NULL) ? ": " : "",
+           r->device_note && sa_gpu_usable(NULL) ? r->device_note : "");
     if (!staple) {
         printf("method      majority: voxels marked by more than %zu of the %zu raters\n", c->n / 2, c->n);
         return;
@@ -195,7 +218,7 @@ int cmd_consensus(int argc, char **argv) {
     }
     sa_grid grid;
     sa_image_grid(&jobs[0].image, &grid);
-    if (sa_consensus((const uint8_t *const *)masks, c.n, &grid, &c.options, &result, &err)) {
+    if (sa_consensus_on_device((const uint8_t *const *)masks, c.n, &grid, &c.options, c.device, &result, &err)) {
         fprintf(stderr, "segarena consensus: %s\n", err.msg);
         rc = EXIT_INTERNAL;
         goto done;

@@ -179,6 +179,8 @@ typedef struct sa_consensus_result {
     double prior;
     int iterations, converged;
     uint64_t region_voxels; /* voxels STAPLE ran on */
+    int gpu_used;            /* 1: computed on the GPU (sa_consensus_on_device, sa_score_multi) */
+    const char *device_note; /* static text, or NULL: why auto stayed on the CPU or fell back */
 } sa_consensus_result;
 
 /* Consensus of k >= 2 raters (k <= SA_MAX_RATERS); with k == 1 the consensus is
@@ -186,6 +188,15 @@ typedef struct sa_consensus_result {
 int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
                  const sa_consensus_options *opt, sa_consensus_result *out, sa_error *err);
 void sa_consensus_free(sa_consensus_result *r);
+
+/* sa_consensus on the device `device` asks for (docs/gpu.md): auto uses a GPU
+ * for grids of SA_GPU_AUTO_MIN_VOXELS voxels or more when one is usable and the
+ * raters are at most 16, and the CPU otherwise or when the GPU fails or lacks
+ * memory (out->device_note says why); gpu without a usable GPU is an error.
+ * The result is the same, bit for bit; out->gpu_used says where it ran. */
+int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid *g,
+                           const sa_consensus_options *opt, sa_device device, sa_consensus_result *out,
+                           sa_error *err);
 
 /* ---- Lesion-wise detection, MSSEG 2016 rule (components.c, lesions.c) ---- */
 

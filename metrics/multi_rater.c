@@ -215,7 +215,7 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
         }
         sa_gpu_masks_free(gpu.masks);
         if (rc == 0) {
-            out->gpu_used = 1;
+            out->gpu_used = out->consensus.gpu_used = 1;
             return 0;
         }
         if (opt.score.device == SA_DEVICE_GPU) return -1; /* err says what went wrong */
@@ -229,7 +229,7 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
     out->raters = k;
     int rc = score_multi_on(pred, raters, k, g, &opt, NULL, out, err);
     if (rc) return -1;
-    out->device_note = note;
+    out->device_note = out->consensus.device_note = note;
     out->vs_consensus.pair.device_note = note;
     for (size_t i = 0; i < k; i++) {
         out->vs_rater[i].pair.device_note = note;

@@ -144,4 +144,23 @@ bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human 
 rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
 check(rc == 0, "with --label, multi-label raters are accepted")
 
+# --- where it runs: --device auto|cpu|gpu ---
+rc, out, err = run("consensus", *paths, "-o", os.path.join(WORK, "dev.nii.gz"), "--json", "--device", "cpu")
+eng = json.loads(out)["engine"] if rc == 0 else {}
+check(eng.get("device") == "cpu" and eng.get("device_requested") == "cpu", f"consensus --device cpu: {err}")
+rc, out, err = run("consensus", *paths, "-o", os.path.join(WORK, "dev.nii.gz"), "--json")
+eng = json.loads(out)["engine"] if rc == 0 else {}
+check(eng.get("device") == "cpu" and eng.get("device_requested") == "auto", "consensus auto on a small image: cpu")
+check(np.array_equal(np.asarray(nib.load(os.path.join(WORK, "dev.nii.gz")).dataobj),
+                     np.asarray(nib.load(os.path.join(WORK, "staple.nii.gz")).dataobj)), "same consensus")
+for cmd in (["consensus", *paths, "-o", os.path.join(WORK, "gpu.nii.gz")], ["score", "--ref", paths[0], pp]):
+    rc, out, err = run(*cmd, "--json", "--device", "gpu")
+    if rc == 0:  # a machine with a usable GPU
+        check(json.loads(out)["engine"]["device"] == "gpu", f"{cmd[0]} --device gpu ran on the GPU")
+    else:  # none: one line saying why, exit status 2
+        lines = [l for l in err.splitlines() if l.strip()]
+        check(rc == 2 and len(lines) == 1 and "--device gpu: no usable GPU" in lines[0],
+              f"{cmd[0]} --device gpu without a GPU: rc {rc}, stderr {err!r}")
+bad(["consensus", *paths, "-o", os.path.join(WORK, "x.nii.gz"), "--device", "tpu"], "--device takes", "bad device")
+
 finish("test_cli_raters")

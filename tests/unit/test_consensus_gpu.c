@@ -272,6 +272,47 @@ static void errors(void) {
     sa_gpu_masks_free(m);
 }
 
+/* sa_consensus_on_device (segarena consensus --device): gpu and auto on a large
+ * image run on the GPU with sa_consensus's result; auto on a small one, and cpu,
+ * stay on the CPU (auto says why); 17 raters are more than the GPU takes (an
+ * error with gpu, the CPU with auto). */
+static void on_device(void) {
+    sa_grid big = {256, 256, 72, {0.7, 0.7, 1.5}}, small = {40, 30, 20, {1, 1, 1}};
+    enum { K = 17 };
+    uint8_t *raters[K];
+    size_t nvox = sa_grid_voxels(&big);
+    for (size_t r = 0; r < K; r++) raters[r] = malloc(nvox);
+    make_raters(raters, K, &big, GEN_BLOBS);
+    sa_consensus_options opt;
+    sa_consensus_options_default(&opt);
+    sa_consensus_result cpu, dev;
+    sa_error err;
+    for (int small_grid = 0; small_grid < 2; small_grid++) {
+        const sa_grid *g = small_grid ? &small : &big;
+        size_t n = sa_grid_voxels(g);
+        CHECK(sa_consensus((const uint8_t *const *)raters, 7, g, &opt, &cpu, &err) == 0);
+        for (int d = 0; d < 3; d++) {
+            sa_device want = d == 0 ? SA_DEVICE_AUTO : d == 1 ? SA_DEVICE_CPU : SA_DEVICE_GPU;
+            int rc = sa_consensus_on_device((const uint8_t *const *)raters, 7, g, &opt, want, &dev, &err);
+            CHECK(rc == 0);
+            if (rc) continue;
+            int gpu_expected = want == SA_DEVICE_GPU || (want == SA_DEVICE_AUTO && !small_grid);
+            CHECK(dev.gpu_used == gpu_expected);
+            CHECK((dev.device_note != NULL) == (want == SA_DEVICE_AUTO && small_grid));
+            CHECK(same_result(&dev, &cpu, n));
+            sa_consensus_free(&dev);
+        }
+        sa_consensus_free(&cpu);
+    }
+    CHECK(sa_consensus_on_device((const uint8_t *const *)raters, K, &big, &opt, SA_DEVICE_GPU, &dev, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "at most 16 raters");
+    CHECK(sa_consensus_on_device((const uint8_t *const *)raters, K, &big, &opt, SA_DEVICE_AUTO, &dev, &err) == 0);
+    CHECK(dev.gpu_used == 0 && dev.device_note != NULL);
+    CHECK(sa_consensus((const uint8_t *const *)raters, K, &big, &opt, &cpu, &err) == 0 && same_result(&dev, &cpu, nvox));
+    sa_consensus_free(&dev), sa_consensus_free(&cpu);
+    for (size_t r = 0; r < K; r++) free(raters[r]);
+}
+
 int main(void) {
     sa_error err;
     if (sa_gpu_device_count(&err) == 0) {
@@ -302,6 +343,7 @@ int main(void) {
         one_case(&g, 15, GEN_BORDER);
     }
     errors();
+    on_device();
     printf("%d cases, %d differing\n", cases_run, cases_failed);
     return test_report("test_consensus_gpu");
 }
