@@ -107,24 +107,10 @@ __global__ void k_patterns(rater_views rv, size_t nx, size_t ny, size_t nvox, ui
         uint32_t p[RUN];
         rater_patterns(rv, i0, cnt, p);
         store_run(pat + i0, cnt, p);
-        uint32_t any = 0;
+        unsigned bits = 0; /* bit u: voxel i0 + u is in the union */
 #pragma unroll
-        for (int u = 0; u < RUN; u++) any |= p[u];
-        if (!any) continue;
-        size_t row = i0 / nx;
-        unsigned c[3] = {(unsigned)(i0 - row * nx), (unsigned)(row % ny), (unsigned)(row / ny)};
-#pragma unroll
-        for (int u = 0; u < RUN; u++) {
-            if (p[u])
-                for (int a = 0; a < 3; a++) {
-                    lo[a] = c[a] < lo[a] ? c[a] : lo[a];
-                    hi[a] = c[a] > hi[a] ? c[a] : hi[a];
-                }
-            if (++c[0] == nx) { /* the run goes on in the next row */
-                c[0] = 0;
-                if (++c[1] == ny) c[1] = 0, c[2]++;
-            }
-        }
+        for (int u = 0; u < RUN; u++) bits |= (unsigned)(p[u] != 0) << u;
+        run_bounds(bits, i0, cnt, nx, ny, lo, hi);
     }
     if (lo[0] != UINT_MAX)
         for (int a = 0; a < 3; a++) atomicMin(&s[a], lo[a]), atomicMax(&s[3 + a], hi[a]);
@@ -138,9 +124,9 @@ struct box3 {
     size_t x0, y0, z0, x1, y1, z1, bx, by, bz;
 };
 
-/* Box passes go by segments (voxel_runs.cuh): segment w is along x of box row
- * w / per_row (y = row % by, z = row / by within the box); lane voxel u is at
- * box x = x_of(...). */
+/* Box passes go by segments (voxel_runs.cuh): segment w lies along x of box
+ * row w / per_row (y = row % by, z = row / by within the box); a lane's voxels
+ * are at box x = x0, x0 + 32, ... (box_segment). */
 __host__ __device__ static inline size_t box_segments(const box3 &b) { return segments_per_row(b.bx) * b.by * b.bz; }
 
 struct box_segment {

@@ -308,26 +308,21 @@ typedef struct pack_job {
  * one pass a mask over the piece (the piece's patterns stay in cache between
  * passes). Loops this simple vectorise: on the H200's host they packed 3.5
  * times faster than blocks of 64 voxels built from all masks at once. */
-static void pack_range(const pack_job *j, size_t lo, size_t hi) {
-    if (j->width == 1) {
-        uint8_t *o = j->stage;
-        const uint8_t *m0 = j->masks[0] + j->first;
-        for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
-        for (size_t b = 1; b < j->count; b++) {
-            const uint8_t *mb = j->masks[b] + j->first;
-            const uint8_t bit = (uint8_t)(1u << b);
-            for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
-        }
-    } else {
-        uint16_t *o = (uint16_t *)(void *)j->stage;
-        const uint8_t *m0 = j->masks[0] + j->first;
-        for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
-        for (size_t b = 1; b < j->count; b++) {
-            const uint8_t *mb = j->masks[b] + j->first;
-            const uint16_t bit = (uint16_t)(1u << b);
-            for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
-        }
+template <typename T> /* uint8_t or uint16_t patterns */
+static void pack_range_as(const pack_job *j, size_t lo, size_t hi) {
+    T *o = (T *)(void *)j->stage;
+    const uint8_t *m0 = j->masks[0] + j->first;
+    for (size_t i = lo; i < hi; i++) o[i] = m0[i] != 0;
+    for (size_t b = 1; b < j->count; b++) {
+        const uint8_t *mb = j->masks[b] + j->first;
+        const T bit = (T)(1u << b);
+        for (size_t i = lo; i < hi; i++) o[i] |= mb[i] ? bit : 0;
     }
+}
+
+static void pack_range(const pack_job *j, size_t lo, size_t hi) {
+    if (j->width == 1) pack_range_as<uint8_t>(j, lo, hi);
+    else pack_range_as<uint16_t>(j, lo, hi);
 }
 
 /* Voxels [from, to) of the job that copy c carries. */

@@ -72,31 +72,7 @@ __global__ void scan_kernel(gpu_mask_view ref, gpu_mask_view pred, int nx, int n
         }
         c_ref += (unsigned)__popc(bits[0]), c_pred += (unsigned)__popc(bits[1]);
         c_both += (unsigned)__popc(bits[0] & bits[1]);
-        if (!(bits[0] | bits[1])) continue;
-        size_t row = i0 / (size_t)nx;
-        unsigned int x0 = (unsigned int)(i0 - row * (size_t)nx), y = (unsigned int)(row % (size_t)ny),
-                     z = (unsigned int)(row / (size_t)ny);
-        for (int s = 0; s < 2; s++) {
-            if (!bits[s]) continue;
-            if (x0 + n <= (unsigned)nx) { /* the run lies in one row: its first and last voxels bound it */
-                unsigned int first[3] = {x0 + (unsigned)__ffs((int)bits[s]) - 1u, y, z};
-                unsigned int last[3] = {x0 + 31u - (unsigned)__clz((int)bits[s]), y, z};
-                for (int d = 0; d < 3; d++) {
-                    lo[s][d] = min(lo[s][d], first[d]);
-                    hi[s][d] = max(hi[s][d], last[d]);
-                }
-                continue;
-            }
-            unsigned int c[3] = {x0, y, z}; /* the run goes on in the next rows: voxel by voxel */
-            for (unsigned u = 0; u < n; u++) {
-                if (bits[s] >> u & 1u)
-                    for (int d = 0; d < 3; d++) lo[s][d] = min(lo[s][d], c[d]), hi[s][d] = max(hi[s][d], c[d]);
-                if (++c[0] == (unsigned)nx) {
-                    c[0] = 0;
-                    if (++c[1] == (unsigned)ny) c[1] = 0, c[2]++;
-                }
-            }
-        }
+        for (int s = 0; s < 2; s++) run_bounds(bits[s], i0, n, (size_t)nx, (size_t)ny, lo[s], hi[s]);
     }
     atomicAdd(&s_count[0], c_ref);
     atomicAdd(&s_count[1], c_pred);

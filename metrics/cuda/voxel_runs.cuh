@@ -129,4 +129,29 @@ __device__ __forceinline__ void load_view_run(const gpu_mask_view &v, size_t i0,
         load_run((const uint16_t *)v.base + i0, n, e);
 }
 
+/* Grows the box lo..hi (x, y, z) by the voxels of a run of the flat grid (nx by
+ * ny rows) from index i0, n of them, whose bit is set in `bits` (bit u: voxel
+ * i0 + u). A run within one row is bound by its first and last such voxel; one
+ * that goes on in the next row, voxel by voxel. */
+__device__ __forceinline__ void run_bounds(unsigned bits, size_t i0, unsigned n, size_t nx, size_t ny,
+                                           unsigned (&lo)[3], unsigned (&hi)[3]) {
+    if (!bits) return;
+    size_t row = i0 / nx;
+    unsigned c[3] = {(unsigned)(i0 - row * nx), (unsigned)(row % ny), (unsigned)(row / ny)};
+    if (c[0] + n <= nx) {
+        unsigned first = c[0] + (unsigned)__ffs((int)bits) - 1u, last = c[0] + 31u - (unsigned)__clz((int)bits);
+        lo[0] = min(lo[0], first), hi[0] = max(hi[0], last);
+        for (int d = 1; d < 3; d++) lo[d] = min(lo[d], c[d]), hi[d] = max(hi[d], c[d]);
+        return;
+    }
+    for (unsigned u = 0; u < n; u++) {
+        if (bits >> u & 1u)
+            for (int d = 0; d < 3; d++) lo[d] = min(lo[d], c[d]), hi[d] = max(hi[d], c[d]);
+        if (++c[0] == nx) {
+            c[0] = 0;
+            if (++c[1] == ny) c[1] = 0, c[2]++;
+        }
+    }
+}
+
 #endif
