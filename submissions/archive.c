@@ -508,7 +508,9 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
         memset(e, 0, sizeof *e);
         e->typeflag = flag;
         switch (flag) {
-        case '0': case '\0': case '7': e->type = SA_TAR_FILE; break;
+        /* '7' (contiguous file) is not '0' to every extractor: refused as OTHER.
+         * '\0' with a name ending in '/' is a folder to Go (below). */
+        case '0': case '\0': e->type = SA_TAR_FILE; break;
         case '5': e->type = SA_TAR_DIR; break;
         case '2': e->type = SA_TAR_SYMLINK; break;
         case '1': e->type = SA_TAR_HARDLINK; break;
@@ -528,8 +530,6 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
             goto out;
         }
         if (have_pax_size) size = pax_size;
-        /* As Go's archive/tar (which skopeo uses): these types carry no data. */
-        if (e->type != SA_TAR_FILE && e->type != SA_TAR_OTHER) size = 0;
         if (have_pax_path) {
             memcpy(e->name, pax_path, strlen(pax_path) + 1);
         } else if (long_path) {
@@ -558,6 +558,14 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
         } else {
             copy_field(e->linkname, sizeof e->linkname, h + 157, 100);
         }
+        /* As Go's archive/tar (which skopeo and containers-storage use): a
+         * legacy '\0' member whose full name ends in '/' is a folder, and
+         * folders, links, fifos and devices carry no data whatever their size
+         * field says. Reading such a size as data would hide the headers in it
+         * from these checks while the engine unpacks them. */
+        size_t name_len = strlen(e->name);
+        if (flag == '\0' && name_len > 0 && e->name[name_len - 1] == '/') e->type = SA_TAR_DIR;
+        if (e->type != SA_TAR_FILE && e->type != SA_TAR_OTHER) size = 0;
         e->size = size;
         e->data_offset = t->pos;
         t->data_left = size;
