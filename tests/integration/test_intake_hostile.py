@@ -51,6 +51,12 @@ def tar_bytes(entries, fmt=tarfile.GNU_FORMAT):
             elif kind == "chr":
                 ti.type = tarfile.CHRTYPE
                 tf.addfile(ti)
+            elif kind == "hidden":
+                # a legacy '\0' member named "x/": Go's archive/tar reads a folder
+                # with no data, so the tar records in its "data" are members
+                ti.type = tarfile.AREGTYPE
+                ti.size = len(payload)
+                tf.addfile(ti, io.BytesIO(payload))
     return bio.getvalue()
 
 
@@ -189,6 +195,12 @@ def main():
     layered, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")],
                                         [("etc/passwd", "file", b"app:x:0:0::/:/x\n")]], user="app")
     run("root-by-name-later-layer.tar", layered, "root_user", "uid 0")
+    # the later passwd hidden in a legacy folder's "data" (Go unpacks it): still seen
+    hidden_members = tar_bytes([("etc/passwd", "file", b"app:x:0:0::/:/x\n")])
+    hidden_members = hidden_members[:(len(hidden_members.rstrip(b"\0")) + 511) // 512 * 512]
+    hidden, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")],
+                                       [("pad/", "hidden", hidden_members)]], user="app")
+    run("root-hidden-in-legacy-folder.tar", hidden, "root_user", "uid 0")
     whiteout, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")],
                                          [("etc/.wh.passwd", "file", b"")]], user="app")
     run("name-passwd-whited-out.tar", whiteout, "root_user", "no /etc/passwd")
