@@ -286,27 +286,6 @@ static void sample_peak(sa_engine_kind kind, const char *cidfile, char *cid, siz
     }
 }
 
-/* The container still holds its cgroup (still running or not yet torn down),
- * judged from the cgroup files of sa_engine_peak_memory_paths: a stat each, no
- * engine client. An unknown id (no cidfile) counts as alive. */
-static int container_alive(sa_engine_kind kind, const char *cidfile, char *cid,
-                           size_t cid_size) {
-    if (!cid[0]) {
-        int64_t ignored = -1;
-        sample_peak(kind, cidfile, cid, cid_size, &ignored);
-    }
-    if (!cid[0]) return access(cidfile, F_OK) == 0; /* created, id unreadable */
-    char paths[4][512];
-    size_t n = sa_engine_peak_memory_paths(kind, cid, paths, 4);
-    for (size_t i = 0; i < n; i++) {
-        char *slash = strrchr(paths[i], '/');
-        if (!slash) continue;
-        *slash = '\0';
-        if (access(paths[i], F_OK) == 0) return 1;
-    }
-    return 0;
-}
-
 /* ---- reading /output ---- */
 
 static void check_output(const sa_run_request *req, const sa_run_limits *lim, const char *work,
@@ -592,23 +571,6 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
                                .cidfile = cidfile,
                                .user = req->user};
     if (sa_engine_run_argv(req->engine, &spec, &lim, &argv, err)) goto done;
-    /* --rm (the same flag in podman and docker): the engine removes the container
-     * as its client exits, which saves a second client (`rm -f`) on every normal
-     * run. Inserted after "run" here rather than in sa_engine_run_argv, whose argv
-     * the unit tests pin. The explicit `rm -f <name>` stays on every path where the
-     * engine may not have removed it: timeout (kill), client died from a signal,
-     * status 125 (the engine's own failure), a container still holding its cgroup
-     * after the client exited, and SegArena's own failure after the fork. */
-    if (sa_argv_push(&argv, "--rm") != 0) {
-        sa_error_set(err, "run: out of memory building the engine command");
-        goto done;
-    }
-    {
-        char *rm_flag = argv.v[argv.n - 1];
-        for (size_t i = argv.n - 1; i > 2; i--) argv.v[i] = argv.v[i - 1];
-        argv.v[2] = rm_flag; /* <engine> run --rm ... <image> */
-    }
-
     log.cap = lim.log_bytes;
     log.buf = malloc(log.cap);
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -712,10 +674,11 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         snprintf(oomfile, sizeof oomfile, "%s/oom", cwd);
         if (access(oomfile, F_OK) == 0) oom_flag = 1;
     }
-    /* removal: --rm did it on a normal exit of the client; by name wherever the
-     * engine may have left the container behind */
-    if (killed || client_signalled || !WIFEXITED(status) || code == 125 ||
-        container_alive(req->engine, cidfile, cid, sizeof cid)) {
+    /* removal, always by name and only now: with `run --rm` the engine removed the
+     * container as its client exited, so a status of 125 or 137 could not be
+     * inspected (a container exiting 125 itself read as the engine's failure, and
+     * was retried). `rm -f` costs about 0.07 s a case. */
+    {
         int s_rm;
         engine_cmd(req->engine, sa_engine_rm_argv, name, cwd, 60, NULL, &s_rm);
     }
@@ -733,7 +696,9 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     } else if (code == 125 && !(inspect_ok && inspected_code == 125)) {
         detail(r, "%s run failed (status 125); see the log", sa_engine_name(req->engine));
         classify(r, SA_RUN_ENGINE_ERROR, "engine could not run the container");
-    } else if (code == 137 || oom_flag) {
+    } else if (oom_flag || (code == 137 && !(req->engine == SA_ENGINE_DOCKER && inspect_ok))) {
+        /* docker's OOMKilled is reliable, podman's is not here: a 137 docker
+         * inspected as not OOM-killed is the program's own exit status */
         r->exit_code = code;
         detail(r, "killed by the kernel (status %d) at the %llu-byte memory limit", code,
                (unsigned long long)lim.memory_bytes);

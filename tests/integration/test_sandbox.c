@@ -36,6 +36,7 @@ static job jobs[] = {
     {"good", "succeeded", 30, "", {0}, 0, ""},
     {"chatty", "succeeded", 30, "", {0}, 0, ""},
     {"exit3", "exit_code 3", 30, "", {0}, 0, ""},
+    {"exit125", "exit_code 125", 30, "", {0}, 0, ""},
     {"crash", "exit_code 139", 30, "", {0}, 0, ""},
     {"hang", "timeout", 5, "", {0}, 0, ""},
     {"oom", "out_of_memory", 30, "", {0}, 0, ""},

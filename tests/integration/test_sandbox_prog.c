@@ -77,6 +77,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "HIDDEN-CASE-SECRET failing\n");
         return 3;
     }
+    if (!strcmp(m, "exit125")) { /* the engine's own failure status, from the program */
+        fprintf(stderr, "HIDDEN-CASE-SECRET exiting 125\n");
+        return 125;
+    }
     if (!strcmp(m, "crash")) {
         volatile int *p = NULL;
         return *p;
