@@ -16,6 +16,10 @@ int sa_mkdir_p(const char *path, mode_t mode, sa_error *err);
 /* Writes data to path through a unique temporary name in the same folder, fsync,
  * rename: readers see the old file or the whole new one. 0 or -1. */
 int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode, sa_error *err);
+/* Moves src to dst: a rename, or across file systems a copy in 1 MiB pieces
+ * (never the whole file in memory) written like sa_write_atomic, then src is
+ * removed. 0 or -1. */
+int sa_move_file(const char *src, const char *dst, mode_t mode, sa_error *err);
 /* rm -rf that stays on path's file system (a still-mounted tmpfs is left). */
 void sa_remove_tree(const char *path);
 

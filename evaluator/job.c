@@ -29,43 +29,6 @@ static double monotonic_seconds(void) {
 
 /* ---- files under runs/<run>/<case>/, written atomically ---- */
 
-/* Moves the accepted mask from the scratch folder to dst (rename, or copy then
- * rename across file systems). */
-static int keep_mask(const char *src, const char *dst, sa_error *err) {
-    if (rename(src, dst) == 0) return 0;
-    if (errno != EXDEV) return sa_error_set(err, "%s: cannot store: %s", dst, strerror(errno));
-    FILE *in = fopen(src, "rb");
-    if (!in) return sa_error_set(err, "%s: %s", src, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : (1 << 20);
-            char *grown = realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                fclose(in);
-                return sa_error_set(err, "out of memory");
-            }
-            buf = grown;
-        }
-        size_t k = fread(buf + len, 1, cap - len, in);
-        len += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(in);
-    fclose(in);
-    if (bad) {
-        free(buf);
-        return sa_error_set(err, "%s: read error", src);
-    }
-    int rc = sa_write_atomic(dst, buf, len, 0644, err);
-    free(buf);
-    if (rc == 0) unlink(src);
-    return rc;
-}
-
-
 /* ---- the lease heartbeat ---- */
 
 typedef struct heartbeat {
@@ -431,7 +394,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
             char name[64];
             snprintf(name, sizeof name, "output/segmentation%s", file_ext(res.output_path));
             snprintf(pred_path, sizeof pred_path, "%s/%s", c.case_dir, name);
-            if ((rc = keep_mask(res.output_path, pred_path, err))) goto done;
+            if ((rc = sa_move_file(res.output_path, pred_path, 0644, err))) goto done;
             row.output_path = relative_path(&c, name);
         }
         remove_work_folder(&c);

@@ -9,3 +9,11 @@ add_test(NAME evaluator.challenge_e2e
 # RUN_SERIAL: the sandbox test's start-up sweep removes every segarena container
 set_tests_properties(evaluator.challenge_e2e PROPERTIES LABELS e2e SKIP_RETURN_CODE 77
                      RUN_SERIAL TRUE TIMEOUT 900)
+
+# evaluator/files.c: atomic writes, moving a kept mask within and across file systems.
+add_executable(test_files ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_files.c)
+target_include_directories(test_files PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_files PRIVATE sa_evaluator)
+target_compile_definitions(test_files PRIVATE _POSIX_C_SOURCE=200809L)
+add_test(NAME evaluator.files COMMAND test_files)
+set_tests_properties(evaluator.files PROPERTIES LABELS unit TIMEOUT 60)
