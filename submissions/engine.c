@@ -213,9 +213,18 @@ int sa_engine_ps_argv(sa_engine_kind kind, sa_argv *a) {
                     "label=segarena=1", (const char *)NULL);
 }
 
-int sa_engine_inspect_argv(sa_engine_kind kind, const char *name, sa_argv *a) {
-    return push_all(a, sa_engine_name(kind), "inspect", "--format",
-                    "{{.State.ExitCode}} {{.State.OOMKilled}}", name, (const char *)NULL);
+int sa_engine_died_argv(sa_engine_kind kind, const char *id, long long since, long long until,
+                        sa_argv *a) {
+    if (!id || !id[0] || id[0] == '-') return -1;
+    char s[32], u[32], filter[160];
+    snprintf(s, sizeof s, "%lld", since);
+    snprintf(u, sizeof u, "%lld", until);
+    if (snprintf(filter, sizeof filter, "container=%s", id) >= (int)sizeof filter) return -1;
+    int docker = kind == SA_ENGINE_DOCKER;
+    return push_all(a, sa_engine_name(kind), "events", "--since", s, "--until", u, "--filter", filter,
+                    "--filter", docker ? "event=die" : "event=died", "--format",
+                    docker ? "{{.Actor.Attributes.exitCode}}" : "{{.ContainerExitCode}}",
+                    (const char *)NULL);
 }
 
 size_t sa_engine_peak_memory_paths(sa_engine_kind kind, const char *id, char paths[][512],

@@ -259,21 +259,26 @@ static char *ring_take(ring *r, size_t *len) {
 
 /* ---- peak memory ---- */
 
+/* The container id the engine wrote to the cidfile (hex digits), once: cid stays
+ * empty while there is none. */
+static void read_cid(const char *cidfile, char *cid, size_t cid_size) {
+    if (cid[0]) return;
+    FILE *f = fopen(cidfile, "r");
+    if (!f) return;
+    if (!fgets(cid, (int)cid_size, f)) cid[0] = '\0';
+    fclose(f);
+    cid[strcspn(cid, " \n")] = '\0';
+    for (char *p = cid; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+            cid[0] = '\0';
+            return;
+        }
+}
+
 static void sample_peak(sa_engine_kind kind, const char *cidfile, char *cid, size_t cid_size,
                         int64_t *peak) {
-    if (!cid[0]) {
-        FILE *f = fopen(cidfile, "r");
-        if (!f) return;
-        if (!fgets(cid, (int)cid_size, f)) cid[0] = '\0';
-        fclose(f);
-        cid[strcspn(cid, " \n")] = '\0';
-        for (char *p = cid; *p; p++)
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
-                cid[0] = '\0';
-                return;
-            }
-        if (!cid[0]) return;
-    }
+    read_cid(cidfile, cid, cid_size);
+    if (!cid[0]) return;
     char paths[4][512];
     size_t n = sa_engine_peak_memory_paths(kind, cid, paths, 4);
     for (size_t i = 0; i < n; i++) {
@@ -284,6 +289,27 @@ static void sample_peak(sa_engine_kind kind, const char *cidfile, char *cid, siz
         fclose(f);
         return;
     }
+}
+
+/* The container still holds its cgroup (still running or not yet torn down),
+ * judged from the cgroup files of sa_engine_peak_memory_paths: a stat each, no
+ * engine client. An unknown id (no cidfile) counts as alive. */
+static int container_alive(sa_engine_kind kind, const char *cidfile, char *cid,
+                           size_t cid_size) {
+    if (!cid[0]) {
+        int64_t ignored = -1;
+        sample_peak(kind, cidfile, cid, cid_size, &ignored);
+    }
+    if (!cid[0]) return access(cidfile, F_OK) == 0; /* created, id unreadable */
+    char paths[4][512];
+    size_t n = sa_engine_peak_memory_paths(kind, cid, paths, 4);
+    for (size_t i = 0; i < n; i++) {
+        char *slash = strrchr(paths[i], '/');
+        if (!slash) continue;
+        *slash = '\0';
+        if (access(paths[i], F_OK) == 0) return 1;
+    }
+    return 0;
 }
 
 /* ---- reading /output ---- */
@@ -433,6 +459,31 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
 
 /* ---- running ---- */
 
+/* The exit status of container id from the engine's died events since `since`
+ * (Unix seconds), or -1 when there is none (the container never ran) or the
+ * event log cannot be read. */
+static int died_status(sa_engine_kind kind, const char *id, long long since, const char *cwd) {
+    sa_argv a = {0};
+    sa_error e;
+    char *out = NULL;
+    int st = -1, code = -1;
+    /* until a second ahead: an event of the current second is included */
+    if (sa_engine_died_argv(kind, id, since, (long long)time(NULL) + 1, &a) == 0 &&
+        sa_engine_exec(&a, cwd, 30, &out, &st, &e) == 0 && st == 0 && out) {
+        for (char *line = out; *line;) {
+            char *end;
+            long v = strtol(line, &end, 10);
+            if (end != line && v >= 0 && v <= 255 && (*end == '\n' || *end == '\0')) code = (int)v;
+            char *next = strchr(line, '\n');
+            if (!next) break;
+            line = next + 1;
+        }
+    }
+    free(out);
+    sa_argv_free(&a);
+    return code;
+}
+
 static void engine_cmd(sa_engine_kind kind, int (*build)(sa_engine_kind, const char *, sa_argv *),
                        const char *name, const char *cwd, double timeout, char **out,
                        int *status) {
@@ -571,6 +622,23 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
                                .cidfile = cidfile,
                                .user = req->user};
     if (sa_engine_run_argv(req->engine, &spec, &lim, &argv, err)) goto done;
+    /* --rm (the same flag in podman and docker): the engine removes the container
+     * as its client exits, which saves a second client (`rm -f`) on every normal
+     * run. Inserted after "run" here rather than in sa_engine_run_argv, whose argv
+     * the unit tests pin. The explicit `rm -f <name>` stays on every path where the
+     * engine may not have removed it: timeout (kill), client died from a signal,
+     * status 125 (the engine's own failure), a container still holding its cgroup
+     * after the client exited, and SegArena's own failure after the fork. */
+    if (sa_argv_push(&argv, "--rm") != 0) {
+        sa_error_set(err, "run: out of memory building the engine command");
+        goto done;
+    }
+    {
+        char *rm_flag = argv.v[argv.n - 1];
+        for (size_t i = argv.n - 1; i > 2; i--) argv.v[i] = argv.v[i - 1];
+        argv.v[2] = rm_flag; /* <engine> run --rm ... <image> */
+    }
+
     log.cap = lim.log_bytes;
     log.buf = malloc(log.cap);
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -579,6 +647,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         goto done;
     }
     double t0 = now_s();
+    long long wall_t0 = (long long)time(NULL);
     pid = fork();
     if (pid < 0) {
         sa_error_set(err, "run: fork: %s", strerror(errno));
@@ -655,30 +724,25 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     }
     pid = -1;
 
-    /* the container's own view, when the client's status is ambiguous */
+    /* Status 125 is also the engine's own failure (missing image, bad flag, runtime
+     * error). `run --rm` removed the container with the client, so its own status
+     * comes from the engine's event log: a died event with the container's status
+     * means it ran (a program may exit 125 itself); none means it never did. */
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    int oom_flag = 0, inspected_code = -1, inspect_ok = 0;
-    if (code == 125 || (code == 137 && !killed)) {
-        char *o = NULL;
-        int s;
-        engine_cmd(req->engine, sa_engine_inspect_argv, name, cwd, 30, &o, &s);
-        if (s == 0 && o) {
-            char word[16] = "";
-            if (sscanf(o, "%d %15s", &inspected_code, word) >= 1) inspect_ok = 1;
-            oom_flag = strcmp(word, "true") == 0;
-        }
-        free(o);
+    int oom_flag = 0, container_code = -1;
+    if (code == 125 && !killed) {
+        read_cid(cidfile, cid, sizeof cid);
+        if (cid[0]) container_code = died_status(req->engine, cid, wall_t0 - 1, cwd);
     }
     {
         char oomfile[PATH_MAX];
         snprintf(oomfile, sizeof oomfile, "%s/oom", cwd);
         if (access(oomfile, F_OK) == 0) oom_flag = 1;
     }
-    /* removal, always by name and only now: with `run --rm` the engine removed the
-     * container as its client exited, so a status of 125 or 137 could not be
-     * inspected (a container exiting 125 itself read as the engine's failure, and
-     * was retried). `rm -f` costs about 0.07 s a case. */
-    {
+    /* removal: --rm did it on a normal exit of the client; by name wherever the
+     * engine may have left the container behind */
+    if (killed || client_signalled || !WIFEXITED(status) || code == 125 ||
+        container_alive(req->engine, cidfile, cid, sizeof cid)) {
         int s_rm;
         engine_cmd(req->engine, sa_engine_rm_argv, name, cwd, 60, NULL, &s_rm);
     }
@@ -693,12 +757,10 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     } else if (client_signalled || !WIFEXITED(status)) {
         detail(r, "the %s client died from a signal", sa_engine_name(req->engine));
         classify(r, SA_RUN_ENGINE_ERROR, "engine client died");
-    } else if (code == 125 && !(inspect_ok && inspected_code == 125)) {
+    } else if (code == 125 && container_code != 125) {
         detail(r, "%s run failed (status 125); see the log", sa_engine_name(req->engine));
         classify(r, SA_RUN_ENGINE_ERROR, "engine could not run the container");
-    } else if (oom_flag || (code == 137 && !(req->engine == SA_ENGINE_DOCKER && inspect_ok))) {
-        /* docker's OOMKilled is reliable, podman's is not here: a 137 docker
-         * inspected as not OOM-killed is the program's own exit status */
+    } else if (code == 137 || oom_flag) {
         r->exit_code = code;
         detail(r, "killed by the kernel (status %d) at the %llu-byte memory limit", code,
                (unsigned long long)lim.memory_bytes);

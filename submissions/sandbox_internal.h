@@ -50,8 +50,12 @@ int sa_engine_rm_argv(sa_engine_kind kind, const char *name, sa_argv *out);
 int sa_engine_rmi_argv(sa_engine_kind kind, const char *image, sa_argv *out);
 /* `<engine> ps -a -q --no-trunc --filter label=segarena=1`. */
 int sa_engine_ps_argv(sa_engine_kind kind, sa_argv *out);
-/* `<engine> inspect --format '{{.State.ExitCode}} {{.State.OOMKilled}}' <name>`. */
-int sa_engine_inspect_argv(sa_engine_kind kind, const char *name, sa_argv *out);
+/* The container's own exit status from the engine's event log, for a container
+ * already removed (`run --rm`): `<engine> events --since S --until U --filter
+ * container=<id> --filter event=died` (docker: `die`), printing the exit code of
+ * each such event (none: the container never ran). Times are Unix seconds. */
+int sa_engine_died_argv(sa_engine_kind kind, const char *id, long long since, long long until,
+                        sa_argv *out);
 /* The GPU flags: podman `--device nvidia.com/gpu=N`, docker `--gpus device=N`. */
 int sa_engine_gpu_argv(sa_engine_kind kind, int gpu, sa_argv *out);
 

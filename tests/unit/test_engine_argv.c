@@ -92,7 +92,7 @@ static void check_run(sa_engine_kind kind) {
     CHECK(sa_engine_run_argv(kind, &s, &lim, &a, &err) == -1);
     sa_argv_free(&a);
 
-    /* kill, rm, ps, inspect */
+    /* kill, rm, ps, died events */
     const char *eng = kind == SA_ENGINE_DOCKER ? "docker" : "podman";
     CHECK(sa_engine_kill_argv(kind, "segarena-r1-c1", &a) == 0 && a.n == 3 &&
           !strcmp(a.v[0], eng) && !strcmp(a.v[1], "kill") && !strcmp(a.v[2], "segarena-r1-c1"));
@@ -103,8 +103,12 @@ static void check_run(sa_engine_kind kind) {
     CHECK(sa_engine_ps_argv(kind, &a) == 0 && pair(&a, "--filter", "label=segarena=1") &&
           find(&a, "-a") > 0 && find(&a, "-q") > 0);
     sa_argv_free(&a);
-    CHECK(sa_engine_inspect_argv(kind, "n", &a) == 0 && !strcmp(a.v[1], "inspect") &&
-          !strcmp(a.v[a.n - 1], "n"));
+    CHECK(sa_engine_died_argv(kind, "0123abcd", 1700000000, 1700000100, &a) == 0 &&
+          !strcmp(a.v[1], "events") && pair(&a, "--since", "1700000000") &&
+          pair(&a, "--until", "1700000100") && pair(&a, "--filter", "container=0123abcd") &&
+          pair(&a, "--filter", kind == SA_ENGINE_DOCKER ? "event=die" : "event=died"));
+    sa_argv_free(&a);
+    CHECK(sa_engine_died_argv(kind, "", 0, 1, &a) == -1);
     sa_argv_free(&a);
     CHECK(sa_engine_rmi_argv(kind, "localhost/sub:1", &a) == 0 && a.n == 3 &&
           !strcmp(a.v[1], "rmi") && !strcmp(a.v[2], "localhost/sub:1"));
