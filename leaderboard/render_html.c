@@ -2,8 +2,8 @@
  * render_html.c: the public pages as complete HTML5 documents, rendered on the
  * server from the evaluator's numbers (it shows sa_board, it never ranks): the
  * challenge list and a phase's leaderboard (table, ranking rule, missing-case
- * policy, bootstrap summary, the SVG plots of render_svg.c), as the public sees
- * them (pages.c adds a viewer's header bar and upload form per request, at the
+ * policy, bootstrap summary, the SVG plots of render_svg.c: per-case values
+ * only in a phase with show_case_details), as the public sees them (pages.c adds a viewer's header bar and upload form per request, at the
  * marks of render_page.c, whose frame and style every page shares). The pages
  * need no JavaScript, fit a phone (viewport, the table scrolls inside its own
  * box) and follow the browser's light or dark theme. Every text that comes from data goes
@@ -313,7 +313,14 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     missing_case_policy(&out, spec);
     sa_strbuf_append(&out, "</p>\n<p><strong>Rank stability.</strong> ");
     bootstrap_summary(&out, b);
-    sa_strbuf_append(&out, "</p></section>\n<h2>Per-case values</h2>\n");
+    sa_strbuf_append(&out, "</p></section>\n");
+    /* the public's page: values of single cases only where the phase shows them */
+    if (spec->show_case_details)
+        sa_strbuf_append(&out, "<h2>Per-case values</h2>\n");
+    else
+        sa_strbuf_append(&out, "<h2>Distribution over the cases</h2>\n<p>This phase keeps its cases "
+                               "hidden: each box gives the quartiles of a team's values, "
+                               "its whiskers the lowest and the highest.</p>\n");
     for (size_t k = 0; k < spec->n_ranked; k++) {
         size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
         if (m < spec->n_metrics) figure(&out, sa_render_metric_plot(b, m));

@@ -1,9 +1,13 @@
 /*
  * render_svg.c: the leaderboard's two plots as inline SVG, drawn on the server so
  * that the page works without JavaScript:
- *  - per metric, one strip per team: every case's value as a dot (jittered
+ *  - per metric, one strip per team: a box of the quartiles with whiskers to
+ *    min and max (aggregates over the cases) and, only in a phase that shows
+ *    case details (show_case_details), every case's value as a dot (jittered
  *    deterministically from the case index, so the same board gives the same
- *    picture) over a box of the quartiles with whiskers to min and max;
+ *    picture) with its case id as a tooltip. The page is the public's: in a
+ *    hidden phase nothing on it is tied to one case (no dot, no id, no
+ *    position that follows the case index);
  *  - rank stability (challengeR's blob plot): per team, in rank order, a circle
  *    at each rank with area proportional to how often the bootstrap resamples
  *    gave that rank, and the median rank with the 95 % interval.
@@ -172,8 +176,11 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     if (!b || m >= b->spec.n_metrics) return NULL;
     const char *name = b->spec.metrics[m], *unit = sa_render_unit(name);
     const char *direction = sa_render_direction(&b->spec, name);
+    /* per-case values (dots, case ids) only where the phase shows case details */
+    int per_case = b->spec.show_case_details != 0;
     char title[160];
-    snprintf(title, sizeof title, "%s per case%s%s", name, *direction ? ", " : "", direction);
+    snprintf(title, sizeof title, "%s %s%s%s", name, per_case ? "per case" : "over the cases",
+             *direction ? ", " : "", direction);
     if (b->n_rows == 0 || b->n_cases == 0 || !b->values)
         return svg_message(title, "No case values to plot yet.");
 
@@ -212,9 +219,10 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     snprintf(axis_label, sizeof axis_label, "%s%s%s%s", name, *unit ? " (" : "", unit, *unit ? ")" : "");
     svg_text(&out, left + plot_width / 2, axis_y + 36, "middle", NULL, axis_label);
 
-    /* a large board would be megabytes of dots: boxes only beyond a size, and a
-     * tooltip per dot only on small boards (the page is served to everyone) */
-    int with_dots = R * C <= SA_PLOT_MAX_DOTS, with_tooltips = R * C <= SA_PLOT_MAX_TOOLTIPS;
+    /* a hidden phase: boxes only; a large board would be megabytes of dots:
+     * boxes only beyond a size, and a tooltip per dot only on small boards */
+    int with_dots = per_case && R * C <= SA_PLOT_MAX_DOTS;
+    int with_tooltips = with_dots && R * C <= SA_PLOT_MAX_TOOLTIPS;
     for (size_t r = 0; r < R; r++) {
         double y = top + ((double)r + 0.5) * row_height;
         svg_text(&out, left - 8, y + 4, "end", NULL, b->rows[r].team);
@@ -251,8 +259,11 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     }
     if (!with_dots) {
         char note[160];
-        snprintf(note, sizeof note, "%zu values: boxes only (quartiles, whiskers to min and max)",
-                 R * C);
+        if (per_case)
+            snprintf(note, sizeof note, "%zu values: boxes only (quartiles, whiskers to min and max)",
+                     R * C);
+        else
+            snprintf(note, sizeof note, "quartiles, whiskers to min and max");
         svg_text(&out, left + plot_width, 22, "end", "fill=\"" C_AXIS "\"", note);
     }
     sa_strbuf_append(&out, "</svg>");

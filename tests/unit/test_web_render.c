@@ -334,6 +334,7 @@ static void make_board(fixture *f) {
     spec->distance_cap_mm = 0;
     spec->bootstrap_resamples = 200;
     spec->bootstrap_seed = 20160101;
+    spec->show_case_details = 1; /* a validation phase: per-case values on the page */
     snprintf(b->challenge, sizeof b->challenge, "demo");
     snprintf(b->phase, sizeof b->phase, "val");
 
@@ -485,6 +486,46 @@ static void check_leaderboard_page(fixture *f) {
     f->board.spec.distance_cap_mm = 0;
 }
 
+/* A hidden phase (show_case_details false, the default): the page is the
+ * public's, so no value of one case is on it: no dot, no case id, no tooltip;
+ * the boxes (quartiles, min, max: aggregates) and the stability plot stay. */
+static void check_hidden_phase_page(fixture *f) {
+    f->board.spec.show_case_details = 0;
+    char *page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        save("leaderboard_hidden.html", page);
+        CHECK(well_formed(page, "hidden phase page"));
+        CHECK(count(page, "class=\"dot\"") == 0);
+        CHECK(count(page, "<circle class=\"dot") == 0);
+        CHECK_ABSENT(page, "Per-case values");
+        CHECK_ABSENT(page, "per case");
+        CHECK_STR_CONTAINS(page, "Distribution over the cases");
+        for (size_t c = 0; c < N_CASES; c++) {
+            sa_strbuf id = {0};
+            sa_strbuf_append_html(&id, f->case_ids[c]);
+            char *escaped = sa_strbuf_take(&id, NULL);
+            char tooltip[64];
+            snprintf(tooltip, sizeof tooltip, "%s: ", escaped ? escaped : "?");
+            CHECK_ABSENT(page, tooltip);
+            free(escaped);
+        }
+        CHECK(count(page, "class=\"box\"") == 2 * N_TEAMS);
+        CHECK(count(page, "class=\"blob\"") >= N_TEAMS);
+        CHECK(check_inline_svgs(page) == 3);
+    }
+    free(page);
+    char *svg = sa_render_metric_plot(&f->board, 0);
+    CHECK(svg && well_formed(svg, "hidden dice plot"));
+    if (svg) {
+        CHECK(count(svg, "<circle") == 0);
+        CHECK(count(svg, "<title>") == 1); /* the plot's own title only */
+        CHECK_STR_CONTAINS(svg, "dice over the cases");
+    }
+    free(svg);
+    f->board.spec.show_case_details = 1;
+}
+
 /* A phase with nothing evaluated yet (the default spec: dice and hd95 ranked). */
 static void check_empty_leaderboard(void) {
     sa_board empty;
@@ -564,6 +605,7 @@ static void check_large_metric_plot(void) {
     sa_board big;
     memset(&big, 0, sizeof big);
     sa_phase_spec_default(&big.spec);
+    big.spec.show_case_details = 1;
     big.spec.n_metrics = 1;
     snprintf(big.spec.metrics[0], sizeof big.spec.metrics[0], "dice");
     big.n_rows = TEAMS;
@@ -711,6 +753,7 @@ int main(int argc, char **argv) {
         make_board(f);
         check_leaderboard_page(f);
         check_metric_plots(f);
+        check_hidden_phase_page(f);
         check_large_metric_plot();
         check_stability_plot(f);
     }
