@@ -79,24 +79,69 @@ typedef struct ctx {
     char passwd_why[64];
 } ctx;
 
-/* Every refusal: "<archive>: <reason>", one line, class recorded. Returns -1. */
+/* The length of the valid UTF-8 character at p (1 to 4), or 0 where p's
+ * bytes are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_char_len(const unsigned char *p) {
+    unsigned c = p[0], cp, min;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    cp = c & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
+/* text as one line of valid UTF-8 into out (size > 0): control characters
+ * become '?', a byte that is not part of valid UTF-8 "\xNN"; only whole
+ * characters are written, so that a cut never splits one. */
+static void printable(const char *text, char *out, size_t size) {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        size_t k = utf8_char_len(p);
+        char esc[5];
+        const char *piece = (const char *)p;
+        size_t len = k;
+        if (k == 0) {
+            snprintf(esc, sizeof esc, "\\x%02X", *p);
+            piece = esc, len = 4, k = 1;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            piece = "?", len = 1;
+        }
+        if (n + len >= size) break;
+        memcpy(out + n, piece, len);
+        n += len;
+        p += k;
+    }
+    out[n] = '\0';
+}
+
+/* Every refusal: "<archive>: <reason>", one line of valid UTF-8 (names from
+ * the archive may hold any byte), class recorded. Returns -1. */
 static int refuse(ctx *c, int refusal, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 static int refuse(ctx *c, int refusal, const char *fmt, ...) {
-    char reason[440];
+    char raw[440], reason[440], label[220];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    for (char *p = reason; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     c->info->refusal = refusal;
-    const char *label = c->label;
-    size_t ll = strlen(label);
-    if (ll > 200) label += ll - 200;
+    size_t ll = strlen(c->label);
+    const char *tail = c->label + (ll > 200 ? ll - 200 : 0);
+    while (ll > 200 && (*tail & 0xC0) == 0x80) tail++; /* not inside a character */
+    printable(tail, label, sizeof label);
+    /* the label and reason fit the message whole: no cut inside a character */
+    size_t room = sizeof c->err->msg - strlen(label) - 6;
+    printable(raw, reason, room < sizeof reason ? room : sizeof reason);
     return sa_error_set(c->err, "%s%s: %s", ll > 200 ? "..." : "", label, reason);
 }
 
@@ -108,11 +153,14 @@ static int refuse_from(ctx *c, int refusal, const char *where) {
     return refuse(c, refusal, "%s%s%s", where, where[0] ? ": " : "", msg);
 }
 
-/* Member names for messages: shortened. */
+/* Member names for messages: shortened (at a character's start; refuse()
+ * escapes what is not UTF-8). */
 static const char *shown(const char *name, char *buf, size_t size) {
     size_t n = strlen(name);
     if (n < size) return name;
-    snprintf(buf, size, "...%s", name + n - (size - 4));
+    const char *tail = name + n - (size - 4);
+    for (int i = 0; i < 3 && (*tail & 0xC0) == 0x80; i++) tail++;
+    snprintf(buf, size, "...%s", tail);
     return buf;
 }
 

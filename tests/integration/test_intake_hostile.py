@@ -122,9 +122,10 @@ def run(name, data, refusal, contains=None, limits=(0, 0, 0), digest=None, fmt=N
         f.write(data)
     scratch = tempfile.mkdtemp(prefix="scratch-", dir=WORK)
     out = subprocess.run([DRIVER, "intake", path, scratch] + [str(x) for x in limits],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, timeout=60)
     try:
-        r = json.loads(out.stdout)
+        # the message is valid UTF-8 whatever bytes the archive's names hold
+        r = json.loads(out.stdout.decode("utf-8"))
     except ValueError:
         FAILED.append(f"{name}: driver output {out.stdout!r} {out.stderr!r}")
         return None
@@ -251,6 +252,12 @@ def main():
     run("layer-hardlink-absolute.tar", docker_archive(layers=[PROG + [("h", "hard", "/etc/shadow")]])[0],
         "unsafe_archive", "hard link")
     run("layer-device.tar", docker_archive(layers=[PROG + [("null", "chr", None)]])[0], "unsafe_archive", "devices")
+    # Names that are not UTF-8 (bytes ff fe): escaped as \xNN in the one-line
+    # message, which stays valid UTF-8 (the web answers it as JSON); UTF-8 kept.
+    run("outer-not-utf8.tar", docker_archive(outer_extra=[("a\udcff\udcfe/../../x", "file", b"x")])[0],
+        "unsafe_archive", "'a\\xFF\\xFE/../../x'")
+    run("outer-utf8.tar", docker_archive(outer_extra=[("caf\u00e9/../../x", "file", b"x")])[0],
+        "unsafe_archive", "'caf\u00e9/../../x'")
     # A layer changed after the config was written.
     d, _ = docker_archive()
     run("layer-mismatch.tar", d.replace(b"not really", b"NOT REALLY"), "invalid_image", "diff_id")
