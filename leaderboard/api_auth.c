@@ -2,7 +2,9 @@
  * api_auth.c: browser log-in and log-out. A password login (rate limited by
  * auth.c: 429 with Retry-After) sets the session cookie (HttpOnly,
  * SameSite=Strict) and answers the session's CSRF token, which every later
- * write of that session must send as X-CSRF-Token. API clients use tokens
+ * write of that session must send as X-CSRF-Token; it ends the session of the
+ * request's cookie, if any (logging in again replaces that session). A stale
+ * cookie does not block either route (router.c: the public). API clients use tokens
  * (`segarena user token NAME`) instead and need neither.
  */
 #include <math.h>
@@ -27,11 +29,11 @@ int sa_api_login(sa_web_call *call) {
     }
     char cookie[128], csrf[80];
     double retry_after = 0;
-    sa_error err;
+    sa_error err = {{0}};
     int rc = sa_auth_login(call->st, name, password, call->req->client_ip, cookie, csrf,
                            &retry_after, &err);
     json_t *answer = NULL;
-    if (rc == 0) answer = json_pack("{s:s,s:s}", "user", name, "csrf_token", csrf);
+    if (rc == 0) answer = json_pack("{s:o,s:s}", "user", sa_web_json_text(name), "csrf_token", csrf);
     json_decref(body);
     if (rc < 0) return sa_web_internal_error(call, &err);
     if (rc == 1) {
@@ -41,6 +43,11 @@ int sa_api_login(sa_web_call *call) {
                                  call->res->retry_after);
     }
     if (rc == 2) return sa_web_json_error(call->res, 401, "wrong name or password");
+    /* the new session replaces the one of the request's cookie, if any */
+    if (sa_auth_logout(call->st, call->req->cookie, &err)) {
+        json_decref(answer);
+        return sa_web_internal_error(call, &err);
+    }
     if (sa_auth_session_cookie(cookie, call->res->set_cookie, sizeof call->res->set_cookie)) {
         json_decref(answer);
         sa_error_set(&err, "the session cookie does not fit");

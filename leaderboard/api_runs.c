@@ -1,7 +1,7 @@
 /*
  * api_runs.c: evaluation runs through the API: a run's progress, failures per
- * class, aggregate and (where the phase allows it) its cases, for the owner team
- * or an organiser; and the organiser's actions: start a first evaluation,
+ * class (as run_view.c allows), aggregate and (where the phase allows it) its
+ * cases, for the owner team or an organiser; and the organiser's actions: start a first evaluation,
  * cancel, rescore, rerun. The JSON of a run and of its cases is built here for
  * the submission endpoints too.
  */
@@ -67,48 +67,56 @@ json_t *sa_web_cases_json(sa_web_call *call, int64_t run_id, const sa_phase_spec
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++) {
         const sa_case_result_row *r = &rows[i];
-        json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:f,s:o,s:o}", "case_id", r->case_id, "status",
-                              r->status, "class", r->error_class, "container_seconds",
+        json_t *o = json_pack("{s:o,s:o,s:o,s:f,s:f,s:o,s:o}", "case_id",
+                              sa_web_json_text(r->case_id), "status", sa_web_json_text(r->status),
+                              "class", sa_web_json_text(r->error_class), "container_seconds",
                               r->container_seconds, "platform_seconds", r->platform_seconds,
                               "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code) : json_null(),
                               "scores", scores_json(r->result_json, spec));
         if (o && with_logs) json_object_set_new(o, "log", log_json(call->ctx, r->log_path));
         if (o && with_detail) {
-            json_object_set_new(o, "detail", r->detail ? json_string(r->detail) : json_null());
+            json_object_set_new(o, "detail", sa_web_json_text(r->detail));
             json_object_set_new(o, "peak_memory_bytes",
                                 r->peak_memory_bytes >= 0 ? json_integer(r->peak_memory_bytes)
                                                           : json_null());
         }
-        json_array_append_new(list, o);
+        if (!o || json_array_append_new(list, o)) {
+            json_decref(list);
+            list = NULL;
+        }
     }
     sa_case_result_rows_free(rows, n);
-    if (!list) sa_error_set(err, "out of memory");
+    if (!list) sa_error_set(err, "run %lld: cannot build its cases' JSON", (long long)run_id);
     return list;
 }
 
 json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase_spec *spec,
                         const sa_subject *about, int with_cases, sa_error *err) {
-    sa_run_progress p;
-    char **classes = NULL;
-    int64_t *counts = NULL;
-    size_t n = 0;
-    if (sa_store_run_progress(call->st, run->id, &p, err)) return NULL;
-    if (sa_store_run_failure_classes(call->st, run->id, &classes, &counts, &n, err)) return NULL;
-    json_t *failed = json_object();
-    for (size_t i = 0; failed && i < n; i++)
-        json_object_set_new(failed, classes[i], json_integer(counts[i]));
-    sa_class_counts_free(classes, counts, n);
-    int64_t left = p.queued + p.running;
-    json_t *o = json_pack(
-        "{s:I,s:I,s:s,s:s,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f},s:o}", "id",
-        (json_int_t)run->id, "submission_id", (json_int_t)run->submission_id, "kind", run->kind,
-        "status", run->status, "created", time_or_null(run->created), "started",
-        time_or_null(run->started), "finished", time_or_null(run->finished), "progress", "total",
-        (json_int_t)p.total, "done", (json_int_t)p.done, "succeeded", (json_int_t)p.succeeded,
-        "failed", (json_int_t)p.failed, "queued", (json_int_t)p.queued, "running",
-        (json_int_t)p.running, "left", (json_int_t)left, "queue_position",
-        (json_int_t)p.queue_position, "mean_case_seconds", p.mean_case_seconds,
-        "failed_by_class", failed);
+    sa_run_view view;
+    if (sa_web_run_view(call, run, about, &view, err)) return NULL;
+    /* progress and failures per class as run_view.c allows: null while a
+     * hidden phase's run goes on */
+    json_t *progress = json_null(), *failed = json_null();
+    if (view.counts_shown) {
+        const sa_run_progress *p = &view.progress;
+        failed = json_object();
+        for (size_t i = 0; failed && i < view.n; i++)
+            sa_web_json_set_text(failed, view.classes[i], json_integer(view.counts[i]));
+        progress = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "total", (json_int_t)p->total,
+                             "done", (json_int_t)p->done, "succeeded", (json_int_t)p->succeeded,
+                             "failed", (json_int_t)p->failed, "queued", (json_int_t)p->queued,
+                             "running", (json_int_t)p->running, "left",
+                             (json_int_t)(p->queued + p->running), "queue_position",
+                             (json_int_t)p->queue_position, "mean_case_seconds",
+                             p->mean_case_seconds);
+    }
+    sa_web_run_view_free(&view);
+    json_t *o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)run->id,
+                          "submission_id", (json_int_t)run->submission_id, "kind",
+                          sa_web_json_text(run->kind), "status", sa_web_json_text(run->status),
+                          "created", time_or_null(run->created), "started",
+                          time_or_null(run->started), "finished", time_or_null(run->finished),
+                          "progress", progress, "failed_by_class", failed);
     if (!o) {
         sa_error_set(err, "out of memory");
         return NULL;
@@ -147,6 +155,8 @@ static int readable_run(sa_web_call *call, sa_run_row *run, sa_submission_row *s
     if (!found) return sa_web_json_error(call->res, 404, "no run %lld", (long long)id), 0;
     if (!sa_web_submission_readable(call, run->submission_id, sub, phase, spec)) {
         sa_run_row_free(run);
+        /* another team's run: the same answer as a missing one */
+        if (call->res->status == 404) sa_web_json_error(call->res, 404, "no run %lld", (long long)id);
         return 0;
     }
     return 1;
@@ -160,7 +170,7 @@ int sa_api_run(sa_web_call *call) {
     if (!readable_run(call, &run, &sub, &phase, &spec)) return 0;
     sa_subject about;
     sa_web_subject(&phase, &spec, sub.team_id, &about);
-    sa_error err;
+    sa_error err = {{0}};
     json_t *o = sa_web_run_json(call, &run, &spec, &about, 1, &err);
     sa_run_row_free(&run);
     sa_submission_row_free(&sub);

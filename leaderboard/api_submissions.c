@@ -151,17 +151,18 @@ int sa_api_submit(sa_web_call *call) {
     if (out->refusal == SA_SUBMIT_INVALID && out->submission_id) {
         /* recorded, refused at intake: the answer says why */
         rc = sa_web_send_json(call->res, 201,
-                              json_pack("{s:I,s:n,s:{s:s,s:s}}", "submission_id",
+                              json_pack("{s:I,s:n,s:{s:s,s:o}}", "submission_id",
                                         (json_int_t)out->submission_id, "run_id", "intake",
-                                        "status", "invalid", "reason", out->reason));
+                                        "status", "invalid", "reason",
+                                        sa_web_json_text(out->reason)));
     } else if (out->refusal) {
         rc = sa_api_answer_refusal(call, out);
     } else {
-        json_t *o = json_pack("{s:I,s:o,s:{s:s,s:n},s:s}", "submission_id",
+        json_t *o = json_pack("{s:I,s:o,s:{s:s,s:n},s:o}", "submission_id",
                               (json_int_t)out->submission_id, "run_id",
                               out->run_id ? json_integer(out->run_id) : json_null(), "intake",
                               "status", "ready", "reason", "image_digest",
-                              out->image.config_digest);
+                              sa_web_json_text(out->image.config_digest));
         rc = sa_web_send_json(call->res, 201, o);
     }
     free(out);
@@ -186,7 +187,7 @@ int sa_api_submission(sa_web_call *call) {
     if (!sa_web_submission_readable(call, id, &sub, &phase, &spec)) return 0;
     sa_subject about;
     sa_web_subject(&phase, &spec, sub.team_id, &about);
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row *runs = NULL;
     size_t n = 0;
     json_t *o = NULL;
@@ -202,14 +203,18 @@ int sa_api_submission(sa_web_call *call) {
             }
             json_array_append_new(list, r);
         }
-        if (list)
-            o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:s,s:I,s:b,s:o,s:o}", "id",
-                          (json_int_t)sub.id, "challenge", phase.challenge, "phase", phase.name,
-                          "team", sub.team, "status", sub.status, "intake_reason",
-                          sub.intake_reason ? json_string(sub.intake_reason) : json_null(),
-                          "image_digest", sub.image_digest, "upload_bytes",
+        if (list) {
+            /* stored text may not be UTF-8 (rows of older versions): repaired */
+            o = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:b,s:o,s:o}", "id",
+                          (json_int_t)sub.id, "challenge", sa_web_json_text(phase.challenge),
+                          "phase", sa_web_json_text(phase.name), "team",
+                          sa_web_json_text(sub.team), "status", sa_web_json_text(sub.status),
+                          "intake_reason", sa_web_json_text(sub.intake_reason), "image_digest",
+                          sa_web_json_text(sub.image_digest), "upload_bytes",
                           (json_int_t)sub.upload_bytes, "selected", sub.selected, "created",
                           time_or_null(sub.created), "runs", list);
+            if (!o) sa_error_set(&err, "submission %lld: cannot build its JSON", (long long)sub.id);
+        }
     }
     sa_run_rows_free(runs, n);
     sa_submission_row_free(&sub);
@@ -282,7 +287,7 @@ int sa_api_submission_cases(sa_web_call *call) {
     sa_submission_row_free(&sub);
     sa_phase_row_free(&phase);
     if (!sa_web_require(call, SA_ACT_READ_CASE_DETAILS, &about)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row *runs = NULL;
     size_t n = 0;
     if (sa_store_run_list(call->st, 0, id, &runs, &n, &err)) return sa_web_internal_error(call, &err);

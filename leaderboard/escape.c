@@ -1,7 +1,8 @@
 /*
  * escape.c: the growing text buffer the renderers write pages into, and the
  * HTML escaping every piece of stored text goes through (team names, titles,
- * descriptions, case ids are typed by users: none reaches a page unescaped).
+ * descriptions, case ids are typed by users: none reaches a page unescaped,
+ * and bytes that are not UTF-8 become U+FFFD).
  * A buffer that runs out of memory remembers it and drops everything after, so
  * that renderers append without checking each call and look once at the end
  * (sa_strbuf_take returns NULL).
@@ -67,19 +68,25 @@ void sa_strbuf_appendf(sa_strbuf *b, const char *fmt, ...) {
 void sa_strbuf_append_html(sa_strbuf *b, const char *s) {
     if (!s) return;
     const char *run = s; /* start of the characters not needing escapes */
-    for (const char *p = s; *p; p++) {
+    for (const char *p = s; *p;) {
         const char *entity = NULL;
+        size_t k = 1;
         switch (*p) {
         case '&': entity = "&amp;"; break;
         case '<': entity = "&lt;"; break;
         case '>': entity = "&gt;"; break;
         case '"': entity = "&quot;"; break;
         case '\'': entity = "&#39;"; break;
-        default: continue;
+        default:
+            k = sa_utf8_char_len(p);
+            if (k == 0) entity = "\xEF\xBF\xBD", k = 1; /* not UTF-8: U+FFFD */
         }
-        append_bytes(b, run, (size_t)(p - run));
-        sa_strbuf_append(b, entity);
-        run = p + 1;
+        if (entity) {
+            append_bytes(b, run, (size_t)(p - run));
+            sa_strbuf_append(b, entity);
+            run = p + k;
+        }
+        p += k;
     }
     sa_strbuf_append(b, run);
 }

@@ -102,6 +102,11 @@ int sa_page_login(sa_web_call *call) {
         return login_page(call, 429, message, name, next);
     }
     if (rc == 2) return login_page(call, 401, "Wrong name or password.", name, next);
+    /* the new session replaces the one of the request's cookie, if any */
+    if (sa_auth_logout(call->st, call->req->cookie, &err)) {
+        sa_web_log(call->ctx, "POST /login: %s", err.msg);
+        return sa_page_error(call->res, 500, "internal error");
+    }
     if (sa_auth_session_cookie(cookie, call->res->set_cookie, sizeof call->res->set_cookie)) {
         sa_web_log(call->ctx, "POST /login: the session cookie does not fit");
         return sa_page_error(call->res, 500, "internal error");

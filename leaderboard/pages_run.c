@@ -64,47 +64,51 @@ static void aggregate_table(sa_strbuf *b, const char *aggregate_json, const sa_p
 
 int sa_page_run_block(sa_web_call *call, sa_strbuf *b, const sa_run_row *run,
                       const sa_phase_spec *spec, const sa_subject *about, sa_error *err) {
-    sa_run_progress p;
-    char **classes = NULL;
-    int64_t *counts = NULL;
-    size_t n = 0;
-    if (sa_store_run_progress(call->st, run->id, &p, err)) return -1;
-    if (sa_store_run_failure_classes(call->st, run->id, &classes, &counts, &n, err)) return -1;
-    int64_t left = p.queued + p.running;
+    sa_run_view view;
+    if (sa_web_run_view(call, run, about, &view, err)) return -1;
+    const sa_run_progress *p = &view.progress;
+    int64_t left = p->queued + p->running;
     sa_strbuf_append(b, "<dl class=\"facts\"><dt>status</dt><dd class=\"run-status\">");
     sa_strbuf_append_html(b, run->status);
     sa_strbuf_append(b, "</dd><dt>kind</dt><dd>");
     sa_strbuf_append_html(b, run->kind);
-    sa_strbuf_appendf(b, "</dd><dt>progress</dt><dd><progress max=\"%lld\" value=\"%lld\">"
-                         "%lld/%lld</progress> <span class=\"progress\">%lld/%lld cases done</span>"
-                         "</dd><dt>succeeded</dt><dd>%lld</dd><dt>failed</dt><dd>%lld",
-                      (long long)(p.total ? p.total : 1), (long long)p.done, (long long)p.done,
-                      (long long)p.total, (long long)p.done, (long long)p.total,
-                      (long long)p.succeeded, (long long)p.failed);
-    if (n) {
-        sa_strbuf_append(b, " (");
-        for (size_t i = 0; i < n; i++) {
-            if (i) sa_strbuf_append(b, ", ");
-            sa_strbuf_append_html(b, classes[i]);
-            sa_strbuf_appendf(b, ": %lld", (long long)counts[i]);
-        }
-        sa_strbuf_append(b, ")");
-    }
-    sa_class_counts_free(classes, counts, n);
     sa_strbuf_append(b, "</dd>");
-    if (run_active(run)) {
-        if (p.queued && p.queue_position > 0)
+    if (!view.counts_shown) /* a hidden phase's run going on (run_view.c) */
+        sa_strbuf_append(b, "<dt>progress</dt><dd class=\"progress-hidden\">shown once the run "
+                            "is over (this phase shows nothing per case, not even as it "
+                            "happens)</dd>");
+    else {
+        sa_strbuf_appendf(b, "<dt>progress</dt><dd><progress max=\"%lld\" value=\"%lld\">"
+                             "%lld/%lld</progress> <span class=\"progress\">%lld/%lld cases done"
+                             "</span></dd><dt>succeeded</dt><dd>%lld</dd><dt>failed</dt><dd>%lld",
+                          (long long)(p->total ? p->total : 1), (long long)p->done,
+                          (long long)p->done, (long long)p->total, (long long)p->done,
+                          (long long)p->total, (long long)p->succeeded, (long long)p->failed);
+        if (view.n) {
+            sa_strbuf_append(b, " (");
+            for (size_t i = 0; i < view.n; i++) {
+                if (i) sa_strbuf_append(b, ", ");
+                sa_strbuf_append_html(b, view.classes[i]);
+                sa_strbuf_appendf(b, ": %lld", (long long)view.counts[i]);
+            }
+            sa_strbuf_append(b, ")");
+        }
+        sa_strbuf_append(b, "</dd>");
+    }
+    if (run_active(run) && view.counts_shown) {
+        if (p->queued && p->queue_position > 0)
             sa_strbuf_appendf(b, "<dt>queue</dt><dd>%lld %s of earlier runs ahead</dd>",
-                              (long long)p.queue_position, p.queue_position == 1 ? "case" : "cases");
-        else if (p.queued && !p.running)
+                              (long long)p->queue_position, p->queue_position == 1 ? "case" : "cases");
+        else if (p->queued && !p->running)
             sa_strbuf_append(b, "<dt>queue</dt><dd>next</dd>");
-        if (left && p.mean_case_seconds > 0) {
+        if (left && p->mean_case_seconds > 0) {
             sa_strbuf_append(b, "<dt>time left</dt><dd>about ");
-            append_duration(b, (double)left * p.mean_case_seconds);
+            append_duration(b, (double)left * p->mean_case_seconds);
             sa_strbuf_append(b, " <small>(the mean time per case so far, one case at a time)"
                                 "</small></dd>");
         }
     }
+    sa_web_run_view_free(&view);
     char created[32], finished[32];
     sa_iso8601_format(run->created, created);
     sa_strbuf_append(b, "<dt>created</dt><dd>");
@@ -139,7 +143,8 @@ int sa_page_run(sa_web_call *call) {
     if (!sa_web_submission_readable(call, run.submission_id, &sub, &phase, &spec)) {
         sa_run_row_free(&run);
         /* another team's run is not revealed */
-        if (call->res->status == 403) return sa_page_error(call->res, 404, "No such run.");
+        if (call->res->status == 403 || call->res->status == 404)
+            return sa_page_error(call->res, 404, "No such run.");
         return 0;
     }
     sa_subject about;

@@ -56,7 +56,9 @@ int sa_web_json_error(sa_http_response *res, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *root = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
+    /* a message may echo input or stored text: valid UTF-8 or jansson refuses it */
+    json_t *root = json_pack("{s:{s:i,s:o}}", "error", "status", status, "message",
+                             sa_web_json_text(msg));
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
     if (!text) {
@@ -251,8 +253,11 @@ int sa_web_submission_readable(sa_web_call *call, int64_t id, sa_submission_row 
     int rc = stored_spec(call, phase, spec, &err);
     sa_subject about;
     sa_web_subject(phase, spec, sub->team_id, &about);
-    if (rc == 0 && sa_web_require(call, SA_ACT_READ_OWN_SUBMISSION, &about)) return 1;
+    if (rc == 0 && sa_web_allowed(&call->who, SA_ACT_READ_OWN_SUBMISSION, &about)) return 1;
     if (rc) sa_web_internal_error(call, &err);
+    /* another team's submission is answered as a missing one: a 403 would let
+     * anyone count the other teams' submissions */
+    else sa_web_json_error(call->res, 404, "no submission %lld", (long long)id);
     sa_submission_row_free(sub);
     sa_phase_row_free(phase);
     return 0;
@@ -417,7 +422,11 @@ static const route *prepare_call(const sa_server_ctx *ctx, sa_store *st,
     }
     sa_error err;
     if (sa_auth_identify(st, req, &call->who, &err) != 0) {
-        if (is_api(req->path)) {
+        /* a stale session cookie (no token) is the public where one logs in
+         * or out, as on pages: else the stale cookie would block both */
+        int cookie_only = !req->authorization || !req->authorization[strspn(req->authorization, " \t")];
+        int login_route = r->handler == sa_api_login || r->handler == sa_api_logout;
+        if (is_api(req->path) && !(login_route && cookie_only)) {
             sa_web_json_error(res, 401, "invalid credentials (unknown or revoked token, or an "
                                         "expired session)");
             return NULL;

@@ -149,7 +149,8 @@ int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *p
 void sa_web_subject(const sa_phase_row *phase, const sa_phase_spec *spec, int64_t team_id,
                     sa_subject *out);
 /* A submission the caller may read (owner team or organiser): 1 found (rows
- * filled; free both), 0 answered (401, 403 or 404). */
+ * filled; free both), 0 answered (401, or 404 for a missing one and for
+ * another team's alike). */
 int sa_web_submission_readable(sa_web_call *call, int64_t id, sa_submission_row *sub,
                                sa_phase_row *phase, sa_phase_spec *spec);
 
@@ -164,6 +165,36 @@ json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase
  * detail with_detail). */
 json_t *sa_web_cases_json(sa_web_call *call, int64_t run_id, const sa_phase_spec *spec,
                           int with_logs, int with_detail, sa_error *err);
+
+/* ---- valid UTF-8 in answers (utf8.c) ---- */
+
+/* A JSON string of s with each invalid UTF-8 sequence replaced by U+FFFD; json
+ * null for NULL; NULL when out of memory. Every stored or echoed text goes into
+ * JSON through it (jansson refuses invalid UTF-8). */
+json_t *sa_web_json_text(const char *s);
+/* json_object_set_new with the key repaired the same way (value stolen). */
+int sa_web_json_set_text(json_t *object, const char *key, json_t *value);
+
+/* ---- how much of a run's progress a viewer sees (run_view.c) ---- */
+
+typedef struct sa_run_view {
+    int details;             /* the viewer sees case details (sa_web_allowed) */
+    int counts_shown;        /* progress and failures below are filled; 0: the status only */
+    sa_run_progress progress;
+    char **classes;          /* failures per class (base names without details) */
+    int64_t *counts;
+    size_t n;
+} sa_run_view;
+
+/* With case details: everything, live. Without (a hidden phase's owner team):
+ * nothing but the status while a case of the run is queued or running, then
+ * the counts with classes cut to their base names. 0, or -1 err. */
+int sa_web_run_view(sa_web_call *call, const sa_run_row *run, const sa_subject *about,
+                    sa_run_view *out, sa_error *err);
+void sa_web_run_view_free(sa_run_view *v);
+/* The length of a class's base name: "exit_code 3" -> "exit_code",
+ * "invalid_output: too big" -> "invalid_output". */
+size_t sa_web_class_base_len(const char *error_class);
 
 /* ---- page and leaderboard cache (page_cache.c) ---- */
 

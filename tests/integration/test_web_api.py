@@ -81,6 +81,49 @@ def fixture_run(team, phase, digest):
 SUB_VAL, RUN_VAL = fixture_run("alpha", "val", "sha256:" + "a" * 64)
 SUB_TEST, RUN_TEST = fixture_run("alpha", "test", "sha256:" + "b" * 64)
 fixture_run(EVIL, "val", "sha256:" + "c" * 64)
+
+
+def hidden_run(team, digest, run_status, cases):
+    """A submission of the hidden phase "test" with one run; cases: (case_id,
+    job status, error class of a failed case or None). Returns the run id."""
+    now = time.time()
+    sub = db.execute(
+        "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, "
+        "upload_sha256, upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
+        (phases["test"][0], teams[team], digest, now)).lastrowid
+    run = db.execute(
+        "INSERT INTO runs (submission_id, phase_id, kind, status, config_json, created, started, "
+        "finished) VALUES (?, ?, 'evaluate', ?, ?, ?, ?, ?)",
+        (sub, phases["test"][0], run_status, phases["test"][1], now, now,
+         now if run_status == "done" else 0)).lastrowid
+    for case, job, error_class in cases:
+        db.execute("INSERT INTO jobs (run_id, case_id, status, attempts, finished) VALUES (?, ?, ?, ?, ?)",
+                   (run, case, job, 0 if job == "queued" else 1, now if job == "done" else 0))
+        if job == "done":
+            db.execute(
+                "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
+                "platform_seconds, peak_memory_bytes, exit_code, detail, log_path, metric_version, "
+                "dataset_checksum, image_digest, attempts, finished) VALUES (?, ?, 'failed', ?, 3, "
+                "0.5, -1, ?, NULL, NULL, 1, '', ?, 1, ?)",
+                (run, case, error_class, int(error_class.split()[1]) if error_class.startswith("exit_code")
+                 else -1, digest, now))
+    return run
+
+
+# a hidden-phase run going on (one case done, one running) and one done whose
+# cases exited with codes that could carry bits of the hidden inputs
+RUN_LIVE = hidden_run("alpha", "sha256:" + "e" * 64, "running",
+                      [("c1", "done", "exit_code 3"), ("c2", "running", None)])
+RUN_EXIT = hidden_run("alpha", "sha256:" + "f" * 64, "done",
+                      [("c1", "done", "exit_code 3"), ("c2", "done", "exit_code 7"),
+                       ("c3", "done", "invalid_output: wrong geometry")])
+# a refusal stored with bytes that are not UTF-8 (as versions before the
+# intake escaped them could leave it)
+SUB_BAD_UTF8 = db.execute(
+    "INSERT INTO submissions (phase_id, team_id, status, intake_reason, image_digest, image_name, "
+    "upload_sha256, upload_bytes, created) VALUES (?, ?, 'invalid', CAST(? AS TEXT), '', '', '', 0, ?)",
+    (phases["test"][0], teams["alpha"],
+     b"the upload: unsafe archive: member 'a\xff\xfe/../../x' leaves the image", time.time())).lastrowid
 db.commit()
 db.close()
 
@@ -136,16 +179,20 @@ MATRIX = [
     ("GET", T + "/leaderboard", 404, 404, 404, 200),
     ("GET", V + "/leaderboard?cases=1", 404, 404, 404, 200),
     ("POST", T + "/publish", 401, 404, 404, None),           # organiser: tried below
-    ("GET", f"/api/v1/submissions/{SUB_VAL}", 401, 200, 403, 200),
-    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases", 401, 200, 403, 200),
-    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases?format=csv", 401, 200, 403, 200),
-    ("GET", f"/api/v1/submissions/{SUB_TEST}", 401, 200, 403, 200),
-    ("GET", f"/api/v1/submissions/{SUB_TEST}/cases", 401, 403, 403, 200),  # hidden phase
+    # another team's submission or run: 404, as a missing one (not countable)
+    ("GET", f"/api/v1/submissions/{SUB_VAL}", 401, 200, 404, 200),
+    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases", 401, 200, 404, 200),
+    ("GET", f"/api/v1/submissions/{SUB_VAL}/cases?format=csv", 401, 200, 404, 200),
+    ("GET", f"/api/v1/submissions/{SUB_TEST}", 401, 200, 404, 200),
+    ("GET", f"/api/v1/submissions/{SUB_TEST}/cases", 401, 403, 404, 200),  # hidden phase
     ("GET", "/api/v1/submissions/999", 401, 404, 404, 404),
-    ("GET", f"/api/v1/runs/{RUN_VAL}", 401, 200, 403, 200),
-    ("GET", f"/api/v1/runs/{RUN_TEST}", 401, 200, 403, 200),
-    ("POST", f"/api/v1/runs/{RUN_VAL}/cancel", 401, 403, 403, 409),   # already done
-    ("POST", f"/api/v1/submissions/{SUB_VAL}/runs", 401, 403, 403, 409),  # has a run
+    ("GET", f"/api/v1/runs/{RUN_VAL}", 401, 200, 404, 200),
+    ("GET", f"/api/v1/runs/{RUN_TEST}", 401, 200, 404, 200),
+    ("GET", "/api/v1/runs/999", 401, 404, 404, 404),
+    ("POST", f"/api/v1/runs/{RUN_VAL}/cancel", 401, 403, 404, 409),   # already done
+    ("POST", f"/api/v1/submissions/{SUB_VAL}/runs", 401, 403, 404, 409),  # has a run
+    ("GET", f"/submissions/{SUB_VAL}", 303, 200, 404, 200),
+    ("GET", f"/runs/{RUN_VAL}", 303, 200, 404, 200),
     ("GET", "/api/v1/datasets", 401, 403, 403, 200),
     ("GET", "/api/v1/users", 401, 403, 403, 200),
     ("GET", "/api/v1/teams", 401, 403, 403, 200),
@@ -197,6 +244,56 @@ s, h, csv = request("GET", f"/api/v1/submissions/{SUB_VAL}/cases?format=csv",
 check(s == 200 and h.get("Content-Type", "").startswith("text/csv") and
       csv.decode().splitlines()[0].startswith("case_id,status,class") and
       len(csv.decode().splitlines()) == 3, f"cases as CSV: {csv[:200]!r}")
+
+# a hidden phase's run going on: the owner sees its status only (a count or a
+# time moving as each case ends would tell each case's class and duration)
+s, live = get_json(f"/api/v1/runs/{RUN_LIVE}", "alice")
+check(s == 200 and live.get("status") == "running" and live.get("progress") is None and
+      live.get("failed_by_class") is None, f"hidden phase, running: the status only: {live}")
+s, live_org = get_json(f"/api/v1/runs/{RUN_LIVE}", "org")
+check(s == 200 and (live_org.get("progress") or {}).get("done") == 1 and
+      live_org.get("failed_by_class") == {"exit_code 3": 1},
+      f"the organiser follows the run live, full classes: {live_org}")
+s, _, page = request("GET", f"/runs/{RUN_LIVE}", token=TOKENS["alice"])
+text = page.decode()
+check(s == 200 and "exit_code" not in text and "1/2" not in text and
+      "shown once the run is over" in text, f"hidden phase, running: the page shows the status only")
+s, _, page = request("GET", f"/runs/{RUN_LIVE}", token=TOKENS["org"])
+check(s == 200 and "exit_code 3: 1" in page.decode() and "1/2" in page.decode(),
+      "the organiser's run page: live progress, full classes")
+# done: the counts, classes cut to their base names (no exit code, no detail)
+s, done = get_json(f"/api/v1/runs/{RUN_EXIT}", "alice")
+check(s == 200 and done.get("failed_by_class") == {"exit_code": 2, "invalid_output": 1} and
+      (done.get("progress") or {}).get("failed") == 3,
+      f"hidden phase, done: failures per base class: {done}")
+s, done_org = get_json(f"/api/v1/runs/{RUN_EXIT}", "org")
+check(s == 200 and done_org.get("failed_by_class") ==
+      {"exit_code 3": 1, "exit_code 7": 1, "invalid_output: wrong geometry": 1},
+      f"the organiser sees the full classes: {done_org}")
+s, _, page = request("GET", f"/runs/{RUN_EXIT}", token=TOKENS["alice"])
+text = page.decode()
+check(s == 200 and "exit_code: 2" in text and "invalid_output: 1" in text and
+      "exit_code 3" not in text and "wrong geometry" not in text,
+      "hidden phase, done: the page counts base classes")
+s, _, page = request("GET", f"/submissions/{SUB_TEST + 0}", token=TOKENS["alice"])
+check(s == 200, f"submission page of the hidden phase: {s}")
+
+# text that is not UTF-8 in a stored row: served, with U+FFFD (never a 500)
+s, bad = get_json(f"/api/v1/submissions/{SUB_BAD_UTF8}", "alice")
+check(s == 200 and "a\ufffd\ufffd/../../x" in (bad or {}).get("intake_reason", ""),
+      f"a stored reason that is not UTF-8: 200 with U+FFFD: {s} {bad}")
+s, _, page = request("GET", f"/submissions/{SUB_BAD_UTF8}", token=TOKENS["alice"])
+check(s == 200 and "a\ufffd\ufffd/../../x" in page.decode("utf-8", "backslashreplace"),
+      f"... and its page, valid UTF-8: {s}")
+s, _, body = request("POST", V + "/submissions?team=%ff", body=b"x", token=TOKENS["bob"])
+check(s == 404 and json.loads(body)["error"]["status"] == 404,
+      f"?team=%ff: 404 (the echo made valid UTF-8): {s} {body[:200]!r}")
+# the run going on is over (cancelled): no worker started later takes its case
+db = web.db()
+db.execute("UPDATE jobs SET status = 'cancelled' WHERE run_id = ? AND status != 'done'", (RUN_LIVE,))
+db.execute("UPDATE runs SET status = 'cancelled', finished = ? WHERE id = ?", (time.time(), RUN_LIVE))
+db.commit()
+db.close()
 s, phases_public = get_json("/api/v1/challenges/demo/phases")
 check(s == 200 and phases_public["phases"] == [], f"unpublished phases are not listed: {phases_public}")
 s, phases_org = get_json("/api/v1/challenges/demo/phases", "org")
@@ -231,6 +328,22 @@ check(request("GET", V + "/leaderboard", cookie=COOKIE)[0] == 200, "a session re
 check(request("POST", V + "/publish", cookie=COOKIE)[0] == 403, "session write without CSRF: 403")
 check(request("POST", V + "/publish", cookie=COOKIE, csrf="wrong")[0] == 403, "wrong CSRF: 403")
 check(request("POST", V + "/publish", cookie=COOKIE, csrf=CSRF)[0] == 200, "publish with CSRF")
+# logging in again (with the session's cookie) ends that session
+s, h, body = request("POST", "/api/v1/login", cookie=COOKIE,
+                     body=json.dumps({"name": "org", "password": "organiser-pass"}))
+OLD_COOKIE, COOKIE = COOKIE, h.get("Set-Cookie", "").split(";")[0]
+CSRF = json.loads(body).get("csrf_token") if s == 200 else None
+check(s == 200 and COOKIE != OLD_COOKIE, f"login again: {s}")
+check(request("GET", "/api/v1/health", cookie=OLD_COOKIE)[0] == 401,
+      "the session of the cookie sent with the login is over")
+check(request("GET", V + "/leaderboard", cookie=COOKIE)[0] == 200, "the new session reads")
+# a stale cookie does not block logging in or out (the public there, as on pages)
+s, h, _ = request("POST", "/api/v1/logout", cookie=OLD_COOKIE)
+check(s == 200 and "Max-Age=0" in h.get("Set-Cookie", ""), f"logout with a stale cookie: {s} {h}")
+s, h, body = request("POST", "/api/v1/login", cookie="segarena_session=" + "A" * 43,
+                     body=json.dumps({"name": "org", "password": "organiser-pass"}))
+check(s == 200 and "Max-Age=43200" in h.get("Set-Cookie", ""), f"login with a stale cookie: {s} {body!r}")
+check(status("POST", "/api/v1/logout", token="sa_not-a-token") == 401, "a bad token is still a 401")
 
 # published now: the public sees the board (aggregates, no per-case values)
 s, board = get_json(V + "/leaderboard")
@@ -435,7 +548,8 @@ s, h, body = request("GET", "/metrics")
 text = body.decode()
 check(s == 200 and h.get("Content-Type", "").startswith("text/plain"), f"metrics: {s} {h}")
 for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs gauge',
-               'segarena_jobs{status="done"} 8', 'segarena_runs{status="done"} 4',
+               # 8 + the hidden phase's fixture cases (1 + 3) and runs (1)
+               'segarena_jobs{status="done"} 12', 'segarena_runs{status="done"} 5',
                "segarena_submissions_total ", "segarena_uptime_seconds "):
     check(needle in text, f"metrics has {needle!r}")
 check('segarena_http_requests_total{code="413"}' in text, "413s are counted")

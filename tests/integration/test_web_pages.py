@@ -196,6 +196,11 @@ for evil_next in ("//evil.example/x", "/\\evil.example", "https://evil.example/"
                                    "next": evil_next})
     check(s == 303 and h.get("Location") == "/", f"next={evil_next!r} ignored: {h.get('Location')}")
 ALICE = cookie_header.split(";")[0]
+# logging in again with the session's cookie ends that session
+s, h, _ = form_post("/login", {"name": "alice", "password": PASSWORDS["alice"]}, cookie=ALICE)
+check(s == 303 and request("GET", "/api/v1/health", cookie=ALICE)[0] == 401,
+      f"login again: the session of the request's cookie is over: {s}")
+ALICE = h.get("Set-Cookie", "").split(";")[0]
 
 # the phase page: header bar and upload form for alice, the public page untouched
 s, _, public_before = request("GET", VAL_PAGE)
@@ -324,8 +329,11 @@ check(s == 200 and 'class="run-status">done<' in page and "2/2 cases done" in pa
       'http-equiv="refresh"' not in page and 'href="/challenges/demo/phases/val"' in page,
       f"a done run: progress, no refresh, the leaderboard link: {s}")
 s, _, page = request("GET", f"/runs/{RUN_QUEUED}", cookie=ALICE)
-check(s == 200 and 'class="run-status">queued<' in page and "0/2 cases done" in page and
-      '<meta http-equiv="refresh" content="3"/>' in page, f"a queued run refreshes itself: {s}")
+check(s == 200 and 'class="run-status">queued<' in page and "cases done" not in page and
+      "shown once the run is over" in page and '<meta http-equiv="refresh" content="3"/>' in page,
+      f"a hidden phase's queued run refreshes itself, its status only: {s}")
+s, _, page = request("GET", f"/runs/{RUN_QUEUED}", cookie=login("org"))
+check(s == 200 and "0/2 cases done" in page, f"the organiser sees its progress: {s}")
 s, _, page = request("GET", f"/submissions/{SUB_QUEUED}", cookie=ALICE)
 check(s == 200 and 'http-equiv="refresh"' in page, "a submission with a queued run refreshes")
 s, _, page = request("GET", f"/runs/{RUN_TEST}", cookie=ALICE)
@@ -334,6 +342,18 @@ check(s == 200 and "not published" in page and "Aggregate" not in page,
 check(request("GET", f"/runs/{RUN_VAL}", cookie=BOB)[0] == 404, "another team's run: 404")
 check(request("GET", f"/runs/{RUN_VAL}")[0] == 303, "the public: a run page -> log in")
 check(request("GET", "/runs/0", cookie=ALICE)[0] == 404, "an invalid run id: 404")
+
+# ---- the public page of a published hidden phase: nothing of one case ----
+web.seg("phase", "publish", "demo/test")
+s, _, page = request("GET", "/challenges/demo/phases/test")
+check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
+      "<title>c2" not in page and "Per-case values" not in page and
+      "Distribution over the cases" in page and 'class="box"' in page,
+      f"a hidden phase's page: boxes only, no case value or id: {s}")
+s, _, page = request("GET", VAL_PAGE)
+check(s == 200 and "<title>c1: " in page and 'class="dot"' in page,
+      "a phase with case details plots each case's value with its id")
+web.seg("phase", "unpublish", "demo/test")
 
 # ---- injection strings on the new pages ----
 EVE = login("eve")
