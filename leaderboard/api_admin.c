@@ -33,7 +33,7 @@ int sa_api_datasets(sa_web_call *call) {
 
 int sa_api_teams(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_MANAGE_USERS, NULL)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     sa_team_row *rows = NULL;
     size_t n = 0;
     if (sa_store_team_list(call->st, &rows, &n, &err)) return sa_web_internal_error(call, &err);
@@ -50,7 +50,7 @@ int sa_api_teams(sa_web_call *call) {
 
 int sa_api_users(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_MANAGE_USERS, NULL)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     sa_user_row *users = NULL;
     sa_team_row *teams = NULL;
     size_t n_users = 0, n_teams = 0;

@@ -59,7 +59,7 @@ int sa_api_login(sa_web_call *call) {
 int sa_api_logout(sa_web_call *call) {
     if (call->who.via_session) {
         if (!sa_web_csrf_ok(call)) return 0;
-        sa_error err;
+        sa_error err = {{0}};
         if (sa_auth_logout(call->st, call->req->cookie, &err)) return sa_web_internal_error(call, &err);
     }
     sa_auth_session_cookie(NULL, call->res->set_cookie, sizeof call->res->set_cookie);

@@ -12,7 +12,7 @@
 #include "server_internal.h"
 
 int sa_api_health(sa_web_call *call) {
-    sa_error err;
+    sa_error err = {{0}};
     sa_status_counts n;
     if (sa_store_status_counts(call->st, &n, &err)) return sa_web_internal_error(call, &err);
     return sa_web_send_json(call->res, 200,
@@ -25,7 +25,7 @@ int sa_api_health(sa_web_call *call) {
 }
 
 int sa_api_metrics(sa_web_call *call) {
-    sa_error err;
+    sa_error err = {{0}};
     sa_status_counts n;
     if (sa_store_status_counts(call->st, &n, &err)) return sa_web_internal_error(call, &err);
     sa_strbuf b = {0};
@@ -122,7 +122,7 @@ static json_t *phase_json(sa_web_call *call, const sa_phase_row *row, const sa_p
 
 int sa_api_challenges(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_LIST_CHALLENGES, NULL)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     sa_challenge_row *rows = NULL;
     size_t n = 0;
     if (sa_store_challenge_list(call->st, &rows, &n, &err)) return sa_web_internal_error(call, &err);
@@ -134,7 +134,7 @@ int sa_api_challenges(sa_web_call *call) {
 
 /* The challenge of the path: 1 found, 0 answered (404 or 500). */
 static int find_challenge(sa_web_call *call, sa_challenge_row *row) {
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_challenge_get(call->st, call->arg[0], row, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     if (!found) return sa_web_json_error(call->res, 404, "no challenge '%s'", call->arg[0]), 0;
@@ -167,7 +167,7 @@ int sa_api_challenge(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_LIST_CHALLENGES, NULL)) return 0;
     sa_challenge_row row;
     if (!find_challenge(call, &row)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     json_t *phases, *o = NULL;
     if (visible_phases(call, row.id, &phases, &err) == 0) {
         o = challenge_json(&row);
@@ -183,7 +183,7 @@ int sa_api_challenge_phases(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_LIST_CHALLENGES, NULL)) return 0;
     sa_challenge_row row;
     if (!find_challenge(call, &row)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     json_t *phases;
     int rc = visible_phases(call, row.id, &phases, &err);
     sa_challenge_row_free(&row);
@@ -201,7 +201,7 @@ int sa_api_leaderboard(sa_web_call *call) {
     sa_web_subject(&row, &spec, 0, &about);
     int64_t phase_id = row.id;
     sa_phase_row_free(&row);
-    sa_error err;
+    sa_error err = {{0}};
     char *json = NULL;
     size_t len = 0;
     if (sa_web_query_flag(call->req->query, "cases")) {
@@ -242,7 +242,7 @@ static int set_published(sa_web_call *call, int published) {
     int64_t id = row.id;
     sa_phase_row_free(&row);
     if (!sa_web_require(call, SA_ACT_PUBLISH, &about) || !sa_web_csrf_ok(call)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     if (sa_store_phase_set_published(call->st, id, published, &err))
         return sa_web_internal_error(call, &err);
     return sa_web_send_json(call->res, 200,

@@ -149,7 +149,7 @@ static int readable_run(sa_web_call *call, sa_run_row *run, sa_submission_row *s
     if (!sa_web_require_login(call)) return 0;
     int64_t id;
     sa_web_parse_id(call->arg[0], &id);
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_run_get(call->st, id, run, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     if (!found) return sa_web_json_error(call->res, 404, "no run %lld", (long long)id), 0;
@@ -197,7 +197,7 @@ static int managed_run(sa_web_call *call, sa_run_row *run) {
 int sa_api_run_cancel(sa_web_call *call) {
     sa_run_row run;
     if (!managed_run(call, &run)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     int cancelled = sa_store_run_cancel(call->st, run.id, &err);
     int64_t id = run.id;
     sa_run_row_free(&run);
@@ -210,7 +210,7 @@ int sa_api_run_cancel(sa_web_call *call) {
 /* Queues a run of kind for the submission; a refusal of the evaluator (e.g. a
  * rescore of an unfinished run) is a 409 with its reason. */
 static int queue_run(sa_web_call *call, int64_t submission_id, const char *kind, int64_t parent) {
-    sa_error err;
+    sa_error err = {{0}};
     int64_t run_id;
     if (sa_run_queue(call->st, call->ctx->data_dir, submission_id, kind, parent, &run_id, &err))
         return sa_web_json_error(call->res, 409, "%s", err.msg);
@@ -250,7 +250,7 @@ int sa_api_run_start(sa_web_call *call) {
     if (!sa_web_require(call, SA_ACT_MANAGE_RUNS, &about) || !sa_web_csrf_ok(call)) return 0;
     if (!ready) return sa_web_json_error(call->res, 409, "submission %lld was refused at intake",
                                          (long long)id);
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row *runs = NULL;
     size_t n = 0;
     if (sa_store_run_list(call->st, 0, id, &runs, &n, &err)) return sa_web_internal_error(call, &err);

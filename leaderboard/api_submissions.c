@@ -23,7 +23,7 @@ static int upload_team(sa_web_call *call, sa_team_row *team) {
     char name[80];
     int given = sa_web_query(call->req->query, "team", name, sizeof name);
     if (given == 0) given = sa_web_form_value(call->req, "team", name, sizeof name);
-    sa_error err;
+    sa_error err = {{0}};
     if (given < 0) return sa_web_json_error(call->res, 400, "?team= is not a team name"), 0;
     if (!given) {
         if (call->who.n_teams != 1)
@@ -42,7 +42,7 @@ static int upload_team(sa_web_call *call, sa_team_row *team) {
 /* The phase of the path, whether published or not (teams submit to hidden
  * phases): 1 found, 0 answered. */
 static int upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spec) {
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], row, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     if (!found)
@@ -88,7 +88,7 @@ int sa_api_submit_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *m
     about.team_id = *team_id = team.id;
     if (!sa_web_require(call, SA_ACT_SUBMIT, &about) || !sa_web_csrf_ok(call)) return 0;
     sa_submit_outcome out;
-    sa_error err;
+    sa_error err = {{0}};
     if (sa_quota_check(call->st, *phase_id, team.id, sa_store_now(), &out, &err))
         return sa_web_internal_error(call, &err), 0;
     if (out.refusal) return sa_api_answer_refusal(call, &out), 0;
@@ -129,7 +129,7 @@ int sa_web_submit_upload(sa_web_call *call, int64_t phase_id, int64_t team_id,
     req.archive_path = call->req->upload_path;
     req.engine = SA_ENGINE_PODMAN; /* intake loads into podman's storage */
     req.display_name = "the upload";   /* reasons never name the server's paths */
-    sa_error err;
+    sa_error err = {{0}};
     if (sa_submit(call->st, &req, out, &err)) return sa_web_internal_error(call, &err), -1;
     hide_path(out->reason, sizeof out->reason, call->req->upload_path);
     return 0;

@@ -160,7 +160,7 @@ static void free_page_challenges(sa_page_challenge *pc, size_t n) {
 }
 
 int sa_html_index(sa_web_call *call) {
-    sa_error err;
+    sa_error err = {{0}};
     sa_challenge_row *chs = NULL;
     sa_phase_row *phases = NULL;
     size_t n_ch = 0, n_ph = 0;
@@ -230,7 +230,7 @@ static int hidden_phase_page(sa_web_call *call) {
     if (call->who.role != SA_ROLE_CHALLENGER || call->who.n_teams == 0) return 0;
     sa_phase_row row;
     sa_phase_spec spec;
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
     if (found <= 0) return 0;
     int ok = sa_page_cache_spec(call->ctx, &row, &spec, &err) == 0;
@@ -273,7 +273,7 @@ int sa_html_phase(sa_web_call *call) {
         return sa_page_error(call->res, call->res->status,
                              call->res->status == 404 ? "no such phase" : "internal error");
     }
-    sa_error err;
+    sa_error err = {{0}};
     sa_cached_board board;
     unsigned want = SA_CACHED_HTML | (call->who.role == SA_ROLE_PUBLIC ? SA_CACHED_GZIP : 0);
     int got = sa_page_cache_board(call->ctx, call->st, row.id, want, call->req->suspend, &board, &err);

@@ -85,7 +85,7 @@ int sa_page_login(sa_web_call *call) {
     }
     char cookie[128], csrf[80];
     double retry_after = 0;
-    sa_error err;
+    sa_error err = {{0}};
     int rc = sa_auth_login(call->st, name, password, call->req->client_ip, cookie, csrf,
                            &retry_after, &err);
     memset(password, 0, sizeof password);
@@ -117,7 +117,7 @@ int sa_page_login(sa_web_call *call) {
 int sa_page_logout(sa_web_call *call) {
     if (call->who.via_session) {
         if (!sa_web_csrf_ok(call)) return 0; /* 403, shown as a page */
-        sa_error err;
+        sa_error err = {{0}};
         if (sa_auth_logout(call->st, call->req->cookie, &err)) {
             sa_web_log(call->ctx, "POST /logout: %s", err.msg);
             return sa_page_error(call->res, 500, "internal error");

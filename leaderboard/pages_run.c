@@ -132,7 +132,7 @@ int sa_page_run(sa_web_call *call) {
     if (call->who.role == SA_ROLE_PUBLIC) return sa_page_login_redirect(call);
     int64_t id;
     sa_web_parse_id(call->arg[0], &id);
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row run;
     int found = sa_store_run_get(call->st, id, &run, &err);
     if (found < 0) return sa_web_internal_error(call, &err);

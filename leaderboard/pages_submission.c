@@ -140,7 +140,7 @@ int sa_page_submission(sa_web_call *call) {
     if (!readable(call, &sub, &phase, &spec)) return 0;
     sa_subject about;
     sa_web_subject(&phase, &spec, sub.team_id, &about);
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row *runs = NULL;
     size_t n = 0;
     int rc = sa_store_run_list(call->st, 0, sub.id, &runs, &n, &err);
@@ -232,7 +232,7 @@ int sa_page_case_log(sa_web_call *call) {
     sa_phase_row_free(&phase);
     if (!sa_web_allowed(&call->who, SA_ACT_READ_LOGS, &about))
         return sa_page_error(call->res, 403, "This phase does not show logs.");
-    sa_error err;
+    sa_error err = {{0}};
     sa_run_row *runs = NULL;
     size_t n = 0;
     if (sa_store_run_list(call->st, 0, sub_id, &runs, &n, &err)) return sa_web_internal_error(call, &err);

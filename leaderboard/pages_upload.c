@@ -42,7 +42,7 @@ int sa_page_upload_form(sa_web_call *call, const sa_phase_row *row, const sa_pha
     }
     sa_strbuf options = {0};
     size_t n_options = 0;
-    sa_error err;
+    sa_error err = {{0}};
     for (size_t i = 0; i < call->who.n_teams && i < SA_WEB_MAX_TEAMS; i++) {
         sa_subject about;
         sa_web_subject(row, spec, call->who.teams[i], &about);
@@ -95,7 +95,7 @@ int sa_page_upload_form(sa_web_call *call, const sa_phase_row *row, const sa_pha
 int sa_page_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes) {
     if (!sa_web_require_login(call)) return 0;
     sa_phase_row row;
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     if (!found)

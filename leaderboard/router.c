@@ -91,7 +91,7 @@ void sa_web_log(const sa_server_ctx *ctx, const char *fmt, ...) {
 
 int sa_web_internal_error(sa_web_call *call, const sa_error *err) {
     sa_web_log(call->ctx, "%s %s: %s", call->req->method, call->req->path,
-               err ? err->msg : "internal error");
+               err && err->msg[0] ? err->msg : "internal error (no message)");
     return sa_web_json_error(call->res, 500, "internal error");
 }
 
@@ -216,7 +216,7 @@ void sa_web_subject(const sa_phase_row *phase, const sa_phase_spec *spec, int64_
 
 int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *phase,
                          sa_phase_row *row, sa_phase_spec *spec) {
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, challenge, phase, row, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     sa_subject about = {0, found ? row->published : 0, 0, 0};
@@ -240,7 +240,7 @@ int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *p
 int sa_web_submission_readable(sa_web_call *call, int64_t id, sa_submission_row *sub,
                                sa_phase_row *phase, sa_phase_spec *spec) {
     if (!sa_web_require_login(call)) return 0;
-    sa_error err;
+    sa_error err = {{0}};
     int found = sa_store_submission_get(call->st, id, sub, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
     if (!found) return sa_web_json_error(call->res, 404, "no submission %lld", (long long)id), 0;
@@ -420,7 +420,7 @@ static const route *prepare_call(const sa_server_ctx *ctx, sa_store *st,
         else not_found(req, res, 404, "not found");
         return NULL;
     }
-    sa_error err;
+    sa_error err = {{0}};
     if (sa_auth_identify(st, req, &call->who, &err) != 0) {
         /* a stale session cookie (no token) is the public where one logs in
          * or out, as on pages: else the stale cookie would block both */

@@ -369,7 +369,7 @@ static int form_file_data(void *ctx, const char *fields, const char *data, size_
     server *srv = rs->srv;
     if (!rs->file_checked) {
         rs->file_checked = 1;
-        sa_error err;
+        sa_error err = {{0}};
         sa_store *st = thread_store_get(&srv->ctx, &err);
         if (!st) {
             sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
@@ -408,7 +408,7 @@ static enum MHD_Result start_request(server *srv, struct MHD_Connection *c, cons
         }
         return MHD_YES;
     }
-    sa_error err;
+    sa_error err = {{0}};
     sa_store *st = thread_store_get(&srv->ctx, &err);
     if (!st) {
         sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
@@ -539,7 +539,7 @@ static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, con
         return send_error(srv, c, url, 413, msg);
     }
     if (rs->write_failed) return send_error(srv, c, url, 500, "internal error: the upload could not be stored");
-    sa_error err;
+    sa_error err = {{0}};
     sa_store *st = thread_store_get(&srv->ctx, &err);
     if (!st) {
         sa_web_log(&srv->ctx, "cannot open the store: %s", err.msg);
@@ -644,7 +644,7 @@ static void on_worker_event(const sa_worker_event *ev, void *ctx) {
 
 static void *worker_main(void *arg) {
     worker_thread *w = arg;
-    sa_error err;
+    sa_error err = {{0}};
     if (sa_worker_run(&w->opt, &err) != 0) sa_web_log(&w->srv->ctx, "workers stopped: %s", err.msg);
     return NULL;
 }
