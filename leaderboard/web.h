@@ -17,6 +17,8 @@
  *   upload_form.c the upload form's multipart body, streamed (MHD post processor)
  *   render_page.c the frame every page shares (head, style, header bar)
  *   render_html.c, render_svg.c, escape.c   pure rendering, escaping
+ *   utf8.c        text made valid UTF-8 (U+FFFD) for JSON and pages
+ *   run_view.c    how much of a run's progress a viewer sees (hidden phases)
  *   auth.c        passwords (Argon2id), API tokens, sessions, CSRF, rate limits
  *   permissions.c sa_web_allowed: role x action, the only place that decides
  */
