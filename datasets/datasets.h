@@ -64,13 +64,27 @@ typedef enum sa_reader {
 } sa_reader;
 
 /* Reads a file or a DICOM series folder. Refuses (with "<path>: <problem>"):
- * missing/unreadable file, unknown format, truncated or corrupt data, images
+ * missing/unreadable file, unknown format, truncated or corrupt data, MetaImage/
+ * NRRD headers whose data lives elsewhere than in the file (.mha/.nrrd) or in one
+ * plain file name in the header's folder (.mhd/.nhdr), NIfTI headers niftilib
+ * misreads (vox_offset < 352, bad dim, unknown datatype), NaN/Inf float voxels
+ * in a NIfTI file that needs ITK, unevenly spaced DICOM slices, images
  * with more than 3 dimensions (a 4th dimension of size 1 is accepted), vector
  * pixels, zero/negative/NaN/Inf spacing, non-finite or degenerate origin and
  * direction. Returns 0 or -1; on -1 *out is zeroed. A path that is a folder is read
  * as a DICOM series (refused, naming the series, if it holds more than one). */
 int sa_image_read(const char *path, sa_image *out, sa_error *err);
 int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err);
+
+/* Reads an image that must have like's geometry (for a file from an untrusted
+ * source, e.g. a contestant's output, scored on the reference's grid). The header
+ * is compared with like before any voxel memory is allocated, so a small file
+ * whose header declares a huge grid costs nothing. Returns 0; -2 when the
+ * geometry differs from like's (err holds sa_image_same_geometry's message with
+ * like/like_path first); -1 for any other refusal (as sa_image_read). Reader
+ * AUTO. A DICOM folder is read whole and then compared. */
+int sa_image_read_like(const char *path, const sa_image *like, const char *like_path,
+                       sa_image *out, sa_error *err);
 
 /* Writes an image; the format follows the extension (.nii, .nii.gz, .mha, .mhd,
  * .nrrd, .nhdr). Compressed for .nii.gz, .mha and .nrrd. Written into a temporary

@@ -33,7 +33,8 @@ static int is_nifti_name(const char *path) {
 }
 
 /* Refuses images whose geometry SegArena cannot use. The size-overflow check is
- * here too so every reader shares it. */
+ * here too so every reader shares it. Needs no voxels: readers run it on the
+ * header before allocating. */
 static int check_read_image(const char *path, const sa_image *img, sa_error *err) {
     if (sa_image_voxel_count(img) == 0)
         return sa_error_set(err, "%s: image size %zux%zux%zu is empty or too large", path,
@@ -60,19 +61,61 @@ static int check_read_image(const char *path, const sa_image *img, sa_error *err
     return 0;
 }
 
-int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err) {
+/* What the header check (sa_header_check_fn) of a read needs. */
+typedef struct read_context {
+    const char *path;
+    const sa_image *like;     /* NULL: no reference geometry */
+    const char *like_path;
+    int (*data_check)(const char *path, sa_error *err); /* ITK path: before the voxels */
+} read_context;
+
+/* Runs on the header, before any voxel memory is allocated: geometry usable (-1),
+ * geometry equal to the reference's (-2), then the data checks ITK needs (-1). */
+static int header_check(const sa_image *hdr, void *ctx_v, sa_error *err) {
+    const read_context *ctx = ctx_v;
+    if (check_read_image(ctx->path, hdr, err) != 0) return -1;
+    if (ctx->like && sa_image_same_geometry(ctx->like, ctx->like_path, hdr, ctx->path, err) != 0)
+        return -2;
+    if (ctx->data_check && ctx->data_check(ctx->path, err) != 0) return -1;
+    return 0;
+}
+
+/* Before ITK opens a file: what it would read from elsewhere, print about, or
+ * read wrongly, judged here; sets the check to run once the header is accepted. */
+static int before_itk(const char *path, read_context *ctx, sa_error *err) {
+    if (is_nifti_name(path)) {
+        ctx->data_check = sa_nifti_precheck_data;
+        return sa_nifti_precheck_header(path, err);
+    }
+    if (sa_has_suffix(path, ".mha") || sa_has_suffix(path, ".mhd")) {
+        ctx->data_check = sa_metaimage_check_data;
+        return sa_metaimage_check_header(path, err);
+    }
+    if (sa_has_suffix(path, ".nrrd") || sa_has_suffix(path, ".nhdr")) {
+        ctx->data_check = sa_nrrd_check_data;
+        return sa_nrrd_check_header(path, err);
+    }
+    if (sa_has_suffix(path, ".gz") && sa_gzip_check_file(path, NULL, err) != 0) return -1;
+    return 0;
+}
+
+static int read_image(const char *path, sa_reader reader, const sa_image *like,
+                      const char *like_path, sa_image *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
     struct stat st;
     if (stat(path, &st) != 0)
         return sa_error_set(err, "%s: %s", path,
                             errno == ENOENT ? "no such file or folder" : strerror(errno));
+    read_context ctx = {path, like, like_path, NULL};
     int rc;
     if (S_ISDIR(st.st_mode)) {
         if (reader == SA_READER_NATIVE)
             return sa_error_set(err, "%s: is a folder; the native reader reads NIfTI files only",
                                 path);
+        /* a DICOM series is read whole (its memory is that of its files), then compared */
         rc = sa_itk_read_dicom_folder(path, out, err);
+        if (rc == 0) rc = header_check(out, &ctx, err);
     } else if (!S_ISREG(st.st_mode)) {
         return sa_error_set(err, "%s: not a regular file", path);
     } else if (access(path, R_OK) != 0) {
@@ -81,32 +124,26 @@ int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_err
         rc = SA_NATIVE_NEEDS_ITK;
         if (reader != SA_READER_ITK && is_nifti_name(path)) {
             sa_error reason = {{0}};
-            rc = sa_nifti_native_read(path, out, &reason);
+            rc = sa_nifti_native_read(path, header_check, &ctx, out, &reason);
             if (rc == SA_NATIVE_NEEDS_ITK && reader == SA_READER_NATIVE)
                 return sa_error_set(err, "%s: the native NIfTI reader does not handle this file "
                                     "(%s); use the ITK reader", path, reason.msg);
-            if (rc == -1) {
+            if (rc < 0) {
                 if (err) *err = reason;
-                return -1;
+                return rc;
             }
         } else if (reader == SA_READER_NATIVE) {
             return sa_error_set(err, "%s: the native reader reads .nii and .nii.gz files only",
                                 path);
         }
         if (rc == SA_NATIVE_NEEDS_ITK) {
-            /* niftilib zero-fills short or damaged data and patches bad pixdim;
-             * judge those ourselves first. */
-            if (is_nifti_name(path)) {
-                if (sa_nifti_precheck(path, err) != 0) return -1;
-            } else if (sa_has_suffix(path, ".gz") && sa_gzip_check_file(path, NULL, err) != 0) {
-                return -1;
-            }
-            rc = sa_itk_read_file(path, out, err);
+            if (before_itk(path, &ctx, err) != 0) return -1;
+            rc = sa_itk_read_file(path, header_check, &ctx, out, err);
         }
     }
     if (rc != 0) {
         sa_image_free(out);
-        return -1;
+        return rc == -2 ? -2 : -1;
     }
     if (check_read_image(path, out, err) != 0) {
         sa_image_free(out);
@@ -115,8 +152,17 @@ int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_err
     return 0;
 }
 
+int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err) {
+    return read_image(path, reader, NULL, NULL, out, err) == 0 ? 0 : -1;
+}
+
 int sa_image_read(const char *path, sa_image *out, sa_error *err) {
     return sa_image_read_with(path, SA_READER_AUTO, out, err);
+}
+
+int sa_image_read_like(const char *path, const sa_image *like, const char *like_path,
+                       sa_image *out, sa_error *err) {
+    return read_image(path, SA_READER_AUTO, like, like_path, out, err);
 }
 
 /* ---- writing ---- */

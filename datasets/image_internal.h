@@ -6,6 +6,8 @@
 #ifndef SEGARENA_IMAGE_INTERNAL_H
 #define SEGARENA_IMAGE_INTERNAL_H
 
+#include <stdio.h>
+
 #include "datasets.h"
 
 #ifdef __cplusplus
@@ -15,10 +17,18 @@ extern "C" {
 /* Result of the native NIfTI reader besides 0 (read) and -1 (refused). */
 #define SA_NATIVE_NEEDS_ITK 1
 
-/* Native NIfTI-1 reader (.nii, .nii.gz). Returns 0 with *out filled, -1 with a
- * refusal in err, or SA_NATIVE_NEEDS_ITK with the reason in err (the file is
- * valid NIfTI but outside what the native path reproduces bit for bit). */
-int sa_nifti_native_read(const char *path, sa_image *out, sa_error *err);
+/* Called by a reader once the header is known and before any voxel memory is
+ * allocated or voxel data read: hdr holds size, type and geometry (data NULL).
+ * Returns 0 to go on, or -1 / -2 (with err set), which the reader returns as is
+ * (image.c: -2 is a geometry that differs from the reference image). */
+typedef int (*sa_header_check_fn)(const sa_image *hdr, void *ctx, sa_error *err);
+
+/* Native NIfTI-1 reader (.nii, .nii.gz). Returns 0 with *out filled, -1 (or what
+ * check returned) with a refusal in err, or SA_NATIVE_NEEDS_ITK with the reason in
+ * err (the file is valid NIfTI but outside what the native path reproduces bit
+ * for bit). check may be NULL. */
+int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+                         sa_error *err);
 
 /* Checks that a .gz file is complete: every gzip member inflates, CRC and ISIZE
  * match; *inflated_out (may be NULL) gets the total inflated size (the file size
@@ -26,15 +36,43 @@ int sa_nifti_native_read(const char *path, sa_image *out, sa_error *err);
  * -1 with "<path>: <problem>". */
 int sa_gzip_check_file(const char *path, size_t *inflated_out, sa_error *err);
 
-/* What ITK 5.2 (niftilib) lets through silently and SegArena refuses, checked
- * before ITK reads a .nii/.nii.gz: damaged gzip data, voxel data shorter than
- * the header says (niftilib zero-fills), and zero/negative/NaN pixdim (ITK turns
- * them into a usable spacing). Returns 0 (ITK may read it) or -1. */
-int sa_nifti_precheck(const char *path, sa_error *err);
+/* What ITK 5.2 (niftilib) lets through silently, or answers with a message of
+ * its own on stderr, and SegArena refuses, checked before ITK reads a .nii/.nii.gz.
+ * _header (before ITK opens the file at all): a header shorter than 348 bytes,
+ * dim[0] outside 1..7, a dimension < 1, a datatype other than the ten scalar
+ * types, vox_offset < 352 or non-finite in a single-file NIfTI (niftilib would
+ * read from byte 348), zero/negative/NaN pixdim (ITK turns them into a usable
+ * spacing). _data (once the geometry is accepted, before the voxels are read):
+ * damaged gzip data, voxel data shorter than the header says (niftilib
+ * zero-fills), and NaN/Inf float voxels (niftilib reads them as 0). Each returns
+ * 0 (ITK may go on) or -1. */
+int sa_nifti_precheck_header(const char *path, sa_error *err);
+int sa_nifti_precheck_data(const char *path, sa_error *err);
+
+/* MetaImage and NRRD data that ITK would read from elsewhere, or read short
+ * (metaimage_check.c, nrrd_check.c). _header, before ITK opens the file: where
+ * the voxel data lives (.mha/.nrrd: in the file itself; .mhd/.nhdr: one plain
+ * file name in the header's folder; no LIST or numbered-pattern forms). _data,
+ * before the voxels are read: the data is as long as the header says (raw:
+ * file size; compressed: inflated length). Each returns 0 or -1. */
+int sa_metaimage_check_header(const char *path, sa_error *err);
+int sa_metaimage_check_data(const char *path, sa_error *err);
+int sa_nrrd_check_header(const char *path, sa_error *err);
+int sa_nrrd_check_data(const char *path, sa_error *err);
+
+/* Inflates the zlib or gzip stream at fp's position (at most limit input bytes
+ * when limit > 0) and counts its output into *got, up to want. Refuses a corrupt
+ * stream, and one that holds all want bytes but then ends without its trailer.
+ * Stops after 2*want bytes of output. Returns 0 or -1 ("<path>: <problem>"). */
+int sa_inflate_count(const char *path, FILE *fp, long long limit, size_t want, size_t *got,
+                     sa_error *err);
 
 /* ITK readers: a file in any format ITK knows, or a DICOM series folder. The
- * result is not yet validated (image.c checks spacing, origin, direction). */
-int sa_itk_read_file(const char *path, sa_image *out, sa_error *err);
+ * result is not yet validated (image.c checks spacing, origin, direction). For a
+ * file, check (may be NULL) runs after ITK has read the header and before voxel
+ * memory is allocated; the buffer is zeroed before ITK fills it. */
+int sa_itk_read_file(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+                     sa_error *err);
 int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err);
 
 /* ITK writer: writes img to exactly `path` (no temporary name; image.c does the

@@ -25,12 +25,14 @@
 #endif
 #define MODULE_NAME "libsegarena_itk.so"
 
-typedef int (*read_fn)(const char *, sa_image *, sa_error *);
+typedef int (*read_fn)(const char *, sa_header_check_fn, void *, sa_image *, sa_error *);
+typedef int (*dicom_fn)(const char *, sa_image *, sa_error *);
 typedef int (*write_fn)(const char *, const sa_image *, int, sa_error *);
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t itk_lock = PTHREAD_MUTEX_INITIALIZER;
-static read_fn read_file, read_dicom;
+static read_fn read_file;
+static dicom_fn read_dicom;
 static write_fn write_file;
 typedef int (*uid_fn)(const char *, char *, size_t, sa_error *);
 static uid_fn series_uid; /* optional entry point */
@@ -61,12 +63,13 @@ static void load(void) {
         return;
     }
     /* object and function pointers share a representation on every POSIX system */
-    *(void **)&read_file = dlsym(module, "segarena_itk_read_file");
+    *(void **)&read_file = dlsym(module, "segarena_itk_read_file_checked");
     *(void **)&read_dicom = dlsym(module, "segarena_itk_read_dicom_folder");
     *(void **)&write_file = dlsym(module, "segarena_itk_write_file");
     *(void **)&series_uid = dlsym(module, "segarena_itk_dicom_series_uid");
     if (!read_file || !read_dicom || !write_file) {
-        read_file = read_dicom = NULL;
+        read_file = NULL;
+        read_dicom = NULL;
         write_file = NULL;
         snprintf(load_error, sizeof load_error, "the ITK module %s lacks its entry points", MODULE_NAME);
     }
@@ -79,10 +82,11 @@ static int ready(const char *path, sa_error *err) {
     return 0;
 }
 
-int sa_itk_read_file(const char *path, sa_image *out, sa_error *err) {
+int sa_itk_read_file(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+                     sa_error *err) {
     if (!ready(path, err)) return -1;
     pthread_mutex_lock(&itk_lock);
-    int rc = read_file(path, out, err);
+    int rc = read_file(path, check, ctx, out, err);
     pthread_mutex_unlock(&itk_lock);
     return rc;
 }

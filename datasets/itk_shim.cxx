@@ -5,6 +5,8 @@
  * Every ITK exception (and any other) is caught here and turned into
  * "<path>: <problem>" so no C++ exception crosses into C.
  */
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <strings.h>
 #include <vector>
 
 #include "itkGDCMImageIO.h"
@@ -22,6 +25,7 @@
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
 #include "itkMetaDataObject.h"
+#include "itkMetaImageIO.h"
 
 #include "image_internal.h"
 
@@ -51,24 +55,48 @@ class QuietStreams {
     std::streambuf *old_cout_;
 };
 
-/* The first line of an ITK exception's description, without ITK's
- * "ITK ERROR: ImageIO(0x...): " decoration. */
+/* An ITK exception's description as one line: ITK's decorations ("ITK ERROR: ",
+ * "itk::ERROR: NrrdImageIO(0x55d0c...): ", the source location) removed, and the
+ * lines of a multi-line message (teem's biff traces) joined with "; ". */
 std::string short_reason(const std::exception &e) {
     std::string text;
     if (auto *itk_error = dynamic_cast<const itk::ExceptionObject *>(&e))
         text = itk_error->GetDescription();
     else
         text = e.what();
-    size_t newline = text.find('\n');
-    if (newline != std::string::npos) text.resize(newline);
-    size_t tag = text.find("ITK ERROR: ");
-    if (tag != std::string::npos) {
-        text.erase(0, tag + 11);
-        size_t colon = text.find("): ");
-        if (colon != std::string::npos && colon < 80) text.erase(0, colon + 3);
+    std::string joined;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        for (const char *tag : {"itk::ERROR: ", "ITK ERROR: "}) {
+            size_t at = line.find(tag);
+            if (at == std::string::npos) continue;
+            line.erase(0, at + std::strlen(tag));
+            size_t close = line.find("): ");
+            if (close != std::string::npos && close < 80 && line.find('(') < close)
+                line.erase(0, close + 3);
+        }
+        size_t a = line.find_first_not_of(" \t\r");
+        size_t b = line.find_last_not_of(" \t\r");
+        if (a == std::string::npos) continue;
+        line = line.substr(a, b - a + 1);
+        /* teem's biff lines: "[nrrd] _nrrdRead: trouble reading NRRD file" */
+        if (line[0] == '[') {
+            size_t close = line.find("] ");
+            if (close != std::string::npos && close < 16) line.erase(0, close + 2);
+        }
+        size_t id = 0;
+        while (id < line.size() && (std::isalnum((unsigned char)line[id]) || line[id] == '_')) id++;
+        if (id > 0 && line.compare(id, 1, ":") == 0 && line.find(' ') > id)
+            line.erase(0, line.compare(id, 2, ": ") == 0 ? id + 2 : id + 1);
+        if (line.empty() || line == "trouble" || line.compare(0, 15, "trouble reading") == 0 ||
+            (line.compare(0, 14, "Error reading ") == 0 && line.back() == ':'))
+            continue; /* the generic layers of the trace: the cause is in the others */
+        if (!joined.empty()) joined += "; ";
+        joined += line;
+        if (joined.size() > 400) break;
     }
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\r')) text.pop_back();
-    return text.empty() ? std::string("unknown ITK error") : text;
+    return joined.empty() ? std::string("unknown ITK error") : joined;
 }
 
 int set_error(sa_error *err, const char *path, const std::string &problem) {
@@ -129,19 +157,47 @@ int describe_from_io(const char *path, itk::ImageIOBase *io, sa_image *out, sa_e
     return 0;
 }
 
-int read_file(const char *path, sa_image *out, sa_error *err) {
+/* MetaIO's own reading of ElementDataFile must agree with what
+ * metaimage_check.c accepted before ITK opened the file: .mha LOCAL, .mhd LOCAL
+ * or one plain file name (checked again here on MetaIO's parse, before Read). */
+bool metaimage_data_file_ok(const char *path, itk::ImageIOBase *io, std::string *problem) {
+    auto *meta = dynamic_cast<itk::MetaImageIO *>(io);
+    if (!meta) return true;
+    std::string name = meta->GetMetaImagePointer()->ElementDataFileName();
+    bool local = name.size() == 5 && strncasecmp(name.c_str(), "LOCAL", 5) == 0;
+    if (local) return true;
+    size_t len = std::strlen(path);
+    bool mha = len >= 4 && strcasecmp(path + len - 4, ".mha") == 0;
+    if (!mha && !name.empty() && name != "." && name != ".." &&
+        name.find_first_of("/\\% \t") == std::string::npos && name.compare(0, 4, "LIST") != 0)
+        return true;
+    *problem = "ElementDataFile '" + name + "' is not allowed (" +
+               (mha ? "a .mha file must hold its own voxel data" : "one plain file name in the "
+                                                                  "header's folder") + ")";
+    return false;
+}
+
+int read_file(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+              sa_error *err) {
     itk::ImageIOBase::Pointer io =
         itk::ImageIOFactory::CreateImageIO(path, itk::ImageIOFactory::FileModeEnum::ReadMode);
     if (!io) return set_error(err, path, "unknown or unreadable image format");
     io->SetFileName(path);
     io->ReadImageInformation();
     if (describe_from_io(path, io, out, err) != 0) return -1;
+    std::string problem;
+    if (!metaimage_data_file_ok(path, io, &problem)) return set_error(err, path, problem);
+    if (check) {
+        int rc = check(out, ctx, err);
+        if (rc != 0) return rc;
+    }
 
     size_t voxels = sa_image_voxel_count(out);
     if (voxels == 0) return set_error(err, path, "image is empty or too large");
     size_t bytes = voxels * sa_pixel_size(out->type);
     if (bytes / sa_pixel_size(out->type) != voxels) return set_error(err, path, "image is too large");
-    out->data = std::malloc(bytes ? bytes : 1);
+    /* zeroed: whatever a reader might leave unwritten is never old heap memory */
+    out->data = std::calloc(bytes ? bytes : 1, 1);
     if (!out->data) return set_error(err, path, "out of memory");
 
     /* Read the whole region straight into our buffer: no ImageFileReader, no copy. */
@@ -156,6 +212,42 @@ int read_file(const char *path, sa_image *out, sa_error *err) {
     return 0;
 }
 
+/* ITK reads a series with a missing slice as evenly spaced (it averages the
+ * spacing and only warns), which misplaces every slice after the gap. The
+ * slices' ImagePositionPatient (0020,0032), projected on the slice normal and
+ * sorted, must step evenly: within 1e-3 of the step (and 1e-4 mm). */
+template <typename Dicts, typename Direction>
+int check_slice_spacing(const char *path, const Dicts *dicts, const Direction &dir,
+                        sa_error *err) {
+    if (!dicts || dicts->size() < 3) return 0;
+    std::vector<double> pos;
+    for (size_t i = 0; i < dicts->size(); i++) {
+        std::string value;
+        if (!itk::ExposeMetaData<std::string>(*(*dicts)[i], "0020|0032", value))
+            return sa_error_set(err, "%s: slice %zu has no Image Position (Patient) (0020,0032)",
+                                path, i);
+        double p[3];
+        for (char &c : value)
+            if (c == '\\') c = ' ';
+        std::istringstream in(value);
+        if (!(in >> p[0] >> p[1] >> p[2]))
+            return sa_error_set(err, "%s: slice %zu has an unreadable Image Position (Patient) "
+                                "'%s'", path, i, value.c_str());
+        pos.push_back(p[0] * dir[0][2] + p[1] * dir[1][2] + p[2] * dir[2][2]);
+    }
+    std::vector<double> sorted = pos;
+    std::sort(sorted.begin(), sorted.end());
+    double step = (sorted.back() - sorted.front()) / (double)(sorted.size() - 1);
+    for (size_t i = 0; i + 1 < sorted.size(); i++) {
+        double gap = sorted[i + 1] - sorted[i];
+        if (!(std::fabs(gap - step) <= 1e-3 * std::fabs(step) + 1e-4))
+            return sa_error_set(err, "%s: slice positions are not evenly spaced (gap between "
+                                "slice %zu and %zu is %.6g mm, the mean step is %.6g mm: a "
+                                "missing or duplicated slice?)", path, i, i + 1, gap, step);
+    }
+    return 0;
+}
+
 template <typename T>
 int read_series_as(const char *path, const std::vector<std::string> &files,
                    itk::GDCMImageIO *io, sa_image *out, sa_error *err) {
@@ -165,6 +257,9 @@ int read_series_as(const char *path, const std::vector<std::string> &files,
     reader->SetFileNames(files);
     reader->Update();
     ImageType *image = reader->GetOutput();
+    if (check_slice_spacing(path, reader->GetMetaDataDictionaryArray(), image->GetDirection(),
+                            err) != 0)
+        return -1;
     auto size = image->GetLargestPossibleRegion().GetSize();
     for (unsigned i = 0; i < 3; i++) {
         out->size[i] = size[i];
@@ -252,10 +347,11 @@ int write_as(const char *path, const sa_image *img, int compress) {
 
 } // namespace
 
-extern "C" int segarena_itk_read_file(const char *path, sa_image *out, sa_error *err) {
+extern "C" int segarena_itk_read_file_checked(const char *path, sa_header_check_fn check,
+                                              void *ctx, sa_image *out, sa_error *err) {
     QuietStreams quiet;
     try {
-        return read_file(path, out, err);
+        return read_file(path, check, ctx, out, err);
     } catch (const std::exception &e) {
         return set_error(err, path, short_reason(e));
     } catch (...) {

@@ -521,66 +521,279 @@ int sa_gzip_check_file(const char *path, size_t *inflated_out, sa_error *err) {
     return rc;
 }
 
-int sa_nifti_precheck(const char *path, sa_error *err) {
-    size_t file_bytes = 0;
-    int gz = sa_has_suffix(path, ".gz");
-    if (gz) {
-        if (sa_gzip_check_file(path, &file_bytes, err) != 0) return -1;
-    } else {
-        struct stat st;
-        if (stat(path, &st) != 0) return sa_error_set(err, "%s: %s", path, strerror(errno));
-        file_bytes = (size_t)st.st_size;
+/* The first 348 bytes of a .nii or .nii.gz (inflated when gzip), read from at
+ * most the first MiB of the file so that a large file is not loaded for this. */
+static int read_header_bytes(const char *path, uint8_t h[NIFTI1_HEADER_SIZE], size_t *got,
+                             sa_error *err) {
+    enum { PREFIX = 1 << 20 };
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t *in = malloc(PREFIX);
+    if (!in) {
+        fclose(fp);
+        return sa_error_set(err, "%s: out of memory", path);
     }
+    size_t in_len = fread(in, 1, PREFIX, fp);
+    fclose(fp);
+    if (is_gzip(in, in_len)) {
+        *got = inflate_prefix(in, in_len, h, NIFTI1_HEADER_SIZE);
+        free(in);
+        if (*got != NIFTI1_HEADER_SIZE)
+            return sa_error_set(err, "%s: truncated or corrupt gzip data (cannot inflate the "
+                                "348-byte NIfTI header)", path);
+        return 0;
+    }
+    *got = in_len < NIFTI1_HEADER_SIZE ? in_len : NIFTI1_HEADER_SIZE;
+    memcpy(h, in, *got);
+    free(in);
+    return 0;
+}
+
+static const char *datatype_name(int16_t dt) {
+    switch (dt) {
+    case 0: return "unknown";
+    case 1: return "binary";
+    case 32: return "complex64";
+    case 128: return "RGB24";
+    case 1536: return "float128";
+    case 1792: return "complex128";
+    case 2048: return "complex256";
+    case 2304: return "RGBA32";
+    default: return "not a NIfTI-1 datatype";
+    }
+}
+
+/* The header checks of sa_nifti_precheck_header on a parsed header. */
+static int check_header_fields(const char *path, const nifti1_fields *f, sa_error *err) {
+    if (f->dim[0] < 1 || f->dim[0] > 7)
+        return sa_error_set(err, "%s: dim[0] is %d; a NIfTI-1 header holds 1 to 7 dimensions",
+                            path, f->dim[0]);
+    for (int i = 1; i <= f->dim[0]; i++)
+        if (f->dim[i] < 1)
+            return sa_error_set(err, "%s: dim[%d] is %d; every dimension needs a size of at "
+                                "least 1", path, i, f->dim[i]);
+    sa_pixel_type type;
+    if (pixel_type_of(f->datatype, &type) != 0)
+        return sa_error_set(err, "%s: NIfTI datatype %d (%s) is not supported; images hold "
+                            "integer or floating-point scalars", path, f->datatype,
+                            datatype_name(f->datatype));
+    if (memcmp(f->magic, "n+1\0", 4) == 0 &&
+        (!isfinite(f->vox_offset) || f->vox_offset < NIFTI1_MIN_VOX_OFFSET))
+        return sa_error_set(err, "%s: vox_offset %g is invalid for a single-file NIfTI (must be "
+                            ">= %d)", path, (double)f->vox_offset, NIFTI1_MIN_VOX_OFFSET);
+    int ndim = f->dim[0];
+    for (int i = 1; i <= ndim && i <= 3; i++) {
+        if (!(f->pixdim[i] > 0) || !isfinite(f->pixdim[i]))
+            return sa_error_set(err, "%s: spacing (pixdim[%d]) is %g; spacing must be positive "
+                                "and finite", path, i, (double)f->pixdim[i]);
+    }
+    return 0;
+}
+
+int sa_nifti_precheck_header(const char *path, sa_error *err) {
     uint8_t h[NIFTI1_HEADER_SIZE];
     size_t got = 0;
-    if (gz) {
-        uint8_t *in = NULL;
-        size_t in_len = 0;
-        if (slurp(path, &in, &in_len, err) != 0) return -1;
-        if (is_gzip(in, in_len)) {
-            got = inflate_prefix(in, in_len, h, sizeof h);
-        } else {
-            got = in_len < sizeof h ? in_len : sizeof h;
-            memcpy(h, in, got);
-        }
-        free(in);
-    } else {
-        FILE *fp = fopen(path, "rb");
-        if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        got = fread(h, 1, sizeof h, fp);
-        fclose(fp);
-    }
+    if (read_header_bytes(path, h, &got, err) != 0) return -1;
+    if (got == 0) return sa_error_set(err, "%s: empty file", path);
+    if (got != sizeof h)
+        return sa_error_set(err, "%s: truncated NIfTI header (%zu bytes; a NIfTI-1 header has 348)",
+                            path, got);
     nifti1_fields f;
     sa_error why = {{0}};
-    if (got != sizeof h || parse_header(h, &f, &why) != 0 || memcmp(f.magic, "n+1\0", 4) != 0)
-        return 0; /* not a plain one-file NIfTI-1: ITK's reader judges it */
-    int ndim = f.dim[0] < 1 ? 1 : f.dim[0] > 7 ? 7 : f.dim[0];
-    for (int i = 1; i <= ndim && i <= 3; i++) {
-        if (!(f.pixdim[i] > 0) || !isfinite(f.pixdim[i]))
-            return sa_error_set(err, "%s: spacing (pixdim[%d]) is %g; spacing must be positive "
-                                "and finite", path, i, (double)f.pixdim[i]);
+    int rc = parse_header(h, &f, &why);
+    if (rc == SA_NATIVE_NEEDS_ITK) return 0; /* NIfTI-2: ITK's reader judges it */
+    if (rc != 0) return sa_error_set(err, "%s: %s", path, why.msg);
+    return check_header_fields(path, &f, err);
+}
+
+/* Walks the voxel bytes of a float image as they stream past (in pieces of any
+ * length) and remembers the first voxel that is NaN or infinite. */
+typedef struct voxel_scan {
+    size_t offset, need;    /* voxel data: bytes [offset, offset + need) of the stream */
+    size_t pos;             /* stream bytes seen so far */
+    size_t psize;           /* 4 (float32) or 8 (float64); 0: no scan */
+    int swapped;
+    uint8_t carry[8];
+    size_t carry_len;
+    size_t index;           /* voxels completed */
+    size_t bad;             /* first non-finite voxel, or SIZE_MAX */
+    int bad_is_nan, bad_negative;
+} voxel_scan;
+
+static void scan_value(voxel_scan *s, const uint8_t *p) {
+    if (s->bad != SIZE_MAX) return;
+    int nonfinite = 0, nan = 0, neg = 0;
+    if (s->psize == 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        if (s->swapped) v = swap32(v);
+        nonfinite = (v & 0x7f800000u) == 0x7f800000u;
+        nan = (v & 0x007fffffu) != 0;
+        neg = (v >> 31) != 0;
+    } else {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        if (s->swapped) v = swap64(v);
+        nonfinite = (v & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+        nan = (v & 0x000fffffffffffffull) != 0;
+        neg = (v >> 63) != 0;
     }
-    sa_pixel_type type;
-    if (pixel_type_of(f.datatype, &type) != 0 || !(f.vox_offset >= 0) || f.vox_offset > 1e12f)
-        return 0;
-    /* niftilib zero-fills a short read; refuse a file that is too short instead */
-    size_t need = sa_pixel_size(type);
-    for (int i = 1; i <= ndim; i++) {
-        if (f.dim[i] < 1) return 0;
-        if (need > SIZE_MAX / (size_t)f.dim[i]) return 0;
+    if (nonfinite) {
+        s->bad = s->index;
+        s->bad_is_nan = nan;
+        s->bad_negative = neg;
+    }
+}
+
+static void scan_feed(voxel_scan *s, const uint8_t *buf, size_t len) {
+    size_t start = s->pos, end = s->pos + len;
+    s->pos = end;
+    if (s->psize == 0 || s->bad != SIZE_MAX) return;
+    size_t lo = start > s->offset ? start : s->offset;
+    size_t hi = end < s->offset + s->need ? end : s->offset + s->need;
+    if (lo >= hi) return;
+    const uint8_t *p = buf + (lo - start);
+    size_t n = hi - lo;
+    if (s->carry_len) {
+        size_t take = s->psize - s->carry_len;
+        if (take > n) take = n;
+        memcpy(s->carry + s->carry_len, p, take);
+        s->carry_len += take;
+        p += take;
+        n -= take;
+        if (s->carry_len < s->psize) return;
+        scan_value(s, s->carry);
+        s->index++;
+        s->carry_len = 0;
+    }
+    for (; n >= s->psize && s->bad == SIZE_MAX; p += s->psize, n -= s->psize, s->index++)
+        scan_value(s, p);
+    if (s->bad != SIZE_MAX) return;
+    memcpy(s->carry, p, n);
+    s->carry_len = n;
+}
+
+/* Streams a whole file (inflating every gzip member; CRC and length checked)
+ * through scan_feed. *total gets the stream's length. Returns 0 or -1. */
+static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    enum { CHUNK = 1 << 18 };
+    uint8_t *in = malloc(CHUNK), *out = malloc(CHUNK);
+    int rc = (in && out) ? 0 : sa_error_set(err, "%s: out of memory", path);
+    size_t in_len = rc == 0 ? fread(in, 1, CHUNK, fp) : 0;
+    if (rc == 0 && !is_gzip(in, in_len)) { /* niftilib reads such a file as uncompressed */
+        while (in_len > 0) {
+            scan_feed(scan, in, in_len);
+            in_len = fread(in, 1, CHUNK, fp);
+        }
+        if (ferror(fp)) rc = sa_error_set(err, "%s: read error", path);
+    } else if (rc == 0) {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        if (inflateInit2(&zs, 15 + 16) != Z_OK) rc = sa_error_set(err, "%s: out of memory", path);
+        zs.next_in = in;
+        zs.avail_in = (uInt)in_len;
+        int member_done = 0;
+        while (rc == 0) {
+            if (zs.avail_in == 0) {
+                in_len = fread(in, 1, CHUNK, fp);
+                if (ferror(fp)) {
+                    rc = sa_error_set(err, "%s: read error", path);
+                    break;
+                }
+                if (in_len == 0) break; /* end of file */
+                zs.next_in = in;
+                zs.avail_in = (uInt)in_len;
+            }
+            if (member_done) { /* another member must follow, or nothing */
+                if (zs.avail_in < 2 && !feof(fp)) {
+                    /* too few bytes to see a magic number: pull more */
+                    memmove(in, zs.next_in, zs.avail_in);
+                    size_t more = fread(in + zs.avail_in, 1, CHUNK - zs.avail_in, fp);
+                    zs.next_in = in;
+                    zs.avail_in += (uInt)more;
+                }
+                if (!is_gzip(zs.next_in, zs.avail_in)) {
+                    rc = sa_error_set(err, "%s: corrupt gzip data (unexpected bytes after the "
+                                      "compressed stream)", path);
+                    break;
+                }
+                inflateReset(&zs);
+                member_done = 0;
+            }
+            zs.next_out = out;
+            zs.avail_out = CHUNK;
+            int z = inflate(&zs, Z_NO_FLUSH);
+            scan_feed(scan, out, CHUNK - zs.avail_out);
+            if (z == Z_STREAM_END) member_done = 1;
+            else if (z == Z_BUF_ERROR && zs.avail_in == 0) continue; /* needs more input */
+            else if (z != Z_OK)
+                rc = sa_error_set(err, "%s: corrupt gzip data (%s)", path,
+                                  zs.msg ? zs.msg : "inflate error");
+        }
+        if (rc == 0 && !member_done)
+            rc = sa_error_set(err, "%s: truncated gzip data (the compressed stream ends early)",
+                              path);
+        inflateEnd(&zs);
+    }
+    fclose(fp);
+    free(in);
+    free(out);
+    *total = scan->pos;
+    return rc;
+}
+
+int sa_nifti_precheck_data(const char *path, sa_error *err) {
+    uint8_t h[NIFTI1_HEADER_SIZE];
+    size_t got = 0;
+    if (read_header_bytes(path, h, &got, err) != 0) return -1;
+    nifti1_fields f;
+    sa_error why = {{0}};
+    if (got != sizeof h || parse_header(h, &f, &why) != 0 || check_header_fields(path, &f, &why))
+        return 0; /* sa_nifti_precheck_header has judged it */
+    voxel_scan scan;
+    memset(&scan, 0, sizeof scan);
+    scan.bad = SIZE_MAX;
+    int one_file = memcmp(f.magic, "n+1\0", 4) == 0;
+    sa_pixel_type type = SA_PIXEL_U8;
+    if (pixel_type_of(f.datatype, &type) != 0) return 0;
+    size_t need = sa_pixel_size(type), voxels = 1;
+    int extra_dims = 0;
+    for (int i = 1; i <= f.dim[0]; i++) {
+        if (need > SIZE_MAX / (size_t)f.dim[i] || voxels > SIZE_MAX / (size_t)f.dim[i])
+            return sa_error_set(err, "%s: image is too large", path);
         need *= (size_t)f.dim[i];
+        voxels *= (size_t)f.dim[i];
+        if (i > 3 && f.dim[i] != 1) extra_dims = 1;
     }
-    size_t offset = (size_t)f.vox_offset < NIFTI1_MIN_VOX_OFFSET ? NIFTI1_MIN_VOX_OFFSET
-                                                                  : (size_t)f.vox_offset;
-    if (file_bytes < offset || file_bytes - offset < need)
+    scan.offset = (size_t)f.vox_offset;
+    scan.need = need;
+    scan.swapped = f.swapped;
+    /* a 4D image is refused later; only 3D float voxels are scanned */
+    if (one_file && !extra_dims && (type == SA_PIXEL_F32 || type == SA_PIXEL_F64))
+        scan.psize = sa_pixel_size(type);
+    if (!one_file) return 0; /* two-file NIfTI/Analyze: ITK reads the .img */
+    size_t file_bytes = 0;
+    if (stream_file(path, &scan, &file_bytes, err) != 0) return -1;
+    if (file_bytes < scan.offset || file_bytes - scan.offset < need)
         return sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel data, "
                             "the file holds %zu", path, need,
-                            file_bytes > offset ? file_bytes - offset : (size_t)0);
+                            file_bytes > scan.offset ? file_bytes - scan.offset : (size_t)0);
+    if (scan.bad != SIZE_MAX) {
+        size_t nx = (size_t)f.dim[1], ny = f.dim[0] >= 2 ? (size_t)f.dim[2] : 1;
+        size_t i = scan.bad;
+        return sa_error_set(err, "%s: voxel (%zu,%zu,%zu) holds %s; non-finite voxel values are "
+                            "refused (ITK's NIfTI reader would silently read them as 0)", path,
+                            i % nx, (i / nx) % ny, i / (nx * ny),
+                            scan.bad_is_nan ? "NaN" : scan.bad_negative ? "-Inf" : "+Inf");
+    }
     return 0;
 }
 
 /* Reads an uncompressed .nii: header, then the voxels straight into their buffer. */
-static int read_plain(const char *path, FILE *fp, sa_image *out, sa_error *err) {
+static int read_plain(const char *path, FILE *fp, sa_header_check_fn check, void *ctx,
+                      sa_image *out, sa_error *err) {
     uint8_t h[NIFTI1_HEADER_SIZE];
     if (fread(h, 1, sizeof h, fp) != sizeof h)
         return sa_error_set(err, "%s: truncated NIfTI header (file shorter than 348 bytes)", path);
@@ -593,10 +806,21 @@ static int read_plain(const char *path, FILE *fp, sa_image *out, sa_error *err) 
         return rc;
     }
     if (rc != 0) return sa_error_set(err, "%s: %s", path, why.msg);
+    if (check && (rc = check(out, ctx, err)) != 0) return rc;
     size_t voxels = sa_image_voxel_count(out), psize = sa_pixel_size(out->type);
     if (voxels == 0 || voxels > SIZE_MAX / psize)
         return sa_error_set(err, "%s: image too large", path);
     size_t bytes = voxels * psize;
+    /* the file's length first: a header that declares more than the file holds
+     * must not cost an allocation of what it declares */
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
+        size_t file_bytes = (size_t)st.st_size, offset = (size_t)f.vox_offset;
+        size_t have = file_bytes > offset ? file_bytes - offset : 0;
+        if (have < bytes)
+            return sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel "
+                                "data, the file holds %zu", path, bytes, have);
+    }
     if (fseeko(fp, (off_t)f.vox_offset, SEEK_SET) != 0)
         return sa_error_set(err, "%s: cannot seek to voxel data: %s", path, strerror(errno));
     out->data = malloc(bytes);
@@ -614,7 +838,8 @@ static int read_plain(const char *path, FILE *fp, sa_image *out, sa_error *err) 
 
 /* Reads a .nii.gz (or a plain .nii that only has the suffix): whole file in,
  * header through zlib, all voxels through libdeflate into one block. */
-static int read_gz(const char *path, sa_image *out, sa_error *err) {
+static int read_gz(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+                   sa_error *err) {
     uint8_t *in = NULL;
     size_t in_len = 0;
     if (slurp(path, &in, &in_len, err) != 0) return -1;
@@ -623,7 +848,7 @@ static int read_gz(const char *path, sa_image *out, sa_error *err) {
         free(in);
         FILE *fp = fopen(path, "rb");
         if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        rc = read_plain(path, fp, out, err);
+        rc = read_plain(path, fp, check, ctx, out, err);
         fclose(fp);
         return rc;
     }
@@ -645,6 +870,10 @@ static int read_gz(const char *path, sa_image *out, sa_error *err) {
         }
         return sa_error_set(err, "%s: %s", path, why.msg);
     }
+    if (check && (rc = check(out, ctx, err)) != 0) {
+        free(in);
+        return rc;
+    }
     size_t voxels = sa_image_voxel_count(out), psize = sa_pixel_size(out->type);
     size_t offset = (size_t)f.vox_offset;
     if (voxels == 0 || voxels > (SIZE_MAX - offset) / psize) {
@@ -652,6 +881,14 @@ static int read_gz(const char *path, sa_image *out, sa_error *err) {
         return sa_error_set(err, "%s: image too large", path);
     }
     size_t total = offset + voxels * psize;
+    /* deflate packs at most 1032 bytes into one: a header that declares more than
+     * the gzip stream can hold is refused before its size is allocated */
+    if (in_len < (SIZE_MAX - 4096) / 1032 && total > in_len * 1032 + 4096) {
+        free(in);
+        return sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel data, "
+                            "more than a %zu-byte gzip stream can hold", path, voxels * psize,
+                            in_len);
+    }
     uint8_t *block = malloc(total);
     if (!block) {
         free(in);
@@ -679,15 +916,16 @@ static int read_gz(const char *path, sa_image *out, sa_error *err) {
     return 0;
 }
 
-int sa_nifti_native_read(const char *path, sa_image *out, sa_error *err) {
+int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
+                         sa_error *err) {
     memset(out, 0, sizeof *out);
     int rc;
     if (sa_has_suffix(path, ".gz")) {
-        rc = read_gz(path, out, err);
+        rc = read_gz(path, check, ctx, out, err);
     } else {
         FILE *fp = fopen(path, "rb");
         if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        rc = read_plain(path, fp, out, err);
+        rc = read_plain(path, fp, check, ctx, out, err);
         fclose(fp);
     }
     if (rc != 0) {

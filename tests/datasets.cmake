@@ -43,3 +43,10 @@ add_test(NAME datasets.image_io_formats
           ${SEGARENA_DATASETS_FIXTURES}/dicom)
 set_tests_properties(datasets.image_io_formats PROPERTIES
   LABELS integration FIXTURES_REQUIRED datasets_dicom TIMEOUT 120)
+
+add_executable(test_image_io_hostile ${SEGARENA_TESTS_DIR}/integration/test_image_io_hostile.c)
+target_include_directories(test_image_io_hostile PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_image_io_hostile PRIVATE sa_datasets ZLIB::ZLIB m)
+add_test(NAME datasets.image_io_hostile
+  COMMAND test_image_io_hostile ${SEGARENA_DATASETS_FIXTURES}/hostile)
+set_tests_properties(datasets.image_io_hostile PROPERTIES LABELS integration TIMEOUT 120)

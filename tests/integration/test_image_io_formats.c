@@ -255,6 +255,13 @@ static void check_dicom(const char *dir) {
     snprintf(path, sizeof path, "%s/empty", dir);
     CHECK(sa_image_read(path, &img, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "no DICOM series");
+
+    /* a missing slice: ITK would average the spacing and misplace the slices */
+    snprintf(path, sizeof path, "%s/gap", dir);
+    CHECK(sa_image_read(path, &img, &err) == -1);
+    CHECK(strncmp(err.msg, path, strlen(path)) == 0);
+    CHECK_STR_CONTAINS(err.msg, "slice positions are not evenly spaced");
+    printf("  gap refused: %s\n", err.msg);
     snprintf(path, sizeof path, "%s/series", dir);
     CHECK(sa_image_read_with(path, SA_READER_NATIVE, &img, &err) == -1);
 }

@@ -1,0 +1,246 @@
+/*
+ * nrrd_check.c: what SegArena checks in a NRRD file (.nrrd, .nhdr) before ITK
+ * (teem's NrrdIO) reads it. NrrdIO follows a "data file:" field anywhere (an
+ * absolute path, "../x", a LIST, a numbered pattern), so a contestant's .nrrd
+ * could make the host read any file as voxels; and its messages for short data
+ * do not say what is short. Here the header is parsed (fields "name: value" up to
+ * the first empty line; field names compared as teem does, ignoring case and
+ * spaces), the data's place is checked (.nrrd: attached only; .nhdr: one plain
+ * file name in the header's folder), and raw and gzip data are measured against
+ * the sizes and type the header gives.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "image_internal.h"
+
+enum { HEADER_MAX = 1 << 20, MAX_DIMS = 16 };
+
+typedef struct nrrd_header {
+    int dimension;
+    long long sizes[MAX_DIMS];
+    int n_sizes;
+    size_t type_size;   /* 0: unknown or not given */
+    char encoding[32];
+    long long byte_skip, line_skip;
+    int has_data_file;
+    char data_file[512];
+    size_t header_end;  /* byte after the empty line that ends the header */
+} nrrd_header;
+
+/* Lower case without spaces, tabs, '_' or '-': "Data File" -> "datafile". */
+static void normalise(const char *s, size_t n, char *out, size_t cap) {
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '_' || c == '-') continue;
+        out[j++] = (char)tolower(c);
+    }
+    out[j] = '\0';
+}
+
+static size_t type_size_of(const char *t) {
+    static const struct { const char *name; size_t size; } types[] = {
+        {"signedchar", 1}, {"int8", 1}, {"int8t", 1}, {"uchar", 1}, {"unsignedchar", 1},
+        {"uint8", 1}, {"uint8t", 1}, {"short", 2}, {"shortint", 2}, {"signedshort", 2},
+        {"signedshortint", 2}, {"int16", 2}, {"int16t", 2}, {"ushort", 2},
+        {"unsignedshort", 2}, {"unsignedshortint", 2}, {"uint16", 2}, {"uint16t", 2},
+        {"int", 4}, {"signedint", 4}, {"int32", 4}, {"int32t", 4}, {"uint", 4},
+        {"unsignedint", 4}, {"uint32", 4}, {"uint32t", 4}, {"longlong", 8},
+        {"longlongint", 8}, {"signedlonglong", 8}, {"signedlonglongint", 8}, {"int64", 8},
+        {"int64t", 8}, {"ulonglong", 8}, {"unsignedlonglong", 8}, {"unsignedlonglongint", 8},
+        {"uint64", 8}, {"uint64t", 8}, {"float", 4}, {"double", 8},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (strcmp(t, types[i].name) == 0) return types[i].size;
+    return 0;
+}
+
+static int parse(const char *path, nrrd_header *h, sa_error *err) {
+    memset(h, 0, sizeof *h);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(HEADER_MAX + 1);
+    if (!buf) {
+        fclose(fp);
+        return sa_error_set(err, "%s: out of memory", path);
+    }
+    size_t len = fread(buf, 1, HEADER_MAX, fp);
+    fclose(fp);
+    buf[len] = '\0';
+    if (len < 4 || memcmp(buf, "NRRD", 4) != 0) {
+        free(buf);
+        return sa_error_set(err, "%s: not a NRRD file (it does not start with \"NRRD\")", path);
+    }
+    size_t pos = 0;
+    int first = 1, ended = 0;
+    while (pos < len) {
+        size_t eol = pos;
+        while (eol < len && buf[eol] != '\n') eol++;
+        size_t next = eol < len ? eol + 1 : eol;
+        size_t end = eol;
+        if (end > pos && buf[end - 1] == '\r') end--;
+        if (first) {
+            first = 0;
+            pos = next;
+            continue;
+        }
+        if (end == pos) { /* the empty line that ends the header */
+            h->header_end = next;
+            ended = 1;
+            break;
+        }
+        const char *line = buf + pos;
+        size_t n = end - pos;
+        const char *colon = memchr(line, ':', n);
+        if (line[0] != '#' && colon && !(colon + 1 < line + n && colon[1] == '=')) {
+            char name[64], value[512];
+            normalise(line, (size_t)(colon - line), name, sizeof name);
+            const char *v = colon + 1;
+            while (v < line + n && (*v == ' ' || *v == '\t')) v++;
+            size_t vlen = (size_t)(line + n - v);
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+            if (vlen >= sizeof value) vlen = sizeof value - 1;
+            memcpy(value, v, vlen);
+            value[vlen] = '\0';
+            if (strcmp(name, "datafile") == 0 || strcmp(name, "datafiles") == 0) {
+                h->has_data_file = 1;
+                snprintf(h->data_file, sizeof h->data_file, "%s", value);
+            } else if (strcmp(name, "dimension") == 0) {
+                h->dimension = atoi(value);
+            } else if (strcmp(name, "sizes") == 0) {
+                char *p = value;
+                h->n_sizes = 0;
+                while (*p && h->n_sizes < MAX_DIMS) {
+                    char *e;
+                    long long s = strtoll(p, &e, 10);
+                    if (e == p) break;
+                    h->sizes[h->n_sizes++] = s;
+                    p = e;
+                    while (*p && isspace((unsigned char)*p)) p++;
+                }
+            } else if (strcmp(name, "type") == 0) {
+                char t[64];
+                normalise(value, strlen(value), t, sizeof t);
+                h->type_size = type_size_of(t);
+            } else if (strcmp(name, "encoding") == 0) {
+                normalise(value, strlen(value), h->encoding, sizeof h->encoding);
+            } else if (strcmp(name, "byteskip") == 0) {
+                h->byte_skip = atoll(value);
+            } else if (strcmp(name, "lineskip") == 0) {
+                h->line_skip = atoll(value);
+            }
+        }
+        pos = next;
+    }
+    if (!ended) h->header_end = len;
+    free(buf);
+    return 0;
+}
+
+static int data_path(const char *path, const nrrd_header *h, char *out, size_t cap,
+                     sa_error *err) {
+    if (!h->has_data_file) {
+        if ((size_t)snprintf(out, cap, "%s", path) >= cap)
+            return sa_error_set(err, "%s: path too long", path);
+        return 0;
+    }
+    const char *slash = strrchr(path, '/');
+    int n = slash ? snprintf(out, cap, "%.*s/%s", (int)(slash - path), path, h->data_file)
+                  : snprintf(out, cap, "%s", h->data_file);
+    if (n < 0 || (size_t)n >= cap) return sa_error_set(err, "%s: path too long", path);
+    return 0;
+}
+
+int sa_nrrd_check_header(const char *path, sa_error *err) {
+    nrrd_header h;
+    struct stat st0;
+    if (stat(path, &st0) == 0 && st0.st_size == 0) return sa_error_set(err, "%s: empty file", path);
+    if (parse(path, &h, err) != 0) return -1;
+    if (h.has_data_file) {
+        const char *v = h.data_file;
+        if (sa_has_suffix(path, ".nrrd"))
+            return sa_error_set(err, "%s: has a \"data file: %s\" field; a .nrrd file must hold "
+                                "its own voxel data (use .nhdr for a detached header)", path, v);
+        if (strncasecmp(v, "LIST", 4) == 0)
+            return sa_error_set(err, "%s: \"data file: LIST\" (a list of data files) is not "
+                                "supported; give one data file", path);
+        for (const char *p = v; *p; p++)
+            if (*p == '%' || isspace((unsigned char)*p))
+                return sa_error_set(err, "%s: \"data file: %s\" is a numbered-pattern form, which "
+                                    "is not supported; give one data file", path, v);
+        if (!*v || strchr(v, '/') || strchr(v, '\\') || strcmp(v, ".") == 0 ||
+            strcmp(v, "..") == 0)
+            return sa_error_set(err, "%s: data file '%s' must be a plain file name in the "
+                                "header's folder (no '/')", path, v);
+        char dp[4200];
+        if (data_path(path, &h, dp, sizeof dp, err) != 0) return -1;
+        struct stat st;
+        if (stat(dp, &st) != 0)
+            return sa_error_set(err, "%s: data file %s %s", path, v,
+                                errno == ENOENT ? "not found" : strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return sa_error_set(err, "%s: data file %s is not a regular file", path, v);
+    } else if (sa_has_suffix(path, ".nhdr")) {
+        return sa_error_set(err, "%s: a .nhdr header needs a \"data file:\" field", path);
+    }
+    for (int i = 0; i < h.n_sizes; i++)
+        if (h.sizes[i] < 1)
+            return sa_error_set(err, "%s: sizes value %d is %lld; every size must be at least 1",
+                                path, i + 1, h.sizes[i]);
+    return 0;
+}
+
+int sa_nrrd_check_data(const char *path, sa_error *err) {
+    nrrd_header h;
+    if (parse(path, &h, err) != 0) return -1;
+    int raw = strcmp(h.encoding, "raw") == 0;
+    int gz = strcmp(h.encoding, "gzip") == 0 || strcmp(h.encoding, "gz") == 0;
+    if ((!raw && !gz) || h.type_size == 0 || h.dimension < 1 || h.n_sizes != h.dimension ||
+        h.line_skip != 0 || h.byte_skip < -1 || (gz && h.byte_skip < 0))
+        return 0; /* teem reads (and judges) the other encodings and forms itself */
+    size_t need = h.type_size;
+    for (int i = 0; i < h.n_sizes; i++) {
+        if (h.sizes[i] < 1 || (unsigned long long)h.sizes[i] > SIZE_MAX / need)
+            return sa_error_set(err, "%s: image is too large", path);
+        need *= (size_t)h.sizes[i];
+    }
+    char dp[4200];
+    if (data_path(path, &h, dp, sizeof dp, err) != 0) return -1;
+    const char *where = h.has_data_file ? h.data_file : "the file";
+    FILE *fp = fopen(dp, "rb");
+    if (!fp) return sa_error_set(err, "%s: cannot open data file %s: %s", path, where, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return sa_error_set(err, "%s: data file %s is not a regular file", path, where);
+    }
+    size_t size = (size_t)st.st_size;
+    size_t start = h.has_data_file ? 0 : h.header_end;
+    int rc = 0;
+    if (raw) {
+        size_t skip = h.byte_skip > 0 ? (size_t)h.byte_skip : 0;
+        size_t have = size > start + skip ? size - start - skip : 0;
+        if (have < need)
+            rc = sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel data, "
+                              "%s holds %zu", path, need, where, have);
+    } else {
+        size_t want = need + (size_t)h.byte_skip; /* teem skips bytes after inflating */
+        size_t produced = 0;
+        if (fseeko(fp, (off_t)start, SEEK_SET) != 0)
+            rc = sa_error_set(err, "%s: cannot seek to the voxel data", path);
+        else
+            rc = sa_inflate_count(path, fp, 0, want, &produced, err);
+        if (rc == 0 && produced < want)
+            rc = sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel data%s, "
+                              "the gzip data in %s inflates to %zu", path, need,
+                              h.byte_skip ? " after the byte skip" : "", where, produced);
+    }
+    fclose(fp);
+    return rc;
+}
