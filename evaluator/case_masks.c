@@ -49,9 +49,11 @@ void sa_case_masks_free(sa_case_masks *m) {
 
 int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, uint8_t **mask,
                       sa_error *err) {
+    /* geometry checked on the header, before the voxels are allocated (the mask
+     * may be a contestant's output) */
     sa_image img;
-    if (sa_image_read(path, &img, err)) return -1;
-    int rc = mask_of(&img, path, label, &like->first, like->first_path, mask, err);
+    if (sa_image_read_like(path, &like->first, like->first_path, &img, err)) return -1;
+    int rc = sa_mask_from_image(&img, path, label, mask, err);
     sa_image_free(&img);
     return rc;
 }

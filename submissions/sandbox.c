@@ -420,19 +420,15 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
                  n < 0 ? "not a regular file" : "too big");
         return;
     }
+    /* the header is checked against the reference before any voxel memory is
+     * allocated: a small file declaring a huge grid costs the host nothing */
     sa_image img;
     sa_error ie;
-    if (sa_image_read(dst, &img, &ie) != 0) {
+    int read_rc = sa_image_read_like(dst, ref, ref_path, &img, &ie);
+    if (read_rc != 0) {
         unlink(dst);
         detail(r, "%s", ie.msg);
-        classify(r, SA_RUN_INVALID_OUTPUT, "not an image");
-        return;
-    }
-    if (sa_image_same_geometry(ref, ref_path, &img, dst, &ie) != 0) {
-        sa_image_free(&img);
-        unlink(dst);
-        detail(r, "%s", ie.msg);
-        classify(r, SA_RUN_INVALID_OUTPUT, "wrong geometry");
+        classify(r, SA_RUN_INVALID_OUTPUT, read_rc == -2 ? "wrong geometry" : "not an image");
         return;
     }
     uint8_t *mask = NULL;
