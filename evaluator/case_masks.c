@@ -52,8 +52,9 @@ int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, u
     /* geometry checked on the header, before the voxels are allocated (the mask
      * may be a contestant's output) */
     sa_image img;
-    if (sa_image_read_like(path, &like->first, like->first_path, &img, err)) return -1;
-    int rc = sa_mask_from_image(&img, path, label, mask, err);
+    int rc = sa_image_read_like(path, &like->first, like->first_path, &img, err);
+    if (rc) return rc == -2 ? -2 : -1;
+    rc = sa_mask_from_image(&img, path, label, mask, err);
     sa_image_free(&img);
     return rc;
 }

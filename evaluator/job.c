@@ -165,18 +165,22 @@ static char *relative_path(const job_context *c, const char *name) {
 
 /* Scores the mask at pred_path against the case's raters into the result JSON;
  * the human reference is stored too if the phase set-up did not (an older phase).
- * A problem with the mask itself comes back as *mask_problem (the case fails),
- * anything else as -1. */
+ * A problem with the mask itself comes back as *mask_problem (the case fails;
+ * *wrong_geometry says whether it is a grid other than the raters'), anything
+ * else as -1. */
 static int score_case(job_context *c, const char *pred_path, char **result_json,
-                      char *mask_problem, size_t problem_size, sa_error *err) {
+                      char *mask_problem, size_t problem_size, int *wrong_geometry, sa_error *err) {
     sa_case_masks masks;
     mask_problem[0] = '\0';
+    *wrong_geometry = 0;
     if (sa_case_masks_read(c->dataset_dir, &c->ds, c->case_index, c->spec.label, &masks, err))
         return -1;
     uint8_t *pred = NULL;
     sa_error perr;
     int rc = 0;
-    if (sa_case_mask_read(pred_path, c->spec.label, &masks, &pred, &perr)) {
+    int read_rc = sa_case_mask_read(pred_path, c->spec.label, &masks, &pred, &perr);
+    if (read_rc) {
+        *wrong_geometry = read_rc == -2;
         snprintf(mask_problem, problem_size, "%s", perr.msg);
         sa_case_masks_free(&masks);
         return 0;
@@ -231,6 +235,13 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         inputs[r].role = c->spec.input_roles[r];
         inputs[r].path = paths[r];
     }
+    /* The output is checked against the grid it is scored on (the first rater's
+     * mask, which the import holds within 1e-4 of every input), so that a mask the
+     * sandbox accepts is never refused at scoring by tolerances adding up. */
+    char reference[4200];
+    if (c->ds.n_raters == 0 || !dc->raters[0].path)
+        return sa_error_set(err, "case %s has no rater mask", dc->id);
+    snprintf(reference, sizeof reference, "%s/%s", c->dataset_dir, dc->raters[0].path);
     char scratch[4200];
     snprintf(scratch, sizeof scratch, "%s/scratch", opt->data_dir);
     if (sa_mkdir_p(scratch, 0711, err)) return -1;
@@ -253,7 +264,7 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         .case_id = c->job->case_id,
         .inputs = inputs,
         .n_inputs = c->spec.n_input_roles,
-        .reference = NULL,
+        .reference = reference,
         .scratch_dir = scratch,
         .user = NULL,
     };
@@ -406,13 +417,16 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
     }
     if (pred_path[0]) {
         char problem[512];
-        if ((rc = score_case(&c, pred_path, &result_json, problem, sizeof problem, err))) goto done;
+        int wrong_geometry = 0;
+        if ((rc = score_case(&c, pred_path, &result_json, problem, sizeof problem, &wrong_geometry, err)))
+            goto done;
         if (problem[0]) {
             /* the stored mask is unusable (a rescore after the files changed) */
             snprintf(row.status, sizeof row.status, "failed");
             snprintf(row.error_class, sizeof row.error_class, "%s",
                      !strcmp(c.run.kind, "rescore") ? "engine_error: stored output unusable"
-                                                    : "invalid_output: not an image");
+                     : wrong_geometry              ? "invalid_output: wrong geometry"
+                                                   : "invalid_output: not an image");
             free(row.detail);
             row.detail = strdup(problem);
         } else {

@@ -63,7 +63,9 @@ typedef struct sa_case_masks {
 int sa_case_masks_read(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
                        long label, sa_case_masks *out, sa_error *err);
 void sa_case_masks_free(sa_case_masks *m);
-/* Reads a mask on the raters' grid (geometry checked against rater 0). */
+/* Reads a mask on the raters' grid (geometry checked against rater 0, on the
+ * header, before voxel memory is allocated). 0; -2 for another grid; -1 for any
+ * other problem. */
 int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, uint8_t **mask,
                       sa_error *err);
 
