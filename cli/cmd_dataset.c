@@ -40,8 +40,9 @@ static const char help_text[] =
     "\n"
     "Layouts (docs/datasets.md): BIDS sub-<id>/[ses-<s>/]anat|pet/ with raters under\n"
     "derivatives/<rater>/; plain <case>/<role>.nii.gz and <case>/raters/<rater>.nii.gz;\n"
-    "or a folder holding a dataset.json manifest. DICOM series folders are converted to\n"
-    "NIfTI at import. Import refuses with every problem found, one line each, and leaves\n"
+    "or a folder holding a dataset.json manifest. NIfTI files are stored as they are;\n"
+    "DICOM series folders and other formats (.mha, .mhd, .nrrd, ...) are converted to\n"
+    "NIfTI (.nii.gz) at import. Import refuses with every problem found, one line each, and leaves\n"
     "nothing behind.\n"
     "\n"
     "exit status: 0 done; 2 bad usage, refused import or failed verification; 1 internal\n"
@@ -119,7 +120,7 @@ static int do_import(int argc, char **argv, const char *data_dir) {
         print_problems("import", &problems, "; nothing imported");
     } else {
         printf("imported %s (%s layout) into %s: %zu cases, %zu roles, %zu raters; %zu files hard-linked, "
-               "%zu copied, %zu DICOM series converted\n",
+               "%zu copied, %zu converted to NIfTI\n",
                opt.name ? opt.name : "dataset", report.layout, report.path, report.n_cases, report.n_roles,
                report.n_raters, report.linked, report.copied, report.converted);
     }

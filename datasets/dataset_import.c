@@ -1,7 +1,8 @@
 /*
  * dataset_import.c: `segarena dataset import`: checks a scanned source folder
  * (bids_scan.c) completely, stores its files in DATA_DIR/datasets/.tmp-NAME-XXXXXX
- * (hard links where possible, copies otherwise, DICOM series converted to NIfTI),
+ * (NIfTI files copied or hard-linked; DICOM series and other formats such as
+ * .mha, .mhd or .nrrd converted to NIfTI),
  * writes dataset.json, renames the folder into place and makes it read-only.
  * Every problem is collected; on any, the temporary folder is removed and nothing
  * is left behind.
@@ -182,10 +183,15 @@ static int add_unique(char ***list, size_t *n, const char *s) {
     return 0;
 }
 
-static const char *image_ext(const char *src, int dicom) {
-    if (dicom) return ".nii.gz";
-    size_t n = strlen(src);
-    return n >= 4 && !strcmp(src + n - 4, ".nii") ? ".nii" : ".nii.gz";
+/* Only NIfTI files (.nii, .nii.gz, read as such) are stored byte for byte; a
+ * DICOM series or any other format (.mha, .mhd with its data file, .nrrd, ...)
+ * is converted to .nii.gz from the image already read. */
+static int stored_as_is(const sa_scan_item *it) {
+    return !it->dicom && (sa_has_suffix(it->src, ".nii") || sa_has_suffix(it->src, ".nii.gz"));
+}
+
+static const char *image_ext(const sa_scan_item *it) {
+    return stored_as_is(it) && sa_has_suffix(it->src, ".nii") ? ".nii" : ".nii.gz";
 }
 
 typedef struct importer {
@@ -260,7 +266,7 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
     /* store */
     char rel[PATH_MAX];
     snprintf(rel, sizeof rel, "cases/%s/%s%s%s", dc->id, rater ? "raters/" : "", it->key,
-             image_ext(it->src, it->dicom));
+             image_ext(it));
     char *dst = sa_path_join(im->tmp, rel);
     char *dir = dst ? sa_strdup(dst) : NULL;
     if (!dst || !dir) {
@@ -272,12 +278,12 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
     }
     *strrchr(dir, '/') = 0;
     int rc = mkdir_p(dir, &err);
-    if (!rc && it->dicom) {
+    if (!rc && !stored_as_is(it)) {
         const sa_image *src_img = img.data ? &img : ref; /* ref holds it when it was the first */
         char uid[256];
-        rc = sa_itk_dicom_series_uid(it->src, uid, sizeof uid, &err);
+        if (it->dicom) rc = sa_itk_dicom_series_uid(it->src, uid, sizeof uid, &err);
         if (!rc) rc = sa_image_write(dst, src_img, &err);
-        if (!rc && !(f->dicom_series_uid = sa_strdup(uid))) im->oom = 1;
+        if (!rc && it->dicom && !(f->dicom_series_uid = sa_strdup(uid))) im->oom = 1;
         if (!rc) im->report->converted++;
     } else if (!rc) {
         /* the real path, checked again and never a symlink: a source symlink is

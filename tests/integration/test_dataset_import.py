@@ -228,6 +228,86 @@ if rc == 0:
           "manifest import keeps the files")
     check([c["split"] for c in m2["cases"]] == [c["split"] for c in m["cases"]], "manifest import keeps splits")
 
+# ---- a manifest naming MetaImage (.mha, .mhd + .raw) and NRRD files: converted to NIfTI ----
+def write_meta(path, arr, spacing, origin, data_file=None):
+    """MetaImage: one .mha file, or a .mhd header beside data_file (raw, x fastest)"""
+    etype = {np.dtype(np.uint8): "MET_UCHAR", np.dtype(np.int16): "MET_SHORT"}[arr.dtype]
+    head = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+            "CompressedData = False\nTransformMatrix = 1 0 0 0 1 0 0 0 1\n"
+            f"Offset = {origin[0]} {origin[1]} {origin[2]}\n"
+            f"ElementSpacing = {spacing[0]} {spacing[1]} {spacing[2]}\n"
+            f"DimSize = {arr.shape[0]} {arr.shape[1]} {arr.shape[2]}\nElementType = {etype}\n"
+            f"ElementDataFile = {os.path.basename(data_file) if data_file else 'LOCAL'}\n")
+    raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes(order="F")
+    with open(path, "wb") as f:
+        f.write(head.encode() + (b"" if data_file else raw))
+    if data_file:
+        with open(data_file, "wb") as f:
+            f.write(raw)
+
+
+def write_nrrd(path, arr, spacing, origin):
+    head = ("NRRD0004\ntype: uint8\ndimension: 3\n"
+            f"sizes: {arr.shape[0]} {arr.shape[1]} {arr.shape[2]}\n"
+            "kinds: domain domain domain\nencoding: raw\nspace: left-posterior-superior\n"
+            f"space directions: ({spacing[0]},0,0) (0,{spacing[1]},0) (0,0,{spacing[2]})\n"
+            f"space origin: ({origin[0]},{origin[1]},{origin[2]})\n\n")
+    with open(path, "wb") as f:
+        f.write(head.encode() + arr.astype(np.uint8).tobytes(order="F"))
+
+
+meta = os.path.join(WORK, "metasrc")
+rmtree(meta)
+os.makedirs(os.path.join(meta, "c1"))
+sp, org = (0.8, 1.0, 1.5), (10.0, -5.0, 3.0)
+flair = image(7)
+ma, mb = cubes([(1, 2, 3), (8, 8, 8)]), cubes([(1, 2, 3)])
+write_meta(os.path.join(meta, "c1", "flair.mha"), flair, sp, org)
+write_meta(os.path.join(meta, "c1", "ref.mhd"), ma, sp, org, data_file=os.path.join(meta, "c1", "ref.raw"))
+write_nrrd(os.path.join(meta, "c1", "r2.nrrd"), mb, sp, org)
+
+
+def entry(rel):
+    p = os.path.join(meta, rel)
+    return {"path": rel, "sha256": sha(p), "bytes": os.path.getsize(p)}
+
+
+json.dump({"schema": "segarena-dataset/1", "name": "metatest", "kind": "ms", "description": "",
+           "roles": ["flair"], "raters": ["alice", "bob"], "created": "2024-05-01T12:00:00Z",
+           "source": {"layout": "manifest", "path": "x"},
+           "cases": [{"id": "c1", "split": "test",
+                      "geometry": {"size": [N, N, N], "spacing": list(sp), "origin": list(org),
+                                   "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1]},
+                      "inputs": {"flair": entry("c1/flair.mha")},
+                      "raters": {"alice": entry("c1/ref.mhd"), "bob": entry("c1/r2.nrrd")}}]},
+          open(os.path.join(meta, "dataset.json"), "w"), indent=1)
+rc, out, err = run("import", meta, "--name", "metatest", data_dir=DATA)
+check(rc == 0 and "3 converted to NIfTI" in out, f"non-NIfTI manifest import: rc {rc} {out} {err}")
+if rc == 0:
+    sm = os.path.join(DATA, "datasets", "metatest")
+    mm = json.load(open(os.path.join(sm, "dataset.json")))
+    files = {**mm["cases"][0]["inputs"], **mm["cases"][0]["raters"]}
+    check({k: f["path"] for k, f in files.items()} ==
+          {"flair": "cases/c1/flair.nii.gz", "alice": "cases/c1/raters/alice.nii.gz",
+           "bob": "cases/c1/raters/bob.nii.gz"}, f"converted paths {files}")
+    # RAS affine of the LPS geometry: x and y flip
+    aff = np.array([[-sp[0], 0, 0, -org[0]], [0, -sp[1], 0, -org[1]], [0, 0, sp[2], org[2]], [0, 0, 0, 1]])
+    for key, want in (("flair", flair), ("alice", ma), ("bob", mb)):
+        p = os.path.join(sm, files[key]["path"])
+        with open(p, "rb") as f:
+            check(f.read(2) == b"\x1f\x8b", f"{key}: stored gzip-compressed")
+        img = nib.load(p)
+        check(img.shape == want.shape and np.array_equal(np.asarray(img.dataobj), want),
+              f"{key}: converted voxels equal the source's")
+        check(np.allclose(img.affine, aff, atol=1e-4), f"{key}: converted affine {img.affine}")
+        check(files[key]["sha256"] == sha(p) and files[key]["bytes"] == os.path.getsize(p), f"{key}: sha256 recorded")
+    check(not os.path.exists(os.path.join(sm, "cases", "c1", "raters", "alice.raw")), "no stray data file")
+    rc, out, err = run("verify", "metatest", data_dir=DATA)
+    check(rc == 0, f"verify metatest: {err}")
+    rc, out, err = run("show", "metatest", "--json", data_dir=DATA)
+    check(rc == 0 and json.loads(out)["per_case"][0]["lesions"] == {"alice": 2, "bob": 1},
+          f"show reads the converted masks: {rc} {out} {err}")
+
 # ---- BIDS with sessions ---------------------------------------------------------------
 bids = os.path.join(WORK, "bids")
 make_bids(bids, sessions=True)
