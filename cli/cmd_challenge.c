@@ -39,7 +39,9 @@ static const char phase_help[] =
     "what challengers see (show_case_details, show_logs), the leaderboard entry rule,\n"
     "auto_evaluate. `create` checks the spec against the dataset (it must exist and\n"
     "verify). `update` replaces the spec; runs keep the spec they were made with, and\n"
-    "`segarena run rescore` applies a new one to stored outputs. Results are private until\n"
+    "`segarena run rescore` applies a new one to stored outputs; until then, runs scored\n"
+    "under another scoring configuration (tau, consensus, label, lesions) are not ranked\n"
+    "on the leaderboard but listed as needing a rescore. Results are private until\n"
     "`publish`.\n";
 
 static int usage(const char *command, const char *help) {
@@ -285,7 +287,8 @@ int cmd_phase(int argc, char **argv) {
             rc = print_problems("phase update", &problems, &err);
         } else {
             printf("phase %s updated; existing runs keep their spec (segarena run rescore "
-                   "applies the new one)\n", pos[1]);
+                   "applies the new one; runs scored under another scoring configuration are "
+                   "not ranked until then)\n", pos[1]);
         }
     } else if (!strcmp(sub, "show")) {
         sa_phase_row row;

@@ -1,8 +1,8 @@
 /*
  * cmd_results.c: `segarena results --phase CHALLENGE/PHASE`: a phase's
  * leaderboard as the organiser sees it (everything, published or not), from the
- * data directory: the ranked table, the raters' rows, the ranking rule and the
- * missing-case policy; per-case values with --cases; CSV or the leaderboard
+ * data directory: the ranked table, the raters' rows, the submissions that need
+ * rescoring, the ranking rule and the missing-case policy; per-case values with --cases; CSV or the leaderboard
  * JSON (docs/results.md) for other programs.
  */
 #include <ctype.h>
@@ -40,6 +40,13 @@ static const char help_text[] =
     "(the most recent submission), best (the best ranked among all the team's\n"
     "entries; ties: the earlier one) or selected (the one the team selected; a team\n"
     "that selected none has no row).\n"
+    "\n"
+    "Needs rescoring: a submission whose run was scored under another scoring\n"
+    "configuration than the phase's current one (its scoring hash differs: tau,\n"
+    "consensus, label, lesion settings, dataset or metric definitions changed by\n"
+    "`phase update` since) is not an entry: it is neither ranked nor counted for the\n"
+    "cases, and is listed after the table (JSON: needs_rescoring; CSV: a note on\n"
+    "stderr). `segarena run rescore --phase CHALLENGE/PHASE` brings it back.\n"
     "\n"
     "Cases: every case any entry's run has a result for. A case missing from an\n"
     "entry's run counts as failed (class \"missing\"). A failed case counts as 0 on\n"
@@ -198,6 +205,23 @@ static void print_cases(const sa_board *b) {
     }
 }
 
+/* The submissions left off the table because their results were scored under
+ * another scoring configuration than the phase's current one. */
+static void print_stale(const sa_board *b) {
+    if (!b->n_stale) return;
+    printf("\nneeds rescoring (scored under another scoring configuration than the phase's current one,\n"
+           "scoring hash %.12s; not ranked until rescored: segarena run rescore --phase %s/%s)\n",
+           b->scoring_hash, b->challenge, b->phase);
+    for (size_t i = 0; i < b->n_stale; i++) {
+        const sa_board_stale *s = &b->stale[i];
+        char date[32];
+        cli_format_time(s->submitted, date);
+        printf("  %s  submission %lld, run %lld, submitted %s, scoring hash %.12s\n", s->team,
+               (long long)s->submission_id, (long long)s->run_id, date,
+               s->scoring_hash[0] ? s->scoring_hash : "unknown");
+    }
+}
+
 static int print_text(const sa_board *b, int all_entries, int with_cases) {
     const sa_phase_spec *spec = &b->spec;
     char policy[1024];
@@ -213,6 +237,7 @@ static int print_text(const sa_board *b, int all_entries, int with_cases) {
         printf("\nhuman reference (each rater against the consensus of the other raters; not ranked)\n");
         for (size_t r = 0; r < b->n_human; r++) print_row(b, &b->human[r], &l);
     }
+    print_stale(b);
     printf("\nranking: %s on ", sa_rank_rule_name(spec->rule));
     for (size_t k = 0; k < spec->n_ranked; k++)
         printf("%s%s (%s is better)", k ? ", " : "", spec->ranked[k].name,
@@ -355,6 +380,10 @@ int cmd_results(int argc, char **argv) {
         }
     } else if (csv) {
         print_csv(&board, with_cases);
+        if (board.n_stale)
+            fprintf(stderr, "note: %zu submission%s need%s rescoring and %s not in the table (segarena results "
+                    "without --csv lists them)\n", board.n_stale, board.n_stale == 1 ? "" : "s",
+                    board.n_stale == 1 ? "s" : "", board.n_stale == 1 ? "is" : "are");
     } else if (print_text(&board, all_entries, with_cases)) {
         fprintf(stderr, "segarena results: out of memory\n");
         rc = EXIT_INTERNAL;

@@ -393,8 +393,21 @@ int sa_case_values_from_json(const char *json, sa_case_values *out, sa_error *er
                      read_metric_object(json_object_get(root, "consensus"), "consensus", out, err)
                  ? -1
                  : 0;
+    json_t *hash = json_object_get(json_object_get(root, "stamp"), "scoring_hash");
+    if (rc == 0 && json_is_string(hash) && strlen(json_string_value(hash)) < sizeof out->scoring_hash)
+        snprintf(out->scoring_hash, sizeof out->scoring_hash, "%s", json_string_value(hash));
     json_decref(root);
     if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int sa_case_result_scoring_hash(const char *json, char hash[65]) {
+    hash[0] = '\0';
+    json_t *root = json ? json_loads(json, 0, NULL) : NULL;
+    json_t *v = json_object_get(json_object_get(root, "stamp"), "scoring_hash");
+    int rc = json_is_string(v) && strlen(json_string_value(v)) < 65 ? 0 : -1;
+    if (rc == 0) snprintf(hash, 65, "%s", json_string_value(v));
+    json_decref(root);
     return rc;
 }
 

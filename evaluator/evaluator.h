@@ -154,12 +154,18 @@ typedef struct sa_case_values {
     double fov_diagonal_mm; /* the default distance cap of this case */
     sa_value pair[24];
     sa_value lesion[12];
+    char scoring_hash[65]; /* the stored result's stamp.scoring_hash; "" when none */
 } sa_case_values;
 
 /* Values of a failed case (failed = 1, every value undefined). */
 void sa_case_values_failed(sa_case_values *out, double fov_diagonal_mm);
-/* Reads the "consensus" scores of a stored case result. */
+/* Reads the "consensus" scores of a stored case result (and its stamp's
+ * scoring_hash). */
 int sa_case_values_from_json(const char *json, sa_case_values *out, sa_error *err);
+/* The stamp's scoring_hash of a stored case result into hash: 0, or -1 when the
+ * text is not JSON or has none (hash ""). Readable even where the scores are not
+ * (a result from older metric definitions). */
+int sa_case_result_scoring_hash(const char *json, char hash[65]);
 /* The same, remembered per process by the text of the JSON (memo.c): what the
  * leaderboard uses, so that a rebuild parses only new results. */
 int sa_case_values_from_json_cached(const char *json, sa_case_values *out, sa_error *err);
@@ -431,10 +437,23 @@ typedef struct sa_board_row {
     size_t n_cases, n_failed;
 } sa_board_row;
 
+/* An evaluated submission left off the board because its results were scored
+ * under another scoring configuration than the phase's current one. */
+typedef struct sa_board_stale {
+    int64_t submission_id, run_id, team_id;
+    char team[64];
+    double submitted;
+    int selected;          /* the team selected this submission */
+    char scoring_hash[65]; /* a hash its results were scored under; "" unknown */
+} sa_board_stale;
+
 typedef struct sa_board {
     sa_phase_spec spec;
     int published;
     char challenge[64], phase[64];
+    char scoring_hash[65];  /* the phase's current sa_phase_scoring_hash */
+    size_t n_stale;         /* entries that need rescoring: not ranked, no row */
+    sa_board_stale *stale;  /* in submission order */
     size_t n_rows;          /* team rows, ranked (rank order, then submission time) */
     sa_board_row *rows;
     size_t n_human;
@@ -452,7 +471,10 @@ typedef struct sa_board {
 /* Builds the ranked table of a phase from the latest done run of each submission,
  * one row per team by spec.leaderboard_entry (all_entries: every evaluated
  * submission instead). Ranks with the spec's rule, bootstrap stability, and the
- * human-reference rows. */
+ * human-reference rows. A submission whose run was scored under another scoring
+ * hash than the phase's current one is not an entry: it is listed in stale
+ * ("needs rescoring"; with the selected rule and not all_entries, only selected
+ * ones) and takes no part in cases, rows or ranks. */
 int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *out,
                    sa_error *err);
 void sa_board_free(sa_board *b);

@@ -2,10 +2,13 @@
  * leaderboard.c: the ranked table of a phase. Every ready submission with a done
  * run is an entry; the cases are every case any of those runs has a result for,
  * and a case an entry lacks counts as failed ("missing"), so that all entries are
- * compared on the same cases. One row per team is chosen by the phase's
- * leaderboard_entry rule (or every entry), ranked by its ranking rule, with
- * bootstrap rank stability and the raters' own rows for comparison. The numbers
- * of a row come from the same helpers as a run's aggregate (aggregate_run.c).
+ * compared on the same cases. A submission whose run was scored under another
+ * scoring configuration than the phase's current one (a different scoring hash)
+ * is not an entry but is listed as needing a rescore. One row per team is chosen
+ * by the phase's leaderboard_entry rule (or every entry), ranked by its ranking
+ * rule, with bootstrap rank stability and the raters' own rows for comparison.
+ * The numbers of a row come from the same helpers as a run's aggregate
+ * (aggregate_run.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,23 +17,39 @@
 
 #include "board_internal.h"
 
-/* An evaluated submission: its latest done run and that run's case results. */
+/* An evaluated submission: its latest done run and that run's case results with
+ * their values (cv[i] of results[i]). */
 typedef struct board_entry {
     int64_t submission_id, run_id, team_id;
     char team[64];
     double created;
     int selected;
     sa_case_result_row *results;
+    sa_case_values *cv;
     size_t n_results;
 } board_entry;
+
+/* The scoring hash of a run's frozen spec with one dataset checksum, remembered
+ * for the few distinct (spec text, checksum) pairs a phase's runs have. */
+#define HASH_MEMO 8
+typedef struct hash_memo {
+    char *config;
+    char checksum[65];
+    char hash[65]; /* "" when the spec cannot be parsed */
+} hash_memo;
 
 /* Everything computed for every entry before rows are chosen. Arrays are indexed
  * [e * n_cases + c] (results, cv), [(e * n_metrics + m) * n_cases + c] (values) and
  * [(e * n_ranked + k) * n_cases + c] (ranked). */
 typedef struct board_work {
     const sa_phase_spec *spec;
+    const char *scoring_hash; /* the phase's current one */
     board_entry *entries;
     size_t n_entries, n_cases;
+    sa_board_stale *stale;
+    size_t n_stale;
+    hash_memo memo[HASH_MEMO];
+    size_t n_memo;
     const sa_case_result_row **results;
     sa_case_values *cv;
     double *values;
@@ -38,9 +57,19 @@ typedef struct board_work {
     int higher_is_better[SA_PHASE_MAX_RANKED];
 } board_work;
 
+static void entry_free(board_entry *e) {
+    sa_case_result_rows_free(e->results, e->n_results);
+    free(e->cv);
+    e->results = NULL;
+    e->cv = NULL;
+    e->n_results = 0;
+}
+
 static void work_free(board_work *w) {
-    for (size_t e = 0; e < w->n_entries; e++) sa_case_result_rows_free(w->entries[e].results, w->entries[e].n_results);
+    for (size_t e = 0; e < w->n_entries; e++) entry_free(&w->entries[e]);
+    for (size_t i = 0; i < w->n_memo; i++) free(w->memo[i].config);
     free(w->entries);
+    free(w->stale);
     free(w->results);
     free(w->cv);
     free(w->values);
@@ -51,14 +80,69 @@ static int out_of_memory(sa_error *err) {
     return sa_error_set(err, "out of memory");
 }
 
-/* Every ready submission of the phase that has a done run. */
+/* The scoring hash the run's frozen spec gives with a dataset checksum into
+ * hash ("" when the stored spec cannot be parsed). */
+static int run_config_hash(board_work *w, const char *config, const char *checksum, char hash[65],
+                           sa_error *err) {
+    if (!config) config = "";
+    for (size_t i = 0; i < w->n_memo; i++)
+        if (!strcmp(w->memo[i].config, config) && !strcmp(w->memo[i].checksum, checksum)) {
+            memcpy(hash, w->memo[i].hash, 65);
+            return 0;
+        }
+    sa_phase_spec spec;
+    sa_error ignored;
+    hash[0] = '\0';
+    if (sa_board_spec_parse(config, "run", &spec, &ignored) == 0) sa_phase_scoring_hash(&spec, checksum, hash);
+    hash_memo *m = &w->memo[w->n_memo < HASH_MEMO ? w->n_memo++ : HASH_MEMO - 1];
+    free(m->config);
+    if (!(m->config = strdup(config))) return out_of_memory(err);
+    snprintf(m->checksum, sizeof m->checksum, "%s", checksum);
+    memcpy(m->hash, hash, 65);
+    return 0;
+}
+
+/* Loads the values of an entry's results and says whether they were all scored
+ * under the phase's current scoring hash: 1 yes, 0 no (found: a hash they were
+ * scored under, "" unknown), -1 error. A scored case carries its hash in its
+ * stamp; a failed one has none, so the run's frozen spec gives it, with the
+ * dataset checksum the case recorded. A stored result whose scores cannot be
+ * read but whose stamp names another hash (older metric definitions) makes the
+ * entry stale; one stamped with the current hash is an error, as before. */
+static int load_entry_values(board_work *w, const sa_run_row *run, board_entry *e, char found[65], sa_error *err) {
+    e->cv = malloc((e->n_results + 1) * sizeof *e->cv);
+    if (!e->cv) return out_of_memory(err);
+    int current = 1;
+    found[0] = '\0';
+    for (size_t i = 0; i < e->n_results; i++) {
+        char hash[65];
+        if (sa_board_case_load(&e->results[i], &e->cv[i], err)) {
+            if (sa_case_result_scoring_hash(e->results[i].result_json, hash) || !strcmp(hash, w->scoring_hash))
+                return -1;
+            sa_case_values_failed(&e->cv[i], 0); /* never used: the entry is stale */
+        } else if (!e->cv[i].failed) {
+            memcpy(hash, e->cv[i].scoring_hash, sizeof hash);
+        } else if (run_config_hash(w, run->config_json, e->results[i].dataset_checksum, hash, err)) {
+            return -1;
+        }
+        if (current && strcmp(hash, w->scoring_hash) != 0) {
+            current = 0;
+            memcpy(found, hash, 65);
+        }
+    }
+    return current;
+}
+
+/* Every ready submission of the phase that has a done run: an entry when its
+ * results were scored under the current scoring hash, else a stale one. */
 static int load_entries(sa_store *st, int64_t phase_id, board_work *w, sa_error *err) {
     sa_submission_row *subs;
     size_t n_subs;
     if (sa_store_submission_list(st, phase_id, 0, &subs, &n_subs, err)) return -1;
     int rc = 0;
     w->entries = calloc(n_subs + 1, sizeof *w->entries);
-    if (!w->entries) rc = out_of_memory(err);
+    w->stale = calloc(n_subs + 1, sizeof *w->stale);
+    if (!w->entries || !w->stale) rc = out_of_memory(err);
     for (size_t i = 0; rc == 0 && i < n_subs; i++) {
         if (strcmp(subs[i].status, "ready") != 0) continue;
         sa_run_row run;
@@ -72,9 +156,28 @@ static int load_entries(sa_store *st, int64_t phase_id, board_work *w, sa_error 
         snprintf(e->team, sizeof e->team, "%s", subs[i].team);
         e->created = subs[i].created;
         e->selected = subs[i].selected;
+        char hash[65];
+        int current = -1;
+        if (sa_store_case_results(st, e->run_id, &e->results, &e->n_results, err) == 0)
+            current = load_entry_values(w, &run, e, hash, err);
         sa_run_row_free(&run);
-        if (sa_store_case_results(st, e->run_id, &e->results, &e->n_results, err)) rc = -1;
-        else w->n_entries++;
+        if (current < 0) {
+            rc = -1;
+            entry_free(e);
+        } else if (current) {
+            w->n_entries++;
+        } else {
+            sa_board_stale *s = &w->stale[w->n_stale++];
+            s->submission_id = e->submission_id;
+            s->run_id = e->run_id;
+            s->team_id = e->team_id;
+            memcpy(s->team, e->team, sizeof s->team);
+            s->submitted = e->created;
+            s->selected = e->selected;
+            memcpy(s->scoring_hash, hash, sizeof s->scoring_hash);
+            entry_free(e);
+            memset(e, 0, sizeof *e);
+        }
     }
     sa_submission_rows_free(subs, n_subs);
     return rc;
@@ -122,11 +225,13 @@ static int load_values(board_work *w, const sa_board *b, sa_error *err) {
     w->values = malloc((ne * spec->n_metrics * nc + 1) * sizeof *w->values);
     w->ranked = malloc((ne * spec->n_ranked * nc + 1) * sizeof *w->ranked);
     if (!w->results || !w->cv || !w->values || !w->ranked) return out_of_memory(err);
+    for (size_t i = 0; i < ne * nc; i++) sa_case_values_failed(&w->cv[i], 0); /* missing */
     for (size_t e = 0; e < ne; e++)
-        for (size_t i = 0; i < w->entries[e].n_results; i++)
-            w->results[e * nc + (size_t)case_index(b, w->entries[e].results[i].case_id)] = &w->entries[e].results[i];
-    for (size_t i = 0; i < ne * nc; i++)
-        if (sa_board_case_load(w->results[i], &w->cv[i], err)) return -1;
+        for (size_t i = 0; i < w->entries[e].n_results; i++) {
+            size_t at = e * nc + (size_t)case_index(b, w->entries[e].results[i].case_id);
+            w->results[at] = &w->entries[e].results[i];
+            w->cv[at] = w->entries[e].cv[i];
+        }
     sa_board_fill_failed_fov(w->cv, ne, nc);
     for (size_t k = 0; k < spec->n_ranked; k++) w->higher_is_better[k] = spec->ranked[k].higher_is_better;
     for (size_t e = 0; e < ne; e++) {
@@ -310,15 +415,11 @@ static int human_row(const sa_phase_spec *spec, const char *rater, char **jsons,
 /* The raters' rows (each rater against the consensus of the others), from the
  * human reference stored for the phase's dataset and scoring configuration,
  * over the board's cases. */
-static int human_rows(sa_store *st, int64_t dataset_id, sa_board *b, sa_error *err) {
+static int human_rows(sa_store *st, sa_board *b, sa_error *err) {
     if (!b->spec.human_reference || b->n_cases == 0) return 0;
-    sa_dataset_row ds;
-    if (sa_store_dataset_get_by_id(st, dataset_id, &ds, err)) return -1;
-    char hash[65];
-    sa_phase_scoring_hash(&b->spec, ds.checksum, hash);
     char **case_ids, **jsons;
     size_t n;
-    if (sa_store_human_ref_list(st, hash, &case_ids, &jsons, &n, err)) return -1;
+    if (sa_store_human_ref_list(st, b->scoring_hash, &case_ids, &jsons, &n, err)) return -1;
     size_t kept = 0; /* the board's cases moved to the front */
     for (size_t i = 0; i < n; i++) {
         if (case_index(b, case_ids[i]) < 0) continue;
@@ -344,6 +445,17 @@ static int human_rows(sa_store *st, int64_t dataset_id, sa_board *b, sa_error *e
     return rc;
 }
 
+/* The stale entries the board lists: every one, except that a board of selected
+ * entries (not all_entries) lists only selected ones, as it shows no others. */
+static int keep_stale(const board_work *w, int all_entries, sa_board *b, sa_error *err) {
+    b->stale = calloc(w->n_stale + 1, sizeof *b->stale);
+    if (!b->stale) return out_of_memory(err);
+    for (size_t i = 0; i < w->n_stale; i++)
+        if (all_entries || w->spec->leaderboard_entry != SA_ENTRY_SELECTED || w->stale[i].selected)
+            b->stale[b->n_stale++] = w->stale[i];
+    return 0;
+}
+
 int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     sa_phase_row phase;
@@ -354,10 +466,16 @@ int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *ou
     out->published = phase.published;
     char label[160];
     snprintf(label, sizeof label, "phase %s/%s", phase.challenge, phase.name);
-    board_work w = {.spec = &out->spec};
+    board_work w = {.spec = &out->spec, .scoring_hash = out->scoring_hash};
     size_t *which = NULL, n_rows = 0;
     int rc = sa_board_spec_parse(phase.spec_json, label, &out->spec, err);
+    if (rc == 0) {
+        sa_dataset_row ds;
+        rc = sa_store_dataset_get_by_id(st, phase.dataset_id, &ds, err);
+        if (rc == 0) sa_phase_scoring_hash(&out->spec, ds.checksum, out->scoring_hash);
+    }
     if (rc == 0) rc = load_entries(st, phase_id, &w, err);
+    if (rc == 0) rc = keep_stale(&w, all_entries, out, err);
     if (rc == 0) rc = collect_case_ids(&w, out, err);
     if (rc == 0) rc = load_values(&w, out, err);
     if (rc == 0) {
@@ -365,7 +483,7 @@ int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *ou
         rc = which ? choose_rows(&w, all_entries, which, &n_rows, err) : out_of_memory(err);
     }
     if (rc == 0) rc = fill_rows(&w, which, n_rows, out, err);
-    if (rc == 0) rc = human_rows(st, phase.dataset_id, out, err);
+    if (rc == 0) rc = human_rows(st, out, err);
     free(which);
     work_free(&w);
     sa_phase_row_free(&phase);
@@ -380,6 +498,7 @@ void sa_board_free(sa_board *b) {
     sa_strings_free(b->case_ids, b->n_cases);
     free(b->rows);
     free(b->human);
+    free(b->stale);
     free(b->values);
     memset(b, 0, sizeof *b);
 }
@@ -448,6 +567,19 @@ static json_t *human_json(const sa_board *b, size_t r) {
     return o;
 }
 
+static json_t *stale_json(const sa_board_stale *s) {
+    char submitted[32];
+    sa_iso8601_format(s->submitted, submitted);
+    json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "team", json_string(s->team));
+    json_object_set_new(o, "submission_id", json_integer(s->submission_id));
+    json_object_set_new(o, "run_id", json_integer(s->run_id));
+    json_object_set_new(o, "submitted", json_string(submitted));
+    json_object_set_new(o, "scoring_hash", s->scoring_hash[0] ? json_string(s->scoring_hash) : json_null());
+    return o;
+}
+
 static json_t *header_json(const sa_board *b) {
     const sa_phase_spec *spec = &b->spec;
     char policy[640];
@@ -470,6 +602,7 @@ static json_t *header_json(const sa_board *b) {
     json_object_set_new(o, "missing_case_policy", json_string(policy));
     json_object_set_new(o, "leaderboard_entry", json_string(sa_entry_rule_name(spec->leaderboard_entry)));
     json_object_set_new(o, "cases", json_integer((json_int_t)b->n_cases));
+    json_object_set_new(o, "scoring_hash", json_string(b->scoring_hash));
     json_object_set_new(boot, "resamples", json_integer((json_int_t)b->bootstrap.resamples));
     json_object_set_new(boot, "seed", json_integer((json_int_t)spec->bootstrap_seed));
     json_object_set_new(boot, "tau_mean", sa_board_json_number(b->bootstrap.tau_defined ? b->bootstrap.tau_mean : NAN));
@@ -482,21 +615,23 @@ static json_t *header_json(const sa_board *b) {
 
 int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *err) {
     *json = NULL;
-    json_t *root = header_json(b), *rows = json_array(), *human = json_array();
-    int ok = root && rows && human;
+    json_t *root = header_json(b), *rows = json_array(), *human = json_array(), *stale = json_array();
+    int ok = root && rows && human && stale;
     for (size_t r = 0; ok && r < b->n_rows; r++) ok = json_array_append_new(rows, row_json(b, r, with_cases)) == 0;
     for (size_t r = 0; ok && r < b->n_human; r++) ok = json_array_append_new(human, human_json(b, r)) == 0;
+    for (size_t r = 0; ok && r < b->n_stale; r++) ok = json_array_append_new(stale, stale_json(&b->stale[r])) == 0;
     if (ok && with_cases) {
         json_t *ids = json_array();
         for (size_t c = 0; ids && c < b->n_cases; c++) json_array_append_new(ids, json_string(b->case_ids[c]));
         ok = json_object_set_new(root, "case_ids", ids) == 0;
     }
     if (!ok) {
-        json_decref(root), json_decref(rows), json_decref(human);
+        json_decref(root), json_decref(rows), json_decref(human), json_decref(stale);
         return out_of_memory(err);
     }
     json_object_set_new(root, "rows", rows);
     json_object_set_new(root, "human_reference", human);
+    json_object_set_new(root, "needs_rescoring", stale);
     int rc = sa_board_json_dump(root, 1, json, err);
     json_decref(root);
     return rc;

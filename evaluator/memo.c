@@ -23,7 +23,7 @@
 
 #include "evaluator.h"
 
-#define VALUE_SLOTS 32768 /* about 21 MB when full: 8 phases of 100 x 38 cases */
+#define VALUE_SLOTS 32768 /* about 23 MB when full: 8 phases of 100 x 38 cases */
 #define STATS_SLOTS 8192  /* 0.5 MB */
 #define WAYS 4            /* slots per set */
 

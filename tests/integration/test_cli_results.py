@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`segarena results` on the store that test_board fills (phases demo/val,
-demo/test and demo/empty; numbers worked out in tests/unit/test_board.c):
-the table, --cases, --csv, --json, --all-entries and the exit statuses.
+demo/test, demo/rescore and demo/empty; numbers worked out in tests/unit/test_board.c):
+the table, --cases, --csv, --json, --all-entries, submissions that need
+rescoring and the exit statuses.
 
 usage: test_cli_results.py SEGARENA TEST_BOARD WORK_DIR
 """
@@ -79,6 +80,24 @@ rc, out, err = run("--phase", "demo/val", "--csv", "--cases", "--all-entries")
 rows = list(csv.DictReader(io.StringIO(out)))
 check(rc == 0 and len(rows) == 15, "--all-entries --cases: 5 entries x 3 cases")
 check(sum(r["class"] == "timeout" for r in rows) == 1, "one timeout")
+
+# demo/rescore ends with eps (rescored) and zeta ranked; eta's and theta's runs
+# were scored before `phase update` changed tau: not ranked, listed as needing a
+# rescore.
+rc, out, err = run("--phase", "demo/rescore", "--json")
+board = json.loads(out) if rc == 0 else {}
+check([r["team"] for r in board.get("rows", [])] == ["eps", "zeta"], "rescore: ranked rows")
+stale = board.get("needs_rescoring", [])
+check([s["team"] for s in stale] == ["eta", "theta"] and len(board.get("scoring_hash", "")) == 64
+      and stale[0]["scoring_hash"] != board["scoring_hash"], f"rescore: needs_rescoring {stale}")
+rc, out, err = run("--phase", "demo/rescore")
+check(rc == 0 and "needs rescoring" in out and "segarena run rescore --phase demo/rescore" in out
+      and any(l.startswith("  eta  submission ") for l in out.splitlines()), f"rescore: text block {out}")
+rc, out, err = run("--phase", "demo/rescore", "--csv")
+check(rc == 0 and [r["team"] for r in csv.DictReader(io.StringIO(out))] == ["eps", "zeta"]
+      and "2 submissions need rescoring" in err, f"rescore: csv rows and note {err!r}")
+rc, out, err = run("--phase", "demo/val")
+check("needs rescoring" not in out, "no rescoring block when every entry is current")
 
 rc, out, err = run("--phase", "demo/empty")
 check(rc == 0 and "(no evaluated submission yet)" in out, "empty phase")

@@ -66,8 +66,12 @@ class WebFixture:
     @staticmethod
     def fixture_run(db, team_id, phase_id, spec_json, digest, status="done", c1_log=None):
         """A submission with one run of cases c1, c2, both timed out, as a worker
-        leaves it (status "done"), or queued and not started. Returns (sub, run)."""
+        leaves it (status "done", each case with the phase dataset's checksum, which
+        with the run's spec gives the scoring hash the board compares), or queued
+        and not started. Returns (sub, run)."""
         now = time.time()
+        checksum = db.execute("SELECT d.checksum FROM phases p JOIN datasets d ON d.id = p.dataset_id "
+                              "WHERE p.id = ?", (phase_id,)).fetchone()[0]
         cur = db.execute(
             "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, "
             "upload_sha256, upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
@@ -89,8 +93,8 @@ class WebFixture:
                 "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
                 "platform_seconds, peak_memory_bytes, exit_code, detail, log_path, metric_version, "
                 "dataset_checksum, image_digest, attempts, finished) VALUES (?, ?, 'failed', "
-                "'timeout', 10, 0.5, -1, -1, 'killed at the wall time', ?, 1, '', ?, 1, ?)",
-                (run, case, c1_log if case == "c1" else None, digest, now))
+                "'timeout', 10, 0.5, -1, -1, 'killed at the wall time', ?, 1, ?, ?, 1, ?)",
+                (run, case, c1_log if case == "c1" else None, checksum, digest, now))
         return sub, run
 
     def start_server(self, workers, log_name, http_threads=2):

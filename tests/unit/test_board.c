@@ -6,7 +6,8 @@
  * three leaderboard_entry rules and all_entries, the three ranking rules, a tie
  * sharing a rank, a failed case (0 Dice, distance cap HD95), a case missing from
  * a run, the latest done run of a submission, the field-of-view fallback, a fixed
- * distance cap, the human reference rows and the JSON.
+ * distance cap, the human reference rows, entries scored under another scoring
+ * hash than the phase's (left unranked, listed as needing a rescore) and the JSON.
  */
 #include <jansson.h>
 #include <math.h>
@@ -37,9 +38,12 @@ typedef struct case_fixture {
 } case_fixture;
 
 /* The stored JSON of a scored case, as sa_case_values_from_json reads it: the
- * "case" object and the "consensus" metrics, every published metric present
- * (those not given here null with a reason). */
-static char *result_json(double fov, double dice, double hd95, double volume) {
+ * stamp's scoring hash (omitted when NULL), the "case" object and the
+ * "consensus" metrics, every published metric present (those not given here
+ * null with a reason). */
+static int drop_dice; /* 1: results without "dice", as older metric definitions could leave them */
+
+static char *result_json(const char *hash, double fov, double dice, double hd95, double volume) {
     json_t *consensus = json_object();
     size_t n;
     const sa_metric_info *table = sa_metric_table(&n);
@@ -57,7 +61,9 @@ static char *result_json(double fov, double dice, double hd95, double volume) {
         }
     }
     json_object_set_new(consensus, "both_empty", json_false());
+    if (drop_dice) json_object_del(consensus, "dice");
     json_t *root = json_pack("{s:{s:f}, s:o}", "case", "fov_diagonal_mm", fov, "consensus", consensus);
+    if (hash) json_object_set_new(root, "stamp", json_pack("{s:s}", "scoring_hash", hash));
     char *text = json_dumps(root, JSON_REAL_PRECISION(17));
     json_decref(root);
     return text;
@@ -81,13 +87,30 @@ static int64_t add_submission(int64_t phase_id, int64_t team_id, double created,
     return id;
 }
 
-/* Creates a run of the cases, completes every job with the fixture's result,
- * stores the run's aggregate and marks it done (queue_only: leaves it queued). */
+/* The dataset checksum of the fixture's dataset "ds". */
+#define CHECKSUM "0000000000000000000000000000000000000000000000000000000000000007"
+
+/* The scoring hash of a stored phase spec with the fixture dataset. */
+static void stored_spec_hash(const char *spec_json, char hash[65]) {
+    sa_phase_spec spec;
+    sa_problems problems;
+    sa_error err;
+    sa_problems_init(&problems);
+    CHECK(sa_phase_spec_parse(spec_json, "fixture", &spec, &problems, &err) == 0);
+    sa_problems_free(&problems);
+    sa_phase_scoring_hash(&spec, CHECKSUM, hash);
+}
+
+/* Creates a run of the cases, completes every job with the fixture's result
+ * (stamped with the scoring hash of the phase's spec, as a worker does), stores
+ * the run's aggregate and marks it done (queue_only: leaves it queued). */
 static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind, int64_t parent,
                        const case_fixture *cases, size_t n, int queue_only) {
     sa_phase_row phase;
     sa_error err;
     CHECK(sa_store_phase_get_by_id(st, phase_id, &phase, &err) == 1);
+    char hash[65];
+    stored_spec_hash(phase.spec_json, hash);
     const char *ids[8];
     for (size_t i = 0; i < n; i++) ids[i] = cases[i].id;
     int64_t run_id = 0;
@@ -110,9 +133,9 @@ static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind
         snprintf(res.error_class, sizeof res.error_class, "%s", f->failure ? f->failure : "succeeded");
         res.peak_memory_bytes = -1;
         res.exit_code = f->failure ? -1 : 0;
-        res.result_json = f->failure ? NULL : result_json(f->fov, f->dice, f->hd95, f->volume);
+        res.result_json = f->failure ? NULL : result_json(hash, f->fov, f->dice, f->hd95, f->volume);
         res.metric_version = SA_METRIC_DEFINITION_VERSION;
-        snprintf(res.dataset_checksum, sizeof res.dataset_checksum, "%064d", 7);
+        snprintf(res.dataset_checksum, sizeof res.dataset_checksum, "%s", CHECKSUM);
         res.attempts = job.attempts;
         rc = sa_store_job_complete(st, &job, &res, &err);
         if (rc != 1) fprintf(stderr, "job complete: %s\n", err.msg);
@@ -120,7 +143,10 @@ static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind
         free(res.result_json);
     }
     char *aggregate = NULL;
-    rc = sa_run_aggregate_json(st, run_id, &aggregate, &err);
+    if (drop_dice) /* the aggregate of its own time, which these definitions cannot redo */
+        rc = (aggregate = strdup("{}")) ? 0 : -1;
+    else
+        rc = sa_run_aggregate_json(st, run_id, &aggregate, &err);
     if (rc) fprintf(stderr, "aggregate: %s\n", err.msg);
     CHECK(rc == 0);
     CHECK(sa_store_run_finish(st, run_id, aggregate, &err) == 1);
@@ -482,8 +508,8 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     } human[] = {{"c1", 100, .8, 2, .6, 4}, {"c2", 250, .9, 1, .7, 3}, {"c3", 300, .85, 1.5, NAN, NAN},
                  {"c9", 100, .1, 90, .1, 90}};
     for (size_t i = 0; i < 4; i++) {
-        char *r1 = result_json(human[i].fov, human[i].r1_dice, human[i].r1_hd95, 1);
-        char *r2 = isnan(human[i].r2_dice) ? NULL : result_json(human[i].fov, human[i].r2_dice, human[i].r2_hd95, 1);
+        char *r1 = result_json(NULL, human[i].fov, human[i].r1_dice, human[i].r1_hd95, 1);
+        char *r2 = isnan(human[i].r2_dice) ? NULL : result_json(NULL, human[i].fov, human[i].r2_dice, human[i].r2_hd95, 1);
         json_t *j1 = json_loads(r1, 0, NULL), *j2 = r2 ? json_loads(r2, 0, NULL) : NULL;
         json_t *raters = json_object();
         json_object_set(raters, "r1", json_object_get(j1, "consensus"));
@@ -561,6 +587,117 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     sa_board_free(&b);
 }
 
+/* The stale entry of a submission, or NULL. */
+static const sa_board_stale *stale_of(const sa_board *b, int64_t submission_id) {
+    for (size_t i = 0; i < b->n_stale; i++)
+        if (b->stale[i].submission_id == submission_id) return &b->stale[i];
+    return NULL;
+}
+
+/* Phase "rescore": entries scored under different scoring hashes.
+ *   eps E1 (t 100)   c1 .9/2 c2 .8/4, scored with tau 1 (the first spec)
+ *   eta H1 (t 150)   both cases timed out, under tau 1 (no stamp: the run's spec)
+ *   theta T1 (t 160) like E1, but its results lack "dice" (unreadable now)
+ *   zeta Z1 (t 200)  c1 .5/9 c2 .4/8, scored after `phase update` set tau 2
+ * The board ranks only Z1 and lists E1, H1 and T1 as needing a rescore; a ranked
+ * lesion metric that no stored result has leaves every entry stale, and the
+ * board still builds; E1 rescored under the current spec is ranked again. */
+static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
+    sa_phase_spec spec;
+    base_spec(&spec, "rescore");
+    int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
+    char old_hash[65], new_hash[65];
+    sa_phase_scoring_hash(&spec, CHECKSUM, old_hash);
+    sa_error err;
+    int64_t eps, eta, zeta;
+    CHECK(sa_store_team_add(st, "eps", &eps, &err) == 0);
+    CHECK(sa_store_team_add(st, "eta", &eta, &err) == 0);
+    CHECK(sa_store_team_add(st, "zeta", &zeta, &err) == 0);
+    static const case_fixture good[] = {{"c1", 100, .9, 2, 10, NULL}, {"c2", 200, .8, 4, 20, NULL}};
+    static const case_fixture timeouts[] = {{"c1", 0, 0, 0, 0, "timeout"}, {"c2", 0, 0, 0, 0, "timeout"}};
+    static const case_fixture weak[] = {{"c1", 100, .5, 9, 10, NULL}, {"c2", 200, .4, 8, 20, NULL}};
+    int64_t e1 = add_submission(phase_id, eps, 100, "ready");
+    int64_t e1_run = add_run(phase_id, e1, "evaluate", 0, good, 2, 0);
+    int64_t h1 = add_submission(phase_id, eta, 150, "ready");
+    int64_t h1_run = add_run(phase_id, h1, "evaluate", 0, timeouts, 2, 0);
+    /* theta T1 (t 160): results these metric definitions cannot read, stamped
+     * with the first hash: stale, not an error */
+    int64_t theta;
+    CHECK(sa_store_team_add(st, "theta", &theta, &err) == 0);
+    int64_t t1 = add_submission(phase_id, theta, 160, "ready");
+    drop_dice = 1;
+    add_run(phase_id, t1, "evaluate", 0, good, 2, 0);
+    drop_dice = 0;
+    spec.tau_mm = 2; /* in the scoring hash */
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
+    sa_phase_scoring_hash(&spec, CHECKSUM, new_hash);
+    CHECK(strcmp(old_hash, new_hash) != 0);
+    int64_t z1 = add_submission(phase_id, zeta, 200, "ready");
+    add_run(phase_id, z1, "evaluate", 0, weak, 2, 0);
+
+    sa_board b;
+    if (build(phase_id, 0, &b)) return;
+    CHECK(!strcmp(b.scoring_hash, new_hash));
+    CHECK(b.n_rows == 1 && b.n_cases == 2);
+    if (b.n_rows == 1) {
+        CHECK(b.rows[0].submission_id == z1 && b.rows[0].rank == 1);
+        CHECK_NEAR(b.rows[0].stats[DICE].mean, 0.45, TOL);
+    }
+    CHECK(b.n_stale == 3 && stale_of(&b, t1) != NULL);
+    const sa_board_stale *se = stale_of(&b, e1), *sh = stale_of(&b, h1);
+    CHECK(se && se->run_id == e1_run && !strcmp(se->team, "eps") && !strcmp(se->scoring_hash, old_hash));
+    CHECK(sh && sh->run_id == h1_run && !strcmp(sh->scoring_hash, old_hash));
+    char *text = NULL;
+    CHECK(sa_board_to_json(&b, 0, &text, &err) == 0);
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+    CHECK(!strcmp(text_of(json_object_get(root, "scoring_hash")), new_hash));
+    json_t *stale = json_object_get(root, "needs_rescoring");
+    CHECK(json_array_size(stale) == 3);
+    json_t *first = json_array_get(stale, 0);
+    CHECK(!strcmp(text_of(json_object_get(first, "team")), "eps"));
+    CHECK(json_integer_value(json_object_get(first, "submission_id")) == e1);
+    CHECK(json_integer_value(json_object_get(first, "run_id")) == e1_run);
+    CHECK(!strcmp(text_of(json_object_get(first, "scoring_hash")), old_hash));
+    CHECK(!strcmp(text_of(json_object_get(first, "submitted")), "1970-01-01T00:01:40Z"));
+    CHECK(json_array_size(json_object_get(root, "rows")) == 1);
+    json_decref(root);
+    free(text);
+    sa_board_free(&b);
+    /* all entries: the same split */
+    if (build(phase_id, 1, &b)) return;
+    CHECK(b.n_rows == 1 && b.n_stale == 3);
+    sa_board_free(&b);
+    /* selected: only selected stale entries are listed */
+    CHECK(sa_store_submission_select(st, h1, &err) == 0);
+    spec.leaderboard_entry = SA_ENTRY_SELECTED;
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 0 && b.n_stale == 1 && stale_of(&b, h1) != NULL);
+    sa_board_free(&b);
+    spec.leaderboard_entry = SA_ENTRY_LATEST;
+
+    /* a ranked lesion metric no stored result has: every entry is stale, no error */
+    spec.lesions = 1;
+    snprintf(spec.metrics[spec.n_metrics++], sizeof spec.metrics[0], "lesion_f1");
+    snprintf(spec.ranked[spec.n_ranked].name, sizeof spec.ranked[0].name, "lesion_f1");
+    spec.ranked[spec.n_ranked++].higher_is_better = 1;
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 0 && b.n_cases == 0 && b.n_stale == 4);
+    sa_board_free(&b);
+
+    /* back to tau 2 without lesions, and E1 rescored: E1 and Z1 ranked, H1 and T1 stale */
+    spec.lesions = 0;
+    spec.n_metrics--;
+    spec.n_ranked--;
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
+    add_run(phase_id, e1, "rescore", e1_run, good, 2, 0);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 2 && b.n_stale == 2 && stale_of(&b, h1) != NULL && stale_of(&b, t1) != NULL);
+    if (b.n_rows == 2) CHECK(b.rows[0].submission_id == e1 && b.rows[1].submission_id == z1);
+    sa_board_free(&b);
+}
+
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {
     sa_phase_spec spec;
     base_spec(&spec, "empty");
@@ -608,6 +745,7 @@ int main(int argc, char **argv) {
     test_score(phase_id, challenge_id, dataset_id, &spec);
     test_run_aggregate();
     test_phase2(challenge_id, dataset_id, checksum);
+    test_rescoring(challenge_id, dataset_id);
     test_empty_phase(challenge_id, dataset_id);
 
     sa_store_close(st);

@@ -191,6 +191,7 @@ static void test_round_trip(void) {
     CHECK(sa_case_values_from_json(text, &cv, &err) == 0);
     CHECK(same_scores(&r->vs_consensus, &cv));
     CHECK(memcmp(&cv.fov_diagonal_mm, &(double){expected_fov()}, sizeof(double)) == 0);
+    CHECK(!strcmp(cv.scoring_hash, "hash")); /* the stamp's, which the leaderboard compares */
     /* the memo (memo.c) gives the same, the first time and from memory, and a
      * text differing in one character is not taken for this one */
     sa_case_values first, again, other; /* zeroed: memcmp also reads the padding */
