@@ -31,7 +31,10 @@ static const char help_text[] =
     "\n"
     "options:\n"
     "  --label L       score voxels == L (repeatable: one block per label)\n"
-    "  --label all     one block for every label found in either mask\n"
+    "  --label all     one block for every label found in either mask (folder\n"
+    "                  mode: in any case's masks; a label a case lacks in both is a\n"
+    "                  both-empty block there; '>0', both empty, only when no case\n"
+    "                  has any label)\n"
     "                  (default: binary, a voxel is inside when its value > 0)\n"
     "  --tau MM        NSD tolerance in mm (default 1)\n"
     "  --threads N     threads (default: all cores)\n"
@@ -446,19 +449,25 @@ static int write_results_file(const score_cli *c, const case_result *cases, size
 
 /* With --label all, every case reports every label found in any case: a label
  * absent from both masks of a case is a both-empty block there (dice 1), not a
- * silent gap in the summary. */
+ * silent gap in the summary. A case with no label at all (score_case gives it
+ * the one both-empty "> 0" block, label -1) then has just those blocks: the
+ * placeholder is no label and never spreads to other cases. When no case has a
+ * label, every case keeps its placeholder. */
 static void complete_labels(const score_cli *c, case_result *cases, size_t n) {
     long all[SCORE_MAX_LABELS];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t b = 0; b < cases[i].n_blocks; b++) {
+            if (cases[i].block_label[b] < 0) continue; /* the no-label placeholder */
             size_t k = 0;
             while (k < count && all[k] != cases[i].block_label[b]) k++;
             if (k == count && count < SCORE_MAX_LABELS) all[count++] = cases[i].block_label[b];
         }
+    if (count == 0) return;
     for (size_t i = 0; i < n; i++) {
         case_result *r = &cases[i];
         if (r->failed) continue;
+        if (r->n_blocks == 1 && r->block_label[0] < 0) r->n_blocks = 0; /* folder mode: one reference, no multi */
         sa_grid grid = {r->geometry.size[0], r->geometry.size[1], r->geometry.size[2],
                         {r->geometry.spacing[0], r->geometry.spacing[1], r->geometry.spacing[2]}};
         for (size_t k = 0; k < count; k++) {

@@ -10,6 +10,7 @@ Usage: test_cli_score.py PATH/TO/segarena WORKDIR
 """
 import csv
 import gzip
+import io
 import json
 import os
 import shutil
@@ -200,6 +201,29 @@ res = json.load(open(json_out))
 c1 = res["cases"][1]["labels"]
 check(rc == 0 and sorted(c1) == ["1", "2"] and c1["2"]["metrics"]["both_empty"] is True, "absent label is both-empty")
 check(res["summary"]["2"]["dice"]["n"] == 2 and res["summary"]["2"]["dice"]["mean"] == 1, "no silent gap in the mean")
+# a case empty in both folders adds both-empty blocks for the labels the others
+# have, never a '>0' block (which neither a labelled case nor the summary gets)
+empty_case = np.zeros((8, 8, 8), np.uint8)
+for d in (ld, lp):
+    nib.save(nib.Nifti1Image(empty_case, np.eye(4)), os.path.join(d, "c2.nii.gz"))
+rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "--label", "all", "--csv")
+blocks = [(r["case"], r["label"], r["both_empty"]) for r in csv.DictReader(io.StringIO(out))]
+check(rc == 0 and blocks == [("c0", "1", "0"), ("c0", "2", "0"), ("c1", "1", "0"), ("c1", "2", "1"),
+                             ("c2", "1", "1"), ("c2", "2", "1")], f"all-empty case in label mode: {blocks}")
+rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "--label", "all", "-o", json_out)
+res = json.load(open(json_out))
+check(rc == 0 and sorted(res["summary"]) == ["1", "2"] and res["summary"]["1"]["dice"]["n"] == 3,
+      f"label summaries without '>0': {sorted(res['summary'])}")
+# no label in any case: each case keeps its one '>0' both-empty block
+ed, ep = os.path.join(WORK, "erefs"), os.path.join(WORK, "epreds")
+os.makedirs(ed), os.makedirs(ep)
+for d in (ed, ep):
+    for i in range(2):
+        nib.save(nib.Nifti1Image(empty_case, np.eye(4)), os.path.join(d, f"e{i}.nii.gz"))
+rc, out, err = run("score", "--ref-dir", ed, "--pred-dir", ep, "--label", "all", "--csv")
+blocks = [(r["case"], r["label"], r["both_empty"]) for r in csv.DictReader(io.StringIO(out))]
+check(rc == 0 and blocks == [("e0", ">0", "1"), ("e1", ">0", "1")], f"no label anywhere: {blocks}")
+os.remove(os.path.join(ld, "c2.nii.gz")), os.remove(os.path.join(lp, "c2.nii.gz"))
 one = os.path.join(WORK, "one_case.json")
 os.remove(os.path.join(ld, "c1.nii.gz"))
 rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "-o", one)
