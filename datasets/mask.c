@@ -54,7 +54,7 @@ static int report_first_bad(const sa_image *img, const char *path, size_t n, sa_
         case SA_PIXEL_F64: v = ((const double *)img->data)[i]; break;
         default: continue;
         }
-        if (!(v >= 0) || v != floor(v) || !isfinite(v) || v > (double)LONG_MAX)
+        if (!(v >= 0) || v != floor(v) || !isfinite(v) || v >= (double)LONG_MAX) /* 2^63 */
             return bad_voxel(img, path, i, v, err);
     }
     return sa_error_set(err, "%s: invalid label value", path ? path : "(image)");
@@ -103,7 +103,7 @@ static int report_first_bad(const sa_image *img, const char *path, size_t n, sa_
         int bad_any = 0;                                                               \
         for (size_t i = 0; i < n; i++) {                                               \
             T v = in[i];                                                               \
-            bad_any |= !(v >= 0) | (v != FLOOR(v)) | (v > (T)LONG_MAX);                \
+            bad_any |= !(v >= 0) | (v != FLOOR(v)) | (v >= (T)LONG_MAX); /* 2^63 */  \
             out[i] = (uint8_t)(label < 0 ? v > 0 : representable & (v == want));       \
         }                                                                              \
         bad = bad_any;                                                                 \
@@ -204,7 +204,8 @@ static int compare_long(const void *a, const void *b) {
         free(seen);                                                                    \
     } while (0)
 
-/* Wider types: a hash set, skipping runs of the same value. */
+/* Wider types: a hash set, skipping runs of the same value (validated first:
+ * every value is below 2^63, so (long)v is exact). */
 #define LABELS_BY_SET(T)                                                               \
     do {                                                                               \
         const T *in = (const T *)img->data;                                            \

@@ -1,8 +1,9 @@
 /*
  * test_mask.c: unit tests of the in-memory image helpers: sa_mask_from_image
  * (label < 0: value > 0; label >= 0: value == label; refusals naming voxel and
- * value) and sa_image_labels for every pixel type, sa_image_same_geometry at the
- * spec's tolerances, sa_image_grid, sa_pixel_size and sa_pixel_type_name.
+ * value, float labels from 2^63 up) and sa_image_labels for every pixel type,
+ * sa_image_same_geometry at the spec's tolerances, sa_image_grid, sa_pixel_size
+ * and sa_pixel_type_name.
  */
 #include <math.h>
 #include <stdint.h>
@@ -154,6 +155,42 @@ static void check_u64_too_large(void) {
     sa_image_free(&img);
 }
 
+/* A float label of 2^63 does not fit a long: refused (it became a bogus label
+ * through an overflowing cast); the largest value below it that the type holds
+ * is a label; -2^63 is negative. */
+static void check_float_too_large(sa_pixel_type type) {
+    double two63 = ldexp(1.0, 63);
+    double below = type == SA_PIXEL_F32 ? (double)nextafterf((float)two63, 0.0f) : nextafter(two63, 0.0);
+    double values[] = {two63, -two63, below};
+    for (int k = 0; k < 3; k++) {
+        sa_image img;
+        make_label_image(&img, type);
+        if (type == SA_PIXEL_F32) ((float *)img.data)[5] = (float)values[k];
+        else ((double *)img.data)[5] = values[k];
+        sa_error err = {{0}};
+        uint8_t *mask = NULL;
+        long *labels = NULL;
+        size_t count = 0;
+        if (k < 2) {
+            CHECK(sa_mask_from_image(&img, "big.nii", -1, &mask, &err) == -1);
+            CHECK_STR_CONTAINS(err.msg, "big.nii: voxel (1,1,0)");
+            CHECK_STR_CONTAINS(err.msg, k == 0 ? "too large" : "negative");
+            CHECK(sa_image_labels(&img, "big.nii", &labels, &count, &err) == -1);
+            CHECK(labels == NULL && count == 0);
+        } else {
+            CHECK(sa_image_labels(&img, "big.nii", &labels, &count, &err) == 0);
+            CHECK(count == 4 && labels && labels[3] == (long)below);
+            CHECK(sa_mask_from_image(&img, "big.nii", (long)below, &mask, &err) == 0);
+            size_t hits = 0;
+            for (size_t i = 0; mask && i < N; i++) hits += mask[i];
+            CHECK(mask && mask[5] == 1 && hits == 1);
+        }
+        free(mask);
+        free(labels);
+        sa_image_free(&img);
+    }
+}
+
 static void check_u8_large(void) {
     /* the hot path on a bigger image with every byte value */
     sa_image img = {0};
@@ -235,6 +272,8 @@ int main(void) {
     check_float_refusals(SA_PIXEL_F32);
     check_float_refusals(SA_PIXEL_F64);
     check_u64_too_large();
+    check_float_too_large(SA_PIXEL_F32);
+    check_float_too_large(SA_PIXEL_F64);
     check_u8_large();
     check_geometry();
     CHECK(sa_pixel_size(SA_PIXEL_U8) == 1 && sa_pixel_size(SA_PIXEL_I16) == 2 &&
