@@ -306,6 +306,18 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
                       b->n_rows, b->n_rows == 1 ? "team" : "teams");
     sa_strbuf_append(&out, SA_PAGE_ACTIONS_MARK "\n");
     board_table(&out, b);
+    if (b->n_stale > 0) {
+        /* scored under another configuration of the phase: not ranked beside the rest */
+        sa_strbuf_append(&out, "<p class=\"marker\"><strong>Awaiting rescoring.</strong> Scored under an "
+                               "earlier scoring configuration of this phase, so not ranked until the "
+                               "organisers rescore: ");
+        for (size_t i = 0; i < b->n_stale; i++) {
+            if (i) sa_strbuf_append(&out, ", ");
+            sa_strbuf_append_html(&out, b->stale[i].team);
+            sa_strbuf_appendf(&out, " (submission %lld)", (long long)b->stale[i].submission_id);
+        }
+        sa_strbuf_append(&out, ".</p>\n");
+    }
 
     sa_strbuf_append(&out, "<section class=\"notes\"><p><strong>Ranking.</strong> ");
     ranking_rule(&out, spec);

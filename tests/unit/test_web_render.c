@@ -526,6 +526,36 @@ static void check_hidden_phase_page(fixture *f) {
     f->board.spec.show_case_details = 1;
 }
 
+/* Submissions scored under an earlier scoring configuration: named as awaiting
+ * rescoring (escaped), not ranked. */
+static void check_awaiting_rescoring(void) {
+    sa_board b;
+    memset(&b, 0, sizeof b);
+    sa_phase_spec_default(&b.spec);
+    snprintf(b.challenge, sizeof b.challenge, "demo");
+    snprintf(b.phase, sizeof b.phase, "val");
+    sa_board_stale stale[2];
+    memset(stale, 0, sizeof stale);
+    snprintf(stale[0].team, sizeof stale[0].team, "a<b");
+    stale[0].submission_id = 7;
+    snprintf(stale[1].team, sizeof stale[1].team, "gamma");
+    stale[1].submission_id = 12;
+    b.stale = stale;
+    b.n_stale = 2;
+    char *page = sa_render_leaderboard(&b, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        CHECK(well_formed(page, "awaiting rescoring"));
+        CHECK_STR_CONTAINS(page, "Awaiting rescoring");
+        CHECK_STR_CONTAINS(page, "a&lt;b (submission 7), gamma (submission 12)");
+    }
+    free(page);
+    b.n_stale = 0;
+    page = sa_render_leaderboard(&b, "Demo", NULL);
+    CHECK(page && !strstr(page, "Awaiting rescoring"));
+    free(page);
+}
+
 /* A phase with nothing evaluated yet (the default spec: dice and hd95 ranked). */
 static void check_empty_leaderboard(void) {
     sa_board empty;
@@ -758,6 +788,7 @@ int main(int argc, char **argv) {
         check_stability_plot(f);
     }
     check_empty_leaderboard();
+    check_awaiting_rescoring();
     free(f);
     check_challenges_page();
     check_page_frame();
