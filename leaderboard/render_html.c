@@ -331,8 +331,9 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
         sa_strbuf_append(&out, "<h2>Per-case values</h2>\n");
     else
         sa_strbuf_append(&out, "<h2>Distribution over the cases</h2>\n<p>This phase keeps its cases "
-                               "hidden: each box gives the quartiles of a team's values, "
-                               "its whiskers the lowest and the highest.</p>\n");
+                               "hidden: each box gives the quartiles of a team's values over them "
+                               "(no single case's value is shown, not even the lowest or the "
+                               "highest).</p>\n");
     for (size_t k = 0; k < spec->n_ranked; k++) {
         size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
         if (m < spec->n_metrics) figure(&out, sa_render_metric_plot(b, m));

@@ -1,13 +1,14 @@
 /*
  * render_svg.c: the leaderboard's two plots as inline SVG, drawn on the server so
  * that the page works without JavaScript:
- *  - per metric, one strip per team: a box of the quartiles with whiskers to
- *    min and max (aggregates over the cases) and, only in a phase that shows
- *    case details (show_case_details), every case's value as a dot (jittered
- *    deterministically from the case index, so the same board gives the same
- *    picture) with its case id as a tooltip. The page is the public's: in a
- *    hidden phase nothing on it is tied to one case (no dot, no id, no
- *    position that follows the case index);
+ *  - per metric, one strip per team: a box of the quartiles and, only in a
+ *    phase that shows case details (show_case_details), whiskers to min and
+ *    max and every case's value as a dot (jittered deterministically from the
+ *    case index, so the same board gives the same picture) with its case id
+ *    as a tooltip. The page is the public's: in a hidden phase nothing on it
+ *    is one case's value or tied to one case (no dot, no id, no position that
+ *    follows the case index, no whisker: min and max are single cases'
+ *    values; the axis spans the quartiles);
  *  - rank stability (challengeR's blob plot): per team, in rank order, a circle
  *    at each rank with area proportional to how often the bootstrap resamples
  *    gave that rank, and the median rank with the 95 % interval.
@@ -154,17 +155,29 @@ static double jitter(size_t c) {
     return x - floor(x) - 0.5;
 }
 
-/* One row's box (quartiles, whiskers to min and max) from its k finite values
- * (reordered). */
+/* The finite values of row r for metric m into out[]; their count. */
+static size_t finite_values(const sa_board *b, size_t r, size_t m, double *out) {
+    size_t k = 0;
+    for (size_t c = 0; c < b->n_cases; c++) {
+        double v = board_value(b, r, m, c);
+        if (isfinite(v)) out[k++] = v;
+    }
+    return k;
+}
+
+/* One row's box (quartiles; with whiskers, lines to min and max) from its k
+ * finite values (reordered). */
 static void draw_box(sa_strbuf *b, double *values, size_t k, double y, const axis *a, double left,
-                     double width) {
+                     double width, int whiskers) {
     double at[5] = {0, 25, 50, 75, 100}, x[5];
     for (int i = 0; i < 5; i++)
         x[i] = left + (sa_percentile(values, k, at[i]) - a->lo) / (a->hi - a->lo) * width;
-    svg_line(b, x[0], y, x[1], y, C_BOX_LINE, 1, "whisker");
-    svg_line(b, x[3], y, x[4], y, C_BOX_LINE, 1, "whisker");
-    svg_line(b, x[0], y - 5, x[0], y + 5, C_BOX_LINE, 1, NULL);
-    svg_line(b, x[4], y - 5, x[4], y + 5, C_BOX_LINE, 1, NULL);
+    if (whiskers) {
+        svg_line(b, x[0], y, x[1], y, C_BOX_LINE, 1, "whisker");
+        svg_line(b, x[3], y, x[4], y, C_BOX_LINE, 1, "whisker");
+        svg_line(b, x[0], y - 5, x[0], y + 5, C_BOX_LINE, 1, NULL);
+        svg_line(b, x[4], y - 5, x[4], y + 5, C_BOX_LINE, 1, NULL);
+    }
     sa_strbuf_appendf(b,
                       "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
                       "fill=\"" C_BOX_FILL "\" fill-opacity=\"0.8\" stroke=\"" C_BOX_LINE "\"/>",
@@ -185,21 +198,27 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
         return svg_message(title, "No case values to plot yet.");
 
     size_t R = b->n_rows, C = b->n_cases;
+    double *finite = malloc(C * sizeof *finite);
+    if (!finite) return NULL;
+    /* the axis spans every value, or in a hidden phase every quartile */
     double min = INFINITY, max = -INFINITY;
-    for (size_t r = 0; r < R; r++)
-        for (size_t c = 0; c < C; c++) {
-            double v = board_value(b, r, m, c);
-            if (isfinite(v)) min = v < min ? v : min, max = v > max ? v : max;
-        }
-    if (min > max) return svg_message(title, "No defined value to plot.");
+    for (size_t r = 0; r < R; r++) {
+        size_t k = finite_values(b, r, m, finite);
+        if (k == 0) continue;
+        double lo = per_case ? sa_percentile(finite, k, 0) : sa_percentile(finite, k, 25);
+        double hi = per_case ? sa_percentile(finite, k, 100) : sa_percentile(finite, k, 75);
+        min = lo < min ? lo : min, max = hi > max ? hi : max;
+    }
+    if (min > max) {
+        free(finite);
+        return svg_message(title, "No defined value to plot.");
+    }
     axis a = nice_axis(min, max);
 
     const double row_height = 30, top = 36, plot_width = 440;
     double left = 16 + CHAR_WIDTH * (double)longest_name(b->rows, R);
     double width = left + plot_width + 24, axis_y = top + (double)R * row_height + 4;
     double height = axis_y + 44;
-    double *finite = malloc(C * sizeof *finite);
-    if (!finite) return NULL;
 
     sa_strbuf out = {0};
     svg_open(&out, width, height, title);
@@ -226,16 +245,12 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     for (size_t r = 0; r < R; r++) {
         double y = top + ((double)r + 0.5) * row_height;
         svg_text(&out, left - 8, y + 4, "end", NULL, b->rows[r].team);
-        size_t k = 0;
-        for (size_t c = 0; c < C; c++) {
-            double v = board_value(b, r, m, c);
-            if (isfinite(v)) finite[k++] = v;
-        }
+        size_t k = finite_values(b, r, m, finite);
         if (k == 0) {
             svg_text(&out, left + 4, y + 4, "start", "fill=\"" C_AXIS "\"", "no value");
             continue;
         }
-        draw_box(&out, finite, k, y, &a, left, plot_width);
+        draw_box(&out, finite, k, y, &a, left, plot_width, per_case);
         if (!with_dots) continue;
         /* one group carries the dots' style; each dot a bare circle */
         sa_strbuf_append(&out, "<g class=\"dots\" fill=\"" C_DOT "\" fill-opacity=\"0.45\">");
@@ -263,7 +278,7 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
             snprintf(note, sizeof note, "%zu values: boxes only (quartiles, whiskers to min and max)",
                      R * C);
         else
-            snprintf(note, sizeof note, "quartiles, whiskers to min and max");
+            snprintf(note, sizeof note, "quartiles over the cases");
         svg_text(&out, left + plot_width, 22, "end", "fill=\"" C_AXIS "\"", note);
     }
     sa_strbuf_append(&out, "</svg>");
