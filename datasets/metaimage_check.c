@@ -49,8 +49,12 @@ static size_t element_size(const char *t) {
     return 0;
 }
 
+/* 1 true, 0 false, -1 neither. MetaIO judges a boolean by its first character
+ * alone, so only the spellings whose meaning no reader can take otherwise pass. */
 static int parse_bool(const char *v) {
-    return strcasecmp(v, "true") == 0 || strcasecmp(v, "t") == 0 || strcmp(v, "1") == 0;
+    if (strcasecmp(v, "true") == 0 || strcasecmp(v, "t") == 0 || strcmp(v, "1") == 0) return 1;
+    if (strcasecmp(v, "false") == 0 || strcasecmp(v, "f") == 0 || strcmp(v, "0") == 0) return 0;
+    return -1;
 }
 
 /* Parses the header of the file at path. Returns 0 or -1. */
@@ -117,10 +121,14 @@ static int parse(const char *path, meta_header *m, sa_error *err) {
             m->type_size = element_size(value);
         } else if (strcmp(key, "ElementNumberOfChannels") == 0) {
             m->channels = atoll(value);
-        } else if (strcmp(key, "BinaryData") == 0) {
-            m->ascii = !parse_bool(value);
-        } else if (strcmp(key, "CompressedData") == 0) {
-            m->compressed = parse_bool(value);
+        } else if (strcmp(key, "BinaryData") == 0 || strcmp(key, "CompressedData") == 0) {
+            int b = parse_bool(value);
+            if (b < 0) {
+                rc = sa_error_set(err, "%s: %s is '%s'; it must be True or False", path, key, value);
+                break;
+            }
+            if (key[0] == 'B') m->ascii = !b;
+            else m->compressed = b;
         } else if (strcmp(key, "CompressedDataSize") == 0) {
             m->compressed_size = atoll(value);
         } else if (strcmp(key, "HeaderSize") == 0) {
@@ -195,6 +203,9 @@ int sa_metaimage_check_header(const char *path, sa_error *err) {
     if (m.ascii)
         return sa_error_set(err, "%s: ASCII MetaImage data (BinaryData = False) is not "
                             "supported", path);
+    if (m.compressed && m.compressed_size <= 0)
+        return sa_error_set(err, "%s: CompressedData = True needs a positive CompressedDataSize "
+                            "(MetaIO reads nothing without it)", path);
     if (m.ndims < 1 || m.ndims > MAX_DIMS || m.have_dims < m.ndims)
         return sa_error_set(err, "%s: NDims %d and DimSize (%d values) do not describe an image",
                             path, m.ndims, m.have_dims);

@@ -12,6 +12,7 @@
  * intents other than none/label, units other than mm, an sform that is not
  * clearly orthonormal or whose choice over the qform depends on ITK's SVD test.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -577,6 +578,15 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
         return sa_error_set(err, "%s: NIfTI datatype %d (%s) is not supported; images hold "
                             "integer or floating-point scalars", path, f->datatype,
                             datatype_name(f->datatype));
+    /* niftilib reads any "n+?" magic as one file; the one-file checks here (vox_offset,
+     * truncation, NaN) apply to "n+1" only, so no other "+" form may pass unchecked */
+    if (f->magic[1] == '+' && memcmp(f->magic, "n+1\0", 4) != 0) {
+        char shown[4];
+        for (int i = 0; i < 3; i++) shown[i] = isprint((unsigned char)f->magic[i]) ? f->magic[i] : '?';
+        shown[3] = '\0';
+        return sa_error_set(err, "%s: NIfTI magic '%s' is not 'n+1' (a NIfTI-1 header in one "
+                            "file) nor 'ni1' (header and .img)", path, shown);
+    }
     if (memcmp(f->magic, "n+1\0", 4) == 0 &&
         (!isfinite(f->vox_offset) || f->vox_offset < NIFTI1_MIN_VOX_OFFSET))
         return sa_error_set(err, "%s: vox_offset %g is invalid for a single-file NIfTI (must be "

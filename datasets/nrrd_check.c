@@ -80,11 +80,19 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
     size_t pos = 0;
     int first = 1, ended = 0;
     while (pos < len) {
+        /* lines end as teem's airOneLine ends them: at "\n", "\r\n" or a lone "\r"
+         * (a parser that split otherwise would not see the fields teem sees) */
         size_t eol = pos;
-        while (eol < len && buf[eol] != '\n') eol++;
-        size_t next = eol < len ? eol + 1 : eol;
+        while (eol < len && buf[eol] != '\n' && buf[eol] != '\r') eol++;
+        if (memchr(buf + pos, '\0', eol - pos)) {
+            free(buf);
+            return sa_error_set(err, "%s: the NRRD header holds a NUL byte", path);
+        }
+        size_t next = eol;
+        if (next < len && buf[next] == '\r') next++;
+        if (next < len && buf[next] == '\n') next++;
         size_t end = eol;
-        if (end > pos && buf[end - 1] == '\r') end--;
+        if (eol == len && !sa_has_suffix(path, ".nhdr")) break; /* no end of header here */
         if (first) {
             first = 0;
             pos = next;
@@ -138,8 +146,13 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
         }
         pos = next;
     }
-    if (!ended) h->header_end = len;
     free(buf);
+    /* the whole header must lie within what was read: teem would read on, past
+     * any field this check has not seen (a detached .nhdr may end at the file's end) */
+    if (!ended && (len == HEADER_MAX || !sa_has_suffix(path, ".nhdr")))
+        return sa_error_set(err, "%s: the NRRD header does not end (with an empty line) within "
+                            "its first %d bytes", path, HEADER_MAX);
+    if (!ended) h->header_end = len;
     return 0;
 }
 

@@ -130,12 +130,26 @@ static void check_metaimage(void) {
     uLongf zlen = sizeof z;
     compress(z, &zlen, bytes, 1000);
     path_of(p, sizeof p, "zshort.mha");
-    snprintf(text, sizeof text, "%sCompressedData = True\nElementDataFile = LOCAL\n", hdr);
+    snprintf(text, sizeof text, "%sCompressedData = True\nCompressedDataSize = %lu\n"
+                                "ElementDataFile = LOCAL\n", hdr, (unsigned long)zlen);
     FILE *fp = fopen(p, "wb");
     fputs(text, fp);
     fwrite(z, 1, zlen, fp);
     fclose(fp);
     expect_refused(p, SA_READER_AUTO, "inflates to 1000");
+    /* without CompressedDataSize MetaIO reads nothing (zeros): refused */
+    path_of(p, sizeof p, "zsize.mha");
+    snprintf(text, sizeof text, "%sCompressedData = True\nElementDataFile = LOCAL\n", hdr);
+    fp = fopen(p, "wb");
+    fputs(text, fp);
+    fwrite(z, 1, zlen, fp);
+    fclose(fp);
+    expect_refused(p, SA_READER_AUTO, "needs a positive CompressedDataSize");
+    /* a boolean MetaIO reads by its first letter and this check might read otherwise */
+    path_of(p, sizeof p, "tru.mha");
+    snprintf(text, sizeof text, "%sCompressedData = Tru\nElementDataFile = LOCAL\n", hdr);
+    write_text(p, text);
+    expect_refused(p, SA_READER_AUTO, "CompressedData is 'Tru'; it must be True or False");
     /* negative DimSize */
     path_of(p, sizeof p, "dimneg.mha");
     write_text(p, "ObjectType = Image\nNDims = 3\nDimSize = -16 16 16\nElementType = MET_UCHAR\n"
@@ -188,6 +202,39 @@ static void check_nrrd(void) {
     snprintf(text, sizeof text, "%sencoding: raw\ndata file: short.raw\n", hdr);
     write_text(p, text);
     expect_refused(p, SA_READER_AUTO, "short.raw holds 1000");
+    /* a lone CR ends a line for teem: the data file field behind it is seen */
+    path_of(p, sizeof p, "lone_cr.nrrd");
+    snprintf(text, sizeof text, "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 16 16 16\r"
+                                "data file: %s\nencoding: raw\n\n", secret);
+    fp = fopen(p, "wb");
+    fputs(text, fp);
+    for (int i = 0; i < 4096; i++) fputc(0, fp);
+    fclose(fp);
+    expect_refused(p, SA_READER_AUTO, "must hold its own voxel data");
+    /* a NUL inside the header */
+    path_of(p, sizeof p, "nul.nrrd");
+    fp = fopen(p, "wb");
+    fputs(hdr, fp);
+    fputs("encoding: raw\nx", fp);
+    fputc(0, fp);
+    fprintf(fp, "data file: %s\n\n", secret);
+    for (int i = 0; i < 4096; i++) fputc(0, fp);
+    fclose(fp);
+    expect_refused(p, SA_READER_AUTO, "NUL byte");
+    /* a header longer than what the check reads: refused, not passed unseen */
+    path_of(p, sizeof p, "long_header.nrrd");
+    fp = fopen(p, "wb");
+    fputs(hdr, fp);
+    fputs("encoding: raw\n", fp);
+    for (int i = 0; i < 1100; i++) {
+        fputc('#', fp);
+        for (int j = 0; j < 998; j++) fputc('x', fp);
+        fputc('\n', fp);
+    }
+    fprintf(fp, "data file: %s\n\n", secret);
+    for (int i = 0; i < 4096; i++) fputc(0, fp);
+    fclose(fp);
+    expect_refused(p, SA_READER_AUTO, "does not end (with an empty line) within its first");
 }
 
 /* Writes img as .nii, then overwrites `len` bytes at `offset` of the file. */
@@ -213,6 +260,10 @@ static void check_nifti(void) {
     f = NAN;
     nifti_patched("voxoffnan.nii", &img, 108, &f, 4, p, sizeof p);
     expect_refused(p, SA_READER_AUTO, "vox_offset nan is invalid");
+    /* niftilib reads any "n+?" as one file: only "n+1" passes the one-file checks */
+    nifti_patched("magic_n2.nii", &img, 344, "n+2", 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "magic");
+    expect_refused(p, SA_READER_ITK, "magic");
     int16_t d = 8;
     nifti_patched("dim0_8.nii", &img, 40, &d, 2, p, sizeof p);
     expect_refused(p, SA_READER_ITK, "dim[0] is 8; a NIfTI-1 header holds 1 to 7 dimensions");
