@@ -55,6 +55,13 @@ int sa_nifti_precheck_data(const char *path, sa_error *err);
  * file name in the header's folder; no LIST or numbered-pattern forms). _data,
  * before the voxels are read: the data is as long as the header says (raw:
  * file size; compressed: inflated length). Each returns 0 or -1. */
+/* A detached header's data file (detached_data.c): its path (the header's folder +
+ * name), and the rule it must keep (one plain file name there, an existing regular
+ * file); field names the header's field in messages. 0 or -1. */
+int sa_detached_data_path(const char *header, const char *name, char *out, size_t cap,
+                          sa_error *err);
+int sa_detached_data_check(const char *header, const char *field, const char *name,
+                           sa_error *err);
 int sa_metaimage_check_header(const char *path, sa_error *err);
 int sa_metaimage_check_data(const char *path, sa_error *err);
 int sa_nrrd_check_header(const char *path, sa_error *err);

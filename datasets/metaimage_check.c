@@ -156,15 +156,9 @@ static int is_local(const char *v) { return strcasecmp(v, "LOCAL") == 0; }
 /* The data file's path (header's folder + name); the header itself for LOCAL. */
 static int data_path(const char *path, const meta_header *m, char *out, size_t cap,
                      sa_error *err) {
-    if (is_local(m->data_file)) {
-        if ((size_t)snprintf(out, cap, "%s", path) >= cap)
-            return sa_error_set(err, "%s: path too long", path);
-        return 0;
-    }
-    const char *slash = strrchr(path, '/');
-    int n = slash ? snprintf(out, cap, "%.*s/%s", (int)(slash - path), path, m->data_file)
-                  : snprintf(out, cap, "%s", m->data_file);
-    if (n < 0 || (size_t)n >= cap) return sa_error_set(err, "%s: path too long", path);
+    if (!is_local(m->data_file)) return sa_detached_data_path(path, m->data_file, out, cap, err);
+    if ((size_t)snprintf(out, cap, "%s", path) >= cap)
+        return sa_error_set(err, "%s: path too long", path);
     return 0;
 }
 
@@ -178,28 +172,7 @@ int sa_metaimage_check_header(const char *path, sa_error *err) {
     if (mha && !is_local(v))
         return sa_error_set(err, "%s: ElementDataFile is '%s'; a .mha file must hold its own "
                             "voxel data (ElementDataFile = LOCAL)", path, v);
-    if (!is_local(v)) {
-        if (strncmp(v, "LIST", 4) == 0)
-            return sa_error_set(err, "%s: ElementDataFile = LIST (a list of data files) is not "
-                                "supported; give one data file", path);
-        for (const char *p = v; *p; p++)
-            if (*p == '%' || isspace((unsigned char)*p))
-                return sa_error_set(err, "%s: ElementDataFile '%s' is a numbered-pattern form, "
-                                    "which is not supported; give one data file", path, v);
-        if (!*v || strchr(v, '/') || strchr(v, '\\') || strcmp(v, ".") == 0 ||
-            strcmp(v, "..") == 0)
-            return sa_error_set(err, "%s: ElementDataFile '%s' must be a plain file name in the "
-                                "header's folder (no '/')", path, v);
-        char dp[4200];
-        if (data_path(path, &m, dp, sizeof dp, err) != 0) return -1;
-        struct stat st;
-        if (stat(dp, &st) != 0)
-            return sa_error_set(err, "%s: data file %s (ElementDataFile) %s", path, v,
-                                errno == ENOENT ? "not found" : strerror(errno));
-        if (!S_ISREG(st.st_mode))
-            return sa_error_set(err, "%s: data file %s (ElementDataFile) is not a regular file",
-                                path, v);
-    }
+    if (!is_local(v) && sa_detached_data_check(path, "ElementDataFile", v, err) != 0) return -1;
     if (m.ascii)
         return sa_error_set(err, "%s: ASCII MetaImage data (BinaryData = False) is not "
                             "supported", path);

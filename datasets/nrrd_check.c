@@ -158,15 +158,9 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
 
 static int data_path(const char *path, const nrrd_header *h, char *out, size_t cap,
                      sa_error *err) {
-    if (!h->has_data_file) {
-        if ((size_t)snprintf(out, cap, "%s", path) >= cap)
-            return sa_error_set(err, "%s: path too long", path);
-        return 0;
-    }
-    const char *slash = strrchr(path, '/');
-    int n = slash ? snprintf(out, cap, "%.*s/%s", (int)(slash - path), path, h->data_file)
-                  : snprintf(out, cap, "%s", h->data_file);
-    if (n < 0 || (size_t)n >= cap) return sa_error_set(err, "%s: path too long", path);
+    if (h->has_data_file) return sa_detached_data_path(path, h->data_file, out, cap, err);
+    if ((size_t)snprintf(out, cap, "%s", path) >= cap)
+        return sa_error_set(err, "%s: path too long", path);
     return 0;
 }
 
@@ -180,25 +174,7 @@ int sa_nrrd_check_header(const char *path, sa_error *err) {
         if (sa_has_suffix(path, ".nrrd"))
             return sa_error_set(err, "%s: has a \"data file: %s\" field; a .nrrd file must hold "
                                 "its own voxel data (use .nhdr for a detached header)", path, v);
-        if (strncasecmp(v, "LIST", 4) == 0)
-            return sa_error_set(err, "%s: \"data file: LIST\" (a list of data files) is not "
-                                "supported; give one data file", path);
-        for (const char *p = v; *p; p++)
-            if (*p == '%' || isspace((unsigned char)*p))
-                return sa_error_set(err, "%s: \"data file: %s\" is a numbered-pattern form, which "
-                                    "is not supported; give one data file", path, v);
-        if (!*v || strchr(v, '/') || strchr(v, '\\') || strcmp(v, ".") == 0 ||
-            strcmp(v, "..") == 0)
-            return sa_error_set(err, "%s: data file '%s' must be a plain file name in the "
-                                "header's folder (no '/')", path, v);
-        char dp[4200];
-        if (data_path(path, &h, dp, sizeof dp, err) != 0) return -1;
-        struct stat st;
-        if (stat(dp, &st) != 0)
-            return sa_error_set(err, "%s: data file %s %s", path, v,
-                                errno == ENOENT ? "not found" : strerror(errno));
-        if (!S_ISREG(st.st_mode))
-            return sa_error_set(err, "%s: data file %s is not a regular file", path, v);
+        if (sa_detached_data_check(path, "\"data file:\"", v, err) != 0) return -1;
     } else if (sa_has_suffix(path, ".nhdr")) {
         return sa_error_set(err, "%s: a .nhdr header needs a \"data file:\" field", path);
     }
