@@ -1,6 +1,7 @@
 """e2e_checks.py: what the Python end-to-end tests share: counted checks, a
 closing "N passed, N failed" line (ctest reads the exit status), and running a
 command with its output captured."""
+import sqlite3
 import subprocess
 import sys
 
@@ -19,6 +20,19 @@ def check(cond, what):
 def sh(*args, **kw):
     """Runs a command (argv, never a shell) and captures its output."""
     return subprocess.run(list(args), capture_output=True, text=True, **kw)
+
+
+def remove_loaded_images(db_path):
+    """Removes the images a test's own data directory loaded (its submissions'
+    localhost/segarena/sub-* names), so that test runs do not pile images up in the
+    engine's store. Only names from this test's database: never another test's."""
+    db = sqlite3.connect(db_path)
+    names = [n for (n,) in db.execute("SELECT DISTINCT image_name FROM submissions "
+                                      "WHERE image_name LIKE 'localhost/segarena/sub-%'")]
+    db.close()
+    if names:
+        sh("podman", "rmi", "-f", *names)
+    return names
 
 
 def finish(name):

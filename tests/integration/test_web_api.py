@@ -41,7 +41,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import check, finish, sh  # noqa: E402
+from e2e_checks import check, finish, remove_loaded_images, sh  # noqa: E402
 from web_fixture import EVIL, WebFixture  # noqa: E402
 
 SEGARENA, EXAMPLES, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
@@ -596,6 +596,7 @@ def real_image():
     check(s == 200 and "beta" in [r["team"] for r in board.get("rows", [])],
           f"beta's row on the board: {board}")
     check(web.stop_server(server, log2) == 0, "the server with a worker stops cleanly")
+    check(remove_loaded_images(os.path.join(web.data, "segarena.db")), "the loaded image is removed")
     return None
 
 

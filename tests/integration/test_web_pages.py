@@ -43,7 +43,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_checks import check, finish, sh  # noqa: E402
+from e2e_checks import check, finish, remove_loaded_images, sh  # noqa: E402
 from web_fixture import EVIL, WebFixture  # noqa: E402
 
 SEGARENA, EXAMPLES, WORK = (os.path.abspath(a) for a in sys.argv[1:4])
@@ -419,6 +419,7 @@ def real_image():
     s, _, board = request("GET", live)
     check(s == 200 and '<td class="team">beta</td>' in board, "the leaderboard page has beta's row")
     check(stop_server(proc, log) == 0, "the server with a worker stops cleanly")
+    check(remove_loaded_images(os.path.join(DATA, "segarena.db")), "the loaded image is removed")
     return None
 
 
