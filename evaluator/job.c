@@ -473,6 +473,17 @@ int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_jo
             snprintf(row.image_digest, sizeof row.image_digest, "%s", sub.image_digest);
             sa_submission_row_free(&sub);
         }
+        /* the dataset's checksum, as a scored case records it, where it can still be
+         * had (the failure may be the dataset's own): the leaderboard judges a
+         * failed case's scoring configuration by it */
+        sa_phase_spec spec;
+        sa_problems problems;
+        sa_problems_init(&problems);
+        sa_error ignored;
+        if (sa_phase_spec_parse(run.config_json, "run", &spec, &problems, &ignored) == 0 &&
+            sa_dataset_checksum(w->opt->data_dir, spec.dataset, row.dataset_checksum, &ignored) != 0)
+            row.dataset_checksum[0] = '\0';
+        sa_problems_free(&problems);
         sa_run_row_free(&run);
     }
     int stored = sa_store_job_complete(st, job, &row, err);

@@ -122,6 +122,8 @@ static int load_entry_values(board_work *w, const sa_run_row *run, board_entry *
             sa_case_values_failed(&e->cv[i], 0); /* never used: the entry is stale */
         } else if (!e->cv[i].failed) {
             memcpy(hash, e->cv[i].scoring_hash, sizeof hash);
+        } else if (!e->results[i].dataset_checksum[0]) {
+            continue; /* a platform failure that could not read the dataset: no scores, no say */
         } else if (run_config_hash(w, run->config_json, e->results[i].dataset_checksum, hash, err)) {
             return -1;
         }

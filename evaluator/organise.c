@@ -160,7 +160,7 @@ int sa_phase_update(sa_store *st, const char *data_dir, int64_t phase_id, const 
     }
     char *json = NULL;
     if (rc == 0) rc = sa_phase_spec_to_json(&spec, &json, err);
-    if (rc == 0) rc = sa_store_phase_update_spec(st, phase_id, json, err);
+    if (rc == 0) rc = sa_store_phase_update_spec(st, phase_id, dataset_id, json, err);
     free(json);
     size_t computed;
     if (rc == 0) rc = sa_phase_human_reference(st, data_dir, &spec, &computed, err);

@@ -54,11 +54,13 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
     return 0;
 }
 
-int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, const char *spec_json,
-                               sa_error *err) {
+int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
+                               const char *spec_json, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
-    int rc = sa_db_exec(st, err, "UPDATE phases SET spec_json = ?, updated = ? WHERE id = ?",
-                        "tdi", spec_json, sa_store_now(), phase_id);
+    int rc = sa_db_exec(st, err,
+                        "UPDATE phases SET spec_json = ?, dataset_id = COALESCE(NULLIF(?, 0), dataset_id), "
+                        "updated = ? WHERE id = ?",
+                        "tidi", spec_json, dataset_id, sa_store_now(), phase_id);
     if (rc == 0) return sa_db_not_found(err, "phase", phase_id);
     return rc < 0 ? -1 : 0;
 }

@@ -210,8 +210,9 @@ typedef struct sa_phase_row {
 /* SA_STORE_CONFLICT when the challenge already has a phase of that name. */
 int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int64_t dataset_id,
                        const char *spec_json, int64_t *id_out, sa_error *err);
-int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, const char *spec_json,
-                               sa_error *err);
+/* The phase's spec and, when dataset_id > 0, its dataset (one statement). */
+int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
+                               const char *spec_json, sa_error *err);
 int sa_store_phase_set_published(sa_store *st, int64_t phase_id, int published, sa_error *err);
 /* 1 found, 0 not found, -1 error. */
 int sa_store_phase_get(sa_store *st, const char *challenge_slug, const char *name,

@@ -135,7 +135,9 @@ static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind
         res.exit_code = f->failure ? -1 : 0;
         res.result_json = f->failure ? NULL : result_json(hash, f->fov, f->dice, f->hd95, f->volume);
         res.metric_version = SA_METRIC_DEFINITION_VERSION;
-        snprintf(res.dataset_checksum, sizeof res.dataset_checksum, "%s", CHECKSUM);
+        /* a platform failure that could not read the dataset records no checksum */
+        snprintf(res.dataset_checksum, sizeof res.dataset_checksum, "%s",
+                 f->failure && !strcmp(f->failure, "engine_error: platform error") ? "" : CHECKSUM);
         res.attempts = job.attempts;
         rc = sa_store_job_complete(st, &job, &res, &err);
         if (rc != 1) fprintf(stderr, "job complete: %s\n", err.msg);
@@ -161,7 +163,7 @@ static int64_t put_spec(int64_t challenge_id, int64_t dataset_id, int64_t phase_
     int rc = sa_phase_spec_to_json(spec, &json, &err);
     if (rc) fprintf(stderr, "spec: %s\n", err.msg);
     CHECK(rc == 0);
-    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, json, &err);
+    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, 0, json, &err);
     else rc = sa_store_phase_add(st, challenge_id, spec->name, dataset_id, json, &phase_id, &err);
     if (rc) fprintf(stderr, "phase: %s\n", err.msg);
     CHECK(rc == 0);
@@ -695,6 +697,18 @@ static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
     if (build(phase_id, 0, &b)) return;
     CHECK(b.n_rows == 2 && b.n_stale == 2 && stale_of(&b, h1) != NULL && stale_of(&b, t1) != NULL);
     if (b.n_rows == 2) CHECK(b.rows[0].submission_id == e1 && b.rows[1].submission_id == z1);
+    sa_board_free(&b);
+
+    /* a current run with a platform failure whose dataset checksum is unknown: still
+     * ranked (the failed case has no scores and no say on the configuration) */
+    static const case_fixture platform[] = {{"c1", 100, .7, 3, 10, NULL},
+                                            {"c2", 0, 0, 0, 0, "engine_error: platform error"}};
+    int64_t iota;
+    CHECK(sa_store_team_add(st, "iota", &iota, &err) == 0);
+    int64_t i1 = add_submission(phase_id, iota, 300, "ready");
+    add_run(phase_id, i1, "evaluate", 0, platform, 2, 0);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 3 && b.n_stale == 2 && stale_of(&b, i1) == NULL);
     sa_board_free(&b);
 }
 

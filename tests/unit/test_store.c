@@ -596,14 +596,24 @@ static void test_phases(void) {
     sa_phase_row_free(&p);
     CHECK(sa_store_phase_get(st, "other", "debug", &p, &err) == 0);
 
-    CHECK(sa_store_phase_update_spec(st, w.phase, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", &err) == 0);
     CHECK(sa_store_phase_set_published(st, w.phase, 1, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1);
     CHECK(strcmp(p.spec_json, "{\"metrics\":[\"hd95\"]}") == 0 && p.published == 1);
     CHECK(p.updated >= created && p.created == created);
     CHECK(strcmp(p.challenge, "ms2024") == 0);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, 999, "{}", &err) == -1);
+    /* a new dataset goes with the spec, in the same statement; 0 keeps it */
+    int64_t other_ds = 0;
+    CHECK(sa_store_dataset_record(st, "ms-other", "dddd", "ms", 3, &other_ds, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "phase 999 not found");
     CHECK(sa_store_phase_set_published(st, 999, 0, &err) == -1);
 
