@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "image_internal.h"
@@ -25,7 +24,7 @@ int sa_detached_data_path(const char *header, const char *name, char *out, size_
 
 int sa_detached_data_check(const char *header, const char *field, const char *name,
                            sa_error *err) {
-    if (strncasecmp(name, "LIST", 4) == 0)
+    if (strncmp(name, "LIST", 4) == 0) /* as MetaIO and teem compare it */
         return sa_error_set(err, "%s: %s LIST (a list of data files) is not supported; give one "
                             "data file", header, field);
     for (const char *p = name; *p; p++)

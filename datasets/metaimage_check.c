@@ -176,9 +176,9 @@ int sa_metaimage_check_header(const char *path, sa_error *err) {
     if (m.ascii)
         return sa_error_set(err, "%s: ASCII MetaImage data (BinaryData = False) is not "
                             "supported", path);
-    if (m.compressed && m.compressed_size <= 0)
-        return sa_error_set(err, "%s: CompressedData = True needs a positive CompressedDataSize "
-                            "(MetaIO reads nothing without it)", path);
+    if (m.compressed && m.compressed_size <= 0 && is_local(v))
+        return sa_error_set(err, "%s: CompressedData = True with the data in the file needs a "
+                            "positive CompressedDataSize (MetaIO reads nothing without it)", path);
     if (m.ndims < 1 || m.ndims > MAX_DIMS || m.have_dims < m.ndims)
         return sa_error_set(err, "%s: NDims %d and DimSize (%d values) do not describe an image",
                             path, m.ndims, m.have_dims);

@@ -31,6 +31,8 @@ typedef struct nrrd_header {
     int has_data_file;
     char data_file[512];
     size_t header_end;  /* byte after the empty line that ends the header */
+    int ended;          /* an empty line ended the header */
+    int truncated;      /* the file is longer than what was read (HEADER_MAX) */
 } nrrd_header;
 
 /* Lower case without spaces, tabs, '_' or '-': "Data File" -> "datafile". */
@@ -147,13 +149,22 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
         pos = next;
     }
     free(buf);
-    /* the whole header must lie within what was read: teem would read on, past
-     * any field this check has not seen (a detached .nhdr may end at the file's end) */
-    if (!ended && (len == HEADER_MAX || !sa_has_suffix(path, ".nhdr")))
-        return sa_error_set(err, "%s: the NRRD header does not end (with an empty line) within "
-                            "its first %d bytes", path, HEADER_MAX);
+    h->ended = ended;
+    h->truncated = len == HEADER_MAX;
     if (!ended) h->header_end = len;
     return 0;
+}
+
+/* The whole header must lie within what parse read: teem would read on, past any
+ * field this check has not seen. A .nhdr may end at the file's end; a .nrrd's
+ * header ends with an empty line before its data. */
+static int header_complete(const char *path, const nrrd_header *h, sa_error *err) {
+    if (h->ended || (!h->truncated && sa_has_suffix(path, ".nhdr"))) return 0;
+    if (h->truncated)
+        return sa_error_set(err, "%s: the NRRD header does not end (with an empty line) within "
+                            "its first %d bytes", path, HEADER_MAX);
+    return sa_error_set(err, "%s: the NRRD header does not end with an empty line before the "
+                        "voxel data", path);
 }
 
 static int data_path(const char *path, const nrrd_header *h, char *out, size_t cap,
@@ -178,6 +189,7 @@ int sa_nrrd_check_header(const char *path, sa_error *err) {
     } else if (sa_has_suffix(path, ".nhdr")) {
         return sa_error_set(err, "%s: a .nhdr header needs a \"data file:\" field", path);
     }
+    if (header_complete(path, &h, err) != 0) return -1;
     for (int i = 0; i < h.n_sizes; i++)
         if (h.sizes[i] < 1)
             return sa_error_set(err, "%s: sizes value %d is %lld; every size must be at least 1",
@@ -187,7 +199,7 @@ int sa_nrrd_check_header(const char *path, sa_error *err) {
 
 int sa_nrrd_check_data(const char *path, sa_error *err) {
     nrrd_header h;
-    if (parse(path, &h, err) != 0) return -1;
+    if (parse(path, &h, err) != 0 || header_complete(path, &h, err) != 0) return -1;
     int raw = strcmp(h.encoding, "raw") == 0;
     int gz = strcmp(h.encoding, "gzip") == 0 || strcmp(h.encoding, "gz") == 0;
     if ((!raw && !gz) || h.type_size == 0 || h.dimension < 1 || h.n_sizes != h.dimension ||

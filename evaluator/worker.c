@@ -43,6 +43,8 @@ void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, s
 
 /* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks; a
  * zombie (killed, not yet reaped) counts as gone: -1. */
+/* The start time (clock ticks after boot) of process pid: 0; 1 when it is a
+ * zombie or dead (it will never renew a lease); -1 when /proc cannot tell. */
 static int process_start_time(long pid, unsigned long long *start) {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -52,7 +54,8 @@ static int process_start_time(long pid, unsigned long long *start) {
     fclose(f);
     buf[n] = '\0';
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') return -1;
+    if (!p || p[1] != ' ') return -1;
+    if (p[2] == 'Z' || p[2] == 'X') return 1;
     p++;
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
@@ -83,7 +86,9 @@ int sa_worker_owner_dead(const char *owner, void *ctx) {
     unsigned long long start;
     if (sscanf(owner + hl + 1, "%ld:%llu:", &pid, &start) != 2 || pid <= 0) return 0;
     unsigned long long now_start;
-    if (process_start_time(pid, &now_start) != 0) return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    int known = process_start_time(pid, &now_start);
+    if (known == 1) return 1; /* a zombie: its threads are gone (kill(pid, 0) still succeeds) */
+    if (known != 0) return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
     return now_start != start; /* the pid was reused by another process */
 }
 

@@ -149,6 +149,10 @@ static double board_value(const sa_board *b, size_t r, size_t m, size_t c) {
     return b->values[(r * b->spec.n_metrics + m) * b->n_cases + c];
 }
 
+/* In a hidden phase a team's box needs this many defined values: with fewer, its
+ * quartiles are (or pin down) single cases' values. */
+#define SA_PLOT_MIN_HIDDEN_VALUES 4
+
 /* A deterministic offset in [-0.5, 0.5) for case c (golden-ratio sequence). */
 static double jitter(size_t c) {
     double x = (double)c * 0.6180339887498949;
@@ -204,7 +208,7 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     double min = INFINITY, max = -INFINITY;
     for (size_t r = 0; r < R; r++) {
         size_t k = finite_values(b, r, m, finite);
-        if (k == 0) continue;
+        if (k == 0 || (!per_case && k < SA_PLOT_MIN_HIDDEN_VALUES)) continue;
         double lo = per_case ? sa_percentile(finite, k, 0) : sa_percentile(finite, k, 25);
         double hi = per_case ? sa_percentile(finite, k, 100) : sa_percentile(finite, k, 75);
         min = lo < min ? lo : min, max = hi > max ? hi : max;
@@ -248,6 +252,10 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
         size_t k = finite_values(b, r, m, finite);
         if (k == 0) {
             svg_text(&out, left + 4, y + 4, "start", "fill=\"" C_AXIS "\"", "no value");
+            continue;
+        }
+        if (!per_case && k < SA_PLOT_MIN_HIDDEN_VALUES) { /* its quartiles would be case values */
+            svg_text(&out, left + 4, y + 4, "start", "fill=\"" C_AXIS "\"", "too few values to show");
             continue;
         }
         draw_box(&out, finite, k, y, &a, left, plot_width, per_case);

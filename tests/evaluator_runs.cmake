@@ -17,3 +17,11 @@ target_link_libraries(test_files PRIVATE sa_evaluator)
 target_compile_definitions(test_files PRIVATE _POSIX_C_SOURCE=200809L)
 add_test(NAME evaluator.files COMMAND test_files)
 set_tests_properties(evaluator.files PROPERTIES LABELS unit TIMEOUT 60)
+
+# evaluator/worker.c: telling a dead lease owner (gone, zombie, reused pid) from a live one.
+add_executable(test_worker_owner ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_worker_owner.c)
+target_include_directories(test_worker_owner PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_worker_owner PRIVATE sa_evaluator)
+target_compile_definitions(test_worker_owner PRIVATE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
+add_test(NAME evaluator.worker_owner COMMAND test_worker_owner)
+set_tests_properties(evaluator.worker_owner PROPERTIES LABELS unit TIMEOUT 60)

@@ -25,14 +25,15 @@ def sh(*args, **kw):
 def remove_loaded_images(db_path):
     """Removes the images a test's own data directory loaded (its submissions'
     localhost/segarena/sub-* names), so that test runs do not pile images up in the
-    engine's store. Only names from this test's database: never another test's."""
+    engine's store. Only names from this test's database: never another test's.
+    True when there were some and podman removed them all."""
     db = sqlite3.connect(db_path)
     names = [n for (n,) in db.execute("SELECT DISTINCT image_name FROM submissions "
                                       "WHERE image_name LIKE 'localhost/segarena/sub-%'")]
     db.close()
-    if names:
-        sh("podman", "rmi", "-f", *names)
-    return names
+    if not names:
+        return False
+    return sh("podman", "rmi", *names).returncode == 0
 
 
 def finish(name):

@@ -145,6 +145,21 @@ static void check_metaimage(void) {
     fwrite(z, 1, zlen, fp);
     fclose(fp);
     expect_refused(p, SA_READER_AUTO, "needs a positive CompressedDataSize");
+    /* a separate compressed data file: its size is the compressed size */
+    char zraw[1024];
+    path_of(zraw, sizeof zraw, "sep.zraw");
+    unsigned char zfull[16384];
+    uLongf zfull_len = sizeof zfull;
+    compress(zfull, &zfull_len, bytes, sizeof bytes);
+    write_bytes(zraw, zfull, zfull_len);
+    path_of(p, sizeof p, "sep.mhd");
+    snprintf(text, sizeof text, "%sCompressedData = True\nElementDataFile = sep.zraw\n", hdr);
+    write_text(p, text);
+    sa_image sep = {0};
+    sa_error sep_err = {{0}};
+    CHECK(sa_image_read(p, &sep, &sep_err) == 0);
+    CHECK(sep.data && ((uint8_t *)sep.data)[1] == bytes[1]);
+    sa_image_free(&sep);
     /* a boolean MetaIO reads by its first letter and this check might read otherwise */
     path_of(p, sizeof p, "tru.mha");
     snprintf(text, sizeof text, "%sCompressedData = Tru\nElementDataFile = LOCAL\n", hdr);
@@ -178,6 +193,14 @@ static void check_nrrd(void) {
     snprintf(text, sizeof text, "%sencoding: raw\ndata file: %s\n\n", hdr, secret);
     write_text(p, text);
     expect_refused(p, SA_READER_AUTO, "must hold its own voxel data");
+    path_of(p, sizeof p, "detached_no_blank.nrrd"); /* the data file is what is wrong */
+    snprintf(text, sizeof text, "%sencoding: raw\ndata file: secret.raw\n", hdr);
+    write_text(p, text);
+    expect_refused(p, SA_READER_AUTO, "must hold its own voxel data");
+    path_of(p, sizeof p, "no_blank.nrrd");
+    snprintf(text, sizeof text, "%sencoding: raw\n", hdr);
+    write_text(p, text);
+    expect_refused(p, SA_READER_AUTO, "does not end with an empty line before the voxel data");
     path_of(p, sizeof p, "spelled.nrrd");
     snprintf(text, sizeof text, "%sencoding: raw\nDataFile: %s\n\n", hdr, secret);
     write_text(p, text);

@@ -524,6 +524,19 @@ static void check_hidden_phase_page(fixture *f) {
         CHECK_STR_CONTAINS(svg, "dice over the cases");
     }
     free(svg);
+    /* a team with one defined value: its quartiles would be that case's value */
+    double *row0 = f->board.values; /* team 0, metric 0, its cases */
+    double kept[N_CASES];
+    memcpy(kept, row0, sizeof kept);
+    for (size_t c = 1; c < N_CASES; c++) row0[c] = NAN;
+    svg = sa_render_metric_plot(&f->board, 0);
+    CHECK(svg && well_formed(svg, "hidden plot, one value"));
+    if (svg) {
+        CHECK_STR_CONTAINS(svg, "too few values to show");
+        CHECK(count(svg, "class=\"box\"") == N_TEAMS - 1);
+    }
+    free(svg);
+    memcpy(row0, kept, sizeof kept);
     f->board.spec.show_case_details = 1;
 }
 
