@@ -206,8 +206,10 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     if (!finite) return NULL;
     /* the axis spans every value, or in a hidden phase every quartile */
     double min = INFINITY, max = -INFINITY;
+    int any_value = 0;
     for (size_t r = 0; r < R; r++) {
         size_t k = finite_values(b, r, m, finite);
+        any_value |= k > 0;
         if (k == 0 || (!per_case && k < SA_PLOT_MIN_HIDDEN_VALUES)) continue;
         double lo = per_case ? sa_percentile(finite, k, 0) : sa_percentile(finite, k, 25);
         double hi = per_case ? sa_percentile(finite, k, 100) : sa_percentile(finite, k, 75);
@@ -215,7 +217,9 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     }
     if (min > max) {
         free(finite);
-        return svg_message(title, "No defined value to plot.");
+        return svg_message(title, any_value ? "Too few values per team to show without showing "
+                                              "single cases."
+                                            : "No defined value to plot.");
     }
     axis a = nice_axis(min, max);
 

@@ -346,11 +346,12 @@ check(request("GET", "/runs/0", cookie=ALICE)[0] == 404, "an invalid run id: 404
 # ---- the public page of a published hidden phase: nothing of one case ----
 web.seg("phase", "publish", "demo/test")
 s, _, page = request("GET", "/challenges/demo/phases/test")
+shown = re.findall(r'class="box"|Too few values per team[^<]*|no value', page)
 check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
       "<title>c2" not in page and "Per-case values" not in page and
       "Distribution over the cases" in page and 'class="box"' not in page and
-      "too few values to show" in page,
-      f"a hidden phase's page: no case value or id, and with 2 cases no box either: {s}")
+      "Too few values per team to show without showing single cases." in page,
+      f"a hidden phase's page: no case value or id, and with 2 cases no box either: {s} {shown}")
 s, _, page = request("GET", VAL_PAGE)
 check(s == 200 and "<title>c1: " in page and 'class="dot"' in page,
       "a phase with case details plots each case's value with its id")
