@@ -184,7 +184,12 @@ static int for_each_submission(sa_store *st, const char *data_dir, int64_t phase
             sa_run_rows_free(runs, n_runs);
             if (n_runs > 0) continue;
         }
-        if ((rc = sa_run_queue(st, data_dir, subs[i].id, kind, parent, &run_id, err))) break;
+        rc = sa_run_queue(st, data_dir, subs[i].id, kind, parent, &run_id, err);
+        if (rc == SA_STORE_CONFLICT) { /* queued meanwhile by a worker or a submission */
+            rc = 0;
+            continue;
+        }
+        if (rc) break;
         printf("run %lld queued: %s of submission %lld (team %s)\n", (long long)run_id, kind,
                (long long)subs[i].id, subs[i].team);
     }

@@ -366,7 +366,9 @@ int sa_quota_check(sa_store *st, int64_t phase_id, int64_t team_id, double now,
                    sa_submit_outcome *out, sa_error *err);
 
 /* Queues a run of a submission on its phase with the phase's current spec:
- * kind "evaluate" (a first evaluation), "rerun" (containers again; parent_run the
+ * kind "evaluate" (a first evaluation; SA_STORE_CONFLICT when the submission
+ * already has a run, checked in the transaction that creates it), "rerun"
+ * (containers again; parent_run the
  * run repeated, 0: none) or "rescore" (metrics again from the outputs stored by
  * parent_run, no container; parent_run required and done or cancelled). */
 int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, const char *kind,

@@ -89,7 +89,10 @@ int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, cons
     }
     char *config = NULL;
     rc = sa_phase_spec_to_json(&spec, &config, err);
-    if (rc == 0)
+    if (rc == 0 && !strcmp(kind, "evaluate")) /* a first evaluation: only while it has no run */
+        rc = sa_store_run_create_first(st, submission_id, phase_id, kind, config,
+                                       (const char *const *)ids, n, run_id, err);
+    else if (rc == 0)
         rc = sa_store_run_create(st, submission_id, phase_id, kind, parent_run, config,
                                  (const char *const *)ids, n, run_id, err);
     free(config);

@@ -306,8 +306,16 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = -1;
         goto cleanup;
     }
-    if (spec.auto_evaluate)
+    if (spec.auto_evaluate) {
         rc = sa_run_queue(st, req->data_dir, out->submission_id, "evaluate", 0, &out->run_id, err);
+        if (rc == SA_STORE_CONFLICT) { /* a worker's sweep queued it first: that run is its run */
+            sa_run_row *runs = NULL;
+            size_t n_runs = 0;
+            rc = sa_store_run_list(st, 0, out->submission_id, &runs, &n_runs, err);
+            if (rc == 0 && n_runs > 0) out->run_id = runs[0].id;
+            sa_run_rows_free(runs, n_runs);
+        }
+    }
 
 cleanup:
     sa_remove_tree(scratch);

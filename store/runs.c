@@ -60,10 +60,9 @@ static int insert_jobs(sa_store *st, int64_t run_id, const char *const *case_ids
     return rc < 0 ? -1 : 0;
 }
 
-int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
-                        int64_t parent_run_id, const char *config_json,
-                        const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
-                        sa_error *err) {
+static int create_run(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
+                      int64_t parent_run_id, const char *config_json, const char *const *case_ids,
+                      size_t n_cases, int first_only, int64_t *run_id_out, sa_error *err) {
     if (sa_db_require_no_transaction(st, "run creation", err)) return -1;
     if (!kind_known(kind))
         return sa_error_set(err, "run: kind '%s' is not evaluate, rerun or rescore",
@@ -75,14 +74,24 @@ int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, c
             return -1;
 
     if (sa_store_begin(st, err)) return -1;
+    /* first_only: created only while the submission has no run, in the same
+     * statement, so that two queuers at once (the submission's own and a worker's
+     * start-up sweep for forgotten runs) cannot both create one */
     int rc = sa_db_exec(st, err,
                         "INSERT INTO runs (submission_id, phase_id, parent_run_id, kind, "
-                        "config_json, created) VALUES (?, ?, ?, ?, ?, ?)",
-                        "iiIttd", submission_id, phase_id, parent_run_id, kind, config_json,
-                        sa_store_now());
+                        "config_json, created) SELECT ?1, ?2, ?3, ?4, ?5, ?6 "
+                        "WHERE ?7 = 0 OR NOT EXISTS (SELECT 1 FROM runs WHERE submission_id = ?1)",
+                        "iiIttdi", submission_id, phase_id, parent_run_id, kind, config_json,
+                        sa_store_now(), first_only);
     if (rc < 0 && st->last_code == SQLITE_CONSTRAINT_FOREIGNKEY)
         sa_error_set(err, "run: submission %lld, phase %lld or parent run %lld does not exist",
                      (long long)submission_id, (long long)phase_id, (long long)parent_run_id);
+    if (rc == 0) {
+        sa_store_rollback(st);
+        sa_error_set(err, "submission %lld already has a run: rerun or rescore one of them",
+                     (long long)submission_id);
+        return SA_STORE_CONFLICT;
+    }
     int64_t run_id = sqlite3_last_insert_rowid(st->db);
     if (rc < 0 || insert_jobs(st, run_id, case_ids, n_cases, err) || sa_store_commit(st, err)) {
         sa_store_rollback(st);
@@ -90,6 +99,22 @@ int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, c
     }
     if (run_id_out) *run_id_out = run_id;
     return 0;
+}
+
+int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
+                        int64_t parent_run_id, const char *config_json,
+                        const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
+                        sa_error *err) {
+    return create_run(st, submission_id, phase_id, kind, parent_run_id, config_json, case_ids,
+                      n_cases, 0, run_id_out, err);
+}
+
+int sa_store_run_create_first(sa_store *st, int64_t submission_id, int64_t phase_id,
+                              const char *kind, const char *config_json,
+                              const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
+                              sa_error *err) {
+    return create_run(st, submission_id, phase_id, kind, 0, config_json, case_ids, n_cases, 1,
+                      run_id_out, err);
 }
 
 int sa_store_run_get(sa_store *st, int64_t id, sa_run_row *out, sa_error *err) {

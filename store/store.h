@@ -278,6 +278,12 @@ int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, c
                         int64_t parent_run_id, const char *config_json,
                         const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
                         sa_error *err);
+/* The same for a submission's first run: SA_STORE_CONFLICT when it already has
+ * one (checked by the insert itself, so two callers at once make one run). */
+int sa_store_run_create_first(sa_store *st, int64_t submission_id, int64_t phase_id,
+                              const char *kind, const char *config_json,
+                              const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
+                              sa_error *err);
 /* 1 found, 0 not found, -1 error. */
 int sa_store_run_get(sa_store *st, int64_t id, sa_run_row *out, sa_error *err);
 /* Either filter may be 0 (any). Ordered by id. */

@@ -787,6 +787,11 @@ static void test_run_create_and_claim_order(void) {
     CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", twice, 2, NULL,
                               &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "case 'c1' listed twice");
+    /* a first run only while there is none: the check is the insert's own (two
+     * queuers at once cannot both add one) */
+    CHECK(sa_store_run_create_first(st, w.submission, w.phase, "evaluate", "{}", two_cases, 2,
+                                    NULL, &err) == SA_STORE_CONFLICT);
+    CHECK_STR_CONTAINS(err.msg, "already has a run");
     CHECK(sa_store_run_create(st, w.submission, w.phase, "bogus", 0, "{}", twice, 1, NULL, &err) ==
           -1);
     CHECK(sa_store_run_create(st, 999, w.phase, "evaluate", 0, "{}", three_cases, 3, NULL, &err) ==
