@@ -139,11 +139,12 @@ static int load_context(job_context *c, sa_error *err) {
     if (sa_dataset_dir(data_dir, c->spec.dataset, c->dataset_dir, sizeof c->dataset_dir, err) ||
         sa_dataset_checksum(data_dir, c->spec.dataset, c->dataset_checksum, err))
         return -1;
-    if (snprintf(c->case_dir, sizeof c->case_dir, "%s/runs/%lld/%s", data_dir,
-                 (long long)c->run.id, c->job->case_id) >= (int)sizeof c->case_dir)
+    if (snprintf(c->case_dir, sizeof c->case_dir, "%s/runs/%lld/%s/%lld", data_dir,
+                 (long long)c->run.id, c->job->case_id, (long long)c->job->attempts) >= (int)sizeof c->case_dir)
         return sa_error_set(err, "%s: path too long", data_dir);
-    sa_worker_run_token(c->w, c->run.id, c->run_token, sizeof c->run_token);
-    /* what an earlier attempt of this job left (it died, or lost its lease) */
+    sa_worker_run_token(c->w, c->run.id, (int)c->job->attempts, c->run_token, sizeof c->run_token);
+    /* this attempt's own folder (another attempt's, whose worker may still be
+     * writing after losing its lease, is never touched) */
     sa_remove_tree(c->case_dir);
     return sa_mkdir_p(c->case_dir, 0700, err);
 }
@@ -157,7 +158,8 @@ static void free_context(job_context *c) {
 /* "runs/<run>/<case>/<name>" relative to the data directory (what the store keeps). */
 static char *relative_path(const job_context *c, const char *name) {
     char buf[512];
-    snprintf(buf, sizeof buf, "runs/%lld/%s/%s", (long long)c->run.id, c->job->case_id, name);
+    snprintf(buf, sizeof buf, "runs/%lld/%s/%lld/%s", (long long)c->run.id, c->job->case_id,
+             (long long)c->job->attempts, name);
     return strdup(buf);
 }
 
@@ -246,9 +248,10 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
     snprintf(scratch, sizeof scratch, "%s/scratch", opt->data_dir);
     if (sa_mkdir_p(scratch, 0711, err)) return -1;
 
-    /* an earlier attempt's container may still be there (its worker died) */
+    /* an earlier attempt's container may still be there (its worker died or lost
+     * the lease); removed by its own name, this attempt's being another */
     if (c->job->attempts > 1 &&
-        sa_engine_remove_case_container(opt->engine, c->run_token, c->job->case_id, err))
+        sa_worker_remove_other_attempts(c->w, c->run.id, c->job->case_id, c->run_token, err))
         return -1;
 
     sa_run_limits lim = c->spec.limits;

@@ -35,8 +35,9 @@ void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev) {
     pthread_mutex_unlock(&w->event_lock);
 }
 
-void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, size_t size) {
-    snprintf(buf, size, "%s.%lld", w->instance, (long long)run_id);
+void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, int attempt, char *buf,
+                         size_t size) {
+    snprintf(buf, size, "%s.%lld.%d", w->instance, (long long)run_id, attempt);
 }
 
 /* ---- lease owner names ---- */
@@ -168,20 +169,51 @@ static int job_in_progress(sa_store *st, int64_t run_id, const char *case_id) {
     return live;
 }
 
-/* "<instance>.<run>-<case>" -> run id and case id; 0 when not of this instance. */
-static int parse_token(const char *s, const char *instance, int64_t *run_id, const char **case_id) {
+/* "<instance>.<run>.<attempt>-<case>" (or, before attempts were in it,
+ * "<instance>.<run>-<case>") -> run id, case id and the token's length (up to the
+ * '-'); 0 when not of this instance. */
+static int parse_token(const char *s, const char *instance, int64_t *run_id, const char **case_id,
+                       size_t *token_len) {
     size_t il = strlen(instance);
     if (strncmp(s, instance, il) || s[il] != '.') return 0;
     char *end;
     long long id = strtoll(s + il + 1, &end, 10);
-    if (end == s + il + 1 || *end != '-' || id <= 0) return 0;
+    if (end == s + il + 1 || id <= 0) return 0;
+    if (*end == '.') { /* the attempt */
+        char *after;
+        long attempt = strtol(end + 1, &after, 10);
+        if (after == end + 1 || attempt <= 0) return 0;
+        end = after;
+    }
+    if (*end != '-') return 0;
     *run_id = id;
     *case_id = end + 1;
+    *token_len = (size_t)(end - s);
     return 1;
 }
 
+int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, const char *case_id,
+                                    const char *token, sa_error *err) {
+    char **names = NULL;
+    size_t n = 0;
+    if (sa_engine_list_containers(w->opt->engine, &names, &n, err)) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t r;
+        const char *c;
+        size_t len;
+        if (rc == 0 && !strncmp(names[i], "segarena-", 9) &&
+            parse_token(names[i] + 9, w->instance, &r, &c, &len) && r == run_id &&
+            !strcmp(c, case_id) && !(len == strlen(token) && !strncmp(names[i] + 9, token, len)))
+            rc = sa_engine_remove_container(w->opt->engine, names[i], err);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 /* Removes, for this data directory only, the containers ("segarena-<instance>.
- * <run>-<case>") and scratch work folders ("<instance>.<run>-<case>", whose output
+ * <run>.<attempt>-<case>") and scratch work folders (the same without "segarena-", whose output
  * tmpfs may still be mounted) of jobs that no live worker is running: left behind
  * by a kill -9. Those of jobs in progress are removed when the job is taken over. */
 static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
@@ -192,8 +224,9 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     const char *case_id;
     if (sa_engine_list_containers(w->opt->engine, &names, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++) {
+            size_t len;
             if (!strncmp(names[i], "segarena-", 9) &&
-                parse_token(names[i] + 9, w->instance, &run_id, &case_id) &&
+                parse_token(names[i] + 9, w->instance, &run_id, &case_id, &len) &&
                 !job_in_progress(st, run_id, case_id))
                 sa_engine_remove_container(w->opt->engine, names[i], &err);
             free(names[i]);
@@ -206,10 +239,11 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!parse_token(e->d_name, w->instance, &run_id, &case_id)) continue;
-        if (job_in_progress(st, run_id, case_id)) continue;
+        size_t len;
+        if (!parse_token(e->d_name, w->instance, &run_id, &case_id, &len)) continue;
+        if (job_in_progress(st, run_id, case_id) || len >= 96) continue;
         char token[96];
-        snprintf(token, sizeof token, "%s.%lld", w->instance, (long long)run_id);
+        snprintf(token, sizeof token, "%.*s", (int)len, e->d_name);
         sa_run_case_cleanup(scratch, token, case_id);
     }
     closedir(d);

@@ -24,8 +24,16 @@ typedef struct sa_worker_shared {
 /* Serialised call of opt->on_event. */
 void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev);
 
-/* The run token of container names and scratch folders: "<instance>.<run id>". */
-void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, char *buf, size_t size);
+/* The token of one attempt's container name and scratch folder:
+ * "<instance>.<run id>.<attempt>". Each attempt has its own, so that a worker that
+ * lost its lease (stalled, then woke) can neither remove nor overwrite what the
+ * attempt that took the job over stages, runs or keeps. */
+void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, int attempt, char *buf,
+                         size_t size);
+/* Removes the containers of run_id/case_id's other attempts than token's (a worker
+ * that died or lost its lease left them). 0 or -1. */
+int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, const char *case_id,
+                                    const char *token, sa_error *err);
 
 /* A failing platform (disk full, unreadable dataset file) gives a job back this
  * many times in all; then the case is stored as failed with an engine_error. */

@@ -458,13 +458,6 @@ int sa_engine_remove_container(sa_engine_kind kind, const char *name, sa_error *
     return 0;
 }
 
-int sa_engine_remove_case_container(sa_engine_kind kind, const char *run_id, const char *case_id,
-                                    sa_error *err) {
-    char name[256];
-    if (sa_container_name(run_id, case_id, name, sizeof name, err)) return -1;
-    return sa_engine_remove_container(kind, name, err);
-}
-
 int sa_engine_list_containers(sa_engine_kind kind, char ***names, size_t *n, sa_error *err) {
     *names = NULL;
     *n = 0;

@@ -110,11 +110,6 @@ int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
  * or not. Run at start-up, before any case. Returns 0 or -1 (engine failed). */
 int sa_engine_sweep(sa_engine_kind kind, sa_error *err);
 
-/* Removes the container of one case (segarena-<run_id>-<case_id>) if there is
- * one, running or not: before a case whose earlier attempt may still run is
- * started again. 0 (also when there was none) or -1. */
-int sa_engine_remove_case_container(sa_engine_kind kind, const char *run_id, const char *case_id,
-                                    sa_error *err);
 
 /* Names of every container labelled segarena=1 (running or not), malloc'ed
  * strings in a malloc'ed array (free each, then the array). 0 or -1. */

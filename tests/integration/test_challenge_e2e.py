@@ -11,6 +11,7 @@ Exit 77 (skipped) without rootful podman, skopeo or a static C toolchain with zl
 """
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -232,6 +233,8 @@ check(r.returncode == 2 and "opens" in r.stderr, f"a phase not yet open refuses:
 must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec("ms-crash")), "phase create ms-crash")
 r = must(submit("alpha", ms_tar, "demo/ms-crash"), "submit for the crash test")
 crash_run = int(r.stdout.split("run ")[1].split()[0])
+# container names and scratch folders hold "<instance>.<run>.<attempt>-<case>"
+of_crash_run = re.compile(rf"\.{crash_run}\.\d+-").search
 # the whole worker process (two threads) is killed while a container of the run runs
 w = subprocess.Popen([SEGARENA, "worker", "--threads", "2", "--data-dir", DATA],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,7 +243,7 @@ running_container = False
 while time.time() < deadline:  # a case's /output tmpfs is mounted while its container runs
     done = db.execute("SELECT COUNT(*) FROM case_results WHERE run_id = ?", (crash_run,)).fetchone()[0]
     with open("/proc/mounts") as f:
-        in_container = any(f".{crash_run}-" in line for line in f)
+        in_container = any(of_crash_run(line) for line in f)
     if done >= 1 and in_container:
         running_container = True
         break
@@ -260,11 +263,11 @@ check(len(rows) == 4, f"every case stored once after the restart: {len(rows)}")
 status = db.execute("SELECT status FROM runs WHERE id = ?", (crash_run,)).fetchone()[0]
 check(status == "done", f"the crashed run finished: {status}")
 left = sh("podman", "ps", "-a", "--filter", "label=segarena=1", "--format", "{{.Names}}").stdout.split()
-check(not any(f".{crash_run}-" in n for n in left), f"no container left behind: {left}")
+check(not any(of_crash_run(n) for n in left), f"no container left behind: {left}")
 with open("/proc/mounts") as f:
     mounts = [line.split()[1] for line in f if os.path.join(DATA, "scratch") in line]
 check(not mounts, f"no output tmpfs left mounted: {mounts}")
-check(not [d for d in os.listdir(os.path.join(DATA, "scratch")) if f".{crash_run}-" in d],
+check(not [d for d in os.listdir(os.path.join(DATA, "scratch")) if of_crash_run(d)],
       "no work folder of the run left in scratch/")
 
 # ---- a submission recorded but never queued (the process died in between) is
