@@ -220,8 +220,8 @@ static int score_case(job_context *c, const char *pred_path, char **result_json,
 
 /* ---- running the container ---- */
 
-/* Runs the case's container: 1 with *res classified, 0 when the job was given
- * back (an engine error to retry, or no GPU free), -1 on platform errors. */
+/* Runs the case's container: 1 with *res classified, 0 when no GPU is free (the
+ * job is to be given back, uncounted), -1 on platform errors. */
 static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
     const sa_worker_options *opt = c->w->opt;
     const sa_dataset_case *dc = &c->ds.cases[c->case_index];
@@ -377,7 +377,7 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         int ran = run_container(&c, &res, err);
         if (ran <= 0) {
             rc = ran < 0 ? -1 : SA_JOB_GIVEN_BACK;
-            if (ran == 0) sa_store_job_release(st, job, err);
+            if (ran == 0) sa_store_job_give_back(st, job, err); /* no GPU free: not an attempt */
             goto done;
         }
         if (res.cls == SA_RUN_ENGINE_ERROR && job->attempts < SA_ENGINE_ERROR_ATTEMPTS) {

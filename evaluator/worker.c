@@ -354,6 +354,16 @@ static void *worker_main(void *arg) {
             continue;
         }
         idle_wait = 0.05;
+        if (job.attempts > SA_CLAIM_LIMIT) {
+            char why[160];
+            snprintf(why, sizeof why, "the case was claimed %lld times: its earlier workers died, "
+                     "lost the lease or failed each time", (long long)job.attempts);
+            report_problem(w, job.run_id, job.case_id, why);
+            sa_error again;
+            if (sa_job_store_platform_failure(w, st, &job, why, &again) < 0)
+                report_problem(w, job.run_id, job.case_id, again.msg);
+            continue;
+        }
         int done = sa_job_execute(w, st, &job, &err);
         if (done == SA_JOB_GIVEN_BACK) nap(1.0); /* to be retried: not at once */
         if (done < 0) {

@@ -39,6 +39,12 @@ int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, c
  * many times in all; then the case is stored as failed with an engine_error. */
 #define SA_PLATFORM_ERROR_ATTEMPTS 5
 
+/* A job claimed more often than this (each engine-error retry, platform give-back
+ * and takeover of a dead or stalled worker's lease is a claim; waiting for a GPU
+ * is not) is stored as failed instead of run again: a case that kills its worker
+ * every time must not be retried forever, its run never finishing. */
+#define SA_CLAIM_LIMIT 8
+
 /* sa_job_execute's result when the job went back to the queue to be retried later
  * (an engine error, no GPU free): the worker waits a moment before claiming. */
 #define SA_JOB_GIVEN_BACK 2

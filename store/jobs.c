@@ -172,14 +172,23 @@ int sa_store_job_renew(sa_store *st, const sa_job_row *job, double lease_seconds
 }
 
 /* A released job of a run cancelled meanwhile becomes cancelled, not queued. */
-int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err) {
+/* uncounted: the claim is taken back from attempts (the next claim reuses its number) */
+static int release(sa_store *st, const sa_job_row *job, int uncounted, sa_error *err) {
     int changed = sa_db_exec(
         st, err,
-        "UPDATE jobs SET lease_owner = '', lease_expires = 0, status = "
+        "UPDATE jobs SET lease_owner = '', lease_expires = 0, attempts = attempts - ?, status = "
         "CASE WHEN (SELECT status FROM runs WHERE id = jobs.run_id) IN ('queued', 'running') "
         "THEN 'queued' ELSE 'cancelled' END WHERE " HELD_BY_LEASE,
-        "iti", job->id, job->lease_owner, job->attempts);
+        "iiti", uncounted ? 1 : 0, job->id, job->lease_owner, job->attempts);
     return changed < 0 ? -1 : changed > 0;
+}
+
+int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err) {
+    return release(st, job, 0, err);
+}
+
+int sa_store_job_give_back(sa_store *st, const sa_job_row *job, sa_error *err) {
+    return release(st, job, 1, err);
 }
 
 static int insert_case_result(sa_store *st, const sa_job_row *job, const sa_case_result_row *res,

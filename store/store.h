@@ -355,6 +355,9 @@ int sa_store_job_list(sa_store *st, int64_t run_id, sa_job_row **rows, size_t *n
 /* Gives the job back (queued again, lease cleared) if still held by this owner and
  * attempt; for a platform failure worth retrying. 1 released, 0 lost, -1 error. */
 int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err);
+/* The same for a claim that did nothing (no GPU free): not counted, the next claim
+ * has the same attempt number, so waiting for a GPU uses up no retry. */
+int sa_store_job_give_back(sa_store *st, const sa_job_row *job, sa_error *err);
 
 typedef struct sa_case_result_row {
     int64_t run_id;

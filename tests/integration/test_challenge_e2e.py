@@ -283,6 +283,20 @@ requeued = db.execute("SELECT r.status, COUNT(c.case_id) FROM runs r JOIN submis
                       "JOIN phases p ON p.id = s.phase_id LEFT JOIN case_results c ON c.run_id = r.id "
                       "WHERE p.name = 'ms-lost' GROUP BY r.id").fetchall()
 check(requeued == [("done", 4)], f"the forgotten run was queued and done: {requeued}")
+
+# ---- a case claimed too often (its workers kept dying) is stored as failed ----
+r = must(seg("run", "rerun", str(crash_run)), "a rerun whose first case will have been claimed 8 times")
+loop_run = int(r.stdout.split("run ")[1].split()[0])
+db.execute("UPDATE jobs SET attempts = 8 WHERE run_id = ? AND case_id = "
+           "(SELECT MIN(case_id) FROM jobs WHERE run_id = ?)", (loop_run, loop_run))
+db.commit()
+must(seg("worker", "--until-idle", "--threads", "2"), "worker for the claim-limit run")
+looped = db.execute("SELECT error_class, detail, attempts FROM case_results WHERE run_id = ? AND status = 'failed'",
+                    (loop_run,)).fetchall()
+status = db.execute("SELECT status FROM runs WHERE id = ?", (loop_run,)).fetchone()[0]
+check(len(looped) == 1 and looped[0][0] == "engine_error: platform error" and "claimed 9 times" in looped[0][1]
+      and status == "done", f"a case past the claim limit is stored as failed, the run ends: {looped} {status}")
+
 r = must(seg("run", "rerun", str(crash_run)), "rerun of the crashed run")
 rerun = int(r.stdout.split("run ")[1].split()[0])
 must(seg("worker", "--until-idle", "--threads", "2"), "worker for the rerun")

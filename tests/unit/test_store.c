@@ -954,6 +954,12 @@ static void test_lease_expiry(void) {
     free(jobs);
     CHECK(sa_store_job_claim(st, "third", 60, NULL, NULL, &third, &err) == 1);
     CHECK(third.attempts == 3);
+    /* a give-back (no GPU free) is not an attempt: the next claim has its number;
+     * the old token is refused, and so is a second give-back */
+    CHECK(sa_store_job_give_back(st, &third, &err) == 1);
+    CHECK(sa_store_job_give_back(st, &third, &err) == 0);
+    CHECK(sa_store_job_claim(st, "third", 60, NULL, NULL, &third, &err) == 1);
+    CHECK(third.attempts == 3);
     CHECK(sa_store_job_complete(st, &second, &res, &err) == 0);
     CHECK(sa_store_job_complete(st, &third, &res, &err) == 1);
     CHECK(sa_store_case_result_get(st, run, "c1", &got, &err) == 1);
