@@ -42,8 +42,6 @@ void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, int attempt,
 
 /* ---- lease owner names ---- */
 
-/* Field 22 of /proc/<pid>/stat: the process's start time in clock ticks; a
- * zombie (killed, not yet reaped) counts as gone: -1. */
 /* The start time (clock ticks after boot) of process pid: 0; 1 when it is a
  * zombie or dead (it will never renew a lease); -1 when /proc cannot tell. */
 static int process_start_time(long pid, unsigned long long *start) {

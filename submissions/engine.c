@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -412,17 +413,34 @@ int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size) {
     return count;
 }
 
+/* A GPU is a host's, not a process's: each is taken with flock(2) on a lock file of
+ * its own (SEGARENA_GPU_LOCK_DIR, else /run/lock, else /tmp), so that several
+ * `segarena worker` processes, or `serve` beside a worker, never hand one GPU to two
+ * containers. A lock on an open file description also excludes the process's other
+ * threads, and the kernel drops it when a process dies. */
 static pthread_mutex_t gpu_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long long gpu_busy;
+static int gpu_fd[64]; /* the lock's descriptor + 1; 0: not held by this process */
+
+static const char *gpu_lock_dir(void) {
+    const char *dir = getenv("SEGARENA_GPU_LOCK_DIR");
+    if (dir && *dir) return dir;
+    return access("/run/lock", W_OK) == 0 ? "/run/lock" : "/tmp";
+}
 
 int sa_gpu_claim(int n_gpus) {
     int got = -1;
     pthread_mutex_lock(&gpu_lock);
-    for (int i = 0; i < n_gpus && i < 64; i++) {
-        if (!(gpu_busy & (1ULL << i))) {
-            gpu_busy |= 1ULL << i;
+    for (int i = 0; i < n_gpus && i < 64 && got < 0; i++) {
+        if (gpu_fd[i]) continue; /* this process has it */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/segarena-gpu-%d.lock", gpu_lock_dir(), i);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd < 0) continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            gpu_fd[i] = fd + 1;
             got = i;
-            break;
+        } else {
+            close(fd); /* another process has it */
         }
     }
     pthread_mutex_unlock(&gpu_lock);
@@ -432,7 +450,8 @@ int sa_gpu_claim(int n_gpus) {
 void sa_gpu_release(int gpu) {
     if (gpu < 0 || gpu >= 64) return;
     pthread_mutex_lock(&gpu_lock);
-    gpu_busy &= ~(1ULL << gpu);
+    if (gpu_fd[gpu]) close(gpu_fd[gpu] - 1); /* the lock goes with the descriptor */
+    gpu_fd[gpu] = 0;
     pthread_mutex_unlock(&gpu_lock);
 }
 

@@ -126,8 +126,10 @@ int sa_engine_remove_image(sa_engine_kind kind, const char *image, sa_error *err
  * and, for podman, a CDI spec for nvidia.com/gpu in /etc/cdi or /var/run/cdi.
  * Returns how many (0: none, with the reason in why when given). */
 int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size);
-/* Hands out GPU indices 0..n_gpus-1 to concurrent jobs of this process without
- * overlap: returns a free index (now taken) or -1 when all are taken. */
+/* Hands out GPU indices 0..n_gpus-1 to concurrent jobs of this host without
+ * overlap, across processes (a flock(2)ed file a GPU in SEGARENA_GPU_LOCK_DIR, else
+ * /run/lock, else /tmp; dropped by the kernel when a process dies): returns a free
+ * index (now taken) or -1 when all are taken. */
 int sa_gpu_claim(int n_gpus);
 void sa_gpu_release(int gpu);
 

@@ -8,6 +8,7 @@ add_executable(test_engine_argv ${SEGARENA_TESTS_DIR}/unit/test_engine_argv.c)
 target_include_directories(test_engine_argv PRIVATE ${SEGARENA_TESTS_DIR}
                            ${PROJECT_SOURCE_DIR}/submissions)
 target_link_libraries(test_engine_argv PRIVATE sa_submissions)
+target_compile_definitions(test_engine_argv PRIVATE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
 add_test(NAME submissions.engine_argv COMMAND test_engine_argv)
 set_tests_properties(submissions.engine_argv PROPERTIES LABELS unit TIMEOUT 60)
 

@@ -3,7 +3,10 @@
  * run): hardening flags, limits, labels, mounts, GPU flags, names, kill/rm/ps.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sandbox_internal.h"
 #include "test.h"
@@ -135,13 +138,32 @@ int main(void) {
     CHECK(sa_container_name("r1", "../x", name, sizeof name, &err) == -1);
     CHECK(sa_container_name("-r", "c", name, sizeof name, &err) == -1);
 
-    /* GPU hand-out without overlap */
+    /* GPU hand-out without overlap, within and across processes */
+    char lock_dir[] = "/tmp/test_gpu_locks_XXXXXX";
+    CHECK(mkdtemp(lock_dir) != NULL);
+    setenv("SEGARENA_GPU_LOCK_DIR", lock_dir, 1);
     int g0 = sa_gpu_claim(2), g1 = sa_gpu_claim(2), g2 = sa_gpu_claim(2);
     CHECK(g0 == 0 && g1 == 1 && g2 == -1);
     sa_gpu_release(g0);
-    CHECK(sa_gpu_claim(2) == 0);
+    pid_t child = fork();
+    if (child == 0) _exit(sa_gpu_claim(2) == 0 ? 0 : 1); /* another process takes GPU 0 */
+    int status = -1;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(sa_gpu_claim(2) == 0); /* the child's lock died with it */
+    child = fork();
+    if (child == 0) _exit(sa_gpu_claim(2) == -1 ? 0 : 1); /* both held by this process */
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     sa_gpu_release(0);
     sa_gpu_release(1);
+    unsetenv("SEGARENA_GPU_LOCK_DIR");
+    char lock_file[128];
+    for (int i = 0; i < 2; i++) {
+        snprintf(lock_file, sizeof lock_file, "%s/segarena-gpu-%d.lock", lock_dir, i);
+        unlink(lock_file);
+    }
+    rmdir(lock_dir);
     char why[256];
     int n = sa_gpu_available(SA_ENGINE_PODMAN, why, sizeof why);
     CHECK(n >= 0);
