@@ -1,7 +1,7 @@
 /*
  * job.c: one case of one run, from the claimed job to the stored result: run the
  * contestant's container on the case (or, for a rescore, take the output its
- * parent run stored), keep the log and the mask under runs/<run>/<case>/, score
+ * parent run stored), keep the log and the mask under runs/<run>/<case>/<attempt>/, score
  * the mask against the consensus and every rater, and store the result with the
  * job's lease as a fence, so that a case is stored once even when a worker that
  * lost its lease finishes late. The lease is renewed by a heartbeat thread while
@@ -26,8 +26,6 @@ static double monotonic_seconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
-
-/* ---- files under runs/<run>/<case>/, written atomically ---- */
 
 /* ---- the lease heartbeat ---- */
 
@@ -110,7 +108,7 @@ typedef struct job_context {
     size_t case_index;
     char dataset_dir[4096];
     char dataset_checksum[65];
-    char case_dir[4096]; /* DATA_DIR/runs/<run>/<case> */
+    char case_dir[4096]; /* DATA_DIR/runs/<run>/<case>/<attempt> */
     char run_token[96];
 } job_context;
 
@@ -155,7 +153,7 @@ static void free_context(job_context *c) {
     sa_dataset_free(&c->ds);
 }
 
-/* "runs/<run>/<case>/<name>" relative to the data directory (what the store keeps). */
+/* "runs/<run>/<case>/<attempt>/<name>" relative to the data directory (what the store keeps). */
 static char *relative_path(const job_context *c, const char *name) {
     char buf[512];
     snprintf(buf, sizeof buf, "runs/%lld/%s/%lld/%s", (long long)c->run.id, c->job->case_id,
@@ -248,16 +246,20 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
     snprintf(scratch, sizeof scratch, "%s/scratch", opt->data_dir);
     if (sa_mkdir_p(scratch, 0711, err)) return -1;
 
-    /* an earlier attempt's container may still be there (its worker died or lost
-     * the lease); removed by its own name, this attempt's being another */
+    /* an earlier attempt's container and scratch folder may still be there (its
+     * worker died or lost the lease); only earlier ones: a later attempt is one that
+     * took this job over (whose own worker removes this one's) */
     if (c->job->attempts > 1 &&
-        sa_worker_remove_other_attempts(c->w, c->run.id, c->job->case_id, c->run_token, err))
+        sa_worker_remove_earlier_attempts(c->w, c->run.id, c->job->case_id, (int)c->job->attempts, err))
         return -1;
 
     sa_run_limits lim = c->spec.limits;
     lim.gpu = -1;
     if (c->spec.gpu && c->w->n_gpus > 0) {
         lim.gpu = sa_gpu_claim(c->w->n_gpus);
+        if (lim.gpu == -2)
+            return sa_error_set(err, "cannot open a GPU lock file (SEGARENA_GPU_LOCK_DIR, /run/lock "
+                                     "or /tmp)");
         if (lim.gpu < 0) return 0; /* every GPU busy: back to the queue */
     }
     sa_run_request req = {
@@ -374,6 +376,10 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         }
         sa_case_result_row_free(&parent);
     } else {
+        if (lease_lost(&hb)) { /* taken over while loading: the new holder runs it */
+            rc = 0;
+            goto done;
+        }
         int ran = run_container(&c, &res, err);
         if (ran <= 0) {
             rc = ran < 0 ? -1 : SA_JOB_GIVEN_BACK;

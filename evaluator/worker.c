@@ -171,15 +171,16 @@ static int job_in_progress(sa_store *st, int64_t run_id, const char *case_id) {
  * "<instance>.<run>-<case>") -> run id, case id and the token's length (up to the
  * '-'); 0 when not of this instance. */
 static int parse_token(const char *s, const char *instance, int64_t *run_id, const char **case_id,
-                       size_t *token_len) {
+                       size_t *token_len, long *attempt_out) {
     size_t il = strlen(instance);
     if (strncmp(s, instance, il) || s[il] != '.') return 0;
     char *end;
     long long id = strtoll(s + il + 1, &end, 10);
     if (end == s + il + 1 || id <= 0) return 0;
-    if (*end == '.') { /* the attempt */
+    long attempt = 0; /* a name from before attempts were in it */
+    if (*end == '.') {
         char *after;
-        long attempt = strtol(end + 1, &after, 10);
+        attempt = strtol(end + 1, &after, 10);
         if (after == end + 1 || attempt <= 0) return 0;
         end = after;
     }
@@ -187,11 +188,12 @@ static int parse_token(const char *s, const char *instance, int64_t *run_id, con
     *run_id = id;
     *case_id = end + 1;
     *token_len = (size_t)(end - s);
+    if (attempt_out) *attempt_out = attempt;
     return 1;
 }
 
-int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, const char *case_id,
-                                    const char *token, sa_error *err) {
+int sa_worker_remove_earlier_attempts(const sa_worker_shared *w, int64_t run_id,
+                                      const char *case_id, int attempt, sa_error *err) {
     char **names = NULL;
     size_t n = 0;
     if (sa_engine_list_containers(w->opt->engine, &names, &n, err)) return -1;
@@ -200,13 +202,32 @@ int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, c
         int64_t r;
         const char *c;
         size_t len;
+        long a;
         if (rc == 0 && !strncmp(names[i], "segarena-", 9) &&
-            parse_token(names[i] + 9, w->instance, &r, &c, &len) && r == run_id &&
-            !strcmp(c, case_id) && !(len == strlen(token) && !strncmp(names[i] + 9, token, len)))
+            parse_token(names[i] + 9, w->instance, &r, &c, &len, &a) && r == run_id &&
+            !strcmp(c, case_id) && a < attempt)
             rc = sa_engine_remove_container(w->opt->engine, names[i], err);
         free(names[i]);
     }
     free(names);
+    /* their scratch folders (staged inputs, a still-mounted /output) */
+    char scratch[4200];
+    snprintf(scratch, sizeof scratch, "%s/scratch", w->opt->data_dir);
+    DIR *d = rc == 0 ? opendir(scratch) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int64_t r;
+        const char *c;
+        size_t len;
+        long a;
+        if (!parse_token(e->d_name, w->instance, &r, &c, &len, &a) || r != run_id ||
+            strcmp(c, case_id) || a >= attempt || len >= 96)
+            continue;
+        char token[96];
+        snprintf(token, sizeof token, "%.*s", (int)len, e->d_name);
+        sa_run_case_cleanup(scratch, token, case_id);
+    }
+    if (d) closedir(d);
     return rc;
 }
 
@@ -224,7 +245,7 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
         for (size_t i = 0; i < n; i++) {
             size_t len;
             if (!strncmp(names[i], "segarena-", 9) &&
-                parse_token(names[i] + 9, w->instance, &run_id, &case_id, &len) &&
+                parse_token(names[i] + 9, w->instance, &run_id, &case_id, &len, NULL) &&
                 !job_in_progress(st, run_id, case_id))
                 sa_engine_remove_container(w->opt->engine, names[i], &err);
             free(names[i]);
@@ -238,7 +259,7 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len;
-        if (!parse_token(e->d_name, w->instance, &run_id, &case_id, &len)) continue;
+        if (!parse_token(e->d_name, w->instance, &run_id, &case_id, &len, NULL)) continue;
         if (job_in_progress(st, run_id, case_id) || len >= 96) continue;
         char token[96];
         snprintf(token, sizeof token, "%.*s", (int)len, e->d_name);

@@ -30,10 +30,11 @@ void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev);
  * attempt that took the job over stages, runs or keeps. */
 void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, int attempt, char *buf,
                          size_t size);
-/* Removes the containers of run_id/case_id's other attempts than token's (a worker
- * that died or lost its lease left them). 0 or -1. */
-int sa_worker_remove_other_attempts(const sa_worker_shared *w, int64_t run_id, const char *case_id,
-                                    const char *token, sa_error *err);
+/* Removes the containers and scratch folders of run_id/case_id's attempts before
+ * `attempt` (a worker that died or lost its lease left them); never a later
+ * attempt's, which would be the one that took this job over. 0 or -1. */
+int sa_worker_remove_earlier_attempts(const sa_worker_shared *w, int64_t run_id,
+                                      const char *case_id, int attempt, sa_error *err);
 
 /* A failing platform (disk full, unreadable dataset file) gives a job back this
  * many times in all; then the case is stored as failed with an engine_error. */

@@ -428,14 +428,18 @@ static const char *gpu_lock_dir(void) {
 }
 
 int sa_gpu_claim(int n_gpus) {
-    int got = -1;
+    int got = -1, unusable = 0;
     pthread_mutex_lock(&gpu_lock);
     for (int i = 0; i < n_gpus && i < 64 && got < 0; i++) {
         if (gpu_fd[i]) continue; /* this process has it */
         char path[4200];
         snprintf(path, sizeof path, "%s/segarena-gpu-%d.lock", gpu_lock_dir(), i);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            unusable = 1; /* not "busy": a job waiting for it would wait forever */
+            continue;
+        }
+        (void)fchmod(fd, 0666); /* whoever made it: every SegArena process can open it */
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
             gpu_fd[i] = fd + 1;
             got = i;
@@ -444,7 +448,7 @@ int sa_gpu_claim(int n_gpus) {
         }
     }
     pthread_mutex_unlock(&gpu_lock);
-    return got;
+    return got >= 0 ? got : unusable ? -2 : -1;
 }
 
 void sa_gpu_release(int gpu) {

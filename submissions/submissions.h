@@ -129,7 +129,8 @@ int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size);
 /* Hands out GPU indices 0..n_gpus-1 to concurrent jobs of this host without
  * overlap, across processes (a flock(2)ed file a GPU in SEGARENA_GPU_LOCK_DIR, else
  * /run/lock, else /tmp; dropped by the kernel when a process dies): returns a free
- * index (now taken) or -1 when all are taken. */
+ * index (now taken), -1 when all are taken, or -2 when a lock file cannot be opened
+ * (a platform problem: waiting would not help). */
 int sa_gpu_claim(int n_gpus);
 void sa_gpu_release(int gpu);
 

@@ -157,6 +157,9 @@ int main(void) {
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     sa_gpu_release(0);
     sa_gpu_release(1);
+    /* a lock folder that cannot be used is an error, not "every GPU busy" */
+    setenv("SEGARENA_GPU_LOCK_DIR", "/nonexistent/segarena-locks", 1);
+    CHECK(sa_gpu_claim(2) == -2);
     unsetenv("SEGARENA_GPU_LOCK_DIR");
     char lock_file[128];
     for (int i = 0; i < 2; i++) {

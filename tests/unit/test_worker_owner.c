@@ -1,7 +1,11 @@
 /*
- * test_worker_owner.c: unit tests of sa_worker_owner_dead (evaluator/worker.c),
- * which lets a worker take over a dead worker's jobs at once rather than after
- * the lease: a live owner, a zombie, a process gone, a reused pid, another host.
+ * test_worker_owner.c: unit tests of what a worker does about other workers
+ * (evaluator/worker.c): sa_worker_owner_dead, which lets a worker take over a dead
+ * worker's jobs at once rather than after the lease (a live owner, a zombie, a
+ * process gone, a reused pid, another host); and sa_worker_remove_earlier_attempts,
+ * run at a takeover, which removes the containers and scratch folders of earlier
+ * attempts of the job and never a later attempt's (an engine stub on PATH logs
+ * what it is asked to remove).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -9,8 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "evaluator.h"
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "test.h"
+#include "worker_internal.h"
 
 static void host_name(char *host, size_t size) {
     memset(host, 0, size);
@@ -19,7 +26,74 @@ static void host_name(char *host, size_t size) {
         if (*h == ':') *h = '_';
 }
 
+static int file_contains(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static void check_earlier_attempts(void) {
+    char dir[] = "/tmp/test_worker_attempts_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[1200], log[256], scratch[256];
+    snprintf(log, sizeof log, "%s/engine.log", dir);
+    snprintf(path, sizeof path, "%s/podman", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "#!/bin/sh\n"
+               "case \"$1\" in\n"
+               "ps) printf 'segarena-abc123.7.2-c1\\nsegarena-abc123.7.3-c1\\nsegarena-abc123.7.4-c1\\n"
+               "segarena-abc123.7-c1\\nsegarena-abc123.7.1-c1.x\\nsegarena-abc123.8.1-c1\\n"
+               "segarena-zzz999.7.1-c1\\n' ;;\n"
+               "rm) echo \"$@\" >> %s ;;\n"
+               "esac\n", log);
+    fclose(f);
+    chmod(path, 0755);
+    snprintf(scratch, sizeof scratch, "%s/scratch", dir);
+    mkdir(scratch, 0755);
+    const char *folders[] = {"abc123.7.2-c1", "abc123.7.4-c1", "abc123.7.3-c1"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", scratch, folders[i]);
+        mkdir(path, 0755);
+    }
+    const char *old_path = getenv("PATH");
+    char new_path[4096];
+    snprintf(new_path, sizeof new_path, "%s:%s", dir, old_path ? old_path : "/usr/bin:/bin");
+    setenv("PATH", new_path, 1);
+
+    sa_worker_options opt;
+    sa_worker_options_default(&opt);
+    opt.data_dir = dir;
+    opt.engine = SA_ENGINE_PODMAN;
+    sa_worker_shared w;
+    memset(&w, 0, sizeof w);
+    w.opt = &opt;
+    snprintf(w.instance, sizeof w.instance, "abc123");
+    sa_error err = {{0}};
+    CHECK(sa_worker_remove_earlier_attempts(&w, 7, "c1", 3, &err) == 0);
+    CHECK(file_contains(log, "rm -f segarena-abc123.7.2-c1\n"));
+    CHECK(file_contains(log, "rm -f segarena-abc123.7-c1\n")); /* a name from before attempts */
+    CHECK(!file_contains(log, "segarena-abc123.7.3-c1")); /* this attempt's own */
+    CHECK(!file_contains(log, "segarena-abc123.7.4-c1")); /* a later attempt: the new holder's */
+    CHECK(!file_contains(log, "c1.x") && !file_contains(log, ".8.1-") && !file_contains(log, "zzz999"));
+    struct stat st;
+    snprintf(path, sizeof path, "%s/abc123.7.2-c1", scratch);
+    CHECK(stat(path, &st) != 0); /* an earlier attempt's scratch folder: removed */
+    snprintf(path, sizeof path, "%s/abc123.7.4-c1", scratch);
+    CHECK(stat(path, &st) == 0); /* a later one: kept */
+    snprintf(path, sizeof path, "%s/abc123.7.3-c1", scratch);
+    CHECK(stat(path, &st) == 0);
+    setenv("PATH", old_path ? old_path : "/usr/bin:/bin", 1);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
+    check_earlier_attempts();
     char me[256], host[128], owner[512];
     sa_worker_owner_name(0, me, sizeof me);
     CHECK(sa_worker_owner_dead(me, NULL) == 0); /* this process */
