@@ -55,6 +55,11 @@ int sa_nifti_precheck_data(const char *path, sa_error *err);
  * file name in the header's folder; no LIST or numbered-pattern forms). _data,
  * before the voxels are read: the data is as long as the header says (raw:
  * file size; compressed: inflated length). Each returns 0 or -1. */
+/* A text header's first max bytes as one NUL-terminated string (malloc'ed; its
+ * length in *len), or NULL with err; and the whitespace-separated integers of a
+ * sizes field into out[0..max) (how many) (header_text.c). */
+char *sa_header_text_read(const char *path, size_t max, size_t *len, sa_error *err);
+int sa_header_sizes(const char *value, long long *out, int max);
 /* A detached header's data file (detached_data.c): its path (the header's folder +
  * name), and the rule it must keep (one plain file name there, an existing regular
  * file); field names the header's field in messages. 0 or -1. */

@@ -61,16 +61,9 @@ static int parse_bool(const char *v) {
 static int parse(const char *path, meta_header *m, sa_error *err) {
     memset(m, 0, sizeof *m);
     m->channels = 1;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(HEADER_MAX + 1);
-    if (!buf) {
-        fclose(fp);
-        return sa_error_set(err, "%s: out of memory", path);
-    }
-    size_t len = fread(buf, 1, HEADER_MAX, fp);
-    fclose(fp);
-    buf[len] = '\0';
+    size_t len;
+    char *buf = sa_header_text_read(path, HEADER_MAX, &len, err);
+    if (!buf) return -1;
     int rc = 1; /* 1: no ElementDataFile seen yet */
     size_t pos = 0;
     while (pos < len && rc == 1) {
@@ -107,16 +100,7 @@ static int parse(const char *path, meta_header *m, sa_error *err) {
         if (strcmp(key, "NDims") == 0) {
             m->ndims = atoi(value);
         } else if (strcmp(key, "DimSize") == 0) {
-            char *p = value;
-            m->have_dims = 0;
-            while (*p && m->have_dims < MAX_DIMS) {
-                char *end;
-                long long v = strtoll(p, &end, 10);
-                if (end == p) break;
-                m->dim[m->have_dims++] = v;
-                p = end;
-                while (*p && isspace((unsigned char)*p)) p++;
-            }
+            m->have_dims = sa_header_sizes(value, m->dim, MAX_DIMS);
         } else if (strcmp(key, "ElementType") == 0) {
             m->type_size = element_size(value);
         } else if (strcmp(key, "ElementNumberOfChannels") == 0) {

@@ -65,16 +65,9 @@ static size_t type_size_of(const char *t) {
 
 static int parse(const char *path, nrrd_header *h, sa_error *err) {
     memset(h, 0, sizeof *h);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(HEADER_MAX + 1);
-    if (!buf) {
-        fclose(fp);
-        return sa_error_set(err, "%s: out of memory", path);
-    }
-    size_t len = fread(buf, 1, HEADER_MAX, fp);
-    fclose(fp);
-    buf[len] = '\0';
+    size_t len;
+    char *buf = sa_header_text_read(path, HEADER_MAX, &len, err);
+    if (!buf) return -1;
     if (len < 4 || memcmp(buf, "NRRD", 4) != 0) {
         free(buf);
         return sa_error_set(err, "%s: not a NRRD file (it does not start with \"NRRD\")", path);
@@ -124,16 +117,7 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
             } else if (strcmp(name, "dimension") == 0) {
                 h->dimension = atoi(value);
             } else if (strcmp(name, "sizes") == 0) {
-                char *p = value;
-                h->n_sizes = 0;
-                while (*p && h->n_sizes < MAX_DIMS) {
-                    char *e;
-                    long long s = strtoll(p, &e, 10);
-                    if (e == p) break;
-                    h->sizes[h->n_sizes++] = s;
-                    p = e;
-                    while (*p && isspace((unsigned char)*p)) p++;
-                }
+                h->n_sizes = sa_header_sizes(value, h->sizes, MAX_DIMS);
             } else if (strcmp(name, "type") == 0) {
                 char t[64];
                 normalise(value, strlen(value), t, sizeof t);
