@@ -142,19 +142,30 @@ int main(void) {
     char lock_dir[] = "/tmp/test_gpu_locks_XXXXXX";
     CHECK(mkdtemp(lock_dir) != NULL);
     setenv("SEGARENA_GPU_LOCK_DIR", lock_dir, 1);
+    /* a process that exists before this one takes its GPUs (so it copied none of
+     * this one's state): it must find them taken */
+    int go[2];
+    CHECK(pipe(go) == 0);
+    pid_t early = fork();
+    if (early == 0) {
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(2);
+        _exit(sa_gpu_claim(2) == -1 ? 0 : 1);
+    }
     int g0 = sa_gpu_claim(2), g1 = sa_gpu_claim(2), g2 = sa_gpu_claim(2);
     CHECK(g0 == 0 && g1 == 1 && g2 == -1);
+    CHECK(write(go[1], "x", 1) == 1);
+    int status = -1;
+    waitpid(early, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(go[0]);
+    close(go[1]);
     sa_gpu_release(g0);
     pid_t child = fork();
     if (child == 0) _exit(sa_gpu_claim(2) == 0 ? 0 : 1); /* another process takes GPU 0 */
-    int status = -1;
     waitpid(child, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(sa_gpu_claim(2) == 0); /* the child's lock died with it */
-    child = fork();
-    if (child == 0) _exit(sa_gpu_claim(2) == -1 ? 0 : 1); /* both held by this process */
-    waitpid(child, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     sa_gpu_release(0);
     sa_gpu_release(1);
     /* a lock folder that cannot be used is an error, not "every GPU busy" */
