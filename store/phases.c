@@ -57,11 +57,22 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
                                const char *spec_json, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
+    /* another dataset only while the phase has no run: judged by the update itself,
+     * so that a run created meanwhile cannot end up on the wrong dataset */
     int rc = sa_db_exec(st, err,
-                        "UPDATE phases SET spec_json = ?, dataset_id = COALESCE(NULLIF(?, 0), dataset_id), "
-                        "updated = ? WHERE id = ?",
+                        "UPDATE phases SET spec_json = ?1, dataset_id = COALESCE(NULLIF(?2, 0), dataset_id), "
+                        "updated = ?3 WHERE id = ?4 AND (?2 = 0 OR ?2 = dataset_id OR "
+                        "NOT EXISTS (SELECT 1 FROM runs WHERE phase_id = ?4))",
                         "tidi", spec_json, dataset_id, sa_store_now(), phase_id);
-    if (rc == 0) return sa_db_not_found(err, "phase", phase_id);
+    if (rc == 0) {
+        sa_phase_row row;
+        int found = sa_store_phase_get_by_id(st, phase_id, &row, err);
+        if (found <= 0) return found < 0 ? -1 : sa_db_not_found(err, "phase", phase_id);
+        sa_phase_row_free(&row);
+        sa_error_set(err, "phase %lld has runs on its dataset: its dataset cannot change",
+                     (long long)phase_id);
+        return SA_STORE_CONFLICT;
+    }
     return rc < 0 ? -1 : 0;
 }
 

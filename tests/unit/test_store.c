@@ -613,6 +613,13 @@ static void test_phases(void) {
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
     sa_phase_row_free(&p);
     CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    /* once the phase has a run, its dataset stays (checked by the update itself) */
+    const char *const one_case[] = {"c1"};
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", one_case, 1, NULL,
+                              &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", &err) == SA_STORE_CONFLICT);
+    CHECK_STR_CONTAINS(err.msg, "has runs");
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", &err) == 0);
     CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "phase 999 not found");
     CHECK(sa_store_phase_set_published(st, 999, 0, &err) == -1);
