@@ -2,7 +2,8 @@
  * utf8.c: text made valid UTF-8 before it reaches an answer. Stored text (an
  * intake reason, a class, a title) and echoed input (a query value) may hold
  * bytes that are not UTF-8; jansson refuses such a string (the answer would be
- * a 500) and a page would be malformed. Each invalid sequence becomes U+FFFD.
+ * a 500) and a page would be malformed. Each invalid sequence becomes U+FFFD
+ * (sequences judged by the store's sa_utf8_char_len).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,25 +11,6 @@
 #include "server_internal.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
-
-size_t sa_utf8_char_len(const char *text) {
-    const unsigned char *p = (const unsigned char *)text;
-    unsigned c = p[0];
-    if (c < 0x80) return c ? 1 : 0;
-    size_t n;
-    unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
-    else return 0;
-    unsigned cp = c & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0; /* a NUL ends here too */
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
 
 char *sa_utf8_repair(const char *s) {
     if (!s) return NULL;

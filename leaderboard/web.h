@@ -215,11 +215,9 @@ void sa_strbuf_appendf(sa_strbuf *b, const char *fmt, ...) __attribute__((format
 void sa_strbuf_append_html(sa_strbuf *b, const char *s);
 char *sa_strbuf_take(sa_strbuf *b, size_t *len); /* NULL when failed */
 
-/* UTF-8 (utf8.c): the length of the valid character at text (1 to 4), or 0 at
- * its end or where its bytes are not valid UTF-8 (overlong, surrogate, beyond
- * U+10FFFF, cut short); a malloc'ed copy of s with each invalid byte replaced
- * by U+FFFD (NULL for NULL or out of memory). */
-size_t sa_utf8_char_len(const char *text);
+/* UTF-8 (utf8.c): a malloc'ed copy of s with each invalid byte replaced by U+FFFD
+ * (NULL for NULL or out of memory); characters judged by store.h's
+ * sa_utf8_char_len. */
 char *sa_utf8_repair(const char *s);
 
 /* ---- the page frame (render_page.c): one head, style and header bar ---- */

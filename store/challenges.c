@@ -32,6 +32,9 @@ int sa_store_challenge_add(sa_store *st, const char *slug, const char *title,
     if (sa_db_check_text("challenge slug", slug, SA_DB_FIELD_SIZE(sa_challenge_row, slug), err))
         return -1;
     if (!*slug) return sa_error_set(err, "challenge slug empty");
+    if (sa_db_check_utf8("challenge title", title, err) ||
+        sa_db_check_utf8("challenge description", description, err))
+        return -1;
     int rc = sa_db_exec(st, err,
                         "INSERT INTO challenges (slug, title, description, created) "
                         "VALUES (?, ?, ?, ?)",

@@ -198,11 +198,40 @@ int sa_db_dup(sqlite3_stmt *stmt, int col, char **out) {
 
 /* ---- checks and messages ---- */
 
+size_t sa_utf8_char_len(const char *text) {
+    const unsigned char *p = (const unsigned char *)text;
+    unsigned c = p[0];
+    if (c < 0x80) return c ? 1 : 0;
+    size_t n;
+    unsigned min;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0; /* a NUL ends here too */
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+int sa_db_check_utf8(const char *what, const char *s, sa_error *err) {
+    for (const char *p = s; p && *p;) {
+        size_t k = sa_utf8_char_len(p);
+        if (k == 0)
+            return sa_error_set(err, "%s is not valid UTF-8 (byte %zu)", what, (size_t)(p - s) + 1);
+        p += k;
+    }
+    return 0;
+}
+
 int sa_db_check_text(const char *what, const char *s, size_t cap, sa_error *err) {
     if (!s) return sa_error_set(err, "%s missing", what);
     if (strlen(s) >= cap)
         return sa_error_set(err, "%s too long (%zu bytes, at most %zu)", what, strlen(s), cap - 1);
-    return 0;
+    return sa_db_check_utf8(what, s, err); /* pages and JSON answers need it */
 }
 
 int sa_db_require_no_transaction(sa_store *st, const char *what, sa_error *err) {

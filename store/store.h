@@ -37,6 +37,12 @@ extern "C" {
  * already exists, e.g. the same image submitted twice to one phase. */
 #define SA_STORE_CONFLICT (-2)
 
+/* The length of the valid UTF-8 character at text (1 to 4), or 0 at its end or
+ * where its bytes are not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, cut
+ * short). Names and titles the store keeps are valid UTF-8 (pages and JSON need
+ * it); the web layer judges other text with it too. */
+size_t sa_utf8_char_len(const char *text);
+
 typedef struct sa_store sa_store;
 
 /* Opens DATA_DIR/segarena.db, creating the data directory and the database when

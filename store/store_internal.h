@@ -127,6 +127,8 @@ int sa_db_dup(sqlite3_stmt *stmt, int col, char **out);
 /* Refuses a NULL string or one that does not fit a row's fixed buffer (cap
  * bytes with its terminator): -1 with "<what> ... too long" in err. */
 int sa_db_check_text(const char *what, const char *s, size_t cap, sa_error *err);
+/* 0 when s (may be NULL) is valid UTF-8, else -1 naming what and the byte. */
+int sa_db_check_utf8(const char *what, const char *s, sa_error *err);
 
 /* Refuses to run a self-contained transaction (claim, completion, run creation)
  * inside one the caller opened. */

@@ -316,6 +316,15 @@ static void test_disk_full(void) {
     sa_challenge_row c;
     CHECK(sa_store_challenge_get(st, "too-big", &c, &err) == 0);
     CHECK(sa_store_challenge_add(st, "fits", "t", "", NULL, &err) == 0);
+    /* names and titles are valid UTF-8 (pages and JSON answers need it) */
+    CHECK(sa_store_challenge_add(st, "latin1", "Caf\xe9", "", NULL, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "challenge title is not valid UTF-8 (byte 4)");
+    CHECK(sa_store_challenge_add(st, "latin1", "Caf\xc3\xa9", "\xff", NULL, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "challenge description is not valid UTF-8");
+    CHECK(sa_store_challenge_add(st, "utf8", "Caf\xc3\xa9 \xe2\x80\x94 MS", "", NULL, &err) == 0);
+    int64_t bad_team;
+    CHECK(sa_store_team_add(st, "t\xe9" "am", &bad_team, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "team name is not valid UTF-8");
     sa_store_close(st);
     scratch_remove(&s);
 }
