@@ -63,27 +63,51 @@ static int process_start_time(long pid, unsigned long long *start) {
     return sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
 }
 
-void sa_worker_owner_name(int index, char *buf, size_t size) {
-    char host[128] = "";
+/* Where this process's pids mean something: "<host>:<boot>.<pidns>", the host name
+ * (':' made '_', at most 48 bytes), the first 8 characters of this boot's id and
+ * the pid namespace's inode. Two machines with one host name, a reboot, or a
+ * worker in another pid namespace (a container sharing the host name) differ. */
+static void owner_place(char *out, size_t size) {
+    char host[64] = "";
     gethostname(host, sizeof host - 1);
+    host[48] = '\0';
     for (char *h = host; *h; h++)
         if (*h == ':') *h = '_';
+    char boot[16] = "0";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (fscanf(f, "%8[0-9a-f]", boot) != 1) snprintf(boot, sizeof boot, "0");
+        fclose(f);
+    }
+    unsigned long long ns = 0;
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        const char *open_bracket = strchr(link, '[');
+        if (open_bracket) ns = strtoull(open_bracket + 1, NULL, 10);
+    }
+    snprintf(out, size, "%s:%s.%llu", host, boot, ns);
+}
+
+void sa_worker_owner_name(int index, char *buf, size_t size) {
+    char place[96];
+    owner_place(place, sizeof place);
     unsigned long long start = 0;
     process_start_time((long)getpid(), &start);
-    snprintf(buf, size, "%s:%ld:%llu:%d", host, (long)getpid(), start, index);
+    snprintf(buf, size, "%s:%ld:%llu:%d", place, (long)getpid(), start, index);
 }
 
 int sa_worker_owner_dead(const char *owner, void *ctx) {
     (void)ctx;
-    char host[128] = "";
-    gethostname(host, sizeof host - 1);
-    for (char *h = host; *h; h++)
-        if (*h == ':') *h = '_';
-    size_t hl = strlen(host);
-    if (strncmp(owner, host, hl) || owner[hl] != ':') return 0; /* another host: unknown */
+    char place[96];
+    owner_place(place, sizeof place);
+    size_t pl = strlen(place);
+    /* another machine, boot or pid namespace (or an older owner name): unknown */
+    if (strncmp(owner, place, pl) || owner[pl] != ':') return 0;
     long pid;
     unsigned long long start;
-    if (sscanf(owner + hl + 1, "%ld:%llu:", &pid, &start) != 2 || pid <= 0) return 0;
+    if (sscanf(owner + pl + 1, "%ld:%llu:", &pid, &start) != 2 || pid <= 0) return 0;
     unsigned long long now_start;
     int known = process_start_time(pid, &now_start);
     if (known == 1) return 1; /* a zombie: its threads are gone (kill(pid, 0) still succeeds) */

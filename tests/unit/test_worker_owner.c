@@ -26,6 +26,19 @@ static void host_name(char *host, size_t size) {
         if (*h == ':') *h = '_';
 }
 
+/* "<place>:<pid>:<start>:<index>" -> place, pid, start; 0 or -1. */
+static int split_owner(const char *owner, char *place, long *pid, unsigned long long *start) {
+    const char *c3 = strrchr(owner, ':');
+    if (!c3) return -1;
+    const char *c2 = c3 - 1, *c1;
+    while (c2 > owner && *c2 != ':') c2--;
+    c1 = c2 - 1;
+    while (c1 > owner && *c1 != ':') c1--;
+    if (c1 <= owner || *c1 != ':') return -1;
+    snprintf(place, (size_t)(c1 - owner) + 1, "%s", owner);
+    return sscanf(c1 + 1, "%ld:%llu:", pid, start) == 2 ? 0 : -1;
+}
+
 static int file_contains(const char *path, const char *needle) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
@@ -94,27 +107,33 @@ static void check_earlier_attempts(void) {
 
 int main(void) {
     check_earlier_attempts();
-    char me[256], host[128], owner[512];
+    char me[256], place[256], owner[600];
     sa_worker_owner_name(0, me, sizeof me);
     CHECK(sa_worker_owner_dead(me, NULL) == 0); /* this process */
-    host_name(host, sizeof host);
+    long pid = 0;
+    unsigned long long start = 0;
+    CHECK(split_owner(me, place, &pid, &start) == 0);
+    CHECK(pid == (long)getpid() && start > 0);
 
     /* the same pid with another start time: the pid was reused */
-    long pid;
-    unsigned long long start;
-    CHECK(sscanf(me + strlen(host) + 1, "%ld:%llu:", &pid, &start) == 2);
-    snprintf(owner, sizeof owner, "%s:%ld:%llu:0", host, pid, start + 1);
+    snprintf(owner, sizeof owner, "%s:%ld:%llu:0", place, pid, start + 1);
     CHECK(sa_worker_owner_dead(owner, NULL) == 1);
 
-    /* another host: unknown, so not dead */
-    snprintf(owner, sizeof owner, "another-host-%s:%ld:%llu:0", host, pid, start);
+    /* another host, boot or pid namespace, or an older name: unknown, so not dead */
+    snprintf(owner, sizeof owner, "another-host-%s:%ld:%llu:0", place, pid, start + 1);
+    CHECK(sa_worker_owner_dead(owner, NULL) == 0);
+    snprintf(owner, sizeof owner, "%s9:%ld:%llu:0", place, pid, start + 1); /* another namespace */
+    CHECK(sa_worker_owner_dead(owner, NULL) == 0);
+    char host[128];
+    host_name(host, sizeof host); /* the format before boot and namespace were in it */
+    snprintf(owner, sizeof owner, "%s:%ld:%llu:0", host, pid, start + 1);
     CHECK(sa_worker_owner_dead(owner, NULL) == 0);
 
     /* a zombie (exited, not reaped): dead, though kill(pid, 0) still succeeds */
     pid_t child = fork();
     if (child == 0) _exit(0);
     CHECK(child > 0);
-    snprintf(owner, sizeof owner, "%s:%ld:1:0", host, (long)child);
+    snprintf(owner, sizeof owner, "%s:%ld:1:0", place, (long)child);
     int dead = 0;
     for (int i = 0; i < 200 && !dead; i++) { /* until the child has exited */
         dead = sa_worker_owner_dead(owner, NULL);
