@@ -8,6 +8,7 @@
  * the container runs.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -293,6 +294,29 @@ static const char *file_ext(const char *path) {
     return dot ? dot : "";
 }
 
+/* Once this attempt's result is stored (the only one of the case that ever will
+ * be), the folders earlier attempts left under runs/<run>/<case>/ go: a worker that
+ * lost its lease and still writes finds its folder gone. */
+static void remove_other_attempt_folders(const job_context *c) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", c->case_dir);
+    char *slash = strrchr(parent, '/');
+    if (!slash) return;
+    *slash = '\0';
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long long attempt = strtoll(e->d_name, &end, 10);
+        if (end == e->d_name || *end || attempt == (long long)c->job->attempts) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        sa_remove_tree(path);
+    }
+    closedir(d);
+}
+
 static int complete_and_report(job_context *c, sa_case_result_row *row, double started,
                                sa_error *err) {
     row->platform_seconds = monotonic_seconds() - started - row->container_seconds;
@@ -306,6 +330,7 @@ static int complete_and_report(job_context *c, sa_case_result_row *row, double s
     row->finished = sa_store_now();
     int stored = sa_store_job_complete(c->st, c->job, row, err);
     if (stored <= 0) return stored;
+    remove_other_attempt_folders(c);
     sa_run_progress p;
     if (sa_store_run_progress(c->st, c->run.id, &p, err)) return -1;
     sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE,

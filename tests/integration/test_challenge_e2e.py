@@ -267,6 +267,11 @@ check(not any(of_crash_run(n) for n in left), f"no container left behind: {left}
 with open("/proc/mounts") as f:
     mounts = [line.split()[1] for line in f if os.path.join(DATA, "scratch") in line]
 check(not mounts, f"no output tmpfs left mounted: {mounts}")
+case_folders = os.path.join(DATA, "runs", str(crash_run))
+attempt_folders = {c: sorted(os.listdir(os.path.join(case_folders, c))) for c in os.listdir(case_folders)}
+stored = dict(db.execute("SELECT case_id, attempts FROM case_results WHERE run_id = ?", (crash_run,)).fetchall())
+check(len(attempt_folders) == 4 and all(f == [str(stored.get(c))] for c, f in attempt_folders.items()),
+      f"one folder a case, the stored attempt's: {attempt_folders} {stored}")
 check(not [d for d in os.listdir(os.path.join(DATA, "scratch")) if of_crash_run(d)],
       "no work folder of the run left in scratch/")
 
