@@ -295,8 +295,8 @@ static const char *file_ext(const char *path) {
 }
 
 /* Once this attempt's result is stored (the only one of the case that ever will
- * be), the folders earlier attempts left under runs/<run>/<case>/ go: a worker that
- * lost its lease and still writes finds its folder gone. */
+ * be), the folders other attempts left under runs/<run>/<case>/ go (a worker that
+ * lost its lease checks it before writing there, and removes its own folder). */
 static void remove_other_attempt_folders(const job_context *c) {
     char parent[4096];
     snprintf(parent, sizeof parent, "%s", c->case_dir);
@@ -401,8 +401,12 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         }
         sa_case_result_row_free(&parent);
     } else {
-        if (lease_lost(&hb)) { /* taken over while loading: the new holder runs it */
-            rc = 0;
+        /* the lease, asked now (a stalled process's heartbeat may not have noticed
+         * yet): taken over while loading, the new holder runs it */
+        int held = lease_lost(&hb) ? 0 : sa_store_job_renew(st, job, w->opt->lease_seconds, err);
+        if (held <= 0) {
+            if (held == 0) sa_remove_tree(c.case_dir); /* this attempt's own, still empty */
+            rc = held < 0 ? -1 : 0;
             goto done;
         }
         int ran = run_container(&c, &res, err);
@@ -426,6 +430,14 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
         row.peak_memory_bytes = res.peak_memory_bytes;
         row.exit_code = res.exit_code;
         row.detail = res.detail[0] ? strdup(res.detail) : NULL;
+        /* nothing is written under runs/ for a job this worker no longer holds */
+        held = lease_lost(&hb) ? 0 : sa_store_job_renew(st, job, w->opt->lease_seconds, err);
+        if (held <= 0) {
+            remove_work_folder(&c);
+            if (held == 0) sa_remove_tree(c.case_dir);
+            rc = held < 0 ? -1 : 0;
+            goto done;
+        }
         if (res.log && res.log_len) {
             char log_path[4300];
             snprintf(log_path, sizeof log_path, "%s/log.txt", c.case_dir);

@@ -3,8 +3,9 @@
  * thread has its own store connection and loops: finish runs whose last job is
  * stored but not aggregated (a process died in between), claim a job with a
  * lease, execute it (job.c), and wait a little when there is nothing to do.
- * Leases are named after the process (host, pid, start time, thread) so that a
- * restarted worker takes over the jobs of a dead process of this host at once
+ * Leases are named after the process (host, boot, pid namespace, pid, start time,
+ * thread) so that a restarted worker takes over the jobs of a dead process of this
+ * host, boot and pid namespace at once
  * instead of waiting for the lease to expire. At start-up, containers of this
  * data directory left behind by a crash for runs that are over are removed.
  */
@@ -71,8 +72,10 @@ static void owner_place(char *out, size_t size) {
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     host[48] = '\0';
-    for (char *h = host; *h; h++)
-        if (*h == ':') *h = '_';
+    for (char *h = host; *h; h++) /* ASCII only: the store keeps UTF-8, a cut stays whole */
+        if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+              *h == '.' || *h == '-'))
+            *h = '_';
     char boot[16] = "0";
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (f) {

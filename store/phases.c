@@ -57,8 +57,9 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
                                const char *spec_json, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
-    /* another dataset only while the phase has no run: judged by the update itself,
-     * so that a run created meanwhile cannot end up on the wrong dataset */
+    /* another dataset only while the phase has no run, judged by the update itself
+     * (a run queued from the old spec in the very moment of the switch is not
+     * caught: it keeps its frozen spec, and the board lists it as needing a rescore) */
     int rc = sa_db_exec(st, err,
                         "UPDATE phases SET spec_json = ?1, dataset_id = COALESCE(NULLIF(?2, 0), dataset_id), "
                         "updated = ?3 WHERE id = ?4 AND (?2 = 0 OR ?2 = dataset_id OR "

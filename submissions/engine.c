@@ -421,10 +421,31 @@ int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size) {
 static pthread_mutex_t gpu_lock = PTHREAD_MUTEX_INITIALIZER;
 static int gpu_fd[64]; /* the lock's descriptor + 1; 0: not held by this process */
 
+/* The same folder for every process of the host, whoever runs it. */
 static const char *gpu_lock_dir(void) {
     const char *dir = getenv("SEGARENA_GPU_LOCK_DIR");
     if (dir && *dir) return dir;
-    return access("/run/lock", W_OK) == 0 ? "/run/lock" : "/tmp";
+    struct stat st;
+    return stat("/run/lock", &st) == 0 && S_ISDIR(st.st_mode) ? "/run/lock" : "/tmp";
+}
+
+/* Opens GPU i's lock file: an existing one as it is (in a sticky folder, opening
+ * another user's file with O_CREAT is refused under fs.protected_regular), else a
+ * new one, readable and writable by every SegArena process. -1 when impossible. */
+static int open_gpu_lock(int i) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/segarena-gpu-%d.lock", gpu_lock_dir(), i);
+    for (int tries = 0; tries < 3; tries++) {
+        int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 || errno != ENOENT) return fd;
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd >= 0) {
+            (void)fchmod(fd, 0666); /* whatever the umask */
+            return fd;
+        }
+        if (errno != EEXIST) return -1; /* else another process made it: open that one */
+    }
+    return -1;
 }
 
 int sa_gpu_claim(int n_gpus) {
@@ -432,14 +453,11 @@ int sa_gpu_claim(int n_gpus) {
     pthread_mutex_lock(&gpu_lock);
     for (int i = 0; i < n_gpus && i < 64 && got < 0; i++) {
         if (gpu_fd[i]) continue; /* this process has it */
-        char path[4200];
-        snprintf(path, sizeof path, "%s/segarena-gpu-%d.lock", gpu_lock_dir(), i);
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+        int fd = open_gpu_lock(i);
         if (fd < 0) {
             unusable = 1; /* not "busy": a job waiting for it would wait forever */
             continue;
         }
-        (void)fchmod(fd, 0666); /* whoever made it: every SegArena process can open it */
         if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
             gpu_fd[i] = fd + 1;
             got = i;
