@@ -133,6 +133,59 @@ int sa_phase_create(sa_store *st, const char *data_dir, const char *challenge_sl
     return rc;
 }
 
+static void ids_free(char **ids, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+/* 1 when every name of a is in b and both hold as many (names within a list are
+ * unique: the spec and the dataset refuse repeats). */
+static int same_names(char **a, size_t na, char **b, size_t nb) {
+    if (na != nb) return 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t j = 0;
+        while (j < nb && strcmp(a[i], b[j])) j++;
+        if (j == nb) return 0;
+    }
+    return 1;
+}
+
+/* Names in *what ("dataset", "split", "input_roles", comma-separated) what the new
+ * spec changes of what the phase's runs saw: its dataset, the set of cases its
+ * split selects (a new split name selecting the same cases changes nothing) and
+ * the set of input roles. 0, or -1 when a dataset cannot be read. */
+static int runs_would_change(const char *data_dir, const sa_phase_row *row, int64_t dataset_id,
+                             const sa_phase_spec *spec, char *what, size_t size, sa_error *err) {
+    what[0] = '\0';
+    if (dataset_id != row->dataset_id) {
+        snprintf(what, size, "dataset");
+        return 0;
+    }
+    sa_phase_spec old;
+    sa_problems problems;
+    sa_problems_init(&problems);
+    int parsed = sa_phase_spec_parse(row->spec_json, "stored spec", &old, &problems, err);
+    sa_problems_free(&problems);
+    if (parsed) return sa_error_set(err, "phase %s: its stored spec does not parse", row->name);
+    char **old_ids = NULL, **new_ids = NULL;
+    size_t n_old = 0, n_new = 0;
+    if (sa_phase_case_ids(data_dir, &old, &old_ids, &n_old, err)) return -1;
+    if (sa_phase_case_ids(data_dir, spec, &new_ids, &n_new, err)) {
+        ids_free(old_ids, n_old);
+        return -1;
+    }
+    int same_cases = same_names(old_ids, n_old, new_ids, n_new);
+    ids_free(old_ids, n_old);
+    ids_free(new_ids, n_new);
+    char *old_roles[SA_PHASE_MAX_ROLES], *new_roles[SA_PHASE_MAX_ROLES];
+    for (size_t r = 0; r < old.n_input_roles; r++) old_roles[r] = old.input_roles[r];
+    for (size_t r = 0; r < spec->n_input_roles; r++) new_roles[r] = (char *)spec->input_roles[r];
+    int same_roles = same_names(old_roles, old.n_input_roles, new_roles, spec->n_input_roles);
+    snprintf(what, size, "%s%s%s", same_cases ? "" : "split",
+             !same_cases && !same_roles ? ", " : "", same_roles ? "" : "input_roles");
+    return 0;
+}
+
 int sa_phase_update(sa_store *st, const char *data_dir, int64_t phase_id, const char *spec_path,
                     sa_problems *problems, sa_error *err) {
     sa_phase_spec spec;
@@ -148,19 +201,20 @@ int sa_phase_update(sa_store *st, const char *data_dir, int64_t phase_id, const 
     int64_t dataset_id = 0;
     if (rc == 0)
         rc = check_against_dataset(st, data_dir, &spec, spec_path, &dataset_id, problems, err);
-    if (rc == 0 && dataset_id != row.dataset_id) {
-        sa_run_row *runs = NULL;
-        size_t n_runs = 0;
-        rc = sa_store_run_list(st, phase_id, 0, &runs, &n_runs, err);
-        if (rc == 0 && n_runs > 0)
-            rc = sa_error_set(err, "%s: dataset: the phase has %zu run(s) on another dataset; "
-                                   "create a new phase instead",
-                              spec_path, n_runs);
-        sa_run_rows_free(runs, n_runs);
-    }
+    /* what a run saw: another dataset, other cases (the split) or other input roles
+     * make every earlier run belong to another phase (a rescore keeps its parent's
+     * cases and outputs), so such a change waits for a phase without runs */
+    char what[64] = "";
+    if (rc == 0) rc = runs_would_change(data_dir, &row, dataset_id, &spec, what, sizeof what, err);
     char *json = NULL;
     if (rc == 0) rc = sa_phase_spec_to_json(&spec, &json, err);
-    if (rc == 0) rc = sa_store_phase_update_spec(st, phase_id, dataset_id, json, err);
+    if (rc == 0) {
+        rc = sa_store_phase_update_spec(st, phase_id, dataset_id, json, what[0] != '\0', err);
+        if (rc == SA_STORE_CONFLICT)
+            rc = sa_error_set(err, "%s: %s: the phase has runs, and what they saw cannot "
+                                   "change; create a new phase instead",
+                              spec_path, what);
+    }
     free(json);
     size_t computed;
     if (rc == 0) rc = sa_phase_human_reference(st, data_dir, &spec, &computed, err);

@@ -55,22 +55,24 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
 }
 
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
-                               const char *spec_json, sa_error *err) {
+                               const char *spec_json, int only_without_runs, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
-    /* another dataset only while the phase has no run, judged by the update itself
-     * (a run queued from the old spec in the very moment of the switch is not
-     * caught: it keeps its frozen spec, and the board lists it as needing a rescore) */
+    /* another dataset, or any update the caller marks as changing the cases or inputs
+     * a run saw, only while the phase has no run, judged by the update itself (a run
+     * queued from the old spec in the very moment of the switch is not caught: it
+     * keeps its frozen spec, and the board lists it as needing a rescore) */
     int rc = sa_db_exec(st, err,
                         "UPDATE phases SET spec_json = ?1, dataset_id = COALESCE(NULLIF(?2, 0), dataset_id), "
-                        "updated = ?3 WHERE id = ?4 AND (?2 = 0 OR ?2 = dataset_id OR "
+                        "updated = ?3 WHERE id = ?4 AND ((?5 = 0 AND (?2 = 0 OR ?2 = dataset_id)) OR "
                         "NOT EXISTS (SELECT 1 FROM runs WHERE phase_id = ?4))",
-                        "tidi", spec_json, dataset_id, sa_store_now(), phase_id);
+                        "tidii", spec_json, dataset_id, sa_store_now(), phase_id,
+                        (int64_t)(only_without_runs != 0));
     if (rc == 0) {
         sa_phase_row row;
         int found = sa_store_phase_get_by_id(st, phase_id, &row, err);
         if (found <= 0) return found < 0 ? -1 : sa_db_not_found(err, "phase", phase_id);
         sa_phase_row_free(&row);
-        sa_error_set(err, "phase %lld has runs on its dataset: its dataset cannot change",
+        sa_error_set(err, "phase %lld has runs: its dataset, cases and inputs cannot change",
                      (long long)phase_id);
         return SA_STORE_CONFLICT;
     }

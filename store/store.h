@@ -217,9 +217,11 @@ typedef struct sa_phase_row {
 int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int64_t dataset_id,
                        const char *spec_json, int64_t *id_out, sa_error *err);
 /* The phase's spec and, when dataset_id > 0, its dataset (one statement): another
- * dataset only while the phase has no run, else SA_STORE_CONFLICT. */
+ * dataset, or any update with only_without_runs set (the caller's judgement that it
+ * changes which cases or inputs a run saw), only while the phase has no run, else
+ * SA_STORE_CONFLICT. */
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
-                               const char *spec_json, sa_error *err);
+                               const char *spec_json, int only_without_runs, sa_error *err);
 int sa_store_phase_set_published(sa_store *st, int64_t phase_id, int published, sa_error *err);
 /* 1 found, 0 not found, -1 error. */
 int sa_store_phase_get(sa_store *st, const char *challenge_slug, const char *name,

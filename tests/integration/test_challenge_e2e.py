@@ -199,6 +199,20 @@ check(r.returncode == 0 and len(r.stdout.splitlines()) >= 1 + 4 * 4, f"per-case 
 # ---- rescore after a change of tau: the old run is kept, NSD grows, Dice stays ----
 must(seg("phase", "update", "demo/ms-val", "--spec",
          phase_spec("ms-val", quota={"submissions": 2, "days": 1}, tau_mm=3.0)), "phase update (tau 3)")
+# what the runs saw cannot change under them: a split naming the same cases may be
+# set, other input roles are refused (the board would mix outputs made from other inputs)
+must(seg("phase", "update", "demo/ms-val", "--spec",
+         phase_spec("ms-val", quota={"submissions": 2, "days": 1}, tau_mm=3.0, split="test")),
+     "phase update (a split of the same cases)")
+r = seg("phase", "update", "demo/ms-val", "--spec",
+        phase_spec("ms-val", quota={"submissions": 2, "days": 1}, tau_mm=3.0,
+                   input_roles=["flair", "t1"]), ok=False)
+check(r.returncode == 2 and "input_roles: the phase has runs" in r.stderr
+      and "create a new phase" in r.stderr and r.stderr.count("\n") == 1,
+      f"other input roles refused once runs exist: {r.stderr!r}")
+r = seg("phase", "show", "demo/ms-val", "--json")
+check(r.returncode == 0 and json.loads(r.stdout).get("input_roles") == ["flair", "t1", "t2", "dp", "t1gd"],
+      f"the refused update changed nothing: {r.stdout[:200]}")
 runs_before = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 must(seg("run", "rescore", "--phase", "demo/ms-val"), "run rescore --phase")
 must(seg("worker", "--until-idle", "--threads", "2"), "worker for the rescore")

@@ -163,7 +163,7 @@ static int64_t put_spec(int64_t challenge_id, int64_t dataset_id, int64_t phase_
     int rc = sa_phase_spec_to_json(spec, &json, &err);
     if (rc) fprintf(stderr, "spec: %s\n", err.msg);
     CHECK(rc == 0);
-    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, 0, json, &err);
+    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, 0, json, 0, &err);
     else rc = sa_store_phase_add(st, challenge_id, spec->name, dataset_id, json, &phase_id, &err);
     if (rc) fprintf(stderr, "phase: %s\n", err.msg);
     CHECK(rc == 0);

@@ -605,7 +605,7 @@ static void test_phases(void) {
     sa_phase_row_free(&p);
     CHECK(sa_store_phase_get(st, "other", "debug", &p, &err) == 0);
 
-    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
     CHECK(sa_store_phase_set_published(st, w.phase, 1, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1);
     CHECK(strcmp(p.spec_json, "{\"metrics\":[\"hd95\"]}") == 0 && p.published == 1);
@@ -615,21 +615,32 @@ static void test_phases(void) {
     /* a new dataset goes with the spec, in the same statement; 0 keeps it */
     int64_t other_ds = 0;
     CHECK(sa_store_dataset_record(st, "ms-other", "dddd", "ms", 3, &other_ds, &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
     /* once the phase has a run, its dataset stays (checked by the update itself) */
     const char *const one_case[] = {"c1"};
     CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", one_case, 1, NULL,
                               &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", &err) == SA_STORE_CONFLICT);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", 0, &err) == SA_STORE_CONFLICT);
     CHECK_STR_CONTAINS(err.msg, "has runs");
-    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", &err) == -1);
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    /* an update the caller marks as changing what runs saw (split, inputs) waits
+     * for a phase without runs, on the same dataset too */
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"split\":\"test\"}", 1, &err) ==
+          SA_STORE_CONFLICT);
+    CHECK_STR_CONTAINS(err.msg, "has runs");
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"split\":\"test\"}", 1, &err) ==
+          SA_STORE_CONFLICT);
+    CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1);
+    CHECK(strcmp(p.spec_json, "{\"metrics\":[\"hd95\"]}") == 0);
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_update_spec(st, p3, 0, "{\"split\":\"test\"}", 1, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", 0, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "phase 999 not found");
     CHECK(sa_store_phase_set_published(st, 999, 0, &err) == -1);
 
