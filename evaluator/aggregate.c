@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "evaluator.h"
+#include "rank_internal.h"
 
 /* The spec's aggregation classes by name; any other published metric is not
  * rankable (volumes, rve_percent, lesion counts). */
@@ -144,14 +145,13 @@ int sa_metric_stats_compute(const double *values, size_t n, size_t resamples, ui
         if (!isfinite(values[i]))
             return sa_error_set(err, "metric statistics: value %zu is not a finite number", i);
 
-    /* every sum runs in index order, so results are reproducible bit for bit */
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum += values[i];
-    double mean = sum / (double)n;
-
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++) ss += (values[i] - mean) * (values[i] - mean);
-    double std = n >= 2 ? sqrt(ss / (double)(n - 1)) : 0.0;
+    /* exact sums rounded once (fsum.c): the same bits whatever the order of the
+     * cases, and the mean shown is the mean the ranking compares */
+    double mean = sa_fsum_mean(values, n);
+    sa_fsum ss;
+    sa_fsum_init(&ss);
+    for (size_t i = 0; i < n; i++) sa_fsum_add(&ss, (values[i] - mean) * (values[i] - mean));
+    double std = n >= 2 ? sqrt(sa_fsum_result(&ss) / (double)(n - 1)) : 0.0;
 
     double *copy = malloc(n * sizeof *copy);
     if (!copy) return sa_error_set(err, "metric statistics: out of memory (%zu values)", n);
@@ -169,9 +169,10 @@ int sa_metric_stats_compute(const double *values, size_t n, size_t resamples, ui
                                 resamples);
         uint64_t state = seed;
         for (size_t r = 0; r < resamples; r++) {
-            double s = 0.0;
-            for (size_t i = 0; i < n; i++) s += values[sa_rng_index(&state, n)];
-            means[r] = s / (double)n;
+            sa_fsum s;
+            sa_fsum_init(&s);
+            for (size_t i = 0; i < n; i++) sa_fsum_add(&s, values[sa_rng_index(&state, n)]);
+            means[r] = sa_fsum_result(&s) / (double)n;
         }
         ci_lo = sa_percentile(means, resamples, 2.5);
         ci_hi = sa_percentile(means, resamples, 97.5);

@@ -102,9 +102,7 @@ int sa_rank_bootstrap(const sa_rank_table *t, sa_rank_rule rule, size_t resample
     summary->resamples = resamples;
     summary->tau_defined = n_taus;
     if (n_taus > 0) {
-        double sum = 0.0;
-        for (size_t i = 0; i < n_taus; i++) sum += taus[i]; /* resample order */
-        summary->tau_mean = sum / (double)n_taus;
+        summary->tau_mean = sa_fsum_mean(taus, n_taus);
         summary->tau_lo = sa_percentile(taus, n_taus, 2.5);
         summary->tau_hi = sa_percentile(taus, n_taus, 97.5);
     }

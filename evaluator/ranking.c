@@ -4,8 +4,10 @@
  * ("1, 2, 2, 4"), the rules score, mean_rank and rank_then_aggregate over a list
  * of cases (a bootstrap resample may repeat cases), and Kendall's tau-b between
  * two rankings. Pure functions on numbers already substituted by aggregate.c;
- * every sum runs in a fixed order (cases as listed, then metrics in order) so
- * that a ranking is reproducible bit for bit. docs/ranking.md states the rules.
+ * a mean over cases is the exact sum rounded once (fsum.c), so it depends on the
+ * values only, not on the order of the cases (two teams with the same values in
+ * another order tie), and rank sums are exact integers. docs/ranking.md states
+ * the rules.
  */
 #include <math.h>
 #include <stdint.h>
@@ -114,17 +116,20 @@ int sa_rank_entries_checked(const sa_rank_table *t, sa_rank_rule rule, const siz
     int key_higher_is_better = 0; /* mean ranks: lower is better */
     if (rule == SA_RANK_SCORE) {
         for (size_t e = 0; e < E; e++) {
-            double s = 0.0;
-            for (size_t k = 0; k < n; k++) s += table_value(t, e, 0, cases ? cases[k] : k);
-            keys[e] = s / (double)n;
+            sa_fsum s;
+            sa_fsum_init(&s);
+            for (size_t k = 0; k < n; k++) sa_fsum_add(&s, table_value(t, e, 0, cases ? cases[k] : k));
+            keys[e] = sa_fsum_result(&s) / (double)n;
         }
         key_higher_is_better = t->higher_is_better[0];
     } else if (rule == SA_RANK_MEAN_RANK) {
         for (size_t m = 0; m < M; m++) {
             for (size_t e = 0; e < E; e++) {
-                double s = 0.0;
-                for (size_t k = 0; k < n; k++) s += table_value(t, e, m, cases ? cases[k] : k);
-                column[e] = s / (double)n;
+                sa_fsum s;
+                sa_fsum_init(&s);
+                for (size_t k = 0; k < n; k++)
+                    sa_fsum_add(&s, table_value(t, e, m, cases ? cases[k] : k));
+                column[e] = sa_fsum_result(&s) / (double)n;
             }
             sa_competition_ranks(column, E, t->higher_is_better[m], column_ranks);
             for (size_t e = 0; e < E; e++) sums[e] += (double)column_ranks[e];

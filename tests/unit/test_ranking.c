@@ -2,7 +2,9 @@
  * bootstrap.c) against hand computations written out in the comments, and the
  * bootstrap statistics against a brute-force reimplementation kept inside this
  * file (its own splitmix64, ranking loops, sort-based percentile and pairwise
- * Kendall tau-b), so that the library's code is never its own reference. */
+ * Kendall tau-b, and means summed in 113-bit __float128, exact for the values
+ * used, then rounded once), so that the library's code is never its own
+ * reference. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "evaluator.h"
+#include "rank_internal.h"
 #include "test.h"
 
 /* ======================= helpers for case values ======================= */
@@ -810,6 +813,15 @@ static void test_kendall(void) {
 /* ====================== bootstrap against brute force ====================== */
 
 /* The reference ranking: explicit loops over the listed cases, no shortcut. */
+/* The reference's mean: the sum in __float128 (113 bits: exact for a few dozen
+ * values within 2^60 of each other, as every table here holds), rounded once to
+ * double, divided by n. Where __float128 is missing, long double. */
+#ifdef __SIZEOF_FLOAT128__
+typedef __float128 ref_wide;
+#else
+typedef long double ref_wide;
+#endif
+
 static void ref_rank(const sa_rank_table *t, sa_rank_rule rule, const size_t *cases, size_t n,
                      int *rank) {
     size_t E = t->n_entries, M = t->n_metrics, C = t->n_cases;
@@ -818,17 +830,17 @@ static void ref_rank(const sa_rank_table *t, sa_rank_rule rule, const size_t *ca
     for (size_t e = 0; e < E; e++) key[e] = 0;
     if (rule == SA_RANK_SCORE) {
         for (size_t e = 0; e < E; e++) {
-            double s = 0;
+            ref_wide s = 0;
             for (size_t k = 0; k < n; k++) s += V(e, 0, cases[k]);
-            key[e] = s / (double)n;
+            key[e] = (double)s / (double)n;
         }
     } else if (rule == SA_RANK_MEAN_RANK) {
         for (size_t m = 0; m < M; m++) {
             double mean[64];
             for (size_t e = 0; e < E; e++) {
-                double s = 0;
+                ref_wide s = 0;
                 for (size_t k = 0; k < n; k++) s += V(e, m, cases[k]);
-                mean[e] = s / (double)n;
+                mean[e] = (double)s / (double)n;
             }
             for (size_t e = 0; e < E; e++) {
                 int r = 1;
@@ -1027,6 +1039,91 @@ static void test_bootstrap_hand(void) {
     CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(&sa_, &sb, sizeof sa_) == 0);
 }
 
+/* ============================ order-free means ============================ */
+
+static int bits_equal(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static double fsum_of(const double *v, size_t n) {
+    sa_fsum s;
+    sa_fsum_init(&s);
+    for (size_t i = 0; i < n; i++) sa_fsum_add(&s, v[i]);
+    return sa_fsum_result(&s);
+}
+
+static void test_fsum(void) {
+    /* values from Python's math.fsum */
+    double tenth[10];
+    for (int i = 0; i < 10; i++) tenth[i] = 0.1;
+    CHECK(fsum_of(tenth, 10) == 1.0); /* a left-to-right sum gives 0.9999999999999999 */
+    double cancel[] = {1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50};
+    CHECK(fsum_of(cancel, 7) == 1e-100);
+    double half[] = {1.0, 0x1p-53};                 /* exactly halfway: ties to even */
+    CHECK(fsum_of(half, 2) == 1.0);
+    double past_half[] = {1.0, 0x1p-53, 0x1p-106};  /* just past halfway: up */
+    CHECK(fsum_of(past_half, 3) == 1.0 + 0x1p-52);
+    double below[] = {1.0, -0x1p-54, -0x1p-107};    /* just past halfway, down */
+    CHECK(fsum_of(below, 3) == 1.0 - 0x1p-53);
+    double tiny[] = {0.1, 0.2, 0.3}, tiny_rev[] = {0.3, 0.2, 0.1};
+    CHECK(fsum_of(tiny, 3) == 0.6 && fsum_of(tiny_rev, 3) == 0.6);
+    CHECK(fsum_of(NULL, 0) == 0.0 && sa_fsum_mean(NULL, 0) == 0.0);
+    CHECK(sa_fsum_mean(tiny_rev, 3) == 0.6 / 3);
+    /* not finite: what a plain sum gives, whatever the order */
+    double with_inf[] = {1.0, INFINITY, 2.0}, both_inf[] = {INFINITY, 1.0, -INFINITY};
+    CHECK(isinf(fsum_of(with_inf, 3)) && fsum_of(with_inf, 3) > 0);
+    CHECK(isnan(fsum_of(both_inf, 3)));
+    /* any order, the same bits, equal to the once-rounded wide sum */
+    uint64_t s = 99;
+    for (int round = 0; round < 200; round++) {
+        double v[40], w[40];
+        size_t n = 1 + ref_index(&s, 40);
+        ref_wide exact = 0;
+        for (size_t i = 0; i < n; i++) {
+            double u = (double)(ref_splitmix64(&s) >> 11) / 9007199254740992.0;
+            v[i] = round % 2 ? u * 300.0 : u; /* dice-like and distance-like */
+            exact += v[i];
+        }
+        for (size_t i = 0; i < n; i++) w[i] = v[i];
+        for (size_t i = n; i > 1; i--) { /* shuffle */
+            size_t j = ref_index(&s, i);
+            double t = w[i - 1];
+            w[i - 1] = w[j];
+            w[j] = t;
+        }
+        double a = fsum_of(v, n), b = fsum_of(w, n);
+        CHECK(bits_equal(a, b));
+        CHECK(bits_equal(a, (double)exact));
+    }
+}
+
+/* Two teams with the same per-case values in another case order share a rank on
+ * every rule, and the means the board shows are the same bits. */
+static void test_tie_in_another_order(void) {
+    double v[2][2][3] = {{{0.1, 0.2, 0.3}, {1.1, 2.2, 3.3}}, {{0.3, 0.2, 0.1}, {3.3, 2.2, 1.1}}};
+    int dirs[2] = {1, 0};
+    sa_rank_table t1 = {2, 1, 3, &v[0][0][0], dirs};
+    double only_dice[2][1][3] = {{{0.1, 0.2, 0.3}}, {{0.3, 0.2, 0.1}}};
+    t1.values = &only_dice[0][0][0];
+    sa_rank_table t2 = {2, 2, 3, &v[0][0][0], dirs};
+    double key[2];
+    int rank[2];
+    sa_error err;
+    CHECK(sa_rank_entries(&t1, SA_RANK_SCORE, NULL, 0, key, rank, &err) == 0);
+    CHECK(bits_equal(key[0], key[1]) && rank[0] == 1 && rank[1] == 1);
+    double score_key = key[0];
+    CHECK(sa_rank_entries(&t2, SA_RANK_MEAN_RANK, NULL, 0, key, rank, &err) == 0);
+    CHECK(key[0] == 1.0 && key[1] == 1.0 && rank[0] == 1 && rank[1] == 1);
+    size_t cases[] = {2, 0, 1, 1};
+    size_t cases_b[] = {1, 1, 2, 0};
+    double ka[2], kb[2];
+    CHECK(sa_rank_entries(&t1, SA_RANK_SCORE, cases, 4, ka, rank, &err) == 0);
+    CHECK(sa_rank_entries(&t1, SA_RANK_SCORE, cases_b, 4, kb, rank, &err) == 0);
+    CHECK(bits_equal(ka[0], kb[0]) && bits_equal(ka[1], kb[1]));
+    sa_metric_stats a, b;
+    CHECK(sa_metric_stats_compute(only_dice[0][0], 3, 0, 1, &a, &err) == 0);
+    CHECK(sa_metric_stats_compute(only_dice[1][0], 3, 0, 1, &b, &err) == 0);
+    CHECK(bits_equal(a.mean, b.mean) && bits_equal(a.std, b.std) && bits_equal(a.mean, score_key));
+}
+
 int main(void) {
     test_classes();
     test_defined_values();
@@ -1047,5 +1144,7 @@ int main(void) {
     test_kendall();
     test_bootstrap_hand();
     test_bootstrap_brute_force();
+    test_fsum();
+    test_tie_in_another_order();
     return test_report("test_ranking");
 }
