@@ -39,7 +39,8 @@ static const char run_help[] =
     "  rescore   score the stored outputs again with the phase's current spec (after a\n"
     "            change of tau, consensus, metrics, or the metric definitions); no\n"
     "            container runs; the previous run and its results are kept (--phase:\n"
-    "            the latest finished run of every submission)\n"
+    "            the latest finished run of every submission that evaluated it, not\n"
+    "            one where every case was an engine error)\n"
     "  rerun     run the containers again (a new run; the previous one is kept)\n"
     "  wait      print progress until the run is done or cancelled\n"
     "\n"
@@ -173,7 +174,7 @@ static int for_each_submission(sa_store *st, const char *data_dir, int64_t phase
         int64_t parent = 0, run_id;
         if (!strcmp(kind, "rescore")) {
             sa_run_row last;
-            int found = sa_store_run_latest_done(st, subs[i].id, &last, err);
+            int found = sa_store_run_latest_evaluation(st, subs[i].id, &last, err);
             if (found < 0) rc = -1;
             if (found <= 0) continue;
             parent = last.id;

@@ -148,7 +148,7 @@ static int load_entries(sa_store *st, int64_t phase_id, board_work *w, sa_error 
     for (size_t i = 0; rc == 0 && i < n_subs; i++) {
         if (strcmp(subs[i].status, "ready") != 0) continue;
         sa_run_row run;
-        int found = sa_store_run_latest_done(st, subs[i].id, &run, err);
+        int found = sa_store_run_latest_evaluation(st, subs[i].id, &run, err);
         if (found < 0) rc = -1;
         if (found <= 0) continue;
         board_entry *e = &w->entries[w->n_entries];

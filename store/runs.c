@@ -150,6 +150,19 @@ int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *ou
     return sa_db_fetch_one(st, stmt, &run_type, out, err);
 }
 
+int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
+                                   sa_error *err) {
+    sqlite3_stmt *stmt = sa_db_prepare(
+        st, err,
+        RUN_COLUMNS "WHERE submission_id = ? AND status = 'done' AND NOT ("
+        " EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id)"
+        " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id"
+        "  AND (c.status <> 'failed' OR substr(coalesce(c.error_class, ''), 1, 12) <> 'engine_error')))"
+        " ORDER BY id DESC LIMIT 1",
+        "i", submission_id);
+    return sa_db_fetch_one(st, stmt, &run_type, out, err);
+}
+
 /* 1 the run exists, 0 it does not (err says so), -1 error. */
 static int run_exists(sa_store *st, int64_t run_id, sa_error *err) {
     sqlite3_stmt *stmt = sa_db_prepare(st, err, "SELECT 1 FROM runs WHERE id = ?", "i", run_id);

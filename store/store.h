@@ -303,6 +303,12 @@ void sa_run_rows_free(sa_run_row *rows, size_t n);
 /* The latest run of the submission with status done (any kind): 1 found, 0 none. */
 int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *out,
                              sa_error *err);
+/* The latest done run that evaluated the submission: like sa_store_run_latest_done,
+ * but a run whose every case ended with an engine_error (the platform could not run
+ * or score anything of it) is passed over, so that the submission keeps its
+ * previous evaluation, or has none. 1 found, 0 none. */
+int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
+                                   sa_error *err);
 /* Queued jobs become cancelled and the run cancelled (unless already done or
  * cancelled: 0 is returned and nothing changes; 1 when it was cancelled). Jobs
  * running at that moment finish, their results are kept but the run stays

@@ -710,6 +710,28 @@ static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
     if (build(phase_id, 0, &b)) return;
     CHECK(b.n_rows == 3 && b.n_stale == 2 && stale_of(&b, i1) == NULL);
     sa_board_free(&b);
+
+    /* a run the platform could not carry out at all (every case an engine_error) is
+     * no evaluation: iota's newer submission I2 leaves I1 its row (latest), and E1's
+     * rescore that found no stored output usable leaves E1 on its previous run */
+    static const case_fixture all_engine[] = {{"c1", 0, 0, 0, 0, "engine_error: platform error"},
+                                              {"c2", 0, 0, 0, 0, "engine_error: platform error"}};
+    static const case_fixture unusable[] = {{"c1", 0, 0, 0, 0, "engine_error: stored output unusable"},
+                                            {"c2", 0, 0, 0, 0, "engine_error: stored output unusable"}};
+    const sa_board_row *row_before = NULL;
+    if (build(phase_id, 0, &b)) return;
+    row_before = row_of(&b, e1);
+    int64_t e1_current_run = row_before ? row_before->run_id : 0;
+    sa_board_free(&b);
+    int64_t i2 = add_submission(phase_id, iota, 400, "ready");
+    add_run(phase_id, i2, "evaluate", 0, all_engine, 2, 0);
+    add_run(phase_id, e1, "rescore", e1_current_run, unusable, 2, 0);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 3 && b.n_stale == 2);
+    CHECK(row_of(&b, i1) != NULL && row_of(&b, i2) == NULL);
+    const sa_board_row *e1_row = row_of(&b, e1);
+    CHECK(e1_row && e1_row->run_id == e1_current_run && e1_row->rank == 1);
+    sa_board_free(&b);
 }
 
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {

@@ -1172,6 +1172,33 @@ static void test_finish(void) {
     CHECK(sa_store_run_cancel(st, cancelled, &err) == 1);
     CHECK(sa_store_run_latest_done(st, w.submission, &r, &err) == 1 && r.id == rescore);
     sa_run_row_free(&r);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    sa_run_row_free(&r); /* a done run without case results (this rescore) still counts */
+
+    /* a later run whose every case ended with an engine_error is done, but is not an
+     * evaluation: the rescore stays the submission's; one real failure among engine
+     * errors makes it one */
+    int64_t broken = make_run(st, &w, two, 2);
+    sa_case_result_row engine = result_of("failed", "engine_error: platform error", 0, 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
+    CHECK(sa_store_job_complete(st, &b, &engine, &err) == 1);
+    CHECK(sa_store_run_finish(st, broken, "{}", &err) == 1);
+    CHECK(sa_store_run_latest_done(st, w.submission, &r, &err) == 1 && r.id == broken);
+    sa_run_row_free(&r);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    sa_run_row_free(&r);
+    int64_t mixed = make_run(st, &w, two, 2);
+    sa_case_result_row timeout = result_of("failed", "timeout", 600, 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
+    CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
+    CHECK(sa_store_run_finish(st, mixed, "{}", &err) == 1);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == mixed);
+    sa_run_row_free(&r);
+    CHECK(sa_store_run_latest_evaluation(st, 999, &r, &err) == 0);
     sa_store_close(st);
     scratch_remove(&s);
 }
