@@ -13,7 +13,8 @@
 
 int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_error *err) {
     if (!res || strcmp(res->status, "succeeded") != 0) {
-        sa_case_values_failed(out, 0);
+        /* its own case's diagonal where the result recorded it (0: found elsewhere) */
+        sa_case_values_failed(out, res && res->fov_diagonal_mm > 0 ? res->fov_diagonal_mm : 0);
         return 0;
     }
     if (!res->result_json)
@@ -126,15 +127,16 @@ static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run
     return 0;
 }
 
-/* Gives each failed case of the run the field of view another run found for it,
- * else the largest one of this run. */
+/* Gives each failed case of the run that did not record its own field of view
+ * (results stored before they did, platform failures) the one another run found
+ * for it, else the largest one of this run. */
 static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_case_result_row *results,
                                   sa_case_values *cv, size_t n, sa_error *err) {
     sa_run_row *others = NULL;
     size_t n_others = 0;
     int rc = 0;
     for (size_t c = 0; rc == 0 && c < n; c++) {
-        if (!cv[c].failed) continue;
+        if (!cv[c].failed || cv[c].fov_diagonal_mm > 0) continue;
         if (!others && sa_store_run_list(st, run->phase_id, 0, &others, &n_others, err)) return -1;
         rc = fov_from_other_runs(st, run, others, n_others, results[c].case_id, &cv[c].fov_diagonal_mm, err);
     }

@@ -43,14 +43,18 @@ static sa_value lesion_value(const sa_lesion_metrics *m, const sa_lesion_metric_
     return v;
 }
 
-static double fov_diagonal(const sa_grid *g) {
+double sa_fov_diagonal_mm(const size_t size[3], const double spacing[3]) {
     double s = 0;
-    const size_t n[3] = {g->nx, g->ny, g->nz};
     for (int a = 0; a < 3; a++) {
-        double e = (double)n[a] * g->spacing[a];
+        double e = (double)size[a] * spacing[a];
         s += e * e;
     }
     return sqrt(s);
+}
+
+static double fov_diagonal(const sa_grid *g) {
+    const size_t n[3] = {g->nx, g->ny, g->nz};
+    return sa_fov_diagonal_mm(n, g->spacing);
 }
 
 /* ---- writing ---- */

@@ -157,6 +157,9 @@ typedef struct sa_case_values {
     char scoring_hash[65]; /* the stored result's stamp.scoring_hash; "" when none */
 } sa_case_values;
 
+/* The field-of-view diagonal of a grid, sqrt(sum over axes of (size * spacing)^2) in
+ * mm: a case's distance penalty when it failed (docs/ranking.md). */
+double sa_fov_diagonal_mm(const size_t size[3], const double spacing[3]);
 /* Values of a failed case (failed = 1, every value undefined). */
 void sa_case_values_failed(sa_case_values *out, double fov_diagonal_mm);
 /* Reads the "consensus" scores of a stored case result (and its stamp's

@@ -326,6 +326,8 @@ static int complete_and_report(job_context *c, sa_case_result_row *row, double s
     row->metric_version = SA_METRIC_DEFINITION_VERSION;
     snprintf(row->dataset_checksum, sizeof row->dataset_checksum, "%s", c->dataset_checksum);
     snprintf(row->image_digest, sizeof row->image_digest, "%s", c->sub.image_digest);
+    const sa_dataset_case *dc = &c->ds.cases[c->case_index];
+    row->fov_diagonal_mm = sa_fov_diagonal_mm(dc->size, dc->spacing);
     row->attempts = c->job->attempts;
     row->finished = sa_store_now();
     int stored = sa_store_job_complete(c->st, c->job, row, err);

@@ -5,6 +5,7 @@
  * again can neither renew, release nor complete it. Everything that decides who
  * holds a job happens inside one BEGIN IMMEDIATE transaction.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,13 +198,15 @@ static int insert_case_result(sa_store *st, const sa_job_row *job, const sa_case
         st, err,
         "INSERT INTO case_results (run_id, case_id, status, error_class, container_seconds, "
         "platform_seconds, peak_memory_bytes, exit_code, result_json, detail, output_path, "
-        "log_path, metric_version, dataset_checksum, image_digest, attempts, finished) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "ittt" "dd" "in" "tttt" "ntt" "id",
+        "log_path, metric_version, dataset_checksum, image_digest, attempts, finished, "
+        "fov_diagonal_mm) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0))",
+        "ittt" "dd" "in" "tttt" "ntt" "idd",
         job->run_id, job->case_id, res->status, res->error_class, res->container_seconds,
         res->platform_seconds, res->peak_memory_bytes, res->exit_code, res->result_json,
         res->detail, res->output_path, res->log_path, res->metric_version,
-        res->dataset_checksum, res->image_digest, job->attempts, now);
+        res->dataset_checksum, res->image_digest, job->attempts, now,
+        isfinite(res->fov_diagonal_mm) && res->fov_diagonal_mm > 0 ? res->fov_diagonal_mm : 0.0);
     if (rc == SA_STORE_CONFLICT)
         return sa_error_set(err, "run %lld: case '%s' already has a result",
                             (long long)job->run_id, job->case_id);

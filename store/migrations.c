@@ -179,8 +179,16 @@ static const char schema_v3[] =
 
     "PRAGMA user_version = 3;";
 
+/* Version 4: each case result keeps its case's field-of-view diagonal (from the
+ * dataset's geometry), so that a failed case's distance penalty is its own case's,
+ * whoever else scored that case (NULL in results stored before: unknown). */
+static const char schema_v4[] =
+    "ALTER TABLE case_results ADD COLUMN fov_diagonal_mm REAL;"
+
+    "PRAGMA user_version = 4;";
+
 /* steps[v - 1] takes a database from version v - 1 to v */
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3};
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
 _Static_assert(sizeof steps / sizeof steps[0] == SA_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -12,7 +12,8 @@
 #define CASE_RESULT_COLUMNS                                                                 \
     "SELECT run_id, case_id, status, error_class, container_seconds, platform_seconds, "    \
     "peak_memory_bytes, exit_code, result_json, detail, output_path, log_path, "            \
-    "metric_version, dataset_checksum, image_digest, attempts, finished FROM case_results "
+    "metric_version, dataset_checksum, image_digest, attempts, finished, "                  \
+    "coalesce(fov_diagonal_mm, 0) FROM case_results "
 
 static int read_case_result(sqlite3_stmt *stmt, void *row) {
     sa_case_result_row *r = row;
@@ -29,6 +30,7 @@ static int read_case_result(sqlite3_stmt *stmt, void *row) {
     sa_db_text(stmt, 14, r->image_digest, sizeof r->image_digest);
     r->attempts = sqlite3_column_int64(stmt, 15);
     r->finished = sqlite3_column_double(stmt, 16);
+    r->fov_diagonal_mm = sqlite3_column_double(stmt, 17);
     return sa_db_dup(stmt, 8, &r->result_json) | sa_db_dup(stmt, 9, &r->detail) |
            sa_db_dup(stmt, 10, &r->output_path) | sa_db_dup(stmt, 11, &r->log_path);
 }

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define SA_STORE_SCHEMA_VERSION 3
+#define SA_STORE_SCHEMA_VERSION 4
 
 /* Returned (instead of -1) by functions that insert a row whose unique key
  * already exists, e.g. the same image submitted twice to one phase. */
@@ -392,6 +392,9 @@ typedef struct sa_case_result_row {
     char image_digest[80];
     int64_t attempts;
     double finished;
+    double fov_diagonal_mm;  /* the case's field-of-view diagonal from the dataset's
+                              * geometry (failed cases too); 0 unknown (older results,
+                              * a platform failure) */
 } sa_case_result_row;
 
 /* In one IMMEDIATE transaction: if the job is still running under this owner and

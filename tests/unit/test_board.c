@@ -139,6 +139,7 @@ static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind
         snprintf(res.dataset_checksum, sizeof res.dataset_checksum, "%s",
                  f->failure && !strcmp(f->failure, "engine_error: platform error") ? "" : CHECKSUM);
         res.attempts = job.attempts;
+        res.fov_diagonal_mm = f->fov; /* a failed fixture's 0: not recorded (older results) */
         rc = sa_store_job_complete(st, &job, &res, &err);
         if (rc != 1) fprintf(stderr, "job complete: %s\n", err.msg);
         CHECK(rc == 1);
@@ -734,6 +735,45 @@ static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
     sa_board_free(&b);
 }
 
+/* A failed case that recorded its own case's diagonal is penalised with it, in the
+ * run's stored aggregate and on the board alike: kappa (the phase's first run)
+ * scores c1 (fov 100, hd95 2) and times out on c2 (fov 300, recorded); nobody else
+ * has scored c2 when kappa's run finishes, so without its own diagonal the run
+ * would take its largest scored one (100) and store hd95 (2 + 100) / 2 = 51 while
+ * the board, once lambda scored c2, shows (2 + 300) / 2 = 151. */
+static void test_failed_case_own_fov(int64_t challenge_id, int64_t dataset_id) {
+    sa_phase_spec spec;
+    base_spec(&spec, "fov");
+    int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
+    sa_error err;
+    int64_t kappa, lambda;
+    CHECK(sa_store_team_add(st, "kappa", &kappa, &err) == 0);
+    CHECK(sa_store_team_add(st, "lambda", &lambda, &err) == 0);
+    static const case_fixture k_cases[] = {{"c1", 100, .9, 2, 10, NULL}, {"c2", 300, 0, 0, 0, "timeout"}};
+    static const case_fixture l_cases[] = {{"c1", 100, .5, 4, 10, NULL}, {"c2", 300, .5, 4, 10, NULL}};
+    int64_t k1 = add_submission(phase_id, kappa, 100, "ready");
+    int64_t k1_run = add_run(phase_id, k1, "evaluate", 0, k_cases, 2, 0);
+    int64_t l1 = add_submission(phase_id, lambda, 200, "ready");
+    add_run(phase_id, l1, "evaluate", 0, l_cases, 2, 0);
+    sa_run_row run;
+    CHECK(sa_store_run_get(st, k1_run, &run, &err) == 1);
+    json_t *stored = run.aggregate_json ? json_loads(run.aggregate_json, 0, NULL) : NULL;
+    double stored_hd95 = json_number_value(
+        json_object_get(json_object_get(json_object_get(stored, "metrics"), "hd95"), "mean"));
+    CHECK_NEAR(stored_hd95, 151, TOL);
+    json_decref(stored);
+    sa_run_row_free(&run);
+    sa_board b;
+    if (build(phase_id, 0, &b)) return;
+    const sa_board_row *row = row_of(&b, k1);
+    CHECK(row != NULL);
+    if (row) {
+        CHECK_NEAR(row->stats[HD95].mean, 151, TOL);
+        CHECK(row->stats[HD95].mean == stored_hd95);
+    }
+    sa_board_free(&b);
+}
+
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {
     sa_phase_spec spec;
     base_spec(&spec, "empty");
@@ -782,6 +822,7 @@ int main(int argc, char **argv) {
     test_run_aggregate();
     test_phase2(challenge_id, dataset_id, checksum);
     test_rescoring(challenge_id, dataset_id);
+    test_failed_case_own_fov(challenge_id, dataset_id);
     test_empty_phase(challenge_id, dataset_id);
 
     sa_store_close(st);

@@ -412,7 +412,7 @@ static void test_migration_2_to_3(void) {
     st = NULL;
     CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
     if (!st) return;
-    CHECK(sa_store_schema_version(st) == 3);
+    CHECK(sa_store_schema_version(st) == SA_STORE_SCHEMA_VERSION);
     CHECK(strcmp(sa_store_instance(st), tag) == 0);
     sa_user_row u;
     CHECK(sa_store_user_get(st, "old-user", &u, &err) == 1);
@@ -442,6 +442,32 @@ static void test_migration_2_to_3(void) {
     int64_t count = -1;
     CHECK(sa_store_login_attempt_add(st, "ip:1.2.3.4", sa_store_now(), &err) == 0);
     CHECK(sa_store_login_attempts(st, "ip:1.2.3.4", 0, &count, NULL, &err) == 0 && count == 1);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
+static int has_column(sa_store *st, const char *table, const char *column) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s'", table,
+             column);
+    return pragma_int(st, sql) == 1;
+}
+
+/* Version 4: case results keep their case's field-of-view diagonal; results stored
+ * before read it as 0 (unknown). */
+static void test_migration_3_to_4(void) {
+    scratch s;
+    scratch_make(&s);
+    sa_store *st = NULL;
+    sa_error err = {{0}};
+    CHECK(sa_store_open_at_version(s.data, 1, 3, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 3 && !has_column(st, "case_results", "fov_diagonal_mm"));
+    sa_store_close(st);
+    st = NULL;
+    CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 4 && has_column(st, "case_results", "fov_diagonal_mm"));
     sa_store_close(st);
     scratch_remove(&s);
 }
@@ -1191,6 +1217,7 @@ static void test_finish(void) {
     sa_run_row_free(&r);
     int64_t mixed = make_run(st, &w, two, 2);
     sa_case_result_row timeout = result_of("failed", "timeout", 600, 1);
+    timeout.fov_diagonal_mm = 123.5; /* kept; 0 reads back as 0 (unknown) */
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
     CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
@@ -1198,6 +1225,11 @@ static void test_finish(void) {
     CHECK(sa_store_run_finish(st, mixed, "{}", &err) == 1);
     CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == mixed);
     sa_run_row_free(&r);
+    sa_case_result_row kept;
+    CHECK(sa_store_case_result_get(st, mixed, b.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 123.5);
+    sa_case_result_row_free(&kept);
+    CHECK(sa_store_case_result_get(st, mixed, a.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 0);
+    sa_case_result_row_free(&kept);
     CHECK(sa_store_run_latest_evaluation(st, 999, &r, &err) == 0);
     sa_store_close(st);
     scratch_remove(&s);
@@ -1496,6 +1528,7 @@ int main(void) {
     test_disk_full();
     test_migration_1_to_2();
     test_migration_2_to_3();
+    test_migration_3_to_4();
     test_migration_failure_rolls_back();
     test_users_and_teams();
     test_challenges_and_datasets();
