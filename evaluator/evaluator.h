@@ -99,6 +99,10 @@ typedef struct sa_phase_spec {
 
 void sa_phase_spec_default(sa_phase_spec *spec);
 
+/* The shortest text that reads back to v (finite): "600", "0.1", "123.45", as the
+ * canonical spec writes numbers. */
+void sa_format_number(char buf[40], double v);
+
 /* Parses and validates a phase spec (every problem listed in problems, each one
  * line naming `label` and the key). Unknown keys are problems. Returns 0 or -1. */
 int sa_phase_spec_parse(const char *json_text, const char *label, sa_phase_spec *out,

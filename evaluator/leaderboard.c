@@ -508,13 +508,18 @@ void sa_board_free(sa_board *b) {
 /* ---- JSON ---- */
 
 void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {
-    char cap[96];
-    if (spec->distance_cap_mm > 0) snprintf(cap, sizeof cap, "%.4g mm", spec->distance_cap_mm);
-    else snprintf(cap, sizeof cap, "each case's field-of-view diagonal");
+    char cap[96], number[40];
+    if (spec->distance_cap_mm > 0) {
+        sa_format_number(number, spec->distance_cap_mm); /* exact: 123.45, not 123.5 */
+        snprintf(cap, sizeof cap, "%s mm", number);
+    } else {
+        snprintf(cap, sizeof cap, "each case's field-of-view diagonal");
+    }
     snprintf(buf, size,
              "A failed or missing case counts as 0 on overlap and detection metrics and as the distance cap (%s) "
              "on distance metrics, and is left out of volumes and counts; a value undefined in a scored case "
-             "counts as 1 on overlap and detection metrics when both masks are empty (else 0) and as the "
+             "counts as 1 on overlap and detection metrics when both masks are empty (for lesion-wise "
+             "metrics: when neither mask has a lesion after the volume filter) (else 0) and as the "
              "distance cap on distance metrics.",
              cap);
 }

@@ -766,7 +766,7 @@ static void newline(emitter *e) {
 }
 
 /* The shortest "%.*g" text that reads back to v (v finite). */
-static void format_number(char buf[40], double v) {
+void sa_format_number(char buf[40], double v) {
     if (v == 0) v = 0.0; /* no "-0" */
     if (v == floor(v) && fabs(v) < 1e15) { /* whole numbers as integers: 600, not 6e+02 */
         snprintf(buf, 40, "%.0f", v);
@@ -798,7 +798,7 @@ static void put_number(emitter *e, double v) {
         put(e, "0");
         return;
     }
-    format_number(buf, v);
+    sa_format_number(buf, v);
     put(e, buf);
 }
 
@@ -955,7 +955,7 @@ static void hash_string(crypto_hash_sha256_state *st, const char *s) {
 static void hash_number(crypto_hash_sha256_state *st, double v) {
     char buf[40];
     if (!isfinite(v)) snprintf(buf, sizeof buf, "null");
-    else format_number(buf, v);
+    else sa_format_number(buf, v);
     hash_text(st, buf);
 }
 

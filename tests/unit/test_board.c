@@ -337,6 +337,21 @@ static void test_latest(int64_t phase_id) {
     json_t *ranked = json_object_get(root, "ranked_metrics");
     CHECK(!strcmp(text_of(json_object_get(json_array_get(ranked, 1), "direction")), "lower"));
     CHECK_STR_CONTAINS(json_string_value(json_object_get(root, "missing_case_policy")), "field-of-view diagonal");
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(root, "missing_case_policy")),
+                       "for lesion-wise metrics: when neither mask has a lesion after the volume filter");
+    /* a fixed cap is named exactly as the spec holds it (not rounded to 4 digits) */
+    {
+        sa_phase_spec capped;
+        sa_phase_spec_default(&capped);
+        char policy[1024];
+        const double caps[] = {123.45, 99999.5, 1234567, 50, 0.1};
+        const char *const shown[] = {"(123.45 mm)", "(99999.5 mm)", "(1234567 mm)", "(50 mm)", "(0.1 mm)"};
+        for (size_t i = 0; i < 5; i++) {
+            capped.distance_cap_mm = caps[i];
+            sa_missing_case_policy(&capped, policy, sizeof policy);
+            CHECK_STR_CONTAINS(policy, shown[i]);
+        }
+    }
     CHECK(json_integer_value(json_object_get(json_object_get(root, "bootstrap"), "resamples")) == 200);
     json_decref(root);
     free(text);
