@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "submissions.h"
 
 #ifndef SEGARENA_VERSION
 #define SEGARENA_VERSION "unknown"
@@ -35,6 +36,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    sa_gpu_order_by_bus(); /* CUDA numbers GPUs as /dev/nvidiaN and the GPU locks do */
     if (argc < 2) {
         usage(stderr);
         return EXIT_BAD_INPUT;

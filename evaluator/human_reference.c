@@ -34,9 +34,12 @@ static int case_human_reference(sa_store *st, const char *dataset_dir, const sa_
     opt.consensus.threads = 0;
     sa_multi_result *res = calloc(1, sizeof *res);
     int rc = res ? 0 : sa_error_set(err, "out of memory");
-    if (rc == 0)
+    if (rc == 0) {
+        int gpu = sa_scoring_gpu_take(&masks.grid, &opt); /* not one a container holds */
         rc = sa_score_multi(masks.raters[0], (const uint8_t *const *)masks.raters, masks.k,
                             &masks.grid, &opt, res, err);
+        sa_scoring_gpu_give(gpu);
+    }
     if (rc == 0) {
         rc = sa_human_reference_store(st, res, (const char *const *)ds->raters, &masks.grid,
                                       stamp, ds->cases[case_index].id, err);

@@ -199,8 +199,12 @@ static int score_case(job_context *c, const char *pred_path, char **result_json,
     }
     sa_multi_result *res = rc ? NULL : calloc(1, sizeof *res);
     if (rc == 0 && !res) rc = sa_error_set(err, "out of memory");
-    if (rc == 0) rc = sa_score_multi(pred, (const uint8_t *const *)masks.raters, masks.k,
-                                     &masks.grid, &opt, res, err);
+    if (rc == 0) {
+        int gpu = sa_scoring_gpu_take(&masks.grid, &opt);
+        rc = sa_score_multi(pred, (const uint8_t *const *)masks.raters, masks.k, &masks.grid, &opt,
+                            res, err);
+        sa_scoring_gpu_give(gpu);
+    }
     if (rc == 0) {
         sa_case_stamp stamp = {SA_METRIC_DEFINITION_VERSION, c->dataset_checksum,
                                c->sub.image_digest, hash};

@@ -447,6 +447,7 @@ int sa_worker_run(const sa_worker_options *opt, sa_error *err) {
     queue_forgotten_runs(&w, st);
     sa_store_close(st);
     w.n_gpus = sa_gpu_available(opt->engine, NULL, 0);
+    sa_gpu_order_by_bus(); /* CUDA's device 0 is /dev/nvidia0, the lock files' GPU 0 */
 
     worker_thread *threads = calloc((size_t)opt->threads, sizeof *threads);
     if (!threads) {

@@ -26,6 +26,8 @@ int sa_device_parse(const char *word, sa_device *out) {
 
 int sa_gpu_usable(sa_error *err) { return sa_gpu_device_count(err) > 0; }
 
+void sa_gpu_free_cached(void) { sa_gpu_cache_release(); }
+
 int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err) {
     *note = NULL;
     if (want == SA_DEVICE_CPU) return 0;

@@ -40,6 +40,8 @@ int sa_gpu_built(void);
 /* Usable CUDA devices: > 0, or 0 with err saying why there is none (built
  * without CUDA, no driver, no device). Cheap after the first call. */
 int sa_gpu_device_count(sa_error *err);
+/* Frees the device blocks kept between jobs (sa_gpu_free_cached). */
+void sa_gpu_cache_release(void);
 
 /* Masks resident on the GPU (opaque). */
 typedef struct sa_gpu_masks sa_gpu_masks;

@@ -8,6 +8,8 @@
 
 int sa_gpu_built(void) { return 0; }
 
+void sa_gpu_cache_release(void) {}
+
 int sa_gpu_device_count(sa_error *err) {
     sa_error_set(err, NO_CUDA);
     return 0;

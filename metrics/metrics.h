@@ -84,6 +84,13 @@ int sa_device_parse(const char *word, sa_device *out);
  * without CUDA, no driver, no device). */
 int sa_gpu_usable(sa_error *err);
 
+/* Frees the device memory the GPU engine keeps between jobs to save allocating it
+ * again (up to a quarter of the GPU's memory). A process that shares its GPU with
+ * others between jobs (the evaluator's workers, with contestant containers) calls
+ * it after each job; the CUDA context and its local-memory reservation stay. No-op
+ * without CUDA or before the GPU was used; safe while other threads score. */
+void sa_gpu_free_cached(void);
+
 /* Which HD95 definition the "hd95" name means is fixed by the spec (max of the two
  * directed P95s); the variants are always computed too. */
 typedef struct sa_score_options {

@@ -4,6 +4,7 @@
  * leftover SegArena containers; detects GPUs and hands them out.
  */
 #define _GNU_SOURCE /* pipe2 */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -448,10 +449,10 @@ static int open_gpu_lock(int i) {
     return -1;
 }
 
-int sa_gpu_claim(int n_gpus) {
+static int claim_range(int first, int end) {
     int got = -1, unusable = 0;
     pthread_mutex_lock(&gpu_lock);
-    for (int i = 0; i < n_gpus && i < 64 && got < 0; i++) {
+    for (int i = first; i < end && i < 64 && got < 0; i++) {
         if (gpu_fd[i]) continue; /* this process has it */
         int fd = open_gpu_lock(i);
         if (fd < 0) {
@@ -468,6 +469,20 @@ int sa_gpu_claim(int n_gpus) {
     pthread_mutex_unlock(&gpu_lock);
     return got >= 0 ? got : unusable ? -2 : -1;
 }
+
+int sa_gpu_claim(int n_gpus) { return claim_range(0, n_gpus); }
+
+int sa_gpu_claim_index(int gpu) { return gpu < 0 || gpu >= 64 ? -2 : claim_range(gpu, gpu + 1); }
+
+int sa_gpu_cuda_device0_index(void) {
+    const char *v = getenv("CUDA_VISIBLE_DEVICES");
+    if (!v || !isdigit((unsigned char)*v)) return 0;
+    char *end;
+    long i = strtol(v, &end, 10);
+    return (*end == '\0' || *end == ',') && i >= 0 && i < 64 ? (int)i : 0;
+}
+
+void sa_gpu_order_by_bus(void) { setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 0); }
 
 void sa_gpu_release(int gpu) {
     if (gpu < 0 || gpu >= 64) return;

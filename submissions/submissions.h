@@ -132,7 +132,15 @@ int sa_gpu_available(sa_engine_kind kind, char *why, size_t why_size);
  * index (now taken), -1 when all are taken, or -2 when a lock file cannot be opened
  * (a platform problem: waiting would not help). */
 int sa_gpu_claim(int n_gpus);
+/* sa_gpu_claim of GPU `gpu` alone: gpu (now taken), -1 busy, -2 no lock file. */
+int sa_gpu_claim_index(int gpu);
 void sa_gpu_release(int gpu);
+/* The GPU index (as /dev/nvidiaN and the lock files number them) that this
+ * process's CUDA device 0 is: the first entry of CUDA_VISIBLE_DEVICES when it is a
+ * number, else 0. sa_gpu_order_by_bus() makes CUDA number devices as nvidia-smi
+ * does (CUDA_DEVICE_ORDER=PCI_BUS_ID unless set); call it before any CUDA use. */
+int sa_gpu_cuda_device0_index(void);
+void sa_gpu_order_by_bus(void);
 
 /* Limits of one case (container-contract.md). */
 typedef struct sa_run_limits {

@@ -63,6 +63,8 @@ void gpu_kept_release(void) {
     pthread_mutex_unlock(&kept_lock);
 }
 
+void sa_gpu_cache_release(void) { gpu_kept_release(); }
+
 static void live_add(void *p, size_t bytes) { /* under kept_lock */
     for (int i = 0; i < LIVE_BLOCKS; i++)
         if (!live[i].p) {

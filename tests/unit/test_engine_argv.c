@@ -168,6 +168,29 @@ int main(void) {
     CHECK(sa_gpu_claim(2) == 0); /* the child's lock died with it */
     sa_gpu_release(0);
     sa_gpu_release(1);
+    /* one given GPU (the metric engine's CUDA device 0 when scoring) */
+    CHECK(sa_gpu_claim_index(1) == 1 && sa_gpu_claim_index(1) == -1);
+    CHECK(sa_gpu_claim(2) == 0 && sa_gpu_claim(2) == -1); /* a container can have only GPU 0 */
+    sa_gpu_release(0);
+    sa_gpu_release(1);
+    CHECK(sa_gpu_claim_index(-1) == -2 && sa_gpu_claim_index(64) == -2);
+    /* which GPU index CUDA's device 0 is */
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    CHECK(sa_gpu_cuda_device0_index() == 0);
+    const char *visible[] = {"3", "2,0", "GPU-8c3d-uuid", "", "7x", "99"};
+    const int index[] = {3, 2, 0, 0, 0, 0};
+    for (int i = 0; i < 6; i++) {
+        setenv("CUDA_VISIBLE_DEVICES", visible[i], 1);
+        CHECK(sa_gpu_cuda_device0_index() == index[i]);
+    }
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    unsetenv("CUDA_DEVICE_ORDER");
+    sa_gpu_order_by_bus();
+    CHECK(getenv("CUDA_DEVICE_ORDER") && !strcmp(getenv("CUDA_DEVICE_ORDER"), "PCI_BUS_ID"));
+    setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST", 1);
+    sa_gpu_order_by_bus(); /* an administrator's choice stays */
+    CHECK(!strcmp(getenv("CUDA_DEVICE_ORDER"), "FASTEST_FIRST"));
+    unsetenv("CUDA_DEVICE_ORDER");
     /* a lock folder that cannot be used is an error, not "every GPU busy" */
     setenv("SEGARENA_GPU_LOCK_DIR", "/nonexistent/segarena-locks", 1);
     CHECK(sa_gpu_claim(2) == -2);

@@ -1,0 +1,30 @@
+/*
+ * gpu_share.c: the metric engine and contestant containers share the host's GPUs.
+ * A container gets a GPU only through its flock'ed lock file (sa_gpu_claim), so
+ * scoring takes the same lock for the GPU it would use (CUDA device 0) for the
+ * length of the scoring, and scores on the CPU when a container holds it; after
+ * scoring it gives back the device memory the engine keeps between jobs, so that
+ * the next container on that GPU finds its memory free (the CUDA context and its
+ * local-memory reservation, about 1.5 GB, stay with the process: docs/gpu.md).
+ * Both engines give the same numbers, bit for bit, so where a case is scored
+ * never changes a result.
+ */
+#include "evaluator.h"
+#include "submissions.h"
+
+int sa_scoring_gpu_take(const sa_grid *g, sa_multi_options *opt) {
+    if (opt->score.device == SA_DEVICE_CPU) return -1;
+    if (opt->score.device == SA_DEVICE_AUTO && sa_grid_voxels(g) < SA_GPU_AUTO_MIN_VOXELS)
+        return -1; /* auto stays on the CPU anyway */
+    sa_error why;
+    if (!sa_gpu_usable(&why)) return -1; /* the engine says so itself (gpu: an error) */
+    int gpu = sa_gpu_claim_index(sa_gpu_cuda_device0_index());
+    if (gpu < 0) opt->score.device = SA_DEVICE_CPU; /* a container has it (or no lock file) */
+    return gpu;
+}
+
+void sa_scoring_gpu_give(int gpu) {
+    if (gpu < 0) return;
+    sa_gpu_free_cached();
+    sa_gpu_release(gpu);
+}
