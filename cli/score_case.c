@@ -93,8 +93,12 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
     sa_error err;
     for (size_t f = 0; f <= n_refs; f++)
         if (mask_for(&jobs[f], label, f > 0 && s->n_raters >= 2, &masks[f], &owned[f], res)) goto done;
+    /* The reference's grid (the first rater's with several): the geometry
+     * check lets the prediction's spacing differ by up to 1e-4, and a
+     * contestant's header must not move distances, NSD, volumes or the lesion
+     * volume filter. The output's inputs.spacing_mm is this spacing too. */
     sa_grid grid;
-    sa_image_grid(&jobs[0].image, &grid);
+    sa_image_grid(&jobs[1].image, &grid);
     sa_multi_options opt = s->options;
     opt.score.threads = threads;
     opt.consensus_maps = 0; /* the output holds scores only (segarena consensus writes the maps) */

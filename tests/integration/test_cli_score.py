@@ -114,6 +114,29 @@ rc, out, err = run("score", a, b, "--csv", "--threads", "1")
 rows = list(csv.DictReader(out.splitlines()))
 check(rc == 0 and len(rows) == 1 and close(float(rows[0]["dice"]), m["dice"]), "csv row")
 
+# --- the reference's spacing is the scoring grid's: a prediction whose header
+# differs within the geometry tolerance (1e-4 relative) changes no number ---
+sp_r = np.zeros((12, 12, 12), np.uint8)
+sp_r[3:6, 3:6, 3:6] = 1
+sp_t = np.roll(sp_r, 1, axis=0)  # one voxel along x: every distance is 1 voxel
+sp_ref = save("sp_ref.nii.gz", sp_r)
+sp_pred = save("sp_pred_hi.nii.gz", sp_t, (1.00009, 1.00009, 1.00009))
+hi = float(np.float32(1.00009))
+rc, out, err = run("score", sp_ref, sp_pred, "--json", "--tau", "1", "--lesions", "--min-lesion-volume", "27")
+res = json.loads(out) if rc == 0 else {}
+m = res.get("metrics", {})
+check(rc == 0 and res["inputs"]["spacing_mm"] == [1, 1, 1], f"spacing within the tolerance: {rc} {err}")
+check(m.get("hd") == 1 and m.get("nsd") == 1, f"distances on the reference's spacing: hd {m.get('hd')} nsd {m.get('nsd')}")
+check(m.get("volume_ref_ml") == 0.027 and m.get("volume_pred_ml") == 0.027, "volumes on the reference's spacing")
+check(m.get("lesions_ref") == 0 and m.get("lesions_pred") == 0, "lesion volume filter on the reference's spacing")
+rc, out, err = run("score", sp_pred, sp_ref, "--json", "--tau", "1")  # roles swapped: the other spacing
+m = json.loads(out)["metrics"] if rc == 0 else {}
+check(close(m.get("hd"), hi, 1e-15) and m.get("nsd", 1) < 1, f"the reference decides, swapped: {m.get('hd')}")
+rc, out, err = run("score", "--ref", sp_ref, "--ref", sp_ref, sp_pred, "--json", "--tau", "1")
+res = json.loads(out) if rc == 0 else {}
+check(rc == 0 and res["consensus"]["hd"] == 1 and res["raters"]["1"]["hd"] == 1,
+      f"several raters: the first rater's spacing: {err} {res.get('consensus', {}).get('hd')}")
+
 # --- empty masks: null with a reason, never NaN ---
 empty = save("empty.nii.gz", np.zeros((6, 6, 6), np.uint8))
 one = np.zeros((6, 6, 6), np.uint8)
