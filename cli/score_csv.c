@@ -3,7 +3,8 @@
  * per case, label and comparison ("reference" with one reference; "consensus",
  * "rater:<id>", "rater_mean" and "human:<id>" with several raters). An
  * undefined value is an empty cell, listed as name=reason in the "undefined"
- * column; a failed case is one row with its error.
+ * column (which also names a rater_mean taken over fewer raters than all, as
+ * name=mean_of_<k>_of_<K>_raters); a failed case is one row with its error.
  */
 #include <string.h>
 
@@ -59,16 +60,29 @@ static void row_start(FILE *out, const case_result *r, size_t b, const char *com
     csv_text(out, compared_to);
 }
 
+/* A mean over fewer raters than all (the value is in its cell) is listed in
+ * the undefined column as name=mean_of_<k>_of_<K>_raters: never a silent skip. */
+static void note_partial_mean(sa_value v, unsigned defined, unsigned raters, const char *name, char *undefined,
+                              size_t size) {
+    if (v.reason || defined >= raters) return;
+    char why[64];
+    snprintf(why, sizeof why, "mean_of_%u_of_%u_raters", defined, raters);
+    add_undefined(undefined, size, name, why);
+}
+
 /* One comparison; pair and lesions may come from sa_scores or from a mean. */
 static void write_row(FILE *out, const case_result *r, size_t b, const char *compared_to, const sa_scores *sc,
                       const sa_scores_mean *mean) {
-    char undefined[1024] = "";
+    char undefined[2048] = "";
     row_start(out, r, b, compared_to);
     size_t count;
     const sa_metric_info *table = sa_metric_table(&count);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         write_cell(out, sc ? sa_metric_get(&sc->pair, &table[i]) : mean->pair[i], table[i].name, undefined,
                    sizeof undefined);
+        if (mean) note_partial_mean(mean->pair[i], mean->pair_defined[i], mean->raters, table[i].name, undefined,
+                                    sizeof undefined);
+    }
     const sa_lesion_metric_info *lt = sa_lesion_metric_table(&count);
     int lesions = sc ? sc->has_lesions : mean->has_lesions;
     for (size_t i = 0; i < count; i++) {
@@ -78,6 +92,8 @@ static void write_row(FILE *out, const case_result *r, size_t b, const char *com
         }
         write_cell(out, sc ? lesion_metric_get(&sc->lesions, &lt[i]) : mean->lesion[i], lt[i].name, undefined,
                    sizeof undefined);
+        if (mean) note_partial_mean(mean->lesion[i], mean->lesion_defined[i], mean->raters, lt[i].name, undefined,
+                                    sizeof undefined);
     }
     if (sc) {
         const sa_pair_metrics *m = &sc->pair;

@@ -99,12 +99,19 @@ static void print_pair_block(FILE *out, const score_settings *s, const sa_scores
 }
 
 /* One row of the multi-rater table: a metric against the consensus, each rater
- * and their mean. */
-static void print_multi_row(FILE *out, const char *name, const sa_value *v, size_t n, sa_value mean) {
+ * and their mean. A mean over fewer raters than all is marked "(k/K)" (the last
+ * column, so a longer cell shifts nothing); returns 1 when it was. */
+static int print_multi_row(FILE *out, const char *name, const sa_value *v, size_t n, sa_value mean,
+                           unsigned defined, unsigned raters) {
     fprintf(out, "  %-23s", name);
     for (size_t i = 0; i < n; i++) print_value(out, v[i], "", 12);
-    print_value(out, mean, "", 12);
+    int partial = !mean.reason && defined < raters;
+    if (partial)
+        fprintf(out, "%.6g (%u/%u)", mean.value, defined, raters);
+    else
+        print_value(out, mean, "", 12);
     fputc('\n', out);
+    return partial;
 }
 
 static void print_multi_block(FILE *out, const score_settings *s, const sa_multi_result *mr) {
@@ -126,20 +133,26 @@ static void print_multi_block(FILE *out, const score_settings *s, const sa_multi
     fprintf(out, "%-12s\n", "rater_mean");
     sa_value v[SA_MAX_RATERS + 1];
     size_t count;
+    int partial = 0;
+    const sa_scores_mean *mean = &mr->rater_mean;
     const sa_metric_info *table = sa_metric_table(&count);
     for (size_t m = 0; m < count; m++) {
         v[0] = sa_metric_get(&mr->vs_consensus.pair, &table[m]);
         for (size_t i = 0; i < k; i++) v[1 + i] = sa_metric_get(&mr->vs_rater[i].pair, &table[m]);
-        print_multi_row(out, table[m].name, v, k + 1, mr->rater_mean.pair[m]);
+        partial |= print_multi_row(out, table[m].name, v, k + 1, mean->pair[m], mean->pair_defined[m], mean->raters);
     }
     if (mr->vs_consensus.has_lesions) {
         const sa_lesion_metric_info *lt = sa_lesion_metric_table(&count);
         for (size_t m = 0; m < count; m++) {
             v[0] = lesion_metric_get(&mr->vs_consensus.lesions, &lt[m]);
             for (size_t i = 0; i < k; i++) v[1 + i] = lesion_metric_get(&mr->vs_rater[i].lesions, &lt[m]);
-            print_multi_row(out, lt[m].name, v, k + 1, mr->rater_mean.lesion[m]);
+            partial |= print_multi_row(out, lt[m].name, v, k + 1, mean->lesion[m], mean->lesion_defined[m],
+                                       mean->raters);
         }
     }
+    if (partial)
+        fprintf(out, "  rater_mean (k/%u): the mean over the k of %u raters where the metric is defined\n",
+                mean->raters, mean->raters);
     if (!mr->has_human_reference) return;
     static const char *const human_metrics[] = {"dice", "hd95", "assd", "nsd"};
     fprintf(out, "\n  human reference: each rater against the consensus of the others\n  %-23s", "rater");

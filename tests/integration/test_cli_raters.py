@@ -107,6 +107,24 @@ kinds = [r["compared_to"] for r in rows]
 check(kinds == ["consensus", "rater:r1", "rater:r2", "rater:r3", "rater_mean", "human:r1", "human:r2", "human:r3"],
       f"csv rows {kinds}")
 
+# --- a mean over fewer raters than all says so in every output, never silently ---
+empty_rater = save("r_empty.nii.gz", np.zeros(shape, np.uint8))
+partial = ["--ref", paths[0], "--ref", paths[1], "--ref", empty_rater, pp]
+rc, out, err = run("score", *partial, "--json", "--consensus", "majority")
+mean = json.loads(out)["rater_mean"] if rc == 0 else {}
+check(rc == 0 and mean.get("hd_raters") == 2 and "dice_raters" not in mean, f"json: hd over 2 raters: {err}")
+rc, out, err = run("score", *partial, "--csv", "--consensus", "majority")
+rows = {r["compared_to"]: r for r in csv.DictReader(out.splitlines())}
+und = rows.get("rater_mean", {}).get("undefined", "").split()
+check(rc == 0 and "hd=mean_of_2_of_3_raters" in und and "nsd=mean_of_2_of_3_raters" not in und
+      and close(float(rows["rater_mean"]["hd"]), mean["hd"]), f"csv: partial mean noted: {und}")
+check(not any(u.startswith("dice=") for u in und), "csv: dice, defined for every rater, carries no note")
+rc, out, err = run("score", *partial, "--consensus", "majority")
+hd_row = next((l for l in out.splitlines() if l.split()[:1] == ["hd"]), "")
+dice_row = next((l for l in out.splitlines() if l.split()[:1] == ["dice"]), "")
+check(rc == 0 and hd_row.rstrip().endswith("(2/3)") and "(" not in dice_row, f"text: partial mean marked: {hd_row!r}")
+check("of 3 raters" in out, "text: the mark is explained")
+
 # --- segarena consensus ---
 out_path = os.path.join(WORK, "majority.nii.gz")
 prob_path = os.path.join(WORK, "votes.nii.gz")
