@@ -2,8 +2,10 @@
  * score_summary.c: folder mode's per-case table and its summary over cases:
  * mean, median and sample standard deviation of each metric (and of the lesion
  * metrics when they were asked for) over the cases where it is defined, with the
- * counts of defined and undefined cases. A statistic that cannot be computed is
- * "n/a" in the table and null with a "<stat>_reason" in JSON.
+ * counts of defined, undefined and failed cases (n + undefined + failed = the
+ * cases: a failed case has no value, and is never dropped silently). A
+ * statistic that cannot be computed is "n/a" in the table and null with a
+ * "<stat>_reason" in JSON.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -81,7 +83,7 @@ void print_cases_table(FILE *out, const case_result *cases, size_t n) {
 
 typedef struct {
     double mean, median, std;
-    size_t n, undefined;
+    size_t n, undefined, failed;
 } stats;
 
 static int cmp_double(const void *a, const void *b) {
@@ -90,9 +92,13 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Statistics over the cases where the metric is defined; std is the sample
- * standard deviation (n - 1), undefined (NaN) below two values. */
+ * standard deviation (n - 1), undefined (NaN) below two values. Every case that
+ * did not fail has a block for every label of the results (one label, the same
+ * explicit labels, or --label all's completed union), so each case counts once:
+ * in n, undefined or failed. */
 static stats column_stats(const case_result *cases, size_t n, long label, const column *col) {
-    stats s = {NAN, NAN, NAN, 0, 0};
+    stats s = {NAN, NAN, NAN, 0, 0, 0};
+    for (size_t c = 0; c < n; c++) s.failed += cases[c].failed != 0;
     double *v = malloc((n + 1) * sizeof *v);
     if (!v) return s;
     for (size_t c = 0; c < n; c++)
@@ -157,14 +163,15 @@ void print_summary_table(FILE *out, const case_result *cases, size_t n) {
         char lbuf[32];
         fprintf(out, "\nsummary, label %s (over cases where the metric is defined)\n",
                 label_text(labels[l], lbuf, sizeof lbuf));
-        fprintf(out, "%-22s %12s %12s %12s %6s %10s\n", "metric", "mean", "median", "std", "n", "undefined");
+        fprintf(out, "%-22s %12s %12s %12s %6s %10s %6s\n", "metric", "mean", "median", "std", "n", "undefined",
+                "failed");
         for (size_t i = 0; i < nc; i++) {
             stats s = column_stats(cases, n, labels[l], &cols[i]);
             fprintf(out, "%-22s", cols[i].name);
             print_stat(out, s.mean);
             print_stat(out, s.median);
             print_stat(out, s.std);
-            fprintf(out, " %6zu %10zu\n", s.n, s.undefined);
+            fprintf(out, " %6zu %10zu %6zu\n", s.n, s.undefined, s.failed);
         }
     }
 }
@@ -207,6 +214,7 @@ void write_summary_json(json_writer *w, const case_result *cases, size_t n) {
             write_stat(w, "std", s.std, s.n);
             jw_key(w, "n"), jw_integer(w, (long long)s.n);
             jw_key(w, "undefined"), jw_integer(w, (long long)s.undefined);
+            jw_key(w, "failed"), jw_integer(w, (long long)s.failed);
             jw_object_close(w);
         }
         jw_object_close(w);

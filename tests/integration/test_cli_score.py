@@ -200,6 +200,16 @@ check("summary" in out and "case0" in out and "3 scored, 1 failed" in out, "fold
 rows = list(csv.DictReader(open(csv_out)))
 check(len(rows) == 4 and rows[0]["case"] == "case0" and rows[3]["error"], "results.csv")
 check(rows[0]["dice"] == "1", "identical case dice 1")
+# a failed case is counted in the summary: n + undefined + failed = cases
+rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "--json")
+dsum = json.loads(out)["summary"][">0"]["dice"] if out else {}
+check(rc == 2 and dsum.get("failed") == 1 and dsum["n"] + dsum["undefined"] + dsum["failed"] == 4,
+      f"json summary counts the failed case: {dsum}")
+rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd)
+lines = out.splitlines()
+head = next((l.split() for l in lines if l.startswith("metric ")), [])
+dice_row = next((l.split() for l in lines if l.startswith("dice ")), [])
+check(head[-1:] == ["failed"] and dice_row[-3:] == ["3", "0", "1"], f"text summary counts the failed case: {dice_row}")
 json_out = os.path.join(WORK, "results.json")
 os.remove(os.path.join(rd, "case3.nii.gz"))
 rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", json_out, "--csv")
