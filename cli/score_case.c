@@ -30,7 +30,8 @@ static int cmp_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Labels present in any of the images, ascending. */
+/* Labels present in any of the images, ascending; more than SCORE_MAX_LABELS
+ * fail the case, naming the file that brought the union over. */
 static int union_labels(read_job *jobs, size_t n, case_result *res) {
     long all[SCORE_MAX_LABELS];
     size_t count = 0;
@@ -46,9 +47,13 @@ static int union_labels(read_job *jobs, size_t n, case_result *res) {
             size_t k = 0;
             while (k < count && all[k] != labels[i]) k++;
             if (k < count) continue;
-            if (count == SCORE_MAX_LABELS) {
+            if (count == SCORE_MAX_LABELS) { /* this file's labels push the case's union over */
                 free(labels);
-                fail(res, "too many labels (more than 256): choose some with --label");
+                res->failed = 1;
+                snprintf(res->error, sizeof res->error,
+                         "%.900s: more than %d labels in this case's masks together (--label all scores at most "
+                         "%d): choose some with --label",
+                         jobs[f].path, SCORE_MAX_LABELS, SCORE_MAX_LABELS);
                 return -1;
             }
             all[count++] = labels[i];

@@ -298,6 +298,16 @@ nan_path = os.path.join(WORK, "nan_spacing.nii.gz")
 nib.save(nan_img, nan_path)
 bad(nan_path, good, "spacing")
 
+many = np.zeros((8, 8, 8), np.uint16)
+many.flat[:300] = np.arange(1, 301)
+many_path = save("many_labels.nii.gz", many)
+few = np.zeros((8, 8, 8), np.uint16)
+few[1:4, 1:4, 1:4] = 1
+few_path = save("few_labels.nii.gz", few)
+bad(many_path, few_path, "more than 256 labels", label="all")
+rc, out, err = run("score", many_path, few_path, "--label", "all")  # the reference pushes the union over
+check(rc == 2 and err.count("\n") == 1 and err.startswith(f"segarena score: {many_path}: more than 256 labels"),
+      f"too many labels in the reference: {err!r}")
 rc, out, err = run("score", good)
 check(rc == 2 and "needs REF and PRED" in err, "usage error")
 rc, out, err = run("score", "--help")
