@@ -34,8 +34,8 @@ static const char help_text[] =
     "  --label all     one block for every label found in either mask (folder\n"
     "                  mode: in any case's masks; a label a case lacks in both is a\n"
     "                  both-empty block there; '>0', both empty, only when no case\n"
-    "                  has any label); at most 256 labels: more is an error\n"
-    "                  naming the file\n"
+    "                  has any label); at most 256 labels (folder mode: over all\n"
+    "                  cases): more is an error naming the file (or the case)\n"
     "                  (default: binary, a voxel is inside when its value > 0)\n"
     "  --tau MM        NSD tolerance in mm (default 1)\n"
     "  --threads N     threads (default: all cores)\n"
@@ -459,8 +459,11 @@ static int write_results_file(const score_cli *c, const case_result *cases, size
  * silent gap in the summary. A case with no label at all (score_case gives it
  * the one both-empty "> 0" block, label -1) then has just those blocks: the
  * placeholder is no label and never spreads to other cases. When no case has a
- * label, every case keeps its placeholder. */
-static void complete_labels(const score_cli *c, case_result *cases, size_t n) {
+ * label, every case keeps its placeholder. More than SCORE_MAX_LABELS labels
+ * over the cases is an error naming the case that brought the union over
+ * (printed here; returns -1): a case holds at most that many blocks, and a
+ * label left out would be a silent gap. */
+static int complete_labels(const score_cli *c, case_result *cases, size_t n) {
     long all[SCORE_MAX_LABELS];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
@@ -468,9 +471,18 @@ static void complete_labels(const score_cli *c, case_result *cases, size_t n) {
             if (cases[i].block_label[b] < 0) continue; /* the no-label placeholder */
             size_t k = 0;
             while (k < count && all[k] != cases[i].block_label[b]) k++;
-            if (k == count && count < SCORE_MAX_LABELS) all[count++] = cases[i].block_label[b];
+            if (k < count) continue;
+            if (count == SCORE_MAX_LABELS) {
+                fprintf(stderr,
+                        "segarena score: case %s (%s, %s): more than %d labels over the cases' masks together "
+                        "(--label all scores at most %d; label %ld is one more): choose some with --label\n",
+                        cases[i].case_id, cases[i].ref_path, cases[i].pred_path, SCORE_MAX_LABELS,
+                        SCORE_MAX_LABELS, cases[i].block_label[b]);
+                return -1;
+            }
+            all[count++] = cases[i].block_label[b];
         }
-    if (count == 0) return;
+    if (count == 0) return 0;
     for (size_t i = 0; i < n; i++) {
         case_result *r = &cases[i];
         if (r->failed) continue;
@@ -502,6 +514,7 @@ static void complete_labels(const score_cli *c, case_result *cases, size_t n) {
                 r->scores[b] = r->scores[b - 1], r->scores[b - 1] = t;
             }
     }
+    return 0;
 }
 
 static int score_folders(const score_cli *c) {
@@ -535,7 +548,7 @@ static int score_folders(const score_cli *c) {
     free(tids);
     progress_finish(&run.bar);
     pthread_mutex_destroy(&run.lock);
-    if (c->settings.all_labels) complete_labels(c, cases, n);
+    int too_many_labels = c->settings.all_labels && complete_labels(c, cases, n);
 
     size_t failed = 0;
     for (size_t i = 0; i < n; i++)
@@ -543,6 +556,10 @@ static int score_folders(const score_cli *c) {
             failed++;
             fprintf(stderr, "segarena score: %s\n", cases[i].error);
         }
+    if (too_many_labels) { /* no results: some case would lack some labels */
+        free(cases);
+        return EXIT_BAD_INPUT;
+    }
     if (c->format == FORMAT_JSON) {
         write_folder_json(stdout, c, cases, n);
     } else if (c->format == FORMAT_CSV) {

@@ -131,7 +131,10 @@ static int cmp_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Labels that occur in the results, ascending (binary mode: just -1). */
+/* Labels that occur in the results, ascending (binary mode: just -1). Never
+ * more than SCORE_MAX_LABELS: --label takes at most that many, and with --label
+ * all score_case and complete_labels (cmd_score.c) refuse more, in a case or
+ * over the cases. */
 static size_t result_labels(const case_result *cases, size_t n, long *labels) {
     size_t count = 0;
     for (size_t c = 0; c < n; c++)

@@ -247,6 +247,29 @@ rc, out, err = run("score", "--ref-dir", ld, "--pred-dir", lp, "--label", "all",
 res = json.load(open(json_out))
 check(rc == 0 and sorted(res["summary"]) == ["1", "2"] and res["summary"]["1"]["dice"]["n"] == 3,
       f"label summaries without '>0': {sorted(res['summary'])}")
+# --label all over cases: at most 256 labels in all, never truncated silently
+md, mp = os.path.join(WORK, "mrefs"), os.path.join(WORK, "mpreds")
+os.makedirs(md), os.makedirs(mp)
+
+
+def labelled_case(name, first, last):
+    m = np.zeros((8, 8, 8), np.uint16)
+    m.flat[: last - first + 1] = np.arange(first, last + 1)
+    for d in (md, mp):
+        nib.save(nib.Nifti1Image(m, np.eye(4)), os.path.join(d, f"{name}.nii.gz"))
+
+
+labelled_case("a", 1, 200)
+labelled_case("b", 57, 256)  # 256 labels over both cases: the limit, allowed
+rc, out, err = run("score", "--ref-dir", md, "--pred-dir", mp, "--label", "all", "--json")
+res = json.loads(out) if rc == 0 else {"cases": [], "summary": {}}
+check(rc == 0 and [len(c["labels"]) for c in res["cases"]] == [256, 256] and len(res["summary"]) == 256
+      and res["summary"]["256"]["dice"]["n"] == 2, f"256 labels over the cases: {rc} {err}")
+labelled_case("b", 101, 300)  # 300 labels over both cases
+rc, out, err = run("score", "--ref-dir", md, "--pred-dir", mp, "--label", "all", "--csv")
+lines = [l for l in err.splitlines() if l.strip()]
+check(rc == 2 and out == "" and len(lines) == 1 and "case b" in lines[0] and os.path.join(md, "b.nii.gz") in lines[0]
+      and "more than 256 labels" in lines[0], f"more than 256 labels over the cases: rc {rc} {err!r}")
 # no label in any case: each case keeps its one '>0' both-empty block
 ed, ep = os.path.join(WORK, "erefs"), os.path.join(WORK, "epreds")
 os.makedirs(ed), os.makedirs(ep)
