@@ -16,9 +16,13 @@
 #include "exact_sum.h"
 #include "gpu.h"
 
+/* Every field set (the caller's struct may hold anything): tau 1 mm, all
+ * cores, device auto (metrics.h, docs/gpu.md). */
 void sa_score_options_default(sa_score_options *opt) {
+    memset(opt, 0, sizeof *opt);
     opt->tau_mm = 1.0;
     opt->threads = 0;
+    opt->device = SA_DEVICE_AUTO;
 }
 
 static sa_value defined(double v) { return (sa_value){v, NULL}; }

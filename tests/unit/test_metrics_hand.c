@@ -231,6 +231,22 @@ static void bad_arguments(void) {
     CHECK(sa_score_pair(a, b, &g, NULL, &m, &err) == 0);
 }
 
+/* sa_score_options_default sets every field, whatever the struct held before
+ * (a stack struct's garbage once decided the device: GPU, or an invalid one). */
+static void options_default(void) {
+    for (int garbage = 0; garbage < 256; garbage += 0x55) {
+        sa_score_options opt;
+        memset(&opt, garbage, sizeof opt);
+        opt.device = SA_DEVICE_GPU;
+        sa_score_options_default(&opt);
+        CHECK(opt.device == SA_DEVICE_AUTO && opt.tau_mm == 1.0 && opt.threads == 0);
+        sa_score_options zero;
+        memset(&zero, 0, sizeof zero);
+        zero.tau_mm = 1.0;
+        CHECK(memcmp(&opt, &zero, sizeof opt) == 0); /* padding included */
+    }
+}
+
 int main(void) {
     single_voxels();
     anisotropic_voxels();
@@ -241,5 +257,6 @@ int main(void) {
     thin_plates();
     percentile_line();
     bad_arguments();
+    options_default();
     return test_report("test_metrics_hand");
 }
