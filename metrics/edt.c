@@ -40,6 +40,11 @@
  * less work in all than one wide band). */
 #define FIRST_BAND_VOXELS 6.0
 #define UNRESOLVED (-1.0)
+/* A column (x, y) without queries has no place in g. Places are 32-bit: a box
+ * of 65535 x 65535 columns (the grid's limit) numbers them up to 2^32 - 2^17,
+ * which a signed 32-bit counter could not (past 2^31 query columns it wrapped
+ * negative and wrote outside g); sa_edt_columns_fit guards the bound. */
+#define NO_SLOT UINT32_MAX
 
 /* Pass A's result for one voxel: the nearest feature of its z slice lies in row
  * ystar, dx voxels away along x (dx == SA_EDT_NONE: none within the band). The
@@ -65,7 +70,7 @@ typedef struct {
 typedef struct {
     const sa_points *features;
     const sa_points *queries;  /* NULL: every voxel (sa_edt_squared) */
-    int32_t *slot;             /* [x][y]: column (x, y)'s place in g, -1 without queries */
+    uint32_t *slot;            /* [x][y]: column (x, y)'s place in g, NO_SLOT without queries */
     uint8_t *query_x;          /* [x]: some column with this x holds a query */
     const sa_region *r;
     double sx, sy, sz, limit;
@@ -154,7 +159,7 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
             s->sample_dx[t] = cd[t];
         }
         int count = sa_envelope_build(s->pos, s->f, m, c->sy, s->v);
-        const int32_t *slot = c->slot + i * ny;
+        const uint32_t *slot = c->slot + i * ny;
         int kk = 0, t = 0;
         for (int j = 0; j < (int)ny;) {
             while (t < m && s->pos[t] + cap_y < j) t++; /* samples whose band ends before j */
@@ -163,7 +168,7 @@ static void pass_in_plane(void *vctx, size_t k, int worker) {
                 j = s->pos[t] - cap_y;
                 continue;
             }
-            if (slot[j] >= 0) {
+            if (slot[j] != NO_SLOT) {
                 double d2;
                 kk = sa_envelope_lowest(s->pos, s->f, c->sy, s->v, count, kk, j, &d2);
                 int b = s->v[kk];
@@ -238,7 +243,7 @@ static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
     /* Only columns that hold a query get a place in g: later rounds, with few
      * queries, touch little memory, and the first round no more than it needs. */
     if (c->queries) {
-        for (size_t i = 0; i < nx * ny; i++) c->slot[i] = -1;
+        for (size_t i = 0; i < nx * ny; i++) c->slot[i] = NO_SLOT;
         for (int a = 0; a < 3; a++) c->query_lo[a] = SIZE_MAX, c->query_hi[a] = 0;
         for (size_t row = 0, rows = ny * r->nz; row < rows; row++) {
             size_t j = row % ny, k = row / ny, first = c->queries->row_start[row], end = c->queries->row_start[row + 1];
@@ -255,18 +260,18 @@ static long long run_passes(edt_ctx *c, int threads, sa_error *err) {
         c->query_lo[0] = c->query_lo[1] = c->query_lo[2] = 0;
         c->query_hi[0] = nx - 1, c->query_hi[1] = ny - 1, c->query_hi[2] = r->nz - 1;
     }
-    int32_t slots = 0;
+    size_t slots = 0; /* < NO_SLOT: sa_edt_columns_fit(nx, ny) */
     for (size_t i = 0; i < nx; i++) {
         uint8_t any = 0;
         for (size_t j = 0; j < ny; j++) {
-            int32_t *sl = &c->slot[i * ny + j];
-            if (*sl < 0) continue;
-            *sl = slots++;
+            uint32_t *sl = &c->slot[i * ny + j];
+            if (*sl == NO_SLOT) continue;
+            *sl = (uint32_t)slots++;
             any = 1;
         }
         c->query_x[i] = any;
     }
-    memset(c->g, 0xFF, (size_t)slots * r->nz * sizeof(plane_entry)); /* all SA_EDT_NONE */
+    memset(c->g, 0xFF, slots * r->nz * sizeof(plane_entry)); /* all SA_EDT_NONE */
     sa_parallel_for(sa_parallel_workers(workers, r->nz), r->nz, pass_in_plane, c);
     sa_parallel_for(sa_parallel_workers(workers, ny), ny, pass_across_slices, c);
     long long unresolved = 0;
@@ -299,7 +304,7 @@ typedef struct {
     const double *spacing;
     int threads;
     plane_entry *g;
-    int32_t *slot;
+    uint32_t *slot;
     uint8_t *xs;
 } edt_workspace;
 
@@ -373,10 +378,22 @@ static int split_coincident(const sa_points *features, const sa_points *queries,
     return 0;
 }
 
+int sa_edt_columns_fit(size_t nx, size_t ny) {
+    return nx > 0 && ny > 0 && ny <= (size_t)(NO_SLOT - 1) / nx; /* every place < NO_SLOT */
+}
+
+static int columns_error(const sa_region *r, sa_error *err) {
+    return sa_error_set(err,
+                        "distance transform: a box of %zu x %zu columns is more than its 32-bit column places "
+                        "hold (at most 65535 voxels along x and y)",
+                        r->nx, r->ny);
+}
+
 int sa_edt_query_distances(const sa_points *features, const sa_points *queries, const sa_region *r,
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err) {
-    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny * sizeof(int32_t)),
+    if (!sa_edt_columns_fit(r->nx, r->ny)) return columns_error(r, err);
+    edt_workspace ws = {r, spacing, threads, (plane_entry *)work, malloc(r->nx * r->ny * sizeof(uint32_t)),
                         malloc(r->nx)};
     uint8_t *is_feature = malloc(queries->count ? queries->count : 1);
     sa_points rest = {0};
@@ -407,10 +424,11 @@ int sa_edt_squared(const uint8_t *features, const sa_grid *g, int threads, doubl
     sa_box all = {{0, 0, 0}, {g->nx - 1, g->ny - 1, g->nz - 1}};
     sa_region r;
     sa_region_from_box(&r, &all);
+    if (!sa_edt_columns_fit(r.nx, r.ny)) return columns_error(&r, err);
     sa_points points;
     if (sa_points_from_mask(features, g, &r, threads, &points, err)) return -1;
     plane_entry *work = malloc(sa_grid_voxels(g) * sizeof *work);
-    int32_t *slot = malloc(r.nx * r.ny * sizeof *slot);
+    uint32_t *slot = malloc(r.nx * r.ny * sizeof *slot);
     uint8_t *xs = malloc(r.nx);
     int rc = -1;
     if (!work || !slot || !xs) {

@@ -71,8 +71,12 @@ int sa_surface_points(const uint8_t *mask, const sa_grid *g, const sa_region *r,
 /* For every query point, the exact distance in mm to the nearest feature point
  * (at least one), written to out[] in the queries' order (voxel index order).
  * work is scratch space of sa_region_voxels(r) * SA_EDT_WORK_BYTES bytes.
- * Returns 0 or -1 (out of memory). */
+ * Returns 0 or -1 (out of memory, or a box past sa_edt_columns_fit). */
 #define SA_EDT_WORK_BYTES 4
+/* 1 when a box of nx x ny columns fits the transform's 32-bit column places
+ * (true up to 65535 x 65535, the grid's limit); sa_edt_query_distances refuses
+ * a box that does not, with a message. */
+int sa_edt_columns_fit(size_t nx, size_t ny);
 int sa_edt_query_distances(const sa_points *features, const sa_points *queries, const sa_region *r,
                            const double spacing[3], int threads, void *work, double *out,
                            sa_error *err);

@@ -8,7 +8,9 @@
  * do (one line at a time, the envelope scratch of all lines interleaved with a
  * stride, queries gathered per column) and checks the results bit for bit
  * against a brute-force minimum and against the CPU engine; and it checks the
- * exact sum against integer arithmetic and its independence of order.
+ * exact sum against integer arithmetic and its independence of order. It also
+ * checks the bound of the CPU transform's 32-bit column places on numbers (the
+ * boxes that reach it need tens of GB).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -563,6 +565,27 @@ static void check_envelope_line(void) {
            decisions, hidden, ties, exact, values, same_walk, walks);
 }
 
+/* The CPU transform numbers the (x, y) columns that hold a query in 32 bits:
+ * every box the grid allows (65535 x 65535 columns, all of them surface in a
+ * one-slice image) must fit, past 2^31 columns included (a signed counter
+ * wrapped there), and a larger box is refused with a message, never numbered. */
+static void check_column_places(void) {
+    CHECK(sa_edt_columns_fit(1, 1));
+    CHECK(sa_edt_columns_fit(46341, 46341)); /* 2147488281 columns: past INT32_MAX */
+    CHECK(sa_edt_columns_fit(65535, 65535)); /* the grid's limit */
+    CHECK(sa_edt_columns_fit(1, (size_t)UINT32_MAX - 1));
+    CHECK(!sa_edt_columns_fit(1, (size_t)UINT32_MAX));
+    CHECK(!sa_edt_columns_fit(65536, 65536));
+    CHECK(!sa_edt_columns_fit(SIZE_MAX, 2)); /* the product would overflow */
+    CHECK(!sa_edt_columns_fit(0, 5));
+    sa_region r = {{{0, 0, 0}, {65536, 65536, 0}}, 65537, 65537, 1};
+    sa_points none = {0};
+    double d = 0;
+    sa_error err = {{0}};
+    CHECK(sa_edt_query_distances(&none, &none, &r, (const double[3]){1, 1, 1}, 1, NULL, &d, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "65537 x 65537 columns");
+}
+
 int main(void) {
     check_line_nearest();
     check_byte_bits();
@@ -572,6 +595,7 @@ int main(void) {
     check_pair_path();
     check_exact_sum();
     check_percentile_rule();
+    check_column_places();
     free(last_entries);
     return test_report("test_edt_line");
 }
