@@ -335,5 +335,6 @@ rc, out, err = run("score", good)
 check(rc == 2 and "needs REF and PRED" in err, "usage error")
 rc, out, err = run("score", "--help")
 check(rc == 0 and all(w in out for w in ("6 face", "numpy", "empty_reference", "tau")), "help states conventions")
+check("0.30000000000000004" in out and "0.35" in out, "help warns of the rounding of a distance equal to tau")
 
 finish("test_cli_score")

@@ -211,6 +211,22 @@ static void percentile_line(void) {
     release(&p);
 }
 
+/* NSD counts d <= tau on the computed distance, literally: 3 voxels of 0.1 mm
+ * are sqrt((0.1*3)^2) = 0.30000000000000004 mm, above tau = 0.3, so they do not
+ * count; tau between the distance steps (0.35) is safe. docs/metrics.md and
+ * `segarena score --help` say so. */
+static void nsd_at_tau(void) {
+    pair p = make(8, 1, 1, 0.1, 1, 1);
+    set(&p, p.r, 0, 0, 0);
+    set(&p, p.t, 3, 0, 0);
+    sa_pair_metrics m = score(&p, 0.3);
+    CHECK(m.hd.value == 0.30000000000000004 && m.hd.value > 0.3);
+    CHECK(m.nsd.value == 0.0);
+    m = score(&p, 0.35);
+    CHECK(m.nsd.value == 1.0);
+    release(&p);
+}
+
 /* Bad arguments come back as errors, not crashes or numbers. */
 static void bad_arguments(void) {
     uint8_t a[8] = {0}, b[8] = {0};
@@ -256,6 +272,7 @@ int main(void) {
     both_empty();
     thin_plates();
     percentile_line();
+    nsd_at_tau();
     bad_arguments();
     options_default();
     return test_report("test_metrics_hand");
