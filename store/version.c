@@ -15,7 +15,10 @@
  * never change once the run is done, so results stored while a run is in
  * progress leave the cached board valid), submissions (count, the selected ones'
  * ids, listed: a sum could stay the same when two teams change their choice),
- * the phase's spec time and published flag, and the human reference rows. */
+ * the phase's spec time and published flag, the human reference rows, and when
+ * the phase's dataset was last recorded (its checksum is in every entry's scoring
+ * hash: `phase create` or `update` of another phase on the same dataset records
+ * it again). */
 static const char results_version_sql[] =
     "SELECT"
     " (SELECT coalesce(max(id), 0) FROM runs WHERE phase_id = ?1 AND status = 'done'),"
@@ -25,7 +28,8 @@ static const char results_version_sql[] =
     " (SELECT coalesce(group_concat(id), '') FROM"
     "   (SELECT id FROM submissions WHERE phase_id = ?1 AND selected = 1 ORDER BY id)),"
     " (SELECT coalesce(max(rowid), 0) FROM human_reference),"
-    " updated, published"
+    " updated, published,"
+    " (SELECT coalesce(recorded, 0) FROM datasets WHERE id = phases.dataset_id)"
     " FROM phases WHERE id = ?1";
 
 int sa_db_change_stamp(sa_store *st, uint64_t *stamp, sa_error *err) {
@@ -51,7 +55,7 @@ static int read_results_version(sa_store *st, int64_t phase_id, int64_t *version
         /* FNV-1a over the columns' 64-bit values (column 4: the text of the
          * selected ids, its bytes and a terminator) */
         uint64_t h = 1469598103934665603ull;
-        for (int col = 0; col < 8; col++) {
+        for (int col = 0; col < 9; col++) {
             if (col == 4) {
                 const unsigned char *text = sqlite3_column_text(stmt, col);
                 for (const unsigned char *p = text ? text : (const unsigned char *)""; *p; p++) {
@@ -62,7 +66,7 @@ static int read_results_version(sa_store *st, int64_t phase_id, int64_t *version
                 h *= 1099511628211ull;
                 continue;
             }
-            int64_t v = col == 2 || col == 6 ? (int64_t)(sqlite3_column_double(stmt, col) * 1e6)
+            int64_t v = col == 2 || col == 6 || col == 8 ? (int64_t)(sqlite3_column_double(stmt, col) * 1e6)
                                              : sqlite3_column_int64(stmt, col);
             for (int b = 0; b < 8; b++) {
                 h ^= (uint64_t)((v >> (8 * b)) & 0xff);

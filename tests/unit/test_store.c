@@ -1513,6 +1513,15 @@ static void test_results_version(void) {
     CHECK(sa_store_submission_select(st, ids[1], &err) == 0 && sa_store_submission_select(st, ids[2], &err) == 0);
     CHECK(sa_store_commit(st, &err) == 0);
     CHECK(version_of(st, w.phase) != before);
+
+    /* the phase's dataset recorded again (another phase created on it, perhaps with
+     * a new checksum, which every entry's scoring hash holds) */
+    before = version_of(st, w.phase);
+    usleep(2000); /* recorded times in microseconds */
+    int64_t same_dataset = 0;
+    CHECK(sa_store_dataset_record(st, "ms-test", "e3b0", "ms", 3, &same_dataset, &err) == 0);
+    CHECK(same_dataset == w.dataset);
+    CHECK(version_of(st, w.phase) != before);
     sa_store_close(other);
     sa_store_close(st);
     scratch_remove(&s);
