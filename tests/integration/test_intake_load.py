@@ -36,6 +36,9 @@ def main():
         if not shutil.which(tool):
             print(f"skip: {tool} not found")
             return 77
+    if os.geteuid() != 0:
+        print("skip: needs rootful podman (as the other container tests: run as root)")
+        return 77
     os.makedirs(WORK_ROOT, exist_ok=True)
     work = tempfile.mkdtemp(prefix="load-", dir=WORK_ROOT)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"

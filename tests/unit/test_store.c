@@ -976,10 +976,12 @@ static void test_lease_expiry(void) {
     const char *const one[] = {"c1"};
     int64_t run = make_run(st, &w, one, 1);
     sa_job_row first, second, third;
-    CHECK(sa_store_job_claim(st, "slow", 0.05, NULL, NULL, &first, &err) == 1);
+    /* leases of 1 s: the claim and renew below must land inside it even on a loaded
+     * machine under the sanitizers (50 ms was too tight for that) */
+    CHECK(sa_store_job_claim(st, "slow", 1.0, NULL, NULL, &first, &err) == 1);
     CHECK(sa_store_job_claim(st, "fast", 60, NULL, NULL, &second, &err) == 0); /* still held */
-    CHECK(sa_store_job_renew(st, &first, 0.05, &err) == 1);
-    usleep(120 * 1000);
+    CHECK(sa_store_job_renew(st, &first, 1.0, &err) == 1);
+    usleep(1200 * 1000);
     CHECK(sa_store_job_claim(st, "fast", 60, NULL, NULL, &second, &err) == 1);
     CHECK(second.id == first.id && second.attempts == 2);
     CHECK(strcmp(second.lease_owner, "fast") == 0);
