@@ -25,13 +25,15 @@ int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_er
 }
 
 void sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases) {
+    /* a diagonal a result holds (a scored one's, or one a failed result recorded:
+     * both are the scoring grid's) */
     double largest = 0;
     for (size_t i = 0; i < n_entries * n_cases; i++)
-        if (!cv[i].failed && cv[i].fov_diagonal_mm > largest) largest = cv[i].fov_diagonal_mm;
+        if (cv[i].fov_diagonal_mm > largest) largest = cv[i].fov_diagonal_mm;
     for (size_t c = 0; c < n_cases; c++) {
         double fov = 0;
         for (size_t e = 0; e < n_entries && fov <= 0; e++)
-            if (!cv[e * n_cases + c].failed) fov = cv[e * n_cases + c].fov_diagonal_mm;
+            if (cv[e * n_cases + c].fov_diagonal_mm > 0) fov = cv[e * n_cases + c].fov_diagonal_mm;
         if (fov <= 0) fov = largest;
         for (size_t e = 0; e < n_entries; e++)
             if (cv[e * n_cases + c].failed && cv[e * n_cases + c].fov_diagonal_mm <= 0)
@@ -107,8 +109,9 @@ int sa_board_spec_parse(const char *json_text, const char *label, sa_phase_spec 
     return rc ? -1 : 0;
 }
 
-/* The field-of-view diagonal of a case as another run of the phase scored it (the
- * case's image is the same whoever scored it); 0 when no run did. */
+/* The field-of-view diagonal of a case as another run of the phase scored or
+ * recorded it (the case's scoring grid is the same whoever scored it); 0 when no
+ * run did. */
 static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run_row *others, size_t n_others,
                                const char *case_id, double *fov, sa_error *err) {
     *fov = 0;
@@ -122,7 +125,7 @@ static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run
         int rc = sa_board_case_load(&res, &cv, err);
         sa_case_result_row_free(&res);
         if (rc) return -1;
-        if (!cv.failed) *fov = cv.fov_diagonal_mm;
+        if (cv.fov_diagonal_mm > 0) *fov = cv.fov_diagonal_mm; /* scored, or recorded */
     }
     return 0;
 }

@@ -41,6 +41,22 @@ int sa_case_masks_read(const char *dataset_dir, const sa_dataset *ds, size_t cas
     return 0;
 }
 
+int sa_case_scoring_fov(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
+                        double *fov_mm, sa_error *err) {
+    *fov_mm = 0;
+    if (ds->n_raters == 0) return sa_error_set(err, "case %s: no rater", ds->cases[case_index].id);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dataset_dir, ds->cases[case_index].raters[0].path);
+    sa_image first;
+    if (sa_image_read(path, &first, err)) return -1;
+    sa_grid g;
+    sa_image_grid(&first, &g);
+    const size_t n[3] = {g.nx, g.ny, g.nz};
+    *fov_mm = sa_fov_diagonal_mm(n, g.spacing);
+    sa_image_free(&first);
+    return 0;
+}
+
 void sa_case_masks_free(sa_case_masks *m) {
     for (size_t r = 0; r < SA_MAX_RATERS; r++) free(m->raters[r]);
     sa_image_free(&m->first);

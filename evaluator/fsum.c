@@ -6,15 +6,23 @@
  * 0.1 different last bits. This is Shewchuk's exact summation as Python's
  * math.fsum does it: the running total is kept exactly as non-overlapping double
  * partials, and the result is the exact sum rounded once to the nearest double
- * (ties to even). Finite doubles need at most about 40 partials (2098 exponent
- * positions, 53 bits each).
+ * (ties to even). Non-overlapping partials hold distinct bit positions, and
+ * finite doubles span 2098 of them (2^-1074 to 2^1023), so 2100 partials always
+ * suffice (a sum of metric values needs a few). Exact whenever no running total
+ * leaves the double range (about 1.8e308, far above any sum of metric values);
+ * one that does gives NaN, as Python's fsum raises an error.
  */
 #include <math.h>
 #include <string.h>
 
 #include "rank_internal.h"
 
-void sa_fsum_init(sa_fsum *s) { memset(s, 0, sizeof *s); }
+void sa_fsum_init(sa_fsum *s) { /* the partials are written before they are read */
+    s->n = 0;
+    s->nonfinite = 0;
+    s->overflow = 0;
+    s->plain = 0.0;
+}
 
 void sa_fsum_add(sa_fsum *s, double x) {
     s->plain += x;
@@ -22,6 +30,7 @@ void sa_fsum_add(sa_fsum *s, double x) {
         s->nonfinite = 1;
         return;
     }
+    if (s->overflow) return;
     int i = 0;
     for (int j = 0; j < s->n; j++) {
         double y = s->p[j];
@@ -35,17 +44,17 @@ void sa_fsum_add(sa_fsum *s, double x) {
         if (lo != 0.0) s->p[i++] = lo;
         x = hi;
     }
-    if (!isfinite(x)) { /* the exact total left the double range */
-        s->nonfinite = 1;
+    if (!isfinite(x) || i >= SA_FSUM_PARTIALS) { /* the total left the double range */
+        s->overflow = 1;
         return;
     }
-    if (i < SA_FSUM_PARTIALS) s->p[i++] = x;
-    else s->nonfinite = 1; /* cannot happen for finite doubles (see above) */
+    s->p[i++] = x;
     s->n = i;
 }
 
 double sa_fsum_result(const sa_fsum *s) {
     if (s->nonfinite) return s->plain; /* inf, -inf or NaN whatever the order */
+    if (s->overflow) return NAN;
     int n = s->n;
     if (n == 0) return 0.0;
     double hi = s->p[--n], lo = 0.0;

@@ -12,13 +12,19 @@
 #include "evaluator.h"
 #include "submissions.h"
 
-int sa_scoring_gpu_take(const sa_grid *g, sa_multi_options *opt) {
+int sa_scoring_gpu_take(const sa_grid *g, size_t raters, sa_multi_options *opt) {
     if (opt->score.device == SA_DEVICE_CPU) return -1;
-    if (opt->score.device == SA_DEVICE_AUTO && sa_grid_voxels(g) < SA_GPU_AUTO_MIN_VOXELS)
+    if (opt->score.device == SA_DEVICE_AUTO &&
+        (sa_grid_voxels(g) < SA_GPU_AUTO_MIN_VOXELS || raters > SA_GPU_MAX_RATERS))
         return -1; /* auto stays on the CPU anyway */
     sa_error why;
     if (!sa_gpu_usable(&why)) return -1; /* the engine says so itself (gpu: an error) */
-    int gpu = sa_gpu_claim_index(sa_gpu_cuda_device0_index());
+    int index = sa_gpu_cuda_device0_index();
+    if (index < 0) { /* CUDA's device 0 is not a GPU the locks can name */
+        opt->score.device = SA_DEVICE_CPU;
+        return -1;
+    }
+    int gpu = sa_gpu_claim_index(index);
     if (gpu < 0) opt->score.device = SA_DEVICE_CPU; /* a container has it (or no lock file) */
     return gpu;
 }

@@ -35,7 +35,7 @@ static int case_human_reference(sa_store *st, const char *dataset_dir, const sa_
     sa_multi_result *res = calloc(1, sizeof *res);
     int rc = res ? 0 : sa_error_set(err, "out of memory");
     if (rc == 0) {
-        int gpu = sa_scoring_gpu_take(&masks.grid, &opt); /* not one a container holds */
+        int gpu = sa_scoring_gpu_take(&masks.grid, masks.k, &opt); /* not one a container holds */
         rc = sa_score_multi(masks.raters[0], (const uint8_t *const *)masks.raters, masks.k,
                             &masks.grid, &opt, res, err);
         sa_scoring_gpu_give(gpu);

@@ -111,6 +111,7 @@ typedef struct job_context {
     char dataset_checksum[65];
     char case_dir[4096]; /* DATA_DIR/runs/<run>/<case>/<attempt> */
     char run_token[96];
+    double fov_mm; /* the scoring grid's diagonal, once the raters were read (else 0) */
 } job_context;
 
 static int load_context(job_context *c, sa_error *err) {
@@ -176,6 +177,8 @@ static int score_case(job_context *c, const char *pred_path, char **result_json,
     *wrong_geometry = 0;
     if (sa_case_masks_read(c->dataset_dir, &c->ds, c->case_index, c->spec.label, &masks, err))
         return -1;
+    const size_t grid_size[3] = {masks.grid.nx, masks.grid.ny, masks.grid.nz};
+    c->fov_mm = sa_fov_diagonal_mm(grid_size, masks.grid.spacing);
     uint8_t *pred = NULL;
     sa_error perr;
     int rc = 0;
@@ -200,7 +203,7 @@ static int score_case(job_context *c, const char *pred_path, char **result_json,
     sa_multi_result *res = rc ? NULL : calloc(1, sizeof *res);
     if (rc == 0 && !res) rc = sa_error_set(err, "out of memory");
     if (rc == 0) {
-        int gpu = sa_scoring_gpu_take(&masks.grid, &opt);
+        int gpu = sa_scoring_gpu_take(&masks.grid, masks.k, &opt);
         rc = sa_score_multi(pred, (const uint8_t *const *)masks.raters, masks.k, &masks.grid, &opt,
                             res, err);
         sa_scoring_gpu_give(gpu);
@@ -330,8 +333,11 @@ static int complete_and_report(job_context *c, sa_case_result_row *row, double s
     row->metric_version = SA_METRIC_DEFINITION_VERSION;
     snprintf(row->dataset_checksum, sizeof row->dataset_checksum, "%s", c->dataset_checksum);
     snprintf(row->image_digest, sizeof row->image_digest, "%s", c->sub.image_digest);
-    const sa_dataset_case *dc = &c->ds.cases[c->case_index];
-    row->fov_diagonal_mm = sa_fov_diagonal_mm(dc->size, dc->spacing);
+    /* the scoring grid's diagonal, read now for a case that failed before scoring
+     * (0, unknown, when even that fails: the board then takes another result's) */
+    sa_error ignored;
+    if (c->fov_mm <= 0) (void)sa_case_scoring_fov(c->dataset_dir, &c->ds, c->case_index, &c->fov_mm, &ignored);
+    row->fov_diagonal_mm = c->fov_mm;
     row->attempts = c->job->attempts;
     row->finished = sa_store_now();
     int stored = sa_store_job_complete(c->st, c->job, row, err);
@@ -532,9 +538,22 @@ int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_jo
         sa_problems problems;
         sa_problems_init(&problems);
         sa_error ignored;
-        if (sa_phase_spec_parse(run.config_json, "run", &spec, &problems, &ignored) == 0 &&
+        int parsed = sa_phase_spec_parse(run.config_json, "run", &spec, &problems, &ignored) == 0;
+        if (parsed &&
             sa_dataset_checksum(w->opt->data_dir, spec.dataset, row.dataset_checksum, &ignored) != 0)
             row.dataset_checksum[0] = '\0';
+        sa_problems_free(&problems);
+        /* and the case's diagonal, the distance penalty every failed case of it gets */
+        sa_dataset ds;
+        char dir[4096];
+        sa_problems_init(&problems);
+        if (parsed && sa_dataset_open(w->opt->data_dir, spec.dataset, &ds, &problems, &ignored) == 0) {
+            for (size_t i = 0; i < ds.n_cases; i++)
+                if (!strcmp(ds.cases[i].id, job->case_id) &&
+                    sa_dataset_dir(w->opt->data_dir, spec.dataset, dir, sizeof dir, &ignored) == 0)
+                    (void)sa_case_scoring_fov(dir, &ds, i, &row.fov_diagonal_mm, &ignored);
+            sa_dataset_free(&ds);
+        }
         sa_problems_free(&problems);
         sa_run_row_free(&run);
     }

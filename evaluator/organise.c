@@ -209,11 +209,18 @@ int sa_phase_update(sa_store *st, const char *data_dir, int64_t phase_id, const 
     char *json = NULL;
     if (rc == 0) rc = sa_phase_spec_to_json(&spec, &json, err);
     if (rc == 0) {
-        rc = sa_store_phase_update_spec(st, phase_id, dataset_id, json, what[0] != '\0', err);
-        if (rc == SA_STORE_CONFLICT)
+        /* judged against row.spec_json: applied only while it is still the stored one */
+        rc = sa_store_phase_update_spec(st, phase_id, dataset_id, json, what[0] != '\0',
+                                        row.spec_json, err);
+        if (rc == SA_STORE_CONFLICT && strstr(err->msg, "meanwhile")) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            rc = sa_error_set(err, "%s: %s", spec_path, why);
+        } else if (rc == SA_STORE_CONFLICT) {
             rc = sa_error_set(err, "%s: %s: the phase has runs, and what they saw cannot "
                                    "change; create a new phase instead",
                               spec_path, what);
+        }
     }
     free(json);
     size_t computed;

@@ -30,13 +30,15 @@ int sa_rank_entries_checked(const sa_rank_table *t, sa_rank_rule rule, const siz
                             int *rank_out, sa_error *err);
 
 /* The exact sum of doubles, rounded once to the nearest (ties to even): the
- * same bits whatever the order of the additions (fsum.c). With an
- * infinite or NaN value the plain sum (inf, -inf or NaN). */
-#define SA_FSUM_PARTIALS 64
+ * same bits whatever the order of the additions (fsum.c). With an infinite or
+ * NaN value the plain sum (inf, -inf or NaN); NaN when a running total leaves the
+ * double range. About 17 KB: a local variable, not an array element. */
+#define SA_FSUM_PARTIALS 2100
 typedef struct sa_fsum {
     double p[SA_FSUM_PARTIALS]; /* non-overlapping partials, increasing magnitude */
     int n;
-    int nonfinite;
+    int nonfinite; /* an infinite or NaN value was added */
+    int overflow;  /* a finite running total left the double range */
     double plain;
 } sa_fsum;
 void sa_fsum_init(sa_fsum *s);

@@ -78,6 +78,10 @@ typedef struct sa_case_masks {
 int sa_case_masks_read(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
                        long label, sa_case_masks *out, sa_error *err);
 void sa_case_masks_free(sa_case_masks *m);
+/* The field-of-view diagonal of the case's scoring grid (rater 0's image), the one
+ * a scored result of the case records: 0, or -1 when that image cannot be read. */
+int sa_case_scoring_fov(const char *dataset_dir, const sa_dataset *ds, size_t case_index,
+                        double *fov_mm, sa_error *err);
 /* Reads a mask on the raters' grid (geometry checked against rater 0, on the
  * header, before voxel memory is allocated). 0; -2 for another grid; -1 for any
  * other problem. */

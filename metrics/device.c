@@ -28,6 +28,8 @@ int sa_gpu_usable(sa_error *err) { return sa_gpu_device_count(err) > 0; }
 
 void sa_gpu_free_cached(void) { sa_gpu_cache_release(); }
 
+_Static_assert(SA_GPU_MAX_RATERS == SA_GPU_MAX_UPLOAD - 1, "the raters and the prediction share one upload");
+
 int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err) {
     *note = NULL;
     if (want == SA_DEVICE_CPU) return 0;

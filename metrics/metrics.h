@@ -75,6 +75,9 @@ typedef enum sa_device {
 
 /* Below this many voxels (of the grid) auto keeps to the CPU. */
 #define SA_GPU_AUTO_MIN_VOXELS ((size_t)1 << 22)
+/* sa_score_multi takes at most this many raters on the GPU (the prediction shares
+ * their upload); with more, auto computes on the CPU and gpu is an error. */
+#define SA_GPU_MAX_RATERS 15
 
 /* "auto", "cpu" or "gpu"; parse returns 0, or -1 for another word. */
 const char *sa_device_name(sa_device d);

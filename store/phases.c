@@ -55,7 +55,8 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
 }
 
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
-                               const char *spec_json, int only_without_runs, sa_error *err) {
+                               const char *spec_json, int only_without_runs,
+                               const char *previous_spec_json, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
     /* another dataset, or any update the caller marks as changing the cases or inputs
      * a run saw, only while the phase has no run, judged by the update itself (a run
@@ -64,16 +65,22 @@ int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_i
     int rc = sa_db_exec(st, err,
                         "UPDATE phases SET spec_json = ?1, dataset_id = COALESCE(NULLIF(?2, 0), dataset_id), "
                         "updated = ?3 WHERE id = ?4 AND ((?5 = 0 AND (?2 = 0 OR ?2 = dataset_id)) OR "
-                        "NOT EXISTS (SELECT 1 FROM runs WHERE phase_id = ?4))",
-                        "tidii", spec_json, dataset_id, sa_store_now(), phase_id,
-                        (int64_t)(only_without_runs != 0));
+                        "NOT EXISTS (SELECT 1 FROM runs WHERE phase_id = ?4)) "
+                        "AND (?6 IS NULL OR spec_json = ?6)",
+                        "tidiit", spec_json, dataset_id, sa_store_now(), phase_id,
+                        (int64_t)(only_without_runs != 0), previous_spec_json);
     if (rc == 0) {
         sa_phase_row row;
         int found = sa_store_phase_get_by_id(st, phase_id, &row, err);
         if (found <= 0) return found < 0 ? -1 : sa_db_not_found(err, "phase", phase_id);
+        int changed = previous_spec_json && strcmp(row.spec_json, previous_spec_json) != 0;
         sa_phase_row_free(&row);
-        sa_error_set(err, "phase %lld has runs: its dataset, cases and inputs cannot change",
-                     (long long)phase_id);
+        if (changed)
+            sa_error_set(err, "phase %lld: its spec changed meanwhile (another update): nothing "
+                              "was changed, try again", (long long)phase_id);
+        else
+            sa_error_set(err, "phase %lld has runs: its dataset, cases and inputs cannot change",
+                         (long long)phase_id);
         return SA_STORE_CONFLICT;
     }
     return rc < 0 ? -1 : 0;

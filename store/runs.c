@@ -158,6 +158,14 @@ int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_r
         " EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id)"
         " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id"
         "  AND (c.status <> 'failed' OR substr(coalesce(c.error_class, ''), 1, 12) <> 'engine_error')))"
+        /* a rescore that scored nothing where its parent had scored cases: every
+         * stored output it had to score was unusable (its other cases are the
+         * parent's failures, copied) */
+        " AND NOT (kind = 'rescore'"
+        " AND EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id)"
+        " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id AND c.status = 'succeeded')"
+        " AND EXISTS (SELECT 1 FROM case_results p WHERE p.run_id = runs.parent_run_id"
+        "  AND p.status = 'succeeded'))"
         " ORDER BY id DESC LIMIT 1",
         "i", submission_id);
     return sa_db_fetch_one(st, stmt, &run_type, out, err);

@@ -218,10 +218,12 @@ int sa_store_phase_add(sa_store *st, int64_t challenge_id, const char *name, int
                        const char *spec_json, int64_t *id_out, sa_error *err);
 /* The phase's spec and, when dataset_id > 0, its dataset (one statement): another
  * dataset, or any update with only_without_runs set (the caller's judgement that it
- * changes which cases or inputs a run saw), only while the phase has no run, else
- * SA_STORE_CONFLICT. */
+ * changes which cases or inputs a run saw), only while the phase has no run; with
+ * previous_spec_json, only while the stored spec is still that text (the one the
+ * caller judged against). Else SA_STORE_CONFLICT, err saying which. */
 int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_id,
-                               const char *spec_json, int only_without_runs, sa_error *err);
+                               const char *spec_json, int only_without_runs,
+                               const char *previous_spec_json, sa_error *err);
 int sa_store_phase_set_published(sa_store *st, int64_t phase_id, int published, sa_error *err);
 /* 1 found, 0 not found, -1 error. */
 int sa_store_phase_get(sa_store *st, const char *challenge_slug, const char *name,
@@ -304,9 +306,11 @@ void sa_run_rows_free(sa_run_row *rows, size_t n);
 int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *out,
                              sa_error *err);
 /* The latest done run that evaluated the submission: like sa_store_run_latest_done,
- * but a run whose every case ended with an engine_error (the platform could not run
- * or score anything of it) is passed over, so that the submission keeps its
- * previous evaluation, or has none. 1 found, 0 none. */
+ * but passed over are a run whose every case ended with an engine_error (the
+ * platform could not run or score anything of it) and a rescore that scored no
+ * case where its parent had scored some (every stored output it had was unusable;
+ * its other cases are the parent's failures, copied), so that the submission keeps
+ * its previous evaluation, or has none. 1 found, 0 none. */
 int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
                                    sa_error *err);
 /* Queued jobs become cancelled and the run cancelled (unless already done or

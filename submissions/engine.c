@@ -476,10 +476,11 @@ int sa_gpu_claim_index(int gpu) { return gpu < 0 || gpu >= 64 ? -2 : claim_range
 
 int sa_gpu_cuda_device0_index(void) {
     const char *v = getenv("CUDA_VISIBLE_DEVICES");
-    if (!v || !isdigit((unsigned char)*v)) return 0;
+    if (!v) return 0;
+    if (!isdigit((unsigned char)*v)) return -1; /* a UUID, a MIG id, "" (no GPU), ... */
     char *end;
     long i = strtol(v, &end, 10);
-    return (*end == '\0' || *end == ',') && i >= 0 && i < 64 ? (int)i : 0;
+    return (*end == '\0' || *end == ',') && i < 64 ? (int)i : -1;
 }
 
 void sa_gpu_order_by_bus(void) { setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID", 0); }

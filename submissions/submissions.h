@@ -136,8 +136,8 @@ int sa_gpu_claim(int n_gpus);
 int sa_gpu_claim_index(int gpu);
 void sa_gpu_release(int gpu);
 /* The GPU index (as /dev/nvidiaN and the lock files number them) that this
- * process's CUDA device 0 is: the first entry of CUDA_VISIBLE_DEVICES when it is a
- * number, else 0. sa_gpu_order_by_bus() makes CUDA number devices as nvidia-smi
+ * process's CUDA device 0 is: 0 without CUDA_VISIBLE_DEVICES, its first entry when
+ * that is a number below 64, else -1 (a UUID or MIG id: not a GPU the locks name). sa_gpu_order_by_bus() makes CUDA number devices as nvidia-smi
  * does (CUDA_DEVICE_ORDER=PCI_BUS_ID unless set); call it before any CUDA use. */
 int sa_gpu_cuda_device0_index(void);
 void sa_gpu_order_by_bus(void);

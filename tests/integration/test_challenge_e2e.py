@@ -175,15 +175,15 @@ check(results == (20, 20), f"20 case results, none twice: {results}")
 classes = dict(db.execute("SELECT error_class, COUNT(*) FROM case_results GROUP BY error_class").fetchall())
 check(classes.get("timeout") == 4 and classes.get("exit_code 3") == 4, f"hostile images classified: {classes}")
 print("case classes:", classes)
-# every result, failed ones too, keeps its case's field-of-view diagonal (from the
-# dataset's geometry), the one a scored result of that case carries in its JSON
+# every result, failed ones too, keeps its case's field-of-view diagonal (of the
+# scoring grid, rater 0's image), the one a scored result of that case carries in its JSON
 fovs = db.execute("SELECT case_id, status, fov_diagonal_mm, result_json FROM case_results").fetchall()
 per_case = {}
 for case_id, status, fov, result in fovs:
     per_case.setdefault(case_id, set()).add(fov)
     if status == "succeeded":
         scored = json.loads(result)["case"]["fov_diagonal_mm"]
-        check(fov is not None and abs(fov - scored) <= 1e-9 * scored, f"{case_id}: fov {fov} vs {scored}")
+        check(fov is not None and fov == scored, f"{case_id}: fov {fov} vs {scored}")
 check(all(None not in v and len(v) == 1 for v in per_case.values()),
       f"one recorded diagonal per case, failed cases included: {per_case}")
 

@@ -164,7 +164,7 @@ static int64_t put_spec(int64_t challenge_id, int64_t dataset_id, int64_t phase_
     int rc = sa_phase_spec_to_json(spec, &json, &err);
     if (rc) fprintf(stderr, "spec: %s\n", err.msg);
     CHECK(rc == 0);
-    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, 0, json, 0, &err);
+    if (phase_id) rc = sa_store_phase_update_spec(st, phase_id, 0, json, 0, NULL, &err);
     else rc = sa_store_phase_add(st, challenge_id, spec->name, dataset_id, json, &phase_id, &err);
     if (rc) fprintf(stderr, "phase: %s\n", err.msg);
     CHECK(rc == 0);
@@ -787,6 +787,35 @@ static void test_failed_case_own_fov(int64_t challenge_id, int64_t dataset_id) {
         CHECK(row->stats[HD95].mean == stored_hd95);
     }
     sa_board_free(&b);
+
+    /* mu's c2 a platform failure that recorded no diagonal, and nobody scored c2:
+     * it takes the diagonal kappa's failed c2 recorded (300), not the largest
+     * scored one (100), so that both failures of c2 cost the same */
+    static const case_fixture nobody_c2[] = {{"c1", 100, .9, 2, 10, NULL}, {"c2", 0, 0, 0, 0, "engine_error: platform error"}};
+    sa_phase_spec spec2;
+    base_spec(&spec2, "fov2");
+    int64_t phase2 = put_spec(challenge_id, dataset_id, 0, &spec2);
+    int64_t mu, nu;
+    CHECK(sa_store_team_add(st, "mu", &mu, &err) == 0);
+    CHECK(sa_store_team_add(st, "nu", &nu, &err) == 0);
+    int64_t m1 = add_submission(phase2, mu, 100, "ready");
+    add_run(phase2, m1, "evaluate", 0, k_cases, 2, 0);
+    int64_t n1 = add_submission(phase2, nu, 200, "ready");
+    int64_t n1_run = add_run(phase2, n1, "evaluate", 0, nobody_c2, 2, 0);
+    if (build(phase2, 0, &b)) return;
+    const sa_board_row *rm = row_of(&b, m1), *rn = row_of(&b, n1);
+    CHECK(rm && rn);
+    if (rm && rn) {
+        CHECK_NEAR(rn->stats[HD95].mean, 151, TOL);
+        CHECK(rm->stats[HD95].mean == rn->stats[HD95].mean && rm->rank == rn->rank);
+    }
+    sa_board_free(&b);
+    CHECK(sa_store_run_get(st, n1_run, &run, &err) == 1);
+    stored = run.aggregate_json ? json_loads(run.aggregate_json, 0, NULL) : NULL;
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(json_object_get(stored, "metrics"), "hd95"), "mean")),
+               151, TOL);
+    json_decref(stored);
+    sa_run_row_free(&run);
 }
 
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {

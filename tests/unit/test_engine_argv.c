@@ -177,9 +177,9 @@ int main(void) {
     /* which GPU index CUDA's device 0 is */
     unsetenv("CUDA_VISIBLE_DEVICES");
     CHECK(sa_gpu_cuda_device0_index() == 0);
-    const char *visible[] = {"3", "2,0", "GPU-8c3d-uuid", "", "7x", "99"};
-    const int index[] = {3, 2, 0, 0, 0, 0};
-    for (int i = 0; i < 6; i++) {
+    const char *visible[] = {"3", "2,0", "GPU-8c3d-uuid", "", "7x", "99", " 1", "MIG-1"};
+    const int index[] = {3, 2, -1, -1, -1, -1, -1, -1};
+    for (int i = 0; i < 8; i++) {
         setenv("CUDA_VISIBLE_DEVICES", visible[i], 1);
         CHECK(sa_gpu_cuda_device0_index() == index[i]);
     }

@@ -5,6 +5,7 @@
  * Kendall tau-b, and means summed in 113-bit __float128, exact for the values
  * used, then rounded once), so that the library's code is never its own
  * reference. */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1050,6 +1051,28 @@ static double fsum_of(const double *v, size_t n) {
     return sa_fsum_result(&s);
 }
 
+/* 290 values that need about 130 partials (a reviewer's greedy search; fixture
+ * fsum_many_partials.txt: the count, then hex floats), both ways round against
+ * Python's math.fsum: -0x1.700172c408dd3p+958. */
+static void test_fsum_many_partials(const char *path) {
+    FILE *f = path ? fopen(path, "r") : NULL;
+    CHECK(f != NULL);
+    if (!f) return;
+    int n = 0;
+    double v[300], w[300];
+    CHECK(fscanf(f, "%d", &n) == 1 && n == 290);
+    for (int i = 0; i < n && i < 300; i++) {
+        char word[64];
+        CHECK(fscanf(f, "%63s", word) == 1);
+        v[i] = strtod(word, NULL);
+        w[n - 1 - i] = v[i];
+    }
+    fclose(f);
+    double want = strtod("-0x1.700172c408dd3p+958", NULL);
+    CHECK(bits_equal(fsum_of(v, (size_t)n), want));
+    CHECK(bits_equal(fsum_of(w, (size_t)n), want));
+}
+
 static void test_fsum(void) {
     /* values from Python's math.fsum */
     double tenth[10];
@@ -1067,6 +1090,9 @@ static void test_fsum(void) {
     CHECK(fsum_of(tiny, 3) == 0.6 && fsum_of(tiny_rev, 3) == 0.6);
     CHECK(fsum_of(NULL, 0) == 0.0 && sa_fsum_mean(NULL, 0) == 0.0);
     CHECK(sa_fsum_mean(tiny_rev, 3) == 0.6 / 3);
+    /* a running total beyond the double range: NaN (Python's fsum raises) */
+    double over[] = {DBL_MAX, DBL_MAX, -DBL_MAX, -DBL_MAX}, within[] = {DBL_MAX, -DBL_MAX, DBL_MAX, -DBL_MAX};
+    CHECK(isnan(fsum_of(over, 4)) && fsum_of(within, 4) == 0.0);
     /* not finite: what a plain sum gives, whatever the order */
     double with_inf[] = {1.0, INFINITY, 2.0}, both_inf[] = {INFINITY, 1.0, -INFINITY};
     CHECK(isinf(fsum_of(with_inf, 3)) && fsum_of(with_inf, 3) > 0);
@@ -1124,7 +1150,7 @@ static void test_tie_in_another_order(void) {
     CHECK(bits_equal(a.mean, b.mean) && bits_equal(a.std, b.std) && bits_equal(a.mean, score_key));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     test_classes();
     test_defined_values();
     test_failed_case();
@@ -1145,6 +1171,7 @@ int main(void) {
     test_bootstrap_hand();
     test_bootstrap_brute_force();
     test_fsum();
+    test_fsum_many_partials(argc > 1 ? argv[1] : NULL);
     test_tie_in_another_order();
     return test_report("test_ranking");
 }

@@ -631,7 +631,7 @@ static void test_phases(void) {
     sa_phase_row_free(&p);
     CHECK(sa_store_phase_get(st, "other", "debug", &p, &err) == 0);
 
-    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     CHECK(sa_store_phase_set_published(st, w.phase, 1, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1);
     CHECK(strcmp(p.spec_json, "{\"metrics\":[\"hd95\"]}") == 0 && p.published == 1);
@@ -641,32 +641,40 @@ static void test_phases(void) {
     /* a new dataset goes with the spec, in the same statement; 0 keeps it */
     int64_t other_ds = 0;
     CHECK(sa_store_dataset_record(st, "ms-other", "dddd", "ms", 3, &other_ds, &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1 && p.dataset_id == other_ds);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     /* once the phase has a run, its dataset stays (checked by the update itself) */
     const char *const one_case[] = {"c1"};
     CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", one_case, 1, NULL,
                               &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", 0, &err) == SA_STORE_CONFLICT);
+    CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", 0, NULL, &err) == SA_STORE_CONFLICT);
     CHECK_STR_CONTAINS(err.msg, "has runs");
-    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, &err) == 0);
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     /* an update the caller marks as changing what runs saw (split, inputs) waits
      * for a phase without runs, on the same dataset too */
-    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"split\":\"test\"}", 1, &err) ==
+    CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"split\":\"test\"}", 1, NULL, &err) ==
           SA_STORE_CONFLICT);
     CHECK_STR_CONTAINS(err.msg, "has runs");
-    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"split\":\"test\"}", 1, &err) ==
+    CHECK(sa_store_phase_update_spec(st, w.phase, 0, "{\"split\":\"test\"}", 1, NULL, &err) ==
           SA_STORE_CONFLICT);
     CHECK(sa_store_phase_get_by_id(st, w.phase, &p, &err) == 1);
     CHECK(strcmp(p.spec_json, "{\"metrics\":[\"hd95\"]}") == 0);
     sa_phase_row_free(&p);
-    CHECK(sa_store_phase_update_spec(st, p3, 0, "{\"split\":\"test\"}", 1, &err) == 0);
-    CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", 0, &err) == -1);
+    CHECK(sa_store_phase_update_spec(st, p3, 0, "{\"split\":\"test\"}", 1, NULL, &err) == 0);
+    /* judged against a spec that is no longer the stored one: nothing changes */
+    CHECK(sa_store_phase_update_spec(st, p3, 0, "{\"split\":\"val\"}", 0, "{}", &err) ==
+          SA_STORE_CONFLICT);
+    CHECK_STR_CONTAINS(err.msg, "changed meanwhile");
+    CHECK(sa_store_phase_update_spec(st, p3, 0, "{\"split\":\"val\"}", 0, "{\"split\":\"test\"}",
+                                     &err) == 0);
+    CHECK(sa_store_phase_get_by_id(st, p3, &p, &err) == 1 && !strcmp(p.spec_json, "{\"split\":\"val\"}"));
+    sa_phase_row_free(&p);
+    CHECK(sa_store_phase_update_spec(st, 999, 0, "{}", 0, NULL, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "phase 999 not found");
     CHECK(sa_store_phase_set_published(st, 999, 0, &err) == -1);
 
@@ -1233,6 +1241,31 @@ static void test_finish(void) {
     CHECK(sa_store_case_result_get(st, mixed, a.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 0);
     sa_case_result_row_free(&kept);
     CHECK(sa_store_run_latest_evaluation(st, 999, &r, &err) == 0);
+
+    /* a rescore that scored nothing where its parent had scored a case (its stored
+     * output unusable; the parent's timeout copied) is no evaluation either; a
+     * rescore of a parent that had scored nothing is one */
+    int64_t good = make_run(st, &w, two, 2);
+    sa_case_result_row ok = result_of("succeeded", "succeeded", 1, 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(sa_store_job_complete(st, &a, &ok, &err) == 1);
+    CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
+    CHECK(sa_store_run_finish(st, good, "{}", &err) == 1);
+    for (int parent_scored = 1; parent_scored >= 0; parent_scored--) {
+        int64_t parent = parent_scored ? good : mixed, lost = 0;
+        CHECK(sa_store_run_create(st, w.submission, w.phase, "rescore", parent, "{}", two, 2, &lost,
+                                  &err) == 0);
+        sa_case_result_row unusable = result_of("failed", "engine_error: stored output unusable", 0, 1);
+        CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+        CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+        CHECK(sa_store_job_complete(st, &a, parent_scored ? &unusable : &engine, &err) == 1);
+        CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
+        CHECK(sa_store_run_finish(st, lost, "{}", &err) == 1);
+        CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1);
+        CHECK(r.id == (parent_scored ? good : lost));
+        sa_run_row_free(&r);
+    }
     sa_store_close(st);
     scratch_remove(&s);
 }
