@@ -19,15 +19,16 @@ typedef struct bench_itk_raters_result {
     double sensitivity[BENCH_ITK_MAX_MASKS], specificity[BENCH_ITK_MAX_MASKS];
     int staple_iterations;
     uint32_t components[BENCH_ITK_MAX_MASKS]; /* per mask given for components */
-    double t_staple, t_components; /* wall-clock seconds */
+    double t_staple, t_components; /* wall-clock seconds, the best of `repeat` runs each */
     char error[256];
 } bench_itk_raters_result;
 
 /* STAPLE of the k raters (whole image, foreground 1, at most 100 iterations),
- * then 6-connected components of each of the n masks, on `threads` threads. */
+ * then 6-connected components of each of the n masks, on `threads` threads;
+ * each part run `repeat` times (a new filter each time) and its best time kept. */
 int bench_itk_staple_and_components(const uint8_t *const *raters, size_t k, const uint8_t *const *masks,
                                     size_t n, const size_t size[3], const double spacing[3], int threads,
-                                    bench_itk_raters_result *out);
+                                    int repeat, bench_itk_raters_result *out);
 
 #ifdef __cplusplus
 }
