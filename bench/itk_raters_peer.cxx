@@ -48,7 +48,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 extern "C" int bench_itk_staple_and_components(const uint8_t *const *raters, size_t k, const uint8_t *const *masks,
                                                size_t n, const size_t size[3], const double spacing[3], int threads,
-                                               int repeat, bench_itk_raters_result *out) {
+                                               int repeat, double *w_out, bench_itk_raters_result *out) {
     *out = bench_itk_raters_result{};
     if (k > BENCH_ITK_MAX_MASKS || n > BENCH_ITK_MAX_MASKS) {
         std::snprintf(out->error, sizeof out->error, "too many masks");
@@ -79,6 +79,10 @@ extern "C" int bench_itk_staple_and_components(const uint8_t *const *raters, siz
                 out->specificity[i] = staple->GetSpecificity(static_cast<unsigned int>(i));
             }
             out->staple_iterations = static_cast<int>(staple->GetElapsedIterations());
+            if (w_out) {
+                const double *w = staple->GetOutput()->GetBufferPointer(); /* x fastest, as ours */
+                std::copy(w, w + size[0] * size[1] * size[2], w_out);
+            }
         }
 
         using Components = itk::ConnectedComponentImageFilter<MaskImage, LabelImage>;
