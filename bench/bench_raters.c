@@ -14,7 +14,7 @@
  * consensus is checked against ITK's on that region (each rater's sensitivity
  * and specificity, every voxel's W, the mask) and the component counts of the 9
  * masks against ITK's. Every time is the best of --repeat runs, ITK's too; the
- * engine runs with its default device.
+ * engine runs on the CPU (device cpu) even in a CUDA build.
  *
  * usage: bench_raters [--raters K] [--repeat N] [--quick]
  * Exit status: 0 everything agrees (whatever the targets), 1 a disagreement or
@@ -155,6 +155,7 @@ int main(int argc, char **argv) {
     engine_run e = {.pred = ph.pred, .raters = (const uint8_t *const *)raters, .k = (size_t)k, .g = &g, .result = result};
     sa_multi_options_default(&e.opt);
     e.opt.lesions = 1;
+    e.opt.score.device = SA_DEVICE_CPU; /* the CPU engine, even in a CUDA build with a GPU */
     /* [region][threads]: region 0 the whole image (ITK's STAPLE region: the compared
      * work), 1 the dilated union (SegArena's default, what the evaluator runs) */
     const sa_staple_region regions[2] = {SA_STAPLE_IMAGE, SA_STAPLE_DILATED_UNION};
@@ -180,8 +181,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_raters: %s\n", err.msg);
         return 1;
     }
-    if (!result->consensus.mask || !result->consensus.probability) {
-        fprintf(stderr, "bench_raters: the engine returned no consensus maps\n");
+    if (result->gpu_used || !result->consensus.mask || !result->consensus.probability) {
+        fprintf(stderr, "bench_raters: the engine %s\n",
+                result->gpu_used ? "ran on the GPU although asked for the CPU" : "returned no consensus maps");
         return 1;
     }
     const uint8_t *masks[BENCH_ITK_MAX_MASKS];
@@ -250,7 +252,7 @@ int main(int argc, char **argv) {
     printf("%-76s %10.4f\n", "SegArena with the human reference (dilated union), all cores", t_human[1]);
     printf("  (every time is the best of %d runs, ITK's too; whole evaluation = STAPLE consensus + every\n"
            "   metric against the consensus and each of the %d raters + lesion detection for those %d\n"
-           "   comparisons)\n", repeat, k, k + 1);
+           "   comparisons; CPU engine)\n", repeat, k, k + 1);
     double ratio = t_itk / t_eval[0][0];
     printf("\n=== targets%s\n", quick ? " (quick run: sizes too small to judge them; run without --quick)" : "");
     printf("  %s  ITK filters (their part only) / SegArena whole evaluation, STAPLE on the whole image as ITK's,\n"
