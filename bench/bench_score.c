@@ -115,8 +115,9 @@ static int find_on_path(const char *name, char *buf, size_t len)
     return -1;
 }
 
-/* The segarena binary: --segarena, the build tree's (set by CMake), ../cli/segarena
- * next to this program, then $PATH. */
+/* The segarena binary: --segarena, the build tree's (set by CMake), ../segarena
+ * beside this program's folder (a build tree: bench/bench_score and segarena at its
+ * top, where cli/CMakeLists.txt puts it), then $PATH. */
 static int find_segarena(const char *given, char *buf, size_t len)
 {
     if (given) {
@@ -134,7 +135,7 @@ static int find_segarena(const char *given, char *buf, size_t len)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = 0;
-            if ((size_t)snprintf(buf, len, "%s/../cli/segarena", self) < len &&
+            if ((size_t)snprintf(buf, len, "%s/../segarena", self) < len &&
                 file_exists_exec(buf))
                 return 0;
         }
@@ -915,7 +916,7 @@ static void usage(FILE *f)
             "  --sizes      cases to run (default all): ms 181x217x181 @1 mm, pet 344x344x220\n"
             "               @2x2x3 mm, ct 512x512x300 @0.7x0.7x1 mm\n"
             "  --segarena   segarena binary for the whole-process timing (default: the build\n"
-            "               tree's, then ../cli/segarena, then $PATH)\n"
+            "               tree's, then ../segarena beside bench_score's folder, then $PATH)\n"
             "  --plastimatch  plastimatch binary (default: $PATH; skipped when absent)\n"
             "  --workdir    folder for the .nii.gz files (default: a new folder in $TMPDIR or /tmp)\n"
             "  --repeat N   runs per fast measurement, best kept (default 3; slow ITK runs once)\n"
