@@ -463,7 +463,9 @@ static void print_itk_breakdown(const char *label, const bench_itk_result *r)
            r->t_stats, r->t_total, r->cpu_total / r->t_total);
 }
 
-static int compute_benchmark(const options *o, const bench_phantom *ph, const char *name)
+/* The comparison on one case; *engine gets SegArena's 1-thread values. */
+static int compute_benchmark(const options *o, const bench_phantom *ph, const char *name,
+                             sa_pair_metrics *engine)
 {
     int cores = sa_cpu_count();
     engine_timing e1, ea;
@@ -472,6 +474,7 @@ static int compute_benchmark(const options *o, const bench_phantom *ph, const ch
         time_itk(ph, 1, o->itk_double, o->repeat, &i1) ||
         time_itk(ph, 0, o->itk_double, o->repeat, &ia))
         return -1;
+    *engine = e1.m;
 
     printf("\n  %-22s %22s %22s\n", "value", "SegArena", "ITK 5.2");
     printf("  %-22s %22llu %22llu\n", "ref voxels", (unsigned long long)e1.m.ref_voxels,
@@ -741,8 +744,42 @@ static void process_targets(const options *o, const char *name, size_t n, double
     }
 }
 
+/* plastimatch's `dice --all` counts (TP, TN, FN, FP, printed as integers) must be the
+ * engine's, and its Dice the same count ratio: it computes it in float (three
+ * roundings, at most 1.8e-7 for a value <= 1) and prints 6 decimals (5e-7). */
+#define TOL_PLASTIMATCH_DICE 7e-7
+
+static int check_plastimatch(const char *name, const char *txt, const sa_pair_metrics *m,
+                             const char *out_path)
+{
+    const char *keys[4] = {"TP:", "TN:", "FN:", "FP:"};
+    const uint64_t want[4] = {m->tp, m->tn, m->fn, m->fp};
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        double v = number_after(txt, keys[i]);
+        if (!(v == (double)want[i])) {
+            printf("  !! DISAGREEMENT plastimatch vs engine: %.2s %.17g vs %llu (output in %s)\n", keys[i], v,
+                   (unsigned long long)want[i], out_path);
+            bad++;
+        }
+    }
+    double dice = number_after(txt, "DICE:");
+    double ours = m->dice.reason ? 0.0 : m->dice.value; /* plastimatch says 0 for two empty masks */
+    if (!(fabs(dice - ours) <= TOL_PLASTIMATCH_DICE)) {
+        printf("  !! DISAGREEMENT plastimatch vs engine: Dice %.17g vs %.17g (tolerance %.0e; output in %s)\n",
+               dice, ours, TOL_PLASTIMATCH_DICE, out_path);
+        bad++;
+    }
+    if (bad) {
+        fprintf(stderr, "bench_score: plastimatch's counts or Dice differ from the engine's on %s\n", name);
+        g_disagreements += bad;
+    }
+    return bad;
+}
+
 static void process_benchmark(const options *o, const bench_phantom *ph, const char *name,
-                              const char *workdir, const char *segarena, const char *plastimatch)
+                              const char *workdir, const char *segarena, const char *plastimatch,
+                              const sa_pair_metrics *engine)
 {
     char ref_path[4096], pred_path[4096], out_path[4200], err_path[4200], why[1024];
     if (snprintf(ref_path, sizeof ref_path, "%s/%s_ref.nii.gz", workdir, name) >= (int)sizeof ref_path ||
@@ -853,6 +890,7 @@ static void process_benchmark(const options *o, const bench_phantom *ph, const c
     }
 
     double tp = -1;
+    int plm_differs = 0;
     if (plastimatch) {
         char *argv[] = {(char *)plastimatch, "dice", "--all", ref_path, pred_path, NULL};
         snprintf(out_path, sizeof out_path, "%s/%s_plastimatch.txt", workdir, name);
@@ -862,14 +900,15 @@ static void process_benchmark(const options *o, const bench_phantom *ph, const c
             printf("  plastimatch dice --all failed: %s\n", why);
         } else {
             char *txt = read_text(out_path);
-            double dice = number_after(txt, "DICE");
+            double dice = number_after(txt, "DICE:");
             double hd = number_after(txt, "Hausdorff distance (boundary)");
-            free(txt);
             printf("  %-44s %9.3f s   (its Dice %.6f, boundary HD %.3f mm)",
                    "plastimatch dice --all A B (process)", tp, dice, hd);
             if (ts > 0)
                 printf("   = %.1fx segarena", tp / ts);
             printf("\n");
+            plm_differs = check_plastimatch(name, txt, engine, out_path) != 0;
+            free(txt);
         }
     } else {
         printf("  %-44s   skipped: plastimatch not installed\n", "plastimatch dice --all");
@@ -881,7 +920,7 @@ static void process_benchmark(const options *o, const bench_phantom *ph, const c
         const char *outputs[] = {"segarena.json", "segarena.err", "plastimatch.txt",
                                  "plastimatch.err"};
         for (int i = 0; i < 4; i++) {
-            if ((i < 2 && ts < 0) || (i >= 2 && tp < 0))
+            if ((i < 2 && ts < 0) || (i >= 2 && (tp < 0 || plm_differs)))
                 continue;
             snprintf(out_path, sizeof out_path, "%s/%s_%s", workdir, name, outputs[i]);
             unlink(out_path);
@@ -1064,9 +1103,10 @@ int main(int argc, char **argv)
                "reference, %d in the prediction; generated in %.2f s\n",
                name, p.size[0], p.size[1], p.size[2], (double)n / 1e6, p.spacing[0], p.spacing[1],
                p.spacing[2], ph.structures_ref, ph.structures_pred, tg);
-        if (compute_benchmark(&o, &ph, name) == 0) {
+        sa_pair_metrics engine;
+        if (compute_benchmark(&o, &ph, name, &engine) == 0) {
             if (o.process)
-                process_benchmark(&o, &ph, name, workdir, seg, plm);
+                process_benchmark(&o, &ph, name, workdir, seg, plm, &engine);
             else
                 process_targets(&o, name, n, -1, 0, -1, "--no-process", "--no-process");
         }
