@@ -23,6 +23,7 @@
  *                  [--dump-dir DIR]   (writes the EDT input mask for bench_gpu.py)
  * Exit status: 0 measured, 1 a failure or a GPU/CPU mismatch, 2 usage, 77 no GPU.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,58 @@ static void make_rater(const uint8_t *truth, const sa_grid *g, int k, uint8_t *o
     }
 }
 
-static int same_pair(sa_pair_metrics a, sa_pair_metrics b) {
-    a.gpu_used = b.gpu_used = 0;
-    a.device_note = b.device_note = NULL;
-    a.threads_used = b.threads_used = 0;
+/* Two doubles with the same bits (the GPU's results are the CPU's, bit for bit). */
+static int same_bits(double a, double b) {
     return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static int same_value(sa_value a, sa_value b) {
+    if (!a.reason != !b.reason) return 0;
+    if (a.reason) return strcmp(a.reason, b.reason) == 0;
+    return same_bits(a.value, b.value);
+}
+
+/* Every result field, one by one (a memcmp of the whole struct also compared its
+ * padding bytes, whose contents C leaves unspecified); threads_used, gpu_used and
+ * device_note say how it ran, not what it found. A field added to sa_pair_metrics
+ * must be added here: the assertions below fail to compile until it is. */
+#define SAME_PAIR_VALUES(first, count, next) \
+    _Static_assert(offsetof(sa_pair_metrics, next) == offsetof(sa_pair_metrics, first) + (count) * sizeof(sa_value), \
+                   "sa_pair_metrics changed: compare the new field in same_pair")
+_Static_assert(offsetof(sa_pair_metrics, both_empty) == offsetof(sa_pair_metrics, tp) + 8 * sizeof(uint64_t),
+               "sa_pair_metrics changed: compare the new field in same_pair");
+SAME_PAIR_VALUES(dice, 10, hd);
+SAME_PAIR_VALUES(hd, 7, tau_mm);
+_Static_assert(offsetof(sa_pair_metrics, hd_pred_to_ref) == offsetof(sa_pair_metrics, tau_mm) + sizeof(double),
+               "sa_pair_metrics changed: compare the new field in same_pair");
+SAME_PAIR_VALUES(hd_pred_to_ref, 6, threads_used);
+
+static int same_pair(const sa_pair_metrics *a, const sa_pair_metrics *b) {
+    static const size_t values[] = {
+        offsetof(sa_pair_metrics, dice), offsetof(sa_pair_metrics, jaccard),
+        offsetof(sa_pair_metrics, sensitivity), offsetof(sa_pair_metrics, specificity),
+        offsetof(sa_pair_metrics, ppv), offsetof(sa_pair_metrics, volume_ref_ml),
+        offsetof(sa_pair_metrics, volume_pred_ml), offsetof(sa_pair_metrics, abs_volume_diff_ml),
+        offsetof(sa_pair_metrics, rve_percent), offsetof(sa_pair_metrics, pet_accuracy),
+        offsetof(sa_pair_metrics, hd), offsetof(sa_pair_metrics, hd95),
+        offsetof(sa_pair_metrics, hd95_pooled), offsetof(sa_pair_metrics, hd95_mean),
+        offsetof(sa_pair_metrics, assd), offsetof(sa_pair_metrics, masd),
+        offsetof(sa_pair_metrics, nsd), offsetof(sa_pair_metrics, hd_pred_to_ref),
+        offsetof(sa_pair_metrics, hd_ref_to_pred), offsetof(sa_pair_metrics, p95_pred_to_ref),
+        offsetof(sa_pair_metrics, p95_ref_to_pred), offsetof(sa_pair_metrics, mean_pred_to_ref),
+        offsetof(sa_pair_metrics, mean_ref_to_pred),
+    };
+    int same = a->tp == b->tp && a->fp == b->fp && a->fn == b->fn && a->tn == b->tn &&
+               a->ref_voxels == b->ref_voxels && a->pred_voxels == b->pred_voxels &&
+               a->ref_surface_voxels == b->ref_surface_voxels && a->pred_surface_voxels == b->pred_surface_voxels &&
+               a->both_empty == b->both_empty && same_bits(a->tau_mm, b->tau_mm);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        sa_value va, vb;
+        memcpy(&va, (const char *)a + values[i], sizeof va);
+        memcpy(&vb, (const char *)b + values[i], sizeof vb);
+        same &= same_value(va, vb);
+    }
+    return same;
 }
 
 typedef struct timing {
@@ -223,7 +271,7 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
         t.best = now() - t0;
         if (t.best < gpu.best) gpu = t;
     }
-    int same = same_pair(m_cpu, m_gpu);
+    int same = same_pair(&m_cpu, &m_gpu);
     failed |= !same;
     printf("surfaces: consensus %llu, prediction %llu voxels; hd95 %.6g mm, assd %.6g mm, dice %.6g\n",
            (unsigned long long)m_cpu.ref_surface_voxels, (unsigned long long)m_cpu.pred_surface_voxels,
@@ -272,9 +320,9 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
         if (dt < best_gpu) best_gpu = dt;
         if (r + 1 < repeat) sa_multi_result_free(b);
     }
-    int same_multi = same_pair(a->vs_consensus.pair, b->vs_consensus.pair) &&
+    int same_multi = same_pair(&a->vs_consensus.pair, &b->vs_consensus.pair) &&
                      a->consensus.iterations == b->consensus.iterations && a->consensus.prior == b->consensus.prior;
-    for (size_t i = 0; i < k; i++) same_multi &= same_pair(a->vs_rater[i].pair, b->vs_rater[i].pair);
+    for (size_t i = 0; i < k; i++) same_multi &= same_pair(&a->vs_rater[i].pair, &b->vs_rater[i].pair);
     failed |= !same_multi;
     printf("multi (consensus + 7 raters)  CPU %8.1f ms, GPU %8.1f ms: %.1fx; identical results: %s\n",
            best_cpu * 1e3, best_gpu * 1e3, best_cpu / best_gpu, same_multi ? "yes" : "NO");
