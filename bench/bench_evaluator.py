@@ -9,10 +9,16 @@ checking /output, reading the mask and the raters, consensus and every score,
 storing). Prints per-case rows, the means, and the target:
 platform time per case (excluding the container) < 0.5 s for 7 raters on the MS grid.
 
+The numbers are only given for a run that went through: every case must have
+succeeded (a failed case, with little or no scoring time, would pull the mean down)
+and every MS case must have been scored against 7 raters, as the target says;
+otherwise the run is reported as failed and the exit status is 1.
+
 Usage: bench_evaluator.py [--segarena PATH] [--cases N] [--threads N] [--pet]
-                          [--size XxYxZ] [--workdir DIR] [--keep]
+                          [--size XxYxZ] [--workdir DIR] [--keep] [--strict]
 Needs root, podman, skopeo and a static C toolchain with zlib (as the examples do).
-Exit status: 0 measured (3 with --strict when the target is missed), 77 skipped.
+Exit status: 0 measured (3 with --strict when the target is missed), 1 a step or
+a case failed or an MS case had other than 7 raters, 77 skipped.
 """
 import argparse
 import json
@@ -108,27 +114,41 @@ wall = time.time() - t1
 db = sqlite3.connect(os.path.join(data, "segarena.db"))
 exit_status = 0
 for kind, n, roles, _ in kinds:
-    rows = db.execute("SELECT case_id, error_class, container_seconds, platform_seconds FROM case_results "
-                      "WHERE run_id = ? ORDER BY case_id", (run_ids[kind],)).fetchall()
-    size = db.execute("SELECT result_json FROM case_results WHERE run_id = ? AND result_json IS NOT NULL "
-                      "LIMIT 1", (run_ids[kind],)).fetchone()
-    raters = json.loads(size[0])["case"]["raters"] if size else 0
-    print(f"\n{kind.upper()}: {len(rows)} cases, {raters} raters, worker threads {args.threads}")
-    print(f"{'case':<12} {'class':<14} {'container s':>12} {'platform s':>11}")
-    for case, cls, c, p in rows:
-        print(f"{case:<12} {cls:<14} {c:12.3f} {p:11.3f}")
-    if not rows:
+    rows = db.execute("SELECT case_id, status, error_class, container_seconds, platform_seconds, result_json "
+                      "FROM case_results WHERE run_id = ? ORDER BY case_id", (run_ids[kind],)).fetchall()
+    raters = {case: json.loads(res)["case"]["raters"] for case, _, _, _, _, res in rows if res}
+    counts = sorted(set(raters.values()))
+    print(f"\n{kind.upper()}: {len(rows)} cases, {'/'.join(map(str, counts)) or 'no'} raters, "
+          f"worker threads {args.threads}")
+    print(f"{'case':<12} {'status':<10} {'class':<14} {'container s':>12} {'platform s':>11} {'raters':>7}")
+    for case, status, cls, c, p, _ in rows:
+        print(f"{case:<12} {status:<10} {cls:<14} {c:12.3f} {p:11.3f} {raters.get(case, '-'):>7}")
+    # Judged only when the run went through: every case scored (a failed case, with
+    # little scoring time, would pull the mean down), and with 7 raters on MS.
+    problems = []
+    failed = [case for case, status, *_ in rows if status != "succeeded"]
+    if len(rows) != n:
+        problems.append(f"{len(rows)} case results stored for {n} cases")
+    if failed:
+        problems.append(f"{len(failed)} case(s) failed: {', '.join(failed)}")
+    if kind == "ms":
+        other = [case for case, status, *_ in rows if status == "succeeded" and raters.get(case) != 7]
+        if other:
+            problems.append(f"{len(other)} case(s) not scored against 7 raters: {', '.join(other)}")
+    if problems:
+        print(f"FAILED: {kind.upper()}: " + "; ".join(problems) + ": no mean or target is given")
+        exit_status = 1
         continue
-    mc = sum(r[2] for r in rows) / len(rows)
-    mp = sum(r[3] for r in rows) / len(rows)
-    xp = max(r[3] for r in rows)
-    print(f"{'mean':<27} {mc:12.3f} {mp:11.3f}   (max platform {xp:.3f} s)")
+    mc = sum(r[3] for r in rows) / len(rows)
+    mp = sum(r[4] for r in rows) / len(rows)
+    xp = max(r[4] for r in rows)
+    print(f"{'mean':<38} {mc:12.3f} {mp:11.3f}   (max platform {xp:.3f} s)")
     print(f"wall time per case: {mc + mp:.3f} s mean, of which platform {100 * mp / (mc + mp):.0f} %")
     if kind == "ms":
         ok = mp < 0.5
         print(f"target: MS platform time per case < 0.5 s with 7 raters: {mp:.3f} s -> "
               f"{'met' if ok else 'MISSED'}")
-        if not ok and args.strict:
+        if not ok and args.strict and exit_status == 0:
             exit_status = 3
 print(f"\nall runs: {wall:.1f} s of worker wall time")
 loaded = [n for (n,) in db.execute("SELECT DISTINCT image_name FROM submissions WHERE status = 'ready'")]
