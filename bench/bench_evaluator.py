@@ -18,7 +18,8 @@ Usage: bench_evaluator.py [--segarena PATH] [--cases N] [--threads N] [--pet]
                           [--size XxYxZ] [--workdir DIR] [--keep] [--strict]
 Needs root, podman, skopeo and a static C toolchain with zlib (as the examples do).
 Exit status: 0 measured (3 with --strict when the target is missed), 1 a step or
-a case failed or an MS case had other than 7 raters, 77 skipped.
+a case failed or an MS case had other than 7 raters, 77 skipped (no root, podman,
+skopeo, C compiler or static zlib).
 """
 import argparse
 import json
@@ -55,6 +56,20 @@ if not segarena:
 if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
     print("SKIP: needs root, podman and skopeo")
     sys.exit(77)
+# The examples are static C programs with zlib (examples/contestants/build.sh): without
+# a static libz the build would fail halfway through, as if the benchmark had.
+cc = os.environ.get("CC", "cc")
+if not shutil.which(cc):
+    print(f"SKIP: no C compiler ({cc})")
+    sys.exit(77)
+with tempfile.TemporaryDirectory(prefix="segarena-bench-eval-probe.") as probe_dir:
+    probe = os.path.join(probe_dir, "probe.c")
+    with open(probe, "w") as f:
+        f.write("#include <zlib.h>\nint main(void){return zlibVersion()[0]=='\\0';}\n")
+    if subprocess.run([cc, "-static", "-O2", probe, "-o", os.path.join(probe_dir, "probe"), "-lz"],
+                      capture_output=True).returncode != 0:
+        print("SKIP: no static C toolchain with zlib (libz.a)")
+        sys.exit(77)
 
 work = args.workdir or tempfile.mkdtemp(prefix="segarena-bench-eval.")
 os.makedirs(work, exist_ok=True)
