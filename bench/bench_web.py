@@ -18,7 +18,8 @@ seconds, as a worker does); the board itself changes only when that run is done.
                        [--connections 32] [--threads 2] [--http-threads N]
                        [--live-interval 1.0] [--no-live] [--keep] [--strict]
 
-Exit status: 0 measured (whatever the targets), 1 a step failed, 2 bad usage,
+Exit status: 0 measured (whatever the targets), 1 a step failed (among them any
+answer to wrk that was not 2xx, or a socket error, in any run), 2 bad usage,
 3 with --strict when a target is missed, 77 when wrk is not installed.
 See docs/benchmarks.md.
 """
@@ -250,7 +251,7 @@ def run_wrk_live(wrk, url, args, data_dir):
 
 
 def verdict(ok):
-    return "PASS" if ok else "MISS"
+    return "ERRORS" if ok is None else "PASS" if ok else "MISS"
 
 
 def main():
@@ -337,10 +338,15 @@ def main():
     print(head)
     print("-" * len(head))
     missed = False
+    # An answer that was not 2xx or a socket error makes the run a failure, whatever
+    # its rate: its requests/s and latencies count answers that are not the board.
+    failed = [kind for kind in results if results[kind]["non_2xx"] or results[kind]["socket_errors"]]
     for kind in results:
         r = results[kind]
         base = kind.split()[-1]
         rps_ok, p99_ok = r["rps"] >= TARGET_RPS, r["p99"] < TARGET_P99_MS
+        if kind in failed:
+            rps_ok = p99_ok = None
         if kind in ("page", "json"):
             missed |= not (rps_ok and p99_ok)  # the issue's targets are for the steady state
             c = [t * 1e3 for t in cold[kind]]
@@ -367,12 +373,16 @@ def main():
         note = f"{kind}: {r['requests']} requests, load average {r['load']:.2f} before wrk"
         if r["cpu_ms"] is not None:
             note += f", server CPU {r['cpu_ms']:.3f} ms per request"
-        if r["non_2xx"] or r["socket_errors"]:
+        if kind in failed:
             note += f"; !! {r['non_2xx']} non-2xx answers, socket errors: {r['socket_errors'] or 'none'}"
-            missed = True
         print(note)
     print("single-request times are one urllib GET on a new connection (client included); cold ones "
           "follow `bench_web_data --touch` (the phase re-published: the cached board is stale)")
+    if failed:
+        print(f"bench_web: FAILED: wrk got answers that were not 2xx, or socket errors, on {', '.join(failed)} "
+              f"(above): the numbers cannot be trusted", file=sys.stderr)
+        print("FAILED: not every answer was a 2xx (exit status 1)")
+        return 1
     if missed:
         print("at least one target missed" + (" (--strict: exit status 3)" if args.strict else ""))
     return 3 if missed and args.strict else 0
