@@ -1,7 +1,8 @@
 # bench_web_data_quick.cmake: the ctest smoke test of bench_web_data (cmake -P):
 # a 3-submission x 4-case data directory, then `segarena results --json` on it
-# must read it back as a leaderboard of 3 rows, so that the web benchmark's data
-# stays what the evaluator itself would have stored.
+# must read it back as a leaderboard of 3 rows and 3 human-reference rows (one
+# per rater, bench_web_data's N_RATERS), each over the 4 cases, so that the web
+# benchmark's data stays what the evaluator itself would have stored.
 # -D DATA_TOOL=... -D SEGARENA=... -D WORKDIR=...
 file(REMOVE_RECURSE "${WORKDIR}")
 execute_process(
@@ -24,5 +25,14 @@ if(NOT n_rows EQUAL 3)
   message(FATAL_ERROR "expected 3 rows, got ${n_rows}:\n${json}")
 endif()
 string(JSON n_human LENGTH "${json}" human_reference)
-message(STATUS "bench_web_data: 3 rows, ${n_human} human-reference rows")
+if(NOT n_human EQUAL 3)
+  message(FATAL_ERROR "expected 3 human-reference rows (one per rater), got ${n_human}:\n${json}")
+endif()
+foreach(i RANGE 2)
+  string(JSON n_cases GET "${json}" human_reference ${i} n_cases)
+  if(NOT n_cases EQUAL 4)
+    message(FATAL_ERROR "human-reference row ${i} covers ${n_cases} cases, expected 4:\n${json}")
+  endif()
+endforeach()
+message(STATUS "bench_web_data: 3 rows, 3 human-reference rows of 4 cases")
 file(REMOVE_RECURSE "${WORKDIR}")
