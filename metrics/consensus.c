@@ -661,10 +661,27 @@ static void pass_majority(void *vctx, size_t z, int worker) {
 
 /* ---- Entry point --------------------------------------------------------------------- */
 
-int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
-                 const sa_consensus_options *opt_in, sa_consensus_result *out, sa_error *err) {
-    if (!out) return sa_error_set(err, "consensus: no result given");
-    memset(out, 0, sizeof *out);
+int sa_consensus_options_check(const sa_consensus_options *opt, sa_error *err) {
+    if (opt->method != SA_CONSENSUS_MAJORITY && opt->method != SA_CONSENSUS_STAPLE)
+        return sa_error_set(err, "consensus: unknown method %d", (int)opt->method);
+    if (opt->method == SA_CONSENSUS_STAPLE) {
+        if (opt->region != SA_STAPLE_DILATED_UNION && opt->region != SA_STAPLE_IMAGE)
+            return sa_error_set(err, "consensus: unknown STAPLE region %d", (int)opt->region);
+        if (opt->dilation_voxels < 0 || opt->dilation_voxels > MAX_DILATION)
+            return sa_error_set(err, "consensus: dilation_voxels %d is outside [0, %d]", opt->dilation_voxels,
+                                MAX_DILATION);
+        if (!(opt->tolerance >= 0) || !isfinite(opt->tolerance))
+            return sa_error_set(err, "consensus: tolerance %g must be finite and >= 0", opt->tolerance);
+        if (opt->max_iterations < 1)
+            return sa_error_set(err, "consensus: max_iterations %d must be >= 1", opt->max_iterations);
+        if (!isfinite(opt->threshold))
+            return sa_error_set(err, "consensus: threshold %g must be finite", opt->threshold);
+    }
+    return 0;
+}
+
+int sa_consensus_check(const uint8_t *const *raters, size_t k, const sa_grid *g, const sa_consensus_options *opt,
+                       sa_error *err) {
     if (sa_grid_check(g, err)) return -1;
     if (k == 0) return sa_error_set(err, "consensus: no rater masks given (k = 0)");
     if (k > SA_MAX_RATERS)
@@ -672,26 +689,20 @@ int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
     if (!raters) return sa_error_set(err, "consensus: no rater masks given");
     for (size_t r = 0; r < k; r++)
         if (!raters[r]) return sa_error_set(err, "consensus: rater %zu has no mask", r + 1);
+    if (!opt) return 0; /* the defaults */
+    return sa_consensus_options_check(opt, err);
+}
+
+int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
+                 const sa_consensus_options *opt_in, sa_consensus_result *out, sa_error *err) {
+    if (!out) return sa_error_set(err, "consensus: no result given");
+    memset(out, 0, sizeof *out);
+    if (sa_consensus_check(raters, k, g, opt_in, err)) return -1;
     sa_consensus_options opt;
     if (opt_in)
         opt = *opt_in;
     else
         sa_consensus_options_default(&opt);
-    if (opt.method != SA_CONSENSUS_MAJORITY && opt.method != SA_CONSENSUS_STAPLE)
-        return sa_error_set(err, "consensus: unknown method %d", (int)opt.method);
-    if (opt.method == SA_CONSENSUS_STAPLE) {
-        if (opt.region != SA_STAPLE_DILATED_UNION && opt.region != SA_STAPLE_IMAGE)
-            return sa_error_set(err, "consensus: unknown STAPLE region %d", (int)opt.region);
-        if (opt.dilation_voxels < 0 || opt.dilation_voxels > MAX_DILATION)
-            return sa_error_set(err, "consensus: dilation_voxels %d is outside [0, %d]",
-                                opt.dilation_voxels, MAX_DILATION);
-        if (!(opt.tolerance >= 0) || !isfinite(opt.tolerance))
-            return sa_error_set(err, "consensus: tolerance %g must be finite and >= 0", opt.tolerance);
-        if (opt.max_iterations < 1)
-            return sa_error_set(err, "consensus: max_iterations %d must be >= 1", opt.max_iterations);
-        if (!isfinite(opt.threshold))
-            return sa_error_set(err, "consensus: threshold %g must be finite", opt.threshold);
-    }
 
     size_t nvox = sa_grid_voxels(g);
     /* STAPLE on the dilated union writes only the box around the union into outputs

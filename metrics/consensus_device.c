@@ -3,6 +3,8 @@
  * --device asks (device.c's rule), for `segarena consensus`; sa_score_multi
  * makes the same choice for its own consensus (multi_rater.c).
  */
+#include <string.h>
+
 #include "engine.h"
 #include "gpu.h"
 
@@ -10,8 +12,10 @@ int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid
                            const sa_consensus_options *opt, sa_device device, sa_consensus_result *out,
                            sa_error *err) {
     if (!out) return sa_error_set(err, "consensus: no result given");
-    if (!raters || !g) return sa_error_set(err, "consensus: no rater masks given");
-    if (sa_grid_check(g, err)) return -1;
+    memset(out, 0, sizeof *out);
+    /* sa_consensus's checks, before the device is chosen or a mask is read: the
+     * upload packs every voxel of every rater */
+    if (sa_consensus_check(raters, k, g, opt, err)) return -1;
     const char *note = NULL;
     int on_gpu = sa_device_choose(device, sa_grid_voxels(g), &note, err);
     if (on_gpu < 0) return -1;

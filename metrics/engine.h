@@ -113,6 +113,18 @@ int sa_score_options_resolve(const sa_grid *grid, const sa_score_options *opt_in
 void sa_pair_metrics_finish(const sa_grid *grid, const sa_mask_scan *scan, const sa_surface_summary *surf,
                             const sa_score_options *opt, sa_pair_metrics *out);
 
+/* Argument checks, each shared by the CPU and the GPU path of its entry point and
+ * run before either touches a mask (an upload reads every voxel of every mask):
+ * sa_consensus_check: what sa_consensus and sa_consensus_on_device need (grid, k,
+ * every rater's mask, options; opt NULL: the defaults); sa_consensus_options_check
+ * the options alone (sa_gpu_consensus: raters in GPU slots); sa_lesion_options_check
+ * (lesions.c) what sa_lesions_find and sa_lesions_match need of their options.
+ * Each returns 0 or -1 with err set, in the messages of the CPU engine. */
+int sa_consensus_check(const uint8_t *const *raters, size_t k, const sa_grid *g, const sa_consensus_options *opt,
+                       sa_error *err);
+int sa_consensus_options_check(const sa_consensus_options *opt, sa_error *err);
+int sa_lesion_options_check(const sa_lesion_options *opt, sa_error *err);
+
 /* Which engine runs a job of `voxels` voxels (device.c): 1 GPU, 0 CPU, -1 with err
  * (gpu asked for and none usable). *note: NULL, or why auto chose the CPU. */
 int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err);

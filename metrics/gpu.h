@@ -48,6 +48,7 @@ typedef struct sa_gpu_masks sa_gpu_masks;
 
 /* Uploads count (1..SA_GPU_MAX_UPLOAD) full-grid byte masks (non-zero = inside)
  * as slots 0..count-1. The host packs them into patterns with `threads` threads.
+ * A NULL mask or an invalid grid is refused before anything is read.
  * Returns 0, SA_GPU_NO_MEMORY, or -1 with err set. */
 int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
                         sa_gpu_masks **out, sa_error *err);

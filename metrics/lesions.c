@@ -45,7 +45,7 @@ void sa_lesion_options_default(sa_lesion_options *opt) {
     opt->gamma = 0.65;
 }
 
-static int check_options(const sa_lesion_options *o, sa_error *err) {
+int sa_lesion_options_check(const sa_lesion_options *o, sa_error *err) {
     if (o->connectivity != 6 && o->connectivity != 18 && o->connectivity != 26)
         return sa_error_set(err, "invalid lesion connectivity %d (must be 6, 18 or 26)", o->connectivity);
     if (!isfinite(o->min_volume_mm3) || o->min_volume_mm3 < 0)
@@ -80,7 +80,7 @@ int sa_lesions_find(const uint8_t *mask, const sa_grid *g, const sa_lesion_optio
         opt = *opt_in;
     else
         sa_lesion_options_default(&opt);
-    if (check_options(&opt, err) || sa_grid_check(g, err)) return -1;
+    if (sa_lesion_options_check(&opt, err) || sa_grid_check(g, err)) return -1;
 
     sa_lesions *l = calloc(1, sizeof *l);
     if (!l) return sa_error_set(err, "out of memory finding lesions");
@@ -243,7 +243,7 @@ int sa_lesions_match(const sa_lesions *ref, const sa_lesions *pred, const sa_les
         opt = *opt_in;
     else
         sa_lesion_options_default(&opt);
-    if (check_options(&opt, err)) return -1;
+    if (sa_lesion_options_check(&opt, err)) return -1;
     if (!same_grid(&ref->grid, &pred->grid))
         return sa_error_set(err,
                             "lesion matching: reference lesions on grid %zux%zux%zu (%g x %g x %g mm), "

@@ -181,6 +181,21 @@ done:
     return rc;
 }
 
+/* Everything sa_score_multi needs of its arguments, checked before the device is
+ * chosen (the GPU path reads every mask at once, in the upload; the CPU path would
+ * find a missing mask or a bad option only part way). */
+static int multi_check(const uint8_t *pred, const uint8_t *const *raters, size_t k, const sa_grid *g,
+                       const sa_multi_options *opt, sa_error *err) {
+    if (!pred || !raters) return sa_error_set(err, "no mask given");
+    if (k < 1 || k > SA_MAX_RATERS) return sa_error_set(err, "%zu raters: between 1 and %d are supported", k, SA_MAX_RATERS);
+    if (opt->human_reference && k < 2) return sa_error_set(err, "the human reference needs at least 2 raters");
+    if (sa_consensus_check(raters, k, g, &opt->consensus, err)) return -1; /* the grid, every rater */
+    sa_score_options resolved;
+    if (sa_score_options_resolve(g, &opt->score, &resolved, err)) return -1;
+    if (opt->lesions && sa_lesion_options_check(&opt->lesion, err)) return -1;
+    return 0;
+}
+
 int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, const sa_grid *g,
                    const sa_multi_options *opt_in, sa_multi_result *out, sa_error *err) {
     sa_multi_options opt;
@@ -189,10 +204,7 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
     else
         sa_multi_options_default(&opt);
     memset(out, 0, sizeof *out);
-    if (!pred || !raters) return sa_error_set(err, "no mask given");
-    if (k < 1 || k > SA_MAX_RATERS) return sa_error_set(err, "%zu raters: between 1 and %d are supported", k, SA_MAX_RATERS);
-    if (opt.human_reference && k < 2) return sa_error_set(err, "the human reference needs at least 2 raters");
-    if (sa_grid_check(g, err)) return -1;
+    if (multi_check(pred, raters, k, g, &opt, err)) return -1;
 
     const char *note = NULL;
     int on_gpu = sa_device_choose(opt.score.device, sa_grid_voxels(g), &note, err);

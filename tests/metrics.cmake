@@ -1,6 +1,7 @@
 # Unit tests of metrics/ (no dependency beyond the engine; run in every CI and
 # under ASan/UBSan).
-foreach(t test_metrics_properties test_metrics_hand test_percentile test_multi_rater test_edt_line)
+foreach(t test_metrics_properties test_metrics_hand test_percentile test_multi_rater test_edt_line
+          test_device_args)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_link_libraries(${t} PRIVATE sa_metrics)
   # test_edt_line drives the engine's private shared headers (edt_line.h ...)

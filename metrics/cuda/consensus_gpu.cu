@@ -34,8 +34,6 @@
 #include "staple_em.h"
 #include "voxel_runs.cuh"
 
-/* As consensus.c: distances are kept in 16 bits, saturated at d + 1. */
-#define MAX_DILATION 65534
 /* Up to 2^12 patterns the histogram is kept per block in shared memory. */
 #define SHARED_HIST_MAX_RATERS 12
 #define THREADS 256
@@ -513,7 +511,8 @@ static int run_staple(job *j, sa_consensus_result *out) {
     return gpu_check(cudaGetLastError(), "consensus: output kernel", err);
 }
 
-/* The checks of sa_consensus, with its messages. */
+/* The checks of sa_consensus, with its messages; the options by consensus.c's
+ * own function. */
 static int check_args(sa_gpu_masks *m, const int *raters, size_t k, const sa_consensus_options *opt,
                       sa_error *err) {
     if (!m) return sa_error_set(err, "consensus: no GPU masks given");
@@ -528,22 +527,7 @@ static int check_args(sa_gpu_masks *m, const int *raters, size_t k, const sa_con
         if (s < 0 || s >= SA_GPU_MAX_SLOTS || !gpu_masks_view(m, s).base)
             return sa_error_set(err, "consensus: rater %zu has no mask (GPU slot %d)", r + 1, s);
     }
-    if (opt->method != SA_CONSENSUS_MAJORITY && opt->method != SA_CONSENSUS_STAPLE)
-        return sa_error_set(err, "consensus: unknown method %d", (int)opt->method);
-    if (opt->method == SA_CONSENSUS_STAPLE) {
-        if (opt->region != SA_STAPLE_DILATED_UNION && opt->region != SA_STAPLE_IMAGE)
-            return sa_error_set(err, "consensus: unknown STAPLE region %d", (int)opt->region);
-        if (opt->dilation_voxels < 0 || opt->dilation_voxels > MAX_DILATION)
-            return sa_error_set(err, "consensus: dilation_voxels %d is outside [0, %d]", opt->dilation_voxels,
-                                MAX_DILATION);
-        if (!(opt->tolerance >= 0) || !isfinite(opt->tolerance))
-            return sa_error_set(err, "consensus: tolerance %g must be finite and >= 0", opt->tolerance);
-        if (opt->max_iterations < 1)
-            return sa_error_set(err, "consensus: max_iterations %d must be >= 1", opt->max_iterations);
-        if (!isfinite(opt->threshold))
-            return sa_error_set(err, "consensus: threshold %g must be finite", opt->threshold);
-    }
-    return 0;
+    return sa_consensus_options_check(opt, err); /* consensus.c's own check */
 }
 
 static int run(job *j, unsigned maps, sa_consensus_result *out, int *slot_out) {

@@ -438,6 +438,11 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
                                    sa_gpu_masks **out, sa_error *err) {
     *out = NULL;
     if (count < 1 || count > SA_GPU_MAX_UPLOAD) return sa_error_set(err, "GPU: %zu masks in one upload (1..%d)", count, SA_GPU_MAX_UPLOAD);
+    /* the packers read every mask from every core: a missing one is refused here */
+    if (!masks) return sa_error_set(err, "GPU: no masks given to upload");
+    for (size_t b = 0; b < count; b++)
+        if (!masks[b]) return sa_error_set(err, "GPU: mask %zu of %zu to upload is missing (NULL)", b + 1, count);
+    if (sa_grid_check(g, err)) return -1;
     if (sa_gpu_device_count(err) <= 0) return -1;
     sa_gpu_masks *m = (sa_gpu_masks *)calloc(1, sizeof *m);
     if (!m) return sa_error_set(err, "out of memory");

@@ -275,7 +275,8 @@ static void errors(void) {
 /* sa_consensus_on_device (segarena consensus --device): gpu and auto on a large
  * image run on the GPU with sa_consensus's result; auto on a small one, and cpu,
  * stay on the CPU (auto says why); 17 raters are more than the GPU takes (an
- * error with gpu, the CPU with auto). */
+ * error with gpu, the CPU with auto); a missing rater mask or a bad option is
+ * refused, with the CPU's message, before anything is uploaded. */
 static void on_device(void) {
     sa_grid big = {256, 256, 72, {0.7, 0.7, 1.5}}, small = {40, 30, 20, {1, 1, 1}};
     enum { K = 17 };
@@ -310,6 +311,29 @@ static void on_device(void) {
     CHECK(dev.gpu_used == 0 && dev.device_note != NULL);
     CHECK(sa_consensus((const uint8_t *const *)raters, K, &big, &opt, &cpu, &err) == 0 && same_result(&dev, &cpu, nvox));
     sa_consensus_free(&dev), sa_consensus_free(&cpu);
+
+    /* a missing rater mask is refused before the upload, whose packers read
+     * every mask (it crashed them), with the CPU's message; so is a bad option */
+    const uint8_t *missing[2] = {raters[0], NULL};
+    sa_multi_options mo;
+    sa_multi_options_default(&mo);
+    sa_multi_result *multi = malloc(sizeof *multi);
+    for (int d = 0; d < 2; d++) {
+        sa_device want = d ? SA_DEVICE_GPU : SA_DEVICE_AUTO;
+        CHECK(sa_consensus_on_device(missing, 2, &big, &opt, want, &dev, &err) == -1 && dev.mask == NULL);
+        CHECK_STR_CONTAINS(err.msg, "consensus: rater 2 has no mask");
+        mo.score.device = want;
+        CHECK(sa_score_multi(raters[1], missing, 2, &big, &mo, multi, &err) == -1 && multi->consensus.mask == NULL);
+        CHECK_STR_CONTAINS(err.msg, "consensus: rater 2 has no mask");
+        sa_consensus_options bad = opt;
+        bad.dilation_voxels = -3;
+        CHECK(sa_consensus_on_device((const uint8_t *const *)raters, 3, &big, &bad, want, &dev, &err) == -1);
+        CHECK_STR_CONTAINS(err.msg, "dilation_voxels -3");
+    }
+    free(multi);
+    sa_gpu_masks *m = NULL;
+    CHECK(sa_gpu_masks_upload(missing, 2, &big, 1, &m, &err) == -1 && m == NULL);
+    CHECK_STR_CONTAINS(err.msg, "mask 2 of 2 to upload is missing");
     for (size_t r = 0; r < K; r++) free(raters[r]);
 }
 

@@ -1,0 +1,147 @@
+/*
+ * test_device_args.c: the entry points that may run on the GPU check their
+ * arguments before the device is chosen and before any mask is read, with the
+ * CPU engine's messages. The GPU path uploads every mask at once (the packers
+ * read every voxel of every mask), so a missing rater mask checked only later
+ * crashed it where the CPU path returned "consensus: rater 2 has no mask".
+ *
+ * Runs everywhere (unit): with --device gpu and no usable GPU, an argument
+ * error must still be the argument's, not "no usable GPU"; every device must
+ * give the message sa_consensus (CPU) gives. The image is large enough for auto
+ * to pick a GPU where there is one. The same calls on a real GPU are in
+ * test_consensus_gpu (label gpu).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../test.h"
+#include "gpu.h"
+#include "metrics.h"
+
+static const sa_device devices[3] = {SA_DEVICE_AUTO, SA_DEVICE_GPU, SA_DEVICE_CPU};
+
+/* sa_consensus_on_device on every device: -1, the result zeroed, and the
+ * message of sa_consensus on the same arguments, which contains `want`. */
+static void consensus_refused(const uint8_t *const *raters, size_t k, const sa_grid *g,
+                              const sa_consensus_options *opt, const char *want) {
+    sa_consensus_result cpu, dev;
+    sa_error cpu_err, err;
+    CHECK(sa_consensus(raters, k, g, opt, &cpu, &cpu_err) == -1);
+    CHECK_STR_CONTAINS(cpu_err.msg, want);
+    for (int d = 0; d < 3; d++) {
+        memset(&dev, 0x5A, sizeof dev);
+        CHECK(sa_consensus_on_device(raters, k, g, opt, devices[d], &dev, &err) == -1);
+        CHECK(dev.mask == NULL && dev.probability == NULL && dev.gpu_used == 0);
+        if (strcmp(err.msg, cpu_err.msg) != 0) {
+            fprintf(stderr, "  --device %s: \"%s\", the CPU says \"%s\"\n", sa_device_name(devices[d]), err.msg,
+                    cpu_err.msg);
+            CHECK(0);
+        }
+    }
+}
+
+/* sa_score_multi with every device: -1 and one message, containing `want`. */
+static void multi_refused(const uint8_t *pred, const uint8_t *const *raters, size_t k, const sa_grid *g,
+                          sa_multi_options opt, const char *want) {
+    sa_multi_result *out = malloc(sizeof *out);
+    sa_error first, err;
+    for (int d = 2; d >= 0; d--) { /* cpu first: its message is the reference */
+        opt.score.device = devices[d];
+        CHECK(sa_score_multi(pred, raters, k, g, &opt, out, d == 2 ? &first : &err) == -1);
+        CHECK(out->gpu_used == 0 && out->consensus.mask == NULL);
+        if (d == 2) {
+            CHECK_STR_CONTAINS(first.msg, want);
+        } else if (strcmp(err.msg, first.msg) != 0) {
+            fprintf(stderr, "  --device %s: \"%s\", the CPU says \"%s\"\n", sa_device_name(devices[d]), err.msg,
+                    first.msg);
+            CHECK(0);
+        }
+    }
+    free(out);
+}
+
+int main(void) {
+    sa_grid g = {256, 256, 80, {1, 1, 1}}; /* >= SA_GPU_AUTO_MIN_VOXELS: auto would use a GPU */
+    size_t n = sa_grid_voxels(&g);
+    CHECK(n >= SA_GPU_AUTO_MIN_VOXELS);
+    uint8_t *a = calloc(n, 1), *b = calloc(n, 1);
+    for (size_t i = 0; i < n; i += 97) a[i] = 1;
+    for (size_t i = 0; i < n; i += 89) b[i] = 1;
+
+    /* ---- sa_consensus_on_device ---- */
+    const uint8_t *second_missing[2] = {a, NULL}, *first_missing[3] = {NULL, a, b}, *ok[2] = {a, b};
+    consensus_refused(second_missing, 2, &g, NULL, "consensus: rater 2 has no mask");
+    consensus_refused(first_missing, 3, &g, NULL, "consensus: rater 1 has no mask");
+    consensus_refused(NULL, 2, &g, NULL, "no rater masks given");
+    consensus_refused(ok, 0, &g, NULL, "k = 0");
+    consensus_refused(ok, SA_MAX_RATERS + 1, &g, NULL, "at most 32 are supported");
+    consensus_refused(ok, 2, NULL, NULL, "no grid given");
+    sa_grid bad_grid = g;
+    bad_grid.spacing[1] = 0;
+    consensus_refused(ok, 2, &bad_grid, NULL, "invalid spacing");
+    sa_consensus_options opt;
+    sa_consensus_options_default(&opt);
+    opt.method = (sa_consensus_method)7;
+    consensus_refused(ok, 2, &g, &opt, "unknown method 7");
+    sa_consensus_options_default(&opt);
+    opt.dilation_voxels = -1;
+    consensus_refused(ok, 2, &g, &opt, "dilation_voxels -1");
+    sa_consensus_options_default(&opt);
+    opt.tolerance = NAN;
+    consensus_refused(ok, 2, &g, &opt, "tolerance");
+    sa_consensus_options_default(&opt);
+    opt.region = (sa_staple_region)9;
+    consensus_refused(ok, 2, &g, &opt, "unknown STAPLE region 9");
+    /* a missing mask beyond what the GPU takes (17 raters): the same message */
+    const uint8_t *many[17];
+    for (int r = 0; r < 17; r++) many[r] = r == 16 ? NULL : a;
+    consensus_refused(many, 17, &g, NULL, "consensus: rater 17 has no mask");
+
+    /* ---- sa_score_multi ---- */
+    sa_multi_options mo;
+    sa_multi_options_default(&mo);
+    mo.human_reference = 1;
+    multi_refused(b, second_missing, 2, &g, mo, "consensus: rater 2 has no mask");
+    multi_refused(NULL, ok, 2, &g, mo, "no mask given");
+    multi_refused(b, NULL, 2, &g, mo, "no mask given");
+    multi_refused(b, ok, 0, &g, mo, "0 raters");
+    multi_refused(b, ok, SA_MAX_RATERS + 1, &g, mo, "33 raters");
+    multi_refused(b, ok, 1, &g, mo, "human reference needs at least 2 raters");
+    multi_refused(b, ok, 2, NULL, mo, "no grid given");
+    sa_multi_options bad = mo;
+    bad.consensus.max_iterations = 0;
+    multi_refused(b, ok, 2, &g, bad, "max_iterations 0");
+    bad = mo;
+    bad.score.tau_mm = -1;
+    multi_refused(b, ok, 2, &g, bad, "tolerance tau");
+    bad = mo;
+    bad.lesions = 1;
+    bad.lesion.connectivity = 5;
+    multi_refused(b, ok, 2, &g, bad, "connectivity 5");
+    bad.lesions = 0; /* lesion options are not used, so not checked */
+    bad.score.device = SA_DEVICE_CPU;
+    sa_multi_result *out = malloc(sizeof *out);
+    sa_error err;
+    bad.consensus_maps = 0;
+    sa_grid small = {20, 20, 10, {1, 1, 1}}; /* quick on the CPU */
+    CHECK(sa_score_multi(b, ok, 2, &small, &bad, out, &err) == 0);
+    sa_multi_result_free(out);
+    free(out);
+
+    /* ---- the upload itself refuses a missing mask before reading any ---- */
+    sa_gpu_masks *m = (sa_gpu_masks *)&g; /* must come back NULL */
+    int rc = sa_gpu_masks_upload(second_missing, 2, &g, 1, &m, &err);
+    CHECK(rc == -1 && m == NULL);
+    if (sa_gpu_built()) {
+        CHECK_STR_CONTAINS(err.msg, "mask 2 of 2 to upload is missing");
+        CHECK(sa_gpu_masks_upload(NULL, 2, &g, 1, &m, &err) == -1 && m == NULL);
+        CHECK_STR_CONTAINS(err.msg, "no masks given");
+        CHECK(sa_gpu_masks_upload(ok, 2, NULL, 1, &m, &err) == -1 && m == NULL);
+        CHECK_STR_CONTAINS(err.msg, "no grid given");
+    } else {
+        CHECK_STR_CONTAINS(err.msg, "without CUDA");
+    }
+    free(a), free(b);
+    return test_report("test_device_args");
+}
