@@ -49,7 +49,10 @@ gpu_mask_view gpu_masks_view(const sa_gpu_masks *m, int slot);
 int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err);
 
 /* Returns 0 for cudaSuccess, else -1 (SA_GPU_NO_MEMORY for an allocation
- * failure) with err set to "<what>: <CUDA's message>". */
+ * failure) with err set to "<what>: <CUDA's message>". An error CUDA documents
+ * as sticky makes the GPU unusable for the rest of the process; a GPU held by
+ * another process (cudaErrorDevicesUnavailable) counts as absent for a while
+ * (masks.cu, device discovery). */
 int gpu_check(cudaError_t e, const char *what, sa_error *err);
 
 /* Device memory: a block kept from an earlier job when one fits, else

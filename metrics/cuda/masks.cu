@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gpu_internal.cuh"
 #include "parallel.h"
@@ -18,18 +19,60 @@ extern "C" int sa_gpu_built(void) { return 1; }
  * "sticky" error: every later call fails too); the GPU then counts as absent. */
 static volatile int context_broken;
 static char broken_why[256];
+/* Guards broken_why and the device state below (device discovery). */
+static pthread_mutex_t device_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The errors after which the context cannot be used again (CUDA 13's
+ * driver_types.h: "any further CUDA work will return the same error. To continue
+ * using CUDA, the process must be terminated and relaunched"), and the
+ * uncorrectable ECC and NVLink errors. CUDA reports such an error to every call
+ * after it, so the failing call's own code says whether the context is lost: no
+ * synchronize is needed to find out. Any other error fails one job only. */
+static int sticky_error(cudaError_t e) {
+    switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorNvlinkUncorrectable:
+    case cudaErrorMpsClientTerminated:
+    case cudaErrorExternalDevice:
+#if CUDART_VERSION >= 12080
+    case cudaErrorContained:
+    case cudaErrorTensorMemoryLeak:
+#endif
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void mark_broken(const char *what, cudaError_t e) {
+    pthread_mutex_lock(&device_lock);
+    if (!context_broken) {
+        snprintf(broken_why, sizeof broken_why, "the GPU failed earlier in this process (%s: %s)", what,
+                 cudaGetErrorString(e));
+        __sync_synchronize();
+        context_broken = 1;
+    }
+    pthread_mutex_unlock(&device_lock);
+}
+
+static void mark_busy(const char *what, cudaError_t e); /* device discovery, below */
 
 int gpu_check(cudaError_t e, const char *what, sa_error *err) {
     if (e == cudaSuccess) return 0;
     int no_memory = e == cudaErrorMemoryAllocation;
     sa_error_set(err, "GPU: %s: %s", what, cudaGetErrorString(e));
     cudaGetLastError(); /* clears an error that is not sticky */
-    if (!no_memory && cudaDeviceSynchronize() != cudaSuccess && !context_broken) {
-        snprintf(broken_why, sizeof broken_why, "the GPU failed earlier in this process (%s: %s)", what,
-                 cudaGetErrorString(e));
-        __sync_synchronize();
-        context_broken = 1;
-    }
+    if (sticky_error(e)) mark_broken(what, e);
+    else if (e == cudaErrorDevicesUnavailable) mark_busy(what, e); /* another process holds it: try again later */
     return no_memory ? SA_GPU_NO_MEMORY : -1;
 }
 
@@ -125,7 +168,9 @@ void gpu_free(void *p, cudaStream_t st) {
     pthread_mutex_unlock(&kept_lock);
     /* work queued on st may still use the block: it must be done before another
      * stream can be given the block */
-    if (!bytes || context_broken || cudaStreamSynchronize(st) != cudaSuccess) {
+    cudaError_t e = context_broken ? cudaSuccess : cudaStreamSynchronize(st);
+    if (!bytes || context_broken || e != cudaSuccess) {
+        if (sticky_error(e)) mark_broken("finishing a job", e);
         cudaGetLastError();
         (void)cudaFree(p);
         return;
@@ -175,41 +220,61 @@ int gpu_reserve_local(size_t bytes_per_thread, sa_error *err) {
     return rc;
 }
 
+/* ---- Device discovery -----------------------------------------------------------
+ * The driver's count is asked once per process. A GPU that another process holds
+ * (exclusive-process mode: cudaErrorDevicesUnavailable, when the context is
+ * made) counts as absent for BUSY_RETRY_S seconds and is then tried again, so
+ * that a long-lived worker takes it back. */
+#define BUSY_RETRY_S 10.0
+
 static int device_count;
 static char device_why[256];
+static double busy_until; /* monotonic seconds: counts as absent until then */
+static char busy_why[256];
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void mark_busy(const char *what, cudaError_t e) {
+    pthread_mutex_lock(&device_lock);
+    snprintf(busy_why, sizeof busy_why, "GPU 0 is busy or unavailable (%s: %s); asked again after %.0f s", what,
+             cudaGetErrorString(e), BUSY_RETRY_S);
+    busy_until = now_s() + BUSY_RETRY_S;
+    pthread_mutex_unlock(&device_lock);
+}
 
 /* Asks the driver once per process (pthread_once: worker threads ask together). */
 static void count_devices(void) {
-    char *why = device_why;
-    {
-        int n = 0;
-        cudaError_t e = cudaGetDeviceCount(&n);
-        if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice) {
-            snprintf(why, sizeof device_why, "no NVIDIA GPU with a suitable driver found (CUDA: %s)",
-                     cudaGetErrorString(e));
-            cudaGetLastError();
-            n = 0;
-        } else if (e != cudaSuccess) {
-            snprintf(why, sizeof device_why, "no usable CUDA device: %s", cudaGetErrorString(e));
-            cudaGetLastError();
-            n = 0;
-        } else if (n == 0) {
-            snprintf(why, sizeof device_why, "no CUDA device present");
-        }
-        device_count = n;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice) {
+        snprintf(device_why, sizeof device_why, "no NVIDIA GPU with a suitable driver found (CUDA: %s)",
+                 cudaGetErrorString(e));
+        cudaGetLastError();
+        n = 0;
+    } else if (e != cudaSuccess) {
+        snprintf(device_why, sizeof device_why, "no usable CUDA device: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        n = 0;
+    } else if (n == 0) {
+        snprintf(device_why, sizeof device_why, "no CUDA device present");
     }
+    device_count = n;
 }
 
 extern "C" int sa_gpu_device_count(sa_error *err) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, count_devices);
-    if (context_broken) {
-        __sync_synchronize();
-        sa_error_set(err, "%s", broken_why);
-        return 0;
-    }
-    if (device_count == 0) sa_error_set(err, "%s", device_why);
-    return device_count;
+    pthread_mutex_lock(&device_lock);
+    int n = device_count;
+    if (context_broken) sa_error_set(err, "%s", broken_why), n = 0;
+    else if (n == 0) sa_error_set(err, "%s", device_why);
+    else if (busy_until > 0 && now_s() < busy_until) sa_error_set(err, "%s", busy_why), n = 0;
+    pthread_mutex_unlock(&device_lock);
+    return n;
 }
 
 gpu_mask_view gpu_masks_view(const sa_gpu_masks *m, int slot) {
