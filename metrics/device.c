@@ -33,16 +33,18 @@ _Static_assert(SA_GPU_MAX_RATERS == SA_GPU_MAX_UPLOAD - 1, "the raters and the p
 int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err) {
     *note = NULL;
     if (want == SA_DEVICE_CPU) return 0;
+    /* sa_gpu_ready, not only sa_gpu_device_count: a GPU this build has no code
+     * for, or one another process holds, is found here, before any mask is packed */
     if (want == SA_DEVICE_GPU) {
         sa_error why;
-        if (sa_gpu_device_count(&why) > 0) return 1;
+        if (sa_gpu_ready(&why)) return 1;
         return sa_error_set(err, "--device gpu: no usable GPU (%s)", why.msg);
     }
     if (voxels < SA_GPU_AUTO_MIN_VOXELS) {
         *note = "volume below the GPU threshold: computed on the CPU";
         return 0;
     }
-    if (sa_gpu_device_count(NULL) <= 0) {
+    if (!sa_gpu_ready(NULL)) {
         *note = "no usable GPU: computed on the CPU";
         return 0;
     }

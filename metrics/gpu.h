@@ -38,10 +38,18 @@ extern "C" {
 int sa_gpu_built(void);
 
 /* Usable CUDA devices: > 0, or 0 with err saying why there is none (built
- * without CUDA, no driver, no device). Cheap after the first call. */
+ * without CUDA, no driver, no device, no code in this build for its compute
+ * capability, a sticky error earlier in this process, or busy: held by another
+ * process, asked again some seconds later). Creates no CUDA context; cheap
+ * after the first call. */
 int sa_gpu_device_count(sa_error *err);
 /* Frees the device blocks kept between jobs (sa_gpu_free_cached). */
 void sa_gpu_cache_release(void);
+
+/* Whether GPU 0 can run a job now: sa_gpu_device_count, then, until it once
+ * succeeds, a kernel of this build loaded on it (which creates the context):
+ * 1, or 0 with err saying why. Called before a job's first upload. */
+int sa_gpu_ready(sa_error *err);
 
 /* Masks resident on the GPU (opaque). */
 typedef struct sa_gpu_masks sa_gpu_masks;

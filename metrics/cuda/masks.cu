@@ -221,15 +221,22 @@ int gpu_reserve_local(size_t bytes_per_thread, sa_error *err) {
 }
 
 /* ---- Device discovery -----------------------------------------------------------
- * The driver's count is asked once per process. A GPU that another process holds
- * (exclusive-process mode: cudaErrorDevicesUnavailable, when the context is
- * made) counts as absent for BUSY_RETRY_S seconds and is then tried again, so
- * that a long-lived worker takes it back. */
+ * A GPU is usable when the driver finds one (cudaGetDeviceCount), when this
+ * build holds code it can run (its compute capability against the architectures
+ * CMake built for, SA_CUDA_ARCHITECTURES; then, at the first job, a kernel of
+ * this build loaded on it: cudaFuncGetAttributes), and while no sticky error
+ * has broken the context. The first two are asked once per process and need no
+ * CUDA context (sa_gpu_device_count stays cheap); the load creates the context
+ * and is made once it succeeds (sa_gpu_ready). A GPU that another process holds
+ * (exclusive-process mode: cudaErrorDevicesUnavailable), or whose context could
+ * not be made for another passing reason, counts as absent for BUSY_RETRY_S
+ * seconds and is then asked again, so that a long-lived worker takes it back. */
 #define BUSY_RETRY_S 10.0
 
-static int device_count;
-static char device_why[256];
-static double busy_until; /* monotonic seconds: counts as absent until then */
+static int device_count;     /* from the driver, 0 when none is usable for good */
+static char device_why[256]; /* why none, when device_count is 0 */
+static int device_ready;     /* a kernel of this build loaded on the GPU */
+static double busy_until;    /* monotonic seconds: counts as absent until then */
 static char busy_why[256];
 
 static double now_s(void) {
@@ -243,10 +250,101 @@ static void mark_busy(const char *what, cudaError_t e) {
     snprintf(busy_why, sizeof busy_why, "GPU 0 is busy or unavailable (%s: %s); asked again after %.0f s", what,
              cudaGetErrorString(e), BUSY_RETRY_S);
     busy_until = now_s() + BUSY_RETRY_S;
+    device_ready = 0;
     pthread_mutex_unlock(&device_lock);
 }
 
-/* Asks the driver once per process (pthread_once: worker threads ask together). */
+/* The architectures this build holds code for, as CMake was given them
+ * ("80,90": sm_80, compute_80, ...; "90a-real"; "native"). */
+#ifdef SA_CUDA_ARCHITECTURES
+static const char build_archs[] = SA_CUDA_ARCHITECTURES;
+#else
+static const char build_archs[] = "";
+#endif
+
+/* One entry of build_archs: its number (80), its suffix letter ('a', 'f' or 0),
+ * whether it holds machine code (sm_) and PTX (compute_); returns where the next
+ * entry starts, NULL when this one is not a number (native, all: unknown). */
+static const char *arch_entry(const char *p, int *num, char *letter, int *sass, int *ptx) {
+    if (*p < '0' || *p > '9') return NULL;
+    *num = 0, *letter = 0, *sass = 1, *ptx = 1;
+    while (*p >= '0' && *p <= '9') *num = *num * 10 + (*p++ - '0');
+    if (*p == 'a' || *p == 'f') *letter = *p++;
+    if (!strncmp(p, "-real", 5)) *ptx = 0, p += 5;
+    else if (!strncmp(p, "-virtual", 8)) *sass = 0, p += 8;
+    if (*p != ',' && *p) return NULL;
+    return *p ? p + 1 : p;
+}
+
+/* 1 when the build holds code a GPU of compute capability major.minor can run
+ * (machine code of its major version and an equal or lower minor one, or PTX
+ * of an equal or lower version, which the driver compiles; 'a' code only for
+ * its exact version, 'f' code for its major version), 0 when it holds none, -1
+ * when the list says nothing certain (the kernel load decides). */
+static int build_runs_on(int major, int minor) {
+    const char *p = build_archs;
+    if (!*p) return -1;
+    int dev = major * 10 + minor;
+    while (*p) {
+        int num, sass, ptx;
+        char letter;
+        p = arch_entry(p, &num, &letter, &sass, &ptx);
+        if (!p) return -1;
+        int same_major = num / 10 == major && num % 10 <= minor;
+        if (letter == 'a' && num == dev) return 1;
+        if (letter == 'f' && same_major) return 1;
+        if (!letter && ((sass && same_major) || (ptx && num <= dev))) return 1;
+    }
+    return 0;
+}
+
+/* "8.0, 9.0" from "80,90" (the list as given when it is not all numbers). */
+static void format_archs(char *out, size_t size) {
+    size_t at = 0;
+    int seen[32], n_seen = 0; /* num * 256 + letter: "80-real,80-virtual" once */
+    out[0] = 0;
+    for (const char *p = build_archs; *p && at < size;) {
+        int num, sass, ptx, again = 0;
+        char letter;
+        const char *next = arch_entry(p, &num, &letter, &sass, &ptx);
+        if (!next) {
+            snprintf(out, size, "%s", build_archs);
+            return;
+        }
+        for (int i = 0; i < n_seen; i++) again |= seen[i] == num * 256 + letter;
+        if (!again) {
+            if (n_seen < 32) seen[n_seen++] = num * 256 + letter;
+            char suffix[2] = {letter, 0};
+            at += (size_t)snprintf(out + at, size - at, "%s%d.%d%s", at ? ", " : "", num / 10, num % 10, suffix);
+        }
+        p = next;
+    }
+}
+
+/* "GPU 0 (Tesla T4, compute 7.5): no kernel image for it in this build (built for 8.0, 9.0)" */
+static void no_image_why(int major, int minor, cudaError_t e) {
+    cudaDeviceProp prop;
+    const char *name = "?";
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) name = prop.name;
+    else cudaGetLastError();
+    char archs[128];
+    format_archs(archs, sizeof archs);
+    int n = snprintf(device_why, sizeof device_why, "GPU 0 (%s, compute %d.%d): no kernel image for it in this build",
+                     name, major, minor);
+    if (n > 0 && (size_t)n < sizeof device_why && (archs[0] || e != cudaSuccess))
+        snprintf(device_why + n, sizeof device_why - (size_t)n, " (%s%s%s%s)", archs[0] ? "built for " : "", archs,
+                 archs[0] && e != cudaSuccess ? "; " : "", e != cudaSuccess ? cudaGetErrorString(e) : "");
+}
+
+static void compute_capability(int *major, int *minor) {
+    *major = *minor = 0;
+    if (cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
+        cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess)
+        cudaGetLastError();
+}
+
+/* Asks the driver once per process (pthread_once: worker threads ask together);
+ * creates no context. */
 static void count_devices(void) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -261,20 +359,76 @@ static void count_devices(void) {
         n = 0;
     } else if (n == 0) {
         snprintf(device_why, sizeof device_why, "no CUDA device present");
+    } else {
+        int major, minor;
+        compute_capability(&major, &minor);
+        if (major > 0 && build_runs_on(major, minor) == 0) {
+            no_image_why(major, minor, cudaSuccess);
+            n = 0;
+        }
     }
     device_count = n;
+}
+
+/* Under device_lock: 0 with err set when the GPU counts as absent now. */
+static int usable_locked(sa_error *err) {
+    if (context_broken) {
+        sa_error_set(err, "%s", broken_why);
+        return 0;
+    }
+    if (device_count == 0) {
+        sa_error_set(err, "%s", device_why);
+        return 0;
+    }
+    if (busy_until > 0 && now_s() < busy_until) {
+        sa_error_set(err, "%s", busy_why);
+        return 0;
+    }
+    return device_count;
 }
 
 extern "C" int sa_gpu_device_count(sa_error *err) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, count_devices);
     pthread_mutex_lock(&device_lock);
-    int n = device_count;
-    if (context_broken) sa_error_set(err, "%s", broken_why), n = 0;
-    else if (n == 0) sa_error_set(err, "%s", device_why);
-    else if (busy_until > 0 && now_s() < busy_until) sa_error_set(err, "%s", busy_why), n = 0;
+    int n = usable_locked(err);
     pthread_mutex_unlock(&device_lock);
     return n;
+}
+
+/* A kernel of this build, loaded by sa_gpu_ready to see that the GPU runs them. */
+__global__ void probe_kernel(void) {}
+
+extern "C" int sa_gpu_ready(sa_error *err) {
+    if (sa_gpu_device_count(err) <= 0) return 0;
+    pthread_mutex_lock(&device_lock);
+    int n = usable_locked(err);
+    if (n > 0 && !device_ready) {
+        cudaFuncAttributes a;
+        cudaError_t e = cudaFuncGetAttributes(&a, probe_kernel); /* creates the context; loads the module */
+        cudaGetLastError();
+        if (e == cudaSuccess) {
+            device_ready = 1, busy_until = 0;
+        } else if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction ||
+                   e == cudaErrorInvalidKernelImage || e == cudaErrorUnsupportedPtxVersion ||
+                   e == cudaErrorJitCompilerNotFound || e == cudaErrorJitCompilationDisabled) {
+            int major, minor;
+            compute_capability(&major, &minor);
+            no_image_why(major, minor, e); /* for good: this build cannot run on it */
+            device_count = 0;
+        } else if (sticky_error(e)) {
+            pthread_mutex_unlock(&device_lock);
+            mark_broken("starting the GPU", e);
+            pthread_mutex_lock(&device_lock);
+        } else { /* busy (another process holds it), or not started for another reason */
+            snprintf(busy_why, sizeof busy_why, "GPU 0 could not be started (CUDA: %s); asked again after %.0f s",
+                     cudaGetErrorString(e), BUSY_RETRY_S);
+            busy_until = now_s() + BUSY_RETRY_S;
+        }
+        n = usable_locked(err);
+    }
+    pthread_mutex_unlock(&device_lock);
+    return n > 0;
 }
 
 gpu_mask_view gpu_masks_view(const sa_gpu_masks *m, int slot) {
@@ -508,7 +662,7 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
     for (size_t b = 0; b < count; b++)
         if (!masks[b]) return sa_error_set(err, "GPU: mask %zu of %zu to upload is missing (NULL)", b + 1, count);
     if (sa_grid_check(g, err)) return -1;
-    if (sa_gpu_device_count(err) <= 0) return -1;
+    if (!sa_gpu_ready(err)) return -1;
     sa_gpu_masks *m = (sa_gpu_masks *)calloc(1, sizeof *m);
     if (!m) return sa_error_set(err, "out of memory");
     m->grid = *g;

@@ -247,6 +247,10 @@ int main(void) {
         printf("SKIP: no GPU test: %s\n", why.msg);
         return 77;
     }
+    /* a GPU discovery calls usable runs this build's kernels */
+    int ready = sa_gpu_ready(&why);
+    if (!ready) fprintf(stderr, "sa_gpu_ready: %s\n", why.msg);
+    CHECK(ready);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     check_auto();
