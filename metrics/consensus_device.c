@@ -38,8 +38,7 @@ int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid
         }
         if (device == SA_DEVICE_GPU) return -1; /* err says what went wrong */
         /* auto: the CPU gives the same result (sa_gpu_consensus freed out) */
-        note = rc == SA_GPU_NO_MEMORY ? "the GPU has too little free memory for this volume: computed on the CPU"
-                                      : "the GPU failed on this job: computed on the CPU";
+        note = sa_gpu_fallback_note(rc);
     }
     if (sa_consensus(raters, k, g, opt, out, err)) return -1;
     out->gpu_used = 0, out->device_note = note;

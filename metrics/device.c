@@ -50,3 +50,12 @@ int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error 
     }
     return 1;
 }
+
+const char *sa_gpu_fallback_note(int rc) {
+    switch (rc) {
+    case SA_GPU_NO_MEMORY: return "the GPU has too little free memory for this volume: computed on the CPU";
+    case SA_GPU_NO_HOST_MEMORY:
+        return "too little pinned host memory to stage the masks for the GPU: computed on the CPU";
+    default: return "the GPU failed on this job: computed on the CPU";
+    }
+}

@@ -28,6 +28,14 @@ extern "C" {
 /* Return code of the functions below when the GPU lacks the memory for the job
  * (nothing was changed; the caller may fall back to the CPU). */
 #define SA_GPU_NO_MEMORY (-2)
+/* Return code of an upload when the host lacks the pinned (page-locked) memory
+ * the masks are staged through (nothing was changed; the caller may fall back). */
+#define SA_GPU_NO_HOST_MEMORY (-3)
+
+/* The note --device auto gives when a GPU job returned rc (SA_GPU_NO_MEMORY,
+ * SA_GPU_NO_HOST_MEMORY, or another failure) and the CPU computed it instead:
+ * static text (device.c). */
+const char *sa_gpu_fallback_note(int rc);
 
 /* Masks that one upload can hold (bits of a 16-bit pattern). */
 #define SA_GPU_MAX_UPLOAD 16
@@ -57,7 +65,7 @@ typedef struct sa_gpu_masks sa_gpu_masks;
 /* Uploads count (1..SA_GPU_MAX_UPLOAD) full-grid byte masks (non-zero = inside)
  * as slots 0..count-1. The host packs them into patterns with `threads` threads.
  * A NULL mask or an invalid grid is refused before anything is read.
- * Returns 0, SA_GPU_NO_MEMORY, or -1 with err set. */
+ * Returns 0, SA_GPU_NO_MEMORY, SA_GPU_NO_HOST_MEMORY, or -1 with err set. */
 int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
                         sa_gpu_masks **out, sa_error *err);
 void sa_gpu_masks_free(sa_gpu_masks *m);

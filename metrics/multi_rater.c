@@ -232,8 +232,7 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
         }
         if (opt.score.device == SA_DEVICE_GPU) return -1; /* err says what went wrong */
         /* auto: the CPU gives the same numbers (out was freed on the way out) */
-        note = rc == SA_GPU_NO_MEMORY ? "the GPU has too little free memory for this volume: computed on the CPU"
-                                      : "the GPU failed on this job: computed on the CPU";
+        note = sa_gpu_fallback_note(rc);
         memset(out, 0, sizeof *out);
     }
     /* the CPU path: the pairs must not go back to the GPU one by one */

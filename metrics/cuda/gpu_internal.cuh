@@ -55,8 +55,13 @@ int gpu_masks_add(sa_gpu_masks *m, uint8_t *d_mask, sa_error *err);
  * (masks.cu, device discovery). */
 int gpu_check(cudaError_t e, const char *what, sa_error *err);
 
+/* err = "GPU: <what>: N MB of GPU memory needed, M MB free (of T MB)", for a
+ * request of `bytes` the GPU could not meet. */
+void gpu_no_memory(const char *what, size_t bytes, sa_error *err);
+
 /* Device memory: a block kept from an earlier job when one fits, else
- * cudaMalloc; a failure is reported through gpu_check (SA_GPU_NO_MEMORY).
+ * cudaMalloc; a failure is reported through gpu_check, SA_GPU_NO_MEMORY with
+ * the sizes (gpu_no_memory).
  * gpu_alloc_sized also says how many bytes the block holds (*got >= bytes). */
 int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err);
 int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err);

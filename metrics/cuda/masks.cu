@@ -116,6 +116,19 @@ static void live_add(void *p, size_t bytes) { /* under kept_lock */
         }
 }
 
+static size_t mb_up(size_t bytes) { return (bytes + ((size_t)1 << 20) - 1) >> 20; }
+
+void gpu_no_memory(const char *what, size_t bytes, sa_error *err) {
+    size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) {
+        sa_error_set(err, "GPU: %s: %zu MB of GPU memory needed, %zu MB free (of %zu MB)", what, mb_up(bytes),
+                     free_bytes >> 20, total >> 20);
+    } else {
+        cudaGetLastError();
+        sa_error_set(err, "GPU: %s: %zu MB of GPU memory needed, not available", what, mb_up(bytes));
+    }
+}
+
 int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_error *err) {
     *p = NULL;
     if (bytes == 0) bytes = 1;
@@ -152,7 +165,9 @@ int gpu_alloc_sized(void **p, size_t bytes, size_t *got, const char *what, sa_er
         live_add(*p, bytes);
         pthread_mutex_unlock(&kept_lock);
     }
-    return gpu_check(e, what, err);
+    int rc = gpu_check(e, what, err);
+    if (rc == SA_GPU_NO_MEMORY) gpu_no_memory(what, bytes, err);
+    return rc;
 }
 
 int gpu_alloc(void **p, size_t bytes, const char *what, sa_error *err) {
@@ -214,6 +229,16 @@ int gpu_reserve_local(size_t bytes_per_thread, sa_error *err) {
             e = cudaDeviceSetLimit(cudaLimitStackSize, bytes_per_thread);
         }
         rc = gpu_check(e, "reserving local memory for the line kernels", err);
+        if (rc == SA_GPU_NO_MEMORY) { /* the driver reserves it for every thread the GPU can hold */
+            int sms = 0, per_sm = 0;
+            if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess ||
+                cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, 0) != cudaSuccess)
+                cudaGetLastError(), sms = per_sm = 0;
+            char what[128];
+            snprintf(what, sizeof what, "local memory for the line kernels (%zu bytes for each of %d threads)",
+                     bytes_per_thread, sms * per_sm);
+            gpu_no_memory(what, bytes_per_thread * (size_t)sms * (size_t)per_sm, err);
+        }
         if (!rc) reserved = bytes_per_thread;
     }
     pthread_mutex_unlock(&lock);
@@ -478,13 +503,7 @@ int gpu_masks_work(sa_gpu_masks *m, size_t bytes, void **out, sa_error *err) {
         m->work = NULL;
         m->work_bytes = 0;
         size_t got = 0;
-        int rc = gpu_alloc_sized(&m->work, bytes, &got, "scratch memory", err);
-        if (rc == SA_GPU_NO_MEMORY) {
-            size_t free_bytes = 0, total = 0;
-            if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess)
-                sa_error_set(err, "GPU: the job needs %zu MB of GPU memory, %zu MB are free", bytes >> 20,
-                             free_bytes >> 20);
-        }
+        int rc = gpu_alloc_sized(&m->work, bytes, &got, "scratch memory for the job", err);
         if (rc) return rc;
         m->work_bytes = got;
     }
@@ -605,6 +624,18 @@ static void stage_release(void) {
     pthread_mutex_unlock(&stage_lock);
 }
 
+/* cudaMallocHost: SA_GPU_NO_HOST_MEMORY when the host lacks pinned memory. */
+static int pinned_alloc(void **p, size_t bytes, sa_error *err) {
+    cudaError_t e = cudaMallocHost(p, bytes);
+    if (e == cudaSuccess) return 0;
+    *p = NULL;
+    if (e != cudaErrorMemoryAllocation) return gpu_check(e, "pinned host memory for staging the masks", err);
+    cudaGetLastError();
+    sa_error_set(err, "GPU: pinned (page-locked) host memory for staging the masks: %zu MB could not be allocated",
+                 mb_up(bytes));
+    return SA_GPU_NO_HOST_MEMORY;
+}
+
 /* A staging buffer of at least `bytes` in *stage; *slot is the kept buffer's
  * index, or -1 for one of its own. */
 static int stage_take(void **stage, size_t bytes, int *slot, sa_error *err) {
@@ -621,15 +652,13 @@ static int stage_take(void **stage, size_t bytes, int *slot, sa_error *err) {
     if (!stage_release_registered) stage_release_registered = 1, atexit(stage_release);
     pthread_mutex_unlock(&stage_lock);
     if (pick < 0) {
-        int rc = gpu_check(cudaMallocHost(stage, bytes), "pinned staging memory", err);
-        if (rc) *stage = NULL;
-        return rc;
+        return pinned_alloc(stage, bytes, err);
     }
     stage_slot *k = &stage_kept[pick]; /* lent to this upload: no one else touches it */
     if (!k->p || k->bytes < bytes) {
         if (k->p) cudaFreeHost(k->p);
         k->p = NULL, k->bytes = 0;
-        int rc = gpu_check(cudaMallocHost(&k->p, bytes), "pinned staging memory", err);
+        int rc = pinned_alloc(&k->p, bytes, err);
         if (rc) {
             k->p = NULL;
             pthread_mutex_lock(&stage_lock);
@@ -670,7 +699,7 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
     m->width = count <= 8 ? 1 : 2;
     m->uploaded = (int)count;
     int rc = gpu_check(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), "creating a stream", err);
-    if (!rc) rc = gpu_alloc(&m->d_pattern, m->nvox * (size_t)m->width, "memory for the masks", err);
+    if (!rc) rc = gpu_alloc(&m->d_pattern, m->nvox * (size_t)m->width, "the masks", err);
     /* voxels a round through the staging buffer: all of them, or STAGE_MAX bytes'
      * worth; with too little pinned memory, rounds of half as many, down to 1 MiB */
     size_t piece = test_piece ? test_piece : PACK_PIECE, copy_pieces = test_copy_pieces ? test_copy_pieces : COPY_PIECES;
@@ -679,11 +708,15 @@ extern "C" int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, co
     if (per_round < 1) per_round = 1;
     void *stage = NULL;
     int slot = -1, staged = 0;
+    size_t first_try = per_round * (size_t)m->width;
     while (!rc) {
         rc = stage_take(&stage, per_round * (size_t)m->width, &slot, err);
-        if (rc != SA_GPU_NO_MEMORY || per_round * (size_t)m->width <= ((size_t)1 << 20)) break;
+        if (rc != SA_GPU_NO_HOST_MEMORY || per_round * (size_t)m->width <= ((size_t)1 << 20)) break;
         rc = 0, per_round /= 2;
     }
+    if (rc == SA_GPU_NO_HOST_MEMORY && first_try > per_round * (size_t)m->width)
+        sa_error_set(err, "GPU: pinned (page-locked) host memory for staging the masks: none could be allocated "
+                          "(tried %zu MB, halving down to %zu MB)", mb_up(first_try), mb_up(per_round * (size_t)m->width));
     staged = !rc;
     size_t copies = (per_round + piece * copy_pieces - 1) / (piece * copy_pieces);
     unsigned *packed = rc ? NULL : (unsigned *)malloc(copies * sizeof *packed);

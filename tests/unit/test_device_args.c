@@ -9,7 +9,8 @@
  * error must still be the argument's, not "no usable GPU"; every device must
  * give the message sa_consensus (CPU) gives. The image is large enough for auto
  * to pick a GPU where there is one. The same calls on a real GPU are in
- * test_consensus_gpu (label gpu).
+ * test_consensus_gpu (label gpu). Also the notes auto gives after a failed GPU
+ * job (sa_gpu_fallback_note).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ int main(void) {
     } else {
         CHECK_STR_CONTAINS(err.msg, "without CUDA");
     }
+    /* auto's notes after a failed GPU job name what was missing */
+    CHECK_STR_CONTAINS(sa_gpu_fallback_note(SA_GPU_NO_MEMORY), "the GPU has too little free memory");
+    CHECK_STR_CONTAINS(sa_gpu_fallback_note(SA_GPU_NO_HOST_MEMORY), "pinned host memory");
+    CHECK(strstr(sa_gpu_fallback_note(SA_GPU_NO_HOST_MEMORY), "GPU has too little") == NULL);
+    CHECK_STR_CONTAINS(sa_gpu_fallback_note(-1), "the GPU failed on this job");
     free(a), free(b);
     return test_report("test_device_args");
 }
