@@ -480,18 +480,22 @@ struct pair_buffers {
 
 static size_t align_up(size_t n) { return (n + 255) & ~(size_t)255; }
 
-/* Global envelope scratch (elements) for a region: lines too long for a
- * thread's own arrays only. */
-static size_t lean_scratch_elements(const region_geometry &g) {
+/* Global envelope scratch (elements) for a region (g.z_packed decided): nodes
+ * for the lines too long for a thread's own arrays, and for pass Z when its
+ * nodes do not pack (it then runs kernel<0, 0>, its envelopes all in global
+ * scratch); roots only in that case, since packed nodes hold their roots (a
+ * 2048x2048x600 box, packed, needs no roots: 5 GB less). */
+static void lean_scratch_elements(const region_geometry &g, size_t *nodes, size_t *roots) {
     size_t env = 0, cols_y = (size_t)g.rnx * g.rnz, cols_z = (size_t)g.rnx * g.rny;
     if (!lean_class(g.rny) && cols_y * (size_t)g.rny > env) env = cols_y * (size_t)g.rny;
     if ((!lean_class(g.rnz) || !g.z_packed) && cols_z * (size_t)g.rnz > env) env = cols_z * (size_t)g.rnz;
-    return env;
+    *nodes = env;
+    *roots = g.z_packed ? 0 : cols_z * (size_t)g.rnz;
 }
 
 /* Lays out the buffers in one block of scratch; with base NULL only measures. */
-static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t env, size_t cols_z, size_t surface_total,
-                     size_t cub_bytes, size_t blocks_z) {
+static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t env_nodes, size_t env_roots, size_t cols_z,
+                     size_t surface_total, size_t cub_bytes, size_t blocks_z) {
     size_t at = 0;
 #define TAKE(field, type, n)                                   \
     do {                                                       \
@@ -503,8 +507,8 @@ static size_t layout(pair_buffers *b, char *base, size_t rvox, size_t env, size_
     TAKE(flags, uint8_t, rvox);
     TAKE(dx, uint16_t, rvox);
     TAKE(entry, uint32_t, rvox);
-    TAKE(lean.node, uint32_t, env);
-    TAKE(lean.root, uint16_t, env);
+    TAKE(lean.node, uint32_t, env_nodes);
+    TAKE(lean.root, uint16_t, env_roots);
     TAKE(count[0], unsigned long long, cols_z);
     TAKE(count[1], unsigned long long, cols_z);
     TAKE(offset[0], unsigned long long, cols_z + 1);
@@ -634,7 +638,8 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
                          nx, ny, nz, 0};
     g.z_packed = z_nodes_packed(g);
     size_t rvox = sa_region_voxels(&r), cols_z = r.nx * r.ny;
-    size_t env = lean_scratch_elements(g);
+    size_t env_nodes, env_roots;
+    lean_scratch_elements(g, &env_nodes, &env_roots);
     unsigned blocks_z = gpu_blocks(cols_z, LINE_THREADS);
 
     /* CUB's temporary storage for the scans; the sorts' is sized once the
@@ -649,10 +654,10 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
      * only when needed, after counting (a second layout). */
     pair_buffers b;
     memset(&b, 0, sizeof b);
-    size_t need = layout(&b, NULL, rvox, env, cols_z, 0, cub_bytes, blocks_z);
+    size_t need = layout(&b, NULL, rvox, env_nodes, env_roots, cols_z, 0, cub_bytes, blocks_z);
     rc = gpu_masks_work(m, need, &work, err);
     if (rc) return rc;
-    layout(&b, (char *)work, rvox, env, cols_z, 0, cub_bytes, blocks_z);
+    layout(&b, (char *)work, rvox, env_nodes, env_roots, cols_z, 0, cub_bytes, blocks_z);
 
     /* 3. surfaces and their counts per column */
     unsigned sgrid = segment_blocks(VOXEL_THREADS, (size_t)r.ny * r.nz * segments_per_row(r.nx));
@@ -691,13 +696,13 @@ extern "C" int sa_gpu_score_slots(sa_gpu_masks *m, int ref_slot, int pred_slot, 
                    "sizing a sort", err);
     if (rc) return rc;
     if (sort_bytes > cub_bytes) cub_bytes = sort_bytes; /* the CUB space is last: nothing before it moves */
-    size_t full = layout(&b, NULL, rvox, env, cols_z, total, cub_bytes, blocks_z);
+    size_t full = layout(&b, NULL, rvox, env_nodes, env_roots, cols_z, total, cub_bytes, blocks_z);
     /* (a new allocation may come back at the same address, but not with the
      * same contents: what matters is whether the scratch was allocated again) */
     size_t bytes_before = m->work_bytes;
     rc = gpu_masks_work(m, full, &work, err);
     if (rc) return rc;
-    layout(&b, (char *)work, rvox, env, cols_z, total, cub_bytes, blocks_z);
+    layout(&b, (char *)work, rvox, env_nodes, env_roots, cols_z, total, cub_bytes, blocks_z);
     if (m->work_bytes != bytes_before) { /* the scratch was replaced: redo the surfaces (cheap) */
         surface_kernel<<<sgrid, VOXEL_THREADS, 0, st>>>(ref, pred, g, b.flags);
         column_count_kernel<<<gpu_blocks(cols_z, LINE_THREADS), LINE_THREADS, 0, st>>>(b.flags, g, b.count[0],
@@ -755,8 +760,9 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     g.z_packed = z_nodes_packed(g);
     int rc = reserve_line_kernels(err);
     if (rc) return rc;
-    size_t env = lean_scratch_elements(g);
-    size_t need = align_up(n * 2) + align_up(n * 4) + align_up(env * 2) + align_up(env * 4) + align_up(n * 8);
+    size_t env_nodes, env_roots;
+    lean_scratch_elements(g, &env_nodes, &env_roots);
+    size_t need = align_up(n * 2) + align_up(n * 4) + align_up(env_nodes * 4) + align_up(env_roots * 2) + align_up(n * 8);
     void *work;
     rc = gpu_masks_work(m, need, &work, err);
     if (rc) return rc;
@@ -764,8 +770,8 @@ extern "C" int sa_gpu_edt_full(sa_gpu_masks *m, int slot, double *host_out, floa
     uint16_t *dx = (uint16_t *)at; at += align_up(n * 2);
     uint32_t *entry = (uint32_t *)at; at += align_up(n * 4);
     lean_scratch ls;
-    ls.node = (uint32_t *)at; at += align_up(env * 4);
-    ls.root = (uint16_t *)at; at += align_up(env * 2);
+    ls.node = (uint32_t *)at; at += align_up(env_nodes * 4);
+    ls.root = (uint16_t *)at; at += align_up(env_roots * 2);
     double *out = (double *)at;
     cudaStream_t st = m->stream;
     cudaEvent_t e[4] = {NULL, NULL, NULL, NULL};
