@@ -1,8 +1,9 @@
 /*
  * test_consensus_gpu.c: the GPU consensus (sa_gpu_consensus, metrics/cuda/
  * consensus_gpu.cu) against the CPU's sa_consensus, field for field and bit for
- * bit: majority, STAPLE on the dilated union (d = 0, 1, 2, 5) and on the whole
- * image, on random and phantom-like rater sets (k = 1..8 and 15), grids of many
+ * bit: majority, STAPLE on the dilated union (d = 0, 1, 2, 5, 8, 13) and on the
+ * whole image, on random and phantom-like rater sets (k = 1..8, 15 and 16, the
+ * GPU's limit: 16-bit patterns, a 65,536-entry table), grids of many
  * shapes (single voxels, 1-voxel-thick, anisotropic, rows longer than a block),
  * empty raters, all-empty sets and raters touching the border. The raters are
  * uploaded with a prediction-like mask and in shuffled slots, so the GPU must
@@ -274,7 +275,8 @@ static void errors(void) {
 
 /* sa_consensus_on_device (segarena consensus --device): gpu and auto on a large
  * image run on the GPU with sa_consensus's result; auto on a small one, and cpu,
- * stay on the CPU (auto says why); 17 raters are more than the GPU takes (an
+ * stay on the CPU (auto says why); 16 raters run on the GPU; 17 are more than
+ * the GPU takes (an
  * error with gpu, the CPU with auto); a missing rater mask or a bad option is
  * refused, with the CPU's message, before anything is uploaded. */
 static void on_device(void) {
@@ -305,6 +307,17 @@ static void on_device(void) {
         }
         sa_consensus_free(&cpu);
     }
+    /* 16 raters, the most the GPU takes: on the GPU with gpu and auto */
+    CHECK(sa_consensus((const uint8_t *const *)raters, 16, &big, &opt, &cpu, &err) == 0);
+    for (int d = 0; d < 2; d++) {
+        int rc = sa_consensus_on_device((const uint8_t *const *)raters, 16, &big, &opt,
+                                        d ? SA_DEVICE_GPU : SA_DEVICE_AUTO, &dev, &err);
+        CHECK(rc == 0);
+        if (rc) continue;
+        CHECK(dev.gpu_used == 1 && dev.device_note == NULL && same_result(&dev, &cpu, nvox));
+        sa_consensus_free(&dev);
+    }
+    sa_consensus_free(&cpu);
     CHECK(sa_consensus_on_device((const uint8_t *const *)raters, K, &big, &opt, SA_DEVICE_GPU, &dev, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "at most 16 raters");
     CHECK(sa_consensus_on_device((const uint8_t *const *)raters, K, &big, &opt, SA_DEVICE_AUTO, &dev, &err) == 0);
@@ -348,7 +361,7 @@ int main(void) {
         {64, 48, 3},  {300, 2, 2}, {257, 3, 4},  {17, 19, 23}, {5, 70, 9},  {31, 33, 1},  {40, 40, 40},
         {96, 80, 24},
     };
-    static const size_t ks[] = {1, 2, 3, 4, 5, 6, 7, 8, 15};
+    static const size_t ks[] = {1, 2, 3, 4, 5, 6, 7, 8, 15, 16};
     size_t ng = sizeof grids / sizeof grids[0], nk = sizeof ks / sizeof ks[0];
     for (size_t gi = 0; gi < ng; gi++) {
         sa_grid g = {grids[gi][0], grids[gi][1], grids[gi][2], {1.0, 0.8, 2.5}};
@@ -365,6 +378,10 @@ int main(void) {
         one_case(&g, 12, GEN_BLOBS);
         one_case(&g, 13, GEN_NOISE);
         one_case(&g, 15, GEN_BORDER);
+        /* the GPU's limit: 16 raters, 16-bit patterns, a 65,536-entry table (the
+         * histogram in global memory); noise gives most of the patterns */
+        one_case(&g, 16, GEN_NOISE);
+        one_case(&g, 16, GEN_BLOBS);
     }
     errors();
     on_device();

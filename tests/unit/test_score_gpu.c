@@ -6,10 +6,12 @@
  * the rest, identical masks), sa_score_pair with --device gpu and with cpu must
  * agree in every field but the ones that say where the work ran; so must
  * sa_score_multi (STAPLE and majority consensus, the raters' scores and the
- * human reference). Exits 77 (ctest: skipped) with the reason when there is no
- * usable GPU.
+ * human reference). The same from several threads at once, and sa_score_pair
+ * with pass Z's unpacked layout forced. Exits 77 (ctest: skipped) with the
+ * reason when there is no usable GPU.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,39 @@ static void check_pairs(void) {
     }
 }
 
+/* sa_score_pair with pass Z's unpacked layout forced (sa_gpu_force_wide_nodes:
+ * the layout of boxes of 2^33 voxels and more, pass_z_kernel<0, 0>, its nodes and
+ * roots in global scratch), on random grids and on lines longer than 1024 voxels
+ * along z and along y. */
+static void check_pairs_wide(void) {
+    sa_gpu_force_wide_nodes(1);
+    for (int iter = 0; iter < 100; iter++) {
+        sa_grid g;
+        random_grid(&g, iter < 50 ? 12 : 48);
+        size_t n = sa_grid_voxels(&g);
+        uint8_t *r = malloc(n), *t = malloc(n);
+        make_mask(r, &g, iter % 3, uniform() * 0.3);
+        make_mask(t, &g, (iter + 1) % 3, uniform() * 0.3);
+        if (iter % 13 == 0) memcpy(t, r, n);
+        check_pair(r, t, &g, (double)(rng() % 5) * 0.5);
+        free(r), free(t);
+    }
+    sa_grid shapes[] = {{8, 9, 1100, {1, 1, 0.3}}, {6, 4, 1500, {1, 1, 0.4}}, {7, 1200, 30, {1, 0.4, 1}},
+                        {96, 80, 40, {0.7, 0.7, 3.0}}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        sa_grid *g = &shapes[s];
+        size_t n = sa_grid_voxels(g);
+        uint8_t *r = malloc(n), *t = malloc(n);
+        for (int rep = 0; rep < 3; rep++) {
+            make_mask(r, g, 1 + rep % 2, 0.01);
+            make_mask(t, g, rep == 2 ? 0 : 1, 0.001);
+            check_pair(r, t, g, 1.0);
+        }
+        free(r), free(t);
+    }
+    sa_gpu_force_wide_nodes(0);
+}
+
 static int same_scores(const sa_scores *a, const sa_scores *b) {
     return same_pair(a->pair, b->pair) && a->has_lesions == b->has_lesions &&
            memcmp(&a->lesions, &b->lesions, sizeof a->lesions) == 0;
@@ -226,6 +261,117 @@ static void check_edt_full(int wide) {
     }
 }
 
+/* ---- Several threads scoring on the GPU at once ----------------------------------
+ * As workers scoring side by side do: each thread uploads and scores its own
+ * pairs and multi-rater cases on the GPU, in turns with the others (the kept
+ * device blocks, the kept staging buffers, of which there are fewer than
+ * threads, and the shared device state), and every result must be the CPU's,
+ * bit for bit. The inputs and the CPU's results are made before the threads
+ * start; the threads only compare (CHECK is not thread-safe). */
+#define CONC_THREADS 6
+#define CONC_JOBS 4
+
+typedef struct conc_job {
+    sa_grid g;
+    uint8_t *ref, *pred, *raters[3];
+    sa_pair_metrics cpu_pair;
+    sa_multi_result *cpu_multi;
+} conc_job;
+
+typedef struct conc_worker {
+    conc_job jobs[CONC_JOBS];
+    int rounds, done, failed, differ;
+    char why[sizeof(((sa_error *)0)->msg) + 32]; /* the first failure */
+} conc_worker;
+
+static void *conc_run(void *arg) {
+    conc_worker *w = arg;
+    sa_multi_result *multi = malloc(sizeof *multi);
+    for (int round = 0; round < w->rounds && multi; round++)
+        for (int j = 0; j < CONC_JOBS; j++) {
+            conc_job *c = &w->jobs[(j + round) % CONC_JOBS];
+            sa_score_options gpu = {1.0, 2, SA_DEVICE_GPU};
+            sa_pair_metrics m;
+            sa_error err;
+            if (sa_score_pair(c->ref, c->pred, &c->g, &gpu, &m, &err) != 0) {
+                if (!w->failed++) snprintf(w->why, sizeof w->why, "sa_score_pair: %s", err.msg);
+                continue;
+            }
+            w->done++;
+            w->differ += !same_pair(m, c->cpu_pair) || m.gpu_used != 1;
+            sa_multi_options opt;
+            sa_multi_options_default(&opt);
+            opt.human_reference = 1;
+            opt.score.threads = 2;
+            opt.score.device = SA_DEVICE_GPU;
+            if (sa_score_multi(c->pred, (const uint8_t *const *)c->raters, 3, &c->g, &opt, multi, &err) != 0) {
+                if (!w->failed++) snprintf(w->why, sizeof w->why, "sa_score_multi: %s", err.msg);
+                continue;
+            }
+            w->done++;
+            const sa_multi_result *a = c->cpu_multi;
+            size_t n = sa_grid_voxels(&c->g);
+            int same = multi->gpu_used == 1 && memcmp(a->consensus.mask, multi->consensus.mask, n) == 0 &&
+                       memcmp(a->consensus.probability, multi->consensus.probability, n * sizeof(float)) == 0 &&
+                       same_scores(&a->vs_consensus, &multi->vs_consensus);
+            for (int i = 0; i < 3; i++)
+                same = same && same_scores(&a->vs_rater[i], &multi->vs_rater[i]) &&
+                       same_scores(&a->human_reference[i], &multi->human_reference[i]);
+            w->differ += !same;
+            sa_multi_result_free(multi);
+        }
+    free(multi);
+    return NULL;
+}
+
+static void check_concurrent(void) {
+    static const size_t sizes[CONC_JOBS][3] = {{40, 40, 40}, {96, 80, 40}, {130, 97, 45}, {64, 200, 30}};
+    conc_worker *w = calloc(CONC_THREADS, sizeof *w);
+    if (!w) {
+        CHECK(0);
+        return;
+    }
+    for (int t = 0; t < CONC_THREADS; t++) {
+        w[t].rounds = 2;
+        for (int j = 0; j < CONC_JOBS; j++) {
+            conc_job *c = &w[t].jobs[j];
+            c->g = (sa_grid){sizes[j][0], sizes[j][1], sizes[j][2], {0.8, 0.8 + 0.1 * t, 1.5}};
+            size_t n = sa_grid_voxels(&c->g);
+            c->ref = malloc(n), c->pred = malloc(n);
+            make_mask(c->ref, &c->g, 1, 0.02);
+            make_mask(c->pred, &c->g, 1 + (t + j) % 2, 0.02);
+            for (int i = 0; i < 3; i++) c->raters[i] = malloc(n), make_mask(c->raters[i], &c->g, 1, 0.02);
+            sa_score_options cpu = {1.0, 1, SA_DEVICE_CPU};
+            sa_error err;
+            CHECK(sa_score_pair(c->ref, c->pred, &c->g, &cpu, &c->cpu_pair, &err) == 0);
+            sa_multi_options opt;
+            sa_multi_options_default(&opt);
+            opt.human_reference = 1;
+            opt.score.device = SA_DEVICE_CPU;
+            c->cpu_multi = malloc(sizeof *c->cpu_multi);
+            CHECK(sa_score_multi(c->pred, (const uint8_t *const *)c->raters, 3, &c->g, &opt, c->cpu_multi, &err) == 0);
+        }
+    }
+    pthread_t th[CONC_THREADS];
+    int started[CONC_THREADS];
+    for (int t = 0; t < CONC_THREADS; t++) started[t] = pthread_create(&th[t], NULL, conc_run, &w[t]) == 0;
+    for (int t = 0; t < CONC_THREADS; t++) {
+        CHECK(started[t]);
+        if (started[t]) pthread_join(th[t], NULL);
+        if (w[t].failed) fprintf(stderr, "thread %d: %d GPU jobs failed, first: %s\n", t, w[t].failed, w[t].why);
+        if (w[t].differ) fprintf(stderr, "thread %d: %d GPU results differ from the CPU's\n", t, w[t].differ);
+        CHECK(w[t].failed == 0 && w[t].differ == 0 && w[t].done == w[t].rounds * CONC_JOBS * 2);
+        for (int j = 0; j < CONC_JOBS; j++) {
+            conc_job *c = &w[t].jobs[j];
+            free(c->ref), free(c->pred);
+            for (int i = 0; i < 3; i++) free(c->raters[i]);
+            sa_multi_result_free(c->cpu_multi);
+            free(c->cpu_multi);
+        }
+    }
+    free(w);
+}
+
 /* auto: a small volume stays on the CPU and says so; a large one runs on the GPU. */
 static void check_auto(void) {
     sa_grid small = {16, 16, 16, {1, 1, 1}}, large = {256, 256, 80, {1, 1, 1}};
@@ -260,7 +406,9 @@ int main(void) {
     check_edt_full(1);
     sa_gpu_force_wide_nodes(0);
     check_pairs();
+    check_pairs_wide();
     check_multi();
+    check_concurrent();
     /* uploads of 8-bit and 16-bit patterns in pieces of 1000 voxels, copies of
      * 3 pieces, rounds of 20,001 bytes through the staging buffer: several
      * copies queued a round while later pieces are packed (by several workers
@@ -269,6 +417,7 @@ int main(void) {
     sa_gpu_set_upload_geometry(1000, 3, 20001);
     check_edt_full(0);
     check_multi();
+    check_concurrent(); /* many rounds through each staging buffer, from every thread */
     sa_gpu_set_upload_geometry(0, 0, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("%d pairs compared (%d with distances) in %.1f s\n", pairs_checked, pairs_with_distances,
