@@ -260,8 +260,7 @@ int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
         if (rc == 0) return 0;
         if (opt.device == SA_DEVICE_GPU) return -1; /* err says what went wrong */
         /* auto: the CPU gives the same numbers (out is untouched until success) */
-        note = rc == SA_GPU_NO_MEMORY ? "the GPU has too little free memory for this volume: computed on the CPU"
-                                      : "the GPU failed on this job: computed on the CPU";
+        note = sa_gpu_fallback_note(rc); /* GPU memory, pinned host memory, or another failure */
     }
     if (score_cpu(ref, pred, grid, &opt, out, err)) return -1;
     out->device_note = note;
