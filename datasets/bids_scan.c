@@ -197,6 +197,26 @@ static void bids_case_id(const char *sub, const char *ses, char *id, size_t size
     else snprintf(id, size, "%s", sub);
 }
 
+/* 1 when the participant label (and the session label, when ses is not NULL) and
+ * the case id they make are valid ids; else 0 with one problem naming folder.
+ * A case id names a folder of the stored dataset and must open again later. */
+static int bids_labels_valid(ctx *c, const char *folder, const char *sub, const char *ses) {
+    char id[600];
+    bids_case_id(sub, ses, id, sizeof id);
+    int rc = 0;
+    if (!sa_dataset_id_valid(sub))
+        rc = sa_problems_add(c->problems, "%s: participant label \"%s\" is not a valid id", folder, sub);
+    else if (ses && !sa_dataset_id_valid(ses))
+        rc = sa_problems_add(c->problems, "%s: session label \"%s\" is not a valid id", folder, ses);
+    else if (!sa_dataset_id_valid(id))
+        rc = sa_problems_add(c->problems, "%s: case id \"%s\" (participant-session) is not a valid id", folder,
+                             id);
+    else
+        return 1;
+    if (rc) c->oom = 1;
+    return 0;
+}
+
 /* One anat/ or pet/ folder of the raw data. */
 static void raw_folder(ctx *c, sa_scan_case *k, const char *sub, const char *ses, const char *folder) {
     strlist l;
@@ -300,6 +320,10 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
             continue;
         }
         const char *sub = subs.v[i] + 4;
+        if (!bids_labels_valid(c, sp, sub, NULL)) {
+            free(sp);
+            continue;
+        }
         strlist ses;
         list_dir(sp, &ses);
         /* the session folders, then the subject folder itself (no session) */
@@ -316,6 +340,10 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
                 continue;
             }
             const char *ses_label = sname ? sname + 4 : NULL;
+            if (sname && !bids_labels_valid(c, level, sub, ses_label)) {
+                free(level);
+                continue;
+            }
             sa_scan_case *k = NULL;
             static const char *const types[] = {"anat", "pet"};
             for (int t = 0; t < 2 && !c->oom; t++) {

@@ -341,6 +341,13 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         problem(&im, err->msg);
         return -1;
     }
+    for (size_t i = 0; i < opt.n_role_map; i++)
+        if (!sa_dataset_id_valid(opt.role_map[i].role)) {
+            sa_error_set(err, "role \"%s\" (for suffix %s) is not a valid id", opt.role_map[i].role,
+                         opt.role_map[i].suffix);
+            problem(&im, err->msg);
+            return -1;
+        }
     if (sa_scan_source(&opt, &scan, problems, &report->notes, err)) {
         problem(&im, err->msg);
         return -1;
@@ -386,13 +393,20 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         if (ds.n_roles == 0) problem(&im, "no input images found in any case");
         if (ds.n_raters == 0) problem(&im, "no rater masks found in any case");
     }
-    for (size_t c = 0; c < scan.n_cases; c++)
+    for (size_t c = 0; c < scan.n_cases; c++) {
+        /* every layout's scan checks its ids; this is the last word before a case
+         * id becomes a folder of the store (and a dataset that must open again) */
+        if (!sa_dataset_id_valid(scan.cases[c].id)) {
+            problemf(&im, "%s: case id \"%s\" is not a valid id", scan.cases[c].where, scan.cases[c].id);
+            continue;
+        }
         for (size_t j = 0; j < c; j++)
             if (!strcmp(scan.cases[c].id, scan.cases[j].id)) {
                 problemf(&im, "%s: duplicate case id %s (also %s)", scan.cases[c].where, scan.cases[c].id,
                          scan.cases[j].where);
                 break;
             }
+    }
     if (im.oom) goto out;
 
     /* the temporary folder, only when nothing is wrong so far */

@@ -477,6 +477,41 @@ for f in os.listdir(os.path.join(dup, "sub-01-a", "anat")):
               os.path.join(dup, "sub-01-a", "anat", f.replace("sub-01_ses-a", "sub-01-a")))
 refuse("duplicate ids", dup, ["duplicate case id 01-a"])
 
+# BIDS labels that are not ids: a case id names a folder of the store, and a
+# dataset holding an invalid one could never be opened ('sub-..' wrote into the
+# dataset's root)
+def relabel(root, old, new, ses=None, new_ses=None):
+    """copies subject old (raw and derivatives) to subject new (and session ses to new_ses)"""
+    for base in [root] + [os.path.join(root, "derivatives", r) for r in RATERS]:
+        top = os.path.join(base, f"sub-{old}")
+        found = [(d, f) for d, _, files in os.walk(top) for f in files]
+        for dirpath, f in found:
+            rel = os.path.join(os.path.relpath(dirpath, top), f).replace(f"sub-{old}", f"sub-{new}")
+            if new_ses:
+                if f"ses-{ses}" not in rel:
+                    continue
+                rel = rel.replace(f"ses-{ses}", f"ses-{new_ses}")
+            target = os.path.join(base, f"sub-{new}", rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy(os.path.join(dirpath, f), target)
+
+
+badlabel = os.path.join(WORK, "badlabel")
+make_bids(badlabel, sessions=False)
+relabel(badlabel, "02", "a b")
+lines = refuse("participant label with a space", badlabel, name="badlabel1", expect=["sub-a b: participant label \"a b\" is not a valid id"])
+check(len(lines) == 3, f"one line per sub-a b folder (raw and two raters): {lines}")
+make_bids(badlabel, sessions=False)
+relabel(badlabel, "02", "..")
+refuse("participant label ..", badlabel, name="badlabel2", expect=["participant label \"..\" is not a valid id"])
+check(not os.path.exists(os.path.join(DATA, "datasets", "badlabel2")), "sub-..: not imported")
+make_bids(badlabel, sessions=True)
+relabel(badlabel, "02", "02", ses="b", new_ses="x y")
+refuse("session label with a space", badlabel, name="badlabel3", expect=["ses-x y: session label \"x y\" is not a valid id"])
+make_bids(badlabel, sessions=True)
+relabel(badlabel, "02", "p" * 40, ses="b", new_ses="s" * 30)
+refuse("participant-session id too long", badlabel, name="badlabel4", expect=["is not a valid id"])
+
 # a manifest that fails the schema: several violations at once
 bad = os.path.join(WORK, "badmanifest")
 rmtree(bad)

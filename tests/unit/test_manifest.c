@@ -136,9 +136,38 @@ static void test_violations(void) {
     free(text);
 }
 
+/* A role given by a library caller's role map becomes a file name of the store:
+ * it is checked as an id before anything is scanned or stored. */
+static void test_import_role_map(void) {
+    char dir[] = "/tmp/test_manifest_rolemap_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    sa_role_map map = {"T2starw", "../t2s"};
+    sa_import_options opt;
+    sa_import_options_default(&opt);
+    opt.data_dir = data;
+    opt.source = dir;
+    opt.name = "d";
+    opt.role_map = &map;
+    opt.n_role_map = 1;
+    sa_import_report report;
+    sa_problems p;
+    sa_problems_init(&p);
+    sa_error err;
+    CHECK(sa_dataset_import(&opt, &report, &p, &err) == -1);
+    CHECK(p.count == 1);
+    CHECK(count_with(&p, "role \"../t2s\" (for suffix T2starw) is not a valid id") == 1);
+    CHECK(access(data, F_OK) != 0);
+    sa_problems_free(&p);
+    sa_import_report_free(&report);
+    rmdir(dir);
+}
+
 int main(void) {
     test_ids();
     test_good_and_round_trip();
     test_violations();
+    test_import_role_map();
     return test_report("test_manifest");
 }
