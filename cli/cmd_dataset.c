@@ -349,7 +349,8 @@ int cmd_dataset(int argc, char **argv) {
         }
     }
     int rc;
-    if (!strcmp(args[0], "import")) rc = do_import(n, args, data_dir);
+    if (n == 0) rc = usage_error("%s", "which command?");
+    else if (!strcmp(args[0], "import")) rc = do_import(n, args, data_dir);
     else if (!strcmp(args[0], "verify")) rc = do_verify(n, args, data_dir);
     else if (!strcmp(args[0], "show")) rc = do_show(n, args, data_dir);
     else if (!strcmp(args[0], "list")) rc = do_list(n, args, data_dir);

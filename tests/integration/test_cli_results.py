@@ -114,5 +114,13 @@ check(p.returncode == 2, "no data directory: exit 2")
 p = subprocess.run([SEGARENA, "results", "--help"], capture_output=True, text=True)
 check(p.returncode == 0 and "--all-entries" in p.stdout and "exit status" in p.stdout, "--help")
 
+# every organiser command given only --data-dir (no subcommand, no argument):
+# usage, exit 2, never a crash (`dataset --data-dir DIR` read past its arguments)
+for command in ("challenge", "team", "phase", "submit", "submission", "run", "results", "user",
+                "dataset"):
+    p = subprocess.run([SEGARENA, command, "--data-dir", DATA], capture_output=True, text=True)
+    check(p.returncode == 2 and f"segarena {command}" in (p.stderr.splitlines() or [""])[0] and p.stdout == "",
+          f"{command} --data-dir alone: exit 2 with usage ({p.returncode}, {p.stderr!r})")
+
 print(f"test_cli_results: {failures} failed")
 sys.exit(1 if failures else 0)

@@ -563,6 +563,8 @@ check(rc == 2, "verify of an unknown dataset")
 # usage errors
 rc, out, err = run("import", plain, data_dir=DATA)
 check(rc == 2 and "name" in err, "import without --name")
+rc, out, err = run(data_dir=DATA)
+check(rc == 2 and "which command?" in err and err.count("\n") == 1, f"--data-dir without a command: {rc} {err!r}")
 rc, out, err = run("frobnicate", data_dir=DATA)
 check(rc == 2, "unknown subcommand")
 rc, out, err = run("--help")
