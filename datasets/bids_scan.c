@@ -375,7 +375,16 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
     strlist_free(&subs);
 }
 
-/* Reads a TSV with a header; calls back with (first column value, split). */
+/* 1 when the first column of a splits line names case k: its id (plain layout),
+ * or its participant, with or without "sub-" (BIDS, every session). */
+static int split_hit(const sa_scan_case *k, const char *who, int bids) {
+    if (!bids) return !strcmp(who, k->id);
+    return k->subject && (!strcmp(who, k->subject) || (has_prefix(who, "sub-") && !strcmp(who + 4, k->subject)));
+}
+
+/* Reads participants.tsv (BIDS: participant_id and split columns) or splits.tsv
+ * (plain: case, split; a header line allowed) into the cases' splits. A case
+ * listed on two lines is a problem naming both, whatever the splits. */
 static void read_splits(ctx *c, const char *path, int bids) {
     struct stat st;
     if (lstat(path, &st) != 0) return;
@@ -386,11 +395,24 @@ static void read_splits(ctx *c, const char *path, int bids) {
         if (sa_problems_add(c->problems, "%s", err.msg)) c->oom = 1;
         return;
     }
-    int id_col = 0, split_col = bids ? -1 : 1, line_no = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), line_no++) {
+    int *first_line = calloc(c->scan->n_cases + 1, sizeof *first_line); /* per case, 1-based; 0: not yet */
+    if (!first_line) {
+        free(text);
+        c->oom = 1;
+        return;
+    }
+    /* line_no: the line of the file (messages); first: the first non-empty line
+     * (the header) is still to come */
+    int id_col = 0, split_col = bids ? -1 : 1, line_no = 0, first = 1;
+    for (char *line = text, *next; line; line = next) {
+        line_no++;
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
         size_t n = strlen(line);
-        if (n && line[n - 1] == '\r') line[n - 1] = 0;
+        if (n && line[n - 1] == '\r') line[--n] = 0;
+        if (!n) continue;
+        int header = first;
+        first = 0;
         char *cols[64];
         int nc = 0;
         char *p = line;
@@ -401,7 +423,7 @@ static void read_splits(ctx *c, const char *path, int bids) {
             *t = 0;
             p = t + 1;
         }
-        if (line_no == 0 && bids) {
+        if (header && bids) {
             for (int i = 0; i < nc; i++) {
                 if (!strcmp(cols[i], "participant_id")) id_col = i;
                 if (!strcmp(cols[i], "split")) split_col = i;
@@ -411,25 +433,36 @@ static void read_splits(ctx *c, const char *path, int bids) {
         }
         if (split_col >= nc || id_col >= nc || !*cols[id_col]) continue;
         const char *who = cols[id_col], *split = cols[split_col];
-        if (line_no == 0 && !bids && !find_case(c, who)) continue; /* a header line */
+        if (header && !bids && !find_case(c, who)) continue; /* a header line */
         if (!sa_dataset_id_valid(split)) {
-            if (sa_problems_add(c->problems, "%s: line %d: split \"%s\" is not a valid id", path, line_no + 1, split))
+            if (sa_problems_add(c->problems, "%s: line %d: split \"%s\" is not a valid id", path, line_no, split))
                 c->oom = 1;
             continue;
         }
-        int matched = 0;
-        for (size_t i = 0; i < c->scan->n_cases; i++) {
-            sa_scan_case *k = &c->scan->cases[i];
-            int hit = bids ? (k->subject && (!strcmp(who, k->subject) ||
-                                             (has_prefix(who, "sub-") && !strcmp(who + 4, k->subject))))
-                           : !strcmp(who, k->id);
-            if (!hit) continue;
+        /* the cases of the line (a BIDS participant: each of its sessions); a case
+         * listed on an earlier line refuses the import rather than taking the last
+         * split (a held-out case could land in an open split) */
+        int matched = 0, again = 0;
+        for (size_t i = 0; i < c->scan->n_cases && !again; i++) {
+            if (!split_hit(&c->scan->cases[i], who, bids)) continue;
             matched = 1;
+            if (first_line[i]) {
+                again = 1;
+                if (sa_problems_add(c->problems, "%s: line %d: %s is listed again (first on line %d)", path,
+                                    line_no, who, first_line[i]))
+                    c->oom = 1;
+            }
+        }
+        if (!matched) note(c, "%s: %s is not a case of the dataset (line ignored)", path, who);
+        for (size_t i = 0; i < c->scan->n_cases && matched && !again; i++) {
+            sa_scan_case *k = &c->scan->cases[i];
+            if (!split_hit(k, who, bids)) continue;
+            first_line[i] = line_no;
             free(k->split);
             if (!(k->split = sa_strdup(split))) c->oom = 1;
         }
-        if (!matched) note(c, "%s: %s is not a case of the dataset (line ignored)", path, who);
     }
+    free(first_line);
     free(text);
 }
 

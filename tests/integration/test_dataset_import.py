@@ -477,6 +477,24 @@ for f in os.listdir(os.path.join(dup, "sub-01-a", "anat")):
               os.path.join(dup, "sub-01-a", "anat", f.replace("sub-01_ses-a", "sub-01-a")))
 refuse("duplicate ids", dup, ["duplicate case id 01-a"])
 
+# a case listed twice in splits.tsv / participants.tsv refuses the import, whatever the
+# splits (the last line won: a held-out case could land in an open split); lines are
+# the file's, blank ones counted
+make_plain(src)
+with open(os.path.join(src, "splits.tsv"), "w") as f:
+    f.write("case\tsplit\nc01\tvalidation\n\nc02\ttest\nc02\tvalidation\nc01\tvalidation\n")
+lines = refuse("splits.tsv lists a case twice", src,
+               ["splits.tsv: line 5: c02 is listed again (first on line 4)",
+                "splits.tsv: line 6: c01 is listed again (first on line 2)"])
+check(len(lines) == 2, f"one line per repeated case: {lines}")
+dupsplit = os.path.join(WORK, "dupsplit")
+make_bids(dupsplit, sessions=True)
+with open(os.path.join(dupsplit, "participants.tsv"), "w") as f:
+    f.write("participant_id\tage\tsplit\nsub-01\t30\tvalidation\nsub-02\t40\ttest\n02\t40\tvalidation\n")
+lines = refuse("participants.tsv lists a participant twice", dupsplit, name="dupsplit", expect=
+               ["participants.tsv: line 4: 02 is listed again (first on line 3)"])
+check(len(lines) == 1, f"one line for a participant with two sessions: {lines}")
+
 # BIDS labels that are not ids: a case id names a folder of the store, and a
 # dataset holding an invalid one could never be opened ('sub-..' wrote into the
 # dataset's root)
