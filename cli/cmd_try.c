@@ -164,7 +164,7 @@ int cmd_try(int argc, char **argv) {
             if (number(value, 16, 1 << 24, &x)) return usage_error("--memory-mb takes 16 or more, not '%s'", value);
             lim.memory_bytes = (uint64_t)(x * 1048576.0);
         } else if (!strcmp(a, "--cpus")) {
-            if (number(value, 0.01, 1024, &x)) return usage_error("--cpus takes a positive number, not '%s'", value);
+            if (number(value, 0.01, 1024, &x)) return usage_error("--cpus takes 0.01 to 1024, not '%s'", value);
             lim.cpus = x;
         } else if (!strcmp(a, "--pids")) {
             if (number(value, 8, 1 << 22, &x)) return usage_error("--pids takes 8 or more, not '%s'", value);

@@ -518,7 +518,9 @@ static void parse_limits(checker *c, json_t *root, sa_phase_spec *out) {
     only_keys(c, "limits", o, keys);
     get_number(c, "limits", o, "wall_seconds", 10, 0, 86400, &out->limits.wall_seconds);
     get_mib(c, "limits", o, "memory_mb", 16, &out->limits.memory_bytes);
-    get_number(c, "limits", o, "cpus", 0, 1, 256, &out->limits.cpus);
+    /* 0.01: the smallest share podman can run (a CFS quota of 1 ms per 100 ms
+     * period); below it every case failed as an engine error */
+    get_number(c, "limits", o, "cpus", 0.01, 0, 256, &out->limits.cpus);
     long long pids;
     if (get_integer(c, "limits", o, "pids", 8, MAX_PIDS, &pids) == 1) out->limits.pids = (long)pids;
     get_mib(c, "limits", o, "output_mb", 1, &out->limits.output_bytes);

@@ -319,7 +319,7 @@ static void test_problems_listed(void) {
         "t.json: distance_cap_mm: must be a number from 0",
         "t.json: limits.wall_seconds: must be a number from 10 to 86400",
         "t.json: limits.memory_mb: must be an integer from 16",
-        "t.json: limits.cpus: must be a number from 0 (excluded) to 256",
+        "t.json: limits.cpus: must be a number from 0.01 to 256",
         "t.json: limits.pids: must be an integer from 8",
         "t.json: limits.output_mb: must be an integer from 1",
         "t.json: limits.tmp_mb: must be an integer from 1",
@@ -376,6 +376,12 @@ static void test_problems_listed(void) {
              "{\"schema\": \"segarena-phase/1\", \"name\": \"%s\", \"dataset\": \"d\", \"input_roles\": [\"x\"]}",
              id64);
     CHECK(parse(text64, &s, &p) == 0 && strlen(s.name) == 63);
+    sa_problems_free(&p);
+    /* cpus: podman runs nothing below 0.01 (every case would be an engine error) */
+    CHECK(parse("{" MINIMAL ", \"limits\": {\"cpus\": 0.0001}}", &s, &p) == -1 && p.count == 1 &&
+          has_problem(&p, "t.json: limits.cpus: must be a number from 0.01 to 256"));
+    sa_problems_free(&p);
+    CHECK(parse("{" MINIMAL ", \"limits\": {\"cpus\": 0.01}}", &s, &p) == 0 && s.limits.cpus == 0.01);
     sa_problems_free(&p);
     /* a NULL problem list is allowed; err still says the first problem */
     sa_error err = {{0}};
