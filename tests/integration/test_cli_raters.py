@@ -138,6 +138,24 @@ check(np.allclose(nib.load(out_path).affine, nib.load(paths[0]).affine), "raters
 rc, out, err = run("consensus", *paths, "-o", os.path.join(WORK, "staple.nii.gz"), "--json")
 res = json.loads(out) if rc == 0 else {}
 check(rc == 0 and sorted(res.get("raters", {})) == ["r1", "r2", "r3"], f"consensus staple json: {err}")
+# raters sharing a file name (rater1/case01.nii.gz, rater2/case01.nii.gz): unique
+# keys, the later one numbered; a file literally named case01#2 takes the next number
+for d in ("rater1", "rater2", "rater3"):
+    os.makedirs(os.path.join(WORK, d), exist_ok=True)
+same_name = [save(os.path.join(d, "case01.nii.gz"), m.astype(np.uint8))
+             for d, m in zip(("rater1", "rater2"), raters)] + [save(os.path.join("rater3", "case01#2.nii.gz"),
+                                                                   raters[2].astype(np.uint8))]
+def no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    check(len(keys) == len(set(keys)), f"duplicate JSON keys {keys}")
+    return dict(pairs)
+rc, out, err = run("consensus", *same_name, "-o", os.path.join(WORK, "same_name.nii.gz"), "--json")
+res = json.loads(out, object_pairs_hook=no_duplicates) if rc == 0 else {}
+check(rc == 0 and list(res.get("raters", {})) == ["case01", "case01#2", "case01#2#2"]
+      and [v["path"] for v in res["raters"].values()] == same_name, f"consensus: same file names: {out} {err}")
+rc, out, err = run("consensus", *same_name, "-o", os.path.join(WORK, "same_name.nii.gz"))
+check(rc == 0 and [l.split()[0] for l in out.splitlines()[-3:]] == ["case01", "case01#2", "case01#2#2"],
+      f"consensus text: same file names: {out}")
 identical = [save(f"same{k}.nii.gz", truth.astype(np.uint8)) for k in range(2)]
 rc, out, err = run("consensus", *identical, "-o", os.path.join(WORK, "same.nii.gz"), "--json")
 res = json.loads(out)
