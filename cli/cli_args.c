@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli_args.h"
+#include "datasets.h"
 
 int cli_parse(const char *command, int argc, char **argv, int first, cli_opt *opts, size_t n_opts,
               const char **positional, size_t max_positional, size_t *n_positional) {
@@ -68,6 +69,13 @@ int cli_parse_id(const char *command, const char *what, const char *text, int64_
     }
     *out = v;
     return 0;
+}
+
+int cli_check_id(const char *command, const char *what, const char *s) {
+    const char *why = sa_id_problem(s);
+    if (!why) return 0;
+    fprintf(stderr, "segarena %s: %s '%s' %s (" SA_ID_PATTERN ")\n", command, what, s ? s : "", why);
+    return -1;
 }
 
 const char *cli_data_dir(const char *data_dir) {

@@ -28,6 +28,11 @@ int cli_flag(const cli_opt *opts, size_t n_opts, const char *name);
  * it is not one. */
 int cli_parse_id(const char *command, const char *what, const char *text, int64_t *out);
 
+/* Checks a name the user typed (slug, team, user, dataset, split, role, kind):
+ * 0 when it is an id (SA_ID_PATTERN), else prints one line "segarena <command>:
+ * <what> 'S' is longer than 63 characters (...)" and returns -1 (bad input). */
+int cli_check_id(const char *command, const char *what, const char *s);
+
 /* Opens the store of the data directory (NULL: ./segarena-data), printing the
  * reason on failure. create: make the directory and database if missing. */
 int cli_open_store(const char *command, const char *data_dir, int create, sa_store **st);

@@ -17,14 +17,15 @@ static const char challenge_help[] =
     "       segarena challenge list [--data-dir DIR]\n"
     "\n"
     "A challenge groups phases (validation, hidden test, ...). SLUG is its short name,\n"
-    "[A-Za-z0-9][A-Za-z0-9._-]{0,63}. The data directory (default ./segarena-data) holds\n"
+    SA_ID_PATTERN ". The data directory (default ./segarena-data) holds\n"
     "segarena.db, datasets/, uploads/ and runs/; `challenge create` makes it if missing.\n";
 
 static const char team_help[] =
     "usage: segarena team add NAME [--data-dir DIR]\n"
     "       segarena team list [--data-dir DIR]\n"
     "\n"
-    "Teams own submissions; quotas and leaderboard rows are per team.\n";
+    "Teams own submissions; quotas and leaderboard rows are per team. NAME is\n"
+    SA_ID_PATTERN ".\n";
 
 static const char phase_help[] =
     "usage: segarena phase create --challenge SLUG --spec PHASE.json [--data-dir DIR]\n"
@@ -90,11 +91,7 @@ int cmd_challenge(int argc, char **argv) {
             fputs("segarena challenge create: give the challenge's SLUG\n", stderr);
             return EXIT_BAD_INPUT;
         }
-        if (!sa_dataset_id_valid(pos[1])) {
-            fprintf(stderr, "segarena challenge create: '%s' is not a valid slug "
-                            "([A-Za-z0-9][A-Za-z0-9._-]{0,63})\n", pos[1]);
-            return EXIT_BAD_INPUT;
-        }
+        if (cli_check_id("challenge create", "slug", pos[1])) return EXIT_BAD_INPUT;
         if (cli_open_store("challenge", data_dir, 1, &st)) return EXIT_BAD_INPUT;
         const char *title = cli_value(opts, n_opts, "--title");
         const char *description = cli_value(opts, n_opts, "--description");
@@ -138,11 +135,11 @@ int cmd_team(int argc, char **argv) {
     sa_store *st = NULL;
     sa_error err;
     if (!strcmp(pos[0], "add")) {
-        if (n_pos != 2 || !sa_dataset_id_valid(pos[1])) {
-            fputs("segarena team add: give a team NAME ([A-Za-z0-9][A-Za-z0-9._-]{0,63})\n",
-                  stderr);
+        if (n_pos != 2) {
+            fputs("segarena team add: give a team NAME (" SA_ID_PATTERN ")\n", stderr);
             return EXIT_BAD_INPUT;
         }
+        if (cli_check_id("team add", "team name", pos[1])) return EXIT_BAD_INPUT;
         if (cli_open_store("team", opts[0].value, 1, &st)) return EXIT_BAD_INPUT;
         int64_t id;
         int rc = sa_store_team_add(st, pos[1], &id, &err);

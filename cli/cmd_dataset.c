@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "datasets.h"
 #include "json_writer.h"
@@ -27,7 +28,7 @@ static const char help_text[] =
     "                        DIR/datasets/NAME/ and are read-only once imported\n"
     "\n"
     "import options:\n"
-    "  --name NAME           dataset name, [A-Za-z0-9][A-Za-z0-9._-]{0,63} (a manifest\n"
+    "  --name NAME           dataset name, " SA_ID_PATTERN " (a manifest\n"
     "                        source may give it)\n"
     "  --kind KIND           ms, pet or any word (default: pet with a pet role, ms with flair)\n"
     "  --description TEXT    free text stored in the manifest\n"
@@ -87,8 +88,8 @@ static int do_import(int argc, char **argv, const char *data_dir) {
             if (strlen(value) >= sizeof map_text[0]) return usage_error("--role '%s' is too long", value);
             strcpy(map_text[n_maps], value);
             char *eq = strchr(map_text[n_maps], '=');
-            if (!eq || eq == map_text[n_maps] || !sa_dataset_id_valid(eq + 1))
-                return usage_error("--role takes SUFFIX=ROLE (ROLE an id), not '%s'", value);
+            if (!eq || eq == map_text[n_maps]) return usage_error("--role takes SUFFIX=ROLE, not '%s'", value);
+            if (cli_check_id("dataset import", "--role's ROLE", eq + 1)) return EXIT_BAD_INPUT;
             *eq = 0;
             maps[n_maps].suffix = map_text[n_maps];
             maps[n_maps].role = eq + 1;
@@ -103,9 +104,8 @@ static int do_import(int argc, char **argv, const char *data_dir) {
         if (takes) i++;
     }
     if (!opt.source) return usage_error("%s", "import needs a SOURCE folder");
-    if (opt.name && !sa_dataset_id_valid(opt.name))
-        return usage_error("--name '%s' is not a valid name ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", opt.name);
-    if (!sa_dataset_id_valid(opt.split)) return usage_error("--split '%s' is not a valid id", opt.split);
+    if (opt.name && cli_check_id("dataset import", "--name", opt.name)) return EXIT_BAD_INPUT;
+    if (cli_check_id("dataset import", "--split", opt.split)) return EXIT_BAD_INPUT;
     opt.role_map = maps;
     opt.n_role_map = n_maps;
 

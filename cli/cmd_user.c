@@ -36,10 +36,10 @@ static const char user_help[] =
     "              phase also has show_logs; nothing per case in a hidden test phase.\n"
     "  public      (no account) published leaderboards only: aggregates and ranks.\n"
     "\n"
-    "add          makes the user. With --password-stdin the password (at least 8\n"
-    "             characters) is read as one line from standard input and the user can\n"
-    "             sign in on the web pages; without it the user works with API tokens\n"
-    "             only.\n"
+    "add          makes the user, NAME " SA_ID_PATTERN ". With\n"
+    "             --password-stdin the password (at least 8 characters) is read as one\n"
+    "             line from standard input and the user can sign in on the web pages;\n"
+    "             without it the user works with API tokens only.\n"
     "token        prints a new API token of the user, alone on standard output. It is\n"
     "             shown once: only its hash is stored. Clients send it as the header\n"
     "             \"Authorization: Bearer TOKEN\".\n"
@@ -117,11 +117,7 @@ static int find_user(const char *command, sa_store *st, const char *name, sa_use
 
 static int user_add(const char *name, const char *role, const char *const *teams, size_t n_teams,
                     int password_stdin, const char *data_dir) {
-    if (!sa_dataset_id_valid(name)) {
-        fprintf(stderr, "segarena user add: '%s' is not a valid user name "
-                        "([A-Za-z0-9][A-Za-z0-9._-]{0,63})\n", name);
-        return EXIT_BAD_INPUT;
-    }
+    if (cli_check_id("user add", "user name", name)) return EXIT_BAD_INPUT;
     if (!role || (strcmp(role, "organiser") != 0 && strcmp(role, "challenger") != 0)) {
         fprintf(stderr, "segarena user add: give --role organiser or --role challenger\n");
         return EXIT_BAD_INPUT;

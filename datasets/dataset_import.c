@@ -160,7 +160,7 @@ static int mkdir_p(const char *path, sa_error *err) {
 
 int sa_dataset_dir(const char *data_dir, const char *name, char *buf, size_t size, sa_error *err) {
     if (!sa_dataset_id_valid(name))
-        return sa_error_set(err, "\"%s\" is not a valid dataset name ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", name);
+        return sa_error_set(err, "dataset name \"%s\" %s (" SA_ID_PATTERN ")", name, sa_id_problem(name));
     if (snprintf(buf, size, "%s/datasets/%s", data_dir ? data_dir : "./segarena-data", name) >= (int)size)
         return sa_error_set(err, "%s: data directory path too long", data_dir);
     return 0;

@@ -171,9 +171,17 @@ typedef struct sa_dataset {
 
 void sa_dataset_free(sa_dataset *ds);
 
-/* 1 when s is a valid dataset name, case id, role or rater id:
- * [A-Za-z0-9][A-Za-z0-9._-]{0,63}. */
+/* Ids: dataset names, case ids, roles, raters, splits, and the platform's other
+ * names (challenge slugs, phases, teams, users). 63 characters at most, so that
+ * every id fits the 64-byte fields of the store and of phase specs. */
+#define SA_ID_MAX_LEN 63
+#define SA_ID_PATTERN "[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
+
+/* 1 when s is a valid id: SA_ID_PATTERN. */
 int sa_dataset_id_valid(const char *s);
+/* NULL when s is a valid id, else why not, to follow it in a message ("is longer
+ * than 63 characters", ...). */
+const char *sa_id_problem(const char *s);
 
 /* Reads and validates a manifest against the rules of docs/dataset.schema.json
  * (plus what JSON Schema cannot say: unique case ids, every case has every role

@@ -105,17 +105,20 @@ void sa_problems_free(sa_problems *p) {
     memset(p, 0, sizeof *p);
 }
 
-int sa_dataset_id_valid(const char *s) {
-    if (!s) return 0;
+const char *sa_id_problem(const char *s) {
+    if (!s || !*s) return "is empty";
     size_t n = strlen(s);
-    if (n < 1 || n > 64) return 0;
+    if (n > SA_ID_MAX_LEN) return "is longer than 63 characters";
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return 0;
+        if (!alnum && i == 0) return "must start with a letter or a digit";
+        if (!alnum && c != '.' && c != '_' && c != '-') return "may hold only letters, digits, '.', '_' and '-'";
     }
-    return 1;
+    return NULL;
 }
+
+int sa_dataset_id_valid(const char *s) { return sa_id_problem(s) == NULL; }
 
 static void file_free(sa_dataset_file *f) {
     free(f->path);
@@ -269,7 +272,7 @@ static char **parse_ids(checker *c, json_t *root, const char *key, size_t *n_out
         json_t *v = json_array_get(a, i);
         const char *s = json_is_string(v) ? json_string_value(v) : NULL;
         if (!s || !sa_dataset_id_valid(s)) {
-            bad(c, "top level", "\"%s\"[%zu] must be an id ([A-Za-z0-9][A-Za-z0-9._-]{0,63})", key, i);
+            bad(c, "top level", "\"%s\"[%zu] must be an id (" SA_ID_PATTERN ")", key, i);
             s = "";
         }
         for (size_t j = 0; j < i && *s; j++)

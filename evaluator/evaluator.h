@@ -58,7 +58,7 @@ typedef struct sa_ranked_metric {
  * brackets are what sa_phase_spec_default sets and what a spec that omits the key
  * gets. */
 typedef struct sa_phase_spec {
-    char name[64];                /* required; [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+    char name[64];                /* required; [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
     char title[256];              /* [name] */
     char dataset[64];             /* required: a dataset name of the data directory */
     char split[64];               /* ["" = every case] else only cases of that split */

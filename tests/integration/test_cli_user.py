@@ -71,6 +71,16 @@ rc, out, err = run("user", "add", "carl", "--role", "challenger", "--password-st
 check(rc == 2, "no password on stdin is exit 2", rc, err)
 rc, out, err = run("user", "add", "bad name", "--role", "challenger")
 check(rc == 2, "bad user name is exit 2", rc, err)
+# names: at most 63 characters everywhere (a 64-character one was an internal error,
+# exit 1, from the store); 63 characters work
+for cmd, what in ((("user", "add"), "user name"), (("team", "add"), "team name"),
+                  (("challenge", "create"), "slug")):
+    extra = ("--role", "challenger") if cmd[0] == "user" else ()
+    rc, out, err = run(*cmd, "n" * 64, *extra)
+    check(rc == 2 and err.count("\n") == 1 and f"{what} '{'n' * 64}' is longer than 63 characters" in err,
+          f"{' '.join(cmd)} with 64 characters is exit 2 with one line", rc, err)
+    rc, out, err = run(*cmd, "n" * 63, *extra)
+    check(rc == 0, f"{' '.join(cmd)} with 63 characters", rc, err)
 rc, out, err = run("user", "frobnicate", "x")
 check(rc == 2, "unknown subcommand is exit 2", rc, err)
 rc, out, err = run("user", "token", "nobody")
@@ -80,7 +90,7 @@ check(rc == 2 and "nobody" in err, "token for an unknown user is exit 2", rc, er
 rc, out, err = run("user", "list")
 check(rc == 0, "list", err)
 lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-check(set(lines) == {"ann", "olga"}, "list has exactly ann and olga", out)
+check(set(lines) == {"ann", "olga", "n" * 63}, "list has exactly ann, olga and nnn...", out)
 if "ann" in lines:
     check(lines["ann"][1:] == ["challenger", "no", "0", "lab-a,lab-b"], "ann's list line",
           lines["ann"])

@@ -581,6 +581,15 @@ check(rc == 2, "verify of an unknown dataset")
 # usage errors
 rc, out, err = run("import", plain, data_dir=DATA)
 check(rc == 2 and "name" in err, "import without --name")
+# a 64-character name: refused before anything is read (it imported, and then no
+# phase could use the dataset); 63 characters work
+rc, out, err = run("import", plain, "--name", "d" * 64, data_dir=DATA)
+check(rc == 2 and err.count("\n") == 1 and f"--name '{'d' * 64}' is longer than 63 characters" in err,
+      f"import --name of 64 characters: {rc} {err!r}")
+rc, out, err = run("import", plain, "--name", "d" * 63, data_dir=DATA)
+check(rc == 0, f"import --name of 63 characters: {rc} {err!r}")
+rc, out, err = run("verify", "d" * 64, data_dir=DATA)
+check(rc == 2 and "longer than 63 characters" in err, f"verify of a 64-character name: {rc} {err!r}")
 rc, out, err = run(data_dir=DATA)
 check(rc == 2 and "which command?" in err and err.count("\n") == 1, f"--data-dir without a command: {rc} {err!r}")
 rc, out, err = run("frobnicate", data_dir=DATA)

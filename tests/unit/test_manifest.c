@@ -30,12 +30,18 @@ static void test_ids(void) {
     CHECK(!sa_dataset_id_valid("-a"));
     CHECK(!sa_dataset_id_valid(".tmp"));
     CHECK(!sa_dataset_id_valid("a/b"));
+    /* 63 characters at most: every id fits the store's and the phase spec's
+     * 64-byte fields (a 64-character dataset imported, then no phase could use it) */
     char long_id[70];
     memset(long_id, 'a', 65);
-    long_id[65] = 0;
-    CHECK(!sa_dataset_id_valid(long_id));
     long_id[64] = 0;
-    CHECK(sa_dataset_id_valid(long_id));
+    CHECK(!sa_dataset_id_valid(long_id));
+    CHECK(sa_id_problem(long_id) && !strcmp(sa_id_problem(long_id), "is longer than 63 characters"));
+    long_id[63] = 0;
+    CHECK(sa_dataset_id_valid(long_id) && sa_id_problem(long_id) == NULL);
+    CHECK(!strcmp(sa_id_problem(""), "is empty"));
+    CHECK(!strcmp(sa_id_problem("-a"), "must start with a letter or a digit"));
+    CHECK(!strcmp(sa_id_problem("a b"), "may hold only letters, digits, '.', '_' and '-'"));
 }
 
 static void test_good_and_round_trip(void) {
