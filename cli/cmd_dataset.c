@@ -20,7 +20,8 @@ static const char help_text[] =
     "  verify NAME                 re-check every file's size and sha256, and read-only bits\n"
     "  show NAME [--json]          summary: cases per split, roles, raters, voxel sizes,\n"
     "                              lesion counts per rater, inter-rater Dice\n"
-    "  list                        the stored datasets\n"
+    "  list                        the stored datasets; notes on stderr name the temporary\n"
+    "                              folders of imports running now or killed\n"
     "  make-demo ...               synthetic MS and PET datasets (segarena dataset make-demo --help)\n"
     "\n"
     "common option:\n"
@@ -44,7 +45,8 @@ static const char help_text[] =
     "or a folder holding a dataset.json manifest. NIfTI files are stored as they are;\n"
     "DICOM series folders and other formats (.mha, .mhd, .nrrd, ...) are converted to\n"
     "NIfTI (.nii.gz) at import. Import refuses with every problem found, one line each, and leaves\n"
-    "nothing behind.\n"
+    "nothing behind. It works in DIR/datasets/.tmp-NAME-XXXXXX, locked while it runs; such a\n"
+    "folder nobody holds (an import killed) is removed by the next import.\n"
     "\n"
     "exit status: 0 done; 2 bad usage, refused import or failed verification; 1 internal\n"
     "error.\n";
@@ -319,6 +321,12 @@ static int do_list(int argc, char **argv, const char *data_dir) {
         sa_problems_free(&p);
     }
     sa_dataset_names_free(names, n);
+    /* temporary folders of imports: running now, or left by one that was killed */
+    sa_problems left;
+    sa_problems_init(&left);
+    if (sa_dataset_leftovers(data_dir, 0, &left, &err)) fprintf(stderr, "segarena dataset list: %s\n", err.msg);
+    for (size_t i = 0; i < left.count; i++) fprintf(stderr, "note: %s\n", left.msg[i]);
+    sa_problems_free(&left);
     return EXIT_OK;
 }
 

@@ -1,11 +1,11 @@
 /*
  * dataset_import.c: `segarena dataset import`: checks a scanned source folder
  * (bids_scan.c) completely, stores its files in DATA_DIR/datasets/.tmp-NAME-XXXXXX
- * (NIfTI files copied or hard-linked; DICOM series and other formats such as
- * .mha, .mhd or .nrrd converted to NIfTI),
- * writes dataset.json, renames the folder into place and makes it read-only.
- * Every problem is collected; on any, the temporary folder is removed and nothing
- * is left behind.
+ * (locked while the import runs, dataset_tmp.c; NIfTI files copied or
+ * hard-linked; DICOM series and other formats such as .mha, .mhd or .nrrd
+ * converted to NIfTI), writes dataset.json, makes the folder read-only and renames
+ * it into place. Every problem is collected; on any, the temporary folder (and any
+ * folder the import made) is removed and nothing is left behind.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
@@ -100,29 +100,6 @@ static int copy_file(const char *src, const char *dst, sa_error *err) {
     return rc;
 }
 
-/* Removes a folder tree without following symlinks (made writable first). */
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st)) return;
-    if (S_ISDIR(st.st_mode)) {
-        chmod(path, 0755);
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-                char *p = sa_path_join(path, e->d_name);
-                if (p) remove_tree(p);
-                free(p);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* chmod a-w on a tree (folders after their contents). */
 static int make_read_only(const char *path, sa_error *err) {
     struct stat st;
@@ -143,19 +120,6 @@ static int make_read_only(const char *path, sa_error *err) {
     if (!rc && !S_ISLNK(st.st_mode) && chmod(path, st.st_mode & ~(mode_t)(S_IWUSR | S_IWGRP | S_IWOTH) & 07777))
         rc = sa_error_set(err, "%s: cannot make read-only (%s)", path, strerror(errno));
     return rc;
-}
-
-static int mkdir_p(const char *path, sa_error *err) {
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return sa_error_set(err, "%s: path too long", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return sa_error_set(err, "%s: cannot create (%s)", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return sa_error_set(err, "%s: cannot create (%s)", buf, strerror(errno));
-    return 0;
 }
 
 int sa_dataset_dir(const char *data_dir, const char *name, char *buf, size_t size, sa_error *err) {
@@ -198,7 +162,8 @@ typedef struct importer {
     const sa_import_options *opt;
     sa_import_report *report;
     sa_problems *problems;
-    char *tmp; /* temporary dataset folder, NULL when not created */
+    char *tmp;   /* temporary dataset folder, NULL when not created */
+    int lock_fd; /* holds tmp's lock (dataset_tmp.c) until the import ends; -1 */
     int oom;
     char source_root[PATH_MAX]; /* real path of the source folder */
 } importer;
@@ -277,7 +242,7 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
         return;
     }
     *strrchr(dir, '/') = 0;
-    int rc = mkdir_p(dir, &err);
+    int rc = sa_ds_mkdir_p(dir, NULL, 0, &err);
     if (!rc && !stored_as_is(it)) {
         const sa_image *src_img = img.data ? &img : ref; /* ref holds it when it was the first */
         char uid[256];
@@ -328,12 +293,13 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     memset(report, 0, sizeof *report);
     sa_problems_init(&report->notes);
     size_t before = problems->count;
-    importer im = {&opt, report, problems, NULL, 0, ""};
+    importer im = {&opt, report, problems, NULL, -1, 0, ""};
+    char created_dirs[PATH_MAX] = ""; /* the topmost folder this import made, if any */
     if (opt.source && !realpath(opt.source, im.source_root)) im.source_root[0] = '\0';
     sa_scan scan;
     sa_dataset ds;
     memset(&ds, 0, sizeof ds);
-    char final_dir[PATH_MAX], datasets_dir[PATH_MAX];
+    char final_dir[PATH_MAX], datasets_dir[PATH_MAX] = "";
     int rc = -1;
 
     if (opt.split && !sa_dataset_id_valid(opt.split)) {
@@ -411,24 +377,21 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
 
     /* the temporary folder, only when nothing is wrong so far */
     if (problems->count == before) {
-        if (mkdir_p(datasets_dir, err)) {
+        /* the partial copies of imports that were killed first (never one that
+         * is running: its folder is locked) */
+        sa_problems removed;
+        sa_problems_init(&removed);
+        int lr = sa_dataset_leftovers(opt.data_dir, 1, &removed, err);
+        for (size_t i = 0; i < removed.count && !im.oom; i++)
+            if (sa_problems_add(&report->notes, "%s", removed.msg[i])) im.oom = 1;
+        sa_problems_free(&removed);
+        if (lr) {
             problem(&im, err->msg);
             goto out;
         }
-        char tmpl[PATH_MAX + 100];
-        if (snprintf(tmpl, sizeof tmpl, "%s/.tmp-%s-XXXXXX", datasets_dir, name) >= (int)sizeof tmpl) {
-            problem(&im, "data directory path too long");
-            goto out;
-        }
-        if (!mkdtemp(tmpl)) {
-            problemf(&im, "%s: cannot create (%s)", tmpl, strerror(errno));
-            goto out;
-        }
-        chmod(tmpl, 0755);
-        im.tmp = sa_strdup(tmpl);
-        if (!im.tmp) {
-            remove_tree(tmpl);
-            im.oom = 1;
+        if (sa_import_tmp_create(datasets_dir, name, created_dirs, sizeof created_dirs, &im.tmp, &im.lock_fd,
+                                 err)) {
+            problem(&im, err->msg);
             goto out;
         }
     }
@@ -491,16 +454,18 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
             goto out;
         }
     }
+    /* read-only before the rename: a dataset under its final name is complete
+     * and read-only from its first moment */
+    if (make_read_only(im.tmp, err)) {
+        problem(&im, err->msg);
+        goto out;
+    }
     if (rename(im.tmp, final_dir)) {
         problemf(&im, "%s: cannot rename into place (%s)", final_dir, strerror(errno));
         goto out;
     }
     free(im.tmp);
     im.tmp = NULL;
-    if (make_read_only(final_dir, err)) {
-        problem(&im, err->msg);
-        goto out;
-    }
     report->n_cases = ds.n_cases;
     report->n_roles = ds.n_roles;
     report->n_raters = ds.n_raters;
@@ -510,8 +475,10 @@ out:
         sa_problems_add(problems, "out of memory");
         rc = -1;
     }
-    if (im.tmp) remove_tree(im.tmp);
+    if (im.tmp) sa_ds_remove_tree(im.tmp);
     free(im.tmp);
+    if (im.lock_fd >= 0) close(im.lock_fd); /* after the removal: no cleaner races it */
+    if (rc) sa_import_tmp_undo_dirs(datasets_dir, created_dirs);
     if (rc && problems->count > before) sa_error_set(err, "%s", problems->msg[before]);
     sa_dataset_free(&ds);
     sa_scan_free(&scan);

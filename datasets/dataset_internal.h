@@ -42,6 +42,21 @@ int sa_scan_source(const sa_import_options *opt, sa_scan *scan, sa_problems *pro
                    sa_problems *notes, sa_error *err);
 void sa_scan_free(sa_scan *scan);
 
+/* The temporary folders of imports (dataset_tmp.c). sa_import_tmp_create makes
+ * the folders of datasets_dir that are missing (*created, when still "", gets the
+ * topmost one it made) and in it .tmp-NAME-XXXXXX, locked (flock) until *lock_fd
+ * is closed: a folder whose lock nobody holds was left by a killed import.
+ * sa_import_tmp_undo_dirs removes, when empty, the folders from datasets_dir up to
+ * *created (a failed import leaves no folder behind). */
+int sa_import_tmp_create(const char *datasets_dir, const char *name, char *created, size_t created_size,
+                         char **path_out, int *lock_fd, sa_error *err);
+void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created);
+/* Creates the missing folders of path (mode 0755), one by one; created, when not
+ * NULL and still "", gets the topmost one made. Returns 0 or -1. */
+int sa_ds_mkdir_p(const char *path, char *created, size_t created_size, sa_error *err);
+/* Removes a folder tree without following symlinks (made writable first). */
+void sa_ds_remove_tree(const char *path);
+
 /* helpers (manifest.c) */
 char *sa_strdup(const char *s);
 char *sa_path_join(const char *a, const char *b); /* malloc'ed "a/b" */

@@ -232,11 +232,20 @@ void sa_import_report_free(sa_import_report *r);
 
 /* Imports a BIDS, plain or manifest folder (docs/datasets.md) into
  * DATA_DIR/datasets/<name>/: checks everything, copies or hard-links the files,
- * converts DICOM series to NIfTI, writes dataset.json and makes the folder
- * read-only. Atomic: on any problem nothing is left in the data directory and -1
- * is returned with every problem found in problems (err: the first one). */
+ * converts DICOM series to NIfTI, writes dataset.json, makes the folder read-only
+ * and renames it into place. Atomic: on any problem nothing is left in the data
+ * directory (not even the folders import made) and -1 is returned with every
+ * problem found in problems (err: the first one). The partial copies of imports
+ * that were killed are removed first (sa_dataset_leftovers; each is a note). */
 int sa_dataset_import(const sa_import_options *opt, sa_import_report *report,
                       sa_problems *problems, sa_error *err);
+
+/* The temporary folders imports leave in DATA_DIR/datasets/ (.tmp-NAME-XXXXXX),
+ * one line each in found ("<path>: ..."): an import in progress (its lock is held:
+ * never touched), or the partial copy of an import that was killed (no process
+ * holds it), removed when remove is 1. Import calls it with remove = 1 before
+ * creating its own folder. Returns 0 or -1. */
+int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, sa_error *err);
 
 /* Folder of a stored dataset: DATA_DIR/datasets/NAME (no check that it exists). */
 int sa_dataset_dir(const char *data_dir, const char *name, char *buf, size_t size, sa_error *err);

@@ -554,6 +554,85 @@ empty = os.path.join(WORK, "empty")
 os.makedirs(empty, exist_ok=True)
 refuse("empty", empty, ["no cases found"])
 
+# ---- crash safety ------------------------------------------------------------------------------
+# a refused import into a data directory that did not exist leaves no folder at all
+# (it left an empty datasets/ behind): the mask is refused while files are stored
+fresh = os.path.join(WORK, "fresh-data")
+make_plain(src)
+mk = cubes(RATERS["bob"][2])
+mk[0, 0, 0] = 3
+save(os.path.join(src, "c03", "raters", "bob.nii.gz"), mk)
+rc, out, err = run("import", src, "--name", "fresh", data_dir=fresh)
+check(rc == 2 and "0 and 1" in err, f"fresh data dir: refused ({rc} {err})")
+check(not os.path.exists(fresh), f"fresh data dir: nothing left ({os.listdir(fresh) if os.path.isdir(fresh) else ''})")
+
+# a killed import's temporary folder (its flock released by the kernel at the kill)
+# is reported by list and removed by the next import; one whose lock a live process
+# holds (an import running now) is reported and never touched
+HOLD = """import fcntl, os, sys, time
+path = sys.argv[1]
+os.makedirs(os.path.join(path, "cases", "c01"))
+open(os.path.join(path, "cases", "c01", "flair.nii.gz"), "wb").write(b"partial")
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(600)
+"""
+def holder(path):
+    h = subprocess.Popen([sys.executable, "-c", HOLD, path], stdout=subprocess.PIPE, text=True)
+    check(h.stdout.readline().strip() == "locked", f"holder locked {path}")
+    return h
+ghost = os.path.join(DATA, "datasets", ".tmp-ghost-Ab12Cd")
+busy = os.path.join(DATA, "datasets", ".tmp-busy-Ef34Gh")
+killed = holder(ghost)
+killed.kill()  # SIGKILL, as kill -9 would stop an import
+killed.wait()
+live = holder(busy)
+try:
+    rc, out, err = run("list", data_dir=DATA)
+    check(rc == 0 and f"note: {ghost}: the partial copy of an import that was interrupted" in err
+          and f"note: {busy}: the temporary folder of an import in progress" in err, f"list reports them: {err}")
+    check(".tmp-" not in out, f"list's table has no temporary folder: {out}")
+    rc, out, err = run("import", plain, "--name", "after-crash", data_dir=DATA)
+    check(rc == 0 and f"note: {ghost}: removed" in err, f"import removes the killed import's folder: {rc} {err}")
+    check(not os.path.exists(ghost), "the killed import's folder is gone")
+    check(os.path.isfile(os.path.join(busy, "cases", "c01", "flair.nii.gz")), "a running import's folder is kept")
+finally:
+    live.kill()
+    live.wait()
+rc, out, err = run("import", plain, "--name", "after-crash2", data_dir=DATA)
+check(rc == 0 and not os.path.exists(busy), f"once its holder died, the next import removes it: {err}")
+
+# a dataset under its final name is read-only from its first moment (the folder
+# was made read-only only after the rename): a watcher sees it appear and looks
+big = os.path.join(WORK, "bigplain")
+rmtree(big)
+for i in range(80):
+    for role in ("flair", "t1"):
+        save(os.path.join(big, f"b{i:02d}", role + ".nii.gz"), image(i), dtype=np.int16)
+    for r in RATERS:
+        save(os.path.join(big, f"b{i:02d}", "raters", r + ".nii.gz"), cubes([(1, 1, 1)]))
+WATCH = """import os, sys
+final = sys.argv[1]
+while not os.path.exists(os.path.join(final, "dataset.json")):
+    pass
+writable = []
+for root, dirs, files in os.walk(final):
+    for p in [root] + [os.path.join(root, f) for f in files]:
+        if os.lstat(p).st_mode & 0o222:
+            writable.append(p)
+print(len(writable), writable[:3], flush=True)
+"""
+final = os.path.join(DATA, "datasets", "watched")
+w = subprocess.Popen([sys.executable, "-c", WATCH, final], stdout=subprocess.PIPE, text=True)
+rc, out, err = run("import", big, "--name", "watched", data_dir=DATA)
+try:
+    seen = w.communicate(timeout=60)[0]
+except subprocess.TimeoutExpired:
+    w.kill()
+    seen = w.communicate()[0]
+check(rc == 0 and seen.startswith("0 "), f"the dataset appeared read-only: {seen!r} {err}")
+
 # ---- verify catches a changed byte and a removed file ------------------------------------------
 rc, out, err = run("import", plain, "--name", "tamper", "--copy", data_dir=DATA)
 check(rc == 0, "import for tamper test")
