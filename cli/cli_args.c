@@ -78,6 +78,24 @@ int cli_check_id(const char *command, const char *what, const char *s) {
     return -1;
 }
 
+int cli_phase_ref_valid(const char *ref) {
+    const char *slash = strchr(ref, '/');
+    if (slash) return slash != ref && slash - ref < 64 && slash[1] && !strchr(slash + 1, '/');
+    for (const char *p = ref; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    errno = 0;
+    long long v = strtoll(ref, NULL, 10);
+    return *ref && !errno && v > 0;
+}
+
+int cli_phase_find(sa_store *st, const char *ref, int64_t *phase_id, sa_phase_spec *spec, sa_error *err) {
+    if (!ref || !cli_phase_ref_valid(ref)) {
+        sa_error_set(err, "'%s': a phase is named CHALLENGE/PHASE (or by its id)", ref ? ref : "");
+        return 0;
+    }
+    return sa_phase_find(st, ref, phase_id, spec, err);
+}
+
 const char *cli_data_dir(const char *data_dir) {
     return data_dir ? data_dir : "./segarena-data";
 }

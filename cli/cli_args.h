@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evaluator.h"
 #include "store.h"
 
 typedef struct cli_opt {
@@ -32,6 +33,13 @@ int cli_parse_id(const char *command, const char *what, const char *text, int64_
  * 0 when it is an id (SA_ID_PATTERN), else prints one line "segarena <command>:
  * <what> 'S' is longer than 63 characters (...)" and returns -1 (bad input). */
 int cli_check_id(const char *command, const char *what, const char *s);
+
+/* 1 when ref can name a phase: CHALLENGE/PHASE (both parts, one slash) or a
+ * positive id. */
+int cli_phase_ref_valid(const char *ref);
+/* sa_phase_find with the CLI's exit statuses in mind: 1 found; 0 no such phase,
+ * or ref cannot name one (err says which: bad input); -1 the store failed. */
+int cli_phase_find(sa_store *st, const char *ref, int64_t *phase_id, sa_phase_spec *spec, sa_error *err);
 
 /* Opens the store of the data directory (NULL: ./segarena-data), printing the
  * reason on failure. create: make the directory and database if missing. */

@@ -30,7 +30,7 @@ static const char team_help[] =
 static const char phase_help[] =
     "usage: segarena phase create --challenge SLUG --spec PHASE.json [--data-dir DIR]\n"
     "       segarena phase update CHALLENGE/PHASE --spec PHASE.json\n"
-    "       segarena phase show CHALLENGE/PHASE\n"
+    "       segarena phase show CHALLENGE/PHASE [--json]\n"
     "       segarena phase list [--challenge SLUG]\n"
     "       segarena phase publish|unpublish CHALLENGE/PHASE\n"
     "\n"
@@ -45,7 +45,11 @@ static const char phase_help[] =
     "`segarena run rescore` applies a new one to stored outputs; until then, runs scored\n"
     "under another scoring configuration (tau, consensus, label, lesions) are not ranked\n"
     "on the leaderboard but listed as needing a rescore. Results are private until\n"
-    "`publish`.\n";
+    "`publish`. `show` prints a summary; with --json, the stored spec as it is. A\n"
+    "phase may also be named by its id.\n"
+    "\n"
+    "exit status: 0 done; 2 bad usage, an unknown or malformed CHALLENGE/PHASE, or a\n"
+    "refused spec (every problem, one line each); 1 internal error.\n";
 
 static int usage(const char *command, const char *help) {
     fprintf(stderr, "segarena %s: which command? (segarena %s --help)\n%s", command, command, help);
@@ -222,10 +226,17 @@ int cmd_phase(int argc, char **argv) {
         }
         if (cli_open_store("phase", data_dir, 0, &st)) return EXIT_BAD_INPUT;
         int64_t id;
-        if (sa_phase_create(st, data_dir, challenge, spec, &id, &problems, &err))
+        if (sa_phase_create(st, data_dir, challenge, spec, &id, &problems, &err)) {
             rc = print_problems("phase create", &problems, &err);
-        else
-            printf("phase %s created (id %lld), unpublished\n", spec, (long long)id);
+        } else {
+            sa_phase_row row;
+            if (sa_store_phase_get_by_id(st, id, &row, &err) == 1) {
+                printf("phase %s/%s created (id %lld), unpublished\n", row.challenge, row.name, (long long)id);
+                sa_phase_row_free(&row);
+            } else {
+                printf("phase %lld created from %s, unpublished\n", (long long)id, spec);
+            }
+        }
         goto done;
     }
     if (!strcmp(sub, "list")) {
@@ -271,7 +282,7 @@ int cmd_phase(int argc, char **argv) {
     if (cli_open_store("phase", data_dir, 0, &st)) return EXIT_BAD_INPUT;
     int64_t phase_id;
     sa_phase_spec spec;
-    int found = sa_phase_find(st, pos[1], &phase_id, &spec, &err);
+    int found = cli_phase_find(st, pos[1], &phase_id, &spec, &err);
     if (found <= 0) {
         rc = store_failed_as("phase", st, &err, found == 0 ? EXIT_BAD_INPUT : EXIT_INTERNAL);
         st = NULL;

@@ -5,7 +5,6 @@
  * rescoring, the ranking rule and the missing-case policy; per-case values with --cases; CSV or the leaderboard
  * JSON (docs/results.md) for other programs.
  */
-#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -81,15 +80,6 @@ static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, fmt, arg);
     fputs(" (segarena results --help)\n", stderr);
     return EXIT_BAD_INPUT;
-}
-
-/* "CHALLENGE/PHASE" with both parts, or digits only. */
-static int phase_ref_valid(const char *ref) {
-    const char *slash = strchr(ref, '/');
-    if (slash) return slash != ref && slash[1] && !strchr(slash + 1, '/');
-    for (const char *p = ref; *p; p++)
-        if (!isdigit((unsigned char)*p)) return 0;
-    return *ref != '\0';
 }
 
 /* ---- text ---- */
@@ -349,7 +339,7 @@ int cmd_results(int argc, char **argv) {
     int with_cases = cli_flag(opts, n_opts, "--cases"), csv = cli_flag(opts, n_opts, "--csv");
     int json = cli_flag(opts, n_opts, "--json"), all_entries = cli_flag(opts, n_opts, "--all-entries");
     if (!ref) return usage_error("%s", "--phase CHALLENGE/PHASE is required");
-    if (!phase_ref_valid(ref)) return usage_error("--phase '%s': give CHALLENGE/PHASE or a phase id", ref);
+    if (!cli_phase_ref_valid(ref)) return usage_error("--phase '%s': give CHALLENGE/PHASE or a phase id", ref);
     if (csv && json) return usage_error("%s", "--csv and --json exclude each other");
 
     sa_store *st;

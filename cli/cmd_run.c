@@ -20,6 +20,7 @@
 static const char run_help[] =
     "usage: segarena run start SUBMISSION | --phase CHALLENGE/PHASE --all\n"
     "       segarena run status RUN | --phase CHALLENGE/PHASE\n"
+    "       segarena run list --phase CHALLENGE/PHASE\n"
     "       segarena run cancel RUN\n"
     "       segarena run rescore RUN | --phase CHALLENGE/PHASE\n"
     "       segarena run rerun RUN\n"
@@ -35,6 +36,9 @@ static const char run_help[] =
     "  start     queue a first evaluation (--all: every submission of the phase that has\n"
     "            no run yet)\n"
     "  status    progress: cases done, failed per class, remaining, ETA, queue position\n"
+    "            (--phase: the phase's runs, as list)\n"
+    "  list      the phase's runs: id, submission, kind, status, parent run, created\n"
+    "            (list RUN: as status RUN)\n"
     "  cancel    queued cases are dropped; cases running finish\n"
     "  rescore   score the stored outputs again with the phase's current spec (after a\n"
     "            change of tau, consensus, metrics, or the metric definitions); no\n"
@@ -44,7 +48,8 @@ static const char run_help[] =
     "  rerun     run the containers again (a new run; the previous one is kept)\n"
     "  wait      print progress until the run is done or cancelled\n"
     "\n"
-    "exit status: 0 done; 2 bad usage or unknown run; 1 internal error.\n";
+    "exit status: 0 done; 2 bad usage, unknown run, submission or phase, or a refused\n"
+    "request; 1 internal error, or wait's --timeout passed.\n";
 
 static const char worker_help[] =
     "usage: segarena worker [--threads N] [--until-idle] [--lease SECONDS]\n"
@@ -199,12 +204,15 @@ static int for_each_submission(sa_store *st, const char *data_dir, int64_t phase
     return rc;
 }
 
-static int wait_for_run(sa_store *st, int64_t run_id, double timeout, sa_error *err) {
+/* 0 once the run is over; -1 (*unknown set when there is no such run). */
+static int wait_for_run(sa_store *st, int64_t run_id, double timeout, int *unknown, sa_error *err) {
     time_t start = time(NULL);
     int64_t last_done = -1;
     for (;;) {
         sa_run_row run;
-        if (load_run(st, run_id, &run, err)) return -1;
+        int found = sa_store_run_get(st, run_id, &run, err);
+        if (found == 0) *unknown = 1, sa_error_set(err, "no run %lld", (long long)run_id);
+        if (found != 1) return -1;
         sa_run_progress p;
         int rc = sa_store_run_progress(st, run_id, &p, err);
         int over = !strcmp(run.status, "done") || !strcmp(run.status, "cancelled");
@@ -253,17 +261,21 @@ int cmd_run(int argc, char **argv) {
                    (!strcmp(cmd, "status") || !strcmp(cmd, "list") || !strcmp(cmd, "rescore") ||
                     (!strcmp(cmd, "start") && cli_flag(opts, n_opts, "--all")));
     if (!by_phase && n_pos != 2) {
-        fprintf(stderr, "segarena run %s: give a%s id%s (segarena run --help)\n", cmd,
-                !strcmp(cmd, "start") ? " submission" : " run",
-                (!strcmp(cmd, "status") || !strcmp(cmd, "rescore")) ? " or --phase P"
-                : !strcmp(cmd, "start") ? " or --phase P --all" : "");
+        if (!strcmp(cmd, "list"))
+            fputs("segarena run list: give --phase CHALLENGE/PHASE (segarena run --help)\n", stderr);
+        else
+            fprintf(stderr, "segarena run %s: give a%s id%s (segarena run --help)\n", cmd,
+                    !strcmp(cmd, "start") ? " submission" : " run",
+                    !strcmp(cmd, "status") || !strcmp(cmd, "rescore") ? " or --phase P"
+                    : !strcmp(cmd, "start")                           ? " or --phase P --all"
+                                                                      : "");
         return EXIT_BAD_INPUT;
     }
     sa_store *st = NULL;
     if (cli_open_store("run", data_dir, 0, &st)) return EXIT_BAD_INPUT;
     sa_error err;
     int rc = 0, bad_input = 0; /* an unknown id or a refused request (2), else 1 */
-    int found_phase = by_phase ? sa_phase_find(st, phase, &phase_id, NULL, &err) : 1;
+    int found_phase = by_phase ? cli_phase_find(st, phase, &phase_id, NULL, &err) : 1;
     if (found_phase <= 0) {
         rc = -1;
         bad_input = found_phase == 0;
@@ -315,7 +327,7 @@ int cmd_run(int argc, char **argv) {
             bad_input = 1;
             rc = sa_error_set(&err, "--timeout takes a number of seconds, not '%s'", t);
         } else {
-            rc = wait_for_run(st, id, timeout, &err);
+            rc = wait_for_run(st, id, timeout, &bad_input, &err);
         }
     }
     sa_store_close(st);

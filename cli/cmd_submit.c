@@ -71,7 +71,7 @@ int cmd_submit(int argc, char **argv) {
     sa_store *st = NULL;
     if (cli_open_store("submit", req.data_dir, 0, &st)) return EXIT_BAD_INPUT;
     int rc = EXIT_BAD_INPUT;
-    int found = sa_phase_find(st, phase, &req.phase_id, NULL, &err);
+    int found = cli_phase_find(st, phase, &req.phase_id, NULL, &err);
     if (found <= 0) {
         fprintf(stderr, "segarena submit: %s\n", err.msg);
         if (found < 0) rc = EXIT_INTERNAL;
@@ -141,7 +141,7 @@ int cmd_submission(int argc, char **argv) {
             fputs("segarena submission list: give --phase CHALLENGE/PHASE\n", stderr);
             goto done;
         }
-        if (sa_phase_find(st, phase, &phase_id, NULL, &err) <= 0) {
+        if (cli_phase_find(st, phase, &phase_id, NULL, &err) <= 0) {
             fprintf(stderr, "segarena submission list: %s\n", err.msg);
             goto done;
         }

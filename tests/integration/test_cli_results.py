@@ -114,6 +114,36 @@ check(p.returncode == 2, "no data directory: exit 2")
 p = subprocess.run([SEGARENA, "results", "--help"], capture_output=True, text=True)
 check(p.returncode == 0 and "--all-entries" in p.stdout and "exit status" in p.stdout, "--help")
 
+# the exit statuses and help texts of run and phase say the same (an unknown run
+# waited for, or a malformed phase name, were exit 1, the code of internal errors)
+def organiser(*args):
+    p = subprocess.run([SEGARENA, *args, "--data-dir", DATA], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+for args, why in [(("run", "wait", "999"), "run wait of an unknown run"),
+                  (("run", "status", "999"), "run status of an unknown run"),
+                  (("run", "list"), "run list without --phase"),
+                  (("run", "list", "--phase", "demo"), "run list of a malformed phase"),
+                  (("phase", "show", "nothing"), "phase show of a malformed name"),
+                  (("phase", "show", "demo/nothing"), "phase show of an unknown phase"),
+                  (("phase", "publish", "0"), "phase publish of id 0"),
+                  (("submission", "list", "--phase", "demo"), "submission list of a malformed phase")]:
+    rc, out, err = organiser(*args)
+    check(rc == 2 and err.count("\n") == 1 and out == "", f"{why}: exit 2 with one line ({rc}, {err!r})")
+rc, out, err = organiser("run", "wait", "999")
+check("no run 999" in err, f"run wait names the run: {err!r}")
+rc, out, err = organiser("phase", "show", "nothing")
+check("a phase is named CHALLENGE/PHASE" in err, f"phase show says how phases are named: {err!r}")
+rc, out, err = organiser("run", "list", "--phase", "demo/val")
+check(rc == 0 and out.split()[:2] == ["run", "submission"], f"run list --phase: {rc} {out[:80]!r}")
+p = subprocess.run([SEGARENA, "run", "--help"], capture_output=True, text=True)
+check(p.returncode == 0 and "segarena run list --phase" in p.stdout and "\n  list " in p.stdout
+      and "unknown run" in p.stdout, "run --help lists run list")
+p = subprocess.run([SEGARENA, "phase", "--help"], capture_output=True, text=True)
+check(p.returncode == 0 and "phase show CHALLENGE/PHASE [--json]" in p.stdout and "exit status" in p.stdout,
+      "phase --help lists show --json and the exit statuses")
+rc, out, err = organiser("phase", "show", "demo/val", "--json")
+check(rc == 0 and json.loads(out)["name"] == "val", f"phase show --json prints the spec: {rc} {err}")
+
 # every organiser command given only --data-dir (no subcommand, no argument):
 # usage, exit 2, never a crash (`dataset --data-dir DIR` read past its arguments)
 for command in ("challenge", "team", "phase", "submit", "submission", "run", "results", "user",

@@ -667,6 +667,18 @@ check(rc == 2 and err.count("\n") == 1 and f"--name '{'d' * 64}' is longer than 
       f"import --name of 64 characters: {rc} {err!r}")
 rc, out, err = run("import", plain, "--name", "d" * 63, data_dir=DATA)
 check(rc == 0, f"import --name of 63 characters: {rc} {err!r}")
+# a phase can use it (a 64-character dataset could never be), and phase create names
+# the phase it made (it printed the spec file's path)
+def organiser(*args):
+    p = subprocess.run([SEGARENA, *args, "--data-dir", DATA], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+rc, out, err = organiser("challenge", "create", "ch")
+check(rc == 0, f"challenge create: {err}")
+spec = os.path.join(WORK, "phase-spec.json")
+json.dump({"schema": "segarena-phase/1", "name": "long", "dataset": "d" * 63, "input_roles": ["flair"]},
+          open(spec, "w"))
+rc, out, err = organiser("phase", "create", "--challenge", "ch", "--spec", spec)
+check(rc == 0 and out == "phase ch/long created (id 1), unpublished\n", f"phase create: {rc} {out!r} {err}")
 rc, out, err = run("verify", "d" * 64, data_dir=DATA)
 check(rc == 2 and "longer than 63 characters" in err, f"verify of a 64-character name: {rc} {err!r}")
 rc, out, err = run(data_dir=DATA)
