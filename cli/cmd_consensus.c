@@ -229,10 +229,11 @@ int cmd_consensus(int argc, char **argv) {
             goto done;
         }
     for (size_t i = 0; i < c.n; i++) {
+        int binary = 1;
         if ((i > 0 && sa_image_same_geometry(&jobs[0].image, jobs[0].path, &jobs[i].image, jobs[i].path, &err)) ||
-            (c.label < 0 && sa_image_check_binary(&jobs[i].image, jobs[i].path, &err)) ||
+            (c.label < 0 && !(binary = !sa_image_check_binary(&jobs[i].image, jobs[i].path, &err))) ||
             sa_mask_from_image(&jobs[i].image, jobs[i].path, c.label, &masks[i], &err)) {
-            fprintf(stderr, "segarena consensus: %s\n", err.msg);
+            fprintf(stderr, "segarena consensus: %s%s\n", err.msg, binary ? "" : " (choose a label with --label)");
             goto done;
         }
     }

@@ -72,7 +72,9 @@ static int union_labels(read_job *jobs, size_t n, case_result *res) {
 static int mask_for(const read_job *job, long label, int rater, uint8_t **mask, int *owned, case_result *res) {
     sa_error err;
     if (label < 0 && rater && sa_image_check_binary(&job->image, job->path, &err)) {
-        fail(res, err.msg);
+        char msg[sizeof err.msg + 40];
+        snprintf(msg, sizeof msg, "%s (choose a label with --label)", err.msg);
+        fail(res, msg);
         return -1;
     }
     if (label < 0 && job->image.type == SA_PIXEL_U8) {

@@ -204,7 +204,7 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
     if (sa_image_read(it->src, &img, &err)) return problem(im, err.msg);
     int ok = 1;
     if (rater && sa_image_check_binary(&img, it->src, &err)) {
-        problemf(im, "%s (rater masks must hold only 0 and 1)", err.msg);
+        problemf(im, "%s (import stores rater masks as they are: convert this one to 0 and 1 first)", err.msg);
         ok = 0;
     }
     if (!*have_geometry) {

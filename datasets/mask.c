@@ -294,8 +294,8 @@ int sa_image_check_binary(const sa_image *img, const char *path, sa_error *err) 
         if (v == 0.0 || v == 1.0) continue;
         size_t x, y, z;
         voxel_xyz(img, i, &x, &y, &z);
-        return sa_error_set(err, "%s: voxel (%zu,%zu,%zu) holds %.17g; a binary mask holds only 0 and 1 "
-                            "(choose a label with --label)", path ? path : "(image)", x, y, z, v);
+        return sa_error_set(err, "%s: voxel (%zu,%zu,%zu) holds %.17g; a binary mask holds only 0 and 1",
+                            path ? path : "(image)", x, y, z, v);
     }
     return 0;
 }

@@ -176,6 +176,8 @@ bad(["consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz")], "two.nii.
 small = save("small.nii.gz", np.zeros((40, 36, 23), np.uint8))
 bad(["score", "--ref", paths[0], "--ref", small, pp], "small.nii.gz", "rater geometry")
 bad(["consensus", paths[0], "-o", os.path.join(WORK, "x.nii.gz")], "at least 2", "one rater")
+rc, out, err = run("consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz"))
+check("(choose a label with --label)" in err, f"consensus suggests --label: {err!r}")
 bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
 rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
 check(rc == 0, "with --label, multi-label raters are accepted")

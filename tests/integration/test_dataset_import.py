@@ -447,7 +447,8 @@ make_plain(src)
 mk = cubes(RATERS["bob"][1])
 mk[0, 0, 0] = 2
 save(os.path.join(src, "c02", "raters", "bob.nii.gz"), mk)
-refuse("non-binary", src, ["bob.nii.gz", "0 and 1"])
+lines = refuse("non-binary", src, ["bob.nii.gz", "0 and 1", "convert this one to 0 and 1 first"])
+check(not any("--label" in l for l in lines), f"import suggests no --label (it has none): {lines}")
 
 make_plain(src)
 outside = os.path.join(WORK, "outside.nii.gz")
