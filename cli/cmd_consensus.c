@@ -121,6 +121,10 @@ static int parse(int argc, char **argv, consensus_cli *c) {
     }
     if (c->n < 2) return usage_error("%s", "needs at least 2 rater masks");
     if (!c->output) return usage_error("%s", "needs -o CONSENSUS (the file to write)");
+    sa_error bad_path; /* before any work: a name that cannot be written is bad input */
+    if (sa_image_write_path_check(c->output, &bad_path) ||
+        (c->probability && sa_image_write_path_check(c->probability, &bad_path)))
+        return usage_error("%s", bad_path.msg);
     if (c->options.threads <= 0) c->options.threads = sa_cpu_count();
     sa_error why;
     if (c->device == SA_DEVICE_GPU && !sa_gpu_usable(&why))

@@ -91,6 +91,10 @@ int sa_image_read_like(const char *path, const sa_image *like, const char *like_
  * folder ".tmp-XXXXXX" next to path and renamed into place (for .mhd/.nhdr the
  * data file first, the header last). Returns 0 or -1. */
 int sa_image_write(const char *path, const sa_image *img, sa_error *err);
+/* What sa_image_write checks of the path alone, for a command to refuse a bad
+ * output name before its work: 0, or -1 for an empty path or an extension that
+ * is none of the formats above. */
+int sa_image_write_path_check(const char *path, sa_error *err);
 
 /* Frees the voxels and zeroes *img (safe on a zeroed image and on NULL). */
 void sa_image_free(sa_image *img);

@@ -235,12 +235,19 @@ static int move_out_of_temp_folder(const char *tmpdir, const char *folder, const
     return rc;
 }
 
-int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
+int sa_image_write_path_check(const char *path, sa_error *err) {
     if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
     int compress = 0;
     if (output_format_compresses(path, &compress) != 0)
         return sa_error_set(err, "%s: unsupported output format (use .nii, .nii.gz, .mha, .mhd, "
                             ".nrrd or .nhdr)", path);
+    return 0;
+}
+
+int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
+    if (sa_image_write_path_check(path, err)) return -1;
+    int compress = 0;
+    output_format_compresses(path, &compress);
     if (!img || !img->data || sa_pixel_size(img->type) == 0)
         return sa_error_set(err, "%s: nothing to write (no voxel data)", path);
     if (check_read_image(path, img, err) != 0) return -1;

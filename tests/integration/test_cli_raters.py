@@ -176,6 +176,12 @@ bad(["consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz")], "two.nii.
 small = save("small.nii.gz", np.zeros((40, 36, 23), np.uint8))
 bad(["score", "--ref", paths[0], "--ref", small, pp], "small.nii.gz", "rater geometry")
 bad(["consensus", paths[0], "-o", os.path.join(WORK, "x.nii.gz")], "at least 2", "one rater")
+# an output that cannot be written is refused before any work (it was exit 1, after it)
+bad(["consensus", *paths, "-o", os.path.join(WORK, "co.txt")], "co.txt: unsupported output format",
+    "consensus -o with an unknown extension")
+bad(["consensus", *paths, "-o", os.path.join(WORK, "co.nii.gz"), "--probability", os.path.join(WORK, "p.txt")],
+    "p.txt: unsupported output format", "consensus --probability with an unknown extension")
+check(not os.path.exists(os.path.join(WORK, "co.nii.gz")), "nothing written when --probability is refused")
 rc, out, err = run("consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz"))
 check("(choose a label with --label)" in err, f"consensus suggests --label: {err!r}")
 bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
