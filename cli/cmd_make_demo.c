@@ -134,6 +134,7 @@ int cmd_dataset_make_demo(int argc, char **argv) {
     }
     if (!kind) return usage_error("%s", "needs --kind ms or --kind pet");
     if (!out) return usage_error("%s", "needs --out DIR (the folder to create)");
+    if (!*out) return usage_error("%s", "--out takes a folder name, not ''");
     int pet = !strcmp(kind, "pet");
     if (pet && have_size) return usage_error("%s", "--size applies to --kind ms only");
     if (!pet && (have_tbr || anisotropic || ct))
