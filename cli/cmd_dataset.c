@@ -31,7 +31,8 @@ static const char help_text[] =
     "import options:\n"
     "  --name NAME           dataset name, " SA_ID_PATTERN " (a manifest\n"
     "                        source may give it)\n"
-    "  --kind KIND           ms, pet or any word (default: pet with a pet role, ms with flair)\n"
+    "  --kind KIND           ms, pet or another id (default: the manifest's, else pet with\n"
+    "                        a pet role, ms with flair, else other)\n"
     "  --description TEXT    free text stored in the manifest\n"
     "  --split NAME          split of cases that participants.tsv / splits.tsv do not\n"
     "                        give (default test)\n"
@@ -108,6 +109,7 @@ static int do_import(int argc, char **argv, const char *data_dir) {
     if (!opt.source) return usage_error("%s", "import needs a SOURCE folder");
     if (opt.name && cli_check_id("dataset import", "--name", opt.name)) return EXIT_BAD_INPUT;
     if (cli_check_id("dataset import", "--split", opt.split)) return EXIT_BAD_INPUT;
+    if (opt.kind && cli_check_id("dataset import", "--kind", opt.kind)) return EXIT_BAD_INPUT;
     opt.role_map = maps;
     opt.n_role_map = n_maps;
 
@@ -123,7 +125,7 @@ static int do_import(int argc, char **argv, const char *data_dir) {
     } else {
         printf("imported %s (%s layout) into %s: %zu cases, %zu roles, %zu raters; %zu files hard-linked, "
                "%zu copied, %zu converted to NIfTI\n",
-               opt.name ? opt.name : "dataset", report.layout, report.path, report.n_cases, report.n_roles,
+               report.name, report.layout, report.path, report.n_cases, report.n_roles,
                report.n_raters, report.linked, report.copied, report.converted);
     }
     sa_problems_free(&problems);

@@ -330,11 +330,11 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     }
     snprintf(datasets_dir, sizeof datasets_dir, "%s/datasets", opt.data_dir);
     snprintf(report->path, sizeof report->path, "%s", final_dir);
+    snprintf(report->name, sizeof report->name, "%s", name);
     struct stat st;
     if (lstat(final_dir, &st) == 0) {
         problemf(&im, "%s: a dataset named %s already exists", final_dir, name);
     }
-    if (opt.kind && !*opt.kind) problem(&im, "--kind must not be empty");
 
     /* the dataset as it will be stored: roles and raters = union over cases */
     if (!(ds.name = sa_strdup(name))) im.oom = 1;
@@ -352,7 +352,9 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     }
     if (ds.n_roles) qsort(ds.roles, ds.n_roles, sizeof *ds.roles, sa_cmp_strp);
     if (ds.n_raters) qsort(ds.raters, ds.n_raters, sizeof *ds.raters, sa_cmp_strp);
-    ds.kind = sa_strdup(opt.kind && *opt.kind ? opt.kind : scan.kind ? scan.kind : guess_kind(&ds));
+    ds.kind = sa_strdup(opt.kind ? opt.kind : scan.kind ? scan.kind : guess_kind(&ds));
+    if (ds.kind && !sa_dataset_id_valid(ds.kind)) /* given (--kind) or a manifest's */
+        problemf(&im, "kind \"%s\" %s (" SA_ID_PATTERN ")", ds.kind, sa_id_problem(ds.kind));
     if (scan.n_cases == 0) {
         problemf(&im, "%s: no cases found (%s layout)", scan.root, scan.layout);
     } else {

@@ -228,6 +228,7 @@ void sa_import_options_default(sa_import_options *opt);
 typedef struct sa_import_report {
     sa_problems notes;
     char layout[16];
+    char name[SA_ID_MAX_LEN + 1]; /* the stored dataset's name (--name or the manifest's) */
     char path[4096]; /* the stored dataset's folder */
     size_t n_cases, n_roles, n_raters;
     size_t linked, copied, converted;

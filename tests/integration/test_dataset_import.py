@@ -308,6 +308,24 @@ if rc == 0:
     check(rc == 0 and json.loads(out)["per_case"][0]["lesions"] == {"alice": 2, "bob": 1},
           f"show reads the converted masks: {rc} {out} {err}")
 
+# without --name the manifest's name is used, and the summary line says which
+DATA2 = os.path.join(WORK, "data2")
+rc, out, err = run("import", meta, data_dir=DATA2)
+check(rc == 0 and out.startswith("imported metatest (manifest layout) into "), f"manifest import without --name: {out!r} {err}")
+# the kind stored is an id, whether --kind gives it or the manifest ("two words/../x"
+# was stored as it was)
+rc, out, err = run("import", meta, "--name", "kind1", "--kind", "two words/../x", data_dir=DATA2)
+check(rc == 2 and err.count("\n") == 1 and "--kind 'two words/../x' may hold only letters" in err,
+      f"--kind not an id: {rc} {err!r}")
+mk = json.load(open(os.path.join(meta, "dataset.json")))
+mk["kind"] = "two words"
+json.dump(mk, open(os.path.join(meta, "dataset.json"), "w"))
+rc, out, err = run("import", meta, "--name", "kind2", data_dir=DATA2)
+check(rc == 2 and 'kind "two words" may hold only letters' in err, f"a manifest's kind not an id: {rc} {err!r}")
+mk["kind"] = "ms"
+json.dump(mk, open(os.path.join(meta, "dataset.json"), "w"))
+rmtree(DATA2)
+
 # ---- BIDS with sessions ---------------------------------------------------------------
 bids = os.path.join(WORK, "bids")
 make_bids(bids, sessions=True)
