@@ -57,12 +57,12 @@ static void walk(walker *w, const char *rel) {
     snprintf(path, sizeof path, "%s%s%s", w->root, *rel ? "/" : "", rel);
     struct stat st;
     if (lstat(path, &st)) return;
-    if (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH))
-        sa_problems_add(w->problems, "%s: writable (a stored dataset is read-only)", path);
-    if (S_ISLNK(st.st_mode)) {
+    if (S_ISLNK(st.st_mode)) { /* one line: a symlink's own mode bits mean nothing */
         sa_problems_add(w->problems, "%s: a symlink in a stored dataset", path);
         return;
     }
+    if (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH))
+        sa_problems_add(w->problems, "%s: writable (a stored dataset is read-only)", path);
     if (!S_ISDIR(st.st_mode)) {
         if (!listed(w->ds, rel)) sa_problems_add(w->problems, "%s: not listed in the manifest", path);
         return;
@@ -94,6 +94,8 @@ static void check_file(const char *dir, const sa_dataset_file *f, sa_problems *p
     uint64_t bytes;
     if (lstat(path, &st)) {
         sa_problems_add(problems, "%s: missing (%s)", path, strerror(errno));
+    } else if (S_ISLNK(st.st_mode)) {
+        /* the walk of the tree reports it, once */
     } else if (!S_ISREG(st.st_mode)) {
         sa_problems_add(problems, "%s: not a regular file", path);
     } else if (sa_file_sha256(path, hex, &bytes, &err)) {

@@ -673,6 +673,17 @@ os.chmod(os.path.join(td, "cases", "c03"), 0o555)
 rc, out, err = run("verify", "tamper", data_dir=DATA)
 check(rc == 2 and "c03/t1.nii.gz: missing" in err, f"verify catches a removed file: {err}")
 check("c02/flair.nii.gz: sha256 is" in err, "verify lists every mismatch")
+# a file replaced by a symlink: one line, "a symlink" (it was also "writable", the
+# mode bits of a symlink, and "not a regular file")
+os.chmod(os.path.join(td, "cases", "c01"), 0o755)
+linked = os.path.join(td, "cases", "c01", "t1.nii.gz")
+shutil.copy(linked, os.path.join(WORK, "t1-copy.nii.gz"))
+os.remove(linked)
+os.symlink(os.path.join(WORK, "t1-copy.nii.gz"), linked)
+os.chmod(os.path.join(td, "cases", "c01"), 0o555)
+rc, out, err = run("verify", "tamper", data_dir=DATA)
+about = [l for l in err.splitlines() if l.startswith(linked + ":")]
+check(rc == 2 and about == [f"{linked}: a symlink in a stored dataset"], f"verify: a symlink, one line: {about}")
 rc, out, err = run("verify", "nosuch", data_dir=DATA)
 check(rc == 2, "verify of an unknown dataset")
 
