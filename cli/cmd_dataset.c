@@ -47,7 +47,8 @@ static const char help_text[] =
     "DICOM series folders and other formats (.mha, .mhd, .nrrd, ...) are converted to\n"
     "NIfTI (.nii.gz) at import. Import refuses with every problem found, one line each, and leaves\n"
     "nothing behind. It works in DIR/datasets/.tmp-NAME-XXXXXX, locked while it runs; such a\n"
-    "folder nobody holds (an import killed) is removed by the next import.\n"
+    "folder nobody holds (an import killed) is removed by the next import that passes\n"
+    "its checks.\n"
     "\n"
     "exit status: 0 done; 2 bad usage, refused import or failed verification; 1 internal\n"
     "error.\n";
