@@ -269,7 +269,7 @@ static int add_submission(builder *b, size_t s, double created, double interval)
     int64_t sub_id, run_id;
     if (sa_store_submission_add(b->st, &sub, &sub_id, &err)) return fail("submission", &err);
     if (sa_store_run_create(b->st, sub_id, b->phase_id, "evaluate", 0, b->spec_json,
-                            (const char *const *)b->case_ids, b->n_cases, &run_id, &err))
+                            (const char *const *)b->case_ids, b->n_cases, &run_id, NULL, &err))
         return fail("run", &err);
 
     sa_job_row job;

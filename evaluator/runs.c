@@ -72,30 +72,38 @@ int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, cons
         return sa_error_set(err, "a rescore needs the run whose outputs it scores again");
     }
 
-    char ref[32];
-    snprintf(ref, sizeof ref, "%lld", (long long)phase_id);
-    sa_phase_spec spec;
-    if (sa_phase_find(st, ref, &phase_id, &spec, err) <= 0) return -1;
-    char **ids = NULL;
-    size_t n = 0;
-    if (!strcmp(kind, "rescore"))
-        rc = parent_case_ids(st, parent_run, &ids, &n, err);
-    else
-        rc = sa_phase_case_ids(data_dir, &spec, &ids, &n, err);
-    if (rc) return -1;
-    if (n == 0) {
+    /* the run is made only on the phase's spec as read here (the store's insert
+     * checks it); a `phase update` in between makes it read the new one again */
+    for (int attempt = 0;; attempt++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "%lld", (long long)phase_id);
+        sa_phase_spec spec;
+        sa_phase_row row;
+        int got = sa_store_phase_get_by_id(st, phase_id, &row, err);
+        if (got <= 0) return got < 0 ? -1 : sa_error_set(err, "no phase %lld", (long long)phase_id);
+        if (sa_phase_find(st, ref, &phase_id, &spec, err) <= 0) {
+            sa_phase_row_free(&row);
+            return -1;
+        }
+        char **ids = NULL;
+        size_t n = 0;
+        if (!strcmp(kind, "rescore"))
+            rc = parent_case_ids(st, parent_run, &ids, &n, err);
+        else
+            rc = sa_phase_case_ids(data_dir, &spec, &ids, &n, err);
+        if (rc == 0 && n == 0) rc = sa_error_set(err, "nothing to run: no case");
+        char *config = NULL;
+        if (rc == 0) rc = sa_phase_spec_to_json(&spec, &config, err);
+        if (rc == 0 && !strcmp(kind, "evaluate")) /* a first evaluation: only while it has no run */
+            rc = sa_store_run_create_first(st, submission_id, phase_id, kind, config,
+                                           (const char *const *)ids, n, run_id, row.spec_json, err);
+        else if (rc == 0)
+            rc = sa_store_run_create(st, submission_id, phase_id, kind, parent_run, config,
+                                     (const char *const *)ids, n, run_id, row.spec_json, err);
+        free(config);
         sa_strings_free(ids, n);
-        return sa_error_set(err, "nothing to run: no case");
+        sa_phase_row_free(&row);
+        if (rc == SA_STORE_CONFLICT && strstr(err->msg, "spec changed") && attempt < 3) continue;
+        return rc;
     }
-    char *config = NULL;
-    rc = sa_phase_spec_to_json(&spec, &config, err);
-    if (rc == 0 && !strcmp(kind, "evaluate")) /* a first evaluation: only while it has no run */
-        rc = sa_store_run_create_first(st, submission_id, phase_id, kind, config,
-                                       (const char *const *)ids, n, run_id, err);
-    else if (rc == 0)
-        rc = sa_store_run_create(st, submission_id, phase_id, kind, parent_run, config,
-                                 (const char *const *)ids, n, run_id, err);
-    free(config);
-    sa_strings_free(ids, n);
-    return rc;
 }

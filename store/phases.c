@@ -59,9 +59,9 @@ int sa_store_phase_update_spec(sa_store *st, int64_t phase_id, int64_t dataset_i
                                const char *previous_spec_json, sa_error *err) {
     if (!spec_json) return sa_error_set(err, "phase %lld: no spec", (long long)phase_id);
     /* another dataset, or any update the caller marks as changing the cases or inputs
-     * a run saw, only while the phase has no run, judged by the update itself (a run
-     * queued from the old spec in the very moment of the switch is not caught: it
-     * keeps its frozen spec, and the board lists it as needing a rescore) */
+     * a run saw, only while the phase has no run, judged by the update itself; a run
+     * being made from the old spec at that moment is not made (sa_store_run_create
+     * with the spec it was made from: its insert checks it is still the phase's) */
     int rc = sa_db_exec(st, err,
                         "UPDATE phases SET spec_json = ?1, dataset_id = COALESCE(NULLIF(?2, 0), dataset_id), "
                         "updated = ?3 WHERE id = ?4 AND ((?5 = 0 AND (?2 = 0 OR ?2 = dataset_id)) OR "

@@ -62,7 +62,8 @@ static int insert_jobs(sa_store *st, int64_t run_id, const char *const *case_ids
 
 static int create_run(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
                       int64_t parent_run_id, const char *config_json, const char *const *case_ids,
-                      size_t n_cases, int first_only, int64_t *run_id_out, sa_error *err) {
+                      size_t n_cases, int first_only, int64_t *run_id_out, const char *phase_spec_json,
+                      sa_error *err) {
     if (sa_db_require_no_transaction(st, "run creation", err)) return -1;
     if (!kind_known(kind))
         return sa_error_set(err, "run: kind '%s' is not evaluate, rerun or rescore",
@@ -76,20 +77,34 @@ static int create_run(sa_store *st, int64_t submission_id, int64_t phase_id, con
     if (sa_store_begin(st, err)) return -1;
     /* first_only: created only while the submission has no run, in the same
      * statement, so that two queuers at once (the submission's own and a worker's
-     * start-up sweep for forgotten runs) cannot both create one */
+     * start-up sweep for forgotten runs) cannot both create one; phase_spec_json:
+     * only while the phase's stored spec is still the one the run's was made from,
+     * so that a run cannot slip in on the old spec while `phase update` (which
+     * refuses another dataset or split once runs exist) changes it */
     int rc = sa_db_exec(st, err,
                         "INSERT INTO runs (submission_id, phase_id, parent_run_id, kind, "
                         "config_json, created) SELECT ?1, ?2, ?3, ?4, ?5, ?6 "
-                        "WHERE ?7 = 0 OR NOT EXISTS (SELECT 1 FROM runs WHERE submission_id = ?1)",
-                        "iiIttdi", submission_id, phase_id, parent_run_id, kind, config_json,
-                        sa_store_now(), first_only);
+                        "WHERE (?7 = 0 OR NOT EXISTS (SELECT 1 FROM runs WHERE submission_id = ?1)) "
+                        "AND (?8 IS NULL OR EXISTS (SELECT 1 FROM phases WHERE id = ?2 AND spec_json = ?8))",
+                        "iiIttdit", submission_id, phase_id, parent_run_id, kind, config_json,
+                        sa_store_now(), first_only, phase_spec_json);
     if (rc < 0 && st->last_code == SQLITE_CONSTRAINT_FOREIGNKEY)
         sa_error_set(err, "run: submission %lld, phase %lld or parent run %lld does not exist",
                      (long long)submission_id, (long long)phase_id, (long long)parent_run_id);
     if (rc == 0) {
         sa_store_rollback(st);
-        sa_error_set(err, "submission %lld already has a run: rerun or rescore one of them",
-                     (long long)submission_id);
+        sa_phase_row phase;
+        int spec_changed = 0;
+        if (phase_spec_json && sa_store_phase_get_by_id(st, phase_id, &phase, err) == 1) {
+            spec_changed = strcmp(phase.spec_json, phase_spec_json) != 0;
+            sa_phase_row_free(&phase);
+        }
+        if (spec_changed)
+            sa_error_set(err, "phase %lld: its spec changed while the run was being made: no run "
+                              "was made (queue it again)", (long long)phase_id);
+        else
+            sa_error_set(err, "submission %lld already has a run: rerun or rescore one of them",
+                         (long long)submission_id);
         return SA_STORE_CONFLICT;
     }
     int64_t run_id = sqlite3_last_insert_rowid(st->db);
@@ -104,17 +119,17 @@ static int create_run(sa_store *st, int64_t submission_id, int64_t phase_id, con
 int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
                         int64_t parent_run_id, const char *config_json,
                         const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
-                        sa_error *err) {
+                        const char *phase_spec_json, sa_error *err) {
     return create_run(st, submission_id, phase_id, kind, parent_run_id, config_json, case_ids,
-                      n_cases, 0, run_id_out, err);
+                      n_cases, 0, run_id_out, phase_spec_json, err);
 }
 
 int sa_store_run_create_first(sa_store *st, int64_t submission_id, int64_t phase_id,
                               const char *kind, const char *config_json,
                               const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
-                              sa_error *err) {
+                              const char *phase_spec_json, sa_error *err) {
     return create_run(st, submission_id, phase_id, kind, 0, config_json, case_ids, n_cases, 1,
-                      run_id_out, err);
+                      run_id_out, phase_spec_json, err);
 }
 
 int sa_store_run_get(sa_store *st, int64_t id, sa_run_row *out, sa_error *err) {

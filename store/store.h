@@ -284,17 +284,20 @@ typedef struct sa_run_row {
     double created, started, finished; /* 0 when not yet */
 } sa_run_row;
 
-/* Creates the run and one queued job per case, in one transaction. */
+/* Creates the run and one queued job per case, in one transaction. With
+ * phase_spec_json (else NULL), only while the phase's stored spec is still that
+ * text, judged by the insert itself: SA_STORE_CONFLICT when it changed (err says
+ * so), so that no run is made on a spec `phase update` has just replaced. */
 int sa_store_run_create(sa_store *st, int64_t submission_id, int64_t phase_id, const char *kind,
                         int64_t parent_run_id, const char *config_json,
                         const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
-                        sa_error *err);
+                        const char *phase_spec_json, sa_error *err);
 /* The same for a submission's first run: SA_STORE_CONFLICT when it already has
  * one (checked by the insert itself, so two callers at once make one run). */
 int sa_store_run_create_first(sa_store *st, int64_t submission_id, int64_t phase_id,
                               const char *kind, const char *config_json,
                               const char *const *case_ids, size_t n_cases, int64_t *run_id_out,
-                              sa_error *err);
+                              const char *phase_spec_json, sa_error *err);
 /* 1 found, 0 not found, -1 error. */
 int sa_store_run_get(sa_store *st, int64_t id, sa_run_row *out, sa_error *err);
 /* Either filter may be 0 (any). Ordered by id. */

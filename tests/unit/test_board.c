@@ -114,7 +114,7 @@ static int64_t add_run(int64_t phase_id, int64_t submission_id, const char *kind
     const char *ids[8];
     for (size_t i = 0; i < n; i++) ids[i] = cases[i].id;
     int64_t run_id = 0;
-    int rc = sa_store_run_create(st, submission_id, phase_id, kind, parent, phase.spec_json, ids, n, &run_id, &err);
+    int rc = sa_store_run_create(st, submission_id, phase_id, kind, parent, phase.spec_json, ids, n, &run_id, NULL, &err);
     if (rc) fprintf(stderr, "run: %s\n", err.msg);
     CHECK(rc == 0);
     sa_phase_row_free(&phase);

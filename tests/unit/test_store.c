@@ -58,7 +58,7 @@ static int64_t make_run(sa_store *st, const world *w, const char *const *cases, 
     int64_t run = 0;
     sa_error err;
     if (sa_store_run_create(st, w->submission, w->phase, "evaluate", 0, "{\"frozen\":1}", cases,
-                            n, &run, &err)) {
+                            n, &run, NULL, &err)) {
         fprintf(stderr, "make_run: %s\n", err.msg);
         exit(1);
     }
@@ -650,7 +650,7 @@ static void test_phases(void) {
     CHECK(sa_store_phase_update_spec(st, w.phase, w.dataset, "{\"metrics\":[\"hd95\"]}", 0, NULL, &err) == 0);
     /* once the phase has a run, its dataset stays (checked by the update itself) */
     const char *const one_case[] = {"c1"};
-    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", one_case, 1, NULL,
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", one_case, 1, NULL, NULL,
                               &err) == 0);
     CHECK(sa_store_phase_update_spec(st, w.phase, other_ds, "{}", 0, NULL, &err) == SA_STORE_CONFLICT);
     CHECK_STR_CONTAINS(err.msg, "has runs");
@@ -842,20 +842,29 @@ static void test_run_create_and_claim_order(void) {
     const char *const two_cases[] = {"z9", "a1"};
     int64_t run2 = 0;
     CHECK(sa_store_run_create(st, w.submission, w.phase, "rerun", run1, "{\"frozen\":2}",
-                              two_cases, 2, &run2, &err) == 0);
+                              two_cases, 2, &run2, NULL, &err) == 0);
     CHECK(run2 > run1);
     const char *const twice[] = {"c1", "c1"};
-    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", twice, 2, NULL,
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", twice, 2, NULL, NULL,
                               &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "case 'c1' listed twice");
     /* a first run only while there is none: the check is the insert's own (two
      * queuers at once cannot both add one) */
     CHECK(sa_store_run_create_first(st, w.submission, w.phase, "evaluate", "{}", two_cases, 2,
-                                    NULL, &err) == SA_STORE_CONFLICT);
+                                    NULL, NULL, &err) == SA_STORE_CONFLICT);
     CHECK_STR_CONTAINS(err.msg, "already has a run");
-    CHECK(sa_store_run_create(st, w.submission, w.phase, "bogus", 0, "{}", twice, 1, NULL, &err) ==
+    /* made only on the phase's spec as the caller read it: not after an update */
+    sa_phase_row phase_now;
+    CHECK(sa_store_phase_get_by_id(st, w.phase, &phase_now, &err) == 1);
+    int64_t run3 = 0;
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "rerun", run1, "{}", two_cases, 2, &run3,
+                              "{\"an\":\"older spec\"}", &err) == SA_STORE_CONFLICT);
+    CHECK_STR_CONTAINS(err.msg, "spec changed");
+    CHECK(run3 == 0); /* (with the stored text it is made: every sa_run_queue does so) */
+    sa_phase_row_free(&phase_now);
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "bogus", 0, "{}", twice, 1, NULL, NULL, &err) ==
           -1);
-    CHECK(sa_store_run_create(st, 999, w.phase, "evaluate", 0, "{}", three_cases, 3, NULL, &err) ==
+    CHECK(sa_store_run_create(st, 999, w.phase, "evaluate", 0, "{}", three_cases, 3, NULL, NULL, &err) ==
           -1);
     CHECK_STR_CONTAINS(err.msg, "does not exist");
     sa_run_row *runs = NULL;
@@ -1192,7 +1201,7 @@ static void test_finish(void) {
 
     /* a rescore with no case left to do is finishable at once; the newest done wins */
     int64_t rescore = 0;
-    CHECK(sa_store_run_create(st, w.submission, w.phase, "rescore", run, "{}", NULL, 0, &rescore,
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "rescore", run, "{}", NULL, 0, &rescore, NULL,
                               &err) == 0);
     CHECK(sa_store_run_latest_done(st, w.submission, &r, &err) == 1 && r.id == run);
     sa_run_row_free(&r);
@@ -1254,7 +1263,7 @@ static void test_finish(void) {
     CHECK(sa_store_run_finish(st, good, "{}", &err) == 1);
     for (int parent_scored = 1; parent_scored >= 0; parent_scored--) {
         int64_t parent = parent_scored ? good : mixed, lost = 0;
-        CHECK(sa_store_run_create(st, w.submission, w.phase, "rescore", parent, "{}", two, 2, &lost,
+        CHECK(sa_store_run_create(st, w.submission, w.phase, "rescore", parent, "{}", two, 2, &lost, NULL,
                                   &err) == 0);
         sa_case_result_row unusable = result_of("failed", "engine_error: stored output unusable", 0, 1);
         CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
@@ -1385,7 +1394,7 @@ static void test_transactions(void) {
     CHECK(sa_store_begin(st, &err) == 0);
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &job, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "inside a transaction");
-    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", three_cases, 3, NULL,
+    CHECK(sa_store_run_create(st, w.submission, w.phase, "evaluate", 0, "{}", three_cases, 3, NULL, NULL,
                               &err) == -1);
     CHECK(sa_store_run_cancel(st, run, &err) == 1);
     sa_store_rollback(st);

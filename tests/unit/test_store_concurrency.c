@@ -191,7 +191,7 @@ static void run_scenario(const scratch *s, const world *w, sa_store **st, int re
     }
     int64_t run = 0;
     CHECK(sa_store_run_create(*st, w->submission, w->phase, "evaluate", 0, "{}",
-                              (const char *const *)cases, N_JOBS, &run, &err) == 0);
+                              (const char *const *)cases, N_JOBS, &run, NULL, &err) == 0);
     for (int i = 0; i < N_JOBS; i++) free(cases[i]);
     sa_job_row *jobs = NULL;
     size_t n = 0;
