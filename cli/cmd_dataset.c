@@ -46,9 +46,9 @@ static const char help_text[] =
     "or a folder holding a dataset.json manifest. NIfTI files are stored as they are;\n"
     "DICOM series folders and other formats (.mha, .mhd, .nrrd, ...) are converted to\n"
     "NIfTI (.nii.gz) at import. Import refuses with every problem found, one line each, and leaves\n"
-    "nothing behind. It works in DIR/datasets/.tmp-NAME-XXXXXX, locked while it runs; such a\n"
-    "folder nobody holds (an import killed) is removed by the next import that passes\n"
-    "its checks.\n"
+    "nothing behind. It works in DIR/datasets/.tmp-NAME-XXXXXX, locked (by a .lock file\n"
+    "beside it) while it runs; such a folder nobody holds (an import killed) is removed\n"
+    "by the next import whose source scan passes.\n"
     "\n"
     "exit status: 0 done; 2 bad usage, refused import or failed verification; 1 internal\n"
     "error.\n";

@@ -162,8 +162,8 @@ typedef struct importer {
     const sa_import_options *opt;
     sa_import_report *report;
     sa_problems *problems;
-    char *tmp;   /* temporary dataset folder, NULL when not created */
-    int lock_fd; /* holds tmp's lock (dataset_tmp.c) until the import ends; -1 */
+    char *tmp;   /* temporary dataset folder (tmp_folder.path), NULL when not created */
+    sa_import_tmp tmp_folder; /* with its lock (dataset_tmp.c), held until the import ends */
     int oom;
     char source_root[PATH_MAX]; /* real path of the source folder */
 } importer;
@@ -293,7 +293,7 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     memset(report, 0, sizeof *report);
     sa_problems_init(&report->notes);
     size_t before = problems->count;
-    importer im = {&opt, report, problems, NULL, -1, 0, ""};
+    importer im = {&opt, report, problems, NULL, {NULL, NULL, -1, -1}, 0, ""};
     char created_dirs[PATH_MAX] = ""; /* the topmost folder this import made, if any */
     if (opt.source && !realpath(opt.source, im.source_root)) im.source_root[0] = '\0';
     sa_scan scan;
@@ -391,11 +391,11 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
             problem(&im, err->msg);
             goto out;
         }
-        if (sa_import_tmp_create(datasets_dir, name, created_dirs, sizeof created_dirs, &im.tmp, &im.lock_fd,
-                                 err)) {
+        if (sa_import_tmp_create(datasets_dir, name, created_dirs, sizeof created_dirs, &im.tmp_folder, err)) {
             problem(&im, err->msg);
             goto out;
         }
+        im.tmp = im.tmp_folder.path;
     }
 
     ds.n_cases = scan.n_cases;
@@ -462,11 +462,18 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         problem(&im, err->msg);
         goto out;
     }
+    /* still the folder this import made and locked, whole (where locks are not
+     * honoured another import may have taken it for a killed one's and removed it:
+     * what was written since would be a partial copy) */
+    if (sa_import_tmp_check(&im.tmp_folder, err)) {
+        problem(&im, err->msg);
+        goto out;
+    }
     if (rename(im.tmp, final_dir)) {
         problemf(&im, "%s: cannot rename into place (%s)", final_dir, strerror(errno));
         goto out;
     }
-    free(im.tmp);
+    sa_import_tmp_end(&im.tmp_folder, 0); /* renamed: only the lock file goes */
     im.tmp = NULL;
     report->n_cases = ds.n_cases;
     report->n_roles = ds.n_roles;
@@ -477,9 +484,7 @@ out:
         sa_problems_add(problems, "out of memory");
         rc = -1;
     }
-    if (im.tmp) sa_ds_remove_tree(im.tmp);
-    free(im.tmp);
-    if (im.lock_fd >= 0) close(im.lock_fd); /* after the removal: no cleaner races it */
+    if (im.tmp) sa_import_tmp_end(&im.tmp_folder, 1); /* the folder, then the lock */
     if (rc) sa_import_tmp_undo_dirs(datasets_dir, created_dirs);
     if (rc && problems->count > before) sa_error_set(err, "%s", problems->msg[before]);
     sa_dataset_free(&ds);

@@ -44,17 +44,31 @@ void sa_scan_free(sa_scan *scan);
 
 /* The temporary folders of imports (dataset_tmp.c). sa_import_tmp_create makes
  * the folders of datasets_dir that are missing (*created, when still "", gets the
- * topmost one it made) and in it .tmp-NAME-XXXXXX, locked (flock) until *lock_fd
- * is closed: a folder whose lock nobody holds was left by a killed import.
- * sa_import_tmp_undo_dirs removes, when empty, the folders from datasets_dir up to
- * *created (a failed import leaves no folder behind). */
+ * topmost one it made), then .tmp-NAME-XXXXXX.lock, locked (flock), then the folder
+ * .tmp-NAME-XXXXXX: a folder whose lock nobody holds was left by a killed import.
+ * sa_import_tmp_check says whether the folder and its lock file are still the ones
+ * made (a cleaner where locks are not honoured may have removed them).
+ * sa_import_tmp_end removes the folder when asked, then the lock file, and drops
+ * the lock. sa_import_tmp_undo_dirs removes, when empty, the folders from
+ * datasets_dir up to *created (a failed import leaves no folder behind). */
+#include <sys/types.h>
+typedef struct sa_import_tmp {
+    char *path;      /* DATASETS/.tmp-NAME-XXXXXX; NULL: none */
+    char *lock_path; /* path + ".lock" */
+    int lock_fd;     /* holds the lock until sa_import_tmp_end; -1: none */
+    int dir_fd;      /* the folder as made, held open so that its inode cannot be
+                      * reused by a folder made again at its path; -1: none */
+} sa_import_tmp;
 int sa_import_tmp_create(const char *datasets_dir, const char *name, char *created, size_t created_size,
-                         char **path_out, int *lock_fd, sa_error *err);
+                         sa_import_tmp *out, sa_error *err);
+int sa_import_tmp_check(const sa_import_tmp *t, sa_error *err);
+void sa_import_tmp_end(sa_import_tmp *t, int remove_folder);
 void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created);
 /* Creates the missing folders of path (mode 0755), one by one; created, when not
  * NULL and still "", gets the topmost one made. Returns 0 or -1. */
 int sa_ds_mkdir_p(const char *path, char *created, size_t created_size, sa_error *err);
-/* Removes a folder tree without following symlinks (made writable first). */
+/* Removes a folder tree without following symlinks (made writable first), through
+ * file descriptors (a symlink swapped in on the way is removed, not followed). */
 void sa_ds_remove_tree(const char *path);
 
 /* helpers (manifest.c) */

@@ -15,6 +15,12 @@ target_link_libraries(test_mask PRIVATE sa_datasets)
 add_test(NAME datasets.mask COMMAND test_mask)
 set_tests_properties(datasets.mask PROPERTIES LABELS unit TIMEOUT 60)
 
+add_executable(test_dataset_tmp ${SEGARENA_TESTS_DIR}/unit/test_dataset_tmp.c)
+target_include_directories(test_dataset_tmp PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_dataset_tmp PRIVATE sa_datasets)
+add_test(NAME datasets.import_tmp COMMAND test_dataset_tmp)
+set_tests_properties(datasets.import_tmp PROPERTIES LABELS unit TIMEOUT 60)
+
 add_test(NAME datasets.nifti_fixtures
   COMMAND ${SEGARENA_SYSTEM_PYTHON} ${SEGARENA_TESTS_DIR}/fixtures/make_nifti_fixtures.py
           ${SEGARENA_DATASETS_FIXTURES}/nifti)

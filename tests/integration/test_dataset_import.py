@@ -585,15 +585,17 @@ rc, out, err = run("import", src, "--name", "fresh", data_dir=fresh)
 check(rc == 2 and "0 and 1" in err, f"fresh data dir: refused ({rc} {err})")
 check(not os.path.exists(fresh), f"fresh data dir: nothing left ({os.listdir(fresh) if os.path.isdir(fresh) else ''})")
 
-# a killed import's temporary folder (its flock released by the kernel at the kill)
-# is reported by list and removed by the next import; one whose lock a live process
-# holds (an import running now) is reported and never touched
+# a killed import's temporary folder (the flock on its lock file released by the
+# kernel at the kill) is reported by list and removed by the next import, with its
+# lock file; one whose lock a live process holds (an import running now) is
+# reported and never touched; a folder without a lock file (an older version's) is
+# a killed import's
 HOLD = """import fcntl, os, sys, time
 path = sys.argv[1]
+fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
 os.makedirs(os.path.join(path, "cases", "c01"))
 open(os.path.join(path, "cases", "c01", "flair.nii.gz"), "wb").write(b"partial")
-fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
 time.sleep(600)
 """
@@ -603,9 +605,11 @@ def holder(path):
     return h
 ghost = os.path.join(DATA, "datasets", ".tmp-ghost-Ab12Cd")
 busy = os.path.join(DATA, "datasets", ".tmp-busy-Ef34Gh")
+older = os.path.join(DATA, "datasets", ".tmp-older-Ij56Kl")
 killed = holder(ghost)
 killed.kill()  # SIGKILL, as kill -9 would stop an import
 killed.wait()
+os.makedirs(os.path.join(older, "cases"))
 live = holder(busy)
 try:
     rc, out, err = run("list", data_dir=DATA)
@@ -613,9 +617,14 @@ try:
           and f"note: {busy}: the temporary folder of an import in progress" in err, f"list reports them: {err}")
     check(".tmp-" not in out, f"list's table has no temporary folder: {out}")
     rc, out, err = run("import", plain, "--name", "after-crash", data_dir=DATA)
-    check(rc == 0 and f"note: {ghost}: removed" in err, f"import removes the killed import's folder: {rc} {err}")
-    check(not os.path.exists(ghost), "the killed import's folder is gone")
-    check(os.path.isfile(os.path.join(busy, "cases", "c01", "flair.nii.gz")), "a running import's folder is kept")
+    check(rc == 0 and f"note: {ghost}: removed" in err and f"note: {older}: removed" in err,
+          f"import removes the killed imports' folders: {rc} {err}")
+    check(not os.path.exists(ghost) and not os.path.exists(ghost + ".lock") and not os.path.exists(older),
+          "the killed imports' folders and lock file are gone")
+    check(os.path.isfile(os.path.join(busy, "cases", "c01", "flair.nii.gz")) and os.path.exists(busy + ".lock"),
+          "a running import's folder and lock file are kept")
+    check(not [n for n in os.listdir(os.path.join(DATA, "datasets")) if n.startswith(".tmp-after")],
+          "the import's own lock file is gone once it is stored")
 finally:
     live.kill()
     live.wait()
