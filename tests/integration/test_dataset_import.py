@@ -631,6 +631,15 @@ finally:
 rc, out, err = run("import", plain, "--name", "after-crash2", data_dir=DATA)
 check(rc == 0 and not os.path.exists(busy), f"once its holder died, the next import removes it: {err}")
 
+# a stored dataset whose folder name this version would not give (64 characters,
+# from an older version) is listed with the reason it cannot be opened
+long_name = "a" * 64
+shutil.copytree(os.path.join(DATA, "datasets", "after-crash2"), os.path.join(DATA, "datasets", long_name))
+rc, out, err = run("list", data_dir=DATA)
+check(rc == 0 and any(l.startswith(long_name) and "63 characters" in l for l in out.splitlines()),
+      f"list names a folder it cannot open, and why: {out}")
+rmtree(os.path.join(DATA, "datasets", long_name))
+
 # a dataset under its final name is read-only from its first moment (the folder
 # was made read-only only after the rename): a watcher sees it appear and looks
 big = os.path.join(WORK, "bigplain")
