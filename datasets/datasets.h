@@ -92,8 +92,9 @@ int sa_image_read_like(const char *path, const sa_image *like, const char *like_
  * data file first, the header last). Returns 0 or -1. */
 int sa_image_write(const char *path, const sa_image *img, sa_error *err);
 /* What sa_image_write checks of the path alone, for a command to refuse a bad
- * output name before its work: 0, or -1 for an empty path or an extension that
- * is none of the formats above. */
+ * output name before its work: 0, or -1 for an empty path, an extension that is
+ * none of the formats above, a path ending in '/', or a folder that does not
+ * exist or cannot take new files. */
 int sa_image_write_path_check(const char *path, sa_error *err);
 
 /* Frees the voxels and zeroes *img (safe on a zeroed image and on NULL). */

@@ -241,6 +241,21 @@ int sa_image_write_path_check(const char *path, sa_error *err) {
     if (output_format_compresses(path, &compress) != 0)
         return sa_error_set(err, "%s: unsupported output format (use .nii, .nii.gz, .mha, .mhd, "
                             ".nrrd or .nhdr)", path);
+    /* the folder it goes into must exist and take new files (a writer makes its
+     * temporary file there): said before any work, not after it */
+    const char *slash = strrchr(path, '/');
+    if (slash && !slash[1]) return sa_error_set(err, "%s: path names a folder, not a file", path);
+    char folder[4096];
+    if (!slash) snprintf(folder, sizeof folder, ".");
+    else if (slash == path) snprintf(folder, sizeof folder, "/");
+    else if ((size_t)(slash - path) < sizeof folder) snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    else return sa_error_set(err, "%s: path too long", path);
+    struct stat st;
+    if (stat(folder, &st) != 0)
+        return sa_error_set(err, "%s: its folder %s does not exist (%s)", path, folder, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return sa_error_set(err, "%s: %s is not a folder", path, folder);
+    if (access(folder, W_OK | X_OK) != 0)
+        return sa_error_set(err, "%s: cannot write in its folder %s (%s)", path, folder, strerror(errno));
     return 0;
 }
 

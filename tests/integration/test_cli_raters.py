@@ -182,6 +182,8 @@ bad(["consensus", *paths, "-o", os.path.join(WORK, "co.txt")], "co.txt: unsuppor
 bad(["consensus", *paths, "-o", os.path.join(WORK, "co.nii.gz"), "--probability", os.path.join(WORK, "p.txt")],
     "p.txt: unsupported output format", "consensus --probability with an unknown extension")
 check(not os.path.exists(os.path.join(WORK, "co.nii.gz")), "nothing written when --probability is refused")
+bad(["consensus", *paths, "-o", os.path.join(WORK, "nodir", "co.nii.gz")], "does not exist",
+    "consensus -o into a folder that does not exist")
 rc, out, err = run("consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz"))
 check("(choose a label with --label)" in err, f"consensus suggests --label: {err!r}")
 bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
