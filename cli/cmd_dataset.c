@@ -302,6 +302,15 @@ done:
     return rc;
 }
 
+/* A folder name as one line of text: bytes below 0x20, 0x7f and '\\' written as
+ * \xNN (a name may hold any byte but '/'). */
+static void print_name(const char *name, int width) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        n += *p < 0x20 || *p == 0x7f || *p == '\\' ? printf("\\x%02x", *p) : (putchar(*p), 1);
+    for (; n < width; n++) putchar(' ');
+}
+
 static int do_list(int argc, char **argv, const char *data_dir) {
     if (argc > 1) return usage_error("list takes no argument ('%s')", argv[1]);
     char **names;
@@ -315,11 +324,14 @@ static int do_list(int argc, char **argv, const char *data_dir) {
         sa_dataset ds;
         sa_problems p;
         sa_problems_init(&p);
+        print_name(names[i], 24);
         if (sa_dataset_open(data_dir, names[i], &ds, &p, &err) == 0) {
-            printf("%-24s %-6s %4zu cases  %zu raters  %s\n", names[i], ds.kind, ds.n_cases, ds.n_raters, ds.created);
+            printf(" %-6s %4zu cases  %zu raters  %s\n", ds.kind, ds.n_cases, ds.n_raters, ds.created);
             sa_dataset_free(&ds);
         } else {
-            printf("%-24s (invalid manifest: %s)\n", names[i], err.msg);
+            fputs(" (cannot be opened: ", stdout);
+            print_name(err.msg, 0);
+            puts(")");
         }
         sa_problems_free(&p);
     }

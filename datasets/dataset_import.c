@@ -470,7 +470,14 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         goto out;
     }
     if (rename(im.tmp, final_dir)) {
-        problemf(&im, "%s: cannot rename into place (%s)", final_dir, strerror(errno));
+        int saved = errno;
+        if (saved == ENOENT && sa_import_tmp_check(&im.tmp_folder, err)) /* claimed by a cleaner meanwhile */
+            problem(&im, err->msg);
+        else if (saved == EEXIST || saved == ENOTEMPTY)
+            problemf(&im, "%s: a dataset of that name was stored meanwhile (another import?): nothing was "
+                          "stored", final_dir);
+        else
+            problemf(&im, "%s: cannot rename into place (%s)", final_dir, strerror(saved));
         goto out;
     }
     sa_import_tmp_end(&im.tmp_folder, 0); /* renamed: only the lock file goes */

@@ -10,12 +10,20 @@
  * now, in this or another process) is never touched. The lock is on a regular file
  * opened for writing, as NFS needs for an exclusive flock.
  *
- * Where locks are not honoured (some network file systems), a cleaner may remove a
- * running import's folder: that import then finds its folder is no longer the one
- * it made (sa_import_tmp_check: the folder it holds open, its device and inode, is
- * gone from the path) and is refused, so a partial copy is never stored as a
- * dataset. Removal works through file descriptors (openat,
+ * A cleaner first claims a dead folder by renaming it to .tmp-dead-XXXXXXXX (atomic:
+ * of the cleaner's rename and the import's rename into place, one wins, the other
+ * finds no folder), then removes what it claimed: a folder it did not claim, or a
+ * dataset stored meanwhile, is never emptied. Where locks are not honoured (some
+ * network file systems) a cleaner may claim a running import's folder: that import
+ * then finds its folder gone (sa_import_tmp_check: the folder it holds open is no
+ * longer at its path, or the rename finds nothing) and is refused, so a partial copy
+ * is never stored as a dataset. Removal works through file descriptors (openat,
  * unlinkat, O_NOFOLLOW): it never follows a symlink, whatever is swapped in.
+ *
+ * Versions before lock files locked the folder itself: an import also takes that
+ * lock (where the file system allows it), and a folder without a lock file counts
+ * as in progress while its own lock is held, so that neither version's cleaner
+ * removes the other's running import.
  */
 #define _DEFAULT_SOURCE /* flock, mkstemps */
 #include <dirent.h>
@@ -40,7 +48,7 @@ static int remove_at(int parent, const char *name) {
     if (!S_ISDIR(st.st_mode)) return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
-    (void)fchmod(fd, 0755); /* a read-only folder: its entries could not be removed */
+    (void)fchmod(fd, 0700); /* a read-only folder: its entries could not be removed */
     int failed = 0, saved = 0;
     DIR *d = fdopendir(fd);
     if (!d) {
@@ -67,13 +75,19 @@ static int remove_path(const char *path) {
         errno = ENAMETOOLONG;
         return -1;
     }
+    size_t len = strlen(parent);
+    while (len > 1 && parent[len - 1] == '/') parent[--len] = '\0'; /* "dir/" is "dir" */
     char *slash = strrchr(parent, '/');
     const char *name = slash ? slash + 1 : parent;
+    if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) {
+        errno = EINVAL;
+        return -1;
+    }
     if (slash == parent) parent[1] = '\0';
     else if (slash) *slash = '\0';
     int parent_fd = slash ? open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
     if (slash && parent_fd < 0) return errno == ENOENT ? 0 : -1;
-    int rc = remove_at(parent_fd, slash ? path + (name - parent) : name);
+    int rc = remove_at(parent_fd, name);
     int saved = errno;
     if (slash) close(parent_fd);
     errno = saved;
@@ -125,6 +139,7 @@ int sa_import_tmp_create(const char *datasets_dir, const char *name, char *creat
             return sa_error_set(err, "%s: cannot create (%s)", lock_path, strerror(errno));
         }
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        (void)fchmod(fd, 0644); /* another user's list can open it to test the lock */
         while (flock(fd, LOCK_EX) && errno == EINTR) {
         }
         if (!same_file(fd, lock_path)) { /* a cleaner removed it before the lock was ours */
@@ -144,6 +159,9 @@ int sa_import_tmp_create(const char *datasets_dir, const char *name, char *creat
             return sa_error_set(err, "%s: cannot create (%s)", folder, strerror(saved));
         }
         (void)fchmod(dir_fd, 0755); /* whatever the umask: made read-only later */
+        /* the lock older versions take on the folder itself, where the file system
+         * allows one on a folder: their cleaners then leave it alone too */
+        (void)flock(dir_fd, LOCK_EX | LOCK_NB);
         out->path = sa_strdup(folder);
         out->lock_path = sa_strdup(lock_path);
         out->lock_fd = fd;
@@ -193,12 +211,47 @@ void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created) {
     }
 }
 
+/* The lock an older version took on the folder itself, without waiting: its fd,
+ * or -1 (errno EWOULDBLOCK: an import of that version is running). */
+static int take_free_folder_lock(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    while (flock(fd, LOCK_EX | LOCK_NB)) {
+        if (errno == EINTR) continue;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Claims a dead import's folder by renaming it onto a new empty folder
+ * datasets/.tmp-dead-XXXXXX (rename replaces an empty folder atomically), a name
+ * no import uses: 1 claimed (*claimed gets the new path), 0 when the folder is no
+ * longer there (its import renamed it into place, or another cleaner claimed it),
+ * -1 with errno. */
+static int claim(const char *dir, const char *path, char *claimed, size_t size) {
+    if (snprintf(claimed, size, "%s/.tmp-dead-XXXXXX", dir) >= (int)size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (!mkdtemp(claimed)) return -1;
+    if (rename(path, claimed) == 0) return 1;
+    int saved = errno;
+    rmdir(claimed);
+    errno = saved;
+    return saved == ENOENT ? 0 : -1;
+}
+
 /* The lock of a folder's lock file, without waiting: its fd (the caller removes
  * and closes), -1 with errno EWOULDBLOCK when an import holds it, ENOENT when there
  * is no lock file (an older version's folder, or an import that ended meanwhile),
  * else why it cannot be told. Never follows a symlink. */
 static int take_free_lock(const char *lock_path) {
     int fd = open(lock_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) /* another user's: enough on a local disk */
+        fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
     while (flock(fd, LOCK_EX | LOCK_NB)) {
         if (errno == EINTR) continue;
@@ -215,6 +268,12 @@ static int take_free_lock(const char *lock_path) {
     return fd;
 }
 
+/* What could not be removed, and what to do about it. */
+static void removal_failed(char *what, size_t size, int error) {
+    snprintf(what, size, "the partial copy of an import that was interrupted, could not be removed (%s)%s",
+             strerror(error), error == EACCES || error == EPERM ? ": remove it as its owner" : "");
+}
+
 int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, sa_error *err) {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/datasets", data_dir ? data_dir : "./segarena-data") >= (int)sizeof dir)
@@ -227,78 +286,82 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) && !rc) {
+        if (strncmp(e->d_name, ".tmp-", 5) != 0) continue;
         size_t len = strlen(e->d_name);
         int is_lock = len > 5 && !strcmp(e->d_name + len - 5, ".lock");
-        if (strncmp(e->d_name, ".tmp-", 5) != 0) continue;
-        char *path = sa_path_join(dir, e->d_name);
-        char *lock_path = path ? malloc(strlen(path) + 6) : NULL;
-        if (!path || !lock_path) {
-            free(path);
-            free(lock_path);
-            rc = sa_error_set(err, "out of memory");
-            break;
-        }
-        if (is_lock) snprintf(lock_path, strlen(path) + 6, "%s", path);
-        else snprintf(lock_path, strlen(path) + 6, "%s.lock", path);
+        int is_dead = !strncmp(e->d_name, ".tmp-dead-", 10); /* claimed by a cleaner */
+        char path[PATH_MAX + 300], lock_path[PATH_MAX + 310], folder[PATH_MAX + 300];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        snprintf(lock_path, sizeof lock_path, is_lock ? "%s" : "%s.lock", path);
         struct stat st;
-        char what[320] = "";
-        int fd = -1;
+        char what[400] = "";
+        int fd = -1, folder_fd = -1;
+
         if (is_lock) {
-            /* a lock file whose folder is gone: an import killed between removing
-             * its folder and its lock file (or one just starting: never touched
-             * while held) */
-            char folder[PATH_MAX + 100];
+            /* a lock file whose folder is gone: an import killed between removing its
+             * folder and its lock file, or one just starting (never touched while held) */
             snprintf(folder, sizeof folder, "%.*s", (int)(strlen(path) - 5), path);
-            if (lstat(folder, &st) == 0 || errno != ENOENT || (fd = take_free_lock(lock_path)) < 0) {
-                free(path);
-                free(lock_path);
-                continue; /* reported with its folder, or held, or gone */
-            }
+            if (lstat(folder, &st) == 0 || errno != ENOENT || (fd = take_free_lock(lock_path)) < 0) continue;
             if (remove) unlink(lock_path);
             close(fd);
-            free(path);
-            free(lock_path);
             continue; /* an empty file: not worth a line */
         }
-        if (lstat(path, &st)) { /* renamed into place or removed meanwhile */
-            free(path);
-            free(lock_path);
-            continue;
-        }
-        int no_lock_file = 0;
-        if (S_ISDIR(st.st_mode)) {
-            fd = take_free_lock(lock_path);
-            if (fd < 0 && errno == ENOENT) no_lock_file = 1;
-            if (fd < 0 && errno == ESTALE) { /* its import just ended */
-                free(path);
-                free(lock_path);
-                continue;
-            }
-        }
+        if (lstat(path, &st)) continue; /* renamed into place or claimed meanwhile */
         if (!S_ISDIR(st.st_mode)) {
             snprintf(what, sizeof what, "not a folder of an import (left alone)");
-        } else if (fd < 0 && !no_lock_file && (errno == EWOULDBLOCK || errno == EAGAIN)) {
-            snprintf(what, sizeof what, "the temporary folder of an import in progress");
-        } else if (fd < 0 && !no_lock_file) {
-            snprintf(what, sizeof what, "cannot be locked to tell whether an import is using it (%s; left alone)",
-                     strerror(errno));
-        } else if (remove) {
-            int removed = remove_path(path) == 0;
-            int saved = errno;
-            if (removed && fd >= 0) unlink(lock_path);
-            if (removed)
+        } else if (is_dead) {
+            /* claimed by a cleaner that died, or is removing it now (it holds its lock) */
+            folder_fd = take_free_folder_lock(path);
+            if (folder_fd < 0) continue;
+            if (!remove) {
+                snprintf(what, sizeof what, "the partial copy of an import that was interrupted (the next import "
+                                            "removes it)");
+            } else if (remove_path(path) == 0) {
                 snprintf(what, sizeof what, "removed: the partial copy of an import that was interrupted");
-            else
-                snprintf(what, sizeof what, "the partial copy of an import that was interrupted, could not be "
-                                            "removed (%s): remove it as its owner", strerror(saved));
+            } else {
+                removal_failed(what, sizeof what, errno);
+            }
         } else {
-            snprintf(what, sizeof what, "the partial copy of an import that was interrupted (the next import "
-                                        "removes it)");
+            fd = take_free_lock(lock_path);
+            int why = errno;
+            if (fd < 0 && why == ESTALE) continue; /* its import just ended */
+            if (fd < 0 && why == ENOENT) { /* no lock file: an older version's folder */
+                folder_fd = take_free_folder_lock(path);
+                why = errno;
+            }
+            int dead = fd >= 0 || folder_fd >= 0;
+            if (!dead && (why == EWOULDBLOCK || why == EAGAIN)) {
+                snprintf(what, sizeof what, "the temporary folder of an import in progress");
+            } else if (!dead) {
+                snprintf(what, sizeof what, "cannot be locked to tell whether an import is using it (%s; left "
+                                            "alone)", strerror(why));
+            } else if (!remove) {
+                snprintf(what, sizeof what, "the partial copy of an import that was interrupted (the next import "
+                                            "removes it)");
+            } else {
+                /* claimed first: of this rename and the import's into place, one wins */
+                char claimed[PATH_MAX + 300];
+                int got = claim(dir, path, claimed, sizeof claimed);
+                if (got == 0) { /* stored or claimed meanwhile: nothing of it is ours */
+                    if (fd >= 0) close(fd);
+                    if (folder_fd >= 0) close(folder_fd);
+                    continue;
+                }
+                if (got < 0) {
+                    removal_failed(what, sizeof what, errno);
+                } else {
+                    if (folder_fd < 0) folder_fd = take_free_folder_lock(claimed); /* other cleaners: busy */
+                    if (fd >= 0 && same_file(fd, lock_path)) unlink(lock_path);
+                    if (remove_path(claimed) == 0)
+                        snprintf(what, sizeof what, "removed: the partial copy of an import that was interrupted");
+                    else
+                        removal_failed(what, sizeof what, errno);
+                }
+            }
         }
         if (fd >= 0) close(fd);
+        if (folder_fd >= 0) close(folder_fd);
         if (found && sa_problems_add(found, "%s: %s", path, what)) rc = sa_error_set(err, "out of memory");
-        free(path);
-        free(lock_path);
     }
     closedir(d);
     return rc;

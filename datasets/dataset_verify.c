@@ -144,13 +144,16 @@ int sa_dataset_list(const char *data_dir, char ***names, size_t *count, sa_error
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue; /* ".", "..", .tmp-* */
         if (!sa_dataset_id_valid(e->d_name)) {
-            /* a folder no import of this version makes (a name too long for it, say):
-             * listed all the same, so that `list` says why it cannot be opened */
+            /* a stored dataset whose name no import of this version gives (too long
+             * for it, say): listed all the same, so that `list` says why it cannot
+             * be opened; other folders (lost+found) are not datasets */
             struct stat st;
             char *p = sa_path_join(dir, e->d_name);
-            int folder = p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+            char *manifest = p ? sa_path_join(p, "dataset.json") : NULL;
+            int stored = manifest && lstat(manifest, &st) == 0 && S_ISREG(st.st_mode);
+            free(manifest);
             free(p);
-            if (!folder) continue;
+            if (!stored) continue;
         }
         char **v = realloc(*names, (*count + 1) * sizeof *v);
         if (!v || !(v[*count] = sa_strdup(e->d_name))) {

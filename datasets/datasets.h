@@ -267,8 +267,9 @@ int sa_dataset_open(const char *data_dir, const char *name, sa_dataset *out,
 int sa_dataset_verify(const char *data_dir, const char *name, sa_problems *problems, sa_error *err);
 
 /* The names of the stored datasets, sorted (malloc'ed; free with
- * sa_dataset_names_free): every folder of DATA_DIR/datasets not starting with '.',
- * a name this version would not give included (sa_dataset_open then says why). */
+ * sa_dataset_names_free): every folder of DATA_DIR/datasets named as a dataset, and
+ * one with another name (not starting with '.') that holds a dataset.json, which
+ * sa_dataset_open then refuses saying why. A name may hold any byte but '/'. */
 int sa_dataset_list(const char *data_dir, char ***names, size_t *count, sa_error *err);
 void sa_dataset_names_free(char **names, size_t count);
 

@@ -639,6 +639,16 @@ rc, out, err = run("list", data_dir=DATA)
 check(rc == 0 and any(l.startswith(long_name) and "63 characters" in l for l in out.splitlines()),
       f"list names a folder it cannot open, and why: {out}")
 rmtree(os.path.join(DATA, "datasets", long_name))
+# a stored folder whose name holds a newline is one escaped line; a folder that holds
+# no dataset.json (lost+found) is not listed
+odd = os.path.join(DATA, "datasets", "evil\nname")
+shutil.copytree(os.path.join(DATA, "datasets", "after-crash2"), odd)
+os.makedirs(os.path.join(DATA, "datasets", "lost+found"))
+rc, out, err = run("list", data_dir=DATA)
+check(rc == 0 and any(l.startswith("evil\\x0aname") and "cannot be opened" in l for l in out.splitlines())
+      and "lost+found" not in out, f"list escapes names and skips folders without a manifest: {out!r}")
+rmtree(odd)
+os.rmdir(os.path.join(DATA, "datasets", "lost+found"))
 
 # a dataset under its final name is read-only from its first moment (the folder
 # was made read-only only after the rename): a watcher sees it appear and looks

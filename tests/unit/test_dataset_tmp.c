@@ -4,9 +4,13 @@
  * symlink; and an import whose folder another process removed and made again
  * (where file locks are not honoured) finds out before storing anything. */
 #define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +37,37 @@ static int noted(const sa_problems *p, const char *path, const char *what) {
     for (size_t i = 0; i < p->count; i++)
         if (strstr(p->msg[i], path) && strstr(p->msg[i], what)) return 1;
     return 0;
+}
+
+/* How many entries of dir start with prefix. */
+static int count_prefixed(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+/* A child that holds the lock of folder path, as an older version's running import
+ * did (no lock file); its pid once it holds it. */
+static pid_t hold_folder_lock(const char *path) {
+    int ready[2];
+    if (pipe(ready)) return -1;
+    pid_t child = fork();
+    if (child == 0) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY);
+        if (fd < 0 || flock(fd, LOCK_EX)) _exit(1);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    close(ready[1]);
+    int ok = read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    return ok ? child : -1;
 }
 
 int main(void) {
@@ -122,6 +157,51 @@ int main(void) {
     sa_problems_init(&notes);
     CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0 && notes.count == 1);
     sa_problems_free(&notes);
+
+    /* an older version's import running now (no lock file, its folder locked) is
+     * left alone, and removed once it died */
+    char old_running[300];
+    snprintf(old_running, sizeof old_running, "%s/.tmp-oldrun-CCCCCC", datasets);
+    CHECK(mkdir(old_running, 0755) == 0);
+    pid_t holder = hold_folder_lock(old_running);
+    CHECK(holder > 0);
+    sa_problems_init(&notes);
+    CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0);
+    CHECK(noted(&notes, old_running, "import in progress") && exists(old_running));
+    sa_problems_free(&notes);
+    kill(holder, SIGKILL);
+    waitpid(holder, &status, 0);
+    sa_problems_init(&notes);
+    CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0);
+    CHECK(noted(&notes, old_running, "removed") && !exists(old_running));
+    sa_problems_free(&notes);
+
+    /* a cleaner claims a dead folder by renaming it (.tmp-dead-*), then removes it:
+     * none is left; one a dead cleaner left is removed; a lone lock file too */
+    CHECK(count_prefixed(datasets, ".tmp-dead-") == 0);
+    char dead[300], dead_file[320], lone[300];
+    snprintf(dead, sizeof dead, "%s/.tmp-dead-DDDDDD", datasets);
+    CHECK(mkdir(dead, 0755) == 0);
+    snprintf(dead_file, sizeof dead_file, "%s/x", dead);
+    write_file(dead_file, "partial");
+    snprintf(lone, sizeof lone, "%s/.tmp-lone-EEEEEE.lock", datasets);
+    write_file(lone, "");
+    sa_problems_init(&notes);
+    CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0);
+    CHECK(noted(&notes, dead, "removed") && !exists(dead) && !exists(lone));
+    sa_problems_free(&notes);
+
+    /* an import whose folder a cleaner claimed (where locks are not honoured) is
+     * refused: its folder is gone from its path */
+    CHECK(sa_import_tmp_create(datasets, "claimed", created, sizeof created, &t, &err) == 0);
+    char moved[300];
+    snprintf(moved, sizeof moved, "%s/.tmp-dead-FFFFFF", datasets);
+    CHECK(rename(t.path, moved) == 0);
+    CHECK(sa_import_tmp_check(&t, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "removed or replaced by another process");
+    sa_import_tmp_end(&t, 1);
+    sa_ds_remove_tree(moved);
+    CHECK(!exists(moved));
 
     unlink(link);
     unlink(file);
