@@ -121,7 +121,8 @@ void sa_phase_scoring_hash(const sa_phase_spec *spec, const char *dataset_checks
 /* The sa_multi_options a case of this phase is scored with. */
 void sa_phase_multi_options(const sa_phase_spec *spec, sa_multi_options *opt);
 /* Scoring on a host whose GPUs contestant containers also get (gpu_share.c): when
- * opt would use the GPU for grid g and that many raters, takes CUDA device 0's lock (the one
+ * opt would use the GPU for grid g and that many raters, takes CUDA device 0's lock
+ * (and lets the upload's packing use every core) (the one
  * sa_gpu_claim hands to containers) and returns its index, or, when a container
  * holds it, sets opt->score.device to the CPU and returns -1; -1 as well when the
  * GPU would not be used. sa_scoring_gpu_give(index) after scoring frees the

@@ -25,7 +25,14 @@ int sa_scoring_gpu_take(const sa_grid *g, size_t raters, sa_multi_options *opt) 
         return -1;
     }
     int gpu = sa_gpu_claim_index(index);
-    if (gpu < 0) opt->score.device = SA_DEVICE_CPU; /* a container has it (or no lock file) */
+    if (gpu < 0) {
+        opt->score.device = SA_DEVICE_CPU; /* a container has it (or no lock file) */
+    } else {
+        /* the GPU's own work is milliseconds; packing the masks for its upload is
+         * the cost, and every core takes a share of it (one job of the process at a
+         * time holds the lock; the numbers do not depend on the threads) */
+        opt->score.threads = 0;
+    }
     return gpu;
 }
 
