@@ -68,6 +68,21 @@ static int print_problems(const char *what, const sa_problems *p, const char *ta
 
 #define MAX_ROLE_MAPS 32
 
+/* Text as one line: bytes below 0x20, 0x7f and the backslash written as \xNN (a file name
+ * may hold any byte but '/'); padded with spaces to width. */
+static void print_escaped(FILE *out, const char *text, int width) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        n += *p < 0x20 || *p == 0x7f || *p == '\\' ? fprintf(out, "\\x%02x", *p) : (fputc(*p, out), 1);
+    for (; n < width; n++) fputc(' ', out);
+}
+
+static void print_note(const char *note) {
+    fputs("note: ", stderr);
+    print_escaped(stderr, note, 0);
+    fputc('\n', stderr);
+}
+
 static int do_import(int argc, char **argv, const char *data_dir) {
     sa_import_options opt;
     sa_import_options_default(&opt);
@@ -119,7 +134,7 @@ static int do_import(int argc, char **argv, const char *data_dir) {
     sa_import_report report;
     sa_error err = {{0}};
     int rc = sa_dataset_import(&opt, &report, &problems, &err);
-    for (size_t i = 0; i < report.notes.count; i++) fprintf(stderr, "note: %s\n", report.notes.msg[i]);
+    for (size_t i = 0; i < report.notes.count; i++) print_note(report.notes.msg[i]);
     if (rc) {
         if (problems.count == 0) sa_problems_add(&problems, "%s", err.msg);
         print_problems("import", &problems, "; nothing imported");
@@ -302,15 +317,6 @@ done:
     return rc;
 }
 
-/* A folder name as one line of text: bytes below 0x20, 0x7f and '\\' written as
- * \xNN (a name may hold any byte but '/'). */
-static void print_name(const char *name, int width) {
-    int n = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        n += *p < 0x20 || *p == 0x7f || *p == '\\' ? printf("\\x%02x", *p) : (putchar(*p), 1);
-    for (; n < width; n++) putchar(' ');
-}
-
 static int do_list(int argc, char **argv, const char *data_dir) {
     if (argc > 1) return usage_error("list takes no argument ('%s')", argv[1]);
     char **names;
@@ -324,13 +330,13 @@ static int do_list(int argc, char **argv, const char *data_dir) {
         sa_dataset ds;
         sa_problems p;
         sa_problems_init(&p);
-        print_name(names[i], 24);
+        print_escaped(stdout, names[i], 24);
         if (sa_dataset_open(data_dir, names[i], &ds, &p, &err) == 0) {
             printf(" %-6s %4zu cases  %zu raters  %s\n", ds.kind, ds.n_cases, ds.n_raters, ds.created);
             sa_dataset_free(&ds);
         } else {
             fputs(" (cannot be opened: ", stdout);
-            print_name(err.msg, 0);
+            print_escaped(stdout, err.msg, 0);
             puts(")");
         }
         sa_problems_free(&p);
@@ -340,7 +346,7 @@ static int do_list(int argc, char **argv, const char *data_dir) {
     sa_problems left;
     sa_problems_init(&left);
     if (sa_dataset_leftovers(data_dir, 0, &left, &err)) fprintf(stderr, "segarena dataset list: %s\n", err.msg);
-    for (size_t i = 0; i < left.count; i++) fprintf(stderr, "note: %s\n", left.msg[i]);
+    for (size_t i = 0; i < left.count; i++) print_note(left.msg[i]);
     sa_problems_free(&left);
     return EXIT_OK;
 }

@@ -10,7 +10,7 @@
  * now, in this or another process) is never touched. The lock is on a regular file
  * opened for writing, as NFS needs for an exclusive flock.
  *
- * A cleaner first claims a dead folder by renaming it to .tmp-dead-XXXXXXXX (atomic:
+ * A cleaner first claims a dead folder by renaming it to .tmp-_dead-XXXXXX (atomic:
  * of the cleaner's rename and the import's rename into place, one wins, the other
  * finds no folder), then removes what it claimed: a folder it did not claim, or a
  * dataset stored meanwhile, is never emptied. Where locks are not honoured (some
@@ -211,8 +211,11 @@ void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created) {
     }
 }
 
-/* The lock an older version took on the folder itself, without waiting: its fd,
- * or -1 (errno EWOULDBLOCK: an import of that version is running). */
+/* The lock an older version took on the folder itself (and an import takes too),
+ * without waiting: its fd; -1 when it is held (errno EWOULDBLOCK: an import is
+ * running, or a cleaner is removing a claimed folder) or the folder cannot be
+ * opened (errno says why; ENOENT: gone meanwhile); -2 when this file system locks
+ * no folder (NFS: no version could have locked it, nobody holds it). */
 static int take_free_folder_lock(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -221,22 +224,26 @@ static int take_free_folder_lock(const char *path) {
         int saved = errno;
         close(fd);
         errno = saved;
-        return -1;
+        return saved == EWOULDBLOCK || saved == EAGAIN ? -1 : -2;
     }
     return fd;
 }
 
+/* A claimed folder's name: '_' starts no dataset name (ids start with a letter or a
+ * digit), so no import's .tmp-NAME-XXXXXX looks like one. */
+#define CLAIMED_PREFIX ".tmp-_dead-"
+
 /* Claims a dead import's folder by renaming it onto a new empty folder
- * datasets/.tmp-dead-XXXXXX (rename replaces an empty folder atomically), a name
+ * datasets/.tmp-_dead-XXXXXX (rename replaces an empty folder atomically), a name
  * no import uses: 1 claimed (*claimed gets the new path), 0 when the folder is no
  * longer there (its import renamed it into place, or another cleaner claimed it),
- * -1 with errno. */
+ * -1 with errno (-2 when the new folder could not be made). */
 static int claim(const char *dir, const char *path, char *claimed, size_t size) {
-    if (snprintf(claimed, size, "%s/.tmp-dead-XXXXXX", dir) >= (int)size) {
+    if (snprintf(claimed, size, "%s/" CLAIMED_PREFIX "XXXXXX", dir) >= (int)size) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (!mkdtemp(claimed)) return -1;
+    if (!mkdtemp(claimed)) return -2;
     if (rename(path, claimed) == 0) return 1;
     int saved = errno;
     rmdir(claimed);
@@ -269,9 +276,21 @@ static int take_free_lock(const char *lock_path) {
 }
 
 /* What could not be removed, and what to do about it. */
-static void removal_failed(char *what, size_t size, int error) {
-    snprintf(what, size, "the partial copy of an import that was interrupted, could not be removed (%s)%s",
-             strerror(error), error == EACCES || error == EPERM ? ": remove it as its owner" : "");
+static void removal_failed(char *what, size_t size, const char *claimed, int error) {
+    snprintf(what, size, "the partial copy of an import that was interrupted, %s%s could not be removed (%s)%s",
+             claimed ? "claimed as " : "", claimed ? claimed : "", strerror(error),
+             error == EACCES || error == EPERM ? ": remove it as its owner" : "");
+}
+
+/* 1 when the folder holds no entry. */
+static int folder_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d))) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty;
 }
 
 int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, sa_error *err) {
@@ -283,18 +302,19 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
         if (errno == ENOENT) return 0;
         return sa_error_set(err, "%s: cannot read (%s)", dir, strerror(errno));
     }
+    static const char interrupted[] = "the partial copy of an import that was interrupted";
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) && !rc) {
         if (strncmp(e->d_name, ".tmp-", 5) != 0) continue;
         size_t len = strlen(e->d_name);
         int is_lock = len > 5 && !strcmp(e->d_name + len - 5, ".lock");
-        int is_dead = !strncmp(e->d_name, ".tmp-dead-", 10); /* claimed by a cleaner */
+        int is_claimed = !strncmp(e->d_name, CLAIMED_PREFIX, strlen(CLAIMED_PREFIX));
         char path[PATH_MAX + 300], lock_path[PATH_MAX + 310], folder[PATH_MAX + 300];
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
         snprintf(lock_path, sizeof lock_path, is_lock ? "%s" : "%s.lock", path);
         struct stat st;
-        char what[400] = "";
+        char what[PATH_MAX + 600] = "";
         int fd = -1, folder_fd = -1;
 
         if (is_lock) {
@@ -309,35 +329,52 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
         if (lstat(path, &st)) continue; /* renamed into place or claimed meanwhile */
         if (!S_ISDIR(st.st_mode)) {
             snprintf(what, sizeof what, "not a folder of an import (left alone)");
-        } else if (is_dead) {
-            /* claimed by a cleaner that died, or is removing it now (it holds its lock) */
+        } else if (is_claimed) {
+            /* claimed by a cleaner that died, or that is removing it now (it holds the
+             * folder's lock, which moved with it) */
             folder_fd = take_free_folder_lock(path);
-            if (folder_fd < 0) continue;
-            if (!remove) {
-                snprintf(what, sizeof what, "the partial copy of an import that was interrupted (the next import "
-                                            "removes it)");
-            } else if (remove_path(path) == 0) {
-                snprintf(what, sizeof what, "removed: the partial copy of an import that was interrupted");
-            } else {
-                removal_failed(what, sizeof what, errno);
+            if (folder_fd == -1) continue; /* being removed, or gone */
+            if (folder_empty(path)) { /* a cleaner died before its claim's rename */
+                if (remove) rmdir(path);
+                if (folder_fd >= 0) close(folder_fd);
+                continue;
             }
+            if (!remove)
+                snprintf(what, sizeof what, "%s (the next import removes it)", interrupted);
+            else if (remove_path(path) == 0)
+                snprintf(what, sizeof what, "removed: %s", interrupted);
+            else
+                removal_failed(what, sizeof what, NULL, errno);
         } else {
+            /* an import's: its lock file says whether it runs; without one (an older
+             * version's) its folder's own lock does. That lock is taken in every case
+             * before the claim: it moves with the folder, so that another cleaner
+             * leaves the claimed folder alone */
             fd = take_free_lock(lock_path);
             int why = errno;
             if (fd < 0 && why == ESTALE) continue; /* its import just ended */
-            if (fd < 0 && why == ENOENT) { /* no lock file: an older version's folder */
+            int lock_file = !(fd < 0 && why == ENOENT);
+            if (fd >= 0 || !lock_file) {
                 folder_fd = take_free_folder_lock(path);
                 why = errno;
+                if (folder_fd == -1 && why == ENOENT) { /* stored or claimed meanwhile */
+                    if (fd >= 0) close(fd);
+                    continue;
+                }
             }
-            int dead = fd >= 0 || folder_fd >= 0;
+            int folder_held = folder_fd == -1 && (why == EWOULDBLOCK || why == EAGAIN);
+            if (fd >= 0 && folder_held) { /* its import is dead: another cleaner has it */
+                close(fd);
+                continue;
+            }
+            int dead = fd >= 0 || (!lock_file && folder_fd != -1);
             if (!dead && (why == EWOULDBLOCK || why == EAGAIN)) {
                 snprintf(what, sizeof what, "the temporary folder of an import in progress");
             } else if (!dead) {
                 snprintf(what, sizeof what, "cannot be locked to tell whether an import is using it (%s; left "
                                             "alone)", strerror(why));
             } else if (!remove) {
-                snprintf(what, sizeof what, "the partial copy of an import that was interrupted (the next import "
-                                            "removes it)");
+                snprintf(what, sizeof what, "%s (the next import removes it)", interrupted);
             } else {
                 /* claimed first: of this rename and the import's into place, one wins */
                 char claimed[PATH_MAX + 300];
@@ -347,15 +384,17 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
                     if (folder_fd >= 0) close(folder_fd);
                     continue;
                 }
-                if (got < 0) {
-                    removal_failed(what, sizeof what, errno);
+                if (got == -2) {
+                    snprintf(what, sizeof what, "%s, could not be claimed for removal (%s: %s; left alone)",
+                             interrupted, claimed, strerror(errno));
+                } else if (got < 0) {
+                    removal_failed(what, sizeof what, NULL, errno);
                 } else {
-                    if (folder_fd < 0) folder_fd = take_free_folder_lock(claimed); /* other cleaners: busy */
                     if (fd >= 0 && same_file(fd, lock_path)) unlink(lock_path);
                     if (remove_path(claimed) == 0)
-                        snprintf(what, sizeof what, "removed: the partial copy of an import that was interrupted");
+                        snprintf(what, sizeof what, "removed: %s", interrupted);
                     else
-                        removal_failed(what, sizeof what, errno);
+                        removal_failed(what, sizeof what, claimed, errno);
                 }
             }
         }

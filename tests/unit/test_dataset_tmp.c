@@ -176,11 +176,31 @@ int main(void) {
     CHECK(noted(&notes, old_running, "removed") && !exists(old_running));
     sa_problems_free(&notes);
 
-    /* a cleaner claims a dead folder by renaming it (.tmp-dead-*), then removes it:
+    /* an import of a dataset named "dead" looks like no claimed folder: while it
+     * runs it is in progress, whatever its name */
+    sa_import_tmp named_dead;
+    CHECK(sa_import_tmp_create(datasets, "dead", created, sizeof created, &named_dead, &err) == 0);
+    sa_problems_init(&notes);
+    CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0);
+    CHECK(noted(&notes, named_dead.path, "import in progress") && exists(named_dead.path));
+    sa_problems_free(&notes);
+    sa_import_tmp_end(&named_dead, 1);
+
+    /* an empty claimed folder (a cleaner died between making it and its rename)
+     * goes without a line */
+    char empty_claim[300];
+    snprintf(empty_claim, sizeof empty_claim, "%s/.tmp-_dead-GGGGGG", datasets);
+    CHECK(mkdir(empty_claim, 0700) == 0);
+    sa_problems_init(&notes);
+    CHECK(sa_dataset_leftovers(root, 1, &notes, &err) == 0);
+    CHECK(!exists(empty_claim) && !noted(&notes, empty_claim, ""));
+    sa_problems_free(&notes);
+
+    /* a cleaner claims a dead folder by renaming it (.tmp-_dead-*), then removes it:
      * none is left; one a dead cleaner left is removed; a lone lock file too */
-    CHECK(count_prefixed(datasets, ".tmp-dead-") == 0);
+    CHECK(count_prefixed(datasets, ".tmp-_dead-") == 0);
     char dead[300], dead_file[320], lone[300];
-    snprintf(dead, sizeof dead, "%s/.tmp-dead-DDDDDD", datasets);
+    snprintf(dead, sizeof dead, "%s/.tmp-_dead-DDDDDD", datasets);
     CHECK(mkdir(dead, 0755) == 0);
     snprintf(dead_file, sizeof dead_file, "%s/x", dead);
     write_file(dead_file, "partial");
@@ -195,7 +215,7 @@ int main(void) {
      * refused: its folder is gone from its path */
     CHECK(sa_import_tmp_create(datasets, "claimed", created, sizeof created, &t, &err) == 0);
     char moved[300];
-    snprintf(moved, sizeof moved, "%s/.tmp-dead-FFFFFF", datasets);
+    snprintf(moved, sizeof moved, "%s/.tmp-_dead-FFFFFF", datasets);
     CHECK(rename(t.path, moved) == 0);
     CHECK(sa_import_tmp_check(&t, &err) == -1);
     CHECK_STR_CONTAINS(err.msg, "removed or replaced by another process");
