@@ -47,7 +47,7 @@ static int remove_at(int parent, const char *name) {
     if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW)) return errno == ENOENT ? 0 : -1;
     if (!S_ISDIR(st.st_mode)) return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return -1;
+    if (fd < 0) return errno == ENOENT ? 0 : -1; /* removed meanwhile */
     (void)fchmod(fd, 0700); /* a read-only folder: its entries could not be removed */
     int failed = 0, saved = 0;
     DIR *d = fdopendir(fd);
@@ -160,8 +160,15 @@ int sa_import_tmp_create(const char *datasets_dir, const char *name, char *creat
         }
         (void)fchmod(dir_fd, 0755); /* whatever the umask: made read-only later */
         /* the lock older versions take on the folder itself, where the file system
-         * allows one on a folder: their cleaners then leave it alone too */
-        (void)flock(dir_fd, LOCK_EX | LOCK_NB);
+         * allows one on a folder: their cleaners then leave it alone too. Held
+         * already: an older cleaner took it between the mkdir and now and is
+         * removing it: another folder then */
+        if (flock(dir_fd, LOCK_EX | LOCK_NB) && (errno == EWOULDBLOCK || errno == EAGAIN)) {
+            close(dir_fd);
+            unlink(lock_path);
+            close(fd);
+            continue;
+        }
         out->path = sa_strdup(folder);
         out->lock_path = sa_strdup(lock_path);
         out->lock_fd = fd;
@@ -224,7 +231,13 @@ static int take_free_folder_lock(const char *path) {
         int saved = errno;
         close(fd);
         errno = saved;
-        return saved == EWOULDBLOCK || saved == EAGAIN ? -1 : -2;
+        /* only "no locks on folders here" means nobody could hold it */
+        return saved == EBADF || saved == EINVAL || saved == EOPNOTSUPP ? -2 : -1;
+    }
+    if (!same_file(fd, path)) { /* removed, or replaced by a claim, meanwhile */
+        close(fd);
+        errno = ENOENT;
+        return -1;
     }
     return fd;
 }
@@ -282,10 +295,10 @@ static void removal_failed(char *what, size_t size, const char *claimed, int err
              error == EACCES || error == EPERM ? ": remove it as its owner" : "");
 }
 
-/* 1 when the folder holds no entry. */
+/* 1 when the folder holds no entry, 0 when it holds some, -1 when it is gone. */
 static int folder_empty(const char *path) {
     DIR *d = opendir(path);
-    if (!d) return 0;
+    if (!d) return errno == ENOENT ? -1 : 0;
     struct dirent *e;
     int empty = 1;
     while (empty && (e = readdir(d))) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
@@ -333,9 +346,16 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
             /* claimed by a cleaner that died, or that is removing it now (it holds the
              * folder's lock, which moved with it) */
             folder_fd = take_free_folder_lock(path);
-            if (folder_fd == -1) continue; /* being removed, or gone */
-            if (folder_empty(path)) { /* a cleaner died before its claim's rename */
-                if (remove) rmdir(path);
+            if (folder_fd == -1 && errno != EWOULDBLOCK && errno != EAGAIN && errno != ENOENT) {
+                snprintf(what, sizeof what, "%s, cannot be opened (%s)%s", interrupted, strerror(errno),
+                         errno == EACCES || errno == EPERM ? ": remove it as its owner" : "");
+                if (found && sa_problems_add(found, "%s: %s", path, what)) rc = sa_error_set(err, "out of memory");
+                continue;
+            }
+            if (folder_fd == -1) continue; /* being removed by another cleaner, or gone */
+            int empty = folder_empty(path);
+            if (empty != 0) { /* gone, or a cleaner died before its claim's rename */
+                if (empty > 0 && remove) rmdir(path);
                 if (folder_fd >= 0) close(folder_fd);
                 continue;
             }
@@ -385,8 +405,8 @@ int sa_dataset_leftovers(const char *data_dir, int remove, sa_problems *found, s
                     continue;
                 }
                 if (got == -2) {
-                    snprintf(what, sizeof what, "%s, could not be claimed for removal (%s: %s; left alone)",
-                             interrupted, claimed, strerror(errno));
+                    snprintf(what, sizeof what, "%s, could not be claimed for removal (a folder in %s: %s; left "
+                                                "alone)", interrupted, dir, strerror(errno));
                 } else if (got < 0) {
                     removal_failed(what, sizeof what, NULL, errno);
                 } else {
