@@ -452,7 +452,8 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         int w = sa_manifest_write(mpath, &ds, err);
         free(mpath);
         if (w) {
-            problem(&im, err->msg);
+            sa_error gone; /* the folder taken meanwhile says more than the write's error */
+            problem(&im, sa_import_tmp_check(&im.tmp_folder, &gone) ? gone.msg : err->msg);
             goto out;
         }
     }
