@@ -218,6 +218,25 @@ void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created) {
     }
 }
 
+/* Takes fd's exclusive lock without waiting and checks that fd is still the file
+ * at path: fd, or -1 with fd closed and errno the lock's error, or `gone` when the
+ * file was removed or replaced meanwhile. */
+static int lock_if_still_there(int fd, const char *path, int gone) {
+    while (flock(fd, LOCK_EX | LOCK_NB)) {
+        if (errno == EINTR) continue;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!same_file(fd, path)) {
+        close(fd);
+        errno = gone;
+        return -1;
+    }
+    return fd;
+}
+
 /* The lock an older version took on the folder itself (and an import takes too),
  * without waiting: its fd; -1 when it is held (errno EWOULDBLOCK: an import is
  * running, or a cleaner is removing a claimed folder) or the folder cannot be
@@ -226,19 +245,9 @@ void sa_import_tmp_undo_dirs(const char *datasets_dir, const char *created) {
 static int take_free_folder_lock(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
-    while (flock(fd, LOCK_EX | LOCK_NB)) {
-        if (errno == EINTR) continue;
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        /* only "no locks on folders here" means nobody could hold it */
-        return saved == EBADF || saved == EINVAL || saved == EOPNOTSUPP ? -2 : -1;
-    }
-    if (!same_file(fd, path)) { /* removed, or replaced by a claim, meanwhile */
-        close(fd);
-        errno = ENOENT;
-        return -1;
-    }
+    fd = lock_if_still_there(fd, path, ENOENT); /* gone: removed, or replaced by a claim */
+    /* only "no locks on folders here" means nobody could hold it */
+    if (fd < 0 && (errno == EBADF || errno == EINVAL || errno == EOPNOTSUPP)) return -2;
     return fd;
 }
 
@@ -273,19 +282,7 @@ static int take_free_lock(const char *lock_path) {
     if (fd < 0 && (errno == EACCES || errno == EPERM)) /* another user's: enough on a local disk */
         fd = open(lock_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
-    while (flock(fd, LOCK_EX | LOCK_NB)) {
-        if (errno == EINTR) continue;
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    if (!same_file(fd, lock_path)) { /* its import ended and removed it meanwhile */
-        close(fd);
-        errno = ESTALE;
-        return -1;
-    }
-    return fd;
+    return lock_if_still_there(fd, lock_path, ESTALE); /* gone: its import ended meanwhile */
 }
 
 /* What could not be removed, and what to do about it. */
