@@ -728,7 +728,13 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     int oom_flag = 0, container_code = -1;
     if (code == 125 && !killed) {
         read_cid(cidfile, cid, sizeof cid);
-        if (cid[0]) container_code = died_status(req->engine, cid, wall_t0 - 1, cwd);
+        /* the died event is written by the engine's clean-up after the client has
+         * exited, and under load it may come a moment later: looked for again for up
+         * to 3 s (only here, where the container was created and status is 125) */
+        for (int tries = 0; cid[0] && container_code < 0 && tries < 15; tries++) {
+            if (tries) usleep(200000);
+            container_code = died_status(req->engine, cid, wall_t0 - 1, cwd);
+        }
     }
     {
         char oomfile[PATH_MAX];
