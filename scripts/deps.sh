@@ -9,6 +9,14 @@ SEGARENA_BENCH_PACKAGES="plastimatch wrk"
 # What running contestant containers needs (the main job's challenge step, the tests).
 SEGARENA_RUN_PACKAGES="podman runc skopeo uidmap slirp4netns fuse-overlayfs"
 
+# Node.js and npm drive the browser test (playwright-core, which runs on Node 18,
+# Debian 12's own). Debian's nodejs and npm are added only where no `node` or
+# `npm` is on PATH, so that a Node.js from elsewhere (NodeSource, nvm) is kept.
+node_packages_if_absent() {
+    command -v node >/dev/null 2>&1 || printf 'nodejs '
+    command -v npm >/dev/null 2>&1 || printf 'npm '
+}
+
 missing_packages() {
     for p in "$@"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -107,12 +107,12 @@ if not os.access(CHROMIUM, os.X_OK):
     skip(f"no {CHROMIUM} (Debian package chromium: apt-get install chromium)")
 for tool in ("node", "npm"):
     if not shutil.which(tool):
-        skip(f"no {tool} on PATH (Node.js 20 or later and npm drive the browser)")
+        skip(f"no {tool} on PATH (Node.js 18 or later and npm drive the browser)")
 if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
     skip("needs rootful podman and skopeo (the upload is evaluated in a container)")
 node_version = sh("node", "-p", "process.versions.node").stdout.strip()
-if not node_version or int(node_version.split(".")[0]) < 20:
-    skip(f"node {node_version or '?'} is too old (playwright-core needs 20 or later)")
+if not node_version or int(node_version.split(".")[0]) < 18:
+    skip(f"node {node_version or '?'} is too old (playwright-core needs 18 or later)")
 
 # The data directory and screenshots of the last run are replaced; node_modules is kept.
 for sub in ("data", "artefacts", "images", "ctx", "bids"):
