@@ -123,12 +123,10 @@ json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase
     }
     if (run->parent_run_id) json_object_set_new(o, "parent_run_id", json_integer(run->parent_run_id));
     int details = sa_web_allowed(&call->who, SA_ACT_READ_CASE_DETAILS, about);
-    /* aggregate scores: once published (hidden phases), or with case details */
-    if (run->aggregate_json && (about->phase_published || details)) {
-        json_error_t jerr;
-        json_t *agg = json_loads(run->aggregate_json, 0, &jerr);
-        if (agg) json_object_set_new(o, "aggregate", agg);
-    }
+    /* aggregate scores: once published (hidden phases), or with case details;
+     * without details rebuilt from a whitelist, classes by base name (run_view.c) */
+    json_t *agg = sa_web_run_aggregate(call, run, about);
+    if (agg) json_object_set_new(o, "aggregate", agg);
     if (with_cases && details) {
         int logs = sa_web_allowed(&call->who, SA_ACT_READ_LOGS, about);
         int organiser = sa_web_allowed(&call->who, SA_ACT_MANAGE_RUNS, about);

@@ -28,11 +28,10 @@ static void append_duration(sa_strbuf *b, double seconds) {
     else sa_strbuf_appendf(b, "%.1f h", seconds / 3600);
 }
 
-/* The aggregate JSON of a run ({"metrics": {"dice": {"mean", "std", "n"}}}) as
- * a small table, ranked metrics first as the spec lists them. */
-static void aggregate_table(sa_strbuf *b, const char *aggregate_json, const sa_phase_spec *spec) {
-    json_error_t jerr;
-    json_t *root = json_loads(aggregate_json, 0, &jerr);
+/* The aggregate of a run as the viewer may see it (sa_web_run_aggregate:
+ * {"metrics": {"dice": {"mean", "std", "n"}}}) as a small table, ranked metrics
+ * first as the spec lists them. Takes root. */
+static void aggregate_table(sa_strbuf *b, json_t *root, const sa_phase_spec *spec) {
     json_t *metrics = json_object_get(root, "metrics");
     if (!json_is_object(metrics)) {
         json_decref(root);
@@ -121,10 +120,10 @@ int sa_page_run_block(sa_web_call *call, sa_strbuf *b, const sa_run_row *run,
         sa_strbuf_append(b, "</dd>");
     }
     sa_strbuf_append(b, "</dl>\n");
-    /* aggregate scores: once published (hidden phases), or with case details */
-    int details = sa_web_allowed(&call->who, SA_ACT_READ_CASE_DETAILS, about);
-    if (run->aggregate_json && (about->phase_published || details))
-        aggregate_table(b, run->aggregate_json, spec);
+    /* aggregate scores: once published (hidden phases), or with case details;
+     * what the viewer may see of them (run_view.c) */
+    json_t *agg = sa_web_run_aggregate(call, run, about);
+    if (agg) aggregate_table(b, agg, spec);
     return 0;
 }
 

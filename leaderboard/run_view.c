@@ -9,7 +9,10 @@
  * each case); once no case of it is left, the counts, the mean time and the
  * failures per base class ("exit_code", "invalid_output": a number or detail
  * after the class could carry bits of the hidden inputs). The stored rows keep
- * the full class.
+ * the full class. The run's aggregate (once the phase is published) is given
+ * to such a viewer rebuilt from a whitelist (counts, the metrics' summaries,
+ * failures per base class), never as the stored JSON, whose "failed" holds the
+ * full classes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,78 @@ int sa_web_run_view(sa_web_call *call, const sa_run_row *run, const sa_subject *
         return -1;
     if (!out->details) collapse_classes(out->classes, out->counts, &out->n);
     return 0;
+}
+
+/* The summary fields of one metric ({"mean", "median", "std", "ci_lo", "ci_hi":
+ * number or null, "n": integer}), nothing else. */
+static json_t *metric_summary(json_t *stored) {
+    static const char *const numbers[] = {"mean", "median", "std", "ci_lo", "ci_hi"};
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < sizeof numbers / sizeof *numbers; i++) {
+        json_t *v = json_object_get(stored, numbers[i]);
+        json_object_set_new(o, numbers[i], json_is_number(v) ? json_real(json_number_value(v))
+                                                               : json_null());
+    }
+    json_t *n = json_object_get(stored, "n");
+    if (o) json_object_set_new(o, "n", json_integer(json_is_integer(n) ? json_integer_value(n) : 0));
+    return o;
+}
+
+/* {"<base class>": count} of a stored {"<class>": count}. */
+static json_t *collapsed_failures(json_t *stored) {
+    size_t n = json_is_object(stored) ? json_object_size(stored) : 0, k = 0;
+    char **classes = calloc(n + 1, sizeof *classes);
+    int64_t *counts = calloc(n + 1, sizeof *counts);
+    json_t *out = classes && counts ? json_object() : NULL;
+    const char *key;
+    json_t *v;
+    if (out)
+        json_object_foreach(stored, key, v) {
+            if (!json_is_integer(v)) continue;
+            if (!(classes[k] = strdup(key))) {
+                json_decref(out);
+                out = NULL;
+                break;
+            }
+            counts[k++] = json_integer_value(v);
+        }
+    if (out) collapse_classes(classes, counts, &k);
+    for (size_t i = 0; out && i < k; i++)
+        sa_web_json_set_text(out, classes[i], json_integer(counts[i]));
+    if (classes) sa_class_counts_free(classes, counts, k);
+    else free(counts);
+    return out;
+}
+
+json_t *sa_web_run_aggregate(sa_web_call *call, const sa_run_row *run, const sa_subject *about) {
+    int details = sa_web_allowed(&call->who, SA_ACT_READ_CASE_DETAILS, about);
+    if (!run->aggregate_json || !(about->phase_published || details)) return NULL;
+    json_error_t jerr;
+    json_t *stored = json_loads(run->aggregate_json, 0, &jerr);
+    if (!json_is_object(stored) || details) return stored;
+    json_t *out = json_object(), *metrics = json_object();
+    json_t *sm = json_object_get(stored, "metrics");
+    const char *name;
+    json_t *one;
+    if (metrics && json_is_object(sm))
+        json_object_foreach(sm, name, one) {
+            if (json_is_object(one)) sa_web_json_set_text(metrics, name, metric_summary(one));
+        }
+    json_t *cases = json_object_get(stored, "cases"), *ok = json_object_get(stored, "succeeded"),
+           *version = json_object_get(stored, "metric_version");
+    json_t *failed = collapsed_failures(json_object_get(stored, "failed"));
+    if (out && metrics && failed) {
+        json_object_set_new(out, "cases", json_integer(json_integer_value(cases)));
+        json_object_set_new(out, "succeeded", json_integer(json_integer_value(ok)));
+        json_object_set_new(out, "failed", failed);
+        json_object_set_new(out, "metrics", metrics);
+        json_object_set_new(out, "metric_version", json_integer(json_integer_value(version)));
+    } else {
+        json_decref(out), json_decref(metrics), json_decref(failed);
+        out = NULL;
+    }
+    json_decref(stored);
+    return out;
 }
 
 void sa_web_run_view_free(sa_run_view *v) {

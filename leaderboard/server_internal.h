@@ -192,6 +192,12 @@ typedef struct sa_run_view {
 int sa_web_run_view(sa_web_call *call, const sa_run_row *run, const sa_subject *about,
                     sa_run_view *out, sa_error *err);
 void sa_web_run_view_free(sa_run_view *v);
+/* The run's aggregate as the viewer may see it: NULL when not allowed (a
+ * hidden phase not published yet, for a viewer without case details) or none
+ * stored; with case details the stored JSON; without, one rebuilt from a
+ * whitelist: "cases", "succeeded", "failed" per base class, "metrics" (mean,
+ * median, std, ci_lo, ci_hi, n of each), "metric_version". */
+json_t *sa_web_run_aggregate(sa_web_call *call, const sa_run_row *run, const sa_subject *about);
 /* The length of a class's base name: "exit_code 3" -> "exit_code",
  * "invalid_output: too big" -> "invalid_output". */
 size_t sa_web_class_base_len(const char *error_class);

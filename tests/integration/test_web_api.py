@@ -19,6 +19,9 @@ users and API tokens), a server on a free port with no workers, then:
  - the cached board: gzip'd for clients that take it (Vary), the same for a
    token, current on the very next request after another process finished a
    run, whole and the same for a burst of requests on a stale board;
+ - a hidden phase published while it takes submissions: the owner team gets
+   the run's aggregate rebuilt from a whitelist, failures by base class only
+   (API and pages), never the stored classes ("exit_code 7");
  - /metrics in the Prometheus text format; SIGTERM stops the server cleanly.
 
 Evaluated results do not need containers here: a finished run of team alpha
@@ -117,6 +120,15 @@ RUN_LIVE = hidden_run("alpha", "sha256:" + "e" * 64, "running",
 RUN_EXIT = hidden_run("alpha", "sha256:" + "f" * 64, "done",
                       [("c1", "done", "exit_code 3"), ("c2", "done", "exit_code 7"),
                        ("c3", "done", "invalid_output: wrong geometry")])
+# the aggregate the worker stores with a done run (sa_run_aggregate_json): its
+# "failed" holds the full classes; "probe" stands for any field a later version
+# might add (what a challenger gets of it is built from a whitelist)
+EXIT_AGGREGATE = {"cases": 3, "succeeded": 0,
+                  "failed": {"exit_code 3": 1, "exit_code 7": 1, "invalid_output: wrong geometry": 1},
+                  "metrics": {m: {"mean": 0.25, "median": 0.25, "std": 0.125, "ci_lo": 0.125,
+                                  "ci_hi": 0.5, "n": 3} for m in ("dice", "hd95")},
+                  "metric_version": 1, "probe": "exit_code 9"}
+db.execute("UPDATE runs SET aggregate_json = ? WHERE id = ?", (json.dumps(EXIT_AGGREGATE), RUN_EXIT))
 # a refusal stored with bytes that are not UTF-8 (as versions before the
 # intake escaped them could leave it)
 SUB_BAD_UTF8 = db.execute(
@@ -542,6 +554,40 @@ check(line == "" or " 400 " in line, f"garbage request line: {line!r}")
 s = status("GET", "/api/v1/submissions/99999999999999999999999")
 check(s == 404, f"an id too large: {s}")
 check(status("GET", "/api/v1/health") == 200, "the server still answers after all that")
+
+# ---- a hidden phase published while it still takes submissions (a live board) ----
+# the owner team sees the run's aggregate now, but classes by base name only: a
+# container picks its exit code, so "exit_code 7" would carry a byte of a hidden case
+s, done = get_json(f"/api/v1/runs/{RUN_EXIT}", "alice")
+check(s == 200 and "aggregate" not in done, f"hidden phase, unpublished: no aggregate: {done}")
+SUB_EXIT = done.get("submission_id")
+check(status("POST", T + "/publish", "org", body=b"") == 200, "the hidden phase published")
+WHITELISTED = {"cases": 3, "succeeded": 0, "failed": {"exit_code": 2, "invalid_output": 1},
+               "metrics": EXIT_AGGREGATE["metrics"], "metric_version": 1}
+for who, want in (("alice", WHITELISTED), ("org", EXIT_AGGREGATE)):
+    s, done = get_json(f"/api/v1/runs/{RUN_EXIT}", who)
+    check(s == 200 and done.get("aggregate") == want,
+          f"published hidden phase: {who}'s aggregate: {done.get('aggregate')}, expected {want}")
+    s, sub = get_json(f"/api/v1/submissions/{SUB_EXIT}", who)
+    agg = (sub or {}).get("runs", [{}])[-1].get("aggregate")
+    check(s == 200 and agg == want, f"published hidden phase: {who}'s submission aggregate: {agg}")
+s, done = get_json(f"/api/v1/runs/{RUN_EXIT}", "alice")
+check(done.get("failed_by_class") == {"exit_code": 2, "invalid_output": 1} and "cases" not in done,
+      f"published hidden phase: failures per base class, no case: {done}")
+check(status("GET", f"/api/v1/submissions/{SUB_EXIT}/cases", "alice") == 403 and
+      status("GET", f"/api/v1/submissions/{SUB_EXIT}/cases", "bob") == 404 and
+      status("GET", f"/api/v1/runs/{RUN_EXIT}", "bob") == 404 and
+      status("GET", f"/api/v1/runs/{RUN_EXIT}") == 401,
+      "published hidden phase: still no cases for the owner, nothing for others")
+for path in (f"/runs/{RUN_EXIT}", f"/submissions/{SUB_EXIT}"):
+    s, _, page = request("GET", path, token=TOKENS["alice"])
+    text = page.decode()
+    check(s == 200 and "<h3>Aggregate</h3>" in text and "exit_code: 2" in text and
+          "exit_code 3" not in text and "exit_code 7" not in text and "exit_code 9" not in text and
+          "wrong geometry" not in text, f"published hidden phase: {path} shows base classes only")
+s, _, page = request("GET", f"/runs/{RUN_EXIT}", token=TOKENS["org"])
+check(s == 200 and "exit_code 7: 1" in page.decode(), "the organiser's page: full classes")
+check(status("POST", T + "/unpublish", "org", body=b"") == 200, "the hidden phase unpublished")
 
 # ---- metrics ----
 s, h, body = request("GET", "/metrics")
