@@ -1,6 +1,7 @@
 /*
  * api_public.c: what the API shows without an account and the organiser's
- * switch that makes a phase public: health, Prometheus metrics, challenges and
+ * switch that makes a phase public: health (its counts and the Prometheus
+ * metrics for organisers only), challenges and
  * their phases (unpublished ones only to organisers), a phase's leaderboard
  * (published only, else 404; per-case values only with EXPORT_BOARD), publish
  * and unpublish.
@@ -11,7 +12,12 @@
 
 #include "server_internal.h"
 
+/* Everyone: {"status": "ok"}; organisers also the schema version and the
+ * job and run counts (SA_ACT_READ_SERVER_STATUS: they move as each case of a
+ * hidden phase's run starts and ends). */
 int sa_api_health(sa_web_call *call) {
+    if (!sa_web_allowed(&call->who, SA_ACT_READ_SERVER_STATUS, NULL))
+        return sa_web_send_json(call->res, 200, json_pack("{s:s}", "status", "ok"));
     sa_error err = {{0}};
     sa_status_counts n;
     if (sa_store_status_counts(call->st, &n, &err)) return sa_web_internal_error(call, &err);
@@ -24,7 +30,10 @@ int sa_api_health(sa_web_call *call) {
                                       (json_int_t)n.runs_running));
 }
 
+/* Organisers only (a Prometheus scraper sends an organiser's API token): the
+ * job counts by status would tell a hidden case's time to anyone polling. */
 int sa_api_metrics(sa_web_call *call) {
+    if (!sa_web_require(call, SA_ACT_READ_SERVER_STATUS, NULL)) return 0;
     sa_error err = {{0}};
     sa_status_counts n;
     if (sa_store_status_counts(call->st, &n, &err)) return sa_web_internal_error(call, &err);

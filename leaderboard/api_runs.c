@@ -95,7 +95,9 @@ json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase
     sa_run_view view;
     if (sa_web_run_view(call, run, about, &view, err)) return NULL;
     /* progress and failures per class as run_view.c allows: null while a
-     * hidden phase's run goes on */
+     * hidden phase's run goes on. queue_position counts the older runs not
+     * over yet, not their queued cases: a count of cases would move as each
+     * case of another (hidden) run starts, and tell its time. */
     json_t *progress = json_null(), *failed = json_null();
     if (view.counts_shown) {
         const sa_run_progress *p = &view.progress;
@@ -107,7 +109,7 @@ json_t *sa_web_run_json(sa_web_call *call, const sa_run_row *run, const sa_phase
                              "failed", (json_int_t)p->failed, "queued", (json_int_t)p->queued,
                              "running", (json_int_t)p->running, "left",
                              (json_int_t)(p->queued + p->running), "queue_position",
-                             (json_int_t)p->queue_position, "mean_case_seconds",
+                             (json_int_t)p->runs_ahead, "mean_case_seconds",
                              p->mean_case_seconds);
     }
     sa_web_run_view_free(&view);

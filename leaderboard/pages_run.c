@@ -95,9 +95,11 @@ int sa_page_run_block(sa_web_call *call, sa_strbuf *b, const sa_run_row *run,
         sa_strbuf_append(b, "</dd>");
     }
     if (run_active(run) && view.counts_shown) {
-        if (p->queued && p->queue_position > 0)
-            sa_strbuf_appendf(b, "<dt>queue</dt><dd>%lld %s of earlier runs ahead</dd>",
-                              (long long)p->queue_position, p->queue_position == 1 ? "case" : "cases");
+        /* runs ahead, not their cases: a count of cases would move as each
+         * case of another (hidden) run starts */
+        if (p->queued && p->runs_ahead > 0)
+            sa_strbuf_appendf(b, "<dt>queue</dt><dd>%lld earlier %s ahead</dd>",
+                              (long long)p->runs_ahead, p->runs_ahead == 1 ? "run" : "runs");
         else if (p->queued && !p->running)
             sa_strbuf_append(b, "<dt>queue</dt><dd>next</dd>");
         if (left && p->mean_case_seconds > 0) {

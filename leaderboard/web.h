@@ -131,7 +131,8 @@ typedef enum sa_action {
     SA_ACT_PUBLISH,
     SA_ACT_LIST_DATASETS,
     SA_ACT_MANAGE_USERS,
-    SA_ACT_EXPORT_BOARD           /* full leaderboard export */
+    SA_ACT_EXPORT_BOARD,          /* full leaderboard export */
+    SA_ACT_READ_SERVER_STATUS     /* job and run counts of /api/v1/health, /metrics */
 } sa_action;
 
 /* What the action is about, where it matters. */

@@ -268,6 +268,8 @@ int sa_store_run_progress(sa_store *st, int64_t run_id, sa_run_progress *out, sa
         "    WHERE run_id = r.id),"
         " (SELECT count(*) FROM jobs j JOIN runs older ON older.id = j.run_id"
         "    WHERE j.status = 'queued' AND older.id < r.id"
+        "    AND older.status IN ('queued', 'running')),"
+        " (SELECT count(*) FROM runs older WHERE older.id < r.id"
         "    AND older.status IN ('queued', 'running'))"
         " FROM runs r WHERE r.id = ?",
         "i", run_id);
@@ -284,6 +286,7 @@ int sa_store_run_progress(sa_store *st, int64_t run_id, sa_run_progress *out, sa
         out->engine_errors = sqlite3_column_int64(stmt, 7);
         out->mean_case_seconds = sqlite3_column_double(stmt, 8);
         out->queue_position = sqlite3_column_int64(stmt, 9);
+        out->runs_ahead = sqlite3_column_int64(stmt, 10);
     }
     sqlite3_finalize(stmt);
     if (rc == 0) return sa_db_not_found(err, "run", run_id);

@@ -335,7 +335,12 @@ typedef struct sa_run_progress {
     int64_t succeeded, failed;  /* among done */
     int64_t engine_errors;      /* among failed: error class engine_error */
     double mean_case_seconds;   /* container + platform, over done cases; 0 if none */
-    int64_t queue_position;     /* queued jobs of older runs ahead of this run's first */
+    int64_t queue_position;     /* queued jobs of older runs ahead of this run's first
+                                 * (the operator's view: it moves as each case of any
+                                 * run ahead starts) */
+    int64_t runs_ahead;         /* older runs not over yet (queued or running), of any
+                                 * team and phase: moves only when a whole run ends
+                                 * (what the web shows, docs/api.md) */
 } sa_run_progress;
 
 int sa_store_run_progress(sa_store *st, int64_t run_id, sa_run_progress *out, sa_error *err);

@@ -22,7 +22,10 @@ users and API tokens), a server on a free port with no workers, then:
  - a hidden phase published while it takes submissions: the owner team gets
    the run's aggregate rebuilt from a whitelist, failures by base class only
    (API and pages), never the stored classes ("exit_code 7");
- - /metrics in the Prometheus text format; SIGTERM stops the server cleanly.
+ - health: the status for everyone, the job and run counts for organisers;
+   /metrics (Prometheus text format) for organisers only; a run's queue
+   position counts runs ahead, not another run's cases as each starts;
+ - SIGTERM stops the server cleanly.
 
 Evaluated results do not need containers here: a finished run of team alpha
 (cases failed with a timeout) is written into the database as a worker would
@@ -182,7 +185,8 @@ def get_json(path, who=None):
 V = "/api/v1/phases/demo/val"
 T = "/api/v1/phases/demo/test"
 MATRIX = [
-    ("GET", "/api/v1/health", 200, 200, 200, 200),
+    ("GET", "/api/v1/health", 200, 200, 200, 200),            # counts: organisers only (below)
+    ("GET", "/metrics", 401, 403, 403, 200),                   # job counts by status
     ("GET", "/api/v1/challenges", 200, 200, 200, 200),
     ("GET", "/api/v1/challenges/demo", 200, 200, 200, 200),
     ("GET", "/api/v1/challenges/demo/phases", 200, 200, 200, 200),
@@ -300,6 +304,30 @@ check(s == 200 and "a\ufffd\ufffd/../../x" in page.decode("utf-8", "backslashrep
 s, _, body = request("POST", V + "/submissions?team=%ff", body=b"x", token=TOKENS["bob"])
 check(s == 404 and json.loads(body)["error"]["status"] == 404,
       f"?team=%ff: 404 (the echo made valid UTF-8): {s} {body[:200]!r}")
+# queue position: a challenger's run in a phase with case details, queued behind
+# a hidden-phase run of another team: it counts the runs ahead, and does not move
+# as a case of the hidden run starts (a count of queued cases would tell when)
+db = web.db()
+RUN_AHEAD = hidden_run("beta", "sha256:" + "9" * 64, "running", [("c1", "running", None),
+                                                               ("c2", "queued", None)])
+_, RUN_QUEUED = web.fixture_run(db, teams["alpha"], *phases["val"], "sha256:" + "8" * 64,
+                                status="queued")
+db.commit()
+positions = []
+for step in range(2):
+    s, queued = get_json(f"/api/v1/runs/{RUN_QUEUED}", "alice")
+    positions.append((queued.get("progress") or {}).get("queue_position"))
+    s, _, page = request("GET", f"/runs/{RUN_QUEUED}", token=TOKENS["alice"])
+    check(s == 200 and "2 earlier runs ahead" in page.decode(), f"run page: the runs ahead ({step})")
+    db.execute("UPDATE jobs SET status = 'running' WHERE run_id = ? AND case_id = 'c2'", (RUN_AHEAD,))
+    db.commit()
+check(positions == [2, 2], f"queue_position counts runs ahead (the hidden one and RUN_LIVE), "
+      f"unmoved as a hidden case starts: {positions}")
+for r in (RUN_AHEAD, RUN_QUEUED):
+    db.execute("UPDATE jobs SET status = 'cancelled' WHERE run_id = ? AND status != 'done'", (r,))
+    db.execute("UPDATE runs SET status = 'cancelled', finished = ? WHERE id = ?", (time.time(), r))
+db.commit()
+db.close()
 # the run going on is over (cancelled): no worker started later takes its case
 db = web.db()
 db.execute("UPDATE jobs SET status = 'cancelled' WHERE run_id = ? AND status != 'done'", (RUN_LIVE,))
@@ -316,9 +344,14 @@ check(s == 200 and {u["name"] for u in users["users"]} == {"org", "alice", "bob"
       all("password_hash" not in u for u in users["users"]), f"users: {users}")
 s, ds = get_json("/api/v1/datasets", "org")
 check(s == 200 and ds == {"datasets": [{"name": "ms-demo"}]}, f"datasets: {ds}")
-s, health = get_json("/api/v1/health")
-check(s == 200 and health.get("status") == "ok" and health.get("schema_version", 0) >= 3,
-      f"health: {health}")
+# health: the status for everyone; the job and run counts (which move as each
+# case of a hidden phase's run starts and ends) for organisers only
+for who in (None, "alice"):
+    s, health = get_json("/api/v1/health", who)
+    check(s == 200 and health == {"status": "ok"}, f"health for {who or 'the public'}: {health}")
+s, health = get_json("/api/v1/health", "org")
+check(s == 200 and health.get("status") == "ok" and health.get("schema_version", 0) >= 3 and
+      "queued_jobs" in health and "running_runs" in health, f"health for an organiser: {health}")
 
 # ---- logins, sessions, CSRF; publishing through a session ----
 for i in range(5):
@@ -590,7 +623,9 @@ check(s == 200 and "exit_code 7: 1" in page.decode(), "the organiser's page: ful
 check(status("POST", T + "/unpublish", "org", body=b"") == 200, "the hidden phase unpublished")
 
 # ---- metrics ----
-s, h, body = request("GET", "/metrics")
+check(status("GET", "/metrics") == 401 and status("GET", "/metrics", "bob") == 403,
+      "metrics: organisers only (the job counts would show a hidden case's time)")
+s, h, body = request("GET", "/metrics", token=TOKENS["org"])
 text = body.decode()
 check(s == 200 and h.get("Content-Type", "").startswith("text/plain"), f"metrics: {s} {h}")
 for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs gauge',

@@ -27,27 +27,29 @@ typedef enum rule {
     OWN_LOGS     /* OWN_DETAILS and the phase shows logs */
 } rule;
 
-#define N_ACTIONS 12
+#define N_ACTIONS 13
 static const sa_action actions[N_ACTIONS] = {
     SA_ACT_READ_PUBLISHED_BOARD, SA_ACT_READ_UNPUBLISHED_BOARD, SA_ACT_LIST_CHALLENGES,
     SA_ACT_SUBMIT,               SA_ACT_READ_OWN_SUBMISSION,    SA_ACT_READ_CASE_DETAILS,
     SA_ACT_READ_LOGS,            SA_ACT_MANAGE_RUNS,            SA_ACT_PUBLISH,
-    SA_ACT_LIST_DATASETS,        SA_ACT_MANAGE_USERS,           SA_ACT_EXPORT_BOARD};
+    SA_ACT_LIST_DATASETS,        SA_ACT_MANAGE_USERS,           SA_ACT_EXPORT_BOARD,
+    SA_ACT_READ_SERVER_STATUS};
 static const char *const action_names[N_ACTIONS] = {
     "read_published_board", "read_unpublished_board", "list_challenges", "submit",
     "read_own_submission",  "read_case_details",      "read_logs",       "manage_runs",
-    "publish",              "list_datasets",          "manage_users",    "export_board"};
+    "publish",              "list_datasets",          "manage_users",    "export_board",
+    "read_server_status"};
 
 #define N_PEOPLE 4
 static const char *const people[N_PEOPLE] = {"public", "challenger A", "challenger B", "organiser"};
 
 /* expected[person][action], actions in the order above. */
 static const rule expected[N_PEOPLE][N_ACTIONS] = {
-    /*               pub_board  unpub  list    submit own_sub case_details logs      runs   publish datasets users  export */
-    /* public    */ {PUBLISHED, NEVER, ALWAYS, NEVER, NEVER,  NEVER,       NEVER,    NEVER, NEVER,  NEVER,   NEVER, NEVER},
-    /* chall. A  */ {PUBLISHED, NEVER, ALWAYS, OWN,   OWN,    OWN_DETAILS, OWN_LOGS, NEVER, NEVER,  NEVER,   NEVER, NEVER},
-    /* chall. B  */ {PUBLISHED, NEVER, ALWAYS, OWN,   OWN,    OWN_DETAILS, OWN_LOGS, NEVER, NEVER,  NEVER,   NEVER, NEVER},
-    /* organiser */ {ALWAYS,    ALWAYS, ALWAYS, ALWAYS, ALWAYS, ALWAYS,    ALWAYS,   ALWAYS, ALWAYS, ALWAYS, ALWAYS, ALWAYS},
+    /*               pub_board  unpub  list    submit own_sub case_details logs      runs   publish datasets users  export status */
+    /* public    */ {PUBLISHED, NEVER, ALWAYS, NEVER, NEVER,  NEVER,       NEVER,    NEVER, NEVER,  NEVER,   NEVER, NEVER, NEVER},
+    /* chall. A  */ {PUBLISHED, NEVER, ALWAYS, OWN,   OWN,    OWN_DETAILS, OWN_LOGS, NEVER, NEVER,  NEVER,   NEVER, NEVER, NEVER},
+    /* chall. B  */ {PUBLISHED, NEVER, ALWAYS, OWN,   OWN,    OWN_DETAILS, OWN_LOGS, NEVER, NEVER,  NEVER,   NEVER, NEVER, NEVER},
+    /* organiser */ {ALWAYS,    ALWAYS, ALWAYS, ALWAYS, ALWAYS, ALWAYS,    ALWAYS,   ALWAYS, ALWAYS, ALWAYS, ALWAYS, ALWAYS, ALWAYS},
 };
 
 static sa_identity person(int index) {

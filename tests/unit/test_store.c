@@ -1290,10 +1290,10 @@ static void test_progress_and_failure_classes(void) {
     int64_t run2 = make_run(st, &w, three_cases, 3);
     sa_run_progress p;
     CHECK(sa_store_run_progress(st, run1, &p, &err) == 0);
-    CHECK(p.total == 6 && p.queued == 6 && p.done == 0 && p.queue_position == 0);
+    CHECK(p.total == 6 && p.queued == 6 && p.done == 0 && p.queue_position == 0 && p.runs_ahead == 0);
     CHECK(p.mean_case_seconds == 0 && p.succeeded == 0);
     CHECK(sa_store_run_progress(st, run2, &p, &err) == 0);
-    CHECK(p.queue_position == 6);
+    CHECK(p.queue_position == 6 && p.runs_ahead == 1);
 
     sa_case_result_row results[5] = {
         result_of("succeeded", "succeeded", 10, 2),
@@ -1314,7 +1314,9 @@ static void test_progress_and_failure_classes(void) {
     CHECK(p.succeeded == 1 && p.failed == 4 && p.engine_errors == 1);
     CHECK_NEAR(p.mean_case_seconds, (12.0 + 604 + 2 + 604 + 6) / 5, 1e-9);
     CHECK(sa_store_run_progress(st, run2, &p, &err) == 0);
-    CHECK(p.queue_position == 0 && p.queued == 3);
+    /* run1's cases all started: no queued case ahead, but run1 is still ahead
+     * as a whole (runs_ahead moves only when a run ends, never per case) */
+    CHECK(p.queue_position == 0 && p.queued == 3 && p.runs_ahead == 1);
     CHECK(sa_store_run_progress(st, 999, &p, &err) == -1);
 
     char **classes = NULL;
