@@ -87,6 +87,8 @@ int cmd_submit(int argc, char **argv) {
     if (out.refusal != SA_SUBMIT_ACCEPTED) {
         fprintf(stderr, "segarena submit: refused (%s): %s\n", sa_submit_refusal_name(out.refusal),
                 out.reason);
+        if (out.detail[0]) /* the operator's: the message with the server's paths */
+            fprintf(stderr, "segarena submit: as intake gave it: %s\n", out.detail);
         if (out.submission_id)
             fprintf(stderr, "segarena submit: recorded as invalid submission %lld (it does not "
                             "count against the quota)\n", (long long)out.submission_id);

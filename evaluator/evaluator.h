@@ -359,7 +359,10 @@ typedef struct sa_submit_request {
 
 typedef struct sa_submit_outcome {
     sa_submit_refusal refusal;
-    char reason[600];       /* one line when refused */
+    char reason[600];       /* one line when refused, naming no server path (the
+                             * challenger reads it) */
+    char detail[600];       /* an intake or engine refusal's message as it came,
+                             * server paths and all: for the server's log */
     double next_slot;       /* SA_SUBMIT_QUOTA: when the oldest counted submission
                              * leaves the window */
     int64_t submission_id;  /* accepted, or recorded as invalid; 0 otherwise */

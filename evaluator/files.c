@@ -1,7 +1,8 @@
 /*
  * files.c: the evaluator's file-system helpers: what is written under the data
  * directory is written atomically, and what is removed never crosses into a
- * still-mounted file system.
+ * still-mounted file system; and the rewriting of a message (an intake or engine
+ * refusal) so that a challenger never reads where the server keeps files.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
@@ -140,4 +141,65 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 void sa_remove_tree(const char *path) {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static int path_start(const char *msg, size_t i) {
+    return i == 0 || strchr(" \t'\"([{<=,:", msg[i - 1]) != NULL;
+}
+
+static size_t path_end(const char *msg, size_t i) {
+    while (msg[i] && !strchr(" \t'\")]}>,;:", msg[i])) i++;
+    return i;
+}
+
+/* Appends the text s to out (used bytes *k, room cap - 1), cut where it does
+ * not fit (s is ASCII or whole characters); 0 once full. */
+static int put(char *out, size_t cap, size_t *k, const char *s) {
+    size_t len = strlen(s);
+    if (*k + len < cap) {
+        memcpy(out + *k, s, len);
+        *k += len;
+        return 1;
+    }
+    size_t room = cap - 1 - *k;
+    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) room--;
+    memcpy(out + *k, s, room);
+    *k += room;
+    return 0;
+}
+
+void sa_hide_paths(char *msg, size_t cap, const char *const *paths, size_t n, const char *name) {
+    if (!msg || cap == 0) return;
+    char *out = malloc(cap);
+    if (!out) { /* cannot rewrite: say nothing rather than a path */
+        snprintf(msg, cap, "%s", "(the message named a server path)");
+        return;
+    }
+    size_t k = 0, i = 0;
+    int room = 1;
+    while (room && msg[i]) {
+        size_t known = 0;
+        if (path_start(msg, i))
+            for (size_t p = 0; p < n && !known; p++) {
+                size_t len = paths[p] ? strlen(paths[p]) : 0;
+                while (len > 1 && paths[p][len - 1] == '/') len--;
+                if (len && !strncmp(msg + i, paths[p], len) &&
+                    (msg[i + len] == '/' || path_end(msg, i + len) == i + len))
+                    known = 1;
+            }
+        if (known || (msg[i] == '/' && path_start(msg, i))) {
+            const char *say = known ? name : "(a server path)";
+            room = put(out, cap, &k, say);
+            i = path_end(msg, i);
+            continue;
+        }
+        size_t clen = 1; /* a whole UTF-8 character, never half of one */
+        while (((unsigned char)msg[i + clen] & 0xC0) == 0x80) clen++;
+        if (k + clen >= cap) break;
+        memcpy(out + k, msg + i, clen);
+        k += clen, i += clen;
+    }
+    out[k] = '\0';
+    memcpy(msg, out, k + 1);
+    free(out);
 }

@@ -1,7 +1,8 @@
 /*
  * files.h: the evaluator's file-system helpers (files.c), shared by submissions
  * (submit.c) and jobs (job.c): folders made on demand, files written atomically,
- * trees removed without crossing into another file system. Private to evaluator/.
+ * trees removed without crossing into another file system; server paths taken out
+ * of a message meant for a challenger. Private to evaluator/.
  */
 #ifndef SEGARENA_EVALUATOR_FILES_H
 #define SEGARENA_EVALUATOR_FILES_H
@@ -22,5 +23,14 @@ int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 int sa_move_file(const char *src, const char *dst, mode_t mode, sa_error *err);
 /* rm -rf that stays on path's file system (a still-mounted tmpfs is left). */
 void sa_remove_tree(const char *path);
+/* Rewrites msg (a NUL-terminated text in a buffer of cap bytes) so that it names
+ * no server path, for a reason shown to a challenger: a path that begins with one
+ * of paths[0..n-1] (the folder or file itself, or anything under it) becomes name
+ * ("the upload"), and any other absolute path "(a server path)". A path is taken
+ * where it begins a word (at the start, or after a space, quote, bracket, '=',
+ * ',' or ':', as in "docker-archive:/x") and ends at a space, quote, bracket,
+ * ',', ';' or ':'. The text is cut (at a whole UTF-8 character) where it would
+ * not fit in cap. */
+void sa_hide_paths(char *msg, size_t cap, const char *const *paths, size_t n, const char *name);
 
 #endif

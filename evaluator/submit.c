@@ -4,7 +4,9 @@
  * read), then the upload is stored under uploads/<sha256>.tar (streamed, capped,
  * hashed, renamed into place), validated and loaded by submissions/, checked for
  * a duplicate image in the phase, recorded (quota checked again in the same
- * transaction), and queued for evaluation when the phase says so.
+ * transaction), and queued for evaluation when the phase says so. A refusal's
+ * reason names no server path: the engine's full message goes to the outcome's
+ * detail, for the server's log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,6 +129,21 @@ static int store_upload(const char *data_dir, const char *src, uint64_t max_byte
     return 0;
 }
 
+/* An intake or engine message made fit for the challenger: the stored copy,
+ * the scratch folder and the uploads folder (as given and as resolved) read
+ * "the upload", any other absolute path "(a server path)". */
+static void hide_server_paths(char *msg, size_t cap, const char *data_dir, const char *upload,
+                              const char *tar, const char *scratch) {
+    char uploads[4200], real[4][4096];
+    snprintf(uploads, sizeof uploads, "%s/uploads", data_dir);
+    const char *given[4] = {upload, tar, scratch, uploads};
+    const char *paths[8];
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++) paths[n++] = given[i];
+    for (size_t i = 0; i < 4; i++)
+        if (given[i][0] && realpath(given[i], real[i])) paths[n++] = real[i];
+    sa_hide_paths(msg, cap, paths, n, "the upload");
+}
 
 /* The phase's dates and the team's quota at time now: 0 with out->refusal set
  * (or left accepted), -1 on store errors. */
@@ -236,15 +253,18 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     lim.max_upload_bytes = spec.max_upload_bytes;
     lim.max_unpacked_bytes = spec.max_upload_bytes * 4 > spec.max_upload_bytes
                                  ? spec.max_upload_bytes * 4 : spec.max_upload_bytes;
-    char tar[4300];
+    char tar[4300] = "";
     sa_error ierr;
     int rc = 0;
     if (sa_intake_inspect(upload, &lim, scratch, &out->image, tar, sizeof tar, &ierr) != 0) {
+        snprintf(out->detail, sizeof out->detail, "%s", ierr.msg);
         /* the reason names our stored copy; say it about the file the user gave */
-        const char *msg = strncmp(ierr.msg, upload, strlen(upload)) ? ierr.msg
-                                                                   : ierr.msg + strlen(upload);
-        refuse(out, SA_SUBMIT_INVALID, "%s%s%s (%s)", shown,
-               msg == ierr.msg ? ": " : "", msg, sa_intake_refusal_name(out->image.refusal));
+        char *msg = strncmp(ierr.msg, upload, strlen(upload)) ? ierr.msg : ierr.msg + strlen(upload);
+        int named = msg != ierr.msg;
+        hide_server_paths(msg, sizeof ierr.msg - (size_t)(msg - ierr.msg), req->data_dir, upload,
+                          tar, scratch);
+        refuse(out, SA_SUBMIT_INVALID, "%s%s%s (%s)", shown, named ? "" : ": ", msg,
+               sa_intake_refusal_name(out->image.refusal));
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
     }
@@ -265,6 +285,10 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     }
     if (sa_intake_load(tar, &out->image, image_name, &ierr) != 0) {
         out->image.refusal = SA_REFUSED_ENGINE;
+        /* the engine's message names the tar and the engine's own scratch
+         * folders (skopeo's stderr): the full text for the server's log only */
+        snprintf(out->detail, sizeof out->detail, "%s", ierr.msg);
+        hide_server_paths(ierr.msg, sizeof ierr.msg, req->data_dir, upload, tar, scratch);
         refuse(out, SA_SUBMIT_INVALID, "%s: the engine refused it: %s (engine)", shown,
                ierr.msg);
         rc = record_invalid(st, req, sha, bytes, out, err);

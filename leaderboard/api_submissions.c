@@ -132,6 +132,11 @@ int sa_web_submit_upload(sa_web_call *call, int64_t phase_id, int64_t team_id,
     sa_error err = {{0}};
     if (sa_submit(call->st, &req, out, &err)) return sa_web_internal_error(call, &err), -1;
     hide_path(out->reason, sizeof out->reason, call->req->upload_path);
+    /* the refusal as intake or the engine gave it, server paths and all: the
+     * log's (the challenger's reason names none) */
+    if (out->detail[0])
+        sa_web_log(call->ctx, "submission %lld refused at intake: %s", (long long)out->submission_id,
+                   out->detail);
     return 0;
 }
 

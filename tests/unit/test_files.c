@@ -2,7 +2,9 @@
  * test_files.c: unit tests of evaluator/files.c: atomic writes, and moving a file
  * within a file system (rename) and across file systems (copied in pieces, then the
  * source removed), which is how a worker keeps a contestant's mask when its scratch
- * folder and the data directory are on different disks.
+ * folder and the data directory are on different disks; and sa_hide_paths, which
+ * takes the server's paths out of an intake or engine refusal meant for a
+ * challenger.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,7 +54,41 @@ static void check_move(const char *from_dir, const char *to_dir, size_t n) {
     unlink(dst);
 }
 
+static void check_hide(const char *msg, size_t cap, const char *want) {
+    static const char *const paths[] = {"/srv/data/uploads/.upload-Ab12", "/srv/data/scratch/intake-Q9/",
+                                        "rel/data/uploads"};
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", msg);
+    sa_hide_paths(buf, cap, paths, 3, "the upload");
+    CHECK(strcmp(buf, want) == 0);
+    if (strcmp(buf, want)) fprintf(stderr, "  hide: '%s'\n   got '%s'\n  want '%s'\n", msg, buf, want);
+}
+
+static void test_hide_paths(void) {
+    /* sa_intake_load's message: the tar, then skopeo's stderr naming it again
+     * (as docker-archive:PATH) and its own scratch folder */
+    check_hide("/srv/data/uploads/.upload-Ab12: engine refused the image (skopeo exit 1): "
+               "time=x level=fatal msg=\"copying: docker-archive:/srv/data/uploads/.upload-Ab12: "
+               "open /tmp/segarena-load-x1/blob: no space\"", 1024,
+               "the upload: engine refused the image (skopeo exit 1): time=x level=fatal "
+               "msg=\"copying: docker-archive:the upload: open (a server path): no space\"");
+    /* a file in the scratch folder (a decompressed upload), the folder itself,
+     * a relative data directory */
+    check_hide("/srv/data/scratch/intake-Q9/image.tar: bad; '/srv/data/scratch/intake-Q9' gone", 1024,
+               "the upload: bad; 'the upload' gone");
+    check_hide("rel/data/uploads/abc.tar: x", 1024, "the upload: x");
+    /* a name that only starts like a known path is another path; words with a
+     * slash inside are not paths */
+    check_hide("/srv/data/uploads/.upload-Ab12x and 1/2 and and/or", 1024,
+               "(a server path) and 1/2 and and/or");
+    check_hide("no path here: exit 125", 1024, "no path here: exit 125");
+    /* cut to fit, never inside a UTF-8 character */
+    check_hide("/srv/data/scratch/intake-Q9/x \xC3\xA9\xC3\xA9", 15, "the upload \xC3\xA9");
+    check_hide("/etc/passwd", 8, "(a serv");
+}
+
 int main(void) {
+    test_hide_paths();
     char dir[] = "/tmp/test_files_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     sa_error err = {{0}};
