@@ -201,15 +201,19 @@ static int record_invalid(sa_store *st, const sa_submit_request *req, const char
     return sa_store_submission_add(st, &row, &out->submission_id, err) < 0 ? -1 : 0;
 }
 
+/* The ready submission of the phase with this image (*dup its id, 0: none;
+ * *dup_team its team). */
 static int find_duplicate(sa_store *st, int64_t phase_id, const char *digest, int64_t *dup,
-                          sa_error *err) {
+                          int64_t *dup_team, sa_error *err) {
     sa_submission_row *rows = NULL;
     size_t n = 0;
-    *dup = 0;
+    *dup = *dup_team = 0;
     if (sa_store_submission_list(st, phase_id, 0, &rows, &n, err)) return -1;
     for (size_t i = 0; i < n && !*dup; i++)
-        if (!strcmp(rows[i].status, "ready") && !strcmp(rows[i].image_digest, digest))
+        if (!strcmp(rows[i].status, "ready") && !strcmp(rows[i].image_digest, digest)) {
             *dup = rows[i].id;
+            *dup_team = rows[i].team_id;
+        }
     sa_submission_rows_free(rows, n);
     return 0;
 }
@@ -268,12 +272,18 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
     }
-    int64_t dup = 0;
-    if ((rc = find_duplicate(st, phase_id, out->image.config_digest, &dup, err))) goto cleanup;
-    if (dup) {
+    int64_t dup = 0, dup_team = 0;
+    if ((rc = find_duplicate(st, phase_id, out->image.config_digest, &dup, &dup_team, err)))
+        goto cleanup;
+    if (dup && dup_team == req->team_id) {
         refuse(out, SA_SUBMIT_DUPLICATE, "%s: the same image (%s) is already submission %lld of "
                                          "this phase",
                shown, out->image.config_digest, (long long)dup);
+        goto cleanup;
+    }
+    if (dup) { /* another team's: neither its id nor its team is told */
+        refuse(out, SA_SUBMIT_DUPLICATE, "%s: this image (%s) was already submitted to this phase",
+               shown, out->image.config_digest);
         goto cleanup;
     }
     char image_id[40], image_name[160];

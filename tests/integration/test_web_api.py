@@ -11,8 +11,9 @@ users and API tokens), a server on a free port with no workers, then:
    cookie HttpOnly + SameSite; a session write without its CSRF token -> 403;
  - uploads: too large (declared, and chunked without a length) -> 413; a
    client that disconnects mid-upload; quota used -> 429 with Retry-After; a file
-   that is not an image archive -> 201 with intake "invalid"; nothing ever left
-   half-stored in uploads/;
+   that is not an image archive -> 201 with intake "invalid";
+   the image of another team's submission -> 409 without that submission's id;
+   nothing ever left half-stored in uploads/;
  - injection strings in a team name and in titles stored as they are and
    rendered escaped; malformed JSON, huge headers, bodies and paths -> 4xx, and
    the server still answers;
@@ -37,12 +38,15 @@ with one worker, and the run is watched until done through the API.
 Usage: test_web_api.py SEGARENA EXAMPLES_DIR WORKDIR
 """
 import gzip
+import hashlib
 import http.client
+import io
 import json
 import os
 import shutil
 import socket
 import sys
+import tarfile
 import threading
 import time
 
@@ -179,6 +183,29 @@ def get_json(path, who=None):
         return s, json.loads(body)
     except ValueError:
         return s, None
+
+
+def image_archive():
+    """A docker-archive that intake's inspection accepts (one amd64 image, user
+    1000, an entrypoint; no engine reads it here) and its config digest."""
+    def tar_of(files):
+        bio = io.BytesIO()
+        with tarfile.open(fileobj=bio, mode="w", format=tarfile.GNU_FORMAT) as tf:
+            for name, data in files:
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.mtime = len(data), 0
+                tf.addfile(ti, io.BytesIO(data))
+        return bio.getvalue()
+    layer = tar_of([("prog", b"\x7fELF not really\n")])
+    layer_sha = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"User": "1000", "Entrypoint": ["/prog"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + layer_sha]}}).encode()
+    config_sha = hashlib.sha256(config).hexdigest()
+    manifest = [{"Config": config_sha + ".json", "RepoTags": ["x/y:latest"],
+                 "Layers": [layer_sha + "/layer.tar"]}]
+    return tar_of([(layer_sha + "/layer.tar", layer), (config_sha + ".json", config),
+                   ("manifest.json", json.dumps(manifest).encode())]), "sha256:" + config_sha
 
 
 # ---- the permission matrix: (method, path) -> public, alice, bob, organiser ----
@@ -550,6 +577,24 @@ check(s == 200 and sub.get("status") == "invalid" and sub.get("team") == "beta",
       f"the refused submission is bob's to read: {sub}")
 check(".incoming" not in (sub.get("intake_reason") or "") and DATA not in (sub.get("intake_reason") or ""),
       f"the stored reason shows no server path either: {sub.get('intake_reason')}")
+# the same image as another team's submission: 409 that names neither that
+# submission nor its team; the same team's: 409 with its own submission's id.
+# (intake accepts the archive and the duplicate is found before the engine loads it)
+ARCHIVE, ARCHIVE_DIGEST = image_archive()
+db = web.db()
+SUB_DUP = db.execute(
+    "INSERT INTO submissions (phase_id, team_id, status, image_digest, image_name, upload_sha256, "
+    "upload_bytes, created) VALUES (?, ?, 'ready', ?, 'fixture', '', 0, ?)",
+    (phases["test"][0], teams["alpha"], ARCHIVE_DIGEST, time.time())).lastrowid
+db.commit()
+db.close()
+s, _, body = request("POST", T + "/submissions?team=beta", body=ARCHIVE, token=TOKENS["bob"])
+message = (json.loads(body).get("error") or {}).get("message", "") if s == 409 else ""
+check(s == 409 and "already submitted to this phase" in message and str(SUB_DUP) not in message and
+      "alpha" not in message, f"another team's image: 409 without its id: {s} {body[:300]!r}")
+s, _, body = request("POST", T + "/submissions?team=alpha", body=ARCHIVE, token=TOKENS["alice"])
+check(s == 409 and f"already submission {SUB_DUP} " in body.decode(),
+      f"the team's own image again: 409 with its submission id: {s} {body[:300]!r}")
 
 s, h, body = request("POST", V + "/submissions?team=alpha", body=b"x", token=TOKENS["alice"])
 check(s == 429 and h.get("Retry-After", "").isdigit() and int(h["Retry-After"]) > 3600 and
