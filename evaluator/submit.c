@@ -1,12 +1,13 @@
 /*
  * submit.c: taking a submission for a phase, in the order that wastes the least
  * and leaks the least: the phase's dates and the team's quota first (nothing is
- * read), then the upload is stored under uploads/<sha256>.tar (streamed, capped,
- * hashed, renamed into place), validated and loaded by submissions/, checked for
- * a duplicate image in the phase, recorded (quota checked again in the same
- * transaction), and queued for evaluation when the phase says so. A refusal's
- * reason names no server path: the engine's full message goes to the outcome's
- * detail, for the server's log.
+ * read), then the upload is copied under uploads/ (streamed, capped, hashed),
+ * validated and loaded by submissions/, checked for a duplicate image in the
+ * phase, renamed to uploads/<sha256>.tar (a refused archive is deleted instead,
+ * its sha256 and size kept in its row), recorded (quota checked again in the
+ * same transaction), and queued for evaluation when the phase says so. A
+ * refusal's reason names no server path: the engine's full message goes to
+ * the outcome's detail, for the server's log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +48,11 @@ static int refuse(sa_submit_outcome *out, sa_submit_refusal why, const char *fmt
     return 0;
 }
 
-/* Copies the upload into DATA_DIR/uploads/<sha256>.tar through a temporary name,
- * hashing as it goes and stopping past max_bytes (*too_large = 1). */
+/* Copies the upload into DATA_DIR/uploads/.upload-XXXXXX (its name in dst),
+ * hashing as it goes and stopping past max_bytes (*too_large = 1, nothing
+ * kept). The copy keeps that name until intake accepts it (keep_upload): a
+ * refused archive is deleted, so that refusals, which count against no quota,
+ * never fill the disk. */
 static int store_upload(const char *data_dir, const char *src, uint64_t max_bytes, char *dst,
                         size_t dst_size, char sha_hex[65], uint64_t *bytes, int *too_large,
                         sa_error *err) {
@@ -116,16 +120,23 @@ static int store_upload(const char *data_dir, const char *src, uint64_t max_byte
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_final(&h, digest);
     sodium_bin2hex(sha_hex, 65, digest, sizeof digest);
-    if (snprintf(dst, dst_size, "%s/%s.tar", uploads, sha_hex) >= (int)dst_size) {
+    chmod(tmp, 0400);
+    if (snprintf(dst, dst_size, "%s", tmp) >= (int)dst_size) {
         unlink(tmp);
         return sa_error_set(err, "%s: path too long", uploads);
     }
-    chmod(tmp, 0400);
-    if (rename(tmp, dst) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return sa_error_set(err, "%s: cannot store the upload: %s", dst, strerror(e));
-    }
+    return 0;
+}
+
+/* The accepted upload (at its temporary name) renamed to uploads/<sha256>.tar;
+ * on success the temporary name is gone (*kept = 1). */
+static int keep_upload(const char *data_dir, const char *tmp, const char *sha_hex, int *kept,
+                       sa_error *err) {
+    char dst[4300];
+    snprintf(dst, sizeof dst, "%s/uploads/%s.tar", data_dir, sha_hex);
+    if (rename(tmp, dst) != 0)
+        return sa_error_set(err, "%s: cannot store the upload: %s", dst, strerror(errno));
+    *kept = 1;
     return 0;
 }
 
@@ -235,7 +246,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     const char *shown = req->display_name ? req->display_name : req->archive_path;
     char upload[4300], sha[65] = "";
     uint64_t bytes = 0;
-    int too_large = 0;
+    int too_large = 0, kept = 0;
     if (store_upload(req->data_dir, req->archive_path, spec.max_upload_bytes, upload, sizeof upload,
                      sha, &bytes, &too_large, err))
         return -1;
@@ -249,9 +260,16 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
      * image's identity */
     char scratch[4200];
     snprintf(scratch, sizeof scratch, "%s/scratch", req->data_dir);
-    if (sa_mkdir_p(scratch, 0711, err)) return -1;
+    if (sa_mkdir_p(scratch, 0711, err)) {
+        unlink(upload);
+        return -1;
+    }
     snprintf(scratch, sizeof scratch, "%s/scratch/intake-XXXXXX", req->data_dir);
-    if (!mkdtemp(scratch)) return sa_error_set(err, "%s: %s", scratch, strerror(errno));
+    if (!mkdtemp(scratch)) {
+        sa_error_set(err, "%s: %s", scratch, strerror(errno));
+        unlink(upload);
+        return -1;
+    }
     sa_intake_limits lim;
     sa_intake_limits_default(&lim);
     lim.max_upload_bytes = spec.max_upload_bytes;
@@ -304,6 +322,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
     }
+    if ((rc = keep_upload(req->data_dir, upload, sha, &kept, err))) goto cleanup;
 
     /* record it, the quota checked again with the insert */
     sa_submission_row row;
@@ -352,6 +371,8 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     }
 
 cleanup:
+    /* a refused archive is not kept (its sha256 and size are in its row) */
+    if (!kept) unlink(upload);
     sa_remove_tree(scratch);
     return rc;
 }

@@ -11,7 +11,8 @@ users and API tokens), a server on a free port with no workers, then:
    cookie HttpOnly + SameSite; a session write without its CSRF token -> 403;
  - uploads: too large (declared, and chunked without a length) -> 413; a
    client that disconnects mid-upload; quota used -> 429 with Retry-After; a file
-   that is not an image archive -> 201 with intake "invalid";
+   that is not an image archive -> 201 with intake "invalid", the archive not
+   kept (its sha256 and size in its row), the same bytes again recorded again;
    the image of another team's submission -> 409 without that submission's id;
    nothing ever left half-stored in uploads/;
  - injection strings in a team name and in titles stored as they are and
@@ -577,6 +578,24 @@ check(s == 200 and sub.get("status") == "invalid" and sub.get("team") == "beta",
       f"the refused submission is bob's to read: {sub}")
 check(".incoming" not in (sub.get("intake_reason") or "") and DATA not in (sub.get("intake_reason") or ""),
       f"the stored reason shows no server path either: {sub.get('intake_reason')}")
+# a refused archive is not kept (refusals count against no quota, so kept copies
+# could fill the disk); its sha256 and size stay in its row; the same bytes again
+# are refused and recorded again
+check(upload_files() == before, f"a refused archive is deleted: {upload_files()}")
+s2, _, body2 = request("POST", V + "/submissions?team=beta", body=b"this is not an image archive\n",
+                       token=TOKENS["bob"])
+again = json.loads(body2) if s2 == 201 else {}
+check(s2 == 201 and again.get("intake", {}).get("status") == "invalid" and
+      again.get("submission_id") != answer.get("submission_id"),
+      f"the same refused bytes again: recorded again: {s2} {body2[:300]!r}")
+db = web.db()
+rows = db.execute("SELECT upload_sha256, upload_bytes FROM submissions WHERE id IN (?, ?)",
+                  (answer.get("submission_id"), again.get("submission_id"))).fetchall()
+db.close()
+check(rows == [(hashlib.sha256(b"this is not an image archive\n").hexdigest(), 29)] * 2,
+      f"the refused uploads' sha256 and size are kept in their rows: {rows}")
+check(upload_files() == before, f"nor is the second copy kept: {upload_files()}")
+
 # the same image as another team's submission: 409 that names neither that
 # submission nor its team; the same team's: 409 with its own submission's id.
 # (intake accepts the archive and the duplicate is found before the engine loads it)
@@ -595,6 +614,7 @@ check(s == 409 and "already submitted to this phase" in message and str(SUB_DUP)
 s, _, body = request("POST", T + "/submissions?team=alpha", body=ARCHIVE, token=TOKENS["alice"])
 check(s == 409 and f"already submission {SUB_DUP} " in body.decode(),
       f"the team's own image again: 409 with its submission id: {s} {body[:300]!r}")
+check(upload_files() == before, f"a duplicate's archive is not kept: {upload_files()}")
 
 s, h, body = request("POST", V + "/submissions?team=alpha", body=b"x", token=TOKENS["alice"])
 check(s == 429 and h.get("Retry-After", "").isdigit() and int(h["Retry-After"]) > 3600 and
