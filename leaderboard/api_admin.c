@@ -1,7 +1,8 @@
 /*
  * api_admin.c: the organiser's read-only views of the platform: the datasets
  * of the data directory, the users (with their role and teams, never a password
- * hash) and the teams.
+ * hash) and the teams. Stored names go into JSON through sa_web_json_text
+ * (U+FFFD for bytes that are not UTF-8), so that no row is lost.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ int sa_api_datasets(sa_web_call *call) {
         struct stat sb;
         snprintf(manifest, sizeof manifest, "%s/%s/dataset.json", dir, e->d_name);
         if (stat(manifest, &sb) != 0) continue;
-        json_array_append_new(list, json_pack("{s:s}", "name", e->d_name));
+        json_array_append_new(list, json_pack("{s:o}", "name", sa_web_json_text(e->d_name)));
     }
     if (d) closedir(d);
     return sa_web_send_json(call->res, 200, json_pack("{s:o}", "datasets", list));
@@ -41,8 +42,9 @@ int sa_api_teams(sa_web_call *call) {
     for (size_t i = 0; list && i < n; i++) {
         char when[32];
         sa_iso8601_format(rows[i].created, when);
-        json_array_append_new(list, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)rows[i].id,
-                                              "name", rows[i].name, "created", when));
+        json_array_append_new(list, json_pack("{s:I,s:o,s:s}", "id", (json_int_t)rows[i].id,
+                                              "name", sa_web_json_text(rows[i].name), "created",
+                                              when));
     }
     free(rows);
     return sa_web_send_json(call->res, 200, json_pack("{s:o}", "teams", list));
@@ -69,11 +71,12 @@ int sa_api_users(sa_web_call *call) {
         json_t *names = json_array();
         for (size_t k = 0; names && k < n_ids; k++)
             for (size_t t = 0; t < n_teams; t++)
-                if (teams[t].id == ids[k]) json_array_append_new(names, json_string(teams[t].name));
+                if (teams[t].id == ids[k]) json_array_append_new(names, sa_web_json_text(teams[t].name));
         char when[32];
         sa_iso8601_format(users[i].created, when);
-        json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s}", "name", users[i].name,
-                                              "role", users[i].role, "teams", names,
+        json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b,s:s}", "name",
+                                              sa_web_json_text(users[i].name), "role",
+                                              sa_web_json_text(users[i].role), "teams", names,
                                               "has_password", users[i].password_hash != NULL,
                                               "created", when));
     }

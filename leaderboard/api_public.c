@@ -91,9 +91,13 @@ static json_t *time_json(double t) {
     return json_string(buf);
 }
 
+/* Stored text goes through sa_web_json_text (U+FFFD for bytes that are not
+ * UTF-8: rows of older versions), never "s" (jansson refuses such text and the
+ * whole object would be lost). */
 static json_t *challenge_json(const sa_challenge_row *c) {
-    return json_pack("{s:s,s:s,s:s,s:o}", "slug", c->slug, "title", c->title ? c->title : "",
-                     "description", c->description ? c->description : "", "created",
+    return json_pack("{s:o,s:o,s:o,s:o}", "slug", sa_web_json_text(c->slug), "title",
+                     sa_web_json_text(c->title ? c->title : ""), "description",
+                     sa_web_json_text(c->description ? c->description : ""), "created",
                      time_json(c->created));
 }
 
@@ -101,28 +105,30 @@ static json_t *challenge_json(const sa_challenge_row *c) {
 static json_t *phase_json(sa_web_call *call, const sa_phase_row *row, const sa_phase_spec *spec) {
     json_t *ranked = json_array(), *metrics = json_array();
     for (size_t k = 0; ranked && k < spec->n_ranked; k++)
-        json_array_append_new(ranked, json_pack("{s:s,s:s}", "name", spec->ranked[k].name,
+        json_array_append_new(ranked, json_pack("{s:o,s:s}", "name",
+                                                sa_web_json_text(spec->ranked[k].name),
                                                 "direction",
                                                 spec->ranked[k].higher_is_better ? "higher"
                                                                                  : "lower"));
     for (size_t m = 0; metrics && m < spec->n_metrics; m++)
-        json_array_append_new(metrics, json_string(spec->metrics[m]));
+        json_array_append_new(metrics, sa_web_json_text(spec->metrics[m]));
     char board[300];
     snprintf(board, sizeof board, "/api/v1/phases/%s/%s/leaderboard", row->challenge, row->name);
     json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:b,s:o,s:o,s:I,s:{s:i,s:f},s:b,s:b,s:s,s:o,s:o,s:s,s:o}", "challenge",
-        row->challenge, "name", row->name, "title", spec->title, "published", row->published,
+        "{s:o,s:o,s:o,s:b,s:o,s:o,s:I,s:{s:i,s:f},s:b,s:b,s:s,s:o,s:o,s:o,s:o}", "challenge",
+        sa_web_json_text(row->challenge), "name", sa_web_json_text(row->name), "title",
+        sa_web_json_text(spec->title), "published", row->published,
         "opens", time_json(spec->opens), "closes", time_json(spec->closes), "max_upload_mb",
         (json_int_t)(spec->max_upload_bytes >> 20), "quota", "submissions",
         spec->quota_submissions, "days", spec->quota_days, "show_case_details",
         spec->show_case_details, "show_logs", spec->show_logs, "rule",
         sa_rank_rule_name(spec->rule), "ranked_metrics", ranked, "metrics", metrics,
-        "leaderboard", board, "updated", time_json(row->updated));
+        "leaderboard", sa_web_json_text(board), "updated", time_json(row->updated));
     /* the held-out data set and the full spec are the organisers' */
     sa_subject about = {0, row->published, 0, 0};
     if (o && sa_web_allowed(&call->who, SA_ACT_LIST_DATASETS, &about)) {
         json_error_t jerr;
-        json_object_set_new(o, "dataset", json_string(spec->dataset));
+        json_object_set_new(o, "dataset", sa_web_json_text(spec->dataset));
         json_t *full = json_loads(row->spec_json, 0, &jerr);
         if (full) json_object_set_new(o, "spec", full);
     }

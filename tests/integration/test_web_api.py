@@ -360,8 +360,22 @@ db.close()
 db = web.db()
 db.execute("UPDATE jobs SET status = 'cancelled' WHERE run_id = ? AND status != 'done'", (RUN_LIVE,))
 db.execute("UPDATE runs SET status = 'cancelled', finished = ? WHERE id = ?", (time.time(), RUN_LIVE))
+# a challenge and a team stored with bytes that are not UTF-8 (rows of older versions)
+db.execute("INSERT INTO challenges (slug, title, description, created) VALUES "
+           "('old', CAST(? AS TEXT), CAST(? AS TEXT), ?)", (b"Old \xff", b"d\xfe", time.time()))
+db.execute("INSERT INTO teams (name, created) VALUES (CAST(? AS TEXT), ?)", (b"t\xff", time.time()))
 db.commit()
 db.close()
+s, listed = get_json("/api/v1/challenges")
+old = [c for c in (listed or {}).get("challenges", []) if c.get("slug") == "old"]
+check(s == 200 and len(old) == 1 and old[0]["title"] == "Old \ufffd" and
+      old[0]["description"] == "d\ufffd", f"a title that is not UTF-8 is listed with U+FFFD: {s} {listed}")
+s, one = get_json("/api/v1/challenges/old")
+check(s == 200 and one.get("title") == "Old \ufffd" and one.get("phases") == [],
+      f"... and its challenge answered 200 with U+FFFD: {s} {one}")
+s, team_list = get_json("/api/v1/teams", "org")
+check(s == 200 and "t\ufffd" in [t["name"] for t in team_list.get("teams", [])],
+      f"a team name that is not UTF-8 is listed with U+FFFD: {s} {team_list}")
 s, phases_public = get_json("/api/v1/challenges/demo/phases")
 check(s == 200 and phases_public["phases"] == [], f"unpublished phases are not listed: {phases_public}")
 s, phases_org = get_json("/api/v1/challenges/demo/phases", "org")
