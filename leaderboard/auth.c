@@ -205,6 +205,26 @@ static double wait_for(double oldest, double now) {
     return wait < 1 ? 1 : wait;
 }
 
+/* The keys of a login attempt, in the order judge_login reads their counts. */
+enum { KEY_USER, KEY_IP, N_KEYS };
+
+typedef struct login_judgement {
+    double now;
+    double wait; /* > 0: limited, for this long */
+} login_judgement;
+
+/* Judges the attempts so far (pending ones included), inside the store's
+ * transaction: non-zero when a limit is reached. */
+static int judge_login(const int64_t *counts, const double *oldest, size_t n, void *ctx) {
+    login_judgement *j = ctx;
+    j->wait = 0;
+    if (n != N_KEYS) return 1;
+    if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER) j->wait = wait_for(oldest[KEY_USER], j->now);
+    if (counts[KEY_IP] >= SA_AUTH_MAX_FAILED_PER_IP && wait_for(oldest[KEY_IP], j->now) > j->wait)
+        j->wait = wait_for(oldest[KEY_IP], j->now);
+    return j->wait > 0;
+}
+
 int sa_auth_login(sa_store *st, const char *name, const char *password, const char *client_ip,
                   char cookie_value_out[128], char csrf_out[80], double *retry_after,
                   sa_error *err) {
@@ -219,18 +239,19 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     snprintf(user_key, sizeof user_key, "user:%.63s", name);
     snprintf(ip_key, sizeof ip_key, "ip:%.64s", client_ip && *client_ip ? client_ip : "unknown");
 
+    /* the attempt is counted (pending) before its password is checked, in the
+     * same transaction as the counts it is judged by: attempts made in parallel
+     * cannot all pass a limit; a wrong password leaves it as a failure */
     double now = sa_store_now();
-    double since = now - SA_AUTH_LOGIN_WINDOW_SECONDS;
-    int64_t user_failures = 0, ip_failures = 0;
-    double user_oldest = 0, ip_oldest = 0;
-    if (sa_store_login_attempts(st, user_key, since, &user_failures, &user_oldest, err) ||
-        sa_store_login_attempts(st, ip_key, since, &ip_failures, &ip_oldest, err))
-        return -1;
-    double wait = 0;
-    if (user_failures >= SA_AUTH_MAX_FAILED_PER_USER) wait = wait_for(user_oldest, now);
-    if (ip_failures >= SA_AUTH_MAX_FAILED_PER_IP && wait_for(ip_oldest, now) > wait)
-        wait = wait_for(ip_oldest, now);
-    if (wait > 0) {
+    const char *keys[N_KEYS] = {user_key, ip_key};
+    int64_t pending[N_KEYS];
+    login_judgement judgement = {now, 0};
+    int limited = sa_store_login_attempt_reserve(st, keys, N_KEYS,
+                                                 now - SA_AUTH_LOGIN_WINDOW_SECONDS, now,
+                                                 judge_login, &judgement, pending, err);
+    if (limited < 0) return -1;
+    if (limited) {
+        double wait = judgement.wait > 0 ? judgement.wait : 1;
         if (retry_after) *retry_after = wait;
         sa_error_set(err, "too many failed logins; try again in %.0f s", wait);
         return 1;
@@ -246,13 +267,11 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
                 has_password;
     int64_t user_id = found == 1 ? user.id : 0;
     if (found == 1) sa_user_row_free(&user);
-    if (!right) {
-        if (sa_store_login_attempt_add(st, user_key, now, err) ||
-            sa_store_login_attempt_add(st, ip_key, now, err))
-            return -1;
+    if (!right) { /* the pending attempt stays: a failure */
         sa_error_set(err, "wrong user name or password");
         return 2;
     }
+    if (sa_store_login_attempt_release(st, pending, N_KEYS, err)) return -1;
 
     char value[SECRET_TEXT_MAX], csrf[SECRET_TEXT_MAX], hash[65];
     new_secret(value);

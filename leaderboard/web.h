@@ -181,9 +181,12 @@ int sa_auth_new_token(sa_store *st, int64_t user_id, const char *label, char tok
 /* A password login. Rate limited first: after SA_AUTH_MAX_FAILED_PER_USER failed
  * attempts for the name, or SA_AUTH_MAX_FAILED_PER_IP from the address, within
  * the window, returns 1 with *retry_after (seconds, >= 1) and checks nothing,
- * not even a right password. Then the password (an unknown user or one without
- * a password costs the same verification against a dummy hash): wrong returns 2
- * and records the failure for the name and the address; right creates a
+ * not even a right password. Otherwise the attempt is recorded (pending) for
+ * the name and the address in the same store transaction as the counts
+ * (sa_store_login_attempt_reserve), so that attempts made in parallel cannot pass
+ * the limits together. Then the password (an unknown user or one without a
+ * password costs the same verification against a dummy hash): wrong returns 2
+ * and the pending attempt stays as a failure; right removes it, creates a
  * session (expires in SA_AUTH_SESSION_SECONDS), clears the name's failures,
  * writes the cookie value (43 base64url characters; only its hash is stored)
  * and the session's CSRF token, and returns 0. -1 on errors. client_ip may be

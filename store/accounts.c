@@ -281,6 +281,48 @@ int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_err
     return 0;
 }
 
+int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t n, double since,
+                                   double now, sa_login_judge judge, void *ctx, int64_t *ids,
+                                   sa_error *err) {
+    if (n == 0 || n > SA_LOGIN_MAX_KEYS || !judge)
+        return sa_error_set(err, "login attempt: 1 to %d keys and a judge", SA_LOGIN_MAX_KEYS);
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i] || !*keys[i]) return sa_error_set(err, "login attempt without a key");
+    int64_t counts[SA_LOGIN_MAX_KEYS];
+    double oldest[SA_LOGIN_MAX_KEYS];
+    sa_db_atomic atomic;
+    /* BEGIN IMMEDIATE: the counts cannot change before the rows are added */
+    if (sa_db_atomic_begin(st, &atomic, err)) return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = sa_store_login_attempts(st, keys[i], since, &counts[i], &oldest[i], err);
+    int refused = rc == 0 && judge(counts, oldest, n, ctx) != 0;
+    if (rc == 0 && !refused) {
+        rc = sa_db_exec(st, err, "DELETE FROM login_attempts WHERE at < ?", "d",
+                        now - LOGIN_ATTEMPT_KEEP_SECONDS) < 0 ? -1 : 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (sa_db_exec(st, err, "INSERT INTO login_attempts (key, at) VALUES (?, ?)", "td",
+                           keys[i], now) < 0)
+                rc = -1;
+            else
+                ids[i] = sqlite3_last_insert_rowid(st->db);
+        }
+    }
+    if (rc == 0 && sa_db_atomic_commit(st, &atomic, err)) return -1;
+    if (rc) {
+        sa_db_atomic_rollback(st, &atomic);
+        return -1;
+    }
+    return refused ? 1 : 0;
+}
+
+int sa_store_login_attempt_release(sa_store *st, const int64_t *ids, size_t n, sa_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (sa_db_exec(st, err, "DELETE FROM login_attempts WHERE rowid = ?", "i", ids[i]) < 0)
+            return -1;
+    return 0;
+}
+
 int sa_store_login_attempts(sa_store *st, const char *key, double since, int64_t *count,
                             double *oldest, sa_error *err) {
     *count = 0;

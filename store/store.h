@@ -163,6 +163,22 @@ int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_err
  * (0 when none; oldest may be NULL). */
 int sa_store_login_attempts(sa_store *st, const char *key, double since, int64_t *count,
                             double *oldest, sa_error *err);
+/* One login attempt counted before its password is checked, so that attempts
+ * made in parallel cannot pass a limit together. In one IMMEDIATE transaction:
+ * the attempts of each of the n keys (at most SA_LOGIN_MAX_KEYS) at or after
+ * `since`, pending ones included, are counted and given to judge (counts[i],
+ * oldest[i]: the key's count and its oldest attempt's time, 0 when none); when
+ * judge returns 0, one attempt per key is added at `now` (their row ids in ids[],
+ * also pruning attempts older than a day) and 0 returned: the attempt is
+ * pending, and counts as a failure unless sa_store_login_attempt_release removes
+ * it. judge returning non-zero: nothing added, 1. -1 on errors. */
+#define SA_LOGIN_MAX_KEYS 4
+typedef int (*sa_login_judge)(const int64_t *counts, const double *oldest, size_t n, void *ctx);
+int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t n, double since,
+                                   double now, sa_login_judge judge, void *ctx, int64_t *ids,
+                                   sa_error *err);
+/* Removes the pending attempts of a reservation (a right password). 0 or -1. */
+int sa_store_login_attempt_release(sa_store *st, const int64_t *ids, size_t n, sa_error *err);
 /* Forgets the key's attempts (a successful login clears its user's). */
 int sa_store_login_attempts_clear(sa_store *st, const char *key, sa_error *err);
 

@@ -1,10 +1,11 @@
 /*
  * test_auth.c: leaderboard/auth.c and the store's accounts: password hashes,
  * API tokens (identify, revoke, garbage), sessions (login, cookie, expiry,
- * logout), login rate limits, CSRF, and the v2 -> v3 migration's tables as the
- * web layer uses them.
+ * logout), login rate limits (parallel attempts too), CSRF, and the v2 -> v3
+ * migration's tables as the web layer uses them.
  */
 #define _GNU_SOURCE /* mkdtemp, nftw, setenv */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -372,6 +373,73 @@ static void test_rate_limits(void) {
     scratch_remove(&s);
 }
 
+/* ---- parallel logins: the limit holds ---- */
+
+#define PARALLEL_THREADS 8
+#define PARALLEL_TRIES 2
+
+typedef struct parallel_login {
+    const char *data;
+    int checked, limited, errors;
+} parallel_login;
+
+static void *parallel_login_main(void *arg) {
+    parallel_login *pl = arg;
+    sa_store *st = NULL;
+    sa_error err = {{0}};
+    if (sa_store_open(pl->data, 0, &st, &err)) {
+        pl->errors++;
+        return NULL;
+    }
+    char value[128], csrf[80];
+    double retry;
+    for (int i = 0; i < PARALLEL_TRIES; i++) {
+        int rc = sa_auth_login(st, "ann", "wrong-password", "10.9.0.1", value, csrf, &retry, &err);
+        if (rc == 2) pl->checked++;
+        else if (rc == 1) pl->limited++;
+        else pl->errors++;
+    }
+    sa_store_close(st);
+    return NULL;
+}
+
+/* Wrong passwords for one name from threads with their own store handles, all
+ * at once: no more than the limit get their password checked (the attempt is
+ * counted before the check, in the transaction that judges it). */
+static void test_parallel_logins(void) {
+    scratch s;
+    people p;
+    sa_store *st = open_people(&s, &p);
+    parallel_login pl[PARALLEL_THREADS];
+    pthread_t threads[PARALLEL_THREADS];
+    int started[PARALLEL_THREADS];
+    for (int i = 0; i < PARALLEL_THREADS; i++) {
+        memset(&pl[i], 0, sizeof pl[i]);
+        pl[i].data = s.data;
+        started[i] = pthread_create(&threads[i], NULL, parallel_login_main, &pl[i]) == 0;
+        CHECK(started[i]);
+    }
+    int checked = 0, limited = 0, errors = 0;
+    for (int i = 0; i < PARALLEL_THREADS; i++) {
+        if (started[i]) pthread_join(threads[i], NULL);
+        checked += pl[i].checked;
+        limited += pl[i].limited;
+        errors += pl[i].errors;
+    }
+    if (checked > SA_AUTH_MAX_FAILED_PER_USER)
+        fprintf(stderr, "parallel logins: %d passwords checked, the limit is %d\n", checked,
+                SA_AUTH_MAX_FAILED_PER_USER);
+    CHECK(errors == 0);
+    CHECK(checked == SA_AUTH_MAX_FAILED_PER_USER);
+    CHECK(limited == PARALLEL_THREADS * PARALLEL_TRIES - SA_AUTH_MAX_FAILED_PER_USER);
+    int64_t count = 0;
+    sa_error err = {{0}};
+    CHECK(sa_store_login_attempts(st, "user:ann", 0, &count, NULL, &err) == 0);
+    CHECK(count == SA_AUTH_MAX_FAILED_PER_USER);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
 /* ---- store: users ---- */
 
 static void test_user_queries(void) {
@@ -409,6 +477,7 @@ int main(void) {
     test_tokens();
     test_sessions();
     test_rate_limits();
+    test_parallel_logins();
     test_user_queries();
     return test_report("test_auth");
 }
