@@ -16,6 +16,7 @@
 static const char serve_help[] =
     "usage: segarena serve [--data-dir DIR] [--bind ADDRESS] [--port N] [--workers N]\n"
     "                      [--http-threads N] [--port-file FILE]\n"
+    "                      [--trusted-proxy ADDRESS[,ADDRESS...]]\n"
     "\n"
     "Serves the public leaderboard pages and the JSON API under /api/v1\n"
     "(docs/api.md) from the data directory, and runs N evaluation workers in the same\n"
@@ -26,6 +27,14 @@ static const char serve_help[] =
     "  --port N            TCP port (default 8080; 0: any free port)\n"
     "  --http-threads N    HTTP threads (default 4)\n"
     "  --port-file FILE    write the port there once listening (for scripts)\n"
+    "  --trusted-proxy ADDRESS[,ADDRESS...]\n"
+    "                      the reverse proxies (IPv4 or IPv6 addresses, or ADDRESS/PREFIX)\n"
+    "                      in front of the server: from them, the client's address is the\n"
+    "                      right-most X-Forwarded-For address that is not a trusted proxy\n"
+    "                      (login rate limits), and X-Forwarded-Host and -Proto name the\n"
+    "                      site (log-in origin check); from anyone else those headers are\n"
+    "                      ignored. Without it, behind a proxy every client has the\n"
+    "                      proxy's address.\n"
     "\n"
     "Prints \"SegArena on http://ADDRESS:PORT/\" once listening; SIGINT or SIGTERM stop\n"
     "it (workers finish their current cases). Accounts: `segarena user`.\n"
@@ -90,7 +99,7 @@ int cmd_serve(int argc, char **argv) {
         }
     cli_opt opts[] = {{"--data-dir", 1, 0, 0}, {"--bind", 1, 0, 0}, {"--port", 1, 0, 0},
                       {"--workers", 1, 0, 0}, {"--http-threads", 1, 0, 0},
-                      {"--port-file", 1, 0, 0}};
+                      {"--port-file", 1, 0, 0}, {"--trusted-proxy", 1, 0, 0}};
     const size_t n_opts = sizeof opts / sizeof *opts;
     const char *pos[1];
     size_t n_pos;
@@ -109,6 +118,12 @@ int cmd_serve(int argc, char **argv) {
     if ((v = cli_value(opts, n_opts, "--http-threads")) &&
         parse_count("--http-threads", v, 1, 256, &opt.http_threads))
         return EXIT_BAD_INPUT;
+    opt.trusted_proxies = cli_value(opts, n_opts, "--trusted-proxy");
+    sa_error perr;
+    if (opt.trusted_proxies && sa_server_check_trusted_proxies(opt.trusted_proxies, &perr)) {
+        fprintf(stderr, "segarena serve: --trusted-proxy: %s\n", perr.msg);
+        return EXIT_BAD_INPUT;
+    }
     serve_ctx s = {opt.bind_address, cli_value(opts, n_opts, "--port-file"), 0};
     opt.stop = &stop_requested;
     opt.on_listening = on_listening;

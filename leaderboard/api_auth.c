@@ -5,7 +5,9 @@
  * write of that session must send as X-CSRF-Token; it ends the session of the
  * request's cookie, if any (logging in again replaces that session). A stale
  * cookie does not block either route (router.c: the public). API clients use tokens
- * (`segarena user token NAME`) instead and need neither.
+ * (`segarena user token NAME`) instead and need neither. A log-in sent by a
+ * browser from another site (Origin, Sec-Fetch-Site) is refused with 403
+ * (forwarded.c), so that no page elsewhere can log a visitor into its account.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,9 @@
 #define MAX_NAME 64
 
 int sa_api_login(sa_web_call *call) {
+    char why[200];
+    if (!sa_web_same_origin(call->req, why, sizeof why))
+        return sa_web_json_error(call->res, 403, "%s", why);
     json_error_t jerr;
     json_t *body = json_loadb(call->req->body ? call->req->body : "", call->req->body_len,
                               JSON_REJECT_DUPLICATES, &jerr);

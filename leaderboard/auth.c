@@ -3,8 +3,11 @@
  * limits); API tokens and browser sessions are random 32-byte secrets of which
  * the store keeps only the sha256, so a copy of the database lets nobody in;
  * sessions carry a CSRF token for writes; password logins are rate limited per
- * user name and per client address. Nothing here prints or logs a secret.
+ * client address and per user name, a name closed only to the addresses that
+ * failed on it (so that nobody can lock its owner out). Nothing here prints or
+ * logs a secret.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,8 +208,25 @@ static double wait_for(double oldest, double now) {
     return wait < 1 ? 1 : wait;
 }
 
-/* The keys of a login attempt, in the order judge_login reads their counts. */
-enum { KEY_USER, KEY_IP, N_KEYS };
+/* The keys of a login attempt, in the order judge_login reads their counts: the
+ * name, the address, and the name from that address. */
+enum { KEY_USER, KEY_IP, KEY_PAIR, N_KEYS };
+
+/* The address as its limit counts it: an IPv6 address by its /64 (one host
+ * commonly holds a whole /64), anything else as it is. */
+static void address_key(const char *client_ip, char *out, size_t cap) {
+    const char *ip = client_ip && *client_ip ? client_ip : "unknown";
+    unsigned char a6[16];
+    char text[INET6_ADDRSTRLEN];
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, a6) == 1) {
+        memset(a6 + 8, 0, 8);
+        if (inet_ntop(AF_INET6, a6, text, sizeof text)) {
+            snprintf(out, cap, "%s/64", text);
+            return;
+        }
+    }
+    snprintf(out, cap, "%.64s", ip);
+}
 
 typedef struct login_judgement {
     double now;
@@ -219,7 +239,11 @@ static int judge_login(const int64_t *counts, const double *oldest, size_t n, vo
     login_judgement *j = ctx;
     j->wait = 0;
     if (n != N_KEYS) return 1;
-    if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER) j->wait = wait_for(oldest[KEY_USER], j->now);
+    /* a name with too many failures is closed only to the addresses that failed
+     * on it: another address (its owner's) may still try it, once if wrong, so
+     * that nobody can lock a user out by failing on its name */
+    if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER && counts[KEY_PAIR] > 0)
+        j->wait = wait_for(oldest[KEY_USER], j->now);
     if (counts[KEY_IP] >= SA_AUTH_MAX_FAILED_PER_IP && wait_for(oldest[KEY_IP], j->now) > j->wait)
         j->wait = wait_for(oldest[KEY_IP], j->now);
     return j->wait > 0;
@@ -235,15 +259,17 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     if (!name) name = "";
     if (!password) password = "";
     /* keys as the limits are kept: the name cut to what a user name can be */
-    char user_key[80], ip_key[80];
+    char address[80], user_key[80], ip_key[90], pair_key[160];
+    address_key(client_ip, address, sizeof address);
     snprintf(user_key, sizeof user_key, "user:%.63s", name);
-    snprintf(ip_key, sizeof ip_key, "ip:%.64s", client_ip && *client_ip ? client_ip : "unknown");
+    snprintf(ip_key, sizeof ip_key, "ip:%s", address);
+    snprintf(pair_key, sizeof pair_key, "pair:%s@%.63s", address, name);
 
     /* the attempt is counted (pending) before its password is checked, in the
      * same transaction as the counts it is judged by: attempts made in parallel
      * cannot all pass a limit; a wrong password leaves it as a failure */
     double now = sa_store_now();
-    const char *keys[N_KEYS] = {user_key, ip_key};
+    const char *keys[N_KEYS] = {user_key, ip_key, pair_key};
     int64_t pending[N_KEYS];
     login_judgement judgement = {now, 0};
     int limited = sa_store_login_attempt_reserve(st, keys, N_KEYS,
@@ -278,7 +304,7 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     new_secret(csrf);
     sa_auth_secret_hash(value, hash);
     if (sa_store_session_add(st, user_id, hash, csrf, now + SA_AUTH_SESSION_SECONDS, err) ||
-        sa_store_login_attempts_clear(st, user_key, err)) {
+        sa_store_login_attempts_clear(st, pair_key, err)) {
         sodium_memzero(value, sizeof value);
         return -1;
     }

@@ -24,6 +24,10 @@ typedef struct sa_server_options {
     int port;                 /* default 8080; 0: any free port (on_listening gets it) */
     int http_threads;         /* libmicrohttpd thread pool; default 4 */
     int worker_threads;       /* evaluator workers in this process; 0: none */
+    /* Reverse proxies whose X-Forwarded-For (the client's address), -Host and
+     * -Proto are believed: "ADDRESS[/PREFIX],..." (IPv4 or IPv6); NULL: none,
+     * the client is the connection's peer. */
+    const char *trusted_proxies;
     volatile int *stop;       /* the server returns once *stop != 0 */
     /* Called once the server listens (port known), e.g. to print the address. */
     void (*on_listening)(int port, void *ctx);
@@ -35,6 +39,8 @@ typedef struct sa_server_options {
 } sa_server_options;
 
 void sa_server_options_default(sa_server_options *opt);
+/* Checks a trusted_proxies list: 0, or -1 with err naming the bad entry. */
+int sa_server_check_trusted_proxies(const char *list, sa_error *err);
 
 /* Runs the server (and the worker threads) until *opt->stop; 0, or -1 with err
  * (cannot bind, no database). */

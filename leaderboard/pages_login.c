@@ -4,7 +4,8 @@
  * checks the password through sa_auth_login (rate limited: a 429 page with the
  * wait), sets the session cookie and answers 303 to next, which must be a local
  * path ("/...", never "//..." or "/\...": no open redirect), else "/"; a wrong
- * password shows the form again with a message (401). POST /logout needs the
+ * password shows the form again with a message (401); a form sent from another
+ * site (Origin, Sec-Fetch-Site: login CSRF) is a 403 page. POST /logout needs the
  * session's CSRF token in the form's csrf field (403 without), ends the
  * session, clears the cookie and answers 303 to "/".
  */
@@ -75,6 +76,8 @@ int sa_page_login_form(sa_web_call *call) {
 }
 
 int sa_page_login(sa_web_call *call) {
+    char why[200];
+    if (!sa_web_same_origin(call->req, why, sizeof why)) return sa_page_error(call->res, 403, why);
     char next[MAX_NEXT + 1], name[MAX_NAME], password[SA_AUTH_MAX_PASSWORD + 1];
     next_of(call, next, sizeof next);
     int has_name = sa_web_form_value(call->req, "name", name, sizeof name);

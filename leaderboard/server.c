@@ -11,7 +11,9 @@
  * the same kind of temporary file. That file is removed whatever happens
  * (answered, refused, or the client gone). Each HTTP thread keeps its own
  * store handle. A cached body (shared_body.c) is sent as it is, never copied,
- * and its reference given back once MHD is done with it. Nothing here prints:
+ * and its reference given back once MHD is done with it. A request from a
+ * trusted proxy (--trusted-proxy) has its client address, host and scheme
+ * taken from the X-Forwarded-* headers (forwarded.c). Nothing here prints:
  * problems go to the on_log callback.
  */
 #include <arpa/inet.h>
@@ -126,6 +128,7 @@ struct server {
     sa_web_stats stats;
     struct MHD_Daemon *daemon;
     const sa_server_options *opt;
+    sa_trusted_proxies proxies;
 };
 
 static void remove_upload(request_state *rs) {
@@ -224,11 +227,83 @@ static int accepts_gzip(const char *value) {
 typedef struct request_view {
     sa_http_request req;
     query_builder query;
-    char client_ip[INET6_ADDRSTRLEN];
+    char client_ip[SA_ADDR_TEXT];
+    char host[256], scheme[8];
 } request_view;
 
-static void view_request(struct MHD_Connection *c, const char *url, const char *method,
-                         request_view *v) {
+/* The values of the X-Forwarded-* headers, in the order received (the last
+ * MAX_FORWARDED values of each). */
+#define MAX_FORWARDED 32
+typedef struct forwarded_headers {
+    const char *xff[MAX_FORWARDED];
+    size_t n_xff;
+    const char *host, *proto; /* the last value of each */
+} forwarded_headers;
+
+static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value) {
+    (void)kind;
+    forwarded_headers *f = cls;
+    if (!key || !value) return MHD_YES;
+    if (!strcasecmp(key, "X-Forwarded-For")) {
+        if (f->n_xff == MAX_FORWARDED) {
+            memmove(f->xff, f->xff + 1, (MAX_FORWARDED - 1) * sizeof *f->xff);
+            f->n_xff--;
+        }
+        f->xff[f->n_xff++] = value;
+    } else if (!strcasecmp(key, "X-Forwarded-Host")) {
+        f->host = value;
+    } else if (!strcasecmp(key, "X-Forwarded-Proto")) {
+        f->proto = value;
+    }
+    return MHD_YES;
+}
+
+/* The right-most entry of a comma-separated header value, trimmed, into out
+ * (cut to its size). */
+static void last_entry(const char *value, char *out, size_t cap) {
+    const char *p = strrchr(value, ',');
+    p = p ? p + 1 : value;
+    p += strspn(p, " \t");
+    size_t len = strlen(p);
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    snprintf(out, cap, "%.*s", (int)len, p);
+}
+
+/* Who the request comes from, and the site it names: the peer, or behind a
+ * trusted proxy what the proxy forwards (forwarded.c). */
+static void view_client(const sa_server_ctx *ctx, struct MHD_Connection *c, request_view *v) {
+    char peer[SA_ADDR_TEXT] = "";
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    snprintf(v->host, sizeof v->host, "%s", host ? host : "");
+    v->req.scheme = NULL;
+    if (ctx->proxies && ctx->proxies->n && sa_is_trusted_proxy(ctx->proxies, peer)) {
+        forwarded_headers f;
+        memset(&f, 0, sizeof f);
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_forwarded, &f);
+        sa_client_address(ctx->proxies, peer, f.xff, f.n_xff, v->client_ip);
+        if (f.host) last_entry(f.host, v->host, sizeof v->host);
+        if (f.proto) {
+            last_entry(f.proto, v->scheme, sizeof v->scheme);
+            if (!strcasecmp(v->scheme, "https")) v->req.scheme = "https";
+            else if (!strcasecmp(v->scheme, "http")) v->req.scheme = "http";
+        }
+    } else {
+        sa_client_address(NULL, peer, NULL, 0, v->client_ip);
+    }
+    v->req.client_ip = v->client_ip;
+    v->req.host = v->host[0] ? v->host : NULL;
+}
+
+static void view_request(const sa_server_ctx *ctx, struct MHD_Connection *c, const char *url,
+                         const char *method, request_view *v) {
     memset(v, 0, sizeof *v);
     v->req.method = method;
     v->req.path = url;
@@ -240,16 +315,9 @@ static void view_request(struct MHD_Connection *c, const char *url, const char *
     v->req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     v->req.accept_gzip =
         accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, v->client_ip,
-                  sizeof v->client_ip);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, v->client_ip,
-                  sizeof v->client_ip);
-    v->req.client_ip = v->client_ip;
+    v->req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    v->req.sec_fetch_site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    view_client(ctx, c, v);
 }
 
 /* The declared Content-Length: 1 with *out, 0 none (chunked), -1 unreadable. */
@@ -377,7 +445,7 @@ static int form_file_data(void *ctx, const char *fields, const char *data, size_
             rs->refused = 1;
         } else {
             request_view v;
-            view_request(rs->conn, rs->url, rs->method, &v);
+            view_request(&srv->ctx, rs->conn, rs->url, rs->method, &v);
             v.req.form = fields;
             if (!sa_web_upload_form_check(&srv->ctx, st, &v.req, &rs->max_bytes, &rs->refusal))
                 rs->refused = 1;
@@ -416,7 +484,7 @@ static enum MHD_Result start_request(server *srv, struct MHD_Connection *c, cons
         return send_error(srv, c, url, 503, "the store cannot be opened");
     }
     request_view v;
-    view_request(c, url, method, &v);
+    view_request(&srv->ctx, c, url, method, &v);
     sa_http_response res;
     memset(&res, 0, sizeof res);
     int form = rs->is_upload == SA_UPLOAD_FORM;
@@ -547,7 +615,7 @@ static enum MHD_Result finish_request(server *srv, struct MHD_Connection *c, con
         return send_error(srv, c, url, 503, "the store cannot be opened");
     }
     request_view v;
-    view_request(c, url, method, &v);
+    view_request(&srv->ctx, c, url, method, &v);
     if (v.query.overflow) {
         remove_upload(rs);
         return send_error(srv, c, url, 414, "query string too long");
@@ -693,6 +761,11 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
 
     server *srv = calloc(1, sizeof *srv);
     if (!srv) return sa_error_set(err, "out of memory");
+    if (sa_trusted_proxies_parse(opt->trusted_proxies, &srv->proxies, err)) {
+        free(srv);
+        return -1;
+    }
+    srv->ctx.proxies = &srv->proxies;
     srv->opt = opt;
     srv->stats.started = sa_store_now();
     srv->ctx.data_dir = opt->data_dir;

@@ -37,6 +37,8 @@ typedef struct sa_server_ctx {
     const char *data_dir;
     sa_web_stats *stats;
     sa_page_cache *cache;
+    /* whose X-Forwarded-* headers are believed (forwarded.c); may be NULL */
+    const sa_trusted_proxies *proxies;
     /* Where the server's own problems go (store failures, worker events); may
      * be NULL. Called from any thread. */
     void (*on_log)(const char *line, void *ctx);

@@ -20,6 +20,7 @@
  *   utf8.c        text made valid UTF-8 (U+FFFD) for JSON and pages
  *   run_view.c    how much of a run's progress a viewer sees (hidden phases)
  *   auth.c        passwords (Argon2id), API tokens, sessions, CSRF, rate limits
+ *   forwarded.c   the client's address behind trusted proxies; log-in CSRF
  *   permissions.c sa_web_allowed: role x action, the only place that decides
  */
 #ifndef SEGARENA_WEB_H
@@ -49,7 +50,14 @@ typedef struct sa_http_request {
     const char *form;
     const char *upload_path;   /* a streamed upload already on disk, or NULL */
     uint64_t upload_bytes;
-    const char *client_ip;
+    const char *client_ip;     /* the client's address (forwarded.c: behind a
+                                * trusted proxy, from X-Forwarded-For) */
+    const char *host;          /* the site's host[:port] as the client named it:
+                                * X-Forwarded-Host from a trusted proxy, else Host */
+    const char *scheme;        /* "http"/"https" from a trusted proxy's
+                                * X-Forwarded-Proto, else NULL (unknown) */
+    const char *origin;        /* Origin header or NULL */
+    const char *sec_fetch_site; /* Sec-Fetch-Site header or NULL */
     int accept_gzip;           /* Accept-Encoding names gzip (not with q=0) */
     void *suspend;             /* the server's handle to suspend this request on a
                                 * leaderboard build, or NULL (page_cache.c) */
@@ -178,19 +186,22 @@ int sa_auth_secret_hash(const char *secret, char hex[65]);
  * bytes). Only its hash is stored, so token_out is the one chance to see it. */
 int sa_auth_new_token(sa_store *st, int64_t user_id, const char *label, char token_out[80],
                       sa_error *err);
-/* A password login. Rate limited first: after SA_AUTH_MAX_FAILED_PER_USER failed
- * attempts for the name, or SA_AUTH_MAX_FAILED_PER_IP from the address, within
- * the window, returns 1 with *retry_after (seconds, >= 1) and checks nothing,
- * not even a right password. Otherwise the attempt is recorded (pending) for
- * the name and the address in the same store transaction as the counts
- * (sa_store_login_attempt_reserve), so that attempts made in parallel cannot pass
- * the limits together. Then the password (an unknown user or one without a
- * password costs the same verification against a dummy hash): wrong returns 2
- * and the pending attempt stays as a failure; right removes it, creates a
- * session (expires in SA_AUTH_SESSION_SECONDS), clears the name's failures,
- * writes the cookie value (43 base64url characters; only its hash is stored)
- * and the session's CSRF token, and returns 0. -1 on errors. client_ip may be
- * NULL; retry_after may be NULL. */
+/* A password login. Rate limited first: when the address (an IPv6 one by its
+ * /64) has SA_AUTH_MAX_FAILED_PER_IP failed attempts within the window, or the
+ * name SA_AUTH_MAX_FAILED_PER_USER of which at least one from this address (a
+ * name is closed only to the addresses that failed on it, so that nobody can
+ * lock its owner out), returns 1 with *retry_after (seconds, >= 1) and checks
+ * nothing, not even a right password. Otherwise the attempt is recorded
+ * (pending) for the name, the address and the pair in the same store
+ * transaction as the counts (sa_store_login_attempt_reserve), so that attempts
+ * made in parallel cannot pass the limits together. Then the password (an
+ * unknown user or one without a password costs the same verification against a
+ * dummy hash): wrong returns 2 and the pending attempt stays as a failure; right
+ * removes it, forgets this address's failures on the name, creates a session
+ * (expires in SA_AUTH_SESSION_SECONDS), writes the cookie value (43 base64url
+ * characters; only its hash is stored) and the session's CSRF token, and
+ * returns 0. -1 on errors. client_ip (the client's address, forwarded.c) may
+ * be NULL; retry_after may be NULL. */
 int sa_auth_login(sa_store *st, const char *name, const char *password, const char *client_ip,
                   char cookie_value_out[128], char csrf_out[80], double *retry_after,
                   sa_error *err);
@@ -205,6 +216,39 @@ int sa_auth_session_cookie(const char *value, char *out, size_t size);
 /* 1 when a write by this identity may go ahead: always for token (and public)
  * identities; for a session, only with its CSRF token (constant-time compare). */
 int sa_auth_csrf_ok(const sa_identity *who, const char *token);
+
+/* ---- the client behind a reverse proxy, and log-in CSRF (forwarded.c) ---- */
+
+/* An IPv4 or IPv6 network (an address: the full prefix). */
+typedef struct sa_net {
+    int family; /* AF_INET, AF_INET6 */
+    unsigned char bytes[16];
+    int prefix;
+} sa_net;
+#define SA_MAX_TRUSTED_PROXIES 32
+#define SA_ADDR_TEXT 64 /* an address as text, with room */
+typedef struct sa_trusted_proxies {
+    sa_net nets[SA_MAX_TRUSTED_PROXIES];
+    size_t n;
+} sa_trusted_proxies;
+/* Parses "ADDRESS[/PREFIX],..." (IPv4 or IPv6; an IPv4-mapped IPv6 address is
+ * taken as IPv4). NULL or "": none. 0, or -1 with err naming the entry. */
+int sa_trusted_proxies_parse(const char *list, sa_trusted_proxies *out, sa_error *err);
+/* 1 when the address (text) is in one of the trusted networks. */
+int sa_is_trusted_proxy(const sa_trusted_proxies *tp, const char *addr);
+/* The client's address, normalised (inet_ntop; IPv4-mapped as IPv4): the peer's,
+ * or, when the peer is a trusted proxy, the right-most address of the
+ * X-Forwarded-For values (xff: the header's values in the order received, each
+ * a comma-separated list) that is not itself a trusted proxy; when every one
+ * is, the left-most; an entry that is not an address stops the walk at the
+ * last address believed. tp NULL or empty: always the peer. */
+void sa_client_address(const sa_trusted_proxies *tp, const char *peer, const char *const *xff,
+                       size_t n_xff, char out[SA_ADDR_TEXT]);
+/* 1 when a log-in may come from this browser request: not Sec-Fetch-Site:
+ * cross-site, and no Origin or the site's own (scheme, host and port, compared
+ * with req->host and, when known, req->scheme; default ports 80 and 443).
+ * 0 with a one-line reason in why: the caller answers 403 (login CSRF). */
+int sa_web_same_origin(const sa_http_request *req, char *why, size_t cap);
 
 /* ---- rendering (render_html.c, render_svg.c, escape.c): pure functions ---- */
 

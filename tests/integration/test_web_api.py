@@ -9,6 +9,9 @@ users and API tokens), a server on a free port with no workers, then:
    through the API (a browser session: CSRF token required);
  - logins: wrong password x6 -> 429 with Retry-After; a good one -> a session
    cookie HttpOnly + SameSite; a session write without its CSRF token -> 403;
+   a log-in from another site (Origin, Sec-Fetch-Site) -> 403; behind a trusted
+   proxy (--trusted-proxy) the limits count the forwarded client, and failures
+   on a name do not lock out its owner's address;
  - uploads: too large (declared, and chunked without a length) -> 413; a
    client that disconnects mid-upload; quota used -> 429 with Retry-After; a file
    that is not an image archive -> 201 with intake "invalid", the archive not
@@ -719,6 +722,60 @@ rc = web.stop_server(server, log)
 check(rc == 0, f"SIGTERM: exit {rc}")
 serve_log = open(os.path.join(WORK, "serve.log")).read()
 check("interrupted" in serve_log, f"the interrupted upload was logged: {serve_log[-500:]}")
+
+
+# ---- logins from another site are refused (login CSRF) ----
+def login(name, password, headers=None):
+    return request("POST", "/api/v1/login", body=json.dumps({"name": name, "password": password}),
+                   headers=headers)
+
+
+server, log = web.start_server(0, "serve-proxy.log", extra=["--trusted-proxy", "127.0.0.1,::1"])
+PORT = web.port
+server.stdout.readline()
+ORG_PASS = "organiser-pass"
+for hdrs in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+             {"Origin": "null"}, {"Origin": f"http://127.0.0.1:{PORT + 1}"}):
+    s, _, body = login("org", ORG_PASS, {**hdrs, "Host": f"127.0.0.1:{PORT}"})
+    check(s == 403 and b"another site" in body, f"login with {hdrs}: 403: {s} {body[:200]!r}")
+s, _, _ = login("org", ORG_PASS, {"Origin": f"http://127.0.0.1:{PORT}", "Sec-Fetch-Site": "same-origin"})
+check(s == 200, f"login from the site's own page: 200: {s}")
+# behind the proxy: the site is the one it forwards (host and scheme)
+PROXIED = {"X-Forwarded-Host": "arena.example.org", "X-Forwarded-Proto": "https",
+           "X-Forwarded-For": "198.51.100.200"}
+s, _, _ = login("org", ORG_PASS, {**PROXIED, "Origin": "https://arena.example.org"})
+check(s == 200, f"login through the proxy from its site: {s}")
+s, _, _ = login("org", ORG_PASS, {**PROXIED, "Origin": "http://arena.example.org"})
+check(s == 403, f"login through the proxy from the plain-http site: 403: {s}")
+s, _, _ = request("POST", "/login", body="name=org&password=organiser-pass&next=/",
+                  headers={"Content-Type": "application/x-www-form-urlencoded",
+                           "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+check(s == 403, f"the log-in form posted from another site: 403: {s}")
+
+# ---- login limits behind a trusted proxy: per client, not per proxy ----
+def via(client):
+    return {"X-Forwarded-For": f"203.0.113.77, {client}"}  # the left one is the client's own word
+
+
+for i in range(20):
+    s, _, _ = login(f"nobody{i}", "wrong-password", via("198.51.100.1"))
+    check(s == 401, f"failure {i + 1} from one client behind the proxy: {s}")
+s, h, _ = login("org", ORG_PASS, via("198.51.100.1"))
+check(s == 429 and h.get("Retry-After", "").isdigit(), f"that client is limited: {s}")
+s, _, _ = login("org", ORG_PASS, {"X-Forwarded-For": "198.51.100.1, 198.51.100.9"})
+check(s == 200, f"another client behind the same proxy is not (nor is the spoofed left entry): {s}")
+# failures on the organiser's name do not lock the organiser out
+for i in range(5):
+    s, _, _ = login("org", "wrong-password", via("198.51.100.2"))
+    check(s == 401, f"wrong password {i + 1} for org: {s}")
+s, _, _ = login("org", ORG_PASS, via("198.51.100.2"))
+check(s == 429, f"the address that failed on the name is limited, the right password too: {s}")
+s, _, _ = login("org", ORG_PASS, via("198.51.100.3"))
+check(s == 200, f"the organiser from another address logs in: {s}")
+s, _, _ = login("org", "wrong-password", via("198.51.100.4"))
+s2, _, _ = login("org", ORG_PASS, via("198.51.100.4"))
+check(s == 401 and s2 == 429, f"a new address gets one guess on a limited name: {s} {s2}")
+check(web.stop_server(server, log) == 0, "the proxied server stops cleanly")
 
 
 # ---- a real image, evaluated by the server's own worker (podman needed) ----

@@ -97,15 +97,16 @@ class WebFixture:
                 (run, case, c1_log if case == "c1" else None, checksum, digest, now))
         return sub, run
 
-    def start_server(self, workers, log_name, http_threads=2):
-        """`segarena serve --port 0` in the background; waits for its port. Returns
-        (process, log file); the banner line waits on process.stdout."""
+    def start_server(self, workers, log_name, http_threads=2, extra=()):
+        """`segarena serve --port 0` (with the extra arguments) in the background;
+        waits for its port. Returns (process, log file); the banner line waits on
+        process.stdout."""
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         log = open(os.path.join(self.work, log_name), "w")
         proc = subprocess.Popen([self.segarena, "serve", "--data-dir", self.data, "--port", "0",
                                  "--port-file", self.port_file, "--workers", str(workers),
-                                 "--http-threads", str(http_threads)],
+                                 "--http-threads", str(http_threads), *extra],
                                 stdout=subprocess.PIPE, stderr=log, text=True)
         for _ in range(200):
             if os.path.exists(self.port_file) or proc.poll() is not None:

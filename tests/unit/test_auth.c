@@ -323,20 +323,26 @@ static void test_rate_limits(void) {
         CHECK(retry == 0);
     }
     CHECK_STR_CONTAINS(err.msg, "wrong user name or password");
-    /* ... the sixth attempt is limited, the right password too */
-    CHECK(sa_auth_login(st, "ann", "wrong-password", "10.1.1.1", value, csrf, &retry, &err) == 1);
+    /* ... then the name is closed to those addresses, the right password too */
+    CHECK(sa_auth_login(st, "ann", "wrong-password", "10.1.0.0", value, csrf, &retry, &err) == 1);
     CHECK(retry > 0 && retry <= SA_AUTH_LOGIN_WINDOW_SECONDS);
     CHECK_STR_CONTAINS(err.msg, "too many failed logins");
     retry = -1;
-    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.1", value, csrf, &retry, &err) == 1);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.0.4", value, csrf, &retry, &err) == 1);
     CHECK(retry > 0 && value[0] == '\0' && csrf[0] == '\0');
     /* limited attempts are not counted (they would extend the lock-out) */
     int64_t count = 0;
     double oldest = 0;
     CHECK(sa_store_login_attempts(st, "user:ann", 0, &count, &oldest, &err) == 0);
     CHECK(count == SA_AUTH_MAX_FAILED_PER_USER && oldest > 0);
+    /* an address without failures on the name may still try it: whoever failed
+     * on a name cannot lock its owner out; a wrong guess from there is its last */
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.1", value, csrf, &retry, &err) == 0);
+    CHECK(value[0] != '\0');
+    CHECK(sa_auth_login(st, "ann", "wrong-password", "10.1.1.2", value, csrf, &retry, &err) == 2);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.2", value, csrf, &retry, &err) == 1);
     /* other users are not affected */
-    CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.1.1.1", value, csrf, &retry, &err) == 0);
+    CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.1.0.0", value, csrf, &retry, &err) == 0);
 
     /* an address: twenty failures over any names, then limited */
     for (int i = 0; i < SA_AUTH_MAX_FAILED_PER_IP; i++) {
@@ -348,17 +354,35 @@ static void test_rate_limits(void) {
     CHECK(sa_auth_login(st, "olga", "olga-secret-1", "192.0.2.7", value, csrf, &retry, &err) == 1);
     CHECK(retry > 0);
     CHECK(sa_auth_login(st, "olga", "olga-secret-1", "192.0.2.8", value, csrf, &retry, &err) == 0);
+    /* an IPv6 address counts by its /64 (a host holds a whole one) */
+    for (int i = 0; i < SA_AUTH_MAX_FAILED_PER_IP; i++) {
+        char ip[64], name[32];
+        snprintf(ip, sizeof ip, "2001:db8:1:2::%x", i + 1);
+        snprintf(name, sizeof name, "guess%d", i);
+        CHECK(sa_auth_login(st, name, "wrong-password", ip, value, csrf, &retry, &err) == 2);
+    }
+    CHECK(sa_auth_login(st, "olga", "olga-secret-1", "2001:db8:1:2:ffff::9", value, csrf, &retry,
+                        &err) == 1);
+    CHECK(sa_auth_login(st, "olga", "olga-secret-1", "2001:db8:1:3::1", value, csrf, &retry,
+                        &err) == 0);
 
-    /* attempts older than the window do not count; a success clears the name's */
+    /* attempts older than the window do not count */
     CHECK(sa_store_login_attempt_add(st, "user:olga", sa_store_now() - 1000, &err) == 0);
     CHECK(sa_store_login_attempts(st, "user:olga", sa_store_now() - SA_AUTH_LOGIN_WINDOW_SECONDS,
                                   &count, NULL, &err) == 0);
     CHECK(count == 0);
+    /* a success forgets that address's failures on the name (not the others') */
     for (int i = 0; i < SA_AUTH_MAX_FAILED_PER_USER - 1; i++)
         CHECK(sa_auth_login(st, "olga", "nope-nope", "10.2.0.1", value, csrf, &retry, &err) == 2);
     CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.2.0.1", value, csrf, &retry, &err) == 0);
-    CHECK(sa_store_login_attempts(st, "user:olga", 0, &count, NULL, &err) == 0);
+    CHECK(sa_store_login_attempts(st, "pair:10.2.0.1@olga", 0, &count, NULL, &err) == 0);
     CHECK(count == 0);
+    CHECK(sa_store_login_attempts(st, "user:olga", sa_store_now() - SA_AUTH_LOGIN_WINDOW_SECONDS,
+                                  &count, NULL, &err) == 0);
+    CHECK(count == SA_AUTH_MAX_FAILED_PER_USER - 1);
+    CHECK(sa_auth_login(st, "olga", "nope-nope", "10.2.0.2", value, csrf, &retry, &err) == 2);
+    CHECK(sa_auth_login(st, "olga", "nope-nope", "10.2.0.2", value, csrf, &retry, &err) == 1);
+    CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.2.0.1", value, csrf, &retry, &err) == 0);
     /* attempts older than a day are pruned when one is added */
     CHECK(sa_store_login_attempt_add(st, "user:x", sa_store_now() - 90000, &err) == 0);
     CHECK(sa_store_login_attempt_add(st, "user:y", sa_store_now(), &err) == 0);
