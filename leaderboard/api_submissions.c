@@ -79,6 +79,11 @@ int sa_api_submit_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *m
     sa_phase_row phase;
     sa_phase_spec spec;
     if (!upload_phase(call, &phase, &spec)) return 0;
+    if (!phase.published && !sa_web_unpublished_open(call, &spec, sa_store_now())) {
+        /* an unpublished phase that takes no submissions now is not revealed */
+        sa_phase_row_free(&phase);
+        return sa_web_json_error(call->res, 404, "no phase '%s/%s'", call->arg[0], call->arg[1]), 0;
+    }
     sa_team_row team;
     sa_subject about;
     sa_web_subject(&phase, &spec, 0, &about);

@@ -224,8 +224,9 @@ int sa_html_index(sa_web_call *call) {
 }
 
 /* An unpublished phase (a hidden test phase) for a challenger whose team may
- * submit to it: the upload form and the phase's title, no results. 1 answered,
- * 0 not such a viewer or phase (the caller answers 404). */
+ * submit to it, while it takes submissions: the upload form and the phase's
+ * title, no results. 1 answered, 0 not such a viewer or phase, or not open now
+ * (the caller answers 404: a phase not open yet is not revealed). */
 static int hidden_phase_page(sa_web_call *call) {
     if (call->who.role != SA_ROLE_CHALLENGER || call->who.n_teams == 0) return 0;
     sa_phase_row row;
@@ -233,7 +234,8 @@ static int hidden_phase_page(sa_web_call *call) {
     sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
     if (found <= 0) return 0;
-    int ok = sa_page_cache_spec(call->ctx, &row, &spec, &err) == 0;
+    int ok = sa_page_cache_spec(call->ctx, &row, &spec, &err) == 0 &&
+             sa_web_unpublished_open(call, &spec, sa_store_now());
     int may_submit = 0;
     for (size_t i = 0; ok && i < call->who.n_teams && i < SA_WEB_MAX_TEAMS; i++) {
         sa_subject about;

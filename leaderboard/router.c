@@ -237,6 +237,12 @@ int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *p
     return 1;
 }
 
+int sa_web_unpublished_open(const sa_web_call *call, const sa_phase_spec *spec, double now) {
+    sa_subject about = {0, 0, 0, 0};
+    if (sa_web_allowed(&call->who, SA_ACT_READ_UNPUBLISHED_BOARD, &about)) return 1;
+    return (spec->opens <= 0 || now >= spec->opens) && (spec->closes <= 0 || now < spec->closes);
+}
+
 int sa_web_submission_readable(sa_web_call *call, int64_t id, sa_submission_row *sub,
                                sa_phase_row *phase, sa_phase_spec *spec) {
     if (!sa_web_require_login(call)) return 0;

@@ -147,6 +147,12 @@ int sa_web_in_team(const sa_identity *who, int64_t team_id);
  * 0 answered. */
 int sa_web_phase_visible(sa_web_call *call, const char *challenge, const char *phase,
                          sa_phase_row *row, sa_phase_spec *spec);
+/* 1 when an unpublished phase may be shown to the caller all the same: an
+ * organiser always; a challenger only while the phase takes submissions (from
+ * its opens to its closes; what sa_submit checks) — a hidden test phase's upload
+ * form, never a phase that has not opened yet or has closed. The caller checks
+ * the team's permission to submit. */
+int sa_web_unpublished_open(const sa_web_call *call, const sa_phase_spec *spec, double now);
 /* The subject of a submission's phase and team. */
 void sa_web_subject(const sa_phase_row *phase, const sa_phase_spec *spec, int64_t team_id,
                     sa_subject *out);

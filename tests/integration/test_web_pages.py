@@ -60,6 +60,9 @@ seg("phase", "create", "--challenge", "demo", "--spec",
 seg("phase", "create", "--challenge", "demo", "--spec", spec("test"))
 # live: published, case details, the default upload limit (the real image)
 seg("phase", "create", "--challenge", "demo", "--spec", spec("live", show_case_details=True))
+# later, past: hidden and unpublished, not open now (before and after their dates)
+seg("phase", "create", "--challenge", "demo", "--spec", spec("later", opens="2099-01-01T00:00:00Z"))
+seg("phase", "create", "--challenge", "demo", "--spec", spec("past", closes="2001-01-01T00:00:00Z"))
 seg("phase", "publish", "demo/val")
 seg("phase", "publish", "demo/live")
 seg("team", "add", "alpha")
@@ -356,6 +359,18 @@ s, _, page = request("GET", VAL_PAGE)
 check(s == 200 and "<title>c1: " in page and 'class="dot"' in page,
       "a phase with case details plots each case's value with its id")
 web.seg("phase", "unpublish", "demo/test")
+
+# ---- an unpublished phase: a challenger's team sees its page only while it is open ----
+s, _, page = request("GET", "/challenges/demo/phases/test", cookie=ALICE)
+check(s == 200 and "upload" in page.lower(), f"the open hidden phase: its upload form: {s}")
+for name in ("later", "past"):
+    s, _, _ = request("GET", f"/challenges/demo/phases/{name}", cookie=ALICE)
+    check(s == 404, f"an unpublished phase not open now ({name}): 404 as a missing one: {s}")
+    s, _, body = request("POST", f"/api/v1/phases/demo/{name}/submissions?team=alpha", body=b"x",
+                         cookie=ALICE)
+    check(s == 404, f"... and the API upload to it: 404, not 403: {s} {body[:200]!r}")
+s, _, _ = request("GET", "/challenges/demo/phases/later", cookie=ORG)
+check(s == 200, f"the organiser sees it: {s}")
 
 # ---- injection strings on the new pages ----
 EVE = login("eve")
