@@ -489,13 +489,14 @@ int sa_tar_next(sa_tar *t, sa_tar_entry *e, sa_error *err) {
             if (r < 0) goto out;
             continue;
         }
-        if (flag == 'g') { /* global pax header: nothing we use */
-            if (size > SA_META_MAX) {
-                tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sa pax record is too large", "");
-                goto out;
-            }
-            if (tar_skip(t, size + (512 - size % 512) % 512, err) < 0) goto out;
-            continue;
+        /* A global pax header: Go's archive/tar (skopeo, containers-storage)
+         * returns it as an entry of its own and drops the pax and GNU long-name
+         * records before it, where a reader that skips it would apply them to
+         * the next member (another name, or another size that hides headers).
+         * docker save and podman save never write one: refused. */
+        if (flag == 'g') {
+            tar_fail(t, SA_REFUSED_UNSAFE_ARCHIVE, err, "%sa pax global header", "");
+            goto out;
         }
         if (flag == 'L' || flag == 'K') {
             char *rec = read_meta(t, size, err);

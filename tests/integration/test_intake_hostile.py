@@ -60,6 +60,42 @@ def tar_bytes(entries, fmt=tarfile.GNU_FORMAT):
     return bio.getvalue()
 
 
+def raw_header(name, typ, size, link=b""):
+    """One ustar header block (name/link bytes; size is what its size field says)."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b"0000644\0"
+    h[108:116] = b"0000000\0"
+    h[116:124] = b"0000000\0"
+    h[124:136] = b"%011o\0" % size
+    h[136:148] = b"%011o\0" % 0
+    h[156:157] = typ
+    h[157:157 + len(link)] = link
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+def raw_member(name, typ, data=b"", link=b""):
+    return raw_header(name, typ, len(data), link) + data + b"\0" * ((512 - len(data) % 512) % 512)
+
+
+def pax_rec(key, value):
+    body = b" %s=%s\n" % (key, value)
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def global_hidden(tar, record):
+    """tar with an 'x' or 'L' record, then a global 'g' header, put before its first
+    member: Go drops the record at the 'g', a reader that kept it would rename the
+    member (e.g. hide /etc/passwd of a later layer, or write another outer file)."""
+    return record + raw_member(b"pax_global_header", b"g", pax_rec(b"comment", b"x")) + tar
+
+
 PROG = [("prog", "file", b"\x7fELF not really\n")]
 
 
@@ -80,7 +116,7 @@ def sha(b):
 
 
 def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
-    layer_tars = [tar_bytes(l) for l in layers]
+    layer_tars = [l if isinstance(l, bytes) else tar_bytes(l) for l in layers]
     diff_ids = ["sha256:" + sha(t) for t in layer_tars]
     cfgb = config(diff_ids=diff_ids, **cfg)
     entries, manifest = [], []
@@ -96,7 +132,7 @@ def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
 
 
 def oci_archive(layers=(PROG,), manifests=1, **cfg):
-    layer_tars = [tar_bytes(l) for l in layers]
+    layer_tars = [l if isinstance(l, bytes) else tar_bytes(l) for l in layers]
     diff_ids = ["sha256:" + sha(t) for t in layer_tars]
     cfgb = config(diff_ids=diff_ids, **cfg)
     man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -258,6 +294,23 @@ def main():
         "unsafe_archive", "'a\\xFF\\xFE/../../x'")
     run("outer-utf8.tar", docker_archive(outer_extra=[("caf\u00e9/../../x", "file", b"x")])[0],
         "unsafe_archive", "'caf\u00e9/../../x'")
+    # A pax 'x' or GNU 'L' record before a global 'g' header: Go's archive/tar
+    # (skopeo) drops it, so SegArena would check another member than is written.
+    pw0 = tar_bytes([("etc/passwd", "file", b"app:x:0:0::/:/x\n")])
+    pw1000 = PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:1000::/:/x\n")]
+    for kind, rec in (("x", raw_member(b"PaxHeaders/p", b"x", pax_rec(b"path", b"etc/passwd.checked"))),
+                      ("L", raw_member(b"././@LongLink", b"L", b"etc/passwd.checked\0"))):
+        run(f"layer-{kind}-global.tar", docker_archive(layers=[pw1000, global_hidden(pw0, rec)], user="app")[0],
+            "unsafe_archive", "global header")
+        run(f"outer-{kind}-global.tar", global_hidden(docker_archive()[0], rec), "unsafe_archive", "global header")
+        run(f"outer-{kind}-global-oci.tar", global_hidden(oci_archive()[0], rec), "unsafe_archive", "global header")
+    # a lone global header (git archive, tarfile with pax_headers) is refused too
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"comment": "x"}) as tf:
+        ti = tarfile.TarInfo("prog")
+        ti.size = 3
+        tf.addfile(ti, io.BytesIO(b"abc"))
+    run("layer-lone-global.tar", docker_archive(layers=[bio.getvalue()])[0], "unsafe_archive", "global header")
     # A layer changed after the config was written.
     d, _ = docker_archive()
     run("layer-mismatch.tar", d.replace(b"not really", b"NOT REALLY"), "invalid_image", "diff_id")

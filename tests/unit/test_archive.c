@@ -268,6 +268,50 @@ static void test_header_only_members(void) {
     free(inner.p);
 }
 
+/* One pax record "LEN key=value\n" (LEN counts itself). */
+static void pax_record(char *out, size_t cap, const char *key, const char *value) {
+    size_t body = strlen(key) + strlen(value) + 3, len = body + 1;
+    while (snprintf(NULL, 0, "%zu", len) + body != len) len++;
+    snprintf(out, cap, "%zu %s=%s\n", len, key, value);
+}
+
+/* Go's archive/tar returns a global 'g' header as an entry and drops the pax
+ * 'x' and GNU 'L'/'K' records before it; a reader that carried them over would
+ * check another name (or, with a pax size, skip headers Go unpacks). Every
+ * 'g' header is refused, at the start too. */
+static void test_global_header(void) {
+    char rec[256];
+    for (int variant = 0; variant < 5; variant++) {
+        buf b = {0};
+        if (variant == 0) { /* x{path} g entry */
+            pax_record(rec, sizeof rec, "path", "checked");
+            tar_add(&b, "PaxHeaders/x", 'x', NULL, rec, strlen(rec));
+        } else if (variant == 1) { /* x{size} g entry: the size would hide a header */
+            pax_record(rec, sizeof rec, "size", "1024");
+            tar_add(&b, "PaxHeaders/x", 'x', NULL, rec, strlen(rec));
+        } else if (variant == 2) { /* L g entry */
+            tar_add(&b, "././@LongLink", 'L', NULL, "checked", 8);
+        } else if (variant == 3) { /* K g entry */
+            tar_add(&b, "././@LongLink", 'K', NULL, "checked", 8);
+        } /* variant 4: a lone g at the very start */
+        pax_record(rec, sizeof rec, "comment", "x");
+        tar_add(&b, "pax_global_header", 'g', NULL, rec, strlen(rec));
+        tar_add(&b, "written", variant == 3 ? '2' : '0', variant == 3 ? "a" : NULL, NULL, 0);
+        tar_end(&b);
+        char path[64];
+        int fd = write_temp(&b, path);
+        CHECK(fd >= 0);
+        int n;
+        sa_error err = {{0}};
+        CHECK(count_entries(fd, b.n, 0, 0, &n, &err) == SA_REFUSED_UNSAFE_ARCHIVE);
+        CHECK_STR_CONTAINS(err.msg, "global header");
+        CHECK(n == 0);
+        close(fd);
+        unlink(path);
+        free(b.p);
+    }
+}
+
 static void test_bomb(void) {
     /* 64 MiB of zeros gzip to ~64 KiB; a 1 MiB cap stops after ~1 MiB of output. */
     buf z = {0};
@@ -358,6 +402,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "intake") == 0) return driver(argc, argv);
     test_tar_basic();
     test_header_only_members();
+    test_global_header();
     test_bomb();
     test_names();
     return test_report("test_archive");
