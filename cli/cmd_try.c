@@ -210,15 +210,18 @@ int cmd_try(int argc, char **argv) {
         fprintf(stderr, "segarena try: refused (%s): %s\n", sa_intake_refusal_name(info.refusal), err.msg);
         goto done;
     }
-    printf("intake      ready: %s, %s/%s, user %s (uid %ld), %s\n", info.format, info.os, info.arch, info.user,
-           info.uid, info.config_digest);
+    printf("intake      ready: %s, %s/%s, user %s (uid %ld, gid %ld), %s\n", info.format, info.os, info.arch,
+           info.user, info.uid, info.gid, info.config_digest);
     snprintf(id, sizeof id, "try-%ld-%ld", (long)getpid(), (long)time(NULL));
     if (sa_intake_image_name(id, name, sizeof name, &err) || sa_intake_load(tar, &info, name, &err)) {
         fprintf(stderr, "segarena try: refused (engine): %s\n", err.msg);
         goto done;
     }
+    char run_user[32];
+    sa_image_run_user(&info, run_user, sizeof run_user); /* as the platform: numeric uid:gid */
     sa_run_request req = {.engine = engine, .image = name, .run_id = "try", .case_id = "case",
-                          .inputs = inputs, .n_inputs = n_inputs, .scratch_dir = scratch};
+                          .inputs = inputs, .n_inputs = n_inputs, .scratch_dir = scratch,
+                          .user = run_user};
     if (sa_run_case(&req, &lim, &result, &err)) {
         fprintf(stderr, "segarena try: %s\n", err.msg);
         status = EXIT_INTERNAL;

@@ -261,6 +261,10 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         sa_worker_remove_earlier_attempts(c->w, c->run.id, c->job->case_id, (int)c->job->attempts, err))
         return -1;
 
+    if (!c->sub.run_user[0])
+        return sa_error_set(err, "submission %lld has no recorded user (stored before schema 5): "
+                                 "submit the image again",
+                            (long long)c->sub.id);
     sa_run_limits lim = c->spec.limits;
     lim.gpu = -1;
     if (c->spec.gpu && c->w->n_gpus > 0) {
@@ -279,7 +283,7 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         .n_inputs = c->spec.n_input_roles,
         .reference = reference,
         .scratch_dir = scratch,
-        .user = NULL,
+        .user = c->sub.run_user, /* numeric uid:gid from intake: the engine resolves no name */
     };
     int rc = sa_run_case(&req, &lim, res, err);
     if (lim.gpu >= 0) sa_gpu_release(lim.gpu);

@@ -335,6 +335,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     snprintf(row.image_name, sizeof row.image_name, "%s", image_name);
     snprintf(row.upload_sha256, sizeof row.upload_sha256, "%s", sha);
     row.upload_bytes = (int64_t)bytes;
+    sa_image_run_user(&out->image, row.run_user, sizeof row.run_user);
     if ((rc = sa_store_begin(st, err))) goto cleanup;
     row.created = sa_store_now();
     if (check_dates_and_quota(st, &spec, phase_id, req->team_id, row.created, out, err)) {

@@ -187,8 +187,17 @@ static const char schema_v4[] =
 
     "PRAGMA user_version = 4;";
 
+/* Version 5: each ready submission keeps the numeric "uid:gid" its intake resolved,
+ * which every run passes to the engine as --user (the engine never resolves the
+ * image's USER name itself: its /etc/passwd reader is not SegArena's). '' for refused
+ * submissions and for those stored before (they do not run: submit them again). */
+static const char schema_v5[] =
+    "ALTER TABLE submissions ADD COLUMN run_user TEXT NOT NULL DEFAULT '';"
+
+    "PRAGMA user_version = 5;";
+
 /* steps[v - 1] takes a database from version v - 1 to v */
-static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+static const char *const steps[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 
 _Static_assert(sizeof steps / sizeof steps[0] == SA_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define SA_STORE_SCHEMA_VERSION 4
+#define SA_STORE_SCHEMA_VERSION 5
 
 /* Returned (instead of -1) by functions that insert a row whose unique key
  * already exists, e.g. the same image submitted twice to one phase. */
@@ -265,6 +265,8 @@ typedef struct sa_submission_row {
     int64_t upload_bytes;
     int selected;           /* the team's chosen entry (leaderboard_entry: selected) */
     int quota_exempt;       /* 1: does not count against the quota (platform fault) */
+    char run_user[32];      /* "uid:gid" resolved at intake, passed as --user; ""
+                             * when invalid or stored before schema 5 */
     double created;
 } sa_submission_row;
 

@@ -12,7 +12,8 @@
 #define SUBMISSION_COLUMNS                                                                  \
     "SELECT s.id, s.phase_id, s.team_id, coalesce(s.user_id, 0), t.name, s.status, "         \
     "s.intake_reason, s.image_digest, s.image_name, s.upload_sha256, s.upload_bytes, "       \
-    "s.selected, s.quota_exempt, s.created FROM submissions s JOIN teams t ON t.id = s.team_id "
+    "s.selected, s.quota_exempt, s.created, s.run_user "                                      \
+    "FROM submissions s JOIN teams t ON t.id = s.team_id "
 
 static int read_submission(sqlite3_stmt *stmt, void *row) {
     sa_submission_row *s = row;
@@ -29,6 +30,7 @@ static int read_submission(sqlite3_stmt *stmt, void *row) {
     s->selected = sqlite3_column_int(stmt, 11);
     s->quota_exempt = sqlite3_column_int(stmt, 12);
     s->created = sqlite3_column_double(stmt, 13);
+    sa_db_text(stmt, 14, s->run_user, sizeof s->run_user);
     return sa_db_dup(stmt, 6, &s->intake_reason);
 }
 
@@ -51,12 +53,12 @@ int sa_store_submission_add(sa_store *st, const sa_submission_row *in, int64_t *
     int rc = sa_db_exec(
         st, err,
         "INSERT INTO submissions (phase_id, team_id, user_id, status, intake_reason, "
-        "image_digest, image_name, upload_sha256, upload_bytes, selected, quota_exempt, created) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "iiItttttinnd", in->phase_id, in->team_id, in->user_id, in->status, in->intake_reason,
+        "image_digest, image_name, upload_sha256, upload_bytes, selected, quota_exempt, created, "
+        "run_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "iiItttttinndt", in->phase_id, in->team_id, in->user_id, in->status, in->intake_reason,
         in->image_digest, in->image_name, in->upload_sha256, in->upload_bytes,
         in->selected ? 1 : 0, in->quota_exempt ? 1 : 0,
-        in->created > 0 ? in->created : sa_store_now());
+        in->created > 0 ? in->created : sa_store_now(), in->run_user);
     if (rc == SA_STORE_CONFLICT) {
         sa_error_set(err, "image %s was already submitted to phase %lld", in->image_digest,
                      (long long)in->phase_id);

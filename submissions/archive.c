@@ -704,12 +704,45 @@ int sa_parse_user(const char *user, long *uid, char *name, size_t name_size) {
     return 0;
 }
 
-/* The uid of `name` in an /etc/passwd, read the way runc reads it: each line
- * trimmed of surrounding white space, empty lines and comments skipped. A name on
- * several lines, a malformed entry or a uid above 2^31 - 1 gives -1 (refused). */
-long sa_passwd_uid(const char *passwd, size_t len, const char *name) {
+/* The group part of USER ("1000:1001", "app:grp"): *gid the number when it is
+ * numeric (same rules as a uid), -1 when there is none or it is a name; -1 returned
+ * for anything else ("+0", spaces, a number that wraps). */
+int sa_parse_group(const char *user, long *gid) {
+    *gid = -1;
+    const char *colon = strchr(user, ':');
+    if (!colon) return 0;
+    const char *group = colon + 1;
+    if (!*group || strchr(group, ':')) return -1;
+    long v;
+    char name[64];
+    if (sa_parse_user(group, &v, name, sizeof name) < 0) return -1;
+    *gid = v; /* -1 for a name */
+    return 0;
+}
+
+/* A passwd number field: digits only, at most 2^31 - 1 (runc's strconv.Atoi would
+ * read "", "+0" or "x" as 0); -1 otherwise. */
+static long passwd_number(const char *p, size_t n) {
+    if (n == 0 || n > 10) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v <= 0x7fffffffL ? v : -1;
+}
+
+/* The uid (and gid, when gid is not NULL) of `name` in an /etc/passwd. runc
+ * (podman's reader) trims each line with Go's bytes.TrimSpace, which also removes
+ * \v, \f, U+0085 and U+00A0, and lets the first line whose name field matches win,
+ * even a line with no ':' (uid 0). Rather than copy that trim: a line that, once
+ * spaces, tabs and CRs are trimmed, does not start with [A-Za-z0-9_#] makes the
+ * whole file unreadable (-2); a name on several lines, or whose line lacks a
+ * well-formed uid or gid field, gives -1. Only then is the uid returned. SegArena
+ * passes the numeric uid:gid to the engine, so this is a second layer. */
+long sa_passwd_uid(const char *passwd, size_t len, const char *name, long *gid) {
     size_t nlen = strlen(name);
-    long found = -1;
+    long found = -1, found_gid = -1;
     int matches = 0;
     size_t i = 0;
     while (i < len) {
@@ -719,24 +752,34 @@ long sa_passwd_uid(const char *passwd, size_t len, const char *name) {
         while (a < b && (passwd[a] == ' ' || passwd[a] == '\t' || passwd[a] == '\r')) a++;
         while (b > a && (passwd[b - 1] == ' ' || passwd[b - 1] == '\t' || passwd[b - 1] == '\r')) b--;
         i = e + 1;
-        if (a == b || passwd[a] == '#') continue;
-        /* name:password:uid:... */
-        if (b - a <= nlen || memcmp(passwd + a, name, nlen) != 0 || passwd[a + nlen] != ':') continue;
+        if (a == b) continue;
+        char c0 = passwd[a];
+        if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || (c0 >= '0' && c0 <= '9') || c0 == '_' ||
+              c0 == '#'))
+            return -2;
+        if (c0 == '#') continue;
+        /* name[:password:uid:gid:...]; the name field alone is what runc matches */
+        size_t f = a;
+        while (f < b && passwd[f] != ':') f++;
+        if (f - a != nlen || memcmp(passwd + a, name, nlen) != 0) continue;
         matches++;
-        size_t k = a + nlen + 1;
-        while (k < b && passwd[k] != ':') k++;
-        long v = -1;
-        if (k < b) {
-            k++;
-            long acc = 0;
-            int digits = 0;
-            while (k < b && passwd[k] >= '0' && passwd[k] <= '9' && acc <= 0x7fffffffL) {
-                acc = acc * 10 + (passwd[k++] - '0');
-                digits++;
-            }
-            if (digits && acc <= 0x7fffffffL && k < b && passwd[k] == ':') v = acc;
+        found = found_gid = -1;
+        size_t fields[4][2] = {{0}}; /* password, uid, gid, then the rest */
+        size_t k = f, nf = 0;
+        while (k < b && nf < 3) {
+            size_t s0 = ++k;
+            while (k < b && passwd[k] != ':') k++;
+            fields[nf][0] = s0;
+            fields[nf][1] = k - s0;
+            nf++;
         }
-        found = v;
+        if (nf == 3 && k < b && passwd[k] == ':') {
+            found = passwd_number(passwd + fields[1][0], fields[1][1]);
+            found_gid = passwd_number(passwd + fields[2][0], fields[2][1]);
+            if (found_gid < 0) found = -1;
+        }
     }
-    return matches == 1 ? found : -1;
+    if (matches != 1) return -1;
+    if (gid) *gid = found_gid;
+    return found;
 }

@@ -509,7 +509,15 @@ static int check_config(ctx *c, json_t *cfg, size_t nlayers) {
     if (uid == 0)
         return refuse(c, SA_REFUSED_ROOT_USER,
                       "root user: USER '%s' is uid 0; use a non-root user, e.g. 'USER 1000' in the Dockerfile", user);
+    long gid;
+    if (sa_parse_group(user, &gid) < 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' has a malformed group; use e.g. 'USER 1000' or 'USER 1000:1000'", user);
+    if (gid == 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' has group 0 (root); use a non-zero group, e.g. 'USER 1000:1000'", user);
     info->uid = uid;
+    info->gid = gid >= 0 ? gid : uid; /* a named user's passwd gid: resolve_user */
     json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
     if (!json_is_array(diff) || json_array_size(diff) != nlayers)
         return refuse(c, SA_REFUSED_INVALID_IMAGE,
@@ -718,17 +726,37 @@ static int resolve_user(ctx *c) {
         return refuse(c, SA_REFUSED_ROOT_USER,
                       "root user: USER '%s' cannot be resolved (/etc/passwd %s); use a numeric uid, e.g. 'USER 1000'",
                       info->user, c->passwd_why);
-    uid = sa_passwd_uid(c->passwd, c->passwd_len, name);
+    long gid;
+    uid = sa_passwd_uid(c->passwd, c->passwd_len, name, &gid);
+    if (uid == -2)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' cannot be resolved (a line of /etc/passwd starts with a character "
+                      "other than a letter, digit, '_' or '#'); use a numeric uid, e.g. 'USER 1000'",
+                      info->user);
     if (uid < 0)
         return refuse(c, SA_REFUSED_ROOT_USER,
-                      "root user: USER '%s' is not in the image's /etc/passwd; add the user or use a numeric uid, e.g. 'USER 1000'",
+                      "root user: USER '%s' is not in the image's /etc/passwd on exactly one well-formed line; add the "
+                      "user or use a numeric uid, e.g. 'USER 1000'",
                       info->user);
     if (uid == 0)
         return refuse(c, SA_REFUSED_ROOT_USER,
                       "root user: USER '%s' is uid 0 in the image's /etc/passwd; use a non-root user, e.g. 'USER 1000' in the Dockerfile",
                       info->user);
+    long group;
+    sa_parse_group(info->user, &group); /* checked in check_config */
+    if (group < 0) group = gid;
+    if (group == 0)
+        return refuse(c, SA_REFUSED_ROOT_USER,
+                      "root user: USER '%s' has gid 0 (root) in the image's /etc/passwd; use a non-zero group, "
+                      "e.g. 'USER %s:1000'",
+                      info->user, name);
     info->uid = uid;
+    info->gid = group;
     return 0;
+}
+
+void sa_image_run_user(const sa_image_info *info, char *out, size_t size) {
+    snprintf(out, size, "%ld:%ld", info->uid, info->gid);
 }
 
 /* ---- Formats ---- */
@@ -920,6 +948,7 @@ int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim, con
     }
     memset(info, 0, sizeof *info);
     info->uid = -1;
+    info->gid = -1;
     if (tar_path_out && tar_path_size) tar_path_out[0] = '\0';
     ctx c = {.label = archive_path, .fd = -1, .lim = lim, .info = info, .err = err};
     int in_fd = -1, rc = -1;

@@ -91,7 +91,12 @@ int sa_symlink_escapes(const char *path, const char *target);
 /* Parses config.User's user part ("1000", "app", "app:grp", "1000:1000"): uid >= 0 when
  * numeric, else -1 and name filled. Returns 0, or -1 when empty. */
 int sa_parse_user(const char *user, long *uid, char *name, size_t name_size);
-/* Looks name up in passwd text: its uid, or -1 when absent. */
-long sa_passwd_uid(const char *passwd, size_t len, const char *name);
+/* The group part of USER: *gid its number, -1 when none or a name; -1 returned
+ * when malformed. */
+int sa_parse_group(const char *user, long *gid);
+/* Looks name up in passwd text: its uid (and *gid when gid is not NULL); -1 when
+ * absent, on several lines or malformed; -2 when a line starts with a character
+ * other than [A-Za-z0-9_#] (readers trim such lines differently). */
+long sa_passwd_uid(const char *passwd, size_t len, const char *name, long *gid);
 
 #endif

@@ -58,12 +58,19 @@ typedef struct sa_image_info {
     char arch[16], os[16];
     char user[64];          /* config.User as declared */
     long uid;               /* numeric, or resolved through the image's /etc/passwd */
+    long gid;               /* USER's numeric group, else the named user's passwd
+                             * gid, else uid; never 0. Runs get --user uid:gid
+                             * (sa_image_run_user), never the name. */
     char entrypoint[1024];  /* Entrypoint then Cmd, JSON, possibly shortened */
     uint64_t upload_bytes;   /* the file as uploaded */
     uint64_t unpacked_bytes; /* the outer tar once decompressed */
     uint64_t image_bytes;    /* sum of the uncompressed layer tars */
     int refusal;             /* enum sa_intake_refusal; set on every return */
 } sa_image_info;
+
+/* "uid:gid" of a ready image, for sa_run_request.user: numeric, so that the engine
+ * never resolves a name itself (its /etc/passwd reader is not SegArena's). */
+void sa_image_run_user(const sa_image_info *info, char *out, size_t size);
 
 /* Validates an upload completely before any engine sees it: the outer tar (regular
  * files and folders only, no absolute or ".." names, no links, no duplicates, sizes),

@@ -191,8 +191,8 @@ def main():
     good, good_digest = docker_archive()
     # Good ones (inspect only; loading is test_intake_load.py).
     r = run("good.tar", good, "none", digest=good_digest, fmt="docker-archive")
-    if r and (r["uid"] != 1000 or r["tar"] != os.path.join(WORK, "good.tar")):
-        FAILED.append(f"good.tar: uid {r['uid']} tar {r['tar']}")
+    if r and (r["uid"] != 1000 or r["gid"] != 1000 or r["tar"] != os.path.join(WORK, "good.tar")):
+        FAILED.append(f"good.tar: uid {r['uid']} gid {r.get('gid')} tar {r['tar']}")
     r = run("good.tar.gz", gzip.compress(good), "none", digest=good_digest)
     if r and not (r["tar"].startswith(WORK) and r["tar"].endswith(".tar") and os.path.isfile(r["tar"])):
         FAILED.append(f"good.tar.gz: decompressed tar {r['tar']} missing")
@@ -202,6 +202,28 @@ def main():
     named, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
                               b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n")]], user="app:app")
     run("named-user.tar", named, "none")
+    # the run user is numeric uid:gid, gid never 0: USER's numeric group, else the
+    # named user's passwd gid, else the uid
+    for user, passwd, want in (("1000:1001", None, (1000, 1001)), ("app", b"app:x:1000:1002::/:/x\n", (1000, 1002)),
+                               ("app:grp", b"app:x:1000:1002::/:/x\n", (1000, 1002)),
+                               ("app:1003", b"app:x:1000:1002::/:/x\n", (1000, 1003))):
+        layer = PROG + ([("etc/", "dir", None), ("etc/passwd", "file", passwd)] if passwd else [])
+        r = run(f"run-user-{user.replace(':', '-')}.tar", docker_archive(layers=[layer], user=user)[0], "none")
+        if r and (r["uid"], r["gid"]) != want:
+            FAILED.append(f"run user {user}: uid {r['uid']} gid {r['gid']}, expected {want}")
+    run("group-0.tar", docker_archive(user="1000:0")[0], "root_user", "group 0")
+    run("group-plus0.tar", docker_archive(user="1000:+0")[0], "root_user", "malformed group")
+    gid0, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file", b"app:x:1000:0::/:/x\n")]],
+                             user="app")
+    run("passwd-gid-0.tar", gid0, "root_user", "gid 0")
+    # runc trims \v (and \f, U+0085, U+00A0) and lets the first match win: uid 0
+    for n, lead in (("vt", b"\v"), ("ff", b"\f"), ("nbsp", b"\xc2\xa0")):
+        ws, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
+                               lead + b"user:x:0:0::/:/x\nuser:x:1000:1000::/:/x\n")]], user="user")
+        run(f"passwd-leading-{n}.tar", ws, "root_user", "starts with a character")
+    bare, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
+                             b"user\nuser:x:1000:1000::/:/x\n")]], user="user")
+    run("passwd-bare-name.tar", bare, "root_user", "not in the image's /etc/passwd")
     usual_links, _ = docker_archive(layers=[PROG + [("usr/", "dir", None), ("usr/bin/", "dir", None),
                                     ("bin", "sym", "usr/bin"), ("etc/", "dir", None),
                                     ("etc/localtime", "sym", "/usr/share/zoneinfo/UTC"),

@@ -58,7 +58,7 @@ static int driver(int argc, char **argv) {
     json_str(info.arch);
     printf(", \"user\": ");
     json_str(info.user);
-    printf(", \"uid\": %ld, \"entrypoint\": ", info.uid);
+    printf(", \"uid\": %ld, \"gid\": %ld, \"entrypoint\": ", info.uid, info.gid);
     json_str(info.entrypoint);
     printf(", \"tar\": ");
     json_str(rc ? "" : tar);
@@ -373,10 +373,10 @@ static void test_names(void) {
     CHECK(sa_parse_user("", &uid, name, sizeof name) < 0);
     CHECK(sa_parse_user(":1000", &uid, name, sizeof name) < 0);
     const char *pw = "root:x:0:0:root:/root:/bin/sh\nadmin:x:0:0::/:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
-    CHECK(sa_passwd_uid(pw, strlen(pw), "app") == 1000);
-    CHECK(sa_passwd_uid(pw, strlen(pw), "admin") == 0);
-    CHECK(sa_passwd_uid(pw, strlen(pw), "ap") == -1);
-    CHECK(sa_passwd_uid(pw, strlen(pw), "nobody") == -1);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "app", NULL) == 1000);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "admin", NULL) == 0);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "ap", NULL) == -1);
+    CHECK(sa_passwd_uid(pw, strlen(pw), "nobody", NULL) == -1);
     /* what runc would read as root must never pass as a user */
     CHECK(sa_parse_user("+0", &uid, name, sizeof name) < 0);
     CHECK(sa_parse_user("-0", &uid, name, sizeof name) < 0);
@@ -384,11 +384,35 @@ static void test_names(void) {
     CHECK(sa_parse_user("2147483647", &uid, name, sizeof name) == 0 && uid == 2147483647);
     CHECK(sa_parse_user(" app", &uid, name, sizeof name) < 0);
     const char *wrap = "admin:x:4294967296:1000::/:/bin/sh\n";
-    CHECK(sa_passwd_uid(wrap, strlen(wrap), "admin") == -1);
+    CHECK(sa_passwd_uid(wrap, strlen(wrap), "admin", NULL) == -1);
     const char *twice = " admin:x:0:0::/:/bin/sh\nadmin:x:1000:1000::/:/bin/sh\n"; /* runc trims: first wins */
-    CHECK(sa_passwd_uid(twice, strlen(twice), "admin") == -1);
+    CHECK(sa_passwd_uid(twice, strlen(twice), "admin", NULL) == -1);
     const char *commented = "# admin:x:0:0\n\n  app:x:1000:1000::/:/bin/sh  \n";
-    CHECK(sa_passwd_uid(commented, strlen(commented), "app") == 1000);
+    CHECK(sa_passwd_uid(commented, strlen(commented), "app", NULL) == 1000);
+    /* Go's TrimSpace also strips \v, \f, U+0085, U+00A0 and runc's first match wins:
+     * such a line makes the whole file unreadable */
+    const char *vt = "\vuser:x:0:0::/:/x\nuser:x:1000:1000::/:/x\n";
+    CHECK(sa_passwd_uid(vt, strlen(vt), "user", NULL) == -2);
+    const char *ff = "\fuser:x:0:0::/:/x\nuser:x:1000:1000::/:/x\n";
+    CHECK(sa_passwd_uid(ff, strlen(ff), "user", NULL) == -2);
+    const char *nbsp = "\xc2\xa0user:x:0:0::/:/x\nuser:x:1000:1000::/:/x\n";
+    CHECK(sa_passwd_uid(nbsp, strlen(nbsp), "user", NULL) == -2);
+    /* a line that is the bare name is the user to runc (uid 0): a second match */
+    const char *bare = "user\nuser:x:1000:1000::/:/x\n";
+    CHECK(sa_passwd_uid(bare, strlen(bare), "user", NULL) == -1);
+    /* gid: read from the same line, malformed refused */
+    long gid = -5;
+    const char *g = "app:x:1000:1001::/:/x\nbad:x:1000:+0::/:/x\nshort:x:1000\n";
+    CHECK(sa_passwd_uid(g, strlen(g), "app", &gid) == 1000 && gid == 1001);
+    CHECK(sa_passwd_uid(g, strlen(g), "bad", &gid) == -1);
+    CHECK(sa_passwd_uid(g, strlen(g), "short", &gid) == -1);
+    CHECK(sa_parse_group("1000", &gid) == 0 && gid == -1);
+    CHECK(sa_parse_group("1000:1001", &gid) == 0 && gid == 1001);
+    CHECK(sa_parse_group("app:grp", &gid) == 0 && gid == -1);
+    CHECK(sa_parse_group("app:0", &gid) == 0 && gid == 0);
+    CHECK(sa_parse_group("1000:", &gid) < 0);
+    CHECK(sa_parse_group("1000:+0", &gid) < 0);
+    CHECK(sa_parse_group("1000:1:2", &gid) < 0);
 
     char img[80];
     sa_error err;

@@ -467,7 +467,26 @@ static void test_migration_3_to_4(void) {
     st = NULL;
     CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
     if (!st) return;
-    CHECK(sa_store_schema_version(st) == 4 && has_column(st, "case_results", "fov_diagonal_mm"));
+    CHECK(sa_store_schema_version(st) == SA_STORE_SCHEMA_VERSION && has_column(st, "case_results", "fov_diagonal_mm"));
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
+/* Version 5: submissions keep the numeric run user of their intake; those stored
+ * before read it as '' (they do not run). */
+static void test_migration_4_to_5(void) {
+    scratch s;
+    scratch_make(&s);
+    sa_store *st = NULL;
+    sa_error err = {{0}};
+    CHECK(sa_store_open_at_version(s.data, 1, 4, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 4 && !has_column(st, "submissions", "run_user"));
+    sa_store_close(st);
+    st = NULL;
+    CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
+    if (!st) return;
+    CHECK(sa_store_schema_version(st) == 5 && has_column(st, "submissions", "run_user"));
     sa_store_close(st);
     scratch_remove(&s);
 }
@@ -707,6 +726,7 @@ static void test_submissions(void) {
     snprintf(in.image_name, sizeof in.image_name, "segarena/aa");
     snprintf(in.upload_sha256, sizeof in.upload_sha256, "%064d", 7);
     in.upload_bytes = 12345;
+    snprintf(in.run_user, sizeof in.run_user, "1000:1001");
     int64_t id = 0;
     CHECK(sa_store_submission_add(st, &in, &id, &err) == 0);
     CHECK(sa_store_submission_add(st, &in, NULL, &err) == SA_STORE_CONFLICT);
@@ -738,9 +758,10 @@ static void test_submissions(void) {
     CHECK(got.intake_reason == NULL && strcmp(got.image_name, "segarena/aa") == 0);
     CHECK(strlen(got.upload_sha256) == 64 && got.upload_bytes == 12345);
     CHECK(got.selected == 0 && got.quota_exempt == 0 && got.created > 0);
+    CHECK(strcmp(got.run_user, "1000:1001") == 0);
     sa_submission_row_free(&got);
     CHECK(sa_store_submission_get(st, bad1, &got, &err) == 1);
-    CHECK(got.user_id == 0 && got.intake_reason);
+    CHECK(got.user_id == 0 && got.intake_reason && got.run_user[0] == '\0');
     CHECK(got.intake_reason && strcmp(got.intake_reason, "no /entrypoint") == 0);
     sa_submission_row_free(&got);
     CHECK(sa_store_submission_get(st, 999, &got, &err) == 0);
@@ -1584,6 +1605,7 @@ int main(void) {
     test_migration_1_to_2();
     test_migration_2_to_3();
     test_migration_3_to_4();
+    test_migration_4_to_5();
     test_migration_failure_rolls_back();
     test_users_and_teams();
     test_challenges_and_datasets();
