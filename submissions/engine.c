@@ -130,6 +130,9 @@ int sa_engine_run_argv(sa_engine_kind kind, const sa_engine_run_spec *s,
     if (kind == SA_ENGINE_PODMAN) {
         /* podman's --read-only also mounts tmpfs on /run and /var/tmp unless told not to */
         e |= sa_argv_push(a, "--read-only-tmpfs=false");
+        /* an image VOLUME would be a writable, uncapped volume on the host's disk
+         * (intake refuses them too; docker has no such flag) */
+        e |= sa_argv_push(a, "--image-volume=ignore");
     }
     e |= sa_argv_push(a, "--tmpfs");
     e |= sa_argv_pushf(a, "/tmp:rw,nosuid,nodev,size=%llu,mode=1777",
@@ -185,8 +188,14 @@ int sa_engine_kill_argv(sa_engine_kind kind, const char *name, sa_argv *a) {
     return push_all(a, sa_engine_name(kind), "kill", name, (const char *)NULL);
 }
 
+/* "rm -f -v": -v also removes the container's anonymous volumes, which a
+ * forced removal racing the client's own clean-up would otherwise leave. */
+static int push_rm(sa_engine_kind kind, sa_argv *a) {
+    return push_all(a, sa_engine_name(kind), "rm", "-f", "-v", (const char *)NULL);
+}
+
 int sa_engine_rm_argv(sa_engine_kind kind, const char *name, sa_argv *a) {
-    return push_all(a, sa_engine_name(kind), "rm", "-f", name, (const char *)NULL);
+    return push_rm(kind, a) || sa_argv_push(a, name);
 }
 
 int sa_engine_rmi_argv(sa_engine_kind kind, const char *image, sa_argv *a) {
@@ -344,7 +353,7 @@ int sa_engine_sweep(sa_engine_kind kind, sa_error *err) {
                             st);
     }
     sa_argv rm = {0};
-    int e = push_all(&rm, sa_engine_name(kind), "rm", "-f", (const char *)NULL);
+    int e = push_rm(kind, &rm);
     size_t base = rm.n;
     char *save = NULL;
     for (char *t = strtok_r(ids ? ids : (char *)"", " \n\t", &save); t;
@@ -359,7 +368,7 @@ int sa_engine_sweep(sa_engine_kind kind, sa_error *err) {
     if (rm.n > base) {
         r = sa_engine_exec(&rm, "/", 120, NULL, &st, err);
         if (r == 0 && st != 0)
-            r = sa_error_set(err, "engine sweep: '%s rm -f' failed (status %d)",
+            r = sa_error_set(err, "engine sweep: '%s rm -f -v' failed (status %d)",
                              sa_engine_name(kind), st);
     }
     sa_argv_free(&rm);

@@ -496,6 +496,18 @@ static int check_config(ctx *c, json_t *cfg, size_t nlayers) {
         snprintf(info->entrypoint, sizeof info->entrypoint, "%s", dump);
         free(dump);
     }
+    /* A VOLUME is a writable, uncapped engine volume on the host's disk (podman
+     * runs with --image-volume=ignore, docker has no such flag), left behind when a
+     * forced removal races the client's clean-up. */
+    json_t *volumes = json_object_get(conf, "Volumes");
+    if (volumes && !json_is_null(volumes) && !(json_is_object(volumes) && json_object_size(volumes) == 0)) {
+        const char *first = json_is_object(volumes) ? json_object_iter_key(json_object_iter(volumes)) : NULL;
+        char vbuf[120];
+        return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                      "not a valid image: the image declares VOLUME '%s'; volumes are not accepted (the root is "
+                      "read-only: write to /tmp or /output); build from a base image without VOLUME",
+                      first ? shown(first, vbuf, 100) : "?");
+    }
     const char *user = json_string_value(json_object_get(conf, "User"));
     if (!user) user = "";
     snprintf(info->user, sizeof info->user, "%s", user);

@@ -99,8 +99,8 @@ def global_hidden(tar, record):
 PROG = [("prog", "file", b"\x7fELF not really\n")]
 
 
-def config(user="1000", arch="amd64", os_="linux", entrypoint=("/prog",), cmd=None, diff_ids=()):
-    c = {"architecture": arch, "os": os_, "config": {},
+def config(user="1000", arch="amd64", os_="linux", entrypoint=("/prog",), cmd=None, diff_ids=(), conf=None):
+    c = {"architecture": arch, "os": os_, "config": dict(conf or {}),
          "rootfs": {"type": "layers", "diff_ids": list(diff_ids)}}
     if user is not None:
         c["config"]["User"] = user
@@ -333,6 +333,11 @@ def main():
         ti.size = 3
         tf.addfile(ti, io.BytesIO(b"abc"))
     run("layer-lone-global.tar", docker_archive(layers=[bio.getvalue()])[0], "unsafe_archive", "global header")
+    # An image VOLUME: a writable, uncapped volume on the host's disk.
+    run("volume.tar", docker_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
+    run("volume-oci.tar", oci_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
+    run("volume-empty.tar", docker_archive(conf={"Volumes": {}})[0], "none")
+    run("volume-null.tar", docker_archive(conf={"Volumes": None})[0], "none")
     # A layer changed after the config was written.
     d, _ = docker_archive()
     run("layer-mismatch.tar", d.replace(b"not really", b"NOT REALLY"), "invalid_image", "diff_id")

@@ -56,6 +56,8 @@ static void check_run(sa_engine_kind kind) {
     CHECK(pair(&a, "--network", "none"));
     CHECK(find(&a, "--read-only") > 0);
     CHECK((find(&a, "--read-only-tmpfs=false") > 0) == (kind == SA_ENGINE_PODMAN));
+    /* podman: no image VOLUME as a host volume (docker has no flag: intake refuses them) */
+    CHECK((find(&a, "--image-volume=ignore") > 0) == (kind == SA_ENGINE_PODMAN));
     CHECK(pair(&a, "--tmpfs", "/tmp:rw,nosuid,nodev,size=2147483648,mode=1777"));
     CHECK(pair(&a, "--cap-drop", "all"));
     CHECK(pair(&a, "--security-opt", "no-new-privileges"));
@@ -100,8 +102,9 @@ static void check_run(sa_engine_kind kind) {
     CHECK(sa_engine_kill_argv(kind, "segarena-r1-c1", &a) == 0 && a.n == 3 &&
           !strcmp(a.v[0], eng) && !strcmp(a.v[1], "kill") && !strcmp(a.v[2], "segarena-r1-c1"));
     sa_argv_free(&a);
-    CHECK(sa_engine_rm_argv(kind, "segarena-r1-c1", &a) == 0 && a.n == 4 &&
-          !strcmp(a.v[1], "rm") && !strcmp(a.v[2], "-f") && !strcmp(a.v[3], "segarena-r1-c1"));
+    /* -v: the container's anonymous volumes go with it (the sweep uses the same) */
+    CHECK(sa_engine_rm_argv(kind, "segarena-r1-c1", &a) == 0 && a.n == 5 && !strcmp(a.v[1], "rm") &&
+          !strcmp(a.v[2], "-f") && !strcmp(a.v[3], "-v") && !strcmp(a.v[4], "segarena-r1-c1"));
     sa_argv_free(&a);
     CHECK(sa_engine_ps_argv(kind, &a) == 0 && pair(&a, "--filter", "label=segarena=1") &&
           find(&a, "-a") > 0 && find(&a, "-q") > 0);

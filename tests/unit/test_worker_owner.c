@@ -89,8 +89,8 @@ static void check_earlier_attempts(void) {
     snprintf(w.instance, sizeof w.instance, "abc123");
     sa_error err = {{0}};
     CHECK(sa_worker_remove_earlier_attempts(&w, 7, "c1", 3, &err) == 0);
-    CHECK(file_contains(log, "rm -f segarena-abc123.7.2-c1\n"));
-    CHECK(file_contains(log, "rm -f segarena-abc123.7-c1\n")); /* a name from before attempts */
+    CHECK(file_contains(log, "rm -f -v segarena-abc123.7.2-c1\n"));
+    CHECK(file_contains(log, "rm -f -v segarena-abc123.7-c1\n")); /* a name from before attempts */
     CHECK(!file_contains(log, "segarena-abc123.7.3-c1")); /* this attempt's own */
     CHECK(!file_contains(log, "segarena-abc123.7.4-c1")); /* a later attempt: the new holder's */
     CHECK(!file_contains(log, "c1.x") && !file_contains(log, ".8.1-") && !file_contains(log, "zzz999"));
