@@ -792,6 +792,24 @@ static int inspect_docker(ctx *c) {
         goto out;
     }
     json_t *img = json_array_get(man, 0);
+    /* docker save (25 and later) describes the layers in LayerSources; the urls of
+     * foreign layers there would be fetched by a reader that used them */
+    json_t *sources = json_object_get(img, "LayerSources");
+    if (sources && !json_is_null(sources)) {
+        const char *key;
+        json_t *src;
+        if (!json_is_object(sources)) {
+            refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: manifest.json's LayerSources is not an object");
+            goto out;
+        }
+        json_object_foreach(sources, key, src) {
+            if (!json_is_object(src) || json_object_get(src, "urls") || json_object_get(src, "data")) {
+                refuse(c, SA_REFUSED_INVALID_IMAGE,
+                       "not a valid image: a LayerSources descriptor has 'urls' (foreign layers are not accepted)");
+                goto out;
+            }
+        }
+    }
     const char *config = json_string_value(json_object_get(img, "Config"));
     json_t *layers = json_object_get(img, "Layers");
     if (!config || !json_is_array(layers)) {
@@ -823,6 +841,36 @@ out:
     return rc;
 }
 
+/* containers/image fetches a blob from a descriptor's "urls" in preference to the
+ * copy in the archive: a GET from the server to wherever the challenger chose, the
+ * answer quoted back in the refusal. No descriptor may have urls (nor embedded
+ * "data", which a reader may use instead of the blob), and each must have a media
+ * type of its kind (one of types, NULL-ended). */
+static int check_descriptor(ctx *c, json_t *desc, const char *what, const char *const *types) {
+    if (!json_is_object(desc)) return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the %s descriptor is not an object", what);
+    if (json_object_get(desc, "urls"))
+        return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                      "not a valid image: the %s descriptor has 'urls' (blobs are taken from the archive only)", what);
+    if (json_object_get(desc, "data"))
+        return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the %s descriptor has embedded 'data'", what);
+    const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+    for (size_t i = 0; mt && types[i]; i++)
+        if (strcmp(mt, types[i]) == 0) return 0;
+    char buf[120];
+    return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the %s has media type '%s', which is not accepted", what,
+                  mt ? shown(mt, buf, 100) : "(none)");
+}
+
+static const char *const manifest_types[] = {"application/vnd.oci.image.manifest.v1+json",
+                                             "application/vnd.docker.distribution.manifest.v2+json", NULL};
+static const char *const config_types[] = {"application/vnd.oci.image.config.v1+json",
+                                           "application/vnd.docker.container.image.v1+json", NULL};
+/* not the "nondistributable" or "foreign" ones, which exist to be fetched from urls */
+static const char *const layer_types[] = {"application/vnd.oci.image.layer.v1.tar",
+                                          "application/vnd.oci.image.layer.v1.tar+gzip",
+                                          "application/vnd.oci.image.layer.v1.tar+zstd",
+                                          "application/vnd.docker.image.rootfs.diff.tar.gzip", NULL};
+
 static int inspect_oci(ctx *c) {
     snprintf(c->info->format, sizeof c->info->format, "oci-archive");
     json_t *index = read_json(c, "index.json", NULL), *man = NULL, *cfg = NULL;
@@ -849,6 +897,7 @@ static int inspect_oci(ctx *c) {
                "several images: the archive holds a multi-platform index; upload a single linux/amd64 image");
         goto out;
     }
+    if (check_descriptor(c, desc, "manifest", manifest_types) < 0) goto out;
     char name[96], mhex[65], chex[65];
     const char *mdigest = json_string_value(json_object_get(desc, "digest"));
     if (blob_name(c, mdigest, name, sizeof name, "manifest") < 0) goto out;
@@ -863,6 +912,12 @@ static int inspect_oci(ctx *c) {
                "several images: the archive holds a multi-platform index; upload a single linux/amd64 image");
         goto out;
     }
+    const char *man_type = json_string_value(json_object_get(man, "mediaType"));
+    if (json_object_get(man, "mediaType") && (!man_type || strcmp(man_type, mt) != 0)) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the manifest's media type is not its descriptor's");
+        goto out;
+    }
+    if (check_descriptor(c, json_object_get(man, "config"), "config", config_types) < 0) goto out;
     const char *cdigest = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
     json_t *layers = json_object_get(man, "layers");
     if (!json_is_array(layers)) {
@@ -884,6 +939,9 @@ static int inspect_oci(ctx *c) {
     if (check_config(c, cfg, json_array_size(layers)) < 0) goto out;
     json_t *diff = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
     for (size_t i = 0; i < json_array_size(layers); i++) {
+        char what[32];
+        snprintf(what, sizeof what, "layer %zu", i + 1);
+        if (check_descriptor(c, json_array_get(layers, i), what, layer_types) < 0) goto out;
         const char *ld = json_string_value(json_object_get(json_array_get(layers, i), "digest"));
         if (blob_name(c, ld, name, sizeof name, "layer") < 0) goto out;
         if (scan_layer(c, i, name, json_string_value(json_array_get(diff, i)), ld) < 0) goto out;

@@ -131,18 +131,21 @@ def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
     return tar_bytes(entries), "sha256:" + sha(cfgb)
 
 
-def oci_archive(layers=(PROG,), manifests=1, **cfg):
+def oci_archive(layers=(PROG,), manifests=1, edit=None, **cfg):
     layer_tars = [l if isinstance(l, bytes) else tar_bytes(l) for l in layers]
     diff_ids = ["sha256:" + sha(t) for t in layer_tars]
     cfgb = config(diff_ids=diff_ids, **cfg)
-    man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                 "digest": "sha256:" + sha(cfgb), "size": len(cfgb)},
-                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                  "digest": "sha256:" + sha(t), "size": len(t)} for t in layer_tars]}).encode()
-    index = {"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + sha(man),
-         "size": len(man)}] * manifests}
+    mano = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": "sha256:" + sha(cfgb), "size": len(cfgb)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": "sha256:" + sha(t), "size": len(t)} for t in layer_tars]}
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json"}
+    if edit:
+        edit(mano, desc)  # may change the manifest and the index's descriptor
+    man = json.dumps(mano).encode()
+    desc.update({"digest": "sha256:" + sha(man), "size": len(man)})
+    index = {"schemaVersion": 2, "manifests": [desc] * manifests}
     entries = [("oci-layout", "file", b'{"imageLayoutVersion": "1.0.0"}'),
                ("index.json", "file", json.dumps(index).encode()),
                ("blobs/", "dir", None), ("blobs/sha256/", "dir", None),
@@ -333,6 +336,41 @@ def main():
         ti.size = 3
         tf.addfile(ti, io.BytesIO(b"abc"))
     run("layer-lone-global.tar", docker_archive(layers=[bio.getvalue()])[0], "unsafe_archive", "global header")
+    # OCI descriptors with urls: skopeo would fetch them from the server (SSRF).
+    url = ["http://127.0.0.1:8765/ssrf-probe"]
+    def layer_urls(m, d): m["layers"][0]["urls"] = url
+    def config_urls(m, d): m["config"]["urls"] = url
+    def index_urls(m, d): d["urls"] = url
+    def foreign(m, d): m["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+    def odd_config(m, d): m["config"]["mediaType"] = "application/octet-stream"
+    def no_type(m, d): del d["mediaType"]
+    def data(m, d): m["layers"][0]["data"] = "eA=="
+    def man_type(m, d): m["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json"
+    for name, edit, want in (("layer-urls", layer_urls, "'urls'"), ("config-urls", config_urls, "'urls'"),
+                             ("index-urls", index_urls, "'urls'"), ("foreign-layer", foreign, "media type"),
+                             ("config-type", odd_config, "media type"), ("index-no-type", no_type, "media type"),
+                             ("layer-data", data, "'data'"), ("manifest-type", man_type, "media type")):
+        run(f"oci-{name}.tar", oci_archive(edit=edit)[0], "invalid_image", want)
+    def gz_type(m, d): m["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+    run("oci-gzip-type.tar", oci_archive(edit=gz_type)[0], "none")
+    ls_plain, _ = docker_archive()
+    man = json.loads(tarfile.open(fileobj=io.BytesIO(ls_plain)).extractfile("manifest.json").read())
+    # docker save 25+ describes every layer in LayerSources: accepted, unless with urls
+    for name, extra, want in (("layer-sources", {}, "none"), ("layer-sources-urls", {"urls": url}, "invalid_image")):
+        d, _ = docker_archive()
+        tf = tarfile.open(fileobj=io.BytesIO(d))
+        entries = []
+        for m in tf.getmembers():
+            data = tf.extractfile(m).read()
+            if m.name == "manifest.json":
+                mm = json.loads(data)
+                layer = mm[0]["Layers"][0]
+                diff = "sha256:" + layer.split("/")[0]
+                mm[0]["LayerSources"] = {diff: dict({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                                     "size": 1, "digest": diff}, **extra)}
+                data = json.dumps(mm).encode()
+            entries.append((m.name, "file", data))
+        run(f"{name}.tar", tar_bytes(entries), want, "'urls'" if extra else None)
     # An image VOLUME: a writable, uncapped volume on the host's disk.
     run("volume.tar", docker_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
     run("volume-oci.tar", oci_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
