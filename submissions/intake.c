@@ -30,6 +30,9 @@
 #define MAX_MEMBERS 100000u             /* outer tar */
 #define MAX_LAYERS 256u
 #define MAX_SYMLINKS 2000000u
+/* the symlink paths kept (each counted with 16 bytes of allocator overhead):
+ * 2 000 000 links of 4 KiB names would be 8 GiB from a ~70 MB upload */
+#define MAX_SYMLINK_BYTES (64u * 1024 * 1024)
 #define STDERR_KEEP 360
 
 void sa_intake_limits_default(sa_intake_limits *lim) {
@@ -62,6 +65,7 @@ typedef struct symset {
     char **keys;
     unsigned char *is_link;
     size_t cap, used;
+    size_t bytes; /* the keys' sizes plus overhead, against MAX_SYMLINK_BYTES */
 } symset;
 
 typedef struct ctx {
@@ -192,7 +196,8 @@ static int symset_set(symset *s, const char *key, int is_link) {
         return 0;
     }
     if (!is_link) return 0;
-    if (s->used >= MAX_SYMLINKS) return -2;
+    size_t kbytes = strlen(key) + 1 + 16;
+    if (s->used >= MAX_SYMLINKS || s->bytes + kbytes > MAX_SYMLINK_BYTES) return -2;
     if ((s->used + 1) * 2 > s->cap) {
         size_t ncap = s->cap ? s->cap * 2 : 1024;
         char **nk = calloc(ncap, sizeof *nk);
@@ -222,6 +227,7 @@ static int symset_set(symset *s, const char *key, int is_link) {
     s->keys[j] = k;
     s->is_link[j] = 1;
     s->used++;
+    s->bytes += kbytes;
     return 0;
 }
 
@@ -658,7 +664,9 @@ static int scan_layer(ctx *c, size_t index, const char *member_name, const char 
         }
         int sr = symset_set(&c->links, e->name, e->type == SA_TAR_SYMLINK);
         if (sr == -2) {
-            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE, "unsafe archive: more than %u symbolic links", MAX_SYMLINKS);
+            refuse(c, SA_REFUSED_UNSAFE_ARCHIVE,
+                   "unsafe archive: too many symbolic links (at most %u, their paths together at most %u MiB)",
+                   MAX_SYMLINKS, MAX_SYMLINK_BYTES >> 20);
             goto out;
         }
         if (sr < 0) {

@@ -371,6 +371,17 @@ def main():
                 data = json.dumps(mm).encode()
             entries.append((m.name, "file", data))
         run(f"{name}.tar", tar_bytes(entries), want, "'urls'" if extra else None)
+    # Symlinks with long names: their paths are kept, so they are capped in bytes
+    # (64 MiB) as well as in number; 17 000 links of 4 000-byte names exceed it.
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for i in range(17000):
+            ti = tarfile.TarInfo(f"{i:08d}" + "x" * 3990)
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = "prog"
+            tf.addfile(ti)
+    run("symlink-bytes.tar.gz", gzip.compress(docker_archive(layers=[bio.getvalue()])[0], compresslevel=1),
+        "unsafe_archive", "too many symbolic links")
     # An image VOLUME: a writable, uncapped volume on the host's disk.
     run("volume.tar", docker_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
     run("volume-oci.tar", oci_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
