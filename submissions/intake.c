@@ -27,6 +27,7 @@
 #define GIB (1024ull * 1024 * 1024)
 #define JSON_MAX (4u * 1024 * 1024)    /* manifest, index, config */
 #define PASSWD_MAX (1024u * 1024)       /* /etc/passwd read from a layer */
+#define PASSWD_LINE_MAX 65536u          /* Go's bufio.MaxScanTokenSize */
 #define MAX_MEMBERS 100000u             /* outer tar */
 #define MAX_LAYERS 256u
 #define MAX_SYMLINKS 2000000u
@@ -476,6 +477,89 @@ static int blob_name(ctx *c, const char *digest, char *out, size_t size, const c
 
 /* ---- The image config ---- */
 
+/* Signals by the names podman's ParseSignal knows (after an optional "SIG", any
+ * case), or by number. */
+static int signal_ok(const char *sig) {
+    static const char *const names[] = {"ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL",
+                                        "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT",
+                                        "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN",
+                                        "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", NULL};
+    size_t n = strlen(sig);
+    if (n >= 1 && n <= 2 && strspn(sig, "0123456789") == n) {
+        int v = atoi(sig);
+        return v >= 1 && v <= 64;
+    }
+    char up[16];
+    if (n >= sizeof up) return 0;
+    for (size_t i = 0; i <= n; i++) up[i] = (char)((sig[i] >= 'a' && sig[i] <= 'z') ? sig[i] - 32 : sig[i]);
+    const char *name = strncmp(up, "SIG", 3) == 0 ? up + 3 : up;
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* A JSON string without NUL: the C string, else NULL. */
+static const char *plain_string(json_t *j) {
+    const char *v = json_string_value(j);
+    return v && strlen(v) == json_string_length(j) ? v : NULL;
+}
+
+/* Config fields the engine would refuse at run time ("invalid signal", "env fields
+ * from image failed to parse"): an engine_error, the platform's fault, retried and
+ * not counted against the quota. Refused here, as the challenger's. An Env entry
+ * without '=' would also be taken from the engine client's own environment
+ * (podman's env.ParseSlice), that is SegArena's. */
+static int check_run_config(ctx *c, json_t *conf) {
+    char buf[120];
+    json_t *sig = json_object_get(conf, "StopSignal");
+    if (sig && !json_is_null(sig)) {
+        const char *v = plain_string(sig);
+        if (!v || (v[0] && !signal_ok(v)))
+            return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: STOPSIGNAL '%s' is not a signal",
+                          v ? shown(v, buf, 40) : "?");
+    }
+    json_t *env = json_object_get(conf, "Env");
+    if (env && !json_is_null(env)) {
+        if (!json_is_array(env))
+            return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the config's Env is not a list");
+        size_t i;
+        json_t *e;
+        json_array_foreach(env, i, e) {
+            const char *v = plain_string(e);
+            const char *eq = v ? strchr(v, '=') : NULL;
+            int ok = eq && eq != v;
+            for (const char *k = v; ok && k < eq; k++) ok = *k > ' ' && *k < 0x7f;
+            if (!ok)
+                return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                              "not a valid image: ENV entry '%s' is not NAME=VALUE (a name of printable characters "
+                              "without spaces)",
+                              v ? shown(v, buf, 60) : "?");
+        }
+    }
+    json_t *wd = json_object_get(conf, "WorkingDir");
+    if (wd && !json_is_null(wd)) {
+        const char *v = plain_string(wd);
+        if (!v || (v[0] && v[0] != '/'))
+            return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: WORKDIR '%s' is not an absolute path",
+                          v ? shown(v, buf, 100) : "?");
+    }
+    const char *lists[] = {"Entrypoint", "Cmd"};
+    for (int l = 0; l < 2; l++) {
+        json_t *list = json_object_get(conf, lists[l]);
+        if (!list || json_is_null(list)) continue;
+        if (!json_is_array(list))
+            return refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the config's %s is not a list", lists[l]);
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e) {
+            if (!plain_string(e))
+                return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                              "not a valid image: the config's %s holds something other than text", lists[l]);
+        }
+    }
+    return 0;
+}
+
 static int check_config(ctx *c, json_t *cfg, size_t nlayers) {
     sa_image_info *info = c->info;
     const char *arch = json_string_value(json_object_get(cfg, "architecture"));
@@ -502,6 +586,7 @@ static int check_config(ctx *c, json_t *cfg, size_t nlayers) {
         snprintf(info->entrypoint, sizeof info->entrypoint, "%s", dump);
         free(dump);
     }
+    if (check_run_config(c, conf) < 0) return -1;
     /* A VOLUME is a writable, uncapped engine volume on the host's disk (podman
      * runs with --image-volume=ignore, docker has no such flag), left behind when a
      * forced removal races the client's clean-up. */
@@ -734,6 +819,16 @@ out:
 
 static int resolve_user(ctx *c) {
     sa_image_info *info = c->info;
+    /* runc reads /etc/passwd with a bufio.Scanner (64 KiB a line) even for a
+     * numeric --user: a longer line fails the run, as the engine's error */
+    for (size_t i = 0, start = 0; c->passwd_state == 1 && i <= c->passwd_len; i++) {
+        if (i < c->passwd_len && c->passwd[i] != '\n') continue;
+        if (i - start >= PASSWD_LINE_MAX)
+            return refuse(c, SA_REFUSED_INVALID_IMAGE,
+                          "not a valid image: /etc/passwd has a line of %zu bytes (engines read at most %u)",
+                          i - start, PASSWD_LINE_MAX - 1);
+        start = i + 1;
+    }
     char name[64];
     long uid;
     sa_parse_user(info->user, &uid, name, sizeof name);
