@@ -52,9 +52,14 @@ static int first_job_id(sa_store *st, sqlite3_stmt *stmt, int64_t *job_id, sa_er
     "SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id "                             \
     "WHERE r.status IN ('queued', 'running') AND "
 
-static int oldest_queued_job(sa_store *st, int64_t *job_id, sa_error *err) {
+/* A queued job's lease_expires is its not-before time (0: at once): a job given
+ * back after a platform or engine error waits there, so that its retries are
+ * spread out instead of burnt one after another. */
+static int oldest_queued_job(sa_store *st, double now, int64_t *job_id, sa_error *err) {
     sqlite3_stmt *stmt = sa_db_prepare(
-        st, err, ACTIVE_JOBS "j.status = 'queued' ORDER BY j.run_id, j.id LIMIT 1", NULL);
+        st, err,
+        ACTIVE_JOBS "j.status = 'queued' AND j.lease_expires <= ? ORDER BY j.run_id, j.id LIMIT 1",
+        "d", now);
     return first_job_id(st, stmt, job_id, err);
 }
 
@@ -121,7 +126,7 @@ static int choose_job(sa_store *st, double now, sa_owner_dead_fn owner_dead, voi
      * leftover containers still hold memory and GPUs until taken over */
     int rc = oldest_expired_job(st, now, job_id, err);
     if (rc == 0 && owner_dead) rc = job_of_dead_owner(st, owner_dead, ctx, job_id, err);
-    if (rc == 0) rc = oldest_queued_job(st, job_id, err);
+    if (rc == 0) rc = oldest_queued_job(st, now, job_id, err);
     return rc;
 }
 
@@ -172,24 +177,32 @@ int sa_store_job_renew(sa_store *st, const sa_job_row *job, double lease_seconds
     return changed < 0 ? -1 : changed > 0;
 }
 
-/* A released job of a run cancelled meanwhile becomes cancelled, not queued. */
-/* uncounted: the claim is taken back from attempts (the next claim reuses its number) */
-static int release(sa_store *st, const sa_job_row *job, int uncounted, sa_error *err) {
+/* A released job of a run cancelled meanwhile becomes cancelled, not queued.
+ * uncounted: the claim is taken back from attempts (the next claim reuses its
+ * number); not_before goes to lease_expires (see oldest_queued_job). */
+static int release(sa_store *st, const sa_job_row *job, int uncounted, double not_before,
+                   sa_error *err) {
     int changed = sa_db_exec(
         st, err,
-        "UPDATE jobs SET lease_owner = '', lease_expires = 0, attempts = attempts - ?, status = "
+        "UPDATE jobs SET lease_owner = '', lease_expires = ?, attempts = attempts - ?, status = "
         "CASE WHEN (SELECT status FROM runs WHERE id = jobs.run_id) IN ('queued', 'running') "
         "THEN 'queued' ELSE 'cancelled' END WHERE " HELD_BY_LEASE,
-        "iiti", uncounted ? 1 : 0, job->id, job->lease_owner, job->attempts);
+        "diiti", not_before > 0 ? not_before : 0.0, uncounted ? 1 : 0, job->id, job->lease_owner,
+        job->attempts);
     return changed < 0 ? -1 : changed > 0;
 }
 
 int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err) {
-    return release(st, job, 0, err);
+    return release(st, job, 0, 0, err);
 }
 
 int sa_store_job_give_back(sa_store *st, const sa_job_row *job, sa_error *err) {
-    return release(st, job, 1, err);
+    return release(st, job, 1, 0, err);
+}
+
+int sa_store_job_release_until(sa_store *st, const sa_job_row *job, double not_before,
+                               int counted, sa_error *err) {
+    return release(st, job, !counted, not_before, err);
 }
 
 static int insert_case_result(sa_store *st, const sa_job_row *job, const sa_case_result_row *res,

@@ -374,7 +374,7 @@ typedef struct sa_job_row {
     char status[16];      /* "queued", "running", "done" or "cancelled" */
     int64_t attempts;     /* claims so far; the lease token of the current one */
     char lease_owner[128];
-    double lease_expires;
+    double lease_expires; /* running: the lease's end; queued: not claimed before it */
 } sa_job_row;
 
 /* Says whether a lease owner (a worker's name as given to sa_store_job_claim) is
@@ -384,7 +384,8 @@ typedef int (*sa_owner_dead_fn)(const char *owner, void *ctx);
 
 /* Claims one job in one IMMEDIATE transaction: a running job whose lease expired
  * (or whose owner owner_dead says is dead; owner_dead may be NULL) first, else the
- * oldest queued job of a queued or running run (runs in id order), never a job of
+ * oldest queued job of a queued or running run (runs in id order) whose not-before
+ * time (lease_expires, see sa_store_job_release_until) has come, never a job of
  * a cancelled or done run. Sets status running, lease_owner = owner, lease_expires
  * = now + lease_seconds, attempts + 1, and the run running (started = now) if it
  * was queued. Returns 1 with *out filled, 0 when nothing is claimable, -1 error. */
@@ -403,6 +404,12 @@ int sa_store_job_release(sa_store *st, const sa_job_row *job, sa_error *err);
 /* The same for a claim that did nothing (no GPU free): not counted, the next claim
  * has the same attempt number, so waiting for a GPU uses up no retry. */
 int sa_store_job_give_back(sa_store *st, const sa_job_row *job, sa_error *err);
+/* Release (counted) or give back (counted 0) with a not-before time: the job is
+ * queued again but not claimed before not_before (seconds since the epoch; kept in
+ * lease_expires, which a queued job has no other use for: no schema change). So a
+ * retry after a platform or engine error comes after a delay. 1, 0 lost, -1. */
+int sa_store_job_release_until(sa_store *st, const sa_job_row *job, double not_before,
+                               int counted, sa_error *err);
 
 typedef struct sa_case_result_row {
     int64_t run_id;

@@ -1063,6 +1063,47 @@ static void test_lease_expiry(void) {
     scratch_remove(&s);
 }
 
+/* A job released with a not-before time is not claimed before it (later jobs are),
+ * then is; a counted release uses up an attempt, an uncounted one does not. */
+static void test_release_until(void) {
+    scratch s;
+    scratch_make(&s);
+    world w;
+    sa_store *st = world_open(&s, &w);
+    sa_error err = {{0}};
+    const char *const two[] = {"c1", "c2"};
+    int64_t run = make_run(st, &w, two, 2);
+    sa_job_row a, b;
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(strcmp(a.case_id, "c1") == 0 && a.attempts == 1);
+    double not_before = sa_store_now() + 1.0;
+    CHECK(sa_store_job_release_until(st, &a, not_before, 1, &err) == 1);
+    CHECK(sa_store_job_release_until(st, &a, not_before, 1, &err) == 0); /* token used */
+    sa_job_row *jobs = NULL;
+    size_t n = 0;
+    CHECK(sa_store_job_list(st, run, &jobs, &n, &err) == 0);
+    CHECK(n == 2 && strcmp(jobs[0].status, "queued") == 0 && jobs[0].lease_expires == not_before);
+    free(jobs);
+    /* c1 waits: c2 is claimed, then nothing */
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(strcmp(b.case_id, "c2") == 0);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &b, &err) == 0);
+    usleep(1200 * 1000);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(strcmp(a.case_id, "c1") == 0 && a.attempts == 2);
+    /* uncounted with a delay: the next claim has the same number */
+    CHECK(sa_store_job_release_until(st, &a, sa_store_now() + 0.3, 0, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &b, &err) == 0);
+    usleep(400 * 1000);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(strcmp(a.case_id, "c1") == 0 && a.attempts == 2);
+    /* a plain release is claimable at once */
+    CHECK(sa_store_job_release(st, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &a, &err) == 1 && a.attempts == 3);
+    sa_store_close(st);
+    scratch_remove(&s);
+}
+
 typedef struct dead_list {
     const char *dead;
     int calls;
@@ -1615,6 +1656,7 @@ int main(void) {
     test_run_create_and_claim_order();
     test_complete_once();
     test_lease_expiry();
+    test_release_until();
     test_owner_dead();
     test_cancel();
     test_finish();
