@@ -181,7 +181,11 @@ int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_r
         " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id AND c.status = 'succeeded')"
         " AND EXISTS (SELECT 1 FROM case_results p WHERE p.run_id = runs.parent_run_id"
         "  AND p.status = 'succeeded'))"
-        " ORDER BY id DESC LIMIT 1",
+        /* a run with engine_error cases (the platform failed them) does not replace
+         * an evaluation without any: that one is taken first, the newest of each */
+        " ORDER BY EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id"
+        "  AND c.status = 'failed' AND substr(coalesce(c.error_class, ''), 1, 12) = 'engine_error'),"
+        " id DESC LIMIT 1",
         "i", submission_id);
     return sa_db_fetch_one(st, stmt, &run_type, out, err);
 }

@@ -331,7 +331,9 @@ int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *ou
  * platform could not run or score anything of it) and a rescore that scored no
  * case where its parent had scored some (every stored output it had was unusable;
  * its other cases are the parent's failures, copied), so that the submission keeps
- * its previous evaluation, or has none. 1 found, 0 none. */
+ * its previous evaluation, or has none. Of the others, the newest without an
+ * engine_error case is taken first: a platform failure in a later run does not
+ * replace a clean evaluation. 1 found, 0 none. */
 int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
                                    sa_error *err);
 /* Queued jobs become cancelled and the run cancelled (unless already done or

@@ -1287,6 +1287,7 @@ static void test_finish(void) {
      * errors makes it one */
     int64_t broken = make_run(st, &w, two, 2);
     sa_case_result_row engine = result_of("failed", "engine_error: platform error", 0, 1);
+    sa_case_result_row ok_of_other = result_of("succeeded", "succeeded", 1, 1);
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
     CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
@@ -1304,7 +1305,21 @@ static void test_finish(void) {
     CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
     CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
     CHECK(sa_store_run_finish(st, mixed, "{}", &err) == 1);
-    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == mixed);
+    /* it is an evaluation, but one with engine_error cases does not replace the
+     * rescore, which has none */
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    sa_run_row_free(&r);
+    /* of another submission without a clean evaluation it is the one taken */
+    sa_submission_row other = submission_of(&w, "ready", "sha256:other", 0);
+    world w2 = w;
+    CHECK(sa_store_submission_add(st, &other, &w2.submission, &err) == 0);
+    int64_t mixed2 = make_run(st, &w2, two, 2);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
+    CHECK(sa_store_job_complete(st, &b, &ok_of_other, &err) == 1);
+    CHECK(sa_store_run_finish(st, mixed2, "{}", &err) == 1);
+    CHECK(sa_store_run_latest_evaluation(st, w2.submission, &r, &err) == 1 && r.id == mixed2);
     sa_run_row_free(&r);
     sa_case_result_row kept;
     CHECK(sa_store_case_result_get(st, mixed, b.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 123.5);
@@ -1315,7 +1330,8 @@ static void test_finish(void) {
 
     /* a rescore that scored nothing where its parent had scored a case (its stored
      * output unusable; the parent's timeout copied) is no evaluation either; a
-     * rescore of a parent that had scored nothing is one */
+     * rescore of a parent that had scored nothing is one, but one with an
+     * engine_error case, so the clean run before it stays the submission's */
     int64_t good = make_run(st, &w, two, 2);
     sa_case_result_row ok = result_of("succeeded", "succeeded", 1, 1);
     CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
@@ -1334,7 +1350,7 @@ static void test_finish(void) {
         CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
         CHECK(sa_store_run_finish(st, lost, "{}", &err) == 1);
         CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1);
-        CHECK(r.id == (parent_scored ? good : lost));
+        CHECK(r.id == good);
         sa_run_row_free(&r);
     }
     sa_store_close(st);
