@@ -174,7 +174,9 @@ static int check_dates_and_quota(sa_store *st, const sa_phase_spec *spec, int64_
     double window = spec->quota_days * 86400.0;
     int64_t used = 0;
     double oldest = 0;
-    if (sa_store_quota_used(st, phase_id, team_id, now - window, &used, &oldest, err)) return -1;
+    if (sa_store_quota_used(st, phase_id, team_id, now - window, spec->quota_submissions, &used,
+                            &oldest, err))
+        return -1;
     if (used >= spec->quota_submissions) {
         out->next_slot = oldest + window;
         sa_iso8601_format(out->next_slot, when);

@@ -121,22 +121,24 @@ int sa_worker_owner_dead(const char *owner, void *ctx) {
 /* ---- finishing runs ---- */
 
 /* A first evaluation that the platform could not carry out does not count
- * against the team's quota: some case ended with an engine_error (after every
- * retry) and no case was scored. A run with scored cases counts whatever else
- * happened, so that a container cannot buy a free, partly scored submission by
- * provoking engine errors on some cases. Set before the run is marked done (it
- * is idempotent), so that a crash in between cannot lose it. */
+ * against the team's quota until a later run of it scores a case: some case
+ * ended with an engine_error (after every retry) and no case was scored. A run
+ * with scored cases counts whatever else happened, so that a container cannot
+ * buy a free, partly scored submission by provoking engine errors on some cases.
+ * Set before the run is marked done (it is idempotent), so that a crash in
+ * between cannot lose it. */
 static int exempt_platform_failure(sa_store *st, int64_t run_id, sa_error *err) {
     sa_run_row run;
     int found = sa_store_run_get(st, run_id, &run, err);
     if (found <= 0) return found < 0 ? -1 : sa_error_set(err, "no run %lld", (long long)run_id);
-    int rc = 0;
-    if (!strcmp(run.kind, "evaluate")) {
-        sa_run_progress p;
-        rc = sa_store_run_progress(st, run_id, &p, err);
-        if (rc == 0 && p.engine_errors > 0 && p.succeeded == 0)
-            rc = sa_store_submission_set_quota_exempt(st, run.submission_id, 1, err);
-    }
+    sa_run_progress p;
+    int rc = sa_store_run_progress(st, run_id, &p, err);
+    if (rc == 0 && !strcmp(run.kind, "evaluate") && p.engine_errors > 0 && p.succeeded == 0)
+        rc = sa_store_submission_set_quota_exempt(st, run.submission_id, 1, err);
+    /* a later run (rerun, rescore) that scored a case: the submission counts again
+     * (the quota query also looks at the runs, so a crash here loses nothing) */
+    if (rc == 0 && strcmp(run.kind, "evaluate") && p.succeeded > 0)
+        rc = sa_store_submission_set_quota_exempt(st, run.submission_id, 0, err);
     sa_run_row_free(&run);
     return rc;
 }

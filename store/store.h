@@ -284,11 +284,14 @@ void sa_submission_rows_free(sa_submission_row *rows, size_t n);
 /* Marks it the selected entry of its team in its phase (and no other). */
 int sa_store_submission_select(sa_store *st, int64_t id, sa_error *err);
 int sa_store_submission_set_quota_exempt(sa_store *st, int64_t id, int exempt, sa_error *err);
-/* Submissions of the team in the phase created at or after `since` that count
- * against the quota: status ready and not quota_exempt. Also the creation time
- * of the oldest of them (0 when none), to say when the next slot opens. */
+/* Submissions of the team in the phase created after `since` that count against
+ * the quota: status ready, and not quota_exempt unless a done run of it has scored
+ * a case since (a rerun or rescore). Also *slot_frees (may be NULL): the creation
+ * time of the counted submission whose leaving the window brings the count below
+ * quota, the (count - quota)-th oldest (0-based; the oldest when count <= quota),
+ * 0 when none counts: that time + the window is when the next slot opens. */
 int sa_store_quota_used(sa_store *st, int64_t phase_id, int64_t team_id, double since,
-                        int64_t *count, double *oldest, sa_error *err);
+                        int64_t quota, int64_t *count, double *slot_frees, sa_error *err);
 
 /* ---- runs and jobs ---- */
 

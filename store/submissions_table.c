@@ -116,20 +116,33 @@ int sa_store_submission_set_quota_exempt(sa_store *st, int64_t id, int exempt, s
     return rc < 0 ? -1 : 0;
 }
 
+/* Counted: ready, created after since, and not exempt, or exempt but scored since
+ * by a done run (a rerun or rescore of a first evaluation the platform failed). */
+#define COUNTED_SUBMISSIONS                                                               \
+    "FROM submissions s WHERE s.phase_id = ?1 AND s.team_id = ?2 AND s.created > ?3 "      \
+    "AND s.status = 'ready' AND (s.quota_exempt = 0 OR EXISTS (SELECT 1 FROM runs r "     \
+    "JOIN case_results c ON c.run_id = r.id WHERE r.submission_id = s.id "                \
+    "AND r.status = 'done' AND c.status = 'succeeded')) "
+
 int sa_store_quota_used(sa_store *st, int64_t phase_id, int64_t team_id, double since,
-                        int64_t *count, double *oldest, sa_error *err) {
-    sqlite3_stmt *stmt = sa_db_prepare(
-        st, err,
-        "SELECT count(*), coalesce(min(created), 0) FROM submissions "
-        "WHERE phase_id = ? AND team_id = ? AND created >= ? AND status = 'ready' "
-        "AND quota_exempt = 0",
-        "iid", phase_id, team_id, since);
+                        int64_t quota, int64_t *count, double *slot_frees, sa_error *err) {
+    sqlite3_stmt *stmt =
+        sa_db_prepare(st, err, "SELECT count(*) " COUNTED_SUBMISSIONS, "iid", phase_id, team_id, since);
     if (!stmt) return -1;
     int rc = sa_db_step(st, stmt, err);
-    if (rc == 1) {
-        if (count) *count = sqlite3_column_int64(stmt, 0);
-        if (oldest) *oldest = sqlite3_column_double(stmt, 1);
-    }
+    int64_t n = rc == 1 ? sqlite3_column_int64(stmt, 0) : 0;
     sqlite3_finalize(stmt);
-    return rc == 1 ? 0 : -1;
+    if (rc != 1) return -1;
+    if (count) *count = n;
+    if (!slot_frees) return 0;
+    *slot_frees = 0;
+    if (n == 0) return 0;
+    stmt = sa_db_prepare(st, err, "SELECT s.created " COUNTED_SUBMISSIONS
+                                  "ORDER BY s.created, s.id LIMIT 1 OFFSET ?4",
+                         "iidi", phase_id, team_id, since, n > quota ? n - quota : (int64_t)0);
+    if (!stmt) return -1;
+    rc = sa_db_step(st, stmt, err);
+    if (rc == 1) *slot_frees = sqlite3_column_double(stmt, 0);
+    sqlite3_finalize(stmt);
+    return rc < 0 ? -1 : 0;
 }

@@ -378,7 +378,7 @@ static void test_migration_1_to_2(void) {
     }
     sa_submission_rows_free(subs, n);
     int64_t used = -1;
-    CHECK(sa_store_quota_used(st, phase, team, 0, &used, NULL, &err) == 0);
+    CHECK(sa_store_quota_used(st, phase, team, 0, 1, &used, NULL, &err) == 0);
     CHECK(used == 0);
     CHECK(sa_store_human_ref_put(st, "h", "c1", "{\"dice\":1}", &err) == 0);
     char *json = NULL;
@@ -826,22 +826,51 @@ static void test_quota(void) {
 
     int64_t count = -1;
     double oldest = -1;
-    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, &count, &oldest, &err) == 0);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 3, &count, &oldest, &err) == 0);
     CHECK(count == 3); /* y1, y2, world's; not old, not the invalid one, not the rivals' */
     CHECK_NEAR(oldest, now - 0.5 * day, 1e-3);
-    CHECK(sa_store_submission_set_quota_exempt(st, exempt_id, 1, &err) == 0);
-    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, &count, &oldest, &err) == 0);
-    CHECK(count == 2);
-    CHECK(sa_store_quota_used(st, w.phase, w.team, 0, &count, &oldest, &err) == 0);
+    /* with a quota of 2 (lowered), the slot frees when the second oldest leaves */
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 2, &count, &oldest, &err) == 0);
     CHECK(count == 3);
-    CHECK_NEAR(oldest, now - 3 * day, 1e-3);
-    /* since is inclusive */
-    CHECK(sa_store_quota_used(st, w.phase, w.team, now - 0.5 * day, &count, &oldest, &err) == 0);
+    CHECK_NEAR(oldest, now - 0.25 * day, 1e-3);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 1, &count, &oldest, &err) == 0);
+    CHECK(oldest > now - 0.1 * day); /* world's, created now */
+    CHECK(sa_store_submission_set_quota_exempt(st, exempt_id, 1, &err) == 0);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 1, &count, &oldest, &err) == 0);
     CHECK(count == 2);
-    CHECK(sa_store_quota_used(st, w.phase, w.team, now + day, &count, &oldest, &err) == 0);
-    CHECK(count == 0 && oldest == 0);
-    CHECK(sa_store_quota_used(st, w.phase, team2, now - day, &count, &oldest, &err) == 0);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, 0, 3, &count, &oldest, &err) == 0);
+    CHECK(count == 3); /* old, y1, world's */
+    CHECK_NEAR(oldest, now - 3 * day, 1e-3);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, 0, 5, &count, &oldest, &err) == 0);
+    CHECK_NEAR(oldest, now - 3 * day, 1e-3);
+    /* since is exclusive: one created at exactly since is out of the window, as its
+     * slot opens at created + window */
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - 0.5 * day, 1, &count, &oldest, &err) == 0);
     CHECK(count == 1);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now + day, 1, &count, &oldest, &err) == 0);
+    CHECK(count == 0 && oldest == 0);
+    CHECK(sa_store_quota_used(st, w.phase, team2, now - day, 1, &count, &oldest, &err) == 0);
+    CHECK(count == 1);
+    /* the exempt one counts again once a done run of it scored a case; a run with
+     * only failures, or not done, does not do that */
+    world we = w;
+    we.submission = exempt_id;
+    const char *const one[] = {"c1"};
+    sa_job_row job;
+    sa_case_result_row failed = result_of("failed", "engine_error: platform error", 0, 1);
+    sa_case_result_row ok = result_of("succeeded", "succeeded", 1, 1);
+    int64_t run1 = make_run(st, &we, one, 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &job, &err) == 1);
+    CHECK(sa_store_job_complete(st, &job, &failed, &err) == 1);
+    CHECK(sa_store_run_finish(st, run1, "{}", &err) == 1);
+    int64_t run2 = make_run(st, &we, one, 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &job, &err) == 1);
+    CHECK(sa_store_job_complete(st, &job, &ok, &err) == 1);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 1, &count, NULL, &err) == 0);
+    CHECK(count == 2);
+    CHECK(sa_store_run_finish(st, run2, "{}", &err) == 1);
+    CHECK(sa_store_quota_used(st, w.phase, w.team, now - day, 1, &count, NULL, &err) == 0);
+    CHECK(count == 3);
     sa_store_close(st);
     scratch_remove(&s);
 }
