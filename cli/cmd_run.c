@@ -53,7 +53,8 @@ static const char run_help[] =
 
 static const char worker_help[] =
     "usage: segarena worker [--threads N] [--until-idle] [--lease SECONDS]\n"
-    "                       [--data-dir DIR] [--quiet]\n"
+    "                       [--retry-delays S,S,...] [--sweep SECONDS] [--data-dir DIR]\n"
+    "                       [--quiet]\n"
     "\n"
     "Carries out the queued jobs of the data directory: N jobs at once (default 1), each\n"
     "claimed with a lease of SECONDS (default 60, renewed while the container runs). Any\n"
@@ -63,7 +64,16 @@ static const char worker_help[] =
     "after its container is removed. --until-idle returns once no run is queued or\n"
     "running; otherwise the worker runs until SIGINT or SIGTERM, then finishes its\n"
     "current jobs. Progress goes to stderr: one line per case (class, container and\n"
-    "platform time) and per finished run.\n";
+    "platform time) and per finished run.\n"
+    "\n"
+    "A case that failed by the platform's fault (an engine error, a file that could not\n"
+    "be written or read) goes back to the queue and is claimed again only after a delay:\n"
+    "--retry-delays, seconds after the first, second, ... failed claim, the last one\n"
+    "repeated (default 30,120,600,1800). While the data directory takes no writes (disk\n"
+    "full, read-only, I/O errors, quota) the case goes back uncounted and no job is\n"
+    "claimed; the worker looks again every first delay. Every --sweep SECONDS (default\n"
+    "300) it removes the containers and scratch folders of jobs that no live worker runs\n"
+    "(a dead worker's, a cancelled run's), as it does at start-up.\n";
 
 static void print_progress(FILE *out, int64_t run_id, const sa_run_progress *p,
                            const char *status) {
@@ -393,7 +403,8 @@ int cmd_worker(int argc, char **argv) {
             return EXIT_OK;
         }
     cli_opt opts[] = {{"--threads", 1, 0, 0}, {"--until-idle", 0, 0, 0}, {"--lease", 1, 0, 0},
-                      {"--data-dir", 1, 0, 0}, {"--quiet", 0, 0, 0}};
+                      {"--data-dir", 1, 0, 0}, {"--quiet", 0, 0, 0}, {"--retry-delays", 1, 0, 0},
+                      {"--sweep", 1, 0, 0}};
     const size_t n_opts = sizeof opts / sizeof *opts;
     const char *pos[1];
     size_t n_pos;
@@ -418,6 +429,33 @@ int cmd_worker(int argc, char **argv) {
         opt.lease_seconds = strtod(v, &end);
         if (*end || !(opt.lease_seconds >= 1 && opt.lease_seconds <= 86400)) {
             fprintf(stderr, "segarena worker: --lease must be between 1 and 86400 seconds\n");
+            return EXIT_BAD_INPUT;
+        }
+    }
+    double delays[16];
+    if ((v = cli_value(opts, n_opts, "--retry-delays"))) {
+        size_t n = 0;
+        const char *p = v;
+        for (;;) {
+            char *end;
+            double d = strtod(p, &end);
+            if (end == p || !(d >= 0 && d <= 86400) || n == 16 || (*end && *end != ',')) {
+                fprintf(stderr, "segarena worker: --retry-delays takes 1 to 16 comma-separated "
+                                "seconds, each 0 to 86400\n");
+                return EXIT_BAD_INPUT;
+            }
+            delays[n++] = d;
+            if (!*end) break;
+            p = end + 1;
+        }
+        opt.retry_delays = delays;
+        opt.n_retry_delays = n;
+    }
+    if ((v = cli_value(opts, n_opts, "--sweep"))) {
+        char *end;
+        opt.sweep_seconds = strtod(v, &end);
+        if (*end || !(opt.sweep_seconds >= 1 && opt.sweep_seconds <= 86400)) {
+            fprintf(stderr, "segarena worker: --sweep must be between 1 and 86400 seconds\n");
             return EXIT_BAD_INPUT;
         }
     }

@@ -423,6 +423,16 @@ typedef struct sa_worker_options {
     double lease_seconds;   /* default 60; renewed every third of it */
     int until_idle;         /* return once no job is queued or running anywhere */
     volatile int *stop;     /* set to non-zero to stop after the current jobs */
+    /* Seconds a case waits in the queue before its next claim after a platform or
+     * engine error: retry_delays[attempt - 1], the last one repeated. NULL: 30 s,
+     * 2 min, 10 min, 30 min. retry_delays[0] is also how long the worker pauses
+     * claiming while the data directory cannot be written (disk full, read-only,
+     * I/O error, quota) before it looks again. Smaller values are for tests. */
+    const double *retry_delays;
+    size_t n_retry_delays;
+    /* Seconds between sweeps for containers and scratch folders of jobs no live
+     * worker is running (a dead worker's, a cancelled run's); 0: 300. */
+    double sweep_seconds;
     /* Called from worker threads (serialised by the worker): progress. */
     void (*on_event)(const sa_worker_event *ev, void *ctx);
     void *ctx;

@@ -7,6 +7,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +203,37 @@ void sa_hide_paths(char *msg, size_t cap, const char *const *paths, size_t n, co
     out[k] = '\0';
     memcpy(msg, out, k + 1);
     free(out);
+}
+
+/* The errors that say the file system itself takes no writes now. */
+static int lasting_write_error(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EROFS || e == EIO;
+}
+
+int sa_dir_cannot_take_writes(const char *dir, sa_error *err) {
+    static atomic_uint counter;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        int e = errno;
+        if (!lasting_write_error(e)) return 0;
+        sa_error_set(err, "%s: cannot create: %s", dir, strerror(e));
+        return 1;
+    }
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/.write-probe-%ld-%u", dir, (long)getpid(),
+                 atomic_fetch_add(&counter, 1)) >= (int)sizeof path)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        int e = errno;
+        if (!lasting_write_error(e)) return 0;
+        sa_error_set(err, "%s: cannot write: %s", dir, strerror(e));
+        return 1;
+    }
+    static const char block[4096];
+    int e = write_all(fd, block, sizeof block) == 0 && fsync(fd) == 0 ? 0 : errno;
+    if (close(fd) != 0 && e == 0) e = errno;
+    unlink(path);
+    if (!lasting_write_error(e)) return 0;
+    sa_error_set(err, "%s: cannot write: %s", dir, strerror(e));
+    return 1;
 }

@@ -21,6 +21,12 @@ int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
  * (never the whole file in memory) written like sa_write_atomic, then src is
  * removed. 0 or -1. */
 int sa_move_file(const char *src, const char *dst, mode_t mode, sa_error *err);
+/* Whether dir can take a small file (written, fsynced, removed): 1 when it cannot
+ * because of the file system itself (ENOSPC, EDQUOT, EROFS, EIO: a full, read-only
+ * or failing disk), with err naming dir and the cause; 0 otherwise (writable, or a
+ * failure of another kind, which is left to the caller's own error). dir is made
+ * if missing. */
+int sa_dir_cannot_take_writes(const char *dir, sa_error *err);
 /* rm -rf that stays on path's file system (a still-mounted tmpfs is left). */
 void sa_remove_tree(const char *path);
 /* Rewrites msg (a NUL-terminated text in a buffer of cap bytes) so that it names

@@ -305,6 +305,23 @@ static const char *file_ext(const char *path) {
     return dot ? dot : "";
 }
 
+/* Removes the attempt folders under parent (runs/<run>/<case>) but keep's (-1:
+ * all of them). */
+static void remove_attempt_folders(const char *parent, long long keep) {
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long long attempt = strtoll(e->d_name, &end, 10);
+        if (end == e->d_name || *end || attempt == keep) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        sa_remove_tree(path);
+    }
+    closedir(d);
+}
+
 /* Once this attempt's result is stored (the only one of the case that ever will
  * be), the folders other attempts left under runs/<run>/<case>/ go (a worker that
  * lost its lease checks it before writing there, and removes its own folder). */
@@ -314,18 +331,7 @@ static void remove_other_attempt_folders(const job_context *c) {
     char *slash = strrchr(parent, '/');
     if (!slash) return;
     *slash = '\0';
-    DIR *d = opendir(parent);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long long attempt = strtoll(e->d_name, &end, 10);
-        if (end == e->d_name || *end || attempt == (long long)c->job->attempts) continue;
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
-        sa_remove_tree(path);
-    }
-    closedir(d);
+    remove_attempt_folders(parent, (long long)c->job->attempts);
 }
 
 static int complete_and_report(job_context *c, sa_case_result_row *row, double started,
@@ -345,6 +351,7 @@ static int complete_and_report(job_context *c, sa_case_result_row *row, double s
     row->attempts = c->job->attempts;
     row->finished = sa_store_now();
     int stored = sa_store_job_complete(c->st, c->job, row, err);
+    if (stored == 0) sa_remove_tree(c->case_dir); /* fenced off: this attempt's files are no one's */
     if (stored <= 0) return stored;
     remove_other_attempt_folders(c);
     sa_run_progress p;
@@ -437,7 +444,9 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
                                   .case_id = job->case_id, .error_class = res.class_text,
                                   .message = res.detail};
             sa_worker_emit(w, &ev);
-            rc = sa_store_job_release(st, job, err) < 0 ? -1 : SA_JOB_GIVEN_BACK;
+            /* retried after a delay that grows with each claim */
+            double not_before = sa_store_now() + sa_worker_retry_delay(w, job->attempts);
+            rc = sa_store_job_release_until(st, job, not_before, 1, err) < 0 ? -1 : SA_JOB_GIVEN_BACK;
             goto done;
         }
         snprintf(row.status, sizeof row.status, "%s", res.succeeded ? "succeeded" : "failed");
@@ -492,6 +501,14 @@ int sa_job_execute(sa_worker_shared *w, sa_store *st, const sa_job_row *job, sa_
             free(row.detail);
             row.detail = strdup(problem);
         } else {
+            /* nothing is written under runs/ for a job this worker no longer holds
+             * (a rescore had not asked yet) */
+            int held = lease_lost(&hb) ? 0 : sa_store_job_renew(st, job, w->opt->lease_seconds, err);
+            if (held <= 0) {
+                if (held == 0) sa_remove_tree(c.case_dir);
+                rc = held < 0 ? -1 : 0;
+                goto done;
+            }
             char result_path[4300];
             snprintf(result_path, sizeof result_path, "%s/result.json", c.case_dir);
             if ((rc = sa_write_atomic(result_path, result_json, strlen(result_json), 0600, err)))
@@ -563,6 +580,11 @@ int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_jo
     }
     int stored = sa_store_job_complete(st, job, &row, err);
     if (stored <= 0) return stored;
+    /* the stored failure refers to no attempt's files: every attempt's folder goes */
+    char parent[4300];
+    snprintf(parent, sizeof parent, "%s/runs/%lld/%s", w->opt->data_dir, (long long)job->run_id,
+             job->case_id);
+    remove_attempt_folders(parent, -1);
     sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE, .run_id = job->run_id,
                           .case_id = job->case_id, .error_class = row.error_class};
     sa_worker_emit(w, &ev);

@@ -6,8 +6,11 @@
  * Leases are named after the process (host, boot, pid namespace, pid, start time,
  * thread) so that a restarted worker takes over the jobs of a dead process of this
  * host, boot and pid namespace at once
- * instead of waiting for the lease to expire. At start-up, containers of this
- * data directory left behind by a crash for runs that are over are removed.
+ * instead of waiting for the lease to expire. At start-up and then every few
+ * minutes, containers of this data directory that no live worker is running (a
+ * crash's, a cancelled run's) are removed. A case that failed by the platform's
+ * fault goes back to the queue with a growing delay; while the data directory
+ * takes no writes at all (disk full, read-only, I/O errors) nothing is claimed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +22,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "worker_internal.h"
+
+static const double default_retry_delays[] = {30, 120, 600, 1800};
+
+double sa_worker_retry_delay(const sa_worker_shared *w, int64_t attempts) {
+    const double *d = w->opt->retry_delays;
+    size_t n = w->opt->n_retry_delays;
+    if (!d || n == 0) {
+        d = default_retry_delays;
+        n = sizeof default_retry_delays / sizeof *default_retry_delays;
+    }
+    size_t i = attempts < 1 ? 0 : (size_t)(attempts - 1);
+    return d[i < n ? i : n - 1];
+}
 
 void sa_worker_options_default(sa_worker_options *opt) {
     memset(opt, 0, sizeof *opt);
@@ -359,6 +376,77 @@ static void report_problem(sa_worker_shared *w, int64_t run_id, const char *case
     sa_worker_emit(w, &ev);
 }
 
+/* ---- a data directory that takes no writes ---- */
+
+static void runs_dir(const sa_worker_shared *w, char *buf, size_t size) {
+    snprintf(buf, size, "%s/runs", w->opt->data_dir);
+}
+
+/* Claiming stops (one line says why) until the data directory's runs/ takes a
+ * write again; looked at every retry_delays[0] seconds. */
+static void pause_claiming(sa_worker_shared *w, const sa_job_row *job, const char *why) {
+    pthread_mutex_lock(&w->pause_lock);
+    int was = w->paused;
+    w->paused = 1;
+    w->paused_until = sa_store_now() + sa_worker_retry_delay(w, 1);
+    pthread_mutex_unlock(&w->pause_lock);
+    if (was) return;
+    char line[700];
+    snprintf(line, sizeof line,
+             "the data directory takes no writes (%s): the case goes back to the queue, not "
+             "counted as an attempt, and no job is claimed until it does (looked at every %g s)",
+             why, sa_worker_retry_delay(w, 1));
+    report_problem(w, job->run_id, job->case_id, line);
+}
+
+/* 1 while claiming is paused; the first thread past the pause's end looks again. */
+static int claiming_paused(sa_worker_shared *w) {
+    pthread_mutex_lock(&w->pause_lock);
+    int paused = w->paused;
+    int resumed = 0;
+    if (paused && sa_store_now() >= w->paused_until) {
+        char runs[4200];
+        runs_dir(w, runs, sizeof runs);
+        sa_error why;
+        if (sa_dir_cannot_take_writes(runs, &why)) {
+            w->paused_until = sa_store_now() + sa_worker_retry_delay(w, 1);
+        } else {
+            w->paused = paused = 0;
+            resumed = 1;
+        }
+    }
+    pthread_mutex_unlock(&w->pause_lock);
+    if (resumed) report_problem(w, 0, NULL, "the data directory takes writes again: claiming resumes");
+    return paused;
+}
+
+/* A job that sa_job_execute could not carry out (-1, err): while the data
+ * directory takes no writes it goes back uncounted and claiming pauses; otherwise
+ * it is retried after a growing delay, and after SA_PLATFORM_ERROR_ATTEMPTS claims
+ * stored as a platform failure. */
+static void platform_problem(sa_worker_shared *w, sa_store *st, const sa_job_row *job,
+                             const sa_error *err) {
+    char runs[4200];
+    runs_dir(w, runs, sizeof runs);
+    sa_error why, again;
+    if (sa_dir_cannot_take_writes(runs, &why)) {
+        sa_store_job_release_until(st, job, sa_store_now() + sa_worker_retry_delay(w, 1), 0, &again);
+        pause_claiming(w, job, why.msg);
+        return;
+    }
+    report_problem(w, job->run_id, job->case_id, err->msg);
+    if (job->attempts >= SA_PLATFORM_ERROR_ATTEMPTS &&
+        sa_job_store_platform_failure(w, st, job, err->msg, &again) >= 0)
+        return;
+    double delay = sa_worker_retry_delay(w, job->attempts);
+    if (sa_store_job_release_until(st, job, sa_store_now() + delay, 1, &again) == 1) {
+        char line[120];
+        snprintf(line, sizeof line, "retried in %g s (claim %lld of at most %d)", delay,
+                 (long long)job->attempts + 1, SA_PLATFORM_ERROR_ATTEMPTS);
+        report_problem(w, job->run_id, job->case_id, line);
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_thread *t = arg;
     sa_worker_shared *w = t->w;
@@ -373,6 +461,11 @@ static void *worker_main(void *arg) {
     int finish_failures = 0;
     while (!stopped(w)) {
         sa_error err;
+        if (t->index == 0 && sa_store_now() - w->last_sweep >=
+                                 (w->opt->sweep_seconds > 0 ? w->opt->sweep_seconds : 300)) {
+            sweep_leftovers(w, st);
+            w->last_sweep = sa_store_now();
+        }
         if (finish_pending_runs(w, st, &err)) {
             report_problem(w, 0, NULL, err.msg);
             if (w->opt->until_idle && ++finish_failures >= 3) { /* it would never be idle */
@@ -383,6 +476,10 @@ static void *worker_main(void *arg) {
             nap(1.0);
         } else {
             finish_failures = 0;
+        }
+        if (claiming_paused(w)) {
+            nap(0.2);
+            continue;
         }
         sa_job_row job;
         int claimed = sa_store_job_claim(st, owner, w->opt->lease_seconds, sa_worker_owner_dead,
@@ -408,23 +505,17 @@ static void *worker_main(void *arg) {
                      "lost the lease or failed each time", (long long)job.attempts);
             report_problem(w, job.run_id, job.case_id, why);
             sa_error again;
+            /* the containers and scratch folders its dead workers left */
+            if (sa_worker_remove_earlier_attempts(w, job.run_id, job.case_id, (int)job.attempts,
+                                                  &again))
+                report_problem(w, job.run_id, job.case_id, again.msg);
             if (sa_job_store_platform_failure(w, st, &job, why, &again) < 0)
                 report_problem(w, job.run_id, job.case_id, again.msg);
             continue;
         }
         int done = sa_job_execute(w, st, &job, &err);
         if (done == SA_JOB_GIVEN_BACK) nap(1.0); /* to be retried: not at once */
-        if (done < 0) {
-            /* a platform problem (disk full, dataset file gone): given back a few
-             * times, then the case is stored as failed */
-            report_problem(w, job.run_id, job.case_id, err.msg);
-            sa_error again;
-            if (job.attempts >= SA_PLATFORM_ERROR_ATTEMPTS &&
-                sa_job_store_platform_failure(w, st, &job, err.msg, &again) >= 0)
-                continue;
-            sa_store_job_release(st, &job, &again);
-            nap(1.0);
-        }
+        if (done < 0) platform_problem(w, st, &job, &err); /* disk full, dataset file gone */
     }
     sa_store_close(st);
     return NULL;
@@ -439,13 +530,16 @@ int sa_worker_run(const sa_worker_options *opt, sa_error *err) {
     memset(&w, 0, sizeof w);
     w.opt = opt;
     pthread_mutex_init(&w.event_lock, NULL);
+    pthread_mutex_init(&w.pause_lock, NULL);
     sa_store *st = NULL;
     if (sa_store_open(opt->data_dir, 0, &st, err)) {
+        pthread_mutex_destroy(&w.pause_lock);
         pthread_mutex_destroy(&w.event_lock);
         return -1;
     }
     snprintf(w.instance, sizeof w.instance, "%s", sa_store_instance(st));
     sweep_leftovers(&w, st);
+    w.last_sweep = sa_store_now();
     queue_forgotten_runs(&w, st);
     sa_store_close(st);
     w.n_gpus = sa_gpu_available(opt->engine, NULL, 0);
@@ -453,6 +547,7 @@ int sa_worker_run(const sa_worker_options *opt, sa_error *err) {
 
     worker_thread *threads = calloc((size_t)opt->threads, sizeof *threads);
     if (!threads) {
+        pthread_mutex_destroy(&w.pause_lock);
         pthread_mutex_destroy(&w.event_lock);
         return sa_error_set(err, "out of memory");
     }
@@ -472,6 +567,7 @@ int sa_worker_run(const sa_worker_options *opt, sa_error *err) {
         }
     }
     free(threads);
+    pthread_mutex_destroy(&w.pause_lock);
     pthread_mutex_destroy(&w.event_lock);
     return rc;
 }

@@ -19,7 +19,16 @@ typedef struct sa_worker_shared {
     pthread_mutex_t event_lock;
     char instance[16]; /* the store's instance tag (container names) */
     int n_gpus;        /* GPUs this host can pass in */
+    /* claiming paused while the data directory takes no writes (worker.c) */
+    pthread_mutex_t pause_lock;
+    int paused;
+    double paused_until; /* sa_store_now() of the next look */
+    double last_sweep;   /* sa_store_now() of the last sweep for leftovers */
 } sa_worker_shared;
+
+/* How long a case waits in the queue after its claim number `attempts` ended in a
+ * platform or engine error (opt->retry_delays, or 30 s, 2 min, 10 min, 30 min). */
+double sa_worker_retry_delay(const sa_worker_shared *w, int64_t attempts);
 
 /* Serialised call of opt->on_event. */
 void sa_worker_emit(sa_worker_shared *w, const sa_worker_event *ev);

@@ -25,3 +25,15 @@ target_link_libraries(test_worker_owner PRIVATE sa_evaluator)
 target_compile_definitions(test_worker_owner PRIVATE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
 add_test(NAME evaluator.worker_owner COMMAND test_worker_owner)
 set_tests_properties(evaluator.worker_owner PROPERTIES LABELS unit TIMEOUT 60)
+
+# The worker without containers (rescores, a stand-in podman): platform errors are
+# retried after growing delays and do not replace a clean evaluation on the board; a
+# data directory that takes no writes pauses claiming without using up attempts;
+# containers of dead workers and cancelled runs are removed by a running worker.
+add_library(sa_fault_fs SHARED ${CMAKE_CURRENT_SOURCE_DIR}/integration/fault_fs.c)
+target_link_libraries(sa_fault_fs PRIVATE ${CMAKE_DL_LIBS})
+add_test(NAME evaluator.worker_retries
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_worker_retries.py
+          $<TARGET_FILE:segarena> $<TARGET_FILE:sa_fault_fs> ${PROJECT_SOURCE_DIR}/examples
+          ${CMAKE_CURRENT_BINARY_DIR}/worker_retries_work)
+set_tests_properties(evaluator.worker_retries PROPERTIES LABELS integration TIMEOUT 180)

@@ -1,0 +1,88 @@
+/*
+ * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
+ * on chosen paths, standing in for a full, read-only or failing disk without root.
+ * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
+ * (mkdir, rename, open or *) whose path holds substring fails with errno. The file
+ * is read at every call, so a test can change or remove it while a worker runs.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* The errno a call of op on path is to fail with, 0 none. */
+static int fault(const char *op, const char *path) {
+    const char *name = getenv("SA_FAULT_FILE");
+    if (!name || !path) return 0;
+    int saved = errno;
+    FILE *f = fopen(name, "r");
+    int e = 0;
+    char line[512], want[32], sub[400];
+    int code;
+    while (f && !e && fgets(line, sizeof line, f))
+        if (sscanf(line, "%31s %d %399s", want, &code, sub) == 3 &&
+            (!strcmp(want, "*") || !strcmp(want, op)) && strstr(path, sub))
+            e = code;
+    if (f) fclose(f);
+    errno = saved;
+    return e;
+}
+
+int mkdir(const char *path, mode_t mode) {
+    int e = fault("mkdir", path);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    int (*real)(const char *, mode_t) = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
+    return real(path, mode);
+}
+
+int rename(const char *from, const char *to) {
+    int e = fault("rename", to);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    int (*real)(const char *, const char *) =
+        (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+    return real(from, to);
+}
+
+static int open_as(const char *symbol, const char *path, int flags, mode_t mode) {
+    int e = fault("open", path);
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, symbol);
+    return real(path, flags, mode);
+}
+
+int open(const char *path, int flags, ...) {
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return open_as("open", path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return open_as("open64", path, flags, mode);
+}
