@@ -649,7 +649,14 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         sa_error_set(err, "run: fork: %s", strerror(errno));
         goto done;
     }
+    /* The client gets a process group of its own (in the child and, against the
+     * race, in the parent): a Ctrl-C of `segarena worker` goes to the terminal's
+     * foreground group, and an attached `podman run` would proxy it to the
+     * contestant's program, which may exit 130 (a contestant failure). The worker
+     * then finishes its current cases, as documented; the wall-time kill, and for a
+     * worker that died the sweep of leftover containers, stay what ends them. */
     if (pid == 0) {
+        setpgid(0, 0);
         if (chdir(cwd) != 0) _exit(125);
         dup2(devnull, 0);
         dup2(pipefd[1], 1);
@@ -657,6 +664,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         execvp(argv.v[0], argv.v);
         _exit(127);
     }
+    setpgid(pid, pid); /* EACCES once it has exec'd: the child did it */
     close(pipefd[1]);
     pipefd[1] = -1;
 

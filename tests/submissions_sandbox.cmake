@@ -23,3 +23,11 @@ set_tests_properties(submissions.sandbox PROPERTIES
   LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 240
   # its start-up sweep removes every segarena-labelled container on the host
   RUN_SERIAL TRUE)
+
+# sa_run_case's engine client in a process group of its own (a Ctrl-C of the worker
+# does not reach it), with a stand-in podman: no engine, image or root needed.
+add_executable(test_client_pgid ${SEGARENA_TESTS_DIR}/unit/test_client_pgid.c)
+target_include_directories(test_client_pgid PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_client_pgid PRIVATE sa_submissions Threads::Threads)
+add_test(NAME submissions.client_pgid COMMAND test_client_pgid ${CMAKE_CURRENT_BINARY_DIR}/client_pgid_work)
+set_tests_properties(submissions.client_pgid PROPERTIES LABELS unit TIMEOUT 60)
