@@ -7,7 +7,6 @@
  * that renderers append without checking each call and look once at the end
  * (sa_strbuf_take returns NULL).
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,13 +103,4 @@ char *sa_strbuf_take(sa_strbuf *b, size_t *len) {
     }
     if (len) *len = n;
     return data;
-}
-
-void sa_strbuf_append_number(sa_strbuf *b, double v) {
-    if (!isfinite(v)) {
-        sa_strbuf_append(b, SA_RENDER_NO_VALUE);
-        return;
-    }
-    if (v == 0.0) v = 0.0; /* no "-0" */
-    sa_strbuf_appendf(b, "%.4g", v);
 }

@@ -50,7 +50,7 @@ static void score_cells(sa_strbuf *b, const char *result_json, const sa_phase_sp
     for (size_t k = 0; k < spec->n_ranked; k++) {
         json_t *v = json_object_get(consensus, spec->ranked[k].name);
         sa_strbuf_append(b, "<td>");
-        if (json_is_number(v)) sa_strbuf_append_number(b, json_number_value(v));
+        if (json_is_number(v)) sa_strbuf_append_metric_number(b, spec->ranked[k].name, json_number_value(v));
         else sa_strbuf_append(b, SA_RENDER_NO_VALUE);
         sa_strbuf_append(b, "</td>");
     }

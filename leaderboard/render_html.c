@@ -89,31 +89,86 @@ static void metric_heading(sa_strbuf *b, const sa_phase_spec *spec, const char *
     sa_strbuf_append(b, "</th>");
 }
 
+/* The decimals of each number column of the table (numbers.c): one count per
+ * column, so that its numbers line up; a ranked metric's means and the key
+ * with enough that different values never read the same. */
+typedef struct columns {
+    int mean[SA_PHASE_MAX_RANKED], std[SA_PHASE_MAX_RANKED]; /* ranked metrics (CI: mean's) */
+    int key;
+    int other[SA_PHASE_MAX_METRICS]; /* by spec.metrics index */
+} columns;
+
+/* Decimals of one column over the team rows then the rater rows: what(row)
+ * for each row with a value (n > 0). */
+static int column_decimals(const sa_board *board, size_t m, int distinct, double *scratch,
+                           double (*what)(const sa_metric_stats *), int humans) {
+    size_t k = 0;
+    for (size_t r = 0; r < board->n_rows; r++)
+        if (board->rows[r].stats[m].n > 0) scratch[k++] = what(&board->rows[r].stats[m]);
+    for (size_t r = 0; humans && r < board->n_human; r++)
+        if (board->human[r].stats[m].n > 0) scratch[k++] = what(&board->human[r].stats[m]);
+    return sa_render_decimals(scratch, k, sa_render_min_decimals(board->spec.metrics[m]), distinct);
+}
+
+static double stat_mean(const sa_metric_stats *s) { return s->mean; }
+static double stat_std(const sa_metric_stats *s) { return s->std; }
+static double stat_ci_lo(const sa_metric_stats *s) { return s->ci_lo; }
+static double stat_ci_hi(const sa_metric_stats *s) { return s->ci_hi; }
+
+static int max_of(int a, int b) {
+    return a > b ? a : b;
+}
+
+/* The decimals of every column; 0, or -1 out of memory. */
+static int table_columns(const sa_board *board, columns *col) {
+    const sa_phase_spec *spec = &board->spec;
+    memset(col, 0, sizeof *col);
+    double *scratch = malloc((board->n_rows + board->n_human + 1) * sizeof *scratch);
+    if (!scratch) return -1;
+    for (size_t k = 0; k < spec->n_ranked; k++) {
+        size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
+        if (m >= spec->n_metrics) continue;
+        /* the teams' means tell the ranks apart; raters and intervals only show */
+        int d = column_decimals(board, m, 1, scratch, stat_mean, 0);
+        d = max_of(d, column_decimals(board, m, 0, scratch, stat_mean, 1));
+        d = max_of(d, column_decimals(board, m, 0, scratch, stat_ci_lo, 1));
+        col->mean[k] = max_of(d, column_decimals(board, m, 0, scratch, stat_ci_hi, 1));
+        col->std[k] = column_decimals(board, m, 0, scratch, stat_std, 1);
+    }
+    size_t k = 0;
+    for (size_t r = 0; board->n_cases > 0 && r < board->n_rows; r++) scratch[k++] = board->rows[r].key;
+    col->key = sa_render_decimals(scratch, k, -1, 1);
+    for (size_t m = 0; m < spec->n_metrics; m++)
+        col->other[m] = column_decimals(board, m, 0, scratch, stat_mean, 1);
+    free(scratch);
+    return 0;
+}
+
 /* A ranked metric's cell: mean ± std, the 95 % CI below (and as a tooltip). */
-static void ranked_cell(sa_strbuf *b, const sa_metric_stats *s) {
+static void ranked_cell(sa_strbuf *b, const sa_metric_stats *s, int decimals, int std_decimals) {
     if (s->n == 0) {
         sa_strbuf_append(b, "<td>" EN_DASH "</td>");
         return;
     }
     sa_strbuf_append(b, "<td title=\"95 % CI of the mean: ");
-    sa_strbuf_append_number(b, s->ci_lo);
+    sa_strbuf_append_fixed(b, s->ci_lo, decimals);
     sa_strbuf_append(b, " " EN_DASH " ");
-    sa_strbuf_append_number(b, s->ci_hi);
+    sa_strbuf_append_fixed(b, s->ci_hi, decimals);
     sa_strbuf_append(b, "\">");
-    sa_strbuf_append_number(b, s->mean);
+    sa_strbuf_append_fixed(b, s->mean, decimals);
     sa_strbuf_append(b, " " PLUS_MINUS " ");
-    sa_strbuf_append_number(b, s->std);
+    sa_strbuf_append_fixed(b, s->std, std_decimals);
     sa_strbuf_append(b, "<small>95 % CI ");
-    sa_strbuf_append_number(b, s->ci_lo);
+    sa_strbuf_append_fixed(b, s->ci_lo, decimals);
     sa_strbuf_append(b, EN_DASH);
-    sa_strbuf_append_number(b, s->ci_hi);
+    sa_strbuf_append_fixed(b, s->ci_hi, decimals);
     sa_strbuf_append(b, "</small></td>");
 }
 
 /* A cell with one number (SA_RENDER_NO_VALUE when there is none). */
-static void number_cell(sa_strbuf *b, double v, int defined) {
+static void number_cell(sa_strbuf *b, double v, int defined, int decimals) {
     sa_strbuf_append(b, "<td>");
-    if (defined) sa_strbuf_append_number(b, v);
+    if (defined) sa_strbuf_append_fixed(b, v, decimals);
     else sa_strbuf_append(b, SA_RENDER_NO_VALUE);
     sa_strbuf_append(b, "</td>");
 }
@@ -126,21 +181,23 @@ static int is_ranked(const sa_phase_spec *spec, size_t m) {
 }
 
 /* The ranked metrics' cells, in ranked order. */
-static void ranked_cells(sa_strbuf *b, const sa_phase_spec *spec, const sa_board_row *row) {
+static void ranked_cells(sa_strbuf *b, const sa_phase_spec *spec, const sa_board_row *row,
+                         const columns *col) {
     for (size_t k = 0; k < spec->n_ranked; k++) {
         size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
-        if (m < spec->n_metrics) ranked_cell(b, &row->stats[m]);
-        else number_cell(b, 0, 0);
+        if (m < spec->n_metrics) ranked_cell(b, &row->stats[m], col->mean[k], col->std[k]);
+        else number_cell(b, 0, 0, 0);
     }
 }
 
 /* The other metrics' means, in the spec's order. */
-static void other_cells(sa_strbuf *b, const sa_phase_spec *spec, const sa_board_row *row) {
+static void other_cells(sa_strbuf *b, const sa_phase_spec *spec, const sa_board_row *row,
+                        const columns *col) {
     for (size_t m = 0; m < spec->n_metrics; m++)
-        if (!is_ranked(spec, m)) number_cell(b, row->stats[m].mean, row->stats[m].n > 0);
+        if (!is_ranked(spec, m)) number_cell(b, row->stats[m].mean, row->stats[m].n > 0, col->other[m]);
 }
 
-static void team_row(sa_strbuf *b, const sa_board *board, const sa_board_row *row) {
+static void team_row(sa_strbuf *b, const sa_board *board, const sa_board_row *row, const columns *col) {
     char submitted[32];
     sa_iso8601_format(row->submitted, submitted);
     sa_strbuf_appendf(b, "<tr><td>%d</td><td class=\"team\">", row->rank);
@@ -150,9 +207,9 @@ static void team_row(sa_strbuf *b, const sa_board *board, const sa_board_row *ro
     sa_strbuf_append(b, "\">");
     sa_strbuf_append_html(b, submitted);
     sa_strbuf_append(b, "</time></td>");
-    ranked_cells(b, &board->spec, row);
-    number_cell(b, row->key, board->n_cases > 0);
-    other_cells(b, &board->spec, row);
+    ranked_cells(b, &board->spec, row, col);
+    number_cell(b, row->key, board->n_cases > 0, col->key);
+    other_cells(b, &board->spec, row, col);
     sa_strbuf_appendf(b, "<td>%zu/%zu</td><td>", row->n_failed, row->n_cases);
     sa_strbuf_append_number(b, row->stability.median_rank);
     sa_strbuf_append(b, " [");
@@ -162,20 +219,25 @@ static void team_row(sa_strbuf *b, const sa_board *board, const sa_board_row *ro
     sa_strbuf_append(b, "]</td></tr>\n");
 }
 
-static void human_row(sa_strbuf *b, const sa_board *board, const sa_board_row *row) {
+static void human_row(sa_strbuf *b, const sa_board *board, const sa_board_row *row, const columns *col) {
     sa_strbuf_append(b, "<tr class=\"human\"><td>" EN_DASH "</td><td class=\"team\">");
     sa_strbuf_append_html(b, row->team);
     sa_strbuf_append(b, "</td><td>" EN_DASH "</td>");
-    ranked_cells(b, &board->spec, row);
-    number_cell(b, 0, 0);
-    other_cells(b, &board->spec, row);
+    ranked_cells(b, &board->spec, row, col);
+    number_cell(b, 0, 0, 0);
+    other_cells(b, &board->spec, row, col);
     sa_strbuf_appendf(b, "<td title=\"scored on %zu cases\">" EN_DASH "</td><td>" EN_DASH "</td></tr>\n",
                       row->n_cases);
 }
 
 static void board_table(sa_strbuf *b, const sa_board *board) {
     const sa_phase_spec *spec = &board->spec;
-    size_t columns = 6 + spec->n_metrics;
+    size_t n_columns = 6 + spec->n_metrics;
+    columns col;
+    if (table_columns(board, &col)) {
+        b->failed = 1;
+        return;
+    }
     sa_strbuf_append(b, "<div class=\"wrap\"><table class=\"board\"><thead><tr>"
                         "<th scope=\"col\">rank</th><th scope=\"col\" class=\"team\">team</th>"
                         "<th scope=\"col\">submitted</th>");
@@ -188,14 +250,14 @@ static void board_table(sa_strbuf *b, const sa_board *board) {
     if (board->n_rows == 0)
         sa_strbuf_appendf(b, "<tr><td colspan=\"%zu\" class=\"team\">No evaluated submission yet."
                              "</td></tr>\n",
-                          columns);
-    for (size_t r = 0; r < board->n_rows; r++) team_row(b, board, &board->rows[r]);
+                          n_columns);
+    for (size_t r = 0; r < board->n_rows; r++) team_row(b, board, &board->rows[r], &col);
     if (board->n_human > 0)
         sa_strbuf_appendf(b,
                           "<tr class=\"human-heading\"><td colspan=\"%zu\">Human reference: each rater "
                           "scored against the consensus of the other raters (not ranked).</td></tr>\n",
-                          columns);
-    for (size_t r = 0; r < board->n_human; r++) human_row(b, board, &board->human[r]);
+                          n_columns);
+    for (size_t r = 0; r < board->n_human; r++) human_row(b, board, &board->human[r], &col);
     sa_strbuf_append(b, "</tbody></table></div>\n");
 }
 

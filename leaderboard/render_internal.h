@@ -11,8 +11,25 @@
 /* What stands where there is no value (an en dash, UTF-8). */
 #define SA_RENDER_NO_VALUE "\xE2\x80\x93"
 
-/* A number as the pages show it: 4 significant digits ("%.4g"), no "-0", and
- * SA_RENDER_NO_VALUE for NaN or infinity (escape.c). */
+/* Numbers as the pages show them (numbers.c; docs/ranking.md, "Numbers on the
+ * pages"): fixed-point, never e-notation, no "-0", SA_RENDER_NO_VALUE for NaN
+ * or infinity. */
+
+/* The decimals of a column of n values (NaN and infinities skipped): at least
+ * min_decimals, or with min_decimals < 0 at least 4 significant digits of each
+ * value; more while a value that is not a whole number would read as one; with
+ * distinct, more while two different values would read the same (up to 17
+ * significant digits); fewer only when every value is exact with fewer. */
+int sa_render_decimals(const double *values, size_t n, int min_decimals, int distinct);
+
+/* The min_decimals of a metric's column: 2 for distances in mm, else -1. */
+int sa_render_min_decimals(const char *metric);
+
+/* v with that many decimals (a value nearer to 0 than they show: "≈0.00"). */
+void sa_strbuf_append_fixed(sa_strbuf *b, double v, int decimals);
+
+/* One value on its own: its decimals as a column of one (metric NULL: any). */
+void sa_strbuf_append_metric_number(sa_strbuf *b, const char *metric, double v);
 void sa_strbuf_append_number(sa_strbuf *b, double v);
 
 /* The metric's unit ("mm", "mL", "%"), or "" (lesion metrics and unknown names). */

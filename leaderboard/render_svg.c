@@ -126,9 +126,11 @@ static size_t longest_name(const sa_board_row *rows, size_t n) {
 
 /* ---- metric plot ---- */
 
-/* An axis from lo to hi with about five round steps covering [min, max]. */
+/* An axis from lo to hi with about five round steps covering [min, max]; its
+ * labels with the decimals of the step (0.2 -> 1, 5e-06 -> 6). */
 typedef struct axis {
     double lo, hi, step;
+    int decimals;
 } axis;
 
 static axis nice_axis(double min, double max) {
@@ -140,7 +142,8 @@ static axis nice_axis(double min, double max) {
     }
     double raw = span / 5, magnitude = pow(10, floor(log10(raw))), f = raw / magnitude;
     double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * magnitude;
-    axis a = {floor(min / step) * step, ceil(max / step) * step, step};
+    int decimals = (int)-floor(log10(step) + 1e-9);
+    axis a = {floor(min / step) * step, ceil(max / step) * step, step, decimals > 0 ? decimals : 0};
     return a;
 }
 
@@ -233,12 +236,13 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
     svg_text(&out, 12, 22, "start", "font-weight=\"bold\"", title);
     /* grid and axis */
     size_t ticks = (size_t)llround((a.hi - a.lo) / a.step) + 1;
+    double first = round(a.lo / a.step); /* ticks at whole multiples of the step: 0 is 0 */
     for (size_t i = 0; i < ticks; i++) {
-        double v = a.lo + (double)i * a.step, x = left + (v - a.lo) / (a.hi - a.lo) * plot_width;
+        double v = (first + (double)i) * a.step, x = left + (v - a.lo) / (a.hi - a.lo) * plot_width;
         svg_line(&out, x, top, x, axis_y, C_GRID, 1, NULL);
         svg_line(&out, x, axis_y, x, axis_y + 5, C_AXIS, 1, "tick");
         svg_text_open(&out, x, axis_y + 18, "middle", "fill=\"" C_AXIS "\"");
-        sa_strbuf_append_number(&out, v);
+        sa_strbuf_append_fixed(&out, v, a.decimals);
         sa_strbuf_append(&out, "</text>");
     }
     svg_line(&out, left, axis_y, left + plot_width, axis_y, C_AXIS, 1, "axis");
@@ -279,7 +283,7 @@ char *sa_render_metric_plot(const sa_board *b, size_t m) {
             sa_strbuf_append(&out, "><title>");
             sa_strbuf_append_html(&out, b->case_ids ? b->case_ids[c] : "");
             sa_strbuf_append(&out, ": ");
-            sa_strbuf_append_number(&out, v);
+            sa_strbuf_append_metric_number(&out, name, v);
             sa_strbuf_append(&out, "</title></circle>");
         }
         sa_strbuf_append(&out, "</g>");

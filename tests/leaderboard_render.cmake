@@ -1,5 +1,5 @@
 # tests/leaderboard_render.cmake: the web layer's pure parts (leaderboard/
-# permissions.c, escape.c, render_html.c, render_svg.c): the whole permission
+# permissions.c, escape.c, numbers.c, render_html.c, render_svg.c): the whole permission
 # matrix, and the pages and plots rendered from a board built by hand (escaping
 # of hostile names, table order, notes, well-formed SVG), with the bootstrap rank
 # counts the stability plot draws (evaluator/bootstrap.c).

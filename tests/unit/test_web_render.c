@@ -1,5 +1,5 @@
 /*
- * test_web_render.c: the web layer's pure rendering (leaderboard/escape.c,
+ * test_web_render.c: the web layer's pure rendering (leaderboard/escape.c, numbers.c,
  * render_html.c, render_svg.c) and the bootstrap rank counts behind the
  * stability plot (evaluator/bootstrap.c, sa_rank_bootstrap_counts).
  *  - sa_strbuf: escaping of & < > " ', growth, formatting, failure.
@@ -12,6 +12,9 @@
  *    itself well-formed (a small XML checker below), one box per team.
  *  - the frame every page shares (render_page.c): the header bar escaped, for a
  *    viewer and for the public, its marks, the self-refresh.
+ *  - numbers on pages (numbers.c): never e-notation, a value that is not whole
+ *    never shown as whole (a Dice of 0.99996 is not "1"), a column's different
+ *    means never the same text, one number of decimals per column.
  * With a folder argument the page and plots are written there for
  * check_render_xml.py, which reads them with Python's XML parser.
  */
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "render_internal.h"
 #include "test.h"
 #include "web.h"
 
@@ -210,6 +214,65 @@ static void check_strbuf(void) {
     sa_strbuf_append(&b, "more");
     CHECK(sa_strbuf_take(&b, &len) == NULL && len == 0);
     CHECK(b.data == NULL && b.failed == 0);
+}
+
+/* ---- numbers ---- */
+
+/* v as a page writes it on its own (metric NULL) or in a metric's column. */
+static int number_is(const char *metric, double v, const char *want) {
+    sa_strbuf b = {0};
+    sa_strbuf_append_metric_number(&b, metric, v);
+    char *s = sa_strbuf_take(&b, NULL);
+    int same = s && !strcmp(s, want);
+    if (!same) fprintf(stderr, "  %.17g (%s): \"%s\", expected \"%s\"\n", v, metric ? metric : "-",
+                       s ? s : "(null)", want);
+    free(s);
+    return same;
+}
+
+/* 1 when the text holds a number in e-notation (a digit, e or E, a sign or digit). */
+static int has_e_notation(const char *text) {
+    for (const char *p = text; p && *p; p++)
+        if (p[0] >= '0' && p[0] <= '9' && (p[1] == 'e' || p[1] == 'E') &&
+            (p[2] == '-' || p[2] == '+' || (p[2] >= '0' && p[2] <= '9')))
+            return 1;
+    return 0;
+}
+
+static void check_numbers(void) {
+    CHECK(number_is(NULL, 0.99996, "0.99996"));           /* not "1" */
+    CHECK(number_is(NULL, 1.4142135623730951e-05, "0.00001414")); /* not "1.414e-05" */
+    CHECK(number_is(NULL, 0.123456, "0.1235"));
+    CHECK(number_is(NULL, 1234.5678, "1234.6"));           /* not whole: not "1235" */
+    CHECK(number_is(NULL, 1e21, "1000000000000000000000")); /* not "1e+21" */
+    CHECK(number_is(NULL, 0.9, "0.9"));                     /* exact: as short as that */
+    CHECK(number_is(NULL, 2.5, "2.5"));
+    CHECK(number_is(NULL, 1, "1"));
+    CHECK(number_is(NULL, -0.0, "0"));
+    CHECK(number_is(NULL, 1 - 0x1p-53, "0.9999999999999999")); /* the double below 1 */
+    CHECK(number_is(NULL, 0x1p-53, "0.0000000000000001110"));
+    CHECK(number_is(NULL, NAN, SA_RENDER_NO_VALUE));
+    CHECK(number_is(NULL, 1e-30, "\xE2\x89\x88" "0.00000000000000000000")); /* marked */
+    CHECK(number_is("hd95", 12.3456, "12.35")); /* mm: 2 decimals */
+    CHECK(number_is("hd95", 0.004, "0.004"));   /* not "0.00" */
+    CHECK(number_is("hd95", 99.999, "99.999")); /* not "100.00" */
+    CHECK(number_is("dice", 0.5, "0.5"));
+
+    /* a column: one count of decimals, enough to tell its values apart */
+    const double near[] = {0.99996, 0.99994, 0.99992};
+    CHECK(sa_render_decimals(near, 3, -1, 1) == 5);
+    const double close[] = {0.812344, 0.812341, 0.5};
+    CHECK(sa_render_decimals(close, 3, -1, 1) == 6);
+    CHECK(sa_render_decimals(close, 3, -1, 0) == 4); /* not ranked: 4 digits */
+    const double exact[] = {0.5, 0.75, 1, NAN};
+    CHECK(sa_render_decimals(exact, 4, -1, 1) == 2); /* 0.50, 0.75, 1.00 */
+    const double ranks[] = {1, 2, 3};
+    CHECK(sa_render_decimals(ranks, 3, -1, 1) == 0);
+    const double apart[] = {0.3, 0.1 + 0.2}; /* 0.30000000000000004 */
+    CHECK(sa_render_decimals(apart, 2, -1, 1) == 17);
+    const double mm[] = {2.875, 5.75, 54.5};
+    CHECK(sa_render_decimals(mm, 3, sa_render_min_decimals("hd95"), 1) == 2);
+    CHECK(sa_render_min_decimals("hd95") == 2 && sa_render_min_decimals("dice") < 0);
 }
 
 /* ---- rank counts ---- */
@@ -484,6 +547,56 @@ static void check_leaderboard_page(fixture *f) {
     free(page);
     f->board.published = 0;
     f->board.spec.distance_cap_mm = 0;
+}
+
+/* The numbers of the table: three teams with Dice means 0.99996, 0.99994 and
+ * 0.99992 (std 1.414e-05) read as such, never as "1", "CI 1–1" or the same
+ * "0.9999" at different ranks, never in e-notation; then means that 4 digits
+ * cannot tell apart get the decimals that do, the whole column alike. */
+static void check_table_numbers(fixture *f) {
+    sa_metric_stats kept[N_TEAMS];
+    for (size_t t = 0; t < N_TEAMS; t++) kept[t] = f->rows[t].stats[0];
+    const double near[N_TEAMS] = {0.99996, 0.99994, 0.99992};
+    for (size_t t = 0; t < N_TEAMS; t++) {
+        sa_metric_stats *s = &f->rows[t].stats[0];
+        s->mean = near[t];
+        s->std = 1.4142135623730951e-05;
+        s->ci_lo = near[t] - 0.00001;
+        s->ci_hi = near[t] + 0.00001;
+    }
+    char *page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        save("leaderboard_near_one.html", page);
+        CHECK(!has_e_notation(page));
+        CHECK_STR_CONTAINS(page, ">0.99996 \xC2\xB1 0.00001414<small>95 % CI 0.99995\xE2\x80\x93"
+                                 "0.99997</small>");
+        CHECK_STR_CONTAINS(page, ">0.99994 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.99992 \xC2\xB1 ");
+        CHECK_ABSENT(page, ">1 \xC2\xB1");
+        CHECK_ABSENT(page, ">1.0000 \xC2\xB1");
+        CHECK_ABSENT(page, "0.9999 \xC2\xB1");
+        CHECK_ABSENT(page, "\xE2\x80\x93" "1<");
+        /* the rater's mean in the same column: the same decimals */
+        CHECK_STR_CONTAINS(page, ">0.82750 \xC2\xB1 ");
+    }
+    free(page);
+
+    const double close[N_TEAMS] = {0.812344, 0.812341, 0.5};
+    for (size_t t = 0; t < N_TEAMS; t++) {
+        sa_metric_stats *s = &f->rows[t].stats[0];
+        s->mean = s->ci_lo = s->ci_hi = close[t];
+    }
+    page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        CHECK(!has_e_notation(page));
+        CHECK_STR_CONTAINS(page, ">0.812344 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.812341 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.500000 \xC2\xB1 "); /* aligned with the others */
+    }
+    free(page);
+    for (size_t t = 0; t < N_TEAMS; t++) f->rows[t].stats[0] = kept[t];
 }
 
 /* A hidden phase (show_case_details false, the default): the page is the
@@ -790,12 +903,14 @@ int main(int argc, char **argv) {
     }
     check_checker();
     check_strbuf();
+    check_numbers();
     check_rank_counts();
     fixture *f = malloc(sizeof *f);
     CHECK(f != NULL);
     if (f) {
         make_board(f);
         check_leaderboard_page(f);
+        check_table_numbers(f);
         check_metric_plots(f);
         check_hidden_phase_page(f);
         check_large_metric_plot();
