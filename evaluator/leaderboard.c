@@ -505,6 +505,19 @@ void sa_board_free(sa_board *b) {
     memset(b, 0, sizeof *b);
 }
 
+static void withhold_small(const sa_phase_spec *spec, sa_board_row *row) {
+    for (size_t m = 0; m < spec->n_metrics; m++) {
+        sa_metric_stats *s = &row->stats[m];
+        if (s->n > 0 && s->n < SA_BOARD_MIN_HIDDEN_VALUES) s->median = s->ci_lo = s->ci_hi = NAN;
+    }
+}
+
+void sa_board_public_view(sa_board *b) {
+    if (!b || b->spec.show_case_details) return;
+    for (size_t r = 0; r < b->n_rows; r++) withhold_small(&b->spec, &b->rows[r]);
+    for (size_t r = 0; r < b->n_human; r++) withhold_small(&b->spec, &b->human[r]);
+}
+
 /* ---- JSON ---- */
 
 void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {

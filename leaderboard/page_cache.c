@@ -4,8 +4,9 @@
  * rendered page, each also gzip'd, and the phase's parsed spec. An entry is
  * kept under the phase's results version (store/version.c), so a new done run,
  * selection, spec change or publication makes the next request build it again.
- * What is cached is the same for every viewer (no per-case values, nothing that
- * depends on who asks): the public's view; who may see it is decided before
+ * What is cached is the same for every viewer (no per-case values, in a hidden
+ * phase no median or CI over fewer than 4 values: sa_board_public_view; nothing
+ * that depends on who asks): the public's view; who may see it is decided before
  * the cache is asked.
  *
  * Bodies are shared (shared_body.c): a hit takes references, never copies. A
@@ -207,6 +208,7 @@ static int build_board(sa_store *st, int64_t phase_id, sa_cached_board *out, sa_
     memset(out, 0, sizeof *out);
     sa_board b;
     if (sa_board_build(st, phase_id, 0, &b, err)) return -1;
+    sa_board_public_view(&b); /* the same for every viewer: nothing of one hidden case */
     char *json = NULL, *html = NULL;
     size_t html_len = 0;
     int rc = sa_board_to_json(&b, 0, &json, err);

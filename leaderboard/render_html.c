@@ -10,6 +10,7 @@
  * through sa_strbuf_append_html; the markup is also well-formed XML (void
  * elements closed with "/>"), which lets tests check it with an XML parser.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,16 @@ static int table_columns(const sa_board *board, columns *col) {
 static void ranked_cell(sa_strbuf *b, const sa_metric_stats *s, int decimals, int std_decimals) {
     if (s->n == 0) {
         sa_strbuf_append(b, "<td>" EN_DASH "</td>");
+        return;
+    }
+    if (!isfinite(s->ci_lo) || !isfinite(s->ci_hi)) { /* withheld: sa_board_public_view */
+        sa_strbuf_appendf(b, "<td title=\"95 %% CI not shown: over fewer than %d values its bounds "
+                             "are single cases' values\">",
+                          SA_BOARD_MIN_HIDDEN_VALUES);
+        sa_strbuf_append_fixed(b, s->mean, decimals);
+        sa_strbuf_append(b, " " PLUS_MINUS " ");
+        sa_strbuf_append_fixed(b, s->std, std_decimals);
+        sa_strbuf_append(b, "<small>95 % CI not shown</small></td>");
         return;
     }
     sa_strbuf_append(b, "<td title=\"95 % CI of the mean: ");
@@ -392,10 +403,14 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     if (spec->show_case_details)
         sa_strbuf_append(&out, "<h2>Per-case values</h2>\n");
     else
-        sa_strbuf_append(&out, "<h2>Distribution over the cases</h2>\n<p>This phase keeps its cases "
-                               "hidden: each box gives the quartiles of a team's values over them "
-                               "(no single case's value is shown, not even the lowest or the "
-                               "highest).</p>\n");
+        sa_strbuf_appendf(&out, "<h2>Distribution over the cases</h2>\n<p>This phase keeps its cases "
+                                "hidden. The values of single cases are not listed: each box gives "
+                                "the quartiles of a team's values over the cases, without the lowest "
+                                "or the highest value. A team with fewer than %d values of a metric "
+                                "gets no box, and its median and 95 %% CI are not shown (they would "
+                                "be single cases' values); its mean and std over so few cases are."
+                                "</p>\n",
+                          SA_BOARD_MIN_HIDDEN_VALUES);
     for (size_t k = 0; k < spec->n_ranked; k++) {
         size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
         if (m < spec->n_metrics) figure(&out, sa_render_metric_plot(b, m));

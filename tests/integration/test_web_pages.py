@@ -24,6 +24,9 @@ port with no workers, then over HTTP as a browser would send it:
    the log-in page; the organiser sees the cases; the log route is text/plain;
  - /runs/{id}: progress and status, refreshing itself while queued, a link to
    the leaderboard once done; another team -> 404;
+ - a published hidden phase (2 cases): its page and public board JSON show no
+   case value, id, box, median or CI (single cases' values with fewer than 4),
+   and say so; the organisers' export (?cases=1) keeps the median and CI;
  - injection strings (a team name, titles, a log) escaped on every new page.
 Then, with rootful podman, skopeo and a static C toolchain (else skipped), the
 MS baseline image is uploaded through the form to a server with one worker:
@@ -33,6 +36,7 @@ leaderboard page.
 Usage: test_web_pages.py SEGARENA EXAMPLES_DIR WORKDIR
 """
 import http.client
+import json
 import os
 import re
 import shutil
@@ -355,6 +359,23 @@ check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
       "Distribution over the cases" in page and 'class="box"' not in page and
       "Too few values per team to show without showing single cases." in page,
       f"a hidden phase's page: no case value or id, and with 2 cases no box either: {s} {shown}")
+# with 2 cases the median and the bootstrap interval are single cases' values:
+# not on the page nor in the public JSON, and the page does not claim more than it keeps
+check("not even the lowest or the highest" not in page and
+      "The values of single cases are not listed" in page and "fewer than 4 values" in page and
+      "95 % CI not shown" in page and not re.search(r"95 % CI [0-9]", page),
+      "a hidden phase's page: no interval over 2 cases, and says so: " + page[page.find("<table"):][:1500])
+s, _, body = request("GET", "/api/v1/phases/demo/test/leaderboard")
+board = json.loads(body) if s == 200 else {}
+stats = [m for r in board.get("rows", []) for m in r["metrics"].values()]
+check(s == 200 and stats and all(m["n"] == 2 and m["mean"] is not None and m["median"] is None and
+                                 m["ci_lo"] is None and m["ci_hi"] is None for m in stats),
+      f"the public board JSON of a hidden phase: no median or interval over 2 cases: {stats}")
+s, _, body = request("GET", "/api/v1/phases/demo/test/leaderboard?cases=1", cookie=ORG)
+full = json.loads(body) if s == 200 else {}
+stats = [m for r in full.get("rows", []) for m in r["metrics"].values()]
+check(s == 200 and stats and all(m["median"] is not None and m["ci_lo"] is not None for m in stats),
+      f"the organisers' export keeps the median and the interval: {s} {stats}")
 s, _, page = request("GET", VAL_PAGE)
 check(s == 200 and "<title>c1: " in page and 'class="dot"' in page,
       "a phase with case details plots each case's value with its id")

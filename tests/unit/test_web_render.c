@@ -650,6 +650,25 @@ static void check_hidden_phase_page(fixture *f) {
     }
     free(svg);
     memcpy(row0, kept, sizeof kept);
+
+    /* the page says what it keeps back, and keeps it: a team's Dice over 3
+     * values has its mean and std, no CI (sa_board_public_view) */
+    sa_metric_stats kept_stats = f->rows[0].stats[0];
+    f->rows[0].stats[0].n = 3;
+    sa_board_public_view(&f->board);
+    CHECK(isnan(f->rows[0].stats[0].ci_lo) && isfinite(f->rows[1].stats[0].ci_lo));
+    page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page && well_formed(page, "hidden phase page, CI withheld"));
+    if (page) {
+        CHECK_ABSENT(page, "not even the lowest or the highest");
+        CHECK_STR_CONTAINS(page, "The values of single cases are not listed");
+        CHECK_STR_CONTAINS(page, "fewer than 4 values of a metric gets no box, and its median and 95 % CI "
+                                 "are not shown");
+        CHECK(count(page, "<small>95 % CI not shown</small>") == 1);
+        CHECK(count(page, "<small>95 % CI 0.") == N_TEAMS - 1 + 1); /* the others, the rater */
+    }
+    free(page);
+    f->rows[0].stats[0] = kept_stats;
     f->board.spec.show_case_details = 1;
 }
 
