@@ -361,7 +361,8 @@ int cmd_results(int argc, char **argv) {
     }
     if (json) {
         char *text;
-        if (sa_board_to_json(&board, with_cases, &text, &err)) {
+        if (sa_board_to_json(&board, (with_cases ? SA_BOARD_JSON_CASES : 0) | SA_BOARD_JSON_INDENT, &text,
+                             &err)) {
             fprintf(stderr, "segarena results: %s\n", err.msg);
             rc = EXIT_INTERNAL;
         } else {

@@ -525,8 +525,12 @@ void sa_board_public_view(sa_board *b);
  * the CLI table): how failed and missing cases and undefined values count, with
  * the distance cap in force. */
 void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size);
-/* The table as JSON (docs/results.md): with_cases adds per-case values. */
-int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *err);
+/* The table as JSON (docs/results.md), compact (as the API answers it). flags:
+ * SA_BOARD_JSON_CASES adds per-case values, SA_BOARD_JSON_INDENT indents by 2
+ * (for people: segarena results --json). */
+#define SA_BOARD_JSON_CASES 1
+#define SA_BOARD_JSON_INDENT 2
+int sa_board_to_json(const sa_board *b, int flags, char **json, sa_error *err);
 
 #ifdef __cplusplus
 }

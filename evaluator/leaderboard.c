@@ -633,7 +633,8 @@ static json_t *header_json(const sa_board *b) {
     return o;
 }
 
-int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *err) {
+int sa_board_to_json(const sa_board *b, int flags, char **json, sa_error *err) {
+    int with_cases = (flags & SA_BOARD_JSON_CASES) != 0;
     *json = NULL;
     json_t *root = header_json(b), *rows = json_array(), *human = json_array(), *stale = json_array();
     int ok = root && rows && human && stale;
@@ -652,7 +653,7 @@ int sa_board_to_json(const sa_board *b, int with_cases, char **json, sa_error *e
     json_object_set_new(root, "rows", rows);
     json_object_set_new(root, "human_reference", human);
     json_object_set_new(root, "needs_rescoring", stale);
-    int rc = sa_board_json_dump(root, 1, json, err);
+    int rc = sa_board_json_dump(root, (flags & SA_BOARD_JSON_INDENT) != 0, json, err);
     json_decref(root);
     return rc;
 }

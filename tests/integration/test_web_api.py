@@ -47,6 +47,7 @@ import http.client
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -397,6 +398,11 @@ for who in (None, "alice"):
 s, health = get_json("/api/v1/health", "org")
 check(s == 200 and health.get("status") == "ok" and health.get("schema_version", 0) >= 3 and
       "queued_jobs" in health and "running_runs" in health, f"health for an organiser: {health}")
+# docs/api.md shows the schema version the server answers
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "api.md")) as f:
+    documented = re.findall(r'"schema_version": (\d+)', f.read())
+check("schema_version" not in health or documented == [str(health["schema_version"])],
+      f"docs/api.md's /api/v1/health shows schema_version {documented}, the server {health}")
 
 # ---- logins, sessions, CSRF; publishing through a session ----
 for i in range(5):
@@ -476,6 +482,8 @@ check(h.get("Cache-Control") == "no-store", "pages are not kept by browsers or p
 check(s2 == 200 and h2.get("Content-Encoding") == "gzip" and gzip.decompress(gz_page) == plain_page,
       f"page with Accept-Encoding gzip: the same page gzip'd ({s2}, {h2.get('Content-Encoding')})")
 s, h, plain_board = request("GET", V + "/leaderboard")
+check(plain_board.startswith(b'{"') and b"\n" not in plain_board,
+      f"the board JSON is compact, as every JSON answer: {plain_board[:120]!r}")
 s2, h2, gz_board = request("GET", V + "/leaderboard", headers={"Accept-Encoding": "br, gzip;q=0.5"})
 check(s2 == 200 and h2.get("Content-Encoding") == "gzip" and gzip.decompress(gz_board) == plain_board,
       "board JSON gzip'd for a client that takes gzip among others")

@@ -309,7 +309,7 @@ static void test_latest(int64_t phase_id) {
     /* JSON: parses back with the same ranks; per-case values with nulls */
     char *text = NULL;
     sa_error err;
-    CHECK(sa_board_to_json(&b, 1, &text, &err) == 0);
+    CHECK(sa_board_to_json(&b, SA_BOARD_JSON_CASES, &text, &err) == 0);
     CHECK(text && !strstr(text, "NaN") && !strstr(text, "nan"));
     json_t *root = text ? json_loads(text, 0, NULL) : NULL;
     CHECK(root != NULL);
@@ -358,6 +358,7 @@ static void test_latest(int64_t phase_id) {
     /* without cases: no per-case keys */
     CHECK(sa_board_to_json(&b, 0, &text, &err) == 0);
     CHECK(text && !strstr(text, "case_ids") && !strstr(text, "\"class\""));
+    CHECK(text && !strchr(text, '\n') && !strncmp(text, "{\"challenge\":\"demo\",", 20)); /* compact */
     free(text);
 
     /* the view without case details: over 3 cases the median and the CI are
@@ -852,7 +853,12 @@ static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {
     CHECK(b.n_rows == 0 && b.n_cases == 0 && b.n_human == 0);
     char *text = NULL;
     sa_error err;
-    CHECK(sa_board_to_json(&b, 1, &text, &err) == 0);
+    CHECK(sa_board_to_json(&b, SA_BOARD_JSON_CASES, &text, &err) == 0);
+    CHECK_STR_CONTAINS(text, "\"rows\":[]");
+    free(text);
+    /* indented for people (segarena results --json) */
+    CHECK(sa_board_to_json(&b, SA_BOARD_JSON_CASES | SA_BOARD_JSON_INDENT, &text, &err) == 0);
+    CHECK_STR_CONTAINS(text, "{\n  \"challenge\": \"demo\",\n");
     CHECK_STR_CONTAINS(text, "\"rows\": []");
     free(text);
     sa_board_free(&b);
