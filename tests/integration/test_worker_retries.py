@@ -200,7 +200,7 @@ deadline = time.time() + 30
 removed = []
 while time.time() < deadline:
     log = open(PODMAN_LOG).read() if os.path.exists(PODMAN_LOG) else ""
-    removed = [n for n in names if f"rm -f {n}" in log]
+    removed = [n for n in names if f"rm -f -v {n}" in log]
     con = db()
     status = con.execute("SELECT status FROM runs WHERE id = ?", (limit_run,)).fetchone()[0]
     con.close()
