@@ -7,7 +7,10 @@
  * its sha256 and size kept in its row), recorded (quota checked again in the
  * same transaction), and queued for evaluation when the phase says so. A
  * refusal's reason names no server path: the engine's full message goes to
- * the outcome's detail, for the server's log.
+ * the outcome's detail, for the server's log. An image loaded for an upload that
+ * is then refused (quota or dates checked again, a store error) is removed
+ * unless a submission row names it; uploads of one image hold its lock file from
+ * the load to the record, so that removal never takes an image being recorded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,6 +235,37 @@ static int find_duplicate(sa_store *st, int64_t phase_id, const char *digest, in
     return 0;
 }
 
+/* Holds DATA_DIR/locks/image-<id>.lock (flock) while an upload of that image is
+ * loaded and recorded: returns the descriptor, or -1 with err set. */
+static int lock_image(const char *data_dir, const char *image_id, sa_error *err) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/locks", data_dir);
+    if (sa_mkdir_p(path, 0700, err)) return -1;
+    snprintf(path, sizeof path, "%s/locks/image-%s.lock", data_dir, image_id);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            sa_error_set(err, "%s: cannot lock: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
+/* An image loaded for an upload that was not recorded: removed from the engine
+ * unless a submission row (another phase's, or one recorded meanwhile) names it.
+ * Best effort: a failure leaves an unused image, never a row without its image. */
+static void forget_loaded_image(sa_store *st, sa_engine_kind engine, const char *image_name) {
+    sa_error err = {{0}};
+    int used = 1;
+    if (sa_store_submission_image_used(st, image_name, &used, &err) == 0 && !used)
+        sa_engine_remove_image(engine, image_name, &err);
+}
+
 int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     if (sodium_init() < 0) return sa_error_set(err, "libsodium could not start");
@@ -248,7 +283,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     const char *shown = req->display_name ? req->display_name : req->archive_path;
     char upload[4300], sha[65] = "";
     uint64_t bytes = 0;
-    int too_large = 0, kept = 0;
+    int too_large = 0, kept = 0, loaded = 0, recorded = 0, image_lock = -1;
     if (store_upload(req->data_dir, req->archive_path, spec.max_upload_bytes, upload, sizeof upload,
                      sha, &bytes, &too_large, err))
         return -1;
@@ -313,6 +348,10 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = -1;
         goto cleanup;
     }
+    if ((image_lock = lock_image(req->data_dir, image_id, err)) < 0) {
+        rc = -1;
+        goto cleanup;
+    }
     if (sa_intake_load(tar, &out->image, image_name, &ierr) != 0) {
         out->image.refusal = SA_REFUSED_ENGINE;
         /* the engine's message names the tar and the engine's own scratch
@@ -324,6 +363,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = record_invalid(st, req, sha, bytes, out, err);
         goto cleanup;
     }
+    loaded = 1;
     if ((rc = keep_upload(req->data_dir, upload, sha, &kept, err))) goto cleanup;
 
     /* record it, the quota checked again with the insert */
@@ -362,6 +402,7 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = -1;
         goto cleanup;
     }
+    recorded = 1;
     if (spec.auto_evaluate) {
         rc = sa_run_queue(st, req->data_dir, out->submission_id, "evaluate", 0, &out->run_id, err);
         if (rc == SA_STORE_CONFLICT) { /* a worker's sweep queued it first: that run is its run */
@@ -374,6 +415,8 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     }
 
 cleanup:
+    if (loaded && !recorded) forget_loaded_image(st, req->engine, image_name);
+    if (image_lock >= 0) close(image_lock);
     /* a refused archive is not kept (its sha256 and size are in its row) */
     if (!kept) unlink(upload);
     sa_remove_tree(scratch);

@@ -283,6 +283,10 @@ void sa_submission_row_free(sa_submission_row *row);
 void sa_submission_rows_free(sa_submission_row *rows, size_t n);
 /* Marks it the selected entry of its team in its phase (and no other). */
 int sa_store_submission_select(sa_store *st, int64_t id, sa_error *err);
+/* *used is 1 when a submission row (of any phase, ready or not) names the
+ * engine image image_name: an image loaded for an upload that was then refused
+ * may be removed only when none does. 0 or -1. */
+int sa_store_submission_image_used(sa_store *st, const char *image_name, int *used, sa_error *err);
 int sa_store_submission_set_quota_exempt(sa_store *st, int64_t id, int exempt, sa_error *err);
 /* Submissions of the team in the phase created after `since` that count against
  * the quota: status ready, and not quota_exempt unless a done run of it has scored

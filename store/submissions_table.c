@@ -109,6 +109,19 @@ int sa_store_submission_select(sa_store *st, int64_t id, sa_error *err) {
     return rc < 0 ? -1 : 0;
 }
 
+int sa_store_submission_image_used(sa_store *st, const char *image_name, int *used,
+                                   sa_error *err) {
+    *used = 0;
+    sqlite3_stmt *stmt = sa_db_prepare(
+        st, err, "SELECT EXISTS (SELECT 1 FROM submissions WHERE image_name = ?)", "t",
+        image_name ? image_name : "");
+    if (!stmt) return -1;
+    int rc = sa_db_step(st, stmt, err);
+    if (rc == 1) *used = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    return rc == 1 ? 0 : -1;
+}
+
 int sa_store_submission_set_quota_exempt(sa_store *st, int64_t id, int exempt, sa_error *err) {
     int rc = sa_db_exec(st, err, "UPDATE submissions SET quota_exempt = ? WHERE id = ?", "ni",
                         exempt ? 1 : 0, id);

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -359,7 +360,8 @@ r = must(submit("delta", exit3_tar, "demo/ms-quota"), "delta's first submission"
 lost = db.execute("SELECT image_name FROM submissions s JOIN phases p ON p.id = s.phase_id "
                   "WHERE p.name = 'ms-quota' AND s.status = 'ready'").fetchone()[0]
 sh("podman", "rmi", "-f", lost)
-must(seg("worker", "--until-idle", "--threads", "2"), "worker for the engine-error run")
+must(seg("worker", "--until-idle", "--threads", "2", "--retry-delays", "0.2"),
+     "worker for the engine-error run")
 row = db.execute("SELECT s.quota_exempt, (SELECT COUNT(*) FROM case_results c JOIN runs r ON r.id = c.run_id "
                  "WHERE r.submission_id = s.id AND c.error_class LIKE 'engine_error%') FROM submissions s "
                  "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-quota'").fetchone()
@@ -369,6 +371,36 @@ check(r.returncode == 0, f"the quota slot is still free after a platform failure
 must(seg("worker", "--until-idle", "--threads", "2"), "worker for the failing run")
 r = submit("delta", hang_tar, "demo/ms-quota")
 check(r.returncode == 2 and "quota" in r.stderr, f"a run whose container failed counts: {r.stderr}")
+
+# ---- two uploads at once past a quota of 1: the one refused at the quota's
+# second check (inside the recording transaction, after its image was loaded)
+# leaves no image in the engine ----
+must(seg("phase", "create", "--challenge", "demo", "--spec",
+         phase_spec("ms-race", quota={"submissions": 1, "days": 1})), "phase create ms-race")
+race_tars = [podman_image(f"race-{x}", f'FROM scratch\nCOPY prog /prog\nLABEL org.segarena.race={x}\n'
+                          'USER 1000\nENTRYPOINT ["/prog", "exit3"]\n', [prog]) for x in "ab"]
+
+
+def engine_name(archive):
+    with tarfile.open(archive) as t:
+        config = json.load(t.extractfile("manifest.json"))[0]["Config"]
+    return "localhost/segarena/sub-" + os.path.basename(config).split(".")[0].split(":")[-1][:32]
+
+
+racers = [subprocess.Popen([SEGARENA, "submit", "--phase", "demo/ms-race", "--team", "alpha", tar,
+                            "--data-dir", DATA], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for tar in race_tars]
+outs = [p.communicate(timeout=300) for p in racers]
+codes = sorted(p.returncode for p in racers)
+check(codes == [0, 2] and any("quota" in e for _, e in outs), f"one of two racing uploads is over the quota: {codes} {outs}")
+present = sh("podman", "images", "--format", "{{.Repository}}").stdout.split()
+for p, tar in zip(racers, race_tars):
+    name = engine_name(tar)
+    if p.returncode == 0:
+        check(name in present, f"the recorded racer's image {name} is in the engine")
+    else:
+        check(name not in present, f"the refused racer's image {name} was removed: {present}")
+        sh("podman", "rmi", "-f", name)
 
 # ---- publishing ----
 must(seg("phase", "publish", "demo/ms-val"), "publish")
