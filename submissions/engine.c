@@ -116,6 +116,9 @@ int sa_engine_run_argv(sa_engine_kind kind, const sa_engine_run_spec *s,
     e |= sa_argv_push(a, sa_engine_name(kind));
     e |= sa_argv_push(a, "run");
     e |= sa_argv_push(a, "--pull=never");
+    /* a signal to the engine client (a worker's Ctrl-C, systemd's stop to every
+     * process of the service) is not passed on to the contestant's program */
+    e |= sa_argv_push(a, "--sig-proxy=false");
     e |= sa_argv_push(a, "--name");
     e |= sa_argv_push(a, s->name);
     e |= sa_argv_push(a, "--label");

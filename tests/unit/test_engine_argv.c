@@ -58,6 +58,7 @@ static void check_run(sa_engine_kind kind) {
     CHECK((find(&a, "--read-only-tmpfs=false") > 0) == (kind == SA_ENGINE_PODMAN));
     /* podman: no image VOLUME as a host volume (docker has no flag: intake refuses them) */
     CHECK((find(&a, "--image-volume=ignore") > 0) == (kind == SA_ENGINE_PODMAN));
+    CHECK(find(&a, "--sig-proxy=false") > 0);
     CHECK(pair(&a, "--tmpfs", "/tmp:rw,nosuid,nodev,size=2147483648,mode=1777"));
     CHECK(pair(&a, "--cap-drop", "all"));
     CHECK(pair(&a, "--security-opt", "no-new-privileges"));
