@@ -73,17 +73,22 @@ int sa_web_run_view(sa_web_call *call, const sa_run_row *run, const sa_subject *
 }
 
 /* The summary fields of one metric ({"mean", "median", "std", "ci_lo", "ci_hi":
- * number or null, "n": integer}), nothing else. */
+ * number or null, "n": integer}), nothing else. Over fewer than
+ * SA_BOARD_MIN_HIDDEN_VALUES values the median and the interval are null, as on
+ * the public board: with so few cases they are single cases' values. */
 static json_t *metric_summary(json_t *stored) {
     static const char *const numbers[] = {"mean", "median", "std", "ci_lo", "ci_hi"};
+    json_t *n = json_object_get(stored, "n");
+    json_int_t count = json_is_integer(n) ? json_integer_value(n) : 0;
     json_t *o = json_object();
     for (size_t i = 0; o && i < sizeof numbers / sizeof *numbers; i++) {
         json_t *v = json_object_get(stored, numbers[i]);
-        json_object_set_new(o, numbers[i], json_is_number(v) ? json_real(json_number_value(v))
-                                                               : json_null());
+        int withheld = i != 0 && i != 2 && count < SA_BOARD_MIN_HIDDEN_VALUES;
+        json_object_set_new(o, numbers[i], json_is_number(v) && !withheld
+                                               ? json_real(json_number_value(v))
+                                               : json_null());
     }
-    json_t *n = json_object_get(stored, "n");
-    if (o) json_object_set_new(o, "n", json_integer(json_is_integer(n) ? json_integer_value(n) : 0));
+    if (o) json_object_set_new(o, "n", json_integer(count));
     return o;
 }
 
