@@ -261,10 +261,9 @@ static int run_container(job_context *c, sa_run_result *res, sa_error *err) {
         sa_worker_remove_earlier_attempts(c->w, c->run.id, c->job->case_id, (int)c->job->attempts, err))
         return -1;
 
-    if (!c->sub.run_user[0])
-        return sa_error_set(err, "submission %lld has no recorded user (stored before schema 5): "
-                                 "submit the image again",
-                            (long long)c->sub.id);
+    /* recorded before schema 5: worked out again from the kept archive, once */
+    if (!c->sub.run_user[0] && sa_submission_recover_run_user(c->st, opt->data_dir, &c->sub, err))
+        return -1;
     sa_run_limits lim = c->spec.limits;
     lim.gpu = -1;
     if (c->spec.gpu && c->w->n_gpus > 0) {

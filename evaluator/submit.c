@@ -27,6 +27,7 @@
 #include "evaluator.h"
 #include "files.h"
 #include "store.h"
+#include "worker_internal.h"
 
 const char *sa_submit_refusal_name(sa_submit_refusal r) {
     switch (r) {
@@ -419,6 +420,44 @@ cleanup:
     if (image_lock >= 0) close(image_lock);
     /* a refused archive is not kept (its sha256 and size are in its row) */
     if (!kept) unlink(upload);
+    sa_remove_tree(scratch);
+    return rc;
+}
+
+int sa_submission_recover_run_user(sa_store *st, const char *data_dir, sa_submission_row *sub,
+                                   sa_error *err) {
+    char archive[4300], scratch[4200], tar[4300] = "";
+    snprintf(archive, sizeof archive, "%s/uploads/%s.tar", data_dir, sub->upload_sha256);
+    if (!sub->upload_sha256[0] || access(archive, R_OK) != 0)
+        return sa_error_set(err, "submission %lld has no recorded user (stored before schema 5) "
+                                 "and its archive uploads/%s.tar is gone: submit the image again",
+                            (long long)sub->id, sub->upload_sha256);
+    snprintf(scratch, sizeof scratch, "%s/scratch", data_dir);
+    if (sa_mkdir_p(scratch, 0711, err)) return -1;
+    snprintf(scratch, sizeof scratch, "%s/scratch/intake-XXXXXX", data_dir);
+    if (!mkdtemp(scratch)) return sa_error_set(err, "%s: %s", scratch, strerror(errno));
+    sa_intake_limits lim;
+    sa_intake_limits_default(&lim);
+    struct stat sb;
+    if (stat(archive, &sb) == 0 && (uint64_t)sb.st_size > lim.max_upload_bytes)
+        lim.max_upload_bytes = (uint64_t)sb.st_size; /* accepted once under the phase's own cap */
+    sa_image_info info;
+    sa_error ierr;
+    int rc = 0;
+    if (sa_intake_inspect(archive, &lim, scratch, &info, tar, sizeof tar, &ierr) != 0)
+        rc = sa_error_set(err, "submission %lld has no recorded user (stored before schema 5) and "
+                               "intake now refuses its archive (%s): submit the image again",
+                          (long long)sub->id, sa_intake_refusal_name(info.refusal));
+    else if (strcmp(info.config_digest, sub->image_digest) != 0)
+        rc = sa_error_set(err, "submission %lld: its archive uploads/%s.tar holds image %s, not %s",
+                          (long long)sub->id, sub->upload_sha256, info.config_digest,
+                          sub->image_digest);
+    if (rc == 0) {
+        char user[sizeof sub->run_user];
+        sa_image_run_user(&info, user, sizeof user);
+        rc = sa_store_submission_set_run_user(st, sub->id, user, err);
+        if (rc == 0) snprintf(sub->run_user, sizeof sub->run_user, "%s", user);
+    }
     sa_remove_tree(scratch);
     return rc;
 }

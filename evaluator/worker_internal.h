@@ -102,4 +102,11 @@ int sa_human_reference_store(sa_store *st, const sa_multi_result *r, const char 
                              const sa_grid *grid, const sa_case_stamp *stamp, const char *case_id,
                              sa_error *err);
 
+/* A ready submission recorded before schema 5 has no run user: it is worked out
+ * again, as intake did, from the archive kept at uploads/<sha256>.tar (whose
+ * image must still be the submission's), and recorded; sub->run_user is filled.
+ * 0, or -1 with err (the archive gone or no longer accepted: submit it again). */
+int sa_submission_recover_run_user(sa_store *st, const char *data_dir, sa_submission_row *sub,
+                                   sa_error *err);
+
 #endif

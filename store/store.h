@@ -287,6 +287,10 @@ int sa_store_submission_select(sa_store *st, int64_t id, sa_error *err);
  * engine image image_name: an image loaded for an upload that was then refused
  * may be removed only when none does. 0 or -1. */
 int sa_store_submission_image_used(sa_store *st, const char *image_name, int *used, sa_error *err);
+/* Records the numeric "uid:gid" of a ready submission stored before schema 5
+ * (worked out again from its kept archive). 0, or -1 (not found too). */
+int sa_store_submission_set_run_user(sa_store *st, int64_t id, const char *run_user,
+                                     sa_error *err);
 int sa_store_submission_set_quota_exempt(sa_store *st, int64_t id, int exempt, sa_error *err);
 /* Submissions of the team in the phase created after `since` that count against
  * the quota: status ready, and not quota_exempt unless a done run of it has scored

@@ -109,6 +109,14 @@ int sa_store_submission_select(sa_store *st, int64_t id, sa_error *err) {
     return rc < 0 ? -1 : 0;
 }
 
+int sa_store_submission_set_run_user(sa_store *st, int64_t id, const char *run_user,
+                                     sa_error *err) {
+    int rc = sa_db_exec(st, err, "UPDATE submissions SET run_user = ? WHERE id = ?", "ti",
+                        run_user ? run_user : "", id);
+    if (rc == 0) return sa_db_not_found(err, "submission", id);
+    return rc < 0 ? -1 : 0;
+}
+
 int sa_store_submission_image_used(sa_store *st, const char *image_name, int *used,
                                    sa_error *err) {
     *used = 0;

@@ -402,6 +402,17 @@ for p, tar in zip(racers, race_tars):
         check(name not in present, f"the refused racer's image {name} was removed: {present}")
         sh("podman", "rmi", "-f", name)
 
+# ---- a submission recorded before schema 5 (no run user): its run works the
+# numeric uid:gid out again from the kept archive and runs it as that user ----
+db.execute("UPDATE submissions SET run_user = '' WHERE phase_id = (SELECT id FROM phases WHERE name = 'ms-race')")
+db.commit()
+must(seg("worker", "--until-idle", "--threads", "2", "--retry-delays", "0.2"), "worker for the ms-race run")
+row = db.execute("SELECT s.run_user, (SELECT group_concat(DISTINCT c.error_class) FROM case_results c "
+                 "JOIN runs r ON r.id = c.run_id WHERE r.submission_id = s.id) FROM submissions s "
+                 "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-race'").fetchone()
+check(row == ("1000:1000", "exit_code 3"),
+      f"a submission without a run user: recovered from its archive, the container ran: {row}")
+
 # ---- publishing ----
 must(seg("phase", "publish", "demo/ms-val"), "publish")
 r = seg("phase", "list")
