@@ -26,6 +26,10 @@
 #include "image_internal.h"
 
 enum { NIFTI1_HEADER_SIZE = 348, NIFTI1_MIN_VOX_OFFSET = 352 };
+/* The largest length (pixdim, srow, qoffset) a header may hold: 1e9 mm is 1000
+ * km, far beyond any scanner (and 1e6 m or 1e12 um in the other units), yet its
+ * square stays far inside float range, so ITK's float SVD stays finite. */
+#define NIFTI_MAX_LENGTH 1e9f
 
 /* nifti1.h datatype codes */
 enum {
@@ -310,10 +314,9 @@ static int geometry_from_header(const nifti1_fields *f, sa_image *out, sa_error 
         s.m[3][3] = 1.0f;
         for (int r = 0; r < 3; r++)
             for (int c = 0; c < 4; c++)
-                if (!isfinite(s.m[r][c])) {
-                    sa_error_set(why, "non-finite sform");
-                    return SA_NATIVE_NEEDS_ITK;
-                }
+                if (!isfinite(s.m[r][c]))
+                    return sa_error_set(why, "sform (srow_%c[%d]) is %g; it must be finite",
+                                        "xyz"[r], c, (double)s.m[r][c]);
     }
     const float pix[3] = {dx, dy, dz};
     const mat44 *chosen;
@@ -596,7 +599,21 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
         if (!(f->pixdim[i] > 0) || !isfinite(f->pixdim[i]))
             return sa_error_set(err, "%s: spacing (pixdim[%d]) is %g; spacing must be positive "
                                 "and finite", path, i, (double)f->pixdim[i]);
+        if (f->pixdim[i] > NIFTI_MAX_LENGTH)
+            return sa_error_set(err, "%s: spacing (pixdim[%d]) is %g, beyond %g (a physical "
+                                "length)", path, i, (double)f->pixdim[i], NIFTI_MAX_LENGTH);
     }
+    /* the transforms ITK decomposes (vnl_svd<float> on the sform aborts on a
+     * non-finite entry and never converges on entries near FLT_MAX) */
+    if (f->sform_code > 0)
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++) {
+                float v = f->srow[r][c];
+                if (!isfinite(v) || fabsf(v) > NIFTI_MAX_LENGTH)
+                    return sa_error_set(err, "%s: sform (srow_%c[%d]) is %g; %s", path, "xyz"[r],
+                                        c, (double)v, isfinite(v) ? "entries beyond 1e9 are no "
+                                        "physical length" : "it must be finite");
+            }
     return 0;
 }
 
@@ -810,6 +827,7 @@ static int read_plain(const char *path, FILE *fp, sa_header_check_fn check, void
     nifti1_fields f;
     sa_error why = {{0}};
     int rc = parse_header(h, &f, &why);
+    if (rc == 0 && check_header_fields(path, &f, err) != 0) return -1;
     if (rc == 0) rc = geometry_from_header(&f, out, &why);
     if (rc == SA_NATIVE_NEEDS_ITK) {
         if (err) *err = why;
@@ -871,6 +889,10 @@ static int read_gz(const char *path, sa_header_check_fn check, void *ctx, sa_ima
     nifti1_fields f;
     sa_error why = {{0}};
     rc = parse_header(h, &f, &why);
+    if (rc == 0 && check_header_fields(path, &f, err) != 0) {
+        free(in);
+        return -1;
+    }
     if (rc == 0) rc = geometry_from_header(&f, out, &why);
     if (rc != 0) {
         free(in);

@@ -332,6 +332,77 @@ static void check_nifti(void) {
     sa_image_free(&img);
 }
 
+/* expect_refused in a child with an alarm: a reader that aborts or hangs fails
+ * the check instead of taking the whole test down. */
+static void expect_refused_isolated(const char *path, sa_reader r, const char *expect) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(30);
+        expect_refused(path, r, expect);
+        fflush(stdout);
+        _exit(test_failed_count ? 1 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (WIFSIGNALED(status)) fprintf(stderr, "  %s: the reader died (signal %d)\n", path, WTERMSIG(status));
+}
+
+/* gzips the file at src into dst. */
+static void gzip_file(const char *src, const char *dst) {
+    FILE *fp = fopen(src, "rb");
+    gzFile gz = gzopen(dst, "wb");
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) gzwrite(gz, buf, (unsigned)n);
+    gzclose(gz);
+    fclose(fp);
+}
+
+/* Writes img as .nii with sform code 1 and the float v at srow[r][c]. */
+static void nifti_srow(const char *name, const sa_image *img, int r, int c, float v, char *path,
+                       size_t cap) {
+    nifti_patched(name, img, 280 + 16 * (size_t)r + 4 * (size_t)c, &v, 4, path, cap);
+    int16_t code = 1;
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, 254, SEEK_SET);
+    fwrite(&code, 2, 1, fp);
+    fclose(fp);
+}
+
+/* NIfTI transforms ITK's vnl_svd<float> aborts on (NaN/Inf) or never finishes
+ * with (entries near FLT_MAX), and lengths no scanner writes: refused before ITK. */
+static void check_nifti_transforms(void) {
+    sa_image img;
+    make_image(&img, 0);
+    char p[1024], gz[1024];
+    nifti_srow("sform_nan.nii", &img, 2, 2, NAN, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_AUTO, "sform (srow_z[2]) is nan; it must be finite");
+    expect_refused_isolated(p, SA_READER_ITK, "sform (srow_z[2]) is nan");
+    path_of(gz, sizeof gz, "sform_nan.nii.gz");
+    gzip_file(p, gz);
+    expect_refused_isolated(gz, SA_READER_AUTO, "sform (srow_z[2]) is nan");
+    nifti_srow("sform_inf_offset.nii", &img, 0, 3, INFINITY, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_AUTO, "sform (srow_x[3]) is inf");
+    /* 3e38 on the diagonal, qform present: ITK's SVD loops for ever */
+    nifti_srow("sform_huge.nii", &img, 0, 0, 3e38f, p, sizeof p);
+    FILE *fp = fopen(p, "r+b");
+    float big = -3e38f;
+    fseek(fp, 280 + 16 + 4, SEEK_SET);
+    fwrite(&big, 4, 1, fp);
+    fclose(fp);
+    expect_refused_isolated(p, SA_READER_AUTO, "sform (srow_x[0]) is 3e+38; entries beyond 1e9");
+    expect_refused_isolated(p, SA_READER_ITK, "sform (srow_x[0]) is 3e+38");
+    nifti_srow("sform_1e10.nii", &img, 1, 3, 1e10f, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_AUTO, "sform (srow_y[3]) is 1e+10");
+    float f = 3e38f;
+    nifti_patched("pixdim_huge.nii", &img, 80, &f, 4, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_AUTO, "spacing (pixdim[1]) is 3e+38, beyond 1e+09");
+    sa_image_free(&img);
+}
+
 /* A gzip .nii of a few KiB whose header declares 1024x1024x2048 uint8 (2 GiB). */
 static void write_huge_declared(const char *path) {
     sa_image img;
@@ -411,6 +482,7 @@ int main(int argc, char **argv) {
     check_metaimage();
     check_nrrd();
     check_nifti();
+    check_nifti_transforms();
     check_read_like();
     return test_report("test_image_io_hostile");
 }
