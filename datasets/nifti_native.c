@@ -603,6 +603,22 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
             return sa_error_set(err, "%s: spacing (pixdim[%d]) is %g, beyond %g (a physical "
                                 "length)", path, i, (double)f->pixdim[i], NIFTI_MAX_LENGTH);
     }
+    /* niftilib reads a non-finite quaternion or offset as 0 (FIXED_FLOAT): a
+     * silent origin of 0 or a different rotation */
+    if (f->qform_code > 0) {
+        const float q[6] = {f->quatern_b, f->quatern_c, f->quatern_d,
+                            f->qoffset_x, f->qoffset_y, f->qoffset_z};
+        static const char *const names[6] = {"quatern_b", "quatern_c", "quatern_d",
+                                             "qoffset_x", "qoffset_y", "qoffset_z"};
+        for (int i = 0; i < 6; i++) {
+            if (!isfinite(q[i]))
+                return sa_error_set(err, "%s: qform %s is %g; it must be finite", path, names[i],
+                                    (double)q[i]);
+            if (i >= 3 && fabsf(q[i]) > NIFTI_MAX_LENGTH)
+                return sa_error_set(err, "%s: qform %s is %g; offsets beyond 1e9 are no "
+                                    "physical length", path, names[i], (double)q[i]);
+        }
+    }
     /* the transforms ITK decomposes (vnl_svd<float> on the sform aborts on a
      * non-finite entry and never converges on entries near FLT_MAX) */
     if (f->sform_code > 0)

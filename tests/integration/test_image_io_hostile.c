@@ -397,7 +397,18 @@ static void check_nifti_transforms(void) {
     expect_refused_isolated(p, SA_READER_ITK, "sform (srow_x[0]) is 3e+38");
     nifti_srow("sform_1e10.nii", &img, 1, 3, 1e10f, p, sizeof p);
     expect_refused_isolated(p, SA_READER_AUTO, "sform (srow_y[3]) is 1e+10");
-    float f = 3e38f;
+    /* niftilib reads a non-finite qoffset/quaternion as 0 */
+    float f = INFINITY;
+    nifti_patched("qoffset_inf.nii", &img, 268, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "qform qoffset_x is inf; it must be finite");
+    expect_refused(p, SA_READER_ITK, "qform qoffset_x is inf");
+    f = NAN;
+    nifti_patched("quatern_nan.nii", &img, 260, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "qform quatern_c is nan");
+    f = -2e9f;
+    nifti_patched("qoffset_huge.nii", &img, 276, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "qform qoffset_z is -2e+09; offsets beyond 1e9");
+    f = 3e38f;
     nifti_patched("pixdim_huge.nii", &img, 80, &f, 4, p, sizeof p);
     expect_refused_isolated(p, SA_READER_AUTO, "spacing (pixdim[1]) is 3e+38, beyond 1e+09");
     sa_image_free(&img);
