@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -594,6 +595,11 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
         (!isfinite(f->vox_offset) || f->vox_offset < NIFTI1_MIN_VOX_OFFSET))
         return sa_error_set(err, "%s: vox_offset %g is invalid for a single-file NIfTI (must be "
                             ">= %d)", path, (double)f->vox_offset, NIFTI1_MIN_VOX_OFFSET);
+    /* niftilib casts vox_offset to int: a larger one wraps and it reads the voxels
+     * from byte 348 (and converting it to size_t here would be undefined) */
+    if (memcmp(f->magic, "n+1\0", 4) == 0 && (double)f->vox_offset > (double)INT_MAX)
+        return sa_error_set(err, "%s: vox_offset %g is beyond %d, the largest offset niftilib "
+                            "reads", path, (double)f->vox_offset, INT_MAX);
     int ndim = f->dim[0];
     for (int i = 1; i <= ndim && i <= 3; i++) {
         if (!(f->pixdim[i] > 0) || !isfinite(f->pixdim[i]))

@@ -283,6 +283,17 @@ static void check_nifti(void) {
     f = NAN;
     nifti_patched("voxoffnan.nii", &img, 108, &f, 4, p, sizeof p);
     expect_refused(p, SA_READER_AUTO, "vox_offset nan is invalid");
+    /* beyond niftilib's int: it would wrap and read from byte 348 */
+    f = 1e30f;
+    nifti_patched("voxoff1e30.nii", &img, 108, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "vox_offset 1e+30 is beyond 2147483647");
+    expect_refused(p, SA_READER_ITK, "vox_offset 1e+30 is beyond");
+    f = 3e9f;
+    nifti_patched("voxoff3e9.nii", &img, 108, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "vox_offset 3e+09 is beyond");
+    f = 1e9f; /* an int, but past the end of the file */
+    nifti_patched("voxoff1e9.nii", &img, 108, &f, 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "truncated");
     /* niftilib reads any "n+?" as one file: only "n+1" passes the one-file checks */
     nifti_patched("magic_n2.nii", &img, 344, "n+2", 4, p, sizeof p);
     expect_refused(p, SA_READER_AUTO, "magic");
