@@ -30,19 +30,14 @@ typedef int (*sa_header_check_fn)(const sa_image *hdr, void *ctx, sa_error *err)
 int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
                          sa_error *err);
 
-/* Checks that a .gz file is complete: every gzip member inflates, CRC and ISIZE
- * match; *inflated_out (may be NULL) gets the total inflated size (the file size
- * when it is not gzip at all, which niftilib reads as uncompressed). Returns 0 or
- * -1 with "<path>: <problem>". */
-int sa_gzip_check_file(const char *path, size_t *inflated_out, sa_error *err);
-
 /* What ITK 5.2 (niftilib) lets through silently, or answers with a message of
  * its own on stderr, and SegArena refuses, checked before ITK reads a .nii/.nii.gz.
  * _header (before ITK opens the file at all): a header shorter than 348 bytes,
  * dim[0] outside 1..7, a dimension < 1, a datatype other than the ten scalar
- * types, vox_offset < 352 or non-finite in a single-file NIfTI (niftilib would
- * read from byte 348), zero/negative/NaN pixdim (ITK turns them into a usable
- * spacing). _data (once the geometry is accepted, before the voxels are read):
+ * types, a magic other than "n+1" (two-file and Analyze headers), vox_offset
+ * < 352, non-finite or beyond INT_MAX (niftilib would read from byte 348),
+ * zero/negative/NaN/huge pixdim (ITK turns them into a usable spacing), and
+ * transforms ITK cannot decompose (non-finite or huge srow/quaternion/qoffset). _data (once the geometry is accepted, before the voxels are read):
  * damaged gzip data, voxel data shorter than the header says (niftilib
  * zero-fills), and NaN/Inf float voxels (niftilib reads them as 0). Each returns
  * 0 (ITK may go on) or -1. */

@@ -461,71 +461,6 @@ static int inflate_all_members(const char *path, const uint8_t *in, size_t in_le
     return rc;
 }
 
-int sa_gzip_check_file(const char *path, size_t *inflated_out, sa_error *err) {
-    uint8_t *in = NULL;
-    size_t len = 0;
-    if (inflated_out) *inflated_out = 0;
-    if (slurp(path, &in, &len, err) != 0) return -1;
-    if (!is_gzip(in, len)) { /* niftilib reads such a file as uncompressed */
-        if (inflated_out) *inflated_out = len;
-        free(in);
-        return 0;
-    }
-    size_t inflated = 0;
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-        free(in);
-        return sa_error_set(err, "%s: out of memory", path);
-    }
-    enum { SCRATCH = 1 << 18 };
-    uint8_t *scratch = malloc(SCRATCH);
-    const uint8_t *p = in;
-    size_t left = len;
-    int rc = scratch ? 0 : sa_error_set(err, "%s: out of memory", path);
-    int member_done = 0;
-    while (rc == 0) {
-        zs.next_in = (Bytef *)(uintptr_t)p;
-        zs.avail_in = (uInt)(left > 0x40000000u ? 0x40000000u : left);
-        zs.next_out = scratch;
-        zs.avail_out = SCRATCH;
-        size_t before = zs.avail_in;
-        int z = inflate(&zs, Z_NO_FLUSH);
-        size_t consumed = before - zs.avail_in;
-        p += consumed;
-        left -= consumed;
-        inflated += SCRATCH - zs.avail_out;
-        if (z == Z_STREAM_END) {
-            member_done = 1;
-            if (left == 0) break;
-            if (!is_gzip(p, left)) {
-                rc = sa_error_set(err, "%s: corrupt gzip data (unexpected bytes after the "
-                                  "compressed stream)", path);
-                break;
-            }
-            inflateReset(&zs);
-            member_done = 0;
-        } else if (z == Z_OK) {
-            if (left == 0 && zs.avail_out != 0) {
-                rc = sa_error_set(err, "%s: truncated gzip data (the compressed stream ends "
-                                  "early)", path);
-            }
-        } else if (z == Z_BUF_ERROR && left == 0) {
-            rc = sa_error_set(err, "%s: truncated gzip data (the compressed stream ends early)",
-                              path);
-        } else {
-            rc = sa_error_set(err, "%s: corrupt gzip data (%s)", path, zs.msg ? zs.msg : "inflate error");
-        }
-    }
-    if (rc == 0 && !member_done)
-        rc = sa_error_set(err, "%s: truncated gzip data (the compressed stream ends early)", path);
-    inflateEnd(&zs);
-    free(scratch);
-    free(in);
-    if (inflated_out) *inflated_out = inflated;
-    return rc;
-}
-
 /* The first 348 bytes of a .nii or .nii.gz (inflated when gzip), read from at
  * most the first MiB of the file so that a large file is not loaded for this. */
 static int read_header_bytes(const char *path, uint8_t h[NIFTI1_HEADER_SIZE], size_t *got,
@@ -582,22 +517,30 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
         return sa_error_set(err, "%s: NIfTI datatype %d (%s) is not supported; images hold "
                             "integer or floating-point scalars", path, f->datatype,
                             datatype_name(f->datatype));
-    /* niftilib reads any "n+?" magic as one file; the one-file checks here (vox_offset,
-     * truncation, NaN) apply to "n+1" only, so no other "+" form may pass unchecked */
-    if (f->magic[1] == '+' && memcmp(f->magic, "n+1\0", 4) != 0) {
+    /* a .nii/.nii.gz is one file: niftilib reads a "ni1" (or Analyze, no magic)
+     * header in it as a header whose voxels are in a .img beside it, or in the
+     * file itself at a guessed offset, and any other "n+?" as one file; the checks
+     * here (vox_offset, truncation, NaN) are those of "n+1" */
+    if (memcmp(f->magic, "n+1\0", 4) != 0) {
         char shown[4];
         for (int i = 0; i < 3; i++) shown[i] = isprint((unsigned char)f->magic[i]) ? f->magic[i] : '?';
         shown[3] = '\0';
-        return sa_error_set(err, "%s: NIfTI magic '%s' is not 'n+1' (a NIfTI-1 header in one "
-                            "file) nor 'ni1' (header and .img)", path, shown);
+        if (memcmp(f->magic, "ni1\0", 4) == 0)
+            return sa_error_set(err, "%s: NIfTI magic 'ni1' marks a two-file header (.hdr and "
+                                ".img); a .nii file must be a single-file NIfTI-1 (magic 'n+1')",
+                                path);
+        if (!f->magic[0] && !f->magic[1] && !f->magic[2])
+            return sa_error_set(err, "%s: no NIfTI magic (an Analyze 7.5 header); a .nii file "
+                                "must be a single-file NIfTI-1 (magic 'n+1')", path);
+        return sa_error_set(err, "%s: NIfTI magic '%s' is not 'n+1' (a single-file NIfTI-1 "
+                            "header; Analyze 7.5 and two-file headers are not read)", path, shown);
     }
-    if (memcmp(f->magic, "n+1\0", 4) == 0 &&
-        (!isfinite(f->vox_offset) || f->vox_offset < NIFTI1_MIN_VOX_OFFSET))
+    if (!isfinite(f->vox_offset) || f->vox_offset < NIFTI1_MIN_VOX_OFFSET)
         return sa_error_set(err, "%s: vox_offset %g is invalid for a single-file NIfTI (must be "
                             ">= %d)", path, (double)f->vox_offset, NIFTI1_MIN_VOX_OFFSET);
     /* niftilib casts vox_offset to int: a larger one wraps and it reads the voxels
      * from byte 348 (and converting it to size_t here would be undefined) */
-    if (memcmp(f->magic, "n+1\0", 4) == 0 && (double)f->vox_offset > (double)INT_MAX)
+    if ((double)f->vox_offset > (double)INT_MAX)
         return sa_error_set(err, "%s: vox_offset %g is beyond %d, the largest offset niftilib "
                             "reads", path, (double)f->vox_offset, INT_MAX);
     int ndim = f->dim[0];
@@ -804,7 +747,6 @@ int sa_nifti_precheck_data(const char *path, sa_error *err) {
     voxel_scan scan;
     memset(&scan, 0, sizeof scan);
     scan.bad = SIZE_MAX;
-    int one_file = memcmp(f.magic, "n+1\0", 4) == 0;
     sa_pixel_type type = SA_PIXEL_U8;
     if (pixel_type_of(f.datatype, &type) != 0) return 0;
     size_t need = sa_pixel_size(type), voxels = 1;
@@ -820,9 +762,8 @@ int sa_nifti_precheck_data(const char *path, sa_error *err) {
     scan.need = need;
     scan.swapped = f.swapped;
     /* a 4D image is refused later; only 3D float voxels are scanned */
-    if (one_file && !extra_dims && (type == SA_PIXEL_F32 || type == SA_PIXEL_F64))
+    if (!extra_dims && (type == SA_PIXEL_F32 || type == SA_PIXEL_F64))
         scan.psize = sa_pixel_size(type);
-    if (!one_file) return 0; /* two-file NIfTI/Analyze: ITK reads the .img */
     size_t file_bytes = 0;
     if (stream_file(path, &scan, &file_bytes, err) != 0) return -1;
     if (file_bytes < scan.offset || file_bytes - scan.offset < need)

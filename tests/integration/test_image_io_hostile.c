@@ -272,6 +272,8 @@ static void nifti_patched(const char *name, const sa_image *img, size_t offset, 
     fclose(fp);
 }
 
+static void gzip_file(const char *src, const char *dst);
+
 static void check_nifti(void) {
     sa_image img;
     make_image(&img, 0);
@@ -298,6 +300,39 @@ static void check_nifti(void) {
     nifti_patched("magic_n2.nii", &img, 344, "n+2", 4, p, sizeof p);
     expect_refused(p, SA_READER_AUTO, "magic");
     expect_refused(p, SA_READER_ITK, "magic");
+    /* a two-file or Analyze header in a .nii: niftilib skipped every one-file check
+     * (a .nii of the header alone read as all zeros) */
+    char gz[1024];
+    nifti_patched("magic_ni1.nii", &img, 344, "ni1", 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "NIfTI magic 'ni1' marks a two-file header");
+    expect_refused(p, SA_READER_ITK, "magic 'ni1'");
+    path_of(gz, sizeof gz, "magic_ni1.nii.gz");
+    gzip_file(p, gz);
+    expect_refused(gz, SA_READER_AUTO, "magic 'ni1'");
+    nifti_patched("analyze.nii", &img, 344, "\0\0\0", 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "no NIfTI magic (an Analyze 7.5 header)");
+    unsigned char hdr[348];
+    FILE *hf = fopen(p, "rb");
+    CHECK(fread(hdr, 1, sizeof hdr, hf) == sizeof hdr);
+    fclose(hf);
+    write_bytes(p, hdr, sizeof hdr); /* the header alone, declaring the grid */
+    expect_refused(p, SA_READER_ITK, "no NIfTI magic");
+    /* names outside the documented formats never reach ITK's factory */
+    nifti_patched("pair.hdr", &img, 344, "ni1", 4, p, sizeof p);
+    expect_refused(p, SA_READER_AUTO, "unsupported image format (SegArena reads .nii");
+    expect_refused(p, SA_READER_ITK, "unsupported image format");
+    path_of(p, sizeof p, "pair.img");
+    write_bytes(p, img.data, 100);
+    expect_refused(p, SA_READER_AUTO, "unsupported image format");
+    path_of(p, sizeof p, "slice.dcm");
+    write_bytes(p, img.data, 400);
+    expect_refused(p, SA_READER_AUTO, "a single DICOM file is not read; give the folder");
+    path_of(p, sizeof p, "image.png");
+    write_bytes(p, "\x89PNG\r\n\x1a\n", 8);
+    expect_refused(p, SA_READER_AUTO, "unsupported image format");
+    path_of(p, sizeof p, "pair.hdr.gz");
+    write_bytes(p, "\x1f\x8b", 2);
+    expect_refused(p, SA_READER_AUTO, "unsupported image format");
     int16_t d = 8;
     nifti_patched("dim0_8.nii", &img, 40, &d, 2, p, sizeof p);
     expect_refused(p, SA_READER_ITK, "dim[0] is 8; a NIfTI-1 header holds 1 to 7 dimensions");
