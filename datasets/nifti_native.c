@@ -427,7 +427,7 @@ static size_t inflate_prefix(const uint8_t *in, size_t in_len, uint8_t *out, siz
 }
 
 /* Inflates every gzip member of in[] into out[0..cap). Returns 0 with *produced,
- * -1 (corrupt, message in err) or NEEDS_ITK (more data than cap). */
+ * or -1 (corrupt, or more data than cap; message in err). */
 static int inflate_all_members(const char *path, const uint8_t *in, size_t in_len, uint8_t *out,
                                size_t cap, size_t *produced, sa_error *err) {
     struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
@@ -447,8 +447,9 @@ static int inflate_all_members(const char *path, const uint8_t *in, size_t in_le
             pos += used_in;
             written += used_out;
         } else if (r == LIBDEFLATE_INSUFFICIENT_SPACE) {
-            sa_error_set(err, "decompressed data is longer than the header describes");
-            rc = SA_NATIVE_NEEDS_ITK;
+            /* NIfTI has an exact length; ITK would inflate the rest (a gzip bomb) */
+            rc = sa_error_set(err, "%s: the gzip stream holds more data than the header "
+                              "describes (%zu bytes of header and voxels)", path, cap);
             break;
         } else {
             rc = sa_error_set(err, "%s: truncated or corrupt gzip data (member at byte %zu does "
@@ -666,7 +667,8 @@ static void scan_feed(voxel_scan *s, const uint8_t *buf, size_t len) {
 }
 
 /* Streams a whole file (inflating every gzip member; CRC and length checked)
- * through scan_feed. *total gets the stream's length. Returns 0 or -1. */
+ * through scan_feed. *total gets the stream's length. A gzip stream is refused
+ * as soon as it inflates past scan->offset + scan->need. Returns 0 or -1. */
 static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_error *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -718,6 +720,13 @@ static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_err
             zs.avail_out = CHUNK;
             int z = inflate(&zs, Z_NO_FLUSH);
             scan_feed(scan, out, CHUNK - zs.avail_out);
+            if (scan->pos > scan->offset && scan->pos - scan->offset > scan->need) {
+                /* an exact-length format: what follows could be a gzip bomb */
+                rc = sa_error_set(err, "%s: the gzip stream holds more data than the header "
+                                  "describes (%zu bytes of header and voxels)", path,
+                                  scan->offset + scan->need);
+                break;
+            }
             if (z == Z_STREAM_END) member_done = 1;
             else if (z == Z_BUF_ERROR && zs.avail_in == 0) continue; /* needs more input */
             else if (z != Z_OK)

@@ -460,6 +460,61 @@ static void check_nifti_transforms(void) {
     sa_image_free(&img);
 }
 
+/* A valid .nii.gz followed by `members` gzip members of 1 MiB of zeros each (a
+ * gzip bomb after the image: 16 GiB from a 16 MiB file). */
+static void write_trailing_bomb(const char *path, const sa_image *img, int members) {
+    char plain[1024];
+    path_of(plain, sizeof plain, "bomb_src.nii.gz");
+    sa_error err = {{0}};
+    CHECK(sa_image_write(plain, img, &err) == 0);
+    path_of(plain, sizeof plain, "bomb_member.gz");
+    gzFile gz = gzopen(plain, "wb9");
+    static unsigned char zeros[1 << 20];
+    gzwrite(gz, zeros, sizeof zeros);
+    gzclose(gz);
+    unsigned char member[8192], head[1 << 16];
+    FILE *fp = fopen(plain, "rb");
+    size_t mlen = fread(member, 1, sizeof member, fp);
+    fclose(fp);
+    path_of(plain, sizeof plain, "bomb_src.nii.gz");
+    fp = fopen(plain, "rb");
+    size_t hlen = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    fp = fopen(path, "wb");
+    fwrite(head, 1, hlen, fp);
+    for (int i = 0; i < members; i++) fwrite(member, 1, mlen, fp);
+    fclose(fp);
+}
+
+/* A .nii.gz whose gzip stream goes on past the image: refused by both readers, and
+ * without inflating the rest (a child with 2 s of CPU time). */
+static void check_gzip_bomb(void) {
+    sa_image img;
+    make_image(&img, 0);
+    char p[1024];
+    path_of(p, sizeof p, "trailing_bomb.nii.gz");
+    write_trailing_bomb(p, &img, 16384);
+    const sa_reader readers[2] = {SA_READER_AUTO, SA_READER_ITK};
+    for (int i = 0; i < 2; i++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct rlimit rl = {2, 2};
+            setrlimit(RLIMIT_CPU, &rl);
+            expect_refused(p, readers[i], "the gzip stream holds more data than the header "
+                                          "describes (4448 bytes of header and voxels)");
+            fflush(stdout);
+            _exit(test_failed_count ? 1 : 0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (WIFSIGNALED(status)) fprintf(stderr, "  %s: killed (signal %d)\n", p, WTERMSIG(status));
+    }
+    remove(p);
+    sa_image_free(&img);
+}
+
 /* A gzip .nii of a few KiB whose header declares 1024x1024x2048 uint8 (2 GiB). */
 static void write_huge_declared(const char *path) {
     sa_image img;
@@ -540,6 +595,7 @@ int main(int argc, char **argv) {
     check_nrrd();
     check_nifti();
     check_nifti_transforms();
+    check_gzip_bomb();
     check_read_like();
     return test_report("test_image_io_hostile");
 }
