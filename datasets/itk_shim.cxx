@@ -12,6 +12,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <sstream>
 #include <string>
 #include <strings.h>
@@ -87,7 +88,9 @@ std::string short_reason(const std::exception &e) {
         }
         size_t id = 0;
         while (id < line.size() && (std::isalnum((unsigned char)line[id]) || line[id] == '_')) id++;
-        if (id > 0 && line.compare(id, 1, ":") == 0 && line.find(' ') > id)
+        /* "func: msg" or "func:msg", not "std::bad_alloc" */
+        if (id > 0 && line.compare(id, 1, ":") == 0 && line.compare(id, 2, "::") != 0 &&
+            line.find(' ') > id)
             line.erase(0, line.compare(id, 2, ": ") == 0 ? id + 2 : id + 1);
         if (line.empty() || line == "trouble" || line.compare(0, 15, "trouble reading") == 0 ||
             (line.compare(0, 14, "Error reading ") == 0 && line.back() == ':'))
@@ -355,6 +358,8 @@ extern "C" int segarena_itk_read_file_checked(const char *path, sa_header_check_
     QuietStreams quiet;
     try {
         return read_file(path, check, ctx, out, err);
+    } catch (const std::bad_alloc &) {
+        return set_error(err, path, "out of memory");
     } catch (const std::exception &e) {
         return set_error(err, path, short_reason(e));
     } catch (...) {
@@ -366,6 +371,8 @@ extern "C" int segarena_itk_read_dicom_folder(const char *path, sa_image *out, s
     QuietStreams quiet;
     try {
         return read_dicom_folder(path, out, err);
+    } catch (const std::bad_alloc &) {
+        return set_error(err, path, "out of memory");
     } catch (const std::exception &e) {
         return set_error(err, path, short_reason(e));
     } catch (...) {
@@ -390,6 +397,8 @@ extern "C" int segarena_itk_write_file(const char *path, const sa_image *img, in
         case SA_PIXEL_F64: return write_as<double>(path, img, compress);
         }
         return set_error(err, path, "unknown pixel type");
+    } catch (const std::bad_alloc &) {
+        return set_error(err, path, "out of memory");
     } catch (const std::exception &e) {
         return set_error(err, path, short_reason(e));
     } catch (...) {
@@ -420,6 +429,8 @@ extern "C" int segarena_itk_dicom_series_uid(const char *folder, char *uid, size
             return set_error(err, folder, "DICOM Series Instance UID is empty or too long");
         std::memcpy(uid, value.c_str(), value.size() + 1);
         return 0;
+    } catch (const std::bad_alloc &) {
+        return set_error(err, folder, "out of memory");
     } catch (const std::exception &e) {
         return set_error(err, folder, short_reason(e));
     } catch (...) {

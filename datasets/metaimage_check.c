@@ -20,7 +20,9 @@
 
 #include "image_internal.h"
 
-enum { HEADER_MAX = 1 << 20, MAX_DIMS = 16 };
+/* LINE_MAX_BYTES: MetaIO's MET_Read copies a key (and string values) with
+ * strcpy into char[255]; a longer header line would overflow it. */
+enum { HEADER_MAX = 1 << 20, MAX_DIMS = 16, LINE_MAX_BYTES = 250 };
 
 typedef struct meta_header {
     int ndims;
@@ -70,6 +72,12 @@ static int parse(const char *path, meta_header *m, sa_error *err) {
         size_t eol = pos;
         while (eol < len && buf[eol] != '\n') eol++;
         size_t next = eol < len ? eol + 1 : eol;
+        if (eol - pos > LINE_MAX_BYTES) {
+            rc = sa_error_set(err, "%s: a MetaImage header line is longer than %d bytes (MetaIO "
+                              "copies keys and values into 255-byte buffers)", path,
+                              LINE_MAX_BYTES);
+            break;
+        }
         size_t k = pos;
         while (k < eol && (is_blank(buf[k]))) k++;
         size_t key_start = k;
@@ -212,6 +220,10 @@ int sa_metaimage_check_data(const char *path, sa_error *err) {
     } else if (fseeko(fp, (off_t)offset, SEEK_SET) != 0 || offset > size) {
         rc = sa_error_set(err, "%s: truncated: the voxel data would start at byte %zu, %s has "
                           "%zu bytes", path, offset, where, size);
+    } else if (m.compressed_size > 0 && (unsigned long long)m.compressed_size > size - offset) {
+        /* MetaIO allocates CompressedDataSize bytes before reading them */
+        rc = sa_error_set(err, "%s: CompressedDataSize %lld is more than the %zu bytes %s holds "
+                          "after the header", path, m.compressed_size, size - offset, where);
     } else {
         size_t got = 0;
         rc = sa_inflate_count(path, fp, m.compressed_size, need, &got, err);

@@ -19,7 +19,11 @@
 
 #include "image_internal.h"
 
-enum { HEADER_MAX = 1 << 20, MAX_DIMS = 16 };
+/* LINE_MAX_BYTES: teem's error messages quote the field line or value they could
+ * not parse, formatted with vsprintf into a 1025-byte buffer; a field line (not
+ * a "#" comment nor a "key:=value" pair, which teem never quotes) longer than
+ * this is refused before teem sees it. */
+enum { HEADER_MAX = 1 << 20, MAX_DIMS = 16, LINE_MAX_BYTES = 500 };
 
 typedef struct nrrd_header {
     int dimension;
@@ -89,6 +93,11 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
         size_t end = eol;
         if (eol == len && !sa_has_suffix(path, ".nhdr")) break; /* no end of header here */
         if (first) {
+            if (eol - pos > LINE_MAX_BYTES) {
+                free(buf);
+                return sa_error_set(err, "%s: the NRRD magic line is longer than %d bytes", path,
+                                    LINE_MAX_BYTES);
+            }
             first = 0;
             pos = next;
             continue;
@@ -101,7 +110,14 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
         const char *line = buf + pos;
         size_t n = end - pos;
         const char *colon = memchr(line, ':', n);
-        if (line[0] != '#' && colon && !(colon + 1 < line + n && colon[1] == '=')) {
+        int key_value = colon && colon + 1 < line + n && colon[1] == '=';
+        if (n > LINE_MAX_BYTES && line[0] != '#' && !key_value) {
+            free(buf);
+            return sa_error_set(err, "%s: a NRRD header line is longer than %d bytes (teem "
+                                "quotes a field it cannot parse into a fixed buffer)", path,
+                                LINE_MAX_BYTES);
+        }
+        if (line[0] != '#' && colon && !key_value) {
             char name[64], value[512];
             normalise(line, (size_t)(colon - line), name, sizeof name);
             const char *v = colon + 1;
