@@ -86,6 +86,21 @@ int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_err
 int sa_image_read_like(const char *path, const sa_image *like, const char *like_path,
                        sa_image *out, sa_error *err);
 
+/* sa_image_read_like in a separate process (the helper segarena-read-image, found
+ * at $SEGARENA_READ_IMAGE, next to the running executable, or where the build
+ * put it), for a file from an untrusted source read inside a long-lived process:
+ * a reader that crashes, aborts or hangs ends the helper only, and comes back as
+ * one line, "<path>: the image reader crashed (signal 6)" or "<path>: the image
+ * reader took longer than 120 s". The helper runs under a CPU-time and
+ * wall-clock limit (SA_ISOLATED_READ_SECONDS, or `seconds`) and an address-space
+ * limit sized from like's grid and the file's size. Returns as sa_image_read_like
+ * (0, -1, -2). */
+#define SA_ISOLATED_READ_SECONDS 120
+int sa_image_read_like_isolated(const char *path, const sa_image *like, const char *like_path,
+                                sa_image *out, sa_error *err);
+int sa_image_read_like_limited(const char *path, const sa_image *like, const char *like_path,
+                               int seconds, sa_image *out, sa_error *err);
+
 /* Writes an image; the format follows the extension (.nii, .nii.gz, .mha, .mhd,
  * .nrrd, .nhdr). Compressed for .nii.gz, .mha and .nrrd. Written into a temporary
  * folder ".tmp-XXXXXX" next to path and renamed into place (for .mhd/.nhdr the

@@ -424,7 +424,7 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
      * allocated: a small file declaring a huge grid costs the host nothing */
     sa_image img;
     sa_error ie;
-    int read_rc = sa_image_read_like(dst, ref, ref_path, &img, &ie);
+    int read_rc = sa_image_read_like_isolated(dst, ref, ref_path, &img, &ie);
     if (read_rc != 0) {
         unlink(dst);
         detail(r, "%s", ie.msg);

@@ -52,7 +52,8 @@ set_tests_properties(datasets.image_io_formats PROPERTIES
 
 add_executable(test_image_io_hostile ${SEGARENA_TESTS_DIR}/integration/test_image_io_hostile.c)
 target_include_directories(test_image_io_hostile PRIVATE ${SEGARENA_TESTS_DIR})
-target_link_libraries(test_image_io_hostile PRIVATE sa_datasets ZLIB::ZLIB m)
+target_link_libraries(test_image_io_hostile PRIVATE sa_datasets ZLIB::ZLIB m Threads::Threads)
+add_dependencies(test_image_io_hostile segarena-read-image)
 add_test(NAME datasets.image_io_hostile
   COMMAND test_image_io_hostile ${SEGARENA_DATASETS_FIXTURES}/hostile)
 set_tests_properties(datasets.image_io_hostile PROPERTIES LABELS integration TIMEOUT 120)

@@ -9,8 +9,10 @@
  *
  * Usage: test_image_io_hostile SCRATCH_DIR
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -650,6 +653,92 @@ static void check_read_like(void) {
     sa_image_free(&ref);
 }
 
+/* One isolated read, for the threads of check_isolated. */
+typedef struct isolated_job {
+    const char *path;
+    const sa_image *ref;
+    int rc;
+    sa_image out;
+    sa_error err;
+} isolated_job;
+
+static void *isolated_thread(void *arg) {
+    isolated_job *j = arg;
+    j->rc = sa_image_read_like_isolated(j->path, j->ref, "ref.nii.gz", &j->out, &j->err);
+    return NULL;
+}
+
+/* sa_image_read_like_isolated: the same results as sa_image_read_like, and a
+ * reader that dies or hangs (the helper's test hook) is one refusal line. */
+static void check_isolated(void) {
+    sa_image ref;
+    make_image(&ref, 0);
+    char ok_nii[1024], ok_mha[1024], p[1024];
+    sa_error err = {{0}};
+    path_of(ok_nii, sizeof ok_nii, "iso_ok.nii.gz");
+    CHECK(sa_image_write(ok_nii, &ref, &err) == 0);
+    path_of(ok_mha, sizeof ok_mha, "iso_ok.mha");
+    CHECK(sa_image_write(ok_mha, &ref, &err) == 0);
+    sa_image out;
+    const char *oks[2] = {ok_nii, ok_mha};
+    for (int i = 0; i < 2; i++) {
+        CHECK(sa_image_read_like_isolated(oks[i], &ref, "ref.nii.gz", &out, &err) == 0);
+        CHECK(out.data && out.type == SA_PIXEL_U8 && memcmp(out.data, ref.data, 4096) == 0);
+        CHECK(out.size[2] == 16 && out.direction[8] == 1.0);
+        if (!out.data) fprintf(stderr, "  isolated read: %s\n", err.msg);
+        sa_image_free(&out);
+    }
+    /* four threads at once */
+    pthread_t th[4];
+    isolated_job jobs[4];
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 4; i++) {
+        jobs[i].path = oks[i % 2];
+        jobs[i].ref = &ref;
+        pthread_create(&th[i], NULL, isolated_thread, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].rc == 0 && jobs[i].out.data && memcmp(jobs[i].out.data, ref.data, 4096) == 0);
+        sa_image_free(&jobs[i].out);
+    }
+    /* a geometry mismatch is -2, another refusal -1, with the in-process messages */
+    path_of(p, sizeof p, "huge_declared.mha");
+    CHECK(sa_image_read_like_isolated(p, &ref, "ref.nii.gz", &out, &err) == -2);
+    CHECK_STR_CONTAINS(err.msg, "geometry mismatch (size differs): ref.nii.gz");
+    CHECK(out.data == NULL);
+    path_of(p, sizeof p, "hdronly.mha");
+    CHECK(sa_image_read_like_isolated(p, &ref, "ref.nii.gz", &out, &err) == -1);
+    CHECK(strncmp(err.msg, p, strlen(p)) == 0);
+    CHECK_STR_CONTAINS(err.msg, "truncated");
+    /* the reader dies: one line naming the file */
+    const char *faults[2] = {"abort", "segv"};
+    const char *expect[2] = {": the image reader crashed (signal 6)",
+                             ": the image reader crashed (signal 11)"};
+    for (int i = 0; i < 2; i++) {
+        setenv("SEGARENA_READ_IMAGE_FAULT", faults[i], 1);
+        CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == -1);
+        CHECK(strncmp(err.msg, ok_mha, strlen(ok_mha)) == 0);
+        CHECK_STR_CONTAINS(err.msg, expect[i]);
+        CHECK(strchr(err.msg, '\n') == NULL && out.data == NULL);
+        printf("  refused: %s\n", err.msg);
+    }
+    /* the reader hangs: killed at the limit */
+    setenv("SEGARENA_READ_IMAGE_FAULT", "hang", 1);
+    time_t t0 = time(NULL);
+    CHECK(sa_image_read_like_limited(ok_mha, &ref, "ref.nii.gz", 1, &out, &err) == -1);
+    CHECK(time(NULL) - t0 < 10);
+    CHECK_STR_CONTAINS(err.msg, ": the image reader took longer than 1 s");
+    printf("  refused: %s\n", err.msg);
+    unsetenv("SEGARENA_READ_IMAGE_FAULT");
+    /* a helper that is not there */
+    setenv("SEGARENA_READ_IMAGE", "/nonexistent/segarena-read-image", 1);
+    CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == -1);
+    CHECK_STR_CONTAINS(err.msg, "cannot start the image reader");
+    unsetenv("SEGARENA_READ_IMAGE");
+    sa_image_free(&ref);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
@@ -665,5 +754,6 @@ int main(int argc, char **argv) {
     check_nifti_transforms();
     check_gzip_bomb();
     check_read_like();
+    check_isolated();
     return test_report("test_image_io_hostile");
 }
