@@ -64,7 +64,8 @@ typedef enum sa_reader {
 } sa_reader;
 
 /* Reads a file or a DICOM series folder. Refuses (with "<path>: <problem>"):
- * missing/unreadable file, unknown format, truncated or corrupt data, MetaImage/
+ * missing/unreadable file, a name outside .nii, .nii.gz, .mha, .mhd, .nrrd, .nhdr
+ * (and a folder), unknown format, truncated or corrupt data, MetaImage/
  * NRRD headers whose data lives elsewhere than in the file (.mha/.nrrd) or in one
  * plain file name in the header's folder (.mhd/.nhdr), NIfTI headers niftilib
  * misreads (vox_offset < 352, bad dim, unknown datatype), NaN/Inf float voxels

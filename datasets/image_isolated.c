@@ -210,9 +210,12 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
         rc = sa_error_set(err, "%s: the image reader took longer than %d s", path, seconds);
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
-        if (sig == SIGXCPU || sig == SIGKILL)
+        if (sig == SIGXCPU)
             rc = sa_error_set(err, "%s: the image reader took longer than %d s of CPU time", path,
                               seconds);
+        else if (sig == SIGKILL) /* the CPU limit's hard end, or the kernel's OOM killer */
+            rc = sa_error_set(err, "%s: the image reader was killed (signal 9: out of CPU time "
+                              "or memory)", path);
         else
             rc = sa_error_set(err, "%s: the image reader crashed (signal %d)", path, sig);
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 0 || bad) {

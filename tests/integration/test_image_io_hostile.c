@@ -745,6 +745,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     scratch = argv[1];
+    /* its parent too (ctest -j runs this before the fixtures make build/fixtures) */
+    char parent[1024];
+    snprintf(parent, sizeof parent, "%s", scratch);
+    for (char *c = parent + 1; *c; c++)
+        if (*c == '/') {
+            *c = '\0';
+            mkdir(parent, 0777);
+            *c = '/';
+        }
     mkdir(scratch, 0777);
     snprintf(stderr_path, sizeof stderr_path, "%s/stderr.txt", scratch);
     check_metaimage();
