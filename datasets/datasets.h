@@ -95,8 +95,10 @@ int sa_image_read_like(const char *path, const sa_image *like, const char *like_
  * reader took longer than 120 s". The helper runs under a CPU-time and
  * wall-clock limit (SA_ISOLATED_READ_SECONDS, or `seconds`) and an address-space
  * limit sized from like's grid and the file's size. Returns as sa_image_read_like
- * (0, -1, -2). */
+ * (0, -1, -2), or SA_IMAGE_READ_NOT_RUN when this side failed (the helper not
+ * installed or not started, out of memory): the platform's fault, not the file's. */
 #define SA_ISOLATED_READ_SECONDS 120
+#define SA_IMAGE_READ_NOT_RUN (-3)
 int sa_image_read_like_isolated(const char *path, const sa_image *like, const char *like_path,
                                 sa_image *out, sa_error *err);
 int sa_image_read_like_limited(const char *path, const sa_image *like, const char *like_path,

@@ -112,9 +112,11 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
     if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
     if (seconds < 1) seconds = 1;
     char helper[PATH_MAX];
-    if (find_helper(helper, sizeof helper) != 0)
-        return sa_error_set(err, "%s: cannot read it: the image reader %s is not installed next "
-                            "to segarena", path, HELPER_NAME);
+    if (find_helper(helper, sizeof helper) != 0) {
+        sa_error_set(err, "%s: cannot read it: the image reader %s is not installed next "
+                     "to segarena", path, HELPER_NAME);
+        return SA_IMAGE_READ_NOT_RUN;
+    }
     size_t voxels = sa_image_voxel_count(like);
     if (voxels == 0) return sa_error_set(err, "%s: the reference grid is empty", path);
     struct stat st;
@@ -142,8 +144,10 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
     argv[23] = NULL;
 
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return sa_error_set(err, "%s: cannot start the image reader: %s", path, strerror(errno));
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        sa_error_set(err, "%s: cannot start the image reader: %s", path, strerror(errno));
+        return SA_IMAGE_READ_NOT_RUN;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -164,8 +168,9 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
     close(fds[1]);
     if (sp != 0) {
         close(fds[0]);
-        return sa_error_set(err, "%s: cannot start the image reader %s: %s", path, helper,
-                            strerror(sp));
+        sa_error_set(err, "%s: cannot start the image reader %s: %s", path, helper,
+                     strerror(sp));
+        return SA_IMAGE_READ_NOT_RUN;
     }
 
     double deadline = now_s() + seconds;
@@ -196,7 +201,8 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
                     kill(pid, SIGKILL);
                     int k = 0;
                     reap(pid, now_s(), &k);
-                    return sa_error_set(err, "%s: out of memory", path);
+                    sa_error_set(err, "%s: out of memory", path);
+                    return SA_IMAGE_READ_NOT_RUN;
                 }
                 got = read_until(fds[0], out->data, voxels * psize, deadline);
             }

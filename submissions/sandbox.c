@@ -428,7 +428,10 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
     if (read_rc != 0) {
         unlink(dst);
         detail(r, "%s", ie.msg);
-        classify(r, SA_RUN_INVALID_OUTPUT, read_rc == -2 ? "wrong geometry" : "not an image");
+        if (read_rc == SA_IMAGE_READ_NOT_RUN) /* no reader to run: the platform's fault */
+            classify(r, SA_RUN_ENGINE_ERROR, "image reader not run");
+        else
+            classify(r, SA_RUN_INVALID_OUTPUT, read_rc == -2 ? "wrong geometry" : "not an image");
         return;
     }
     uint8_t *mask = NULL;

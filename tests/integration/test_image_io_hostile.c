@@ -733,7 +733,7 @@ static void check_isolated(void) {
     unsetenv("SEGARENA_READ_IMAGE_FAULT");
     /* a helper that is not there */
     setenv("SEGARENA_READ_IMAGE", "/nonexistent/segarena-read-image", 1);
-    CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == -1);
+    CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == SA_IMAGE_READ_NOT_RUN); /* the platform's fault, not the file's */
     CHECK_STR_CONTAINS(err.msg, "cannot start the image reader");
     unsetenv("SEGARENA_READ_IMAGE");
     sa_image_free(&ref);
