@@ -303,7 +303,7 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     new_secret(value);
     new_secret(csrf);
     sa_auth_secret_hash(value, hash);
-    if (sa_store_session_add(st, user_id, hash, csrf, now + SA_AUTH_SESSION_SECONDS, err) ||
+    if (sa_store_session_add(st, user_id, hash, csrf, sa_store_now() + SA_AUTH_SESSION_SECONDS, err) ||
         sa_store_login_attempts_clear(st, pair_key, err)) {
         sodium_memzero(value, sizeof value);
         return -1;

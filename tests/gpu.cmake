@@ -24,3 +24,12 @@ if(SEGARENA_HAVE_CUDA)
   add_test(NAME test_score_gpu COMMAND test_score_gpu)
   set_tests_properties(test_score_gpu PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
+
+if(NOT SEGARENA_HAVE_CUDA AND NOT SEGARENA_SANITIZE)
+  # Without the GPU engine (no nvcc, or SEGARENA_CUDA=OFF) none of the tests above
+  # exists: this one says so, so that the list of skipped tests at the end of a
+  # ctest run (scripts/show-skips) shows that the GPU was not tested, and why.
+  add_test(NAME gpu.not_built
+    COMMAND sh -c "echo 'SKIP: the GPU engine is not built (no nvcc found, or SEGARENA_CUDA=OFF): no gpu test can run (docs/gpu.md)'; exit 77")
+  set_tests_properties(gpu.not_built PROPERTIES LABELS gpu SKIP_RETURN_CODE 77)
+endif()

@@ -143,10 +143,15 @@ except OSError:
 if not (same_lock and installed_version() == pinned):
     for name in ("package.json", "package-lock.json"):
         shutil.copy(os.path.join(HERE, name), os.path.join(WORK, name))
-    r = sh("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=WORK)
+    r = sh("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=1",
+           "--fetch-timeout=20000", cwd=WORK)
     if r.returncode != 0:
         say(r.stdout[-1500:], r.stderr[-1500:])
-        skip("npm ci failed (no access to the npm registry?); playwright-core " + pinned + " is needed")
+        # npm's own code (ENOTFOUND, SELF_SIGNED_CERT_IN_CHAIN: a proxy that re-signs
+        # TLS, whose CA npm must trust) in the one skip line CI shows
+        why = [l.strip() for l in r.stderr.splitlines() if " code " in l or "reason:" in l][:2]
+        skip("npm ci failed (" + ("; ".join(why) or "no access to the npm registry?") +
+             "); playwright-core " + pinned + " is needed")
 check(installed_version() == pinned, f"playwright-core {pinned} installed in {WORK}")
 shutil.copy(os.path.join(HERE, "leaderboard.spec.mjs"), os.path.join(WORK, "leaderboard.spec.mjs"))
 
