@@ -449,14 +449,195 @@ static char *read_member(ctx *c, const char *name, size_t max, size_t *len, char
     return data;
 }
 
-static json_t *read_json(ctx *c, const char *name, char hex[65]) {
+/* ---- JSON keys as Go reads them ----
+ *
+ * skopeo and podman decode these documents with Go's encoding/json into structs,
+ * which match a key to a field name case-insensitively (Go 1.19 fold.go: ASCII
+ * letters in either case, plus U+017F LONG S for 's' and U+212A KELVIN SIGN for
+ * 'k'; Go 1.21's foldName also maps U+0130/U+0131 to 'i'), the last matching key
+ * winning. jansson, and so SegArena, reads keys by their exact spelling: "Env"
+ * and "env" are two keys to it, one field to the engine. So, in every object
+ * that a Go struct reads, a key that folds to a field name must be spelled
+ * exactly, and no two keys may fold alike. Maps whose keys are data (Labels,
+ * annotations, ExposedPorts, Volumes, LayerSources' digests) are exact in Go
+ * too: their keys are not checked, their values are where they are structs. */
+
+enum { JK_LEAF, JK_OBJ, JK_LIST, JK_MAP, JK_MAP_OBJ };
+
+typedef struct jfield {
+    const char *name;
+    int kind;
+    const struct jfield *sub; /* JK_OBJ, JK_LIST (of objects), JK_MAP_OBJ: the values' fields */
+} jfield;
+
+#define JF_END {NULL, 0, NULL}
+
+/* image-spec v1.1 Platform, plus docker's manifest-list "features" */
+static const jfield jf_platform[] = {{"architecture", JK_LEAF, NULL}, {"os", JK_LEAF, NULL},
+                                     {"os.version", JK_LEAF, NULL},   {"os.features", JK_LEAF, NULL},
+                                     {"variant", JK_LEAF, NULL},      {"features", JK_LEAF, NULL},
+                                     JF_END};
+/* image-spec Descriptor and containers/image's Schema2Descriptor */
+static const jfield jf_descriptor[] = {{"mediaType", JK_LEAF, NULL},   {"digest", JK_LEAF, NULL},
+                                       {"size", JK_LEAF, NULL},        {"urls", JK_LEAF, NULL},
+                                       {"annotations", JK_MAP, NULL},  {"data", JK_LEAF, NULL},
+                                       {"platform", JK_OBJ, jf_platform}, {"artifactType", JK_LEAF, NULL},
+                                       JF_END};
+/* docker-archive manifest.json entries (containers/image docker/internal/tarfile) */
+static const jfield jf_docker_item[] = {{"Config", JK_LEAF, NULL},   {"RepoTags", JK_LEAF, NULL},
+                                        {"Layers", JK_LEAF, NULL},   {"Parent", JK_LEAF, NULL},
+                                        {"LayerSources", JK_MAP_OBJ, jf_descriptor}, JF_END};
+/* image-spec Index, Manifest; docker schema2 manifest; manifest.GuessMIMEType's probes */
+static const jfield jf_index[] = {{"schemaVersion", JK_LEAF, NULL},         {"mediaType", JK_LEAF, NULL},
+                                  {"artifactType", JK_LEAF, NULL},          {"manifests", JK_LIST, jf_descriptor},
+                                  {"subject", JK_OBJ, jf_descriptor},       {"annotations", JK_MAP, NULL},
+                                  {"config", JK_OBJ, jf_descriptor},        {"layers", JK_LIST, jf_descriptor},
+                                  {"signatures", JK_LEAF, NULL},            JF_END};
+#define jf_manifest jf_index
+/* docker's HealthConfig */
+static const jfield jf_health[] = {{"Test", JK_LEAF, NULL},        {"Interval", JK_LEAF, NULL},
+                                   {"Timeout", JK_LEAF, NULL},     {"StartPeriod", JK_LEAF, NULL},
+                                   {"StartInterval", JK_LEAF, NULL}, {"Retries", JK_LEAF, NULL},
+                                   JF_END};
+/* image-spec ImageConfig and containers/image's Schema2Config (docker's container.Config) */
+static const jfield jf_run_config[] = {
+    {"Hostname", JK_LEAF, NULL},     {"Domainname", JK_LEAF, NULL},      {"User", JK_LEAF, NULL},
+    {"AttachStdin", JK_LEAF, NULL},  {"AttachStdout", JK_LEAF, NULL},    {"AttachStderr", JK_LEAF, NULL},
+    {"ExposedPorts", JK_MAP, NULL},  {"Tty", JK_LEAF, NULL},             {"OpenStdin", JK_LEAF, NULL},
+    {"StdinOnce", JK_LEAF, NULL},    {"Env", JK_LEAF, NULL},             {"Cmd", JK_LEAF, NULL},
+    {"Healthcheck", JK_OBJ, jf_health}, {"ArgsEscaped", JK_LEAF, NULL},  {"Image", JK_LEAF, NULL},
+    {"Volumes", JK_MAP, NULL},       {"WorkingDir", JK_LEAF, NULL},      {"Entrypoint", JK_LEAF, NULL},
+    {"NetworkDisabled", JK_LEAF, NULL}, {"MacAddress", JK_LEAF, NULL},   {"OnBuild", JK_LEAF, NULL},
+    {"Labels", JK_MAP, NULL},        {"StopSignal", JK_LEAF, NULL},      {"StopTimeout", JK_LEAF, NULL},
+    {"Shell", JK_LEAF, NULL},        {"Memory", JK_LEAF, NULL},          {"MemorySwap", JK_LEAF, NULL},
+    {"CpuShares", JK_LEAF, NULL},    JF_END};
+static const jfield jf_rootfs[] = {{"type", JK_LEAF, NULL}, {"diff_ids", JK_LEAF, NULL}, JF_END};
+static const jfield jf_history[] = {{"created", JK_LEAF, NULL},   {"author", JK_LEAF, NULL},
+                                    {"created_by", JK_LEAF, NULL}, {"comment", JK_LEAF, NULL},
+                                    {"empty_layer", JK_LEAF, NULL}, JF_END};
+/* image-spec Image and containers/image's Schema2Image (with Schema2V1Image) */
+static const jfield jf_image_config[] = {
+    {"id", JK_LEAF, NULL},          {"parent", JK_LEAF, NULL},       {"comment", JK_LEAF, NULL},
+    {"created", JK_LEAF, NULL},     {"container", JK_LEAF, NULL},    {"container_config", JK_OBJ, jf_run_config},
+    {"docker_version", JK_LEAF, NULL}, {"author", JK_LEAF, NULL},    {"config", JK_OBJ, jf_run_config},
+    {"architecture", JK_LEAF, NULL}, {"variant", JK_LEAF, NULL},     {"os", JK_LEAF, NULL},
+    {"os.version", JK_LEAF, NULL},  {"os.features", JK_LEAF, NULL},  {"Size", JK_LEAF, NULL},
+    {"rootfs", JK_OBJ, jf_rootfs},  {"history", JK_LIST, jf_history}, {"throwaway", JK_LEAF, NULL},
+    JF_END};
+
+/* Go's folding of key towards an ASCII field name, into out (NUL-ended,
+ * valid UTF-8): ASCII letters to lower case, U+017F to 's', U+212A to 'k',
+ * U+0130 and U+0131 to 'i'; other characters kept. */
+static void go_fold(const char *key, char *out) {
+    const unsigned char *p = (const unsigned char *)key;
+    size_t n = 0;
+    while (*p) {
+        if (p[0] >= 'A' && p[0] <= 'Z') out[n++] = (char)(p[0] + 32), p++;
+        else if (p[0] == 0xC5 && p[1] == 0xBF) out[n++] = 's', p += 2;
+        else if (p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA) out[n++] = 'k', p += 3;
+        else if (p[0] == 0xC4 && (p[1] == 0xB0 || p[1] == 0xB1)) out[n++] = 'i', p += 2;
+        else out[n++] = (char)*p++;
+    }
+    out[n] = '\0';
+}
+
+static int check_keys_in(ctx *c, const char *doc, json_t *v, int kind, const jfield *sub, const char *path);
+
+/* One object read by a Go struct of the fields fs; path names it in messages. */
+static int check_keys_obj(ctx *c, const char *doc, json_t *obj, const jfield *fs, const char *path) {
+    json_t *seen = json_object(); /* folded key -> the key as written */
+    if (!seen) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    int rc = 0;
+    const char *key;
+    json_t *val;
+    char buf[120], buf2[120];
+    json_object_foreach(obj, key, val) {
+        size_t kl = strlen(key);
+        char *folded = malloc(kl + 1);
+        if (!folded) {
+            rc = refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            break;
+        }
+        go_fold(key, folded);
+        json_t *other = json_object_get(seen, folded);
+        if (other) {
+            rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                        "not a valid image: %s: keys '%s' and '%s'%s%s differ only in case (the engine would read "
+                        "the last)",
+                        doc, shown(json_string_value(other), buf, 60), shown(key, buf2, 60), path[0] ? " in " : "",
+                        path);
+            free(folded);
+            break;
+        }
+        json_t *orig = json_string(key);
+        if (!orig || json_object_set_new(seen, folded, orig) < 0) {
+            free(folded);
+            rc = refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            break;
+        }
+        const jfield *f = NULL;
+        for (const jfield *g = fs; g->name; g++) {
+            char lower[64];
+            go_fold(g->name, lower);
+            if (strcmp(folded, lower) == 0) {
+                f = g;
+                break;
+            }
+        }
+        free(folded);
+        if (!f) continue; /* a field no struct reads: ignored by the engine too */
+        if (strcmp(key, f->name) != 0) {
+            rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                        "not a valid image: %s: key '%s'%s%s differs from '%s' only in case (the engine would read it)",
+                        doc, shown(key, buf, 60), path[0] ? " in " : "", path, f->name);
+            break;
+        }
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", f->name);
+        if ((rc = check_keys_in(c, doc, val, f->kind, f->sub, sub)) < 0) break;
+    }
+    json_decref(seen);
+    return rc;
+}
+
+static int check_keys_in(ctx *c, const char *doc, json_t *v, int kind, const jfield *sub, const char *path) {
+    if (kind == JK_OBJ && json_is_object(v)) return check_keys_obj(c, doc, v, sub, path);
+    if (kind == JK_LIST && json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            char p[160];
+            snprintf(p, sizeof p, "%s[%zu]", path, i);
+            if (json_is_object(e) && check_keys_obj(c, doc, e, sub, p) < 0) return -1;
+        }
+    }
+    if (kind == JK_MAP_OBJ && json_is_object(v)) {
+        const char *key;
+        json_t *e;
+        json_object_foreach(v, key, e) { /* the keys are data: exact in Go */
+            if (json_is_object(e) && check_keys_obj(c, doc, e, sub, path) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* A JSON member, parsed, its keys checked as the engine's Go structs read them
+ * (root: JK_OBJ or JK_LIST of objects with the fields fs; doc names it in messages). */
+static json_t *read_json(ctx *c, const char *name, char hex[65], const char *doc, int root, const jfield *fs) {
     size_t len;
     char *data = read_member(c, name, JSON_MAX, &len, hex);
     if (!data) return NULL;
     json_error_t jerr;
     json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     free(data);
-    if (!j) refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is not valid JSON (%s)", name, jerr.text);
+    if (!j) {
+        refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is not valid JSON (%s)", name, jerr.text);
+        return NULL;
+    }
+    if (check_keys_in(c, doc, j, root, fs, "") < 0) {
+        json_decref(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -878,7 +1059,7 @@ void sa_image_run_user(const sa_image_info *info, char *out, size_t size) {
 
 static int inspect_docker(ctx *c) {
     snprintf(c->info->format, sizeof c->info->format, "docker-archive");
-    json_t *man = read_json(c, "manifest.json", NULL), *cfg = NULL;
+    json_t *man = read_json(c, "manifest.json", NULL, "manifest.json", JK_LIST, jf_docker_item), *cfg = NULL;
     if (!man) return -1;
     int rc = -1;
     if (!json_is_array(man)) {
@@ -924,7 +1105,7 @@ static int inspect_docker(ctx *c) {
         goto out;
     }
     char hex[65];
-    cfg = read_json(c, config, hex);
+    cfg = read_json(c, config, hex, "the image config", JK_OBJ, jf_image_config);
     if (!cfg) goto out;
     snprintf(c->info->config_digest, sizeof c->info->config_digest, "sha256:%s", hex);
     if (check_config(c, cfg, json_array_size(layers)) < 0) goto out;
@@ -976,7 +1157,7 @@ static const char *const layer_types[] = {"application/vnd.oci.image.layer.v1.ta
 
 static int inspect_oci(ctx *c) {
     snprintf(c->info->format, sizeof c->info->format, "oci-archive");
-    json_t *index = read_json(c, "index.json", NULL), *man = NULL, *cfg = NULL;
+    json_t *index = read_json(c, "index.json", NULL, "index.json", JK_OBJ, jf_index), *man = NULL, *cfg = NULL;
     if (!index) return -1;
     int rc = -1;
     json_t *list = json_object_get(index, "manifests");
@@ -1004,7 +1185,7 @@ static int inspect_oci(ctx *c) {
     char name[96], mhex[65], chex[65];
     const char *mdigest = json_string_value(json_object_get(desc, "digest"));
     if (blob_name(c, mdigest, name, sizeof name, "manifest") < 0) goto out;
-    man = read_json(c, name, mhex);
+    man = read_json(c, name, mhex, "the manifest", JK_OBJ, jf_manifest);
     if (!man) goto out;
     if (strcmp(mhex, mdigest + 7) != 0) {
         refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the manifest does not match its digest");
@@ -1032,7 +1213,7 @@ static int inspect_oci(ctx *c) {
         goto out;
     }
     if (blob_name(c, cdigest, name, sizeof name, "config") < 0) goto out;
-    cfg = read_json(c, name, chex);
+    cfg = read_json(c, name, chex, "the image config", JK_OBJ, jf_image_config);
     if (!cfg) goto out;
     if (strcmp(chex, cdigest + 7) != 0) {
         refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: the config does not match its digest");

@@ -99,9 +99,11 @@ def global_hidden(tar, record):
 PROG = [("prog", "file", b"\x7fELF not really\n")]
 
 
-def config(user="1000", arch="amd64", os_="linux", entrypoint=("/prog",), cmd=None, diff_ids=(), conf=None):
+def config(user="1000", arch="amd64", os_="linux", entrypoint=("/prog",), cmd=None, diff_ids=(), conf=None,
+           top=None):
     c = {"architecture": arch, "os": os_, "config": dict(conf or {}),
          "rootfs": {"type": "layers", "diff_ids": list(diff_ids)}}
+    c.update(top or {})
     if user is not None:
         c["config"].setdefault("User", user)
     if entrypoint:
@@ -115,7 +117,7 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
+def docker_archive(layers=(PROG,), images=1, outer_extra=(), item_extra=None, **cfg):
     layer_tars = [l if isinstance(l, bytes) else tar_bytes(l) for l in layers]
     diff_ids = ["sha256:" + sha(t) for t in layer_tars]
     cfgb = config(diff_ids=diff_ids, **cfg)
@@ -126,12 +128,13 @@ def docker_archive(layers=(PROG,), images=1, outer_extra=(), **cfg):
     for i in range(images):
         manifest.append({"Config": f"{sha(cfgb)}.json", "RepoTags": [f"evil/name{i}:latest"],
                          "Layers": [f"{sha(t)}/layer.tar" for t in layer_tars]})
+        manifest[-1].update(item_extra or {})
     entries.append(("manifest.json", "file", json.dumps(manifest).encode()))
     entries.extend(outer_extra)
     return tar_bytes(entries), "sha256:" + sha(cfgb)
 
 
-def oci_archive(layers=(PROG,), manifests=1, edit=None, **cfg):
+def oci_archive(layers=(PROG,), manifests=1, edit=None, index_extra=None, **cfg):
     layer_tars = [l if isinstance(l, bytes) else tar_bytes(l) for l in layers]
     diff_ids = ["sha256:" + sha(t) for t in layer_tars]
     cfgb = config(diff_ids=diff_ids, **cfg)
@@ -146,6 +149,7 @@ def oci_archive(layers=(PROG,), manifests=1, edit=None, **cfg):
     man = json.dumps(mano).encode()
     desc.update({"digest": "sha256:" + sha(man), "size": len(man)})
     index = {"schemaVersion": 2, "manifests": [desc] * manifests}
+    index.update(index_extra or {})
     entries = [("oci-layout", "file", b'{"imageLayoutVersion": "1.0.0"}'),
                ("index.json", "file", json.dumps(index).encode()),
                ("blobs/", "dir", None), ("blobs/sha256/", "dir", None),
@@ -371,6 +375,61 @@ def main():
                 data = json.dumps(mm).encode()
             entries.append((m.name, "file", data))
         run(f"{name}.tar", tar_bytes(entries), want, "'urls'" if extra else None)
+    # Go's encoding/json (skopeo, podman) matches keys to struct fields ignoring case,
+    # U+017F for 's' and U+212A for 'k' included, the last match winning: a key that
+    # folds to a field name must be spelled exactly, and no two keys fold alike.
+    fold = "the engine would read"
+    for name, conf in (("env-star", {"Env": ["A=b"], "env": ["*"]}), ("env-lower", {"env": ["*"]}),
+                       ("env-upper", {"ENV": ["=x"]}), ("stopsignal", {"stopsignal": "SIGBOGUS"}),
+                       ("workdir", {"workingDir": "bin"}), ("volumes", {"volumes": {"/data": {}}}),
+                       ("user", {"User": "1000", "user": "0"}), ("entrypoint", {"entrypoint": ["/x"]}),
+                       ("healthcheck-kelvin", {"Healthchec\u212a": {"Test": ["NONE"]}}),
+                       ("healthcheck-test", {"Healthcheck": {"Test": ["NONE"], "test": ["CMD", "x"]}})):
+        run(f"fold-config-{name}.tar", docker_archive(conf=conf)[0], "invalid_image", fold)
+    for name, top in (("config", {"Config": {"Env": ["*"]}}), ("rootfs", {"RootFS": {"type": "layers"}}),
+                      ("os-long-s", {"o\u017f": "windows"}),
+                      ("history", {"history": [{"created_by": "x", "Created_By": "y"}]}),
+                      ("container-config", {"container_config": {"env": ["*"]}})):
+        run(f"fold-config-top-{name}.tar", docker_archive(top=top)[0], "invalid_image", fold)
+    run("fold-config-oci-env.tar", oci_archive(conf={"Env": ["A=b"], "env": ["*"]})[0], "invalid_image", fold)
+    run("fold-manifest-json-config.tar", docker_archive(item_extra={"config": "other.json"})[0], "invalid_image", fold)
+    run("fold-manifest-json-layers.tar", docker_archive(item_extra={"layers": ["x/layer.tar"]})[0], "invalid_image",
+        fold)
+    def layer_key(k, v):
+        def e(m, d): m["layers"][0][k] = v
+        return e
+    for name, edit in (("URLs", layer_key("URLs", url)), ("url-long-s", layer_key("url\u017f", url)),
+                       ("Digest", layer_key("Digest", "sha256:" + "0" * 64)), ("Data", layer_key("DATA", "eA==")),
+                       ("Layers", lambda m, d: m.update(Layers=[])), ("Config", lambda m, d: m.update(Config={})),
+                       ("config-urls", lambda m, d: m["config"].update(uRlS=url)),
+                       ("index-desc-urls", lambda m, d: d.update(Urls=url)),
+                       ("platform", lambda m, d: d.update(platform={"os": "linux", "OS": "windows"})),
+                       ("Manifests-in-manifest", lambda m, d: m.update(Manifests=[]))):
+        run(f"fold-oci-{name}.tar", oci_archive(edit=edit)[0], "invalid_image", fold)
+    run("fold-oci-index-Manifests.tar", oci_archive(index_extra={"Manifests": []})[0], "invalid_image", fold)
+    run("fold-oci-index-mediatype.tar", oci_archive(index_extra={"mediatype": "x"})[0], "invalid_image", fold)
+    ls_fold, _ = docker_archive()
+    tf = tarfile.open(fileobj=io.BytesIO(ls_fold))
+    entries = []
+    for m in tf.getmembers():
+        data = tf.extractfile(m).read()
+        if m.name == "manifest.json":
+            mm = json.loads(data)
+            diff = "sha256:" + mm[0]["Layers"][0].split("/")[0]
+            mm[0]["LayerSources"] = {diff: {"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": 1,
+                                            "digest": diff, "URLS": url}}
+            data = json.dumps(mm).encode()
+        entries.append((m.name, "file", data))
+    run("fold-layer-sources-urls.tar", tar_bytes(entries), "invalid_image", fold)
+    # maps whose keys are data are exact in Go: case variants there are fine, as are
+    # keys no struct reads
+    run("fold-labels-ok.tar", docker_archive(conf={"Labels": {"a": "1", "A": "2", "env": "x"},
+                                                   "ExposedPorts": {"80/tcp": {}, "80/TCP": {}}},
+                                             top={"moby.buildkit.buildinfo.v1": "e30=", "x-Env": 1})[0], "none")
+    def ann(m, d):
+        m["annotations"] = {"org.opencontainers.image.title": "a", "ORG.opencontainers.image.title": "b"}
+        m["layers"][0]["annotations"] = {"urls": "x", "URLs": "y"}
+    run("fold-annotations-ok.tar", oci_archive(edit=ann)[0], "none")
     # Symlinks with long names: their paths are kept, so they are capped in bytes
     # (64 MiB) as well as in number; 17 000 links of 4 000-byte names exceed it.
     bio = io.BytesIO()
