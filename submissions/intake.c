@@ -1512,36 +1512,59 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/segarena-load-XXXXXX", tmp && tmp[0] == '/' && !strchr(tmp, ':') ? tmp : "/tmp");
     if (!mkdtemp(dir)) return sa_error_set(err, "%s: cannot create a scratch folder: %s", tar_path, strerror(errno));
+    /* skopeo writes a fresh name of this load only: whatever the archive makes it
+     * commit, no other upload's image (the final name is shared by every phase's
+     * submissions of one image) is touched until the id is checked */
+    unsigned char rnd[12];
+    char tmpname[80];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(tmpname, sizeof tmpname, "localhost/segarena/load-");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(tmpname + strlen(tmpname), 3, "%02x", rnd[i]);
     char src[4200], dst[300], out[256], errtxt[STDERR_KEEP];
     snprintf(src, sizeof src, "%s:%s", transport, abs);
-    snprintf(dst, sizeof dst, "containers-storage:%s", name);
+    snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
     char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", src, dst, NULL};
-    int rc = -1;
+    int rc = -1, committed = 0;
     int st = run_tool(copy, dir, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
+    committed = 1; /* a failed copy may still have committed the name */
     if (st != 0) {
         sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
                      errtxt[0] ? errtxt : "no message");
         goto done;
     }
-    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)name, NULL};
+    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", tmpname, NULL};
     st = run_tool(inspect, dir, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     out[strcspn(out, "\r\n")] = '\0';
-    if (st != 0 || strcmp(out, info->config_digest + 7) != 0) {
-        if (st != 0)
-            sa_error_set(err, "%s: engine refused the image (podman image inspect exit %d): %s", tar_path, st, errtxt);
-        else
-            sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
-                         info->config_digest);
-        char *rmi[] = {"podman", "image", "rm", "--force", (char *)name, NULL};
-        sa_error keep = *err, ignored;
-        run_tool(rmi, dir, out, sizeof out, errtxt, sizeof errtxt, &ignored);
-        *err = keep;
+    if (st != 0) {
+        sa_error_set(err, "%s: engine refused the image (podman image inspect exit %d): %s", tar_path, st, errtxt);
+        goto done;
+    }
+    if (strcmp(out, info->config_digest + 7) != 0) {
+        sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
+                     info->config_digest);
+        goto done;
+    }
+    char *tag[] = {"podman", "tag", tmpname, (char *)name, NULL};
+    st = run_tool(tag, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    if (st != 0) {
+        sa_error_set(err, "%s: engine refused the image (podman tag exit %d): %s", tar_path, st, errtxt);
         goto done;
     }
     rc = 0;
 done:
+    if (committed) {
+        /* the load's own name only, never --force: "podman image rm NAME" of an
+         * image with other names (the final one, another upload's) only untags it */
+        char *rmi[] = {"podman", "image", "rm", tmpname, NULL};
+        sa_error keep = *err, ignored;
+        char o2[64], e2[STDERR_KEEP];
+        run_tool(rmi, dir, o2, sizeof o2, e2, sizeof e2, &ignored);
+        *err = keep;
+    }
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }

@@ -43,6 +43,7 @@ def main():
     work = tempfile.mkdtemp(prefix="load-", dir=WORK_ROOT)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     built = f"localhost/segarena-intake-test-{tag}:1"
+    built2 = f"localhost/segarena-intake-test-{tag}:2"
     loaded = []
     failed = []
     try:
@@ -92,6 +93,32 @@ def main():
                 failed.append(f"{name}: " + "; ".join(problems))
             else:
                 print(f"ok {name}: loaded as {target} ({res['digest'][:19]}...)")
+        # An engine that commits another image than the one inspected (the id check
+        # fails): the shared final name, here a ready image's, must not be touched,
+        # and nothing of the failed load is left.
+        with open(os.path.join(work, "Containerfile2"), "w") as f:
+            f.write('FROM scratch\nCOPY prog /prog\nUSER 1000\nENV OTHER=1\nENTRYPOINT ["/prog"]\n')
+        sh(["podman", "build", "-q", "--pull=never", "-t", built2, "-f", "Containerfile2", "."], work)
+        other_id = sh(["podman", "image", "inspect", "--format", "{{.Id}}", built2], work).stdout.strip()
+        sh(["podman", "save", "--format", "docker-archive", "-o", "other.tar", built2], work)
+        sh(["podman", "image", "rm", "--force", built2], work, check=False)
+        scratch = tempfile.mkdtemp(prefix="scratch-", dir=work)
+        r = subprocess.run([DRIVER, "intake", os.path.join(work, "img.tar"), scratch, "0", "0", "0", loaded[0]],
+                           cwd=work, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, SA_TEST_LOAD_TAR=os.path.join(work, "other.tar")))
+        res = json.loads(r.stdout)
+        if res["load_rc"] == 0 or "is not the config digest" not in res["load_error"]:
+            failed.append(f"mismatched load accepted: {res}")
+        got = sh(["podman", "image", "inspect", "--format", "{{.Id}}", loaded[0]], work, check=False)
+        if got.returncode != 0 or got.stdout.strip() != want_id:
+            failed.append(f"a refused load changed {loaded[0]}: {got.stdout.strip()} {got.stderr.strip()[-200:]}")
+        else:
+            print(f"ok mismatch: {loaded[0]} kept")
+        if sh(["podman", "image", "exists", other_id], work, check=False).returncode == 0:
+            failed.append("the refused load's image was left")
+        names = sh(["podman", "images", "--format", "{{.Repository}}"], work).stdout
+        if "segarena/load-" in names:
+            failed.append(f"a load's temporary name was left: {names}")
         # The name inside the archive must not have been created.
         if sh(["podman", "image", "exists", built], work, check=False).returncode == 0:
             failed.append(f"the archive's own name {built} was created")
@@ -103,7 +130,7 @@ def main():
         if res["load_rc"] == 0 or "localhost/segarena/" not in res["load_error"]:
             failed.append(f"foreign name accepted: {res}")
     finally:
-        for name in loaded + [built]:
+        for name in loaded + [built, built2]:
             sh(["podman", "image", "rm", "--force", name], work, check=False)
         shutil.rmtree(work, ignore_errors=True)
     for f in failed:

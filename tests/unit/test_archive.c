@@ -45,7 +45,10 @@ static int driver(int argc, char **argv) {
     int rc = sa_intake_inspect(argv[2], &lim, argv[3], &info, tar, sizeof tar, &err);
     int load_rc = 0;
     sa_error load_err = {{0}};
-    if (rc == 0 && argc > 7) load_rc = sa_intake_load(tar, &info, argv[7], &load_err);
+    /* SA_TEST_LOAD_TAR: load that file with this archive's inspection (an engine
+     * that commits another image than the one checked: the id check must catch it) */
+    const char *other = getenv("SA_TEST_LOAD_TAR");
+    if (rc == 0 && argc > 7) load_rc = sa_intake_load(other ? other : tar, &info, argv[7], &load_err);
     printf("{\"rc\": %d, \"refusal\": ", rc);
     json_str(sa_intake_refusal_name(info.refusal));
     printf(", \"error\": ");
