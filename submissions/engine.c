@@ -24,6 +24,32 @@
 
 #include "sandbox_internal.h"
 
+extern char **environ;
+
+size_t sa_engine_environ(char **out, size_t cap) {
+    static const char *const names[] = {"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+                                        "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
+                                        "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "DBUS_SESSION_BUS_ADDRESS",
+                                        "CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINER_SSHKEY",
+                                        "REGISTRY_AUTH_FILE", "STORAGE_DRIVER", "STORAGE_OPTS", "DOCKER_HOST",
+                                        "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+                                        "DOCKER_API_VERSION", NULL};
+    static const char *const prefixes[] = {"LC_", "CONTAINERS_", "_CONTAINERS_", NULL};
+    size_t n = 0;
+    if (!cap) return 0;
+    for (char **e = environ; e && *e && n + 1 < cap; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || eq == *e) continue;
+        size_t len = (size_t)(eq - *e);
+        int keep = 0;
+        for (size_t i = 0; !keep && names[i]; i++) keep = strlen(names[i]) == len && strncmp(*e, names[i], len) == 0;
+        for (size_t i = 0; !keep && prefixes[i]; i++) keep = strncmp(*e, prefixes[i], strlen(prefixes[i])) == 0;
+        if (keep) out[n++] = *e;
+    }
+    out[n] = NULL;
+    return n;
+}
+
 const char *sa_engine_name(sa_engine_kind kind) {
     return kind == SA_ENGINE_DOCKER ? "docker" : "podman";
 }
@@ -284,6 +310,8 @@ int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char 
         close(p[1]);
         return sa_error_set(err, "engine: /dev/null: %s", strerror(errno));
     }
+    char *envp[128];
+    sa_engine_environ(envp, sizeof envp / sizeof envp[0]);
     pid_t pid = fork();
     if (pid < 0) {
         close(p[0]);
@@ -296,6 +324,7 @@ int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char 
         dup2(devnull, 0);
         dup2(p[1], 1);
         dup2(devnull, 2);
+        environ = envp;
         execvp(argv->v[0], argv->v);
         _exit(127);
     }

@@ -24,6 +24,8 @@
 
 #include "intake_internal.h"
 
+extern char **environ;
+
 #define GIB (1024ull * 1024 * 1024)
 #define JSON_MAX (4u * 1024 * 1024)    /* manifest, index, config */
 #define PASSWD_MAX (1024u * 1024)       /* /etc/passwd read from a layer */
@@ -1417,6 +1419,8 @@ static int run_tool(char *const argv[], const char *cwd, char *out, size_t out_s
         close(po[1]);
         return sa_error_set(err, "pipe: %s", strerror(errno));
     }
+    char *envp[128];
+    sa_engine_environ(envp, sizeof envp / sizeof envp[0]);
     pid_t pid = fork();
     if (pid < 0) {
         close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
@@ -1426,6 +1430,7 @@ static int run_tool(char *const argv[], const char *cwd, char *out, size_t out_s
         int nul = open("/dev/null", O_RDONLY);
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0 || chdir(cwd) < 0) _exit(126);
         signal(SIGPIPE, SIG_DFL);
+        environ = envp; /* the engine's allowlist only: see sa_engine_environ */
         execvp(argv[0], argv);
         _exit(127);
     }

@@ -42,6 +42,8 @@
 
 #include "sandbox_internal.h"
 
+extern char **environ;
+
 void sa_run_limits_default(sa_run_limits *lim) {
     memset(lim, 0, sizeof *lim);
     lim->wall_seconds = 600;
@@ -647,6 +649,8 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     }
     double t0 = now_s();
     long long wall_t0 = (long long)time(NULL);
+    char *envp[128];
+    sa_engine_environ(envp, sizeof envp / sizeof envp[0]);
     pid = fork();
     if (pid < 0) {
         sa_error_set(err, "run: fork: %s", strerror(errno));
@@ -664,6 +668,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         dup2(devnull, 0);
         dup2(pipefd[1], 1);
         dup2(pipefd[1], 2);
+        environ = envp; /* never this process's own: see sa_engine_environ */
         execvp(argv.v[0], argv.v);
         _exit(127);
     }

@@ -129,6 +129,18 @@ int sa_engine_remove_container(sa_engine_kind kind, const char *name, sa_error *
  * engine's status. An image still used by a container is not removed. */
 int sa_engine_remove_image(sa_engine_kind kind, const char *image, sa_error *err);
 
+/* The environment an engine client (podman, docker, skopeo) is started with:
+ * only the variables of this process that the engines need (PATH, HOME, USER,
+ * LOGNAME, TMPDIR, TZ, LANG, LANGUAGE, LC_*, XDG_*_HOME/DIRS, XDG_RUNTIME_DIR,
+ * DBUS_SESSION_BUS_ADDRESS, CONTAINERS_*, _CONTAINERS_*, CONTAINER_HOST,
+ * CONTAINER_CONNECTION, CONTAINER_SSHKEY, REGISTRY_AUTH_FILE, STORAGE_DRIVER,
+ * STORAGE_OPTS, DOCKER_HOST, DOCKER_CONFIG, DOCKER_CONTEXT, DOCKER_CERT_PATH,
+ * DOCKER_TLS_VERIFY, DOCKER_API_VERSION), so that an image's Env can never copy
+ * the server's own (podman expands "NAME" and "*" from its client's environment).
+ * Fills out (cap pointers into environ, NULL-ended; call before fork, assign
+ * environ = out in the child before exec). Returns the count. */
+size_t sa_engine_environ(char **out, size_t cap);
+
 /* GPUs this host can pass to a container: NVIDIA device nodes (/dev/nvidiaN)
  * and, for podman, a CDI spec for nvidia.com/gpu in /etc/cdi or /var/run/cdi.
  * Returns how many (0: none, with the reason in why when given). */

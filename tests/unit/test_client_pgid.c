@@ -4,7 +4,9 @@
  * meant for `segarena worker` never reaches it, and through podman's signal proxy
  * the contestant's container. A stand-in `podman` on PATH records its process group
  * and any SIGINT it gets; this test sends SIGINT to its own group while it runs.
- * No engine, image or root needed.
+ * The stand-ins (podman, skopeo) also record their environment: every engine
+ * command (sa_run_case, sa_engine_exec, sa_intake_load) gets the allowlist of
+ * sa_engine_environ, never this process's secrets. No engine, image or root needed.
  *
  * usage: test_client_pgid WORK_DIR
  */
@@ -70,15 +72,24 @@ int main(int argc, char **argv) {
     if (!f) return 2;
     fprintf(f,
             "#!/bin/sh\n"
+            "env > \"%s.podman-$1\"\n"
             "[ \"$1\" = run ] || exit 0\n"
             "trap 'echo INT >> \"%s\"' INT\n"
             "read -r _ _ _ _ pgrp _ < /proc/$$/stat\n"
             "echo \"pgrp $pgrp\" >> \"%s\"\n"
             "i=0; while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done\n"
             "exit 0\n",
-            log, log);
+            log, log, log);
     fclose(f);
     chmod(path, 0755);
+    snprintf(path, sizeof path, "%s/skopeo", bin);
+    f = fopen(path, "w");
+    if (!f) return 2;
+    fprintf(f, "#!/bin/sh\nenv > \"%s.skopeo\"\nexit 1\n", log);
+    fclose(f);
+    chmod(path, 0755);
+    setenv("SA_FAKE_SECRET", "hunter2", 1);
+    setenv("LC_ALL", "C", 1);
     char *old = getenv("PATH");
     snprintf(cmd, sizeof cmd, "%s:%s", bin, old ? old : "/usr/bin:/bin");
     setenv("PATH", cmd, 1);
@@ -119,5 +130,35 @@ int main(int argc, char **argv) {
     if (strstr(seen, "INT") || pgrp == (long)getpgrp())
         fprintf(stderr, "the engine client shared the worker's process group: %s\n", seen);
     sa_run_result_free(&c.res);
+
+    /* the engine clients' environment: the allowlist, no secret */
+    sa_engine_remove_image(SA_ENGINE_PODMAN, "localhost/segarena/sub-x", &err); /* sa_engine_exec */
+    sa_image_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.format, sizeof info.format, "docker-archive");
+    snprintf(info.config_digest, sizeof info.config_digest, "sha256:%064d", 0);
+    CHECK(sa_intake_load(input, &info, "localhost/segarena/sub-x", &err) < 0); /* skopeo exits 1 */
+    const char *kinds[] = {"podman-run", "podman-rmi", "podman-image", "skopeo"};
+    for (int i = 0; i < 4; i++) {
+        char envlog[2200];
+        snprintf(envlog, sizeof envlog, "%s.%s", log, kinds[i]);
+        FILE *e = fopen(envlog, "r");
+        CHECK(e != NULL);
+        if (!e) {
+            fprintf(stderr, "no environment recorded by %s\n", kinds[i]);
+            continue;
+        }
+        char line[8192];
+        int secret = 0, has_path = 0, has_lc = 0;
+        while (fgets(line, sizeof line, e)) {
+            if (strncmp(line, "SA_FAKE_SECRET=", 15) == 0) secret = 1;
+            if (strncmp(line, "PATH=", 5) == 0) has_path = 1;
+            if (strncmp(line, "LC_ALL=C", 8) == 0) has_lc = 1;
+        }
+        fclose(e);
+        CHECK(!secret && has_path && has_lc);
+        if (secret || !has_path || !has_lc)
+            fprintf(stderr, "%s: secret %d PATH %d LC_ALL %d\n", kinds[i], secret, has_path, has_lc);
+    }
     return test_report("test_client_pgid");
 }
