@@ -179,19 +179,21 @@ void sa_hide_paths(char *msg, size_t cap, const char *const *paths, size_t n, co
     size_t k = 0, i = 0;
     int room = 1;
     while (room && msg[i]) {
+        /* Known paths first, whole (they may hold a space or another separator),
+         * the longest that matches; then the rest of that path up to a separator. */
         size_t known = 0;
         if (path_start(msg, i))
-            for (size_t p = 0; p < n && !known; p++) {
+            for (size_t p = 0; p < n; p++) {
                 size_t len = paths[p] ? strlen(paths[p]) : 0;
                 while (len > 1 && paths[p][len - 1] == '/') len--;
-                if (len && !strncmp(msg + i, paths[p], len) &&
+                if (len > known && !strncmp(msg + i, paths[p], len) &&
                     (msg[i + len] == '/' || path_end(msg, i + len) == i + len))
-                    known = 1;
+                    known = len;
             }
         if (known || (msg[i] == '/' && path_start(msg, i))) {
             const char *say = known ? name : "(a server path)";
             room = put(out, cap, &k, say);
-            i = path_end(msg, i);
+            i = path_end(msg, i + known);
             continue;
         }
         size_t clen = 1; /* a whole UTF-8 character, never half of one */

@@ -85,6 +85,20 @@ static void test_hide_paths(void) {
     /* cut to fit, never inside a UTF-8 character */
     check_hide("/srv/data/scratch/intake-Q9/x \xC3\xA9\xC3\xA9", 15, "the upload \xC3\xA9");
     check_hide("/etc/passwd", 8, "(a serv");
+    /* a known path holding a space is hidden whole, its tail with it */
+    static const char *const spaced[] = {"/srv/seg arena/data", "/srv/seg arena/data/scratch/intake-X"};
+    const char *cases[][2] = {
+        {"open /srv/seg arena/data/scratch/intake-X/image.tar: denied", "open the upload: denied"},
+        {"copying from docker-archive:/srv/seg arena/data/uploads/u.tar failed", "copying from docker-archive:the upload failed"},
+        {"'/srv/seg arena/data' gone", "'the upload' gone"},
+        {"/srv/seg arena/database/x: no", "(a server path) arena/database/x: no"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", cases[i][0]);
+        sa_hide_paths(buf, sizeof buf, spaced, 2, "the upload");
+        CHECK(strcmp(buf, cases[i][1]) == 0);
+        if (strcmp(buf, cases[i][1])) fprintf(stderr, "  hide: '%s'\n   got '%s'\n  want '%s'\n", cases[i][0], buf, cases[i][1]);
+    }
 }
 
 int main(void) {
