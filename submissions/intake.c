@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ extern char **environ;
 #define JSON_MAX (4u * 1024 * 1024)    /* manifest, index, config */
 #define PASSWD_MAX (1024u * 1024)       /* /etc/passwd read from a layer */
 #define PASSWD_LINE_MAX 65536u          /* Go's bufio.MaxScanTokenSize */
+#define ETC_FILE_MAX (16u * 1024 * 1024) /* /etc/passwd, /etc/group: read as a stream, refused beyond */
 #define MAX_MEMBERS 100000u             /* outer tar */
 #define MAX_LAYERS 256u
 #define MAX_SYMLINKS 2000000u
@@ -71,6 +73,18 @@ typedef struct symset {
     size_t bytes; /* the keys' sizes plus overhead, against MAX_SYMLINK_BYTES */
 } symset;
 
+/* A path of the image followed through the layers (/etc/passwd, /etc/group, the
+ * targets of their links): its state after the last member before the stop. */
+enum { W_ABSENT, W_FILE, W_DIR, W_SYMLINK, W_HARDLINK, W_OTHER };
+typedef struct watch {
+    char path[SA_TAR_NAME_MAX]; /* normalised, from the root */
+    size_t stop_layer, stop_entry;
+    int kind;
+    char target[SA_TAR_NAME_MAX]; /* W_SYMLINK, W_HARDLINK: as written */
+    size_t layer, entry;          /* the member that set it */
+    uint64_t size, longest;       /* W_FILE: bytes, longest line */
+} watch;
+
 typedef struct ctx {
     const char *label;
     int fd;
@@ -84,6 +98,9 @@ typedef struct ctx {
     size_t passwd_len;
     int passwd_state; /* 0 absent, 1 regular file, 2 present but not readable here */
     char passwd_why[64];
+    watch etc[2]; /* etc/passwd, etc/group */
+    char *layer_names[MAX_LAYERS];
+    size_t nlayers;
 } ctx;
 
 /* The length of the valid UTF-8 character at p (1 to 4), or 0 where p's
@@ -838,6 +855,8 @@ static void apply_whiteout(ctx *c, const char *path) {
     if (rl) symset_set(&c->links, removed, 0);
 }
 
+static int watch_entry(ctx *c, watch *w, sa_tar *t, sa_tar_entry *e, size_t layer, size_t idx, int keep);
+
 static int scan_layer(ctx *c, size_t index, const char *member_name, const char *want_diff,
                       const char *want_blob) {
     char buf[120], buf2[120];
@@ -875,7 +894,15 @@ static int scan_layer(ctx *c, size_t index, const char *member_name, const char 
         goto out;
     }
     snprintf(where, 64, "layer %zu", index + 1);
-    for (;;) {
+    if (index < MAX_LAYERS && !c->layer_names[index]) {
+        c->layer_names[index] = strdup(member_name);
+        if (!c->layer_names[index]) {
+            refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            goto out;
+        }
+        c->nlayers = index + 1;
+    }
+    for (size_t entry_idx = 0;; entry_idx++) {
         int r = sa_tar_next(t, e, c->err);
         if (r < 0) {
             int why = sa_tar_refusal(t);
@@ -948,27 +975,13 @@ static int scan_layer(ctx *c, size_t index, const char *member_name, const char 
             } else if (e->size > PASSWD_MAX) {
                 passwd_set(c, 2, "is too large");
             } else {
-                passwd_set(c, 1, NULL);
-                c->passwd = malloc((size_t)e->size + 1);
-                if (!c->passwd) {
-                    refuse(c, SA_REFUSED_INTERNAL, "out of memory");
-                    goto out;
-                }
-                size_t have = 0;
-                while (have < e->size) {
-                    int64_t k = sa_tar_read(t, c->passwd + have, (size_t)e->size - have, c->err);
-                    if (k <= 0) {
-                        refuse_from(c, sa_tar_refusal(t), where);
-                        goto out;
-                    }
-                    have += (size_t)k;
-                }
-                c->passwd[have] = '\0';
-                c->passwd_len = have;
+                passwd_set(c, 1, NULL); /* read below, by watch_entry */
             }
         } else if (strcmp(e->name, "etc") == 0 && e->type != SA_TAR_DIR) {
             passwd_set(c, 0, NULL);
         }
+        for (int k = 0; k < 2; k++)
+            if (watch_entry(c, &c->etc[k], t, e, index, entry_idx, k == 0) < 0) goto out;
     }
     if (sa_tar_drain(t, c->err) < 0) {
         int why = sa_tar_refusal(t);
@@ -1000,18 +1013,219 @@ out:
     return rc;
 }
 
+/* ---- /etc/passwd and /etc/group as the engine reads them ----
+ *
+ * runc (and podman 4.3's own user lookup) reads both files even for a numeric
+ * --user uid:gid, following links inside the image, line by line with Go's
+ * bufio.Scanner (64 KiB a line): a folder, a device, a line too long fails the
+ * run. Each is followed here to what it resolves to at run time: a symbolic link
+ * to the final state of its target, a hard link to its target's state when the
+ * link was written (other passes over the layers, only for links), and the
+ * regular file found is read whole as a stream, its lines measured. */
+
+static int watch_entry(ctx *c, watch *w, sa_tar *t, sa_tar_entry *e, size_t layer, size_t idx, int keep) {
+    const char *name = e->name;
+    size_t wl = strlen(w->path), nl = strlen(name);
+    const char *base = strrchr(name, '/');
+    size_t dirlen = base ? (size_t)(base - name) : 0;
+    base = base ? base + 1 : name;
+    if (strncmp(base, ".wh.", 4) == 0) {
+        if (strcmp(base, ".wh..wh..opq") == 0) { /* empties its folder of the lower layers */
+            if ((dirlen == 0 || (strncmp(w->path, name, dirlen) == 0 && w->path[dirlen] == '/')) && w->layer < layer)
+                w->kind = W_ABSENT;
+        } else {
+            char removed[SA_TAR_NAME_MAX];
+            snprintf(removed, sizeof removed, "%.*s%s%s", (int)dirlen, name, dirlen ? "/" : "", base + 4);
+            size_t rl = strlen(removed);
+            if (strncmp(w->path, removed, rl) == 0 && (w->path[rl] == '\0' || w->path[rl] == '/')) w->kind = W_ABSENT;
+        }
+        return 0;
+    }
+    if (nl < wl && strncmp(w->path, name, nl) == 0 && w->path[nl] == '/') {
+        if (e->type != SA_TAR_DIR) w->kind = W_ABSENT; /* a folder above it replaced */
+        return 0;
+    }
+    if (nl != wl || strcmp(name, w->path) != 0) return 0;
+    w->layer = layer;
+    w->entry = idx;
+    w->size = w->longest = 0;
+    if (e->type == SA_TAR_DIR) {
+        w->kind = W_DIR;
+        return 0;
+    }
+    if (e->type == SA_TAR_SYMLINK || e->type == SA_TAR_HARDLINK) {
+        w->kind = e->type == SA_TAR_SYMLINK ? W_SYMLINK : W_HARDLINK;
+        snprintf(w->target, sizeof w->target, "%s", e->linkname);
+        return 0;
+    }
+    if (e->type != SA_TAR_FILE) {
+        w->kind = W_OTHER;
+        return 0;
+    }
+    w->kind = W_FILE;
+    w->size = e->size;
+    if (e->size > ETC_FILE_MAX) return 0; /* refused at the end, not read */
+    int store = keep && e->size <= PASSWD_MAX && c->passwd_state == 1;
+    if (store) {
+        free(c->passwd);
+        c->passwd = malloc((size_t)e->size + 1);
+        c->passwd_len = 0;
+        if (!c->passwd) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    }
+    char buf[16384];
+    uint64_t have = 0, line = 0;
+    while (have < e->size) {
+        size_t want = e->size - have < sizeof buf ? (size_t)(e->size - have) : sizeof buf;
+        int64_t k = sa_tar_read(t, buf, want, c->err);
+        if (k <= 0) return refuse_from(c, sa_tar_refusal(t), "layer");
+        for (int64_t i = 0; i < k; i++) {
+            if (buf[i] == '\n') line = 0;
+            else if (++line > w->longest) w->longest = line;
+        }
+        if (store) memcpy(c->passwd + have, buf, (size_t)k);
+        have += (uint64_t)k;
+    }
+    if (store) {
+        c->passwd[have] = '\0';
+        c->passwd_len = (size_t)have;
+    }
+    return 0;
+}
+
+/* Another pass over the layers for one watched path, up to w's stop. */
+static int watch_pass(ctx *c, watch *w) {
+    int rc = 0;
+    sa_tar_entry *e = malloc(sizeof *e);
+    if (!e) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    for (size_t l = 0; l < c->nlayers && l <= w->stop_layer && rc == 0; l++) {
+        const member *m = find_member(c, c->layer_names[l]);
+        if (!m) continue;
+        unsigned char magic[6] = {0};
+        ssize_t got = m->size >= 6 ? pread(c->fd, magic, 6, (off_t)m->off) : 0;
+        int comp = sa_sniff_compression(magic, got > 0 ? (size_t)got : 0);
+        sa_stream *raw = sa_stream_range(c->fd, m->off, m->size), *s = raw;
+        if (raw && comp != SA_COMP_NONE) s = sa_stream_decompress(raw, comp, c->lim->max_image_bytes);
+        sa_tar *t = s ? sa_tar_open(s) : NULL;
+        if (!t) {
+            sa_stream_close(s);
+            rc = refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+            break;
+        }
+        for (size_t idx = 0;; idx++) {
+            int r = sa_tar_next(t, e, c->err);
+            if (r < 0) rc = refuse_from(c, sa_tar_refusal(t), "layer");
+            if (r <= 0) break;
+            if (l == w->stop_layer && idx >= w->stop_entry) break;
+            if (sa_tar_normalize(e->name, NULL) < 0) continue;
+            if (watch_entry(c, w, t, e, l, idx, 0) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+        sa_tar_close(t);
+        sa_stream_close(s);
+    }
+    free(e);
+    return rc;
+}
+
+/* path's folder joined with a link target, '.' and '..' resolved (never above the root) */
+static void link_resolve(const char *path, const char *target, int hard, char *out, size_t size) {
+    char tmp[2 * SA_TAR_NAME_MAX + 2];
+    const char *slash = strrchr(path, '/');
+    if (target[0] == '/' || hard)
+        snprintf(tmp, sizeof tmp, "%s", target);
+    else
+        snprintf(tmp, sizeof tmp, "%.*s/%s", slash ? (int)(slash - path) : 0, path, target);
+    size_t n = 0;
+    out[0] = '\0';
+    for (char *tok = strtok(tmp, "/"); tok; tok = strtok(NULL, "/")) {
+        if (strcmp(tok, ".") == 0) continue;
+        if (strcmp(tok, "..") == 0) {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--;
+            out[n] = '\0';
+            continue;
+        }
+        int w = snprintf(out + n, size - n, "%s%s", n ? "/" : "", tok);
+        if (w < 0 || (size_t)w >= size - n) break;
+        n += (size_t)w;
+    }
+}
+
+static int check_etc_files(ctx *c) {
+    static const char *const shown_names[] = {"/etc/passwd", "/etc/group"};
+    watch *w = malloc(sizeof *w);
+    if (!w) return refuse(c, SA_REFUSED_INTERNAL, "out of memory");
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const char *what = shown_names[k];
+        *w = c->etc[k];
+        for (int hop = 0; rc == 0; hop++) {
+            size_t plen;
+            char buf[120];
+            if (through_symlink(&c->links, w->path, &plen)) {
+                rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                            "not a valid image: %s resolves through the symbolic link '/%.*s' (engines read it even "
+                            "for a numeric USER; make it a regular file)",
+                            what, (int)(plen < 100 ? plen : 100), w->path);
+                break;
+            }
+            if (w->kind == W_ABSENT) {
+                if (hop > 0)
+                    rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                                "not a valid image: %s is a link to '/%s', which is not in the image", what,
+                                shown(w->path, buf, 100));
+                break;
+            }
+            if (w->kind == W_DIR || w->kind == W_OTHER) {
+                rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                            "not a valid image: %s %s (engines read it even for a numeric USER; make it a regular "
+                            "file)",
+                            what, w->kind == W_DIR ? "is a folder" : "is not a regular file");
+                break;
+            }
+            if (w->kind == W_FILE) {
+                if (w->size > ETC_FILE_MAX)
+                    rc = refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is larger than %u MiB", what,
+                                ETC_FILE_MAX >> 20);
+                else if (w->longest >= PASSWD_LINE_MAX)
+                    rc = refuse(c, SA_REFUSED_INVALID_IMAGE,
+                                "not a valid image: %s has a line of %llu bytes (engines read at most %u)", what,
+                                (unsigned long long)w->longest, PASSWD_LINE_MAX - 1);
+                break;
+            }
+            if (hop >= 8) {
+                rc = refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is a chain of more than 8 links", what);
+                break;
+            }
+            watch next;
+            memset(&next, 0, sizeof next);
+            link_resolve(w->path, w->target, w->kind == W_HARDLINK, next.path, sizeof next.path);
+            next.kind = W_ABSENT;
+            next.stop_layer = w->kind == W_HARDLINK ? w->layer : SIZE_MAX;
+            next.stop_entry = w->kind == W_HARDLINK ? w->entry : SIZE_MAX;
+            if (next.path[0] == '\0') {
+                rc = refuse(c, SA_REFUSED_INVALID_IMAGE, "not a valid image: %s is a link to the image's root", what);
+                break;
+            }
+            if (watch_pass(c, &next) < 0) {
+                rc = -1;
+                break;
+            }
+            *w = next;
+        }
+    }
+    free(w);
+    return rc;
+}
+
 static int resolve_user(ctx *c) {
     sa_image_info *info = c->info;
-    /* runc reads /etc/passwd with a bufio.Scanner (64 KiB a line) even for a
-     * numeric --user: a longer line fails the run, as the engine's error */
-    for (size_t i = 0, start = 0; c->passwd_state == 1 && i <= c->passwd_len; i++) {
-        if (i < c->passwd_len && c->passwd[i] != '\n') continue;
-        if (i - start >= PASSWD_LINE_MAX)
-            return refuse(c, SA_REFUSED_INVALID_IMAGE,
-                          "not a valid image: /etc/passwd has a line of %zu bytes (engines read at most %u)",
-                          i - start, PASSWD_LINE_MAX - 1);
-        start = i + 1;
-    }
+    /* runc reads /etc/passwd and /etc/group (following links) with a
+     * bufio.Scanner (64 KiB a line) even for a numeric --user: anything else
+     * than a regular file there, or a longer line, fails the run */
+    if (check_etc_files(c) < 0) return -1;
     char name[64];
     long uid;
     sa_parse_user(info->user, &uid, name, sizeof name);
@@ -1307,6 +1521,11 @@ int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim, con
     info->gid = -1;
     if (tar_path_out && tar_path_size) tar_path_out[0] = '\0';
     ctx c = {.label = archive_path, .fd = -1, .lim = lim, .info = info, .err = err};
+    for (int k = 0; k < 2; k++) {
+        snprintf(c.etc[k].path, sizeof c.etc[k].path, "%s", k ? "etc/group" : "etc/passwd");
+        c.etc[k].kind = W_ABSENT;
+        c.etc[k].stop_layer = c.etc[k].stop_entry = SIZE_MAX;
+    }
     int in_fd = -1, rc = -1;
     char tmp_path[4096] = "";
     if (sodium_init() < 0) return refuse(&c, SA_REFUSED_INTERNAL, "libsodium failed to start");
@@ -1382,6 +1601,7 @@ out:
     free(c.m);
     symset_free(&c.links);
     free(c.passwd);
+    for (size_t i = 0; i < c.nlayers; i++) free(c.layer_names[i]);
     return rc;
 }
 

@@ -466,6 +466,41 @@ def main():
     ok_pw, _ = docker_archive(layers=[PROG + [("etc/", "dir", None), ("etc/passwd", "file",
                               b"app:x:1000:1000:" + b"g" * 65000 + b":/:/x\n")]])
     run("passwd-long-line-ok.tar", ok_pw, "none")
+    # /etc/passwd and /etc/group are read by the engine for a numeric USER too,
+    # through links: whatever they resolve to must be a regular file of short lines
+    long_line = b"app:x:1000:1000:" + b"g" * 70000 + b":/:/x\n"
+    etc = [("etc/", "dir", None), ("usr/", "dir", None)]
+    for name, layers, want in (
+            ("pw-symlink-long", [PROG + etc + [("usr/pw", "file", long_line), ("etc/passwd", "sym", "../usr/pw")]],
+             "/etc/passwd has a line of"),
+            ("pw-abs-symlink-long", [PROG + etc + [("usr/pw", "file", long_line), ("etc/passwd", "sym", "/usr/pw")]],
+             "/etc/passwd has a line of"),
+            ("pw-hardlink-long", [PROG + etc + [("usr/pw", "file", long_line), ("etc/passwd", "hard", "usr/pw")]],
+             "/etc/passwd has a line of"),
+            ("pw-chain-long", [PROG + etc + [("usr/pw", "file", long_line), ("usr/a", "sym", "pw"),
+                                             ("etc/passwd", "sym", "/usr/a")]], "/etc/passwd has a line of"),
+            ("pw-symlink-later-layer", [PROG + etc + [("usr/pw", "file", b"a:x:1:1::/:/x\n"),
+                                                      ("etc/passwd", "sym", "/usr/pw")],
+                                        [("usr/pw", "file", long_line)]], "/etc/passwd has a line of"),
+            ("pw-dir", [PROG + etc + [("etc/passwd/", "dir", None)]], "/etc/passwd is a folder"),
+            ("group-dir", [PROG + etc + [("etc/group/", "dir", None)]], "/etc/group is a folder"),
+            ("group-long", [PROG + etc + [("etc/group", "file", b"g:x:5:" + b"u," * 40000 + b"u\n")]],
+             "/etc/group has a line of"),
+            ("group-symlink-dir", [PROG + etc + [("etc/group", "sym", "/usr")]], "/etc/group is a folder"),
+            ("pw-dangling", [PROG + etc + [("etc/passwd", "sym", "/usr/nothing")]], "not in the image"),
+            ("pw-huge", [PROG + etc + [("etc/passwd", "file", b"a:x:1:1::/:/x\n" * ((17 << 20) // 14 + 1))]],
+             "larger than 16 MiB")):
+        run(f"etc-{name}.tar", docker_archive(layers=layers)[0], "invalid_image", want)
+    for name, layers in (
+            ("pw-symlink-ok", [PROG + etc + [("usr/pw", "file", b"a:x:1:1::/:/x\n"), ("etc/passwd", "sym", "../usr/pw")]]),
+            ("pw-hardlink-ok", [PROG + etc + [("usr/pw", "file", b"a:x:1:1::/:/x\n"), ("etc/passwd", "hard", "usr/pw")]]),
+            ("pw-hardlink-then-replaced", [PROG + etc + [("usr/pw", "file", b"a:x:1:1::/:/x\n"),
+                                                         ("etc/passwd", "hard", "usr/pw")],
+                                           [("usr/pw", "file", long_line)]]),
+            ("pw-big-short-lines", [PROG + etc + [("etc/passwd", "file", b"a:x:1:1::/:/x\n" * 100000)]]),
+            ("pw-long-line-whited-out", [PROG + etc + [("etc/passwd", "file", long_line)],
+                                         [("etc/.wh.passwd", "file", b"")]])):
+        run(f"etc-{name}.tar", docker_archive(layers=layers)[0], "none")
     # An image VOLUME: a writable, uncapped volume on the host's disk.
     run("volume.tar", docker_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
     run("volume-oci.tar", oci_archive(conf={"Volumes": {"/data": {}}})[0], "invalid_image", "VOLUME '/data'")
