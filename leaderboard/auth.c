@@ -3,9 +3,10 @@
  * limits); API tokens and browser sessions are random 32-byte secrets of which
  * the store keeps only the sha256, so a copy of the database lets nobody in;
  * sessions carry a CSRF token for writes; password logins are rate limited per
- * client address and per user name, a name closed only to the addresses that
- * failed on it (so that nobody can lock its owner out). Nothing here prints or
- * logs a secret.
+ * client address and per user name, a name with too many failures staying open
+ * only to the addresses it was logged in from lately (so that nobody can lock its
+ * owner out, and nobody with many addresses can go on guessing). Nothing here
+ * prints or logs a secret.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -209,8 +210,14 @@ static double wait_for(double oldest, double now) {
 }
 
 /* The keys of a login attempt, in the order judge_login reads their counts: the
- * name, the address, and the name from that address. */
-enum { KEY_USER, KEY_IP, KEY_PAIR, N_KEYS };
+ * name, the address, the name from that address (failures), and the name's
+ * log-ins from that address (a mark, only counted). */
+enum { KEY_USER, KEY_IP, KEY_PAIR, KEY_KNOWN, N_KEYS };
+
+_Static_assert(SA_AUTH_KNOWN_ADDRESS_SECONDS <= SA_LOGIN_KNOWN_KEEP_SECONDS,
+               "the store keeps a known address as long as it counts");
+_Static_assert(SA_AUTH_MAX_FAILED_PER_USER < SA_AUTH_MAX_FAILED_PER_USER_ALL,
+               "the ceiling of a name is above the count that closes it");
 
 /* The address as its limit counts it: an IPv6 address by its /64 (one host
  * commonly holds a whole /64), anything else as it is. */
@@ -239,11 +246,19 @@ static int judge_login(const int64_t *counts, const double *oldest, size_t n, vo
     login_judgement *j = ctx;
     j->wait = 0;
     if (n != N_KEYS) return 1;
-    /* a name with too many failures is closed only to the addresses that failed
-     * on it: another address (its owner's) may still try it, once if wrong, so
-     * that nobody can lock a user out by failing on its name */
-    if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER && counts[KEY_PAIR] > 0)
+    if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER_ALL) {
+        /* the ceiling of a name: closed to every address */
         j->wait = wait_for(oldest[KEY_USER], j->now);
+    } else if (counts[KEY_USER] >= SA_AUTH_MAX_FAILED_PER_USER) {
+        /* a closed name stays open only to the addresses it was logged in from
+         * lately (its owner's: nobody can lock the owner out by failing on its
+         * name, and nobody gets more guesses by having more addresses), each
+         * until it has failed on the name as often itself */
+        if (counts[KEY_KNOWN] == 0)
+            j->wait = wait_for(oldest[KEY_USER], j->now);
+        else if (counts[KEY_PAIR] >= SA_AUTH_MAX_FAILED_PER_USER)
+            j->wait = wait_for(oldest[KEY_PAIR], j->now);
+    }
     if (counts[KEY_IP] >= SA_AUTH_MAX_FAILED_PER_IP && wait_for(oldest[KEY_IP], j->now) > j->wait)
         j->wait = wait_for(oldest[KEY_IP], j->now);
     return j->wait > 0;
@@ -259,22 +274,28 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     if (!name) name = "";
     if (!password) password = "";
     /* keys as the limits are kept: the name cut to what a user name can be */
-    char address[80], user_key[80], ip_key[90], pair_key[160];
+    char address[80], user_key[80], ip_key[90], pair_key[160], known_key[160];
     address_key(client_ip, address, sizeof address);
     snprintf(user_key, sizeof user_key, "user:%.63s", name);
     snprintf(ip_key, sizeof ip_key, "ip:%s", address);
     snprintf(pair_key, sizeof pair_key, "pair:%s@%.63s", address, name);
+    snprintf(known_key, sizeof known_key, SA_LOGIN_KNOWN_PREFIX "%s@%.63s", address, name);
 
     /* the attempt is counted (pending) before its password is checked, in the
      * same transaction as the counts it is judged by: attempts made in parallel
      * cannot all pass a limit; a wrong password leaves it as a failure */
     double now = sa_store_now();
-    const char *keys[N_KEYS] = {user_key, ip_key, pair_key};
+    double since = now - SA_AUTH_LOGIN_WINDOW_SECONDS;
+    const sa_login_key keys[N_KEYS] = {
+        {user_key, since, 0},
+        {ip_key, since, 0},
+        {pair_key, since, 0},
+        {known_key, now - SA_AUTH_KNOWN_ADDRESS_SECONDS, 1},
+    };
     int64_t pending[N_KEYS];
     login_judgement judgement = {now, 0};
-    int limited = sa_store_login_attempt_reserve(st, keys, N_KEYS,
-                                                 now - SA_AUTH_LOGIN_WINDOW_SECONDS, now,
-                                                 judge_login, &judgement, pending, err);
+    int limited = sa_store_login_attempt_reserve(st, keys, N_KEYS, now, judge_login, &judgement,
+                                                 pending, err);
     if (limited < 0) return -1;
     if (limited) {
         double wait = judgement.wait > 0 ? judgement.wait : 1;
@@ -304,7 +325,8 @@ int sa_auth_login(sa_store *st, const char *name, const char *password, const ch
     new_secret(csrf);
     sa_auth_secret_hash(value, hash);
     if (sa_store_session_add(st, user_id, hash, csrf, sa_store_now() + SA_AUTH_SESSION_SECONDS, err) ||
-        sa_store_login_attempts_clear(st, pair_key, err)) {
+        sa_store_login_attempts_clear(st, pair_key, err) ||
+        sa_store_login_attempt_set(st, known_key, now, err)) {
         sodium_memzero(value, sizeof value);
         return -1;
     }

@@ -176,8 +176,10 @@ int sa_auth_identify(sa_store *st, const sa_http_request *req, sa_identity *who,
 #define SA_AUTH_SESSION_COOKIE "segarena_session"
 #define SA_AUTH_SESSION_SECONDS 43200      /* 12 h, fixed (not extended by use) */
 #define SA_AUTH_LOGIN_WINDOW_SECONDS 900   /* failed logins count for 15 min */
-#define SA_AUTH_MAX_FAILED_PER_USER 5
+#define SA_AUTH_MAX_FAILED_PER_USER 5       /* closes the name to unknown addresses */
+#define SA_AUTH_MAX_FAILED_PER_USER_ALL 25  /* closes the name to every address */
 #define SA_AUTH_MAX_FAILED_PER_IP 20
+#define SA_AUTH_KNOWN_ADDRESS_SECONDS (30.0 * 86400.0) /* a log-in makes its address known */
 
 /* sha256 of a secret (token or session value) in lower-case hex: what the
  * store keeps instead of the secret. 0 or -1 (libsodium failed to start). */
@@ -186,22 +188,25 @@ int sa_auth_secret_hash(const char *secret, char hex[65]);
  * bytes). Only its hash is stored, so token_out is the one chance to see it. */
 int sa_auth_new_token(sa_store *st, int64_t user_id, const char *label, char token_out[80],
                       sa_error *err);
-/* A password login. Rate limited first: when the address (an IPv6 one by its
- * /64) has SA_AUTH_MAX_FAILED_PER_IP failed attempts within the window, or the
- * name SA_AUTH_MAX_FAILED_PER_USER of which at least one from this address (a
- * name is closed only to the addresses that failed on it, so that nobody can
- * lock its owner out), returns 1 with *retry_after (seconds, >= 1) and checks
- * nothing, not even a right password. Otherwise the attempt is recorded
- * (pending) for the name, the address and the pair in the same store
- * transaction as the counts (sa_store_login_attempt_reserve), so that attempts
- * made in parallel cannot pass the limits together. Then the password (an
- * unknown user or one without a password costs the same verification against a
- * dummy hash): wrong returns 2 and the pending attempt stays as a failure; right
- * removes it, forgets this address's failures on the name, creates a session
- * (expires in SA_AUTH_SESSION_SECONDS), writes the cookie value (43 base64url
- * characters; only its hash is stored) and the session's CSRF token, and
- * returns 0. -1 on errors. client_ip (the client's address, forwarded.c) may
- * be NULL; retry_after may be NULL. */
+/* A password login. Rate limited first (counts within the window): when the
+ * address (an IPv6 one by its /64) has SA_AUTH_MAX_FAILED_PER_IP failed
+ * attempts; when the name has SA_AUTH_MAX_FAILED_PER_USER_ALL; or when the name
+ * has SA_AUTH_MAX_FAILED_PER_USER and the address is not known for it (no
+ * successful log-in to the name from there within SA_AUTH_KNOWN_ADDRESS_SECONDS)
+ * or has itself SA_AUTH_MAX_FAILED_PER_USER failures on it (so that nobody can
+ * lock the owner out by failing on its name, and more addresses give no more
+ * guesses), returns 1 with *retry_after (seconds, >= 1) and checks nothing, not
+ * even a right password. Otherwise the attempt is recorded (pending) for the
+ * name, the address and the pair in the same store transaction as the counts
+ * (sa_store_login_attempt_reserve), so that attempts made in parallel cannot
+ * pass the limits together. Then the password (an unknown user or one without a
+ * password costs the same verification against a dummy hash): wrong returns 2
+ * and the pending attempt stays as a failure; right removes it, forgets this
+ * address's failures on the name, marks the address known for the name, creates
+ * a session (expires in SA_AUTH_SESSION_SECONDS), writes the cookie value (43
+ * base64url characters; only its hash is stored) and the session's CSRF token,
+ * and returns 0. -1 on errors. client_ip (the client's address, forwarded.c)
+ * may be NULL; retry_after may be NULL. */
 int sa_auth_login(sa_store *st, const char *name, const char *password, const char *client_ip,
                   char cookie_value_out[128], char csrf_out[80], double *retry_after,
                   sa_error *err);

@@ -266,12 +266,24 @@ int sa_store_session_delete(sa_store *st, const char *session_hash, sa_error *er
 
 /* ---- login attempts ---- */
 
+/* Prunes old attempts (a day) and old known-address marks
+ * (SA_LOGIN_KNOWN_KEEP_SECONDS). */
+static int prune_login_attempts(sa_store *st, double now, sa_error *err) {
+    return sa_db_exec(st, err,
+                      "DELETE FROM login_attempts WHERE at < ? AND "
+                      "(substr(key, 1, ?) <> ? OR at < ?)",
+                      "ditd", now - LOGIN_ATTEMPT_KEEP_SECONDS,
+                      (int64_t)strlen(SA_LOGIN_KNOWN_PREFIX), SA_LOGIN_KNOWN_PREFIX,
+                      now - SA_LOGIN_KNOWN_KEEP_SECONDS) < 0
+               ? -1
+               : 0;
+}
+
 int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_error *err) {
     if (!key || !*key) return sa_error_set(err, "login attempt without a key");
     sa_db_atomic atomic;
     if (sa_db_atomic_begin(st, &atomic, err)) return -1;
-    if (sa_db_exec(st, err, "DELETE FROM login_attempts WHERE at < ?", "d",
-                   now - LOGIN_ATTEMPT_KEEP_SECONDS) < 0 ||
+    if (prune_login_attempts(st, now, err) ||
         sa_db_exec(st, err, "INSERT INTO login_attempts (key, at) VALUES (?, ?)", "td", key,
                    now) < 0 ||
         sa_db_atomic_commit(st, &atomic, err)) {
@@ -281,13 +293,28 @@ int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_err
     return 0;
 }
 
-int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t n, double since,
-                                   double now, sa_login_judge judge, void *ctx, int64_t *ids,
+int sa_store_login_attempt_set(sa_store *st, const char *key, double at, sa_error *err) {
+    if (!key || !*key) return sa_error_set(err, "login attempt without a key");
+    sa_db_atomic atomic;
+    if (sa_db_atomic_begin(st, &atomic, err)) return -1;
+    if (prune_login_attempts(st, sa_store_now(), err) ||
+        sa_db_exec(st, err, "DELETE FROM login_attempts WHERE key = ?", "t", key) < 0 ||
+        sa_db_exec(st, err, "INSERT INTO login_attempts (key, at) VALUES (?, ?)", "td", key,
+                   at) < 0 ||
+        sa_db_atomic_commit(st, &atomic, err)) {
+        sa_db_atomic_rollback(st, &atomic);
+        return -1;
+    }
+    return 0;
+}
+
+int sa_store_login_attempt_reserve(sa_store *st, const sa_login_key *keys, size_t n, double now,
+                                   sa_login_judge judge, void *ctx, int64_t *ids,
                                    sa_error *err) {
     if (n == 0 || n > SA_LOGIN_MAX_KEYS || !judge)
         return sa_error_set(err, "login attempt: 1 to %d keys and a judge", SA_LOGIN_MAX_KEYS);
     for (size_t i = 0; i < n; i++)
-        if (!keys[i] || !*keys[i]) return sa_error_set(err, "login attempt without a key");
+        if (!keys[i].key || !*keys[i].key) return sa_error_set(err, "login attempt without a key");
     int64_t counts[SA_LOGIN_MAX_KEYS];
     double oldest[SA_LOGIN_MAX_KEYS];
     sa_db_atomic atomic;
@@ -295,14 +322,15 @@ int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t
     if (sa_db_atomic_begin(st, &atomic, err)) return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = sa_store_login_attempts(st, keys[i], since, &counts[i], &oldest[i], err);
+        rc = sa_store_login_attempts(st, keys[i].key, keys[i].since, &counts[i], &oldest[i], err);
     int refused = rc == 0 && judge(counts, oldest, n, ctx) != 0;
     if (rc == 0 && !refused) {
-        rc = sa_db_exec(st, err, "DELETE FROM login_attempts WHERE at < ?", "d",
-                        now - LOGIN_ATTEMPT_KEEP_SECONDS) < 0 ? -1 : 0;
+        rc = prune_login_attempts(st, now, err);
         for (size_t i = 0; rc == 0 && i < n; i++) {
+            ids[i] = 0;
+            if (keys[i].count_only) continue;
             if (sa_db_exec(st, err, "INSERT INTO login_attempts (key, at) VALUES (?, ?)", "td",
-                           keys[i], now) < 0)
+                           keys[i].key, now) < 0)
                 rc = -1;
             else
                 ids[i] = sqlite3_last_insert_rowid(st->db);
@@ -318,7 +346,8 @@ int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t
 
 int sa_store_login_attempt_release(sa_store *st, const int64_t *ids, size_t n, sa_error *err) {
     for (size_t i = 0; i < n; i++)
-        if (sa_db_exec(st, err, "DELETE FROM login_attempts WHERE rowid = ?", "i", ids[i]) < 0)
+        if (ids[i] > 0 &&
+            sa_db_exec(st, err, "DELETE FROM login_attempts WHERE rowid = ?", "i", ids[i]) < 0)
             return -1;
     return 0;
 }

@@ -157,27 +157,42 @@ int sa_store_session_user(sa_store *st, const char *session_hash, double now, sa
 int sa_store_session_delete(sa_store *st, const char *session_hash, sa_error *err);
 
 /* Failed logins, keyed by what is limited ("user:NAME", "ip:1.2.3.4"). Adding
- * one also removes attempts older than a day. */
+ * one also prunes: rows older than a day, those of keys beginning with
+ * SA_LOGIN_KNOWN_PREFIX (a log-in's "known address" marks) older than
+ * SA_LOGIN_KNOWN_KEEP_SECONDS. */
+#define SA_LOGIN_KNOWN_PREFIX "known:"
+#define SA_LOGIN_KNOWN_KEEP_SECONDS (31.0 * 86400.0)
 int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_error *err);
+/* Replaces the key's rows with one at `at` (a mark such as a known address's
+ * last log-in), pruning as sa_store_login_attempt_add. 0 or -1. */
+int sa_store_login_attempt_set(sa_store *st, const char *key, double at, sa_error *err);
 /* Attempts of the key at or after `since`, and the time of the oldest of them
  * (0 when none; oldest may be NULL). */
 int sa_store_login_attempts(sa_store *st, const char *key, double since, int64_t *count,
                             double *oldest, sa_error *err);
+/* A key of a login attempt: its rows at or after `since` are counted; unless
+ * count_only, the attempt adds one. */
+typedef struct sa_login_key {
+    const char *key;
+    double since;
+    int count_only;
+} sa_login_key;
 /* One login attempt counted before its password is checked, so that attempts
  * made in parallel cannot pass a limit together. In one IMMEDIATE transaction:
- * the attempts of each of the n keys (at most SA_LOGIN_MAX_KEYS) at or after
+ * the rows of each of the n keys (at most SA_LOGIN_MAX_KEYS) at or after its
  * `since`, pending ones included, are counted and given to judge (counts[i],
- * oldest[i]: the key's count and its oldest attempt's time, 0 when none); when
- * judge returns 0, one attempt per key is added at `now` (their row ids in ids[],
- * also pruning attempts older than a day) and 0 returned: the attempt is
- * pending, and counts as a failure unless sa_store_login_attempt_release removes
- * it. judge returning non-zero: nothing added, 1. -1 on errors. */
+ * oldest[i]: the key's count and its oldest row's time, 0 when none); when judge
+ * returns 0, one attempt is added at `now` for each key that is not count_only
+ * (their row ids in ids[], 0 for the others; pruning as
+ * sa_store_login_attempt_add) and 0 returned: the attempt is pending, and counts
+ * as a failure unless sa_store_login_attempt_release removes it. judge returning
+ * non-zero: nothing added, 1. -1 on errors. */
 #define SA_LOGIN_MAX_KEYS 4
 typedef int (*sa_login_judge)(const int64_t *counts, const double *oldest, size_t n, void *ctx);
-int sa_store_login_attempt_reserve(sa_store *st, const char *const *keys, size_t n, double since,
-                                   double now, sa_login_judge judge, void *ctx, int64_t *ids,
-                                   sa_error *err);
-/* Removes the pending attempts of a reservation (a right password). 0 or -1. */
+int sa_store_login_attempt_reserve(sa_store *st, const sa_login_key *keys, size_t n, double now,
+                                   sa_login_judge judge, void *ctx, int64_t *ids, sa_error *err);
+/* Removes the pending attempts of a reservation (a right password; ids of 0 are
+ * skipped). 0 or -1. */
 int sa_store_login_attempt_release(sa_store *st, const int64_t *ids, size_t n, sa_error *err);
 /* Forgets the key's attempts (a successful login clears its user's). */
 int sa_store_login_attempts_clear(sa_store *st, const char *key, sa_error *err);

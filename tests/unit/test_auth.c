@@ -315,6 +315,8 @@ static void test_rate_limits(void) {
     char value[128], csrf[80];
     double retry = -1;
 
+    /* ann logs in from 10.1.1.1: that address is known for her name */
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.1", value, csrf, &retry, &err) == 0);
     /* five failures for a name are allowed (from several addresses) ... */
     for (int i = 0; i < SA_AUTH_MAX_FAILED_PER_USER; i++) {
         char ip[32];
@@ -335,12 +337,54 @@ static void test_rate_limits(void) {
     double oldest = 0;
     CHECK(sa_store_login_attempts(st, "user:ann", 0, &count, &oldest, &err) == 0);
     CHECK(count == SA_AUTH_MAX_FAILED_PER_USER && oldest > 0);
-    /* an address without failures on the name may still try it: whoever failed
-     * on a name cannot lock its owner out; a wrong guess from there is its last */
+    /* addresses the name was never logged in from get no guess on a closed name,
+     * however many they are (one guess each would be no limit at all) ... */
+    for (int i = 0; i < 50; i++) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.1.2.%d", i);
+        retry = -1;
+        CHECK(sa_auth_login(st, "ann", "wrong-password", ip, value, csrf, &retry, &err) == 1);
+        CHECK(retry > 0);
+    }
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.2", value, csrf, &retry, &err) == 1);
+    CHECK(sa_store_login_attempts(st, "user:ann", 0, &count, NULL, &err) == 0);
+    CHECK(count == SA_AUTH_MAX_FAILED_PER_USER);
+    /* ... but whoever failed on a name cannot lock its owner out: an address it
+     * was logged in from lately still gets in */
     CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.1", value, csrf, &retry, &err) == 0);
     CHECK(value[0] != '\0');
-    CHECK(sa_auth_login(st, "ann", "wrong-password", "10.1.1.2", value, csrf, &retry, &err) == 2);
-    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.2", value, csrf, &retry, &err) == 1);
+    /* a known address may mistype, until it has failed on the name as often as
+     * the name may fail from anywhere */
+    for (int i = 0; i < SA_AUTH_MAX_FAILED_PER_USER; i++)
+        CHECK(sa_auth_login(st, "ann", "wrong-password", "10.1.1.1", value, csrf, &retry, &err) ==
+              2);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.1", value, csrf, &retry, &err) == 1);
+    /* a log-in older than SA_AUTH_KNOWN_ADDRESS_SECONDS does not count */
+    CHECK(sa_store_login_attempt_set(st, "known:10.1.1.3@ann",
+                                     sa_store_now() - SA_AUTH_KNOWN_ADDRESS_SECONDS - 60, &err) == 0);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.3", value, csrf, &retry, &err) == 1);
+    CHECK(sa_store_login_attempt_set(st, "known:10.1.1.3@ann",
+                                     sa_store_now() - SA_AUTH_KNOWN_ADDRESS_SECONDS + 60, &err) == 0);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.3", value, csrf, &retry, &err) == 0);
+    /* the ceiling of a name: SA_AUTH_MAX_FAILED_PER_USER_ALL failures close it
+     * to known addresses too */
+    for (int i = 0; i < 8; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "known:10.1.3.%d@ann", i);
+        CHECK(sa_store_login_attempt_set(st, key, sa_store_now(), &err) == 0);
+    }
+    int checked = 0, refused = 0;
+    for (int i = 0; i < 8; i++)
+        for (int k = 0; k < SA_AUTH_MAX_FAILED_PER_USER; k++) {
+            char ip[32];
+            snprintf(ip, sizeof ip, "10.1.3.%d", i);
+            int rc = sa_auth_login(st, "ann", "wrong-password", ip, value, csrf, &retry, &err);
+            checked += rc == 2;
+            refused += rc == 1;
+        }
+    CHECK(checked == SA_AUTH_MAX_FAILED_PER_USER_ALL - 2 * SA_AUTH_MAX_FAILED_PER_USER);
+    CHECK(refused == 8 * SA_AUTH_MAX_FAILED_PER_USER - checked);
+    CHECK(sa_auth_login(st, "ann", "ann-secret-22", "10.1.1.3", value, csrf, &retry, &err) == 1);
     /* other users are not affected */
     CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.1.0.0", value, csrf, &retry, &err) == 0);
 
@@ -383,10 +427,18 @@ static void test_rate_limits(void) {
     CHECK(sa_auth_login(st, "olga", "nope-nope", "10.2.0.2", value, csrf, &retry, &err) == 2);
     CHECK(sa_auth_login(st, "olga", "nope-nope", "10.2.0.2", value, csrf, &retry, &err) == 1);
     CHECK(sa_auth_login(st, "olga", "olga-secret-1", "10.2.0.1", value, csrf, &retry, &err) == 0);
-    /* attempts older than a day are pruned when one is added */
+    /* attempts older than a day are pruned when one is added; known addresses
+     * are kept for SA_LOGIN_KNOWN_KEEP_SECONDS */
     CHECK(sa_store_login_attempt_add(st, "user:x", sa_store_now() - 90000, &err) == 0);
+    CHECK(sa_store_login_attempt_set(st, "known:10.4.0.1@x", sa_store_now() - 90000, &err) == 0);
+    CHECK(sa_store_login_attempt_set(st, "known:10.4.0.2@x",
+                                     sa_store_now() - SA_LOGIN_KNOWN_KEEP_SECONDS - 60, &err) == 0);
     CHECK(sa_store_login_attempt_add(st, "user:y", sa_store_now(), &err) == 0);
     CHECK(sa_store_login_attempts(st, "user:x", 0, &count, NULL, &err) == 0);
+    CHECK(count == 0);
+    CHECK(sa_store_login_attempts(st, "known:10.4.0.1@x", 0, &count, NULL, &err) == 0);
+    CHECK(count == 1);
+    CHECK(sa_store_login_attempts(st, "known:10.4.0.2@x", 0, &count, NULL, &err) == 0);
     CHECK(count == 0);
 
     /* an unknown user fails like a wrong password */
