@@ -4,8 +4,9 @@
  * (distances in mm: at least 2 decimals); a value that is not a whole number
  * never reads as one (a Dice of 0.99996 is "0.99996", not "1.0000"); and in a
  * table, one number of decimals per column, enough that two different values
- * of a ranked column never read the same (up to 17 significant digits, which
- * tell any two doubles apart). Fewer decimals only where every value of the
+ * of a ranked column never read the same at the column's final count (up to 17
+ * significant digits, which tell any two doubles apart; checked for every pair
+ * again whenever the count grows, since rounding is not nested). Fewer decimals only where every value of the
  * column is exact with fewer (0.5 and 0.75 as "0.50" and "0.75"). The JSON
  * answers are not touched by any of this: they carry every double exactly.
  */
@@ -95,12 +96,43 @@ static int by_value(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int sa_render_decimals(const double *values, size_t n, int min_decimals, int distinct) {
+/* The finite values of values[], sorted, in a new array (*k of them); NULL out
+ * of memory. */
+static double *finite_sorted(const double *values, size_t n, size_t *k) {
     double *v = malloc((n + 1) * sizeof *v);
-    size_t k = 0;
-    if (!v) return MAX_DECIMALS; /* every rule holds with the most decimals */
+    *k = 0;
+    if (!v) return NULL;
     for (size_t i = 0; i < n; i++)
-        if (isfinite(values[i])) v[k++] = values[i];
+        if (isfinite(values[i])) v[(*k)++] = values[i];
+    qsort(v, *k, sizeof *v, by_value);
+    return v;
+}
+
+/* At least d; the fewest at which every two neighbours of the sorted v[] that
+ * differ read differently. One pass raises d for a pair, which may merge a pair
+ * checked before it (rounding is not nested): passes until d holds for all. */
+static int all_apart(const double *v, size_t k, int d) {
+    for (int before = -1; d != before;) {
+        before = d;
+        for (size_t i = 1; i < k; i++)
+            if (v[i] != v[i - 1]) d = apart(v[i - 1], v[i], d);
+    }
+    return d;
+}
+
+int sa_render_decimals_apart(const double *values, size_t n, int decimals) {
+    size_t k;
+    double *v = finite_sorted(values, n, &k);
+    if (!v) return MAX_DECIMALS;
+    int d = all_apart(v, k, clamp_decimals(decimals));
+    free(v);
+    return d;
+}
+
+int sa_render_decimals(const double *values, size_t n, int min_decimals, int distinct) {
+    size_t k;
+    double *v = finite_sorted(values, n, &k);
+    if (!v) return MAX_DECIMALS; /* every rule holds with the most decimals */
     int d = min_decimals >= 0 ? clamp_decimals(min_decimals) : 0;
     for (size_t i = 0; i < k; i++) {
         if (min_decimals < 0) {
@@ -109,13 +141,9 @@ int sa_render_decimals(const double *values, size_t n, int min_decimals, int dis
         }
     }
     for (size_t i = 0; i < k; i++) d = not_whole(v[i], d);
-    if (distinct && k > 1) {
-        qsort(v, k, sizeof *v, by_value);
-        for (size_t i = 1; i < k; i++)
-            if (v[i] != v[i - 1]) d = apart(v[i - 1], v[i], d);
-    }
+    if (distinct) d = all_apart(v, k, d);
     for (int fewer = 0; fewer < d; fewer++) /* an exact column needs no more */
-        if (all_exact(v, k, fewer)) {
+        if (all_exact(v, k, fewer)) { /* (exact: different values read differently) */
             d = fewer;
             break;
         }

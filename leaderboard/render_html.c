@@ -101,14 +101,14 @@ typedef struct columns {
 
 /* Decimals of one column over the team rows then the rater rows: what(row)
  * for each row with a value (n > 0). */
-static int column_decimals(const sa_board *board, size_t m, int distinct, double *scratch,
-                           double (*what)(const sa_metric_stats *), int humans) {
+static int column_decimals(const sa_board *board, size_t m, double *scratch,
+                           double (*what)(const sa_metric_stats *)) {
     size_t k = 0;
     for (size_t r = 0; r < board->n_rows; r++)
         if (board->rows[r].stats[m].n > 0) scratch[k++] = what(&board->rows[r].stats[m]);
-    for (size_t r = 0; humans && r < board->n_human; r++)
+    for (size_t r = 0; r < board->n_human; r++)
         if (board->human[r].stats[m].n > 0) scratch[k++] = what(&board->human[r].stats[m]);
-    return sa_render_decimals(scratch, k, sa_render_min_decimals(board->spec.metrics[m]), distinct);
+    return sa_render_decimals(scratch, k, sa_render_min_decimals(board->spec.metrics[m]), 0);
 }
 
 static double stat_mean(const sa_metric_stats *s) { return s->mean; }
@@ -129,18 +129,23 @@ static int table_columns(const sa_board *board, columns *col) {
     for (size_t k = 0; k < spec->n_ranked; k++) {
         size_t m = sa_render_metric_index(spec, spec->ranked[k].name);
         if (m >= spec->n_metrics) continue;
-        /* the teams' means tell the ranks apart; raters and intervals only show */
-        int d = column_decimals(board, m, 1, scratch, stat_mean, 0);
-        d = max_of(d, column_decimals(board, m, 0, scratch, stat_mean, 1));
-        d = max_of(d, column_decimals(board, m, 0, scratch, stat_ci_lo, 1));
-        col->mean[k] = max_of(d, column_decimals(board, m, 0, scratch, stat_ci_hi, 1));
-        col->std[k] = column_decimals(board, m, 0, scratch, stat_std, 1);
+        /* first what the means of teams and raters and the intervals need, then
+         * more until the teams' different means read differently at that count
+         * (more decimals can merge two means that fewer told apart) */
+        int d = column_decimals(board, m, scratch, stat_mean);
+        d = max_of(d, column_decimals(board, m, scratch, stat_ci_lo));
+        d = max_of(d, column_decimals(board, m, scratch, stat_ci_hi));
+        size_t n = 0;
+        for (size_t r = 0; r < board->n_rows; r++)
+            if (board->rows[r].stats[m].n > 0) scratch[n++] = board->rows[r].stats[m].mean;
+        col->mean[k] = sa_render_decimals_apart(scratch, n, d);
+        col->std[k] = column_decimals(board, m, scratch, stat_std);
     }
     size_t k = 0;
     for (size_t r = 0; board->n_cases > 0 && r < board->n_rows; r++) scratch[k++] = board->rows[r].key;
     col->key = sa_render_decimals(scratch, k, -1, 1);
     for (size_t m = 0; m < spec->n_metrics; m++)
-        col->other[m] = column_decimals(board, m, 0, scratch, stat_mean, 1);
+        col->other[m] = column_decimals(board, m, scratch, stat_mean);
     free(scratch);
     return 0;
 }

@@ -21,6 +21,13 @@
  * distinct, more while two different values would read the same (up to 17
  * significant digits); fewer only when every value is exact with fewer. */
 int sa_render_decimals(const double *values, size_t n, int min_decimals, int distinct);
+/* The fewest decimals, at least `decimals`, at which no two different values of
+ * the n (NaN and infinities skipped) read the same (up to 17 significant
+ * digits): a ranked column's final count, once everything else that raises it
+ * (other rows, CI bounds) is in `decimals`. Rounding is not nested (0.81234999
+ * and 0.81235001 differ at 4 decimals, not at 5), so every pair is checked
+ * again at the count the others need, until none needs more. */
+int sa_render_decimals_apart(const double *values, size_t n, int decimals);
 
 /* The min_decimals of a metric's column: 2 for distances in mm, else -1. */
 int sa_render_min_decimals(const char *metric);

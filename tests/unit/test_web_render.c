@@ -270,6 +270,17 @@ static void check_numbers(void) {
     CHECK(sa_render_decimals(ranks, 3, -1, 1) == 0);
     const double apart[] = {0.3, 0.1 + 0.2}; /* 0.30000000000000004 */
     CHECK(sa_render_decimals(apart, 2, -1, 1) == 17);
+    /* rounding is not nested: 0.81234999 and 0.81235001 are apart at 4 decimals
+     * (0.8123, 0.8124) but not at 5 to 7 (0.81235), which the pair 0.81235001,
+     * 0.81236 needs: the column gets decimals until every pair is apart at once */
+    const double unnested[] = {0.81236, 0.81235001, 0.81234999};
+    CHECK(sa_render_decimals(unnested, 3, -1, 1) == 8);
+    CHECK(sa_render_decimals_apart(unnested, 3, 4) == 8);
+    /* the same when a CI bound, not another mean, raises the column to 5 */
+    const double two[] = {0.81235001, 0.81234999};
+    CHECK(sa_render_decimals(two, 2, -1, 1) == 4);
+    CHECK(sa_render_decimals_apart(two, 2, 5) == 8);
+    CHECK(sa_render_decimals_apart(two, 2, 9) == 9);
     const double mm[] = {2.875, 5.75, 54.5};
     CHECK(sa_render_decimals(mm, 3, sa_render_min_decimals("hd95"), 1) == 2);
     CHECK(sa_render_min_decimals("hd95") == 2 && sa_render_min_decimals("dice") < 0);
@@ -594,6 +605,39 @@ static void check_table_numbers(fixture *f) {
         CHECK_STR_CONTAINS(page, ">0.812344 \xC2\xB1 ");
         CHECK_STR_CONTAINS(page, ">0.812341 \xC2\xB1 ");
         CHECK_STR_CONTAINS(page, ">0.500000 \xC2\xB1 "); /* aligned with the others */
+    }
+    free(page);
+
+    /* different means never read the same, also where more decimals, for
+     * another pair or for the CI bounds, merge two that fewer kept apart */
+    const double unnested[N_TEAMS] = {0.81236, 0.81235001, 0.81234999};
+    for (size_t t = 0; t < N_TEAMS; t++) {
+        sa_metric_stats *s = &f->rows[t].stats[0];
+        s->mean = s->ci_lo = s->ci_hi = unnested[t];
+    }
+    page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        CHECK_ABSENT(page, ">0.81235 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.81235001 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.81234999 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.81236000 \xC2\xB1 ");
+    }
+    free(page);
+    const double two[N_TEAMS] = {0.9, 0.81235001, 0.81234999};
+    for (size_t t = 0; t < N_TEAMS; t++) {
+        sa_metric_stats *s = &f->rows[t].stats[0];
+        s->mean = two[t];
+        s->ci_lo = 0.09123; /* 4 digits: 5 decimals */
+        s->ci_hi = two[t];
+    }
+    page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page != NULL);
+    if (page) {
+        CHECK_ABSENT(page, ">0.81235 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.81235001 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, ">0.81234999 \xC2\xB1 ");
+        CHECK_STR_CONTAINS(page, "95 % CI 0.09123000\xE2\x80\x93");
     }
     free(page);
     for (size_t t = 0; t < N_TEAMS; t++) f->rows[t].stats[0] = kept[t];
