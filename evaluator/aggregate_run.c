@@ -74,6 +74,44 @@ json_t *sa_board_json_number(double v) {
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* s with every byte that does not start a valid UTF-8 character replaced by
+ * U+FFFD (malloc'ed; NULL out of memory). */
+static char *valid_utf8(const char *s) {
+    size_t len = strlen(s);
+    char *out = malloc(len * 3 + 1); /* each bad byte becomes 3 */
+    if (!out) return NULL;
+    size_t n = 0;
+    for (const char *p = s; *p;) {
+        size_t k = sa_utf8_char_len(p);
+        if (k == 0) {
+            memcpy(out + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            p++;
+            continue;
+        }
+        memcpy(out + n, p, k);
+        n += k;
+        p += k;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+json_t *sa_board_json_text(const char *s) {
+    if (!s) return json_null();
+    char *valid = valid_utf8(s);
+    json_t *v = valid ? json_string(valid) : NULL;
+    free(valid);
+    return v;
+}
+
+int sa_board_json_set_text(json_t *object, const char *key, json_t *value) {
+    char *valid = valid_utf8(key ? key : "");
+    int rc = valid ? json_object_set_new(object, valid, value) : (json_decref(value), -1);
+    free(valid);
+    return rc;
+}
+
 json_t *sa_board_metrics_json(const sa_phase_spec *spec, const sa_metric_stats *stats) {
     json_t *all = json_object();
     for (size_t m = 0; all && m < spec->n_metrics; m++) {

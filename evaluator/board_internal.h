@@ -38,6 +38,14 @@ int sa_board_metric_stats(const sa_phase_spec *spec, const double *values, size_
 
 /* A number, or null when it is not finite. */
 json_t *sa_board_json_number(double v);
+/* Stored text as a JSON string, each byte that is not valid UTF-8 as U+FFFD
+ * (jansson refuses such a string, and json_object_set_new would then leave the
+ * key out); null for NULL; NULL only when out of memory. The same rule as the
+ * web layer's sa_web_json_text (leaderboard/utf8.c). */
+json_t *sa_board_json_text(const char *s);
+/* json_object_set_new with a key made valid the same way. 0, or -1 (value
+ * released). */
+int sa_board_json_set_text(json_t *object, const char *key, json_t *value);
 /* {name: {mean, median, std, ci_lo, ci_hi, n}} over spec->metrics (nulls when
  * n is 0). NULL when out of memory. */
 json_t *sa_board_metrics_json(const sa_phase_spec *spec, const sa_metric_stats *stats);

@@ -548,7 +548,7 @@ static json_t *row_json(const sa_board *b, size_t r, int with_cases) {
         return NULL;
     }
     json_object_set_new(o, "rank", json_integer(row->rank));
-    json_object_set_new(o, "team", json_string(row->team));
+    json_object_set_new(o, "team", sa_board_json_text(row->team));
     json_object_set_new(o, "submission_id", json_integer(row->submission_id));
     json_object_set_new(o, "run_id", json_integer(row->run_id));
     json_object_set_new(o, "submitted", json_string(submitted));
@@ -564,8 +564,8 @@ static json_t *row_json(const sa_board *b, size_t r, int with_cases) {
     size_t nc = b->n_cases, nm = b->spec.n_metrics;
     for (size_t c = 0; c < nc; c++) {
         json_t *one = json_object();
-        json_object_set_new(cases, b->case_ids[c], one);
-        json_object_set_new(one, "class", json_string(b->case_class[r * nc + c]));
+        sa_board_json_set_text(cases, b->case_ids[c], one);
+        json_object_set_new(one, "class", sa_board_json_text(b->case_class[r * nc + c]));
         for (size_t m = 0; m < nm; m++)
             json_object_set_new(one, b->spec.metrics[m], sa_board_json_number(b->values[(r * nm + m) * nc + c]));
     }
@@ -580,8 +580,8 @@ static json_t *human_json(const sa_board *b, size_t r) {
         json_decref(o), json_decref(metrics);
         return NULL;
     }
-    json_object_set_new(o, "rater", json_string(row->rater));
-    json_object_set_new(o, "team", json_string(row->team));
+    json_object_set_new(o, "rater", sa_board_json_text(row->rater));
+    json_object_set_new(o, "team", sa_board_json_text(row->team));
     json_object_set_new(o, "n_cases", json_integer((json_int_t)row->n_cases));
     json_object_set_new(o, "metrics", metrics);
     return o;
@@ -592,11 +592,11 @@ static json_t *stale_json(const sa_board_stale *s) {
     sa_iso8601_format(s->submitted, submitted);
     json_t *o = json_object();
     if (!o) return NULL;
-    json_object_set_new(o, "team", json_string(s->team));
+    json_object_set_new(o, "team", sa_board_json_text(s->team));
     json_object_set_new(o, "submission_id", json_integer(s->submission_id));
     json_object_set_new(o, "run_id", json_integer(s->run_id));
     json_object_set_new(o, "submitted", json_string(submitted));
-    json_object_set_new(o, "scoring_hash", s->scoring_hash[0] ? json_string(s->scoring_hash) : json_null());
+    json_object_set_new(o, "scoring_hash", s->scoring_hash[0] ? sa_board_json_text(s->scoring_hash) : json_null());
     return o;
 }
 
@@ -609,15 +609,15 @@ static json_t *header_json(const sa_board *b) {
         json_decref(o), json_decref(ranked), json_decref(metrics), json_decref(boot);
         return NULL;
     }
-    json_object_set_new(o, "challenge", json_string(b->challenge));
-    json_object_set_new(o, "phase", json_string(b->phase));
+    json_object_set_new(o, "challenge", sa_board_json_text(b->challenge));
+    json_object_set_new(o, "phase", sa_board_json_text(b->phase));
     json_object_set_new(o, "published", json_boolean(b->published));
     json_object_set_new(o, "rule", json_string(sa_rank_rule_name(spec->rule)));
     for (size_t k = 0; k < spec->n_ranked; k++)
         json_array_append_new(ranked, json_pack("{s:s, s:s}", "name", spec->ranked[k].name, "direction",
                                                 spec->ranked[k].higher_is_better ? "higher" : "lower"));
     json_object_set_new(o, "ranked_metrics", ranked);
-    for (size_t m = 0; m < spec->n_metrics; m++) json_array_append_new(metrics, json_string(spec->metrics[m]));
+    for (size_t m = 0; m < spec->n_metrics; m++) json_array_append_new(metrics, sa_board_json_text(spec->metrics[m]));
     json_object_set_new(o, "metrics", metrics);
     json_object_set_new(o, "missing_case_policy", json_string(policy));
     json_object_set_new(o, "leaderboard_entry", json_string(sa_entry_rule_name(spec->leaderboard_entry)));
@@ -643,7 +643,7 @@ int sa_board_to_json(const sa_board *b, int flags, char **json, sa_error *err) {
     for (size_t r = 0; ok && r < b->n_stale; r++) ok = json_array_append_new(stale, stale_json(&b->stale[r])) == 0;
     if (ok && with_cases) {
         json_t *ids = json_array();
-        for (size_t c = 0; ids && c < b->n_cases; c++) json_array_append_new(ids, json_string(b->case_ids[c]));
+        for (size_t c = 0; ids && c < b->n_cases; c++) json_array_append_new(ids, sa_board_json_text(b->case_ids[c]));
         ok = json_object_set_new(root, "case_ids", ids) == 0;
     }
     if (!ok) {

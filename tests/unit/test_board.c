@@ -388,6 +388,42 @@ static void test_latest(int64_t phase_id) {
     sa_board_free(&b);
 }
 
+/* Stored text that is not valid UTF-8 (a team name of an older version, a case
+ * id, a class): every key stays in the board JSON, with U+FFFD for each bad
+ * byte (jansson refuses such a string; the key used to be left out). */
+static void test_non_utf8_text(int64_t phase_id) {
+    sa_board b;
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 3 && b.n_cases == 3);
+    if (b.n_rows != 3 || b.n_cases != 3) {
+        sa_board_free(&b);
+        return;
+    }
+    snprintf(b.rows[1].team, sizeof b.rows[1].team, "be\xfft");
+    snprintf(b.challenge, sizeof b.challenge, "de\xc3mo");
+    free(b.case_ids[0]);
+    b.case_ids[0] = strdup("c\xff" "1");
+    free(b.case_class[1 * 3 + 0]);
+    b.case_class[1 * 3 + 0] = strdup("exit_code \xe2\x28");
+    char *text = NULL;
+    sa_error err;
+    CHECK(sa_board_to_json(&b, SA_BOARD_JSON_CASES, &text, &err) == 0);
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+    CHECK(root != NULL);
+    json_t *row = json_array_get(json_object_get(root, "rows"), 1);
+    CHECK(!strcmp(text_of(json_object_get(row, "team")), "be\xEF\xBF\xBDt"));
+    CHECK(!strcmp(text_of(json_object_get(root, "challenge")), "de\xEF\xBF\xBDmo"));
+    CHECK(!strcmp(text_of(json_array_get(json_object_get(root, "case_ids"), 0)), "c\xEF\xBF\xBD" "1"));
+    json_t *c1 = json_object_get(json_object_get(row, "cases"), "c\xEF\xBF\xBD" "1");
+    CHECK(json_is_object(c1));
+    CHECK(!strcmp(text_of(json_object_get(c1, "class")), "exit_code \xEF\xBF\xBD("));
+    for (size_t r = 0; r < 3; r++)
+        CHECK(json_is_string(json_object_get(json_array_get(json_object_get(root, "rows"), r), "team")));
+    json_decref(root);
+    free(text);
+    sa_board_free(&b);
+}
+
 static void test_all_entries(int64_t phase_id) {
     /* every entry: A0, A1, G1 share rank 1 (identical); dice ranks B1 4, A2 5;
      * hd95 ranks A2 4, B1 5; mean ranks 4.5 and 4.5 -> both rank 4.
@@ -889,6 +925,7 @@ int main(int argc, char **argv) {
     sa_phase_spec spec;
     int64_t phase_id = phase1(challenge_id, dataset_id, &spec);
     test_latest(phase_id);
+    test_non_utf8_text(phase_id);
     test_all_entries(phase_id);
     test_best(phase_id, challenge_id, dataset_id, &spec);
     test_selected(phase_id, challenge_id, dataset_id, &spec);
