@@ -5,8 +5,8 @@
  * at once; with `segarena serve --trusted-proxy`, a request whose peer is a
  * trusted proxy has its client taken from X-Forwarded-For (the right-most address
  * that is not itself a trusted proxy: the ones left of it are the client's own
- * words), and the site's own host and scheme from X-Forwarded-Host and
- * X-Forwarded-Proto. Also here: whether a browser's log-in comes from this site
+ * words), and the site's own host and scheme from X-Forwarded-Host (else Host),
+ * X-Forwarded-Port (when the host names no port) and X-Forwarded-Proto. Also here: whether a browser's log-in comes from this site
  * (Origin, Sec-Fetch-Site), against login CSRF. Pure functions, no I/O.
  */
 #include <arpa/inet.h>
@@ -188,6 +188,22 @@ static size_t split_host(const char *s, size_t len, long *port) {
 }
 
 static long default_port(const char *scheme) { return !strcmp(scheme, "https") ? 443 : 80; }
+
+void sa_forwarded_host(const char *host, const char *port, char *out, size_t cap) {
+    if (!cap) return;
+    snprintf(out, cap, "%s", host ? host : "");
+    if (!host || !*host || !port) return;
+    long h_port, p_port = 0;
+    split_host(host, strlen(host), &h_port);
+    size_t digits = strlen(port);
+    if (h_port != -1 || digits == 0 || digits > 5 || strspn(port, "0123456789") != digits)
+        return; /* a host that names its port, or no port to add */
+    p_port = strtol(port, NULL, 10);
+    if (p_port < 1 || p_port > 65535) return;
+    char joined[300];
+    int n = snprintf(joined, sizeof joined, "%s:%ld", host, p_port);
+    if (n > 0 && (size_t)n < cap && (size_t)n < sizeof joined) snprintf(out, cap, "%s", joined);
+}
 
 int sa_web_same_origin(const sa_http_request *req, char *why, size_t cap) {
     if (cap) why[0] = '\0';

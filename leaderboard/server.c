@@ -237,7 +237,7 @@ typedef struct request_view {
 typedef struct forwarded_headers {
     const char *xff[MAX_FORWARDED];
     size_t n_xff;
-    const char *host, *proto; /* the last value of each */
+    const char *host, *proto, *port; /* the last value of each */
 } forwarded_headers;
 
 static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -255,6 +255,8 @@ static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, con
         f->host = value;
     } else if (!strcasecmp(key, "X-Forwarded-Proto")) {
         f->proto = value;
+    } else if (!strcasecmp(key, "X-Forwarded-Port")) {
+        f->port = value;
     }
     return MHD_YES;
 }
@@ -290,6 +292,12 @@ static void view_client(const sa_server_ctx *ctx, struct MHD_Connection *c, requ
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_forwarded, &f);
         sa_client_address(ctx->proxies, peer, f.xff, f.n_xff, v->client_ip);
         if (f.host) last_entry(f.host, v->host, sizeof v->host);
+        if (f.port) { /* a host without its port ($host): the proxy's port */
+            char port[16], named[sizeof v->host];
+            last_entry(f.port, port, sizeof port);
+            sa_forwarded_host(v->host, port, named, sizeof named);
+            memcpy(v->host, named, sizeof v->host);
+        }
         if (f.proto) {
             last_entry(f.proto, v->scheme, sizeof v->scheme);
             if (!strcasecmp(v->scheme, "https")) v->req.scheme = "https";

@@ -53,7 +53,8 @@ typedef struct sa_http_request {
     const char *client_ip;     /* the client's address (forwarded.c: behind a
                                 * trusted proxy, from X-Forwarded-For) */
     const char *host;          /* the site's host[:port] as the client named it:
-                                * X-Forwarded-Host from a trusted proxy, else Host */
+                                * X-Forwarded-Host (else Host) with X-Forwarded-Port
+                                * from a trusted proxy (sa_forwarded_host), else Host */
     const char *scheme;        /* "http"/"https" from a trusted proxy's
                                 * X-Forwarded-Proto, else NULL (unknown) */
     const char *origin;        /* Origin header or NULL */
@@ -249,6 +250,12 @@ int sa_is_trusted_proxy(const sa_trusted_proxies *tp, const char *addr);
  * last address believed. tp NULL or empty: always the peer. */
 void sa_client_address(const sa_trusted_proxies *tp, const char *peer, const char *const *xff,
                        size_t n_xff, char out[SA_ADDR_TEXT]);
+/* The site's host[:port] as a trusted proxy forwards it, into out: host (the
+ * last X-Forwarded-Host value, else Host), with ":port" added when host names no
+ * port and port (the last X-Forwarded-Port value, or NULL) is a number from 1 to
+ * 65535 (nginx's $host has no port, its $server_port gives it); else host as it
+ * is. */
+void sa_forwarded_host(const char *host, const char *port, char *out, size_t cap);
 /* 1 when a log-in may come from this browser request: not Sec-Fetch-Site:
  * cross-site, and no Origin or the site's own (scheme, host and port, compared
  * with req->host and, when known, req->scheme; default ports 80 and 443).

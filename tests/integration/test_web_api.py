@@ -759,6 +759,22 @@ s, _, _ = login("org", ORG_PASS, {**PROXIED, "Origin": "https://arena.example.or
 check(s == 200, f"login through the proxy from its site: {s}")
 s, _, _ = login("org", ORG_PASS, {**PROXIED, "Origin": "http://arena.example.org"})
 check(s == 403, f"login through the proxy from the plain-http site: 403: {s}")
+# a site on a port of its own, https://arena.example.org:8443, with the headers
+# docs/api.md gives for nginx: Host $http_host (the port kept) ...
+ON_8443 = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.200",
+           "Origin": "https://arena.example.org:8443"}
+s, _, _ = login("org", ORG_PASS, {**ON_8443, "Host": "arena.example.org:8443"})
+check(s == 200, f"login through the proxy on port 8443 (Host $http_host): {s}")
+# ... or $host (no port) with X-Forwarded-Port $server_port
+s, _, _ = login("org", ORG_PASS, {**ON_8443, "X-Forwarded-Host": "arena.example.org",
+                                  "X-Forwarded-Port": "8443"})
+check(s == 200, f"login through the proxy on port 8443 (X-Forwarded-Port): {s}")
+s, _, _ = login("org", ORG_PASS, {**ON_8443, "X-Forwarded-Host": "arena.example.org"})
+check(s == 403, f"without the port the site is another one: 403: {s}")
+s, _, _ = login("org", ORG_PASS, {**ON_8443, "X-Forwarded-Host": "arena.example.org",
+                                  "X-Forwarded-Port": "8443", "X-Forwarded-For": "198.51.100.200",
+                                  "Origin": "https://arena.example.org:8444"})
+check(s == 403, f"another port is still another site: 403: {s}")
 s, _, _ = request("POST", "/login", body="name=org&password=organiser-pass&next=/",
                   headers={"Content-Type": "application/x-www-form-urlencoded",
                            "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})

@@ -99,8 +99,36 @@ static void test_origin(void) {
     CHECK(!same("http://localhost:80x", NULL, "localhost", NULL));
 }
 
+static int host_is(const char *host, const char *port, const char *expected) {
+    char out[256];
+    sa_forwarded_host(host, port, out, sizeof out);
+    if (strcmp(out, expected)) fprintf(stderr, "sa_forwarded_host(%s, %s): %s\n", host, port, out);
+    return !strcmp(out, expected);
+}
+
+/* nginx's $host has no port: X-Forwarded-Port ($server_port) gives it, and the
+ * site on a port of its own then matches its browsers' Origin */
+static void test_forwarded_port(void) {
+    CHECK(host_is("arena.example", "8443", "arena.example:8443"));
+    CHECK(host_is("arena.example", NULL, "arena.example"));
+    CHECK(host_is("arena.example:8443", "443", "arena.example:8443")); /* the host's own */
+    CHECK(host_is("[2001:db8::1]", "8443", "[2001:db8::1]:8443"));
+    CHECK(host_is("arena.example", "", "arena.example"));
+    CHECK(host_is("arena.example", "84x3", "arena.example"));
+    CHECK(host_is("arena.example", "0", "arena.example"));
+    CHECK(host_is("arena.example", "65536", "arena.example"));
+    CHECK(host_is("", "8443", ""));
+    char named[256];
+    sa_forwarded_host("arena.example", "8443", named, sizeof named);
+    CHECK(same("https://arena.example:8443", NULL, named, "https"));
+    sa_forwarded_host("arena.example", "443", named, sizeof named);
+    CHECK(same("https://arena.example", NULL, named, "https"));
+    CHECK(!same("https://arena.example:8443", NULL, "arena.example", "https"));
+}
+
 int main(void) {
     test_proxies();
     test_origin();
+    test_forwarded_port();
     return test_report("test_forwarded");
 }
