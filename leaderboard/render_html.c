@@ -413,7 +413,8 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
                                 "the quartiles of a team's values over the cases, without the lowest "
                                 "or the highest value. A team with fewer than %d values of a metric "
                                 "gets no box, and its median and 95 %% CI are not shown (they would "
-                                "be single cases' values); its mean and std over so few cases are."
+                                "be single cases' values); its mean and std are (over one value, the "
+                                "mean is that value)."
                                 "</p>\n",
                           SA_BOARD_MIN_HIDDEN_VALUES);
     for (size_t k = 0; k < spec->n_ranked; k++) {
