@@ -189,7 +189,7 @@ static int for_each_submission(sa_store *st, const char *data_dir, int64_t phase
         int64_t parent = 0, run_id;
         if (!strcmp(kind, "rescore")) {
             sa_run_row last;
-            int found = sa_store_run_latest_evaluation(st, subs[i].id, &last, err);
+            int found = sa_store_run_latest_evaluation(st, subs[i].id, 1, &last, err);
             if (found < 0) rc = -1;
             if (found <= 0) continue;
             parent = last.id;

@@ -148,20 +148,40 @@ static int load_entries(sa_store *st, int64_t phase_id, board_work *w, sa_error 
     for (size_t i = 0; rc == 0 && i < n_subs; i++) {
         if (strcmp(subs[i].status, "ready") != 0) continue;
         sa_run_row run;
-        int found = sa_store_run_latest_evaluation(st, subs[i].id, &run, err);
+        int found = sa_store_run_latest_evaluation(st, subs[i].id, 1, &run, err);
         if (found < 0) rc = -1;
         if (found <= 0) continue;
         board_entry *e = &w->entries[w->n_entries];
         e->submission_id = subs[i].id;
-        e->run_id = run.id;
         e->team_id = subs[i].team_id;
         snprintf(e->team, sizeof e->team, "%s", subs[i].team);
         e->created = subs[i].created;
         e->selected = subs[i].selected;
         char hash[65];
         int current = -1;
-        if (sa_store_case_results(st, e->run_id, &e->results, &e->n_results, err) == 0)
-            current = load_entry_values(w, &run, e, hash, err);
+        for (int clean_first = 1; clean_first >= 0; clean_first--) {
+            e->run_id = run.id;
+            current = -1;
+            if (sa_store_case_results(st, e->run_id, &e->results, &e->n_results, err) == 0)
+                current = load_entry_values(w, &run, e, hash, err);
+            if (current != 0 || !clean_first) break;
+            /* the clean run preferred to a newer one with engine_error cases was
+             * scored under an older configuration: the newer one, if current,
+             * is the evaluation (else the entry is stale either way) */
+            sa_run_row newest;
+            int got = sa_store_run_latest_evaluation(st, subs[i].id, 0, &newest, err);
+            if (got < 0) {
+                current = -1;
+                break;
+            }
+            if (got == 0 || newest.id == run.id) {
+                if (got == 1) sa_run_row_free(&newest);
+                break;
+            }
+            entry_free(e);
+            sa_run_row_free(&run);
+            run = newest;
+        }
         sa_run_row_free(&run);
         if (current < 0) {
             rc = -1;

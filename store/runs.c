@@ -165,28 +165,34 @@ int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *ou
     return sa_db_fetch_one(st, stmt, &run_type, out, err);
 }
 
-int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
-                                   sa_error *err) {
+int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, int prefer_clean,
+                                   sa_run_row *out, sa_error *err) {
     sqlite3_stmt *stmt = sa_db_prepare(
         st, err,
-        RUN_COLUMNS "WHERE submission_id = ? AND status = 'done' AND NOT ("
-        " EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id)"
-        " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id"
-        "  AND (c.status <> 'failed' OR substr(coalesce(c.error_class, ''), 1, 12) <> 'engine_error')))"
+        RUN_COLUMNS "WHERE id = (WITH counting AS (SELECT r.id,"
+        " (SELECT count(*) FROM case_results c WHERE c.run_id = r.id AND c.status = 'succeeded')"
+        "  AS succeeded,"
+        " EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = r.id AND c.status = 'failed'"
+        "  AND substr(coalesce(c.error_class, ''), 1, 12) = 'engine_error') AS engine_errors"
+        " FROM runs r WHERE r.submission_id = ?1 AND r.status = 'done' AND NOT ("
+        /* every case an engine_error: the platform could not run or score anything */
+        "  EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = r.id)"
+        "  AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = r.id"
+        "   AND (c.status <> 'failed' OR substr(coalesce(c.error_class, ''), 1, 12) <> 'engine_error')))"
         /* a rescore that scored nothing where its parent had scored cases: every
          * stored output it had to score was unusable (its other cases are the
          * parent's failures, copied) */
-        " AND NOT (kind = 'rescore'"
-        " AND EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id)"
-        " AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id AND c.status = 'succeeded')"
-        " AND EXISTS (SELECT 1 FROM case_results p WHERE p.run_id = runs.parent_run_id"
-        "  AND p.status = 'succeeded'))"
-        /* a run with engine_error cases (the platform failed them) does not replace
-         * an evaluation without any: that one is taken first, the newest of each */
-        " ORDER BY EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = runs.id"
-        "  AND c.status = 'failed' AND substr(coalesce(c.error_class, ''), 1, 12) = 'engine_error'),"
-        " id DESC LIMIT 1",
-        "i", submission_id);
+        " AND NOT (r.kind = 'rescore'"
+        "  AND EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = r.id)"
+        "  AND NOT EXISTS (SELECT 1 FROM case_results c WHERE c.run_id = r.id AND c.status = 'succeeded')"
+        "  AND EXISTS (SELECT 1 FROM case_results p WHERE p.run_id = r.parent_run_id"
+        "   AND p.status = 'succeeded')))"
+        /* prefer_clean: when the newest has engine_error cases, the newest run
+         * without any that scored at least as many cases comes first */
+        " SELECT id FROM counting ORDER BY CASE WHEN ?2 AND engine_errors = 0 AND succeeded >="
+        "  (SELECT succeeded FROM counting ORDER BY id DESC LIMIT 1) THEN 0 ELSE 1 END,"
+        " id DESC LIMIT 1)",
+        "ii", submission_id, (int64_t)(prefer_clean ? 1 : 0));
     return sa_db_fetch_one(st, stmt, &run_type, out, err);
 }
 

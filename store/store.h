@@ -357,11 +357,15 @@ int sa_store_run_latest_done(sa_store *st, int64_t submission_id, sa_run_row *ou
  * platform could not run or score anything of it) and a rescore that scored no
  * case where its parent had scored some (every stored output it had was unusable;
  * its other cases are the parent's failures, copied), so that the submission keeps
- * its previous evaluation, or has none. Of the others, the newest without an
- * engine_error case is taken first: a platform failure in a later run does not
- * replace a clean evaluation. 1 found, 0 none. */
-int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, sa_run_row *out,
-                                   sa_error *err);
+ * its previous evaluation, or has none. Of the others the newest, except with
+ * prefer_clean when it has engine_error cases: then the newest run without any
+ * that scored at least as many cases is taken, so that a platform failure in a
+ * later run does not replace a clean evaluation (but a clean run whose cases
+ * failed does not hide a later one that scored more). The board calls it with
+ * prefer_clean, and again without when the clean run it got was scored under an
+ * older configuration. 1 found, 0 none. */
+int sa_store_run_latest_evaluation(sa_store *st, int64_t submission_id, int prefer_clean,
+                                   sa_run_row *out, sa_error *err);
 /* Queued jobs become cancelled and the run cancelled (unless already done or
  * cancelled: 0 is returned and nothing changes; 1 when it was cancelled). Jobs
  * running at that moment finish, their results are kept but the run stays

@@ -706,7 +706,7 @@ static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
     CHECK(sa_store_team_add(st, "theta", &theta, &err) == 0);
     int64_t t1 = add_submission(phase_id, theta, 160, "ready");
     drop_dice = 1;
-    add_run(phase_id, t1, "evaluate", 0, good, 2, 0);
+    int64_t t1_run = add_run(phase_id, t1, "evaluate", 0, good, 2, 0);
     drop_dice = 0;
     spec.tau_mm = 2; /* in the scoring hash */
     put_spec(challenge_id, dataset_id, phase_id, &spec);
@@ -809,6 +809,17 @@ static void test_rescoring(int64_t challenge_id, int64_t dataset_id) {
     CHECK(row_of(&b, i1) != NULL && row_of(&b, i2) == NULL);
     const sa_board_row *e1_row = row_of(&b, e1);
     CHECK(e1_row && e1_row->run_id == e1_current_run && e1_row->rank == 1);
+    sa_board_free(&b);
+
+    /* theta's clean run (2 cases scored) is stale; its rescore under the current
+     * spec scored c1 and had a platform failure on c2: the clean run is preferred,
+     * found stale, and the newer current run is the evaluation (theta was left off
+     * the board for good: `run rescore --phase` kept rescoring the stale run) */
+    int64_t t1_rescore = add_run(phase_id, t1, "rescore", t1_run, platform, 2, 0);
+    if (build(phase_id, 0, &b)) return;
+    const sa_board_row *t1_row = row_of(&b, t1);
+    CHECK(b.n_rows == 4 && b.n_stale == 1 && stale_of(&b, t1) == NULL);
+    CHECK(t1_row && t1_row->run_id == t1_rescore);
     sa_board_free(&b);
 }
 

@@ -1308,7 +1308,7 @@ static void test_finish(void) {
     CHECK(sa_store_run_cancel(st, cancelled, &err) == 1);
     CHECK(sa_store_run_latest_done(st, w.submission, &r, &err) == 1 && r.id == rescore);
     sa_run_row_free(&r);
-    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, 1, &r, &err) == 1 && r.id == rescore);
     sa_run_row_free(&r); /* a done run without case results (this rescore) still counts */
 
     /* a later run whose every case ended with an engine_error is done, but is not an
@@ -1324,7 +1324,7 @@ static void test_finish(void) {
     CHECK(sa_store_run_finish(st, broken, "{}", &err) == 1);
     CHECK(sa_store_run_latest_done(st, w.submission, &r, &err) == 1 && r.id == broken);
     sa_run_row_free(&r);
-    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, 1, &r, &err) == 1 && r.id == rescore);
     sa_run_row_free(&r);
     int64_t mixed = make_run(st, &w, two, 2);
     sa_case_result_row timeout = result_of("failed", "timeout", 600, 1);
@@ -1336,7 +1336,7 @@ static void test_finish(void) {
     CHECK(sa_store_run_finish(st, mixed, "{}", &err) == 1);
     /* it is an evaluation, but one with engine_error cases does not replace the
      * rescore, which has none */
-    CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1 && r.id == rescore);
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, 1, &r, &err) == 1 && r.id == rescore);
     sa_run_row_free(&r);
     /* of another submission without a clean evaluation it is the one taken */
     sa_submission_row other = submission_of(&w, "ready", "sha256:other", 0);
@@ -1348,14 +1348,14 @@ static void test_finish(void) {
     CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
     CHECK(sa_store_job_complete(st, &b, &ok_of_other, &err) == 1);
     CHECK(sa_store_run_finish(st, mixed2, "{}", &err) == 1);
-    CHECK(sa_store_run_latest_evaluation(st, w2.submission, &r, &err) == 1 && r.id == mixed2);
+    CHECK(sa_store_run_latest_evaluation(st, w2.submission, 1, &r, &err) == 1 && r.id == mixed2);
     sa_run_row_free(&r);
     sa_case_result_row kept;
     CHECK(sa_store_case_result_get(st, mixed, b.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 123.5);
     sa_case_result_row_free(&kept);
     CHECK(sa_store_case_result_get(st, mixed, a.case_id, &kept, &err) == 1 && kept.fov_diagonal_mm == 0);
     sa_case_result_row_free(&kept);
-    CHECK(sa_store_run_latest_evaluation(st, 999, &r, &err) == 0);
+    CHECK(sa_store_run_latest_evaluation(st, 999, 1, &r, &err) == 0);
 
     /* a rescore that scored nothing where its parent had scored a case (its stored
      * output unusable; the parent's timeout copied) is no evaluation either; a
@@ -1378,10 +1378,34 @@ static void test_finish(void) {
         CHECK(sa_store_job_complete(st, &a, parent_scored ? &unusable : &engine, &err) == 1);
         CHECK(sa_store_job_complete(st, &b, &timeout, &err) == 1);
         CHECK(sa_store_run_finish(st, lost, "{}", &err) == 1);
-        CHECK(sa_store_run_latest_evaluation(st, w.submission, &r, &err) == 1);
+        CHECK(sa_store_run_latest_evaluation(st, w.submission, 1, &r, &err) == 1);
         CHECK(r.id == good);
         sa_run_row_free(&r);
     }
+    /* without prefer_clean the newest counting run is taken, engine errors or not */
+    CHECK(sa_store_run_latest_evaluation(st, w.submission, 0, &r, &err) == 1);
+    CHECK(r.id != good && strcmp(r.kind, "rescore") == 0);
+    sa_run_row_free(&r);
+
+    /* a clean run whose every case failed (the contestant's timeouts) does not hide a
+     * later one that scored a case beside an engine_error: it scored fewer */
+    sa_submission_row third = submission_of(&w, "ready", "sha256:third", 0);
+    world w3 = w;
+    CHECK(sa_store_submission_add(st, &third, &w3.submission, &err) == 0);
+    int64_t timed_out = make_run(st, &w3, two, 2);
+    for (int k = 0; k < 2; k++) {
+        CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+        CHECK(sa_store_job_complete(st, &a, &timeout, &err) == 1);
+    }
+    CHECK(sa_store_run_finish(st, timed_out, "{}", &err) == 1);
+    int64_t partly = make_run(st, &w3, two, 2);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &a, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w1", 60, NULL, NULL, &b, &err) == 1);
+    CHECK(sa_store_job_complete(st, &a, &engine, &err) == 1);
+    CHECK(sa_store_job_complete(st, &b, &ok, &err) == 1);
+    CHECK(sa_store_run_finish(st, partly, "{}", &err) == 1);
+    CHECK(sa_store_run_latest_evaluation(st, w3.submission, 1, &r, &err) == 1 && r.id == partly);
+    sa_run_row_free(&r);
     sa_store_close(st);
     scratch_remove(&s);
 }
