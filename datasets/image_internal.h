@@ -78,6 +78,9 @@ int sa_inflate_count(const char *path, FILE *fp, long long limit, size_t want, s
  * result is not yet validated (image.c checks spacing, origin, direction). For a
  * file, check (may be NULL) runs after ITK has read the header and before voxel
  * memory is allocated; the buffer is zeroed before ITK fills it. */
+/* 1 once a read needed ITK and its module could not be loaded (the
+ * installation's fault, not the file's), else 0. */
+int sa_itk_module_missing(void);
 int sa_itk_read_file(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
                      sa_error *err);
 int sa_itk_read_dicom_folder(const char *path, sa_image *out, sa_error *err);

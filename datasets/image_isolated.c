@@ -179,7 +179,8 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
     int bad = 0; /* 1: the record does not hold up */
     if (got == 0) {
         rec.msg[sizeof rec.msg - 1] = '\0';
-        if (memcmp(rec.magic, SA_ISOLATED_MAGIC, 4) != 0 || (rec.rc != 0 && rec.rc != -1 && rec.rc != -2)) {
+        if (memcmp(rec.magic, SA_ISOLATED_MAGIC, 4) != 0 || (rec.rc != 0 && rec.rc != -1 && rec.rc != -2 &&
+                                                       rec.rc != SA_IMAGE_READ_NOT_RUN)) {
             bad = 1;
         } else if (rec.rc == 0) {
             size_t psize = sa_pixel_size((sa_pixel_type)rec.type);
@@ -219,11 +220,20 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
         if (sig == SIGXCPU)
             rc = sa_error_set(err, "%s: the image reader took longer than %d s of CPU time", path,
                               seconds);
-        else if (sig == SIGKILL) /* the CPU limit's hard end, or the kernel's OOM killer */
-            rc = sa_error_set(err, "%s: the image reader was killed (signal 9: out of CPU time "
-                              "or memory)", path);
+        else if (sig == SIGKILL) { /* not by us: the kernel's OOM killer (the host's
+                                      * memory, not the file: RLIMIT_AS makes the file's
+                                      * own allocations fail first) or an operator */
+            sa_error_set(err, "%s: the image reader was killed (signal 9: the host out of "
+                         "memory?)", path);
+            rc = SA_IMAGE_READ_NOT_RUN;
+        }
         else
             rc = sa_error_set(err, "%s: the image reader crashed (signal %d)", path, sig);
+    } else if (WIFEXITED(status) && (WEXITSTATUS(status) == 126 || WEXITSTATUS(status) == 127) &&
+               got != 0) { /* exec or the dynamic loader failed: nothing was read */
+        sa_error_set(err, "%s: the image reader %s could not start (exit status %d)", path,
+                     helper, WEXITSTATUS(status));
+        rc = SA_IMAGE_READ_NOT_RUN;
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 0 || bad) {
         rc = sa_error_set(err, "%s: the image reader failed (exit status %d)", path,
                           WIFEXITED(status) ? WEXITSTATUS(status) : -1);

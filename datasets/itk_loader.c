@@ -82,6 +82,10 @@ static int ready(const char *path, sa_error *err) {
     return 0;
 }
 
+int sa_itk_module_missing(void) {
+    return load_error[0] != '\0';
+}
+
 int sa_itk_read_file(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
                      sa_error *err) {
     if (!ready(path, err)) return -1;

@@ -8,7 +8,7 @@
  *
  * Usage (from image_isolated.c only): segarena-read-image PATH LIKE_PATH
  *   NX NY NZ SX SY SZ OX OY OZ D0..D8 AS_BYTES CPU_SECONDS
- * Test hook: SEGARENA_READ_IMAGE_FAULT=abort|segv|hang makes it fail that way
+ * Test hook: SEGARENA_READ_IMAGE_FAULT=abort|segv|hang|kill makes it fail that way
  * before reading (tests/integration/test_image_io_hostile.c).
  */
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "image_internal.h"
 #include "image_isolated.h"
 
 static int write_all(int fd, const void *buf, size_t n) {
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
     const char *fault = getenv("SEGARENA_READ_IMAGE_FAULT");
     if (fault && strcmp(fault, "abort") == 0) abort();
     if (fault && strcmp(fault, "segv") == 0) raise(SIGSEGV);
+    if (fault && strcmp(fault, "kill") == 0) raise(SIGKILL); /* as the OOM killer */
     if (fault && strcmp(fault, "hang") == 0)
         for (;;) pause();
 
@@ -85,6 +87,7 @@ int main(int argc, char **argv) {
         rec.data_bytes = voxels * sa_pixel_size(out.type);
     } else {
         snprintf(rec.msg, sizeof rec.msg, "%s", err.msg);
+        if (sa_itk_module_missing()) rec.rc = SA_IMAGE_READ_NOT_RUN; /* not the file's fault */
     }
     if (write_all(1, &rec, sizeof rec) != 0) _exit(3);
     if (rec.rc == 0 && write_all(1, out.data, (size_t)rec.data_bytes) != 0) _exit(3);

@@ -731,6 +731,30 @@ static void check_isolated(void) {
     CHECK_STR_CONTAINS(err.msg, ": the image reader took longer than 1 s");
     printf("  refused: %s\n", err.msg);
     unsetenv("SEGARENA_READ_IMAGE_FAULT");
+    /* killed from outside (the kernel's OOM killer): the host's fault, not the file's */
+    setenv("SEGARENA_READ_IMAGE_FAULT", "kill", 1);
+    CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == SA_IMAGE_READ_NOT_RUN);
+    CHECK_STR_CONTAINS(err.msg, "signal 9");
+    unsetenv("SEGARENA_READ_IMAGE_FAULT");
+    /* no ITK module for a file that needs ITK: the installation's fault */
+    setenv("SEGARENA_ITK_MODULE", "/nonexistent/libsegarena_itk.so", 1);
+    CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == SA_IMAGE_READ_NOT_RUN);
+    CHECK_STR_CONTAINS(err.msg, "cannot be loaded");
+    unsetenv("SEGARENA_ITK_MODULE");
+    /* a reader that cannot start (exec or the dynamic loader fails: 127) */
+    char no_start[4200];
+    path_of(no_start, sizeof no_start, "reader-127.sh");
+    FILE *f = fopen(no_start, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("#!/bin/sh\nexit 127\n", f);
+        fclose(f);
+        chmod(no_start, 0755);
+        setenv("SEGARENA_READ_IMAGE", no_start, 1);
+        CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == SA_IMAGE_READ_NOT_RUN);
+        CHECK_STR_CONTAINS(err.msg, "could not start (exit status 127)");
+        unsetenv("SEGARENA_READ_IMAGE");
+    }
     /* a helper that is not there */
     setenv("SEGARENA_READ_IMAGE", "/nonexistent/segarena-read-image", 1);
     CHECK(sa_image_read_like_isolated(ok_mha, &ref, "ref.nii.gz", &out, &err) == SA_IMAGE_READ_NOT_RUN); /* the platform's fault, not the file's */
