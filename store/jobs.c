@@ -54,12 +54,16 @@ static int first_job_id(sa_store *st, sqlite3_stmt *stmt, int64_t *job_id, sa_er
 
 /* A queued job's lease_expires is its not-before time (0: at once): a job given
  * back after a platform or engine error waits there, so that its retries are
- * spread out instead of burnt one after another. */
+ * spread out instead of burnt one after another. No delay is longer than a day
+ * (`worker --retry-delays` takes up to 86400 s), so a not-before time further
+ * ahead than that was set before the clock was stepped back, and is due. */
+#define SA_JOB_LONGEST_DELAY 86400.0
 static int oldest_queued_job(sa_store *st, double now, int64_t *job_id, sa_error *err) {
     sqlite3_stmt *stmt = sa_db_prepare(
         st, err,
-        ACTIVE_JOBS "j.status = 'queued' AND j.lease_expires <= ? ORDER BY j.run_id, j.id LIMIT 1",
-        "d", now);
+        ACTIVE_JOBS "j.status = 'queued' AND (j.lease_expires <= ?1 OR j.lease_expires > ?1 + ?2) "
+                    "ORDER BY j.run_id, j.id LIMIT 1",
+        "dd", now, SA_JOB_LONGEST_DELAY);
     return first_job_id(st, stmt, job_id, err);
 }
 

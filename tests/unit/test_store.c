@@ -1129,6 +1129,10 @@ static void test_release_until(void) {
     /* a plain release is claimable at once */
     CHECK(sa_store_job_release(st, &a, &err) == 1);
     CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &a, &err) == 1 && a.attempts == 3);
+    /* a not-before time more than a day ahead (the longest delay) was set before
+     * the clock was stepped back: due now, not a wait of the whole step */
+    CHECK(sa_store_job_release_until(st, &a, sa_store_now() + 3 * 86400.0, 1, &err) == 1);
+    CHECK(sa_store_job_claim(st, "w2", 60, NULL, NULL, &a, &err) == 1 && strcmp(a.case_id, "c1") == 0);
     sa_store_close(st);
     scratch_remove(&s);
 }
