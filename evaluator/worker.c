@@ -314,6 +314,18 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     closedir(d);
 }
 
+/* 1 when the periodic sweep is due and this thread takes it (no other is
+ * sweeping); the caller then sweeps and resets last_sweep and sweeping. */
+static int sweep_due(sa_worker_shared *w) {
+    double every = w->opt->sweep_seconds > 0 ? w->opt->sweep_seconds : 300;
+    pthread_mutex_lock(&w->pause_lock);
+    int due = !w->sweeping && sa_store_now() - w->last_sweep >= every;
+    if (due) w->sweeping = 1;
+    pthread_mutex_unlock(&w->pause_lock);
+    return due;
+}
+
+
 /* Submissions of auto-evaluated phases that have no run: the process died between
  * recording a submission and queuing its run. Queued now. */
 static void queue_forgotten_runs(sa_worker_shared *w, sa_store *st) {
@@ -461,10 +473,14 @@ static void *worker_main(void *arg) {
     int finish_failures = 0;
     while (!stopped(w)) {
         sa_error err;
-        if (t->index == 0 && sa_store_now() - w->last_sweep >=
-                                 (w->opt->sweep_seconds > 0 ? w->opt->sweep_seconds : 300)) {
+        /* whichever thread is between jobs when the sweep is due takes it (one at a
+         * time), so that a long container on one thread does not hold it up */
+        if (sweep_due(w)) {
             sweep_leftovers(w, st);
+            pthread_mutex_lock(&w->pause_lock);
             w->last_sweep = sa_store_now();
+            w->sweeping = 0;
+            pthread_mutex_unlock(&w->pause_lock);
         }
         if (finish_pending_runs(w, st, &err)) {
             report_problem(w, 0, NULL, err.msg);

@@ -23,7 +23,8 @@ typedef struct sa_worker_shared {
     pthread_mutex_t pause_lock;
     int paused;
     double paused_until; /* sa_store_now() of the next look */
-    double last_sweep;   /* sa_store_now() of the last sweep for leftovers */
+    double last_sweep;   /* sa_store_now() of the last sweep for leftovers (pause_lock) */
+    int sweeping;        /* a thread is sweeping now (pause_lock) */
 } sa_worker_shared;
 
 /* How long a case waits in the queue after its claim number `attempts` ended in a
