@@ -81,21 +81,23 @@ rows = list(csv.DictReader(io.StringIO(out)))
 check(rc == 0 and len(rows) == 15, "--all-entries --cases: 5 entries x 3 cases")
 check(sum(r["class"] == "timeout" for r in rows) == 1, "one timeout")
 
-# demo/rescore ends with eps (rescored), zeta and iota (a platform failure with no
-# dataset checksum) ranked; eta's and theta's runs were scored before `phase update`
-# changed tau: not ranked, listed as needing a rescore.
+# demo/rescore ends with eps (rescored), zeta, theta (its stale clean run gave way
+# to its current rescore with a platform failure) and iota (a platform failure with
+# no dataset checksum; tied with theta, after it by submission time) ranked; eta's
+# run was scored before `phase update` changed tau: not ranked, listed as needing
+# a rescore.
 rc, out, err = run("--phase", "demo/rescore", "--json")
 board = json.loads(out) if rc == 0 else {}
-check([r["team"] for r in board.get("rows", [])] == ["eps", "zeta", "iota"], "rescore: ranked rows")
+check([r["team"] for r in board.get("rows", [])] == ["eps", "zeta", "theta", "iota"], "rescore: ranked rows")
 stale = board.get("needs_rescoring", [])
-check([s["team"] for s in stale] == ["eta", "theta"] and len(board.get("scoring_hash", "")) == 64
+check([s["team"] for s in stale] == ["eta"] and len(board.get("scoring_hash", "")) == 64
       and stale[0]["scoring_hash"] != board["scoring_hash"], f"rescore: needs_rescoring {stale}")
 rc, out, err = run("--phase", "demo/rescore")
 check(rc == 0 and "needs rescoring" in out and "segarena run rescore --phase demo/rescore" in out
       and any(l.startswith("  eta  submission ") for l in out.splitlines()), f"rescore: text block {out}")
 rc, out, err = run("--phase", "demo/rescore", "--csv")
-check(rc == 0 and [r["team"] for r in csv.DictReader(io.StringIO(out))] == ["eps", "zeta", "iota"]
-      and "2 submissions need rescoring" in err, f"rescore: csv rows and note {err!r}")
+check(rc == 0 and [r["team"] for r in csv.DictReader(io.StringIO(out))] == ["eps", "zeta", "theta", "iota"]
+      and "1 submission needs rescoring" in err, f"rescore: csv rows and note {err!r}")
 rc, out, err = run("--phase", "demo/val")
 check("needs rescoring" not in out, "no rescoring block when every entry is current")
 
