@@ -74,9 +74,9 @@ json_t *sa_board_json_number(double v) {
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* s with every byte that does not start a valid UTF-8 character replaced by
- * U+FFFD (malloc'ed; NULL out of memory). */
-static char *valid_utf8(const char *s) {
+/* evaluator.h: the one place invalid UTF-8 becomes U+FFFD (the web layer's
+ * sa_utf8_repair calls it too). */
+char *sa_text_valid_utf8(const char *s) {
     size_t len = strlen(s);
     char *out = malloc(len * 3 + 1); /* each bad byte becomes 3 */
     if (!out) return NULL;
@@ -99,14 +99,14 @@ static char *valid_utf8(const char *s) {
 
 json_t *sa_board_json_text(const char *s) {
     if (!s) return json_null();
-    char *valid = valid_utf8(s);
+    char *valid = sa_text_valid_utf8(s);
     json_t *v = valid ? json_string(valid) : NULL;
     free(valid);
     return v;
 }
 
 int sa_board_json_set_text(json_t *object, const char *key, json_t *value) {
-    char *valid = valid_utf8(key ? key : "");
+    char *valid = sa_text_valid_utf8(key ? key : "");
     int rc = valid ? json_object_set_new(object, valid, value) : (json_decref(value), -1);
     free(valid);
     return rc;

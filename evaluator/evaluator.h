@@ -535,4 +535,9 @@ int sa_board_to_json(const sa_board *b, int flags, char **json, sa_error *err);
 #ifdef __cplusplus
 }
 #endif
+/* A malloc'ed copy of s with every byte that does not start a valid UTF-8
+ * character (store.h's sa_utf8_char_len) replaced by U+FFFD; NULL when out of
+ * memory. Stored text goes into JSON and pages through it (aggregate_run.c). */
+char *sa_text_valid_utf8(const char *s);
+
 #endif
