@@ -1750,10 +1750,11 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     snprintf(src, sizeof src, "%s:%s", transport, abs);
     snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
     char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", src, dst, NULL};
-    int rc = -1, committed = 0;
+    /* the name is removed on every way out: a failed copy, or one whose status
+     * was lost (run_tool < 0 after skopeo ran), may still have committed it */
+    int rc = -1;
     int st = run_tool(copy, dir, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
-    committed = 1; /* a failed copy may still have committed the name */
     if (st != 0) {
         sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
                      errtxt[0] ? errtxt : "no message");
@@ -1781,7 +1782,7 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     }
     rc = 0;
 done:
-    if (committed) {
+    {
         /* the load's own name only, never --force: "podman image rm NAME" of an
          * image with other names (the final one, another upload's) only untags it */
         char *rmi[] = {"podman", "image", "rm", tmpname, NULL};
