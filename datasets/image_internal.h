@@ -78,6 +78,13 @@ int sa_inflate_count(const char *path, FILE *fp, long long limit, size_t want, s
  * result is not yet validated (image.c checks spacing, origin, direction). For a
  * file, check (may be NULL) runs after ITK has read the header and before voxel
  * memory is allocated; the buffer is zeroed before ITK fills it. */
+/* The file `name` SegArena installs beside its executable: $env_var when set
+ * (taken as it is), else the running executable's folder when `name` there
+ * passes access(mode), else built_path when it does. 0 with the path in out, or
+ * -1 (none found, or out too small). beside_exe.c. */
+int sa_find_beside_exe(const char *env_var, const char *name, const char *built_path, int mode,
+                       char *out, size_t cap);
+
 /* 1 once a read needed ITK and its module could not be loaded (the
  * installation's fault, not the file's), else 0. */
 int sa_itk_module_missing(void);

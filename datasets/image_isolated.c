@@ -43,20 +43,8 @@ extern char **environ;
 #define BASE_ADDRESS_SPACE (2ull << 30)
 
 static int find_helper(char *out, size_t cap) {
-    const char *env = getenv("SEGARENA_READ_IMAGE");
-    if (env && *env) return snprintf(out, cap, "%s", env) < (int)cap ? 0 : -1;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash && (size_t)(slash - exe) + sizeof HELPER_NAME + 1 < sizeof exe) {
-            strcpy(slash + 1, HELPER_NAME);
-            if (access(exe, X_OK) == 0) return snprintf(out, cap, "%s", exe) < (int)cap ? 0 : -1;
-        }
-    }
-    if (access(SEGARENA_READ_IMAGE_PATH, X_OK) != 0) return -1;
-    return snprintf(out, cap, "%s", SEGARENA_READ_IMAGE_PATH) < (int)cap ? 0 : -1;
+    return sa_find_beside_exe("SEGARENA_READ_IMAGE", HELPER_NAME, SEGARENA_READ_IMAGE_PATH, X_OK, out,
+                              cap);
 }
 
 static double now_s(void) {

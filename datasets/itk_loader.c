@@ -39,19 +39,11 @@ static uid_fn series_uid; /* optional entry point */
 static char load_error[400];
 
 static void *open_module(void) {
-    const char *env = getenv("SEGARENA_ITK_MODULE");
-    if (env && *env) return dlopen(env, RTLD_NOW | RTLD_LOCAL);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash && (size_t)(slash - exe) + sizeof MODULE_NAME + 1 < sizeof exe) {
-            strcpy(slash + 1, MODULE_NAME);
-            if (access(exe, R_OK) == 0) return dlopen(exe, RTLD_NOW | RTLD_LOCAL);
-        }
-    }
-    return dlopen(SEGARENA_ITK_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
+    char path[PATH_MAX];
+    if (sa_find_beside_exe("SEGARENA_ITK_MODULE", MODULE_NAME, SEGARENA_ITK_MODULE_PATH, R_OK, path,
+                           sizeof path) != 0)
+        return dlopen(SEGARENA_ITK_MODULE_PATH, RTLD_NOW | RTLD_LOCAL); /* for dlerror's reason */
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
 }
 
 static void load(void) {
