@@ -4,6 +4,7 @@
  * never the secret), failed login attempts for rate limiting, and the user
  * queries that go with them (list, teams of a user, password change).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -293,6 +294,31 @@ int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_err
     return 0;
 }
 
+/* Keeps the SA_LOGIN_KNOWN_PER_NAME newest "known:ADDRESS@NAME" marks of the
+ * name that `key` marks (no-op for other keys). The name is what follows the
+ * first '@' after the prefix (an address has none; a name may have some). */
+static int cap_known_marks(sa_store *st, const char *key, sa_error *err) {
+    size_t prefix = strlen(SA_LOGIN_KNOWN_PREFIX);
+    if (strncmp(key, SA_LOGIN_KNOWN_PREFIX, prefix)) return 0;
+    const char *at_sign = strchr(key + prefix, '@');
+    if (!at_sign) return 0;
+    /* ?1 prefix length, ?2 prefix, ?3 "@NAME": a key of the name begins with the
+     * prefix, ends with "@NAME", and has no '@' in between */
+    static const char of_name[] =
+        "substr(key, 1, ?1) = ?2 AND length(key) > ?1 + length(?3)"
+        " AND substr(key, length(key) - length(?3) + 1) = ?3"
+        " AND instr(substr(key, ?1 + 1, length(key) - length(?3) - ?1), '@') = 0";
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM login_attempts WHERE %s AND rowid NOT IN"
+             " (SELECT rowid FROM login_attempts WHERE %s ORDER BY at DESC, rowid DESC LIMIT ?4)",
+             of_name, of_name);
+    return sa_db_exec(st, err, sql, "itti", (int64_t)prefix, SA_LOGIN_KNOWN_PREFIX, at_sign,
+                      (int64_t)SA_LOGIN_KNOWN_PER_NAME) < 0
+               ? -1
+               : 0;
+}
+
 int sa_store_login_attempt_set(sa_store *st, const char *key, double at, sa_error *err) {
     if (!key || !*key) return sa_error_set(err, "login attempt without a key");
     sa_db_atomic atomic;
@@ -301,6 +327,7 @@ int sa_store_login_attempt_set(sa_store *st, const char *key, double at, sa_erro
         sa_db_exec(st, err, "DELETE FROM login_attempts WHERE key = ?", "t", key) < 0 ||
         sa_db_exec(st, err, "INSERT INTO login_attempts (key, at) VALUES (?, ?)", "td", key,
                    at) < 0 ||
+        cap_known_marks(st, key, err) ||
         sa_db_atomic_commit(st, &atomic, err)) {
         sa_db_atomic_rollback(st, &atomic);
         return -1;

@@ -164,7 +164,11 @@ int sa_store_session_delete(sa_store *st, const char *session_hash, sa_error *er
 #define SA_LOGIN_KNOWN_KEEP_SECONDS (31.0 * 86400.0)
 int sa_store_login_attempt_add(sa_store *st, const char *key, double now, sa_error *err);
 /* Replaces the key's rows with one at `at` (a mark such as a known address's
- * last log-in), pruning as sa_store_login_attempt_add. 0 or -1. */
+ * last log-in), pruning as sa_store_login_attempt_add. A known-address mark
+ * ("known:ADDRESS@NAME", ADDRESS without '@') also drops the name's marks beyond
+ * its SA_LOGIN_KNOWN_PER_NAME newest, so that a user logging in from ever new
+ * addresses keeps a bounded set. 0 or -1. */
+#define SA_LOGIN_KNOWN_PER_NAME 32
 int sa_store_login_attempt_set(sa_store *st, const char *key, double at, sa_error *err);
 /* Attempts of the key at or after `since`, and the time of the oldest of them
  * (0 when none; oldest may be NULL). */

@@ -440,6 +440,31 @@ static void test_rate_limits(void) {
     CHECK(count == 1);
     CHECK(sa_store_login_attempts(st, "known:10.4.0.2@x", 0, &count, NULL, &err) == 0);
     CHECK(count == 0);
+    /* a name keeps its SA_LOGIN_KNOWN_PER_NAME newest known addresses; another
+     * name's marks, one ending like it ("a@x" ends in "@x"), are not counted */
+    CHECK(sa_store_login_attempt_set(st, "known:10.5.0.1@a@x", sa_store_now() - 500, &err) == 0);
+    CHECK(sa_store_login_attempt_set(st, "known:10.5.0.1@xx", sa_store_now() - 500, &err) == 0);
+    for (int i = 0; i < SA_LOGIN_KNOWN_PER_NAME + 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "known:10.6.0.%d@x", i);
+        CHECK(sa_store_login_attempt_set(st, key, sa_store_now() - 400 + i, &err) == 0);
+    }
+    int64_t kept = 0;
+    for (int i = 0; i < SA_LOGIN_KNOWN_PER_NAME + 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "known:10.6.0.%d@x", i);
+        CHECK(sa_store_login_attempts(st, key, 0, &count, NULL, &err) == 0);
+        /* the newest stay: 10.4.0.1@x (older) and the 3 oldest of these go */
+        CHECK(count == (i >= 3));
+        kept += count;
+    }
+    CHECK(kept == SA_LOGIN_KNOWN_PER_NAME);
+    CHECK(sa_store_login_attempts(st, "known:10.4.0.1@x", 0, &count, NULL, &err) == 0);
+    CHECK(count == 0);
+    CHECK(sa_store_login_attempts(st, "known:10.5.0.1@a@x", 0, &count, NULL, &err) == 0);
+    CHECK(count == 1);
+    CHECK(sa_store_login_attempts(st, "known:10.5.0.1@xx", 0, &count, NULL, &err) == 0);
+    CHECK(count == 1);
 
     /* an unknown user fails like a wrong password */
     CHECK(sa_auth_login(st, "nobody", "whatever-1", "10.3.0.1", value, csrf, &retry, &err) == 2);
