@@ -25,3 +25,10 @@ add_test(NAME cli.baselines
           $<TARGET_FILE:segarena> ${PROJECT_SOURCE_DIR}/examples/contestants
           ${CMAKE_CURRENT_BINARY_DIR}/cli_baselines_work)
 set_tests_properties(cli.baselines PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 240)
+
+# The organiser walkthroughs of README.md and docs/evaluator.md, run as written up to
+# the lines that need podman, whose phase and team names are checked instead.
+add_test(NAME cli.doc_walkthrough
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doc_walkthrough.py
+          $<TARGET_FILE:segarena> ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/cli_doc_walkthrough_work)
+set_tests_properties(cli.doc_walkthrough PROPERTIES LABELS integration TIMEOUT 180)
