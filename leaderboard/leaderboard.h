@@ -3,8 +3,9 @@
  * one process with an HTTP server (libmicrohttpd) that serves the JSON API under
  * /api/v1 (jansson), the public leaderboard pages (server-rendered HTML with SVG
  * plots), and, beside it, the evaluator's worker threads. The web layer shows the
- * evaluator's rankings (sa_board); it never ranks by itself and never runs
- * containers itself.
+ * evaluator's rankings (sa_board); it never ranks by itself, and no request
+ * handler runs a contestant container (the worker threads do, as `segarena
+ * worker` does; an upload only loads its image, and removes a refused one).
  */
 #ifndef SEGARENA_LEADERBOARD_H
 #define SEGARENA_LEADERBOARD_H

@@ -12,6 +12,10 @@
  * of a hidden phase's run start and end one case at a time, so a count that
  * anyone can poll would tell each hidden case's time.
  * Anything not listed is refused, including unknown roles and actions.
+ * One condition is decided outside: whether an unpublished phase takes
+ * submissions now (its opens..closes window), for a challenger's page of it and
+ * upload to it, is sa_web_unpublished_open's (router.c), which asks here first
+ * (organisers) and leaves the team's right to submit to SA_ACT_SUBMIT here.
  */
 #include "web.h"
 
