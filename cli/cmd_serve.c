@@ -3,10 +3,12 @@
  * same process, evaluation workers; prints the address once listening, logs the
  * server's problems on stderr, and stops cleanly on SIGINT or SIGTERM.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli_args.h"
@@ -37,9 +39,14 @@ static const char serve_help[] =
     "                      ignored. Without it, behind a proxy every client has the\n"
     "                      proxy's address.\n"
     "\n"
+    "The data directory must hold a SegArena database already: serve never sets one\n"
+    "up (a mistyped --data-dir would serve an empty platform). `segarena challenge\n"
+    "create`, `team add` or `user add` with the same --data-dir creates it.\n"
+    "\n"
     "Prints \"SegArena on http://ADDRESS:PORT/\" once listening; SIGINT or SIGTERM stop\n"
     "it (workers finish their current cases). Accounts: `segarena user`.\n"
-    "exit status: 0 stopped; 2 bad usage; 1 cannot listen or open the data directory.\n";
+    "exit status: 0 stopped; 2 bad usage, or no SegArena database in the data directory\n"
+    "(one line names it); 1 cannot listen or open the database.\n";
 
 static volatile int stop_requested;
 
@@ -123,6 +130,17 @@ int cmd_serve(int argc, char **argv) {
     sa_error perr;
     if (opt.trusted_proxies && sa_server_check_trusted_proxies(opt.trusted_proxies, &perr)) {
         fprintf(stderr, "segarena serve: --trusted-proxy: %s\n", perr.msg);
+        return EXIT_BAD_INPUT;
+    }
+    /* a data directory without a database is a mistyped --data-dir far more
+     * often than a wish for an empty platform: refused, never created */
+    char db_path[4200];
+    struct stat sb;
+    snprintf(db_path, sizeof db_path, "%s/segarena.db", opt.data_dir);
+    if (stat(db_path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        fprintf(stderr, "segarena serve: %s: no SegArena database (wrong --data-dir? `segarena "
+                        "challenge create SLUG --data-dir %s` sets one up)\n",
+                db_path, opt.data_dir);
         return EXIT_BAD_INPUT;
     }
     serve_ctx s = {opt.bind_address, cli_value(opts, n_opts, "--port-file"), 0};

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 typedef struct sa_server_options {
-    const char *data_dir;     /* default ./segarena-data */
+    const char *data_dir;     /* default ./segarena-data; must hold a database (never created) */
     const char *bind_address; /* default 127.0.0.1 */
     int port;                 /* default 8080; 0: any free port (on_listening gets it) */
     int http_threads;         /* libmicrohttpd thread pool; default 4 */

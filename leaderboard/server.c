@@ -762,9 +762,10 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
     int ipv6;
     if (listen_address(opt->bind_address, opt->port, &addr, &ipv6, err)) return -1;
 
-    /* the database is opened (and migrated) once before any thread uses it */
+    /* the database is opened (and migrated) once before any thread uses it; never
+     * created here: a data directory without one is refused, not served empty */
     sa_store *st;
-    if (sa_store_open(opt->data_dir, 1, &st, err)) return -1;
+    if (sa_store_open(opt->data_dir, 0, &st, err)) return -1;
     sa_store_close(st);
 
     server *srv = calloc(1, sizeof *srv);

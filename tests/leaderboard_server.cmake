@@ -20,3 +20,10 @@ add_test(NAME web.pages
           $<TARGET_FILE:segarena> ${PROJECT_SOURCE_DIR}/examples
           ${CMAKE_CURRENT_BINARY_DIR}/web_pages_work)
 set_tests_properties(web.pages PROPERTIES LABELS integration RUN_SERIAL TRUE TIMEOUT 600)
+
+# serve refuses a data directory without a database (a mistyped --data-dir) rather
+# than creating one and serving an empty platform.
+add_test(NAME web.serve_data_dir
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_serve_data_dir.py
+          $<TARGET_FILE:segarena> ${CMAKE_CURRENT_BINARY_DIR}/web_serve_data_dir_work)
+set_tests_properties(web.serve_data_dir PROPERTIES LABELS integration TIMEOUT 120)
