@@ -40,10 +40,18 @@ static const char help_text[] =
     "  --wall-seconds S --memory-mb M --cpus C --pids P --output-mb O   the same, directly\n"
     "  --engine E          podman (default) or docker\n"
     "  --keep-image        leave the loaded image in the engine\n"
-    "  --keep-output DIR   copy the accepted mask there\n"
+    "  --keep-output DIR   copy the accepted mask there (DIR/segmentation.nii.gz or the\n"
+    "                      output's extension), creating DIR if missing (not its parents)\n"
     "\n"
-    "exit status: 0 the case succeeded; 1 it failed (the class says how); 2 bad usage,\n"
-    "or the archive was refused at intake (one line says why).\n";
+    "The intake applies the default size limits (10 GiB for the upload, once\n"
+    "decompressed, and for the image), not a phase's max_upload_mb, even with\n"
+    "--phase-spec: `segarena submit` and the web upload apply that.\n"
+    "\n"
+    "exit status: 0 the case succeeded (and its mask was kept, with --keep-output);\n"
+    "1 it failed (the class says how), the platform could not run it, or the mask\n"
+    "could not be kept (one line says why); 2 bad usage, a --keep-output DIR that\n"
+    "cannot be made (checked before the run), or the archive was refused at intake\n"
+    "(one line says why).\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fputs("segarena try: ", stderr);
@@ -110,16 +118,73 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 /* Removes the scratch folder (depth first, never following symlinks). */
 static void remove_tree(const char *dir) { nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
-static int copy_file(const char *from, const char *to) {
+/* Copies from to to: 0, or -1 with errno's message in why (a partial copy removed). */
+static int copy_file(const char *from, const char *to, char *why, size_t why_size) {
     FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
     char buf[65536];
     size_t got;
     int rc = in && out ? 0 : -1;
+    if (rc) snprintf(why, why_size, "%s", strerror(errno));
     while (rc == 0 && (got = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, got, out) != got) rc = -1;
+        if (fwrite(buf, 1, got, out) != got) {
+            snprintf(why, why_size, "%s", strerror(errno));
+            rc = -1;
+        }
+    if (rc == 0 && ferror(in)) {
+        snprintf(why, why_size, "cannot read %s", from);
+        rc = -1;
+    }
     if (in) fclose(in);
-    if (out && fclose(out) != 0) rc = -1;
+    if (out && fclose(out) != 0 && rc == 0) {
+        snprintf(why, why_size, "%s", strerror(errno));
+        rc = -1;
+    }
+    if (rc && out) unlink(to);
     return rc;
+}
+
+/* The --keep-output folder can be used: it is a folder, or it is missing and its
+ * parent is one (it is made once there is a mask to keep). 0, or -1 printed. */
+static int check_keep_output(const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) return 0;
+        fprintf(stderr, "segarena try: --keep-output %s: not a folder\n", dir);
+        return -1;
+    }
+    if (errno != ENOENT) {
+        fprintf(stderr, "segarena try: --keep-output %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0'; /* "a/b/" is "a/b" */
+    char *slash = strrchr(parent, '/');
+    if (!slash) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = '\0';
+    else *slash = '\0';
+    if (stat(parent, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
+    fprintf(stderr, "segarena try: --keep-output %s: cannot be made: %s is not a folder (only "
+                    "DIR itself is created)\n", dir, parent);
+    return -1;
+}
+
+/* Copies the accepted mask into dir (made if missing): 0, or -1 printed. */
+static int keep_mask(const char *output_path, const char *dir) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "segarena try: --keep-output %s: cannot create: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    char dst[4200], why[256];
+    const char *ext = strstr(output_path, ".nii.gz") ? ".nii.gz" : strrchr(output_path, '.');
+    snprintf(dst, sizeof dst, "%s/segmentation%s", dir, ext ? ext : "");
+    if (copy_file(output_path, dst, why, sizeof why)) {
+        fprintf(stderr, "segarena try: %s: cannot write: %s (the mask is not kept)\n", dst, why);
+        return -1;
+    }
+    printf("mask        %s\n", dst);
+    return 0;
 }
 
 int cmd_try(int argc, char **argv) {
@@ -182,6 +247,7 @@ int cmd_try(int argc, char **argv) {
         if (takes_value) i++;
     }
     if (!archive || !inputs_dir) return usage_error("%s", "needs IMAGE.tar and --inputs DIR");
+    if (keep_output && check_keep_output(keep_output)) return EXIT_BAD_INPUT;
 
     sa_run_input inputs[32];
     char roles[32][64], paths[32][4096];
@@ -235,16 +301,10 @@ int cmd_try(int argc, char **argv) {
                    (double)lim.memory_bytes / 1048576.0);
         printf("log         %zu bytes%s\n", result.log_len, result.log_truncated ? " (earlier output dropped)" : "");
         if (result.log_len) fwrite(result.log, 1, result.log_len, stdout), fputc('\n', stdout);
-        if (result.output_path && keep_output) {
-            char dst[4200];
-            snprintf(dst, sizeof dst, "%s/segmentation%s", keep_output,
-                     strstr(result.output_path, ".nii.gz") ? ".nii.gz" : strrchr(result.output_path, '.'));
-            if (copy_file(result.output_path, dst))
-                fprintf(stderr, "segarena try: %s: cannot write: %s\n", dst, strerror(errno));
-            else
-                printf("mask        %s\n", dst);
-        }
         status = result.succeeded ? EXIT_OK : EXIT_INTERNAL;
+        /* a mask asked for and lost is not a success */
+        if (result.output_path && keep_output && keep_mask(result.output_path, keep_output))
+            status = EXIT_INTERNAL;
     }
     if (!keep_image && sa_engine_remove_image(engine, name, &err))
         fprintf(stderr, "segarena try: %s\n", err.msg);

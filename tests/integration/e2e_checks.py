@@ -17,6 +17,11 @@ def check(cond, what):
         print("FAILED:", what)
 
 
+def failed_count():
+    """The checks failed so far (a test that then skips must not hide them)."""
+    return _counts["failed"]
+
+
 def sh(*args, **kw):
     """Runs a command (argv, never a shell) and captures its output."""
     return subprocess.run(list(args), capture_output=True, text=True, **kw)
