@@ -18,21 +18,28 @@ static const char challenge_help[] =
     "\n"
     "A challenge groups phases (validation, hidden test, ...). SLUG is its short name,\n"
     SA_ID_PATTERN ". The data directory (default ./segarena-data) holds\n"
-    "segarena.db, datasets/, uploads/ and runs/; `challenge create` makes it if missing.\n";
+    "segarena.db, datasets/, uploads/, runs/, scratch/ (work folders of runs and intake)\n"
+    "and locks/; `challenge create`, `team add` and `user add` make it if missing.\n"
+    "\n"
+    "exit status: 0 done; 2 bad usage, a malformed or taken SLUG, or a data directory\n"
+    "that cannot be opened (list: none there yet); 1 internal error.\n";
 
 static const char team_help[] =
     "usage: segarena team add NAME [--data-dir DIR]\n"
     "       segarena team list [--data-dir DIR]\n"
     "\n"
     "Teams own submissions; quotas and leaderboard rows are per team. NAME is\n"
-    SA_ID_PATTERN ".\n";
+    SA_ID_PATTERN ". `team add` makes the data directory if missing.\n"
+    "\n"
+    "exit status: 0 done; 2 bad usage, a malformed or taken NAME, or a data directory\n"
+    "that cannot be opened (list: none there yet); 1 internal error.\n";
 
 static const char phase_help[] =
     "usage: segarena phase create --challenge SLUG --spec PHASE.json [--data-dir DIR]\n"
-    "       segarena phase update CHALLENGE/PHASE --spec PHASE.json\n"
-    "       segarena phase show CHALLENGE/PHASE [--json]\n"
-    "       segarena phase list [--challenge SLUG]\n"
-    "       segarena phase publish|unpublish CHALLENGE/PHASE\n"
+    "       segarena phase update CHALLENGE/PHASE --spec PHASE.json [--data-dir DIR]\n"
+    "       segarena phase show CHALLENGE/PHASE [--json] [--data-dir DIR]\n"
+    "       segarena phase list [--challenge SLUG] [--data-dir DIR]\n"
+    "       segarena phase publish|unpublish CHALLENGE/PHASE [--data-dir DIR]\n"
     "\n"
     "A phase is defined by a JSON spec (schema segarena-phase/1, docs/phase.md): its\n"
     "dataset and split, the input roles handed to containers, label, consensus, metrics\n"

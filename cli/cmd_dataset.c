@@ -40,6 +40,7 @@ static const char help_text[] =
     "  --role SUFFIX=ROLE    map a BIDS suffix (or ce-<label>_<suffix>) to a role; repeatable\n"
     "  --link                hard-link files where the filesystem allows (default: copy);\n"
     "                        the sources then share the store's read-only mode\n"
+    "  --copy                copy every file (the default; undoes an earlier --link)\n"
     "\n"
     "Layouts (docs/datasets.md): BIDS sub-<id>/[ses-<s>/]anat|pet/ with raters under\n"
     "derivatives/<rater>/; plain <case>/<role>.nii.gz and <case>/raters/<rater>.nii.gz;\n"

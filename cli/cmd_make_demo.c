@@ -24,6 +24,7 @@ static const char help_text[] =
     "  pet: body FDG-PET phantoms (float32 SUV), 1-3 tumours, 3 simulated raters\n"
     "\n"
     "options:\n"
+    "  -o DIR             the same as --out DIR\n"
     "  --cases N          number of cases, 1 to 99 (default 8)\n"
     "  --seed S           seed, a non-negative integer (default 1)\n"
     "  --size WxHxD       MS grid in 1 mm voxels, 32 to 512 each (default 181x217x181)\n"

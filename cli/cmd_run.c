@@ -57,14 +57,15 @@ static const char worker_help[] =
     "                       [--quiet]\n"
     "\n"
     "Carries out the queued jobs of the data directory: N jobs at once (default 1), each\n"
-    "claimed with a lease of SECONDS (default 60, renewed while the container runs). Any\n"
+    "claimed with a lease of SECONDS (default 60, renewed while the job lasts). Any\n"
     "number of workers may share a data directory; a job whose worker died is taken\n"
     "over when its lease expires (at once when that worker was a process of this host,\n"
     "boot and pid namespace),\n"
     "after its container is removed. --until-idle returns once no run is queued or\n"
     "running; otherwise the worker runs until SIGINT or SIGTERM, then finishes its\n"
     "current jobs. Progress goes to stderr: one line per case (class, container and\n"
-    "platform time) and per finished run.\n"
+    "platform time), per case sent back to the queue and per finished run; --quiet\n"
+    "leaves those out and prints only the worker's problems.\n"
     "\n"
     "A case that failed by the platform's fault (an engine error, a file that could not\n"
     "be written or read) goes back to the queue and is claimed again only after a delay:\n"
@@ -73,7 +74,11 @@ static const char worker_help[] =
     "full, read-only, I/O errors, quota) the case goes back uncounted and no job is\n"
     "claimed; the worker looks again every first delay. Every --sweep SECONDS (default\n"
     "300) it removes the containers and scratch folders of jobs that no live worker runs\n"
-    "(a dead worker's, a cancelled run's), as it does at start-up.\n";
+    "(a dead worker's, a cancelled run's), as it does at start-up.\n"
+    "\n"
+    "exit status: 0 stopped (idle with --until-idle, or by SIGINT or SIGTERM); 2 bad\n"
+    "usage; 1 the worker could not run (no database in the data directory, a store\n"
+    "failure; one line says why).\n";
 
 static void print_progress(FILE *out, int64_t run_id, const sa_run_progress *p,
                            const char *status) {

@@ -25,14 +25,19 @@ static const char submit_help[] =
     "stay in its row). When the phase evaluates automatically a run is queued: workers\n"
     "(`segarena worker` or `segarena serve`) carry it out.\n"
     "\n"
-    "exit status: 0 accepted; 2 refused (the reason on one line) or bad usage; 1 internal.\n";
+    "exit status: 0 accepted; 2 refused (one line: the reason, whether the upload was\n"
+    "recorded as an invalid submission, and intake's message with the server's paths\n"
+    "when it says more) or bad usage; 1 internal.\n";
 
 static const char submission_help[] =
     "usage: segarena submission list --phase CHALLENGE/PHASE [--team TEAM] [--data-dir DIR]\n"
     "       segarena submission select ID [--data-dir DIR]\n"
     "\n"
     "`select` makes a submission its team's entry on phases whose leaderboard_entry is\n"
-    "\"selected\".\n";
+    "\"selected\".\n"
+    "\n"
+    "exit status: 0 done; 2 otherwise: bad usage, no database in the data directory, an\n"
+    "unknown phase, team or submission, or a failed store call (one line says why).\n";
 
 static int find_team(const char *command, sa_store *st, const char *name, int64_t *id) {
     sa_team_row team;
@@ -86,13 +91,17 @@ int cmd_submit(int argc, char **argv) {
         goto done;
     }
     if (out.refusal != SA_SUBMIT_ACCEPTED) {
-        fprintf(stderr, "segarena submit: refused (%s): %s\n", sa_submit_refusal_name(out.refusal),
+        /* one line: the reason; the invalid submission it was recorded as; and
+         * for the operator, intake's message with the server's paths, where the
+         * reason (which hides them) says less */
+        fprintf(stderr, "segarena submit: refused (%s): %s", sa_submit_refusal_name(out.refusal),
                 out.reason);
-        if (out.detail[0]) /* the operator's: the message with the server's paths */
-            fprintf(stderr, "segarena submit: as intake gave it: %s\n", out.detail);
         if (out.submission_id)
-            fprintf(stderr, "segarena submit: recorded as invalid submission %lld (it does not "
-                            "count against the quota)\n", (long long)out.submission_id);
+            fprintf(stderr, "; recorded as invalid submission %lld (it does not count against "
+                            "the quota)", (long long)out.submission_id);
+        if (out.detail[0] && !strstr(out.reason, out.detail))
+            fprintf(stderr, "; as intake gave it: %s", out.detail);
+        fputc('\n', stderr);
         goto done;
     }
     printf("submission %lld accepted: image %s (user %s, %.1f MB)\n", (long long)out.submission_id,

@@ -25,7 +25,7 @@ static void usage(FILE *out) {
           "  phase      create, update, show, list, publish, unpublish phases (JSON spec)\n"
           "  submit     a team's container image for a phase (dates, quota, intake)\n"
           "  submission list a phase's submissions, or select a team's entry\n"
-          "  run        start, status, cancel, rescore, rerun, wait: evaluation runs\n"
+          "  run        start, status, list, cancel, rescore, rerun, wait: evaluation runs\n"
           "  worker     carry out queued jobs (containers, scoring), crash-safe\n"
           "  results    a phase's leaderboard: ranked table, human reference, per-case values\n"
           "  user       web accounts: add users (role, teams), passwords, API tokens\n"

@@ -154,5 +154,34 @@ for command in ("challenge", "team", "phase", "submit", "submission", "run", "re
     check(p.returncode == 2 and f"segarena {command}" in (p.stderr.splitlines() or [""])[0] and p.stdout == "",
           f"{command} --data-dir alone: exit 2 with usage ({p.returncode}, {p.stderr!r})")
 
+# every organiser command's help ends with its exit statuses, and lists the
+# options and forms the command accepts
+for command in ("challenge", "team", "phase", "submit", "submission", "run", "worker", "results"):
+    p = subprocess.run([SEGARENA, command, "--help"], capture_output=True, text=True)
+    check(p.returncode == 0 and "\nexit status: 0 " in p.stdout, f"{command} --help gives the exit statuses")
+p = subprocess.run([SEGARENA, "--help"], capture_output=True, text=True)
+check(any(l.startswith("  run ") and " list," in l for l in p.stdout.splitlines()),
+      "segarena --help's run line names list")
+p = subprocess.run([SEGARENA, "phase", "--help"], capture_output=True, text=True)
+forms = [l for l in p.stdout.splitlines() if "segarena phase " in l and l.lstrip().startswith(("usage:", "segarena"))]
+check(len(forms) == 5 and all("[--data-dir DIR]" in l for l in forms),
+      f"every phase form lists --data-dir: {forms}")
+p = subprocess.run([SEGARENA, "worker", "--help"], capture_output=True, text=True)
+check(p.stdout.count("--quiet") >= 2, "worker --help says what --quiet does")
+p = subprocess.run([SEGARENA, "dataset", "--help"], capture_output=True, text=True)
+check("\n  --copy " in p.stdout, "dataset --help lists --copy")
+p = subprocess.run([SEGARENA, "dataset", "make-demo", "--help"], capture_output=True, text=True)
+check("\n  -o DIR " in p.stdout, "make-demo --help lists -o")
+
+# a refused submission is one line on stderr (refusal, reason, the invalid
+# submission it was recorded as); last here: it adds a row to demo/val
+not_a_tar = os.path.join(WORK, "not-a-tar.tar")
+with open(not_a_tar, "w") as f:
+    f.write("hello\n")
+rc, out, err = organiser("submit", "--phase", "demo/val", "--team", "alpha", not_a_tar)
+lines = err.splitlines()
+check(rc == 2 and out == "" and len(lines) == 1 and "refused (invalid)" in lines[0] and not_a_tar in lines[0]
+      and "recorded as invalid submission" in lines[0], f"a refused submission is one line: {rc} {err!r}")
+
 print(f"test_cli_results: {failures} failed")
 sys.exit(1 if failures else 0)
