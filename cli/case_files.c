@@ -1,4 +1,7 @@
-/* case_files.c: lists a folder's images by case id (see case_files.h). */
+/* case_files.c: one rule for what an image's name is (the file name without its
+ * image extension) and which names clash, for the commands that go by it: score
+ * --ref-dir/--pred-dir pairs cases, consensus names raters, try --inputs finds
+ * roles (see case_files.h). */
 #include "case_files.h"
 
 #include <dirent.h>

@@ -1,4 +1,6 @@
-/* json_writer.c: see json_writer.h. */
+/* json_writer.c: the JSON that score, consensus, dataset and results print, written
+ * as it is produced (no document tree kept), with numbers that read back to the
+ * same double and no NaN ever (see json_writer.h). */
 #include "json_writer.h"
 
 #include <math.h>

@@ -1,4 +1,5 @@
-/* progress.c: see progress.h. */
+/* progress.c: shows how far a long folder run of `segarena score` has got, on a
+ * terminal only, so that redirected output and logs stay clean (see progress.h). */
 #include "progress.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* read_images.c: see read_images.h. */
+/* read_images.c: score and consensus read their several masks in parallel, since
+ * reading is mostly inflating .nii.gz on one core per file (see read_images.h). */
 #include "read_images.h"
 
 #include <pthread.h>

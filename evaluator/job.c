@@ -4,8 +4,8 @@
  * parent run stored), keep the log and the mask under runs/<run>/<case>/<attempt>/, score
  * the mask against the consensus and every rater, and store the result with the
  * job's lease as a fence, so that a case is stored once even when a worker that
- * lost its lease finishes late. The lease is renewed by a heartbeat thread while
- * the container runs.
+ * lost its lease finishes late. The lease is renewed by a heartbeat thread for
+ * the whole job: container (or the parent's output), scoring and storing.
  */
 #include <errno.h>
 #include <dirent.h>

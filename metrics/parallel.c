@@ -1,4 +1,6 @@
-/* parallel.c: the engine's parallel-for (see parallel.h). */
+/* parallel.c: the engine's one way to use several cores: a parallel-for whose items
+ * are handed out from an atomic counter, so that uneven slices balance (see
+ * parallel.h). */
 #include "parallel.h"
 
 #include <pthread.h>
