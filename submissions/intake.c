@@ -691,7 +691,8 @@ static int signal_ok(const char *sig) {
     }
     char up[16];
     if (n >= sizeof up) return 0;
-    for (size_t i = 0; i <= n; i++) up[i] = (char)((sig[i] >= 'a' && sig[i] <= 'z') ? sig[i] - 32 : sig[i]);
+    for (size_t i = 0; i < n; i++) up[i] = (char)((sig[i] >= 'a' && sig[i] <= 'z') ? sig[i] - 32 : sig[i]);
+    up[n] = '\0';
     const char *name = strncmp(up, "SIG", 3) == 0 ? up + 3 : up;
     for (size_t i = 0; names[i]; i++)
         if (strcmp(name, names[i]) == 0) return 1;
