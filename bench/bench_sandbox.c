@@ -328,7 +328,7 @@ int main(int argc, char **argv) {
         double t0 = now_s();
         int irc = sa_intake_inspect(tar, &ilim, iscratch, &info, tarpath, sizeof tarpath, &err);
         double t1 = now_s();
-        int lrc = irc == 0 ? sa_intake_load(tarpath, &info, loaded, &err) : -1;
+        int lrc = irc == 0 ? sa_intake_load(tarpath, &info, loaded, NULL, &err) : -1;
         double t2 = now_s();
         if (irc != 0 || lrc != 0) {
             fprintf(stderr, "bench_sandbox: intake of %s: %s\n", tar, err.msg);

@@ -353,7 +353,12 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
         rc = -1;
         goto cleanup;
     }
-    if (sa_intake_load(tar, &out->image, image_name, &ierr) != 0) {
+    /* the load's temporary name is tied to this data directory and held by a
+     * lock under locks/: the worker's sweep removes it if this process dies */
+    char lock_dir[4300];
+    snprintf(lock_dir, sizeof lock_dir, "%s/locks", req->data_dir);
+    sa_intake_owner owner = {.lock_dir = lock_dir, .tag = sa_store_instance(st)};
+    if (sa_intake_load(tar, &out->image, image_name, &owner, &ierr) != 0) {
         out->image.refusal = SA_REFUSED_ENGINE;
         /* the engine's message names the tar and the engine's own scratch
          * folders (skopeo's stderr): the full text for the server's log only */

@@ -280,13 +280,20 @@ int sa_worker_remove_earlier_attempts(const sa_worker_shared *w, int64_t run_id,
 /* Removes, for this data directory only, the containers ("segarena-<instance>.
  * <run>.<attempt>-<case>") and scratch work folders (the same without "segarena-", whose output
  * tmpfs may still be mounted) of jobs that no live worker is running: left behind
- * by a kill -9. Those of jobs in progress are removed when the job is taken over. */
+ * by a kill -9. Those of jobs in progress are removed when the job is taken over.
+ * Also the temporary image names ("localhost/segarena/load-<instance>-<hex>") of
+ * uploads whose process was killed while loading (their lock under locks/ held by
+ * no process); the loads in progress keep theirs. */
 static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     char **names = NULL;
     size_t n = 0;
     sa_error err;
     int64_t run_id;
     const char *case_id;
+    char lock_dir[4200];
+    snprintf(lock_dir, sizeof lock_dir, "%s/locks", w->opt->data_dir);
+    sa_intake_owner loads = {.lock_dir = lock_dir, .tag = w->instance};
+    sa_intake_sweep_loads(&loads, &err); /* best effort, as below: tried again next sweep */
     if (sa_engine_list_containers(w->opt->engine, &names, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++) {
             size_t len;

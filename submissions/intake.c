@@ -1622,8 +1622,6 @@ int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err) 
     return 0;
 }
 
-/* Runs argv (no shell) in cwd; keeps the first out_size-1 bytes of stdout and the last
- * err_size-1 bytes of stderr. Returns the exit status, or -1 (why in err). */
 static int pipe_cloexec(int p[2]) {
     if (pipe(p) < 0) return -1;
     fcntl(p[0], F_SETFD, FD_CLOEXEC);
@@ -1631,8 +1629,12 @@ static int pipe_cloexec(int p[2]) {
     return 0;
 }
 
-static int run_tool(char *const argv[], const char *cwd, char *out, size_t out_size, char *errbuf,
-                    size_t err_size, sa_error *err) {
+/* Runs argv (no shell) in cwd; keeps the first out_size-1 bytes of stdout and the last
+ * err_size-1 bytes of stderr. inherit_fd (>= 0) is passed to the program, every other
+ * descriptor of SegArena's is closed on exec. Returns the exit status, or -1 (why in
+ * err). */
+static int run_tool(char *const argv[], const char *cwd, int inherit_fd, char *out, size_t out_size,
+                    char *errbuf, size_t err_size, sa_error *err) {
     int po[2], pe[2];
     if (pipe_cloexec(po) < 0) return sa_error_set(err, "pipe: %s", strerror(errno));
     if (pipe_cloexec(pe) < 0) {
@@ -1650,6 +1652,7 @@ static int run_tool(char *const argv[], const char *cwd, char *out, size_t out_s
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0 || chdir(cwd) < 0) _exit(126);
+        if (inherit_fd >= 0 && fcntl(inherit_fd, F_SETFD, 0) < 0) _exit(126);
         signal(SIGPIPE, SIG_DFL);
         environ = envp; /* the engine's allowlist only: see sa_engine_environ */
         execvp(argv[0], argv);
@@ -1722,7 +1725,8 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
-int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name, sa_error *err) {
+int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
+                   const sa_intake_owner *owner, sa_error *err) {
     if (!info || info->refusal != SA_REFUSED_NONE || strncmp(info->config_digest, "sha256:", 7) != 0)
         return sa_error_set(err, "%s: not inspected: run sa_intake_inspect first", tar_path);
     if (!name || strncmp(name, "localhost/segarena/", 19) != 0 || strlen(name) > 200)
@@ -1740,13 +1744,15 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     if (!mkdtemp(dir)) return sa_error_set(err, "%s: cannot create a scratch folder: %s", tar_path, strerror(errno));
     /* skopeo writes a fresh name of this load only: whatever the archive makes it
      * commit, no other upload's image (the final name is shared by every phase's
-     * submissions of one image) is touched until the id is checked */
-    unsigned char rnd[12];
-    char tmpname[80];
-    randombytes_buf(rnd, sizeof rnd);
-    snprintf(tmpname, sizeof tmpname, "localhost/segarena/load-");
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(tmpname + strlen(tmpname), 3, "%02x", rnd[i]);
+     * submissions of one image) is touched until the id is checked. With an
+     * owner, the name's lock is held (by skopeo too, which could outlive this
+     * process) for as long as the name can exist: a killed load's name is swept */
+    sa_load_name load;
+    if (sa_load_name_take(owner, &load, err)) {
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return -1;
+    }
+    const char *tmpname = load.name;
     char src[4200], dst[300], out[256], errtxt[STDERR_KEEP];
     snprintf(src, sizeof src, "%s:%s", transport, abs);
     snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
@@ -1754,15 +1760,15 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     /* the name is removed on every way out: a failed copy, or one whose status
      * was lost (run_tool < 0 after skopeo ran), may still have committed it */
     int rc = -1;
-    int st = run_tool(copy, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    int st = run_tool(copy, dir, load.lock_fd, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     if (st != 0) {
         sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
                      errtxt[0] ? errtxt : "no message");
         goto done;
     }
-    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", tmpname, NULL};
-    st = run_tool(inspect, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)tmpname, NULL};
+    st = run_tool(inspect, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     out[strcspn(out, "\r\n")] = '\0';
     if (st != 0) {
@@ -1774,8 +1780,8 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
                      info->config_digest);
         goto done;
     }
-    char *tag[] = {"podman", "tag", tmpname, (char *)name, NULL};
-    st = run_tool(tag, dir, out, sizeof out, errtxt, sizeof errtxt, err);
+    char *tag[] = {"podman", "tag", (char *)tmpname, (char *)name, NULL};
+    st = run_tool(tag, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     if (st != 0) {
         sa_error_set(err, "%s: engine refused the image (podman tag exit %d): %s", tar_path, st, errtxt);
@@ -1786,12 +1792,13 @@ done:
     {
         /* the load's own name only, never --force: "podman image rm NAME" of an
          * image with other names (the final one, another upload's) only untags it */
-        char *rmi[] = {"podman", "image", "rm", tmpname, NULL};
+        char *rmi[] = {"podman", "image", "rm", (char *)tmpname, NULL};
         sa_error keep = *err, ignored;
         char o2[64], e2[STDERR_KEEP];
-        run_tool(rmi, dir, o2, sizeof o2, e2, sizeof e2, &ignored);
+        run_tool(rmi, dir, -1, o2, sizeof o2, e2, sizeof e2, &ignored);
         *err = keep;
     }
+    sa_load_name_release(&load);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }

@@ -99,4 +99,20 @@ int sa_parse_group(const char *user, long *gid);
  * other than [A-Za-z0-9_#] (readers trim such lines differently). */
 long sa_passwd_uid(const char *passwd, size_t len, const char *name, long *gid);
 
+/* ---- Temporary names of loads (load_names.c) ---- */
+
+typedef struct sa_load_name {
+    char name[96];        /* "localhost/segarena/load-[<tag>-]<24 hex>" */
+    char lock_path[4200]; /* "<lock_dir>/load-<tag>-<24 hex>.lock"; "" without an owner */
+    int lock_fd;          /* flock'ed, close-on-exec (intake hands it to skopeo alone); -1 without an owner */
+} sa_load_name;
+
+/* A fresh temporary name for one load; with an owner, its lock file created and
+ * locked first, so that the name never exists unlocked while the load lives.
+ * 0, or -1 (bad owner, lock file not writable). */
+int sa_load_name_take(const sa_intake_owner *owner, sa_load_name *out, sa_error *err);
+/* Once the load has removed its name (or failed to: the sweep removes a name
+ * whose lock file is gone): the lock file deleted, then unlocked. */
+void sa_load_name_release(sa_load_name *ln);
+
 #endif

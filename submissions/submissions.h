@@ -90,13 +90,37 @@ int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim,
  * of [a-z0-9_.-]. Returns 0, or -1 when id is unusable or buf too small. */
 int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err);
 
+/* Whose loads these are, so that the temporary name of a load that was killed can
+ * be swept without touching a live load's: with an owner, a load's temporary name
+ * is "localhost/segarena/load-<tag>-<24 hex>", and the load holds an flock on
+ * <lock_dir>/load-<tag>-<24 hex>.lock (inherited by skopeo, the one client that
+ * can create the name) from before the name can exist until it is gone. */
+typedef struct sa_intake_owner {
+    const char *lock_dir; /* an existing folder (a data directory's locks/) */
+    const char *tag;      /* 1 to 16 of [a-z0-9]: the data directory's
+                           * sa_store_instance, so that no two data directories
+                           * on one host sweep each other's loads */
+} sa_intake_owner;
+
 /* Loads a tar validated by sa_intake_inspect into containers-storage under name
- * (see sa_intake_image_name) with `skopeo copy --quiet`, run by argv from a scratch
- * working folder, then checks with `podman image inspect` that the loaded image's id
- * is info->config_digest (removing it when not). 0, or -1 with a one-line error that
- * quotes the engine's stderr. */
+ * (see sa_intake_image_name): `skopeo copy --quiet` under a temporary name of this
+ * load only, run by argv from a scratch working folder, then checks with `podman
+ * image inspect` that the loaded image's id is info->config_digest, tags it as name
+ * and removes the temporary name (untagged only, never forced). owner NULL (segarena
+ * try): the temporary name is "localhost/segarena/load-<24 hex>", held by no lock,
+ * which no sweep removes when the load is killed. 0, or -1 with a one-line error
+ * that quotes the engine's stderr. */
 int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
-                   sa_error *err);
+                   const sa_intake_owner *owner, sa_error *err);
+
+/* Removes the temporary names that killed loads of this owner left in podman's
+ * store: each "localhost/segarena/load-<tag>-<24 hex>" whose lock file is absent
+ * or held by no process, with `podman image rm NAME` (never --force: an image with
+ * other names, a submission's included, is only untagged, and one that a container
+ * uses is kept), and the lock files no process holds. Names of other tags, and of
+ * loads in progress, are left alone. Safe to run beside loads and other sweeps.
+ * 0, or -1 when podman cannot list the images. */
+int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err);
 
 /* ---- Engine and sandboxed runs (engine.c, sandbox.c) ---- */
 

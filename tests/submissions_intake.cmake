@@ -19,3 +19,10 @@ add_test(NAME intake.load
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_intake_load.py
           $<TARGET_FILE:test_archive> ${CMAKE_CURRENT_BINARY_DIR}/intake_load_work)
 set_tests_properties(intake.load PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# The sweep of temporary load names that killed loads left (a real load killed
+# after skopeo's copy, and names made by hand), with podman.
+add_test(NAME intake.sweep
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_intake_sweep.py
+          $<TARGET_FILE:test_archive> ${CMAKE_CURRENT_BINARY_DIR}/intake_sweep_work)
+set_tests_properties(intake.sweep PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 180)

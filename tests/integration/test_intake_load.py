@@ -103,7 +103,12 @@ def main():
         sh(["podman", "save", "--format", "docker-archive", "-o", "other.tar", built2], work)
         sh(["podman", "image", "rm", "--force", built2], work, check=False)
         scratch = tempfile.mkdtemp(prefix="scratch-", dir=work)
-        r = subprocess.run([DRIVER, "intake", os.path.join(work, "img.tar"), scratch, "0", "0", "0", loaded[0]],
+        # as a data directory's load (a lock dir and a tag of this test only), so that
+        # the check below sees this load's temporary names, not a concurrent test's
+        lock_dir = tempfile.mkdtemp(prefix="locks-", dir=work)
+        load_tag = uuid.uuid4().hex[:8]
+        r = subprocess.run([DRIVER, "intake", os.path.join(work, "img.tar"), scratch, "0", "0", "0", loaded[0],
+                            lock_dir, load_tag],
                            cwd=work, capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, SA_TEST_LOAD_TAR=os.path.join(work, "other.tar")))
         res = json.loads(r.stdout)
@@ -117,8 +122,10 @@ def main():
         if sh(["podman", "image", "exists", other_id], work, check=False).returncode == 0:
             failed.append("the refused load's image was left")
         names = sh(["podman", "images", "--format", "{{.Repository}}"], work).stdout
-        if "segarena/load-" in names:
+        if f"segarena/load-{load_tag}-" in names:
             failed.append(f"a load's temporary name was left: {names}")
+        if os.listdir(lock_dir):
+            failed.append(f"a load's lock file was left: {os.listdir(lock_dir)}")
         # The name inside the archive must not have been created.
         if sh(["podman", "image", "exists", built], work, check=False).returncode == 0:
             failed.append(f"the archive's own name {built} was created")

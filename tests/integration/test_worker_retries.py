@@ -11,10 +11,13 @@ its calls, and fault_fs.c preloaded to fail file-system calls under runs/.
    so, nothing is claimed; once writes work again the run completes, each case on
    its first counted claim.
 3. A running worker removes the containers of a job it fails at the claim limit and
-   of a cancelled run's job whose worker is gone (its periodic sweep).
+   of a cancelled run's job whose worker is gone (its periodic sweep), and the
+   temporary image name of a killed upload's load of this data directory, not one
+   whose lock a live load holds nor another data directory's.
 
 usage: test_worker_retries.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
+import fcntl
 import json
 import os
 import shutil
@@ -38,11 +41,13 @@ DATA = WORK + "/data"
 FAULTS = WORK + "/faults"
 PODMAN_LOG = WORK + "/podman.log"
 PODMAN_PS = WORK + "/podman.ps"
+PODMAN_IMAGES = WORK + "/podman.images"
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK + "/bin")
 with open(WORK + "/bin/podman", "w") as f:
-    f.write('#!/bin/sh\necho "$*" >> "%s"\ncase "$1" in ps) [ -f "%s" ] && cat "%s" ;; esac\nexit 0\n'
-            % (PODMAN_LOG, PODMAN_PS, PODMAN_PS))
+    f.write('#!/bin/sh\necho "$*" >> "%s"\ncase "$1" in ps) [ -f "%s" ] && cat "%s" ;;\n'
+            'images) [ -f "%s" ] && cat "%s" ;; esac\nexit 0\n'
+            % (PODMAN_LOG, PODMAN_PS, PODMAN_PS, PODMAN_IMAGES, PODMAN_IMAGES))
 os.chmod(WORK + "/bin/podman", 0o755)
 ENV = dict(os.environ, PATH=WORK + "/bin:" + os.environ.get("PATH", ""), SA_FAULT_FILE=FAULTS,
            LD_PRELOAD=FAULT_FS, ASAN_OPTIONS="verify_asan_link_order=0")
@@ -196,6 +201,16 @@ con.close()
 names = [f"segarena-{instance}.{limit_run}.8-{first}", f"segarena-{instance}.{cancelled_run}.3-{first}"]
 with open(PODMAN_PS, "w") as f:
     f.write("\n".join(names) + "\n")
+# temporary load names: a killed load's (no lock file), a live load's (its lock held
+# here), another data directory's
+dead_load = f"localhost/segarena/load-{instance}-{'d' * 24}"
+live_load = f"localhost/segarena/load-{instance}-{'e' * 24}"
+other_load = f"localhost/segarena/load-{'0' if instance[0] != '0' else '1'}{instance[1:]}-{'d' * 24}"
+os.makedirs(DATA + "/locks", exist_ok=True)
+live_lock = open(f"{DATA}/locks/load-{instance}-{'e' * 24}.lock", "w")
+fcntl.flock(live_lock, fcntl.LOCK_EX)
+with open(PODMAN_IMAGES, "w") as f:
+    f.write("".join(n + ":latest\n" for n in (dead_load, live_load, other_load)))
 deadline = time.time() + 30
 removed = []
 while time.time() < deadline:
@@ -204,12 +219,17 @@ while time.time() < deadline:
     con = db()
     status = con.execute("SELECT status FROM runs WHERE id = ?", (limit_run,)).fetchone()[0]
     con.close()
-    if len(removed) == 2 and status == "done":
+    if len(removed) == 2 and status == "done" and f"image rm {dead_load}" in log:
         break
     time.sleep(0.2)
 worker.terminate()
 err = worker.communicate(timeout=60)[1]
+live_lock.close()
+log = open(PODMAN_LOG).read()
 check(removed == names, f"both leftover containers removed by the running worker: {removed}; {err}")
+check(f"image rm {dead_load}" in log, "the killed load's temporary name removed by the worker's sweep")
+check(f"image rm {live_load}" not in log and f"image rm {other_load}" not in log,
+      "a live load's and another data directory's temporary names kept")
 check("claimed 9 times" in err, f"the claim limit was reached: {err}")
 
 if failures:

@@ -1,9 +1,12 @@
 /*
  * test_archive.c: unit tests of submissions/archive.c (streams, capped gzip/xz, the
  * tar reader, name rules) and, when run as
- *   test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME]
+ *   test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME [LOCK_DIR TAG]]
  * a driver for tests/integration/test_intake*.py: inspects ARCHIVE (then loads it
- * under NAME when given) and prints one JSON line with the outcome.
+ * under NAME when given, as owner LOCK_DIR/TAG when given) and prints one JSON line
+ * with the outcome; as
+ *   test_archive sweep LOCK_DIR TAG
+ * it runs sa_intake_sweep_loads and prints {"rc": ..., "error": ...}.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -31,7 +34,7 @@ static void json_str(const char *s) {
 
 static int driver(int argc, char **argv) {
     if (argc < 7) {
-        fprintf(stderr, "usage: test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME]\n");
+        fprintf(stderr, "usage: test_archive intake ARCHIVE SCRATCH MAX_UPLOAD MAX_UNPACKED MAX_IMAGE [NAME [LOCK_DIR TAG]]\n");
         return 2;
     }
     sa_intake_limits lim;
@@ -48,7 +51,9 @@ static int driver(int argc, char **argv) {
     /* SA_TEST_LOAD_TAR: load that file with this archive's inspection (an engine
      * that commits another image than the one checked: the id check must catch it) */
     const char *other = getenv("SA_TEST_LOAD_TAR");
-    if (rc == 0 && argc > 7) load_rc = sa_intake_load(other ? other : tar, &info, argv[7], &load_err);
+    sa_intake_owner owner = {.lock_dir = argc > 9 ? argv[8] : NULL, .tag = argc > 9 ? argv[9] : NULL};
+    if (rc == 0 && argc > 7)
+        load_rc = sa_intake_load(other ? other : tar, &info, argv[7], argc > 9 ? &owner : NULL, &load_err);
     printf("{\"rc\": %d, \"refusal\": ", rc);
     json_str(sa_intake_refusal_name(info.refusal));
     printf(", \"error\": ");
@@ -68,6 +73,20 @@ static int driver(int argc, char **argv) {
     printf(", \"image_bytes\": %llu, \"load_rc\": %d, \"load_error\": ", (unsigned long long)info.image_bytes,
            load_rc);
     json_str(load_rc ? load_err.msg : "");
+    printf("}\n");
+    return 0;
+}
+
+static int sweep_driver(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_archive sweep LOCK_DIR TAG\n");
+        return 2;
+    }
+    sa_intake_owner owner = {.lock_dir = argv[2], .tag = argv[3]};
+    sa_error err = {{0}};
+    int rc = sa_intake_sweep_loads(&owner, &err);
+    printf("{\"rc\": %d, \"error\": ", rc);
+    json_str(rc ? err.msg : "");
     printf("}\n");
     return 0;
 }
@@ -427,6 +446,7 @@ static void test_names(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "intake") == 0) return driver(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "sweep") == 0) return sweep_driver(argc, argv);
     test_tar_basic();
     test_header_only_members();
     test_global_header();

@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     memset(&info, 0, sizeof info);
     snprintf(info.format, sizeof info.format, "docker-archive");
     snprintf(info.config_digest, sizeof info.config_digest, "sha256:%064d", 0);
-    CHECK(sa_intake_load(input, &info, "localhost/segarena/sub-x", &err) < 0); /* skopeo exits 1 */
+    CHECK(sa_intake_load(input, &info, "localhost/segarena/sub-x", NULL, &err) < 0); /* skopeo exits 1 */
     const char *kinds[] = {"podman-run", "podman-rmi", "podman-image", "skopeo"};
     for (int i = 0; i < 4; i++) {
         char envlog[2200];
