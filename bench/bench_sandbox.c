@@ -205,7 +205,11 @@ int main(int argc, char **argv) {
         }
         have_nop = 1;
     }
-    if (sa_engine_sweep(SA_ENGINE_PODMAN, &err) != 0)
+    /* only this bench's own run ("b<pid>"): the host's other containers, a
+     * production worker's included, are never touched */
+    char own_prefix[48];
+    snprintf(own_prefix, sizeof own_prefix, "segarena-%s-", tag);
+    if (sa_engine_sweep(SA_ENGINE_PODMAN, own_prefix, &err) != 0)
         fprintf(stderr, "bench_sandbox: sweep: %s\n", err.msg);
 
     printf("SegArena sandbox benchmark: per-case overhead, no-op FROM-scratch image, %d runs each\n",

@@ -1,7 +1,7 @@
 /*
  * engine.c: the only place that knows podman from docker. Builds argv arrays
- * (never a shell command line) for run, kill, rm, ps and inspect; sweeps
- * leftover SegArena containers; detects GPUs and hands them out.
+ * (never a shell command line) for run, kill, rm, ps and inspect; sweeps the
+ * caller's own leftover containers (by name prefix); detects GPUs and hands them out.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <ctype.h>
@@ -249,8 +249,8 @@ int sa_engine_remove_image(sa_engine_kind kind, const char *image, sa_error *err
 }
 
 int sa_engine_ps_argv(sa_engine_kind kind, sa_argv *a) {
-    return push_all(a, sa_engine_name(kind), "ps", "-a", "-q", "--no-trunc", "--filter",
-                    "label=segarena=1", (const char *)NULL);
+    return push_all(a, sa_engine_name(kind), "ps", "-a", "--filter", "label=segarena=1", "--format",
+                    "{{.Names}}", (const char *)NULL);
 }
 
 int sa_engine_died_argv(sa_engine_kind kind, const char *id, long long since, long long until,
@@ -368,31 +368,24 @@ int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char 
     return 0;
 }
 
-int sa_engine_sweep(sa_engine_kind kind, sa_error *err) {
-    sa_argv ps = {0};
-    char *ids = NULL;
-    int st;
-    if (sa_engine_ps_argv(kind, &ps)) {
-        sa_argv_free(&ps);
-        return sa_error_set(err, "engine sweep: out of memory");
-    }
-    int r = sa_engine_exec(&ps, "/", 60, &ids, &st, err);
-    sa_argv_free(&ps);
-    if (r) return -1;
-    if (st != 0) {
-        free(ids);
-        return sa_error_set(err, "engine sweep: '%s ps' failed (status %d)", sa_engine_name(kind),
-                            st);
-    }
+int sa_engine_sweep(sa_engine_kind kind, const char *name_prefix, sa_error *err) {
+    size_t plen = name_prefix ? strlen(name_prefix) : 0;
+    if (plen <= strlen("segarena-") || strncmp(name_prefix, "segarena-", strlen("segarena-")))
+        return sa_error_set(err, "engine sweep: name prefix '%.64s' must be 'segarena-' and the caller's "
+                            "own run id (a shorter one would remove other runs' containers)",
+                            name_prefix ? name_prefix : "");
+    char **names = NULL;
+    size_t n = 0;
+    if (sa_engine_list_containers(kind, &names, &n, err)) return -1;
     sa_argv rm = {0};
     int e = push_rm(kind, &rm);
     size_t base = rm.n;
-    char *save = NULL;
-    for (char *t = strtok_r(ids ? ids : (char *)"", " \n\t", &save); t;
-         t = strtok_r(NULL, " \n\t", &save)) {
-        if (t[0] != '-') e |= sa_argv_push(&rm, t);
+    for (size_t i = 0; i < n; i++) {
+        if (!strncmp(names[i], name_prefix, plen)) e |= sa_argv_push(&rm, names[i]);
+        free(names[i]);
     }
-    free(ids);
+    free(names);
+    int r = 0, st;
     if (e) {
         sa_argv_free(&rm);
         return sa_error_set(err, "engine sweep: out of memory");
@@ -562,8 +555,7 @@ int sa_engine_list_containers(sa_engine_kind kind, char ***names, size_t *n, sa_
     sa_argv a = {0};
     char *out = NULL;
     int st;
-    if (push_all(&a, sa_engine_name(kind), "ps", "-a", "--filter", "label=segarena=1", "--format",
-                 "{{.Names}}", (const char *)NULL)) {
+    if (sa_engine_ps_argv(kind, &a)) {
         sa_argv_free(&a);
         return sa_error_set(err, "engine: out of memory");
     }

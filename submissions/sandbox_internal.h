@@ -48,7 +48,8 @@ int sa_engine_kill_argv(sa_engine_kind kind, const char *name, sa_argv *out);
 int sa_engine_rm_argv(sa_engine_kind kind, const char *name, sa_argv *out);
 /* `<engine> rmi <image>` (image must not start with '-'). */
 int sa_engine_rmi_argv(sa_engine_kind kind, const char *image, sa_argv *out);
-/* `<engine> ps -a -q --no-trunc --filter label=segarena=1`. */
+/* `<engine> ps -a --filter label=segarena=1 --format {{.Names}}`: the names of
+ * SegArena's containers, one a line. */
 int sa_engine_ps_argv(sa_engine_kind kind, sa_argv *out);
 /* The container's own exit status from the engine's event log, for a container
  * already removed (`run --rm`): `<engine> events --since S --until U --filter

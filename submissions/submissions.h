@@ -137,9 +137,13 @@ const char *sa_engine_name(sa_engine_kind kind);
 /* Parses "podman" or "docker"; returns 0 or -1. */
 int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
 
-/* Removes every container labelled segarena=1 (left over from a crash), running
- * or not. Run at start-up, before any case. Returns 0 or -1 (engine failed). */
-int sa_engine_sweep(sa_engine_kind kind, sa_error *err);
+/* Removes the containers labelled segarena=1 whose name starts with name_prefix
+ * (left over from a crash of the caller's own runs), running or not: e.g.
+ * "segarena-<run>-" for the run ids the caller gives sa_run_request. Never those of
+ * other prefixes: other data directories', workers', users' runs on the same host.
+ * name_prefix must be "segarena-" and at least one more character. Run at
+ * start-up, before any case. Returns 0 or -1 (bad prefix, engine failed). */
+int sa_engine_sweep(sa_engine_kind kind, const char *name_prefix, sa_error *err);
 
 
 /* Names of every container labelled segarena=1 (running or not), malloc'ed

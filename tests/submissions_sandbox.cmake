@@ -21,7 +21,9 @@ add_test(NAME submissions.sandbox
           ${CMAKE_CURRENT_BINARY_DIR}/sandbox_work)
 set_tests_properties(submissions.sandbox PROPERTIES
   LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 240
-  # its start-up sweep removes every segarena-labelled container on the host
+  # 17 containers at once with wall-time limits, and its check that nothing is left
+  # mounted looks for any SegArena /output tmpfs on the host (its sweep, by name
+  # prefix, removes only its own run's containers)
   RUN_SERIAL TRUE)
 
 # sa_run_case's engine client in a process group of its own (a Ctrl-C of the worker

@@ -188,15 +188,26 @@ int main(int argc, char **argv) {
         CHECK(run_argv(b, 1) == 0);
     }
 
-    /* a leftover container from a "crash" is swept */
-    char left[64];
+    /* a leftover container of this test's run from a "crash" is swept; one of
+     * another run (another data directory's, a worker's), also labelled
+     * segarena=1 and with a run id that this one's is a prefix of, is not */
+    char left[64], other[64], prefix[48];
     snprintf(left, sizeof left, "segarena-%s-leftover", g_run);
+    snprintf(other, sizeof other, "segarena-%sx-other", g_run);
+    snprintf(prefix, sizeof prefix, "segarena-%s-", g_run);
     char *cr[] = {"podman", "create", "--label", "segarena=1", "--name", left, jobs[0].image, NULL};
     CHECK(run_argv(cr, 1) == 0);
-    CHECK(sa_engine_sweep(SA_ENGINE_PODMAN, &err) == 0);
-    char *ps = capture("podman ps -a -q --filter label=segarena=1");
-    CHECK(ps && ps[0] == '\0');
-    free(ps);
+    char *cro[] = {"podman", "create", "--label", "segarena=1", "--name", other, jobs[0].image, NULL};
+    CHECK(run_argv(cro, 1) == 0);
+    CHECK(sa_engine_sweep(SA_ENGINE_PODMAN, prefix, &err) == 0);
+    char *left_exists[] = {"podman", "container", "exists", left, NULL};
+    CHECK(run_argv(left_exists, 1) == 1);
+    char *other_exists[] = {"podman", "container", "exists", other, NULL};
+    CHECK(run_argv(other_exists, 1) == 0);
+    char *rm_other[] = {"podman", "rm", "-f", other, NULL};
+    CHECK(run_argv(rm_other, 1) == 0);
+    CHECK(run_argv(other_exists, 1) == 1);
+    char *ps = NULL;
 
     /* all jobs at once */
     struct timespec t0, t1;

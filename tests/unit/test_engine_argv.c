@@ -108,8 +108,15 @@ static void check_run(sa_engine_kind kind) {
           !strcmp(a.v[2], "-f") && !strcmp(a.v[3], "-v") && !strcmp(a.v[4], "segarena-r1-c1"));
     sa_argv_free(&a);
     CHECK(sa_engine_ps_argv(kind, &a) == 0 && pair(&a, "--filter", "label=segarena=1") &&
-          find(&a, "-a") > 0 && find(&a, "-q") > 0);
+          find(&a, "-a") > 0 && pair(&a, "--format", "{{.Names}}"));
     sa_argv_free(&a);
+    /* the sweep refuses a prefix that would reach other runs' containers, before
+     * any engine is run */
+    sa_error serr;
+    CHECK(sa_engine_sweep(kind, NULL, &serr) == -1);
+    CHECK(sa_engine_sweep(kind, "", &serr) == -1);
+    CHECK(sa_engine_sweep(kind, "segarena-", &serr) == -1);
+    CHECK(sa_engine_sweep(kind, "other-r1-", &serr) == -1 && strstr(serr.msg, "name prefix"));
     CHECK(sa_engine_died_argv(kind, "0123abcd", 1700000000, 1700000100, &a) == 0 &&
           !strcmp(a.v[1], "events") && pair(&a, "--since", "1700000000") &&
           pair(&a, "--until", "1700000100") && pair(&a, "--filter", "container=0123abcd") &&
