@@ -41,7 +41,8 @@ static const char help_text[] =
     "  --engine E          podman (default) or docker\n"
     "  --keep-image        leave the loaded image in the engine\n"
     "  --keep-output DIR   copy the accepted mask there (DIR/segmentation.nii.gz or the\n"
-    "                      output's extension), creating DIR if missing (not its parents)\n"
+    "                      output's extension); DIR is made before the run if missing\n"
+    "                      (not its parents), and must be writable\n"
     "\n"
     "The intake applies the default size limits (10 GiB for the upload, once\n"
     "decompressed, and for the image), not a phase's max_upload_mb, even with\n"
@@ -50,7 +51,7 @@ static const char help_text[] =
     "exit status: 0 the case succeeded (and its mask was kept, with --keep-output);\n"
     "1 it failed (the class says how), the platform could not run it, or the mask\n"
     "could not be kept (one line says why); 2 bad usage, a --keep-output DIR that\n"
-    "cannot be made (checked before the run), or the archive was refused at intake\n"
+    "cannot be made or written in (before the run), or the archive was refused at intake\n"
     "(one line says why).\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -143,39 +144,34 @@ static int copy_file(const char *from, const char *to, char *why, size_t why_siz
     return rc;
 }
 
-/* The --keep-output folder can be used: it is a folder, or it is missing and its
- * parent is one (it is made once there is a mask to keep). 0, or -1 printed. */
+/* The --keep-output folder is made now if missing (not its parents), and must
+ * be a folder this user can write in: so that a folder that cannot be had is
+ * refused before the run, not after it. 0, or -1 printed. */
 static int check_keep_output(const char *dir) {
     struct stat sb;
-    if (stat(dir, &sb) == 0) {
-        if (S_ISDIR(sb.st_mode)) return 0;
+    if (!dir[0]) {
+        fprintf(stderr, "segarena try: --keep-output: empty folder name\n");
+        return -1;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "segarena try: --keep-output %s: cannot create: %s (only DIR itself is "
+                        "created)\n", dir, strerror(errno));
+        return -1;
+    }
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "segarena try: --keep-output %s: not a folder\n", dir);
         return -1;
     }
-    if (errno != ENOENT) {
-        fprintf(stderr, "segarena try: --keep-output %s: %s\n", dir, strerror(errno));
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "segarena try: --keep-output %s: cannot write there: %s\n", dir,
+                strerror(errno));
         return -1;
     }
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", dir);
-    size_t n = strlen(parent);
-    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0'; /* "a/b/" is "a/b" */
-    char *slash = strrchr(parent, '/');
-    if (!slash) snprintf(parent, sizeof parent, ".");
-    else if (slash == parent) parent[1] = '\0';
-    else *slash = '\0';
-    if (stat(parent, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
-    fprintf(stderr, "segarena try: --keep-output %s: cannot be made: %s is not a folder (only "
-                    "DIR itself is created)\n", dir, parent);
-    return -1;
+    return 0;
 }
 
-/* Copies the accepted mask into dir (made if missing): 0, or -1 printed. */
+/* Copies the accepted mask into dir (made by check_keep_output): 0, or -1 printed. */
 static int keep_mask(const char *output_path, const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "segarena try: --keep-output %s: cannot create: %s\n", dir, strerror(errno));
-        return -1;
-    }
     char dst[4200], why[256];
     const char *ext = strstr(output_path, ".nii.gz") ? ".nii.gz" : strrchr(output_path, '.');
     snprintf(dst, sizeof dst, "%s/segmentation%s", dir, ext ? ext : "");

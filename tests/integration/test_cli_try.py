@@ -48,6 +48,13 @@ open(a_file, "w").close()
 r = sh(SEGARENA, "try", os.path.join(WORK, "missing.tar"), "--inputs", listed, "--keep-output", a_file)
 check(r.returncode == 2 and "not a folder" in r.stderr and a_file in r.stderr,
       f"--keep-output naming a file: {r.returncode} {r.stderr}")
+# a folder that cannot be made where its parent exists (/proc takes no new
+# folders, not even root's), and an empty name: refused before the run too
+for unmakeable in ("/proc/segarena-kept", ""):
+    r = sh(SEGARENA, "try", os.path.join(WORK, "missing.tar"), "--inputs", listed, "--keep-output", unmakeable)
+    lines = r.stderr.splitlines()
+    check(r.returncode == 2 and len(lines) == 1 and "--keep-output" in lines[0] and "missing.tar" not in r.stderr,
+          f"--keep-output {unmakeable!r}: refused first, one line: {r.returncode} {r.stderr}")
 
 if not shutil.which("podman") or not shutil.which("skopeo") or os.geteuid() != 0:
     skip("needs rootful podman and skopeo (the project's set-up installs them)")
