@@ -236,25 +236,13 @@ static int find_duplicate(sa_store *st, int64_t phase_id, const char *digest, in
     return 0;
 }
 
-/* Holds DATA_DIR/locks/image-<id>.lock (flock) while an upload of that image is
- * loaded and recorded: returns the descriptor, or -1 with err set. */
+/* Holds DATA_DIR/locks/image-<id>.lock (sa_intake_image_lock) while an upload of
+ * that image is loaded and recorded: returns the descriptor, or -1 with err set. */
 static int lock_image(const char *data_dir, const char *image_id, sa_error *err) {
     char path[4300];
     snprintf(path, sizeof path, "%s/locks", data_dir);
     if (sa_mkdir_p(path, 0700, err)) return -1;
-    snprintf(path, sizeof path, "%s/locks/image-%s.lock", data_dir, image_id);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    while (flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR) {
-            sa_error_set(err, "%s: cannot lock: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-    return fd;
+    return sa_intake_image_lock(path, image_id, 1, err);
 }
 
 /* An image loaded for an upload that was not recorded: removed from the engine

@@ -11,6 +11,12 @@
  * whose lock file is missing, or held by nobody, belongs to no live load. A load
  * that finds its lock file deleted between creating and locking it (a sweep took
  * it for a dead one's) starts again with another name.
+ *
+ * Also here, the lock of an image's uploads (image-<id>.lock): the sweep removes a
+ * dead name only while holding its image's lock, which an upload of that image
+ * holds from before its load to its row, so that podman's removal of a name
+ * (which deletes the image when that was its only name, as counted before the
+ * delete) never races a load of the same image in this data directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -101,6 +107,25 @@ void sa_load_name_release(sa_load_name *ln) {
     ln->lock_fd = -1;
 }
 
+int sa_intake_image_lock(const char *lock_dir, const char *image_id, int wait, sa_error *err) {
+    size_t n = image_id ? strlen(image_id) : 0;
+    if (n == 0 || n > 64 || strspn(image_id, "0123456789abcdef") != n)
+        return sa_error_set(err, "image lock: '%.64s' is not an image id", image_id ? image_id : "");
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/image-%s.lock", lock_dir, image_id) >= (int)sizeof path)
+        return sa_error_set(err, "image lock: folder name too long");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0)
+        if (errno != EINTR) {
+            sa_error_set(err, "%s: %s", path,
+                         errno == EWOULDBLOCK ? "held by an upload in progress" : strerror(errno));
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
 /* ---- The sweep ---- */
 
 /* 1 when s is "<24 lowercase hex>" followed by end (or by suffix). */
@@ -127,6 +152,50 @@ static int untag(const char *name) {
     return r == 0 && (status == 0 || status == 1);
 }
 
+/* The first 32 hex digits of the id of the image that name names (the image
+ * lock's key), or -1 when podman cannot tell. */
+static int image_id_of(const char *name, char id[33]) {
+    sa_argv a = {0};
+    char *out = NULL;
+    int status = -1;
+    sa_error ignored;
+    if (sa_argv_push(&a, "podman") || sa_argv_push(&a, "image") || sa_argv_push(&a, "inspect") ||
+        sa_argv_push(&a, "--format") || sa_argv_push(&a, "{{.Id}}") || sa_argv_push(&a, name)) {
+        sa_argv_free(&a);
+        return -1;
+    }
+    int r = sa_engine_exec(&a, "/", 60, &out, &status, &ignored);
+    sa_argv_free(&a);
+    int ok = r == 0 && status == 0 && out && strspn(out, "0123456789abcdef") >= 32;
+    if (ok) snprintf(id, 33, "%.32s", out);
+    free(out);
+    return ok ? 0 : -1;
+}
+
+/* A dead load's name removed while its image's lock is held (see the top): 1
+ * when it is gone, 0 when it stays for now (a load of its image is in progress,
+ * a container uses it, podman failed). */
+static int remove_dead_name(const sa_intake_owner *owner, const char *name) {
+    char id[33];
+    sa_error ignored;
+    if (image_id_of(name, id)) return 0;
+    int fd = sa_intake_image_lock(owner->lock_dir, id, 0, &ignored);
+    if (fd < 0) return 0;
+    int gone = untag(name);
+    close(fd);
+    return gone;
+}
+
+/* 1 when the sweep's listing (lines "NAME:latest") holds name. */
+static int listed(const char *listing, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = listing; (p = strstr(p, name)); p += n)
+        if ((p == listing || p[-1] == '\n') && !strncmp(p + n, ":latest", 7) &&
+            (p[n + 7] == '\n' || p[n + 7] == '\0'))
+            return 1;
+    return 0;
+}
+
 /* The hex of the load name "localhost/segarena/load-<tag>-<hex>:latest" (one line
  * of `podman images`), or NULL when the line is not one of this tag's. */
 static const char *load_hex(const char *line, const char *tag) {
@@ -138,8 +207,10 @@ static const char *load_hex(const char *line, const char *tag) {
 
 /* A lock file whose lock nobody holds: its name removed, then the file (only
  * once the name is gone, so that a name never outlives its lock file unnoticed).
- * Returns 1 when it was a dead load's. */
-static int reclaim(const sa_intake_owner *owner, const char *hex) {
+ * listing: the names there were before; a dead load's name cannot appear after
+ * it (its skopeo held the lock and is gone too). Returns 1 when it was a dead
+ * load's. */
+static int reclaim(const sa_intake_owner *owner, const char *hex, const char *listing) {
     char path[4200], name[96];
     snprintf(path, sizeof path, "%s/load-%s-%.*s.lock", owner->lock_dir, owner->tag, HEX_DIGITS, hex);
     snprintf(name, sizeof name, NAME_PREFIX "%s-%.*s", owner->tag, HEX_DIGITS, hex);
@@ -149,7 +220,8 @@ static int reclaim(const sa_intake_owner *owner, const char *hex) {
         close(fd); /* a live load */
         return 0;
     }
-    if (still_linked(fd, path) && untag(name)) unlink(path);
+    if (still_linked(fd, path) && (!listed(listing, name) || remove_dead_name(owner, name)))
+        unlink(path);
     close(fd);
     return 1;
 }
@@ -185,7 +257,7 @@ int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err) {
     size_t plen = strlen(prefix);
     while (d && (e = readdir(d)))
         if (!strncmp(e->d_name, prefix, plen) && hex_then(e->d_name + plen, ".lock"))
-            reclaim(owner, e->d_name + plen);
+            reclaim(owner, e->d_name + plen, listing);
     if (d) closedir(d);
     /* names without a lock file: their load is over (it deletes the file only
      * after removing the name, or failing to) */
@@ -197,7 +269,7 @@ int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err) {
         snprintf(path, sizeof path, "%s/load-%s-%.*s.lock", owner->lock_dir, owner->tag, HEX_DIGITS, hex);
         snprintf(name, sizeof name, NAME_PREFIX "%s-%.*s", owner->tag, HEX_DIGITS, hex);
         struct stat sb;
-        if (lstat(path, &sb) != 0 && errno == ENOENT) untag(name);
+        if (lstat(path, &sb) != 0 && errno == ENOENT) remove_dead_name(owner, name);
     }
     free(listing);
     return 0;

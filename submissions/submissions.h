@@ -113,12 +113,26 @@ typedef struct sa_intake_owner {
 int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
                    const sa_intake_owner *owner, sa_error *err);
 
+/* The lock of one image's uploads in a data directory: <lock_dir>/image-<image_id>
+ * .lock (image_id: the first 32 hex digits of the image's config digest, as
+ * sa_intake_image_name takes it), flock'ed. An upload holds it from before its
+ * load until its row is recorded; the sweep below holds it while it removes a
+ * dead load's name of that image. wait 0: -1 at once when another holds it.
+ * Returns the descriptor (closing it releases the lock), or -1 with err set. */
+int sa_intake_image_lock(const char *lock_dir, const char *image_id, int wait, sa_error *err);
+
 /* Removes the temporary names that killed loads of this owner left in podman's
  * store: each "localhost/segarena/load-<tag>-<24 hex>" whose lock file is absent
  * or held by no process, with `podman image rm NAME` (never --force: an image with
  * other names, a submission's included, is only untagged, and one that a container
  * uses is kept), and the lock files no process holds. Names of other tags, and of
- * loads in progress, are left alone. Safe to run beside loads and other sweeps.
+ * loads in progress, are left alone. The removal holds the image's lock
+ * (sa_intake_image_lock, not waiting: a name whose image an upload of this data
+ * directory is loading is left for the next sweep), because podman counts an
+ * image's names before it deletes it: a load of the same image naming it
+ * meanwhile would lose it. A load of the same image by another data directory on
+ * the same host is not covered by that lock (a rare race: that upload is then
+ * refused as the engine's). Safe to run beside loads and other sweeps.
  * 0, or -1 when podman cannot list the images. */
 int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err);
 

@@ -18,6 +18,7 @@ its calls, and fault_fs.c preloaded to fail file-system calls under runs/.
 usage: test_worker_retries.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -45,8 +46,10 @@ PODMAN_IMAGES = WORK + "/podman.images"
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK + "/bin")
 with open(WORK + "/bin/podman", "w") as f:
+    # `image inspect --format {{.Id}} NAME`: an id of its own for each name (its sha256)
     f.write('#!/bin/sh\necho "$*" >> "%s"\ncase "$1" in ps) [ -f "%s" ] && cat "%s" ;;\n'
-            'images) [ -f "%s" ] && cat "%s" ;; esac\nexit 0\n'
+            'images) [ -f "%s" ] && cat "%s" ;;\n'
+            'image) [ "$2" = inspect ] && printf %%s "$5" | sha256sum | cut -c1-64 ;; esac\nexit 0\n'
             % (PODMAN_LOG, PODMAN_PS, PODMAN_PS, PODMAN_IMAGES, PODMAN_IMAGES))
 os.chmod(WORK + "/bin/podman", 0o755)
 ENV = dict(os.environ, PATH=WORK + "/bin:" + os.environ.get("PATH", ""), SA_FAULT_FILE=FAULTS,
@@ -202,15 +205,19 @@ names = [f"segarena-{instance}.{limit_run}.8-{first}", f"segarena-{instance}.{ca
 with open(PODMAN_PS, "w") as f:
     f.write("\n".join(names) + "\n")
 # temporary load names: a killed load's (no lock file), a live load's (its lock held
-# here), another data directory's
+# here), another data directory's, and a killed load's whose image an upload is
+# loading now (its image lock held here: podman could delete the image under it)
 dead_load = f"localhost/segarena/load-{instance}-{'d' * 24}"
 live_load = f"localhost/segarena/load-{instance}-{'e' * 24}"
 other_load = f"localhost/segarena/load-{'0' if instance[0] != '0' else '1'}{instance[1:]}-{'d' * 24}"
+busy_load = f"localhost/segarena/load-{instance}-{'f' * 24}"
 os.makedirs(DATA + "/locks", exist_ok=True)
 live_lock = open(f"{DATA}/locks/load-{instance}-{'e' * 24}.lock", "w")
 fcntl.flock(live_lock, fcntl.LOCK_EX)
+busy_image_lock = open(f"{DATA}/locks/image-{hashlib.sha256(busy_load.encode()).hexdigest()[:32]}.lock", "w")
+fcntl.flock(busy_image_lock, fcntl.LOCK_EX)
 with open(PODMAN_IMAGES, "w") as f:
-    f.write("".join(n + ":latest\n" for n in (dead_load, live_load, other_load)))
+    f.write("".join(n + ":latest\n" for n in (dead_load, live_load, other_load, busy_load)))
 deadline = time.time() + 30
 removed = []
 while time.time() < deadline:
@@ -225,11 +232,14 @@ while time.time() < deadline:
 worker.terminate()
 err = worker.communicate(timeout=60)[1]
 live_lock.close()
+busy_image_lock.close()
 log = open(PODMAN_LOG).read()
 check(removed == names, f"both leftover containers removed by the running worker: {removed}; {err}")
 check(f"image rm {dead_load}" in log, "the killed load's temporary name removed by the worker's sweep")
 check(f"image rm {live_load}" not in log and f"image rm {other_load}" not in log,
       "a live load's and another data directory's temporary names kept")
+check(f"image inspect --format {{{{.Id}}}} {busy_load}" in log and f"image rm {busy_load}" not in log,
+      "a killed load's name whose image an upload holds the lock of: kept for a later sweep")
 check("claimed 9 times" in err, f"the claim limit was reached: {err}")
 
 if failures:
