@@ -3,7 +3,7 @@
  * "The upload"), all done by SegArena itself before any engine reads the file, and
  * the load into containers-storage under a name SegArena chooses.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _GNU_SOURCE /* nftw, pipe2 */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1622,11 +1622,10 @@ int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err) 
     return 0;
 }
 
+/* close-on-exec from the start (pipe2): a container client that another thread
+ * forks meanwhile must not inherit skopeo's pipe and keep it open */
 static int pipe_cloexec(int p[2]) {
-    if (pipe(p) < 0) return -1;
-    fcntl(p[0], F_SETFD, FD_CLOEXEC);
-    fcntl(p[1], F_SETFD, FD_CLOEXEC);
-    return 0;
+    return pipe2(p, O_CLOEXEC);
 }
 
 /* Runs argv (no shell) in cwd; keeps the first out_size-1 bytes of stdout and the last
