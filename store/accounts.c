@@ -302,10 +302,11 @@ static int cap_known_marks(sa_store *st, const char *key, sa_error *err) {
     if (strncmp(key, SA_LOGIN_KNOWN_PREFIX, prefix)) return 0;
     const char *at_sign = strchr(key + prefix, '@');
     if (!at_sign) return 0;
-    /* ?1 prefix length, ?2 prefix, ?3 "@NAME": a key of the name begins with the
-     * prefix, ends with "@NAME", and has no '@' in between */
+    /* ?1 prefix length, ?2 prefix, ?3 "@NAME", ?5 the prefix with its last byte
+     * one higher: a key of the name begins with the prefix (as a range of the
+     * (key, at) index, not a scan), ends with "@NAME", and has no '@' in between */
     static const char of_name[] =
-        "substr(key, 1, ?1) = ?2 AND length(key) > ?1 + length(?3)"
+        "key >= ?2 AND key < ?5 AND length(key) > ?1 + length(?3)"
         " AND substr(key, length(key) - length(?3) + 1) = ?3"
         " AND instr(substr(key, ?1 + 1, length(key) - length(?3) - ?1), '@') = 0";
     char sql[1024];
@@ -313,8 +314,11 @@ static int cap_known_marks(sa_store *st, const char *key, sa_error *err) {
              "DELETE FROM login_attempts WHERE %s AND rowid NOT IN"
              " (SELECT rowid FROM login_attempts WHERE %s ORDER BY at DESC, rowid DESC LIMIT ?4)",
              of_name, of_name);
-    return sa_db_exec(st, err, sql, "itti", (int64_t)prefix, SA_LOGIN_KNOWN_PREFIX, at_sign,
-                      (int64_t)SA_LOGIN_KNOWN_PER_NAME) < 0
+    char past_prefix[16];
+    snprintf(past_prefix, sizeof past_prefix, "%s", SA_LOGIN_KNOWN_PREFIX);
+    past_prefix[prefix - 1]++; /* "known;" */
+    return sa_db_exec(st, err, sql, "ittit", (int64_t)prefix, SA_LOGIN_KNOWN_PREFIX, at_sign,
+                      (int64_t)SA_LOGIN_KNOWN_PER_NAME, past_prefix) < 0
                ? -1
                : 0;
 }
