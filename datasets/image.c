@@ -115,6 +115,74 @@ static int readable_name(const char *path, sa_error *err) {
                         ".mhd, .nrrd, .nhdr, or a folder holding one DICOM series)", path);
 }
 
+/* Copies msg into out (cap bytes) with every occurrence of from replaced by to. */
+static void replace_all(const char *msg, const char *from, const char *to, char *out, size_t cap) {
+    size_t n = 0, from_len = strlen(from), to_len = strlen(to);
+    while (*msg && n + 1 < cap) {
+        if (from_len && strncmp(msg, from, from_len) == 0) {
+            size_t k = to_len < cap - 1 - n ? to_len : cap - 1 - n;
+            memcpy(out + n, to, k);
+            n += k;
+            msg += from_len;
+        } else {
+            out[n++] = *msg++;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* ITK's niftilib looks a NIfTI file up by its base name (nifti_findhdrname):
+ * asked for X.nii.gz it opens X.nii when one lies beside it, after every check
+ * here ran on X.nii.gz. So ITK never sees the name it was given: it reads a
+ * symbolic link to the named file (its absolute path), with a fixed base name and
+ * the same suffix, alone in a private folder made for this read in $TMPDIR (or
+ * /tmp). The only file niftilib can find there is the named one. The folder is
+ * removed before this returns, whatever happened; ITK's messages name the file
+ * asked for, never the link. */
+static int itk_read_nifti_alone(const char *path, read_context *ctx, sa_image *out,
+                                sa_error *err) {
+    /* the link's target: path made absolute (the link lives in another folder) */
+    char cwd[4096] = "";
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return sa_error_set(err, "%s: cannot resolve its path: %s", path, strerror(errno));
+    size_t target_len = strlen(cwd) + strlen(path) + 2;
+    char *target = malloc(target_len);
+    if (!target) return sa_error_set(err, "%s: out of memory", path);
+    snprintf(target, target_len, "%s%s%s", cwd, cwd[0] ? "/" : "", path);
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    size_t len = strlen(path);
+    const char *suffix = path + len - (sa_has_suffix(path, ".nii.gz") ? 7 : 4);
+    size_t cap = strlen(tmp) + 64;
+    char *dir = malloc(cap), *link = malloc(cap);
+    int rc;
+    if (!dir || !link) {
+        rc = sa_error_set(err, "%s: out of memory", path);
+    } else {
+        snprintf(dir, cap, "%s/segarena-itk-XXXXXX", tmp);
+        if (!mkdtemp(dir)) {
+            rc = sa_error_set(err, "%s: cannot create a private folder in %s for the ITK reader: %s",
+                              path, tmp, strerror(errno));
+        } else {
+            snprintf(link, cap, "%s/image%s", dir, suffix);
+            if (symlink(target, link) != 0) {
+                rc = sa_error_set(err, "%s: cannot link it into %s for the ITK reader: %s", path,
+                                  dir, strerror(errno));
+            } else {
+                sa_error inner = {{0}};
+                rc = sa_itk_read_file(link, header_check, ctx, out, &inner);
+                if (rc != 0 && err) replace_all(inner.msg, link, path, err->msg, sizeof err->msg);
+                unlink(link);
+            }
+            rmdir(dir);
+        }
+    }
+    free(dir);
+    free(link);
+    free(target);
+    return rc;
+}
+
 static int read_image(const char *path, sa_reader reader, const sa_image *like,
                       const char *like_path, sa_image *out, sa_error *err) {
     memset(out, 0, sizeof *out);
@@ -156,7 +224,10 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
         }
         if (rc == SA_NATIVE_NEEDS_ITK) {
             if (before_itk(path, &ctx, err) != 0) return -1;
-            rc = sa_itk_read_file(path, header_check, &ctx, out, err);
+            if (is_nifti_name(path))
+                rc = itk_read_nifti_alone(path, &ctx, out, err);
+            else /* MetaImage and NRRD name their data file beside the header: as they are */
+                rc = sa_itk_read_file(path, header_check, &ctx, out, err);
         }
     }
     if (rc != 0) {

@@ -14,6 +14,7 @@
  * executable, then at the path the build put it (as the ITK module is).
  */
 #define _GNU_SOURCE /* pipe2: the pipe is close-on-exec from the start (other threads spawn too) */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -94,11 +95,41 @@ static int reap(pid_t pid, double deadline, int *killed) {
     }
 }
 
-int sa_image_read_like_limited(const char *path, const sa_image *like, const char *like_path,
-                               int seconds, sa_image *out, sa_error *err) {
-    memset(out, 0, sizeof *out);
-    if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
-    if (seconds < 1) seconds = 1;
+/* Removes the private folder made for the helper and what the helper left in it:
+ * the folders (and their links) image.c makes for ITK's NIfTI reads, which a
+ * helper that crashed or was killed could not remove itself. */
+static void remove_private_folder(const char *folder) {
+    DIR *dir = opendir(folder);
+    if (dir) {
+        struct dirent *ent;
+        while ((ent = readdir(dir)) != NULL) {
+            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+            char sub[PATH_MAX];
+            if (snprintf(sub, sizeof sub, "%s/%s", folder, ent->d_name) >= (int)sizeof sub) continue;
+            struct stat sst;
+            DIR *inner = lstat(sub, &sst) == 0 && S_ISDIR(sst.st_mode) ? opendir(sub) : NULL;
+            if (inner) {
+                struct dirent *e2;
+                while ((e2 = readdir(inner)) != NULL) {
+                    if (strcmp(e2->d_name, ".") == 0 || strcmp(e2->d_name, "..") == 0) continue;
+                    char file[PATH_MAX];
+                    if (snprintf(file, sizeof file, "%s/%s", sub, e2->d_name) < (int)sizeof file)
+                        unlink(file);
+                }
+                closedir(inner);
+                rmdir(sub);
+            } else {
+                unlink(sub);
+            }
+        }
+        closedir(dir);
+    }
+    rmdir(folder);
+}
+
+/* The read in the helper, whose $TMPDIR is private_dir ("": its own). */
+static int read_in_helper(const char *path, const sa_image *like, const char *like_path,
+                          int seconds, const char *private_dir, sa_image *out, sa_error *err) {
     char helper[PATH_MAX];
     if (find_helper(helper, sizeof helper) != 0) {
         sa_error_set(err, "%s: cannot read it: the image reader %s is not installed next "
@@ -122,14 +153,15 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
     for (int i = 0; i < 9; i++) snprintf(args[9 + i], sizeof args[i], "%a", like->direction[i]);
     snprintf(as_s, sizeof as_s, "%llu", as);
     snprintf(cpu_s, sizeof cpu_s, "%d", seconds);
-    char *argv[24];
+    char *argv[25];
     argv[0] = helper;
     argv[1] = (char *)path;
     argv[2] = (char *)(like_path ? like_path : "(reference)");
     for (int i = 0; i < 18; i++) argv[3 + i] = args[i];
     argv[21] = as_s;
     argv[22] = cpu_s;
-    argv[23] = NULL;
+    argv[23] = (char *)private_dir;
+    argv[24] = NULL;
 
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -235,6 +267,31 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
         rc = sa_image_same_geometry(like, like_path, out, path, err) == 0 ? 0 : -2;
     }
     if (rc != 0) sa_image_free(out);
+    return rc;
+}
+
+int sa_image_read_like_limited(const char *path, const sa_image *like, const char *like_path,
+                               int seconds, sa_image *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
+    if (seconds < 1) seconds = 1;
+    /* A NIfTI file ITK reads is linked into a private folder in $TMPDIR first
+     * (image.c): the helper's $TMPDIR is a folder made here, removed here once
+     * the helper has ended however it ended. */
+    char private_dir[PATH_MAX] = "";
+    if (sa_has_suffix(path, ".nii") || sa_has_suffix(path, ".nii.gz")) {
+        const char *tmp = getenv("TMPDIR");
+        if (!tmp || !*tmp) tmp = "/tmp";
+        snprintf(private_dir, sizeof private_dir, "%s/segarena-read-XXXXXX", tmp);
+        if (strlen(tmp) > sizeof private_dir - 64 || !mkdtemp(private_dir)) {
+            sa_error_set(err, "%s: cannot create a private folder in %s for the image reader: %s",
+                         path, tmp, strlen(tmp) > sizeof private_dir - 64 ? "path too long"
+                                                                        : strerror(errno));
+            return SA_IMAGE_READ_NOT_RUN;
+        }
+    }
+    int rc = read_in_helper(path, like, like_path, seconds, private_dir, out, err);
+    if (private_dir[0]) remove_private_folder(private_dir);
     return rc;
 }
 

@@ -7,7 +7,10 @@
  * hang in a reader (ITK, MetaIO, teem, niftilib) then ends this process only.
  *
  * Usage (from image_isolated.c only): segarena-read-image PATH LIKE_PATH
- *   NX NY NZ SX SY SZ OX OY OZ D0..D8 AS_BYTES CPU_SECONDS
+ *   NX NY NZ SX SY SZ OX OY OZ D0..D8 AS_BYTES CPU_SECONDS TMPDIR
+ * TMPDIR (may be empty) is the private folder the parent made for this read:
+ * image.c links a NIfTI file ITK reads into a folder of its own there, and the
+ * parent removes it all, even after a crash.
  * Test hook: SEGARENA_READ_IMAGE_FAULT=abort|segv|hang|kill makes it fail that way
  * before reading (tests/integration/test_image_io_hostile.c).
  */
@@ -35,7 +38,7 @@ static int write_all(int fd, const void *buf, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 23) {
+    if (argc != 24) {
         fprintf(stderr, "segarena-read-image is run by segarena itself (see docs/image-io.md)\n");
         return 2;
     }
@@ -52,6 +55,7 @@ int main(int argc, char **argv) {
         rl.rlim_max = (rlim_t)cpu + 1;
         setrlimit(RLIMIT_CPU, &rl);
     }
+    if (argv[23][0]) setenv("TMPDIR", argv[23], 1);
     const char *fault = getenv("SEGARENA_READ_IMAGE_FAULT");
     if (fault && strcmp(fault, "abort") == 0) abort();
     if (fault && strcmp(fault, "segv") == 0) raise(SIGSEGV);

@@ -57,3 +57,11 @@ add_dependencies(test_image_io_hostile segarena-read-image)
 add_test(NAME datasets.image_io_hostile
   COMMAND test_image_io_hostile ${SEGARENA_DATASETS_FIXTURES}/hostile)
 set_tests_properties(datasets.image_io_hostile PROPERTIES LABELS integration TIMEOUT 120)
+
+add_executable(test_image_io_twins ${SEGARENA_TESTS_DIR}/integration/test_image_io_twins.c)
+target_include_directories(test_image_io_twins PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_image_io_twins PRIVATE sa_datasets ZLIB::ZLIB)
+add_dependencies(test_image_io_twins segarena-read-image)
+add_test(NAME datasets.image_io_twins
+  COMMAND test_image_io_twins ${SEGARENA_DATASETS_FIXTURES}/twins)
+set_tests_properties(datasets.image_io_twins PROPERTIES LABELS integration TIMEOUT 120)

@@ -337,4 +337,21 @@ rc, out, err = run("score", "--help")
 check(rc == 0 and all(w in out for w in ("6 face", "numpy", "empty_reference", "tau")), "help states conventions")
 check("0.30000000000000004" in out and "0.35" in out, "help warns of the rounding of a distance equal to tau")
 
+# --- the file named is the file read: a stale X.nii beside X.nii.gz is never read
+# in its place (ITK's niftilib looks files up by base name; a 2D file goes to ITK) ---
+twin = os.path.join(WORK, "twin")
+os.makedirs(twin)
+sq = np.zeros((10, 10), np.uint8)
+sq[2:6, 2:6] = 1
+stale = np.zeros((10, 10), np.uint8)
+stale[2:4, 2:4] = 1
+nib.save(nib.Nifti1Image(sq, np.eye(4)), os.path.join(twin, "ref2d.nii.gz"))
+nib.save(nib.Nifti1Image(sq, np.eye(4)), os.path.join(twin, "pred2d.nii.gz"))
+nib.save(nib.Nifti1Image(stale, np.eye(4)), os.path.join(twin, "pred2d.nii"))
+for reader in ("auto", "itk"):
+    rc, out, err = run("score", os.path.join(twin, "ref2d.nii.gz"), os.path.join(twin, "pred2d.nii.gz"),
+                       "--json", "--reader", reader)
+    dice = json.loads(out)["metrics"]["dice"] if rc == 0 else None
+    check(rc == 0 and dice == 1, f"2D pred2d.nii.gz beside a stale pred2d.nii ({reader}): rc {rc} dice {dice} {err!r}")
+
 finish("test_cli_score")
