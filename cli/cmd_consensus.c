@@ -17,9 +17,11 @@
 static const char help_text[] =
     "usage: segarena consensus R1 R2 [R3 ...] -o CONSENSUS [options]\n"
     "\n"
-    "The consensus of K >= 2 raters' masks (same geometry; values 0 and 1 only,\n"
-    "unless --label picks one label of multi-label masks), written to CONSENSUS\n"
+    "The consensus of K >= 2 raters' masks (same geometry), written to CONSENSUS\n"
     "(.nii.gz, .nii, .mha, .mhd, .nrrd) as a 0/1 uint8 mask with the raters' geometry.\n"
+    "A rater's voxel is inside when its value is > 0 (0/1 and 0/255 masks alike), or\n"
+    "== L with --label L; values must be non-negative integers (negative, fractional\n"
+    "and NaN values are refused, naming the file and the voxel).\n"
     "\n"
     "options:\n"
     "  --method M          staple (default) or majority\n"
@@ -29,7 +31,7 @@ static const char help_text[] =
     "                      STAPLEImageFilter\n"
     "  --probability FILE  also write the probability map (float32): STAPLE's W, or\n"
     "                      the fraction of raters marking the voxel (majority)\n"
-    "  --label L           raters' voxels == L are inside\n"
+    "  --label L           raters' voxels == L are inside (default: value > 0)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --device D          auto (default), cpu or gpu: where it is computed. auto\n"
     "                      uses a GPU when this build has CUDA, one is present, the\n"
@@ -232,12 +234,11 @@ int cmd_consensus(int argc, char **argv) {
             fprintf(stderr, "segarena consensus: %s\n", jobs[i].err.msg);
             goto done;
         }
+    /* a rater's mask is value > 0 (or == --label), as segarena score reads it */
     for (size_t i = 0; i < c.n; i++) {
-        int binary = 1;
         if ((i > 0 && sa_image_same_geometry(&jobs[0].image, jobs[0].path, &jobs[i].image, jobs[i].path, &err)) ||
-            (c.label < 0 && !(binary = !sa_image_check_binary(&jobs[i].image, jobs[i].path, &err))) ||
             sa_mask_from_image(&jobs[i].image, jobs[i].path, c.label, &masks[i], &err)) {
-            fprintf(stderr, "segarena consensus: %s%s\n", err.msg, binary ? "" : " (choose a label with --label)");
+            fprintf(stderr, "segarena consensus: %s\n", err.msg);
             goto done;
         }
     }

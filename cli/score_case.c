@@ -67,16 +67,12 @@ static int union_labels(read_job *jobs, size_t n, case_result *res) {
 }
 
 /* The engine takes non-zero bytes as inside: a uint8 image in binary mode is
- * used as it is, anything else goes through the checked conversion. A rater's
- * mask in binary mode must hold only 0 and 1. */
-static int mask_for(const read_job *job, long label, int rater, uint8_t **mask, int *owned, case_result *res) {
+ * used as it is, anything else goes through the checked conversion. Raters are
+ * read as the one reference is (shared/spec/metrics.md: a mask is value > 0, or
+ * == L; the one-rater form is the K-rater form with K = 1): a 0/255 rater is
+ * accepted, negative, fractional and NaN values are refused. */
+static int mask_for(const read_job *job, long label, uint8_t **mask, int *owned, case_result *res) {
     sa_error err;
-    if (label < 0 && rater && sa_image_check_binary(&job->image, job->path, &err)) {
-        char msg[sizeof err.msg + 40];
-        snprintf(msg, sizeof msg, "%s (choose a label with --label)", err.msg);
-        fail(res, msg);
-        return -1;
-    }
     if (label < 0 && job->image.type == SA_PIXEL_U8) {
         *mask = job->image.data;
         *owned = 0;
@@ -99,7 +95,7 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
     int rc = -1;
     sa_error err;
     for (size_t f = 0; f <= n_refs; f++)
-        if (mask_for(&jobs[f], label, f > 0 && s->n_raters >= 2, &masks[f], &owned[f], res)) goto done;
+        if (mask_for(&jobs[f], label, &masks[f], &owned[f], res)) goto done;
     /* The reference's grid (the first rater's with several): the geometry
      * check lets the prediction's spacing differ by up to 1e-4, and a
      * contestant's header must not move distances, NSD, volumes or the lesion

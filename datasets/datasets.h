@@ -134,7 +134,8 @@ int sa_mask_from_image(const sa_image *img, const char *path, long label,
                        uint8_t **mask_out, sa_error *err);
 
 /* 0 when every voxel holds 0 or 1; otherwise -1 naming the file and the first
- * voxel with another value (rater masks must be binary unless a label is chosen).
+ * voxel with another value (dataset import stores rater masks as they are, and
+ * only 0/1 ones; scoring reads any label image, value > 0 or == L).
  * The message says no more: each caller adds what its user can do about it. */
 int sa_image_check_binary(const sa_image *img, const char *path, sa_error *err);
 

@@ -153,7 +153,8 @@ sa_value sa_metric_get(const sa_pair_metrics *m, const sa_metric_info *info);
 
 /* ---- Several raters: consensus (consensus.c) ----------------------------
  * ../shared/spec/metrics.md, "Several raters per case". Rater masks are full-grid
- * byte arrays, non-zero = inside (callers check that they are 0/1). */
+ * byte arrays, non-zero = inside (a 0/255 mask is passed as it is: every
+ * consumer, CPU and GPU, tests bytes against 0). */
 
 #define SA_MAX_RATERS 32
 

@@ -168,11 +168,58 @@ def bad(args, needle, name):
     lines = [l for l in err.splitlines() if l.strip()]
     check(rc == 2 and len(lines) == 1 and needle in lines[0], f"{name}: rc {rc}, stderr {err!r}")
 
+# a rater's mask is read as the one REF is (the spec: value > 0, or == L): the
+# many-rater form accepts what the one-rater form accepts, and refuses what it refuses
+os.makedirs(os.path.join(WORK, "w255"), exist_ok=True)
+paths255 = [save(os.path.join("w255", f"r{k + 1}.nii.gz"), (m * 255).astype(np.uint8)) for k, m in enumerate(raters)]
+for n in (2, 3):
+    for extra in (["--consensus", "majority", "--human-reference", "--lesions"], ["--human-reference"]):
+        got = {}
+        for name, ps in (("0/1", paths), ("0/255", paths255)):
+            rc, out, err = run("score", *sum((["--ref", p] for p in ps[:n]), []), pp, "--json", *extra)
+            check(rc == 0, f"{n} raters {name} {extra}: rc {rc} {err!r}")
+            res = json.loads(out) if rc == 0 else {}
+            got[name] = {k: res.get(k) for k in ("consensus", "raters", "rater_mean", "staple", "human_reference",
+                                                  "consensus_run")}
+        check(got["0/1"] == got["0/255"] and got["0/1"]["consensus"] is not None,
+              f"{n} raters {extra}: 0/255 raters score as 0/1 raters")
+for method in ("majority", "staple"):
+    outs = []
+    for name, ps in (("01", paths), ("255", paths255)):
+        o = os.path.join(WORK, f"cons_{method}_{name}.nii.gz")
+        rc, out, err = run("consensus", *ps, "--method", method, "-o", o, "--json")
+        check(rc == 0, f"consensus {method} {name}: {err!r}")
+        outs.append((np.asarray(nib.load(o).dataobj) if rc == 0 else None,
+                     {k: v["sensitivity"] for k, v in json.loads(out)["raters"].items()} if rc == 0 and
+                     method == "staple" else None))
+    check(outs[0][0] is not None and np.array_equal(outs[0][0], outs[1][0]) and outs[0][1] == outs[1][1],
+          f"consensus {method}: 0/255 raters give the 0/1 raters' consensus")
 two = truth.astype(np.uint8)
 two[5, 5, 5] = 2
 p2 = save("two.nii.gz", two)
-bad(["score", "--ref", paths[0], "--ref", p2, pp], "two.nii.gz", "rater with value 2")
-bad(["consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz")], "two.nii.gz", "consensus rater with value 2")
+one = truth.astype(np.uint8)
+one[5, 5, 5] = 1
+p1 = save("two_as_one.nii.gz", one)
+rc2, out2, err2 = run("score", "--ref", paths[0], "--ref", p2, pp, "--json")
+rc1, out1, err1 = run("score", "--ref", paths[0], "--ref", p1, pp, "--json")
+check(rc2 == 0 and rc1 == 0 and json.loads(out2)["consensus"] == json.loads(out1)["consensus"],
+      f"a rater's value 2 is inside, as in the one-rater form: {err2!r}")
+neg = truth.astype(np.int16)
+neg[1, 2, 3] = -1
+pn = save("neg.nii.gz", neg)
+frac = truth.astype(np.float32)
+frac[1, 2, 3] = 0.5
+pf = save("frac.nii.gz", frac)
+nan = truth.astype(np.float32)
+nan[1, 2, 3] = np.nan
+pnan = save("nan.nii.gz", nan)
+for pbad, needle in ((pn, "negative"), (pf, "non-integer"), (pnan, "NaN")):
+    name = os.path.basename(pbad)
+    bad(["score", "--ref", paths[0], "--ref", pbad, pp], f"{name}: voxel (1,2,3) holds", f"rater {name}")
+    bad(["score", "--ref", paths[0], "--ref", paths[1], "--ref", pbad, pp], needle, f"third rater {name}")
+    bad(["consensus", paths[0], pbad, "-o", os.path.join(WORK, "x.nii.gz")], f"{name}: voxel (1,2,3) holds",
+        f"consensus rater {name}")
+    bad(["score", pbad, pp], f"{name}: voxel (1,2,3) holds", f"one-rater form, {name}")
 small = save("small.nii.gz", np.zeros((40, 36, 23), np.uint8))
 bad(["score", "--ref", paths[0], "--ref", small, pp], "small.nii.gz", "rater geometry")
 bad(["consensus", paths[0], "-o", os.path.join(WORK, "x.nii.gz")], "at least 2", "one rater")
@@ -184,8 +231,6 @@ bad(["consensus", *paths, "-o", os.path.join(WORK, "co.nii.gz"), "--probability"
 check(not os.path.exists(os.path.join(WORK, "co.nii.gz")), "nothing written when --probability is refused")
 bad(["consensus", *paths, "-o", os.path.join(WORK, "nodir", "co.nii.gz")], "does not exist",
     "consensus -o into a folder that does not exist")
-rc, out, err = run("consensus", paths[0], p2, "-o", os.path.join(WORK, "x.nii.gz"))
-check("(choose a label with --label)" in err, f"consensus suggests --label: {err!r}")
 bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
 rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
 check(rc == 0, "with --label, multi-label raters are accepted")
