@@ -229,19 +229,25 @@ int cmd_consensus(int argc, char **argv) {
     memset(&result, 0, sizeof result);
     sa_error err;
     rc = EXIT_BAD_INPUT;
+    /* every bad rater gets its own line: each that cannot be read, each whose
+     * values are not a mask (value > 0, or == --label, as segarena score reads
+     * it) and, when all were read, each whose geometry differs from the first's */
+    int bad = 0;
     for (size_t i = 0; i < c.n; i++)
         if (jobs[i].rc) {
             fprintf(stderr, "segarena consensus: %s\n", jobs[i].err.msg);
-            goto done;
+            bad = 1;
         }
-    /* a rater's mask is value > 0 (or == --label), as segarena score reads it */
+    const int all_read = !bad;
     for (size_t i = 0; i < c.n; i++) {
-        if ((i > 0 && sa_image_same_geometry(&jobs[0].image, jobs[0].path, &jobs[i].image, jobs[i].path, &err)) ||
+        if (jobs[i].rc) continue;
+        if ((all_read && i > 0 && sa_image_same_geometry(&jobs[0].image, jobs[0].path, &jobs[i].image, jobs[i].path, &err)) ||
             sa_mask_from_image(&jobs[i].image, jobs[i].path, c.label, &masks[i], &err)) {
             fprintf(stderr, "segarena consensus: %s\n", err.msg);
-            goto done;
+            bad = 1;
         }
     }
+    if (bad) goto done;
     sa_grid grid;
     sa_image_grid(&jobs[0].image, &grid);
     if (sa_consensus_on_device((const uint8_t *const *)masks, c.n, &grid, &c.options, c.device, &result, &err)) {

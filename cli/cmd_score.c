@@ -291,6 +291,16 @@ static int parse_args(int argc, char **argv, score_cli *c) {
     return EXIT_OK;
 }
 
+/* A failed case's problems, one stderr line each ("segarena score: <file>: <problem>"). */
+static void print_problems(const char *error) {
+    for (const char *line = error; *line;) {
+        size_t n = strcspn(line, "\n");
+        fprintf(stderr, "segarena score: %.*s\n", (int)n, line);
+        line += n;
+        if (*line) line++;
+    }
+}
+
 static int score_one_pair(const score_cli *c) {
     case_result *r = calloc(1, sizeof *r);
     if (!r) {
@@ -302,7 +312,7 @@ static int score_one_pair(const score_cli *c) {
     score_case(&c->settings, c->settings.options.score.threads, r);
     int status = EXIT_OK;
     if (r->failed) {
-        fprintf(stderr, "segarena score: %s\n", r->error);
+        print_problems(r->error);
         status = EXIT_BAD_INPUT;
     } else if (c->format == FORMAT_JSON) {
         json_writer w;
@@ -558,7 +568,7 @@ static int score_folders(const score_cli *c) {
     for (size_t i = 0; i < n; i++)
         if (cases[i].failed) {
             failed++;
-            fprintf(stderr, "segarena score: %s\n", cases[i].error);
+            print_problems(cases[i].error);
         }
     if (too_many_labels) { /* no results: some case would lack some labels */
         free(cases);

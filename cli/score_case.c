@@ -20,9 +20,23 @@ static double now_seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* Adds one problem line to the case's error (lines joined by '\n': every bad
+ * file gets its own line). Lines that no longer fit are counted, and the last
+ * line says how many were left out. */
 static void fail(case_result *res, const char *msg) {
+    static const char more[] = "\n(%zu more problems not shown)";
+    size_t len = strlen(res->error), need = strlen(msg) + (len ? 1 : 0);
     res->failed = 1;
-    snprintf(res->error, sizeof res->error, "%s", msg);
+    if (res->problems_left_out == 0 && len + need + sizeof more + 20 < sizeof res->error) {
+        snprintf(res->error + len, sizeof res->error - len, "%s%s", len ? "\n" : "", msg);
+        return;
+    }
+    if (res->problems_left_out++ > 0) { /* drop the previous count line */
+        char *nl = strrchr(res->error, '\n');
+        if (nl) *nl = '\0';
+        len = strlen(res->error);
+    }
+    snprintf(res->error + len, sizeof res->error - len, more, res->problems_left_out);
 }
 
 static int cmp_long(const void *a, const void *b) {
@@ -35,13 +49,18 @@ static int cmp_long(const void *a, const void *b) {
 static int union_labels(read_job *jobs, size_t n, case_result *res) {
     long all[SCORE_MAX_LABELS];
     size_t count = 0;
-    for (size_t f = 0; f < n; f++) {
+    for (size_t i = 1; i <= n; i++) { /* the references first, then the prediction */
+        size_t f = i % n;
         long *labels = NULL;
         size_t nl = 0;
         sa_error err;
         if (sa_image_labels(&jobs[f].image, jobs[f].path, &labels, &nl, &err)) {
-            fail(res, err.msg);
-            return -1;
+            fail(res, err.msg); /* and on to the other files: each bad one gets its line */
+            continue;
+        }
+        if (res->failed) { /* a file before this one is bad: its labels do not matter */
+            free(labels);
+            continue;
         }
         for (size_t i = 0; i < nl; i++) {
             size_t k = 0;
@@ -60,6 +79,7 @@ static int union_labels(read_job *jobs, size_t n, case_result *res) {
         }
         free(labels);
     }
+    if (res->failed) return -1;
     qsort(all, count, sizeof *all, cmp_long);
     res->n_blocks = count;
     memcpy(res->block_label, all, count * sizeof *all);
@@ -94,8 +114,12 @@ static int score_label(const score_settings *s, read_job *jobs, size_t n_refs, s
     long label = res->block_label[b];
     int rc = -1;
     sa_error err;
-    for (size_t f = 0; f <= n_refs; f++)
-        if (mask_for(&jobs[f], label, &masks[f], &owned[f], res)) goto done;
+    /* every file's mask, the references' first: each bad file gets its line */
+    for (size_t i = 1; i <= n_refs + 1; i++) {
+        size_t f = i % (n_refs + 1);
+        mask_for(&jobs[f], label, &masks[f], &owned[f], res);
+    }
+    if (res->failed) goto done;
     /* The reference's grid (the first rater's with several): the geometry
      * check lets the prediction's spacing differ by up to 1e-4, and a
      * contestant's header must not move distances, NSD, volumes or the lesion
@@ -165,6 +189,7 @@ void score_case(const score_settings *s, int threads, case_result *res) {
     double start = now_seconds();
     res->failed = 0;
     res->error[0] = 0;
+    res->problems_left_out = 0;
     res->n_blocks = 0;
     res->threads_used = threads;
     res->gpu_used = 0;
@@ -180,20 +205,36 @@ void score_case(const score_settings *s, int threads, case_result *res) {
     read_images(jobs, n_refs + 1, threads);
     sa_error err;
 
-    for (size_t i = 1; i <= n_refs + 1; i++) { /* the references' errors first, then the prediction's */
+    /* Every bad file gets its own line (the references' first, then the
+     * prediction's): files that cannot be read; with all read, each file whose
+     * geometry differs from the (first) reference's; and, once something is
+     * wrong, the values of the files not yet named (the mask conversion below
+     * checks them when nothing is). */
+    int named[SA_MAX_RATERS + 1] = {0};
+    for (size_t i = 1; i <= n_refs + 1; i++) {
         size_t f = i % (n_refs + 1);
         if (jobs[f].rc) {
             fail(res, jobs[f].err.msg);
-            goto done;
+            named[f] = 1;
         }
     }
-    for (size_t f = 2; f <= n_refs; f++)
-        if (sa_image_same_geometry(&jobs[1].image, jobs[1].path, &jobs[f].image, jobs[f].path, &err)) {
-            fail(res, err.msg);
-            goto done;
+    if (!res->failed) {
+        for (size_t i = 2; i <= n_refs + 1; i++) {
+            size_t f = i % (n_refs + 1);
+            if (sa_image_same_geometry(&jobs[1].image, jobs[1].path, &jobs[f].image, jobs[f].path, &err)) {
+                fail(res, err.msg);
+                named[f] = 1;
+            }
         }
-    if (sa_image_same_geometry(&jobs[1].image, jobs[1].path, &jobs[0].image, jobs[0].path, &err)) {
-        fail(res, err.msg);
+    }
+    if (res->failed) {
+        for (size_t i = 1; i <= n_refs + 1; i++) {
+            size_t f = i % (n_refs + 1);
+            uint8_t *mask = NULL;
+            if (!named[f] && !jobs[f].rc && sa_mask_from_image(&jobs[f].image, jobs[f].path, -1, &mask, &err))
+                fail(res, err.msg);
+            free(mask);
+        }
         goto done;
     }
     const sa_image *ref = &jobs[1].image;

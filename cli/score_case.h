@@ -33,8 +33,9 @@ typedef struct case_geometry {
 typedef struct case_result {
     char case_id[256];
     char ref_path[4096], pred_path[4096]; /* ref_path: one-reference mode only */
-    int failed;                           /* 1: error holds "<file>: <problem>" */
-    char error[1024];
+    int failed;                           /* 1: error holds "<file>: <problem>" lines */
+    char error[8192];                     /* one line per bad file, joined by '\n' */
+    size_t problems_left_out;             /* lines that did not fit (said in the last line) */
     case_geometry geometry;
     size_t n_blocks;                    /* one per label (1 in binary mode) */
     long block_label[SCORE_MAX_LABELS]; /* -1: binary mode (> 0) */

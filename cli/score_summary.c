@@ -63,7 +63,10 @@ void print_cases_table(FILE *out, const case_result *cases, size_t n) {
     for (size_t c = 0; c < n; c++) {
         const case_result *r = &cases[c];
         if (r->failed) {
-            fprintf(out, "%-24s %-6s FAILED: %s\n", r->case_id, "-", r->error);
+            fprintf(out, "%-24s %-6s FAILED: ", r->case_id, "-");
+            for (const char *e = r->error; *e; e++) /* one row: the problems joined by "; " */
+                fputs(*e == '\n' ? "; " : (char[2]){*e, 0}, out);
+            fputc('\n', out);
             continue;
         }
         for (size_t b = 0; b < r->n_blocks; b++) {

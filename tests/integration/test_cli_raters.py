@@ -220,8 +220,18 @@ for pbad, needle in ((pn, "negative"), (pf, "non-integer"), (pnan, "NaN")):
     bad(["consensus", paths[0], pbad, "-o", os.path.join(WORK, "x.nii.gz")], f"{name}: voxel (1,2,3) holds",
         f"consensus rater {name}")
     bad(["score", pbad, pp], f"{name}: voxel (1,2,3) holds", f"one-rater form, {name}")
+# every bad rater gets its own line
+miss = [os.path.join(WORK, f"missing{k}.nii.gz") for k in (1, 2)]
+rc, out, err = run("consensus", miss[0], paths[0], miss[1], pn, pf, "-o", os.path.join(WORK, "x.nii.gz"))
+lines = [l for l in err.splitlines() if l.strip()]
+check(rc == 2 and len(lines) == 4 and miss[0] in lines[0] and miss[1] in lines[1] and pn in lines[2] and pf in lines[3],
+      f"consensus: two missing raters, a negative and a fractional one: four lines: {rc} {lines}")
 small = save("small.nii.gz", np.zeros((40, 36, 23), np.uint8))
 bad(["score", "--ref", paths[0], "--ref", small, pp], "small.nii.gz", "rater geometry")
+rc, out, err = run("consensus", paths[0], small, pn, small, "-o", os.path.join(WORK, "x.nii.gz"))
+lines = [l for l in err.splitlines() if l.strip()]
+check(rc == 2 and len(lines) == 3 and "geometry" in lines[0] and pn in lines[1] and "geometry" in lines[2],
+      f"consensus: two raters of another size and a negative one: three lines: {rc} {lines}")
 bad(["consensus", paths[0], "-o", os.path.join(WORK, "x.nii.gz")], "at least 2", "one rater")
 # an output that cannot be written is refused before any work (it was exit 1, after it)
 bad(["consensus", *paths, "-o", os.path.join(WORK, "co.txt")], "co.txt: unsupported output format",

@@ -337,6 +337,48 @@ rc, out, err = run("score", "--help")
 check(rc == 0 and all(w in out for w in ("6 face", "numpy", "empty_reference", "tau")), "help states conventions")
 check("0.30000000000000004" in out and "0.35" in out, "help warns of the rounding of a distance equal to tau")
 
+# --- every bad input file gets its own line (it was the first one only) ---
+def problem_lines(*args):
+    rc, out, err = run(*args)
+    return rc, out, [l for l in err.splitlines() if l.strip()]
+
+pfrac = save("both_frac.nii.gz", half)
+pneg = save("both_neg.nii.gz", neg)
+rc, out, lines = problem_lines("score", pfrac, pneg)
+check(rc == 2 and out == "" and len(lines) == 2 and pfrac in lines[0] and "non-integer" in lines[0]
+      and pneg in lines[1] and "negative" in lines[1], f"both inputs bad: two lines: {rc} {lines}")
+m1, m2 = os.path.join(WORK, "missing1.nii.gz"), os.path.join(WORK, "missing2.nii.gz")
+rc, out, lines = problem_lines("score", "--ref", m1, "--ref", m2, good)
+check(rc == 2 and len(lines) == 2 and m1 in lines[0] and m2 in lines[1] and all("no such file" in l for l in lines),
+      f"two missing --ref: two lines: {rc} {lines}")
+rc, out, lines = problem_lines("score", m1, pfrac)
+check(rc == 2 and len(lines) == 2 and m1 in lines[0] and pfrac in lines[1],
+      f"a missing REF and a bad PRED: two lines: {rc} {lines}")
+other = save("both_other_size.nii.gz", np.zeros((6, 6, 7), np.uint8))
+rc, out, lines = problem_lines("score", "--ref", good, "--ref", other, "--ref", pfrac, pneg)
+check(rc == 2 and len(lines) == 3 and "geometry" in lines[0] and other in lines[0]
+      and any(pfrac in l for l in lines[1:]) and any(pneg in l for l in lines[1:]),
+      f"a rater of another size, a fractional rater, a negative prediction: three lines: {rc} {lines}")
+rc, out, lines = problem_lines("score", pfrac, pneg, "--label", "all")
+check(rc == 2 and len(lines) == 2 and pfrac in lines[0] and pneg in lines[1], f"--label all: two lines: {lines}")
+# more problems than fit: the last line says how many were left out, none is lost silently
+longdir = os.path.join(WORK, "l" * 200)
+os.makedirs(longdir, exist_ok=True)
+many = [os.path.join(longdir, f"{'m' * 40}{k:02d}.nii.gz") for k in range(32)]
+rc, out, lines = problem_lines("score", *sum((["--ref", p] for p in many), []), os.path.join(longdir, "pred.nii.gz"))
+left = lines[-1] if lines else ""
+shown = len(lines) - 1
+check(rc == 2 and left.startswith("segarena score: (") and left.endswith(" more problems not shown)")
+      and shown + int(left.split("(")[1].split()[0]) == 33 and all("no such file" in l for l in lines[:-1]),
+      f"33 missing files: {shown} lines shown, then {left!r}")
+fr, fp = os.path.join(WORK, "bad_ref_dir"), os.path.join(WORK, "bad_pred_dir")
+os.makedirs(fr), os.makedirs(fp)
+shutil.copy(pfrac, os.path.join(fr, "c1.nii.gz")), shutil.copy(pneg, os.path.join(fp, "c1.nii.gz"))
+rc, out, lines = problem_lines("score", "--ref-dir", fr, "--pred-dir", fp, "--json")
+res = json.loads(out) if out else {}
+err_field = res.get("cases", [{}])[0].get("error", "") if res.get("cases") else ""
+check(rc == 2 and len(lines) == 2 and err_field.count("\n") == 1, f"folder mode: a case's two bad files: {lines} {err_field!r}")
+
 # --- the file named is the file read: a stale X.nii beside X.nii.gz is never read
 # in its place (ITK's niftilib looks files up by base name; a 2D file goes to ITK) ---
 twin = os.path.join(WORK, "twin")
