@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -51,7 +53,10 @@ static const char help_text[] =
     "  --json          JSON output (the spec's shape: metrics, conventions, inputs, engine)\n"
     "  --csv           CSV output, one row per case and label\n"
     "  -o FILE         folder mode: also write the per-case results to FILE\n"
-    "                  (.json: JSON, anything else: CSV)\n"
+    "                  (.json: JSON, anything else: CSV), atomically (a temporary\n"
+    "                  FILE.tmp-XXXXXX beside it, renamed over it at the end),\n"
+    "                  made before any case is scored: a FILE that cannot be\n"
+    "                  written (no such folder, a folder, '') is bad input, exit 2\n"
     "  --reader R      auto (default), itk or native: how NIfTI files are read\n"
     "  --lesions       also lesion-wise detection (MSSEG 2016 rule):\n"
     "    --connectivity 6|18|26   lesions are connected components (default 6)\n"
@@ -442,29 +447,94 @@ static void write_folder_json(FILE *out, const score_cli *c, const case_result *
     jw_end(&w);
 }
 
-static int write_results_file(const score_cli *c, const case_result *cases, size_t n) {
+/* The -o file of folder mode, written atomically: a temporary file made
+ * beside it before any case is scored (a path that cannot be written is then
+ * bad input, said at once, not an internal error after all the work), renamed
+ * over it once the results are in. */
+typedef struct results_file {
+    char tmp[PATH_MAX + 32];
+    FILE *f;
+} results_file;
+
+/* 0, or -1 with one line naming the path printed (exit status 2). */
+static int results_file_open(const char *path, results_file *out) {
+    out->f = NULL;
+    out->tmp[0] = '\0';
+    if (!*path) {
+        fputs("segarena score: -o '': no file name given\n", stderr);
+        return -1;
+    }
+    size_t len = strlen(path);
+    struct stat st;
+    if (path[len - 1] == '/') {
+        fprintf(stderr, "segarena score: %s: names a folder; -o takes a file name\n", path);
+        return -1;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "segarena score: %s: is a folder; -o takes a file name\n", path);
+        return -1;
+    }
+    if (len + 16 > sizeof out->tmp) {
+        fprintf(stderr, "segarena score: %s: path too long\n", path);
+        return -1;
+    }
+    snprintf(out->tmp, sizeof out->tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(out->tmp);
+    if (fd < 0) {
+        int e = errno;
+        const char *slash = strrchr(path, '/');
+        char folder[PATH_MAX];
+        snprintf(folder, sizeof folder, "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1,
+                 slash ? path : ".");
+        if (stat(folder, &st) != 0)
+            fprintf(stderr, "segarena score: %s: cannot write: its folder %s does not exist\n", path, folder);
+        else if (!S_ISDIR(st.st_mode))
+            fprintf(stderr, "segarena score: %s: cannot write: %s is not a folder\n", path, folder);
+        else
+            fprintf(stderr, "segarena score: %s: cannot write in %s: %s\n", path, folder, strerror(e));
+        out->tmp[0] = '\0';
+        return -1;
+    }
+    /* mkstemp makes it 0600; the results get the mode a new file gets (no
+     * thread runs yet, so reading the umask by setting it is safe here) */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(out->f = fdopen(fd, "w"))) {
+        fprintf(stderr, "segarena score: %s: cannot write: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(out->tmp);
+        out->tmp[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes the temporary file (every way out that does not commit it). */
+static void results_file_discard(results_file *r) {
+    if (r->f) fclose(r->f);
+    if (r->tmp[0]) unlink(r->tmp);
+    r->f = NULL;
+    r->tmp[0] = '\0';
+}
+
+static int write_results_file(const score_cli *c, results_file *r, const case_result *cases, size_t n) {
     size_t len = strlen(c->output);
     int as_json = len >= 5 && !strcmp(c->output + len - 5, ".json");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", c->output);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "segarena score: %s: cannot write: %s\n", c->output, strerror(errno));
-        return -1;
-    }
     if (as_json) {
-        write_folder_json(f, c, cases, n);
+        write_folder_json(r->f, c, cases, n);
     } else {
-        write_csv_header(f);
-        for (size_t i = 0; i < n; i++) write_csv_rows(f, &c->settings, &cases[i]);
+        write_csv_header(r->f);
+        for (size_t i = 0; i < n; i++) write_csv_rows(r->f, &c->settings, &cases[i]);
     }
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, c->output) != 0) {
+    int bad = ferror(r->f);
+    bad |= fclose(r->f) != 0;
+    r->f = NULL;
+    if (bad || rename(r->tmp, c->output) != 0) {
         fprintf(stderr, "segarena score: %s: cannot write: %s\n", c->output, strerror(errno));
-        remove(tmp);
+        results_file_discard(r);
         return -1;
     }
+    r->tmp[0] = '\0';
     return 0;
 }
 
@@ -531,7 +601,7 @@ static int complete_labels(const score_cli *c, case_result *cases, size_t n) {
     return 0;
 }
 
-static int score_folders(const score_cli *c) {
+static int score_folders_into(const score_cli *c, results_file *results) {
     case_result *cases;
     size_t n;
     if (match_cases(c, &cases, &n)) return EXIT_BAD_INPUT;
@@ -585,9 +655,17 @@ static int score_folders(const score_cli *c) {
         fprintf(stdout, "\n%zu cases, %zu scored, %zu failed\n", n, n - failed, failed);
     }
     int status = failed ? EXIT_BAD_INPUT : EXIT_OK;
-    if (c->output && write_results_file(c, cases, n)) status = EXIT_INTERNAL;
+    if (results && write_results_file(c, results, cases, n)) status = EXIT_INTERNAL;
     free(cases);
     if (fflush(stdout) != 0) return EXIT_INTERNAL;
+    return status;
+}
+
+static int score_folders(const score_cli *c) {
+    results_file results = {{0}, NULL};
+    if (c->output && results_file_open(c->output, &results)) return EXIT_BAD_INPUT;
+    int status = score_folders_into(c, c->output ? &results : NULL);
+    results_file_discard(&results); /* a no-op once renamed into place */
     return status;
 }
 

@@ -217,6 +217,22 @@ res = json.load(open(json_out))
 check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] == 3, "results.json summary")
 check(res["summary"][">0"]["hd"]["std"] is not None, "summary std over three cases")
 check(out.startswith("case,label,compared_to,dice"), "folder CSV on stdout")
+check(not [f for f in os.listdir(WORK) if ".tmp" in f], f"no temporary file left: {os.listdir(WORK)}")
+# an -o that cannot be written is bad input, said before any case is scored (it was
+# exit 1, "internal error", after all of them): one line naming the path, nothing on stdout
+os.makedirs(os.path.join(WORK, "a_folder"), exist_ok=True)
+for target, needle in ((os.path.join(WORK, "no_such_folder", "r.csv"), "does not exist"),
+                       (os.path.join(WORK, "a_folder"), "is a folder"),
+                       (os.path.join(WORK, "a_folder") + "/", "names a folder"),
+                       (os.path.join(rd, "case0.nii.gz", "r.csv"), "is not a folder"),
+                       ("", "no file name")):
+    rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", target)
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(rc == 2 and out == "" and len(lines) == 1 and needle in lines[0]
+          and (target in lines[0] if target else "-o ''" in lines[0]),
+          f"-o {target!r}: rc {rc}, stdout {out[:60]!r}, stderr {lines}")
+check(not [f for f in os.listdir(WORK) if ".tmp" in f] and os.listdir(os.path.join(WORK, "a_folder")) == [],
+      "a refused -o leaves no temporary file")
 
 # folder mode with --label all: a label missing from a case is a both-empty block there
 ld, lp = os.path.join(WORK, "lrefs"), os.path.join(WORK, "lpreds")
