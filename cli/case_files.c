@@ -25,6 +25,22 @@ const char *case_id_of(const char *name, char *id, size_t size) {
     return NULL;
 }
 
+void rater_names(const char *const *paths, size_t n, char names[][RATER_NAME_SIZE]) {
+    for (size_t i = 0; i < n; i++) {
+        const char *file = strrchr(paths[i], '/');
+        file = file && file[1] ? file + 1 : paths[i];
+        char base[256];
+        if (!case_id_of(file, base, sizeof base)) snprintf(base, sizeof base, "%s", file);
+        snprintf(names[i], RATER_NAME_SIZE, "%s", base);
+        for (int k = 2;; k++) {
+            int taken = 0;
+            for (size_t j = 0; j < i && !taken; j++) taken = !strcmp(names[j], names[i]);
+            if (!taken) break;
+            snprintf(names[i], RATER_NAME_SIZE, "%s#%d", base, k);
+        }
+    }
+}
+
 static int cmp_case(const void *a, const void *b) {
     return strcmp(((const case_file *)a)->id, ((const case_file *)b)->id);
 }

@@ -18,4 +18,12 @@ int list_case_files(const char *dir, case_file **files, size_t *count, char *err
 /* The case id of a file name, or NULL if the name has no image extension. */
 const char *case_id_of(const char *name, char *id, size_t size);
 
+/* Raters' names, the one scheme of `segarena score --ref ...` and `segarena
+ * consensus`: the file name without its folder and image extension; a name an
+ * earlier rater already has (r1/case01.nii.gz, r2/case01.nii.gz) takes "#2",
+ * "#3", ... (the first number that makes it differ from every earlier name):
+ * case01, case01#2. Only the repeats change; the names are unique. */
+#define RATER_NAME_SIZE 280
+void rater_names(const char *const *paths, size_t n, char names[][RATER_NAME_SIZE]);
+
 #endif

@@ -41,8 +41,9 @@ static const char help_text[] =
     "                      (docs/gpu.md).\n"
     "  --json              print the estimates as JSON; raters are keyed by file name\n"
     "                      without extension, a name given earlier taking #2, #3, ...\n"
-    "                      (a/case01.nii.gz b/case01.nii.gz: case01, case01#2); each\n"
-    "                      entry also holds the path as given\n"
+    "                      (a/case01.nii.gz b/case01.nii.gz: case01, case01#2), as\n"
+    "                      segarena score --ref names them; each entry also holds\n"
+    "                      the path as given\n"
     "\n"
     "majority: a voxel is in the consensus when more than half of the K raters mark it.\n"
     "staple:   binary STAPLE (Warfield 2004): initial W = mean vote; prior = mean of\n"
@@ -134,36 +135,10 @@ static int parse(int argc, char **argv, consensus_cli *c) {
     return EXIT_OK;
 }
 
-#define RATER_NAME_SIZE 280
-
-static void rater_name(const char *path, char *id, size_t size) {
-    const char *base = strrchr(path, '/');
-    base = base && base[1] ? base + 1 : path;
-    if (!case_id_of(base, id, size)) snprintf(id, size, "%s", base);
-}
-
-/* Each rater's name in the output: its file name without the extension, and for a
- * name an earlier rater already has (rater1/case01.nii.gz, rater2/case01.nii.gz)
- * that name with "#2", "#3", ... (the next number no other rater has), so that the
- * JSON object's keys are unique. */
-static void rater_names(const consensus_cli *c, char names[][RATER_NAME_SIZE]) {
-    for (size_t i = 0; i < c->n; i++) {
-        char base[256];
-        rater_name(c->raters[i], base, sizeof base);
-        snprintf(names[i], RATER_NAME_SIZE, "%s", base);
-        for (int k = 2;; k++) {
-            int taken = 0;
-            for (size_t j = 0; j < i && !taken; j++) taken = !strcmp(names[j], names[i]);
-            if (!taken) break;
-            snprintf(names[i], RATER_NAME_SIZE, "%s#%d", base, k);
-        }
-    }
-}
-
 static void print_estimates(const consensus_cli *c, const sa_consensus_result *r, uint64_t voxels) {
     int staple = c->options.method == SA_CONSENSUS_STAPLE;
     char names[SA_MAX_RATERS][RATER_NAME_SIZE];
-    rater_names(c, names);
+    rater_names(c->raters, c->n, names);
     if (c->json) {
         json_writer w;
         jw_begin(&w, stdout, 1);

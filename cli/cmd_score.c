@@ -65,7 +65,9 @@ static const char help_text[] =
     "\n"
     "several raters (--ref given two or more times; each rater's mask is read as the\n"
     "one REF is: value > 0, or == L with --label, so 0/1 and 0/255 masks alike;\n"
-    "raters are named by their file names):\n"
+    "a rater is named by its file name without folder and extension, a name given\n"
+    "earlier taking #2, #3, ... (a/r.nii.gz b/r.nii.gz m01.nii.gz: r, r#2, m01), as\n"
+    "segarena consensus names them):\n"
     "  --consensus M   staple (default) or majority\n"
     "  --staple-region R  dilated_union (default: the raters' union dilated by 2\n"
     "                  voxels) or image (the whole image, as ITK's STAPLEImageFilter)\n"
@@ -156,23 +158,6 @@ static int parse_double(const char *s, double lo, double hi, double *out) {
     if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
     *out = v;
     return 0;
-}
-
-/* A rater's id: its file name without folder and image extension; made unique. */
-static void name_raters(score_settings *s) {
-    for (size_t i = 0; i < s->n_raters; i++) {
-        const char *base = strrchr(s->rater_paths[i], '/');
-        base = base && base[1] ? base + 1 : s->rater_paths[i];
-        char id[256];
-        if (!case_id_of(base, id, sizeof id)) snprintf(id, sizeof id, "%s", base);
-        snprintf(s->rater_ids[i], sizeof s->rater_ids[i], "%.63s", id);
-    }
-    for (size_t i = 0; i < s->n_raters; i++)
-        for (size_t j = 0; j < s->n_raters; j++)
-            if (i != j && !strcmp(s->rater_ids[i], s->rater_ids[j])) {
-                for (size_t k = 0; k < s->n_raters; k++) snprintf(s->rater_ids[k], sizeof s->rater_ids[k], "%zu", k + 1);
-                return;
-            }
 }
 
 static int parse_args(int argc, char **argv, score_cli *c) {
@@ -279,7 +264,7 @@ static int parse_args(int argc, char **argv, score_cli *c) {
         } else {
             c->settings.n_raters = c->n_refs;
             for (size_t i = 0; i < c->n_refs; i++) c->settings.rater_paths[i] = c->refs[i];
-            name_raters(&c->settings);
+            rater_names(c->settings.rater_paths, c->n_refs, c->settings.rater_ids);
         }
     } else {
         if (n_pos != 2) return usage_error("%s", "needs REF and PRED (or --ref-dir and --pred-dir)");

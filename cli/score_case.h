@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "case_files.h"
 #include "datasets.h"
 #include "metrics.h"
 
@@ -19,7 +20,7 @@ typedef struct score_settings {
     /* several raters (--ref R1 --ref R2 ...): n_raters >= 2 */
     size_t n_raters;
     const char *rater_paths[SA_MAX_RATERS];
-    char rater_ids[SA_MAX_RATERS][64];
+    char rater_ids[SA_MAX_RATERS][RATER_NAME_SIZE]; /* rater_names() (case_files.h) */
     /* tau and threads (score), consensus, lesions, human reference */
     sa_multi_options options;
 } score_settings;

@@ -120,7 +120,7 @@ void write_csv_rows(FILE *out, const score_settings *s, const case_result *r) {
         fputc('\n', out);
         return;
     }
-    char name[96];
+    char name[RATER_NAME_SIZE + 16];
     for (size_t b = 0; b < r->n_blocks; b++) {
         const sa_multi_result *mr = r->multi[b];
         if (!mr) {

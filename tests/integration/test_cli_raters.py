@@ -156,6 +156,20 @@ check(rc == 0 and list(res.get("raters", {})) == ["case01", "case01#2", "case01#
 rc, out, err = run("consensus", *same_name, "-o", os.path.join(WORK, "same_name.nii.gz"))
 check(rc == 0 and [l.split()[0] for l in out.splitlines()[-3:]] == ["case01", "case01#2", "case01#2#2"],
       f"consensus text: same file names: {out}")
+# segarena score names its raters the same way (it renamed every rater 1..K)
+three_names = same_name[:2] + [paths[2]]
+rc, out, err = run("score", *sum((["--ref", p] for p in three_names), []), pp, "--json", "--human-reference")
+res = json.loads(out, object_pairs_hook=no_duplicates) if rc == 0 else {}
+want = ["case01", "case01#2", "r3"]
+check(rc == 0 and list(res.get("raters", {})) == want and list(res.get("staple", {})) == want
+      and list(res.get("human_reference", {})) == want and res["inputs"]["raters"] == dict(zip(want, three_names)),
+      f"score: two raters share a file name: {list(res.get('raters', {}))} {err}")
+rc, out, err = run("score", *sum((["--ref", p] for p in same_name), []), pp, "--csv")
+rows = [r["compared_to"] for r in csv.DictReader(out.splitlines())]
+check(rc == 0 and rows == ["consensus", "rater:case01", "rater:case01#2", "rater:case01#2#2", "rater_mean"],
+      f"score csv: the consensus' scheme: {rows}")
+rc, out, err = run("consensus", *three_names, "-o", os.path.join(WORK, "three.nii.gz"), "--json")
+check(rc == 0 and list(json.loads(out)["raters"]) == want, "consensus and score: one scheme")
 identical = [save(f"same{k}.nii.gz", truth.astype(np.uint8)) for k in range(2)]
 rc, out, err = run("consensus", *identical, "-o", os.path.join(WORK, "same.nii.gz"), "--json")
 res = json.loads(out)

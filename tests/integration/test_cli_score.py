@@ -134,7 +134,9 @@ m = json.loads(out)["metrics"] if rc == 0 else {}
 check(close(m.get("hd"), hi, 1e-15) and m.get("nsd", 1) < 1, f"the reference decides, swapped: {m.get('hd')}")
 rc, out, err = run("score", "--ref", sp_ref, "--ref", sp_ref, sp_pred, "--json", "--tau", "1")
 res = json.loads(out) if rc == 0 else {}
-check(rc == 0 and res["consensus"]["hd"] == 1 and res["raters"]["1"]["hd"] == 1,
+rater1 = os.path.basename(sp_ref).split(".")[0]  # the same file twice: its name, then name#2
+check(rc == 0 and res["consensus"]["hd"] == 1 and res["raters"][rater1]["hd"] == 1
+      and res["raters"][rater1 + "#2"]["hd"] == 1,
       f"several raters: the first rater's spacing: {err} {res.get('consensus', {}).get('hd')}")
 
 # --- empty masks: null with a reason, never NaN ---
