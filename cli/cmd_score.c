@@ -51,7 +51,7 @@ static const char help_text[] =
     "                  output says which ran (docs/gpu.md). The GPU takes up to 15\n"
     "                  raters (auto uses the CPU beyond).\n"
     "  --json          JSON output (the spec's shape: metrics, conventions, inputs, engine)\n"
-    "  --csv           CSV output, one row per case and label\n"
+    "  --csv           CSV output, one row per case and label (not with --json)\n"
     "  -o FILE         folder mode: also write the per-case results to FILE\n"
     "                  (.json: JSON, anything else: CSV), atomically (a temporary\n"
     "                  FILE.tmp-XXXXXX beside it, renamed over it at the end),\n"
@@ -237,10 +237,11 @@ static int parse_args(int argc, char **argv, score_cli *c) {
             c->ref_dir = value;
         } else if (!strcmp(a, "--pred-dir")) {
             c->pred_dir = value;
-        } else if (!strcmp(a, "--json")) {
-            c->format = FORMAT_JSON;
-        } else if (!strcmp(a, "--csv")) {
-            c->format = FORMAT_CSV;
+        } else if (!strcmp(a, "--json") || !strcmp(a, "--csv")) {
+            int want = !strcmp(a, "--json") ? FORMAT_JSON : FORMAT_CSV;
+            if (c->format != FORMAT_REPORT && (int)c->format != want)
+                return usage_error("%s", "--csv and --json exclude each other");
+            c->format = want;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option '%s'", a);
         } else if (n_pos < 2) {

@@ -407,13 +407,21 @@ int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
 
 /* ---- geometry comparison ---- */
 
+/* v, with -0 written as 0 (a negated zero, as ITK's RAS to LPS flip makes, is
+ * zero all the same). */
+static double no_negative_zero(double v) {
+    return v == 0 ? 0.0 : v;
+}
+
 static void describe_geometry(const sa_image *img, char *buf, size_t cap) {
-    const double *d = img->direction;
+    double d[9], o[3];
+    for (int i = 0; i < 9; i++) d[i] = no_negative_zero(img->direction[i]);
+    for (int i = 0; i < 3; i++) o[i] = no_negative_zero(img->origin[i]);
     snprintf(buf, cap,
              "size %zux%zux%zu spacing %.9gx%.9gx%.9g origin (%.9g, %.9g, %.9g) "
              "direction (%.6g %.6g %.6g; %.6g %.6g %.6g; %.6g %.6g %.6g)",
              img->size[0], img->size[1], img->size[2], img->spacing[0], img->spacing[1],
-             img->spacing[2], img->origin[0], img->origin[1], img->origin[2], d[0], d[1], d[2],
+             img->spacing[2], o[0], o[1], o[2], d[0], d[1], d[2],
              d[3], d[4], d[5], d[6], d[7], d[8]);
 }
 

@@ -135,8 +135,8 @@ check(close(m.get("hd"), hi, 1e-15) and m.get("nsd", 1) < 1, f"the reference dec
 rc, out, err = run("score", "--ref", sp_ref, "--ref", sp_ref, sp_pred, "--json", "--tau", "1")
 res = json.loads(out) if rc == 0 else {}
 rater1 = os.path.basename(sp_ref).split(".")[0]  # the same file twice: its name, then name#2
-check(rc == 0 and res["consensus"]["hd"] == 1 and res["raters"][rater1]["hd"] == 1
-      and res["raters"][rater1 + "#2"]["hd"] == 1,
+check(rc == 0 and res["consensus"]["hd"] == 1 and res["raters"].get(rater1, {}).get("hd") == 1
+      and res["raters"].get(rater1 + "#2", {}).get("hd") == 1,
       f"several raters: the first rater's spacing: {err} {res.get('consensus', {}).get('hd')}")
 
 # --- empty masks: null with a reason, never NaN ---
@@ -396,6 +396,17 @@ rc, out, lines = problem_lines("score", "--ref-dir", fr, "--pred-dir", fp, "--js
 res = json.loads(out) if out else {}
 err_field = res.get("cases", [{}])[0].get("error", "") if res.get("cases") else ""
 check(rc == 2 and len(lines) == 2 and err_field.count("\n") == 1, f"folder mode: a case's two bad files: {lines} {err_field!r}")
+
+# --- cosmetic: no negative zeros in geometry messages; --json with --csv is refused ---
+rc, out, lines = problem_lines("score", good, other)
+check(rc == 2 and len(lines) == 1 and "origin (0, 0, 0)" in lines[0] and "-0" not in lines[0]
+      and "direction (-1 0 0; 0 -1 0; 0 0 1)" in lines[0], f"geometry message without -0: {lines}")
+for pair in (("--json", "--csv"), ("--csv", "--json")):
+    rc, out, lines = problem_lines("score", good, good, *pair)
+    check(rc == 2 and out == "" and len(lines) == 1 and "--csv and --json exclude each other" in lines[0],
+          f"{pair}: refused: {rc} {lines}")
+rc, out, err = run("score", good, good, "--json", "--json")
+check(rc == 0 and json.loads(out)["metrics"]["dice"] == 1, "--json twice is --json")
 
 # --- the file named is the file read: a stale X.nii beside X.nii.gz is never read
 # in its place (ITK's niftilib looks files up by base name; a 2D file goes to ITK) ---
