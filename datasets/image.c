@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,24 +270,23 @@ static int output_format_compresses(const char *path, int *compress) {
     return -1;
 }
 
-/* Removes a temporary folder and whatever is left in it. */
-static void remove_temp_folder(const char *tmpdir) {
-    DIR *dir = opendir(tmpdir);
+void sa_remove_folder(const char *folder, int depth) {
+    DIR *dir = opendir(folder);
     if (dir) {
         struct dirent *ent;
         while ((ent = readdir(dir)) != NULL) {
             if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-            size_t len = strlen(tmpdir) + strlen(ent->d_name) + 2;
-            char *p = malloc(len);
-            if (p) {
-                snprintf(p, len, "%s/%s", tmpdir, ent->d_name);
-                unlink(p);
-                free(p);
-            }
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", folder, ent->d_name) >= (int)sizeof path) continue;
+            struct stat sb;
+            if (depth > 0 && lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+                sa_remove_folder(path, depth - 1);
+            else
+                unlink(path);
         }
         closedir(dir);
     }
-    rmdir(tmpdir);
+    rmdir(folder);
 }
 
 /* Moves every file of tmpdir except `last` into folder, then `last`: for
@@ -397,7 +397,7 @@ int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
         } else {
             rc = move_out_of_temp_folder(tmpdir, folder, base, path, err);
         }
-        remove_temp_folder(tmpdir);
+        sa_remove_folder(tmpdir, 0);
     }
     free(folder);
     free(tmpdir);

@@ -14,6 +14,11 @@
 extern "C" {
 #endif
 
+/* Removes folder and what is in it, down to `depth` levels of subfolders (0: its
+ * files only), never following a link (a link is removed, not what it names).
+ * Best effort: what cannot be removed stays. image.c, image_isolated.c. */
+void sa_remove_folder(const char *folder, int depth);
+
 /* Result of the native NIfTI reader besides 0 (read) and -1 (refused). */
 #define SA_NATIVE_NEEDS_ITK 1
 

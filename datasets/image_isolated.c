@@ -95,38 +95,6 @@ static int reap(pid_t pid, double deadline, int *killed) {
     }
 }
 
-/* Removes the private folder made for the helper and what the helper left in it:
- * the folders (and their links) image.c makes for ITK's NIfTI reads, which a
- * helper that crashed or was killed could not remove itself. */
-static void remove_private_folder(const char *folder) {
-    DIR *dir = opendir(folder);
-    if (dir) {
-        struct dirent *ent;
-        while ((ent = readdir(dir)) != NULL) {
-            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-            char sub[PATH_MAX];
-            if (snprintf(sub, sizeof sub, "%s/%s", folder, ent->d_name) >= (int)sizeof sub) continue;
-            struct stat sst;
-            DIR *inner = lstat(sub, &sst) == 0 && S_ISDIR(sst.st_mode) ? opendir(sub) : NULL;
-            if (inner) {
-                struct dirent *e2;
-                while ((e2 = readdir(inner)) != NULL) {
-                    if (strcmp(e2->d_name, ".") == 0 || strcmp(e2->d_name, "..") == 0) continue;
-                    char file[PATH_MAX];
-                    if (snprintf(file, sizeof file, "%s/%s", sub, e2->d_name) < (int)sizeof file)
-                        unlink(file);
-                }
-                closedir(inner);
-                rmdir(sub);
-            } else {
-                unlink(sub);
-            }
-        }
-        closedir(dir);
-    }
-    rmdir(folder);
-}
-
 /* The read in the helper, whose $TMPDIR is private_dir ("": its own). */
 static int read_in_helper(const char *path, const sa_image *like, const char *like_path,
                           int seconds, const char *private_dir, sa_image *out, sa_error *err) {
@@ -291,7 +259,10 @@ int sa_image_read_like_limited(const char *path, const sa_image *like, const cha
         }
     }
     int rc = read_in_helper(path, like, like_path, seconds, private_dir, out, err);
-    if (private_dir[0]) remove_private_folder(private_dir);
+    /* with what the helper left in it: the folders (and their links) image.c
+     * makes for ITK's NIfTI reads, which a helper that crashed or was killed
+     * could not remove itself */
+    if (private_dir[0]) sa_remove_folder(private_dir, 1);
     return rc;
 }
 
