@@ -161,14 +161,18 @@ static int itk_read_nifti_alone(const char *path, read_context *ctx, sa_image *o
         rc = sa_error_set(err, "%s: out of memory", path);
     } else {
         snprintf(dir, cap, "%s/segarena-itk-XXXXXX", tmp);
+        /* a folder or link that cannot be made is this host's fault (a full or
+         * unwritable $TMPDIR), not the file's: SA_IMAGE_READ_NOT_RUN */
         if (!mkdtemp(dir)) {
-            rc = sa_error_set(err, "%s: cannot create a private folder in %s for the ITK reader: %s",
-                              path, tmp, strerror(errno));
+            sa_error_set(err, "%s: cannot create a private folder in %s for the ITK reader: %s",
+                         path, tmp, strerror(errno));
+            rc = SA_IMAGE_READ_NOT_RUN;
         } else {
             snprintf(link, cap, "%s/image%s", dir, suffix);
             if (symlink(target, link) != 0) {
-                rc = sa_error_set(err, "%s: cannot link it into %s for the ITK reader: %s", path,
-                                  dir, strerror(errno));
+                sa_error_set(err, "%s: cannot link it into %s for the ITK reader: %s", path, dir,
+                             strerror(errno));
+                rc = SA_IMAGE_READ_NOT_RUN;
             } else {
                 sa_error inner = {{0}};
                 rc = sa_itk_read_file(link, header_check, ctx, out, &inner);
@@ -233,7 +237,7 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
     }
     if (rc != 0) {
         sa_image_free(out);
-        return rc == -2 ? -2 : -1;
+        return rc == -2 || rc == SA_IMAGE_READ_NOT_RUN ? rc : -1;
     }
     if (check_read_image(path, out, err) != 0) {
         sa_image_free(out);

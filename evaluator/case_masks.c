@@ -69,7 +69,7 @@ int sa_case_mask_read(const char *path, long label, const sa_case_masks *like, u
      * may be a contestant's output) */
     sa_image img;
     int rc = sa_image_read_like(path, &like->first, like->first_path, &img, err);
-    if (rc) return rc == -2 ? -2 : -1;
+    if (rc) return rc == -2 || rc == SA_IMAGE_READ_NOT_RUN ? rc : -1;
     rc = sa_mask_from_image(&img, path, label, mask, err);
     sa_image_free(&img);
     return rc;

@@ -183,6 +183,11 @@ static int score_case(job_context *c, const char *pred_path, char **result_json,
     sa_error perr;
     int rc = 0;
     int read_rc = sa_case_mask_read(pred_path, c->spec.label, &masks, &pred, &perr);
+    if (read_rc == SA_IMAGE_READ_NOT_RUN) { /* this host could not read it: retried */
+        sa_error_set(err, "%s", perr.msg);
+        sa_case_masks_free(&masks);
+        return -1;
+    }
     if (read_rc) {
         *wrong_geometry = read_rc == -2;
         snprintf(mask_problem, problem_size, "%s", perr.msg);

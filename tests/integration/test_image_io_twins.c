@@ -289,12 +289,45 @@ static void check_detached(void) {
     CHECK(entries_in(tmpdir) == 0);
 }
 
+/* A $TMPDIR where ITK's private folder cannot be made is the host's fault, not
+ * the file's: SA_IMAGE_READ_NOT_RUN, which the worker retries instead of failing
+ * the contestant's output. */
+static void check_unusable_tmpdir(void) {
+    char d[1100], path[1200], missing[1200];
+    case_dir(d, sizeof d, "unusable_tmpdir");
+    write_nifti(d, "x.nii.gz", 16, 0);
+    write_nifti(d, "scaled.nii.gz", 16, 2.0f); /* a rescale: ITK reads it, under AUTO too */
+    snprintf(path, sizeof path, "%s/x.nii.gz", d);
+    sa_image like;
+    sa_error err = {{0}};
+    CHECK(sa_image_read(path, &like, &err) == 0);
+    snprintf(path, sizeof path, "%s/scaled.nii.gz", d);
+    snprintf(missing, sizeof missing, "%s/no-such-folder", d);
+    setenv("TMPDIR", missing, 1);
+    sa_image img;
+    int rc = sa_image_read_like(path, &like, "x.nii.gz", &img, &err);
+    CHECK(rc == SA_IMAGE_READ_NOT_RUN);
+    CHECK(strstr(err.msg, "scaled.nii.gz") != NULL && strstr(err.msg, "private folder") != NULL);
+    if (rc == 0) sa_image_free(&img);
+    /* the command line's reads say so too (one line naming the file) */
+    rc = sa_image_read_with(path, SA_READER_ITK, &img, &err);
+    CHECK(rc == -1 && strstr(err.msg, "private folder") != NULL);
+    setenv("TMPDIR", tmpdir, 1);
+    sa_image_free(&like);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
         return 2;
     }
     snprintf(scratch, sizeof scratch, "%s", argv[1]);
+    /* its parents too: run alone on a fresh build, none of them exists yet */
+    for (char *slash = strchr(scratch + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(scratch, 0777);
+        *slash = '/';
+    }
     mkdir(scratch, 0777);
     /* a fresh TMPDIR, so that a folder left by an earlier run cannot count */
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp-XXXXXX", scratch);
@@ -305,6 +338,7 @@ int main(int argc, char **argv) {
     setenv("TMPDIR", tmpdir, 1);
     check_nifti_twins();
     check_detached();
+    check_unusable_tmpdir();
     CHECK(rmdir(tmpdir) == 0); /* empty: every private folder was removed */
     return test_report("test_image_io_twins");
 }
