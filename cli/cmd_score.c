@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,8 @@ static const char help_text[] =
     "  --csv           CSV output, one row per case and label (not with --json)\n"
     "  -o FILE         folder mode: also write the per-case results to FILE\n"
     "                  (.json: JSON, anything else: CSV), atomically (a temporary\n"
-    "                  FILE.tmp-XXXXXX beside it, renamed over it at the end),\n"
+    "                  FILE.tmp-XXXXXX beside it, renamed over it at the end,\n"
+    "                  removed when the run fails or is interrupted),\n"
     "                  made before any case is scored: a FILE that cannot be\n"
     "                  written (no such folder, a folder, '') is bad input, exit 2\n"
     "  --reader R      auto (default), itk or native: how NIfTI files are read\n"
@@ -442,6 +444,30 @@ typedef struct results_file {
     FILE *f;
 } results_file;
 
+/* The temporary file's name for the signal handler below: an interrupted run
+ * (Ctrl-C, a kill) removes it, then dies of the signal as it would have. */
+static char interrupted_tmp[PATH_MAX + 32];
+
+static void remove_tmp_and_die(int sig) {
+    if (interrupted_tmp[0]) unlink(interrupted_tmp); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void remove_tmp_on_signals(const char *tmp) {
+    snprintf(interrupted_tmp, sizeof interrupted_tmp, "%s", tmp);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = remove_tmp_and_die;
+        sigemptyset(&sa.sa_mask);
+        /* a signal the caller ignores (a background job's SIGINT) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 /* 0, or -1 with one line naming the path printed (exit status 2). */
 static int results_file_open(const char *path, results_file *out) {
     out->f = NULL;
@@ -492,11 +518,13 @@ static int results_file_open(const char *path, results_file *out) {
         out->tmp[0] = '\0';
         return -1;
     }
+    remove_tmp_on_signals(out->tmp);
     return 0;
 }
 
 /* Removes the temporary file (every way out that does not commit it). */
 static void results_file_discard(results_file *r) {
+    interrupted_tmp[0] = '\0';
     if (r->f) fclose(r->f);
     if (r->tmp[0]) unlink(r->tmp);
     r->f = NULL;
@@ -520,6 +548,8 @@ static int write_results_file(const score_cli *c, results_file *r, const case_re
         results_file_discard(r);
         return -1;
     }
+    /* after the rename: a signal in between unlinks a name that is gone */
+    interrupted_tmp[0] = '\0';
     r->tmp[0] = '\0';
     return 0;
 }

@@ -24,7 +24,7 @@ static double now_seconds(void) {
  * file gets its own line). Lines that no longer fit are counted, and the last
  * line says how many were left out. */
 static void fail(case_result *res, const char *msg) {
-    static const char more[] = "\n(%zu more problems not shown)";
+    static const char more[] = "\n(problems not shown: %zu more)";
     size_t len = strlen(res->error), need = strlen(msg) + (len ? 1 : 0);
     res->failed = 1;
     if (res->problems_left_out == 0 && len + need + sizeof more + 20 < sizeof res->error) {

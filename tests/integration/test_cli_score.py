@@ -386,8 +386,8 @@ many = [os.path.join(longdir, f"{'m' * 40}{k:02d}.nii.gz") for k in range(32)]
 rc, out, lines = problem_lines("score", *sum((["--ref", p] for p in many), []), os.path.join(longdir, "pred.nii.gz"))
 left = lines[-1] if lines else ""
 shown = len(lines) - 1
-check(rc == 2 and left.startswith("segarena score: (") and left.endswith(" more problems not shown)")
-      and shown + int(left.split("(")[1].split()[0]) == 33 and all("no such file" in l for l in lines[:-1]),
+check(rc == 2 and left.startswith("segarena score: (problems not shown: ") and left.endswith(" more)")
+      and shown + int(left.rsplit(": ", 1)[1].split()[0]) == 33 and all("no such file" in l for l in lines[:-1]),
       f"33 missing files: {shown} lines shown, then {left!r}")
 fr, fp = os.path.join(WORK, "bad_ref_dir"), os.path.join(WORK, "bad_pred_dir")
 os.makedirs(fr), os.makedirs(fp)
@@ -424,5 +424,38 @@ for reader in ("auto", "itk"):
                        "--json", "--reader", reader)
     dice = json.loads(out)["metrics"]["dice"] if rc == 0 else None
     check(rc == 0 and dice == 1, f"2D pred2d.nii.gz beside a stale pred2d.nii ({reader}): rc {rc} dice {dice} {err!r}")
+
+# an interrupted folder run (Ctrl-C, a kill) leaves no temporary -o file: the
+# handler removes it and the process dies of the signal. The run is made slow
+# enough (one thread, 40 cases of 96^3 speckle) that the signal comes while it
+# scores; the temporary file exists from before the first case.
+import signal  # noqa: E402
+import time  # noqa: E402
+slow_r, slow_p = os.path.join(WORK, "slow", "ref"), os.path.join(WORK, "slow", "pred")
+os.makedirs(slow_r)
+os.makedirs(slow_p)
+rng = np.random.default_rng(7)
+for i in range(40):
+    nib.save(nib.Nifti1Image((rng.random((96, 96, 96)) < 0.2).astype(np.uint8), np.eye(4)),
+             os.path.join(slow_r, f"c{i:02d}.nii.gz"))
+    nib.save(nib.Nifti1Image((rng.random((96, 96, 96)) < 0.2).astype(np.uint8), np.eye(4)),
+             os.path.join(slow_p, f"c{i:02d}.nii.gz"))
+for sig in (signal.SIGINT, signal.SIGTERM):
+    out_dir = os.path.join(WORK, "slow", f"out-{sig.name}")
+    os.makedirs(out_dir)
+    target = os.path.join(out_dir, "res.csv")
+    p = subprocess.Popen([SEGARENA, "score", "--ref-dir", slow_r, "--pred-dir", slow_p, "-o", target,
+                          "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         restore_signals=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and p.poll() is None and not any(
+            n.startswith("res.csv.tmp-") for n in os.listdir(out_dir)):
+        time.sleep(0.01)
+    had_tmp = any(n.startswith("res.csv.tmp-") for n in os.listdir(out_dir))
+    p.send_signal(sig)
+    rc = p.wait(timeout=60)
+    left = os.listdir(out_dir)
+    check(had_tmp and rc == -sig and left == [],
+          f"{sig.name} during a folder run: dies of it (rc {rc}), its temporary file removed ({left})")
 
 finish("test_cli_score")
