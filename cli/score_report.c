@@ -101,10 +101,10 @@ static void print_pair_block(FILE *out, const score_settings *s, const sa_scores
 /* One row of the multi-rater table: a metric against the consensus, each rater
  * and their mean. A mean over fewer raters than all is marked "(k/K)" (the last
  * column, so a longer cell shifts nothing); returns 1 when it was. */
-static int print_multi_row(FILE *out, const char *name, const sa_value *v, size_t n, sa_value mean,
-                           unsigned defined, unsigned raters) {
+static int print_multi_row(FILE *out, const char *name, const sa_value *v, size_t n, int rater_width,
+                           sa_value mean, unsigned defined, unsigned raters) {
     fprintf(out, "  %-23s", name);
-    for (size_t i = 0; i < n; i++) print_value(out, v[i], "", 12);
+    for (size_t i = 0; i < n; i++) print_value(out, v[i], "", i == 0 ? 12 : rater_width);
     int partial = !mean.reason && defined < raters;
     if (partial)
         fprintf(out, "%.6g (%u/%u)", mean.value, defined, raters);
@@ -128,8 +128,15 @@ static void print_multi_block(FILE *out, const score_settings *s, const sa_multi
     } else {
         fprintf(out, "  consensus majority: voxels marked by more than %zu of the %zu raters\n", k / 2, k);
     }
+    /* the raters' columns as wide as their longest name (never cut: two names
+     * may differ only at the end, "annotator_alice" and "annotator_alice#2") */
+    int rater_width = 12;
+    for (size_t i = 0; i < k; i++) {
+        size_t len = strlen(rater_id(s, i)) + 1;
+        if (len > (size_t)rater_width) rater_width = len > 200 ? 200 : (int)len;
+    }
     fprintf(out, "\n  %-23s%-12s", "metric", "consensus");
-    for (size_t i = 0; i < k; i++) fprintf(out, "%-12.11s", rater_id(s, i));
+    for (size_t i = 0; i < k; i++) fprintf(out, "%-*s", rater_width, rater_id(s, i));
     fprintf(out, "%-12s\n", "rater_mean");
     sa_value v[SA_MAX_RATERS + 1];
     size_t count;
@@ -139,14 +146,15 @@ static void print_multi_block(FILE *out, const score_settings *s, const sa_multi
     for (size_t m = 0; m < count; m++) {
         v[0] = sa_metric_get(&mr->vs_consensus.pair, &table[m]);
         for (size_t i = 0; i < k; i++) v[1 + i] = sa_metric_get(&mr->vs_rater[i].pair, &table[m]);
-        partial |= print_multi_row(out, table[m].name, v, k + 1, mean->pair[m], mean->pair_defined[m], mean->raters);
+        partial |= print_multi_row(out, table[m].name, v, k + 1, rater_width, mean->pair[m],
+                                   mean->pair_defined[m], mean->raters);
     }
     if (mr->vs_consensus.has_lesions) {
         const sa_lesion_metric_info *lt = sa_lesion_metric_table(&count);
         for (size_t m = 0; m < count; m++) {
             v[0] = lesion_metric_get(&mr->vs_consensus.lesions, &lt[m]);
             for (size_t i = 0; i < k; i++) v[1 + i] = lesion_metric_get(&mr->vs_rater[i].lesions, &lt[m]);
-            partial |= print_multi_row(out, lt[m].name, v, k + 1, mean->lesion[m], mean->lesion_defined[m],
+            partial |= print_multi_row(out, lt[m].name, v, k + 1, rater_width, mean->lesion[m], mean->lesion_defined[m],
                                        mean->raters);
         }
     }

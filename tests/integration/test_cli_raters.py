@@ -170,6 +170,16 @@ check(rc == 0 and rows == ["consensus", "rater:case01", "rater:case01#2", "rater
       f"score csv: the consensus' scheme: {rows}")
 rc, out, err = run("consensus", *three_names, "-o", os.path.join(WORK, "three.nii.gz"), "--json")
 check(rc == 0 and list(json.loads(out)["raters"]) == want, "consensus and score: one scheme")
+# the text report's table: long names that differ only at the end are shown whole
+# (the columns were cut at 11 characters: "annotator_a annotator_a")
+long_names = [save(os.path.join(d, "annotator_alice.nii.gz"), m.astype(np.uint8))
+              for d, m in zip(("rater1", "rater2"), raters)]
+rc, out, err = run("score", *sum((["--ref", p] for p in long_names), []), pp)
+header = next((l for l in out.splitlines() if l.split()[:2] == ["metric", "consensus"]), "")
+dice = next((l for l in out.splitlines() if l.split()[:1] == ["dice"]), "")
+check(rc == 0 and header.split()[2:] == ["annotator_alice", "annotator_alice#2", "rater_mean"]
+      and header.index("annotator_alice#2") == dice.index(dice.split()[3]),
+      f"score text: long rater names whole, values under them: {header!r} {dice!r}")
 identical = [save(f"same{k}.nii.gz", truth.astype(np.uint8)) for k in range(2)]
 rc, out, err = run("consensus", *identical, "-o", os.path.join(WORK, "same.nii.gz"), "--json")
 res = json.loads(out)
