@@ -454,10 +454,22 @@ static void remove_tmp_and_die(int sig) {
     raise(sig);
 }
 
+static const int interrupting_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define N_INTERRUPTING (sizeof interrupting_signals / sizeof interrupting_signals[0])
+
+/* Held from before the temporary file exists until its handler is in place: a
+ * signal in between waits, then finds the handler (no file left behind). */
+static void block_interrupting_signals(sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < N_INTERRUPTING; i++) sigaddset(&set, interrupting_signals[i]);
+    sigprocmask(SIG_BLOCK, &set, old); /* no thread runs yet */
+}
+
 static void remove_tmp_on_signals(const char *tmp) {
     snprintf(interrupted_tmp, sizeof interrupted_tmp, "%s", tmp);
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    const int *sigs = interrupting_signals;
+    for (size_t i = 0; i < N_INTERRUPTING; i++) {
         struct sigaction sa, old;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = remove_tmp_and_die;
@@ -491,9 +503,12 @@ static int results_file_open(const char *path, results_file *out) {
         return -1;
     }
     snprintf(out->tmp, sizeof out->tmp, "%s.tmp-XXXXXX", path);
+    sigset_t old_mask;
+    block_interrupting_signals(&old_mask);
     int fd = mkstemp(out->tmp);
     if (fd < 0) {
         int e = errno;
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         const char *slash = strrchr(path, '/');
         char folder[PATH_MAX];
         snprintf(folder, sizeof folder, "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1,
@@ -516,17 +531,19 @@ static int results_file_open(const char *path, results_file *out) {
         close(fd);
         unlink(out->tmp);
         out->tmp[0] = '\0';
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         return -1;
     }
     remove_tmp_on_signals(out->tmp);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return 0;
 }
 
 /* Removes the temporary file (every way out that does not commit it). */
 static void results_file_discard(results_file *r) {
-    interrupted_tmp[0] = '\0';
     if (r->f) fclose(r->f);
     if (r->tmp[0]) unlink(r->tmp);
+    interrupted_tmp[0] = '\0'; /* after the unlink: a signal before it still removes it */
     r->f = NULL;
     r->tmp[0] = '\0';
 }
