@@ -27,7 +27,8 @@ static const char submit_help[] =
     "\n"
     "exit status: 0 accepted; 2 refused (one line: the reason, whether the upload was\n"
     "recorded as an invalid submission, and intake's message with the server's paths\n"
-    "when it says more) or bad usage; 1 internal.\n";
+    "when it says more) or bad usage; 1 internal, or the engine failed around a copied\n"
+    "image on each of its 3 tries (the host's trouble: nothing recorded, send it again).\n";
 
 static const char submission_help[] =
     "usage: segarena submission list --phase CHALLENGE/PHASE [--team TEAM] [--data-dir DIR]\n"

@@ -275,7 +275,17 @@ int cmd_try(int argc, char **argv) {
     printf("intake      ready: %s, %s/%s, user %s (uid %ld, gid %ld), %s\n", info.format, info.os, info.arch,
            info.user, info.uid, info.gid, info.config_digest);
     snprintf(id, sizeof id, "try-%ld-%ld", (long)getpid(), (long)time(NULL));
-    if (sa_intake_image_name(id, name, sizeof name, &err) || sa_intake_load(tar, &info, name, NULL, &err)) {
+    if (sa_intake_image_name(id, name, sizeof name, &err)) {
+        fprintf(stderr, "segarena try: %s\n", err.msg);
+        goto done;
+    }
+    int load = sa_intake_load(tar, &info, name, NULL, &err);
+    if (load == SA_INTAKE_LOAD_ENGINE_FAILED) {
+        fprintf(stderr, "segarena try: the engine failed, not the image: %s\n", err.msg);
+        status = EXIT_INTERNAL;
+        goto done;
+    }
+    if (load != 0) {
         fprintf(stderr, "segarena try: refused (engine): %s\n", err.msg);
         goto done;
     }

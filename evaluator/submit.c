@@ -346,7 +346,14 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
     char lock_dir[4300];
     snprintf(lock_dir, sizeof lock_dir, "%s/locks", req->data_dir);
     sa_intake_owner owner = {.lock_dir = lock_dir, .tag = sa_store_instance(st)};
-    if (sa_intake_load(tar, &out->image, image_name, &owner, &ierr) != 0) {
+    int load = sa_intake_load(tar, &out->image, image_name, &owner, &ierr);
+    if (load == SA_INTAKE_LOAD_ENGINE_FAILED) {
+        /* the host's trouble, not the image's: nothing recorded, the archive not
+         * kept; the organiser's (or the server log's) error, paths and all */
+        rc = sa_error_set(err, "%s: not loaded: %s", shown, ierr.msg);
+        goto cleanup;
+    }
+    if (load != 0) {
         out->image.refusal = SA_REFUSED_ENGINE;
         /* the engine's message names the tar and the engine's own scratch
          * folders (skopeo's stderr): the full text for the server's log only */

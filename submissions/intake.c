@@ -1724,6 +1724,92 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
+/* What one try of a load came to. */
+enum load_outcome {
+    LOAD_DONE = 0,
+    LOAD_COPY_FAILED,   /* skopeo refused or failed: the image, or the engine's trouble */
+    LOAD_ENGINE_FAILED, /* the image was copied, then podman failed: the engine's trouble */
+    LOAD_MISMATCH,      /* the engine made another image than the one inspected */
+    LOAD_NOT_RUN,       /* a tool could not be run, or its status was lost */
+};
+
+/* One try: skopeo copy under a fresh temporary name of this load only, podman
+ * image inspect of its id, podman tag to name; the temporary name is removed on
+ * every way out (a failed copy, or one whose status was lost, may still have
+ * committed it). */
+static enum load_outcome load_once(const char *tar_path, const char *src, const sa_image_info *info,
+                                   const char *name, const sa_intake_owner *owner, sa_error *err) {
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/segarena-load-XXXXXX", tmp && tmp[0] == '/' && !strchr(tmp, ':') ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        sa_error_set(err, "%s: cannot create a scratch folder: %s", tar_path, strerror(errno));
+        return LOAD_NOT_RUN;
+    }
+    /* skopeo writes a fresh name of this load only: whatever the archive makes it
+     * commit, no other upload's image (the final name is shared by every phase's
+     * submissions of one image) is touched until the id is checked. With an
+     * owner, the name's lock is held (by skopeo too, which could outlive this
+     * process) for as long as the name can exist: a killed load's name is swept */
+    sa_load_name load;
+    if (sa_load_name_take(owner, &load, err)) {
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return LOAD_NOT_RUN;
+    }
+    const char *tmpname = load.name;
+    char dst[300], out[256], errtxt[STDERR_KEEP];
+    snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
+    char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", (char *)src, dst, NULL};
+    enum load_outcome outcome = LOAD_NOT_RUN;
+    int st = run_tool(copy, dir, load.lock_fd, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    if (st != 0) {
+        sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
+                     errtxt[0] ? errtxt : "no message");
+        outcome = LOAD_COPY_FAILED;
+        goto done;
+    }
+    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)tmpname, NULL};
+    st = run_tool(inspect, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    out[strcspn(out, "\r\n")] = '\0';
+    if (st != 0) {
+        sa_error_set(err, "%s: the engine failed after copying the image (podman image inspect exit "
+                          "%d): %s", tar_path, st, errtxt[0] ? errtxt : "no message");
+        outcome = LOAD_ENGINE_FAILED;
+        goto done;
+    }
+    if (strcmp(out, info->config_digest + 7) != 0) {
+        sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
+                     info->config_digest);
+        outcome = LOAD_MISMATCH;
+        goto done;
+    }
+    char *tag[] = {"podman", "tag", (char *)tmpname, (char *)name, NULL};
+    st = run_tool(tag, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
+    if (st < 0) goto done;
+    if (st != 0) {
+        sa_error_set(err, "%s: the engine failed after copying the image (podman tag exit %d): %s",
+                     tar_path, st, errtxt[0] ? errtxt : "no message");
+        outcome = LOAD_ENGINE_FAILED;
+        goto done;
+    }
+    outcome = LOAD_DONE;
+done:
+    {
+        /* the load's own name only, never --force: "podman image rm NAME" of an
+         * image with other names (the final one, another upload's) only untags it */
+        char *rmi[] = {"podman", "image", "rm", (char *)tmpname, NULL};
+        sa_error keep = *err, ignored;
+        char o2[64], e2[STDERR_KEEP];
+        run_tool(rmi, dir, -1, o2, sizeof o2, e2, sizeof e2, &ignored);
+        *err = keep;
+    }
+    sa_load_name_release(&load);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return outcome;
+}
+
 int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
                    const sa_intake_owner *owner, sa_error *err) {
     if (!info || info->refusal != SA_REFUSED_NONE || strncmp(info->config_digest, "sha256:", 7) != 0)
@@ -1737,67 +1823,25 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     char abs[4096];
     if (!realpath(tar_path, abs)) return sa_error_set(err, "%s: %s", tar_path, strerror(errno));
     if (strchr(abs, ':')) return sa_error_set(err, "%s: the path holds ':', which skopeo cannot take", tar_path);
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/segarena-load-XXXXXX", tmp && tmp[0] == '/' && !strchr(tmp, ':') ? tmp : "/tmp");
-    if (!mkdtemp(dir)) return sa_error_set(err, "%s: cannot create a scratch folder: %s", tar_path, strerror(errno));
-    /* skopeo writes a fresh name of this load only: whatever the archive makes it
-     * commit, no other upload's image (the final name is shared by every phase's
-     * submissions of one image) is touched until the id is checked. With an
-     * owner, the name's lock is held (by skopeo too, which could outlive this
-     * process) for as long as the name can exist: a killed load's name is swept */
-    sa_load_name load;
-    if (sa_load_name_take(owner, &load, err)) {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        return -1;
-    }
-    const char *tmpname = load.name;
-    char src[4200], dst[300], out[256], errtxt[STDERR_KEEP];
+    char src[4200];
     snprintf(src, sizeof src, "%s:%s", transport, abs);
-    snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
-    char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", src, dst, NULL};
-    /* the name is removed on every way out: a failed copy, or one whose status
-     * was lost (run_tool < 0 after skopeo ran), may still have committed it */
-    int rc = -1;
-    int st = run_tool(copy, dir, load.lock_fd, out, sizeof out, errtxt, sizeof errtxt, err);
-    if (st < 0) goto done;
-    if (st != 0) {
-        sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
-                     errtxt[0] ? errtxt : "no message");
-        goto done;
+    /* containers/storage has races between clients that share layers (two loads
+     * of images with a common layer, a removal during a load: "layer not known",
+     * "duplicate ID"): a failed copy or podman step is tried again before the
+     * image is blamed; an image the engine really refuses fails each time */
+    static const unsigned pause_us[SA_INTAKE_LOAD_ATTEMPTS - 1] = {250000, 1000000};
+    enum load_outcome outcome = LOAD_NOT_RUN;
+    int attempt;
+    for (attempt = 1; attempt <= SA_INTAKE_LOAD_ATTEMPTS; attempt++) {
+        outcome = load_once(tar_path, src, info, name, owner, err);
+        if (outcome != LOAD_COPY_FAILED && outcome != LOAD_ENGINE_FAILED) break;
+        if (attempt < SA_INTAKE_LOAD_ATTEMPTS) usleep(pause_us[attempt - 1]);
     }
-    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)tmpname, NULL};
-    st = run_tool(inspect, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
-    if (st < 0) goto done;
-    out[strcspn(out, "\r\n")] = '\0';
-    if (st != 0) {
-        sa_error_set(err, "%s: engine refused the image (podman image inspect exit %d): %s", tar_path, st, errtxt);
-        goto done;
+    if (outcome == LOAD_DONE) return 0;
+    if (attempt > SA_INTAKE_LOAD_ATTEMPTS) { /* every try failed: say so */
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, " (each of %d tries)", SA_INTAKE_LOAD_ATTEMPTS);
     }
-    if (strcmp(out, info->config_digest + 7) != 0) {
-        sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
-                     info->config_digest);
-        goto done;
-    }
-    char *tag[] = {"podman", "tag", (char *)tmpname, (char *)name, NULL};
-    st = run_tool(tag, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
-    if (st < 0) goto done;
-    if (st != 0) {
-        sa_error_set(err, "%s: engine refused the image (podman tag exit %d): %s", tar_path, st, errtxt);
-        goto done;
-    }
-    rc = 0;
-done:
-    {
-        /* the load's own name only, never --force: "podman image rm NAME" of an
-         * image with other names (the final one, another upload's) only untags it */
-        char *rmi[] = {"podman", "image", "rm", (char *)tmpname, NULL};
-        sa_error keep = *err, ignored;
-        char o2[64], e2[STDERR_KEEP];
-        run_tool(rmi, dir, -1, o2, sizeof o2, e2, sizeof e2, &ignored);
-        *err = keep;
-    }
-    sa_load_name_release(&load);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    return rc;
+    return outcome == LOAD_COPY_FAILED || outcome == LOAD_MISMATCH ? SA_INTAKE_LOAD_REFUSED
+                                                                  : SA_INTAKE_LOAD_ENGINE_FAILED;
 }

@@ -108,8 +108,17 @@ typedef struct sa_intake_owner {
  * image inspect` that the loaded image's id is info->config_digest, tags it as name
  * and removes the temporary name (untagged only, never forced). owner NULL (segarena
  * try): the temporary name is "localhost/segarena/load-<24 hex>", held by no lock,
- * which no sweep removes when the load is killed. 0, or -1 with a one-line error
- * that quotes the engine's stderr. */
+ * which no sweep removes when the load is killed. A failed copy or podman step is
+ * tried again (SA_INTAKE_LOAD_ATTEMPTS tries in all, a short pause between them):
+ * containers/storage has races between clients that share layers. Returns 0;
+ * SA_INTAKE_LOAD_REFUSED where the engine refused the image (skopeo failed every
+ * try, or committed another image than the inspected one); or
+ * SA_INTAKE_LOAD_ENGINE_FAILED where the engine failed around an image it had
+ * copied, or a tool could not be run (the host's trouble, not the image's); each
+ * with a one-line error that quotes the engine's stderr. */
+#define SA_INTAKE_LOAD_ATTEMPTS 3
+#define SA_INTAKE_LOAD_REFUSED (-1)
+#define SA_INTAKE_LOAD_ENGINE_FAILED (-2)
 int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
                    const sa_intake_owner *owner, sa_error *err);
 

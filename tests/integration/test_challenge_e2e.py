@@ -392,7 +392,10 @@ racers = [subprocess.Popen([SEGARENA, "submit", "--phase", "demo/ms-race", "--te
           for tar in race_tars]
 outs = [p.communicate(timeout=300) for p in racers]
 codes = sorted(p.returncode for p in racers)
-check(codes == [0, 2] and any("quota" in e for _, e in outs), f"one of two racing uploads is over the quota: {codes} {outs}")
+# (an upload refused for another reason, say a load the engine failed, would be
+# recorded as an invalid submission whose message also names the quota)
+check(codes == [0, 2] and any("refused (quota): quota used" in e for _, e in outs),
+      f"one of two racing uploads is over the quota: {codes} {outs}")
 present = sh("podman", "images", "--format", "{{.Repository}}").stdout.split()
 for p, tar in zip(racers, race_tars):
     name = engine_name(tar)
@@ -409,9 +412,39 @@ db.commit()
 must(seg("worker", "--until-idle", "--threads", "2", "--retry-delays", "0.2"), "worker for the ms-race run")
 row = db.execute("SELECT s.run_user, (SELECT group_concat(DISTINCT c.error_class) FROM case_results c "
                  "JOIN runs r ON r.id = c.run_id WHERE r.submission_id = s.id) FROM submissions s "
-                 "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-race'").fetchone()
-check(row == ("1000:1000", "exit_code 3"),
+                 "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-race' AND s.status = 'ready'").fetchall()
+check(row == [("1000:1000", "exit_code 3")],
       f"a submission without a run user: recovered from its archive, the container ran: {row}")
+
+# ---- the engine failing after it copied an upload (podman tag fails every
+# try): the host's trouble, not the image's: exit 1, nothing recorded, the
+# archive not kept, no name left ----
+must(seg("phase", "create", "--challenge", "demo", "--spec", phase_spec("ms-engine")),
+     "phase create ms-engine")
+failing_bin = os.path.join(WORK, "failing-podman")
+os.makedirs(failing_bin)
+with open(os.path.join(failing_bin, "podman"), "w") as f:
+    f.write(f'#!/bin/sh\n[ "$1" = tag ] && {{ echo "Error: layer not known" >&2; exit 125; }}\n'
+            f'exec "{shutil.which("podman")}" "$@"\n')
+os.chmod(os.path.join(failing_bin, "podman"), 0o755)
+engine_tar = podman_image("engine", 'FROM scratch\nCOPY prog /prog\nLABEL org.segarena.engine=1\n'
+                          'USER 1000\nENTRYPOINT ["/prog", "exit3"]\n', [prog])
+kept_before = sorted(os.listdir(os.path.join(DATA, "uploads")))
+r = subprocess.run([SEGARENA, "submit", "--phase", "demo/ms-engine", "--team", "beta", engine_tar,
+                    "--data-dir", DATA], capture_output=True, text=True, timeout=300,
+                   env=dict(os.environ, PATH=failing_bin + ":" + os.environ["PATH"]))
+check(r.returncode == 1 and r.stderr.count("\n") == 1 and "not loaded" in r.stderr
+      and "the engine failed after copying the image (podman tag exit 125)" in r.stderr
+      and "each of 3 tries" in r.stderr, f"an engine failure after the copy: {r.returncode} {r.stderr}")
+n = db.execute("SELECT COUNT(*) FROM submissions s JOIN phases p ON p.id = s.phase_id "
+               "WHERE p.name = 'ms-engine'").fetchone()[0]
+check(n == 0, f"nothing recorded when the engine failed: {n} submission(s)")
+check(sorted(os.listdir(os.path.join(DATA, "uploads"))) == kept_before, "the archive was not kept")
+names = sh("podman", "images", "--format", "{{.Repository}}").stdout.split()
+check(not any("segarena/load-" in x or x == engine_name(engine_tar) for x in names),
+      f"no name left by the failed load: {names}")
+r = submit("beta", engine_tar, "demo/ms-engine")
+check(r.returncode == 0, f"the same upload, the engine well again, is accepted: {r.stderr}")
 
 # ---- publishing ----
 must(seg("phase", "publish", "demo/ms-val"), "publish")
