@@ -354,8 +354,17 @@ static void *folder_worker(void *p) {
     return NULL;
 }
 
+/* 1 when path is this run's own temporary -o file (own_tmp, "" without -o),
+ * which -o inside a scored folder puts there: not worth a warning. */
+static int is_own_results_file(const char *path, const char *own_tmp) {
+    struct stat a, b;
+    return own_tmp[0] && stat(path, &a) == 0 && stat(own_tmp, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 /* Pairs the two folders' files by case id; problems become failed cases. */
-static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_out) {
+static int match_cases(const score_cli *c, const char *own_tmp, case_result **cases_out,
+                       size_t *n_out) {
     case_file *refs, *preds;
     size_t nr, np;
     char err[600];
@@ -378,7 +387,8 @@ static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_ou
     for (size_t i = 0; i < nr; i++) {
         const case_file *rf = &refs[i];
         if (rf->not_image) {
-            fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", rf->path);
+            if (!is_own_results_file(rf->path, own_tmp))
+                fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", rf->path);
             continue;
         }
         if (i > 0 && rf->duplicate && !strcmp(rf->id, refs[i - 1].id)) continue;
@@ -406,7 +416,8 @@ static int match_cases(const score_cli *c, case_result **cases_out, size_t *n_ou
     }
     for (size_t j = 0; j < np; j++) {
         if (preds[j].not_image) {
-            fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", preds[j].path);
+            if (!is_own_results_file(preds[j].path, own_tmp))
+                fprintf(stderr, "segarena score: %s: ignored, not an image file name\n", preds[j].path);
             continue;
         }
         int has_ref = 0;
@@ -637,7 +648,7 @@ static int complete_labels(const score_cli *c, case_result *cases, size_t n) {
 static int score_folders_into(const score_cli *c, results_file *results) {
     case_result *cases;
     size_t n;
-    if (match_cases(c, &cases, &n)) return EXIT_BAD_INPUT;
+    if (match_cases(c, results ? results->tmp : "", &cases, &n)) return EXIT_BAD_INPUT;
     if (n == 0) {
         fprintf(stderr, "segarena score: %s: no reference image found\n", c->ref_dir);
         free(cases);

@@ -220,6 +220,13 @@ check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] =
 check(res["summary"][">0"]["hd"]["std"] is not None, "summary std over three cases")
 check(out.startswith("case,label,compared_to,dice"), "folder CSV on stdout")
 check(not [f for f in os.listdir(WORK) if ".tmp" in f], f"no temporary file left: {os.listdir(WORK)}")
+# -o inside the scored folder: its own temporary file is no case and no warning
+# (it was "res.csv.tmp-XXXXXX: ignored, not an image file name")
+rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", os.path.join(pd, "res.csv"))
+check(rc == 0 and ".tmp-" not in err and "notes.txt: ignored" in err
+      and len(list(csv.DictReader(open(os.path.join(pd, "res.csv"))))) == 3,
+      f"-o inside --pred-dir: rc {rc}, {err!r}")
+os.remove(os.path.join(pd, "res.csv"))
 # an -o that cannot be written is bad input, said before any case is scored (it was
 # exit 1, "internal error", after all of them): one line naming the path, nothing on stdout
 os.makedirs(os.path.join(WORK, "a_folder"), exist_ok=True)
