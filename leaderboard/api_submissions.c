@@ -41,7 +41,7 @@ static int upload_team(sa_web_call *call, sa_team_row *team) {
 
 /* The phase of the path, whether published or not (teams submit to hidden
  * phases): 1 found, 0 answered. */
-static int upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spec) {
+int sa_web_upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spec) {
     sa_error err = {{0}};
     int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], row, &err);
     if (found < 0) return sa_web_internal_error(call, &err), 0;
@@ -51,9 +51,17 @@ static int upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spe
     sa_problems_init(&problems);
     int rc = sa_phase_spec_parse(row->spec_json, row->name, spec, &problems, &err);
     sa_problems_free(&problems);
-    if (rc == 0) return 1;
-    sa_phase_row_free(row);
-    return sa_web_internal_error(call, &err), 0;
+    if (rc) {
+        sa_phase_row_free(row);
+        return sa_web_internal_error(call, &err), 0;
+    }
+    if (!row->published && !sa_web_unpublished_open(call, spec, sa_store_now())) {
+        /* an unpublished phase that takes no submissions now is not revealed:
+         * the same answer as a phase that does not exist */
+        sa_phase_row_free(row);
+        return sa_web_json_error(call->res, 404, "no phase '%s/%s'", call->arg[0], call->arg[1]), 0;
+    }
+    return 1;
 }
 
 /* Answers a refusal of the evaluator with its status code (429 with Retry-After
@@ -78,12 +86,7 @@ int sa_api_submit_checks(sa_web_call *call, uint64_t declared_bytes, uint64_t *m
     if (!sa_web_require_login(call)) return 0;
     sa_phase_row phase;
     sa_phase_spec spec;
-    if (!upload_phase(call, &phase, &spec)) return 0;
-    if (!phase.published && !sa_web_unpublished_open(call, &spec, sa_store_now())) {
-        /* an unpublished phase that takes no submissions now is not revealed */
-        sa_phase_row_free(&phase);
-        return sa_web_json_error(call->res, 404, "no phase '%s/%s'", call->arg[0], call->arg[1]), 0;
-    }
+    if (!sa_web_upload_phase(call, &phase, &spec)) return 0;
     sa_team_row team;
     sa_subject about;
     sa_web_subject(&phase, &spec, 0, &about);

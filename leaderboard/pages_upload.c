@@ -95,18 +95,10 @@ int sa_page_upload_form(sa_web_call *call, const sa_phase_row *row, const sa_pha
 int sa_page_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes) {
     if (!sa_web_require_login(call)) return 0;
     sa_phase_row row;
-    sa_error err = {{0}};
-    int found = sa_store_phase_get(call->st, call->arg[0], call->arg[1], &row, &err);
-    if (found < 0) return sa_web_internal_error(call, &err), 0;
-    if (!found)
-        return sa_web_json_error(call->res, 404, "no phase '%s/%s'", call->arg[0], call->arg[1]), 0;
     sa_phase_spec spec;
-    sa_problems problems;
-    sa_problems_init(&problems);
-    int rc = sa_phase_spec_parse(row.spec_json, row.name, &spec, &problems, &err);
-    sa_problems_free(&problems);
+    /* a hidden phase is 404 here too (its size limit answered 413 to anyone) */
+    if (!sa_web_upload_phase(call, &row, &spec)) return 0;
     sa_phase_row_free(&row);
-    if (rc) return sa_web_internal_error(call, &err), 0;
     *max_bytes = spec.max_upload_bytes;
     if (declared_bytes > spec.max_upload_bytes + SA_WEB_FORM_OVERHEAD)
         return sa_web_json_error(call->res, 413, "upload too large: more than the phase's %llu MiB",

@@ -280,6 +280,11 @@ int sa_api_publish(sa_web_call *call);
 int sa_api_unpublish(sa_web_call *call);
 /* api_submissions.c */
 int sa_api_submit(sa_web_call *call);
+/* The phase of an upload route (arg[0]/arg[1]) with its spec: 1, or 0 with the
+ * answer made: 404 for a missing phase and for an unpublished one that takes no
+ * submissions now (not revealed), 500 for a store error. Used by the API's and
+ * the upload form's checks alike. */
+int sa_web_upload_phase(sa_web_call *call, sa_phase_row *row, sa_phase_spec *spec);
 /* The upload's checks (sa_web_upload_preflight, once the call is routed). */
 int sa_api_submit_preflight(sa_web_call *call, uint64_t declared_bytes, uint64_t *max_bytes);
 /* Everything checked before an upload is kept (identity, phase, team from

@@ -390,6 +390,26 @@ for name in ("later", "past"):
     s, _, body = request("POST", f"/api/v1/phases/demo/{name}/submissions?team=alpha", body=b"x",
                          cookie=ALICE)
     check(s == 404, f"... and the API upload to it: 404, not 403: {s} {body[:200]!r}")
+    # the upload form's route too, also when the declared size is over the
+    # phase's limit (that was 413 "more than the phase's N MiB": the phase and
+    # its limit told to any logged-in user)
+    s, _, page = multipart_post(f"/challenges/demo/phases/{name}/submissions",
+                                [("csrf", ALICE_CSRF), ("team", "alpha")], b"x" * 1000, cookie=ALICE)
+    check(s == 404, f"... and the form upload to it: 404: {s}")
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=30)
+    sock.sendall((f"POST /challenges/demo/phases/{name}/submissions HTTP/1.1\r\nHost: x\r\n"
+                  f"Cookie: {ALICE}\r\nContent-Type: multipart/form-data; boundary=X\r\n"
+                  f"Content-Length: {1 << 40}\r\nConnection: close\r\n\r\n").encode())
+    answer = b""
+    while not answer.endswith(b"</html>\n") and len(answer) < 100000:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    status_line = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+    check(" 404 " in status_line and b"MiB" not in answer,
+          f"... an oversized form upload to it: 404 as a missing phase: {status_line!r}")
 s, _, _ = request("GET", "/challenges/demo/phases/later", cookie=ORG)
 check(s == 200, f"the organiser sees it: {s}")
 
