@@ -20,14 +20,15 @@ static json_t *time_or_null(double t) {
     return json_string(buf);
 }
 
-/* The case's log, cut to its last MAX_LOG_BYTES. */
+/* The case's log, cut to its last MAX_LOG_BYTES; its bytes that are not UTF-8
+ * text (a NUL included) read as U+FFFD, as every text of the API. */
 static json_t *log_json(const sa_server_ctx *ctx, const char *rel) {
-    if (!rel || strstr(rel, "..")) return json_null();
+    if (!rel || rel[0] == '/' || strstr(rel, "..")) return json_null(); /* as read_log */
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", ctx->data_dir, rel);
     FILE *f = fopen(path, "rb");
     if (!f) return json_null();
-    char *buf = malloc(MAX_LOG_BYTES);
+    char *buf = malloc(MAX_LOG_BYTES + 1);
     size_t n = 0;
     if (buf && fseek(f, 0, SEEK_END) == 0) {
         long size = ftell(f);
@@ -39,8 +40,13 @@ static json_t *log_json(const sa_server_ctx *ctx, const char *rel) {
     /* a cut may fall inside a UTF-8 sequence: skip its continuation bytes */
     size_t start = 0;
     while (buf && start < n && start < 3 && ((unsigned char)buf[start] & 0xC0) == 0x80) start++;
-    json_t *s = buf ? json_stringn(buf + start, n - start) : NULL;
-    if (buf && !s) s = json_string("(the log is not UTF-8 text)");
+    json_t *s = NULL;
+    if (buf) {
+        for (size_t i = start; i < n; i++)
+            if (buf[i] == '\0') buf[i] = (char)0xFF; /* never valid UTF-8: U+FFFD below */
+        buf[n] = '\0';
+        s = sa_web_json_text(buf + start);
+    }
     free(buf);
     return s ? s : json_null();
 }

@@ -95,6 +95,15 @@ def fixture_run(team, phase, digest):
 
 SUB_VAL, RUN_VAL = fixture_run("alpha", "val", "sha256:" + "a" * 64)
 SUB_TEST, RUN_TEST = fixture_run("alpha", "test", "sha256:" + "b" * 64)
+# case logs that are not UTF-8 text (the whole log was dropped for one bad byte),
+# and one whose stored path is absolute (never read)
+os.makedirs(os.path.join(DATA, "runs", "fixture"), exist_ok=True)
+with open(os.path.join(DATA, "runs", "fixture", "bad.log"), "wb") as f:
+    f.write(b"hello \xff\xfe\x00 <end>\n")
+_, RUN_BAD_LOG = web.fixture_run(db, teams["alpha"], *phases["val"], "sha256:" + "7" * 64,
+                                 c1_log="runs/fixture/bad.log")
+_, RUN_ABS_LOG = web.fixture_run(db, teams["alpha"], *phases["val"], "sha256:" + "6" * 64,
+                                 c1_log=os.path.join(DATA, "runs", "fixture", "bad.log"))
 fixture_run(EVIL, "val", "sha256:" + "c" * 64)
 
 
@@ -280,6 +289,13 @@ check(run.get("progress", {}).get("failed") == 2 and run.get("failed_by_class") 
 check(len(run.get("cases", [])) == 2 and all("log" in c for c in run["cases"]),
       f"val shows case details and logs to the owner: {run}")
 check(all("detail" not in c for c in run.get("cases", [])), "the classifier's detail is the organisers'")
+s, bad_log = get_json(f"/api/v1/runs/{RUN_BAD_LOG}", "alice")
+logs = {c["case_id"]: c.get("log") for c in (bad_log or {}).get("cases", [])}
+check(s == 200 and logs.get("c1") == "hello \ufffd\ufffd\ufffd <end>\n",
+      f"a log's bytes that are not UTF-8 read as U+FFFD, the rest kept: {s} {logs}")
+s, abs_log = get_json(f"/api/v1/runs/{RUN_ABS_LOG}", "alice")
+logs = {c["case_id"]: c.get("log", "absent") for c in (abs_log or {}).get("cases", [])}
+check(s == 200 and logs.get("c1") is None, f"an absolute log path is not read: {s} {logs}")
 s, alpha_test = get_json(f"/api/v1/submissions/{SUB_TEST}", "alice")
 run = alpha_test["runs"][-1] if s == 200 else {}
 check(run.get("failed_by_class") == {"timeout": 2} and "cases" not in run and "aggregate" not in run,
@@ -723,8 +739,9 @@ s, h, body = request("GET", "/metrics", token=TOKENS["org"])
 text = body.decode()
 check(s == 200 and h.get("Content-Type", "").startswith("text/plain"), f"metrics: {s} {h}")
 for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs gauge',
-               # 8 + the hidden phase's fixture cases (1 + 3) and runs (1)
-               'segarena_jobs{status="done"} 12', 'segarena_runs{status="done"} 5',
+               # 8 + the hidden phase's fixture cases (1 + 3) and runs (1) + the two
+               # log fixtures' cases (4) and runs (2)
+               'segarena_jobs{status="done"} 16', 'segarena_runs{status="done"} 7',
                "segarena_submissions_total ", "segarena_uptime_seconds "):
     check(needle in text, f"metrics has {needle!r}")
 check('segarena_http_requests_total{code="413"}' in text, "413s are counted")
