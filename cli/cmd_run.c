@@ -308,7 +308,7 @@ int cmd_run(int argc, char **argv) {
                                   (long long)id, n_runs);
             int64_t run_id;
             if (rc == 0 && (rc = sa_run_queue(st, data_dir, id, "evaluate", 0, &run_id, &err)))
-                bad_input = 1; /* unknown or refused submission */
+                bad_input = rc != -1; /* unknown or refused submission, not a platform failure */
             if (rc == 0) printf("run %lld queued\n", (long long)run_id);
         }
     } else if (!strcmp(cmd, "status") || !strcmp(cmd, "list")) {
@@ -330,7 +330,7 @@ int cmd_run(int argc, char **argv) {
         int64_t run_id;
         if (rc == 0) {
             rc = sa_run_queue(st, data_dir, run.submission_id, cmd, id, &run_id, &err);
-            bad_input = rc != 0; /* e.g. a rescore of an unfinished run */
+            bad_input = rc != 0 && rc != -1; /* e.g. a rescore of an unfinished run */
             sa_run_row_free(&run);
         }
         if (rc == 0) printf("run %lld queued: %s of run %lld\n", (long long)run_id, cmd, (long long)id);

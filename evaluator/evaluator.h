@@ -389,7 +389,12 @@ int sa_quota_check(sa_store *st, int64_t phase_id, int64_t team_id, double now,
  * already has a run, checked in the transaction that creates it), "rerun"
  * (containers again; parent_run the
  * run repeated, 0: none) or "rescore" (metrics again from the outputs stored by
- * parent_run, no container; parent_run required and done or cancelled). */
+ * parent_run, no container; parent_run required and done or cancelled).
+ * 0; SA_RUN_REFUSED when the request cannot be done (an unknown kind,
+ * submission or run, a submission refused at intake, a rescore of an
+ * unfinished run, no case); SA_STORE_CONFLICT as above; -1 when the platform
+ * failed (the store, the phase's dataset gone). err says why. */
+#define SA_RUN_REFUSED (-3)
 int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, const char *kind,
                  int64_t parent_run, int64_t *run_id, sa_error *err);
 

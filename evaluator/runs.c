@@ -37,28 +37,34 @@ static int parent_case_ids(sa_store *st, int64_t parent, char ***ids, size_t *n,
     return 0;
 }
 
+/* A refusal of the request (not the platform's failure): SA_RUN_REFUSED. */
+static int refused(int set) {
+    (void)set; /* sa_error_set's -1: the message is in err */
+    return SA_RUN_REFUSED;
+}
+
 int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, const char *kind,
                  int64_t parent_run, int64_t *run_id, sa_error *err) {
     if (!kind || !kind_valid(kind))
-        return sa_error_set(err, "run kind '%s': expected evaluate, rerun or rescore",
-                            kind ? kind : "");
+        return refused(sa_error_set(err, "run kind '%s': expected evaluate, rerun or rescore",
+                                    kind ? kind : ""));
     sa_submission_row sub;
     int found = sa_store_submission_get(st, submission_id, &sub, err);
     if (found <= 0)
-        return found < 0 ? -1 : sa_error_set(err, "no submission %lld", (long long)submission_id);
+        return found < 0 ? -1 : refused(sa_error_set(err, "no submission %lld", (long long)submission_id));
     int rc = 0;
     if (strcmp(sub.status, "ready"))
         rc = sa_error_set(err, "submission %lld was refused at intake; it cannot run",
                           (long long)submission_id);
     int64_t phase_id = sub.phase_id;
     sa_submission_row_free(&sub);
-    if (rc) return -1;
+    if (rc) return SA_RUN_REFUSED;
 
     if (parent_run) {
         sa_run_row parent;
         found = sa_store_run_get(st, parent_run, &parent, err);
         if (found <= 0)
-            return found < 0 ? -1 : sa_error_set(err, "no run %lld", (long long)parent_run);
+            return found < 0 ? -1 : refused(sa_error_set(err, "no run %lld", (long long)parent_run));
         if (parent.submission_id != submission_id)
             rc = sa_error_set(err, "run %lld is not a run of submission %lld",
                               (long long)parent_run, (long long)submission_id);
@@ -67,9 +73,9 @@ int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, cons
             rc = sa_error_set(err, "run %lld is %s: only a finished run can be rescored",
                               (long long)parent_run, parent.status);
         sa_run_row_free(&parent);
-        if (rc) return -1;
+        if (rc) return SA_RUN_REFUSED;
     } else if (!strcmp(kind, "rescore")) {
-        return sa_error_set(err, "a rescore needs the run whose outputs it scores again");
+        return refused(sa_error_set(err, "a rescore needs the run whose outputs it scores again"));
     }
 
     /* the run is made only on the phase's spec as read here (the store's insert
@@ -91,7 +97,7 @@ int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, cons
             rc = parent_case_ids(st, parent_run, &ids, &n, err);
         else
             rc = sa_phase_case_ids(data_dir, &spec, &ids, &n, err);
-        if (rc == 0 && n == 0) rc = sa_error_set(err, "nothing to run: no case");
+        if (rc == 0 && n == 0) rc = refused(sa_error_set(err, "nothing to run: no case"));
         char *config = NULL;
         if (rc == 0) rc = sa_phase_spec_to_json(&spec, &config, err);
         if (rc == 0 && !strcmp(kind, "evaluate")) /* a first evaluation: only while it has no run */

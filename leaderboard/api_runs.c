@@ -214,12 +214,15 @@ int sa_api_run_cancel(sa_web_call *call) {
 }
 
 /* Queues a run of kind for the submission; a refusal of the evaluator (e.g. a
- * rescore of an unfinished run) is a 409 with its reason. */
+ * rescore of an unfinished run) is a 409 with its reason, the platform's failure
+ * (a dataset gone) a 500 whose message goes to the log only. */
 static int queue_run(sa_web_call *call, int64_t submission_id, const char *kind, int64_t parent) {
     sa_error err = {{0}};
     int64_t run_id;
-    if (sa_run_queue(call->st, call->ctx->data_dir, submission_id, kind, parent, &run_id, &err))
+    int rc = sa_run_queue(call->st, call->ctx->data_dir, submission_id, kind, parent, &run_id, &err);
+    if (rc == SA_RUN_REFUSED || rc == SA_STORE_CONFLICT)
         return sa_web_json_error(call->res, 409, "%s", err.msg);
+    if (rc) return sa_web_internal_error(call, &err);
     return sa_web_send_json(call->res, 201,
                             json_pack("{s:I,s:s,s:I}", "run_id", (json_int_t)run_id, "kind", kind,
                                       "submission_id", (json_int_t)submission_id));

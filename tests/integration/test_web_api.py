@@ -371,6 +371,17 @@ for step in range(2):
     db.commit()
 check(positions == [2, 2], f"queue_position counts runs ahead (the hidden one and RUN_LIVE), "
       f"unmoved as a hidden case starts: {positions}")
+# an organiser's rescore refused (the run is not finished): 409 with the reason;
+# a rerun the platform cannot make (the phase's dataset gone): 500, the path in
+# the log only (it was 409 with "DATA/datasets/ms-demo: no dataset ...")
+s, _, body = request("POST", f"/api/v1/runs/{RUN_QUEUED}/rescore", token=TOKENS["org"])
+check(s == 409 and b"only a finished run can be rescored" in body, f"rescore of a queued run: {s} {body!r}")
+ds_dir = os.path.join(DATA, "datasets", "ms-demo")
+os.rename(ds_dir, ds_dir + ".away")
+s, _, body = request("POST", f"/api/v1/runs/{RUN_VAL}/rerun", token=TOKENS["org"])
+os.rename(ds_dir + ".away", ds_dir)
+check(s == 500 and DATA.encode() not in body and b"ms-demo" not in body,
+      f"a rerun without its dataset: 500, no server path: {s} {body!r}")
 for r in (RUN_AHEAD, RUN_QUEUED):
     db.execute("UPDATE jobs SET status = 'cancelled' WHERE run_id = ? AND status != 'done'", (r,))
     db.execute("UPDATE runs SET status = 'cancelled', finished = ? WHERE id = ?", (time.time(), r))
