@@ -37,7 +37,7 @@
 
 #define CONNECTION_TIMEOUT_S 30
 #define CONNECTION_LIMIT 256
-#define PER_IP_CONNECTION_LIMIT 64
+#define PER_IP_CONNECTION_LIMIT 64 /* conn_limit.c: trusted proxies exempt */
 #define MAX_QUERY 2048
 /* an upload past the phase's limit is read and dropped up to this much more
  * (so that the client gets its 413), then the connection is closed */
@@ -129,7 +129,31 @@ struct server {
     struct MHD_Daemon *daemon;
     const sa_server_options *opt;
     sa_trusted_proxies proxies;
+    sa_conn_limit conns; /* per client address; trusted proxies exempt */
 };
+
+/* MHD's accept policy: the per-address limit (conn_limit.c). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len) {
+    (void)len;
+    server *srv = cls;
+    return sa_conn_limit_allows(&srv->conns, addr) ? MHD_YES : MHD_NO;
+}
+
+/* Counts a connection from its start to its close (a counted one carries a
+ * mark in its socket context). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    server *srv = cls;
+    static char counted;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *addr = info ? info->client_addr : NULL;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = sa_conn_limit_opened(&srv->conns, addr) ? &counted : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context == &counted) {
+        sa_conn_limit_closed(&srv->conns, addr);
+        *socket_context = NULL;
+    }
+}
 
 static void remove_upload(request_state *rs) {
     if (rs->fd >= 0) close(rs->fd);
@@ -275,14 +299,10 @@ static void last_entry(const char *value, char *out, size_t cap) {
 /* Who the request comes from, and the site it names: the peer, or behind a
  * trusted proxy what the proxy forwards (forwarded.c). */
 static void view_client(const sa_server_ctx *ctx, struct MHD_Connection *c, request_view *v) {
-    char peer[SA_ADDR_TEXT] = "";
+    char peer[SA_ADDR_TEXT];
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    sa_peer_text(info ? info->client_addr : NULL, peer);
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     snprintf(v->host, sizeof v->host, "%s", host ? host : "");
     v->req.scheme = NULL;
@@ -788,17 +808,19 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
     }
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
                      (ipv6 ? MHD_USE_IPv6 : 0);
+    sa_conn_limit_init(&srv->conns, PER_IP_CONNECTION_LIMIT, &srv->proxies);
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv,
+        flags, 0, accept_policy, srv, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->http_threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
+        sa_conn_limit_destroy(&srv->conns);
         sa_page_cache_free(srv->ctx.cache);
         free(srv);
         return sa_error_set(err, "cannot listen on %s port %d (in use, or not allowed)",
@@ -831,6 +853,7 @@ int sa_server_run(const sa_server_options *opt, sa_error *err) {
     }
     sa_page_cache_stop_builder(srv->ctx.cache); /* resumes what still waits on it */
     MHD_stop_daemon(srv->daemon);
+    sa_conn_limit_destroy(&srv->conns);
     sa_page_cache_free(srv->ctx.cache);
     free(srv);
     return 0;

@@ -33,6 +33,32 @@ typedef struct sa_web_stats {
 
 typedef struct sa_page_cache sa_page_cache; /* pages.c */
 
+/* ---- open connections per client address (conn_limit.c) ---- */
+#define SA_CONN_SLOTS 512 /* addresses with open connections (the server allows 256) */
+typedef struct sa_conn_count {
+    char addr[SA_ADDR_TEXT];
+    unsigned open; /* 0: a free slot */
+} sa_conn_count;
+typedef struct sa_conn_limit {
+    pthread_mutex_t lock;
+    unsigned per_address;
+    const sa_trusted_proxies *exempt; /* trusted proxies: not limited */
+    sa_conn_count slots[SA_CONN_SLOTS];
+} sa_conn_limit;
+struct sockaddr;
+/* The peer address as text (inet_ntop; an IPv4-mapped IPv6 address as IPv4;
+ * "" for another family). */
+void sa_peer_text(const struct sockaddr *sa, char out[SA_ADDR_TEXT]);
+void sa_conn_limit_init(sa_conn_limit *cl, unsigned per_address, const sa_trusted_proxies *exempt);
+void sa_conn_limit_destroy(sa_conn_limit *cl);
+/* 1 when a connection from sa may be accepted (fewer than per_address open, or
+ * exempt), else 0. */
+int sa_conn_limit_allows(sa_conn_limit *cl, const struct sockaddr *sa);
+/* A connection from sa started: counted (1), or not (0: exempt, or no free
+ * slot); only a counted one is given back with sa_conn_limit_closed. */
+int sa_conn_limit_opened(sa_conn_limit *cl, const struct sockaddr *sa);
+void sa_conn_limit_closed(sa_conn_limit *cl, const struct sockaddr *sa);
+
 typedef struct sa_server_ctx {
     const char *data_dir;
     sa_web_stats *stats;

@@ -757,11 +757,43 @@ for needle in ('segarena_http_requests_total{code="200"}', '# TYPE segarena_jobs
     check(needle in text, f"metrics has {needle!r}")
 check('segarena_http_requests_total{code="413"}' in text, "413s are counted")
 
+
+def hold_connections(n):
+    """n connections from 127.0.0.1 that each sent part of a request's head and
+    wait (a slow client); one the server refuses is dropped."""
+    held = []
+    for _ in range(n):
+        try:
+            sk = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+            sk.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+            held.append(sk)
+        except OSError:
+            pass
+    time.sleep(0.3)  # each started by the server
+    return held
+
+
+def health_answers():
+    try:
+        return request("GET", "/api/v1/health")[0] == 200
+    except OSError:
+        return False
+
+
+# ---- open connections: 64 per client address ----
+held = hold_connections(64)
+check(not health_answers(), "a 65th connection from one address is refused")
+for sk in held:
+    sk.close()
+time.sleep(0.5)
+check(health_answers(), "once they close, that address is served again")
+
 # ---- stop ----
 rc = web.stop_server(server, log)
 check(rc == 0, f"SIGTERM: exit {rc}")
 serve_log = open(os.path.join(WORK, "serve.log")).read()
 check("interrupted" in serve_log, f"the interrupted upload was logged: {serve_log[-500:]}")
+
 
 
 # ---- logins from another site are refused (login CSRF) ----
@@ -835,6 +867,12 @@ s, _, _ = login("org", ORG_PASS, via("198.51.100.4"))
 check(s == 429, f"nor the right password from an address org never logged in from: {s}")
 s, _, _ = login("org", ORG_PASS, via("198.51.100.3"))
 check(s == 200, f"the organiser from its known address logs in: {s}")
+# the trusted proxy's own address is not limited per address: every client of
+# the proxy comes from it (64 slow clients shut the whole site out)
+held = hold_connections(70)
+check(health_answers(), "a connection past 64 from the trusted proxy is served")
+for sk in held:
+    sk.close()
 check(web.stop_server(server, log) == 0, "the proxied server stops cleanly")
 
 
