@@ -38,7 +38,8 @@ static const char help_text[] =
     "                      memory_mb, cpus, pids, output_mb, tmp_mb), the platform's defaults\n"
     "                      for what it leaves out; options below override it\n"
     "  --wall-seconds S --memory-mb M --cpus C --pids P --output-mb O   the same, directly\n"
-    "  --engine E          podman (default) or docker\n"
+    "  --engine E          podman (default) or docker: the image is loaded into that\n"
+    "                      engine's store (docker: skopeo's docker-daemon transport)\n"
     "  --keep-image        leave the loaded image in the engine\n"
     "  --keep-output DIR   copy the accepted mask there (DIR/segmentation.nii.gz or the\n"
     "                      output's extension); DIR is made before the run if missing\n"
@@ -279,7 +280,7 @@ int cmd_try(int argc, char **argv) {
         fprintf(stderr, "segarena try: %s\n", err.msg);
         goto done;
     }
-    int load = sa_intake_load(tar, &info, name, NULL, &err);
+    int load = sa_intake_load_into(engine, tar, &info, name, NULL, &err);
     if (load == SA_INTAKE_LOAD_ENGINE_FAILED) {
         fprintf(stderr, "segarena try: the engine failed, not the image: %s\n", err.msg);
         status = EXIT_INTERNAL;

@@ -1737,8 +1737,10 @@ enum load_outcome {
  * image inspect of its id, podman tag to name; the temporary name is removed on
  * every way out (a failed copy, or one whose status was lost, may still have
  * committed it). */
-static enum load_outcome load_once(const char *tar_path, const char *src, const sa_image_info *info,
-                                   const char *name, const sa_intake_owner *owner, sa_error *err) {
+static enum load_outcome load_once(sa_engine_kind engine, const char *tar_path, const char *src,
+                                   const sa_image_info *info, const char *name,
+                                   const sa_intake_owner *owner, sa_error *err) {
+    char *client = (char *)sa_engine_name(engine);
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/segarena-load-XXXXXX", tmp && tmp[0] == '/' && !strchr(tmp, ':') ? tmp : "/tmp");
@@ -1758,7 +1760,10 @@ static enum load_outcome load_once(const char *tar_path, const char *src, const 
     }
     const char *tmpname = load.name;
     char dst[300], out[256], errtxt[STDERR_KEEP];
-    snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
+    if (engine == SA_ENGINE_DOCKER) /* into docker's own store: a tagged name */
+        snprintf(dst, sizeof dst, "docker-daemon:%s:latest", tmpname);
+    else
+        snprintf(dst, sizeof dst, "containers-storage:%s", tmpname);
     char *copy[] = {"skopeo", "--tmpdir", dir, "copy", "--quiet", (char *)src, dst, NULL};
     enum load_outcome outcome = LOAD_NOT_RUN;
     int st = run_tool(copy, dir, load.lock_fd, out, sizeof out, errtxt, sizeof errtxt, err);
@@ -1769,28 +1774,29 @@ static enum load_outcome load_once(const char *tar_path, const char *src, const 
         outcome = LOAD_COPY_FAILED;
         goto done;
     }
-    char *inspect[] = {"podman", "image", "inspect", "--format", "{{.Id}}", (char *)tmpname, NULL};
+    char *inspect[] = {client, "image", "inspect", "--format", "{{.Id}}", (char *)tmpname, NULL};
     st = run_tool(inspect, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     out[strcspn(out, "\r\n")] = '\0';
     if (st != 0) {
-        sa_error_set(err, "%s: the engine failed after copying the image (podman image inspect exit "
-                          "%d): %s", tar_path, st, errtxt[0] ? errtxt : "no message");
+        sa_error_set(err, "%s: the engine failed after copying the image (%s image inspect exit "
+                          "%d): %s", tar_path, client, st, errtxt[0] ? errtxt : "no message");
         outcome = LOAD_ENGINE_FAILED;
         goto done;
     }
-    if (strcmp(out, info->config_digest + 7) != 0) {
+    const char *id = strncmp(out, "sha256:", 7) ? out : out + 7; /* docker says sha256:<hex> */
+    if (strcmp(id, info->config_digest + 7) != 0) {
         sa_error_set(err, "%s: engine refused the image: loaded id %.64s is not the config digest %s", tar_path, out,
                      info->config_digest);
         outcome = LOAD_MISMATCH;
         goto done;
     }
-    char *tag[] = {"podman", "tag", (char *)tmpname, (char *)name, NULL};
+    char *tag[] = {client, "tag", (char *)tmpname, (char *)name, NULL};
     st = run_tool(tag, dir, -1, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
     if (st != 0) {
-        sa_error_set(err, "%s: the engine failed after copying the image (podman tag exit %d): %s",
-                     tar_path, st, errtxt[0] ? errtxt : "no message");
+        sa_error_set(err, "%s: the engine failed after copying the image (%s tag exit %d): %s",
+                     tar_path, client, st, errtxt[0] ? errtxt : "no message");
         outcome = LOAD_ENGINE_FAILED;
         goto done;
     }
@@ -1799,7 +1805,7 @@ done:
     {
         /* the load's own name only, never --force: "podman image rm NAME" of an
          * image with other names (the final one, another upload's) only untags it */
-        char *rmi[] = {"podman", "image", "rm", (char *)tmpname, NULL};
+        char *rmi[] = {client, "image", "rm", (char *)tmpname, NULL};
         sa_error keep = *err, ignored;
         char o2[64], e2[STDERR_KEEP];
         run_tool(rmi, dir, -1, o2, sizeof o2, e2, sizeof e2, &ignored);
@@ -1812,6 +1818,11 @@ done:
 
 int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *name,
                    const sa_intake_owner *owner, sa_error *err) {
+    return sa_intake_load_into(SA_ENGINE_PODMAN, tar_path, info, name, owner, err);
+}
+
+int sa_intake_load_into(sa_engine_kind engine, const char *tar_path, const sa_image_info *info,
+                        const char *name, const sa_intake_owner *owner, sa_error *err) {
     if (!info || info->refusal != SA_REFUSED_NONE || strncmp(info->config_digest, "sha256:", 7) != 0)
         return sa_error_set(err, "%s: not inspected: run sa_intake_inspect first", tar_path);
     if (!name || strncmp(name, "localhost/segarena/", 19) != 0 || strlen(name) > 200)
@@ -1833,7 +1844,7 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
     enum load_outcome outcome = LOAD_NOT_RUN;
     int attempt;
     for (attempt = 1; attempt <= SA_INTAKE_LOAD_ATTEMPTS; attempt++) {
-        outcome = load_once(tar_path, src, info, name, owner, err);
+        outcome = load_once(engine, tar_path, src, info, name, owner, err);
         if (outcome != LOAD_COPY_FAILED && outcome != LOAD_ENGINE_FAILED) break;
         if (attempt < SA_INTAKE_LOAD_ATTEMPTS) usleep(pause_us[attempt - 1]);
     }

@@ -157,6 +157,14 @@ typedef enum sa_engine_kind {
 
 /* "podman" / "docker" (also the client program's name). */
 const char *sa_engine_name(sa_engine_kind kind);
+
+/* sa_intake_load into the given engine's store: podman's containers-storage
+ * (sa_intake_load), or docker's daemon (skopeo's docker-daemon: transport, then
+ * `docker image inspect`, `docker tag`, `docker image rm` of the temporary
+ * name). The sweep of killed loads (sa_intake_sweep_loads) looks at podman's
+ * store only. */
+int sa_intake_load_into(sa_engine_kind engine, const char *tar_path, const sa_image_info *info,
+                        const char *name, const sa_intake_owner *owner, sa_error *err);
 /* Parses "podman" or "docker"; returns 0 or -1. */
 int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
 

@@ -441,7 +441,8 @@ n = db.execute("SELECT COUNT(*) FROM submissions s JOIN phases p ON p.id = s.pha
 check(n == 0, f"nothing recorded when the engine failed: {n} submission(s)")
 check(sorted(os.listdir(os.path.join(DATA, "uploads"))) == kept_before, "the archive was not kept")
 names = sh("podman", "images", "--format", "{{.Repository}}").stdout.split()
-check(not any("segarena/load-" in x or x == engine_name(engine_tar) for x in names),
+instance = db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
+check(not any(f"segarena/load-{instance}-" in x or x == engine_name(engine_tar) for x in names),
       f"no name left by the failed load: {names}")
 r = submit("beta", engine_tar, "demo/ms-engine")
 check(r.returncode == 0, f"the same upload, the engine well again, is accepted: {r.stderr}")

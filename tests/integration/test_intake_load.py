@@ -15,6 +15,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,38 @@ def engine_failures(work, archive, want_id, tag, loaded):
         else:
             print(f"ok {what}: load_rc {want_rc} after {calls} call(s)")
     return failed
+
+
+def docker_load(work, archive, want_id, tag):
+    """The load into docker's store, with stand-in skopeo and docker clients that
+    log their argv (no docker daemon here): skopeo copies to docker-daemon:NAME:latest,
+    docker's "sha256:<id>" is taken for the id, then docker tag and docker image rm
+    of the temporary name."""
+    bindir = tempfile.mkdtemp(prefix="docker-bin-", dir=work)
+    calls = os.path.join(bindir, "calls")
+    for tool, body in (("skopeo", ""),
+                       ("docker", f'[ "$1 $2" = "image inspect" ] && echo "sha256:{want_id}"\n')):
+        with open(os.path.join(bindir, tool), "w") as f:
+            f.write(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{body}exit 0\n')
+        os.chmod(os.path.join(bindir, tool), 0o755)
+    target = f"localhost/segarena/sub-test-{tag}-docker"
+    scratch = tempfile.mkdtemp(prefix="scratch-", dir=work)
+    r = subprocess.run([DRIVER, "intake", archive, scratch, "0", "0", "0", target], cwd=work,
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SA_TEST_ENGINE="docker",
+                                PATH=bindir + ":" + os.environ.get("PATH", "")))
+    res = json.loads(r.stdout)
+    with open(calls) as f:
+        lines = f.read().splitlines()
+    m = re.fullmatch(r"skopeo --tmpdir \S+ copy --quiet docker-archive:\S+ "
+                     r"docker-daemon:(localhost/segarena/load-[0-9a-f]{24}):latest", lines[0] if lines else "")
+    tmp = m.group(1) if m else "?"
+    want = [f"docker image inspect --format {{{{.Id}}}} {tmp}", f"docker tag {tmp} {target}",
+            f"docker image rm {tmp}"]
+    if res["load_rc"] != 0 or not m or lines[1:] != want:
+        return [f"docker load: load_rc {res['load_rc']} ({res['load_error']}), calls {lines}"]
+    print(f"ok docker load: {len(lines)} calls, the id taken from docker's sha256:<id>")
+    return []
 
 
 def main():
@@ -195,6 +228,7 @@ def main():
         # that share layers: "layer not known"): the load is tried again before the
         # image is blamed; the host's trouble after a copy is not the image's fault.
         failed += engine_failures(work, os.path.join(work, "img.tar"), want_id, tag, loaded)
+        failed += docker_load(work, os.path.join(work, "img.tar"), want_id, tag)
         # The name inside the archive must not have been created.
         if sh(["podman", "image", "exists", built], work, check=False).returncode == 0:
             failed.append(f"the archive's own name {built} was created")

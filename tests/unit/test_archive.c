@@ -52,8 +52,12 @@ static int driver(int argc, char **argv) {
      * that commits another image than the one checked: the id check must catch it) */
     const char *other = getenv("SA_TEST_LOAD_TAR");
     sa_intake_owner owner = {.lock_dir = argc > 9 ? argv[8] : NULL, .tag = argc > 9 ? argv[9] : NULL};
+    /* SA_TEST_ENGINE=docker: load into docker's store (sa_intake_load_into) */
+    const char *engine = getenv("SA_TEST_ENGINE");
+    sa_engine_kind kind = engine && !strcmp(engine, "docker") ? SA_ENGINE_DOCKER : SA_ENGINE_PODMAN;
     if (rc == 0 && argc > 7)
-        load_rc = sa_intake_load(other ? other : tar, &info, argv[7], argc > 9 ? &owner : NULL, &load_err);
+        load_rc = sa_intake_load_into(kind, other ? other : tar, &info, argv[7], argc > 9 ? &owner : NULL,
+                                      &load_err);
     printf("{\"rc\": %d, \"refusal\": ", rc);
     json_str(sa_intake_refusal_name(info.refusal));
     printf(", \"error\": ");
