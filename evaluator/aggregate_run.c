@@ -20,7 +20,9 @@ int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_er
     if (!res->result_json)
         return sa_error_set(err, "run %lld, case %s: succeeded but has no scores", (long long)res->run_id,
                             res->case_id);
-    if (sa_case_values_from_json_cached(res->result_json, out, err)) return -1;
+    sa_error why;
+    if (sa_case_values_from_json_cached(res->result_json, out, &why))
+        return sa_error_set(err, "run %lld, case %s: %s", (long long)res->run_id, res->case_id, why.msg);
     return 0;
 }
 
@@ -149,7 +151,9 @@ int sa_board_spec_parse(const char *json_text, const char *label, sa_phase_spec 
 
 /* The field-of-view diagonal of a case as another run of the phase scored or
  * recorded it (the case's scoring grid is the same whoever scored it); 0 when no
- * run did. */
+ * run did. Another run's result that cannot be read (stored under older metric
+ * definitions, or damaged) is passed over, as the board passes it over: it never
+ * keeps this run from finishing. */
 static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run_row *others, size_t n_others,
                                const char *case_id, double *fov, sa_error *err) {
     *fov = 0;
@@ -160,9 +164,10 @@ static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run
         if (found < 0) return -1;
         if (found == 0) continue;
         sa_case_values cv;
-        int rc = sa_board_case_load(&res, &cv, err);
+        sa_error unreadable;
+        int rc = sa_board_case_load(&res, &cv, &unreadable);
         sa_case_result_row_free(&res);
-        if (rc) return -1;
+        if (rc) continue;
         if (cv.fov_diagonal_mm > 0) *fov = cv.fov_diagonal_mm; /* scored, or recorded */
     }
     return 0;

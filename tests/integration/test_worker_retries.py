@@ -14,6 +14,8 @@ its calls, and fault_fs.c preloaded to fail file-system calls under runs/.
    of a cancelled run's job whose worker is gone (its periodic sweep), and the
    temporary image name of a killed upload's load of this data directory, not one
    whose lock a live load holds nor another data directory's.
+4. A run whose platform-failed case looks for its field of view in the phase's
+   other runs finishes though one of those results cannot be read.
 
 usage: test_worker_retries.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
@@ -241,6 +243,31 @@ check(f"image rm {live_load}" not in log and f"image rm {other_load}" not in log
 check(f"image inspect --format {{{{.Id}}}} {busy_load}" in log and f"image rm {busy_load}" not in log,
       "a killed load's name whose image an upload holds the lock of: kept for a later sweep")
 check("claimed 9 times" in err, f"the claim limit was reached: {err}")
+
+# ---- 4. another run's result that cannot be read does not keep a run from
+# finishing: a case failing by the platform's fault (its rater mask gone) takes
+# its field of view from the phase's other runs; one of those results is damaged
+# (or stored under older metric definitions). The run stayed "running", the
+# worker exiting 1 on "case result: consensus.nsd: missing". ----
+con = db()
+damaged = con.execute("SELECT result_json FROM case_results WHERE run_id = ? AND case_id = ?",
+                      (clean, first)).fetchone()[0]
+con.execute("UPDATE case_results SET result_json = ? WHERE run_id = ? AND case_id = ?",
+            (damaged.replace('"nsd"', '"nsd_renamed"'), clean, first))
+con.commit()
+con.close()
+rater = f"{DATA}/datasets/ms-demo/cases/{first}/raters/rater1.nii.gz"
+os.chmod(os.path.dirname(rater), 0o755)
+os.rename(rater, rater + ".away")
+orphan_run = rescore()
+rc, out, err = sa("worker", "--until-idle", "--retry-delays", "0.1")
+os.rename(rater + ".away", rater)
+con = db()
+status = con.execute("SELECT status FROM runs WHERE id = ?", (orphan_run,)).fetchone()[0]
+classes = dict(con.execute("SELECT case_id, error_class FROM case_results WHERE run_id = ?", (orphan_run,)))
+con.close()
+check(rc == 0 and status == "done", f"the run finishes beside another run's unreadable result: {status} {err}")
+check(classes.get(first) == "engine_error: platform error", f"the case without its rater: {classes}")
 
 if failures:
     print(f"test_worker_retries: {failures} failed", file=sys.stderr)
