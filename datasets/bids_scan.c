@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,12 +383,48 @@ static int split_hit(const sa_scan_case *k, const char *who, int bids) {
     return k->subject && (!strcmp(who, k->subject) || (has_prefix(who, "sub-") && !strcmp(who + 4, k->subject)));
 }
 
+/* One problem "PATH: line N: ..." */
+static void problem_at(ctx *c, const char *path, int line_no, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static void problem_at(ctx *c, const char *path, int line_no, const char *fmt, ...) {
+    char what[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (sa_problems_add(c->problems, "%s: line %d: %s", path, line_no, what)) c->oom = 1;
+}
+
+/* 1 when cell holds "split" in any case without being exactly "split": a column
+ * meant as the split column (misspelt, or a line not separated by tabs), which
+ * read as no split column would put every case in the default split. */
+static int split_like(const char *cell) {
+    for (const char *p = cell; *p; p++) {
+        static const char w[] = "split";
+        size_t i = 0;
+        while (i < 5 && p[i] && (p[i] | 0x20) == w[i]) i++;
+        if (i == 5) return strcmp(cell, "split") != 0;
+    }
+    return 0;
+}
+
 /* Reads participants.tsv (BIDS: participant_id and split columns) or splits.tsv
- * (plain: case, split; a header line allowed) into the cases' splits. A case
- * listed on two lines is a problem naming both, whatever the splits. */
+ * (plain: case, split; a header line allowed) into the cases' splits. A case's
+ * split decides whether challengers see it, so nothing is skipped silently: a
+ * line without the columns needed, a line naming no case of the dataset, a case
+ * listed on two lines (naming both) and a split-like column not named exactly
+ * "split" are problems naming file and line. A BIDS participants.tsv without a
+ * split column is not read (every case takes the default split). */
 static void read_splits(ctx *c, const char *path, int bids) {
     struct stat st;
-    if (lstat(path, &st) != 0) return;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT && sa_problems_add(c->problems, "%s: cannot read (%s)", path, strerror(errno)))
+            c->oom = 1;
+        return;
+    }
     if (!inside(c, path)) return;
     sa_error err;
     char *text = sa_read_text_file(path, &err);
@@ -396,15 +433,20 @@ static void read_splits(ctx *c, const char *path, int bids) {
         return;
     }
     int *first_line = calloc(c->scan->n_cases + 1, sizeof *first_line); /* per case, 1-based; 0: not yet */
+    char **cols = NULL;
+    size_t cols_cap = 0;
     if (!first_line) {
         free(text);
         c->oom = 1;
         return;
     }
+    /* a UTF-8 BOM (spreadsheet exports) is not part of the first cell */
+    char *start = text;
+    if (!strncmp(start, "\xEF\xBB\xBF", 3)) start += 3;
     /* line_no: the line of the file (messages); first: the first non-empty line
      * (the header) is still to come */
-    int id_col = 0, split_col = bids ? -1 : 1, line_no = 0, first = 1;
-    for (char *line = text, *next; line; line = next) {
+    int id_col = bids ? -1 : 0, split_col = bids ? -1 : 1, line_no = 0, first = 1;
+    for (char *line = start, *next; line && !c->oom; line = next) {
         line_no++;
         next = strchr(line, '\n');
         if (next) *next++ = 0;
@@ -413,30 +455,54 @@ static void read_splits(ctx *c, const char *path, int bids) {
         if (!n) continue;
         int header = first;
         first = 0;
-        char *cols[64];
-        int nc = 0;
+        size_t nc = 1;
+        for (const char *t = line; (t = strchr(t, '\t')); t++) nc++;
+        if (nc > cols_cap) {
+            char **v = realloc(cols, nc * sizeof *v);
+            if (!v) {
+                c->oom = 1;
+                break;
+            }
+            cols = v;
+            cols_cap = nc;
+        }
         char *p = line;
-        while (nc < 64) {
-            cols[nc++] = p;
+        for (size_t i = 0; i < nc; i++) {
+            cols[i] = p;
             char *t = strchr(p, '\t');
-            if (!t) break;
-            *t = 0;
-            p = t + 1;
+            if (t) *t = 0, p = t + 1;
         }
         if (header && bids) {
-            for (int i = 0; i < nc; i++) {
-                if (!strcmp(cols[i], "participant_id")) id_col = i;
-                if (!strcmp(cols[i], "split")) split_col = i;
+            for (size_t i = 0; i < nc; i++) {
+                if (!strcmp(cols[i], "participant_id")) id_col = (int)i;
+                else if (!strcmp(cols[i], "split")) split_col = (int)i;
+                else if (split_like(cols[i]))
+                    problem_at(c, path, line_no, "column \"%s\" is not named \"split\"%s", cols[i],
+                               strchr(cols[i], ' ') ? " (columns are separated by tabs)" : "");
             }
-            if (split_col < 0) break;
+            if (split_col < 0) break; /* no split column: the default split for all */
+            if (id_col < 0) {
+                problem_at(c, path, line_no, "a split column but no participant_id column");
+                break;
+            }
             continue;
         }
-        if (split_col >= nc || id_col >= nc || !*cols[id_col]) continue;
+        size_t need = (size_t)(split_col > id_col ? split_col : id_col) + 1;
+        if (nc < need) {
+            problem_at(c, path, line_no, "%zu column%s, %zu needed (columns are separated by tabs)", nc,
+                       nc == 1 ? "" : "s", need);
+            continue;
+        }
         const char *who = cols[id_col], *split = cols[split_col];
-        if (header && !bids && !find_case(c, who)) continue; /* a header line */
+        if (!*who) {
+            problem_at(c, path, line_no, "no %s", bids ? "participant_id" : "case");
+            continue;
+        }
+        /* plain: a first line whose first cell is no case is a header when its
+         * second reads "split" (a misspelt first case is not taken for one) */
+        if (header && !bids && !find_case(c, who) && !strcmp(split, "split")) continue;
         if (!sa_dataset_id_valid(split)) {
-            if (sa_problems_add(c->problems, "%s: line %d: split \"%s\" is not a valid id", path, line_no, split))
-                c->oom = 1;
+            problem_at(c, path, line_no, "split \"%s\" is not a valid id", split);
             continue;
         }
         /* the cases of the line (a BIDS participant: each of its sessions); a case
@@ -453,7 +519,12 @@ static void read_splits(ctx *c, const char *path, int bids) {
                     c->oom = 1;
             }
         }
-        if (!matched) note(c, "%s: %s is not a case of the dataset (line ignored)", path, who);
+        /* a misspelt id would leave its case in the default split */
+        if (!matched && bids)
+            problem_at(c, path, line_no, "%s: no such participant with images in the source", who);
+        else if (!matched)
+            problem_at(c, path, line_no, "%s is not a case of the dataset (no such case folder)%s", who,
+                       header ? "; a header line reads case<TAB>split" : "");
         for (size_t i = 0; i < c->scan->n_cases && matched && !again; i++) {
             sa_scan_case *k = &c->scan->cases[i];
             if (!split_hit(k, who, bids)) continue;
@@ -462,6 +533,7 @@ static void read_splits(ctx *c, const char *path, int bids) {
             if (!(k->split = sa_strdup(split))) c->oom = 1;
         }
     }
+    free(cols);
     free(first_line);
     free(text);
 }

@@ -514,6 +514,55 @@ lines = refuse("participants.tsv lists a participant twice", dupsplit, name="dup
                ["participants.tsv: line 4: 02 is listed again (first on line 3)"])
 check(len(lines) == 1, f"one line for a participant with two sessions: {lines}")
 
+# a malformed line of splits.tsv / participants.tsv, a line naming no case, or a
+# split column not named exactly "split" refuses the import, naming file and line
+# (such lines were skipped: c01, meant for test, landed in the --split given); a
+# UTF-8 BOM is not part of the first cell
+def splits_refused(label, root, text, expect, name="badsplit", tsv="splits.tsv"):
+    with open(os.path.join(root, tsv), "w", encoding="utf-8") as f:
+        f.write(text)
+    lines = refuse(label, root, expect, name=name, extra=("--split", "validation"))
+    check(len(lines) == len(expect), f"{label}: one line per problem: {lines}")
+
+
+make_plain(src)
+splits_refused("splits.tsv: a line with a space", src, "case\tsplit\nc01 test\nc02\ttest\n",
+               ["splits.tsv: line 2: 1 column, 2 needed (columns are separated by tabs)"])
+splits_refused("splits.tsv: a misspelt case", src, "case\tsplit\nc01\ttest\nc2\ttest\n",
+               ["splits.tsv: line 3: c2 is not a case of the dataset"])
+splits_refused("splits.tsv: a misspelt first case, no header", src, "c1\ttest\nc02\ttest\n",
+               ["splits.tsv: line 1: c1 is not a case of the dataset"])
+splits_refused("splits.tsv: an empty case cell", src, "case\tsplit\n\ttest\n", ["splits.tsv: line 2: no case"])
+with open(os.path.join(src, "splits.tsv"), "w", encoding="utf-8") as f:
+    f.write("\ufeffc01\ttest\nc02\ttest\n")
+rc, out, err = run("import", src, "--name", "bomsplit", "--split", "validation", data_dir=DATA)
+check(rc == 0, f"splits.tsv with a BOM and no header: {rc} {err}")
+if rc == 0:
+    mbom = json.load(open(os.path.join(DATA, "datasets", "bomsplit", "dataset.json")))
+    check([c["split"] for c in mbom["cases"]] == ["test", "test", "validation"], f"BOM: c01 read: {[c['split'] for c in mbom['cases']]}")
+tsvsrc = os.path.join(WORK, "tsvsrc")
+make_bids(tsvsrc, sessions=False)
+splits_refused("participants.tsv: a short row", tsvsrc,
+               "participant_id\tage\tsplit\nsub-01\t30\nsub-02\t40\ttest\n",
+               ["participants.tsv: line 2: 2 columns, 3 needed"], tsv="participants.tsv")
+splits_refused("participants.tsv: a misspelt participant", tsvsrc,
+               "participant_id\tsplit\nsub-01\ttest\nsub-2\ttest\n",
+               ["participants.tsv: line 3: sub-2: no such participant"], tsv="participants.tsv")
+splits_refused("participants.tsv: Split", tsvsrc, "participant_id\tSplit\nsub-01\ttest\n",
+               ['participants.tsv: line 1: column "Split" is not named "split"'], tsv="participants.tsv")
+splits_refused("participants.tsv: a header with spaces", tsvsrc, "participant_id age split\nsub-01 30 test\n",
+               ['participants.tsv: line 1: column "participant_id age split" is not named "split" '
+                "(columns are separated by tabs)"], tsv="participants.tsv")
+splits_refused("participants.tsv: no participant_id", tsvsrc, "id\tsplit\nsub-01\ttest\n",
+               ["participants.tsv: line 1: a split column but no participant_id column"], tsv="participants.tsv")
+with open(os.path.join(tsvsrc, "participants.tsv"), "w", encoding="utf-8") as f:
+    f.write("\ufeffsplit\tparticipant_id\ntest\tsub-01\n")
+rc, out, err = run("import", tsvsrc, "--name", "bomsplit2", "--split", "validation", data_dir=DATA)
+check(rc == 0, f"participants.tsv with a BOM before split: {rc} {err}")
+if rc == 0:
+    mbom = json.load(open(os.path.join(DATA, "datasets", "bomsplit2", "dataset.json")))
+    check([c["split"] for c in mbom["cases"]] == ["test", "validation"], f"BOM: split column read: {[c['split'] for c in mbom['cases']]}")
+
 # BIDS labels that are not ids: a case id names a folder of the store, and a
 # dataset holding an invalid one could never be opened ('sub-..' wrote into the
 # dataset's root)
