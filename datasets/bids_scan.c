@@ -103,6 +103,23 @@ static void note(ctx *c, const char *fmt, const char *a, const char *b) {
     if (sa_problems_add(c->notes, fmt, a, b)) c->oom = 1;
 }
 
+/* A folder that cannot be listed (permissions): a problem, never skipped silently
+ * (its cases or rater masks would be missing from the dataset). errno is
+ * opendir's. */
+static void unreadable(ctx *c, const char *folder) {
+    if (sa_problems_add(c->problems, "%s: cannot read the folder (%s)", folder, strerror(errno))) c->oom = 1;
+}
+
+/* 1 when path exists (lstat); 0 when it does not; -1 (a problem added) when it
+ * cannot be looked at, its folder not being searchable. */
+static int present(ctx *c, const char *path) {
+    struct stat st;
+    if (lstat(path, &st) == 0) return 1;
+    if (errno == ENOENT || errno == ENOTDIR) return 0;
+    if (sa_problems_add(c->problems, "%s: cannot read (%s)", path, strerror(errno))) c->oom = 1;
+    return -1;
+}
+
 static sa_scan_case *add_case(ctx *c, const char *id, const char *where, const char *subject) {
     sa_scan *s = c->scan;
     sa_scan_case *v = realloc(s->cases, (s->n_cases + 1) * sizeof *v);
@@ -222,7 +239,7 @@ static int bids_labels_valid(ctx *c, const char *folder, const char *sub, const 
 static void raw_folder(ctx *c, sa_scan_case *k, const char *sub, const char *ses, const char *folder) {
     strlist l;
     if (list_dir(folder, &l)) {
-        if (sa_problems_add(c->problems, "%s: cannot read the folder", folder)) c->oom = 1;
+        unreadable(c, folder);
         return;
     }
     char prefix[300];
@@ -234,7 +251,7 @@ static void raw_folder(ctx *c, sa_scan_case *k, const char *sub, const char *ses
             c->oom = 1;
             break;
         }
-        if (!inside(c, path)) {
+        if (present(c, path) < 1 || !inside(c, path)) {
             free(path);
             continue;
         }
@@ -270,7 +287,10 @@ static void raw_folder(ctx *c, sa_scan_case *k, const char *sub, const char *ses
 /* One anat/ or pet/ folder of derivatives/<rater>/. */
 static void mask_folder(ctx *c, const char *folder) {
     strlist l;
-    if (list_dir(folder, &l)) return;
+    if (list_dir(folder, &l)) {
+        unreadable(c, folder);
+        return;
+    }
     char tail[200];
     snprintf(tail, sizeof tail, "_desc-%s_mask", c->opt->mask_desc ? c->opt->mask_desc : "lesion");
     for (size_t i = 0; i < l.n && !c->oom; i++) {
@@ -285,7 +305,7 @@ static void mask_folder(ctx *c, const char *folder) {
             c->oom = 1;
             break;
         }
-        if (inside(c, path) && !is_dir(path)) {
+        if (present(c, path) == 1 && inside(c, path) && !is_dir(path)) {
             char sub[128], ses[128], id[300];
             entity(stem, "sub", sub, sizeof sub);
             entity(stem, "ses", ses, sizeof ses);
@@ -305,10 +325,14 @@ static void mask_folder(ctx *c, const char *folder) {
     strlist_free(&l);
 }
 
-/* Calls raw (case folders) or masks (derivatives) on every sub-X, ses-Y, anat or pet folder. */
-static void walk_bids(ctx *c, const char *base, int derivatives) {
+/* Calls raw (case folders) or masks (derivatives) on every sub-X, ses-Y, anat or
+ * pet folder. -1 when base cannot be listed (a problem added). */
+static int walk_bids(ctx *c, const char *base, int derivatives) {
     strlist subs;
-    if (list_dir(base, &subs)) return;
+    if (list_dir(base, &subs)) {
+        unreadable(c, base);
+        return -1;
+    }
     for (size_t i = 0; i < subs.n && !c->oom; i++) {
         if (!has_prefix(subs.v[i], "sub-")) continue;
         char *sp = sa_path_join(base, subs.v[i]);
@@ -316,7 +340,7 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
             c->oom = 1;
             break;
         }
-        if (!inside(c, sp) || !is_dir(sp)) {
+        if (present(c, sp) < 1 || !inside(c, sp) || !is_dir(sp)) {
             free(sp);
             continue;
         }
@@ -326,7 +350,11 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
             continue;
         }
         strlist ses;
-        list_dir(sp, &ses);
+        if (list_dir(sp, &ses)) {
+            unreadable(c, sp);
+            free(sp);
+            continue;
+        }
         /* the session folders, then the subject folder itself (no session) */
         for (size_t j = 0; j <= ses.n && !c->oom; j++) {
             const char *sname = j < ses.n ? ses.v[j] : NULL;
@@ -336,7 +364,7 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
                 c->oom = 1;
                 break;
             }
-            if (sname && (!inside(c, level) || !is_dir(level))) {
+            if (sname && (present(c, level) < 1 || !inside(c, level) || !is_dir(level))) {
                 free(level);
                 continue;
             }
@@ -353,8 +381,7 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
                     c->oom = 1;
                     break;
                 }
-                struct stat st;
-                if (lstat(folder, &st) == 0 && inside(c, folder) && is_dir(folder)) {
+                if (present(c, folder) == 1 && inside(c, folder) && is_dir(folder)) {
                     if (derivatives) {
                         mask_folder(c, folder);
                     } else {
@@ -374,6 +401,7 @@ static void walk_bids(ctx *c, const char *base, int derivatives) {
         free(sp);
     }
     strlist_free(&subs);
+    return 0;
 }
 
 /* 1 when the first column of a splits line names case k: its id (plain layout),
@@ -419,13 +447,7 @@ static int split_like(const char *cell) {
  * "split" are problems naming file and line. A BIDS participants.tsv without a
  * split column is not read (every case takes the default split). */
 static void read_splits(ctx *c, const char *path, int bids) {
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno != ENOENT && sa_problems_add(c->problems, "%s: cannot read (%s)", path, strerror(errno)))
-            c->oom = 1;
-        return;
-    }
-    if (!inside(c, path)) return;
+    if (present(c, path) < 1 || !inside(c, path)) return;
     sa_error err;
     char *text = sa_read_text_file(path, &err);
     if (!text) {
@@ -543,18 +565,21 @@ static void scan_bids(ctx *c) {
     walk_bids(c, root, 0);
     char *der = sa_path_join(root, "derivatives");
     strlist l = {0};
-    if (der && is_dir(der) && inside(c, der) && !list_dir(der, &l)) {
+    int have_der = der && present(c, der) == 1 && is_dir(der) && inside(c, der);
+    if (have_der && list_dir(der, &l)) unreadable(c, der);
+    else if (have_der) {
         for (size_t i = 0; i < l.n && !c->oom; i++) {
             char *p = sa_path_join(der, l.v[i]);
             if (!p) {
                 c->oom = 1;
                 break;
             }
-            if (inside(c, p) && is_dir(p)) {
+            if (present(c, p) == 1 && inside(c, p) && is_dir(p)) {
                 c->rater = l.v[i];
                 c->found = 0;
-                walk_bids(c, p, 1);
-                if (c->found == 0)
+                if (walk_bids(c, p, 1)) {
+                    /* a problem says it cannot be read, not that it is no rater */
+                } else if (c->found == 0)
                     note(c, "%s: no *_desc-%s_mask files: not a rater", p,
                          c->opt->mask_desc ? c->opt->mask_desc : "lesion");
                 else if (!sa_dataset_id_valid(l.v[i]) &&
@@ -575,7 +600,7 @@ static void scan_bids(ctx *c) {
 static void plain_entries(ctx *c, sa_scan_case *k, const char *folder, int raters) {
     strlist l;
     if (list_dir(folder, &l)) {
-        if (sa_problems_add(c->problems, "%s: cannot read the folder", folder)) c->oom = 1;
+        unreadable(c, folder);
         return;
     }
     for (size_t i = 0; i < l.n && !c->oom; i++) {
@@ -585,7 +610,7 @@ static void plain_entries(ctx *c, sa_scan_case *k, const char *folder, int rater
             c->oom = 1;
             break;
         }
-        if (inside(c, path)) {
+        if (present(c, path) == 1 && inside(c, path)) {
             int dir = is_dir(path);
             if (!raters && dir && !strcmp(l.v[i], "raters")) {
                 plain_entries(c, k, path, 1);
@@ -610,7 +635,10 @@ static void plain_entries(ctx *c, sa_scan_case *k, const char *folder, int rater
 static void scan_plain(ctx *c) {
     const char *root = c->scan->root;
     strlist l;
-    if (list_dir(root, &l)) return;
+    if (list_dir(root, &l)) {
+        unreadable(c, root);
+        return;
+    }
     for (size_t i = 0; i < l.n && !c->oom; i++) {
         if (l.v[i][0] == '.') continue;
         char *p = sa_path_join(root, l.v[i]);
@@ -618,7 +646,7 @@ static void scan_plain(ctx *c) {
             c->oom = 1;
             break;
         }
-        if (inside(c, p) && is_dir(p)) {
+        if (present(c, p) == 1 && inside(c, p) && is_dir(p)) {
             if (!sa_dataset_id_valid(l.v[i])) {
                 if (sa_problems_add(c->problems, "%s: case id \"%s\" is not a valid id", p, l.v[i])) c->oom = 1;
             } else {
