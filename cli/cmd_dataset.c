@@ -127,6 +127,11 @@ static int do_import(int argc, char **argv, const char *data_dir) {
     if (opt.name && cli_check_id("dataset import", "--name", opt.name)) return EXIT_BAD_INPUT;
     if (cli_check_id("dataset import", "--split", opt.split)) return EXIT_BAD_INPUT;
     if (opt.kind && cli_check_id("dataset import", "--kind", opt.kind)) return EXIT_BAD_INPUT;
+    size_t bad_byte = opt.description ? sa_dataset_utf8_bad_byte(opt.description) : 0;
+    if (bad_byte) { /* dataset.json is JSON: it could not hold it */
+        fprintf(stderr, "segarena dataset import: --description is not valid UTF-8 (byte %zu)\n", bad_byte);
+        return EXIT_BAD_INPUT;
+    }
     opt.role_map = maps;
     opt.n_role_map = n_maps;
 

@@ -307,6 +307,13 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         problem(&im, err->msg);
         return -1;
     }
+    /* dataset.json is JSON: a description that is not UTF-8 could not be stored */
+    size_t bad_byte = opt.description ? sa_dataset_utf8_bad_byte(opt.description) : 0;
+    if (bad_byte) {
+        sa_error_set(err, "--description is not valid UTF-8 (byte %zu)", bad_byte);
+        problem(&im, err->msg);
+        return -1;
+    }
     for (size_t i = 0; i < opt.n_role_map; i++)
         if (!sa_dataset_id_valid(opt.role_map[i].role)) {
             sa_error_set(err, "role \"%s\" (for suffix %s) is not a valid id", opt.role_map[i].role,
@@ -339,7 +346,13 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     /* the dataset as it will be stored: roles and raters = union over cases */
     if (!(ds.name = sa_strdup(name))) im.oom = 1;
     ds.source_layout = sa_strdup(scan.layout);
-    ds.source_path = sa_strdup(scan.root);
+    /* only a record of where the files came from: a path that is not UTF-8 (a
+     * file name may hold any byte) is kept with U+FFFD for the bytes that are not */
+    if (!(ds.source_path = sa_utf8_lossy(scan.root))) im.oom = 1;
+    else if (strcmp(ds.source_path, scan.root) &&
+             sa_problems_add(&report->notes, "%s: the source path is not valid UTF-8: dataset.json records it "
+                                             "with U+FFFD in place of the bytes that are not", scan.root))
+        im.oom = 1;
     ds.description = sa_strdup(opt.description ? opt.description : scan.description ? scan.description : "");
     char created[40];
     iso_now(created, sizeof created);
@@ -450,12 +463,20 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
             goto out;
         }
         int w = sa_manifest_write(mpath, &ds, err);
-        free(mpath);
         if (w) {
+            free(mpath);
             sa_error gone; /* the folder taken meanwhile says more than the write's error */
             problem(&im, sa_import_tmp_check(&im.tmp_folder, &gone) ? gone.msg : err->msg);
             goto out;
         }
+        /* read back as show, verify and phases will: a manifest that does not
+         * open is never stored under the dataset's name (the name would be taken
+         * by a read-only folder nothing can use) */
+        sa_dataset back;
+        int r = sa_manifest_read(mpath, &back, problems, err);
+        free(mpath);
+        if (!r) sa_dataset_free(&back);
+        if (r) goto out;
     }
     /* read-only before the rename: a dataset under its final name is complete
      * and read-only from its first moment */

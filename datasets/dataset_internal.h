@@ -76,5 +76,8 @@ char *sa_strdup(const char *s);
 char *sa_path_join(const char *a, const char *b); /* malloc'ed "a/b" */
 char *sa_read_text_file(const char *path, sa_error *err);
 int sa_cmp_strp(const void *a, const void *b); /* qsort of char * */
+/* A malloc'ed copy of s with each byte that does not start a valid UTF-8
+ * character replaced by U+FFFD; NULL for NULL or out of memory. */
+char *sa_utf8_lossy(const char *s);
 
 #endif

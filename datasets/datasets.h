@@ -219,8 +219,13 @@ int sa_manifest_read(const char *path, sa_dataset *out, sa_problems *problems, s
 int sa_manifest_parse(const char *text, const char *label, sa_dataset *out, sa_problems *problems,
                       sa_error *err);
 /* Writes ds as pretty JSON with a stable key order, atomically (temporary name
- * in the same folder, then rename). Returns 0 or -1. */
+ * in the same folder, then rename). Returns 0 or -1 (nothing written), e.g. for
+ * a text that is not valid UTF-8, naming it. */
 int sa_manifest_write(const char *path, const sa_dataset *ds, sa_error *err);
+
+/* 0 when s is valid UTF-8 (as JSON text must be), else the 1-based offset of
+ * the first byte that is not. */
+size_t sa_dataset_utf8_bad_byte(const char *s);
 
 /* sha256 (lowercase hex) and size of a file. Returns 0 or -1. */
 int sa_file_sha256(const char *path, char hex[65], uint64_t *bytes, sa_error *err);

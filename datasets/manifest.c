@@ -427,73 +427,187 @@ int sa_manifest_read(const char *path, sa_dataset *out, sa_problems *problems, s
     return rc;
 }
 
+/* ---- UTF-8 (JSON text is UTF-8; jansson refuses any other string) ---- */
+
+/* The length of the valid UTF-8 character at p (1 to 4); 0 at its end or where
+ * its bytes are not UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_char_len(const unsigned char *p) {
+    unsigned c = p[0];
+    if (c < 0x80) return c ? 1 : 0;
+    size_t n;
+    unsigned min;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
+    else return 0;
+    unsigned cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0; /* a NUL ends here too */
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+size_t sa_dataset_utf8_bad_byte(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; p && *p;) {
+        size_t k = utf8_char_len(p);
+        if (!k) return (size_t)(p - (const unsigned char *)s) + 1;
+        p += k;
+    }
+    return 0;
+}
+
+char *sa_utf8_lossy(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1); /* each byte at most U+FFFD's 3 */
+    if (!out) return NULL;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t k = utf8_char_len(p);
+        if (k) {
+            memcpy(out + o, p, k);
+            o += k, p += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3, p++;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
 /* ---- writing ---- */
 
-static json_t *jstr(const char *s) { return json_string(s ? s : ""); }
-static json_t *jint(json_int_t v) { return json_integer(v); }
+/* The manifest being built: the first failure (a string that is not UTF-8, out
+ * of memory) is kept, so that no key is ever dropped silently (jansson's
+ * json_string gives NULL for invalid UTF-8, and json_object_set_new then sets
+ * nothing). */
+typedef struct builder {
+    char why[400]; /* "" while all is well */
+} builder;
 
-static json_t *numbers(const double *v, size_t n, int integer) {
+static void failed(builder *b, const char *what, const char *s) {
+    if (b->why[0]) return;
+    size_t bad = s ? sa_dataset_utf8_bad_byte(s) : 0;
+    if (bad) snprintf(b->why, sizeof b->why, "%s is not valid UTF-8 (byte %zu)", what, bad);
+    else snprintf(b->why, sizeof b->why, "out of memory (%s)", what);
+}
+
+static json_t *jstr(builder *b, const char *what, const char *s) {
+    json_t *v = json_string(s ? s : "");
+    if (!v) failed(b, what, s);
+    return v;
+}
+
+static json_t *jint(builder *b, const char *what, json_int_t i) {
+    json_t *v = json_integer(i);
+    if (!v) failed(b, what, NULL);
+    return v;
+}
+
+/* json_object_set_new/json_array_append_new take v (NULL too) in every case */
+static void set(builder *b, json_t *o, const char *key, json_t *v) {
+    if (!o || !v) {
+        json_decref(v);
+        failed(b, key, NULL); /* the cause, when a string, is already kept */
+    } else if (json_object_set_new(o, key, v)) {
+        failed(b, key, key);
+    }
+}
+
+static void append(builder *b, json_t *a, const char *what, json_t *v) {
+    if (!a || !v) {
+        json_decref(v);
+        failed(b, what, NULL);
+    } else if (json_array_append_new(a, v)) {
+        failed(b, what, NULL);
+    }
+}
+
+static json_t *numbers(builder *b, const char *what, const double *v, size_t n, int integer) {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, integer ? jint((json_int_t)v[i]) : json_real(v[i]));
+    if (!a) failed(b, what, NULL);
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *x = integer ? json_integer((json_int_t)v[i]) : json_real(v[i]);
+        if (!x) failed(b, what, NULL);
+        append(b, a, what, x);
+    }
     return a;
 }
 
-static json_t *file_json(const sa_dataset_file *f) {
+static json_t *file_json(builder *b, const char *where, const sa_dataset_file *f) {
+    char what[300];
     json_t *o = json_object();
-    if (!o) return NULL;
-    json_object_set_new(o, "path", jstr(f->path));
-    json_object_set_new(o, "sha256", jstr(f->sha256));
-    json_object_set_new(o, "bytes", jint((json_int_t)f->bytes));
-    if (f->dicom_series_uid) json_object_set_new(o, "dicom_series_uid", jstr(f->dicom_series_uid));
+    if (!o) failed(b, where, NULL);
+    snprintf(what, sizeof what, "%s path", where);
+    set(b, o, "path", jstr(b, what, f->path));
+    set(b, o, "sha256", jstr(b, "sha256", f->sha256));
+    set(b, o, "bytes", jint(b, "bytes", (json_int_t)f->bytes));
+    snprintf(what, sizeof what, "%s dicom_series_uid", where);
+    if (f->dicom_series_uid) set(b, o, "dicom_series_uid", jstr(b, what, f->dicom_series_uid));
     return o;
 }
 
-static json_t *ids_json(char **ids, size_t n) {
+static json_t *ids_json(builder *b, const char *what, char **ids, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, jstr(ids[i]));
+    if (!a) failed(b, what, NULL);
+    for (size_t i = 0; a && i < n; i++) append(b, a, what, jstr(b, what, ids[i]));
     return a;
 }
 
-static json_t *manifest_json(const sa_dataset *ds) {
+static json_t *manifest_json(builder *b, const sa_dataset *ds) {
     json_t *root = json_object();
-    if (!root) return NULL;
-    json_object_set_new(root, "schema", jstr(SA_DATASET_SCHEMA));
-    json_object_set_new(root, "name", jstr(ds->name));
-    json_object_set_new(root, "kind", jstr(ds->kind));
-    json_object_set_new(root, "description", jstr(ds->description ? ds->description : ""));
-    json_object_set_new(root, "roles", ids_json(ds->roles, ds->n_roles));
-    json_object_set_new(root, "raters", ids_json(ds->raters, ds->n_raters));
-    json_object_set_new(root, "created", jstr(ds->created ? ds->created : ""));
-    json_t *src = json_object();
-    json_object_set_new(src, "layout", jstr(ds->source_layout ? ds->source_layout : "plain"));
-    json_object_set_new(src, "path", jstr(ds->source_path ? ds->source_path : ""));
-    json_object_set_new(root, "source", src);
-    json_t *cases = json_array();
-    for (size_t c = 0; cases && c < ds->n_cases; c++) {
-        const sa_dataset_case *k = &ds->cases[c];
-        json_t *kc = json_object(), *g = json_object(), *in = json_object(), *ra = json_object();
-        double size[3] = {(double)k->size[0], (double)k->size[1], (double)k->size[2]};
-        json_object_set_new(kc, "id", jstr(k->id));
-        json_object_set_new(kc, "split", jstr(k->split));
-        json_object_set_new(g, "size", numbers(size, 3, 1));
-        json_object_set_new(g, "spacing", numbers(k->spacing, 3, 0));
-        json_object_set_new(g, "origin", numbers(k->origin, 3, 0));
-        json_object_set_new(g, "direction", numbers(k->direction, 9, 0));
-        json_object_set_new(kc, "geometry", g);
-        for (size_t i = 0; i < ds->n_roles; i++) json_object_set_new(in, ds->roles[i], file_json(&k->inputs[i]));
-        for (size_t i = 0; i < ds->n_raters; i++) json_object_set_new(ra, ds->raters[i], file_json(&k->raters[i]));
-        json_object_set_new(kc, "inputs", in);
-        json_object_set_new(kc, "raters", ra);
-        json_array_append_new(cases, kc);
+    if (!root) {
+        failed(b, "manifest", NULL);
+        return NULL;
     }
-    json_object_set_new(root, "cases", cases);
+    set(b, root, "schema", jstr(b, "schema", SA_DATASET_SCHEMA));
+    set(b, root, "name", jstr(b, "name", ds->name));
+    set(b, root, "kind", jstr(b, "kind", ds->kind));
+    set(b, root, "description", jstr(b, "description", ds->description ? ds->description : ""));
+    set(b, root, "roles", ids_json(b, "roles", ds->roles, ds->n_roles));
+    set(b, root, "raters", ids_json(b, "raters", ds->raters, ds->n_raters));
+    set(b, root, "created", jstr(b, "created", ds->created ? ds->created : ""));
+    json_t *src = json_object();
+    if (!src) failed(b, "source", NULL);
+    set(b, src, "layout", jstr(b, "source layout", ds->source_layout ? ds->source_layout : "plain"));
+    set(b, src, "path", jstr(b, "source path", ds->source_path ? ds->source_path : ""));
+    set(b, root, "source", src);
+    json_t *cases = json_array();
+    if (!cases) failed(b, "cases", NULL);
+    for (size_t c = 0; cases && c < ds->n_cases && !b->why[0]; c++) {
+        const sa_dataset_case *k = &ds->cases[c];
+        char where[200];
+        snprintf(where, sizeof where, "case %s", k->id ? k->id : "?");
+        json_t *kc = json_object(), *g = json_object(), *in = json_object(), *ra = json_object();
+        if (!kc || !g || !in || !ra) failed(b, where, NULL);
+        double size[3] = {(double)k->size[0], (double)k->size[1], (double)k->size[2]};
+        set(b, kc, "id", jstr(b, "case id", k->id));
+        set(b, kc, "split", jstr(b, "split", k->split));
+        set(b, g, "size", numbers(b, "size", size, 3, 1));
+        set(b, g, "spacing", numbers(b, "spacing", k->spacing, 3, 0));
+        set(b, g, "origin", numbers(b, "origin", k->origin, 3, 0));
+        set(b, g, "direction", numbers(b, "direction", k->direction, 9, 0));
+        set(b, kc, "geometry", g);
+        for (size_t i = 0; i < ds->n_roles; i++) set(b, in, ds->roles[i], file_json(b, where, &k->inputs[i]));
+        for (size_t i = 0; i < ds->n_raters; i++) set(b, ra, ds->raters[i], file_json(b, where, &k->raters[i]));
+        set(b, kc, "inputs", in);
+        set(b, kc, "raters", ra);
+        append(b, cases, "cases", kc);
+    }
+    set(b, root, "cases", cases);
     return root;
 }
 
 int sa_manifest_write(const char *path, const sa_dataset *ds, sa_error *err) {
-    json_t *root = manifest_json(ds);
-    if (!root) return sa_error_set(err, "%s: out of memory", path);
+    builder b = {""};
+    json_t *root = manifest_json(&b, ds);
+    if (b.why[0]) {
+        json_decref(root);
+        return sa_error_set(err, "%s: %s: not written", path, b.why);
+    }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(root);
     if (!text) return sa_error_set(err, "%s: out of memory", path);

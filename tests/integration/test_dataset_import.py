@@ -218,6 +218,32 @@ check(abs(s.get("mean_inter_rater_dice", -1) - mean) < 1e-9, "show mean dice")
 rc, out, err = run("show", "plain1", data_dir=DATA)
 check(rc == 0 and "alice" in out and "1 x 1 x 1.5 mm (3 cases)" in out, f"show text: {out}")
 
+# a source path that is not UTF-8 (a file name may hold any byte): the dataset is
+# stored with the path's other bytes as U+FFFD, and opens (the key was dropped: a
+# read-only dataset no command could open, its name taken); a --description that is
+# not UTF-8 is refused in one line
+nonutf = os.fsdecode(os.path.join(os.fsencode(WORK), b"src\xff"))
+shutil.copytree(plain, nonutf)
+rc, out, err = run("import", nonutf, "--name", "nonutf8", data_dir=DATA)
+check(rc == 0 and "the source path is not valid UTF-8" in err, f"non-UTF-8 source path: {rc} {err}")
+rc, out, err = run("show", "nonutf8", data_dir=DATA)
+check(rc == 0 and "from " + os.path.join(WORK, "src\ufffd") + " (plain layout)" in out, f"show nonutf8: {rc} {out} {err}")
+rc, out, err = run("verify", "nonutf8", data_dir=DATA)
+check(rc == 0, f"verify nonutf8: {rc} {err}")
+if rc == 0:
+    mn = json.load(open(os.path.join(DATA, "datasets", "nonutf8", "dataset.json"), encoding="utf-8"))
+    check(mn["source"]["path"] == os.path.join(WORK, "src\ufffd"), f"source path stored lossily: {mn['source']}")
+rmtree(nonutf)
+rc, out, err = run("import", plain, "--name", "baddesc", "--description", os.fsdecode(b"caf\xe9"), data_dir=DATA)
+check(rc == 2 and err == "segarena dataset import: --description is not valid UTF-8 (byte 4)\n",
+      f"non-UTF-8 --description: {rc} {err!r}")
+check(not os.path.exists(os.path.join(DATA, "datasets", "baddesc")), "non-UTF-8 --description: nothing stored")
+rc, out, err = run("import", plain, "--name", "gooddesc", "--description", "caf\u00e9 \u2013 MS", data_dir=DATA)
+check(rc == 0, f"UTF-8 --description: {rc} {err}")
+if rc == 0:
+    md = json.load(open(os.path.join(DATA, "datasets", "gooddesc", "dataset.json"), encoding="utf-8"))
+    check(md["description"] == "caf\u00e9 \u2013 MS", f"UTF-8 description kept: {md['description']!r}")
+
 # ---- import from a manifest folder (the stored dataset) ---------------------------
 rc, out, err = run("import", stored, "--name", "frommanifest", data_dir=DATA)
 check(rc == 0, f"manifest import: rc {rc} {err}")

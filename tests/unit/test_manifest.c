@@ -80,6 +80,23 @@ static void test_good_and_round_trip(void) {
     CHECK(bytes == 3);
     unlink(fpath);
     unlink(path);
+    /* a text that is not UTF-8 (json_string gives NULL for it) is an error naming
+     * it, and nothing is written: its key was dropped and the manifest stored
+     * could never be read again */
+    char *saved = back.source_path;
+    back.source_path = "/src\xff/x";
+    CHECK(sa_manifest_write(path, &back, &err) == -1);
+    CHECK(strstr(err.msg, "source path is not valid UTF-8 (byte 5)") != NULL);
+    CHECK(access(path, F_OK) != 0);
+    back.source_path = saved;
+    saved = back.cases[0].inputs[0].dicom_series_uid;
+    back.cases[0].inputs[0].dicom_series_uid = "1.2\xc3";
+    CHECK(sa_manifest_write(path, &back, &err) == -1);
+    CHECK(strstr(err.msg, "case c1 dicom_series_uid is not valid UTF-8 (byte 4)") != NULL);
+    CHECK(access(path, F_OK) != 0);
+    back.cases[0].inputs[0].dicom_series_uid = saved;
+    CHECK(sa_dataset_utf8_bad_byte("h\xc3\xa9") == 0 && sa_dataset_utf8_bad_byte("h\xc3") == 2);
+    CHECK(sa_dataset_utf8_bad_byte("\xed\xa0\x80") == 1); /* a surrogate */
     rmdir(dir);
     sa_dataset_free(&back);
     sa_dataset_free(&ds);
