@@ -61,14 +61,6 @@ static int usage_error(const char *fmt, const char *arg) {
     return EXIT_BAD_INPUT;
 }
 
-static int print_problems(const char *what, const sa_problems *p, const char *tail) {
-    for (size_t i = 0; i < p->count; i++) fprintf(stderr, "%s\n", p->msg[i]);
-    fprintf(stderr, "segarena dataset %s: %zu problem%s%s\n", what, p->count, p->count == 1 ? "" : "s", tail);
-    return EXIT_BAD_INPUT;
-}
-
-#define MAX_ROLE_MAPS 32
-
 /* Text as one line: bytes below 0x20, 0x7f and the backslash written as \xNN (a file name
  * may hold any byte but '/'); padded with spaces to width. */
 static void print_escaped(FILE *out, const char *text, int width) {
@@ -77,6 +69,19 @@ static void print_escaped(FILE *out, const char *text, int width) {
         n += *p < 0x20 || *p == 0x7f || *p == '\\' ? fprintf(out, "\\x%02x", *p) : (fputc(*p, out), 1);
     for (; n < width; n++) fputc(' ', out);
 }
+
+/* One line per problem, escaped: a problem names files, whose names may hold a
+ * newline (a case folder "c<newline>2" printed as two lines) */
+static int print_problems(const char *what, const sa_problems *p, const char *tail) {
+    for (size_t i = 0; i < p->count; i++) {
+        print_escaped(stderr, p->msg[i], 0);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "segarena dataset %s: %zu problem%s%s\n", what, p->count, p->count == 1 ? "" : "s", tail);
+    return EXIT_BAD_INPUT;
+}
+
+#define MAX_ROLE_MAPS 32
 
 static void print_note(const char *note) {
     fputs("note: ", stderr);
@@ -224,7 +229,8 @@ static int do_show(int argc, char **argv, const char *data_dir) {
     }
     for (size_t c = 0; c < nc; c++) {
         if (sa_dataset_case_summary(dir, &ds, c, lesions + c * nr, &dice[c], &defined[c], &err)) {
-            fprintf(stderr, "%s\n", err.msg);
+            print_escaped(stderr, err.msg, 0);
+            fputc('\n', stderr);
             rc = EXIT_BAD_INPUT;
             goto done;
         }
@@ -288,8 +294,14 @@ static int do_show(int argc, char **argv, const char *data_dir) {
         jw_end(&w);
     } else {
         printf("dataset      %s (%s)\n", ds.name, ds.kind);
-        if (ds.description && *ds.description) printf("description  %s\n", ds.description);
-        printf("created      %s from %s (%s layout)\n", ds.created, ds.source_path, ds.source_layout);
+        if (ds.description && *ds.description) {
+            fputs("description  ", stdout);
+            print_escaped(stdout, ds.description, 0);
+            fputc('\n', stdout);
+        }
+        printf("created      %s from ", ds.created);
+        print_escaped(stdout, ds.source_path, 0); /* the source folder's name: any byte but '/' */
+        printf(" (%s layout)\n", ds.source_layout);
         printf("cases        %zu (", nc);
         for (size_t i = 0; i < n_splits; i++) printf("%s%s: %zu", i ? ", " : "", splits[i], split_n[i]);
         printf(")\nroles        ");
@@ -329,7 +341,9 @@ static int do_list(int argc, char **argv, const char *data_dir) {
     size_t n;
     sa_error err;
     if (sa_dataset_list(data_dir, &names, &n, &err)) {
-        fprintf(stderr, "segarena dataset list: %s\n", err.msg);
+        fputs("segarena dataset list: ", stderr);
+        print_escaped(stderr, err.msg, 0);
+        fputc('\n', stderr);
         return EXIT_BAD_INPUT;
     }
     for (size_t i = 0; i < n; i++) {
@@ -351,7 +365,11 @@ static int do_list(int argc, char **argv, const char *data_dir) {
     /* temporary folders of imports: running now, or left by one that was killed */
     sa_problems left;
     sa_problems_init(&left);
-    if (sa_dataset_leftovers(data_dir, 0, &left, &err)) fprintf(stderr, "segarena dataset list: %s\n", err.msg);
+    if (sa_dataset_leftovers(data_dir, 0, &left, &err)) {
+        fputs("segarena dataset list: ", stderr);
+        print_escaped(stderr, err.msg, 0);
+        fputc('\n', stderr);
+    }
     for (size_t i = 0; i < left.count; i++) print_note(left.msg[i]);
     sa_problems_free(&left);
     return EXIT_OK;

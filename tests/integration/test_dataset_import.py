@@ -244,6 +244,25 @@ if rc == 0:
     md = json.load(open(os.path.join(DATA, "datasets", "gooddesc", "dataset.json"), encoding="utf-8"))
     check(md["description"] == "caf\u00e9 \u2013 MS", f"UTF-8 description kept: {md['description']!r}")
 
+# a file name may hold a newline: each problem is one escaped line (a case folder
+# "c<newline>2" printed its problem over two lines), and so is show's source path
+nlsrc = os.path.join(WORK, "nl\nsrc")
+make_plain(nlsrc)
+shutil.copytree(os.path.join(nlsrc, "c02"), os.path.join(nlsrc, "c\n2"))
+rc, out, err = run("import", nlsrc, "--name", "newline", data_dir=DATA)
+problem_lines = [l for l in err.splitlines() if not l.startswith("note:")]
+want = os.path.join(WORK, "nl\\x0asrc", "c\\x0a2") + ': case id "c\\x0a2" is not a valid id'
+check(rc == 2 and problem_lines == [want, "segarena dataset import: 1 problem; nothing imported"],
+      f"a problem naming a file with a newline is one line: {rc} {problem_lines}")
+shutil.rmtree(os.path.join(nlsrc, "c\n2"))
+rc, out, err = run("import", nlsrc, "--name", "newline", data_dir=DATA)
+check(rc == 0, f"import from a folder with a newline in its name: {rc} {err}")
+rc, out, err = run("show", "newline", data_dir=DATA)
+created = [l for l in out.splitlines() if l.startswith("created")]
+check(rc == 0 and len(created) == 1 and created[0].endswith(" from " + os.path.join(WORK, "nl\\x0asrc") + " (plain layout)")
+      and not any(l.startswith("src") for l in out.splitlines()), f"show: the source path on one line: {out!r}")
+rmtree(nlsrc)
+
 # ---- import from a manifest folder (the stored dataset) ---------------------------
 rc, out, err = run("import", stored, "--name", "frommanifest", data_dir=DATA)
 check(rc == 0, f"manifest import: rc {rc} {err}")
