@@ -158,6 +158,16 @@ static const char *image_ext(const sa_scan_item *it) {
     return stored_as_is(it) && sa_has_suffix(it->src, ".nii") ? ".nii" : ".nii.gz";
 }
 
+/* A hard-linked file (--link): the store's path and the inode's mode before the
+ * import made it read-only. The inode is the organiser's own source file, so a
+ * refused import gives it its mode back. */
+typedef struct linked_file {
+    char *dst;
+    dev_t dev;
+    ino_t ino;
+    mode_t mode;
+} linked_file;
+
 typedef struct importer {
     const sa_import_options *opt;
     sa_import_report *report;
@@ -166,6 +176,8 @@ typedef struct importer {
     sa_import_tmp tmp_folder; /* with its lock (dataset_tmp.c), held until the import ends */
     int oom;
     char source_root[PATH_MAX]; /* real path of the source folder */
+    linked_file *links;         /* the files hard-linked so far */
+    size_t n_links;
 } importer;
 
 /* The real path of a source file at the moment it is stored, checked again to
@@ -257,6 +269,17 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
         rc = resolve_source(im, it->src, real, &err);
         if (!rc && !im->opt->copy && linkat(AT_FDCWD, real, AT_FDCWD, dst, 0) == 0) {
             im->report->linked++;
+            struct stat st;
+            linked_file *v = realloc(im->links, (im->n_links + 1) * sizeof *v);
+            if (!v) im->oom = 1;
+            else im->links = v;
+            if (lstat(dst, &st)) rc = sa_error_set(&err, "%s: %s", dst, strerror(errno));
+            else if (v && !(v[im->n_links].dst = sa_strdup(dst))) im->oom = 1;
+            else if (v) {
+                v[im->n_links].dev = st.st_dev;
+                v[im->n_links].ino = st.st_ino;
+                v[im->n_links++].mode = st.st_mode & 07777;
+            }
         } else if (!rc) {
             rc = copy_file(real, dst, &err);
             if (!rc) im->report->copied++;
@@ -269,6 +292,22 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
     free(dst);
     free(dir);
     sa_image_free(&img);
+}
+
+/* A refused import gives the hard-linked source files their modes back (made
+ * read-only with the store, being the same inodes), through the store's links,
+ * still in the temporary folder, when they are still those inodes. */
+static void restore_linked(importer *im) {
+    for (size_t i = 0; i < im->n_links; i++) {
+        const linked_file *l = &im->links[i];
+        struct stat st;
+        if (lstat(l->dst, &st) || st.st_dev != l->dev || st.st_ino != l->ino || !S_ISREG(st.st_mode))
+            problemf(im, "%s: cannot give the linked source file its mode %04o back (it is gone)", l->dst,
+                     (unsigned)l->mode);
+        else if ((st.st_mode & 07777) != l->mode && chmod(l->dst, l->mode))
+            problemf(im, "%s: cannot give the linked source file its mode %04o back (%s)", l->dst,
+                     (unsigned)l->mode, strerror(errno));
+    }
 }
 
 static void iso_now(char *buf, size_t size) {
@@ -293,7 +332,7 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     memset(report, 0, sizeof *report);
     sa_problems_init(&report->notes);
     size_t before = problems->count;
-    importer im = {&opt, report, problems, NULL, {NULL, NULL, -1, -1}, 0, ""};
+    importer im = {&opt, report, problems, NULL, {NULL, NULL, -1, -1}, 0, "", NULL, 0};
     char created_dirs[PATH_MAX] = ""; /* the topmost folder this import made, if any */
     if (opt.source && !realpath(opt.source, im.source_root)) im.source_root[0] = '\0';
     sa_scan scan;
@@ -478,6 +517,13 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
         if (!r) sa_dataset_free(&back);
         if (r) goto out;
     }
+    /* the name taken meanwhile (another import): refused before the files, the
+     * linked sources' own inodes among them, are made read-only */
+    if (lstat(final_dir, &st) == 0) {
+        problemf(&im, "%s: a dataset of that name was stored meanwhile (another import?): nothing was stored",
+                 final_dir);
+        goto out;
+    }
     /* read-only before the rename: a dataset under its final name is complete
      * and read-only from its first moment */
     if (make_read_only(im.tmp, err)) {
@@ -513,9 +559,12 @@ out:
         sa_problems_add(problems, "out of memory");
         rc = -1;
     }
+    if (rc && im.tmp) restore_linked(&im); /* before the links go with the folder */
     if (im.tmp) sa_import_tmp_end(&im.tmp_folder, 1); /* the folder, then the lock */
     if (rc) sa_import_tmp_undo_dirs(datasets_dir, created_dirs);
     if (rc && problems->count > before) sa_error_set(err, "%s", problems->msg[before]);
+    for (size_t i = 0; i < im.n_links; i++) free(im.links[i].dst);
+    free(im.links);
     sa_dataset_free(&ds);
     sa_scan_free(&scan);
     return rc;

@@ -3,8 +3,9 @@
 on small NIfTI fixtures written with nibabel (and a DICOM series written with dcmtk's
 dump2dcm when it is installed).
 
-Usage: /usr/bin/python3 test_dataset_import.py SEGARENA WORKDIR
-Exits 77 (ctest: skipped) when nibabel/numpy are missing.
+Usage: /usr/bin/python3 test_dataset_import.py SEGARENA WORKDIR [FAULT_FS_SO]
+(FAULT_FS_SO: tests/integration/fault_fs.c built, to fail a rename; without it those
+checks are skipped.) Exits 77 (ctest: skipped) when nibabel/numpy are missing.
 """
 import hashlib
 import json
@@ -23,6 +24,7 @@ except ImportError:
 
 SEGARENA = os.path.abspath(sys.argv[1])
 WORK = os.path.abspath(sys.argv[2])
+FAULT_FS = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 failures = []
 passed = 0
 
@@ -36,11 +38,11 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def run(*args, data_dir=None, prefix=()):
+def run(*args, data_dir=None, prefix=(), env=None):
     cmd = list(prefix) + [SEGARENA, "dataset"] + list(args)
     if data_dir:
         cmd += ["--data-dir", data_dir]
-    p = subprocess.run(cmd, capture_output=True, text=True, errors="backslashreplace")
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="backslashreplace", env=env)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -848,6 +850,42 @@ except subprocess.TimeoutExpired:
     w.kill()
     seen = w.communicate()[0]
 check(rc == 0 and seen.startswith("0 "), f"the dataset appeared read-only: {seen!r} {err}")
+
+# ---- --link: a refused import gives the source files their modes back -----------------------
+# hard links are the source's own inodes, made read-only with the store; an import
+# refused after that (the name stored meanwhile by a concurrent import: its rename
+# into place fails, here through fault_fs) left the organiser's files -r--r--r--
+def source_modes(root):
+    return {os.path.relpath(os.path.join(d, f), root): stat.S_IMODE(os.lstat(os.path.join(d, f)).st_mode)
+            for d, _, files in os.walk(root) for f in files}
+
+
+linksrc = os.path.join(WORK, "linksrc")
+make_plain(linksrc)
+os.chmod(os.path.join(linksrc, "c02", "t1.nii.gz"), 0o640)
+modes = source_modes(linksrc)
+if FAULT_FS:
+    faults = os.path.join(WORK, "faults")
+    with open(faults, "w") as f:
+        f.write("rename 39 /datasets/lnkfail\n")
+    env = dict(os.environ, SA_FAULT_FILE=faults, LD_PRELOAD=FAULT_FS, ASAN_OPTIONS="verify_asan_link_order=0")
+    before = datasets_entries(DATA)
+    rc, out, err = run("import", linksrc, "--name", "lnkfail", "--link", data_dir=DATA, env=env)
+    check(rc == 2 and "a dataset of that name was stored meanwhile" in err, f"--link, rename refused: {rc} {err}")
+    check(datasets_entries(DATA) == before, f"--link refused: nothing left: {datasets_entries(DATA)}")
+    now = source_modes(linksrc)
+    check(now == modes, f"--link refused: source modes restored: {[(k, oct(v)) for k, v in now.items() if modes[k] != v]}")
+    os.remove(faults)
+else:
+    print("SKIP (--link refused): no fault_fs library given")
+# a --link import that is stored: the linked source files keep the store's
+# read-only mode (documented)
+rc, out, err = run("import", linksrc, "--name", "lnkok", "--link", data_dir=DATA)
+check(rc == 0 and "12 files hard-linked" in out, f"--link import: {rc} {out} {err}")
+check(all(m == (0o440 if k == "c02/t1.nii.gz" else 0o444) for k, m in source_modes(linksrc).items() if k.endswith(".nii.gz")),
+      "--link: the linked source files share the store's read-only mode (documented)")
+make_writable(linksrc)
+rmtree(linksrc)
 
 # ---- verify catches a changed byte and a removed file ------------------------------------------
 rc, out, err = run("import", plain, "--name", "tamper", "--copy", data_dir=DATA)
