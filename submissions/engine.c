@@ -298,38 +298,88 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void sa_child_fail(int fd, int step) {
+    int report[2] = {step, errno};
+    ssize_t k;
+    do
+        k = write(fd, report, sizeof report);
+    while (k < 0 && errno == EINTR);
+    _exit(127);
+}
+
+int sa_child_started(int fd, const char *prog, const char *cwd, sa_error *err) {
+    int report[2];
+    size_t got = 0;
+    while (got < sizeof report) {
+        ssize_t k = read(fd, (char *)report + got, sizeof report - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (got == 0) return 0; /* closed by the exec */
+    if (got != sizeof report)
+        return sa_error_set(err, "cannot run '%s': its start-up report was cut short", prog);
+    if (report[0] == SA_CHILD_CHDIR)
+        return sa_error_set(err, "cannot run '%s': cannot change to %s: %s", prog,
+                            cwd ? cwd : "its folder", strerror(report[1]));
+    if (report[0] == SA_CHILD_SETUP)
+        return sa_error_set(err, "cannot run '%s': cannot set up its descriptors: %s", prog,
+                            strerror(report[1]));
+    return sa_error_set(err, "cannot run '%s': %s", prog, strerror(report[1]));
+}
+
 int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char **out,
                    int *status, sa_error *err) {
     *status = -1;
     if (out) *out = NULL;
-    int p[2];
+    int p[2], rep[2];
     if (pipe2(p, O_CLOEXEC) != 0) return sa_error_set(err, "engine: pipe: %s", strerror(errno));
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0) {
+    if (pipe2(rep, O_CLOEXEC) != 0) {
+        int e = errno;
         close(p[0]);
         close(p[1]);
-        return sa_error_set(err, "engine: /dev/null: %s", strerror(errno));
+        return sa_error_set(err, "engine: pipe: %s", strerror(e));
+    }
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        close(rep[0]);
+        close(rep[1]);
+        return sa_error_set(err, "engine: /dev/null: %s", strerror(e));
     }
     char *envp[128];
     sa_engine_environ(envp, sizeof envp / sizeof envp[0]);
     pid_t pid = fork();
     if (pid < 0) {
+        int e = errno;
         close(p[0]);
         close(p[1]);
+        close(rep[0]);
+        close(rep[1]);
         close(devnull);
-        return sa_error_set(err, "engine: fork: %s", strerror(errno));
+        return sa_error_set(err, "engine: fork: %s", strerror(e));
     }
     if (pid == 0) {
-        if (cwd && chdir(cwd) != 0) _exit(127);
-        dup2(devnull, 0);
-        dup2(p[1], 1);
-        dup2(devnull, 2);
+        if (cwd && chdir(cwd) != 0) sa_child_fail(rep[1], SA_CHILD_CHDIR);
+        if (dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(devnull, 2) < 0)
+            sa_child_fail(rep[1], SA_CHILD_SETUP);
         environ = envp;
         execvp(argv->v[0], argv->v);
-        _exit(127);
+        sa_child_fail(rep[1], SA_CHILD_EXEC);
     }
     close(p[1]);
+    close(rep[1]);
     close(devnull);
+    /* a client that never ran is SegArena's failure (-1), never a status 127 */
+    if (sa_child_started(rep[0], argv->v[0], cwd, err) != 0) {
+        close(p[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return -1;
+    }
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap + 1);
     double deadline = now_s() + timeout_s;

@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "intake_internal.h"
+#include "sandbox_internal.h"
 
 extern char **environ;
 
@@ -1631,34 +1632,52 @@ static int pipe_cloexec(int p[2]) {
 /* Runs argv (no shell) in cwd; keeps the first out_size-1 bytes of stdout and the last
  * err_size-1 bytes of stderr. inherit_fd (>= 0) is passed to the program, every other
  * descriptor of SegArena's is closed on exec. Returns the exit status, or -1 (why in
- * err). */
+ * err), also when the tool could not be executed (missing, not executable): the
+ * host's trouble, never a status that reads as the image's refusal. */
 static int run_tool(char *const argv[], const char *cwd, int inherit_fd, char *out, size_t out_size,
                     char *errbuf, size_t err_size, sa_error *err) {
-    int po[2], pe[2];
+    int po[2], pe[2], rep[2];
     if (pipe_cloexec(po) < 0) return sa_error_set(err, "pipe: %s", strerror(errno));
     if (pipe_cloexec(pe) < 0) {
+        int e = errno;
         close(po[0]);
         close(po[1]);
-        return sa_error_set(err, "pipe: %s", strerror(errno));
+        return sa_error_set(err, "pipe: %s", strerror(e));
+    }
+    if (pipe_cloexec(rep) < 0) {
+        int e = errno;
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        return sa_error_set(err, "pipe: %s", strerror(e));
     }
     char *envp[128];
     sa_engine_environ(envp, sizeof envp / sizeof envp[0]);
     pid_t pid = fork();
     if (pid < 0) {
-        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-        return sa_error_set(err, "fork: %s", strerror(errno));
+        int e = errno;
+        close(po[0]), close(po[1]), close(pe[0]), close(pe[1]), close(rep[0]), close(rep[1]);
+        return sa_error_set(err, "fork: %s", strerror(e));
     }
     if (pid == 0) {
         int nul = open("/dev/null", O_RDONLY);
-        if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0 || chdir(cwd) < 0) _exit(126);
-        if (inherit_fd >= 0 && fcntl(inherit_fd, F_SETFD, 0) < 0) _exit(126);
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
+            sa_child_fail(rep[1], SA_CHILD_SETUP);
+        if (chdir(cwd) < 0) sa_child_fail(rep[1], SA_CHILD_CHDIR);
+        if (inherit_fd >= 0 && fcntl(inherit_fd, F_SETFD, 0) < 0) sa_child_fail(rep[1], SA_CHILD_SETUP);
         signal(SIGPIPE, SIG_DFL);
         environ = envp; /* the engine's allowlist only: see sa_engine_environ */
         execvp(argv[0], argv);
-        _exit(127);
+        sa_child_fail(rep[1], SA_CHILD_EXEC);
     }
     close(po[1]);
     close(pe[1]);
+    close(rep[1]);
+    if (sa_child_started(rep[0], argv[0], cwd, err) != 0) {
+        close(po[0]);
+        close(pe[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        return -1;
+    }
     size_t olen = 0, elen = 0;
     char ering[2048];
     size_t epos = 0, etotal = 0;

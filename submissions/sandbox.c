@@ -460,6 +460,22 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
 
 /* ---- running ---- */
 
+/* The last non-empty line of a client's log, control characters as spaces, at
+ * most 200 bytes (in a static buffer of the calling thread). */
+static const char *last_line(const char *log, size_t len) {
+    static _Thread_local char line[201];
+    while (len && (log[len - 1] == '\n' || log[len - 1] == '\r' || log[len - 1] == ' ')) len--;
+    size_t start = len;
+    while (start && log[start - 1] != '\n') start--;
+    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)log[start + i];
+        line[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    line[n] = '\0';
+    return n ? line : "(no message)";
+}
+
 /* The exit status of container id from the engine's died events since `since`
  * (Unix seconds), or -1 when there is none (the container never ran) or the
  * event log cannot be read. */
@@ -544,7 +560,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     int rc = -1, mounted = 0;
     char **names = calloc(req->n_inputs, sizeof *names);
     pid_t pid = -1;
-    int pipefd[2] = {-1, -1}, devnull = -1;
+    int pipefd[2] = {-1, -1}, devnull = -1, report[2] = {-1, -1};
     ring log = {0};
     sa_argv argv = {0};
 
@@ -643,7 +659,8 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     log.cap = lim.log_bytes;
     log.buf = malloc(log.cap);
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (!log.buf || devnull < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+    if (!log.buf || devnull < 0 || pipe2(pipefd, O_CLOEXEC) != 0 ||
+        pipe2(report, O_CLOEXEC) != 0) {
         sa_error_set(err, "run: cannot set up the log pipe: %s", strerror(errno));
         goto done;
     }
@@ -664,17 +681,33 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
      * worker that died the sweep of leftover containers, stay what ends them. */
     if (pid == 0) {
         setpgid(0, 0);
-        if (chdir(cwd) != 0) _exit(125);
-        dup2(devnull, 0);
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
+        if (chdir(cwd) != 0) sa_child_fail(report[1], SA_CHILD_CHDIR);
+        if (dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
+            sa_child_fail(report[1], SA_CHILD_SETUP);
         environ = envp; /* never this process's own: see sa_engine_environ */
         execvp(argv.v[0], argv.v);
-        _exit(127);
+        sa_child_fail(report[1], SA_CHILD_EXEC);
     }
     setpgid(pid, pid); /* EACCES once it has exec'd: the child did it */
     close(pipefd[1]);
     pipefd[1] = -1;
+    close(report[1]);
+    report[1] = -1;
+    /* a client that could not be executed (missing, not executable) is the host's
+     * failure: never the contestant's `exit_code 127` */
+    {
+        sa_error why;
+        int started = sa_child_started(report[0], argv.v[0], cwd, &why);
+        report[0] = -1;
+        if (started != 0) {
+            sa_error_set(err, "run: the %s client: %s", sa_engine_name(req->engine), why.msg);
+            int s;
+            while (waitpid(pid, &s, 0) < 0 && errno == EINTR) {
+            }
+            pid = -1; /* no container was made: nothing to remove */
+            goto done;
+        }
+    }
 
     double deadline = t0 + lim.wall_seconds, client_deadline = 0, exited_at = 0;
     int killed = 0, status = 0, have_status = 0, client_signalled = 0;
@@ -735,6 +768,10 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         }
     }
     pid = -1;
+    /* the engine writes the cidfile as it creates the container: without one, no
+     * container of the contestant's ever existed */
+    read_cid(cidfile, cid, sizeof cid);
+    int created = cid[0] || access(cidfile, F_OK) == 0;
 
     /* Status 125 is also the engine's own failure (missing image, bad flag, runtime
      * error). `run --rm` removed the container with the client, so its own status
@@ -778,6 +815,13 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     } else if (code == 125 && container_code != 125) {
         detail(r, "%s run failed (status 125); see the log", sa_engine_name(req->engine));
         classify(r, SA_RUN_ENGINE_ERROR, "engine could not run the container");
+    } else if ((code == 126 || code == 127) && !created) {
+        /* the client was exec'd but could not run (its dynamic loader, a script's
+         * interpreter): no container was made, so the status is not the
+         * contestant's; SegArena's failure, which the worker retries */
+        sa_error_set(err, "run: the %s client could not run (status %d, no container created): %s",
+                     sa_engine_name(req->engine), code, last_line(r->log, r->log_len));
+        goto done;
     } else if (code == 137 || oom_flag) {
         r->exit_code = code;
         detail(r, "killed by the kernel (status %d) at the %llu-byte memory limit", code,
@@ -801,6 +845,8 @@ done:
     }
     if (pipefd[0] >= 0) close(pipefd[0]);
     if (pipefd[1] >= 0) close(pipefd[1]);
+    if (report[0] >= 0) close(report[0]);
+    if (report[1] >= 0) close(report[1]);
     if (devnull >= 0) close(devnull);
     if (mounted) unmount_output(outdir);
     free(log.buf);

@@ -66,11 +66,29 @@ int sa_engine_gpu_argv(sa_engine_kind kind, int gpu, sa_argv *out);
 size_t sa_engine_peak_memory_paths(sa_engine_kind kind, const char *container_id,
                                    char paths[][512], size_t max);
 
+/* A forked child's exec failure, told to the parent over a close-on-exec pipe
+ * (an exit status cannot: 127 is also what the program itself may return).
+ * The child calls sa_child_fail(fd, step) where a step before exec, or the exec,
+ * fails: it writes the step and errno, then _exit(127) (async-signal-safe). The
+ * parent closes its copy of the write end, then sa_child_started(fd, ...): the
+ * pipe closing with nothing written means the exec happened; 0, or -1 with
+ * "cannot run '<prog>': <why>" in err. It closes fd. */
+#define SA_CHILD_EXEC 0
+#define SA_CHILD_CHDIR 1
+#define SA_CHILD_SETUP 2
+void sa_child_fail(int fd, int step)
+#if defined(__GNUC__)
+    __attribute__((noreturn))
+#endif
+    ;
+int sa_child_started(int fd, const char *prog, const char *cwd, sa_error *err);
+
 /* Runs argv (never through a shell) in cwd with stdin from /dev/null, stdout
  * collected (up to 64 KiB, into *out when out is given, malloc'ed), stderr
  * dropped; gives up after timeout_s (kills the client). *status: the exit
- * status, or -1 when killed or it could not be started. Returns 0 or -1 (could
- * not fork). */
+ * status, or -1 when killed. Returns 0, or -1 when it could not be started
+ * (fork, or the exec: the client missing, not executable; err names the client
+ * and errno), never a status 127 that a caller could take for the client's own. */
 int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char **out,
                    int *status, sa_error *err);
 

@@ -37,3 +37,13 @@ add_test(NAME evaluator.worker_retries
           $<TARGET_FILE:segarena> $<TARGET_FILE:sa_fault_fs> ${PROJECT_SOURCE_DIR}/examples
           ${CMAKE_CURRENT_BINARY_DIR}/worker_retries_work)
 set_tests_properties(evaluator.worker_retries PROPERTIES LABELS integration TIMEOUT 180)
+
+# The worker when the host fails, not the contestant (evaluate runs on a stand-in
+# podman, fault_fs.c preloaded): a client that cannot be executed, a full disk while
+# the output is copied out, a kept mask that cannot be opened or read: platform
+# errors, retried, never a failed case of the contestant's.
+add_test(NAME evaluator.worker_host_faults
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_worker_host_faults.py
+          $<TARGET_FILE:segarena> $<TARGET_FILE:sa_fault_fs> ${PROJECT_SOURCE_DIR}/examples
+          ${CMAKE_CURRENT_BINARY_DIR}/worker_host_faults_work)
+set_tests_properties(evaluator.worker_host_faults PROPERTIES LABELS integration TIMEOUT 240)

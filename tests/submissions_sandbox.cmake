@@ -33,3 +33,12 @@ target_include_directories(test_client_pgid PRIVATE ${SEGARENA_TESTS_DIR})
 target_link_libraries(test_client_pgid PRIVATE sa_submissions Threads::Threads)
 add_test(NAME submissions.client_pgid COMMAND test_client_pgid ${CMAKE_CURRENT_BINARY_DIR}/client_pgid_work)
 set_tests_properties(submissions.client_pgid PROPERTIES LABELS unit TIMEOUT 60)
+
+# an engine client that cannot be run (not executable, missing interpreter, the
+# dynamic loader's 127 before any container) is SegArena's failure, never the
+# contestant's exit_code 127; stand-in clients only: no engine, image or root needed.
+add_executable(test_client_exec ${SEGARENA_TESTS_DIR}/unit/test_client_exec.c)
+target_include_directories(test_client_exec PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_client_exec PRIVATE sa_submissions)
+add_test(NAME submissions.client_exec COMMAND test_client_exec ${CMAKE_CURRENT_BINARY_DIR}/client_exec_work)
+set_tests_properties(submissions.client_exec PROPERTIES LABELS unit TIMEOUT 60)
