@@ -148,33 +148,40 @@ static void unmount_output(const char *path) {
 }
 
 /* Copies from fd in to a new file `dst` (mode), at most max bytes (+1 to detect
- * more). Returns bytes copied, or -1. */
-static long long copy_fd(int in, const char *dst, mode_t mode, unsigned long long max) {
+ * more). Returns bytes copied, or -1 with errno kept (*failed_read: 1 when reading
+ * in failed, 0 when creating or writing dst did). */
+static long long copy_fd(int in, const char *dst, mode_t mode, unsigned long long max,
+                         int *failed_read) {
+    *failed_read = 0;
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (out < 0) return -1;
     char buf[65536];
     unsigned long long total = 0;
+    int e = 0;
     for (;;) {
         ssize_t k = read(in, buf, sizeof buf);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            close(out);
-            return -1;
+            e = errno;
+            *failed_read = 1;
+            break;
         }
         if (k == 0) break;
         total += (unsigned long long)k;
         if (total > max) break;
-        for (ssize_t off = 0; off < k;) {
+        for (ssize_t off = 0; off < k && !e;) {
             ssize_t w = write(out, buf + off, (size_t)(k - off));
             if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                close(out);
-                return -1;
-            }
-            off += w;
+            if (w <= 0) e = w < 0 ? errno : EIO;
+            else off += w;
         }
+        if (e) break;
     }
-    if (close(out) != 0) return -1;
+    if (close(out) != 0 && !e) e = errno; /* a delayed write error (NFS, quota) */
+    if (e) {
+        errno = e;
+        return -1;
+    }
     return (long long)total;
 }
 
@@ -196,8 +203,11 @@ static int stage_file(const char *src, const char *dst, sa_error *err) {
     if ((st.st_mode & S_IROTH) && link(src, dst) == 0) return 0;
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return sa_error_set(err, "%s: %s", src, strerror(errno));
-    long long r = copy_fd(in, dst, 0444, ULLONG_MAX - 1);
+    int failed_read;
+    long long r = copy_fd(in, dst, 0444, ULLONG_MAX - 1, &failed_read);
+    int e = errno;
     close(in);
+    errno = e;
     if (r < 0) return sa_error_set(err, "%s: cannot stage a copy: %s", dst, strerror(errno));
     return 0;
 }
@@ -316,15 +326,22 @@ static int container_alive(sa_engine_kind kind, const char *cidfile, char *cid,
 
 /* ---- reading /output ---- */
 
-static void check_output(const sa_run_request *req, const sa_run_limits *lim, const char *work,
-                         const char *outdir, int capped, const sa_image *ref,
-                         const char *ref_path, sa_run_result *r) {
+/* The errors of opening or reading a file in /output that are this host's (out
+ * of descriptors or memory, a failing disk), not the file's. */
+static int host_errno(int e) {
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS || e == EIO || e == EINTR ||
+           e == EAGAIN || e == ESTALE;
+}
+
+/* Classifies what the container left in /output: 0 with r classified, or -1 (err)
+ * where SegArena's side failed (a host I/O error), never the contestant's. */
+static int check_output(const sa_run_request *req, const sa_run_limits *lim, const char *work,
+                        const char *outdir, int capped, const sa_image *ref,
+                        const char *ref_path, sa_run_result *r, sa_error *err) {
+    /* output/ is SegArena's own folder (the bound mount point, which the
+     * container cannot replace): failing to open it is the host's failure */
     int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) {
-        detail(r, "%s: %s", outdir, strerror(errno));
-        classify(r, SA_RUN_NO_OUTPUT, NULL);
-        return;
-    }
+    if (dfd < 0) return sa_error_set(err, "run: %s: %s", outdir, strerror(errno));
     /* size: the tmpfs is capped (full means the image tried to write more); a
      * plain folder is summed (top level only; anything below counts as too big) */
     unsigned long long used = 0;
@@ -358,7 +375,7 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
         detail(r, "/output reached its cap of %llu bytes (%llu used)",
                (unsigned long long)lim->output_bytes, used);
         classify(r, SA_RUN_INVALID_OUTPUT, "too big");
-        return;
+        return 0;
     }
     static const char *names[] = {"segmentation.nii.gz", "segmentation.nii", "segmentation.mha",
                                   "segmentation.nrrd"};
@@ -375,52 +392,74 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
         close(dfd);
         detail(r, "no /output/segmentation.{nii.gz,nii,mha,nrrd}");
         classify(r, SA_RUN_NO_OUTPUT, NULL);
-        return;
+        return 0;
     }
     if (!S_ISREG(st.st_mode)) {
         close(dfd);
         detail(r, "/output/%s is not a regular file (%s)", names[which],
                S_ISLNK(st.st_mode) ? "a symbolic link" : "a folder or special file");
         classify(r, SA_RUN_INVALID_OUTPUT, "not a regular file");
-        return;
+        return 0;
     }
     if (st.st_size == 0) {
         close(dfd);
         detail(r, "/output/%s is empty", names[which]);
         classify(r, SA_RUN_INVALID_OUTPUT, "empty file");
-        return;
+        return 0;
     }
     if ((unsigned long long)st.st_size > lim->output_bytes) {
         close(dfd);
         detail(r, "/output/%s has %lld bytes (cap %llu)", names[which], (long long)st.st_size,
                (unsigned long long)lim->output_bytes);
         classify(r, SA_RUN_INVALID_OUTPUT, "too big");
-        return;
+        return 0;
     }
     int fd = openat(dfd, names[which], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int open_errno = errno;
     close(dfd);
+    if (fd < 0 && host_errno(open_errno))
+        return sa_error_set(err, "run: /output/%s: cannot open: %s", names[which],
+                            strerror(open_errno));
     struct stat st2;
-    if (fd < 0 || fstat(fd, &st2) != 0 || !S_ISREG(st2.st_mode) || st2.st_ino != st.st_ino) {
+    if (fd >= 0 && fstat(fd, &st2) != 0) {
+        int e = errno;
+        close(fd);
+        return sa_error_set(err, "run: /output/%s: cannot stat: %s", names[which], strerror(e));
+    }
+    if (fd < 0 || !S_ISREG(st2.st_mode) || st2.st_ino != st.st_ino) {
         if (fd >= 0) close(fd);
-        detail(r, "/output/%s changed or could not be opened", names[which]);
+        detail(r, "/output/%s changed or could not be opened%s%s", names[which],
+               fd < 0 ? ": " : "", fd < 0 ? strerror(open_errno) : "");
         classify(r, SA_RUN_INVALID_OUTPUT, "not a regular file");
-        return;
+        return 0;
     }
     char dst[PATH_MAX];
     if (snprintf(dst, sizeof dst, "%s/segmentation%s", work, exts[which]) >= (int)sizeof dst) {
+        close(fd);
         detail(r, "work path too long");
         classify(r, SA_RUN_ENGINE_ERROR, "work path too long");
-        return;
+        return 0;
     }
     unlink(dst);
-    long long n = copy_fd(fd, dst, 0644, lim->output_bytes);
+    /* a regular file that was checked above: failing to read it, or to write the
+     * copy into the scratch folder (ENOSPC, EDQUOT, EIO), is the host's failure,
+     * which the worker retries; only growing past the cap is the output's */
+    int failed_read;
+    long long n = copy_fd(fd, dst, 0644, lim->output_bytes, &failed_read);
+    int copy_errno = errno;
     close(fd);
-    if (n < 0 || (unsigned long long)n > lim->output_bytes) {
+    if (n < 0) {
         unlink(dst);
-        detail(r, "/output/%s could not be copied out (or grew past the cap)", names[which]);
-        classify(r, n < 0 ? SA_RUN_INVALID_OUTPUT : SA_RUN_INVALID_OUTPUT,
-                 n < 0 ? "not a regular file" : "too big");
-        return;
+        return sa_error_set(err, "run: /output/%s could not be copied out to %s: %s%s",
+                            names[which], dst, failed_read ? "reading it: " : "",
+                            strerror(copy_errno));
+    }
+    if ((unsigned long long)n > lim->output_bytes) {
+        unlink(dst);
+        detail(r, "/output/%s grew past the cap of %llu bytes while it was copied out",
+               names[which], (unsigned long long)lim->output_bytes);
+        classify(r, SA_RUN_INVALID_OUTPUT, "too big");
+        return 0;
     }
     /* the header is checked against the reference before any voxel memory is
      * allocated: a small file declaring a huge grid costs the host nothing */
@@ -434,7 +473,7 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
             classify(r, SA_RUN_ENGINE_ERROR, "image reader not run");
         else
             classify(r, SA_RUN_INVALID_OUTPUT, read_rc == -2 ? "wrong geometry" : "not an image");
-        return;
+        return 0;
     }
     uint8_t *mask = NULL;
     if (sa_mask_from_image(&img, dst, -1, &mask, &ie) != 0) {
@@ -442,7 +481,7 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
         unlink(dst);
         detail(r, "%s", ie.msg);
         classify(r, SA_RUN_INVALID_OUTPUT, "not integer");
-        return;
+        return 0;
     }
     free(mask);
     sa_image_free(&img);
@@ -451,11 +490,12 @@ static void check_output(const sa_run_request *req, const sa_run_limits *lim, co
         unlink(dst);
         detail(r, "out of memory");
         classify(r, SA_RUN_ENGINE_ERROR, "out of memory");
-        return;
+        return 0;
     }
     (void)req;
     r->detail[0] = '\0';
     classify(r, SA_RUN_SUCCEEDED, NULL);
+    return 0;
 }
 
 /* ---- running ---- */
@@ -832,7 +872,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
         classify(r, SA_RUN_EXIT_CODE, NULL);
     } else {
         r->exit_code = 0;
-        check_output(req, &lim, work, outdir, mounted, &ref, ref_path, r);
+        if (check_output(req, &lim, work, outdir, mounted, &ref, ref_path, r, err)) goto done;
     }
     rc = 0;
 

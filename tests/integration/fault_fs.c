@@ -2,8 +2,9 @@
  * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
  * on chosen paths, standing in for a full, read-only or failing disk without root.
  * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
- * (mkdir, rename, open or *) whose path holds substring fails with errno. The file
- * is read at every call, so a test can change or remove it while a worker runs.
+ * (mkdir, rename, open, write or *) whose path holds substring fails with
+ * errno (write: the path its descriptor was opened with, from /proc/self/fd). The
+ * file is read at every call, so a test can change or remove it while a worker runs.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -15,13 +16,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* The errno a call of op on path is to fail with, 0 none. */
 static int fault(const char *op, const char *path) {
     const char *name = getenv("SA_FAULT_FILE");
     if (!name || !path) return 0;
     int saved = errno;
-    FILE *f = fopen(name, "r");
+    /* the real fopen: this library's own would come back here */
+    FILE *(*real_fopen)(const char *, const char *) =
+        (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+    FILE *f = real_fopen(name, "r");
     int e = 0;
     char line[512], want[32], sub[400];
     int code;
@@ -85,4 +90,25 @@ int open64(const char *path, int flags, ...) {
         va_end(ap);
     }
     return open_as("open64", path, flags, mode);
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+    ssize_t (*real)(int, const void *, size_t) =
+        (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (getenv("SA_FAULT_FILE") && fd > 2) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        int saved = errno;
+        ssize_t k = readlink(link, path, sizeof path - 1);
+        errno = saved;
+        if (k > 0) {
+            path[k] = '\0';
+            int e = fault("write", path);
+            if (e) {
+                errno = e;
+                return -1;
+            }
+        }
+    }
+    return real(fd, buf, n);
 }

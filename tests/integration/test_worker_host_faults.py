@@ -8,6 +8,8 @@ the reason (errno) in the organisers' detail.
 
 1. podman that cannot be executed (PATH holds only a `podman` without the x
    bit): not `exit_code 127`.
+2. The scratch folder's disk full (ENOSPC on write) while a valid mask is
+   copied out of /output: not `invalid_output: not a regular file`.
 
 usage: test_worker_host_faults.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
@@ -137,6 +139,16 @@ for c in cases:
           f"contestant's ({k}, {a} claims)")
     check("cannot run 'podman': Permission denied" in d, f"the reason in the detail: {d}")
 check("retried in" in err, f"retried: {err}")
+
+# ---- 2. ENOSPC while the mask is copied out of /output ----
+faults(f"write 28 -{cases[0]}/segmentation\n")
+rid, err, got = evaluate()
+k, a, d = got[cases[0]]
+check(k == "engine_error: platform error" and a == 5,
+      f"copy-out ENOSPC: a platform error after 5 claims, not invalid_output ({k}, {a} claims)")
+check("could not be copied out" in d and "No space left on device" in d, f"the errno in the detail: {d}")
+check(all(got[c][0] == "succeeded" and got[c][1] == 1 for c in cases[1:]), f"other cases scored: {got}")
+faults("")
 
 if failures:
     print(f"test_worker_host_faults: {failures} failed", file=sys.stderr)
