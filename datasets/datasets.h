@@ -84,8 +84,9 @@ int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_err
  * geometry differs from like's (err holds sa_image_same_geometry's message with
  * like/like_path first); -1 for any other refusal (as sa_image_read);
  * SA_IMAGE_READ_NOT_RUN (below) when this host could not run the read (the
- * private folder ITK's NIfTI reads need cannot be made in $TMPDIR): not the
- * file's fault. Reader AUTO. A DICOM folder is read whole and then compared. */
+ * private folder ITK's NIfTI reads need cannot be made in $TMPDIR; the regular
+ * file cannot be opened or read: EIO, EMFILE, EACCES, ..., strerror in err): not
+ * the file's fault. Reader AUTO. A DICOM folder is read whole and then compared. */
 int sa_image_read_like(const char *path, const sa_image *like, const char *like_path,
                        sa_image *out, sa_error *err);
 

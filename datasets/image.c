@@ -70,15 +70,37 @@ typedef struct read_context {
     int (*data_check)(const char *path, sa_error *err); /* ITK path: before the voxels */
 } read_context;
 
+int sa_image_io_failure(const char *path, const char *what, int e, sa_error *err) {
+    sa_error_set(err, "%s: cannot %s: %s", path, what, strerror(e));
+    if (e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG || e == EISDIR) return -1;
+    return SA_IMAGE_READ_NOT_RUN;
+}
+
 /* Runs on the header, before any voxel memory is allocated: geometry usable (-1),
- * geometry equal to the reference's (-2), then the data checks ITK needs (-1). */
+ * geometry equal to the reference's (-2), then the data checks ITK needs (-1, or
+ * SA_IMAGE_READ_NOT_RUN where the file could not be read). */
 static int header_check(const sa_image *hdr, void *ctx_v, sa_error *err) {
     const read_context *ctx = ctx_v;
     if (check_read_image(ctx->path, hdr, err) != 0) return -1;
     if (ctx->like && sa_image_same_geometry(ctx->like, ctx->like_path, hdr, ctx->path, err) != 0)
         return -2;
-    if (ctx->data_check && ctx->data_check(ctx->path, err) != 0) return -1;
+    if (ctx->data_check) {
+        int rc = ctx->data_check(ctx->path, err);
+        if (rc != 0) return rc == SA_IMAGE_READ_NOT_RUN ? rc : -1;
+    }
     return 0;
+}
+
+/* The file's first block, read the way the readers open it: an open or read
+ * that fails here is this host's failure (sa_image_io_failure), which the
+ * readers below, ITK's above all, would only report as an unreadable image. */
+static int probe_readable(const char *path, sa_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sa_image_io_failure(path, "open", errno, err);
+    char buf[4096];
+    int e = fread(buf, 1, sizeof buf, fp) < sizeof buf && ferror(fp) ? errno : 0;
+    fclose(fp);
+    return e ? sa_image_io_failure(path, "read", e, err) : 0;
 }
 
 /* Before ITK opens a file: what it would read from elsewhere, print about, or
@@ -193,9 +215,10 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
     memset(out, 0, sizeof *out);
     if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
     struct stat st;
-    if (stat(path, &st) != 0)
-        return sa_error_set(err, "%s: %s", path,
-                            errno == ENOENT ? "no such file or folder" : strerror(errno));
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return sa_error_set(err, "%s: no such file or folder", path);
+        return sa_image_io_failure(path, "stat it", errno, err);
+    }
     read_context ctx = {path, like, like_path, NULL};
     int rc;
     if (S_ISDIR(st.st_mode)) {
@@ -208,9 +231,11 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
     } else if (!S_ISREG(st.st_mode)) {
         return sa_error_set(err, "%s: not a regular file", path);
     } else if (access(path, R_OK) != 0) {
-        return sa_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+        return sa_image_io_failure(path, "read", errno, err);
     } else if (readable_name(path, err) != 0) {
         return -1;
+    } else if ((rc = probe_readable(path, err)) != 0) {
+        return rc;
     } else {
         rc = SA_NATIVE_NEEDS_ITK;
         if (reader != SA_READER_ITK && is_nifti_name(path)) {
@@ -228,7 +253,8 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
                                 path);
         }
         if (rc == SA_NATIVE_NEEDS_ITK) {
-            if (before_itk(path, &ctx, err) != 0) return -1;
+            if ((rc = before_itk(path, &ctx, err)) != 0)
+                return rc == SA_IMAGE_READ_NOT_RUN ? rc : -1;
             if (is_nifti_name(path))
                 rc = itk_read_nifti_alone(path, &ctx, out, err);
             else /* MetaImage and NRRD name their data file beside the header: as they are */

@@ -19,6 +19,14 @@ extern "C" {
  * Best effort: what cannot be removed stays. image.c, image_isolated.c. */
 void sa_remove_folder(const char *folder, int depth);
 
+/* An image file that could not be opened or read on this host: "<path>: cannot
+ * <what>: <strerror(e)>" in err. Returns -1 where e is about the name (ENOENT,
+ * ENOTDIR, ELOOP, ENAMETOOLONG, EISDIR), otherwise SA_IMAGE_READ_NOT_RUN: an I/O
+ * error, no descriptor or memory left, no permission is the host's failure, not
+ * a verdict on the file (a worker retries it; a contestant's output is not
+ * failed for it). image.c, nifti_native.c. */
+int sa_image_io_failure(const char *path, const char *what, int e, sa_error *err);
+
 /* Result of the native NIfTI reader besides 0 (read) and -1 (refused). */
 #define SA_NATIVE_NEEDS_ITK 1
 
@@ -29,9 +37,10 @@ void sa_remove_folder(const char *folder, int depth);
 typedef int (*sa_header_check_fn)(const sa_image *hdr, void *ctx, sa_error *err);
 
 /* Native NIfTI-1 reader (.nii, .nii.gz). Returns 0 with *out filled, -1 (or what
- * check returned) with a refusal in err, or SA_NATIVE_NEEDS_ITK with the reason in
- * err (the file is valid NIfTI but outside what the native path reproduces bit
- * for bit). check may be NULL. */
+ * check returned) with a refusal in err, SA_IMAGE_READ_NOT_RUN where the file
+ * could not be opened or read (sa_image_io_failure), or SA_NATIVE_NEEDS_ITK with
+ * the reason in err (the file is valid NIfTI but outside what the native path
+ * reproduces bit for bit). check may be NULL. */
 int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, sa_image *out,
                          sa_error *err);
 
@@ -45,7 +54,7 @@ int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, 
  * transforms ITK cannot decompose (non-finite or huge srow/quaternion/qoffset). _data (once the geometry is accepted, before the voxels are read):
  * damaged gzip data, voxel data shorter than the header says (niftilib
  * zero-fills), and NaN/Inf float voxels (niftilib reads them as 0). Each returns
- * 0 (ITK may go on) or -1. */
+ * 0 (ITK may go on), -1, or SA_IMAGE_READ_NOT_RUN (sa_image_io_failure). */
 int sa_nifti_precheck_header(const char *path, sa_error *err);
 int sa_nifti_precheck_data(const char *path, sa_error *err);
 

@@ -372,11 +372,12 @@ static void swap_voxels(void *data, size_t count, size_t pixel_size) {
 /* Reads a whole file into memory. */
 static int slurp(const char *path, uint8_t **buf_out, size_t *len_out, sa_error *err) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return sa_image_io_failure(path, "open", errno, err);
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || st.st_size < 0) {
+        int e = errno;
         fclose(fp);
-        return sa_error_set(err, "%s: cannot stat: %s", path, strerror(errno));
+        return sa_image_io_failure(path, "stat", e, err);
     }
     size_t len = (size_t)st.st_size;
     uint8_t *buf = malloc(len ? len : 1);
@@ -385,11 +386,16 @@ static int slurp(const char *path, uint8_t **buf_out, size_t *len_out, sa_error 
         return sa_error_set(err, "%s: out of memory (%zu bytes)", path, len);
     }
     size_t got = fread(buf, 1, len, fp);
-    int read_error = ferror(fp);
+    int read_error = ferror(fp) ? errno : 0;
     fclose(fp);
-    if (got != len || read_error) {
+    if (read_error) {
         free(buf);
-        return sa_error_set(err, "%s: read error", path);
+        return sa_image_io_failure(path, "read", read_error, err);
+    }
+    if (got != len) {
+        free(buf);
+        return sa_error_set(err, "%s: changed while it was read (%zu of %zu bytes)", path, got,
+                            len);
     }
     *buf_out = buf;
     *len_out = len;
@@ -468,14 +474,19 @@ static int read_header_bytes(const char *path, uint8_t h[NIFTI1_HEADER_SIZE], si
                              sa_error *err) {
     enum { PREFIX = 1 << 20 };
     FILE *fp = fopen(path, "rb");
-    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return sa_image_io_failure(path, "open", errno, err);
     uint8_t *in = malloc(PREFIX);
     if (!in) {
         fclose(fp);
         return sa_error_set(err, "%s: out of memory", path);
     }
     size_t in_len = fread(in, 1, PREFIX, fp);
+    int read_error = ferror(fp) ? errno : 0;
     fclose(fp);
+    if (read_error) {
+        free(in);
+        return sa_image_io_failure(path, "read", read_error, err);
+    }
     if (is_gzip(in, in_len)) {
         *got = inflate_prefix(in, in_len, h, NIFTI1_HEADER_SIZE);
         free(in);
@@ -586,14 +597,15 @@ static int check_header_fields(const char *path, const nifti1_fields *f, sa_erro
 int sa_nifti_precheck_header(const char *path, sa_error *err) {
     uint8_t h[NIFTI1_HEADER_SIZE];
     size_t got = 0;
-    if (read_header_bytes(path, h, &got, err) != 0) return -1;
+    int rc = read_header_bytes(path, h, &got, err);
+    if (rc != 0) return rc;
     if (got == 0) return sa_error_set(err, "%s: empty file", path);
     if (got != sizeof h)
         return sa_error_set(err, "%s: truncated NIfTI header (%zu bytes; a NIfTI-1 header has 348)",
                             path, got);
     nifti1_fields f;
     sa_error why = {{0}};
-    int rc = parse_header(h, &f, &why);
+    rc = parse_header(h, &f, &why);
     if (rc == SA_NATIVE_NEEDS_ITK) return 0; /* NIfTI-2: ITK's reader judges it */
     if (rc != 0) return sa_error_set(err, "%s: %s", path, why.msg);
     return check_header_fields(path, &f, err);
@@ -671,7 +683,7 @@ static void scan_feed(voxel_scan *s, const uint8_t *buf, size_t len) {
  * as soon as it inflates past scan->offset + scan->need. Returns 0 or -1. */
 static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_error *err) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return sa_image_io_failure(path, "open", errno, err);
     enum { CHUNK = 1 << 18 };
     uint8_t *in = malloc(CHUNK), *out = malloc(CHUNK);
     int rc = (in && out) ? 0 : sa_error_set(err, "%s: out of memory", path);
@@ -681,7 +693,7 @@ static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_err
             scan_feed(scan, in, in_len);
             in_len = fread(in, 1, CHUNK, fp);
         }
-        if (ferror(fp)) rc = sa_error_set(err, "%s: read error", path);
+        if (ferror(fp)) rc = sa_image_io_failure(path, "read", errno, err);
     } else if (rc == 0) {
         z_stream zs;
         memset(&zs, 0, sizeof zs);
@@ -693,7 +705,7 @@ static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_err
             if (zs.avail_in == 0) {
                 in_len = fread(in, 1, CHUNK, fp);
                 if (ferror(fp)) {
-                    rc = sa_error_set(err, "%s: read error", path);
+                    rc = sa_image_io_failure(path, "read", errno, err);
                     break;
                 }
                 if (in_len == 0) break; /* end of file */
@@ -705,6 +717,10 @@ static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_err
                     /* too few bytes to see a magic number: pull more */
                     memmove(in, zs.next_in, zs.avail_in);
                     size_t more = fread(in + zs.avail_in, 1, CHUNK - zs.avail_in, fp);
+                    if (ferror(fp)) {
+                        rc = sa_image_io_failure(path, "read", errno, err);
+                        break;
+                    }
                     zs.next_in = in;
                     zs.avail_in += (uInt)more;
                 }
@@ -748,7 +764,8 @@ static int stream_file(const char *path, voxel_scan *scan, size_t *total, sa_err
 int sa_nifti_precheck_data(const char *path, sa_error *err) {
     uint8_t h[NIFTI1_HEADER_SIZE];
     size_t got = 0;
-    if (read_header_bytes(path, h, &got, err) != 0) return -1;
+    int rc = read_header_bytes(path, h, &got, err);
+    if (rc != 0) return rc;
     nifti1_fields f;
     sa_error why = {{0}};
     if (got != sizeof h || parse_header(h, &f, &why) != 0 || check_header_fields(path, &f, &why))
@@ -774,7 +791,7 @@ int sa_nifti_precheck_data(const char *path, sa_error *err) {
     if (!extra_dims && (type == SA_PIXEL_F32 || type == SA_PIXEL_F64))
         scan.psize = sa_pixel_size(type);
     size_t file_bytes = 0;
-    if (stream_file(path, &scan, &file_bytes, err) != 0) return -1;
+    if ((rc = stream_file(path, &scan, &file_bytes, err)) != 0) return rc;
     if (file_bytes < scan.offset || file_bytes - scan.offset < need)
         return sa_error_set(err, "%s: truncated: the header describes %zu bytes of voxel data, "
                             "the file holds %zu", path, need,
@@ -795,7 +812,9 @@ static int read_plain(const char *path, FILE *fp, sa_header_check_fn check, void
                       sa_image *out, sa_error *err) {
     uint8_t h[NIFTI1_HEADER_SIZE];
     if (fread(h, 1, sizeof h, fp) != sizeof h)
-        return sa_error_set(err, "%s: truncated NIfTI header (file shorter than 348 bytes)", path);
+        return ferror(fp) ? sa_image_io_failure(path, "read", errno, err)
+                          : sa_error_set(err, "%s: truncated NIfTI header (file shorter than 348 "
+                                         "bytes)", path);
     nifti1_fields f;
     sa_error why = {{0}};
     int rc = parse_header(h, &f, &why);
@@ -826,6 +845,12 @@ static int read_plain(const char *path, FILE *fp, sa_header_check_fn check, void
     out->data = malloc(bytes);
     if (!out->data) return sa_error_set(err, "%s: out of memory (%zu bytes)", path, bytes);
     size_t got = fread(out->data, 1, bytes, fp);
+    if (got != bytes && ferror(fp)) {
+        int e = errno;
+        free(out->data);
+        out->data = NULL;
+        return sa_image_io_failure(path, "read", e, err);
+    }
     if (got != bytes) {
         free(out->data);
         out->data = NULL;
@@ -842,12 +867,12 @@ static int read_gz(const char *path, sa_header_check_fn check, void *ctx, sa_ima
                    sa_error *err) {
     uint8_t *in = NULL;
     size_t in_len = 0;
-    if (slurp(path, &in, &in_len, err) != 0) return -1;
-    int rc;
+    int rc = slurp(path, &in, &in_len, err);
+    if (rc != 0) return rc;
     if (!is_gzip(in, in_len)) {
         free(in);
         FILE *fp = fopen(path, "rb");
-        if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        if (!fp) return sa_image_io_failure(path, "open", errno, err);
         rc = read_plain(path, fp, check, ctx, out, err);
         fclose(fp);
         return rc;
@@ -928,7 +953,7 @@ int sa_nifti_native_read(const char *path, sa_header_check_fn check, void *ctx, 
         rc = read_gz(path, check, ctx, out, err);
     } else {
         FILE *fp = fopen(path, "rb");
-        if (!fp) return sa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        if (!fp) return sa_image_io_failure(path, "open", errno, err);
         rc = read_plain(path, fp, check, ctx, out, err);
         fclose(fp);
     }

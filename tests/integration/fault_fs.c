@@ -2,7 +2,7 @@
  * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
  * on chosen paths, standing in for a full, read-only or failing disk without root.
  * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
- * (mkdir, rename, open, write or *) whose path holds substring fails with
+ * (mkdir, rename, open, fopen, write or *) whose path holds substring fails with
  * errno (write: the path its descriptor was opened with, from /proc/self/fd). The
  * file is read at every call, so a test can change or remove it while a worker runs.
  */
@@ -91,6 +91,20 @@ int open64(const char *path, int flags, ...) {
     }
     return open_as("open64", path, flags, mode);
 }
+
+static FILE *fopen_as(const char *symbol, const char *path, const char *mode) {
+    int e = fault("fopen", path);
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    FILE *(*real)(const char *, const char *) =
+        (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, symbol);
+    return real(path, mode);
+}
+
+FILE *fopen(const char *path, const char *mode) { return fopen_as("fopen", path, mode); }
+FILE *fopen64(const char *path, const char *mode) { return fopen_as("fopen64", path, mode); }
 
 ssize_t write(int fd, const void *buf, size_t n) {
     ssize_t (*real)(int, const void *, size_t) =

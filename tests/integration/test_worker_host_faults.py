@@ -10,6 +10,10 @@ the reason (errno) in the organisers' detail.
    bit): not `exit_code 127`.
 2. The scratch folder's disk full (ENOSPC on write) while a valid mask is
    copied out of /output: not `invalid_output: not a regular file`.
+3. The kept mask that cannot be opened for scoring (EIO, EMFILE, EACCES from
+   fopen): not `invalid_output: not an image`.
+4. The copy of the output that the image reader's helper cannot open (EIO):
+   `engine_error: image reader not run` (retried), not `invalid_output`.
 
 usage: test_worker_host_faults.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
@@ -102,9 +106,10 @@ cases = sorted(os.listdir(DATA + "/datasets/ms-demo/cases"))
 first_run = []
 
 
-def evaluate(env=None):
-    """A new evaluate run of the submission, carried out to the end; its id, the
-    worker's stderr, and {case: (error_class, attempts, detail)}."""
+def evaluate(env=None, fault_text=None):
+    """A new evaluate run of the submission, carried out to the end (the faults
+    fault_text(run id) set once it is queued); its id, the worker's stderr, and
+    {case: (error_class, attempts, detail)}."""
     if first_run:
         must("run", "rerun", str(first_run[0]))
     else:
@@ -112,6 +117,8 @@ def evaluate(env=None):
     con = db()
     rid = con.execute("SELECT max(id) FROM runs").fetchone()[0]
     con.close()
+    if fault_text:
+        faults(fault_text(rid))
     rc, out, err = sa("worker", "--until-idle", "--retry-delays", DELAYS, env=env)
     check(rc == 0, f"run {rid}: worker exit 0 ({err})")
     con = db()
@@ -148,6 +155,29 @@ check(k == "engine_error: platform error" and a == 5,
       f"copy-out ENOSPC: a platform error after 5 claims, not invalid_output ({k}, {a} claims)")
 check("could not be copied out" in d and "No space left on device" in d, f"the errno in the detail: {d}")
 check(all(got[c][0] == "succeeded" and got[c][1] == 1 for c in cases[1:]), f"other cases scored: {got}")
+faults("")
+
+# ---- 3. the kept mask cannot be opened for scoring ----
+errnos = {cases[0]: (5, "Input/output error"), cases[1]: (24, "Too many open files"),
+          cases[2]: (13, "Permission denied")}
+rid, err, got = evaluate(fault_text=lambda rid: "".join(
+    f"fopen {e} /runs/{rid}/{c}/\n" for c, (e, _) in errnos.items()))
+for c, (e, text) in errnos.items():
+    k, a, d = got[c]
+    check(k == "engine_error: platform error" and a == 5,
+          f"kept mask unreadable ({text}), case {c}: a platform error after 5 claims, not "
+          f"invalid_output ({k}, {a} claims)")
+    check(text in d, f"the errno in the detail: {d}")
+faults("")
+
+# ---- 4. the helper cannot open the copy of the output ----
+faults(f"fopen 5 -{cases[0]}/segmentation\n")
+rid, err, got = evaluate()
+k, a, d = got[cases[0]]
+check(k == "engine_error: image reader not run" and a == 3,
+      f"copied output unreadable: an engine error after 3 attempts, not invalid_output ({k}, {a})")
+check("Input/output error" in d, f"the errno in the detail: {d}")
+check(all(got[c][0] == "succeeded" for c in cases[1:]), f"other cases scored: {got}")
 faults("")
 
 if failures:
