@@ -7,10 +7,12 @@
  * voxels and bit-identical doubles (tests/integration/test_image_io_nifti.c).
  *
  * Anything this file cannot reproduce with certainty returns SA_NATIVE_NEEDS_ITK
- * so the caller falls back to ITK: NIfTI-2, Analyze, two-file NIfTI, more than 3
+ * so the caller falls back to ITK: Analyze, two-file NIfTI, more than 3
  * dimensions (a 4th of size 1 is fine), 1D/2D, rescaling (scl_slope/scl_inter),
  * intents other than none/label, units other than mm, an sform that is not
  * clearly orthonormal or whose choice over the qform depends on ITK's SVD test.
+ * NIfTI-2, and a header whose size field disagrees with its NIfTI-1 magic, are
+ * refused by either reader (parse_header).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -96,19 +98,35 @@ static float get_f32(const uint8_t *p, int swapped) {
 /* nifti1_io's FIXED_FLOAT: non-finite header floats read as 0. */
 static float fixed_float(float x) { return isfinite(x) ? x : 0.0f; }
 
-/* Parses the 348-byte header. Returns 0, -1 (not NIfTI-1 at all) or NEEDS_ITK. */
+/* 1 when h holds a NIfTI-1 magic ("n+1" or "ni1") at byte 344. */
+static int has_nifti1_magic(const uint8_t *h) {
+    return memcmp(h + 344, "n+1\0", 4) == 0 || memcmp(h + 344, "ni1\0", 4) == 0;
+}
+
+/* Parses the 348-byte header. Returns 0 or -1 (not a NIfTI-1 header SegArena
+ * reads; reason in why). The version is that of the magic, as niftilib decides
+ * it: ITK 5.2's niftilib reads any header with a NIfTI-1 magic as NIfTI-1,
+ * whatever its size field says, so a size field that disagrees with the magic is
+ * refused here rather than passed on unchecked. */
 static int parse_header(const uint8_t *h, nifti1_fields *f, sa_error *why) {
-    int32_t size_le = get_i32(h, 0);
+    int32_t size_le = get_i32(h, 0), size_be = get_i32(h, 1);
     if (size_le == NIFTI1_HEADER_SIZE) {
         f->swapped = 0;
-    } else if (get_i32(h, 1) == NIFTI1_HEADER_SIZE) {
+    } else if (size_be == NIFTI1_HEADER_SIZE) {
         f->swapped = 1;
-    } else if (size_le == 540 || get_i32(h, 1) == 540) {
-        sa_error_set(why, "NIfTI-2 header");
-        return SA_NATIVE_NEEDS_ITK;
+    } else if (has_nifti1_magic(h)) {
+        int32_t size = size_be == 540 ? size_be : size_le;
+        return sa_error_set(why, "sizeof_hdr %d does not match its NIfTI-1 magic '%.3s' (a "
+                            "NIfTI-1 header has 348)", (int)size, (const char *)h + 344);
+    } else if ((size_le == 540 || size_be == 540) &&
+               (memcmp(h + 4, "n+2\0", 4) == 0 || memcmp(h + 4, "ni2\0", 4) == 0)) {
+        /* ITK 5.2's niftilib reads NIfTI-1 only ("unknown or unreadable image
+         * format"): said here, with what to do about it */
+        return sa_error_set(why, "a NIfTI-2 header (sizeof_hdr 540, magic '%.3s'); SegArena "
+                            "reads NIfTI-1 only: save the image as NIfTI-1", (const char *)h + 4);
     } else {
-        sa_error_set(why, "not a NIfTI file (header size field is %d, expected 348)", (int)size_le);
-        return -1;
+        return sa_error_set(why, "not a NIfTI file (header size field is %d, expected 348)",
+                            (int)size_le);
     }
     int s = f->swapped;
     for (int i = 0; i < 8; i++) f->dim[i] = get_i16(h + 40 + 2 * i, s);
@@ -605,9 +623,7 @@ int sa_nifti_precheck_header(const char *path, sa_error *err) {
                             path, got);
     nifti1_fields f;
     sa_error why = {{0}};
-    rc = parse_header(h, &f, &why);
-    if (rc == SA_NATIVE_NEEDS_ITK) return 0; /* NIfTI-2: ITK's reader judges it */
-    if (rc != 0) return sa_error_set(err, "%s: %s", path, why.msg);
+    if (parse_header(h, &f, &why) != 0) return sa_error_set(err, "%s: %s", path, why.msg);
     return check_header_fields(path, &f, err);
 }
 

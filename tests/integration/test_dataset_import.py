@@ -7,11 +7,13 @@ Usage: /usr/bin/python3 test_dataset_import.py SEGARENA WORKDIR [FAULT_FS_SO]
 (FAULT_FS_SO: tests/integration/fault_fs.c built, to fail a rename; without it those
 checks are skipped.) Exits 77 (ctest: skipped) when nibabel/numpy are missing.
 """
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 
@@ -526,6 +528,20 @@ os.remove(os.path.join(src, "c01", "t1.nii.gz"))
 os.symlink(os.path.join(src, "c02", "t1.nii.gz"), os.path.join(src, "c01", "t1.nii.gz"))
 rc, out, err = run("import", src, "--name", "inner-link", "--copy", data_dir=DATA)
 check(rc == 0, f"symlink inside accepted: {err}")
+
+# a NIfTI-1 header whose sizeof_hdr says 540 (NIfTI-2's) with an Inf sform: ITK read
+# it as NIfTI-1 past SegArena's checks and aborted the import (exit 134), leaving
+# its .tmp- folder; now one line naming the file, nothing left
+make_plain(src)
+t1 = os.path.join(src, "c01", "t1.nii.gz")
+raw = bytearray(gzip.decompress(open(t1, "rb").read()))
+raw[0:4] = struct.pack("<i", 540)
+raw[254:256] = struct.pack("<h", 1)
+raw[312:316] = struct.pack("<f", float("inf"))
+with open(t1, "wb") as f:
+    f.write(gzip.compress(bytes(raw)))
+refuse("sizeof_hdr 540 with a NIfTI-1 magic", src,
+       ["t1.nii.gz: sizeof_hdr 540 does not match its NIfTI-1 magic 'n+1'"])
 
 # two problems in one import: two lines
 make_plain(src)

@@ -529,6 +529,72 @@ static void check_nifti_transforms(void) {
     sa_image_free(&img);
 }
 
+/* The version is the magic's: ITK 5.2's niftilib reads a header with a NIfTI-1
+ * magic as NIfTI-1 whatever its sizeof_hdr says, so a size field of 540 (taken
+ * for NIfTI-2 here before) let such a file past every NIfTI-1 check: an Inf
+ * sform aborted the process, vox_offset 0 shifted the voxels, a NaN voxel read
+ * as 0. Refused, as is a genuine NIfTI-2 file (ITK 5.2 cannot read it). */
+static void check_nifti_version(void) {
+    sa_image img;
+    make_image(&img, 1);
+    char p[1024], gz[1024];
+    const char *mismatch = "sizeof_hdr 540 does not match its NIfTI-1 magic 'n+1'";
+    int32_t size = 540;
+    nifti_srow("s540_sform_inf.nii", &img, 2, 0, INFINITY, p, sizeof p);
+    FILE *fp = fopen(p, "r+b");
+    fwrite(&size, 4, 1, fp);
+    fclose(fp);
+    expect_refused_isolated(p, SA_READER_AUTO, mismatch);
+    expect_refused_isolated(p, SA_READER_ITK, mismatch);
+    expect_refused_isolated(p, SA_READER_NATIVE, mismatch);
+    path_of(gz, sizeof gz, "s540_sform_inf.nii.gz");
+    gzip_file(p, gz);
+    expect_refused_isolated(gz, SA_READER_AUTO, mismatch);
+    float zero = 0.0f;
+    nifti_patched("s540_voxoff0.nii", &img, 108, &zero, 4, p, sizeof p);
+    fp = fopen(p, "r+b");
+    fwrite(&size, 4, 1, fp);
+    fclose(fp);
+    expect_refused_isolated(p, SA_READER_AUTO, mismatch);
+    ((float *)img.data)[5] = NAN;
+    nifti_patched("s540_nan.nii", &img, 0, &size, 4, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_AUTO, mismatch);
+    expect_refused_isolated(p, SA_READER_ITK, mismatch);
+    ((float *)img.data)[5] = 0.0f;
+    int32_t size_be = 0x1c020000; /* 540 big-endian */
+    nifti_patched("s540_be.nii", &img, 0, &size_be, 4, p, sizeof p);
+    expect_refused_isolated(p, SA_READER_ITK, mismatch);
+    nifti_patched("s540_ni1.nii", &img, 0, &size, 4, p, sizeof p);
+    fp = fopen(p, "r+b");
+    fseek(fp, 344, SEEK_SET);
+    fwrite("ni1", 1, 4, fp);
+    fclose(fp);
+    expect_refused_isolated(p, SA_READER_AUTO, "sizeof_hdr 540 does not match its NIfTI-1 magic 'ni1'");
+    /* a genuine NIfTI-2 header (540 bytes, magic at byte 4) and a uint8 cube */
+    unsigned char n2[544 + 4096];
+    memset(n2, 0, sizeof n2);
+    memcpy(n2, &size, 4);
+    memcpy(n2 + 4, "n+2\0\r\n\032\n", 8);
+    int16_t dt = 2, bits = 8;
+    memcpy(n2 + 12, &dt, 2);
+    memcpy(n2 + 14, &bits, 2);
+    int64_t dims[4] = {3, 16, 16, 16};
+    memcpy(n2 + 16, dims, sizeof dims);
+    double pix[4] = {1, 1, 1, 1}, off = 544;
+    memcpy(n2 + 104, pix, sizeof pix);
+    memcpy(n2 + 168, &off, 8);
+    path_of(p, sizeof p, "nifti2.nii");
+    write_bytes(p, n2, sizeof n2);
+    const char *n2_msg = "a NIfTI-2 header (sizeof_hdr 540, magic 'n+2'); SegArena reads NIfTI-1 only";
+    expect_refused_isolated(p, SA_READER_AUTO, n2_msg);
+    expect_refused_isolated(p, SA_READER_ITK, n2_msg);
+    expect_refused_isolated(p, SA_READER_NATIVE, n2_msg);
+    path_of(gz, sizeof gz, "nifti2.nii.gz");
+    gzip_file(p, gz);
+    expect_refused_isolated(gz, SA_READER_AUTO, n2_msg);
+    sa_image_free(&img);
+}
+
 /* A valid .nii.gz followed by `members` gzip members of 1 MiB of zeros each (a
  * gzip bomb after the image: 16 GiB from a 16 MiB file). */
 static void write_trailing_bomb(const char *path, const sa_image *img, int members) {
@@ -785,6 +851,7 @@ int main(int argc, char **argv) {
     check_nrrd();
     check_nifti();
     check_nifti_transforms();
+    check_nifti_version();
     check_gzip_bomb();
     check_read_like();
     check_isolated();
