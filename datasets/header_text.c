@@ -1,7 +1,8 @@
 /*
  * header_text.c: what the MetaImage and NRRD header checks (metaimage_check.c,
  * nrrd_check.c) both do with a text header before ITK reads the file: read its
- * first bytes as one NUL-terminated string, and parse a field's list of sizes.
+ * first bytes as one NUL-terminated string, and parse its integer fields (one
+ * number, or a field's list of sizes), plain decimal integers only.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -29,16 +30,54 @@ char *sa_header_text_read(const char *path, size_t max, size_t *len, sa_error *e
     return buf;
 }
 
-int sa_header_sizes(const char *value, long long *out, int max) {
+/* One token [p, end) as a plain decimal integer: an optional sign, then digits
+ * and nothing else. The readers parse these fields otherwise (MetaIO reads every
+ * number as a double, so "6e3" is 6000 to it; teem's sscanf stops at the 'e'):
+ * any other spelling would make the checks here measure one size and ITK read
+ * another, so it is refused rather than guessed. 0, or -1. */
+static int plain_integer(const char *p, const char *end, long long *out) {
+    const char *d = p;
+    if (d < end && (*d == '+' || *d == '-')) d++;
+    if (d == end) return -1;
+    for (const char *c = d; c < end; c++)
+        if (*c < '0' || *c > '9') return -1;
+    errno = 0;
+    char *stop;
+    long long v = strtoll(p, &stop, 10);
+    if (errno == ERANGE || stop != end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int is_space(char c) { return isspace((unsigned char)c) != 0; }
+
+int sa_header_int(const char *path, const char *field, const char *value, long long *out,
+                  sa_error *err) {
+    const char *p = value, *end = value + strlen(value);
+    while (p < end && is_space(*p)) p++;
+    while (end > p && is_space(end[-1])) end--;
+    if (plain_integer(p, end, out) != 0)
+        return sa_error_set(err, "%s: %s is '%s'; it must be a plain decimal integer", path,
+                            field, value);
+    return 0;
+}
+
+int sa_header_sizes(const char *path, const char *field, const char *value, long long *out,
+                    int max, sa_error *err) {
     const char *p = value;
     int n = 0;
-    while (*p && n < max) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p) break;
-        out[n++] = v;
+    for (;;) {
+        while (*p && is_space(*p)) p++;
+        if (!*p) break;
+        const char *end = p;
+        while (*end && !is_space(*end)) end++;
+        long long v;
+        if (plain_integer(p, end, &v) != 0)
+            return sa_error_set(err, "%s: %s value %d is '%.*s'; every size must be a plain "
+                                "decimal integer", path, field, n + 1, (int)(end - p), p);
+        if (n < max) out[n] = v;
+        n++;
         p = end;
-        while (*p && isspace((unsigned char)*p)) p++;
     }
-    return n;
+    return n < max ? n : max;
 }

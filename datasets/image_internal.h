@@ -66,9 +66,16 @@ int sa_nifti_precheck_data(const char *path, sa_error *err);
  * file size; compressed: inflated length). Each returns 0 or -1. */
 /* A text header's first max bytes as one NUL-terminated string (malloc'ed; its
  * length in *len), or NULL with err; and the whitespace-separated integers of a
- * sizes field into out[0..max) (how many) (header_text.c). */
+ * sizes field into out[0..max) (how many; -1 with err when a value is not a
+ * plain decimal integer) (header_text.c). */
 char *sa_header_text_read(const char *path, size_t max, size_t *len, sa_error *err);
-int sa_header_sizes(const char *value, long long *out, int max);
+int sa_header_sizes(const char *path, const char *field, const char *value, long long *out,
+                    int max, sa_error *err);
+/* One integer field of a text header (header_text.c); field names it in the
+ * message. Like every value of a sizes field, it must be a plain decimal integer
+ * (an optional sign, digits): 0, or -1 with "<path>: <field> is '...'". */
+int sa_header_int(const char *path, const char *field, const char *value, long long *out,
+                  sa_error *err);
 /* A detached header's data file (detached_data.c): its path (the header's folder +
  * name), and the rule it must keep (one plain file name there, an existing regular
  * file); field names the header's field in messages. 0 or -1. */

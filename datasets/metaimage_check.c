@@ -12,6 +12,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,14 +106,25 @@ static int parse(const char *path, meta_header *m, sa_error *err) {
         size_t vlen = v_end - k < sizeof value - 1 ? v_end - k : sizeof value - 1;
         memcpy(value, buf + k, vlen);
         value[vlen] = '\0';
+        long long num = 0;
+        int integer = strcmp(key, "NDims") == 0 || strcmp(key, "ElementNumberOfChannels") == 0 ||
+                      strcmp(key, "CompressedDataSize") == 0 || strcmp(key, "HeaderSize") == 0;
+        if (integer && sa_header_int(path, key, value, &num, err) != 0) {
+            rc = -1;
+            break;
+        }
         if (strcmp(key, "NDims") == 0) {
-            m->ndims = atoi(value);
+            m->ndims = num > INT_MAX ? INT_MAX : num < INT_MIN ? INT_MIN : (int)num;
         } else if (strcmp(key, "DimSize") == 0) {
-            m->have_dims = sa_header_sizes(value, m->dim, MAX_DIMS);
+            m->have_dims = sa_header_sizes(path, key, value, m->dim, MAX_DIMS, err);
+            if (m->have_dims < 0) {
+                rc = -1;
+                break;
+            }
         } else if (strcmp(key, "ElementType") == 0) {
             m->type_size = element_size(value);
         } else if (strcmp(key, "ElementNumberOfChannels") == 0) {
-            m->channels = atoll(value);
+            m->channels = num;
         } else if (strcmp(key, "BinaryData") == 0 || strcmp(key, "CompressedData") == 0) {
             int b = parse_bool(value);
             if (b < 0) {
@@ -122,9 +134,9 @@ static int parse(const char *path, meta_header *m, sa_error *err) {
             if (key[0] == 'B') m->ascii = !b;
             else m->compressed = b;
         } else if (strcmp(key, "CompressedDataSize") == 0) {
-            m->compressed_size = atoll(value);
+            m->compressed_size = num;
         } else if (strcmp(key, "HeaderSize") == 0) {
-            m->header_size = atoll(value);
+            m->header_size = num;
         } else if (strcmp(key, "ElementDataFile") == 0) {
             if (v_end - k >= sizeof m->data_file) {
                 rc = sa_error_set(err, "%s: ElementDataFile value is too long", path);

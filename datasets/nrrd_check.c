@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,19 +132,31 @@ static int parse(const char *path, nrrd_header *h, sa_error *err) {
                 h->has_data_file = 1;
                 snprintf(h->data_file, sizeof h->data_file, "%s", value);
             } else if (strcmp(name, "dimension") == 0) {
-                h->dimension = atoi(value);
+                long long d;
+                if (sa_header_int(path, "dimension", value, &d, err) != 0) {
+                    free(buf);
+                    return -1;
+                }
+                h->dimension = d > INT_MAX ? INT_MAX : d < INT_MIN ? INT_MIN : (int)d;
             } else if (strcmp(name, "sizes") == 0) {
-                h->n_sizes = sa_header_sizes(value, h->sizes, MAX_DIMS);
+                h->n_sizes = sa_header_sizes(path, "sizes", value, h->sizes, MAX_DIMS, err);
+                if (h->n_sizes < 0) {
+                    free(buf);
+                    return -1;
+                }
             } else if (strcmp(name, "type") == 0) {
                 char t[64];
                 normalise(value, strlen(value), t, sizeof t);
                 h->type_size = type_size_of(t);
             } else if (strcmp(name, "encoding") == 0) {
                 normalise(value, strlen(value), h->encoding, sizeof h->encoding);
-            } else if (strcmp(name, "byteskip") == 0) {
-                h->byte_skip = atoll(value);
-            } else if (strcmp(name, "lineskip") == 0) {
-                h->line_skip = atoll(value);
+            } else if (strcmp(name, "byteskip") == 0 || strcmp(name, "lineskip") == 0) {
+                int bytes = name[0] == 'b';
+                if (sa_header_int(path, bytes ? "byte skip" : "line skip", value,
+                                  bytes ? &h->byte_skip : &h->line_skip, err) != 0) {
+                    free(buf);
+                    return -1;
+                }
             }
         }
         pos = next;

@@ -265,6 +265,17 @@ bad(["consensus", *paths, "-o", os.path.join(WORK, "co.nii.gz"), "--probability"
 check(not os.path.exists(os.path.join(WORK, "co.nii.gz")), "nothing written when --probability is refused")
 bad(["consensus", *paths, "-o", os.path.join(WORK, "nodir", "co.nii.gz")], "does not exist",
     "consensus -o into a folder that does not exist")
+# a MetaImage DimSize MetaIO reads otherwise than the data check ("6e3": 6000 to
+# MetaIO, 6 to strtoll): consensus wrote a 6x6x6000 zero-filled image, exit 0
+e_mha = os.path.join(WORK, "e.mha")
+with open(e_mha, "wb") as f:
+    f.write(b"ObjectType = Image\nNDims = 3\nDimSize = 6 6 6e3\nElementType = MET_UCHAR\n"
+            b"ElementDataFile = LOCAL\n" + bytes([1]) * 216)
+rc, out, err = run("consensus", e_mha, e_mha, "-o", os.path.join(WORK, "e_out.nii.gz"))
+lines = [l for l in err.splitlines() if l.strip()]
+check(rc == 2 and len(lines) == 2 and all("e.mha: DimSize value 3 is '6e3'; every size must be a plain "
+                                          "decimal integer" in l for l in lines)
+      and not os.path.exists(os.path.join(WORK, "e_out.nii.gz")), f"consensus: DimSize 6e3: rc {rc} {err!r}")
 bad(["score", "--ref", paths[0], pp, "--human-reference"], "two raters", "human reference with one rater")
 rc, out, err = run("score", "--ref", paths[0], "--ref", p2, pp, "--label", "2")
 check(rc == 0, "with --label, multi-label raters are accepted")

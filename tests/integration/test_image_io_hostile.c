@@ -238,6 +238,46 @@ static void check_metaimage(void) {
     write_text(p, "ObjectType = Image\nNDims = 3\nDimSize = -16 16 16\nElementType = MET_UCHAR\n"
                   "ElementDataFile = LOCAL\n");
     expect_refused(p, SA_READER_AUTO, "DimSize value 1 is -16");
+    /* integers MetaIO reads as doubles: "6e3" is 6000 to it (the data check measured
+     * 6 and MetaIO zero-filled a 6x6x6000 image), so only plain decimal integers */
+    static const struct { const char *name, *lines, *expect; } spelled[] = {
+        {"dim_6e3.mha", "NDims = 3\nDimSize = 6 6 6e3\n",
+         "DimSize value 3 is '6e3'; every size must be a plain decimal integer"},
+        {"dim_frac.mha", "NDims = 3\nDimSize = 6 6.0 6\n", "DimSize value 2 is '6.0'"},
+        {"dim_hex.mha", "NDims = 3\nDimSize = 0x6 6 6\n", "DimSize value 1 is '0x6'"},
+        {"dim_huge.mha", "NDims = 3\nDimSize = 6 6 99999999999999999999\n",
+         "DimSize value 3 is '99999999999999999999'"},
+        {"ndims_3e0.mha", "NDims = 3e0\nDimSize = 6 6 6\n",
+         "NDims is '3e0'; it must be a plain decimal integer"},
+        {"hsize_1e1.mha", "NDims = 3\nDimSize = 6 6 6\nHeaderSize = 1e1\n", "HeaderSize is '1e1'"},
+        {"csize_2e2.mha", "NDims = 3\nDimSize = 6 6 6\nCompressedData = True\n"
+                          "CompressedDataSize = 2e2\n", "CompressedDataSize is '2e2'"},
+        {"chan_1.0.mha", "NDims = 3\nDimSize = 6 6 6\nElementNumberOfChannels = 1.0\n",
+         "ElementNumberOfChannels is '1.0'"},
+    };
+    for (size_t i = 0; i < sizeof spelled / sizeof *spelled; i++) {
+        path_of(p, sizeof p, spelled[i].name);
+        snprintf(text, sizeof text, "ObjectType = Image\n%sElementType = MET_UCHAR\n"
+                 "ElementDataFile = LOCAL\n", spelled[i].lines);
+        write_with_data(p, text, 216);
+        expect_refused(p, SA_READER_AUTO, spelled[i].expect);
+    }
+    path_of(raw, sizeof raw, "dim_6e3.raw");
+    write_bytes(raw, bytes, 216);
+    path_of(p, sizeof p, "dim_6e3.mhd");
+    write_text(p, "ObjectType = Image\nNDims = 3\nDimSize = 6 6 6e3\nElementType = MET_UCHAR\n"
+                  "ElementDataFile = dim_6e3.raw\n");
+    expect_refused(p, SA_READER_AUTO, "DimSize value 3 is '6e3'");
+    /* the plain forms (a sign, spaces around) still read */
+    path_of(p, sizeof p, "dim_plain.mha");
+    write_with_data(p, "ObjectType = Image\nNDims = +3\nDimSize =  6\t6 +6 \n"
+                       "ElementType = MET_UCHAR\nHeaderSize = -1\nElementDataFile = LOCAL\n", 216);
+    sa_image plain = {0};
+    sa_error plain_err = {{0}};
+    CHECK(sa_image_read(p, &plain, &plain_err) == 0);
+    if (!plain.data) fprintf(stderr, "  %s\n", plain_err.msg);
+    CHECK(plain.size[0] == 6 && plain.size[1] == 6 && plain.size[2] == 6);
+    sa_image_free(&plain);
     /* a plain data file name in the header's folder is fine */
     path_of(raw, sizeof raw, "good.raw");
     write_bytes(raw, bytes, sizeof bytes);
@@ -293,6 +333,26 @@ static void check_nrrd(void) {
     snprintf(text, sizeof text, "%sencoding: raw\ndata file: short.raw\n", hdr);
     write_text(p, text);
     expect_refused(p, SA_READER_AUTO, "short.raw holds 1000");
+    /* sizes and other integers: plain decimal integers only (teem's sscanf read
+     * "6e3" as 6 and MetaIO reads it as 6000: no spelling whose meaning depends on
+     * the reader) */
+    static const struct { const char *name, *fields, *expect; } spelled[] = {
+        {"sizes_6e3.nrrd", "dimension: 3\nsizes: 6 6 6e3\n",
+         "sizes value 3 is '6e3'; every size must be a plain decimal integer"},
+        {"sizes_frac.nrrd", "dimension: 3\nsizes: 6 6 6.9\n", "sizes value 3 is '6.9'"},
+        {"dimension_3.0.nrrd", "dimension: 3.0\nsizes: 6 6 6\n",
+         "dimension is '3.0'; it must be a plain decimal integer"},
+        {"byteskip_1e1.nrrd", "dimension: 3\nsizes: 6 6 6\nbyte skip: 1e1\n",
+         "byte skip is '1e1'"},
+        {"lineskip_x.nrrd", "dimension: 3\nsizes: 6 6 6\nline skip: 0x1\n", "line skip is '0x1'"},
+    };
+    for (size_t i = 0; i < sizeof spelled / sizeof *spelled; i++) {
+        path_of(p, sizeof p, spelled[i].name);
+        snprintf(text, sizeof text, "NRRD0004\ntype: uint8\n%sencoding: raw\n\n",
+                 spelled[i].fields);
+        write_with_data(p, text, 216);
+        expect_refused(p, SA_READER_AUTO, spelled[i].expect);
+    }
     /* a lone CR ends a line for teem: the data file field behind it is seen */
     path_of(p, sizeof p, "lone_cr.nrrd");
     snprintf(text, sizeof text, "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 16 16 16\r"
