@@ -213,7 +213,11 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
             return;
         }
     }
-    if (sa_image_read(it->src, &img, &err)) return problem(im, err.msg);
+    /* confined to the source folder: the scan checked the path listed, and a
+     * series folder's files or a .mhd's data file could still lead out of it */
+    int read_rc = im->source_root[0] ? sa_image_read_inside(it->src, im->source_root, &img, &err)
+                                     : sa_image_read(it->src, &img, &err);
+    if (read_rc) return problem(im, err.msg);
     int ok = 1;
     if (rater && sa_image_check_binary(&img, it->src, &err)) {
         problemf(im, "%s (import stores rater masks as they are: convert this one to 0 and 1 first)", err.msg);

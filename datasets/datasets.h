@@ -76,6 +76,15 @@ typedef enum sa_reader {
  * as a DICOM series (refused, naming the series, if it holds more than one). */
 int sa_image_read(const char *path, sa_image *out, sa_error *err);
 int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err);
+/* sa_image_read confined to a folder (dataset import: its source folder). Every
+ * file the read opens must resolve, through any symlink (realpath), inside root:
+ * the file itself, a .mhd/.nhdr's data file, each file of a DICOM series folder;
+ * else -1 with "<file>: symlink pointing outside ROOT (to REAL)" ("resolves
+ * outside" when a folder above it is the link) or "<file>: dangling symlink".
+ * sa_image_read has no such folder: it follows a file's symlinks wherever they
+ * lead (the caller named the file), yet names a dangling symlink in a DICOM
+ * folder too. Reader AUTO. */
+int sa_image_read_inside(const char *path, const char *root, sa_image *out, sa_error *err);
 
 /* Reads an image that must have like's geometry (for a file from an untrusted
  * source, e.g. a contestant's output, scored on the reference's grid). The header

@@ -4,6 +4,7 @@
  * finite origin and direction), writes images atomically through a temporary
  * folder, and holds the small geometry helpers (grid, same-geometry check).
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -68,6 +69,7 @@ typedef struct read_context {
     const sa_image *like;     /* NULL: no reference geometry */
     const char *like_path;
     int (*data_check)(const char *path, sa_error *err); /* ITK path: before the voxels */
+    const char *root;         /* real path every file read must resolve inside; NULL: none */
 } read_context;
 
 int sa_image_io_failure(const char *path, const char *what, int e, sa_error *err) {
@@ -112,11 +114,11 @@ static int before_itk(const char *path, read_context *ctx, sa_error *err) {
     }
     if (sa_has_suffix(path, ".mha") || sa_has_suffix(path, ".mhd")) {
         ctx->data_check = sa_metaimage_check_data;
-        return sa_metaimage_check_header(path, err);
+        return sa_metaimage_check_header(path, ctx->root, err);
     }
     if (sa_has_suffix(path, ".nrrd") || sa_has_suffix(path, ".nhdr")) {
         ctx->data_check = sa_nrrd_check_data;
-        return sa_nrrd_check_header(path, err);
+        return sa_nrrd_check_header(path, ctx->root, err);
     }
     /* read_image lets no other name through */
     return sa_error_set(err, "%s: unsupported image format", path);
@@ -210,8 +212,48 @@ static int itk_read_nifti_alone(const char *path, read_context *ctx, sa_image *o
     return rc;
 }
 
+/* Checks every entry of a DICOM series folder before GDCM lists it. GDCM's
+ * listing (gdcm::Directory, not recursive) stat()s each entry, so it follows
+ * every symlink, wherever it leads, and it stops listing at the first entry it
+ * cannot stat (a dangling symlink) or that is neither a file nor a folder: the
+ * series was then "no DICOM series", or the files listed before it. So a
+ * dangling symlink, a FIFO or a device is named here, and with a root every file
+ * must resolve inside it (an import's source folder: a series of links to files
+ * elsewhere must not be read). Folders are skipped, as GDCM skips them. */
+static int check_dicom_folder(const char *path, const char *root, sa_error *err) {
+    DIR *dir = opendir(path);
+    if (!dir) return sa_error_set(err, "%s: cannot list the folder: %s", path, strerror(errno));
+    int rc = 0;
+    struct dirent *ent;
+    while (rc == 0 && (ent = readdir(dir)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+        char file[PATH_MAX];
+        if (snprintf(file, sizeof file, "%s/%s", path, ent->d_name) >= (int)sizeof file) {
+            rc = sa_error_set(err, "%s: path too long", path);
+            break;
+        }
+        struct stat st;
+        if (stat(file, &st) != 0) {
+            struct stat lst;
+            if (lstat(file, &lst) == 0 && S_ISLNK(lst.st_mode))
+                rc = sa_error_set(err, "%s: dangling symlink in a DICOM series folder", file);
+            else
+                rc = sa_error_set(err, "%s: %s", file, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            continue; /* not read */
+        } else if (!S_ISREG(st.st_mode)) {
+            rc = sa_error_set(err, "%s: not a regular file (a DICOM series folder holds files "
+                              "and folders only)", file);
+        } else if (root) {
+            rc = sa_path_inside(file, root, err);
+        }
+    }
+    closedir(dir);
+    return rc;
+}
+
 static int read_image(const char *path, sa_reader reader, const sa_image *like,
-                      const char *like_path, sa_image *out, sa_error *err) {
+                      const char *like_path, const char *root, sa_image *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     if (!path || !*path) return sa_error_set(err, "(empty path): no file name given");
     struct stat st;
@@ -219,12 +261,14 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
         if (errno == ENOENT) return sa_error_set(err, "%s: no such file or folder", path);
         return sa_image_io_failure(path, "stat it", errno, err);
     }
-    read_context ctx = {path, like, like_path, NULL};
+    if (root && sa_path_inside(path, root, err) != 0) return -1;
+    read_context ctx = {path, like, like_path, NULL, root};
     int rc;
     if (S_ISDIR(st.st_mode)) {
         if (reader == SA_READER_NATIVE)
             return sa_error_set(err, "%s: is a folder; the native reader reads NIfTI files only",
                                 path);
+        if (check_dicom_folder(path, root, err) != 0) return -1;
         /* a DICOM series is read whole (its memory is that of its files), then compared */
         rc = sa_itk_read_dicom_folder(path, out, err);
         if (rc == 0) rc = header_check(out, &ctx, err);
@@ -273,7 +317,16 @@ static int read_image(const char *path, sa_reader reader, const sa_image *like,
 }
 
 int sa_image_read_with(const char *path, sa_reader reader, sa_image *out, sa_error *err) {
-    return read_image(path, reader, NULL, NULL, out, err) == 0 ? 0 : -1;
+    return read_image(path, reader, NULL, NULL, NULL, out, err) == 0 ? 0 : -1;
+}
+
+int sa_image_read_inside(const char *path, const char *root, sa_image *out, sa_error *err) {
+    memset(out, 0, sizeof *out);
+    char real_root[PATH_MAX];
+    if (!root || !realpath(root, real_root))
+        return sa_error_set(err, "%s: cannot resolve the folder %s: %s", path ? path : "",
+                            root ? root : "(none)", root ? strerror(errno) : "no folder given");
+    return read_image(path, SA_READER_AUTO, NULL, NULL, real_root, out, err) == 0 ? 0 : -1;
 }
 
 int sa_image_read(const char *path, sa_image *out, sa_error *err) {
@@ -282,7 +335,7 @@ int sa_image_read(const char *path, sa_image *out, sa_error *err) {
 
 int sa_image_read_like(const char *path, const sa_image *like, const char *like_path,
                        sa_image *out, sa_error *err) {
-    return read_image(path, SA_READER_AUTO, like, like_path, out, err);
+    return read_image(path, SA_READER_AUTO, like, like_path, NULL, out, err);
 }
 
 /* ---- writing ---- */

@@ -78,14 +78,21 @@ int sa_header_int(const char *path, const char *field, const char *value, long l
                   sa_error *err);
 /* A detached header's data file (detached_data.c): its path (the header's folder +
  * name), and the rule it must keep (one plain file name there, an existing regular
- * file); field names the header's field in messages. 0 or -1. */
+ * file, and with a root, resolving inside it); field names the header's field in
+ * messages. 0 or -1. */
 int sa_detached_data_path(const char *header, const char *name, char *out, size_t cap,
                           sa_error *err);
 int sa_detached_data_check(const char *header, const char *field, const char *name,
-                           sa_error *err);
-int sa_metaimage_check_header(const char *path, sa_error *err);
+                           const char *root, sa_error *err);
+/* 0 when path resolves (realpath, through every symlink) to root or below it;
+ * root is a real path. -1 with "<path>: dangling symlink", "<path>: symlink
+ * pointing outside ROOT (to REAL)" or, when a folder above it is the link,
+ * "<path>: resolves outside ROOT (to REAL)" (detached_data.c). */
+int sa_path_inside(const char *path, const char *root, sa_error *err);
+/* The header checks take the read's root (NULL: none) for a detached data file. */
+int sa_metaimage_check_header(const char *path, const char *root, sa_error *err);
 int sa_metaimage_check_data(const char *path, sa_error *err);
-int sa_nrrd_check_header(const char *path, sa_error *err);
+int sa_nrrd_check_header(const char *path, const char *root, sa_error *err);
 int sa_nrrd_check_data(const char *path, sa_error *err);
 
 /* Inflates the zlib or gzip stream at fp's position (at most limit input bytes

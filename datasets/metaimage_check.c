@@ -166,7 +166,7 @@ static int data_path(const char *path, const meta_header *m, char *out, size_t c
     return 0;
 }
 
-int sa_metaimage_check_header(const char *path, sa_error *err) {
+int sa_metaimage_check_header(const char *path, const char *root, sa_error *err) {
     meta_header m;
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size == 0) return sa_error_set(err, "%s: empty file", path);
@@ -176,7 +176,7 @@ int sa_metaimage_check_header(const char *path, sa_error *err) {
     if (mha && !is_local(v))
         return sa_error_set(err, "%s: ElementDataFile is '%s'; a .mha file must hold its own "
                             "voxel data (ElementDataFile = LOCAL)", path, v);
-    if (!is_local(v) && sa_detached_data_check(path, "ElementDataFile", v, err) != 0) return -1;
+    if (!is_local(v) && sa_detached_data_check(path, "ElementDataFile", v, root, err) != 0) return -1;
     if (m.ascii)
         return sa_error_set(err, "%s: ASCII MetaImage data (BinaryData = False) is not "
                             "supported", path);

@@ -188,7 +188,7 @@ static int data_path(const char *path, const nrrd_header *h, char *out, size_t c
     return 0;
 }
 
-int sa_nrrd_check_header(const char *path, sa_error *err) {
+int sa_nrrd_check_header(const char *path, const char *root, sa_error *err) {
     nrrd_header h;
     struct stat st0;
     if (stat(path, &st0) == 0 && st0.st_size == 0) return sa_error_set(err, "%s: empty file", path);
@@ -198,7 +198,7 @@ int sa_nrrd_check_header(const char *path, sa_error *err) {
         if (sa_has_suffix(path, ".nrrd"))
             return sa_error_set(err, "%s: has a \"data file: %s\" field; a .nrrd file must hold "
                                 "its own voxel data (use .nhdr for a detached header)", path, v);
-        if (sa_detached_data_check(path, "\"data file:\"", v, err) != 0) return -1;
+        if (sa_detached_data_check(path, "\"data file:\"", v, root, err) != 0) return -1;
     } else if (sa_has_suffix(path, ".nhdr")) {
         return sa_error_set(err, "%s: a .nhdr header needs a \"data file:\" field", path);
     }

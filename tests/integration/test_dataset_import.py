@@ -543,6 +543,54 @@ with open(t1, "wb") as f:
 refuse("sizeof_hdr 540 with a NIfTI-1 magic", src,
        ["t1.nii.gz: sizeof_hdr 540 does not match its NIfTI-1 magic 'n+1'"])
 
+# symlinks out of SOURCE behind a listed path: a .mhd's data file, the files of a
+# DICOM series folder (the scan checked the listed path only, and the readers
+# followed the rest anywhere); a dangling link in a series folder is named (GDCM
+# stopped listing at it: "folder holds no DICOM series")
+ref_raw = os.path.join(meta, "c1", "ref.raw")
+outside_raw = os.path.join(WORK, "outside_ref.raw")
+shutil.copy(ref_raw, outside_raw)
+os.remove(ref_raw)
+os.symlink(outside_raw, ref_raw)
+refuse("mhd data file symlinked outside", meta, [f"ref.raw: symlink pointing outside {os.path.realpath(meta)} "
+                                                 f"(to {os.path.realpath(outside_raw)})"], name="metalink")
+os.remove(ref_raw)
+os.symlink(os.path.join(meta, "c1", "inner.raw"), ref_raw)
+shutil.copy(outside_raw, os.path.join(meta, "c1", "inner.raw"))
+rc, out, err = run("import", meta, "--name", "metainner", data_dir=DATA)
+check(rc == 0, f"mhd data file symlinked inside SOURCE: accepted: {err}")
+os.remove(ref_raw)
+shutil.copy(outside_raw, ref_raw)
+if DUMP2DCM:
+    series = sorted(os.listdir(folder))
+    outside_dcm = os.path.join(WORK, "outside_dcm")
+    rmtree(outside_dcm)
+    os.makedirs(outside_dcm)
+    for f in series:
+        os.rename(os.path.join(folder, f), os.path.join(outside_dcm, f))
+        os.symlink(os.path.join(outside_dcm, f), os.path.join(folder, f))
+    lines = refuse("DICOM files symlinked outside", pet,
+                   [f"{series[0]}: symlink pointing outside {os.path.realpath(pet)}"], name="petlink")
+    check(len(lines) == 1, f"one line for the series folder: {lines}")
+    inner_dcm = os.path.join(pet, "sourcedata", "dcm")
+    os.makedirs(inner_dcm)
+    for f in series:
+        os.remove(os.path.join(folder, f))
+        shutil.copy(os.path.join(outside_dcm, f), os.path.join(inner_dcm, f))
+        os.symlink(os.path.join(inner_dcm, f), os.path.join(folder, f))
+    rc, out, err = run("import", pet, "--name", "petinner", data_dir=DATA)
+    check(rc == 0, f"DICOM files symlinked inside SOURCE: accepted: {err}")
+    for f in series:
+        os.remove(os.path.join(folder, f))
+        shutil.copy(os.path.join(inner_dcm, f), os.path.join(folder, f))
+    rmtree(os.path.join(pet, "sourcedata"))
+    broken = os.path.join(folder, "broken.dcm")
+    os.symlink(os.path.join(WORK, "nothere.dcm"), broken)
+    refuse("dangling symlink in a series folder", pet, [f"{broken}: dangling symlink"], name="petdangling")
+    os.remove(broken)
+    rc, out, err = run("import", pet, "--name", "petrestored", data_dir=DATA)
+    check(rc == 0, f"the restored DICOM source imports: {err}")
+
 # two problems in one import: two lines
 make_plain(src)
 os.remove(os.path.join(src, "c02", "t1.nii.gz"))

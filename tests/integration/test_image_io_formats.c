@@ -3,17 +3,21 @@
  * .nii.gz, .mha, .mhd, .nrrd, .nhdr) for every pixel type, the atomic write (no
  * temporary files left, overwriting works), refused writes, refused MetaImage
  * inputs (4D, vector pixels, bad spacing) and a DICOM series folder made by
- * dcmtk (make_dicom_series.py).
+ * dcmtk (make_dicom_series.py), with symlinks in it (to files outside a read's
+ * root, dangling) and a FIFO.
  *
  * Usage: test_image_io_formats SCRATCH_DIR DICOM_FIXTURE_DIR
  */
+#define _XOPEN_SOURCE 700 /* realpath, symlink, mkfifo */
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "datasets.h"
 #include "test.h"
@@ -266,6 +270,113 @@ static void check_dicom(const char *dir) {
     CHECK(sa_image_read_with(path, SA_READER_NATIVE, &img, &err) == -1);
 }
 
+/* Expects path (reader AUTO, or confined to root when root) refused with a line
+ * starting with who and containing expect. */
+static void expect_dicom_refused(const char *path, const char *root, const char *who,
+                                 const char *expect) {
+    sa_image img;
+    sa_error err = {{0}};
+    int rc = root ? sa_image_read_inside(path, root, &img, &err) : sa_image_read(path, &img, &err);
+    CHECK(rc == -1);
+    CHECK(img.data == NULL);
+    CHECK(strncmp(err.msg, who, strlen(who)) == 0);
+    CHECK_STR_CONTAINS(err.msg, expect);
+    CHECK(strchr(err.msg, '\n') == NULL);
+    printf("  refused: %s\n", err.msg);
+    if (rc == 0) sa_image_free(&img);
+}
+
+/* A series folder whose files are symlinks: GDCM follows each wherever it leads,
+ * and stops listing at an entry it cannot stat or that is no file. */
+static void check_dicom_links(const char *dir) {
+    char series[1024], root[1024], links[1100], file[1400], target[PATH_MAX + 300];
+    snprintf(series, sizeof series, "%s/series", dir);
+    snprintf(root, sizeof root, "%s/dicom_root", scratch);
+    snprintf(links, sizeof links, "%s/series", root);
+    mkdir(root, 0777);
+    mkdir(links, 0777);
+    char real_series[PATH_MAX], real_root[PATH_MAX];
+    CHECK(realpath(series, real_series) != NULL);
+    CHECK(realpath(root, real_root) != NULL);
+    DIR *d = opendir(series);
+    CHECK(d != NULL);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(file, sizeof file, "%s/%s", links, e->d_name);
+        snprintf(target, sizeof target, "%s/%s", real_series, e->d_name);
+        unlink(file);
+        CHECK(symlink(target, file) == 0);
+    }
+    closedir(d);
+    /* no root (score, consensus): the caller named the folder; its links are followed */
+    sa_image img;
+    sa_error err = {{0}};
+    CHECK(sa_image_read(links, &img, &err) == 0);
+    if (img.data == NULL) fprintf(stderr, "  %s\n", err.msg);
+    sa_image_free(&img);
+    /* confined to root (import): every file must resolve inside it */
+    char want[2 * PATH_MAX + 64];
+    snprintf(want, sizeof want, "symlink pointing outside %s (to %s/", real_root, real_series);
+    expect_dicom_refused(links, root, links, want);
+    /* the same links to copies inside root: read */
+    char copies[1100], inner[1100];
+    snprintf(copies, sizeof copies, "%s/copies", root);
+    snprintf(inner, sizeof inner, "%s/inner", root);
+    mkdir(copies, 0777);
+    mkdir(inner, 0777);
+    d = opendir(series);
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(file, sizeof file, "%s/%s", series, e->d_name);
+        snprintf(target, sizeof target, "%s/%s", copies, e->d_name);
+        FILE *in = fopen(file, "rb"), *out = fopen(target, "wb");
+        char buf[4096];
+        size_t n;
+        while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+        if (in) fclose(in);
+        if (out) fclose(out);
+        snprintf(file, sizeof file, "%s/%s", inner, e->d_name);
+        unlink(file);
+        CHECK(symlink(target, file) == 0);
+    }
+    if (d) closedir(d);
+    CHECK(sa_image_read_inside(inner, root, &img, &err) == 0);
+    if (img.data == NULL) fprintf(stderr, "  %s\n", err.msg);
+    sa_image_free(&img);
+    /* the folder itself outside root */
+    expect_dicom_refused(series, root, series, "resolves outside");
+
+    /* a dangling symlink: named, whichever reader (GDCM said "no DICOM series" or
+     * read the files listed before it) */
+    char broken[1400];
+    snprintf(broken, sizeof broken, "%s/broken.dcm", links);
+    unlink(broken);
+    CHECK(symlink("/nonexistent/segarena/IM9.dcm", broken) == 0);
+    expect_dicom_refused(links, NULL, broken, "dangling symlink in a DICOM series folder");
+    unlink(broken);
+    snprintf(broken, sizeof broken, "%s/broken.dcm", inner); /* every other file inside root */
+    unlink(broken);
+    CHECK(symlink("/nonexistent/segarena/IM9.dcm", broken) == 0);
+    expect_dicom_refused(inner, root, broken, "dangling symlink");
+    unlink(broken);
+    /* a FIFO: GDCM stops listing there too (and opening one would block) */
+    char fifo[1400];
+    snprintf(fifo, sizeof fifo, "%s/pipe.dcm", links);
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    expect_dicom_refused(links, NULL, fifo, "not a regular file");
+    unlink(fifo);
+    /* a sub-folder is skipped, as GDCM skips it */
+    char sub[1400];
+    snprintf(sub, sizeof sub, "%s/sub", links);
+    mkdir(sub, 0777);
+    CHECK(sa_image_read(links, &img, &err) == 0);
+    sa_image_free(&img);
+    rmdir(sub);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s SCRATCH_DIR DICOM_FIXTURE_DIR\n", argv[0]);
@@ -276,5 +387,6 @@ int main(int argc, char **argv) {
     check_writes();
     check_refused_inputs();
     check_dicom(argv[2]);
+    check_dicom_links(argv[2]);
     return test_report("test_image_io_formats");
 }

@@ -9,8 +9,9 @@
  *
  * Usage: test_image_io_hostile SCRATCH_DIR
  */
-#define _POSIX_C_SOURCE 200809L /* setenv */
+#define _XOPEN_SOURCE 700 /* setenv, realpath */
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -386,6 +387,57 @@ static void check_nrrd(void) {
     for (int i = 0; i < 4096; i++) fputc(0, fp);
     fclose(fp);
     expect_refused(p, SA_READER_AUTO, "does not end (with an empty line) within its first");
+}
+
+/* A .mhd/.nhdr whose data file (a plain name, as the rule asks) is a symlink: read
+ * confined to a root (dataset import), it must resolve inside; without a root
+ * (score, consensus: the caller named the file) the link is followed. */
+static void check_detached_links(void) {
+    char root[1024], outside[1100], raw[1100], hdr[1100], inner[1100];
+    path_of(root, sizeof root, "linkroot");
+    mkdir(root, 0777);
+    snprintf(outside, sizeof outside, "%s/outside.raw", scratch);
+    unsigned char bytes[4096];
+    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (unsigned char)(i % 2);
+    write_bytes(outside, bytes, sizeof bytes);
+    snprintf(inner, sizeof inner, "%s/inner.raw", root);
+    write_bytes(inner, bytes, sizeof bytes);
+    char real_root[PATH_MAX], real_outside[PATH_MAX], want[2 * PATH_MAX + 64];
+    CHECK(realpath(root, real_root) != NULL && realpath(outside, real_outside) != NULL);
+    snprintf(want, sizeof want, "symlink pointing outside %s (to %s)", real_root, real_outside);
+    static const char *const headers[][2] = {
+        {"link.mhd", "ObjectType = Image\nNDims = 3\nDimSize = 16 16 16\nElementType = "
+                     "MET_UCHAR\nElementDataFile = link.raw\n"},
+        {"link.nhdr", "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 16 16 16\nencoding: raw\n"
+                      "data file: link.raw\n"},
+    };
+    for (int i = 0; i < 2; i++) {
+        snprintf(hdr, sizeof hdr, "%s/%s", root, headers[i][0]);
+        snprintf(raw, sizeof raw, "%s/link.raw", root);
+        write_text(hdr, headers[i][1]);
+        unlink(raw);
+        CHECK(symlink(real_outside, raw) == 0);
+        sa_image img = {0};
+        sa_error err = {{0}};
+        CHECK(sa_image_read_inside(hdr, root, &img, &err) == -1);
+        CHECK(img.data == NULL);
+        CHECK(strncmp(err.msg, raw, strlen(raw)) == 0);
+        CHECK_STR_CONTAINS(err.msg, want);
+        printf("  refused: %s\n", err.msg);
+        CHECK(sa_image_read(hdr, &img, &err) == 0); /* no root: followed */
+        CHECK(img.data && ((uint8_t *)img.data)[1] == 1);
+        sa_image_free(&img);
+        unlink(raw);
+        CHECK(symlink(inner, raw) == 0); /* a link inside the root: read */
+        CHECK(sa_image_read_inside(hdr, root, &img, &err) == 0);
+        if (!img.data) fprintf(stderr, "  %s\n", err.msg);
+        sa_image_free(&img);
+        unlink(raw);
+        CHECK(symlink("nothere.raw", raw) == 0);
+        CHECK(sa_image_read_inside(hdr, root, &img, &err) == -1);
+        CHECK_STR_CONTAINS(err.msg, "not found");
+        unlink(raw);
+    }
 }
 
 /* Writes img as .nii, then overwrites `len` bytes at `offset` of the file. */
@@ -909,6 +961,7 @@ int main(int argc, char **argv) {
     check_metaimage();
     check_long_lines();
     check_nrrd();
+    check_detached_links();
     check_nifti();
     check_nifti_transforms();
     check_nifti_version();
