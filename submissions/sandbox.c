@@ -541,6 +541,22 @@ static int died_status(sa_engine_kind kind, const char *id, long long since, con
     return code;
 }
 
+/* 1 when the engine's client runs (`CLIENT --version` exits 0). A client that
+ * exits 126/127 without a cidfile either could not run (its dynamic loader, a
+ * script's interpreter: SegArena's failure) or made a container that was gone
+ * before the cidfile was read (podman >= 4.4 deletes it with a --rm container,
+ * e.g. an entrypoint the runtime cannot find: the contestant's). This tells
+ * the two apart. */
+static int client_runs(sa_engine_kind kind, const char *cwd) {
+    sa_argv a = {0};
+    sa_error e;
+    int status = -1;
+    if (sa_argv_push(&a, sa_engine_name(kind)) == 0 && sa_argv_push(&a, "--version") == 0)
+        (void)sa_engine_exec(&a, cwd, 30, NULL, &status, &e);
+    sa_argv_free(&a);
+    return status == 0;
+}
+
 static void engine_cmd(sa_engine_kind kind, int (*build)(sa_engine_kind, const char *, sa_argv *),
                        const char *name, const char *cwd, double timeout, char **out,
                        int *status) {
@@ -855,7 +871,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
     } else if (code == 125 && container_code != 125) {
         detail(r, "%s run failed (status 125); see the log", sa_engine_name(req->engine));
         classify(r, SA_RUN_ENGINE_ERROR, "engine could not run the container");
-    } else if ((code == 126 || code == 127) && !created) {
+    } else if ((code == 126 || code == 127) && !created && !client_runs(req->engine, cwd)) {
         /* the client was exec'd but could not run (its dynamic loader, a script's
          * interpreter): no container was made, so the status is not the
          * contestant's; SegArena's failure, which the worker retries */

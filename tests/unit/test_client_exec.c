@@ -8,7 +8,9 @@
  * client that was exec'd but could not run (the dynamic loader's status 127)
  * before the engine created any container (no cidfile) is also -1; a status 127
  * once the container exists (its cidfile written) stays the contestant's
- * `exit_code 127`. No engine, image or root needed.
+ * `exit_code 127`, and so does one whose cidfile the engine deleted with the
+ * container (podman >= 4.4) while the client itself runs (`--version`). No
+ * engine, image or root needed.
  *
  * usage: test_client_exec WORK_DIR
  */
@@ -124,7 +126,6 @@ int main(int argc, char **argv) {
      * exits for a missing shared library): the host's failure */
     write_tool("podman",
                "#!/bin/sh\n"
-               "[ \"$1\" = run ] || exit 0\n"
                "echo 'podman: error while loading shared libraries: libgpgme.so.11: cannot "
                "open shared object file' >&2\n"
                "exit 127\n",
@@ -159,6 +160,26 @@ int main(int argc, char **argv) {
         sa_run_result_free(&res);
     } else {
         fprintf(stderr, "container's 127: %s\n", err.msg);
+    }
+
+    /* 5. podman >= 4.4 deletes the cidfile with a --rm container: an entrypoint the
+     * runtime cannot find (status 127) may leave no cidfile to read, but the client
+     * itself runs (`podman --version` exits 0): the contestant's */
+    write_tool("podman",
+               "#!/bin/sh\n"
+               "[ \"$1\" = run ] || exit 0\n"
+               "echo 'Error: crun: executable file `/prog` not found in $PATH' >&2\n"
+               "exit 127\n",
+               0755);
+    rc = run_case("c5", &res, &err);
+    CHECK(rc == 0);
+    if (rc == 0) {
+        CHECK(strcmp(res.class_text, "exit_code 127") == 0);
+        if (strcmp(res.class_text, "exit_code 127") != 0)
+            fprintf(stderr, "127 with its cidfile gone: classified as '%s'\n", res.class_text);
+        sa_run_result_free(&res);
+    } else {
+        fprintf(stderr, "127 with its cidfile gone: %s\n", err.msg);
     }
 
     setenv("PATH", old_path, 1);
