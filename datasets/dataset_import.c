@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,7 @@ typedef struct importer {
     char source_root[PATH_MAX]; /* real path of the source folder */
     linked_file *links;         /* the files hard-linked so far */
     size_t n_links;
+    int made_read_only;         /* this import began making its files read-only */
 } importer;
 
 /* The real path of a source file at the moment it is stored, checked again to
@@ -300,14 +302,21 @@ static void store_file(importer *im, sa_dataset_case *dc, const sa_scan_case *k,
 
 /* A refused import gives the hard-linked source files their modes back (made
  * read-only with the store, being the same inodes), through the store's links,
- * still in the temporary folder, when they are still those inodes. */
+ * still in the temporary folder, when they are still those inodes; only when
+ * this import made them read-only, and never an inode that has a third link
+ * (a stored dataset's: another --link import of the same source won the name,
+ * and its files must stay read-only). */
 static void restore_linked(importer *im) {
+    if (!im->made_read_only) return;
     for (size_t i = 0; i < im->n_links; i++) {
         const linked_file *l = &im->links[i];
         struct stat st;
         if (lstat(l->dst, &st) || st.st_dev != l->dev || st.st_ino != l->ino || !S_ISREG(st.st_mode))
             problemf(im, "%s: cannot give the linked source file its mode %04o back (it is gone)", l->dst,
                      (unsigned)l->mode);
+        else if ((st.st_mode & 07777) != l->mode && st.st_nlink > 2)
+            problemf(im, "%s: the linked source file stays read-only: another stored dataset links it "
+                         "(%ju links)", l->dst, (uintmax_t)st.st_nlink);
         else if ((st.st_mode & 07777) != l->mode && chmod(l->dst, l->mode))
             problemf(im, "%s: cannot give the linked source file its mode %04o back (%s)", l->dst,
                      (unsigned)l->mode, strerror(errno));
@@ -336,7 +345,7 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     memset(report, 0, sizeof *report);
     sa_problems_init(&report->notes);
     size_t before = problems->count;
-    importer im = {&opt, report, problems, NULL, {NULL, NULL, -1, -1}, 0, "", NULL, 0};
+    importer im = {&opt, report, problems, NULL, {NULL, NULL, -1, -1}, 0, "", NULL, 0, 0};
     char created_dirs[PATH_MAX] = ""; /* the topmost folder this import made, if any */
     if (opt.source && !realpath(opt.source, im.source_root)) im.source_root[0] = '\0';
     sa_scan scan;
@@ -530,6 +539,7 @@ int sa_dataset_import(const sa_import_options *opt_in, sa_import_report *report,
     }
     /* read-only before the rename: a dataset under its final name is complete
      * and read-only from its first moment */
+    im.made_read_only = 1;
     if (make_read_only(im.tmp, err)) {
         problem(&im, err->msg);
         goto out;

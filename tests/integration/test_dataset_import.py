@@ -939,6 +939,20 @@ if FAULT_FS:
     check(datasets_entries(DATA) == before, f"--link refused: nothing left: {datasets_entries(DATA)}")
     now = source_modes(linksrc)
     check(now == modes, f"--link refused: source modes restored: {[(k, oct(v)) for k, v in now.items() if modes[k] != v]}")
+    # ... but never an inode another stored dataset links too (a concurrent --link
+    # import of the same source that won the name: the loser gave its stored files
+    # their writable modes back, and `verify` of the winner failed). Here a third
+    # link stands for the winner's.
+    third = os.path.join(WORK, "third-link.nii.gz")
+    os.link(os.path.join(linksrc, "c01", "flair.nii.gz"), third)
+    rc, out, err = run("import", linksrc, "--name", "lnkfail", "--link", data_dir=DATA, env=env)
+    check(rc == 2 and "stays read-only: another stored dataset links it" in err,
+          f"--link refused, an inode with a third link: {rc} {err}")
+    check(stat.S_IMODE(os.stat(third).st_mode) == 0o444,
+          f"the other link's file stays read-only: {oct(stat.S_IMODE(os.stat(third).st_mode))}")
+    os.chmod(third, 0o644)
+    os.remove(third)
+    check(source_modes(linksrc) == modes, "the other linked source files' modes restored")
     os.remove(faults)
 else:
     print("SKIP (--link refused): no fault_fs library given")
