@@ -1787,6 +1787,13 @@ static enum load_outcome load_once(sa_engine_kind engine, const char *tar_path, 
     enum load_outcome outcome = LOAD_NOT_RUN;
     int st = run_tool(copy, dir, load.lock_fd, out, sizeof out, errtxt, sizeof errtxt, err);
     if (st < 0) goto done;
+    if (st == 126 || st == 127) {
+        /* skopeo reports its own errors with status 1: 126/127 is the exec'd
+         * client that could not run (its dynamic loader, a missing library) */
+        sa_error_set(err, "%s: skopeo could not run (status %d): %s", tar_path, st,
+                     errtxt[0] ? errtxt : "no message");
+        goto done;
+    }
     if (st != 0) {
         sa_error_set(err, "%s: engine refused the image (skopeo exit %d): %s", tar_path, st,
                      errtxt[0] ? errtxt : "no message");
@@ -1843,16 +1850,24 @@ int sa_intake_load(const char *tar_path, const sa_image_info *info, const char *
 int sa_intake_load_into(sa_engine_kind engine, const char *tar_path, const sa_image_info *info,
                         const char *name, const sa_intake_owner *owner, sa_error *err) {
     if (!info || info->refusal != SA_REFUSED_NONE || strncmp(info->config_digest, "sha256:", 7) != 0)
-        return sa_error_set(err, "%s: not inspected: run sa_intake_inspect first", tar_path);
+        return sa_error_set(err, "%s: not inspected: run sa_intake_inspect first", tar_path),
+               SA_INTAKE_LOAD_ENGINE_FAILED; /* the caller's mistake, never the image's */
     if (!name || strncmp(name, "localhost/segarena/", 19) != 0 || strlen(name) > 200)
-        return sa_error_set(err, "%s: image name must start with localhost/segarena/", tar_path);
+        return sa_error_set(err, "%s: image name must start with localhost/segarena/", tar_path),
+               SA_INTAKE_LOAD_ENGINE_FAILED;
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("/._-:", *p)))
-            return sa_error_set(err, "%s: image name '%s' holds a character outside [a-z0-9/._-:]", tar_path, name);
+            return sa_error_set(err, "%s: image name '%s' holds a character outside [a-z0-9/._-:]", tar_path,
+                                name),
+                   SA_INTAKE_LOAD_ENGINE_FAILED;
     const char *transport = strcmp(info->format, "oci-archive") == 0 ? "oci-archive" : "docker-archive";
     char abs[4096];
-    if (!realpath(tar_path, abs)) return sa_error_set(err, "%s: %s", tar_path, strerror(errno));
-    if (strchr(abs, ':')) return sa_error_set(err, "%s: the path holds ':', which skopeo cannot take", tar_path);
+    /* SegArena's own staged tar: a failure here is the host's, not the image's */
+    if (!realpath(tar_path, abs))
+        return sa_error_set(err, "%s: %s", tar_path, strerror(errno)), SA_INTAKE_LOAD_ENGINE_FAILED;
+    if (strchr(abs, ':'))
+        return sa_error_set(err, "%s: the path holds ':', which skopeo cannot take", tar_path),
+               SA_INTAKE_LOAD_ENGINE_FAILED;
     char src[4200];
     snprintf(src, sizeof src, "%s:%s", transport, abs);
     /* containers/storage has races between clients that share layers (two loads

@@ -114,7 +114,10 @@ typedef struct sa_intake_owner {
  * SA_INTAKE_LOAD_REFUSED where the engine refused the image (skopeo failed every
  * try, or committed another image than the inspected one); or
  * SA_INTAKE_LOAD_ENGINE_FAILED where the engine failed around an image it had
- * copied, or a tool could not be run (the host's trouble, not the image's); each
+ * copied, a tool could not be run (or skopeo exited 126/127: its loader), the
+ * staged tar could not be resolved, or the call was wrong (a name outside
+ * localhost/segarena/, an image not inspected): the host's trouble, never a
+ * verdict on the image; each
  * with a one-line error that quotes the engine's stderr. */
 #define SA_INTAKE_LOAD_ATTEMPTS 3
 #define SA_INTAKE_LOAD_REFUSED (-1)

@@ -139,6 +139,33 @@ int main(int argc, char **argv) {
     CHECK_STR_CONTAINS(err.msg, "no container created");
     CHECK_STR_CONTAINS(err.msg, "libgpgme.so.11");
 
+    /* 3b. skopeo exec'd, then status 127 (its loader): the host's failure, not the
+     * image's (skopeo's own errors are status 1): not a refusal, not tried again */
+    char calls[2300];
+    snprintf(calls, sizeof calls, "%s/skopeo-calls", g_scratch);
+    char skopeo_text[3000];
+    snprintf(skopeo_text, sizeof skopeo_text,
+             "#!/bin/sh\necho x >> '%s'\n"
+             "echo 'skopeo: error while loading shared libraries: libgpgme.so.11' >&2\nexit 127\n",
+             calls);
+    write_tool("skopeo", skopeo_text, 0755);
+    memset(&err, 0, sizeof err);
+    info = fake_info();
+    CHECK(sa_intake_load(g_input, &info, "localhost/segarena/sub-x", NULL, &err) ==
+          SA_INTAKE_LOAD_ENGINE_FAILED);
+    CHECK_STR_CONTAINS(err.msg, "skopeo could not run (status 127)");
+    FILE *cf = fopen(calls, "r");
+    int n_calls = 0;
+    for (int ch; cf && (ch = fgetc(cf)) != EOF;) n_calls += ch == '\n';
+    if (cf) fclose(cf);
+    CHECK(n_calls == 1);
+    /* a call SegArena got wrong (a name outside localhost/segarena/) is no verdict
+     * on the image either */
+    memset(&err, 0, sizeof err);
+    info = fake_info();
+    CHECK(sa_intake_load(g_input, &info, "docker.io/library/evil", NULL, &err) ==
+          SA_INTAKE_LOAD_ENGINE_FAILED);
+
     /* 4. status 127 of a container the engine created (cidfile written): the
      * contestant's (an entrypoint that is not found, a program's own 127) */
     write_tool("podman",
