@@ -33,7 +33,9 @@ static void strlist_free(strlist *l) {
     l->n = 0;
 }
 
-/* Sorted entry names of a folder (without "." and ".."); -1 when unreadable. */
+/* Sorted entry names of a folder (without "." and ".."); -1 (errno set) when it
+ * cannot be read whole: a listing cut short by a read error or by memory would
+ * drop the cases or masks after that point without a word. */
 static int list_dir(const char *dir, strlist *out) {
     out->v = NULL;
     out->n = 0;
@@ -41,18 +43,37 @@ static int list_dir(const char *dir, strlist *out) {
     if (!d) return -1;
     size_t cap = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    int failed = 0;
+    for (;;) {
+        errno = 0;
+        if (!(e = readdir(d))) {
+            failed = errno;
+            break;
+        }
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (out->n == cap) {
             cap = cap ? cap * 2 : 16;
             char **v = realloc(out->v, cap * sizeof *v);
-            if (!v) break;
+            if (!v) {
+                failed = ENOMEM;
+                break;
+            }
             out->v = v;
         }
-        if (!(out->v[out->n] = sa_strdup(e->d_name))) break;
+        if (!(out->v[out->n] = sa_strdup(e->d_name))) {
+            failed = ENOMEM;
+            break;
+        }
         out->n++;
     }
     closedir(d);
+    if (failed) {
+        strlist_free(out);
+        out->v = NULL;
+        out->n = 0;
+        errno = failed;
+        return -1;
+    }
     if (out->n) qsort(out->v, out->n, sizeof *out->v, sa_cmp_strp);
     return 0;
 }

@@ -2,11 +2,12 @@
  * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
  * on chosen paths, standing in for a full, read-only or failing disk without root.
  * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
- * (mkdir, rename, open, fopen, write or *) whose path holds substring fails with
- * errno (write: the path its descriptor was opened with, from /proc/self/fd). The
+ * (mkdir, rename, open, fopen, write, readdir or *) whose path holds substring fails
+ * with errno (write, readdir: the path of its descriptor, from /proc/self/fd). The
  * file is read at every call, so a test can change or remove it while a worker runs.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* The errno a call of op on path is to fail with, 0 none. */
+/* The errno a call of op on path is to fail with, 0 none; "*" lines match every
+ * op but readdir (which fails only where a test names it). */
 static int fault(const char *op, const char *path) {
     const char *name = getenv("SA_FAULT_FILE");
     if (!name || !path) return 0;
@@ -32,7 +34,7 @@ static int fault(const char *op, const char *path) {
     int code;
     while (f && !e && fgets(line, sizeof line, f))
         if (sscanf(line, "%31s %d %399s", want, &code, sub) == 3 &&
-            (!strcmp(want, "*") || !strcmp(want, op)) && strstr(path, sub))
+            ((!strcmp(want, "*") && strcmp(op, "readdir")) || !strcmp(want, op)) && strstr(path, sub))
             e = code;
     if (f) fclose(f);
     errno = saved;
@@ -125,4 +127,31 @@ ssize_t write(int fd, const void *buf, size_t n) {
         }
     }
     return real(fd, buf, n);
+}
+
+/* readdir of a folder whose path holds the substring fails (NULL, errno set) from
+ * its third call on: a listing cut short by a read error */
+struct dirent *readdir(DIR *d) {
+    struct dirent *(*real)(DIR *) = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, "readdir");
+    static __thread DIR *last;
+    static __thread int calls;
+    if (d != last) last = d, calls = 0;
+    calls++;
+    struct dirent *e = real(d);
+    if (e && calls > 2 && getenv("SA_FAULT_FILE")) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd(d));
+        int saved = errno;
+        ssize_t k = readlink(link, path, sizeof path - 1);
+        errno = saved;
+        if (k > 0) {
+            path[k] = '\0';
+            int err = fault("readdir", path);
+            if (err) {
+                errno = err;
+                return NULL;
+            }
+        }
+    }
+    return e;
 }

@@ -954,6 +954,18 @@ if FAULT_FS:
     os.remove(third)
     check(source_modes(linksrc) == modes, "the other linked source files' modes restored")
     os.remove(faults)
+    # a folder listing cut short by a read error (EIO after its first entries) is a
+    # problem naming the folder: the raters after that point were dropped silently
+    rdsrc = os.path.join(WORK, "readdir-src")
+    make_bids(rdsrc, sessions=False)
+    with open(faults, "w") as f:
+        f.write(f"readdir 5 {rdsrc}/derivatives\n")
+    rc, out, err = run("import", rdsrc, "--name", "cutshort", data_dir=DATA, env=env)
+    check(rc == 2 and f"{rdsrc}/derivatives" in err and "cannot read the folder (Input/output error)" in err,
+          f"a listing cut short by EIO: {rc} {err}")
+    check(not os.path.exists(os.path.join(DATA, "datasets", "cutshort")), "cut-short listing: nothing stored")
+    os.remove(faults)
+    rmtree(rdsrc)
 else:
     print("SKIP (--link refused): no fault_fs library given")
 # a --link import that is stored: the linked source files keep the store's
