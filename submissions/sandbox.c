@@ -387,6 +387,11 @@ static int check_output(const sa_run_request *req, const sa_run_limits *lim, con
             which = i;
             break;
         }
+        if (host_errno(errno)) { /* not "absent": SegArena could not look */
+            int e = errno;
+            close(dfd);
+            return sa_error_set(err, "run: %s/%s: cannot look at it: %s", outdir, names[i], strerror(e));
+        }
     }
     if (which < 0) {
         close(dfd);

@@ -2,8 +2,9 @@
  * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
  * on chosen paths, standing in for a full, read-only or failing disk without root.
  * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
- * (mkdir, rename, open, fopen, write, readdir or *) whose path holds substring fails
- * with errno (write, readdir: the path of its descriptor, from /proc/self/fd). The
+ * (mkdir, rename, open, fopen, write, readdir, fstatat or *) whose path holds
+ * substring fails with errno (write, readdir: the path of its descriptor, from
+ * /proc/self/fd; fstatat: its folder's, then the name). The
  * file is read at every call, so a test can change or remove it while a worker runs.
  */
 #define _GNU_SOURCE
@@ -154,4 +155,33 @@ struct dirent *readdir(DIR *d) {
         }
     }
     return e;
+}
+
+/* fstatat (the path: its folder's, from /proc/self/fd, then the name) */
+static int fstatat_as(const char *symbol, int dirfd, const char *name, void *st, int flags) {
+    int (*real)(int, const char *, void *, int) = (int (*)(int, const char *, void *, int))dlsym(RTLD_NEXT, symbol);
+    if (getenv("SA_FAULT_FILE") && name && name[0] != '/' && dirfd >= 0) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+        int saved = errno;
+        ssize_t k = readlink(link, path, sizeof path - 1);
+        errno = saved;
+        if (k > 0 && (size_t)k + strlen(name) + 2 < sizeof path) {
+            path[k] = '/';
+            strcpy(path + k + 1, name);
+            int e = fault("fstatat", path);
+            if (e) {
+                errno = e;
+                return -1;
+            }
+        }
+    }
+    return real(dirfd, name, st, flags);
+}
+
+int fstatat(int dirfd, const char *name, struct stat *st, int flags) {
+    return fstatat_as("fstatat", dirfd, name, st, flags);
+}
+int fstatat64(int dirfd, const char *name, struct stat64 *st, int flags) {
+    return fstatat_as("fstatat64", dirfd, name, st, flags);
 }

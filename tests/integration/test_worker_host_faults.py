@@ -14,6 +14,8 @@ the reason (errno) in the organisers' detail.
    fopen): not `invalid_output: not an image`.
 4. The copy of the output that the image reader's helper cannot open (EIO):
    `engine_error: image reader not run` (retried), not `invalid_output`.
+5. /output/segmentation.* that SegArena cannot look at (EIO from fstatat): a
+   platform error, not the contestant's no_output.
 
 usage: test_worker_host_faults.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
@@ -178,6 +180,16 @@ check(k == "engine_error: image reader not run" and a == 3,
       f"copied output unreadable: an engine error after 3 attempts, not invalid_output ({k}, {a})")
 check("Input/output error" in d, f"the errno in the detail: {d}")
 check(all(got[c][0] == "succeeded" for c in cases[1:]), f"other cases scored: {got}")
+faults("")
+
+# ---- 5. /output/segmentation.* cannot be looked at (EIO from fstatat): SegArena's
+# failure, not the contestant's no_output ----
+faults(f"fstatat 5 -{cases[0]}/output/segmentation.nii.gz\n")
+rid, err, got = evaluate()
+k, a, d = got[cases[0]]
+check(k == "engine_error: platform error" and a == 5,
+      f"/output unreadable by SegArena: a platform error after 5 claims, not no_output ({k}, {a})")
+check("cannot look at it: Input/output error" in d, f"the errno in the detail: {d}")
 faults("")
 
 if failures:
