@@ -59,7 +59,25 @@ static int write_all(int fd, const void *data, size_t len) {
     return 0;
 }
 
-/* fsync, close and rename the temporary file into place; on failure it is removed. */
+/* fsync of the folder that holds path: a rename into it is on disk before the
+ * store commits the row that names the file (a power cut must not leave a stored
+ * result pointing at a file that is not there). */
+static int sync_folder_of(const char *path, sa_error *err) {
+    char folder[4200];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(folder, sizeof folder, ".");
+    else if (slash == path) snprintf(folder, sizeof folder, "/");
+    else snprintf(folder, sizeof folder, "%.*s", (int)(slash - path), path);
+    int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return sa_error_set(err, "%s: cannot store: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    return rc ? sa_error_set(err, "%s: cannot store: %s", path, strerror(e)) : 0;
+}
+
+/* fsync, close and rename the temporary file into place, then fsync its folder;
+ * on failure it is removed. */
 static int finish_temp(int fd, const char *tmp, const char *path, sa_error *err) {
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
@@ -71,7 +89,7 @@ static int finish_temp(int fd, const char *tmp, const char *path, sa_error *err)
         unlink(tmp);
         return sa_error_set(err, "%s: cannot store: %s", path, strerror(e));
     }
-    return 0;
+    return sync_folder_of(path, err);
 }
 
 /* Closes and removes a temporary file after a failure of errno e. */
@@ -90,7 +108,17 @@ int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 }
 
 int sa_move_file(const char *src, const char *dst, mode_t mode, sa_error *err) {
-    if (rename(src, dst) == 0) return 0;
+    /* its bytes on disk before its name moves (the copy that made src did not
+     * sync it), the new name with its folder */
+    int sfd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (sfd < 0) return sa_error_set(err, "%s: cannot store %s: %s", dst, src, strerror(errno));
+    if (fsync(sfd) != 0) {
+        int e = errno;
+        close(sfd);
+        return sa_error_set(err, "%s: cannot store: %s", dst, strerror(e));
+    }
+    close(sfd);
+    if (rename(src, dst) == 0) return sync_folder_of(dst, err);
     if (errno != EXDEV) return sa_error_set(err, "%s: cannot store: %s", dst, strerror(errno));
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return sa_error_set(err, "%s: %s", src, strerror(errno));

@@ -15,11 +15,13 @@
 /* mkdir -p; 0 or -1 naming the folder that could not be made. */
 int sa_mkdir_p(const char *path, mode_t mode, sa_error *err);
 /* Writes data to path through a unique temporary name in the same folder, fsync,
- * rename: readers see the old file or the whole new one. 0 or -1. */
+ * rename, fsync of the folder: readers see the old file or the whole new one, and
+ * once it returns the file is on disk under its name. 0 or -1. */
 int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode, sa_error *err);
-/* Moves src to dst: a rename, or across file systems a copy in 1 MiB pieces
- * (never the whole file in memory) written like sa_write_atomic, then src is
- * removed. 0 or -1. */
+/* Moves src to dst: src fsynced, then a rename and an fsync of dst's folder, or
+ * across file systems a copy in 1 MiB pieces (never the whole file in memory)
+ * written like sa_write_atomic, then src is removed. Once it returns, dst is on
+ * disk (the store's row that names it is committed after). 0 or -1. */
 int sa_move_file(const char *src, const char *dst, mode_t mode, sa_error *err);
 /* Whether dir can take a small file (written, fsynced, removed): 1 when it cannot
  * because of the file system itself (ENOSPC, EDQUOT, EROFS, EIO: a full, read-only

@@ -2,9 +2,9 @@
  * fault_fs.c: an LD_PRELOAD library for tests that makes file-system calls fail
  * on chosen paths, standing in for a full, read-only or failing disk without root.
  * $SA_FAULT_FILE names a file of lines "<op> <errno> <substring>": a call of op
- * (mkdir, rename, open, fopen, write, readdir, fstatat or *) whose path holds
- * substring fails with errno (write, readdir: the path of its descriptor, from
- * /proc/self/fd; fstatat: its folder's, then the name). The
+ * (mkdir, rename, open, fopen, write, fsync, readdir, fstatat or *) whose path
+ * holds substring fails with errno (write, fsync, readdir: the path of its
+ * descriptor, from /proc/self/fd; fstatat: its folder's, then the name). The
  * file is read at every call, so a test can change or remove it while a worker runs.
  */
 #define _GNU_SOURCE
@@ -184,4 +184,25 @@ int fstatat(int dirfd, const char *name, struct stat *st, int flags) {
 }
 int fstatat64(int dirfd, const char *name, struct stat64 *st, int flags) {
     return fstatat_as("fstatat64", dirfd, name, st, flags);
+}
+
+/* fsync of a descriptor whose path (from /proc/self/fd) holds the substring */
+int fsync(int fd) {
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    if (getenv("SA_FAULT_FILE") && fd > 2) {
+        char link[64], path[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        int saved = errno;
+        ssize_t k = readlink(link, path, sizeof path - 1);
+        errno = saved;
+        if (k > 0) {
+            path[k] = '\0';
+            int e = fault("fsync", path);
+            if (e) {
+                errno = e;
+                return -1;
+            }
+        }
+    }
+    return real(fd);
 }

@@ -16,6 +16,8 @@ the reason (errno) in the organisers' detail.
    `engine_error: image reader not run` (retried), not `invalid_output`.
 5. /output/segmentation.* that SegArena cannot look at (EIO from fstatat): a
    platform error, not the contestant's no_output.
+6. The kept mask that cannot be synced to disk (EIO from fsync): a platform
+   error (it was never synced: a power cut could lose a stored result's mask).
 
 usage: test_worker_host_faults.py SEGARENA FAULT_FS_SO EXAMPLES WORK_DIR
 """
@@ -190,6 +192,18 @@ k, a, d = got[cases[0]]
 check(k == "engine_error: platform error" and a == 5,
       f"/output unreadable by SegArena: a platform error after 5 claims, not no_output ({k}, {a})")
 check("cannot look at it: Input/output error" in d, f"the errno in the detail: {d}")
+faults("")
+
+# ---- 6. the kept mask cannot be synced to disk (EIO from fsync): it was moved
+# into runs/ unsynced and its row committed, so a power cut could leave a stored
+# result naming a lost mask; now synced (with its folder) before the row ----
+faults(f"fsync 5 -{cases[0]}/segmentation\n")
+rid, err, got = evaluate()
+k, a, d = got[cases[0]]
+check(k == "engine_error: platform error" and a == 5,
+      f"kept mask not synced: a platform error after 5 claims ({k}, {a})")
+check("Input/output error" in d, f"the errno in the detail: {d}")
+check(all(got[c][0] == "succeeded" for c in cases[1:]), f"other cases scored: {got}")
 faults("")
 
 if failures:
