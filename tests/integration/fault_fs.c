@@ -109,23 +109,29 @@ static FILE *fopen_as(const char *symbol, const char *path, const char *mode) {
 FILE *fopen(const char *path, const char *mode) { return fopen_as("fopen", path, mode); }
 FILE *fopen64(const char *path, const char *mode) { return fopen_as("fopen64", path, mode); }
 
+/* The errno a call of op on descriptor fd is to fail with (its path from
+ * /proc/self/fd, then "/name" when name is given), 0 none. */
+static int fault_fd(const char *op, int fd, const char *name) {
+    if (!getenv("SA_FAULT_FILE") || fd < 0) return 0;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int saved = errno;
+    ssize_t k = readlink(link, path, sizeof path - 1);
+    errno = saved;
+    if (k <= 0) return 0;
+    path[k] = '\0';
+    if (name && (size_t)k + strlen(name) + 2 > sizeof path) return 0;
+    if (name) snprintf(path + k, sizeof path - (size_t)k, "/%s", name);
+    return fault(op, path);
+}
+
 ssize_t write(int fd, const void *buf, size_t n) {
     ssize_t (*real)(int, const void *, size_t) =
         (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    if (getenv("SA_FAULT_FILE") && fd > 2) {
-        char link[64], path[4096];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        int saved = errno;
-        ssize_t k = readlink(link, path, sizeof path - 1);
-        errno = saved;
-        if (k > 0) {
-            path[k] = '\0';
-            int e = fault("write", path);
-            if (e) {
-                errno = e;
-                return -1;
-            }
-        }
+    int e = fd > 2 ? fault_fd("write", fd, NULL) : 0;
+    if (e) {
+        errno = e;
+        return -1;
     }
     return real(fd, buf, n);
 }
@@ -139,20 +145,10 @@ struct dirent *readdir(DIR *d) {
     if (d != last) last = d, calls = 0;
     calls++;
     struct dirent *e = real(d);
-    if (e && calls > 2 && getenv("SA_FAULT_FILE")) {
-        char link[64], path[4096];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd(d));
-        int saved = errno;
-        ssize_t k = readlink(link, path, sizeof path - 1);
-        errno = saved;
-        if (k > 0) {
-            path[k] = '\0';
-            int err = fault("readdir", path);
-            if (err) {
-                errno = err;
-                return NULL;
-            }
-        }
+    int err = e && calls > 2 ? fault_fd("readdir", dirfd(d), NULL) : 0;
+    if (err) {
+        errno = err;
+        return NULL;
     }
     return e;
 }
@@ -160,21 +156,10 @@ struct dirent *readdir(DIR *d) {
 /* fstatat (the path: its folder's, from /proc/self/fd, then the name) */
 static int fstatat_as(const char *symbol, int dirfd, const char *name, void *st, int flags) {
     int (*real)(int, const char *, void *, int) = (int (*)(int, const char *, void *, int))dlsym(RTLD_NEXT, symbol);
-    if (getenv("SA_FAULT_FILE") && name && name[0] != '/' && dirfd >= 0) {
-        char link[64], path[4096];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
-        int saved = errno;
-        ssize_t k = readlink(link, path, sizeof path - 1);
-        errno = saved;
-        if (k > 0 && (size_t)k + strlen(name) + 2 < sizeof path) {
-            path[k] = '/';
-            strcpy(path + k + 1, name);
-            int e = fault("fstatat", path);
-            if (e) {
-                errno = e;
-                return -1;
-            }
-        }
+    int e = name && name[0] != '/' ? fault_fd("fstatat", dirfd, name) : 0;
+    if (e) {
+        errno = e;
+        return -1;
     }
     return real(dirfd, name, st, flags);
 }
@@ -189,20 +174,10 @@ int fstatat64(int dirfd, const char *name, struct stat64 *st, int flags) {
 /* fsync of a descriptor whose path (from /proc/self/fd) holds the substring */
 int fsync(int fd) {
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    if (getenv("SA_FAULT_FILE") && fd > 2) {
-        char link[64], path[4096];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        int saved = errno;
-        ssize_t k = readlink(link, path, sizeof path - 1);
-        errno = saved;
-        if (k > 0) {
-            path[k] = '\0';
-            int e = fault("fsync", path);
-            if (e) {
-                errno = e;
-                return -1;
-            }
-        }
+    int e = fd > 2 ? fault_fd("fsync", fd, NULL) : 0;
+    if (e) {
+        errno = e;
+        return -1;
     }
     return real(fd);
 }
