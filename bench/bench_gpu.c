@@ -22,7 +22,10 @@
  * A third, smaller volume (160^3 = 4.1 M voxels, the size where --device auto
  * starts to use the GPU) shows where the GPU starts to win.
  *
- * usage: bench_gpu [--quick] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
+ * --sweep times, instead, one pair and the 7-rater case on cubes from 64^3 to
+ * 256^3, CPU against GPU, for --device auto's threshold.
+ *
+ * usage: bench_gpu [--quick|--sweep] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
  *                  [--dump-dir DIR]   (writes the EDT input mask for bench_gpu.py)
  * Each case's RESULT line gives the GPU's EDT time and, for bench_gpu.py's check
  * against CuPy, the largest of its distances and their exact sum.
@@ -219,6 +222,86 @@ static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa
     return sa_score_multi(pred, (const uint8_t *const *)raters, k, g, &opt, out, err);
 }
 
+/* --sweep: where the GPU starts to win, for --device auto's threshold
+ * (SA_GPU_AUTO_MIN_VOXELS). Cubes of the CT phantom at 1 mm from 64^3 to 256^3;
+ * for each, warm (the CUDA context made by an earlier call), the best of
+ * `repeat` runs after a warm-up, on every core and on the GPU forced
+ * (SA_DEVICE_GPU, the path auto takes above the threshold):
+ *   - "pair": sa_score_pair of the prediction against one rater (`segarena score`);
+ *   - "multi": sa_score_multi against the 7 raters (an evaluation's case).
+ * Results are compared bit for bit, as above. */
+static int sweep_case(size_t side, int repeat) {
+    const size_t k = 7;
+    const double sp[3] = {1.0, 1.0, 1.0};
+    bench_phantom_params pp;
+    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
+    pp.size[0] = pp.size[1] = pp.size[2] = side;
+    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
+    bench_phantom ph;
+    if (bench_phantom_generate(&pp, &ph)) {
+        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
+        return 1;
+    }
+    sa_grid g = {side, side, side, {sp[0], sp[1], sp[2]}};
+    size_t n = sa_grid_voxels(&g);
+    uint8_t *raters[7];
+    for (size_t i = 0; i < k; i++) {
+        raters[i] = malloc(n);
+        if (!raters[i]) {
+            fprintf(stderr, "bench_gpu: out of memory\n");
+            return 1;
+        }
+        make_rater(ph.ref, &g, (int)i, raters[i]);
+    }
+    sa_error err;
+    double best[2][2] = {{1e30, 1e30}, {1e30, 1e30}}; /* [pair|multi][cpu|gpu] */
+    sa_pair_metrics p[2];
+    sa_multi_result *m[2] = {malloc(sizeof *m[0]), malloc(sizeof *m[1])};
+    int gpu_used = 1;
+    if (!m[0] || !m[1]) {
+        fprintf(stderr, "bench_gpu: out of memory\n");
+        return 1;
+    }
+    for (int dev = 0; dev < 2; dev++) {
+        for (int r = 0; r < repeat + 1; r++) {
+            sa_score_options so;
+            sa_score_options_default(&so);
+            so.device = dev ? SA_DEVICE_GPU : SA_DEVICE_CPU;
+            double t0 = now();
+            if (sa_score_pair(raters[0], ph.pred, &g, &so, &p[dev], &err)) {
+                fprintf(stderr, "bench_gpu: sweep %zu^3 pair: %s\n", side, err.msg);
+                return 1;
+            }
+            double dt = now() - t0;
+            if (r > 0 && dt < best[0][dev]) best[0][dev] = dt;
+            if (dev) gpu_used &= p[dev].gpu_used;
+        }
+        for (int r = 0; r < repeat + 1; r++) {
+            double t0 = now();
+            if (multi(ph.pred, raters, k, &g, dev, m[dev], &err)) {
+                fprintf(stderr, "bench_gpu: sweep %zu^3 multi: %s\n", side, err.msg);
+                return 1;
+            }
+            double dt = now() - t0;
+            if (r > 0 && dt < best[1][dev]) best[1][dev] = dt;
+            if (dev) gpu_used &= m[dev]->gpu_used;
+            if (r < repeat) sa_multi_result_free(m[dev]);
+        }
+    }
+    int same = same_pair(&p[0], &p[1]) && same_pair(&m[0]->vs_consensus.pair, &m[1]->vs_consensus.pair);
+    for (size_t i = 0; i < k; i++) same &= same_pair(&m[0]->vs_rater[i].pair, &m[1]->vs_rater[i].pair);
+    printf("sweep %3zu^3 (%5.2f M voxels%s): pair CPU %7.2f ms, GPU %7.2f ms: %5.2fx | multi CPU %8.2f ms, "
+           "GPU %7.2f ms: %5.2fx | identical: %s%s\n",
+           side, (double)n / 1e6, n >= SA_GPU_AUTO_MIN_VOXELS ? ", auto: GPU" : ", auto: CPU", best[0][0] * 1e3,
+           best[0][1] * 1e3, best[0][0] / best[0][1], best[1][0] * 1e3, best[1][1] * 1e3, best[1][0] / best[1][1],
+           same ? "yes" : "NO", gpu_used ? "" : " (the GPU was NOT used)");
+    sa_multi_result_free(m[0]), sa_multi_result_free(m[1]);
+    free(m[0]), free(m[1]);
+    for (size_t i = 0; i < k; i++) free(raters[i]);
+    bench_phantom_free(&ph);
+    return !same || !gpu_used;
+}
+
 static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int repeat, int cpu_repeat,
                     const char *dump_dir, const char *label) {
     const size_t k = 7;
@@ -400,16 +483,17 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
 }
 
 int main(int argc, char **argv) {
-    int quick = 0, repeat = 5, cpu_repeat = 5, cpu_repeat_given = 0; /* default: --repeat's */
+    int quick = 0, sweep = 0, repeat = 5, cpu_repeat = 5, cpu_repeat_given = 0; /* default: --repeat's */
     const char *dump_dir = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--cpu-repeat") && i + 1 < argc) cpu_repeat = atoi(argv[++i]), cpu_repeat_given = 1;
         else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc) dump_dir = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gpu [--quick] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
+            fprintf(stderr, "usage: bench_gpu [--quick|--sweep] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
             return 2;
         }
     }
@@ -432,6 +516,13 @@ int main(int argc, char **argv) {
     if (quick) {
         const double s[3] = {0.7, 0.7, 1.0};
         return run_case(96, 96, 64, s, 1, 1, dump_dir, "quick");
+    }
+    if (sweep) {
+        static const size_t sides[] = {64, 96, 128, 144, 160, 176, 192, 224, 256};
+        printf("sweep: --device auto uses the GPU from %zu voxels (SA_GPU_AUTO_MIN_VOXELS); warm times, the CUDA "
+               "context already made\n", (size_t)SA_GPU_AUTO_MIN_VOXELS);
+        for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) failed |= sweep_case(sides[i], repeat);
+        return failed;
     }
     const double ct[3] = {0.7, 0.7, 1.0}, iso[3] = {1.0, 1.0, 1.0};
     if (!only || !strcmp(only, "300")) failed |= run_case(512, 512, 300, ct, repeat, cpu_repeat, dump_dir, "ct512x512x300");
