@@ -23,9 +23,10 @@
  * starts to use the GPU) shows where the GPU starts to win.
  *
  * --sweep times, instead, one pair and the 7-rater case on cubes from 64^3 to
- * 256^3, CPU against GPU, for --device auto's threshold.
+ * 256^3 (32^3 and 48^3 too), CPU against GPU, for --device auto's threshold, warm; --cold times
+ * what a fresh process pays on one size (run once per size, each a new process).
  *
- * usage: bench_gpu [--quick|--sweep] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
+ * usage: bench_gpu [--quick|--sweep|--cold NX NY NZ] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
  *                  [--dump-dir DIR]   (writes the EDT input mask for bench_gpu.py)
  * Each case's RESULT line gives the GPU's EDT time and, for bench_gpu.py's check
  * against CuPy, the largest of its distances and their exact sum.
@@ -302,6 +303,71 @@ static int sweep_case(size_t side, int repeat) {
     return !same || !gpu_used;
 }
 
+/* --cold NX NY NZ: what a one-shot process (`segarena score --device auto` on
+ * one pair) pays to use the GPU, for --device auto's threshold; run it in a fresh
+ * process. Times, in order: the driver's device count (CUDA's initialisation,
+ * which auto's check pays), the first kernel load (the CUDA context), the first
+ * pair on the GPU (device buffers, pinned staging), a second (warm) pair; then the
+ * CPU pair on every core and on 2 threads, best of `repeat` after a warm-up. */
+static int cold_case(size_t nx, size_t ny, size_t nz, int repeat) {
+    const double sp[3] = {1.0, 1.0, 1.0};
+    bench_phantom_params pp;
+    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
+    pp.size[0] = nx, pp.size[1] = ny, pp.size[2] = nz;
+    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
+    bench_phantom ph;
+    if (bench_phantom_generate(&pp, &ph)) {
+        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
+        return 1;
+    }
+    sa_grid g = {nx, ny, nz, {sp[0], sp[1], sp[2]}};
+    sa_error err;
+    double t0 = now();
+    int count = sa_gpu_device_count(&err);
+    double t_count = now() - t0;
+    t0 = now();
+    int ready = count > 0 && sa_gpu_ready(&err);
+    double t_ready = now() - t0;
+    if (!ready) {
+        printf("SKIP: bench_gpu --cold needs a GPU: %s\n", err.msg);
+        return 77;
+    }
+    sa_pair_metrics gpu_pair, cpu_pair;
+    sa_score_options so;
+    sa_score_options_default(&so);
+    so.device = SA_DEVICE_GPU;
+    double t_job[2];
+    for (int r = 0; r < 2; r++) {
+        t0 = now();
+        if (sa_score_pair(ph.ref, ph.pred, &g, &so, &gpu_pair, &err)) {
+            fprintf(stderr, "bench_gpu: --cold GPU pair: %s\n", err.msg);
+            return 1;
+        }
+        t_job[r] = now() - t0;
+    }
+    double cpu_best[2] = {1e30, 1e30};
+    static const int threads[2] = {0, 2};
+    for (int c = 0; c < 2; c++) {
+        so.device = SA_DEVICE_CPU, so.threads = threads[c];
+        for (int r = 0; r < repeat + 1; r++) {
+            t0 = now();
+            if (sa_score_pair(ph.ref, ph.pred, &g, &so, &cpu_pair, &err)) {
+                fprintf(stderr, "bench_gpu: --cold CPU pair: %s\n", err.msg);
+                return 1;
+            }
+            double dt = now() - t0;
+            if (r > 0 && dt < cpu_best[c]) cpu_best[c] = dt;
+        }
+    }
+    int same = same_pair(&cpu_pair, &gpu_pair) && gpu_pair.gpu_used;
+    printf("cold %zux%zux%zu (%6.2f M voxels): device count %6.1f ms, context %6.1f ms, first pair %6.1f ms, "
+           "warm pair %5.2f ms | CPU pair %d threads %7.2f ms, 2 threads %7.2f ms | identical: %s\n",
+           nx, ny, nz, (double)sa_grid_voxels(&g) / 1e6, t_count * 1e3, t_ready * 1e3, t_job[0] * 1e3,
+           t_job[1] * 1e3, sa_cpu_count(), cpu_best[0] * 1e3, cpu_best[1] * 1e3, same ? "yes" : "NO");
+    bench_phantom_free(&ph);
+    return !same;
+}
+
 static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int repeat, int cpu_repeat,
                     const char *dump_dir, const char *label) {
     const size_t k = 7;
@@ -483,21 +549,30 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
 }
 
 int main(int argc, char **argv) {
+    size_t cold[3] = {0, 0, 0};
     int quick = 0, sweep = 0, repeat = 5, cpu_repeat = 5, cpu_repeat_given = 0; /* default: --repeat's */
     const char *dump_dir = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else if (!strcmp(argv[i], "--cold") && i + 3 < argc) {
+            for (int a = 0; a < 3; a++) cold[a] = strtoul(argv[++i], NULL, 10);
+            if (!cold[0] || !cold[1] || !cold[2]) {
+                fprintf(stderr, "bench_gpu: --cold takes three sizes > 0\n");
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--cpu-repeat") && i + 1 < argc) cpu_repeat = atoi(argv[++i]), cpu_repeat_given = 1;
         else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc) dump_dir = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gpu [--quick|--sweep] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
+            fprintf(stderr, "usage: bench_gpu [--quick|--sweep|--cold NX NY NZ] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
             return 2;
         }
     }
     if (!cpu_repeat_given) cpu_repeat = repeat;
+    if (cold[0]) return cold_case(cold[0], cold[1], cold[2], repeat); /* first: nothing may touch CUDA before */
     if (repeat < 1 || cpu_repeat < 1) {
         fprintf(stderr, "bench_gpu: --repeat and --cpu-repeat take >= 1\n");
         return 2;
@@ -518,7 +593,7 @@ int main(int argc, char **argv) {
         return run_case(96, 96, 64, s, 1, 1, dump_dir, "quick");
     }
     if (sweep) {
-        static const size_t sides[] = {64, 96, 128, 144, 160, 176, 192, 224, 256};
+        static const size_t sides[] = {32, 48, 64, 96, 128, 144, 160, 176, 192, 224, 256};
         printf("sweep: --device auto uses the GPU from %zu voxels (SA_GPU_AUTO_MIN_VOXELS); warm times, the CUDA "
                "context already made\n", (size_t)SA_GPU_AUTO_MIN_VOXELS);
         for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) failed |= sweep_case(sides[i], repeat);
