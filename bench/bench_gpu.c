@@ -23,10 +23,11 @@
  * starts to use the GPU) shows where the GPU starts to win.
  *
  * --sweep times, instead, one pair and the 7-rater case on cubes from 64^3 to
- * 256^3 (32^3 and 48^3 too), CPU against GPU, for --device auto's threshold, warm; --cold times
- * what a fresh process pays on one size (run once per size, each a new process).
+ * 256^3 (32^3 and 48^3 too), CPU against GPU, for --device auto's rule, warm; --cold times
+ * what a fresh process pays on one size, for one pair or (--multi) 7 raters (run
+ * once per size, each a new process).
  *
- * usage: bench_gpu [--quick|--sweep|--cold NX NY NZ] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
+ * usage: bench_gpu [--quick|--sweep|--cold NX NY NZ [--multi]] [--repeat N] [--cpu-repeat N] [--only 300|512|160]
  *                  [--dump-dir DIR]   (writes the EDT input mask for bench_gpu.py)
  * Each case's RESULT line gives the GPU's EDT time and, for bench_gpu.py's check
  * against CuPy, the largest of its distances and their exact sum.
@@ -223,8 +224,8 @@ static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa
     return sa_score_multi(pred, (const uint8_t *const *)raters, k, g, &opt, out, err);
 }
 
-/* --sweep: where the GPU starts to win, for --device auto's threshold
- * (SA_GPU_AUTO_MIN_VOXELS). Cubes of the CT phantom at 1 mm from 64^3 to 256^3;
+/* --sweep: where the GPU starts to win once started, for --device auto's grid
+ * floor (SA_GPU_AUTO_MIN_VOXELS). Cubes of the CT phantom at 1 mm from 32^3 to 256^3;
  * for each, warm (the CUDA context made by an earlier call), the best of
  * `repeat` runs after a warm-up, on every core and on the GPU forced
  * (SA_DEVICE_GPU, the path auto takes above the threshold):
@@ -303,13 +304,47 @@ static int sweep_case(size_t side, int repeat) {
     return !same || !gpu_used;
 }
 
-/* --cold NX NY NZ: what a one-shot process (`segarena score --device auto` on
- * one pair) pays to use the GPU, for --device auto's threshold; run it in a fresh
- * process. Times, in order: the driver's device count (CUDA's initialisation,
- * which auto's check pays), the first kernel load (the CUDA context), the first
- * pair on the GPU (device buffers, pinned staging), a second (warm) pair; then the
- * CPU pair on every core and on 2 threads, best of `repeat` after a warm-up. */
-static int cold_case(size_t nx, size_t ny, size_t nz, int repeat) {
+/* --cold NX NY NZ [--multi]: what a fresh process (`segarena score` on one pair,
+ * or with --multi on 7 raters, as a worker's first case) pays to use the GPU, for
+ * --device auto's rule; run it once per size, each time a new process. Times, in
+ * order: the driver's device count (CUDA's initialisation), the first kernel load
+ * (the context), the first job on the GPU (device buffers, pinned staging), a
+ * second one (warm); then the job on the CPU on every core and on 2 threads, best
+ * of `repeat` after a warm-up. Prints what auto chooses in a fresh process
+ * (sa_device_auto_size_ok before anything is started) and which side was faster. */
+typedef struct cold_job {
+    const uint8_t *pred;
+    uint8_t *const *raters;
+    size_t k; /* 1: a pair (raters[0] the reference) */
+    sa_grid g;
+} cold_job;
+
+static int cold_run(const cold_job *j, sa_device dev, int threads, sa_pair_metrics *out, sa_error *err) {
+    if (j->k == 1) {
+        sa_score_options so;
+        sa_score_options_default(&so);
+        so.device = dev, so.threads = threads;
+        int rc = sa_score_pair(j->raters[0], j->pred, &j->g, &so, out, err);
+        if (rc == 0 && dev == SA_DEVICE_GPU && !out->gpu_used) rc = sa_error_set(err, "the GPU was not used");
+        return rc;
+    }
+    sa_multi_options mo;
+    sa_multi_options_default(&mo);
+    mo.consensus_maps = 0;
+    mo.score.device = dev, mo.score.threads = threads;
+    sa_multi_result *m = malloc(sizeof *m);
+    if (!m) return sa_error_set(err, "out of memory");
+    int rc = sa_score_multi(j->pred, (const uint8_t *const *)j->raters, j->k, &j->g, &mo, m, err);
+    if (rc == 0) {
+        if (dev == SA_DEVICE_GPU && !m->gpu_used) rc = sa_error_set(err, "the GPU was not used");
+        *out = m->vs_consensus.pair; /* the ranked scores; the rest compared by the sweep */
+        sa_multi_result_free(m);
+    }
+    free(m);
+    return rc;
+}
+
+static int cold_case(size_t nx, size_t ny, size_t nz, int with_raters, int repeat) {
     const double sp[3] = {1.0, 1.0, 1.0};
     bench_phantom_params pp;
     bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
@@ -320,7 +355,21 @@ static int cold_case(size_t nx, size_t ny, size_t nz, int repeat) {
         fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
         return 1;
     }
-    sa_grid g = {nx, ny, nz, {sp[0], sp[1], sp[2]}};
+    cold_job j = {ph.pred, NULL, with_raters ? 7 : 1, {nx, ny, nz, {sp[0], sp[1], sp[2]}}};
+    size_t n = sa_grid_voxels(&j.g);
+    uint8_t *raters[7] = {0};
+    raters[0] = ph.ref;
+    for (size_t i = 0; with_raters && i < j.k; i++) {
+        raters[i] = malloc(n);
+        if (!raters[i]) {
+            fprintf(stderr, "bench_gpu: out of memory\n");
+            return 1;
+        }
+        make_rater(ph.ref, &j.g, (int)i, raters[i]);
+    }
+    j.raters = raters;
+    size_t comparisons = j.k == 1 ? 1 : sa_multi_comparisons(j.k, NULL);
+    int auto_gpu = sa_device_auto_size_ok(n, comparisons, 0); /* asked before anything starts */
     sa_error err;
     double t0 = now();
     int count = sa_gpu_device_count(&err);
@@ -332,38 +381,39 @@ static int cold_case(size_t nx, size_t ny, size_t nz, int repeat) {
         printf("SKIP: bench_gpu --cold needs a GPU: %s\n", err.msg);
         return 77;
     }
-    sa_pair_metrics gpu_pair, cpu_pair;
-    sa_score_options so;
-    sa_score_options_default(&so);
-    so.device = SA_DEVICE_GPU;
+    sa_pair_metrics gpu_res, cpu_res;
     double t_job[2];
     for (int r = 0; r < 2; r++) {
         t0 = now();
-        if (sa_score_pair(ph.ref, ph.pred, &g, &so, &gpu_pair, &err)) {
-            fprintf(stderr, "bench_gpu: --cold GPU pair: %s\n", err.msg);
+        if (cold_run(&j, SA_DEVICE_GPU, 0, &gpu_res, &err)) {
+            fprintf(stderr, "bench_gpu: --cold GPU: %s\n", err.msg);
             return 1;
         }
         t_job[r] = now() - t0;
     }
     double cpu_best[2] = {1e30, 1e30};
     static const int threads[2] = {0, 2};
-    for (int c = 0; c < 2; c++) {
-        so.device = SA_DEVICE_CPU, so.threads = threads[c];
+    for (int c = 0; c < 2; c++)
         for (int r = 0; r < repeat + 1; r++) {
             t0 = now();
-            if (sa_score_pair(ph.ref, ph.pred, &g, &so, &cpu_pair, &err)) {
-                fprintf(stderr, "bench_gpu: --cold CPU pair: %s\n", err.msg);
+            if (cold_run(&j, SA_DEVICE_CPU, threads[c], &cpu_res, &err)) {
+                fprintf(stderr, "bench_gpu: --cold CPU: %s\n", err.msg);
                 return 1;
             }
             double dt = now() - t0;
             if (r > 0 && dt < cpu_best[c]) cpu_best[c] = dt;
         }
-    }
-    int same = same_pair(&cpu_pair, &gpu_pair) && gpu_pair.gpu_used;
-    printf("cold %zux%zux%zu (%6.2f M voxels): device count %6.1f ms, context %6.1f ms, first pair %6.1f ms, "
-           "warm pair %5.2f ms | CPU pair %d threads %7.2f ms, 2 threads %7.2f ms | identical: %s\n",
-           nx, ny, nz, (double)sa_grid_voxels(&g) / 1e6, t_count * 1e3, t_ready * 1e3, t_job[0] * 1e3,
-           t_job[1] * 1e3, sa_cpu_count(), cpu_best[0] * 1e3, cpu_best[1] * 1e3, same ? "yes" : "NO");
+    int same = same_pair(&cpu_res, &gpu_res);
+    double gpu_total = t_count + t_ready + t_job[0];
+    printf("cold %-5s %zux%zux%zu (%6.2f M voxels): device count %6.1f ms, context %6.1f ms, first job %6.1f ms "
+           "(fresh process: %6.1f ms), warm job %6.2f ms | CPU %d threads %7.2f ms, 2 threads %7.2f ms | auto in a "
+           "fresh process: %s; faster there: %s on %d threads, %s on 2 | identical: %s\n",
+           j.k == 1 ? "pair" : "multi", nx, ny, nz, (double)n / 1e6, t_count * 1e3, t_ready * 1e3, t_job[0] * 1e3,
+           gpu_total * 1e3, t_job[1] * 1e3, sa_cpu_count(), cpu_best[0] * 1e3, cpu_best[1] * 1e3,
+           auto_gpu ? "GPU" : "CPU", gpu_total < cpu_best[0] ? "GPU" : "CPU", sa_cpu_count(),
+           gpu_total < cpu_best[1] ? "GPU" : "CPU", same ? "yes" : "NO");
+    for (size_t i = 1; with_raters && i < j.k; i++) free(raters[i]);
+    if (with_raters) free(raters[0]);
     bench_phantom_free(&ph);
     return !same;
 }
@@ -550,11 +600,13 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
 
 int main(int argc, char **argv) {
     size_t cold[3] = {0, 0, 0};
+    int cold_multi = 0;
     int quick = 0, sweep = 0, repeat = 5, cpu_repeat = 5, cpu_repeat_given = 0; /* default: --repeat's */
     const char *dump_dir = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
+        else if (!strcmp(argv[i], "--multi")) cold_multi = 1;
         else if (!strcmp(argv[i], "--cold") && i + 3 < argc) {
             for (int a = 0; a < 3; a++) cold[a] = strtoul(argv[++i], NULL, 10);
             if (!cold[0] || !cold[1] || !cold[2]) {
@@ -567,12 +619,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--dump-dir") && i + 1 < argc) dump_dir = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gpu [--quick|--sweep|--cold NX NY NZ] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
+            fprintf(stderr, "usage: bench_gpu [--quick|--sweep|--cold NX NY NZ [--multi]] [--repeat N] [--cpu-repeat N] [--only 300|512|160] [--dump-dir DIR]\n");
             return 2;
         }
     }
     if (!cpu_repeat_given) cpu_repeat = repeat;
-    if (cold[0]) return cold_case(cold[0], cold[1], cold[2], repeat); /* first: nothing may touch CUDA before */
+    if (cold[0]) return cold_case(cold[0], cold[1], cold[2], cold_multi, repeat); /* first: nothing may touch CUDA before */
     if (repeat < 1 || cpu_repeat < 1) {
         fprintf(stderr, "bench_gpu: --repeat and --cpu-repeat take >= 1\n");
         return 2;
@@ -594,8 +646,8 @@ int main(int argc, char **argv) {
     }
     if (sweep) {
         static const size_t sides[] = {32, 48, 64, 96, 128, 144, 160, 176, 192, 224, 256};
-        printf("sweep: --device auto uses the GPU from %zu voxels (SA_GPU_AUTO_MIN_VOXELS); warm times, the CUDA "
-               "context already made\n", (size_t)SA_GPU_AUTO_MIN_VOXELS);
+        printf("sweep: once a process has started the GPU, --device auto uses it from %zu voxels "
+               "(SA_GPU_AUTO_MIN_VOXELS); warm times, the CUDA context already made\n", (size_t)SA_GPU_AUTO_MIN_VOXELS);
         for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) failed |= sweep_case(sides[i], repeat);
         return failed;
     }

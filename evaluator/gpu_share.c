@@ -15,8 +15,10 @@
 int sa_scoring_gpu_take(const sa_grid *g, size_t raters, sa_multi_options *opt) {
     if (opt->score.device == SA_DEVICE_CPU) return -1;
     if (opt->score.device == SA_DEVICE_AUTO &&
-        (sa_grid_voxels(g) < SA_GPU_AUTO_MIN_VOXELS || raters > SA_GPU_MAX_RATERS))
-        return -1; /* auto stays on the CPU anyway */
+        (!sa_device_auto_size_ok(sa_grid_voxels(g), sa_multi_comparisons(raters, opt), 0) ||
+         raters > SA_GPU_MAX_RATERS))
+        return -1; /* auto stays on the CPU anyway: sa_score_multi applies the same rule,
+                    * with the threads (all cores) set below for a GPU job */
     sa_error why;
     if (!sa_gpu_usable(&why)) return -1; /* the engine says so itself (gpu: an error) */
     int index = sa_gpu_cuda_device0_index();

@@ -17,7 +17,7 @@ int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid
      * upload packs every voxel of every rater */
     if (sa_consensus_check(raters, k, g, opt, err)) return -1;
     const char *note = NULL;
-    int on_gpu = sa_device_choose(device, sa_grid_voxels(g), &note, err);
+    int on_gpu = sa_device_choose(device, sa_grid_voxels(g), 1, opt ? opt->threads : 0, &note, err);
     if (on_gpu < 0) return -1;
     if (on_gpu && k > SA_GPU_MAX_UPLOAD) {
         if (device == SA_DEVICE_GPU)

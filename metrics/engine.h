@@ -125,9 +125,12 @@ int sa_consensus_check(const uint8_t *const *raters, size_t k, const sa_grid *g,
 int sa_consensus_options_check(const sa_consensus_options *opt, sa_error *err);
 int sa_lesion_options_check(const sa_lesion_options *opt, sa_error *err);
 
-/* Which engine runs a job of `voxels` voxels (device.c): 1 GPU, 0 CPU, -1 with err
- * (gpu asked for and none usable). *note: NULL, or why auto chose the CPU. */
-int sa_device_choose(sa_device want, size_t voxels, const char **note, sa_error *err);
+/* Which engine runs a job of `comparisons` comparisons on a grid of `voxels`
+ * voxels with `threads` CPU threads (device.c; sa_device_auto_size_ok gives auto's
+ * rule): 1 GPU, 0 CPU, -1 with err (gpu asked for and none usable). *note: NULL,
+ * or why auto chose the CPU. */
+int sa_device_choose(sa_device want, size_t voxels, size_t comparisons, int threads, const char **note,
+                     sa_error *err);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,9 @@ void sa_gpu_cache_release(void);
  * succeeds, a kernel of this build loaded on it (which creates the context):
  * 1, or 0 with err saying why. Called before a job's first upload. */
 int sa_gpu_ready(sa_error *err);
+/* 1 when sa_gpu_ready has started the GPU in this process and it is still usable
+ * (no CUDA call: auto's size rule asks it before anything else). */
+int sa_gpu_started(void);
 
 /* Masks resident on the GPU (opaque). */
 typedef struct sa_gpu_masks sa_gpu_masks;

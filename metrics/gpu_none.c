@@ -20,6 +20,8 @@ int sa_gpu_ready(sa_error *err) {
     return 0;
 }
 
+int sa_gpu_started(void) { return 0; }
+
 int sa_gpu_masks_upload(const uint8_t *const *masks, size_t count, const sa_grid *g, int threads,
                         sa_gpu_masks **out, sa_error *err) {
     (void)masks, (void)count, (void)g, (void)threads;

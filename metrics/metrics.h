@@ -65,7 +65,7 @@ typedef struct sa_value {
 
 /* Where the engine runs (docs/gpu.md). SA_DEVICE_AUTO (0, the default) uses a
  * GPU when this build has CUDA, a GPU is present and the job is large enough
- * for the GPU to win (SA_GPU_AUTO_MIN_VOXELS), else the CPU; SA_DEVICE_GPU
+ * for the GPU to win (sa_device_auto_size_ok), else the CPU; SA_DEVICE_GPU
  * without a usable GPU is an error. Both give the same results, bit for bit. */
 typedef enum sa_device {
     SA_DEVICE_AUTO = 0,
@@ -73,8 +73,22 @@ typedef enum sa_device {
     SA_DEVICE_GPU
 } sa_device;
 
-/* Below this many voxels (of the grid) auto keeps to the CPU. */
-#define SA_GPU_AUTO_MIN_VOXELS ((size_t)1 << 22)
+/* --device auto's size rule. Starting the GPU costs a process a fixed 0.2-0.35 s
+ * (CUDA's initialisation and its context; measured on an H100 host with 16 cores,
+ * docs/benchmarks.md); once started, a job is 1.2x (32^3) to 12x faster on the GPU
+ * than on every core. So auto uses the GPU for a job on a grid of `voxels` voxels
+ * that makes `comparisons` comparisons (1 for a pair or a consensus alone;
+ * sa_multi_comparisons for sa_score_multi) on `threads` CPU threads (<= 0: all
+ * cores) when the grid has at least SA_GPU_AUTO_MIN_VOXELS voxels and either
+ *  - this process has started the GPU already (a worker, after its first large
+ *    case), or
+ *  - the job's work, voxels x comparisons, reaches SA_GPU_AUTO_START_WORK x the
+ *    square root of the threads: enough CPU time to repay the start (the CPU
+ *    engine's time falls about as that root of its threads).
+ * Returns 1 or 0; asks nothing of the GPU (its presence is checked after). */
+#define SA_GPU_AUTO_MIN_VOXELS ((size_t)1 << 18)
+#define SA_GPU_AUTO_START_WORK ((size_t)1 << 26)
+int sa_device_auto_size_ok(size_t voxels, size_t comparisons, int threads);
 /* sa_score_multi takes at most this many raters on the GPU (the prediction shares
  * their upload); with more, auto computes on the CPU and gpu is an error. */
 #define SA_GPU_MAX_RATERS 15
@@ -201,8 +215,8 @@ int sa_consensus(const uint8_t *const *raters, size_t k, const sa_grid *g,
 void sa_consensus_free(sa_consensus_result *r);
 
 /* sa_consensus on the device `device` asks for (docs/gpu.md): auto uses a GPU
- * for grids of SA_GPU_AUTO_MIN_VOXELS voxels or more when one is usable and the
- * raters are at most 16, and the CPU otherwise or when the GPU fails or lacks
+ * when sa_device_auto_size_ok(voxels, 1, opt->threads) says so, one is usable and
+ * the raters are at most 16, and the CPU otherwise or when the GPU fails or lacks
  * memory (out->device_note says why); gpu without a usable GPU is an error.
  * The result is the same, bit for bit; out->gpu_used says where it ran. */
 int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid *g,
@@ -290,6 +304,10 @@ typedef struct sa_multi_options {
 } sa_multi_options;
 
 void sa_multi_options_default(sa_multi_options *opt);
+
+/* The comparisons sa_score_multi makes with k raters, for sa_device_auto_size_ok:
+ * each rater and the consensus, and each rater again with the human reference. */
+size_t sa_multi_comparisons(size_t k, const sa_multi_options *opt);
 
 typedef struct sa_multi_result {
     size_t raters;

@@ -207,7 +207,8 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
     if (multi_check(pred, raters, k, g, &opt, err)) return -1;
 
     const char *note = NULL;
-    int on_gpu = sa_device_choose(opt.score.device, sa_grid_voxels(g), &note, err);
+    int on_gpu = sa_device_choose(opt.score.device, sa_grid_voxels(g), sa_multi_comparisons(k, &opt),
+                                  opt.score.threads, &note, err);
     if (on_gpu < 0) return -1;
     if (on_gpu && k + 1 > SA_GPU_MAX_UPLOAD) {
         if (opt.score.device == SA_DEVICE_GPU)

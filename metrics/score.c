@@ -253,7 +253,7 @@ int sa_score_pair(const uint8_t *ref, const uint8_t *pred, const sa_grid *grid,
     sa_score_options opt;
     if (sa_score_options_resolve(grid, opt_in, &opt, err)) return -1;
     const char *note = NULL;
-    int on_gpu = sa_device_choose(opt.device, sa_grid_voxels(grid), &note, err);
+    int on_gpu = sa_device_choose(opt.device, sa_grid_voxels(grid), 1, opt.threads, &note, err);
     if (on_gpu < 0) return -1;
     if (on_gpu) {
         int rc = score_gpu(ref, pred, grid, &opt, out, err);

@@ -421,6 +421,13 @@ extern "C" int sa_gpu_device_count(sa_error *err) {
     return n;
 }
 
+extern "C" int sa_gpu_started(void) {
+    pthread_mutex_lock(&device_lock);
+    int started = device_ready && usable_locked(NULL) > 0;
+    pthread_mutex_unlock(&device_lock);
+    return started;
+}
+
 /* A kernel of this build, loaded by sa_gpu_ready to see that the GPU runs them. */
 __global__ void probe_kernel(void) {}
 

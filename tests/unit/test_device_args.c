@@ -8,9 +8,10 @@
  * Runs everywhere (unit): with --device gpu and no usable GPU, an argument
  * error must still be the argument's, not "no usable GPU"; every device must
  * give the message sa_consensus (CPU) gives. The image is large enough for auto
- * to pick a GPU where there is one. The same calls on a real GPU are in
- * test_consensus_gpu (label gpu). Also the notes auto gives after a failed GPU
- * job (sa_gpu_fallback_note).
+ * to pick a GPU where there is one, once started. The same calls on a real GPU
+ * are in test_consensus_gpu (label gpu). Also the notes auto gives after a failed
+ * GPU job (sa_gpu_fallback_note), and auto's size rule in a process that has not
+ * started a GPU (sa_device_auto_size_ok; after a start: test_score_gpu).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "../test.h"
 #include "gpu.h"
 #include "metrics.h"
+#include "parallel.h"
 
 static const sa_device devices[3] = {SA_DEVICE_AUTO, SA_DEVICE_GPU, SA_DEVICE_CPU};
 
@@ -62,8 +64,53 @@ static void multi_refused(const uint8_t *pred, const uint8_t *const *raters, siz
     free(out);
 }
 
+/* auto's size rule before a GPU is started (none is, here: nothing in this test
+ * starts one): at least SA_GPU_AUTO_MIN_VOXELS voxels, and voxels x comparisons
+ * at least SA_GPU_AUTO_START_WORK x sqrt(threads), threads clamped to the cores. */
+static void auto_size_rule(void) {
+    CHECK(!sa_gpu_started());
+    const size_t min = SA_GPU_AUTO_MIN_VOXELS, start = SA_GPU_AUTO_START_WORK;
+    CHECK(!sa_device_auto_size_ok(min - 1, start, 1)); /* below the grid floor, whatever the work */
+    CHECK(sa_device_auto_size_ok(start, 1, 1));        /* one thread: the work itself */
+    CHECK(!sa_device_auto_size_ok(start - 1, 1, 1));
+    CHECK(sa_device_auto_size_ok(start / 8, 8, 1) && !sa_device_auto_size_ok(start / 8, 7, 1));
+    CHECK(sa_device_auto_size_ok(start, 0, 1)); /* 0 comparisons count as 1 */
+    /* four threads: twice the work; more threads than cores count as the cores */
+    int cores = sa_cpu_count();
+    if (cores >= 4) {
+        CHECK(sa_device_auto_size_ok(start, 2, 4));
+        CHECK(!sa_device_auto_size_ok(start * 2 - 1, 1, 4));
+    }
+    double root = sqrt((double)cores);
+    size_t at_cores = (size_t)ceil((double)start * root);
+    CHECK(sa_device_auto_size_ok(at_cores, 1, 0) && !sa_device_auto_size_ok(at_cores - 1, 1, 0));
+    CHECK(sa_device_auto_size_ok(at_cores, 1, cores + 7) && !sa_device_auto_size_ok(at_cores - 1, 1, cores + 7));
+    /* the comparisons of sa_score_multi */
+    sa_multi_options mo;
+    sa_multi_options_default(&mo);
+    CHECK(sa_multi_comparisons(7, &mo) == 8 && sa_multi_comparisons(7, NULL) == 8);
+    mo.human_reference = 1;
+    CHECK(sa_multi_comparisons(7, &mo) == 15);
+    /* a pair of 5 M voxels: too little work in a process that has not started a GPU */
+    sa_grid g = {256, 256, 80, {1, 1, 1}};
+    size_t n = sa_grid_voxels(&g);
+    uint8_t *a = calloc(n, 1), *b = calloc(n, 1);
+    a[n / 2] = b[n / 2 + 1] = 1;
+    sa_score_options so;
+    sa_score_options_default(&so);
+    sa_pair_metrics m;
+    sa_error err;
+    CHECK(sa_score_pair(a, b, &g, &so, &m, &err) == 0 && m.gpu_used == 0);
+    CHECK(m.device_note && strstr(m.device_note, "too little work"));
+    sa_grid small = {32, 32, 32, {1, 1, 1}};
+    CHECK(sa_score_pair(a, b, &small, &so, &m, &err) == 0 && m.gpu_used == 0);
+    CHECK(m.device_note && strstr(m.device_note, "below the GPU threshold"));
+    free(a), free(b);
+}
+
 int main(void) {
-    sa_grid g = {256, 256, 80, {1, 1, 1}}; /* >= SA_GPU_AUTO_MIN_VOXELS: auto would use a GPU */
+    auto_size_rule();
+    sa_grid g = {256, 256, 80, {1, 1, 1}}; /* >= SA_GPU_AUTO_MIN_VOXELS: auto would use a started GPU */
     size_t n = sa_grid_voxels(&g);
     CHECK(n >= SA_GPU_AUTO_MIN_VOXELS);
     uint8_t *a = calloc(n, 1), *b = calloc(n, 1);

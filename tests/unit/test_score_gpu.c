@@ -372,7 +372,54 @@ static void check_concurrent(void) {
     free(w);
 }
 
-/* auto: a small volume stays on the CPU and says so; a large one runs on the GPU. */
+/* auto in a process that has not started the GPU (run first): a pair of 5 M voxels
+ * is too little work to repay the start and stays on the CPU, with the note, and
+ * starts nothing; 7 raters on 8 M voxels with one CPU thread (8 comparisons, work
+ * 2^26 = SA_GPU_AUTO_START_WORK x sqrt(1)) start it; after that the same pair runs on
+ * the GPU. The numbers are the CPU's either way. */
+static void check_auto_cold(void) {
+    CHECK(!sa_gpu_started());
+    sa_grid pair_grid = {256, 256, 80, {1, 1, 1}}, multi_grid = {256, 256, 128, {1, 1, 1}};
+    size_t n = sa_grid_voxels(&multi_grid);
+    CHECK(n * 8 == SA_GPU_AUTO_START_WORK);
+    uint8_t *raters[7], *pred = malloc(n);
+    for (int i = 0; i < 7; i++) raters[i] = malloc(n), make_mask(raters[i], &multi_grid, 1, 0.02);
+    make_mask(pred, &multi_grid, 1, 0.02);
+    sa_score_options so;
+    sa_score_options_default(&so);
+    sa_pair_metrics cpu, cold, warm;
+    sa_error err;
+    CHECK(sa_score_pair(raters[0], pred, &pair_grid, &so, &cold, &err) == 0);
+    CHECK(cold.gpu_used == 0 && cold.device_note && strstr(cold.device_note, "too little work"));
+    CHECK(!sa_gpu_started());
+    CHECK(!sa_device_auto_size_ok(n, 7, 1) && sa_device_auto_size_ok(n, 8, 1));
+
+    sa_multi_options mo;
+    sa_multi_options_default(&mo);
+    mo.consensus_maps = 0;
+    mo.score.threads = 1;
+    sa_multi_result *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    CHECK(sa_score_multi(pred, (const uint8_t *const *)raters, 7, &multi_grid, &mo, b, &err) == 0);
+    CHECK(b->gpu_used == 1 && b->device_note == NULL);
+    CHECK(sa_gpu_started());
+    mo.score.device = SA_DEVICE_CPU, mo.score.threads = 0;
+    CHECK(sa_score_multi(pred, (const uint8_t *const *)raters, 7, &multi_grid, &mo, a, &err) == 0);
+    CHECK(same_scores(&a->vs_consensus, &b->vs_consensus));
+    for (int i = 0; i < 7; i++) CHECK(same_scores(&a->vs_rater[i], &b->vs_rater[i]));
+    sa_multi_result_free(a), sa_multi_result_free(b);
+    free(a), free(b);
+
+    CHECK(sa_score_pair(raters[0], pred, &pair_grid, &so, &warm, &err) == 0);
+    CHECK(warm.gpu_used == 1 && warm.device_note == NULL);
+    so.device = SA_DEVICE_CPU;
+    CHECK(sa_score_pair(raters[0], pred, &pair_grid, &so, &cpu, &err) == 0);
+    CHECK(same_pair(cold, cpu) && same_pair(warm, cpu));
+    for (int i = 0; i < 7; i++) free(raters[i]);
+    free(pred);
+}
+
+/* auto once the GPU is started: a small volume stays on the CPU and says so; a
+ * large one runs on the GPU. */
 static void check_auto(void) {
     sa_grid small = {16, 16, 16, {1, 1, 1}}, large = {256, 256, 80, {1, 1, 1}};
     size_t n = sa_grid_voxels(&large);
@@ -393,6 +440,7 @@ int main(void) {
         printf("SKIP: no GPU test: %s\n", why.msg);
         return 77;
     }
+    check_auto_cold(); /* before anything starts the GPU */
     /* a GPU discovery calls usable runs this build's kernels */
     int ready = sa_gpu_ready(&why);
     if (!ready) fprintf(stderr, "sa_gpu_ready: %s\n", why.msg);
