@@ -177,8 +177,10 @@ static void print_estimates(const consensus_cli *c, const sa_consensus_result *r
         return;
     }
     printf("consensus   %s: %llu voxels\n", c->output, (unsigned long long)voxels);
-    printf("engine      %s%s%s\n", r->gpu_used ? "gpu" : "cpu", r->device_note && sa_gpu_usable(NULL) ? ": " : "",
-           r->device_note && sa_gpu_usable(NULL) ? r->device_note : "");
+    /* auto's reason for the CPU where a GPU could have been used (sa_gpu_usable
+     * would cost CUDA's initialisation, ~0.1 s, on a GPU host) */
+    int why = r->device_note && sa_gpu_built();
+    printf("engine      %s%s%s\n", r->gpu_used ? "gpu" : "cpu", why ? ": " : "", why ? r->device_note : "");
     if (!staple) {
         printf("method      majority: voxels marked by more than %zu of the %zu raters\n", c->n / 2, c->n);
         return;

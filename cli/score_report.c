@@ -190,7 +190,9 @@ void print_case_report(FILE *out, const score_settings *s, const case_result *r)
             g->size[2], g->spacing[0], g->spacing[1], g->spacing[2], g->pixel_type);
     fprintf(out, "engine      %s, %d threads, %.3f s (metric definitions v%d)\n", r->gpu_used ? "gpu" : "cpu",
             r->threads_used, r->seconds, SA_METRIC_DEFINITION_VERSION);
-    if (r->device_note && sa_gpu_usable(NULL)) fprintf(out, "            %s\n", r->device_note);
+    /* auto's reason for the CPU, in a build that could have used a GPU (asking
+     * whether one is present would cost CUDA's initialisation, ~0.1 s) */
+    if (r->device_note && sa_gpu_built()) fprintf(out, "            %s\n", r->device_note);
     if (r->n_blocks == 0) fprintf(out, "\nno label found in any mask: nothing to score\n");
     for (size_t b = 0; b < r->n_blocks; b++) {
         char lbuf[32];

@@ -42,9 +42,6 @@ const char *sa_gpu_fallback_note(int rc);
 /* Slots in all: uploaded masks and masks computed on the GPU. */
 #define SA_GPU_MAX_SLOTS 64
 
-/* 1 when this build holds the CUDA code. */
-int sa_gpu_built(void);
-
 /* Usable CUDA devices: > 0, or 0 with err saying why there is none (built
  * without CUDA, no driver, no device, no code in this build for its compute
  * capability, a sticky error earlier in this process, or busy: held by another

@@ -97,6 +97,9 @@ int sa_device_auto_size_ok(size_t voxels, size_t comparisons, int threads);
 const char *sa_device_name(sa_device d);
 int sa_device_parse(const char *word, sa_device *out);
 
+/* 1 when this build holds the CUDA code (a constant: asks nothing of a GPU). */
+int sa_gpu_built(void);
+
 /* Whether this process can use a GPU: 1, or 0 with err saying why not (built
  * without CUDA, no driver, no device). */
 int sa_gpu_usable(sa_error *err);
