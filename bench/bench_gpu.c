@@ -224,6 +224,36 @@ static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa
     return sa_score_multi(pred, (const uint8_t *const *)raters, k, g, &opt, out, err);
 }
 
+/* The CT phantom at nx x ny x nz voxels of sp mm, and k (0..7) raters made from its
+ * reference (raters[0..k-1], malloc'ed). 0, or 1 with a message printed. */
+static int make_data(size_t nx, size_t ny, size_t nz, const double sp[3], size_t k, bench_phantom *ph,
+                     uint8_t **raters) {
+    bench_phantom_params pp;
+    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
+    pp.size[0] = nx, pp.size[1] = ny, pp.size[2] = nz;
+    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
+    if (bench_phantom_generate(&pp, ph)) {
+        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
+        return 1;
+    }
+    sa_grid g = {nx, ny, nz, {sp[0], sp[1], sp[2]}};
+    size_t n = sa_grid_voxels(&g);
+    for (size_t i = 0; i < k; i++) {
+        raters[i] = malloc(n);
+        if (!raters[i]) {
+            fprintf(stderr, "bench_gpu: out of memory\n");
+            return 1;
+        }
+        make_rater(ph->ref, &g, (int)i, raters[i]);
+    }
+    return 0;
+}
+
+static void free_data(bench_phantom *ph, uint8_t **raters, size_t k) {
+    for (size_t i = 0; i < k; i++) free(raters[i]);
+    bench_phantom_free(ph);
+}
+
 /* --sweep: where the GPU starts to win once started, for --device auto's grid
  * floor (SA_GPU_AUTO_MIN_VOXELS). Cubes of the CT phantom at 1 mm from 32^3 to 256^3;
  * for each, warm (the CUDA context made by an earlier call), the best of
@@ -235,26 +265,11 @@ static int multi(const uint8_t *pred, uint8_t *const *raters, size_t k, const sa
 static int sweep_case(size_t side, int repeat) {
     const size_t k = 7;
     const double sp[3] = {1.0, 1.0, 1.0};
-    bench_phantom_params pp;
-    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
-    pp.size[0] = pp.size[1] = pp.size[2] = side;
-    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
     bench_phantom ph;
-    if (bench_phantom_generate(&pp, &ph)) {
-        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
-        return 1;
-    }
+    uint8_t *raters[7];
+    if (make_data(side, side, side, sp, k, &ph, raters)) return 1;
     sa_grid g = {side, side, side, {sp[0], sp[1], sp[2]}};
     size_t n = sa_grid_voxels(&g);
-    uint8_t *raters[7];
-    for (size_t i = 0; i < k; i++) {
-        raters[i] = malloc(n);
-        if (!raters[i]) {
-            fprintf(stderr, "bench_gpu: out of memory\n");
-            return 1;
-        }
-        make_rater(ph.ref, &g, (int)i, raters[i]);
-    }
     sa_error err;
     double best[2][2] = {{1e30, 1e30}, {1e30, 1e30}}; /* [pair|multi][cpu|gpu] */
     sa_pair_metrics p[2];
@@ -299,8 +314,7 @@ static int sweep_case(size_t side, int repeat) {
            same ? "yes" : "NO", gpu_used ? "" : " (the GPU was NOT used)");
     sa_multi_result_free(m[0]), sa_multi_result_free(m[1]);
     free(m[0]), free(m[1]);
-    for (size_t i = 0; i < k; i++) free(raters[i]);
-    bench_phantom_free(&ph);
+    free_data(&ph, raters, k);
     return !same || !gpu_used;
 }
 
@@ -346,27 +360,13 @@ static int cold_run(const cold_job *j, sa_device dev, int threads, sa_pair_metri
 
 static int cold_case(size_t nx, size_t ny, size_t nz, int with_raters, int repeat) {
     const double sp[3] = {1.0, 1.0, 1.0};
-    bench_phantom_params pp;
-    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
-    pp.size[0] = nx, pp.size[1] = ny, pp.size[2] = nz;
-    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
     bench_phantom ph;
-    if (bench_phantom_generate(&pp, &ph)) {
-        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
-        return 1;
-    }
+    uint8_t *raters[7] = {0};
+    size_t made = with_raters ? 7 : 0;
+    if (make_data(nx, ny, nz, sp, made, &ph, raters)) return 1;
+    if (!with_raters) raters[0] = ph.ref; /* a pair: the reference against the prediction */
     cold_job j = {ph.pred, NULL, with_raters ? 7 : 1, {nx, ny, nz, {sp[0], sp[1], sp[2]}}};
     size_t n = sa_grid_voxels(&j.g);
-    uint8_t *raters[7] = {0};
-    raters[0] = ph.ref;
-    for (size_t i = 0; with_raters && i < j.k; i++) {
-        raters[i] = malloc(n);
-        if (!raters[i]) {
-            fprintf(stderr, "bench_gpu: out of memory\n");
-            return 1;
-        }
-        make_rater(ph.ref, &j.g, (int)i, raters[i]);
-    }
     j.raters = raters;
     size_t comparisons = j.k == 1 ? 1 : sa_multi_comparisons(j.k, NULL);
     int auto_gpu = sa_device_auto_size_ok(n, comparisons, 0); /* asked before anything starts */
@@ -412,36 +412,19 @@ static int cold_case(size_t nx, size_t ny, size_t nz, int with_raters, int repea
            gpu_total * 1e3, t_job[1] * 1e3, sa_cpu_count(), cpu_best[0] * 1e3, cpu_best[1] * 1e3,
            auto_gpu ? "GPU" : "CPU", gpu_total < cpu_best[0] ? "GPU" : "CPU", sa_cpu_count(),
            gpu_total < cpu_best[1] ? "GPU" : "CPU", same ? "yes" : "NO");
-    for (size_t i = 1; with_raters && i < j.k; i++) free(raters[i]);
-    if (with_raters) free(raters[0]);
-    bench_phantom_free(&ph);
+    free_data(&ph, raters, made);
     return !same;
 }
 
 static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int repeat, int cpu_repeat,
                     const char *dump_dir, const char *label) {
     const size_t k = 7;
-    bench_phantom_params pp;
-    bench_phantom_default_params(BENCH_PHANTOM_CT, 0, &pp);
-    pp.size[0] = nx, pp.size[1] = ny, pp.size[2] = nz;
-    for (int a = 0; a < 3; a++) pp.spacing[a] = sp[a];
     double tg = now();
     bench_phantom ph;
-    if (bench_phantom_generate(&pp, &ph)) {
-        fprintf(stderr, "bench_gpu: phantom generation failed (out of memory?)\n");
-        return 1;
-    }
+    uint8_t *raters[7];
+    if (make_data(nx, ny, nz, sp, k, &ph, raters)) return 1;
     sa_grid g = {nx, ny, nz, {sp[0], sp[1], sp[2]}};
     size_t n = sa_grid_voxels(&g);
-    uint8_t *raters[7];
-    for (size_t i = 0; i < k; i++) {
-        raters[i] = malloc(n);
-        if (!raters[i]) {
-            fprintf(stderr, "bench_gpu: out of memory\n");
-            return 1;
-        }
-        make_rater(ph.ref, &g, (int)i, raters[i]);
-    }
     printf("\n== %s: %zux%zux%zu at %gx%gx%g mm, %zu raters, CT phantom (data made in %.1f s)\n", label, nx, ny, nz,
            sp[0], sp[1], sp[2], k, now() - tg);
     sa_error err;
@@ -593,8 +576,7 @@ static int run_case(size_t nx, size_t ny, size_t nz, const double sp[3], int rep
         }
         if (f) fclose(f);
     }
-    for (size_t i = 0; i < k; i++) free(raters[i]);
-    bench_phantom_free(&ph);
+    free_data(&ph, raters, k);
     return failed;
 }
 
