@@ -19,8 +19,8 @@
  * writes STAPLE's W as a float map (over the raters' box) besides the mask, while
  * the GPU path asks for no maps (docs/benchmarks.md gives what W costs).
  *
- * A third, smaller volume (160^3 = 4.1 M voxels, the size where --device auto
- * starts to use the GPU) shows where the GPU starts to win.
+ * A third, smaller volume (160^3 = 4.1 M voxels) shows the GPU's lead on a small
+ * volume; --sweep and --cold below give where it starts to win.
  *
  * --sweep times, instead, one pair and the 7-rater case on cubes from 64^3 to
  * 256^3 (32^3 and 48^3 too), CPU against GPU, for --device auto's rule, warm; --cold times
@@ -606,11 +606,16 @@ int main(int argc, char **argv) {
         }
     }
     if (!cpu_repeat_given) cpu_repeat = repeat;
-    if (cold[0]) return cold_case(cold[0], cold[1], cold[2], cold_multi, repeat); /* first: nothing may touch CUDA before */
     if (repeat < 1 || cpu_repeat < 1) {
         fprintf(stderr, "bench_gpu: --repeat and --cpu-repeat take >= 1\n");
         return 2;
     }
+    if ((cold_multi && !cold[0]) || quick + sweep + !!cold[0] > 1) {
+        fprintf(stderr, "bench_gpu: --quick, --sweep and --cold go alone; --multi goes with --cold\n");
+        return 2;
+    }
+    if (cold[0]) return cold_case(cold[0], cold[1], cold[2], cold_multi, repeat); /* first: nothing may touch CUDA before */
+
     sa_error why;
     if (!sa_gpu_usable(&why)) {
         printf("SKIP: bench_gpu needs a GPU: %s\n", why.msg);

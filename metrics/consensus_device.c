@@ -17,13 +17,15 @@ int sa_consensus_on_device(const uint8_t *const *raters, size_t k, const sa_grid
      * upload packs every voxel of every rater */
     if (sa_consensus_check(raters, k, g, opt, err)) return -1;
     const char *note = NULL;
-    int on_gpu = sa_device_choose(device, sa_grid_voxels(g), 1, opt ? opt->threads : 0, &note, err);
-    if (on_gpu < 0) return -1;
-    if (on_gpu && k > SA_GPU_MAX_UPLOAD) {
-        if (device == SA_DEVICE_GPU)
-            return sa_error_set(err, "--device gpu: at most %d raters on the GPU, %zu given", SA_GPU_MAX_UPLOAD, k);
-        on_gpu = 0;
+    int on_gpu;
+    if (device == SA_DEVICE_AUTO && k > SA_GPU_MAX_UPLOAD) {
+        on_gpu = 0; /* decided before the GPU is asked: auto would not start it for nothing */
         note = "more raters than the GPU path takes: computed on the CPU";
+    } else {
+        on_gpu = sa_device_choose(device, sa_grid_voxels(g), 1, opt ? opt->threads : 0, &note, err);
+        if (on_gpu < 0) return -1;
+        if (on_gpu && k > SA_GPU_MAX_UPLOAD) /* gpu asked for */
+            return sa_error_set(err, "--device gpu: at most %d raters on the GPU, %zu given", SA_GPU_MAX_UPLOAD, k);
     }
     if (on_gpu) {
         int slots[SA_GPU_MAX_UPLOAD];

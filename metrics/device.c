@@ -28,6 +28,8 @@ int sa_device_parse(const char *word, sa_device *out) {
 
 int sa_gpu_usable(sa_error *err) { return sa_gpu_device_count(err) > 0; }
 
+int sa_gpu_start(sa_error *err) { return sa_gpu_ready(err); }
+
 void sa_gpu_free_cached(void) { sa_gpu_cache_release(); }
 
 _Static_assert(SA_GPU_MAX_RATERS == SA_GPU_MAX_UPLOAD - 1, "the raters and the prediction share one upload");
@@ -55,6 +57,10 @@ int sa_device_choose(sa_device want, size_t voxels, size_t comparisons, int thre
         sa_error why;
         if (sa_gpu_ready(&why)) return 1;
         return sa_error_set(err, "--device gpu: no usable GPU (%s)", why.msg);
+    }
+    if (!sa_gpu_built()) {
+        *note = "this build has no GPU engine (built without CUDA): computed on the CPU";
+        return 0;
     }
     if (voxels < SA_GPU_AUTO_MIN_VOXELS) {
         *note = "volume below the GPU threshold: computed on the CPU";

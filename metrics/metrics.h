@@ -100,6 +100,12 @@ int sa_device_parse(const char *word, sa_device *out);
 /* 1 when this build holds the CUDA code (a constant: asks nothing of a GPU). */
 int sa_gpu_built(void);
 
+/* Starts the GPU in this process (CUDA's context, a kernel of this build loaded),
+ * as auto does before its first GPU job: 1, or 0 with err saying why not. After
+ * it auto's rule needs only SA_GPU_AUTO_MIN_VOXELS voxels (a caller that has
+ * decided on the GPU, such as the evaluator's GPU lock, makes auto agree). */
+int sa_gpu_start(sa_error *err);
+
 /* Whether this process can use a GPU: 1, or 0 with err saying why not (built
  * without CUDA, no driver, no device). */
 int sa_gpu_usable(sa_error *err);

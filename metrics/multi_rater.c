@@ -207,14 +207,16 @@ int sa_score_multi(const uint8_t *pred, const uint8_t *const *raters, size_t k, 
     if (multi_check(pred, raters, k, g, &opt, err)) return -1;
 
     const char *note = NULL;
-    int on_gpu = sa_device_choose(opt.score.device, sa_grid_voxels(g), sa_multi_comparisons(k, &opt),
-                                  opt.score.threads, &note, err);
-    if (on_gpu < 0) return -1;
-    if (on_gpu && k + 1 > SA_GPU_MAX_UPLOAD) {
-        if (opt.score.device == SA_DEVICE_GPU)
-            return sa_error_set(err, "--device gpu: at most %d raters on the GPU, %zu given", SA_GPU_MAX_UPLOAD - 1, k);
-        on_gpu = 0;
+    int on_gpu;
+    if (opt.score.device == SA_DEVICE_AUTO && k + 1 > SA_GPU_MAX_UPLOAD) {
+        on_gpu = 0; /* decided before the GPU is asked: auto would not start it for nothing */
         note = "more raters than the GPU path takes: computed on the CPU";
+    } else {
+        on_gpu = sa_device_choose(opt.score.device, sa_grid_voxels(g), sa_multi_comparisons(k, &opt),
+                                  opt.score.threads, &note, err);
+        if (on_gpu < 0) return -1;
+        if (on_gpu && k + 1 > SA_GPU_MAX_UPLOAD) /* gpu asked for */
+            return sa_error_set(err, "--device gpu: at most %d raters on the GPU, %zu given", SA_GPU_MAX_UPLOAD - 1, k);
     }
     if (on_gpu) {
         const uint8_t *masks[SA_GPU_MAX_UPLOAD];

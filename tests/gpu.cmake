@@ -33,3 +33,18 @@ if(NOT SEGARENA_HAVE_CUDA AND NOT SEGARENA_SANITIZE)
     COMMAND sh -c "echo 'SKIP: the GPU engine is not built (no nvcc found, or SEGARENA_CUDA=OFF): no gpu test can run (docs/gpu.md)'; exit 77")
   set_tests_properties(gpu.not_built PROPERTIES LABELS gpu SKIP_RETURN_CODE 77)
 endif()
+
+if(NOT SEGARENA_METRICS_ONLY)
+  # The evaluator's GPU lock (evaluator/gpu_share.c) and the engine's choice of
+  # device (metrics/device.c) agree in every state of a stand-in GPU layer: a case
+  # is scored on the GPU exactly when the lock was taken. Both sources are compiled
+  # in over the test's stand-ins, so it runs everywhere (unit).
+  add_executable(test_gpu_share ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gpu_share.c
+                                ${PROJECT_SOURCE_DIR}/evaluator/gpu_share.c ${PROJECT_SOURCE_DIR}/metrics/device.c)
+  target_include_directories(test_gpu_share PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/metrics
+                             ${PROJECT_SOURCE_DIR}/evaluator ${PROJECT_SOURCE_DIR}/submissions
+                             ${PROJECT_SOURCE_DIR}/datasets)
+  target_link_libraries(test_gpu_share PRIVATE m)
+  add_test(NAME evaluator.gpu_share COMMAND test_gpu_share)
+  set_tests_properties(evaluator.gpu_share PROPERTIES LABELS unit TIMEOUT 60)
+endif()

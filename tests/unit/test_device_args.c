@@ -100,11 +100,30 @@ static void auto_size_rule(void) {
     sa_score_options_default(&so);
     sa_pair_metrics m;
     sa_error err;
+    /* in a build without CUDA the note says so, whatever the size */
+    int built = sa_gpu_built();
     CHECK(sa_score_pair(a, b, &g, &so, &m, &err) == 0 && m.gpu_used == 0);
-    CHECK(m.device_note && strstr(m.device_note, "too little work"));
+    CHECK(m.device_note && strstr(m.device_note, built ? "too little work" : "no GPU engine"));
     sa_grid small = {32, 32, 32, {1, 1, 1}};
     CHECK(sa_score_pair(a, b, &small, &so, &m, &err) == 0 && m.gpu_used == 0);
-    CHECK(m.device_note && strstr(m.device_note, "below the GPU threshold"));
+    CHECK(m.device_note && strstr(m.device_note, built ? "below the GPU threshold" : "no GPU engine"));
+    /* more raters than the GPU takes: auto keeps them on the CPU with its note, and
+     * does not start a GPU to find that out */
+    const uint8_t *many[17];
+    for (int r = 0; r < 17; r++) many[r] = a;
+    sa_multi_options mo17;
+    sa_multi_options_default(&mo17);
+    mo17.consensus_maps = 0;
+    sa_multi_result *res = malloc(sizeof *res);
+    CHECK(sa_score_multi(b, many, 16, &small, &mo17, res, &err) == 0 && res->gpu_used == 0);
+    CHECK(res->device_note && strstr(res->device_note, "more raters than the GPU path takes"));
+    sa_multi_result_free(res);
+    free(res);
+    sa_consensus_result c;
+    CHECK(sa_consensus_on_device(many, 17, &small, NULL, SA_DEVICE_AUTO, &c, &err) == 0 && c.gpu_used == 0);
+    CHECK(c.device_note && strstr(c.device_note, "more raters than the GPU path takes"));
+    sa_consensus_free(&c);
+    CHECK(!sa_gpu_started());
     free(a), free(b);
 }
 
