@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "json_writer.h"
 #include "read_images.h"
+#include "tmp_cleanup.h"
 
 static const char help_text[] =
     "usage: segarena consensus R1 R2 [R3 ...] -o CONSENSUS [options]\n"
@@ -194,6 +195,9 @@ static void print_estimates(const consensus_cli *c, const sa_consensus_result *r
 }
 
 int cmd_consensus(int argc, char **argv) {
+    /* before any thread: an interrupted run removes the private folders of
+     * ITK's NIfTI reads (tmp_cleanup.h), as segarena score does */
+    sa_tmp_cleanup_on_signals(NULL);
     consensus_cli c;
     int rc = parse(argc, argv, &c);
     if (rc != EXIT_OK) return rc;

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "progress.h"
 #include "score_case.h"
 #include "score_output.h"
+#include "tmp_cleanup.h"
 
 static const char help_text[] =
     "usage: segarena score REF PRED [options]\n"
@@ -132,6 +132,10 @@ static const char help_text[] =
     "             (empty_reference or empty_prediction). A ratio with a zero\n"
     "             denominator is undefined with a reason. Undefined values print as\n"
     "             n/a (reason); in JSON they are null with \"<name>_reason\".\n"
+    "\n"
+    "interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the temporary files of the run\n"
+    "(-o's, the private segarena-itk-XXXXXX folders of ITK's NIfTI reads in $TMPDIR)\n"
+    "are removed, then it dies of the signal (docs/image-io.md).\n"
     "\n"
     "exit status: 0 all scored; 2 bad usage or bad input (one line per problem on\n"
     "stderr naming the file); 1 internal error.\n";
@@ -462,42 +466,6 @@ typedef struct results_file {
     FILE *f;
 } results_file;
 
-/* The temporary file's name for the signal handler below: an interrupted run
- * (Ctrl-C, a kill) removes it, then dies of the signal as it would have. */
-static char interrupted_tmp[PATH_MAX + 32];
-
-static void remove_tmp_and_die(int sig) {
-    if (interrupted_tmp[0]) unlink(interrupted_tmp); /* async-signal-safe */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static const int interrupting_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-#define N_INTERRUPTING (sizeof interrupting_signals / sizeof interrupting_signals[0])
-
-/* Held from before the temporary file exists until its handler is in place: a
- * signal in between waits, then finds the handler (no file left behind). */
-static void block_interrupting_signals(sigset_t *old) {
-    sigset_t set;
-    sigemptyset(&set);
-    for (size_t i = 0; i < N_INTERRUPTING; i++) sigaddset(&set, interrupting_signals[i]);
-    sigprocmask(SIG_BLOCK, &set, old); /* no thread runs yet */
-}
-
-static void remove_tmp_on_signals(const char *tmp) {
-    snprintf(interrupted_tmp, sizeof interrupted_tmp, "%s", tmp);
-    const int *sigs = interrupting_signals;
-    for (size_t i = 0; i < N_INTERRUPTING; i++) {
-        struct sigaction sa, old;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = remove_tmp_and_die;
-        sigemptyset(&sa.sa_mask);
-        /* a signal the caller ignores (a background job's SIGINT) stays ignored */
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-            sigaction(sigs[i], &sa, NULL);
-    }
-}
-
 /* 0, or -1 with one line naming the path printed (exit status 2). */
 static int results_file_open(const char *path, results_file *out) {
     out->f = NULL;
@@ -521,12 +489,10 @@ static int results_file_open(const char *path, results_file *out) {
         return -1;
     }
     snprintf(out->tmp, sizeof out->tmp, "%s.tmp-XXXXXX", path);
-    sigset_t old_mask;
-    block_interrupting_signals(&old_mask);
-    int fd = mkstemp(out->tmp);
+    /* noted for removal on a signal as it is made (cmd_score) */
+    int fd = sa_tmp_mkstemp(out->tmp);
     if (fd < 0) {
         int e = errno;
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         const char *slash = strrchr(path, '/');
         char folder[PATH_MAX];
         snprintf(folder, sizeof folder, "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1,
@@ -548,20 +514,20 @@ static int results_file_open(const char *path, results_file *out) {
         fprintf(stderr, "segarena score: %s: cannot write: %s\n", path, strerror(errno));
         close(fd);
         unlink(out->tmp);
+        sa_tmp_forget(out->tmp);
         out->tmp[0] = '\0';
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         return -1;
     }
-    remove_tmp_on_signals(out->tmp);
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     return 0;
 }
 
 /* Removes the temporary file (every way out that does not commit it). */
 static void results_file_discard(results_file *r) {
     if (r->f) fclose(r->f);
-    if (r->tmp[0]) unlink(r->tmp);
-    interrupted_tmp[0] = '\0'; /* after the unlink: a signal before it still removes it */
+    if (r->tmp[0]) {
+        unlink(r->tmp);
+        sa_tmp_forget(r->tmp); /* after the unlink: a signal before it still removes it */
+    }
     r->f = NULL;
     r->tmp[0] = '\0';
 }
@@ -584,7 +550,7 @@ static int write_results_file(const score_cli *c, results_file *r, const case_re
         return -1;
     }
     /* after the rename: a signal in between unlinks a name that is gone */
-    interrupted_tmp[0] = '\0';
+    sa_tmp_forget(r->tmp);
     r->tmp[0] = '\0';
     return 0;
 }
@@ -721,6 +687,12 @@ static int score_folders(const score_cli *c) {
 }
 
 int cmd_score(int argc, char **argv) {
+    /* before any thread (the GPU check of the options may start CUDA's): an
+     * interrupted run (Ctrl-C, a kill) removes the -o file's temporary file and
+     * the private folders of ITK's NIfTI reads, then dies of the signal as it
+     * would have. Without it (no thread could be started) a run still scores;
+     * only an interruption may leave them. */
+    sa_tmp_cleanup_on_signals(NULL);
     score_cli c;
     int rc = parse_args(argc, argv, &c);
     if (rc != EXIT_OK) return rc;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "image_internal.h"
+#include "tmp_cleanup.h"
 
 void sa_image_free(sa_image *img) {
     if (!img) return;
@@ -187,13 +188,13 @@ static int itk_read_nifti_alone(const char *path, read_context *ctx, sa_image *o
         snprintf(dir, cap, "%s/segarena-itk-XXXXXX", tmp);
         /* a folder or link that cannot be made is this host's fault (a full or
          * unwritable $TMPDIR), not the file's: SA_IMAGE_READ_NOT_RUN */
-        if (!mkdtemp(dir)) {
+        if (!sa_tmp_mkdtemp(dir)) {
             sa_error_set(err, "%s: cannot create a private folder in %s for the ITK reader: %s",
                          path, tmp, strerror(errno));
             rc = SA_IMAGE_READ_NOT_RUN;
         } else {
             snprintf(link, cap, "%s/image%s", dir, suffix);
-            if (symlink(target, link) != 0) {
+            if (sa_tmp_symlink(target, link) != 0) {
                 sa_error_set(err, "%s: cannot link it into %s for the ITK reader: %s", path, dir,
                              strerror(errno));
                 rc = SA_IMAGE_READ_NOT_RUN;
@@ -202,8 +203,10 @@ static int itk_read_nifti_alone(const char *path, read_context *ctx, sa_image *o
                 rc = sa_itk_read_file(link, header_check, ctx, out, &inner);
                 if (rc != 0 && err) replace_all(inner.msg, link, path, err->msg, sizeof err->msg);
                 unlink(link);
+                sa_tmp_forget(link);
             }
             rmdir(dir);
+            sa_tmp_forget(dir);
         }
     }
     free(dir);

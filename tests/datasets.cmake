@@ -21,6 +21,13 @@ target_link_libraries(test_dataset_tmp PRIVATE sa_datasets)
 add_test(NAME datasets.import_tmp COMMAND test_dataset_tmp)
 set_tests_properties(datasets.import_tmp PROPERTIES LABELS unit TIMEOUT 60)
 
+# The temporary paths an interrupted command removes (datasets/tmp_cleanup.c).
+add_executable(test_tmp_cleanup ${SEGARENA_TESTS_DIR}/unit/test_tmp_cleanup.c)
+target_include_directories(test_tmp_cleanup PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_tmp_cleanup PRIVATE sa_datasets Threads::Threads)
+add_test(NAME datasets.tmp_cleanup COMMAND test_tmp_cleanup)
+set_tests_properties(datasets.tmp_cleanup PROPERTIES LABELS unit TIMEOUT 60)
+
 add_test(NAME datasets.nifti_fixtures
   COMMAND ${SEGARENA_SYSTEM_PYTHON} ${SEGARENA_TESTS_DIR}/fixtures/make_nifti_fixtures.py
           ${SEGARENA_DATASETS_FIXTURES}/nifti)

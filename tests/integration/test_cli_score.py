@@ -482,4 +482,29 @@ for i in range(600):
     shutil.rmtree(out_dir)
 check(left_behind == 0, f"SIGTERM as the temporary file appears: left behind {left_behind} times in 600")
 
+# an interrupted score leaves no private folder of an ITK NIfTI read: ITK reads a
+# link to the file in a segarena-itk-XXXXXX folder made in $TMPDIR (image.c), and a
+# SIGINT or SIGTERM while it exists left it there. The signal is sent as the folder
+# appears (a busy watch), the read of a 320^3 speckle pair lasting long after.
+itk_dir = os.path.join(WORK, "itk_interrupt")
+os.makedirs(itk_dir)
+for name in ("ref", "pred"):
+    nib.save(nib.Nifti1Image((rng.random((320, 320, 320)) < 0.5).astype(np.uint8), np.eye(4)),
+             os.path.join(itk_dir, f"{name}.nii.gz"))
+for sig in (signal.SIGINT, signal.SIGTERM):
+    tmpdir = os.path.join(WORK, f"itk_tmp-{sig.name}")
+    os.makedirs(tmpdir)
+    p = subprocess.Popen([SEGARENA, "score", os.path.join(itk_dir, "ref.nii.gz"),
+                          os.path.join(itk_dir, "pred.nii.gz"), "--reader", "itk"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, restore_signals=True,
+                         env=dict(os.environ, TMPDIR=tmpdir))
+    while p.poll() is None and not os.listdir(tmpdir):
+        pass
+    seen = os.listdir(tmpdir)
+    p.send_signal(sig)
+    rc = p.wait(timeout=60)
+    left = os.listdir(tmpdir)
+    check(seen and seen[0].startswith("segarena-itk-") and rc == -sig and left == [],
+          f"{sig.name} during an ITK read: dies of it (rc {rc}), its folder {seen} removed ({left})")
+
 finish("test_cli_score")
