@@ -18,6 +18,10 @@ static const char help_text[] =
     "derivatives/raterK/ masks, derivatives/truth/ true masks), the same bytes for\n"
     "the same options on every machine. DIR must not exist or be an empty folder;\n"
     "the set is written into a temporary sibling folder and renamed into place.\n"
+    "DIR is checked before anything is generated: a file, a symbolic link (dangling\n"
+    "or not: give the folder itself), a folder that is not empty, a folder above it\n"
+    "that is a file or cannot be made or written in are refused at once, one line,\n"
+    "exit status 2.\n"
     "\n"
     "  ms:  brain MR phantoms (FLAIR, T1w, T2w, PDw, ce-gadolinium T1w; int16),\n"
     "       5-60 lesions per case, 7 simulated raters (rater7 conservative)\n"
@@ -34,8 +38,8 @@ static const char help_text[] =
     "  --threads N        cases generated in parallel (default: all cores); the output\n"
     "                     does not depend on it\n"
     "\n"
-    "exit status: 0 written; 2 bad usage or DIR not empty; 1 internal error (cannot\n"
-    "write, out of memory).\n";
+    "exit status: 0 written; 2 bad usage or a DIR that cannot be used (above); 1\n"
+    "internal error (a full disk or I/O error, out of memory).\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fputs("segarena dataset make-demo: ", stderr);
@@ -150,9 +154,11 @@ int cmd_dataset_make_demo(int argc, char **argv) {
     opt.ct = ct;
     opt.threads = threads;
     sa_error err = {{0}};
-    if (sa_phantom_write_dataset(out, &opt, &err) != 0) {
+    int rc = sa_phantom_write_dataset(out, &opt, &err);
+    if (rc != 0) {
         fprintf(stderr, "segarena dataset make-demo: %s\n", err.msg);
-        return strstr(err.msg, "not an empty folder") ? EXIT_BAD_INPUT : EXIT_INTERNAL;
+        /* DIR unusable, found before any case was made: bad usage */
+        return rc == SA_PHANTOM_BAD_OUT ? EXIT_BAD_INPUT : EXIT_INTERNAL;
     }
     printf("wrote %d %s case%s to %s (seed %llu)\n", cases, pet ? "PET" : "MS", cases == 1 ? "" : "s",
            out, seed);

@@ -197,31 +197,103 @@ static int write_top_level(const char *root, const sa_phantom_options *opt, sa_e
     return 0;
 }
 
-static int folder_state(const char *dir) { /* 0 missing, 1 empty folder, 2 other */
+/* A failure of the host (full disk, I/O error, no memory), not of the path given. */
+static int host_fault(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EIO || e == ENOMEM || e == EMFILE || e == ENFILE;
+}
+
+/* mkdir -p of the folder that will hold DIR: a part that is no folder or cannot
+ * be made is DIR's fault (SA_PHANTOM_BAD_OUT), a full disk the host's (-1). */
+static int make_parent(const char *dir, const char *parent, sa_error *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", parent);
+    size_t len = strlen(buf);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        struct stat st;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            sa_error_set(err, "%s: cannot create its folder %s: %s", dir, buf, strerror(e));
+            return host_fault(e) ? -1 : SA_PHANTOM_BAD_OUT;
+        }
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            sa_error_set(err, "%s: %s is not a folder", dir, buf);
+            return SA_PHANTOM_BAD_OUT;
+        }
+        buf[i] = c;
+    }
+    return 0;
+}
+
+/* What DIR is now; 0 when the set can be renamed onto it (missing, or an empty
+ * folder), else SA_PHANTOM_BAD_OUT with one line. A symbolic link is refused,
+ * dangling or not: the rename would replace the link, not fill what it names. */
+static int check_out(const char *dir, const char *target, sa_error *err) {
     struct stat st;
-    if (stat(dir, &st) != 0) return 0;
-    if (!S_ISDIR(st.st_mode)) return 2;
-    DIR *d = opendir(dir);
-    if (!d) return 2;
+    if (lstat(target, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR) return 0; /* make_parent names what is missing */
+        sa_error_set(err, "%s: %s", dir, strerror(e));
+        return host_fault(e) ? -1 : SA_PHANTOM_BAD_OUT;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        char to[4096];
+        ssize_t n = readlink(target, to, sizeof to - 1);
+        to[n > 0 ? n : 0] = '\0';
+        struct stat tst;
+        if (stat(target, &tst) != 0)
+            sa_error_set(err, "%s: is a dangling symbolic link (to %s); --out takes a folder to create "
+                         "or an empty folder, not a link", dir, to);
+        else
+            sa_error_set(err, "%s: is a symbolic link (to %s); --out takes a folder to create or an "
+                         "empty folder, not a link (give %s itself)", dir, to, to);
+        return SA_PHANTOM_BAD_OUT;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sa_error_set(err, "%s: exists and is %s, not a folder", dir,
+                     S_ISREG(st.st_mode) ? "a file" : "something else");
+        return SA_PHANTOM_BAD_OUT;
+    }
+    DIR *d = opendir(target);
+    if (!d) {
+        int e = errno;
+        sa_error_set(err, "%s: cannot list the folder: %s", dir, strerror(e));
+        return host_fault(e) ? -1 : SA_PHANTOM_BAD_OUT;
+    }
     struct dirent *e;
     int empty = 1;
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
     closedir(d);
-    return empty ? 1 : 2;
+    if (!empty) {
+        sa_error_set(err, "%s: exists and is not an empty folder", dir);
+        return SA_PHANTOM_BAD_OUT;
+    }
+    return 0;
 }
 
 int sa_phantom_write_dataset(const char *dir, const sa_phantom_options *opt, sa_error *err) {
-    if (!dir || !*dir) return sa_error_set(err, "(empty path): no output folder given");
+    if (!dir || !*dir) {
+        sa_error_set(err, "(empty path): no output folder given");
+        return SA_PHANTOM_BAD_OUT;
+    }
     if (!opt || opt->cases < 1 || opt->cases > 99)
         return sa_error_set(err, "%s: the number of cases must be 1 to 99", dir);
-    if (folder_state(dir) == 2) return sa_error_set(err, "%s: exists and is not an empty folder", dir);
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/') len--;
-    if (len > 3800) return sa_error_set(err, "%s: path too long", dir);
+    if (len > 3800) {
+        sa_error_set(err, "%s: path too long", dir);
+        return SA_PHANTOM_BAD_OUT;
+    }
     char target[4096], tmp[4200];
     memcpy(target, dir, len);
     target[len] = '\0';
+    /* every check of DIR before any case is generated (DIR itself with the
+     * trailing slashes dropped: "link/" would follow the link) */
+    int rc = check_out(dir, target, err);
+    if (rc != 0) return rc;
     const char *slash = strrchr(target, '/');
     if (slash)
         FMT(tmp, "%.*s/.%s.tmp-XXXXXX", (int)(slash - target), target, slash + 1);
@@ -230,12 +302,19 @@ int sa_phantom_write_dataset(const char *dir, const sa_phantom_options *opt, sa_
     if (slash && slash != target) {
         char parent[4096];
         snprintf(parent, sizeof parent, "%.*s", (int)(slash - target), target);
-        if (mkdir_p(parent, err)) return -1;
+        if ((rc = make_parent(dir, parent, err)) != 0) return rc;
     }
-    if (!mkdtemp(tmp)) return sa_error_set(err, "%s: cannot create a temporary folder next to it: %s", dir, strerror(errno));
+    if (!mkdtemp(tmp)) {
+        int e = errno;
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%.*s", slash ? (slash == target ? 1 : (int)(slash - target)) : 1,
+                 slash ? target : ".");
+        sa_error_set(err, "%s: cannot create a folder in %s: %s", dir, parent, strerror(e));
+        return host_fault(e) ? -1 : SA_PHANTOM_BAD_OUT;
+    }
     chmod(tmp, 0755);
     sa_error e = {{0}};
-    int rc = write_top_level(tmp, opt, &e);
+    rc = write_top_level(tmp, opt, &e);
     if (rc == 0) {
         job j;
         memset(&j, 0, sizeof j);

@@ -370,7 +370,12 @@ void sa_phantom_case_free(sa_phantom_case *c);
 /* Writes the whole set in the BIDS layout of docs/phantoms.md into `dir`, which
  * must not exist or be an empty folder: everything goes into a temporary sibling
  * folder first and is renamed into place at the end (removed on failure).
- * Returns 0 or -1 with "<dir>: <problem>". */
+ * Returns 0, or -1 with "<dir>: <problem>", or SA_PHANTOM_BAD_OUT with it when
+ * `dir` cannot be used, found before any case is generated: '', a file, a
+ * symbolic link (dangling or not), a folder that is not empty or cannot be
+ * listed, a folder above it that is no folder or cannot be made or written in.
+ * (A full disk or an I/O error there is -1, the host's fault.) */
+#define SA_PHANTOM_BAD_OUT (-2)
 int sa_phantom_write_dataset(const char *dir, const sa_phantom_options *opt, sa_error *err);
 
 #ifdef __cplusplus

@@ -9,6 +9,12 @@ add_test(NAME cli.raters
           $<TARGET_FILE:segarena> ${CMAKE_CURRENT_BINARY_DIR}/cli_raters_work)
 set_tests_properties(cli.raters PROPERTIES LABELS integration SKIP_RETURN_CODE 77)
 
+# `dataset make-demo --out DIR` with a DIR it cannot use: one line, exit 2, before any case.
+add_test(NAME cli.make_demo
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_make_demo.py
+          $<TARGET_FILE:segarena> ${CMAKE_CURRENT_BINARY_DIR}/cli_make_demo_work)
+set_tests_properties(cli.make_demo PROPERTIES LABELS integration TIMEOUT 120)
+
 # `segarena try` with real podman; serial with the sandbox test (whose sweep
 # removes every SegArena container on the host).
 add_test(NAME cli.try
