@@ -4,6 +4,7 @@
  * summary. Option parsing, case matching and the worker threads live here; the
  * reading and scoring of one case is score_case.c, the output score_output.c.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -64,6 +65,9 @@ static const char help_text[] =
     "                  (.json: JSON, anything else: CSV), atomically (a temporary\n"
     "                  FILE.tmp-XXXXXX beside it, renamed over it at the end,\n"
     "                  removed when the run fails or is interrupted),\n"
+    "                  through a symbolic link as '>' writes: the file the link\n"
+    "                  names is replaced, the link kept (a dangling link is\n"
+    "                  refused; so is FILE a device or a pipe),\n"
     "                  made before any case is scored: a FILE that cannot be\n"
     "                  written (no such folder, a folder, '') is bad input, exit 2\n"
     "  --reader R      auto (default), itk or native: how NIfTI files are read\n"
@@ -463,6 +467,7 @@ static void write_folder_json(FILE *out, const score_cli *c, const case_result *
  * over it once the results are in. */
 typedef struct results_file {
     char tmp[PATH_MAX + 32];
+    char dest[PATH_MAX]; /* -o's path, or the file its symbolic link names */
     FILE *f;
 } results_file;
 
@@ -484,10 +489,41 @@ static int results_file_open(const char *path, results_file *out) {
         fprintf(stderr, "segarena score: %s: is a folder; -o takes a file name\n", path);
         return -1;
     }
-    if (len + 16 > sizeof out->tmp) {
+    if (len + 16 > sizeof out->tmp || len >= sizeof out->dest) {
         fprintf(stderr, "segarena score: %s: path too long\n", path);
         return -1;
     }
+    /* -o through a symbolic link writes the file the link names, as '>' does:
+     * the temporary file is made beside that file and renamed over it (renamed
+     * over the link, it replaced the link). A dangling link is refused: the
+     * file it names may be a mistake (as GNU cp refuses to write through one). */
+    snprintf(out->dest, sizeof out->dest, "%s", path);
+    int is_link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* the rename would replace it */
+        fprintf(stderr, "segarena score: %s: is not a regular file (a device, a pipe, ...); -o writes a file\n",
+                path);
+        return -1;
+    }
+    if (is_link) {
+        char to[PATH_MAX];
+        ssize_t n = readlink(path, to, sizeof to - 1);
+        to[n > 0 ? n : 0] = '\0';
+        if (stat(path, &st) != 0 || !realpath(path, out->dest)) {
+            int e = errno;
+            if (e == ENOENT)
+                fprintf(stderr, "segarena score: %s: is a dangling symbolic link (to %s); -o writes through "
+                        "a link only to an existing file\n", path, to);
+            else
+                fprintf(stderr, "segarena score: %s: cannot follow the symbolic link (to %s): %s\n", path, to,
+                        strerror(e));
+            return -1;
+        }
+        if (strlen(out->dest) + 16 > sizeof out->tmp) {
+            fprintf(stderr, "segarena score: %s: path too long\n", out->dest);
+            return -1;
+        }
+    }
+    path = out->dest; /* the temporary file goes beside the file written */
     snprintf(out->tmp, sizeof out->tmp, "%s.tmp-XXXXXX", path);
     /* noted for removal on a signal as it is made (cmd_score) */
     int fd = sa_tmp_mkstemp(out->tmp);
@@ -544,7 +580,7 @@ static int write_results_file(const score_cli *c, results_file *r, const case_re
     int bad = ferror(r->f);
     bad |= fclose(r->f) != 0;
     r->f = NULL;
-    if (bad || rename(r->tmp, c->output) != 0) {
+    if (bad || rename(r->tmp, r->dest) != 0) {
         fprintf(stderr, "segarena score: %s: cannot write: %s\n", c->output, strerror(errno));
         results_file_discard(r);
         return -1;
@@ -679,7 +715,7 @@ static int score_folders_into(const score_cli *c, results_file *results) {
 }
 
 static int score_folders(const score_cli *c) {
-    results_file results = {{0}, NULL};
+    results_file results = {{0}, {0}, NULL};
     if (c->output && results_file_open(c->output, &results)) return EXIT_BAD_INPUT;
     int status = score_folders_into(c, c->output ? &results : NULL);
     results_file_discard(&results); /* a no-op once renamed into place */

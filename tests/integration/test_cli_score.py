@@ -242,6 +242,39 @@ for target, needle in ((os.path.join(WORK, "no_such_folder", "r.csv"), "does not
           f"-o {target!r}: rc {rc}, stdout {out[:60]!r}, stderr {lines}")
 check(not [f for f in os.listdir(WORK) if ".tmp" in f] and os.listdir(os.path.join(WORK, "a_folder")) == [],
       "a refused -o leaves no temporary file")
+# -o through a symbolic link writes the file the link names, as '>' does, and keeps
+# the link (the rename put a regular file in the link's place); a dangling link, a
+# device are refused in one line, nothing written
+links = os.path.join(WORK, "links")
+os.makedirs(os.path.join(links, "real"))
+real = os.path.join(links, "real", "results.csv")
+open(real, "w").write("old\n")
+os.symlink(os.path.join("real", "results.csv"), os.path.join(links, "rel.csv"))  # relative to the link
+os.symlink(os.path.join(links, "rel.csv"), os.path.join(links, "chain.csv"))  # a link to a link
+for name in ("rel.csv", "chain.csv"):
+    link = os.path.join(links, name)
+    open(real, "w").write("old\n")
+    rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", link)
+    rows = list(csv.DictReader(open(real)))
+    check(rc == 0 and os.path.islink(link) and len(rows) == 3 and rows[0]["case"] == "case0"
+          and sorted(os.listdir(links)) == ["chain.csv", "real", "rel.csv"]
+          and os.listdir(os.path.join(links, "real")) == ["results.csv"],
+          f"-o {name} (a symlink): the file it names written, the link kept: rc {rc} {err!r} "
+          f"{sorted(os.listdir(links))} {os.listdir(os.path.join(links, 'real'))}")
+dangling = os.path.join(links, "dangling.csv")
+os.symlink(os.path.join(links, "real", "missing.csv"), dangling)
+fifo = os.path.join(links, "fifo")  # never /dev/null: a regression would replace it (run as root)
+os.mkfifo(fifo)
+for target, needle in ((dangling, "dangling symbolic link"), (fifo, "not a regular file")):
+    rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", target)
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(rc == 2 and out == "" and len(lines) == 1 and needle in lines[0] and target in lines[0],
+          f"-o {target}: refused in one line: rc {rc} {lines}")
+import stat  # noqa: E402
+check(os.path.islink(dangling) and os.listdir(os.path.join(links, "real")) == ["results.csv"]
+      and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+      and sorted(os.listdir(links)) == ["chain.csv", "dangling.csv", "fifo", "real", "rel.csv"],
+      f"a refused -o: the link and the pipe kept, nothing made ({sorted(os.listdir(links))})")
 
 # folder mode with --label all: a label missing from a case is a both-empty block there
 ld, lp = os.path.join(WORK, "lrefs"), os.path.join(WORK, "lpreds")
