@@ -8,7 +8,6 @@
  * the whole job: container (or the parent's output), scoring and storing.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -309,23 +308,6 @@ static const char *file_ext(const char *path) {
     return dot ? dot : "";
 }
 
-/* Removes the attempt folders under parent (runs/<run>/<case>) but keep's (-1:
- * all of them). */
-static void remove_attempt_folders(const char *parent, long long keep) {
-    DIR *d = opendir(parent);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long long attempt = strtoll(e->d_name, &end, 10);
-        if (end == e->d_name || *end || attempt == keep) continue;
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
-        sa_remove_tree(path);
-    }
-    closedir(d);
-}
-
 /* Once this attempt's result is stored (the only one of the case that ever will
  * be), the folders other attempts left under runs/<run>/<case>/ go (a worker that
  * lost its lease checks it before writing there, and removes its own folder). */
@@ -335,7 +317,7 @@ static void remove_other_attempt_folders(const job_context *c) {
     char *slash = strrchr(parent, '/');
     if (!slash) return;
     *slash = '\0';
-    remove_attempt_folders(parent, (long long)c->job->attempts);
+    sa_attempt_folders_remove(parent, (long long)c->job->attempts);
 }
 
 static int complete_and_report(job_context *c, sa_case_result_row *row, double started,
@@ -588,7 +570,7 @@ int sa_job_store_platform_failure(sa_worker_shared *w, sa_store *st, const sa_jo
     char parent[4300];
     snprintf(parent, sizeof parent, "%s/runs/%lld/%s", w->opt->data_dir, (long long)job->run_id,
              job->case_id);
-    remove_attempt_folders(parent, -1);
+    sa_attempt_folders_remove(parent, -1);
     sa_worker_event ev = {.kind = SA_WORKER_CASE_DONE, .run_id = job->run_id,
                           .case_id = job->case_id, .error_class = row.error_class};
     sa_worker_emit(w, &ev);

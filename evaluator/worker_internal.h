@@ -46,6 +46,16 @@ void sa_worker_run_token(const sa_worker_shared *w, int64_t run_id, int attempt,
 int sa_worker_remove_earlier_attempts(const sa_worker_shared *w, int64_t run_id,
                                       const char *case_id, int attempt, sa_error *err);
 
+/* Removes the attempt folders (numeric names) under parent, runs/<run>/<case>,
+ * but keep's (-1: all of them); attempt_folders.c. */
+void sa_attempt_folders_remove(const char *parent, long long keep);
+/* The worker's sweep of runs/: in every runs/<run>/<case>/ whose case result is
+ * committed, the attempt folders that result does not keep (a worker killed
+ * between the commit and its own removal of them left them). Cases without a
+ * committed result (queued, running, in anyone's hands) are not touched. 0, or
+ * -1 when runs/ cannot be listed. */
+int sa_attempt_folders_sweep(const char *data_dir, sa_store *st, sa_error *err);
+
 /* A failing platform (disk full, unreadable dataset file) gives a job back this
  * many times in all; then the case is stored as failed with an engine_error. */
 #define SA_PLATFORM_ERROR_ATTEMPTS 5

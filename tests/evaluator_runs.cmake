@@ -47,3 +47,13 @@ add_test(NAME evaluator.worker_host_faults
           $<TARGET_FILE:segarena> $<TARGET_FILE:sa_fault_fs> ${PROJECT_SOURCE_DIR}/examples
           ${CMAKE_CURRENT_BINARY_DIR}/worker_host_faults_work)
 set_tests_properties(evaluator.worker_host_faults PROPERTIES LABELS integration TIMEOUT 240)
+
+# The worker's sweep of runs/ (evaluator/attempt_folders.c): attempt folders that a
+# worker killed between a result's commit and their removal left are removed at
+# start-up; kept attempts, cases not committed and unknown runs stay. A store
+# filled by hand, a stand-in podman that lists nothing.
+add_executable(test_attempt_sweep ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_attempt_sweep.c)
+target_include_directories(test_attempt_sweep PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_attempt_sweep PRIVATE sa_evaluator)
+add_test(NAME evaluator.attempt_sweep COMMAND test_attempt_sweep)
+set_tests_properties(evaluator.attempt_sweep PROPERTIES LABELS unit TIMEOUT 60)
