@@ -3,7 +3,9 @@
  * with an upload, on the challenger's own machine: the same intake checks, the
  * image loaded under a SegArena name, one case run with the platform's sandbox
  * flags and limits, the outcome classified and printed as the platform would
- * record it. The loaded image is removed afterwards.
+ * record it. The loaded image is removed afterwards; what killed tries of this
+ * user left in the engine (their names' lock files held by no process) is
+ * removed first (try_names.c).
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <dirent.h>
@@ -264,7 +266,9 @@ int cmd_try(int argc, char **argv) {
 
     int status = EXIT_BAD_INPUT;
     sa_image_info info;
-    char tar[4096], name[256], id[64];
+    char tar[4096], name[256], id[64], lock_dir[4096] = "";
+    sa_try_name try_name = {.lock_fd = -1};
+    int image_lock = -1, name_gone = 1;
     sa_run_result result;
     memset(&result, 0, sizeof result);
     sa_intake_limits ilim;
@@ -275,12 +279,41 @@ int cmd_try(int argc, char **argv) {
     }
     printf("intake      ready: %s, %s/%s, user %s (uid %ld, gid %ld), %s\n", info.format, info.os, info.arch,
            info.user, info.uid, info.gid, info.config_digest);
-    snprintf(id, sizeof id, "try-%ld-%ld", (long)getpid(), (long)time(NULL));
-    if (sa_intake_image_name(id, name, sizeof name, &err)) {
-        fprintf(stderr, "segarena try: %s\n", err.msg);
-        goto done;
+    /* the image's name and its load's temporary name are held by lock files of
+     * this user, so that the next try removes them if this one is killed; this
+     * one first removes those of killed tries */
+    if (sa_try_lock_dir(lock_dir, sizeof lock_dir, &err)) {
+        fprintf(stderr, "segarena try: note: %s: a killed try's image would be left\n", err.msg);
+        lock_dir[0] = '\0';
+        snprintf(id, sizeof id, "try-%ld-%ld", (long)getpid(), (long)time(NULL));
+        if (sa_intake_image_name(id, name, sizeof name, &err)) {
+            fprintf(stderr, "segarena try: %s\n", err.msg);
+            goto done;
+        }
+    } else {
+        sa_error ignored;
+        sa_try_sweep(engine, lock_dir, &ignored); /* best effort */
+        if (sa_try_name_take(lock_dir, scratch, &try_name, &err)) {
+            fprintf(stderr, "segarena try: %s\n", err.msg);
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+        snprintf(name, sizeof name, "%s", try_name.name);
+        /* the image's lock while loading: a sweep never removes a dead try's name
+         * of the image this one is loading */
+        const char *hex = strchr(info.config_digest, ':');
+        snprintf(id, sizeof id, "%.32s", hex ? hex + 1 : info.config_digest);
+        image_lock = sa_intake_image_lock(lock_dir, id, 1, &err);
+        if (image_lock < 0) {
+            fprintf(stderr, "segarena try: %s\n", err.msg);
+            status = EXIT_INTERNAL;
+            goto done;
+        }
     }
-    int load = sa_intake_load_into(engine, tar, &info, name, NULL, &err);
+    sa_intake_owner owner = {.lock_dir = lock_dir, .tag = "try"};
+    int load = sa_intake_load_into(engine, tar, &info, name, lock_dir[0] ? &owner : NULL, &err);
+    if (image_lock >= 0) close(image_lock);
+    image_lock = -1;
     if (load == SA_INTAKE_LOAD_ENGINE_FAILED) {
         fprintf(stderr, "segarena try: the engine failed, not the image: %s\n", err.msg);
         status = EXIT_INTERNAL;
@@ -292,7 +325,9 @@ int cmd_try(int argc, char **argv) {
     }
     char run_user[32];
     sa_image_run_user(&info, run_user, sizeof run_user); /* as the platform: numeric uid:gid */
-    sa_run_request req = {.engine = engine, .image = name, .run_id = "try", .case_id = "case",
+    /* a container name of this try's own (tries at once must not share one) */
+    sa_run_request req = {.engine = engine, .image = name,
+                          .run_id = lock_dir[0] ? try_name.run_id : id, .case_id = "case",
                           .inputs = inputs, .n_inputs = n_inputs, .scratch_dir = scratch,
                           .user = run_user};
     if (sa_run_case(&req, &lim, &result, &err)) {
@@ -313,9 +348,13 @@ int cmd_try(int argc, char **argv) {
         if (result.output_path && keep_output && keep_mask(result.output_path, keep_output))
             status = EXIT_INTERNAL;
     }
-    if (!keep_image && sa_engine_remove_image(engine, name, &err))
+    if (!keep_image && sa_engine_remove_image(engine, name, &err)) {
         fprintf(stderr, "segarena try: %s\n", err.msg);
+        name_gone = 0; /* left for the next try's sweep */
+    }
 done:
+    if (image_lock >= 0) close(image_lock);
+    sa_try_name_release(&try_name, name_gone);
     sa_run_result_free(&result);
     remove_tree(scratch);
     return status;

@@ -171,6 +171,42 @@ int sa_intake_load_into(sa_engine_kind engine, const char *tar_path, const sa_im
 /* Parses "podman" or "docker"; returns 0 or -1. */
 int sa_engine_parse(const char *name, sa_engine_kind *out, sa_error *err);
 
+/* ---- `segarena try`'s image names (try_names.c) ---- */
+
+/* One try's image name, "localhost/segarena/sub-try-<24 hex>", the run id of its
+ * container ("try-<24 hex>": container "segarena-try-<24 hex>-case", one per try,
+ * so that tries at once never share a container name) and its lock file
+ * "<lock_dir>/try-<24 hex>.lock", flock'ed (close-on-exec) while the try lives. */
+typedef struct sa_try_name {
+    char name[96];
+    char run_id[32];
+    char lock_path[4200];
+    int lock_fd;
+} sa_try_name;
+
+/* The folder of this user's try lock files, /tmp/segarena-try-<euid> (made 0700
+ * if missing; refused when it is not a folder owned by this user and writable by
+ * no one else). 0, or -1 with err. */
+int sa_try_lock_dir(char *buf, size_t size, sa_error *err);
+/* A fresh name, its lock file created and locked before the name can exist, the
+ * try's work folder scratch_dir (made by mkdtemp as "<dir>/segarena-try.XXXXXX")
+ * written in it for the sweep. 0 or -1. */
+int sa_try_name_take(const char *lock_dir, const char *scratch_dir, sa_try_name *out, sa_error *err);
+/* The try is over: name_gone 1 when its image name was removed, or is kept on
+ * purpose (--keep-image): the lock file is deleted and no sweep ever takes the
+ * name; 0 when the removal failed: the lock file stays, unheld, for a sweep. */
+void sa_try_name_release(sa_try_name *t, int name_gone);
+/* Removes what killed tries of this user left: for each lock file in lock_dir
+ * held by no process, its try's container (`rm -f`), its work folder (the case's
+ * /output tmpfs unmounted) and its image name (`<engine> image rm NAME`, never
+ * forced: an image a container still uses stays, for the next sweep; the lock
+ * file is deleted once the name is gone), under the image's lock
+ * (sa_intake_image_lock in lock_dir, not waiting), and, with podman, the temporary
+ * names of their killed loads (sa_intake_sweep_loads, tag "try"). Names of live
+ * tries, names kept with --keep-image and names without a lock file (from before
+ * the lock files) are left alone. 0, or -1 when lock_dir cannot be listed. */
+int sa_try_sweep(sa_engine_kind engine, const char *lock_dir, sa_error *err);
+
 /* Removes the containers labelled segarena=1 whose name starts with name_prefix
  * (left over from a crash of the caller's own runs), running or not: e.g.
  * "segarena-<run>-" for the run ids the caller gives sa_run_request. Never those of

@@ -21,7 +21,7 @@ add_test(NAME cli.try
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_try.py
           $<TARGET_FILE:segarena> ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sandbox_prog.c
           ${CMAKE_C_COMPILER} ${CMAKE_CURRENT_BINARY_DIR}/cli_try_work)
-set_tests_properties(cli.try PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 180)
+set_tests_properties(cli.try PROPERTIES LABELS integration SKIP_RETURN_CODE 77 RUN_SERIAL TRUE TIMEOUT 300)
 
 # The contestant baselines (examples/contestants) built into images, run with
 # `segarena try` on demo data and scored: honest baselines (Dice against the

@@ -2,7 +2,10 @@
 """End-to-end test of `segarena try` with real podman: a well-behaved image
 succeeds and its mask is kept (--keep-output creating its folder); a mask that
 cannot be kept makes the run exit 1, not 0; a failing one is classified; a root
-image is refused at intake with exit status 2; nothing is left in the engine.
+image is refused at intake with exit status 2; a try killed -9 while its
+container runs leaves its name, container and /output tmpfs until the next try
+removes them (a live try's and a --keep-image name are kept); nothing is left in
+the engine.
 First, without an engine: a --keep-output folder that cannot be made (no parent
 folder, or a file) is refused with exit status 2 before the intake.
 
@@ -14,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e_checks import check, failed_count, finish, sh  # noqa: E402
@@ -120,6 +124,66 @@ check(r.returncode == 2 and len(lines) == 1 and "root" in lines[0] and "root.tar
 
 r = sh(SEGARENA, "try", os.path.join(WORK, "missing.tar"), "--inputs", inputs)
 check(r.returncode == 2 and "missing.tar" in r.stderr, "missing archive")
+
+# A try killed (-9) while its container runs left its image name, its running
+# container and its work folder with a mounted /output tmpfs for good. Now the
+# next try removes them (its lock file under
+# /tmp/segarena-try-<euid> held by no process), but never a live try's, nor a
+# name kept with --keep-image; tries at once have containers of their own.
+lock_dir = f"/tmp/segarena-try-{os.geteuid()}"
+
+
+def try_names():
+    out = sh("podman", "images", "--format", "{{.Repository}}").stdout.split()
+    return {n for n in out if n.startswith("localhost/segarena/sub-try-")}
+
+
+def try_containers():
+    out = sh("podman", "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    return {n for n in out if n.startswith("segarena-try-")}
+
+
+hang = image("hang", "hang")
+names0, containers0 = try_names(), try_containers()
+live = subprocess.Popen([SEGARENA, "try", hang, "--inputs", inputs, "--wall-seconds", "300", "--memory-mb", "128"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 120
+while time.time() < deadline and not (try_names() - names0 and try_containers() - containers0):
+    time.sleep(0.2)
+hung_names, hung_containers = try_names() - names0, try_containers() - containers0
+check(len(hung_names) == 1 and len(hung_containers) == 1,
+      f"the hanging try has its own name and container: {hung_names} {hung_containers}")
+hung_name = next(iter(hung_names), "?")
+hung_lock = os.path.join(lock_dir, "try-" + hung_name.rsplit("-", 1)[-1] + ".lock")
+check(os.path.exists(hung_lock), f"its lock file {hung_lock}")
+# another try meanwhile: runs in its own container, keeps the live try's name and container
+r = sh(SEGARENA, "try", good, "--inputs", inputs, "--wall-seconds", "30", "--memory-mb", "128")
+check(r.returncode == 0 and "class       succeeded" in r.stdout, f"a try beside a live one: {r.returncode} {r.stdout} {r.stderr}")
+check(hung_names <= try_names() and hung_containers <= try_containers() and live.poll() is None,
+      "a live try's name and container are kept")
+# --keep-image: a name kept on purpose is never swept
+r = sh(SEGARENA, "try", good, "--inputs", inputs, "--wall-seconds", "30", "--memory-mb", "128", "--keep-image")
+kept_names = try_names() - names0 - hung_names
+check(r.returncode == 0 and len(kept_names) == 1, f"--keep-image keeps its name: {kept_names}")
+live.kill()
+live.wait()
+check(hung_names <= try_names() and hung_containers <= try_containers(), "the killed try left its name and container")
+hung_work = f"/try-{hung_name.rsplit('-', 1)[-1]}-case/output "
+with open("/proc/self/mountinfo") as f:
+    check(hung_work in f.read(), "the killed try left its /output tmpfs mounted")
+r = sh(SEGARENA, "try", good, "--inputs", inputs, "--wall-seconds", "30", "--memory-mb", "128")
+check(r.returncode == 0, f"the next try: {r.returncode} {r.stderr}")
+check(not (hung_names & try_names()) and not (hung_containers & try_containers()) and not os.path.exists(hung_lock),
+      f"the next try removed the killed one's name, container and lock file: {try_names()} {try_containers()}")
+check(kept_names <= try_names(), "the --keep-image name is still there")
+with open("/proc/self/mountinfo") as f:
+    check(hung_work not in f.read(), "the next try unmounted the killed one's /output tmpfs")
+for n in kept_names:
+    sh("podman", "rmi", n)
+for n in hung_containers:
+    sh("podman", "rm", "-f", "-v", n)
+for n in hung_names:
+    sh("podman", "rmi", n)
 
 left = sh("podman", "images", "--format", "{{.Repository}}").stdout
 check("segarena/sub-try" not in left and tag not in left, f"nothing left in the engine: {left}")
