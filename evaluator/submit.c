@@ -11,6 +11,8 @@
  * is then refused (quota or dates checked again, a store error) is removed
  * unless a submission row names it; uploads of one image hold its lock file from
  * the load to the record, so that removal never takes an image being recorded.
+ * The worker's sweep removes, the same way, the names an upload killed between
+ * its load and its record left (each data directory has its own names).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -255,6 +257,26 @@ static void forget_loaded_image(sa_store *st, sa_engine_kind engine, const char 
         sa_engine_remove_image(engine, image_name, &err);
 }
 
+void sa_submit_sweep_images(sa_store *st, const char *data_dir, sa_engine_kind engine) {
+    char **names = NULL;
+    size_t n = 0;
+    sa_error err;
+    if (sa_intake_submission_names(sa_store_instance(st), &names, &n, &err)) return;
+    char lock_dir[4300];
+    snprintf(lock_dir, sizeof lock_dir, "%s/locks", data_dir);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = names[i] + strlen(names[i]) - 32; /* listed as sub-<instance>-<32 hex> */
+        /* not waiting: an upload of the image holds it from its load to its row */
+        int fd = sa_intake_image_lock(lock_dir, id, 0, &err);
+        if (fd >= 0) {
+            forget_loaded_image(st, engine, names[i]);
+            close(fd);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
 int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out, sa_error *err) {
     memset(out, 0, sizeof *out);
     if (sodium_init() < 0) return sa_error_set(err, "libsodium could not start");
@@ -330,10 +352,14 @@ int sa_submit(sa_store *st, const sa_submit_request *req, sa_submit_outcome *out
                shown, out->image.config_digest);
         goto cleanup;
     }
-    char image_id[40], image_name[160];
+    char image_id[40], image_name[160], name_id[64];
     const char *hex = strchr(out->image.config_digest, ':');
     snprintf(image_id, sizeof image_id, "%.32s", hex ? hex + 1 : out->image.config_digest);
-    if (sa_intake_image_name(image_id, image_name, sizeof image_name, err)) {
+    /* the data directory's own name of the image ("sub-<instance>-<id>"): another
+     * data directory's submissions of the same image have theirs, so that
+     * removing this one's (a refused upload's, the sweep's) only ever untags */
+    snprintf(name_id, sizeof name_id, "%s-%s", sa_store_instance(st), image_id);
+    if (sa_intake_image_name(name_id, image_name, sizeof image_name, err)) {
         rc = -1;
         goto cleanup;
     }

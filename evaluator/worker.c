@@ -283,7 +283,9 @@ int sa_worker_remove_earlier_attempts(const sa_worker_shared *w, int64_t run_id,
  * by a kill -9. Those of jobs in progress are removed when the job is taken over.
  * Also the temporary image names ("localhost/segarena/load-<instance>-<hex>") of
  * uploads whose process was killed while loading (their lock under locks/ held by
- * no process); the loads in progress keep theirs. And under runs/, the attempt
+ * no process); the loads in progress keep theirs. The submission image names of
+ * this data directory that no row names (an upload killed between its load and
+ * its record; submit.c). And under runs/, the attempt
  * folders of cases whose result is committed that the result does not keep (a
  * worker killed between the commit and removing them; attempt_folders.c). */
 static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
@@ -296,6 +298,7 @@ static void sweep_leftovers(sa_worker_shared *w, sa_store *st) {
     snprintf(lock_dir, sizeof lock_dir, "%s/locks", w->opt->data_dir);
     sa_intake_owner loads = {.lock_dir = lock_dir, .tag = w->instance};
     sa_intake_sweep_loads(&loads, &err); /* best effort, as below: tried again next sweep */
+    sa_submit_sweep_images(st, w->opt->data_dir, w->opt->engine);
     sa_attempt_folders_sweep(w->opt->data_dir, st, &err);
     if (sa_engine_list_containers(w->opt->engine, &names, &n, &err) == 0) {
         for (size_t i = 0; i < n; i++) {

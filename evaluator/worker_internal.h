@@ -56,6 +56,14 @@ void sa_attempt_folders_remove(const char *parent, long long keep);
  * -1 when runs/ cannot be listed. */
 int sa_attempt_folders_sweep(const char *data_dir, sa_store *st, sa_error *err);
 
+/* The worker's sweep of submission images (submit.c): each name of this data
+ * directory ("localhost/segarena/sub-<instance>-<id>") that no submission row
+ * names, left by an upload killed between its load and its record (or a removal
+ * that failed), is removed from the engine (never forced: only untagged when the
+ * image has other names), under its image's lock (not waiting: an upload of it
+ * in progress keeps it). Best effort. */
+void sa_submit_sweep_images(sa_store *st, const char *data_dir, sa_engine_kind engine);
+
 /* A failing platform (disk full, unreadable dataset file) gives a job back this
  * many times in all; then the case is stored as failed with an engine_error. */
 #define SA_PLATFORM_ERROR_ATTEMPTS 5

@@ -17,6 +17,9 @@
  * holds from before its load to its row, so that podman's removal of a name
  * (which deletes the image when that was its only name, as counted before the
  * delete) never races a load of the same image in this data directory.
+ *
+ * And the listing of one data directory's submission names ("sub-<tag>-<id>"),
+ * from which the worker's sweep removes those no submission row names.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -273,4 +276,62 @@ int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err) {
     }
     free(listing);
     return 0;
+}
+
+/* ---- The names of one data directory's submissions ---- */
+
+int sa_intake_submission_names(const char *tag, char ***names, size_t *n, sa_error *err) {
+    *names = NULL;
+    *n = 0;
+    if (!tag_valid(tag)) return sa_error_set(err, "intake: tag '%.32s' is not 1 to %d of [a-z0-9]",
+                                             tag ? tag : "", TAG_MAX);
+    char prefix[64], filter[96];
+    snprintf(prefix, sizeof prefix, "localhost/segarena/sub-%s-", tag);
+    snprintf(filter, sizeof filter, "reference=%s*", prefix);
+    sa_argv ls = {0};
+    char *listing = NULL;
+    int status = -1;
+    if (sa_argv_push(&ls, "podman") || sa_argv_push(&ls, "images") || sa_argv_push(&ls, "--filter") ||
+        sa_argv_push(&ls, filter) || sa_argv_push(&ls, "--format") ||
+        sa_argv_push(&ls, "{{.Repository}}:{{.Tag}}")) {
+        sa_argv_free(&ls);
+        return sa_error_set(err, "intake: out of memory");
+    }
+    int r = sa_engine_exec(&ls, "/", 60, &listing, &status, err);
+    sa_argv_free(&ls);
+    if (r) return -1;
+    if (status != 0 || !listing) {
+        free(listing);
+        return sa_error_set(err, "intake: 'podman images' failed (status %d)", status);
+    }
+    size_t plen = strlen(prefix), cap = 0;
+    int rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(listing, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+        /* exactly "<prefix><32 lowercase hex>:latest" */
+        const char *id = line + plen;
+        if (strncmp(line, prefix, plen) || strspn(id, "0123456789abcdef") != 32 || strcmp(id + 32, ":latest"))
+            continue;
+        if (*n == cap) {
+            size_t c2 = cap ? 2 * cap : 16;
+            char **grown = realloc(*names, c2 * sizeof *grown);
+            if (!grown) {
+                rc = sa_error_set(err, "intake: out of memory");
+                break;
+            }
+            *names = grown;
+            cap = c2;
+        }
+        line[plen + 32] = '\0';
+        if (!((*names)[*n] = strdup(line))) rc = sa_error_set(err, "intake: out of memory");
+        else (*n)++;
+    }
+    free(listing);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++) free((*names)[i]);
+        free(*names);
+        *names = NULL;
+        *n = 0;
+    }
+    return rc;
 }

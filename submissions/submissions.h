@@ -87,7 +87,9 @@ int sa_intake_inspect(const char *archive_path, const sa_intake_limits *lim,
                       size_t tar_path_size, sa_error *err);
 
 /* The name SegArena loads a submission under: "localhost/segarena/sub-<id>", id made
- * of [a-z0-9_.-]. Returns 0, or -1 when id is unusable or buf too small. */
+ * of [a-z0-9_.-] (the platform's uploads: "<instance>-<32 hex of the config
+ * digest>", one name per data directory; segarena try: "try-<24 hex>"). Returns
+ * 0, or -1 when id is unusable or buf too small. */
 int sa_intake_image_name(const char *id, char *buf, size_t size, sa_error *err);
 
 /* Whose loads these are, so that the temporary name of a load that was killed can
@@ -147,6 +149,13 @@ int sa_intake_image_lock(const char *lock_dir, const char *image_id, int wait, s
  * refused as the engine's). Safe to run beside loads and other sweeps.
  * 0, or -1 when podman cannot list the images. */
 int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err);
+
+/* The submission image names of one data directory in podman's store: each
+ * "localhost/segarena/sub-<tag>-<32 hex>" (tag: the data directory's instance,
+ * sa_intake_image_name of "<tag>-<id>"), without ":latest", in a malloc'ed array
+ * (free each, then the array). Other names, legacy "sub-<32 hex>" ones included,
+ * are not listed. 0, or -1 when podman cannot list the images. */
+int sa_intake_submission_names(const char *tag, char ***names, size_t *n, sa_error *err);
 
 /* ---- Engine and sandboxed runs (engine.c, sandbox.c) ---- */
 

@@ -57,3 +57,13 @@ target_include_directories(test_attempt_sweep PRIVATE ${CMAKE_CURRENT_SOURCE_DIR
 target_link_libraries(test_attempt_sweep PRIVATE sa_evaluator)
 add_test(NAME evaluator.attempt_sweep COMMAND test_attempt_sweep)
 set_tests_properties(evaluator.attempt_sweep PROPERTIES LABELS unit TIMEOUT 60)
+
+# The worker's sweep of submission images (evaluator/submit.c): a name of this data
+# directory that no row names (an upload killed between its tag and its row) is
+# removed at start-up, never one a row names, one whose upload holds its lock, or
+# another data directory's. A stand-in podman that lists names and records removals.
+add_executable(test_image_sweep ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_image_sweep.c)
+target_include_directories(test_image_sweep PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_image_sweep PRIVATE sa_evaluator)
+add_test(NAME evaluator.image_sweep COMMAND test_image_sweep)
+set_tests_properties(evaluator.image_sweep PROPERTIES LABELS unit TIMEOUT 60)

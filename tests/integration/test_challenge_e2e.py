@@ -384,7 +384,9 @@ race_tars = [podman_image(f"race-{x}", f'FROM scratch\nCOPY prog /prog\nLABEL or
 def engine_name(archive):
     with tarfile.open(archive) as t:
         config = json.load(t.extractfile("manifest.json"))[0]["Config"]
-    return "localhost/segarena/sub-" + os.path.basename(config).split(".")[0].split(":")[-1][:32]
+    # each data directory has its own name of an image: sub-<instance>-<id>
+    inst = db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
+    return f"localhost/segarena/sub-{inst}-" + os.path.basename(config).split(".")[0].split(":")[-1][:32]
 
 
 racers = [subprocess.Popen([SEGARENA, "submit", "--phase", "demo/ms-race", "--team", "alpha", tar,
@@ -405,11 +407,26 @@ for p, tar in zip(racers, race_tars):
         check(name not in present, f"the refused racer's image {name} was removed: {present}")
         sh("podman", "rmi", "-f", name)
 
+# ---- a name of this data directory that no row names (an upload killed between
+# the tag and its row): the worker's sweep untags it; the image keeps the name a
+# row has; another data directory's name is not touched ----
+recorded = [engine_name(t) for p, t in zip(racers, race_tars) if p.returncode == 0]
+orphan = engine_name(race_tars[0]).rsplit("-", 1)[0] + "-" + "0123456789abcdef" * 2
+foreign = "localhost/segarena/sub-00000000-" + "0123456789abcdef" * 2
+for extra in (orphan, foreign):
+    sh("podman", "tag", recorded[0] if recorded else "?", extra)
+
 # ---- a submission recorded before schema 5 (no run user): its run works the
 # numeric uid:gid out again from the kept archive and runs it as that user ----
 db.execute("UPDATE submissions SET run_user = '' WHERE phase_id = (SELECT id FROM phases WHERE name = 'ms-race')")
 db.commit()
 must(seg("worker", "--until-idle", "--threads", "2", "--retry-delays", "0.2"), "worker for the ms-race run")
+listing = sh("podman", "images", "--format", "{{.Repository}}")
+present = listing.stdout.split()
+check(orphan not in present and foreign in present and all(n in present for n in recorded),
+      f"the sweep untagged this data directory's name no row names, only: {present} "
+      f"(recorded {recorded}; podman images: {listing.returncode} {listing.stderr})")
+sh("podman", "rmi", foreign)
 row = db.execute("SELECT s.run_user, (SELECT group_concat(DISTINCT c.error_class) FROM case_results c "
                  "JOIN runs r ON r.id = c.run_id WHERE r.submission_id = s.id) FROM submissions s "
                  "JOIN phases p ON p.id = s.phase_id WHERE p.name = 'ms-race' AND s.status = 'ready'").fetchall()
