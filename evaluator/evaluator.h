@@ -517,11 +517,12 @@ void sa_board_free(sa_board *b);
 /* A hidden phase (spec.show_case_details 0) shows no single case's value to
  * those without case details: its plots draw no box for fewer values than this
  * (the quartiles would be case values), and sa_board_public_view drops the
- * median and CI over fewer (the median of an odd count is one case's value; the
- * bootstrap CI bounds of up to 3 values are the lowest and highest of them). */
+ * median, std and CI over fewer (the median of an odd count is one case's value;
+ * the bootstrap CI bounds of up to 3 values are the lowest and highest of them;
+ * the mean and std of 2 values are both values, mean ± std / √2). */
 #define SA_BOARD_MIN_HIDDEN_VALUES 4
 /* The board as viewers without case details get it (the public's page and JSON):
- * in a hidden phase, each row's and rater row's median, ci_lo and ci_hi of a
+ * in a hidden phase, each row's and rater row's median, std, ci_lo and ci_hi of a
  * metric with fewer than SA_BOARD_MIN_HIDDEN_VALUES values (stats n) become NaN
  * (null in the JSON, not shown on the page). A phase with case details is left
  * as it is. Organisers' exports (with cases, the CLI) do not call it. */

@@ -528,7 +528,8 @@ void sa_board_free(sa_board *b) {
 static void withhold_small(const sa_phase_spec *spec, sa_board_row *row) {
     for (size_t m = 0; m < spec->n_metrics; m++) {
         sa_metric_stats *s = &row->stats[m];
-        if (s->n > 0 && s->n < SA_BOARD_MIN_HIDDEN_VALUES) s->median = s->ci_lo = s->ci_hi = NAN;
+        /* the std too: with the mean it gives away two values (mean ± std/√2) */
+        if (s->n > 0 && s->n < SA_BOARD_MIN_HIDDEN_VALUES) s->median = s->std = s->ci_lo = s->ci_hi = NAN;
     }
 }
 

@@ -5,7 +5,7 @@
  * kept under the phase's results version (store/version.c), so a new done run,
  * selection, spec change or publication makes the next request build it again.
  * What is cached is the same for every viewer (no per-case values, in a hidden
- * phase no median or CI over fewer than 4 values: sa_board_public_view; nothing
+ * phase no median, std or CI over fewer than 4 values: sa_board_public_view; nothing
  * that depends on who asks): the public's view; who may see it is decided before
  * the cache is asked.
  *

@@ -156,14 +156,12 @@ static void ranked_cell(sa_strbuf *b, const sa_metric_stats *s, int decimals, in
         sa_strbuf_append(b, "<td>" EN_DASH "</td>");
         return;
     }
-    if (!isfinite(s->ci_lo) || !isfinite(s->ci_hi)) { /* withheld: sa_board_public_view */
-        sa_strbuf_appendf(b, "<td title=\"95 %% CI not shown: over fewer than %d values its bounds "
-                             "are single cases' values\">",
+    if (!isfinite(s->ci_lo) || !isfinite(s->ci_hi) || !isfinite(s->std)) { /* withheld: sa_board_public_view */
+        sa_strbuf_appendf(b, "<td title=\"std and 95 %% CI not shown: over fewer than %d values they "
+                             "are, or give away, single cases' values\">",
                           SA_BOARD_MIN_HIDDEN_VALUES);
         sa_strbuf_append_fixed(b, s->mean, decimals);
-        sa_strbuf_append(b, " " PLUS_MINUS " ");
-        sa_strbuf_append_fixed(b, s->std, std_decimals);
-        sa_strbuf_append(b, "<small>95 % CI not shown</small></td>");
+        sa_strbuf_append(b, "<small>std and 95 % CI not shown</small></td>");
         return;
     }
     sa_strbuf_append(b, "<td title=\"95 % CI of the mean: ");
@@ -412,9 +410,9 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
                                 "hidden. The values of single cases are not listed: each box gives "
                                 "the quartiles of a team's values over the cases, without the lowest "
                                 "or the highest value. A team with fewer than %d values of a metric "
-                                "gets no box, and its median and 95 %% CI are not shown (they would "
-                                "be single cases' values); its mean and std are (over one value, the "
-                                "mean is that value)."
+                                "gets no box, and its median, std and 95 %% CI are not shown (they "
+                                "would be, or with the mean give away, single cases' values); its "
+                                "mean is (over one value, the mean is that value)."
                                 "</p>\n",
                           SA_BOARD_MIN_HIDDEN_VALUES);
     for (size_t k = 0; k < spec->n_ranked; k++) {

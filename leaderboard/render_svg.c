@@ -153,8 +153,8 @@ static double board_value(const sa_board *b, size_t r, size_t m, size_t c) {
 }
 
 /* In a hidden phase a team's box needs this many defined values: with fewer, its
- * quartiles are (or pin down) single cases' values (the board's median and CI
- * follow the same floor: sa_board_public_view). */
+ * quartiles are (or pin down) single cases' values (the board's median, std and
+ * CI follow the same floor: sa_board_public_view). */
 #define SA_PLOT_MIN_HIDDEN_VALUES SA_BOARD_MIN_HIDDEN_VALUES
 
 /* A deterministic offset in [-0.5, 0.5) for case c (golden-ratio sequence). */

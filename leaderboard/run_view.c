@@ -74,8 +74,9 @@ int sa_web_run_view(sa_web_call *call, const sa_run_row *run, const sa_subject *
 
 /* The summary fields of one metric ({"mean", "median", "std", "ci_lo", "ci_hi":
  * number or null, "n": integer}), nothing else. Over fewer than
- * SA_BOARD_MIN_HIDDEN_VALUES values the median and the interval are null, as on
- * the public board: with so few cases they are single cases' values. */
+ * SA_BOARD_MIN_HIDDEN_VALUES values the median, the std and the interval are
+ * null, as on the public board: with so few cases they are, or with the mean
+ * give away, single cases' values. */
 static json_t *metric_summary(json_t *stored) {
     static const char *const numbers[] = {"mean", "median", "std", "ci_lo", "ci_hi"};
     json_t *n = json_object_get(stored, "n");
@@ -83,7 +84,7 @@ static json_t *metric_summary(json_t *stored) {
     json_t *o = json_object();
     for (size_t i = 0; o && i < sizeof numbers / sizeof *numbers; i++) {
         json_t *v = json_object_get(stored, numbers[i]);
-        int withheld = i != 0 && i != 2 && count < SA_BOARD_MIN_HIDDEN_VALUES;
+        int withheld = i != 0 && count < SA_BOARD_MIN_HIDDEN_VALUES;
         json_object_set_new(o, numbers[i], json_is_number(v) && !withheld
                                                ? json_real(json_number_value(v))
                                                : json_null());

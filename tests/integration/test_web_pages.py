@@ -359,18 +359,20 @@ check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
       "Distribution over the cases" in page and 'class="box"' not in page and
       "Too few values per team to show without showing single cases." in page,
       f"a hidden phase's page: no case value or id, and with 2 cases no box either: {s} {shown}")
-# with 2 cases the median and the bootstrap interval are single cases' values:
+# with 2 cases the median, the std and the bootstrap interval are (or give away) single cases' values:
 # not on the page nor in the public JSON, and the page does not claim more than it keeps
 check("not even the lowest or the highest" not in page and
       "The values of single cases are not listed" in page and "fewer than 4 values" in page and
-      "95 % CI not shown" in page and not re.search(r"95 % CI [0-9]", page),
+      "std and 95 % CI not shown" in page and not re.search(r"95 % CI [0-9]", page),
       "a hidden phase's page: no interval over 2 cases, and says so: " + page[page.find("<table"):][:1500])
 s, _, body = request("GET", "/api/v1/phases/demo/test/leaderboard")
 board = json.loads(body) if s == 200 else {}
 stats = [m for r in board.get("rows", []) for m in r["metrics"].values()]
 check(s == 200 and stats and all(m["n"] == 2 and m["mean"] is not None and m["median"] is None and
-                                 m["ci_lo"] is None and m["ci_hi"] is None for m in stats),
-      f"the public board JSON of a hidden phase: no median or interval over 2 cases: {stats}")
+                                 m["std"] is None and m["ci_lo"] is None and m["ci_hi"] is None
+                                 for m in stats),
+      f"the public board JSON of a hidden phase: no median, std (mean ± std/√2 are the 2 values) "
+      f"or interval over 2 cases: {stats}")
 s, _, body = request("GET", "/api/v1/phases/demo/test/leaderboard?cases=1", cookie=ORG)
 full = json.loads(body) if s == 200 else {}
 stats = [m for r in full.get("rows", []) for m in r["metrics"].values()]

@@ -706,9 +706,9 @@ static void check_hidden_phase_page(fixture *f) {
     if (page) {
         CHECK_ABSENT(page, "not even the lowest or the highest");
         CHECK_STR_CONTAINS(page, "The values of single cases are not listed");
-        CHECK_STR_CONTAINS(page, "fewer than 4 values of a metric gets no box, and its median and 95 % CI "
+        CHECK_STR_CONTAINS(page, "fewer than 4 values of a metric gets no box, and its median, std and 95 % CI "
                                  "are not shown");
-        CHECK(count(page, "<small>95 % CI not shown</small>") == 1);
+        CHECK(count(page, "<small>std and 95 % CI not shown</small>") == 1);
         CHECK(count(page, "<small>95 % CI 0.") == N_TEAMS - 1 + 1); /* the others, the rater */
     }
     free(page);
