@@ -209,7 +209,9 @@ int sa_metric_direction(const char *name);
 
 /* The value of `metric` for one case as the leaderboard aggregates it (spec table
  * "Aggregation over cases"): failed cases and nulls substituted (distance cap =
- * distance_cap_mm when > 0, else the case's fov_diagonal_mm; pet_accuracy from the
+ * distance_cap_mm when > 0, else the case's fov_diagonal_mm; a defined distance
+ * above an explicit cap counts as the cap, so that failing a case never scores
+ * better than scoring it; pet_accuracy from the
  * substituted sensitivity and PPV; lesion metrics: "no lesion on either side"
  * counts as both_empty). Returns 1 with *out set, 0 when the value is left out
  * (a not-rankable metric that is undefined), -1 for an unknown metric. */

@@ -554,8 +554,8 @@ void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {
              "on distance metrics, and is left out of volumes and counts; a value undefined in a scored case "
              "counts as 1 on overlap and detection metrics when both masks are empty (for lesion-wise "
              "metrics: when neither mask has a lesion after the volume filter) (else 0) and as the "
-             "distance cap on distance metrics.",
-             cap);
+             "distance cap on distance metrics%s.",
+             cap, spec->distance_cap_mm > 0 ? "; a scored distance above the cap counts as the cap" : "");
 }
 
 static json_t *row_json(const sa_board *b, size_t r, int with_cases) {
@@ -623,7 +623,7 @@ static json_t *stale_json(const sa_board_stale *s) {
 
 static json_t *header_json(const sa_board *b) {
     const sa_phase_spec *spec = &b->spec;
-    char policy[640];
+    char policy[1024];
     sa_missing_case_policy(spec, policy, sizeof policy);
     json_t *o = json_object(), *ranked = json_array(), *metrics = json_array(), *boot = json_object();
     if (!o || !ranked || !metrics || !boot) {

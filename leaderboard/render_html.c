@@ -279,7 +279,7 @@ static void board_table(sa_strbuf *b, const sa_board *board) {
 
 /* The evaluator's missing-case sentence (the same as the board's JSON). */
 static void missing_case_policy(sa_strbuf *b, const sa_phase_spec *spec) {
-    char policy[640];
+    char policy[1024];
     sa_missing_case_policy(spec, policy, sizeof policy);
     sa_strbuf_append_html(b, policy);
 }

@@ -669,6 +669,26 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     if (b.n_rows == 1) CHECK_NEAR(b.rows[0].stats[HD95].mean, 64.0 / 3, TOL);
     CHECK(b.n_human == 2);
     sa_board_free(&b);
+
+    /* a fixed cap of 7 mm below a scored distance: c1's 8 counts as 7, as the
+     * failed c3 does (failing a case never beats scoring it): (7 + 6 + 7) / 3,
+     * and the run's aggregate agrees */
+    spec.distance_cap_mm = 7;
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 1);
+    if (b.n_rows == 1) {
+        CHECK_NEAR(b.rows[0].stats[HD95].mean, 20.0 / 3, TOL);
+        CHECK(b.values[HD95 * b.n_cases + 0] == 7 && b.values[HD95 * b.n_cases + 1] == 6);
+    }
+    char policy[1024];
+    sa_missing_case_policy(&b.spec, policy, sizeof policy);
+    CHECK_STR_CONTAINS(policy, "(7 mm)");
+    CHECK_STR_CONTAINS(policy, "a scored distance above the cap counts as the cap");
+    sa_board_free(&b);
+    /* back to 50 mm, which the CLI test (test_cli_results.py) reads in this store */
+    spec.distance_cap_mm = 50;
+    put_spec(challenge_id, dataset_id, phase_id, &spec);
 }
 
 /* The stale entry of a submission, or NULL. */

@@ -153,10 +153,14 @@ static void test_defined_values(void) {
     CHECK(agg(&cv, "masd", 0, &v) == 1 && v == 1.25);
     CHECK(agg(&cv, "volume_ref_ml", 0, &v) == 1 && v == 3.2);
     CHECK(agg(&cv, "rve_percent", 0, &v) == 1 && v == -12.5);
-    /* a defined distance above an explicit cap is kept: the cap only replaces
-     * what is missing */
+    /* a defined distance above an explicit cap counts as the cap, as a failed
+     * case does: failing never scores better than an honest poor mask; the
+     * default cap (the diagonal) clamps nothing */
     set_pair(&cv, "hd", 300);
-    CHECK(agg(&cv, "hd", 50, &v) == 1 && v == 300);
+    CHECK(agg(&cv, "hd", 50, &v) == 1 && v == 50);
+    CHECK(agg(&cv, "hd", 0, &v) == 1 && v == 300);
+    CHECK(agg(&cv, "hd", 300, &v) == 1 && v == 300);
+    CHECK(agg(&cv, "hd", 299.5, &v) == 1 && v == 299.5);
 }
 
 static void test_failed_case(void) {
