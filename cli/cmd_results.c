@@ -50,9 +50,11 @@ static const char help_text[] =
     "Cases: every case any entry's run has a result for. A case missing from an\n"
     "entry's run counts as failed (class \"missing\"). A failed case counts as 0 on\n"
     "overlap and detection metrics and as the distance cap on distance metrics (the\n"
-    "phase's distance_cap_mm, else the case's field-of-view diagonal as scored for\n"
-    "another entry, else the largest diagonal of the phase), and is left out of\n"
-    "volumes and counts (their n says how many cases were used).\n"
+    "phase's distance_cap_mm, else the case's field-of-view diagonal as recorded or\n"
+    "scored for an entry, else from the dataset's manifest; known nowhere, the case\n"
+    "has no distance value and is left out of distances and ranking for every entry\n"
+    "alike), and is left out of volumes and counts (their n says how many cases\n"
+    "were used). A scored distance above an explicit cap counts as the cap.\n"
     "\n"
     "Ranking: the phase's rule (score, mean_rank or rank_then_aggregate) on its\n"
     "ranked metrics; equal keys share the lower rank (1, 2, 2, 4). Rows are in rank\n"
@@ -239,7 +241,9 @@ static int print_text(const sa_board *b, int all_entries, int with_cases) {
     if (b->bootstrap.tau_defined)
         printf(" (Kendall's tau-b with the full ranking: mean %.3f, 95 %% %.3f to %.3f)", b->bootstrap.tau_mean,
                b->bootstrap.tau_lo, b->bootstrap.tau_hi);
-    printf(".\nmissing cases: %s\n", policy);
+    char no_cap[512];
+    sa_board_no_cap_note(b, no_cap, sizeof no_cap);
+    printf(".\nmissing cases: %s%s%s\n", policy, no_cap[0] ? " " : "", no_cap);
     if (with_cases) print_cases(b);
     return 0;
 }

@@ -124,9 +124,11 @@ int sa_aggregate_value(const sa_case_values *cv, const char *metric, double dist
         return 1;
     }
     if (kind == SA_AGG_DISTANCE) {
-        if (cv->failed || cv->pair[pi].reason)
-            *out = distance_cap_mm > 0 ? distance_cap_mm : cv->fov_diagonal_mm;
-        else if (distance_cap_mm > 0 && cv->pair[pi].value > distance_cap_mm)
+        if (cv->failed || cv->pair[pi].reason) {
+            double cap = distance_cap_mm > 0 ? distance_cap_mm : cv->fov_diagonal_mm;
+            if (!(cap > 0 && isfinite(cap))) return 0; /* no cap known: no value, never 0 mm */
+            *out = cap;
+        } else if (distance_cap_mm > 0 && cv->pair[pi].value > distance_cap_mm)
             *out = distance_cap_mm; /* clamped: a failed case never beats a scored one */
         else
             *out = cv->pair[pi].value;

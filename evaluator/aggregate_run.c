@@ -26,21 +26,59 @@ int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_er
     return 0;
 }
 
-void sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases) {
-    /* a diagonal a result holds (a scored one's, or one a failed result recorded:
-     * both are the scoring grid's) */
-    double largest = 0;
-    for (size_t i = 0; i < n_entries * n_cases; i++)
-        if (cv[i].fov_diagonal_mm > largest) largest = cv[i].fov_diagonal_mm;
+void sa_manifest_fov_init(sa_manifest_fov *m, sa_store *st, const char *dataset) {
+    memset(m, 0, sizeof *m);
+    m->st = st;
+    m->dataset = dataset;
+}
+
+double sa_manifest_fov_case(sa_manifest_fov *m, const char *case_id) {
+    if (!m || !case_id) return 0;
+    if (!m->tried) { /* read once, at the first need; unreadable: no diagonal from it */
+        m->tried = 1;
+        sa_problems problems;
+        sa_problems_init(&problems);
+        sa_error ignored;
+        const char *dir = m->st ? sa_store_data_dir(m->st) : NULL;
+        m->ok = dir && m->dataset && m->dataset[0] &&
+                sa_dataset_open(dir, m->dataset, &m->ds, &problems, &ignored) == 0;
+        sa_problems_free(&problems);
+    }
+    if (!m->ok) return 0;
+    for (size_t i = 0; i < m->ds.n_cases; i++)
+        if (!strcmp(m->ds.cases[i].id, case_id)) {
+            double fov = sa_fov_diagonal_mm(m->ds.cases[i].size, m->ds.cases[i].spacing);
+            return isfinite(fov) && fov > 0 ? fov : 0;
+        }
+    return 0;
+}
+
+void sa_manifest_fov_free(sa_manifest_fov *m) {
+    if (m->ok) sa_dataset_free(&m->ds);
+    memset(m, 0, sizeof *m);
+}
+
+size_t sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
+                                const char *const *case_ids, sa_manifest_fov *manifest) {
+    size_t unknown = 0;
     for (size_t c = 0; c < n_cases; c++) {
+        int needed = 0;
+        for (size_t e = 0; e < n_entries && !needed; e++)
+            needed = cv[e * n_cases + c].failed && !(cv[e * n_cases + c].fov_diagonal_mm > 0);
+        if (!needed) continue;
+        /* a diagonal a result of the case holds (a scored one's, or one a failed
+         * result recorded: both are the scoring grid's, so that every failure of
+         * the case costs the same bits), else the dataset's manifest's */
         double fov = 0;
         for (size_t e = 0; e < n_entries && fov <= 0; e++)
             if (cv[e * n_cases + c].fov_diagonal_mm > 0) fov = cv[e * n_cases + c].fov_diagonal_mm;
-        if (fov <= 0) fov = largest;
+        if (fov <= 0) fov = sa_manifest_fov_case(manifest, case_ids[c]);
+        if (fov <= 0) unknown++; /* no value on distance metrics: sa_aggregate_value */
         for (size_t e = 0; e < n_entries; e++)
-            if (cv[e * n_cases + c].failed && cv[e * n_cases + c].fov_diagonal_mm <= 0)
-                cv[e * n_cases + c].fov_diagonal_mm = fov;
+            if (cv[e * n_cases + c].failed && !(cv[e * n_cases + c].fov_diagonal_mm > 0))
+                cv[e * n_cases + c].fov_diagonal_mm = fov > 0 ? fov : 0;
     }
+    return unknown;
 }
 
 int sa_board_metric_values(const sa_phase_spec *spec, const sa_case_values *cv, size_t n_cases,
@@ -175,19 +213,29 @@ static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run
 
 /* Gives each failed case of the run that did not record its own field of view
  * (results stored before they did, platform failures) the one another run found
- * for it, else the largest one of this run. */
-static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_case_result_row *results,
-                                  sa_case_values *cv, size_t n, sa_error *err) {
+ * for it, else the one the dataset's manifest gives; *unknown: the cases left
+ * with none (no distance value). */
+static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_phase_spec *spec,
+                                  const sa_case_result_row *results, sa_case_values *cv, size_t n,
+                                  size_t *unknown, sa_error *err) {
     sa_run_row *others = NULL;
     size_t n_others = 0;
     int rc = 0;
+    *unknown = 0;
     for (size_t c = 0; rc == 0 && c < n; c++) {
         if (!cv[c].failed || cv[c].fov_diagonal_mm > 0) continue;
         if (!others && sa_store_run_list(st, run->phase_id, 0, &others, &n_others, err)) return -1;
         rc = fov_from_other_runs(st, run, others, n_others, results[c].case_id, &cv[c].fov_diagonal_mm, err);
     }
     sa_run_rows_free(others, n_others);
-    sa_board_fill_failed_fov(cv, 1, n);
+    const char **ids = malloc((n + 1) * sizeof *ids);
+    if (!ids) return sa_error_set(err, "out of memory");
+    for (size_t c = 0; c < n; c++) ids[c] = results[c].case_id;
+    sa_manifest_fov manifest;
+    sa_manifest_fov_init(&manifest, st, spec->dataset);
+    *unknown = sa_board_fill_failed_fov(cv, 1, n, ids, &manifest);
+    sa_manifest_fov_free(&manifest);
+    free(ids);
     return rc;
 }
 
@@ -213,7 +261,7 @@ int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *e
     snprintf(label, sizeof label, "run %lld", (long long)run_id);
     sa_phase_spec spec;
     sa_case_result_row *results = NULL;
-    size_t n = 0, succeeded = 0;
+    size_t n = 0, succeeded = 0, no_cap = 0;
     sa_case_values *cv = NULL;
     double *values = NULL;
     sa_metric_stats stats[SA_PHASE_MAX_METRICS];
@@ -231,7 +279,8 @@ int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *e
         if (sa_board_case_load(&results[c], &cv[c], err)) goto done;
         if (!cv[c].failed) succeeded++;
     }
-    if (spec.distance_cap_mm <= 0 && fill_failed_fov_of_run(st, &run, results, cv, n, err)) goto done;
+    if (spec.distance_cap_mm <= 0 && fill_failed_fov_of_run(st, &run, &spec, results, cv, n, &no_cap, err))
+        goto done;
     if (sa_board_metric_values(&spec, cv, n, values, err) ||
         sa_board_metric_stats(&spec, values, n, stats, err))
         goto done;
@@ -249,6 +298,8 @@ int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *e
     json_object_set_new(root, "cases", json_integer((json_int_t)n));
     json_object_set_new(root, "succeeded", json_integer((json_int_t)succeeded));
     json_object_set_new(root, "failed", failed);
+    /* failed cases whose diagonal is known nowhere: left out of distance metrics */
+    json_object_set_new(root, "cases_without_distance_cap", json_integer((json_int_t)no_cap));
     json_object_set_new(root, "metrics", metrics);
     json_object_set_new(root, "metric_version", json_integer(SA_METRIC_DEFINITION_VERSION));
     rc = sa_board_json_dump(root, 0, json, err);

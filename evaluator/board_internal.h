@@ -19,15 +19,34 @@
  * later by sa_board_fill_failed_fov; a succeeded one is read from its JSON. */
 int sa_board_case_load(const sa_case_result_row *res, sa_case_values *out, sa_error *err);
 
-/* cv[e * n_cases + c]: entry e's case c. A failed case whose field of view is
- * not set yet (0) gets the field-of-view diagonal of that case from any entry
- * that scored it, else the largest one seen among all scored cases (0 when none
- * was scored), so that with a phase distance cap of 0 a failed case's distance
- * still has a cap. */
-void sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases);
+/* The field-of-view diagonal of a dataset's cases from its manifest
+ * (DATA_DIR/datasets/NAME/dataset.json: each case's geometry, the grid all its
+ * images share), read at the first sa_manifest_fov_case. */
+typedef struct sa_manifest_fov {
+    sa_store *st; /* its data directory holds the dataset */
+    const char *dataset;
+    int tried, ok;
+    sa_dataset ds;
+} sa_manifest_fov;
+void sa_manifest_fov_init(sa_manifest_fov *m, sa_store *st, const char *dataset);
+/* The diagonal of the case in mm; 0 when the manifest cannot be read or has no
+ * such case. */
+double sa_manifest_fov_case(sa_manifest_fov *m, const char *case_id);
+void sa_manifest_fov_free(sa_manifest_fov *m);
+
+/* cv[e * n_cases + c]: entry e's case c (case_ids[c]). A failed case whose field
+ * of view is not set yet (0) gets the diagonal of that case that any entry's
+ * result holds (scored, or recorded by a failed one), else the one the
+ * dataset's manifest gives (manifest may be NULL). A case left with none keeps 0:
+ * its failures have no distance value (sa_aggregate_value leaves them out), the
+ * same for every entry, since an entry that scored the case would have given
+ * one. Returns the number of such cases. */
+size_t sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
+                                const char *const *case_ids, sa_manifest_fov *manifest);
 
 /* values[m * n_cases + c]: metric spec->metrics[m] of case c, through
- * sa_aggregate_value (NaN where a not-rankable metric is left out). */
+ * sa_aggregate_value (NaN where a not-rankable metric is left out, or a failed
+ * case's distance has no cap known). */
 int sa_board_metric_values(const sa_phase_spec *spec, const sa_case_values *cv, size_t n_cases,
                            double *values, sa_error *err);
 

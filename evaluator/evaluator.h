@@ -214,7 +214,9 @@ int sa_metric_direction(const char *name);
  * better than scoring it; pet_accuracy from the
  * substituted sensitivity and PPV; lesion metrics: "no lesion on either side"
  * counts as both_empty). Returns 1 with *out set, 0 when the value is left out
- * (a not-rankable metric that is undefined), -1 for an unknown metric. */
+ * (a not-rankable metric that is undefined; a failed or null distance with no
+ * cap known: distance_cap_mm <= 0 and fov_diagonal_mm 0, which would otherwise
+ * read 0 mm, the best value), -1 for an unknown metric. */
 int sa_aggregate_value(const sa_case_values *cv, const char *metric, double distance_cap_mm,
                        double *out);
 
@@ -499,11 +501,17 @@ typedef struct sa_board {
     size_t n_cases;
     char **case_ids;
     /* per team row, metric and case: the value aggregated (after the missing-case
-     * policy; NaN where a not-rankable metric is left out):
+     * policy; NaN where a not-rankable metric is left out, or a distance has no
+     * cap known: n_cases_without_cap):
      * values[(row * spec.n_metrics + m) * n_cases + c] */
     double *values;
     char **case_class;      /* per row and case: "succeeded", "timeout", ..., "missing" */
     sa_bootstrap_summary bootstrap;
+    /* cases that no entry scored and whose field-of-view diagonal is known
+     * nowhere (no result recorded it, the dataset's manifest cannot be read),
+     * with the default cap: their failures have no distance value (NaN, null in
+     * the JSON), for every entry alike, and they are left out of the ranking */
+    size_t n_cases_without_cap;
 } sa_board;
 
 /* Builds the ranked table of a phase from the latest done run of each submission,
@@ -533,6 +541,9 @@ void sa_board_public_view(sa_board *b);
  * the CLI table): how failed and missing cases and undefined values count, with
  * the distance cap in force. */
 void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size);
+/* One sentence on the board's cases without a distance cap
+ * (n_cases_without_cap), to follow the policy; "" when there are none. */
+void sa_board_no_cap_note(const sa_board *b, char *buf, size_t size);
 /* The table as JSON (docs/results.md), compact (as the API answers it). flags:
  * SA_BOARD_JSON_CASES adds per-case values, SA_BOARD_JSON_INDENT indents by 2
  * (for people: segarena results --json). */

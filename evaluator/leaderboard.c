@@ -238,8 +238,10 @@ static long case_index(const sa_board *b, const char *case_id) {
     return hit ? (long)(hit - b->case_ids) : -1;
 }
 
-/* Case values, metric values and ranked values of every entry on every case. */
-static int load_values(board_work *w, const sa_board *b, sa_error *err) {
+/* Case values, metric values and ranked values of every entry on every case. A
+ * distance of a failed case whose diagonal is known nowhere is NaN (no value),
+ * for every entry alike. */
+static int load_values(sa_store *st, board_work *w, sa_board *b, sa_error *err) {
     const sa_phase_spec *spec = w->spec;
     size_t nc = w->n_cases = b->n_cases, ne = w->n_entries;
     w->results = calloc(ne * nc + 1, sizeof *w->results);
@@ -254,14 +256,22 @@ static int load_values(board_work *w, const sa_board *b, sa_error *err) {
             w->results[at] = &w->entries[e].results[i];
             w->cv[at] = w->entries[e].cv[i];
         }
-    sa_board_fill_failed_fov(w->cv, ne, nc);
+    if (spec->distance_cap_mm <= 0) {
+        sa_manifest_fov manifest;
+        sa_manifest_fov_init(&manifest, st, spec->dataset);
+        b->n_cases_without_cap = sa_board_fill_failed_fov(w->cv, ne, nc, (const char *const *)b->case_ids, &manifest);
+        sa_manifest_fov_free(&manifest);
+    }
     for (size_t k = 0; k < spec->n_ranked; k++) w->higher_is_better[k] = spec->ranked[k].higher_is_better;
     for (size_t e = 0; e < ne; e++) {
         if (sa_board_metric_values(spec, &w->cv[e * nc], nc, &w->values[e * spec->n_metrics * nc], err)) return -1;
         for (size_t k = 0; k < spec->n_ranked; k++) {
             for (size_t c = 0; c < nc; c++) {
                 double *v = &w->ranked[(e * spec->n_ranked + k) * nc + c];
-                if (sa_aggregate_value(&w->cv[e * nc + c], spec->ranked[k].name, spec->distance_cap_mm, v) != 1)
+                int rc = sa_aggregate_value(&w->cv[e * nc + c], spec->ranked[k].name, spec->distance_cap_mm, v);
+                if (rc == 0 && sa_metric_agg_kind(spec->ranked[k].name) == SA_AGG_DISTANCE)
+                    *v = NAN; /* no cap known for the case: left out of the ranking (rank_entries) */
+                else if (rc != 1)
                     return sa_error_set(err, "phase %s: ranked metric '%s' has no value for case %s", spec->name,
                                         spec->ranked[k].name, b->case_ids[c]);
             }
@@ -271,28 +281,49 @@ static int load_values(board_work *w, const sa_board *b, sa_error *err) {
 }
 
 /* Ranks the entries which[0..n-1] against each other with the phase's rule, and
- * (stability non-NULL) their bootstrap stability. No case: every entry rank 1. */
+ * (stability non-NULL) their bootstrap stability, over the cases where every
+ * ranked value is known: a case with a NaN (a failed case's distance with no
+ * diagonal known anywhere, which no entry scored, so NaN for all of them) is
+ * left out for every entry alike. No such case: every entry rank 1, key NaN. */
 static int rank_entries(const board_work *w, const size_t *which, size_t n, double *key, int *rank,
                         sa_rank_stability *stability, sa_bootstrap_summary *summary, sa_error *err) {
     const sa_phase_spec *spec = w->spec;
-    size_t block = spec->n_ranked * w->n_cases;
+    size_t nc = w->n_cases, nk = spec->n_ranked, block = nk * nc;
     if (summary) memset(summary, 0, sizeof *summary);
     if (n == 0) return 0;
-    if (w->n_cases == 0) {
+    size_t *kept = malloc((nc + 1) * sizeof *kept), n_kept = 0;
+    if (!kept) return out_of_memory(err);
+    for (size_t c = 0; c < nc; c++) {
+        int known = 1;
+        for (size_t i = 0; i < n && known; i++)
+            for (size_t k = 0; k < nk && known; k++) known = !isnan(w->ranked[which[i] * block + k * nc + c]);
+        if (known) kept[n_kept++] = c;
+    }
+    if (n_kept == 0) {
         for (size_t i = 0; i < n; i++) key[i] = NAN, rank[i] = 1;
     } else {
-        double *values = malloc((n * block + 1) * sizeof *values);
-        if (!values) return out_of_memory(err);
-        for (size_t i = 0; i < n; i++) memcpy(&values[i * block], &w->ranked[which[i] * block], block * sizeof *values);
-        sa_rank_table t = {n, spec->n_ranked, w->n_cases, values, w->higher_is_better};
-        int rc = sa_rank_entries(&t, spec->rule, NULL, w->n_cases, key, rank, err);
+        double *values = malloc((n * nk * n_kept + 1) * sizeof *values);
+        if (!values) {
+            free(kept);
+            return out_of_memory(err);
+        }
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < nk; k++)
+                for (size_t j = 0; j < n_kept; j++)
+                    values[(i * nk + k) * n_kept + j] = w->ranked[which[i] * block + k * nc + kept[j]];
+        sa_rank_table t = {n, nk, n_kept, values, w->higher_is_better};
+        int rc = sa_rank_entries(&t, spec->rule, NULL, n_kept, key, rank, err);
         if (rc == 0 && stability && n >= 2)
             rc = sa_rank_bootstrap(&t, spec->rule, (size_t)spec->bootstrap_resamples, spec->bootstrap_seed,
                                    stability, summary, err);
         free(values);
-        if (rc) return -1;
+        if (rc) {
+            free(kept);
+            return -1;
+        }
     }
-    if (stability && (n < 2 || w->n_cases == 0)) /* no bootstrap: the summary stays zero */
+    free(kept);
+    if (stability && (n < 2 || n_kept == 0)) /* no bootstrap: the summary stays zero */
         for (size_t i = 0; i < n; i++)
             stability[i].median_rank = stability[i].rank_lo = stability[i].rank_hi = rank[i];
     return 0;
@@ -499,7 +530,7 @@ int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *ou
     if (rc == 0) rc = load_entries(st, phase_id, &w, err);
     if (rc == 0) rc = keep_stale(&w, all_entries, out, err);
     if (rc == 0) rc = collect_case_ids(&w, out, err);
-    if (rc == 0) rc = load_values(&w, out, err);
+    if (rc == 0) rc = load_values(st, &w, out, err);
     if (rc == 0) {
         which = malloc((w.n_entries + 1) * sizeof *which);
         rc = which ? choose_rows(&w, all_entries, which, &n_rows, err) : out_of_memory(err);
@@ -556,6 +587,18 @@ void sa_missing_case_policy(const sa_phase_spec *spec, char *buf, size_t size) {
              "metrics: when neither mask has a lesion after the volume filter) (else 0) and as the "
              "distance cap on distance metrics%s.",
              cap, spec->distance_cap_mm > 0 ? "; a scored distance above the cap counts as the cap" : "");
+}
+
+void sa_board_no_cap_note(const sa_board *b, char *buf, size_t size) {
+    if (size) buf[0] = '\0';
+    if (!b->n_cases_without_cap) return;
+    snprintf(buf, size,
+             "%zu case%s %s no distance value: no entry scored %s and %s field-of-view diagonal (the distance "
+             "cap) is known nowhere (no result recorded it and the dataset's manifest could not be read), so "
+             "%s left out of the distance metrics and of the ranking for every entry alike.",
+             b->n_cases_without_cap, b->n_cases_without_cap == 1 ? "" : "s",
+             b->n_cases_without_cap == 1 ? "has" : "have", b->n_cases_without_cap == 1 ? "it" : "them",
+             b->n_cases_without_cap == 1 ? "its" : "their", b->n_cases_without_cap == 1 ? "it is" : "they are");
 }
 
 static json_t *row_json(const sa_board *b, size_t r, int with_cases) {
@@ -643,6 +686,7 @@ static json_t *header_json(const sa_board *b) {
     json_object_set_new(o, "missing_case_policy", json_string(policy));
     json_object_set_new(o, "leaderboard_entry", json_string(sa_entry_rule_name(spec->leaderboard_entry)));
     json_object_set_new(o, "cases", json_integer((json_int_t)b->n_cases));
+    json_object_set_new(o, "cases_without_distance_cap", json_integer((json_int_t)b->n_cases_without_cap));
     json_object_set_new(o, "scoring_hash", json_string(b->scoring_hash));
     json_object_set_new(boot, "resamples", json_integer((json_int_t)b->bootstrap.resamples));
     json_object_set_new(boot, "seed", json_integer((json_int_t)spec->bootstrap_seed));

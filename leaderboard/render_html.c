@@ -399,6 +399,12 @@ char *sa_render_leaderboard(const sa_board *b, const char *challenge_title, size
     ranking_rule(&out, spec);
     sa_strbuf_append(&out, "</p>\n<p><strong>Missing cases.</strong> ");
     missing_case_policy(&out, spec);
+    char no_cap[512];
+    sa_board_no_cap_note(b, no_cap, sizeof no_cap);
+    if (no_cap[0]) {
+        sa_strbuf_append(&out, " ");
+        sa_strbuf_append_html(&out, no_cap);
+    }
     sa_strbuf_append(&out, "</p>\n<p><strong>Rank stability.</strong> ");
     bootstrap_summary(&out, b);
     sa_strbuf_append(&out, "</p></section>\n");

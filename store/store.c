@@ -420,7 +420,9 @@ int sa_store_open_at_version(const char *data_dir, int create, int target, sa_st
     sa_store *st = calloc(1, sizeof *st);
     size_t len = strlen(data_dir) + sizeof "/segarena.db";
     if (st) st->db_path = malloc(len);
-    if (!st || !st->db_path) {
+    if (st) st->data_dir = strdup(data_dir);
+    if (!st || !st->db_path || !st->data_dir) {
+        if (st) free(st->db_path), free(st->data_dir);
         free(st);
         return sa_error_set(err, "%s: out of memory", data_dir);
     }
@@ -443,11 +445,16 @@ void sa_store_close(sa_store *st) {
     sa_db_stmt_cache_clear(st);
     sqlite3_close_v2(st->db);
     free(st->db_path);
+    free(st->data_dir);
     free(st);
 }
 
 int sa_store_schema_version(sa_store *st) {
     return st->schema_version;
+}
+
+const char *sa_store_data_dir(sa_store *st) {
+    return st->data_dir;
 }
 
 const char *sa_store_instance(sa_store *st) {

@@ -54,6 +54,10 @@ typedef struct sa_store sa_store;
 int sa_store_open(const char *data_dir, int create, sa_store **out, sa_error *err);
 void sa_store_close(sa_store *st);
 
+/* The data directory the store was opened in (as given to sa_store_open): where
+ * the evaluator finds a dataset's manifest (datasets/NAME/dataset.json). */
+const char *sa_store_data_dir(sa_store *st);
+
 /* Schema version of the open database (after migration). */
 int sa_store_schema_version(sa_store *st);
 

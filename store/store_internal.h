@@ -33,6 +33,7 @@ typedef struct sa_db_version_memo {
 struct sa_store {
     sqlite3 *db;
     char *db_path;       /* DATA_DIR/segarena.db, for error messages */
+    char *data_dir;      /* DATA_DIR as given to sa_store_open */
     char instance[9];    /* 8 hex digits from the meta table */
     int schema_version;  /* user_version after migration */
     int last_code;       /* extended result code of the last failed step */

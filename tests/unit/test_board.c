@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "evaluator.h"
@@ -184,6 +185,50 @@ static void base_spec(sa_phase_spec *spec, const char *name) {
     spec->n_metrics = 3;
     spec->bootstrap_resamples = 200;
     spec->human_reference = 0;
+}
+
+/* DATA_DIR/datasets/NAME/dataset.json with cases c1..c5 (no image files: the
+ * board reads the geometry only): c1 100 x 100 x 100 voxels of 1 mm, c2 200 x 100
+ * x 100 of 1 mm, c3 100 x 100 x 50 of 1 x 1 x 2 mm (diagonal 100√3 mm), c4 and c5
+ * 10 x 10 x 10 of 3 mm (30√3 mm). */
+static void write_manifest(const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/datasets", data_dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/datasets/%s", data_dir, name);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/datasets/%s/dataset.json", data_dir, name);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    static const struct {
+        const char *id;
+        int size[3];
+        double spacing[3];
+    } cases[] = {{"c1", {100, 100, 100}, {1, 1, 1}}, {"c2", {200, 100, 100}, {1, 1, 1}},
+                 {"c3", {100, 100, 50}, {1, 1, 2}}, {"c4", {10, 10, 10}, {3, 3, 3}},
+                 {"c5", {10, 10, 10}, {3, 3, 3}}};
+    fprintf(f, "{\"schema\": \"segarena-dataset/1\", \"name\": \"%s\", \"kind\": \"ms\", \"description\": \"\", "
+               "\"roles\": [\"flair\"], \"raters\": [\"r1\"], \"created\": \"2024-01-01T00:00:00Z\", "
+               "\"source\": {\"layout\": \"plain\", \"path\": \"\"}, \"cases\": [",
+            name);
+    for (size_t i = 0; i < 5; i++)
+        fprintf(f, "%s{\"id\": \"%s\", \"split\": \"test\", \"geometry\": {\"size\": [%d, %d, %d], "
+                   "\"spacing\": [%g, %g, %g], \"origin\": [0, 0, 0], \"direction\": [1, 0, 0, 0, 1, 0, 0, 0, 1]}, "
+                   "\"inputs\": {\"flair\": {\"path\": \"cases/%s/flair.nii.gz\", \"sha256\": \"%064d\", \"bytes\": 1}}, "
+                   "\"raters\": {\"r1\": {\"path\": \"cases/%s/raters/r1.nii.gz\", \"sha256\": \"%064d\", \"bytes\": 1}}}",
+                i ? ", " : "", cases[i].id, cases[i].size[0], cases[i].size[1], cases[i].size[2], cases[i].spacing[0],
+                cases[i].spacing[1], cases[i].spacing[2], cases[i].id, 1, cases[i].id, 2);
+    fprintf(f, "]}\n");
+    fclose(f);
+}
+
+static void remove_manifest(const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/datasets/%s/dataset.json", data_dir, name);
+    CHECK(unlink(path) == 0);
+    snprintf(path, sizeof path, "%s/datasets/%s", data_dir, name);
+    rmdir(path);
 }
 
 static int build(int64_t phase_id, int all_entries, sa_board *b) {
@@ -565,8 +610,12 @@ static void test_run_aggregate(void) {
 }
 
 /* Phase 2: one team (delta, D1): c1 fov 100 .5/8 vol 1, c2 fov 250 .7/6 vol 3,
- * c3 failed "exit_code 3" and nobody scored c3: its cap is the largest diagonal,
- * 250. dice .4, hd95 (8 + 6 + 250) / 3 = 88, volume 2 over 2 cases.
+ * c3 failed "exit_code 3" (recording no diagonal, as results before schema 4)
+ * and nobody scored c3. With no manifest of the dataset, c3's diagonal is known
+ * nowhere: its hd95 has no value (never 0 mm, the best one; never another
+ * case's diagonal): dice .4, hd95 (8 + 6) / 2 = 7 over n 2, volume 2 over 2
+ * cases. With the dataset's manifest (c3: 100 x 100 x 50 voxels of 1 x 1 x 2
+ * mm, diagonal 100√3 mm), hd95 (8 + 6 + 100√3) / 3.
  * Human reference stored for c1, c2, c3 and c9 (not on the board): r1 on every
  * case, r2 not on c3. */
 static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *checksum) {
@@ -616,7 +665,9 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     if (b.n_rows == 1) {
         CHECK(b.rows[0].rank == 1 && b.rows[0].submission_id == d1 && b.rows[0].run_id == run);
         CHECK_NEAR(b.rows[0].stats[DICE].mean, 0.4, TOL);
-        CHECK_NEAR(b.rows[0].stats[HD95].mean, 88, TOL);
+        CHECK_NEAR(b.rows[0].stats[HD95].mean, 7, TOL);
+        CHECK(b.rows[0].stats[HD95].n == 2 && b.rows[0].stats[DICE].n == 3 && b.rows[0].n_failed == 1);
+        CHECK(b.n_cases == 3 && isnan(b.values[HD95 * 3 + 2]));
         CHECK_NEAR(b.rows[0].stats[VOLUME].mean, 2, TOL);
         CHECK(!strcmp(b.case_class[2], "exit_code 3"));
         /* one row: no bootstrap; stability is the rank itself */
@@ -648,18 +699,40 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
                0.65, TOL);
     CHECK(json_is_true(json_object_get(root, "published")));
     CHECK(json_is_null(json_object_get(json_object_get(root, "bootstrap"), "tau_mean")));
+    CHECK(b.n_cases_without_cap == 1 && json_integer_value(json_object_get(root, "cases_without_distance_cap")) == 1);
     json_decref(root);
     free(text);
     sa_board_free(&b);
 
-    /* the run's aggregate used the same cap: hd95 88 */
+    /* the run's aggregate likewise: hd95 7 over 2 cases, and says why */
     CHECK(sa_run_aggregate_json(st, run, &text, &err) == 0);
     root = text ? json_loads(text, 0, NULL) : NULL;
-    CHECK_NEAR(json_number_value(json_object_get(json_object_get(json_object_get(root, "metrics"), "hd95"), "mean")),
-               88, TOL);
+    json_t *hd = json_object_get(json_object_get(root, "metrics"), "hd95");
+    CHECK_NEAR(json_number_value(json_object_get(hd, "mean")), 7, TOL);
+    CHECK(json_integer_value(json_object_get(hd, "n")) == 2);
+    CHECK(json_integer_value(json_object_get(root, "cases_without_distance_cap")) == 1);
     CHECK(json_integer_value(json_object_get(json_object_get(root, "failed"), "exit_code 3")) == 1);
     json_decref(root);
     free(text);
+
+    /* the dataset's manifest gives c3's diagonal: board and run aggregate alike */
+    write_manifest("ds");
+    double c3_fov = sqrt(100.0 * 100 + 100.0 * 100 + 100.0 * 100);
+    if (build(phase_id, 0, &b)) return;
+    if (b.n_rows == 1) {
+        CHECK_NEAR(b.rows[0].stats[HD95].mean, (8 + 6 + c3_fov) / 3, TOL);
+        CHECK(b.rows[0].stats[HD95].n == 3 && b.values[HD95 * 3 + 2] == c3_fov);
+    }
+    CHECK(b.n_cases_without_cap == 0);
+    sa_board_free(&b);
+    CHECK(sa_run_aggregate_json(st, run, &text, &err) == 0);
+    root = text ? json_loads(text, 0, NULL) : NULL;
+    hd = json_object_get(json_object_get(root, "metrics"), "hd95");
+    CHECK_NEAR(json_number_value(json_object_get(hd, "mean")), (8 + 6 + c3_fov) / 3, TOL);
+    CHECK(json_integer_value(json_object_get(root, "cases_without_distance_cap")) == 0);
+    json_decref(root);
+    free(text);
+    remove_manifest("ds");
 
     /* a fixed distance cap of 50 mm: hd95 (8 + 6 + 50) / 3 */
     spec.distance_cap_mm = 50;
@@ -915,6 +988,68 @@ static void test_failed_case_own_fov(int64_t challenge_id, int64_t dataset_id) {
     sa_run_row_free(&run);
 }
 
+/* Failed cases whose diagonal is known nowhere (results stored before schema 4,
+ * platform failures that could not read the dataset; no manifest, nobody scored
+ * the case) have no distance value:
+ * it was 0 mm, the best one, in the run's aggregate and on the board. xi fails
+ * both cases so; omicron scores c1 (fov 100, hd95 5) and fails c2 so. c2 has no
+ * distance for either (left out of the ranking for both), c1 ranks omicron
+ * first; xi's c1 gets omicron's diagonal (100). A run alone: hd95 null, n 0. */
+static void test_no_diagonal_anywhere(int64_t challenge_id, int64_t dataset_id) {
+    sa_phase_spec spec;
+    base_spec(&spec, "nofov");
+    int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
+    sa_error err;
+    int64_t xi, omicron;
+    CHECK(sa_store_team_add(st, "xi", &xi, &err) == 0);
+    CHECK(sa_store_team_add(st, "omicron", &omicron, &err) == 0);
+    /* timeouts that recorded no diagonal (results stored before schema 4; a run
+     * of platform failures only is no evaluation, not an entry) */
+    static const case_fixture none[] = {{"c1", 0, 0, 0, 0, "timeout"}, {"c2", 0, 0, 0, 0, "timeout"}};
+    static const case_fixture one[] = {{"c1", 100, .5, 5, 1, NULL}, {"c2", 0, 0, 0, 0, "timeout"}};
+    int64_t x1 = add_submission(phase_id, xi, 100, "ready");
+    int64_t x1_run = add_run(phase_id, x1, "evaluate", 0, none, 2, 0);
+    sa_run_row run;
+    CHECK(sa_store_run_get(st, x1_run, &run, &err) == 1);
+    json_t *stored = run.aggregate_json ? json_loads(run.aggregate_json, 0, NULL) : NULL;
+    json_t *hd = json_object_get(json_object_get(stored, "metrics"), "hd95");
+    CHECK(json_is_null(json_object_get(hd, "mean")) && json_integer_value(json_object_get(hd, "n")) == 0);
+    CHECK(json_integer_value(json_object_get(stored, "cases_without_distance_cap")) == 2);
+    json_decref(stored);
+    sa_run_row_free(&run);
+
+    /* a board of xi alone: no distance at all, rank 1, key null */
+    sa_board b;
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 1 && b.n_cases_without_cap == 2);
+    if (b.n_rows == 1) {
+        CHECK(b.rows[0].rank == 1 && isnan(b.rows[0].key) && b.rows[0].stats[HD95].n == 0);
+        CHECK(b.rows[0].stats[DICE].n == 2 && b.rows[0].stats[DICE].mean == 0);
+    }
+    char *text = NULL;
+    CHECK(sa_board_to_json(&b, SA_BOARD_JSON_CASES, &text, &err) == 0);
+    CHECK(text && !strstr(text, "NaN") && !strstr(text, "nan"));
+    CHECK_STR_CONTAINS(text, "\"hd95\":{\"mean\":null");
+    CHECK_STR_CONTAINS(text, "\"cases_without_distance_cap\":2");
+    free(text);
+    char note[512];
+    sa_board_no_cap_note(&b, note, sizeof note);
+    CHECK_STR_CONTAINS(note, "2 cases have no distance value");
+    sa_board_free(&b);
+
+    int64_t o1 = add_submission(phase_id, omicron, 200, "ready");
+    add_run(phase_id, o1, "evaluate", 0, one, 2, 0);
+    if (build(phase_id, 0, &b)) return;
+    const sa_board_row *rx = row_of(&b, x1), *ro = row_of(&b, o1);
+    CHECK(b.n_rows == 2 && rx && ro && b.n_cases_without_cap == 1);
+    if (rx && ro) {
+        CHECK(ro->rank == 1 && rx->rank == 2);
+        CHECK(rx->stats[HD95].n == 1 && rx->stats[HD95].mean == 100); /* c1: omicron's diagonal */
+        CHECK(ro->stats[HD95].n == 1 && ro->stats[HD95].mean == 5);
+    }
+    sa_board_free(&b);
+}
+
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {
     sa_phase_spec spec;
     base_spec(&spec, "empty");
@@ -970,6 +1105,7 @@ int main(int argc, char **argv) {
     test_phase2(challenge_id, dataset_id, checksum);
     test_rescoring(challenge_id, dataset_id);
     test_failed_case_own_fov(challenge_id, dataset_id);
+    test_no_diagonal_anywhere(challenge_id, dataset_id);
     test_empty_phase(challenge_id, dataset_id);
 
     sa_store_close(st);

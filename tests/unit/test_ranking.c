@@ -179,6 +179,14 @@ static void test_failed_case(void) {
         CHECK(agg(&cv, distance[i], 0, &v) == 1 && v == 173.2);
         CHECK(agg(&cv, distance[i], -1, &v) == 1 && v == 173.2); /* <= 0: default */
     }
+    /* no cap known (no explicit one, no diagonal): no value, never 0 mm (the best) */
+    sa_case_values unknown;
+    failed_case(&unknown, 0);
+    for (size_t i = 0; i < sizeof distance / sizeof *distance; i++) {
+        CHECK(agg(&unknown, distance[i], 0, &v) == 0);
+        CHECK(agg(&unknown, distance[i], 50, &v) == 1 && v == 50);
+    }
+    CHECK(agg(&unknown, "dice", 0, &v) == 1 && v == 0);
     /* not rankable: left out */
     CHECK(agg(&cv, "volume_ref_ml", 0, &v) == 0);
     CHECK(agg(&cv, "rve_percent", 0, &v) == 0);

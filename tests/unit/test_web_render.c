@@ -542,7 +542,18 @@ static void check_leaderboard_page(fixture *f) {
     /* the plots: one per ranked metric, then the stability plot */
     CHECK(check_inline_svgs(page) == 3);
     CHECK(count(page, "class=\"box\"") == 2 * N_TEAMS);
+    CHECK_ABSENT(page, "no distance value");
     free(page);
+
+    /* a case whose distance cap is known nowhere: said under the policy */
+    f->board.n_cases_without_cap = 1;
+    page = sa_render_leaderboard(&f->board, "Demo", NULL);
+    CHECK(page && well_formed(page, "leaderboard page, a case without a cap"));
+    if (page)
+        CHECK_STR_CONTAINS(page, "1 case has no distance value: no entry scored it and its field-of-view diagonal "
+                                 "(the distance cap) is known nowhere");
+    free(page);
+    f->board.n_cases_without_cap = 0;
 
     /* published, a fixed cap, the score rule */
     f->board.published = 1;
