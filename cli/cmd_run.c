@@ -158,7 +158,16 @@ static int show_status(sa_store *st, int64_t run_id, sa_error *err) {
             printf("  failed: %lld x %s\n", (long long)counts[i], classes[i]);
         sa_class_counts_free(classes, counts, n);
         rc = print_timing(st, run_id, err);
-        if (rc == 0 && run.aggregate_json) print_aggregate(run.aggregate_json);
+        if (rc == 0 && run.aggregate_json) {
+            /* as it reads now: one stored under older rules is computed again */
+            char *aggregate = NULL;
+            sa_error why;
+            if (sa_run_aggregate_current(st, &run, &aggregate, &why))
+                fprintf(stderr, "segarena: %s\n", why.msg);
+            else
+                print_aggregate(aggregate);
+            free(aggregate);
+        }
     }
     sa_run_row_free(&run);
     return rc;

@@ -302,6 +302,7 @@ int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *e
     json_object_set_new(root, "cases_without_distance_cap", json_integer((json_int_t)no_cap));
     json_object_set_new(root, "metrics", metrics);
     json_object_set_new(root, "metric_version", json_integer(SA_METRIC_DEFINITION_VERSION));
+    json_object_set_new(root, "aggregation_version", json_integer(SA_AGGREGATION_VERSION));
     rc = sa_board_json_dump(root, 0, json, err);
 done:
     json_decref(root);
@@ -310,4 +311,25 @@ done:
     sa_case_result_rows_free(results, n);
     sa_run_row_free(&run);
     return rc;
+}
+
+int sa_run_aggregate_current(sa_store *st, const struct sa_run_row *run, char **json, sa_error *err) {
+    *json = NULL;
+    if (!run->aggregate_json) return 0;
+    json_t *stored = json_loads(run->aggregate_json, 0, NULL);
+    json_t *version = json_object_get(stored, "aggregation_version");
+    json_t *no_cap = json_object_get(stored, "cases_without_distance_cap");
+    int current = json_is_integer(version) && json_integer_value(version) == SA_AGGREGATION_VERSION &&
+                  json_is_integer(no_cap) && json_integer_value(no_cap) == 0;
+    json_decref(stored);
+    if (current) {
+        *json = strdup(run->aggregate_json);
+        return *json ? 0 : sa_error_set(err, "out of memory");
+    }
+    /* stored under older rules, or with a case whose cap was unknown then */
+    sa_error why;
+    if (sa_run_aggregate_json(st, run->id, json, &why))
+        return sa_error_set(err, "run %lld: its aggregate, stored under older rules, cannot be computed again: %s",
+                            (long long)run->id, why.msg);
+    return 0;
 }

@@ -406,6 +406,22 @@ int sa_run_queue(sa_store *st, const char *data_dir, int64_t submission_id, cons
  * metric of its spec: mean, median, std, 95 % CI and n; failed cases per class. */
 int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *err);
 
+/* The aggregation rules a stored run aggregate was computed under (its
+ * "aggregation_version"; none: 1). 2: a scored distance above an explicit
+ * distance cap counts as the cap, and a failed case's diagonal comes from the
+ * dataset's manifest where no result holds one (known nowhere: no value, where
+ * version 1 could give 0 mm). */
+#define SA_AGGREGATION_VERSION 2
+
+/* The aggregate of a run as it reads now, for showing (run pages and API,
+ * `segarena run show`): its stored aggregate when that was computed under
+ * SA_AGGREGATION_VERSION with every failed case's distance cap known, else
+ * computed again from its case results (sa_run_aggregate_json: the rules of
+ * this build, and a diagonal that another run or the manifest gives by now),
+ * never stored. *json NULL (0 returned) when the run has no stored aggregate. */
+struct sa_run_row; /* store.h */
+int sa_run_aggregate_current(sa_store *st, const struct sa_run_row *run, char **json, sa_error *err);
+
 /* ======================== Workers (worker.c, job.c) ======================== */
 
 typedef enum sa_worker_event_kind {

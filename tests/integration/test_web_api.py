@@ -143,9 +143,11 @@ RUN_EXIT = hidden_run("alpha", "sha256:" + "f" * 64, "done",
                        ("c3", "done", "invalid_output: wrong geometry")])
 # the aggregate the worker stores with a done run (sa_run_aggregate_json): its
 # "failed" holds the full classes; "probe" stands for any field a later version
-# might add (what a challenger gets of it is built from a whitelist)
+# might add (what a challenger gets of it is built from a whitelist); stored under
+# the current aggregation rules (an older one is computed again when shown)
 EXIT_AGGREGATE = {"cases": 3, "succeeded": 0,
                   "failed": {"exit_code 3": 1, "exit_code 7": 1, "invalid_output: wrong geometry": 1},
+                  "cases_without_distance_cap": 0, "aggregation_version": 2,
                   "metrics": {m: {"mean": 0.25, "median": 0.25, "std": 0.125, "ci_lo": 0.125,
                                   "ci_hi": 0.5, "n": 3} for m in ("dice", "hd95")},
                   "metric_version": 1, "probe": "exit_code 9"}

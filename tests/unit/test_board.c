@@ -1050,6 +1050,61 @@ static void test_no_diagonal_anywhere(int64_t challenge_id, int64_t dataset_id) 
     sa_board_free(&b);
 }
 
+/* hd95 mean of an aggregate JSON text. */
+static double aggregate_hd95(const char *text) {
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+    double v = json_number_value(json_object_get(json_object_get(json_object_get(root, "metrics"), "hd95"), "mean"));
+    json_decref(root);
+    return v;
+}
+
+/* A run's stored aggregate is shown as it reads now (sa_run_aggregate_current):
+ * one stored under the older rules (no aggregation_version: a scored hd95 of 80
+ * above the run's 10 mm cap kept as 80) or with a case whose cap was unknown is
+ * computed again; a current one is returned as stored. pi scores c1 (hd95 80)
+ * and c2 (hd95 4) under a 10 mm cap: (10 + 4) / 2 = 7. */
+static void test_stale_run_aggregate(int64_t challenge_id, int64_t dataset_id) {
+    sa_phase_spec spec;
+    base_spec(&spec, "stale");
+    spec.distance_cap_mm = 10;
+    int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
+    sa_error err;
+    int64_t pi;
+    CHECK(sa_store_team_add(st, "pi", &pi, &err) == 0);
+    static const case_fixture cases[] = {{"c1", 100, .5, 80, 1, NULL}, {"c2", 100, .5, 4, 1, NULL}};
+    int64_t p1 = add_submission(phase_id, pi, 100, "ready");
+    int64_t run_id = add_run(phase_id, p1, "evaluate", 0, cases, 2, 0);
+    sa_run_row run;
+    CHECK(sa_store_run_get(st, run_id, &run, &err) == 1);
+    CHECK_NEAR(aggregate_hd95(run.aggregate_json), 7, TOL);
+    CHECK_STR_CONTAINS(run.aggregate_json, "\"aggregation_version\":2");
+    char *now = NULL;
+    CHECK(sa_run_aggregate_current(st, &run, &now, &err) == 0 && now && !strcmp(now, run.aggregate_json));
+    free(now);
+    /* as a version before this rule stored it */
+    free(run.aggregate_json);
+    run.aggregate_json = strdup("{\"cases\":2,\"succeeded\":2,\"failed\":{},\"metrics\":{\"hd95\":{\"mean\":42.0,"
+                                "\"median\":42.0,\"std\":53.7,\"ci_lo\":4.0,\"ci_hi\":80.0,\"n\":2}},\"metric_version\":1}");
+    now = NULL;
+    CHECK(sa_run_aggregate_current(st, &run, &now, &err) == 0);
+    CHECK_NEAR(aggregate_hd95(now), 7, TOL);
+    free(now);
+    /* current rules, but a case's cap was unknown when it was stored */
+    free(run.aggregate_json);
+    run.aggregate_json = strdup("{\"cases\":2,\"metrics\":{\"hd95\":{\"mean\":4.0,\"n\":1}},"
+                                "\"cases_without_distance_cap\":1,\"aggregation_version\":2}");
+    now = NULL;
+    CHECK(sa_run_aggregate_current(st, &run, &now, &err) == 0);
+    CHECK_NEAR(aggregate_hd95(now), 7, TOL);
+    free(now);
+    /* no stored aggregate (not done): none */
+    free(run.aggregate_json);
+    run.aggregate_json = NULL;
+    now = (char *)"x";
+    CHECK(sa_run_aggregate_current(st, &run, &now, &err) == 0 && now == NULL);
+    sa_run_row_free(&run);
+}
+
 static void test_empty_phase(int64_t challenge_id, int64_t dataset_id) {
     sa_phase_spec spec;
     base_spec(&spec, "empty");
@@ -1106,6 +1161,7 @@ int main(int argc, char **argv) {
     test_rescoring(challenge_id, dataset_id);
     test_failed_case_own_fov(challenge_id, dataset_id);
     test_no_diagonal_anywhere(challenge_id, dataset_id);
+    test_stale_run_aggregate(challenge_id, dataset_id);
     test_empty_phase(challenge_id, dataset_id);
 
     sa_store_close(st);
