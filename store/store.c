@@ -367,6 +367,64 @@ static int read_instance(sa_store *st, sa_error *err) {
     return rc == 1 ? 0 : -1;
 }
 
+/* The database file's identity ("<st_dev>:<st_ino>" of segarena.db), kept in
+ * meta as 'instance_file' beside the instance tag. A copy of the data directory
+ * (cp -a, a restored backup, a file put in place by mv) is another file: its tag
+ * would be the original's, and the names the tag scopes (images
+ * "sub-<instance>-<id>", loads, containers "segarena-<instance>.…", work folders)
+ * would be swept by either one as its own. So when the identity stored is not
+ * this file's, this opener gives the database a new tag and records the file's
+ * identity; the names under the old tag are then another data directory's to this
+ * one (never swept by it). Racing openers agree: the check is done again inside
+ * one IMMEDIATE transaction, so the second sees the first one's identity. A
+ * database without an identity (made before it was kept) keeps its tag. */
+static int file_identity(sa_store *st, char *buf, size_t size, sa_error *err) {
+    struct stat sb;
+    if (stat(st->db_path, &sb) != 0)
+        return sa_error_set(err, "%s: cannot read the file's identity: %s", st->db_path,
+                            strerror(errno));
+    snprintf(buf, size, "%llu:%llu", (unsigned long long)sb.st_dev,
+             (unsigned long long)sb.st_ino);
+    return 0;
+}
+
+/* 1 with the stored identity in buf, 0 when none is stored, -1 on error. */
+static int stored_identity(sa_store *st, char *buf, size_t size, sa_error *err) {
+    sqlite3_stmt *stmt =
+        sa_db_prepare(st, err, "SELECT value FROM meta WHERE key = 'instance_file'", NULL);
+    if (!stmt) return -1;
+    int rc = sa_db_step(st, stmt, err);
+    if (rc == 1) sa_db_text(stmt, 0, buf, size);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int check_instance_file(sa_store *st, sa_error *err) {
+    char mine[64], stored[64] = "";
+    if (file_identity(st, mine, sizeof mine, err)) return -1;
+    int rc = stored_identity(st, stored, sizeof stored, err);
+    if (rc < 0) return -1;
+    if (rc == 1 && strcmp(stored, mine) == 0) return 0; /* the same file: the same tag */
+    if (sa_store_begin(st, err)) return -1;
+    rc = stored_identity(st, stored, sizeof stored, err);
+    if (rc == 0)
+        rc = sa_db_exec(st, err, "INSERT INTO meta (key, value) VALUES ('instance_file', ?)",
+                        "t", mine);
+    else if (rc == 1 && strcmp(stored, mine) != 0) {
+        rc = sa_db_exec(st, err, "UPDATE meta SET value = lower(hex(randomblob(4))) "
+                                 "WHERE key = 'instance'", NULL);
+        if (rc == 1)
+            rc = sa_db_exec(st, err, "UPDATE meta SET value = ? WHERE key = 'instance_file' "
+                                     "AND value = ?", "tt", mine, stored);
+        if (rc == 0) rc = sa_error_set(err, "%s: no instance tag in table meta", st->db_path);
+    }
+    if (rc < 0) {
+        sa_store_rollback(st);
+        return -1;
+    }
+    return sa_store_commit(st, err);
+}
+
 /* SQLite's memory statistics take one process-wide mutex on every allocation,
  * which the HTTP threads (each with its own connection) would queue on; nothing
  * here reads them. Only possible before SQLite starts; later, it stays on. */
@@ -406,6 +464,7 @@ static int open_and_migrate(sa_store *st, int create, int target, sa_error *err)
                                  "with create to set one up)", st->db_path);
     if (configure_journal(st, err) || sa_store_migrate(st, target, err)) return -1;
     if (sa_db_read_user_version(st, &st->schema_version, err)) return -1;
+    if (check_instance_file(st, err)) return -1;
     return read_instance(st, err);
 }
 

@@ -7,6 +7,8 @@
  * whose upload is in progress (locks/image-<id>.lock held), another data
  * directory's, a legacy "sub-<id>" one or a try's. The engine is a stand-in
  * `podman` that lists names from a file and records what it is asked to remove.
+ * A copy of the data directory (cp -a) gets its own instance and never sweeps
+ * the original's names.
  */
 #define _GNU_SOURCE /* mkdtemp, nftw, setenv */
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define HEX_C "cccccccccccccccccccccccccccccccc"
+#define HEX_D "dddddddddddddddddddddddddddddddd"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "r");
@@ -114,6 +117,47 @@ int main(void) {
     CHECK(sa_worker_run(&opt, &err) == 0);
     gone = slurp(removed);
     CHECK(strstr(gone, busy) && strstr(gone, orphan) && !strstr(gone, named));
+    free(gone);
+
+    /* a copy of the data directory (cp -a, a restored backup) on the same host:
+     * the original records a submission after the copy; the copy's sweep must
+     * not take the original's name for its own (it would remove a live image) */
+    char copy[160], cmd[512], later[128];
+    snprintf(copy, sizeof copy, "%s/copy", s.base);
+    snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", s.data, copy);
+    CHECK(system(cmd) == 0);
+    st = NULL;
+    CHECK(sa_store_open(s.data, 0, &st, &err) == 0);
+    if (!st) return test_report("evaluator.image_sweep");
+    CHECK(!strcmp(sa_store_instance(st), inst)); /* the original keeps its tag */
+    snprintf(later, sizeof later, "localhost/segarena/sub-%s-" HEX_D, inst);
+    snprintf(sub.image_digest, sizeof sub.image_digest, "sha256:" HEX_D);
+    snprintf(sub.image_name, sizeof sub.image_name, "%s", later);
+    CHECK(sa_store_submission_add(st, &sub, &id, &err) == 0);
+    sa_store_close(st);
+    st = NULL;
+    CHECK(sa_store_open(copy, 0, &st, &err) == 0);
+    if (!st) return test_report("evaluator.image_sweep");
+    char copy_inst[32];
+    snprintf(copy_inst, sizeof copy_inst, "%s", sa_store_instance(st));
+    CHECK(strcmp(copy_inst, inst) != 0); /* the copy has its own */
+    sa_store_close(st);
+    st = NULL;
+    CHECK(sa_store_open(copy, 0, &st, &err) == 0); /* and keeps it on the next open */
+    if (st) CHECK(!strcmp(sa_store_instance(st), copy_inst));
+    sa_store_close(st);
+    f = fopen(listing, "w");
+    if (!f) return 1;
+    fprintf(f, "%s:latest\n%s:latest\n", named, later);
+    fprintf(f, "localhost/segarena/sub-%s-" HEX_B ":latest\n", copy_inst); /* the copy's own */
+    fclose(f);
+    unlink(removed);
+    opt.data_dir = copy;
+    CHECK(sa_worker_run(&opt, &err) == 0);
+    gone = slurp(removed);
+    snprintf(expect, sizeof expect, "localhost/segarena/sub-%s-" HEX_B "\n", copy_inst);
+    CHECK(!strcmp(gone, expect));
+    if (strcmp(gone, expect)) fprintf(stderr, "the copy removed:\n%s(expected only %s)\n", gone, expect);
     free(gone);
 
     scratch_remove(&s);
