@@ -697,6 +697,10 @@ static int score_folders_into(const score_cli *c, results_file *results) {
         free(cases);
         return EXIT_BAD_INPUT;
     }
+    int status = failed ? EXIT_BAD_INPUT : EXIT_OK;
+    /* the -o file first, renamed into place: a reader of stdout that closes
+     * early (`| head`) kills this process with SIGPIPE while it prints */
+    if (results && write_results_file(c, results, cases, n)) status = EXIT_INTERNAL;
     if (c->format == FORMAT_JSON) {
         write_folder_json(stdout, c, cases, n);
     } else if (c->format == FORMAT_CSV) {
@@ -707,8 +711,6 @@ static int score_folders_into(const score_cli *c, results_file *results) {
         print_summary_table(stdout, cases, n);
         fprintf(stdout, "\n%zu cases, %zu scored, %zu failed\n", n, n - failed, failed);
     }
-    int status = failed ? EXIT_BAD_INPUT : EXIT_OK;
-    if (results && write_results_file(c, results, cases, n)) status = EXIT_INTERNAL;
     free(cases);
     if (fflush(stdout) != 0) return EXIT_INTERNAL;
     return status;

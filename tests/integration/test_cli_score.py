@@ -220,6 +220,28 @@ check(rc == 0 and len(res["cases"]) == 3 and res["summary"][">0"]["dice"]["n"] =
 check(res["summary"][">0"]["hd"]["std"] is not None, "summary std over three cases")
 check(out.startswith("case,label,compared_to,dice"), "folder CSV on stdout")
 check(not [f for f in os.listdir(WORK) if ".tmp" in f], f"no temporary file left: {os.listdir(WORK)}")
+# stdout a pipe whose reader is gone (`| true`, `| head` done early): the printing
+# dies of SIGPIPE, and -o was written and renamed before it (the table was printed
+# first, and FILE.tmp-XXXXXX was left with no results file)
+# (enough cases that the table outgrows stdout's buffer)
+many_r, many_p = os.path.join(WORK, "many", "ref"), os.path.join(WORK, "many", "pred")
+os.makedirs(many_r)
+os.makedirs(many_p)
+for i in range(200):
+    m = np.zeros((4, 4, 4), np.uint8)
+    m[1:3, 1:3, 1:1 + i % 3] = 1
+    nib.save(nib.Nifti1Image(m, np.eye(4)), os.path.join(many_r, f"case{i:03d}.nii.gz"))
+    nib.save(nib.Nifti1Image(m, np.eye(4)), os.path.join(many_p, f"case{i:03d}.nii.gz"))
+pipe_out = os.path.join(WORK, "many", "piped.csv")
+r_end, w_end = os.pipe()
+os.close(r_end)
+p = subprocess.run([SEGARENA, "score", "--ref-dir", many_r, "--pred-dir", many_p, "-o", pipe_out],
+                   stdout=w_end, stderr=subprocess.PIPE, restore_signals=True)
+os.close(w_end)
+left = [f for f in os.listdir(os.path.join(WORK, "many")) if ".tmp" in f]
+check(os.path.exists(pipe_out) and len(list(csv.DictReader(open(pipe_out)))) == 200 and not left,
+      f"-o with stdout's reader gone: rc {p.returncode}, results file "
+      f"{os.path.exists(pipe_out)}, left {left}")
 # -o inside the scored folder: its own temporary file is no case and no warning
 # (it was "res.csv.tmp-XXXXXX: ignored, not an image file name")
 rc, out, err = run("score", "--ref-dir", rd, "--pred-dir", pd, "-o", os.path.join(pd, "res.csv"))
