@@ -464,11 +464,17 @@ int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
     }
     snprintf(tmpdir, folder_len + 16, "%s/.tmp-XXXXXX", folder);
     int rc = 0;
-    if (!mkdtemp(tmpdir)) {
+    /* noted, with the file inside (removed first): an interrupted command
+     * (segarena consensus, score) leaves no <folder>/.tmp-XXXXXX */
+    if (!sa_tmp_mkdtemp(tmpdir)) {
         rc = sa_error_set(err, "%s: cannot create a temporary folder in %s: %s", path, folder,
                           strerror(errno));
+    } else if (snprintf(tmpfile, folder_len + 16 + strlen(base) + 2, "%s/%s", tmpdir, base),
+               sa_tmp_note_file(tmpfile) != 0) {
+        rc = sa_error_set(err, "%s: out of memory", path);
+        rmdir(tmpdir);
+        sa_tmp_forget(tmpdir);
     } else {
-        snprintf(tmpfile, folder_len + 16 + strlen(base) + 2, "%s/%s", tmpdir, base);
         /* NIfTI goes through the native writer (nifti_write.c), the rest through ITK */
         if (sa_has_suffix(base, ".nii") || sa_has_suffix(base, ".nii.gz"))
             rc = sa_nifti_write(tmpfile, img, compress, err);
@@ -484,6 +490,8 @@ int sa_image_write(const char *path, const sa_image *img, sa_error *err) {
             rc = move_out_of_temp_folder(tmpdir, folder, base, path, err);
         }
         sa_remove_folder(tmpdir, 0);
+        sa_tmp_forget(tmpfile); /* after the removal: a signal before it still removes them */
+        sa_tmp_forget(tmpdir);
     }
     free(folder);
     free(tmpdir);

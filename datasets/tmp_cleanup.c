@@ -80,6 +80,14 @@ int sa_tmp_symlink(const char *target, const char *path) {
     return rc;
 }
 
+int sa_tmp_note_file(const char *path) {
+    pthread_mutex_lock(&lock);
+    int rc = note(path, 0);
+    pthread_mutex_unlock(&lock);
+    if (rc != 0) errno = ENOMEM;
+    return rc;
+}
+
 void sa_tmp_forget(const char *path) {
     pthread_mutex_lock(&lock);
     for (size_t i = n_paths; i-- > 0;)

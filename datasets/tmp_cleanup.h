@@ -20,6 +20,11 @@ int sa_tmp_mkstemp(char *template_path);
 char *sa_tmp_mkdtemp(char *template_path);
 int sa_tmp_symlink(const char *target, const char *path);
 
+/* Notes a file about to be made by another call (a writer given its path),
+ * inside a folder noted before: removed before that folder. 0, or -1 with errno
+ * ENOMEM (nothing noted). */
+int sa_tmp_note_file(const char *path);
+
 /* Forgets a path noted above: call it once the path is removed or renamed
  * (a signal in between removes a name that is gone: harmless). */
 void sa_tmp_forget(const char *path);

@@ -299,4 +299,28 @@ for cmd in (["consensus", *paths, "-o", os.path.join(WORK, "gpu.nii.gz")], ["sco
               f"{cmd[0]} --device gpu without a GPU: rc {rc}, stderr {err!r}")
 bad(["consensus", *paths, "-o", os.path.join(WORK, "x.nii.gz"), "--device", "tpu"], "--device takes", "bad device")
 
+# an interrupted consensus leaves no <dir>/.tmp-XXXXXX of its output's write: the
+# folder and the file inside are noted for removal (newest first). The signal is
+# sent as the folder appears (a busy watch); writing 192^3 float votes takes long
+# after.
+import signal  # noqa: E402
+rng = np.random.default_rng(3)
+big = [save(f"big{i}.nii.gz", (rng.random((192, 192, 192)) < 0.5).astype(np.uint8)) for i in range(3)]
+left = []
+for sig in (signal.SIGTERM, signal.SIGINT):
+    for attempt in range(3):
+        out_dir = os.path.join(WORK, f"cons-{sig.name}-{attempt}")
+        os.makedirs(out_dir)
+        p = subprocess.Popen([SEGARENA, "consensus", *big, "--method", "majority", "-o",
+                              os.path.join(out_dir, "m.nii.gz"), "--probability",
+                              os.path.join(out_dir, "p.nii.gz")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             restore_signals=True)
+        while p.poll() is None and not any(n.startswith(".tmp-") for n in os.listdir(out_dir)):
+            pass
+        p.send_signal(sig)
+        p.wait(timeout=60)
+        left += [f"{out_dir}/{n}" for n in os.listdir(out_dir) if n.startswith(".tmp-")]
+check(not left, f"an interrupted consensus leaves no temporary folder: {left}")
+
 finish("test_cli_raters")
