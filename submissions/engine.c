@@ -298,6 +298,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void sa_child_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 void sa_child_fail(int fd, int step) {
     int report[2] = {step, errno};
     ssize_t k;
@@ -363,6 +370,7 @@ int sa_engine_exec(const sa_argv *argv, const char *cwd, double timeout_s, char 
         return sa_error_set(err, "engine: fork: %s", strerror(e));
     }
     if (pid == 0) {
+        sa_child_reset_signals();
         if (cwd && chdir(cwd) != 0) sa_child_fail(rep[1], SA_CHILD_CHDIR);
         if (dup2(devnull, 0) < 0 || dup2(p[1], 1) < 0 || dup2(devnull, 2) < 0)
             sa_child_fail(rep[1], SA_CHILD_SETUP);

@@ -1658,12 +1658,12 @@ static int run_tool(char *const argv[], const char *cwd, int inherit_fd, char *o
         return sa_error_set(err, "fork: %s", strerror(e));
     }
     if (pid == 0) {
+        sa_child_reset_signals();
         int nul = open("/dev/null", O_RDONLY);
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
             sa_child_fail(rep[1], SA_CHILD_SETUP);
         if (chdir(cwd) < 0) sa_child_fail(rep[1], SA_CHILD_CHDIR);
         if (inherit_fd >= 0 && fcntl(inherit_fd, F_SETFD, 0) < 0) sa_child_fail(rep[1], SA_CHILD_SETUP);
-        signal(SIGPIPE, SIG_DFL);
         environ = envp; /* the engine's allowlist only: see sa_engine_environ */
         execvp(argv[0], argv);
         sa_child_fail(rep[1], SA_CHILD_EXEC);

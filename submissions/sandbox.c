@@ -140,11 +140,11 @@ static int is_mountpoint(const char *path) {
 
 static void unmount_output(const char *path) {
     for (int i = 0; i < 50 && is_mountpoint(path); i++) {
-        if (umount2(path, 0) == 0) break;
+        if (umount2(path, UMOUNT_NOFOLLOW) == 0) break;
         if (errno != EBUSY) break;
         usleep(20000);
     }
-    if (is_mountpoint(path)) umount2(path, MNT_DETACH);
+    if (is_mountpoint(path)) umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
 }
 
 /* Copies from fd in to a new file `dst` (mode), at most max bytes (+1 to detect
@@ -741,6 +741,7 @@ int sa_run_case(const sa_run_request *req, const sa_run_limits *lim_in, sa_run_r
      * then finishes its current cases, as documented; the wall-time kill, and for a
      * worker that died the sweep of leftover containers, stay what ends them. */
     if (pid == 0) {
+        sa_child_reset_signals();
         setpgid(0, 0);
         if (chdir(cwd) != 0) sa_child_fail(report[1], SA_CHILD_CHDIR);
         if (dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)

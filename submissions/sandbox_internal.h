@@ -82,6 +82,12 @@ void sa_child_fail(int fd, int step)
 #endif
     ;
 int sa_child_started(int fd, const char *prog, const char *cwd, sa_error *err);
+/* In a forked child before its exec: no signal blocked, SIGPIPE at its default.
+ * The engine's clients must not inherit a mask that a caller set for itself (the
+ * CLI blocks SIGINT/SIGTERM in every thread while one thread waits for them,
+ * datasets/tmp_cleanup.c): podman would then ignore the worker's SIGTERM and a
+ * Ctrl-C. Async-signal-safe. */
+void sa_child_reset_signals(void);
 
 /* Runs argv (never through a shell) in cwd with stdin from /dev/null, stdout
  * collected (up to 64 KiB, into *out when out is given, malloc'ed), stderr

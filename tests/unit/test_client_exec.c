@@ -15,6 +15,7 @@
  * usage: test_client_exec WORK_DIR
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,38 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "127 with its cidfile gone: %s\n", err.msg);
     }
+
+    /* 6. the clients start with no signal blocked, whatever the caller blocked for
+     * itself (the CLI blocks SIGINT/SIGTERM in its threads while one thread waits
+     * for them): a client that inherited the mask ignored the worker's SIGTERM */
+    sigset_t blocked, old_mask;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT), sigaddset(&blocked, SIGTERM), sigaddset(&blocked, SIGHUP);
+    sigprocmask(SIG_BLOCK, &blocked, &old_mask);
+    char masks[2300], tool[3000];
+    snprintf(masks, sizeof masks, "%s/masks", g_scratch);
+    unlink(masks);
+    snprintf(tool, sizeof tool, /* no grep on the stand-ins' PATH: the shell's own read */
+             "#!/bin/sh\nwhile read -r k v; do [ \"$k\" = SigBlk: ] && echo \"$v\" >> '%s'; done "
+             "< /proc/$$/status\nexit 1\n", masks);
+    write_tool("podman", tool, 0755);
+    write_tool("skopeo", tool, 0755);
+    rc = run_case("c6", &res, &err); /* sa_run_case's client (sandbox.c) */
+    if (rc == 0) sa_run_result_free(&res);
+    sa_engine_remove_image(SA_ENGINE_PODMAN, "localhost/segarena/sub-x", &err); /* engine.c's client */
+    info = fake_info();
+    sa_intake_load(g_input, &info, "localhost/segarena/sub-x", NULL, &err); /* intake.c's skopeo */
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    FILE *mf = fopen(masks, "r");
+    int seen = 0, clear = 0;
+    char line[256];
+    while (mf && fgets(line, sizeof line, mf)) {
+        seen++;
+        clear += strstr(line, "0000000000000000") != NULL;
+        if (!strstr(line, "0000000000000000")) fprintf(stderr, "a client started with signals blocked: %s", line);
+    }
+    if (mf) fclose(mf);
+    CHECK(seen >= 3 && clear == seen);
 
     setenv("PATH", old_path, 1);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);
