@@ -293,7 +293,7 @@ int cmd_try(int argc, char **argv) {
     } else {
         sa_error ignored;
         sa_try_sweep(engine, lock_dir, &ignored); /* best effort */
-        if (sa_try_name_take(lock_dir, scratch, &try_name, &err)) {
+        if (sa_try_name_take(lock_dir, engine, scratch, &try_name, &err)) {
             fprintf(stderr, "segarena try: %s\n", err.msg);
             status = EXIT_INTERNAL;
             goto done;

@@ -197,10 +197,12 @@ typedef struct sa_try_name {
  * if missing; refused when it is not a folder owned by this user and writable by
  * no one else). 0, or -1 with err. */
 int sa_try_lock_dir(char *buf, size_t size, sa_error *err);
-/* A fresh name, its lock file created and locked before the name can exist, the
- * try's work folder scratch_dir (made by mkdtemp as "<dir>/segarena-try.XXXXXX")
- * written in it for the sweep. 0 or -1. */
-int sa_try_name_take(const char *lock_dir, const char *scratch_dir, sa_try_name *out, sa_error *err);
+/* A fresh name, its lock file created and locked before the name can exist; the
+ * engine the try uses and its work folder scratch_dir (made by mkdtemp as
+ * "<dir>/segarena-try.XXXXXX", written as an absolute path) go in it, a line each,
+ * for the sweep. 0 or -1. */
+int sa_try_name_take(const char *lock_dir, sa_engine_kind engine, const char *scratch_dir, sa_try_name *out,
+                     sa_error *err);
 /* The try is over: name_gone 1 when its image name was removed, or is kept on
  * purpose (--keep-image): the lock file is deleted and no sweep ever takes the
  * name; 0 when the removal failed: the lock file stays, unheld, for a sweep. */
@@ -213,7 +215,9 @@ void sa_try_name_release(sa_try_name *t, int name_gone);
  * (sa_intake_image_lock in lock_dir, not waiting), and, with podman, the temporary
  * names of their killed loads (sa_intake_sweep_loads, tag "try"). Names of live
  * tries, names kept with --keep-image and names without a lock file (from before
- * the lock files) are left alone. 0, or -1 when lock_dir cannot be listed. */
+ * the lock files) are left alone, and so are the lock files of tries made with
+ * another engine (their container and name are in that engine's store: a try with
+ * that engine sweeps them). 0, or -1 when lock_dir cannot be listed. */
 int sa_try_sweep(sa_engine_kind engine, const char *lock_dir, sa_error *err);
 
 /* Removes the containers labelled segarena=1 whose name starts with name_prefix

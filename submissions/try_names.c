@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,17 @@ static int still_linked(int fd, const char *path) {
     return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-int sa_try_name_take(const char *lock_dir, const char *scratch_dir, sa_try_name *out, sa_error *err) {
+int sa_try_name_take(const char *lock_dir, sa_engine_kind engine, const char *scratch_dir, sa_try_name *out,
+                     sa_error *err) {
     out->lock_fd = -1;
+    /* the work folder as an absolute path: a relative one (TMPDIR=tmp) would name
+     * another folder, or none, from the sweeping try's folder */
+    char scratch_abs[PATH_MAX] = "";
+    if (scratch_dir && !realpath(scratch_dir, scratch_abs))
+        return sa_error_set(err, "%s: %s", scratch_dir, strerror(errno));
+    char content[PATH_MAX + 32];
+    int len = snprintf(content, sizeof content, "%s\n%s", sa_engine_name(engine), scratch_abs);
+    if (len < 0 || len >= (int)sizeof content) return sa_error_set(err, "try: work folder name too long");
     if (sodium_init() < 0) return sa_error_set(err, "libsodium could not start");
     for (int attempt = 0; attempt < 8; attempt++) {
         unsigned char rnd[HEX_DIGITS / 2];
@@ -80,9 +90,9 @@ int sa_try_name_take(const char *lock_dir, const char *scratch_dir, sa_try_name 
         }
         if (locked == 0 && still_linked(fd, out->lock_path)) {
             out->lock_fd = fd;
-            /* where its work folder is, for the sweep of a killed try */
-            size_t n = scratch_dir ? strlen(scratch_dir) : 0;
-            if (n && write(fd, scratch_dir, n) != (ssize_t)n) {
+            /* its engine and where its work folder is, for the sweep of a killed try */
+            size_t n = (size_t)len;
+            if (write(fd, content, n) != (ssize_t)n) {
                 sa_try_name_release(out, 1);
                 return sa_error_set(err, "%s: cannot write: %s", lock_dir, strerror(errno));
             }
@@ -110,15 +120,26 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
     return 0;
 }
 
-/* The work folder a dead try named in its lock file (fd): its case's /output
- * tmpfs unmounted and its folder removed (sa_run_case_cleanup), then the rest
- * (the intake's scratch). Only a folder "<dir>/segarena-try.XXXXXX" of this
- * user, as the try makes it. */
-static void remove_scratch(int fd, const char *run_id) {
-    char dir[4097];
-    ssize_t n = pread(fd, dir, sizeof dir - 1, 0);
-    if (n <= 0) return;
-    dir[n] = '\0';
+/* A dead try's lock file (fd): "ENGINE\nWORK_FOLDER". 1 with engine_word and dir
+ * set, 0 when unreadable or not in that form. */
+static int read_lock_file(int fd, char *engine_word, size_t word_size, char *dir, size_t dir_size) {
+    char text[4200];
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    char *nl = strchr(text, '\n');
+    if (!nl || (size_t)(nl - text) >= word_size || strlen(nl + 1) >= dir_size) return 0;
+    *nl = '\0';
+    memcpy(engine_word, text, (size_t)(nl - text) + 1);
+    memcpy(dir, nl + 1, strlen(nl + 1) + 1);
+    return 1;
+}
+
+/* The work folder dir a dead try named in its lock file: its case's /output tmpfs
+ * unmounted and its folder removed (sa_run_case_cleanup), then the rest (the
+ * intake's scratch). Only a folder "<dir>/segarena-try.XXXXXX" of this user, as
+ * the try makes it. */
+static void remove_scratch(const char *dir, const char *run_id) {
     const char *base = strrchr(dir, '/');
     struct stat sb;
     if (dir[0] != '/' || !base || strncmp(base + 1, "segarena-try.", 13) || strlen(base + 14) != 6 ||
@@ -194,7 +215,13 @@ int sa_try_sweep(sa_engine_kind engine, const char *lock_dir, sa_error *err) {
         snprintf(name, sizeof name, TRY_PREFIX "%.*s", HEX_DIGITS, hex);
         int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) continue; /* gone meanwhile */
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && still_linked(fd, path)) {
+        char engine_word[16], dir[4097];
+        struct stat sb;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && still_linked(fd, path) && fstat(fd, &sb) == 0 && sb.st_size == 0) {
+            unlink(path); /* killed before it wrote anything: its name was never made */
+        } else if (flock(fd, LOCK_EX | LOCK_NB) == 0 && still_linked(fd, path) &&
+                   read_lock_file(fd, engine_word, sizeof engine_word, dir, sizeof dir) &&
+                   !strcmp(engine_word, sa_engine_name(engine))) { /* another engine's try: its own sweep */
             /* the dead try's container (nobody ends it at its wall time, or reads
              * its output), then its image name */
             char container[96], run_id[32];
@@ -202,7 +229,7 @@ int sa_try_sweep(sa_engine_kind engine, const char *lock_dir, sa_error *err) {
             snprintf(run_id, sizeof run_id, "try-%.*s", HEX_DIGITS, hex);
             snprintf(container, sizeof container, "segarena-%s-case", run_id);
             sa_engine_remove_container(engine, container, &ignored);
-            remove_scratch(fd, run_id); /* its work folder, /output tmpfs included */
+            remove_scratch(dir, run_id); /* its work folder, /output tmpfs included */
             if (remove_name(engine, lock_dir, name)) unlink(path);
         }
         close(fd); /* a live try holds it: left alone */

@@ -42,3 +42,11 @@ target_include_directories(test_client_exec PRIVATE ${SEGARENA_TESTS_DIR})
 target_link_libraries(test_client_exec PRIVATE sa_submissions)
 add_test(NAME submissions.client_exec COMMAND test_client_exec ${CMAKE_CURRENT_BINARY_DIR}/client_exec_work)
 set_tests_properties(submissions.client_exec PROPERTIES LABELS unit TIMEOUT 60)
+
+# submissions/try_names.c: a killed try's lock file names its engine and its work
+# folder (absolute); a later try sweeps only its own engine's (stand-in clients).
+add_executable(test_try_sweep ${SEGARENA_TESTS_DIR}/unit/test_try_sweep.c)
+target_include_directories(test_try_sweep PRIVATE ${SEGARENA_TESTS_DIR})
+target_link_libraries(test_try_sweep PRIVATE sa_submissions)
+add_test(NAME submissions.try_sweep COMMAND test_try_sweep ${CMAKE_CURRENT_BINARY_DIR}/try_sweep_work)
+set_tests_properties(submissions.try_sweep PROPERTIES LABELS unit TIMEOUT 60)
