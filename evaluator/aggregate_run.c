@@ -58,27 +58,80 @@ void sa_manifest_fov_free(sa_manifest_fov *m) {
     memset(m, 0, sizeof *m);
 }
 
-size_t sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
-                                const char *const *case_ids, sa_manifest_fov *manifest) {
-    size_t unknown = 0;
+void sa_case_fov_init(sa_case_fov *f, sa_store *st, int64_t phase_id) {
+    memset(f, 0, sizeof *f);
+    f->st = st;
+    f->phase_id = phase_id;
+}
+
+static int case_fov_load(sa_case_fov *f, sa_error *err) {
+    f->loaded = 1;
+    sa_phase_row phase;
+    int found = sa_store_phase_get_by_id(f->st, f->phase_id, &phase, err);
+    if (found <= 0) return found == 0 ? sa_error_set(err, "no phase %lld", (long long)f->phase_id) : -1;
+    char label[160], hash[65];
+    snprintf(label, sizeof label, "phase %s/%s", phase.challenge, phase.name);
+    sa_phase_spec spec;
+    sa_dataset_row ds;
+    int rc = sa_board_spec_parse(phase.spec_json, label, &spec, err);
+    if (rc == 0) rc = sa_store_dataset_get_by_id(f->st, phase.dataset_id, &ds, err);
+    if (rc == 0) {
+        sa_phase_scoring_hash(&spec, ds.checksum, hash);
+        snprintf(f->dataset, sizeof f->dataset, "%s", spec.dataset);
+        sa_manifest_fov_init(&f->manifest, f->st, f->dataset);
+        rc = sa_store_phase_case_fov(f->st, f->phase_id, hash, ds.checksum, &f->ids, &f->fov, &f->n, err);
+    }
+    sa_phase_row_free(&phase);
+    return rc ? -1 : 0;
+}
+
+static int compare_ids(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int sa_case_fov_get(sa_case_fov *f, const char *case_id, double *fov, sa_error *err) {
+    *fov = 0;
+    if (!f->loaded && case_fov_load(f, err)) return -1;
+    char **hit = f->n ? bsearch(&case_id, f->ids, f->n, sizeof *f->ids, compare_ids) : NULL;
+    *fov = hit ? f->fov[hit - f->ids] : sa_manifest_fov_case(&f->manifest, case_id);
+    return 0;
+}
+
+void sa_case_fov_free(sa_case_fov *f) {
+    sa_strings_free(f->ids, f->n);
+    free(f->fov);
+    sa_manifest_fov_free(&f->manifest);
+    memset(f, 0, sizeof *f);
+}
+
+int sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
+                             const char *const *case_ids, sa_case_fov *src, size_t *unknown,
+                             unsigned char *left_out, sa_error *err) {
+    *unknown = 0;
     for (size_t c = 0; c < n_cases; c++) {
+        if (left_out) left_out[c] = 0;
         int needed = 0;
         for (size_t e = 0; e < n_entries && !needed; e++)
             needed = cv[e * n_cases + c].failed && !(cv[e * n_cases + c].fov_diagonal_mm > 0);
         if (!needed) continue;
         /* a diagonal a result of the case holds (a scored one's, or one a failed
          * result recorded: both are the scoring grid's, so that every failure of
-         * the case costs the same bits), else the dataset's manifest's */
+         * the case costs the same bits), else src's (other runs, the human
+         * reference, the manifest) */
         double fov = 0;
         for (size_t e = 0; e < n_entries && fov <= 0; e++)
             if (cv[e * n_cases + c].fov_diagonal_mm > 0) fov = cv[e * n_cases + c].fov_diagonal_mm;
-        if (fov <= 0) fov = sa_manifest_fov_case(manifest, case_ids[c]);
-        if (fov <= 0) unknown++; /* no value on distance metrics: sa_aggregate_value */
+        if (fov <= 0 && sa_case_fov_get(src, case_ids[c], &fov, err)) return -1;
+        if (!(fov > 0)) { /* no value on distance metrics: sa_aggregate_value */
+            fov = 0;
+            ++*unknown;
+            if (left_out) left_out[c] = 1;
+        }
         for (size_t e = 0; e < n_entries; e++)
             if (cv[e * n_cases + c].failed && !(cv[e * n_cases + c].fov_diagonal_mm > 0))
-                cv[e * n_cases + c].fov_diagonal_mm = fov > 0 ? fov : 0;
+                cv[e * n_cases + c].fov_diagonal_mm = fov;
     }
-    return unknown;
+    return 0;
 }
 
 int sa_board_metric_values(const sa_phase_spec *spec, const sa_case_values *cv, size_t n_cases,
@@ -187,54 +240,19 @@ int sa_board_spec_parse(const char *json_text, const char *label, sa_phase_spec 
     return rc ? -1 : 0;
 }
 
-/* The field-of-view diagonal of a case as another run of the phase scored or
- * recorded it (the case's scoring grid is the same whoever scored it); 0 when no
- * run did. Another run's result that cannot be read (stored under older metric
- * definitions, or damaged) is passed over, as the board passes it over: it never
- * keeps this run from finishing. */
-static int fov_from_other_runs(sa_store *st, const sa_run_row *run, const sa_run_row *others, size_t n_others,
-                               const char *case_id, double *fov, sa_error *err) {
-    *fov = 0;
-    for (size_t i = 0; i < n_others && *fov <= 0; i++) {
-        if (others[i].id == run->id) continue;
-        sa_case_result_row res;
-        int found = sa_store_case_result_get(st, others[i].id, case_id, &res, err);
-        if (found < 0) return -1;
-        if (found == 0) continue;
-        sa_case_values cv;
-        sa_error unreadable;
-        int rc = sa_board_case_load(&res, &cv, &unreadable);
-        sa_case_result_row_free(&res);
-        if (rc) continue;
-        if (cv.fov_diagonal_mm > 0) *fov = cv.fov_diagonal_mm; /* scored, or recorded */
-    }
-    return 0;
-}
-
 /* Gives each failed case of the run that did not record its own field of view
- * (results stored before they did, platform failures) the one another run found
- * for it, else the one the dataset's manifest gives; *unknown: the cases left
- * with none (no distance value). */
-static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_phase_spec *spec,
-                                  const sa_case_result_row *results, sa_case_values *cv, size_t n,
-                                  size_t *unknown, sa_error *err) {
-    sa_run_row *others = NULL;
-    size_t n_others = 0;
-    int rc = 0;
-    *unknown = 0;
-    for (size_t c = 0; rc == 0 && c < n; c++) {
-        if (!cv[c].failed || cv[c].fov_diagonal_mm > 0) continue;
-        if (!others && sa_store_run_list(st, run->phase_id, 0, &others, &n_others, err)) return -1;
-        rc = fov_from_other_runs(st, run, others, n_others, results[c].case_id, &cv[c].fov_diagonal_mm, err);
-    }
-    sa_run_rows_free(others, n_others);
+ * (results stored before they did, platform failures) the one the board would
+ * give it (sa_case_fov: another run's result, the human reference, the
+ * manifest); *unknown: the cases left with none (no distance value). */
+static int fill_failed_fov_of_run(sa_store *st, const sa_run_row *run, const sa_case_result_row *results,
+                                  sa_case_values *cv, size_t n, size_t *unknown, sa_error *err) {
     const char **ids = malloc((n + 1) * sizeof *ids);
     if (!ids) return sa_error_set(err, "out of memory");
     for (size_t c = 0; c < n; c++) ids[c] = results[c].case_id;
-    sa_manifest_fov manifest;
-    sa_manifest_fov_init(&manifest, st, spec->dataset);
-    *unknown = sa_board_fill_failed_fov(cv, 1, n, ids, &manifest);
-    sa_manifest_fov_free(&manifest);
+    sa_case_fov src;
+    sa_case_fov_init(&src, st, run->phase_id);
+    int rc = sa_board_fill_failed_fov(cv, 1, n, ids, &src, unknown, NULL, err);
+    sa_case_fov_free(&src);
     free(ids);
     return rc;
 }
@@ -279,7 +297,7 @@ int sa_run_aggregate_json(sa_store *st, int64_t run_id, char **json, sa_error *e
         if (sa_board_case_load(&results[c], &cv[c], err)) goto done;
         if (!cv[c].failed) succeeded++;
     }
-    if (spec.distance_cap_mm <= 0 && fill_failed_fov_of_run(st, &run, &spec, results, cv, n, &no_cap, err))
+    if (spec.distance_cap_mm <= 0 && fill_failed_fov_of_run(st, &run, results, cv, n, &no_cap, err))
         goto done;
     if (sa_board_metric_values(&spec, cv, n, values, err) ||
         sa_board_metric_stats(&spec, values, n, stats, err))

@@ -34,15 +34,37 @@ void sa_manifest_fov_init(sa_manifest_fov *m, sa_store *st, const char *dataset)
 double sa_manifest_fov_case(sa_manifest_fov *m, const char *case_id);
 void sa_manifest_fov_free(sa_manifest_fov *m);
 
+/* Where a failed case that recorded no field of view of its own finds its
+ * diagonal, the same for the board and for a run's aggregate (so that a run and
+ * its row agree): in this order, a result of the case of any run of the phase
+ * under the phase's scoring hash, the human reference stored under it, the
+ * dataset's manifest. The store is asked once (one query for all the phase's
+ * cases), at the first sa_case_fov_get. */
+typedef struct sa_case_fov {
+    sa_store *st;
+    int64_t phase_id;
+    int loaded;
+    char **ids; /* sorted; fov[i] > 0 */
+    double *fov;
+    size_t n;
+    char dataset[64];
+    sa_manifest_fov manifest;
+} sa_case_fov;
+void sa_case_fov_init(sa_case_fov *f, sa_store *st, int64_t phase_id);
+/* *fov: the case's diagonal in mm, 0 when known nowhere; 0 or -1 (err). */
+int sa_case_fov_get(sa_case_fov *f, const char *case_id, double *fov, sa_error *err);
+void sa_case_fov_free(sa_case_fov *f);
+
 /* cv[e * n_cases + c]: entry e's case c (case_ids[c]). A failed case whose field
  * of view is not set yet (0) gets the diagonal of that case that any entry's
- * result holds (scored, or recorded by a failed one), else the one the
- * dataset's manifest gives (manifest may be NULL). A case left with none keeps 0:
- * its failures have no distance value (sa_aggregate_value leaves them out), the
- * same for every entry, since an entry that scored the case would have given
- * one. Returns the number of such cases. */
-size_t sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
-                                const char *const *case_ids, sa_manifest_fov *manifest);
+ * result holds (scored, or recorded by a failed one), else the one src gives. A
+ * case left with none keeps 0: its failures have no distance value
+ * (sa_aggregate_value leaves them out), the same for every entry. *unknown: the
+ * number of such cases; left_out (n_cases flags, may be NULL) marks them. 0 or
+ * -1 (err). */
+int sa_board_fill_failed_fov(sa_case_values *cv, size_t n_entries, size_t n_cases,
+                             const char *const *case_ids, sa_case_fov *src, size_t *unknown,
+                             unsigned char *left_out, sa_error *err);
 
 /* values[m * n_cases + c]: metric spec->metrics[m] of case c, through
  * sa_aggregate_value (NaN where a not-rankable metric is left out, or a failed

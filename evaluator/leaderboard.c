@@ -54,6 +54,7 @@ typedef struct board_work {
     sa_case_values *cv;
     double *values;
     double *ranked;
+    unsigned char *left_out; /* per case: no diagonal known anywhere (n_cases_without_cap) */
     int higher_is_better[SA_PHASE_MAX_RANKED];
 } board_work;
 
@@ -74,6 +75,7 @@ static void work_free(board_work *w) {
     free(w->cv);
     free(w->values);
     free(w->ranked);
+    free(w->left_out);
 }
 
 static int out_of_memory(sa_error *err) {
@@ -241,14 +243,15 @@ static long case_index(const sa_board *b, const char *case_id) {
 /* Case values, metric values and ranked values of every entry on every case. A
  * distance of a failed case whose diagonal is known nowhere is NaN (no value),
  * for every entry alike. */
-static int load_values(sa_store *st, board_work *w, sa_board *b, sa_error *err) {
+static int load_values(sa_store *st, int64_t phase_id, board_work *w, sa_board *b, sa_error *err) {
     const sa_phase_spec *spec = w->spec;
     size_t nc = w->n_cases = b->n_cases, ne = w->n_entries;
     w->results = calloc(ne * nc + 1, sizeof *w->results);
     w->cv = calloc(ne * nc + 1, sizeof *w->cv);
     w->values = malloc((ne * spec->n_metrics * nc + 1) * sizeof *w->values);
     w->ranked = malloc((ne * spec->n_ranked * nc + 1) * sizeof *w->ranked);
-    if (!w->results || !w->cv || !w->values || !w->ranked) return out_of_memory(err);
+    w->left_out = calloc(nc + 1, 1);
+    if (!w->results || !w->cv || !w->values || !w->ranked || !w->left_out) return out_of_memory(err);
     for (size_t i = 0; i < ne * nc; i++) sa_case_values_failed(&w->cv[i], 0); /* missing */
     for (size_t e = 0; e < ne; e++)
         for (size_t i = 0; i < w->entries[e].n_results; i++) {
@@ -257,10 +260,12 @@ static int load_values(sa_store *st, board_work *w, sa_board *b, sa_error *err) 
             w->cv[at] = w->entries[e].cv[i];
         }
     if (spec->distance_cap_mm <= 0) {
-        sa_manifest_fov manifest;
-        sa_manifest_fov_init(&manifest, st, spec->dataset);
-        b->n_cases_without_cap = sa_board_fill_failed_fov(w->cv, ne, nc, (const char *const *)b->case_ids, &manifest);
-        sa_manifest_fov_free(&manifest);
+        sa_case_fov src; /* other runs, the human reference, the manifest: as a run's aggregate */
+        sa_case_fov_init(&src, st, phase_id);
+        int rc = sa_board_fill_failed_fov(w->cv, ne, nc, (const char *const *)b->case_ids, &src,
+                                          &b->n_cases_without_cap, w->left_out, err);
+        sa_case_fov_free(&src);
+        if (rc) return -1;
     }
     for (size_t k = 0; k < spec->n_ranked; k++) w->higher_is_better[k] = spec->ranked[k].higher_is_better;
     for (size_t e = 0; e < ne; e++) {
@@ -467,15 +472,17 @@ static int human_row(const sa_phase_spec *spec, const char *rater, char **jsons,
 
 /* The raters' rows (each rater against the consensus of the others), from the
  * human reference stored for the phase's dataset and scoring configuration,
- * over the board's cases. */
-static int human_rows(sa_store *st, sa_board *b, sa_error *err) {
+ * over the board's cases less those left out of the ranking (no diagonal known
+ * anywhere), so that they are over the teams' cases. */
+static int human_rows(sa_store *st, const board_work *w, sa_board *b, sa_error *err) {
     if (!b->spec.human_reference || b->n_cases == 0) return 0;
     char **case_ids, **jsons;
     size_t n;
     if (sa_store_human_ref_list(st, b->scoring_hash, &case_ids, &jsons, &n, err)) return -1;
     size_t kept = 0; /* the board's cases moved to the front */
     for (size_t i = 0; i < n; i++) {
-        if (case_index(b, case_ids[i]) < 0) continue;
+        long c = case_index(b, case_ids[i]);
+        if (c < 0 || (w->left_out && w->left_out[c])) continue;
         char *t = jsons[kept];
         jsons[kept++] = jsons[i];
         jsons[i] = t;
@@ -530,13 +537,13 @@ int sa_board_build(sa_store *st, int64_t phase_id, int all_entries, sa_board *ou
     if (rc == 0) rc = load_entries(st, phase_id, &w, err);
     if (rc == 0) rc = keep_stale(&w, all_entries, out, err);
     if (rc == 0) rc = collect_case_ids(&w, out, err);
-    if (rc == 0) rc = load_values(st, &w, out, err);
+    if (rc == 0) rc = load_values(st, phase_id, &w, out, err);
     if (rc == 0) {
         which = malloc((w.n_entries + 1) * sizeof *which);
         rc = which ? choose_rows(&w, all_entries, which, &n_rows, err) : out_of_memory(err);
     }
     if (rc == 0) rc = fill_rows(&w, which, n_rows, out, err);
-    if (rc == 0) rc = human_rows(st, out, err);
+    if (rc == 0) rc = human_rows(st, &w, out, err);
     free(which);
     work_free(&w);
     sa_phase_row_free(&phase);

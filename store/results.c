@@ -144,6 +144,79 @@ int sa_store_human_ref_list(sa_store *st, const char *config_hash, char ***case_
     return 0;
 }
 
+/* ---- the field-of-view diagonal of a phase's cases ---- */
+
+typedef struct case_fov {
+    char *case_id;
+    double fov;
+} case_fov;
+
+static int read_case_fov(sqlite3_stmt *stmt, void *row) {
+    case_fov *c = row;
+    c->fov = sqlite3_column_double(stmt, 1);
+    return sa_db_dup(stmt, 0, &c->case_id);
+}
+
+static void free_case_fov(void *row) {
+    free(((case_fov *)row)->case_id);
+}
+
+static const sa_db_row_type case_fov_type = {sizeof(case_fov), read_case_fov, free_case_fov};
+
+/* Sources in order (src): 0 a result of any run of the phase (a scored one
+ * stamped with the scoring hash: the column, else its JSON's case; a failed one
+ * of the dataset checksum: the column it recorded), 1 the human reference of the
+ * scoring hash. The bare fov of a min() aggregate is that of a row with the
+ * least src (SQLite's rule). */
+int sa_store_phase_case_fov(sa_store *st, int64_t phase_id, const char *scoring_hash,
+                            const char *dataset_checksum, char ***case_ids, double **fov, size_t *n,
+                            sa_error *err) {
+    *case_ids = NULL;
+    *fov = NULL;
+    *n = 0;
+    case_fov *rows;
+    size_t n_rows;
+    sqlite3_stmt *stmt = sa_db_prepare(
+        st, err,
+        "SELECT case_id, fov, min(src) FROM ("
+        "  SELECT r.case_id AS case_id, 0 AS src,"
+        "    CASE WHEN r.status = 'failed' THEN r.fov_diagonal_mm"
+        "      WHEN coalesce(r.fov_diagonal_mm, 0) > 0 THEN r.fov_diagonal_mm"
+        "      WHEN json_valid(r.result_json) THEN json_extract(r.result_json, '$.case.fov_diagonal_mm')"
+        "    END AS fov"
+        "  FROM case_results r JOIN runs u ON u.id = r.run_id"
+        "  WHERE u.phase_id = ?1 AND CASE"
+        "    WHEN r.status = 'failed' THEN r.dataset_checksum = ?3"
+        "    WHEN json_valid(r.result_json) THEN json_extract(r.result_json, '$.stamp.scoring_hash') = ?2"
+        "    ELSE 0 END"
+        "  UNION ALL"
+        "  SELECT case_id, 1,"
+        "    CASE WHEN json_valid(result_json) THEN json_extract(result_json, '$.case.fov_diagonal_mm') END"
+        "  FROM human_reference WHERE config_hash = ?2)"
+        " WHERE typeof(fov) IN ('real', 'integer') AND fov > 0"
+        " GROUP BY case_id ORDER BY case_id",
+        "itt", phase_id, scoring_hash, dataset_checksum);
+    if (sa_db_collect(st, stmt, &case_fov_type, (void **)&rows, &n_rows, err)) return -1;
+    if (n_rows == 0) return 0;
+    char **ids = malloc(n_rows * sizeof *ids);
+    double *values = malloc(n_rows * sizeof *values);
+    if (!ids || !values) {
+        free(ids);
+        free(values);
+        sa_db_rows_free(&case_fov_type, rows, n_rows);
+        return sa_error_set(err, "%s: out of memory", st->db_path);
+    }
+    for (size_t i = 0; i < n_rows; i++) { /* ownership moves to the caller's arrays */
+        ids[i] = rows[i].case_id;
+        values[i] = rows[i].fov;
+    }
+    free(rows);
+    *case_ids = ids;
+    *fov = values;
+    *n = n_rows;
+    return 0;
+}
+
 void sa_strings_free(char **strings, size_t n) {
     if (!strings) return;
     for (size_t i = 0; i < n; i++) free(strings[i]);

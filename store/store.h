@@ -525,6 +525,16 @@ int sa_store_human_ref_list(sa_store *st, const char *config_hash, char ***case_
                             char ***jsons, size_t *n, sa_error *err);
 void sa_strings_free(char **strings, size_t n);
 
+/* The field-of-view diagonal (mm, > 0) of each case of a phase that one is
+ * known for, in one query, from the first source that has it: a case result of
+ * any run of the phase (a scored one stamped with scoring_hash, a failed one
+ * that recorded it for dataset_checksum), else the human reference stored under
+ * scoring_hash. Parallel arrays ordered by case id, malloc'ed (sa_strings_free
+ * the ids, free the values). */
+int sa_store_phase_case_fov(sa_store *st, int64_t phase_id, const char *scoring_hash,
+                            const char *dataset_checksum, char ***case_ids, double **fov, size_t *n,
+                            sa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -617,7 +617,8 @@ static void test_run_aggregate(void) {
  * cases. With the dataset's manifest (c3: 100 x 100 x 50 voxels of 1 x 1 x 2
  * mm, diagonal 100√3 mm), hd95 (8 + 6 + 100√3) / 3.
  * Human reference stored for c1, c2, c3 and c9 (not on the board): r1 on every
- * case, r2 not on c3. */
+ * case, r2 not on c3; c3's records no diagonal (0), so it gives none, and c3,
+ * left out for the team, is left out of the raters' rows too (same cases). */
 static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *checksum) {
     sa_phase_spec spec;
     base_spec(&spec, "test");
@@ -638,7 +639,7 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     static const struct {
         const char *case_id;
         double fov, r1_dice, r1_hd95, r2_dice, r2_hd95; /* r2 NaN: absent */
-    } human[] = {{"c1", 100, .8, 2, .6, 4}, {"c2", 250, .9, 1, .7, 3}, {"c3", 300, .85, 1.5, NAN, NAN},
+    } human[] = {{"c1", 100, .8, 2, .6, 4}, {"c2", 250, .9, 1, .7, 3}, {"c3", 0, .85, 1.5, NAN, NAN},
                  {"c9", 100, .1, 90, .1, 90}};
     for (size_t i = 0; i < 4; i++) {
         char *r1 = result_json(NULL, human[i].fov, human[i].r1_dice, human[i].r1_hd95, 1);
@@ -676,12 +677,12 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
         CHECK_NEAR(b.rows[0].stability.rank_lo, 1, 0);
         CHECK_NEAR(b.rows[0].stability.rank_hi, 1, 0);
     }
-    /* r1 over c1..c3 (c9 is not on the board): dice .85, hd95 1.5; r2 over c1, c2:
-     * dice .65, hd95 3.5 */
+    /* r1 over c1, c2 (c3 left out as for the team, c9 is not on the board): dice
+     * .85, hd95 1.5; r2 over c1, c2: dice .65, hd95 3.5 */
     CHECK(b.n_human == 2);
     if (b.n_human == 2) {
         CHECK(!strcmp(b.human[0].rater, "r1") && !strcmp(b.human[0].team, "rater r1"));
-        CHECK(b.human[0].rank == 0 && b.human[0].n_cases == 3);
+        CHECK(b.human[0].rank == 0 && b.human[0].n_cases == 2);
         CHECK_NEAR(b.human[0].stats[DICE].mean, 0.85, TOL);
         CHECK_NEAR(b.human[0].stats[HD95].mean, 1.5, TOL);
         CHECK(!strcmp(b.human[1].rater, "r2") && b.human[1].n_cases == 2);
@@ -724,6 +725,7 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
         CHECK(b.rows[0].stats[HD95].n == 3 && b.values[HD95 * 3 + 2] == c3_fov);
     }
     CHECK(b.n_cases_without_cap == 0);
+    CHECK(b.n_human == 2 && b.human[0].n_cases == 3); /* c3 is ranked: the raters' rows have it */
     sa_board_free(&b);
     CHECK(sa_run_aggregate_json(st, run, &text, &err) == 0);
     root = text ? json_loads(text, 0, NULL) : NULL;
@@ -762,6 +764,68 @@ static void test_phase2(int64_t challenge_id, int64_t dataset_id, const char *ch
     /* back to 50 mm, which the CLI test (test_cli_results.py) reads in this store */
     spec.distance_cap_mm = 50;
     put_spec(challenge_id, dataset_id, phase_id, &spec);
+}
+
+/* Phase "fovsrc": one team (kappa, K1) with two runs: the first scored c1 (fov
+ * 100, hd95 8) and c2 (fov 250, hd95 6); the second, its evaluation, scored c1
+ * and failed c2 and c3 without recording a diagonal. No manifest. c2's diagonal
+ * comes from the first run (not a board entry), before the human reference's
+ * (999); c3's from the human reference (300): hd95 (8 + 250 + 300) / 3 over 3
+ * cases on the board and in the run's aggregate alike, and the rater's row over
+ * the same 3 cases. */
+static void test_fov_sources(int64_t challenge_id, int64_t dataset_id) {
+    sa_phase_spec spec;
+    base_spec(&spec, "fovsrc");
+    spec.human_reference = 1;
+    spec.label = 2; /* a scoring hash of its own: no other phase's human reference */
+    int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
+    sa_error err;
+    int64_t kappa;
+    CHECK(sa_store_team_add(st, "kappa-fov", &kappa, &err) == 0);
+    int64_t k1 = add_submission(phase_id, kappa, 7000, "ready");
+    static const case_fixture first[] = {{"c1", 100, .5, 8, 1, NULL}, {"c2", 250, .7, 6, 3, NULL}};
+    static const case_fixture second[] = {
+        {"c1", 100, .5, 8, 1, NULL}, {"c2", 0, 0, 0, 0, "timeout"}, {"c3", 0, 0, 0, 0, "exit_code 3"}};
+    add_run(phase_id, k1, "evaluate", 0, first, 2, 0);
+    int64_t run = add_run(phase_id, k1, "evaluate", 0, second, 3, 0);
+    char hash[65];
+    sa_phase_scoring_hash(&spec, CHECKSUM, hash);
+    static const struct {
+        const char *case_id;
+        double fov;
+    } human[] = {{"c1", 100}, {"c2", 999}, {"c3", 300}};
+    for (size_t i = 0; i < 3; i++) {
+        char *r1 = result_json(NULL, human[i].fov, .8, 2, 1);
+        json_t *j1 = json_loads(r1, 0, NULL);
+        json_t *root = json_pack("{s:O, s:{s:O}}", "case", json_object_get(j1, "case"), "raters", "r1",
+                                 json_object_get(j1, "consensus"));
+        char *text = json_dumps(root, JSON_REAL_PRECISION(17));
+        CHECK(sa_store_human_ref_put(st, hash, human[i].case_id, text, &err) == 0);
+        free(text);
+        json_decref(root);
+        json_decref(j1);
+        free(r1);
+    }
+    sa_board b;
+    if (build(phase_id, 0, &b)) return;
+    CHECK(b.n_rows == 1 && b.n_cases == 3 && b.n_cases_without_cap == 0);
+    if (b.n_rows == 1 && b.n_cases == 3) {
+        CHECK(b.rows[0].run_id == run);
+        CHECK_NEAR(b.rows[0].stats[HD95].mean, (8 + 250 + 300) / 3.0, TOL);
+        CHECK(b.rows[0].stats[HD95].n == 3);
+        CHECK(b.values[HD95 * 3 + 1] == 250 && b.values[HD95 * 3 + 2] == 300);
+    }
+    CHECK(b.n_human == 1 && b.human[0].n_cases == 3);
+    sa_board_free(&b);
+    char *text = NULL;
+    CHECK(sa_run_aggregate_json(st, run, &text, &err) == 0);
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *hd = json_object_get(json_object_get(root, "metrics"), "hd95");
+    CHECK_NEAR(json_number_value(json_object_get(hd, "mean")), (8 + 250 + 300) / 3.0, TOL);
+    CHECK(json_integer_value(json_object_get(hd, "n")) == 3);
+    CHECK(json_integer_value(json_object_get(root, "cases_without_distance_cap")) == 0);
+    json_decref(root);
+    free(text);
 }
 
 /* The stale entry of a submission, or NULL. */
@@ -998,6 +1062,7 @@ static void test_failed_case_own_fov(int64_t challenge_id, int64_t dataset_id) {
 static void test_no_diagonal_anywhere(int64_t challenge_id, int64_t dataset_id) {
     sa_phase_spec spec;
     base_spec(&spec, "nofov");
+    spec.label = 3; /* a scoring hash of its own: no human reference gives a diagonal */
     int64_t phase_id = put_spec(challenge_id, dataset_id, 0, &spec);
     sa_error err;
     int64_t xi, omicron;
@@ -1158,6 +1223,7 @@ int main(int argc, char **argv) {
     test_score(phase_id, challenge_id, dataset_id, &spec);
     test_run_aggregate();
     test_phase2(challenge_id, dataset_id, checksum);
+    test_fov_sources(challenge_id, dataset_id);
     test_rescoring(challenge_id, dataset_id);
     test_failed_case_own_fov(challenge_id, dataset_id);
     test_no_diagonal_anywhere(challenge_id, dataset_id);
