@@ -49,9 +49,12 @@ static void aggregate_table(sa_strbuf *b, json_t *root, const sa_phase_spec *spe
         sa_strbuf_append(b, "</td><td>");
         if (json_is_number(mean)) {
             sa_strbuf_append_metric_number(b, spec->metrics[m], json_number_value(mean));
-            sa_strbuf_append(b, " \xC2\xB1 ");
-            sa_strbuf_append_metric_number(b, spec->metrics[m],
-                                           json_is_number(std) ? json_number_value(std) : NAN);
+            if (json_is_number(std)) {
+                sa_strbuf_append(b, " \xC2\xB1 ");
+                sa_strbuf_append_metric_number(b, spec->metrics[m], json_number_value(std));
+            } else { /* withheld (a hidden phase under 4 values) or none: the board's words */
+                sa_strbuf_append(b, " <small>std not shown</small>");
+            }
         } else {
             sa_strbuf_append(b, SA_RENDER_NO_VALUE);
         }

@@ -352,6 +352,19 @@ check(request("GET", "/runs/0", cookie=ALICE)[0] == 404, "an invalid run id: 404
 
 # ---- the public page of a published hidden phase: nothing of one case ----
 web.seg("phase", "publish", "demo/test")
+# the run's aggregate as a worker stores it (current rules): dice over its 2 cases
+db = web.db()
+db.execute("UPDATE runs SET aggregate_json = ? WHERE id = ?", (json.dumps({
+    "cases": 2, "succeeded": 2, "failed": {}, "cases_without_distance_cap": 0,
+    "metrics": {"dice": {"mean": 0.8, "median": 0.8, "std": 0.1, "ci_lo": 0.7, "ci_hi": 0.9, "n": 2}},
+    "metric_version": 1, "aggregation_version": 2}), RUN_TEST))
+db.commit()
+db.close()
+s, _, page = request("GET", f"/runs/{RUN_TEST}", cookie=ALICE)
+agg = page[page.find("<h3>Aggregate"):][:1500]
+check(s == 200 and "Aggregate" in page and "std not shown" in agg and
+      not re.search("\u00b1 *(<|\u2013|&ndash;|-)", agg),
+      "a published hidden phase's run over 2 cases: the std withheld says so, no '\u00b1 \u2013': " + agg)
 s, _, page = request("GET", "/challenges/demo/phases/test")
 shown = re.findall(r'class="box"|Too few values per team[^<]*|no value', page)
 check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
