@@ -49,7 +49,8 @@ static const char run_help[] =
     "  wait      print progress until the run is done or cancelled\n"
     "\n"
     "exit status: 0 done; 2 bad usage, unknown run, submission or phase, or a refused\n"
-    "request; 1 internal error, or wait's --timeout passed.\n";
+    "request; 1 internal error, a stored aggregate that cannot be computed again\n"
+    "(status), or wait's --timeout passed.\n";
 
 static const char worker_help[] =
     "usage: segarena worker [--threads N] [--until-idle] [--lease SECONDS]\n"
@@ -163,7 +164,7 @@ static int show_status(sa_store *st, int64_t run_id, sa_error *err) {
             char *aggregate = NULL;
             sa_error why;
             if (sa_run_aggregate_current(st, &run, &aggregate, &why))
-                fprintf(stderr, "segarena: %s\n", why.msg);
+                rc = sa_error_set(err, "%s", why.msg); /* exit 1: no number shown that is not current */
             else
                 print_aggregate(aggregate);
             free(aggregate);

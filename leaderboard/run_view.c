@@ -127,6 +127,7 @@ json_t *sa_web_run_aggregate(sa_web_call *call, const sa_run_row *run, const sa_
     char *text = NULL;
     sa_error err;
     if (sa_run_aggregate_current(call->st, run, &text, &err) || !text) {
+        if (!text) sa_web_log(call->ctx, "run %lld: aggregate not shown: %s", (long long)run->id, err.msg);
         free(text);
         return NULL;
     }

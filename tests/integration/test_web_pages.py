@@ -42,6 +42,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -365,6 +366,27 @@ agg = page[page.find("<h3>Aggregate"):][:1500]
 check(s == 200 and "Aggregate" in page and "std not shown" in agg and
       not re.search("\u00b1 *(<|\u2013|&ndash;|-)", agg),
       "a published hidden phase's run over 2 cases: the std withheld says so, no '\u00b1 \u2013': " + agg)
+# an aggregate stored under older rules that cannot be computed again (its frozen
+# spec unreadable): not shown, one line in the server's log with the run id, and
+# `segarena run status` says why and exits 1
+db = web.db()
+spec_text = db.execute("SELECT config_json FROM runs WHERE id = ?", (RUN_TEST,)).fetchone()[0]
+db.execute("UPDATE runs SET config_json = 'not a spec', aggregate_json = "
+           "replace(aggregate_json, '\"aggregation_version\": 2', '\"aggregation_version\": 1') WHERE id = ?",
+           (RUN_TEST,))
+db.commit()
+s, _, page = request("GET", f"/runs/{RUN_TEST}", cookie=ALICE)
+time.sleep(0.2)
+logged = [line for line in open(os.path.join(WORK, "serve.log")) if f"run {RUN_TEST}: aggregate not shown" in line]
+check(s == 200 and "Aggregate" not in page and len(logged) == 1,
+      f"an aggregate that cannot be computed again: not shown, logged once: {s} {logged}")
+r = subprocess.run([web.segarena, "run", "status", str(RUN_TEST), "--data-dir", DATA], capture_output=True,
+                   text=True)
+check(r.returncode == 1 and "cannot be computed again" in r.stderr,
+      f"segarena run status of that run: exit 1 with the reason: {r.returncode} {r.stderr!r}")
+db.execute("UPDATE runs SET config_json = ?, aggregate_json = NULL WHERE id = ?", (spec_text, RUN_TEST))
+db.commit()
+db.close()
 s, _, page = request("GET", "/challenges/demo/phases/test")
 shown = re.findall(r'class="box"|Too few values per team[^<]*|no value', page)
 check(s == 200 and 'class="dot"' not in page and "<title>c1" not in page and
