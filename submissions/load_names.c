@@ -229,29 +229,40 @@ static int reclaim(const sa_intake_owner *owner, const char *hex, const char *li
     return 1;
 }
 
+/* `podman images --filter reference=PATTERN`, one "repository:tag" a line, into
+ * *listing (malloc'ed). 0, or -1 with err ("WHAT: ..."). */
+static int list_images(const char *pattern, const char *what, char **listing, sa_error *err) {
+    char filter[128];
+    snprintf(filter, sizeof filter, "reference=%s", pattern);
+    sa_argv ls = {0};
+    int status = -1;
+    *listing = NULL;
+    if (sa_argv_push(&ls, "podman") || sa_argv_push(&ls, "images") || sa_argv_push(&ls, "--filter") ||
+        sa_argv_push(&ls, filter) || sa_argv_push(&ls, "--format") ||
+        sa_argv_push(&ls, "{{.Repository}}:{{.Tag}}")) {
+        sa_argv_free(&ls);
+        return sa_error_set(err, "%s: out of memory", what);
+    }
+    int r = sa_engine_exec(&ls, "/", 60, listing, &status, err);
+    sa_argv_free(&ls);
+    if (r) return -1;
+    if (status != 0 || !*listing) {
+        free(*listing);
+        *listing = NULL;
+        return sa_error_set(err, "%s: 'podman images' failed (status %d)", what, status);
+    }
+    return 0;
+}
+
 int sa_intake_sweep_loads(const sa_intake_owner *owner, sa_error *err) {
     if (!owner) return sa_error_set(err, "intake sweep: no owner");
     if (owner_valid(owner, err)) return -1;
     /* the names first: a load that starts after this listing holds its lock
      * before its name exists, so nothing below takes its name for a dead one */
-    char filter[96];
-    snprintf(filter, sizeof filter, "reference=" NAME_PREFIX "%s-*", owner->tag);
-    sa_argv ls = {0};
+    char pattern[96];
+    snprintf(pattern, sizeof pattern, NAME_PREFIX "%s-*", owner->tag);
     char *listing = NULL;
-    int status = -1;
-    if (sa_argv_push(&ls, "podman") || sa_argv_push(&ls, "images") || sa_argv_push(&ls, "--filter") ||
-        sa_argv_push(&ls, filter) || sa_argv_push(&ls, "--format") ||
-        sa_argv_push(&ls, "{{.Repository}}:{{.Tag}}")) {
-        sa_argv_free(&ls);
-        return sa_error_set(err, "intake sweep: out of memory");
-    }
-    int r = sa_engine_exec(&ls, "/", 60, &listing, &status, err);
-    sa_argv_free(&ls);
-    if (r) return -1;
-    if (status != 0 || !listing) {
-        free(listing);
-        return sa_error_set(err, "intake sweep: 'podman images' failed (status %d)", status);
-    }
+    if (list_images(pattern, "intake sweep", &listing, err)) return -1;
     /* lock files held by nobody: dead loads, whose names are removed with them */
     DIR *d = opendir(owner->lock_dir);
     struct dirent *e;
@@ -285,25 +296,11 @@ int sa_intake_submission_names(const char *tag, char ***names, size_t *n, sa_err
     *n = 0;
     if (!tag_valid(tag)) return sa_error_set(err, "intake: tag '%.32s' is not 1 to %d of [a-z0-9]",
                                              tag ? tag : "", TAG_MAX);
-    char prefix[64], filter[96];
+    char prefix[64], pattern[96];
     snprintf(prefix, sizeof prefix, "localhost/segarena/sub-%s-", tag);
-    snprintf(filter, sizeof filter, "reference=%s*", prefix);
-    sa_argv ls = {0};
+    snprintf(pattern, sizeof pattern, "%s*", prefix);
     char *listing = NULL;
-    int status = -1;
-    if (sa_argv_push(&ls, "podman") || sa_argv_push(&ls, "images") || sa_argv_push(&ls, "--filter") ||
-        sa_argv_push(&ls, filter) || sa_argv_push(&ls, "--format") ||
-        sa_argv_push(&ls, "{{.Repository}}:{{.Tag}}")) {
-        sa_argv_free(&ls);
-        return sa_error_set(err, "intake: out of memory");
-    }
-    int r = sa_engine_exec(&ls, "/", 60, &listing, &status, err);
-    sa_argv_free(&ls);
-    if (r) return -1;
-    if (status != 0 || !listing) {
-        free(listing);
-        return sa_error_set(err, "intake: 'podman images' failed (status %d)", status);
-    }
+    if (list_images(pattern, "intake", &listing, err)) return -1;
     size_t plen = strlen(prefix), cap = 0;
     int rc = 0;
     char *save = NULL;
